@@ -1,0 +1,98 @@
+"""tierstore: durable, tiered storage for an AI agent's paged memory.
+
+Names are imported on first use, so ``import tierstore`` stays cheap and never imports a cloud SDK;
+``tierstore.S3Backend`` and friends raise MissingDependencyError when their extra is missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tierstore.backends.azure import AzureBlobBackend
+    from tierstore.backends.base import ObjectInfo, StorageBackend
+    from tierstore.backends.filesystem import FileSystemBackend
+    from tierstore.backends.gcs import GCSBackend
+    from tierstore.backends.memory import InMemoryBackend
+    from tierstore.backends.s3 import S3Backend
+    from tierstore.bridge import ArtifactsBridge
+    from tierstore.enums import CompressionLevel, Modality, PageType, StorageTier
+    from tierstore.errors import (
+        AccessDeniedError,
+        ArchivedPageError,
+        BackendUnavailableError,
+        ConfigurationError,
+        ConflictError,
+        IntegrityError,
+        InvalidInputError,
+        MissingDependencyError,
+        NotSupportedError,
+        ObjectNotFoundError,
+        TierstoreError,
+    )
+    from tierstore.models import (
+        CheckpointEntry,
+        CheckpointManifest,
+        MemoryPage,
+        PageMetadata,
+        StorageStats,
+    )
+    from tierstore.page_table import PageTable, PageTableEntry
+    from tierstore.working_set import WorkingSetConfig, WorkingSetManager
+
+_EXPORTS = {
+    "ArtifactsBridge": "tierstore.bridge",
+    "InMemoryBackend": "tierstore.backends.memory",
+    "FileSystemBackend": "tierstore.backends.filesystem",
+    "S3Backend": "tierstore.backends.s3",
+    "GCSBackend": "tierstore.backends.gcs",
+    "AzureBlobBackend": "tierstore.backends.azure",
+    "StorageBackend": "tierstore.backends.base",
+    "ObjectInfo": "tierstore.backends.base",
+    "MemoryPage": "tierstore.models",
+    "PageMetadata": "tierstore.models",
+    "CheckpointManifest": "tierstore.models",
+    "CheckpointEntry": "tierstore.models",
+    "StorageStats": "tierstore.models",
+    "Modality": "tierstore.enums",
+    "StorageTier": "tierstore.enums",
+    "CompressionLevel": "tierstore.enums",
+    "PageType": "tierstore.enums",
+    "PageTable": "tierstore.page_table",
+    "PageTableEntry": "tierstore.page_table",
+    "WorkingSetManager": "tierstore.working_set",
+    "WorkingSetConfig": "tierstore.working_set",
+    **{
+        name: "tierstore.errors"
+        for name in (
+            "TierstoreError",
+            "InvalidInputError",
+            "ConfigurationError",
+            "IntegrityError",
+            "ConflictError",
+            "ObjectNotFoundError",
+            "ArchivedPageError",
+            "BackendUnavailableError",
+            "AccessDeniedError",
+            "NotSupportedError",
+            "MissingDependencyError",
+        )
+    },
+}
+
+__all__ = sorted(_EXPORTS)
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tierstore' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,162 @@
+"""The backend protocol: what the bridge asks of a store of objects.
+
+Contract (every adapter keeps to it; the contract suite in ``tests/contract`` checks it):
+
+* A backend stores opaque ``bytes`` under string keys. It knows nothing of pages: the bridge chooses the keys
+  (ASCII ``[A-Za-z0-9._-]``, at most :data:`MAX_KEY_LENGTH` characters), the metadata and the tags.
+* ``put(..., if_absent=True)`` is an atomic create-if-absent that holds across processes: exactly one of two
+  racing writers succeeds, the other gets :class:`~tierstore.errors.ConflictError`. A plain ``put`` overwrites.
+* ``metadata`` values are printable ASCII (the bridge percent-encodes them) and keys are lowercase letters and
+  digits; ``head`` returns exactly the mapping given to ``put``. ``tags`` are a few labels whose values use the
+  character set shared by S3 and Azure; a backend without tags may fold them into nothing.
+* ``get`` returns ``None`` for a missing key and raises :class:`~tierstore.errors.ArchivedPageError` for an
+  object that must be restored first. ``delete`` returns whether the key existed (``delete_many`` does not say).
+* ``list(prefix)`` yields every key under the prefix exactly once, paginating underneath, in no promised order.
+* Errors are translated into :mod:`tierstore.errors`; transient failures are retried inside the adapter with a
+  bound, then surface as :class:`~tierstore.errors.BackendUnavailableError`.
+* Constructors do no I/O; the first call connects. ``aclose`` releases clients; the backend is an async context
+  manager.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol, runtime_checkable
+
+from tierstore.enums import StorageTier
+from tierstore.errors import InvalidInputError
+
+Capability = Literal["tiers", "archive", "tags", "range_reads"]
+"""What a backend may offer beyond the core: keeping a tier per object (``set_tier``), archive classes that must
+be restored before reading (``restore``), object tags, and ranged reads."""
+
+RestoreSpeed = Literal["bulk", "standard", "expedited"]
+"""How fast an archived object is brought back (S3 retrieval tiers; Azure maps ``expedited`` to High priority)."""
+
+RestoreState = Literal["not-archived", "pending", "restored", "archived"]
+
+MAX_KEY_LENGTH = 256
+METADATA_BUDGET = 1800
+"""Bytes of object metadata (keys + values) the bridge may ask for: inside S3's 2 KB with room for overhead."""
+MAX_TAGS = 10
+
+_KEY = re.compile(r"[A-Za-z0-9._-]+")
+_METADATA_KEY = re.compile(r"[a-z][a-z0-9]{0,39}")
+_TAG_TEXT = re.compile(r"[A-Za-z0-9 +\-=._:/@]*")
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreStatus:
+    state: RestoreState
+    expires_at: datetime | None = None
+    """Until when a restored copy stays readable, where the provider says."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What ``head`` knows about an object without reading its body."""
+
+    key: str
+    size: int
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    last_modified: datetime | None = None
+    tier: StorageTier | None = None
+    storage_class: str | None = None
+    archived: bool = False
+    """True when a ``get`` would raise ArchivedPageError (archived and not, or not yet, restored)."""
+    restore: RestoreStatus | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    key: str
+    size: int
+    last_modified: datetime | None = None
+
+
+@runtime_checkable
+class StorageBackend(Protocol):
+    """The rich protocol the built-in backends implement. See the module docstring for the contract."""
+
+    name: str
+    persistent: bool
+    capabilities: frozenset[Capability]
+
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        tier: StorageTier = StorageTier.L3,
+        if_absent: bool = False,
+    ) -> None: ...
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def get_range(self, key: str, start: int, length: int) -> bytes | None: ...
+
+    async def head(self, key: str) -> ObjectInfo | None: ...
+
+    async def delete(self, key: str) -> bool: ...
+
+    async def delete_many(self, keys: Sequence[str]) -> None: ...
+
+    def list(self, prefix: str = "") -> AsyncIterator[ListEntry]: ...
+
+    async def set_tier(self, key: str, tier: StorageTier) -> None: ...
+
+    async def restore(self, key: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus: ...
+
+    def usage(self, prefix: str) -> tuple[int, int] | None:
+        """``(objects, bytes)`` under the prefix when the backend knows them without I/O (local stores), else None."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def check_key(key: str) -> str:
+    """Refuse a key outside the safe alphabet before any request is built from it."""
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH or not _KEY.fullmatch(key):
+        raise InvalidInputError(
+            f"invalid object key {key!r}: expected 1-{MAX_KEY_LENGTH} characters of A-Z a-z 0-9 . _ -"
+        )
+    if key in {".", ".."}:
+        raise InvalidInputError(f"invalid object key {key!r}")
+    return key
+
+
+def check_metadata(metadata: Mapping[str, str] | None, budget: int = METADATA_BUDGET) -> dict[str, str]:
+    """Refuse metadata that some cloud would reject or mangle: keys [a-z][a-z0-9]*, printable ASCII values."""
+    if not metadata:
+        return {}
+    out: dict[str, str] = {}
+    total = 0
+    for name, value in metadata.items():
+        if not isinstance(name, str) or not _METADATA_KEY.fullmatch(name):
+            raise InvalidInputError(f"invalid metadata key {name!r}: expected [a-z][a-z0-9]*, at most 40 characters")
+        if not isinstance(value, str) or not value.isascii() or not value.isprintable():
+            raise InvalidInputError(f"metadata value for {name!r} must be printable ASCII")
+        total += len(name) + len(value)
+        out[name] = value
+    if total > budget:
+        raise InvalidInputError(f"object metadata takes {total} bytes, over the budget of {budget}")
+    return out
+
+
+def check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    """Refuse tags outside the limits S3 and Azure share: at most 10, keys 1-128, values 0-256 characters."""
+    if not tags:
+        return {}
+    if len(tags) > MAX_TAGS:
+        raise InvalidInputError(f"{len(tags)} tags given, at most {MAX_TAGS} allowed")
+    for name, value in tags.items():
+        if not (1 <= len(name) <= 128) or not _TAG_TEXT.fullmatch(name):
+            raise InvalidInputError(f"invalid tag key {name!r}")
+        if len(value) > 256 or not _TAG_TEXT.fullmatch(value):
+            raise InvalidInputError(f"invalid value for tag {name!r}: {value!r}")
+    return dict(tags)

@@ -1,0 +1,154 @@
+"""In-process backend for tests and development: a dict of objects, lost when the process ends.
+
+Contract: the full protocol of :mod:`tierstore.backends.base`. Tiers are recorded per object. Tiers listed in
+``archive_tiers`` (none by default) behave like an archive class: ``get`` raises ArchivedPageError until
+``restore`` is called, which lets the bridge's archive flow be exercised without a cloud.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+
+from tierstore.backends.base import (
+    Capability,
+    ListEntry,
+    ObjectInfo,
+    RestoreSpeed,
+    RestoreStatus,
+    check_key,
+    check_metadata,
+    check_tags,
+)
+from tierstore.enums import StorageTier
+from tierstore.errors import ArchivedPageError, ConflictError, ObjectNotFoundError
+
+
+@dataclass(slots=True)
+class _Object:
+    data: bytes
+    metadata: dict[str, str]
+    tags: dict[str, str]
+    tier: StorageTier
+    last_modified: datetime
+    restored_until: datetime | None = None
+
+
+class InMemoryBackend:
+    name = "in-memory"
+    persistent = False
+
+    def __init__(self, *, archive_tiers: Iterable[StorageTier] = ()) -> None:
+        self._objects: dict[str, _Object] = {}
+        self._archive_tiers = frozenset(archive_tiers)
+        caps: set[Capability] = {"tiers", "tags", "range_reads"}
+        if self._archive_tiers:
+            caps.add("archive")
+        self.capabilities: frozenset[Capability] = frozenset(caps)
+
+    def __repr__(self) -> str:
+        return f"InMemoryBackend(objects={len(self._objects)})"
+
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        tier: StorageTier = StorageTier.L3,
+        if_absent: bool = False,
+    ) -> None:
+        check_key(key)
+        obj = _Object(bytes(data), check_metadata(metadata), check_tags(tags), tier, datetime.now(UTC))
+        # No await between the check and the insert, so create-if-absent is atomic on one event loop.
+        if if_absent and key in self._objects:
+            raise ConflictError(key)
+        self._objects[key] = obj
+
+    def _readable(self, key: str) -> _Object | None:
+        obj = self._objects.get(check_key(key))
+        if obj is not None and self._is_archived(obj):
+            raise ArchivedPageError(key)
+        return obj
+
+    def _is_archived(self, obj: _Object) -> bool:
+        if obj.tier not in self._archive_tiers:
+            return False
+        return obj.restored_until is None or obj.restored_until < datetime.now(UTC)
+
+    async def get(self, key: str) -> bytes | None:
+        obj = self._readable(key)
+        return None if obj is None else obj.data
+
+    async def get_range(self, key: str, start: int, length: int) -> bytes | None:
+        obj = self._readable(key)
+        return None if obj is None else obj.data[start : start + length]
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        obj = self._objects.get(check_key(key))
+        if obj is None:
+            return None
+        archive = obj.tier in self._archive_tiers
+        restore = None
+        if archive:
+            restore = (
+                RestoreStatus("restored", obj.restored_until)
+                if not self._is_archived(obj)
+                else RestoreStatus("archived")
+            )
+        return ObjectInfo(
+            key=key,
+            size=len(obj.data),
+            metadata=dict(obj.metadata),
+            last_modified=obj.last_modified,
+            tier=obj.tier,
+            storage_class=obj.tier.value,
+            archived=self._is_archived(obj),
+            restore=restore,
+        )
+
+    async def delete(self, key: str) -> bool:
+        return self._objects.pop(check_key(key), None) is not None
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._objects.pop(check_key(key), None)
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        # Snapshot the matching keys first: callers may delete while they iterate.
+        matches = [(k, o) for k, o in self._objects.items() if k.startswith(prefix)]
+        for key, obj in matches:
+            yield ListEntry(key, len(obj.data), obj.last_modified)
+
+    async def set_tier(self, key: str, tier: StorageTier) -> None:
+        obj = self._objects.get(check_key(key))
+        if obj is None:
+            raise ObjectNotFoundError(key)
+        self._objects[key] = replace(obj, tier=tier, restored_until=None)
+
+    async def restore(self, key: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
+        obj = self._objects.get(check_key(key))
+        if obj is None:
+            raise ObjectNotFoundError(key)
+        if obj.tier not in self._archive_tiers:
+            return RestoreStatus("not-archived")
+        obj.restored_until = datetime.now(UTC) + timedelta(days=days)
+        return RestoreStatus("restored", obj.restored_until)
+
+    def usage(self, prefix: str) -> tuple[int, int] | None:
+        sizes = [len(o.data) for k, o in self._objects.items() if k.startswith(prefix)]
+        return len(sizes), sum(sizes)
+
+    async def aclose(self) -> None:
+        return None
+
+    async def __aenter__(self) -> InMemoryBackend:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

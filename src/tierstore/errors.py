@@ -1,0 +1,81 @@
+"""The one error taxonomy of tierstore.
+
+Every error tierstore raises on purpose derives from :class:`TierstoreError`. Adapters translate their
+SDK's exceptions into these types; nothing above the adapters ever sees a provider exception.
+Messages never contain credentials: adapters build them from keys, status codes and error codes only.
+"""
+
+from __future__ import annotations
+
+
+class TierstoreError(Exception):
+    """Base class of every error tierstore raises on purpose."""
+
+
+class InvalidInputError(TierstoreError, ValueError):
+    """Bad input (ids, metadata, settings) refused before any I/O."""
+
+
+class ConfigurationError(InvalidInputError):
+    """A setting, URL or environment variable is wrong or missing."""
+
+
+class IntegrityError(TierstoreError):
+    """Stored bytes do not match what was written (checksum, length, format or identity)."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class ObjectNotFoundError(TierstoreError, LookupError):
+    """An operation that needs an existing object (tier change, restore) found none."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no object {key!r}")
+        self.key = key
+
+
+class ConflictError(TierstoreError):
+    """A create-if-absent write found the object already there."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"object {key!r} already exists")
+        self.key = key
+
+
+class ArchivedPageError(TierstoreError):
+    """The object sits in an archive class and must be restored before it can be read."""
+
+    def __init__(self, key: str, *, pending: bool = False) -> None:
+        state = "a restore is already in progress" if pending else "no restore has been requested"
+        super().__init__(
+            f"artifact {key!r} is archived and cannot be read until it is restored ({state}); "
+            f"call `await bridge.restore_page({key!r})` and load it again once the restore completes"
+        )
+        self.key = key
+        self.pending = pending
+
+
+class BackendUnavailableError(TierstoreError):
+    """The storage service could not be reached, or kept failing after the bounded retries."""
+
+
+class AccessDeniedError(TierstoreError):
+    """The credentials in use are not allowed to perform the operation."""
+
+
+class NotSupportedError(TierstoreError):
+    """The backend does not offer the capability the call needs."""
+
+
+class MissingDependencyError(TierstoreError, ImportError):
+    """An optional extra is not installed; the message names the exact pip command."""
+
+    def __init__(self, extra: str, package: str) -> None:
+        super().__init__(
+            f"this needs the {package!r} package, which tierstore installs with its {extra!r} extra: "
+            f"pip install 'tierstore[{extra}]'"
+        )
+        self.extra = extra
+        self.package = package

@@ -1,0 +1,76 @@
+"""Shared fixtures: every test that takes ``rig`` runs once per backend rig (see tests/rigs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.rigs import RIGS, load
+from tierstore.backends.base import StorageBackend
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "rig" not in metafunc.fixturenames:
+        return
+    only = os.environ.get("TIERSTORE_TEST_RIGS")
+    names = [n for n in RIGS if not only or n in only.split(",")]
+    params = [pytest.param(n, id=n, marks=getattr(load(n), "MARKS", ())) for n in names]
+    metafunc.parametrize("rig", params)
+
+
+@pytest.fixture(scope="session")
+def rig_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Any]]:
+    """Starts each rig's server on first use and stops all of them at the end of the session."""
+    started: dict[str, Any] = {}
+    with ExitStack() as stack:
+
+        def get(name: str) -> Any:
+            if name not in started:
+                started[name] = stack.enter_context(load(name).serve(tmp_path_factory.mktemp(name)))
+            return started[name]
+
+        yield get
+
+
+@dataclass(frozen=True)
+class Store:
+    """One fresh, empty store on one rig; ``open()`` gives a new backend onto it."""
+
+    rig: str
+    spec: dict[str, Any]
+
+    def open(self) -> StorageBackend:
+        backend: StorageBackend = load(self.rig).open_backend(self.spec)
+        return backend
+
+    def run_child(self, action: str, count: int) -> Any:
+        """Start ``python -m tests.rigs.child`` onto this store; returns a handle to wait on."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.rigs.child", self.rig, json.dumps(self.spec), action, str(count)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+
+@pytest.fixture
+def store(rig: str, rig_server: Callable[[str], Any]) -> Store:
+    return Store(rig, rig_server(rig).new_store())
+
+
+@pytest.fixture
+async def backend(store: Store) -> AsyncIterator[StorageBackend]:
+    opened = store.open()
+    yield opened
+    await opened.aclose()

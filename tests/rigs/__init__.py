@@ -1,0 +1,29 @@
+"""Test rigs: one module per backend, each able to serve fresh, empty stores to the contract suite.
+
+A rig module defines:
+
+* ``NAME`` - the id the contract suite is parametrized with;
+* ``MARKS`` (optional) - pytest marks every test on this rig carries (e.g. ``pytest.mark.localstack``);
+* ``serve(workdir: Path) -> ContextManager[Server]`` - session-scoped: installs and starts what the backend
+  needs (an emulator on 127.0.0.1 and a free port), and stops it on exit;
+* ``Server.new_store() -> dict`` - a JSON-able description of a fresh, empty store (a new bucket, container,
+  prefix or directory), so that no test sees another's objects;
+* ``open_backend(spec: dict) -> StorageBackend`` - builds a backend onto that store, with no I/O. It is called
+  in the test process and in child processes (``python -m tests.rigs.child``), so two bridges, in one process
+  or two, can share one store.
+
+``RIGS`` lists the modules in the order the suite runs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import ModuleType
+
+_ORDER = ["memory", "filesystem", "s3_moto", "s3_localstack", "gcs", "azure"]
+RIGS = [name for name in _ORDER if (Path(__file__).parent / f"{name}.py").exists()]
+
+
+def load(name: str) -> ModuleType:
+    return importlib.import_module(f"tests.rigs.{name}")

@@ -1,0 +1,31 @@
+"""Rig for InMemoryBackend: a store is a backend instance kept in this process's registry."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tierstore import InMemoryBackend
+
+NAME = "memory"
+_stores: dict[int, InMemoryBackend] = {}
+_ids = itertools.count()
+
+
+class Server:
+    def new_store(self) -> dict[str, Any]:
+        store_id = next(_ids)
+        _stores[store_id] = InMemoryBackend()
+        return {"store": store_id}
+
+
+@contextmanager
+def serve(workdir: Path) -> Iterator[Server]:
+    yield Server()
+
+
+def open_backend(spec: dict[str, Any]) -> InMemoryBackend:
+    return _stores[spec["store"]]
