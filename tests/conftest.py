@@ -29,6 +29,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("rig", params)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Apply each rig's declared emulator differences: ``XFAILS = {test_function_name: precise reason}``."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or "rig" not in callspec.params:
+            continue
+        reason = getattr(load(callspec.params["rig"]), "XFAILS", {}).get(item.originalname)
+        if reason:
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
+
+
 @pytest.fixture(scope="session")
 def rig_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Any]]:
     """Starts each rig's server on first use and stops all of them at the end of the session."""

@@ -3,6 +3,8 @@
 A rig module defines:
 
 * ``NAME`` - the id the contract suite is parametrized with;
+* ``XFAILS`` (optional) - ``{contract test function name: precise reason}`` for what the emulator does
+  differently from the real cloud; applied as strict xfail, so a fixed emulator shows up;
 * ``MARKS`` (optional) - pytest marks every test on this rig carries (e.g. ``pytest.mark.localstack``);
 * ``serve(workdir: Path) -> ContextManager[Server]`` - session-scoped: installs and starts what the backend
   needs (an emulator on 127.0.0.1 and a free port), and stops it on exit;

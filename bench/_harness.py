@@ -1,0 +1,51 @@
+"""A tiny benchmark harness: time async workloads in one process and print ratios against a baseline.
+
+Benchmarks never assert on time; they print. Each ``bench_*.py`` builds a list of :class:`Case` and calls
+:func:`run_cases`, whose first case is the baseline the others are compared with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class Case:
+    name: str
+    run: Callable[[], Awaitable[object]]
+    """One repetition of the workload; setup that should not be timed belongs outside it."""
+    ops: int = 1
+    """Operations per repetition, to print a rate."""
+
+
+async def time_case(case: Case, repeat: int) -> float:
+    """Median wall time of ``repeat`` runs, after one untimed warm-up run."""
+    await case.run()
+    samples = []
+    for _ in range(repeat):
+        gc.collect()
+        started = time.perf_counter()
+        await case.run()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+async def run_cases(title: str, cases: list[Case], *, repeat: int = 3) -> dict[str, float]:
+    timings = {case.name: await time_case(case, repeat) for case in cases}
+    baseline = cases[0]
+    base = timings[baseline.name]
+    print(f"\n## {title}  (median of {repeat}; ratio = time / time of {baseline.name!r})")
+    print(f"{'case':<48} {'seconds':>10} {'ops/s':>10} {'ratio':>7}")
+    for case in cases:
+        seconds = timings[case.name]
+        print(f"{case.name:<48} {seconds:>10.4f} {case.ops / seconds:>10.0f} {seconds / base:>7.2f}")
+    return timings
+
+
+def main(coro: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(coro())  # type: ignore[arg-type]
