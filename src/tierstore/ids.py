@@ -1,0 +1,66 @@
+"""Identifiers: validation of what callers pass in, and the formats of the keys the bridge writes.
+
+Keys in a store (every one inside :func:`tierstore.backends.base.check_key`'s alphabet):
+
+* ``mem_{tier}_{sequence}`` - a stored page (the spec's artifact id);
+* ``ckpt_{UTC time}_{random}`` - a checkpoint manifest (the checkpoint id; sorts by creation time);
+* ``intent_{checkpoint id}`` - a checkpoint in progress that reuses earlier artifacts;
+* ``tomb_{UTC time}_{random}_{p|d}`` - artifacts being deleted (p) or deleted (d), kept for a grace period.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+from datetime import datetime
+from typing import Any, Final
+
+from tierstore.backends.base import check_key
+from tierstore.enums import StorageTier
+from tierstore.errors import InvalidInputError
+
+PAGE_PREFIX: Final = "mem_"
+CHECKPOINT_PREFIX: Final = "ckpt_"
+INTENT_PREFIX: Final = "intent_"
+TOMB_PREFIX: Final = "tomb_"
+MAX_ID_BYTES: Final = 1024
+
+_ARTIFACT = re.compile(r"mem_(L[0-4])_([0-9]{1,18})")
+
+
+def check_text_id(value: Any, what: str) -> str:
+    """A caller's id or name: a non-empty str of at most 1 KiB of UTF-8, without control characters."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a str, not {type(value).__name__}")
+    if not value:
+        raise InvalidInputError(f"{what} must not be empty")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidInputError(f"{what} contains a lone surrogate and cannot be encoded as UTF-8") from None
+    if size > MAX_ID_BYTES:
+        raise InvalidInputError(f"{what} is {size} bytes of UTF-8, over the limit of {MAX_ID_BYTES}")
+    for char in value:
+        if unicodedata.category(char) == "Cc":
+            raise InvalidInputError(f"{what} contains the control character U+{ord(char):04X}")
+    return value
+
+
+def check_stored_key(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a str, not {type(value).__name__}")
+    return check_key(value)
+
+
+def artifact_id(tier: StorageTier, sequence: int) -> str:
+    return f"{PAGE_PREFIX}{tier.value}_{sequence}"
+
+
+def parse_artifact_id(key: str) -> tuple[StorageTier, int] | None:
+    match = _ARTIFACT.fullmatch(key)
+    return (StorageTier(match[1]), int(match[2])) if match else None
+
+
+def timestamped(prefix: str, now: datetime) -> str:
+    return f"{prefix}{now:%Y%m%dT%H%M%S%f}_{secrets.token_hex(4)}"
