@@ -1,0 +1,167 @@
+"""Rig for AzureBlobBackend on Azurite: installs Azurite from npm on first use, one container per store."""
+
+from __future__ import annotations
+
+import fcntl
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tierstore.backends.azure import AzureBlobBackend
+
+NAME = "azure"
+AZURITE_VERSION = "3.37.0"
+ACCOUNT = "devstoreaccount1"
+# The well-known development account key of Azurite and the storage emulator: public, not a secret.
+ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+ROOT = Path(__file__).resolve().parents[2]
+INSTALL_DIR = ROOT / ".emulators" / "azurite"
+READY_TIMEOUT = 30.0
+
+XFAILS: dict[str, str] = {}
+
+
+def connection_string(port: int, *, host: str = "127.0.0.1", key: str = ACCOUNT_KEY) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={key};"
+        f"BlobEndpoint=http://{host}:{port}/{ACCOUNT};"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def azurite_binary() -> Path:
+    """Install the pinned Azurite into ``.emulators/azurite`` unless it is there already."""
+    binary = INSTALL_DIR / "node_modules" / ".bin" / "azurite-blob"
+    INSTALL_DIR.mkdir(parents=True, exist_ok=True)
+    with open(INSTALL_DIR / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel sessions wait for one install
+        if not _installed_version_matches():
+            npm = shutil.which("npm")
+            if npm is None:
+                raise RuntimeError("the Azure rig needs Node.js and npm to install Azurite")
+            subprocess.run(
+                [
+                    npm,
+                    "install",
+                    "--prefix",
+                    str(INSTALL_DIR),
+                    "--no-audit",
+                    "--no-fund",
+                    "--silent",
+                    f"azurite@{AZURITE_VERSION}",
+                ],
+                check=True,
+                timeout=600,
+            )
+    return binary
+
+
+def _installed_version_matches() -> bool:
+    manifest = INSTALL_DIR / "node_modules" / "azurite" / "package.json"
+    binary = INSTALL_DIR / "node_modules" / ".bin" / "azurite-blob"
+    return binary.exists() and manifest.exists() and f'"version": "{AZURITE_VERSION}"' in manifest.read_text()
+
+
+def _wait_until_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    url = f"http://127.0.0.1:{port}/{ACCOUNT}?comp=list"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"Azurite exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return  # any HTTP answer (403 without a signature) means it is serving
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"Azurite did not answer on port {port} within {READY_TIMEOUT} s")
+
+
+@contextmanager
+def azurite(workdir: Path) -> Iterator[int]:
+    """Run Azurite's blob service on a free loopback port; yields the port and stops it on exit."""
+    binary = azurite_binary()
+    port = free_port()
+    log = workdir / "azurite.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [
+                str(binary),
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(port),
+                "--inMemoryPersistence",
+                "--skipApiVersionCheck",
+                "--loose",
+                "--disableTelemetry",
+                "--silent",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so its children stop with it
+        )
+    try:
+        _wait_until_ready(port, process, log)
+        yield port
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+class Server:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.connection_string = connection_string(port)
+        self._ids = itertools.count()
+
+    def new_store(self) -> dict[str, Any]:
+        container = f"store-{os.getpid()}-{next(self._ids)}"
+        _create_container(self.connection_string, container)
+        return {"connection_string": self.connection_string, "container": container}
+
+
+def _create_container(conn: str, container: str) -> None:
+    # Synchronous on purpose: new_store() is called from sync fixtures, inside or outside an event loop.
+    from azure.storage.blob import BlobServiceClient
+
+    with BlobServiceClient.from_connection_string(conn, retry_total=0) as service:
+        service.create_container(container)
+
+
+@contextmanager
+def serve(workdir: Path) -> Iterator[Server]:
+    with azurite(workdir) as port:
+        yield Server(port)
+
+
+def open_backend(spec: dict[str, Any]) -> AzureBlobBackend:
+    return AzureBlobBackend(
+        spec["container"], connection_string=spec["connection_string"], prefix=spec.get("prefix", "")
+    )
