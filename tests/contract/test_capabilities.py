@@ -1,0 +1,47 @@
+"""Capabilities beyond the core: each backend declares what it offers, and refuses the rest clearly.
+
+``tiers``: an object's tier can be changed in place. ``archive``: some tier is an archive class that must be
+restored before reading. A backend without ``archive`` reads every tier directly and ``restore`` says so.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.contract.conftest import text_page
+from tierstore import ArchivedPageError, ArtifactsBridge, InvalidInputError, ObjectNotFoundError, StorageTier
+from tierstore.backends.base import StorageBackend
+
+
+async def test_set_tier_moves_an_artifact(bridge: ArtifactsBridge, backend: StorageBackend) -> None:
+    assert "tiers" in backend.capabilities, "every built-in backend records a tier per object"
+    page = text_page("a")
+    artifact = await bridge.store_page(page)
+    await bridge.set_tier(artifact, StorageTier.L2)
+    info = await backend.head(artifact)
+    assert info is not None
+    assert info.tier == StorageTier.L2
+    assert await bridge.load_page(artifact) == page
+    with pytest.raises(ObjectNotFoundError):
+        await bridge.set_tier("mem_L3_999", StorageTier.L4)
+    with pytest.raises(InvalidInputError):
+        await bridge.set_tier(artifact, StorageTier.L0)
+
+
+async def test_archive_tier_needs_a_restore(bridge: ArtifactsBridge, backend: StorageBackend) -> None:
+    page = text_page("cold", storage_tier=StorageTier.L4)
+    artifact = await bridge.store_page(page)
+    if "archive" not in backend.capabilities:
+        assert await bridge.load_page(artifact) == page
+        status = await bridge.restore_page(artifact)
+        assert status.state == "not-archived"
+        return
+    with pytest.raises(ArchivedPageError, match="restore_page"):
+        await bridge.load_page(artifact)
+    metadata = await bridge.get_metadata(artifact)
+    assert metadata is not None
+    assert metadata.archived
+    status = await bridge.restore_page(artifact, days=1)
+    assert status.state in {"pending", "restored"}
+    if status.state == "restored":
+        assert await bridge.load_page(artifact) == page

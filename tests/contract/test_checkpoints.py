@@ -1,0 +1,102 @@
+"""Capability: core. Checkpoints are atomic, verified, incremental, and deleted without breaking others."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.contract.conftest import text_page
+from tests.wrappers import Observed
+from tierstore import (
+    ArtifactsBridge,
+    BackendUnavailableError,
+    IntegrityError,
+    MemoryPage,
+    Modality,
+    ObjectNotFoundError,
+)
+from tierstore.backends.base import StorageBackend
+
+
+def _pages(n: int) -> list[MemoryPage]:
+    return [text_page(f"msg_{i:03d}", f"Message {i}") for i in range(n)]
+
+
+async def test_checkpoint_restores_every_page(bridge: ArtifactsBridge) -> None:
+    pages = [*_pages(5), MemoryPage(page_id="img_001", modality=Modality.IMAGE, content=b"\x89PNG\x00\xff")]
+    checkpoint = await bridge.checkpoint(pages=pages, name="session_checkpoint_v1")
+    assert await bridge.list_checkpoints() == [checkpoint]
+    manifest = await bridge.get_checkpoint_manifest(checkpoint)
+    assert manifest is not None
+    assert (manifest.name, manifest.page_count) == ("session_checkpoint_v1", 6)
+    assert [e.page_id for e in manifest.pages] == [p.page_id for p in pages]
+    fresh = ArtifactsBridge(backend=bridge.backend)
+    assert await fresh.restore_checkpoint(checkpoint) == pages
+
+
+async def test_checkpoints_list_oldest_first(bridge: ArtifactsBridge) -> None:
+    made = [await bridge.checkpoint(_pages(1), name=f"c{i}") for i in range(3)]
+    assert await bridge.list_checkpoints() == made
+
+
+async def test_interrupted_checkpoint_is_never_listed(backend: StorageBackend) -> None:
+    failing = Observed(backend, fail_put=lambda key: key.startswith("ckpt_"))
+    bridge = ArtifactsBridge(backend=failing)  # type: ignore[arg-type]
+    with pytest.raises(BackendUnavailableError):
+        await bridge.checkpoint(_pages(10), name="doomed")
+    assert await bridge.list_checkpoints() == []
+    assert await bridge.list_pages() == []  # the pages it wrote were abandoned
+
+
+async def test_second_checkpoint_uploads_only_changed_pages(backend: StorageBackend) -> None:
+    observed = Observed(backend)
+    bridge = ArtifactsBridge(backend=observed)  # type: ignore[arg-type]
+    pages = _pages(50)
+    first = await bridge.checkpoint(pages, name="full")
+    assert observed.puts["mem"] == 50
+    pages[7].content = "changed"
+    second = await bridge.checkpoint(pages, name="incremental")
+    assert observed.puts["mem"] == 51
+    assert await ArtifactsBridge(backend=backend).restore_checkpoint(second) == pages
+    await bridge.delete_checkpoint(first)
+    assert await ArtifactsBridge(backend=backend).restore_checkpoint(second) == pages
+    assert len(await bridge.list_pages()) == 50
+
+
+async def test_restored_checkpoint_is_the_base_of_the_next_one(backend: StorageBackend) -> None:
+    first = await ArtifactsBridge(backend=backend).checkpoint(_pages(20), name="before restart")
+    observed = Observed(backend)
+    restarted = ArtifactsBridge(backend=observed)  # type: ignore[arg-type]
+    pages = await restarted.restore_checkpoint(first)
+    pages[0].content = "edited after restart"
+    await restarted.checkpoint(pages, name="after restart")
+    assert observed.puts["mem"] == 1
+
+
+async def test_delete_checkpoint_keeps_shared_artifacts(bridge: ArtifactsBridge) -> None:
+    pages = _pages(4)
+    first = await bridge.checkpoint(pages, name="a")
+    pages[0].content = "new"
+    second = await bridge.checkpoint(pages, name="b")
+    assert await bridge.delete_checkpoint(first) is True
+    assert await bridge.delete_checkpoint(first) is False
+    assert await bridge.list_checkpoints() == [second]
+    assert await bridge.restore_checkpoint(second) == pages
+    assert len(await bridge.list_pages()) == 4
+    await bridge.delete_checkpoint(second)
+    assert await bridge.list_pages() == []
+
+
+async def test_restore_refuses_a_checkpoint_with_a_missing_page(bridge: ArtifactsBridge) -> None:
+    checkpoint = await bridge.checkpoint(_pages(3), name="c")
+    manifest = await bridge.get_checkpoint_manifest(checkpoint)
+    assert manifest is not None
+    await bridge.backend.delete(manifest.pages[1].artifact_id)
+    with pytest.raises(IntegrityError, match="msg_001"):
+        await ArtifactsBridge(backend=bridge.backend).restore_checkpoint(checkpoint)
+
+
+async def test_unknown_checkpoint(bridge: ArtifactsBridge) -> None:
+    assert await bridge.get_checkpoint_manifest("ckpt_20260101T000000000000_00000000") is None
+    assert await bridge.delete_checkpoint("ckpt_20260101T000000000000_00000000") is False
+    with pytest.raises(ObjectNotFoundError):
+        await bridge.restore_checkpoint("ckpt_20260101T000000000000_00000000")

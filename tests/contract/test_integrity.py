@@ -1,0 +1,66 @@
+"""Capability: core. Damaged stored bytes raise IntegrityError; they are never returned as a page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.contract.conftest import text_page
+from tierstore import ArtifactsBridge, IntegrityError
+
+
+def _flip(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
+
+
+def _truncate(data: bytes) -> bytes:
+    return data[:-7]
+
+
+def _extend(data: bytes) -> bytes:
+    return data + b"\x00"
+
+
+def _garbage(data: bytes) -> bytes:
+    return b"\x00" * len(data)
+
+
+@pytest.mark.parametrize("damage", [_flip, _truncate, _extend, _garbage], ids=lambda f: f.__name__[1:])
+async def test_damaged_page_raises_on_load_and_restore(
+    bridge: ArtifactsBridge, damage: Callable[[bytes], bytes]
+) -> None:
+    checkpoint = await bridge.checkpoint([text_page("a", "alpha" * 100), text_page("b")], name="c")
+    manifest = await bridge.get_checkpoint_manifest(checkpoint)
+    assert manifest is not None
+    artifact = manifest.pages[0].artifact_id
+    stored = await bridge.backend.get(artifact)
+    assert stored is not None
+    await bridge.backend.put(artifact, damage(stored))
+    with pytest.raises(IntegrityError):
+        await bridge.load_page(artifact)
+    with pytest.raises(IntegrityError):
+        await ArtifactsBridge(backend=bridge.backend).restore_checkpoint(checkpoint)
+
+
+async def test_swapped_objects_are_detected_on_restore(bridge: ArtifactsBridge) -> None:
+    checkpoint = await bridge.checkpoint([text_page("a"), text_page("b")], name="c")
+    manifest = await bridge.get_checkpoint_manifest(checkpoint)
+    assert manifest is not None
+    first, second = (e.artifact_id for e in manifest.pages)
+    a, b = await bridge.backend.get(first), await bridge.backend.get(second)
+    assert a is not None and b is not None
+    await bridge.backend.put(first, b)
+    await bridge.backend.put(second, a)
+    with pytest.raises(IntegrityError, match="does not hold page"):
+        await ArtifactsBridge(backend=bridge.backend).restore_checkpoint(checkpoint)
+
+
+async def test_damaged_manifest_raises(bridge: ArtifactsBridge) -> None:
+    checkpoint = await bridge.checkpoint([text_page("a")], name="c")
+    stored = await bridge.backend.get(checkpoint)
+    assert stored is not None
+    await bridge.backend.put(checkpoint, _flip(stored))
+    with pytest.raises(IntegrityError):
+        await ArtifactsBridge(backend=bridge.backend).get_checkpoint_manifest(checkpoint)
