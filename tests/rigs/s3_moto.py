@@ -1,0 +1,70 @@
+"""Rig for S3Backend on moto's standalone server (``moto_server``), started on 127.0.0.1 and a free port.
+
+moto keeps its state in memory; each store is a new bucket.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.emulators_s3 import (
+    ACCESS_KEY,
+    REGION,
+    SECRET_KEY,
+    free_port,
+    new_bucket,
+    stop_process_group,
+    sync_client,
+    wait_until_ready,
+)
+from tierstore.backends.s3 import S3Backend
+
+NAME = "s3_moto"
+XFAILS: dict[str, str] = {}
+
+
+class Server:
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.client = sync_client(endpoint)
+
+    def new_store(self) -> dict[str, Any]:
+        return {"endpoint": self.endpoint, "bucket": new_bucket(self.client)}
+
+
+def moto_command(port: int) -> list[str]:
+    script = Path(sys.executable).with_name("moto_server")
+    launcher = [str(script)] if script.exists() else [sys.executable, "-m", "moto.server"]
+    return [*launcher, "-H", "127.0.0.1", "-p", str(port)]
+
+
+@contextmanager
+def serve(workdir: Path) -> Iterator[Server]:
+    port = free_port()
+    log = (workdir / "moto.log").open("wb")
+    process = subprocess.Popen(
+        moto_command(port), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        wait_until_ready(f"{endpoint}/moto-api/", process)
+        yield Server(endpoint)
+    finally:
+        stop_process_group(process)
+        log.close()
+
+
+def open_backend(spec: dict[str, Any], **options: Any) -> S3Backend:
+    return S3Backend(
+        spec["bucket"],
+        endpoint_url=spec["endpoint"],
+        region=REGION,
+        access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY,
+        **options,
+    )
