@@ -5,10 +5,13 @@ Contract, on top of :mod:`tierstore.backends.base`:
 * Object name = ``prefix`` + key, in one bucket. ``list`` strips the prefix again.
 * ``metadata`` becomes S3 user metadata (``x-amz-meta-*``); ``tags`` become object tags (at most 10).
 * A tier is a storage class: L0-L3 -> STANDARD and L4 -> GLACIER unless ``storage_classes`` says otherwise.
-  ``head`` maps the class back to the highest tier configured with it (STANDARD -> L3 by default).
+  The tier itself is kept in the user-metadata entry ``tierstore-tier`` (hidden from ``head().metadata``);
+  when the class no longer matches it (changed outside tierstore), ``head`` maps the class back to the highest
+  tier configured with it.
   GLACIER and DEEP_ARCHIVE are archive classes: a ``get`` raises ArchivedPageError until ``restore`` brings a
   copy back; GLACIER_IR and the rest read at once.
-* ``set_tier`` copies the object onto itself with the new class (metadata kept) and sets its ``tier`` tag.
+* ``set_tier`` copies the object onto itself with the new class and tier (metadata otherwise kept) and sets
+  its ``tier`` tag.
 * ``put(if_absent=True)`` sends ``If-None-Match: *`` (single PUT or CompleteMultipartUpload). When a retry
   after an attempt of unknown outcome meets the existing object, it compares the stored ETag (or CRC32
   checksum) with our bytes and takes a match as its own earlier write.
@@ -71,6 +74,8 @@ MAX_PART_SIZE = 5 * 1024 * MiB
 MAX_PARTS = 10_000
 DELETE_BATCH = 1_000
 TIER_TAG = "tier"
+TIER_MARKER = "tierstore-tier"
+"""User-metadata name recording the tier; the hyphen keeps it apart from every name check_metadata allows."""
 
 AddressingStyle = Literal["auto", "virtual", "path"]
 ServerSideEncryption = Literal["AES256", "aws:kms"]
@@ -232,13 +237,9 @@ class S3Backend:
         if kms_key_id and sse != "aws:kms":
             raise ConfigurationError("kms_key_id needs sse='aws:kms'")
         if not MIN_PART_SIZE <= multipart_chunk <= MAX_PART_SIZE:
-            raise ConfigurationError(
-                f"multipart_chunk must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes"
-            )
+            raise ConfigurationError(f"multipart_chunk must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes")
         if multipart_threshold < 1 or multipart_concurrency < 1 or max_pool_connections < 1:
-            raise ConfigurationError(
-                "multipart_threshold, multipart_concurrency and max_pool_connections must be >= 1"
-            )
+            raise ConfigurationError("multipart_threshold, multipart_concurrency and max_pool_connections must be >= 1")
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ConfigurationError("timeouts must be positive")
         self.bucket = bucket
@@ -269,9 +270,7 @@ class S3Backend:
         endpoint = ""
         if self._endpoint_url:
             parts = urlsplit(self._endpoint_url)
-            endpoint = (
-                f", endpoint='{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}'"
-            )
+            endpoint = f", endpoint='{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}'"
         return f"S3Backend(bucket={self.bucket!r}, prefix={self.prefix!r}{endpoint})"
 
     # -- client -------------------------------------------------------------------------------------------
@@ -363,18 +362,14 @@ class S3Backend:
             return self._translate_client_error(status, code, describe, key)
         errors = _botocore_exceptions()
         if isinstance(exc, errors.ParamValidationError):
-            return InvalidInputError(
-                f"{describe}: the request was refused before sending ({type(exc).__name__})"
-            )
+            return InvalidInputError(f"{describe}: the request was refused before sending ({type(exc).__name__})")
         if isinstance(exc, errors.NoCredentialsError | errors.PartialCredentialsError):
             return AccessDeniedError(f"{describe}: no usable AWS credentials were found")
         if isinstance(exc, errors.ProfileNotFound | errors.NoRegionError | errors.InvalidConfigError):
             return ConfigurationError(f"{describe}: {type(exc).__name__}")
         return BackendUnavailableError(f"{describe} failed: {type(exc).__name__}")
 
-    def _translate_client_error(
-        self, status: int, code: str, describe: str, key: str | None
-    ) -> TierstoreError:
+    def _translate_client_error(self, status: int, code: str, describe: str, key: str | None) -> TierstoreError:
         what = f"{describe} failed: HTTP {status} {code}".rstrip()
         if code == "InvalidObjectState" and key is not None:
             return ArchivedPageError(key)
@@ -414,7 +409,10 @@ class S3Backend:
         except (KeyError, ValueError):
             raise InvalidInputError(f"no storage class configured for tier {tier!r}") from None
 
-    def _tier_of(self, storage_class: str) -> StorageTier | None:
+    def _tier_of(self, storage_class: str, marker: str | None) -> StorageTier | None:
+        recorded = next((tier for tier in StorageTier if tier.value == marker), None)
+        if recorded is not None and self.storage_classes.get(recorded) == storage_class:
+            return recorded
         tiers = [tier for tier, name in self.storage_classes.items() if name == storage_class]
         return max(tiers, key=list(StorageTier).index) if tiers else None
 
@@ -437,7 +435,7 @@ class S3Backend:
         params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": name,
-            "Metadata": check_metadata(metadata),
+            "Metadata": {**check_metadata(metadata), TIER_MARKER: StorageTier(tier).value},
             "StorageClass": self._storage_class(tier),
             **self._encryption(),
         }
@@ -460,9 +458,7 @@ class S3Backend:
 
     async def _put_multipart(self, key: str, data: bytes, params: dict[str, Any], log: _AttemptLog) -> None:
         create = {k: v for k, v in params.items() if k != "IfNoneMatch"}
-        created = await self._call(
-            f"start upload of {key!r}", key, lambda c: c.create_multipart_upload(**create)
-        )
+        created = await self._call(f"start upload of {key!r}", key, lambda c: c.create_multipart_upload(**create))
         upload_id = created["UploadId"]
         try:
             parts = await self._upload_parts(key, data, upload_id)
@@ -474,9 +470,7 @@ class S3Backend:
             }
             if "IfNoneMatch" in params:
                 complete["IfNoneMatch"] = "*"
-            await self._call(
-                f"complete upload of {key!r}", key, lambda c: c.complete_multipart_upload(**complete), log
-            )
+            await self._call(f"complete upload of {key!r}", key, lambda c: c.complete_multipart_upload(**complete), log)
         except BaseException:
             await self._abort_upload(key, params["Key"], upload_id)
             raise
@@ -570,30 +564,22 @@ class S3Backend:
     async def set_tier(self, key: str, tier: StorageTier) -> None:
         name = self._name(key)
         new_class = self._storage_class(tier)
-        info = await self.head(key)
-        if info is None:
+        answer = await self._head_answer(key)
+        if answer is None:
             raise ObjectNotFoundError(key)
         tags = await self._get_tags(key)
         tags[TIER_TAG] = StorageTier(tier).value
-        tagging = _encode_tags(check_tags(tags))
-        if info.storage_class == new_class:
-            # S3 refuses a copy onto itself that changes nothing but tags.
-            await self._call(
-                f"tag {key!r}",
-                key,
-                lambda c: c.put_object_tagging(
-                    Bucket=self.bucket, Key=name, Tagging={"TagSet": _tag_set(tags)}
-                ),
-            )
-            return
+        metadata = {**(answer.get("Metadata") or {}), TIER_MARKER: StorageTier(tier).value}
         copy = {
             "Bucket": self.bucket,
             "Key": name,
             "CopySource": {"Bucket": self.bucket, "Key": name},
             "StorageClass": new_class,
-            "MetadataDirective": "COPY",
+            # REPLACE rather than COPY: the tier marker changes even when the storage class does not.
+            "MetadataDirective": "REPLACE",
+            "Metadata": metadata,
             "TaggingDirective": "REPLACE",
-            "Tagging": tagging,
+            "Tagging": _encode_tags(check_tags(tags)),
             **self._encryption(),
         }
         await self._call(f"change storage class of {key!r}", key, lambda c: c.copy_object(**copy))
@@ -684,22 +670,30 @@ class S3Backend:
             pending = info is not None and info.restore is not None and info.restore.state == "pending"
             raise ArchivedPageError(key, pending=pending) from None
 
-    async def head(self, key: str) -> ObjectInfo | None:
+    async def _head_answer(self, key: str) -> dict[str, Any] | None:
         name = self._name(key)
         try:
-            answer = await self._call(
+            answer: dict[str, Any] = await self._call(
                 f"head {key!r}", key, lambda c: c.head_object(Bucket=self.bucket, Key=name)
             )
         except ObjectNotFoundError:
             return None
+        return answer
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        answer = await self._head_answer(key)
+        if answer is None:
+            return None
+        metadata = dict(answer.get("Metadata") or {})
+        marker = metadata.pop(TIER_MARKER, None)
         storage_class = str(answer.get("StorageClass") or "STANDARD")
         restore = _parse_restore(answer.get("Restore")) if storage_class in ARCHIVE_CLASSES else None
         return ObjectInfo(
             key=key,
             size=int(answer.get("ContentLength", 0)),
-            metadata=dict(answer.get("Metadata") or {}),
+            metadata=metadata,
             last_modified=answer.get("LastModified"),
-            tier=self._tier_of(storage_class),
+            tier=self._tier_of(storage_class, marker),
             storage_class=storage_class,
             archived=restore is not None and restore.state in ("archived", "pending"),
             restore=restore,
