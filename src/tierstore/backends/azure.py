@@ -165,20 +165,11 @@ class AzureBlobBackend:
             TimeoutError,
         )
         if not _CONTAINER_NAME.fullmatch(container):
-            raise ConfigurationError(
-                f"invalid container name {container!r}: 3-63 of a-z 0-9 and single hyphens"
-            )
-        if (
-            connect_timeout <= 0
-            or read_timeout <= 0
-            or max_concurrency < 1
-            or not 1 <= list_page_size <= 5000
-        ):
+            raise ConfigurationError(f"invalid container name {container!r}: 3-63 of a-z 0-9 and single hyphens")
+        if connect_timeout <= 0 or read_timeout <= 0 or max_concurrency < 1 or not 1 <= list_page_size <= 5000:
             raise ConfigurationError("timeouts must be positive, max_concurrency >= 1, list_page_size 1-5000")
         if batch_delete not in ("auto", "batch", "single"):
-            raise ConfigurationError(
-                f"batch_delete must be 'auto', 'batch' or 'single', not {batch_delete!r}"
-            )
+            raise ConfigurationError(f"batch_delete must be 'auto', 'batch' or 'single', not {batch_delete!r}")
         self.container = container
         self.prefix = _normalise_prefix(prefix)
         self._tiers = self._resolve_tiers(storage_classes)
@@ -241,7 +232,10 @@ class AzureBlobBackend:
 
     def _container(self) -> Any:
         if self._container_client is None:
-            self._service = self._new_service_client()
+            try:
+                self._service = self._new_service_client()
+            except (ValueError, TypeError) as exc:
+                raise ConfigurationError(f"cannot build the Azure client: {self._scrub(str(exc))}") from None
             self._container_client = self._service.get_container_client(self.container)
         return self._container_client
 
@@ -252,10 +246,25 @@ class AzureBlobBackend:
                 self._connection_string, credential=self._credential, **self._client_options
             )
         credential = self._credential
-        if credential is None:
+        url_has_sas = "sig=" in str(self._account_url).partition("?")[2]
+        if credential is None and not url_has_sas:
             identity = require("azure.identity.aio", extra=_EXTRA, package="azure-identity")
             credential = self._owned_credential = identity.DefaultAzureCredential()
         return service_client(self._account_url, credential=credential, **self._client_options)
+
+    def _secrets(self) -> list[str]:
+        found = [self._credential] if isinstance(self._credential, str) else []
+        found.append(str(self._account_url).partition("?")[2])
+        for part in (self._connection_string or "").split(";"):
+            name, _, value = part.partition("=")
+            if name.strip().lower() in ("accountkey", "sharedaccesssignature"):
+                found.append(value.strip())
+        return [secret for secret in found if secret]
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets():
+            text = text.replace(secret, "***")
+        return text
 
     def _blob(self, key: str) -> Any:
         return self._container().get_blob_client(self.prefix + key)
@@ -365,11 +374,7 @@ class AzureBlobBackend:
                 await self._blob(key).upload_blob(body, **options)
             except Exception as exc:  # noqa: BLE001 - translated at once, never escapes
                 error = self._translate(exc, f"put {key!r}", key)
-                if (
-                    isinstance(error, ConflictError)
-                    and attempts > 1
-                    and await self._stored_md5(key) == digest
-                ):
+                if isinstance(error, ConflictError) and attempts > 1 and await self._stored_md5(key) == digest:
                     return  # our own earlier attempt landed before its answer was lost
                 raise error from None
 
@@ -476,9 +481,7 @@ class AzureBlobBackend:
         name_prefix = self.prefix + prefix
         token: str | None = None
         while True:
-            page, token = await self._call(
-                f"list {prefix!r}", None, self._list_page_fetcher(name_prefix, token)
-            )
+            page, token = await self._call(f"list {prefix!r}", None, self._list_page_fetcher(name_prefix, token))
             for blob in page:
                 yield ListEntry(blob.name[len(self.prefix) :], int(blob.size), blob.last_modified)
             if not token:
@@ -511,10 +514,7 @@ class AzureBlobBackend:
             try:
                 await self._blob(key).delete_blob(delete_snapshots="include")
             except Exception as exc:
-                if (
-                    getattr(exc, "status_code", None) == 404
-                    and str(getattr(exc, "error_code", "")) == "BlobNotFound"
-                ):
+                if getattr(exc, "status_code", None) == 404 and str(getattr(exc, "error_code", "")) == "BlobNotFound":
                     return attempts > 1  # after an unknown outcome, the blob was most likely ours to delete
                 raise
             return True
@@ -533,9 +533,7 @@ class AzureBlobBackend:
 
         async def send() -> list[int]:
             names = [self.prefix + key for key in keys]
-            parts = await self._container().delete_blobs(
-                *names, delete_snapshots="include", raise_on_any_failure=False
-            )
+            parts = await self._container().delete_blobs(*names, delete_snapshots="include", raise_on_any_failure=False)
             return [int(part.status_code) async for part in parts]
 
         try:
