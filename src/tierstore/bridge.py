@@ -32,6 +32,7 @@ from tierstore.errors import (
     InvalidInputError,
     NotSupportedError,
     ObjectNotFoundError,
+    TierstoreError,
 )
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata, StorageStats
 from tierstore.simple import SimpleBackend, is_simple_backend
@@ -69,10 +70,12 @@ class ArtifactsBridge:
         if concurrency < 1:
             raise InvalidInputError("concurrency must be at least 1")
         self.backend: StorageBackend | SimpleBackend = backend if backend is not None else InMemoryBackend()
+        self._rich: StorageBackend | None = None
+        self._simple: SimpleBackend | None = None
         if isinstance(self.backend, StorageBackend):
-            self._rich: StorageBackend | None = self.backend
+            self._rich = self.backend
         elif is_simple_backend(self.backend):
-            self._rich = None
+            self._simple = self.backend
         else:
             raise InvalidInputError(
                 f"{type(self.backend).__name__} is not a storage backend: implement store/load/delete/exists/"
@@ -99,10 +102,11 @@ class ArtifactsBridge:
         page = _check_page(page)
         tier = _resolve_tier(page, tier)
         encoded = await self._encode(page)
-        if self._rich is None:
-            assert is_simple_backend(self.backend)
+        if self._simple is not None:
             metadata = self._page_metadata(page, encoded, tier).model_dump(mode="json")
-            artifact = str(await self.backend.store(page.page_id, encoded.data, metadata))
+            artifact = await self._simple.store(page.page_id, encoded.data, metadata)
+            if not isinstance(artifact, str) or not artifact:
+                raise TierstoreError(f"{type(self._simple).__name__}.store returned {artifact!r}, not an artifact id")
         else:
             artifact = await self._put_new(page, encoded, tier, owner=None)
         self._tally_pages += 1
@@ -120,8 +124,7 @@ class ArtifactsBridge:
     async def delete_page(self, artifact_id: str) -> bool:
         key = self._check_artifact(artifact_id)
         if self._rich is None:
-            assert is_simple_backend(self.backend)
-            return bool(await self.backend.delete(key))
+            return bool(await self._simple_backend().delete(key))
         info = await self._rich.head(key)
         if info is None:
             return False
@@ -189,13 +192,13 @@ class ArtifactsBridge:
             raise InvalidInputError(f"stored artifacts live in L2-L4, not {tier.value}")
         await self._require_rich("set_tier").set_tier(self._check_artifact(artifact_id), tier)
 
-    async def restore_page(
-        self, artifact_id: str, *, days: int = 1, speed: RestoreSpeed = "standard"
-    ) -> RestoreStatus:
+    async def restore_page(self, artifact_id: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
         """Ask the backend to bring an archived artifact back; load it once the status is ``restored``."""
         if days < 1:
             raise InvalidInputError("days must be at least 1")
-        return await self._require_rich("restore_page").restore(self._check_artifact(artifact_id), days=days, speed=speed)
+        return await self._require_rich("restore_page").restore(
+            self._check_artifact(artifact_id), days=days, speed=speed
+        )
 
     # -- statistics ---------------------------------------------------------------------------------------
 
@@ -355,13 +358,13 @@ class ArtifactsBridge:
             return False
         key = self._check_checkpoint(checkpoint_id)
         if self._rich is None:
-            assert is_simple_backend(self.backend)
-            await self.backend.delete(key)
+            simple = self._simple_backend()
+            await simple.delete(key)
             self._manifests.pop(key, None)
             others = [await self.get_checkpoint_manifest(c) for c in await self.list_checkpoints()]
             keep = {e.artifact_id for m in others if m for e in m.pages}
             for artifact in {e.artifact_id for e in manifest.pages} - keep:
-                await self.backend.delete(artifact)
+                await simple.delete(artifact)
             return True
         await self._rich.delete(key)
         self._manifests.pop(key, None)
@@ -406,10 +409,9 @@ class ArtifactsBridge:
             raise InvalidInputError(f"{key!r} is not a checkpoint id (ckpt_...)")
         return key
 
-    async def _put_new(
-        self, page: MemoryPage, encoded: codec.Encoded, tier: StorageTier, owner: str | None
-    ) -> str:
-        assert self._rich is not None and self._allocator is not None
+    async def _put_new(self, page: MemoryPage, encoded: codec.Encoded, tier: StorageTier, owner: str | None) -> str:
+        assert self._rich is not None
+        assert self._allocator is not None
         metadata = _object_metadata(page, encoded, tier, owner)
         tags = {"tier": tier.value, "modality": page.modality.value, "pagetype": page.page_type.value}
         async with self._limit:
@@ -427,8 +429,7 @@ class ArtifactsBridge:
     async def _put_manifest(self, checkpoint_id: str, manifest: CheckpointManifest) -> str:
         data = codec.encode_manifest(manifest).data
         if self._rich is None:
-            assert is_simple_backend(self.backend)
-            stored = str(await self.backend.store(checkpoint_id, data, {"kind": "checkpoint"}))
+            stored = str(await self._simple_backend().store(checkpoint_id, data, {"kind": "checkpoint"}))
             manifest.checkpoint_id = stored
             return stored
         await self._rich.put(checkpoint_id, data, metadata={"kind": "manifest"}, if_absent=True)
@@ -467,9 +468,7 @@ class ArtifactsBridge:
             "artifacts": sorted({r.artifact_id for r in candidates.values()}),
             "at": datetime.now(UTC).isoformat(),
         }
-        await self._rich.put(
-            ids.INTENT_PREFIX + checkpoint_id, codec.encode_record(intent).data, if_absent=True
-        )
+        await self._rich.put(ids.INTENT_PREFIX + checkpoint_id, codec.encode_record(intent).data, if_absent=True)
         doomed = await self._doomed_artifacts()
         return {i: r for i, r in candidates.items() if r.artifact_id not in doomed}
 
@@ -546,8 +545,7 @@ class ArtifactsBridge:
     async def _get(self, key: str) -> bytes | None:
         if self._rich is not None:
             return await self._rich.get(key)
-        assert is_simple_backend(self.backend)
-        data = await self.backend.load(key)
+        data = await self._simple_backend().load(key)
         return None if data is None else bytes(data)
 
     async def _read_header(self, key: str) -> dict[str, Any]:
@@ -584,9 +582,12 @@ class ArtifactsBridge:
         except IntegrityError as exc:
             raise IntegrityError(f"{key}: {exc}", key=key) from exc
 
+    def _simple_backend(self) -> SimpleBackend:
+        assert self._simple is not None, "only called when the backend is a simple one"
+        return self._simple
+
     async def _simple_ids(self) -> list[str]:
-        assert is_simple_backend(self.backend)
-        return [str(aid) for aid in await self.backend.list_pages()]
+        return [str(aid) for aid in await self._simple_backend().list_pages()]
 
     async def _simple_kind(self, artifact_id: str) -> str | None:
         data = await self._get(artifact_id)
@@ -635,9 +636,7 @@ def _artifact_order(key: str) -> tuple[str, int, str]:
     return (parsed[0].value, parsed[1], key) if parsed else ("~", 0, key)
 
 
-def _object_metadata(
-    page: MemoryPage, encoded: codec.Encoded, tier: StorageTier, owner: str | None
-) -> dict[str, str]:
+def _object_metadata(page: MemoryPage, encoded: codec.Encoded, tier: StorageTier, owner: str | None) -> dict[str, str]:
     """The page's description as object metadata: lowercase keys, percent-encoded ASCII values.
 
     The page id goes in only while the whole stays inside the budget every cloud accepts; without it,
@@ -662,7 +661,11 @@ def _object_metadata(
 
 
 def _metadata_from_page(
-    page: MemoryPage, artifact_id: str | None, checksum: str | None, size: int, tier: StorageTier | None = None
+    page: MemoryPage,
+    artifact_id: str | None,
+    checksum: str | None,
+    size: int,
+    tier: StorageTier | None = None,
 ) -> PageMetadata:
     return PageMetadata(
         page_id=page.page_id,
@@ -683,4 +686,3 @@ async def _quietly(awaitable: Awaitable[Any]) -> None:
         await awaitable
     except Exception:  # noqa: BLE001 - deliberately broad: this runs while another error propagates
         return
-

@@ -138,9 +138,7 @@ def decode_frame(data: bytes) -> Frame:
     view = memoryview(data)
     kind, flags, header_len, body_len = read_prefix(view)
     if len(view) != HEADER_START + header_len + body_len:
-        raise IntegrityError(
-            f"object is {len(view)} bytes but its frame says {HEADER_START + header_len + body_len}"
-        )
+        raise IntegrityError(f"object is {len(view)} bytes but its frame says {HEADER_START + header_len + body_len}")
     digest = hashlib.sha256(view[: PREFIX.size])
     digest.update(view[HEADER_START:])
     if digest.digest() != view[PREFIX.size : HEADER_START]:

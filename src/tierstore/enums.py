@@ -1,11 +1,15 @@
-"""The enumerations pages are described with; values match chuk-ai-session-manager's, so pages move between both."""
+"""The enumerations pages are described with; values match chuk-ai-session-manager's, so pages move between both.
+
+They stay ``(str, Enum)`` rather than ``StrEnum`` on purpose: formatting (``f"{page.modality}"``) then prints
+what chuk-ai-session-manager's pages print.
+"""
 
 from __future__ import annotations
 
 from enum import Enum, IntEnum
 
 
-class Modality(str, Enum):
+class Modality(str, Enum):  # noqa: UP042 - see the module docstring
     TEXT = "text"
     IMAGE = "image"
     AUDIO = "audio"
@@ -13,7 +17,7 @@ class Modality(str, Enum):
     STRUCTURED = "structured"
 
 
-class StorageTier(str, Enum):
+class StorageTier(str, Enum):  # noqa: UP042 - see the module docstring
     """Where a page lives: L0-L2 in the process, L3 persistent storage, L4 cold archive."""
 
     L0 = "L0"  # the context window
@@ -32,7 +36,7 @@ class CompressionLevel(IntEnum):
     REFERENCE = 3
 
 
-class PageType(str, Enum):
+class PageType(str, Enum):  # noqa: UP042 - see the module docstring
     TRANSCRIPT = "transcript"
     SUMMARY = "summary"
     ARTIFACT = "artifact"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from tierstore import ArtifactsBridge, MemoryPage, Modality
@@ -11,8 +9,8 @@ from tierstore.backends.base import StorageBackend
 
 
 @pytest.fixture
-async def bridge(backend: StorageBackend) -> AsyncIterator[ArtifactsBridge]:
-    yield ArtifactsBridge(backend=backend)
+def bridge(backend: StorageBackend) -> ArtifactsBridge:
+    return ArtifactsBridge(backend=backend)
 
 
 def text_page(page_id: str, content: str = "", **fields: object) -> MemoryPage:

@@ -50,7 +50,8 @@ async def test_swapped_objects_are_detected_on_restore(bridge: ArtifactsBridge) 
     assert manifest is not None
     first, second = (e.artifact_id for e in manifest.pages)
     a, b = await bridge.backend.get(first), await bridge.backend.get(second)
-    assert a is not None and b is not None
+    assert a is not None
+    assert b is not None
     await bridge.backend.put(first, b)
     await bridge.backend.put(second, a)
     with pytest.raises(IntegrityError, match="does not hold page"):

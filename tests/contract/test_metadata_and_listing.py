@@ -19,7 +19,8 @@ async def test_metadata_describes_the_stored_page(bridge: ArtifactsBridge) -> No
     assert metadata.tier == "L3"
     assert metadata.compression_level == 0
     assert metadata.created_at == page.created_at
-    assert metadata.checksum is not None and metadata.checksum.startswith("sha256:")
+    assert metadata.checksum is not None
+    assert metadata.checksum.startswith("sha256:")
     assert metadata.size_bytes > 1000
     assert metadata.artifact_id == artifact
 

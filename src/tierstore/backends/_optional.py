@@ -1,4 +1,4 @@
-"""Lazy imports of the optional cloud SDKs: a missing extra becomes MissingDependencyError, never an import-time crash."""
+"""Lazy imports of the optional SDKs: a missing extra becomes MissingDependencyError, not an import-time crash."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ Contract: the full protocol of :mod:`tierstore.backends.base`, with these local 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import os
 import struct
@@ -172,8 +173,8 @@ class FileSystemBackend:
         for entry in entries:
             yield entry
 
-    def _list(self, prefix: str) -> list[ListEntry]:
-        out = []
+    def _list(self, prefix: str) -> builtins.list[ListEntry]:
+        out: builtins.list[ListEntry] = []
         try:
             scan = os.scandir(self._objects)
         except FileNotFoundError:
