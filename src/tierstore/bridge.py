@@ -84,7 +84,7 @@ class ArtifactsBridge:
         self.compression: codec.Compression = compression
         self._limit = asyncio.Semaphore(concurrency)
         self._reuse_window = reuse_window.total_seconds()
-        self._intent_ttl = intent_ttl
+        self.intent_ttl = intent_ttl
         self._allocator = IdAllocator(self._rich) if self._rich is not None else None
         self._recorded: dict[str, _Recorded] = {}
         self._manifests: dict[str, CheckpointManifest] = {}
@@ -487,11 +487,7 @@ class ArtifactsBridge:
             return
         pending = await self._write_record("p", {"candidates": sorted(candidates)})
         try:
-            referenced: set[str] = set()
-            horizon = datetime.now(UTC) - self._intent_ttl
-            for intent in await self._load_records(ids.INTENT_PREFIX, fresh=True):
-                if datetime.fromisoformat(intent.get("at", horizon.isoformat())) >= horizon:
-                    referenced.update(intent.get("artifacts", ()))
+            referenced = await self._referenced_by_intents()
             for checkpoint in await self.list_checkpoints():
                 manifest = await self.get_checkpoint_manifest(checkpoint)
                 if manifest is not None:
@@ -503,6 +499,15 @@ class ArtifactsBridge:
                 self._forget(set(doomed))
         finally:
             await self._rich.delete(pending)
+
+    async def _referenced_by_intents(self) -> set[str]:
+        """Artifacts that checkpoints in progress (intents younger than ``intent_ttl``) are about to reuse."""
+        referenced: set[str] = set()
+        horizon = datetime.now(UTC) - self.intent_ttl
+        for intent in await self._load_records(ids.INTENT_PREFIX, fresh=True):
+            if datetime.fromisoformat(intent["at"]) >= horizon:
+                referenced.update(intent.get("artifacts", ()))
+        return referenced
 
     async def _write_record(self, suffix: Literal["p", "d"], record: dict[str, Any]) -> str:
         assert self._rich is not None

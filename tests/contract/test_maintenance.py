@@ -1,0 +1,80 @@
+"""Capability: core. fsck finds damage and orphans, gc removes orphans safely, migrate copies a store verified."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.conftest import Store
+from tests.contract.conftest import text_page
+from tests.wrappers import Observed
+from tierstore import ArtifactsBridge, BackendUnavailableError, InMemoryBackend, StorageTier
+from tierstore.backends.base import StorageBackend
+from tierstore.maintenance import fsck, gc, migrate
+
+
+async def _crashed_checkpoint(backend: StorageBackend) -> None:
+    """A checkpoint whose manifest write fails after its pages were written, and whose cleanup fails too."""
+    failing = Observed(backend, fail_put=lambda key: key.startswith("ckpt_"))
+    failing.delete_many = _refuse  # type: ignore[method-assign]
+    bridge = ArtifactsBridge(backend=failing)  # type: ignore[arg-type]
+    with pytest.raises(BackendUnavailableError):
+        await bridge.checkpoint([text_page(f"o{i}") for i in range(3)], name="crashed")
+
+
+async def _refuse(keys: object) -> None:
+    raise BackendUnavailableError("injected: cleanup failed too")
+
+
+async def test_fsck_of_a_healthy_store(bridge: ArtifactsBridge) -> None:
+    await bridge.store_page(text_page("live"))
+    await bridge.checkpoint([text_page("a"), text_page("b")], name="c")
+    report = await fsck(bridge)
+    assert report.ok
+    assert (report.pages, report.checkpoints, report.verified) == (3, 1, 3)
+    assert report.orphans == []
+
+
+async def test_fsck_reports_damage_missing_pages_and_orphans(bridge: ArtifactsBridge) -> None:
+    checkpoint = await bridge.checkpoint([text_page("a"), text_page("b")], name="c")
+    await _crashed_checkpoint(bridge.backend)  # type: ignore[arg-type]
+    manifest = await bridge.get_checkpoint_manifest(checkpoint)
+    assert manifest is not None
+    damaged, missing = (e.artifact_id for e in manifest.pages)
+    stored = await bridge.backend.get(damaged)
+    assert stored is not None
+    await bridge.backend.put(damaged, stored[:-1])
+    await bridge.backend.delete(missing)  # lost behind tierstore's back
+    report = await fsck(bridge)
+    assert {(p.key, p.kind) for p in report.problems} == {(damaged, "corrupt"), (missing, "missing")}
+    assert len(report.orphans) == 3
+
+
+async def test_gc_removes_only_old_orphans(bridge: ArtifactsBridge) -> None:
+    live = await bridge.store_page(text_page("live"))
+    checkpoint = await bridge.checkpoint([text_page("kept")], name="kept")
+    await _crashed_checkpoint(bridge.backend)  # type: ignore[arg-type]
+    young = await gc(bridge, grace=timedelta(hours=1))
+    assert young.orphans_deleted == []
+    report = await gc(bridge, grace=timedelta(0))
+    assert len(report.orphans_deleted) == 3
+    assert (await fsck(bridge)).orphans == []
+    assert await bridge.load_page(live) is not None
+    assert len(await ArtifactsBridge(backend=bridge.backend).restore_checkpoint(checkpoint)) == 1
+
+
+async def test_migrate_copies_everything_verified_and_resumes(store: Store) -> None:
+    source = store.open()
+    bridge = ArtifactsBridge(backend=source)
+    artifact = await bridge.store_page(text_page("p", storage_tier=StorageTier.L2))
+    checkpoint = await bridge.checkpoint([text_page("a"), text_page("b")], name="c")
+    destination = InMemoryBackend()
+    report = await migrate(source, destination)
+    assert (report.copied, report.checkpoints_copied, report.problems) == (4, 1, [])
+    copy = ArtifactsBridge(backend=destination)
+    assert await copy.load_page(artifact) == await bridge.load_page(artifact)
+    assert len(await copy.restore_checkpoint(checkpoint)) == 2
+    again = await migrate(source, destination)
+    assert (again.copied, again.skipped) == (0, 4)
+    await source.aclose()
