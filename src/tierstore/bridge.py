@@ -102,13 +102,7 @@ class ArtifactsBridge:
         page = _check_page(page)
         tier = _resolve_tier(page, tier)
         encoded = await self._encode(page)
-        if self._simple is not None:
-            metadata = self._page_metadata(page, encoded, tier).model_dump(mode="json")
-            artifact = await self._simple.store(page.page_id, encoded.data, metadata)
-            if not isinstance(artifact, str) or not artifact:
-                raise TierstoreError(f"{type(self._simple).__name__}.store returned {artifact!r}, not an artifact id")
-        else:
-            artifact = await self._put_new(page, encoded, tier, owner=None)
+        artifact = await self._put_new(page, encoded, tier, owner=None)
         self._tally_pages += 1
         self._tally_bytes += len(encoded.data)
         return artifact
@@ -410,21 +404,24 @@ class ArtifactsBridge:
         return key
 
     async def _put_new(self, page: MemoryPage, encoded: codec.Encoded, tier: StorageTier, owner: str | None) -> str:
-        assert self._rich is not None
-        assert self._allocator is not None
+        """Store an encoded page as a new artifact and return its id."""
+        if self._simple is not None:
+            described = _metadata_from_page(page, None, encoded.checksum, len(encoded.data), tier)
+            artifact = await self._simple.store(page.page_id, encoded.data, described.model_dump(mode="json"))
+            if not isinstance(artifact, str) or not artifact:
+                raise TierstoreError(f"{type(self._simple).__name__}.store returned {artifact!r}, not an artifact id")
+            return artifact
+        rich, allocator = self._rich, self._allocator
+        assert rich is not None
+        assert allocator is not None
         metadata = _object_metadata(page, encoded, tier, owner)
         tags = {"tier": tier.value, "modality": page.modality.value, "pagetype": page.page_type.value}
-        async with self._limit:
-            return await self._allocator.claim(
-                tier,
-                lambda key: self._rich_put(key, encoded.data, metadata, tags, tier),
-            )
 
-    async def _rich_put(
-        self, key: str, data: bytes, metadata: dict[str, str], tags: dict[str, str], tier: StorageTier
-    ) -> None:
-        assert self._rich is not None
-        await self._rich.put(key, data, metadata=metadata, tags=tags, tier=tier, if_absent=True)
+        async def create(key: str) -> None:
+            await rich.put(key, encoded.data, metadata=metadata, tags=tags, tier=tier, if_absent=True)
+
+        async with self._limit:
+            return await allocator.claim(tier, create)
 
     async def _put_manifest(self, checkpoint_id: str, manifest: CheckpointManifest) -> str:
         data = codec.encode_manifest(manifest).data
@@ -613,9 +610,6 @@ class ArtifactsBridge:
 
     async def _gather(self, awaitables: Iterable[Awaitable[T]]) -> list[T]:
         return list(await asyncio.gather(*awaitables))
-
-    def _page_metadata(self, page: MemoryPage, encoded: codec.Encoded, tier: StorageTier) -> PageMetadata:
-        return _metadata_from_page(page, None, encoded.checksum, len(encoded.data), tier)
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
