@@ -10,8 +10,9 @@ import asyncio
 import gc
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -47,5 +48,5 @@ async def run_cases(title: str, cases: list[Case], *, repeat: int = 3) -> dict[s
     return timings
 
 
-def main(coro: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(coro())  # type: ignore[arg-type]
+def main(coro: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(coro())
