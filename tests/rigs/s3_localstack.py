@@ -1,0 +1,58 @@
+"""Rig for S3Backend on LocalStack, run on the host (no Docker) from its own Python 3.13 venv.
+
+``localstack/install.sh`` installs it once into ``.emulators/localstack-venv`` (about 50 s); ``start.sh`` runs
+it on 127.0.0.1 and a free port with its data under the session's temporary directory. Each store is a bucket.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.emulators_s3 import ACCESS_KEY, REGION, SECRET_KEY, free_port, new_bucket, sync_client
+from tierstore.backends.s3 import S3Backend
+
+NAME = "s3_localstack"
+MARKS = [pytest.mark.localstack]
+XFAILS: dict[str, str] = {}
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "localstack"
+
+
+class Server:
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.client = sync_client(endpoint)
+
+    def new_store(self) -> dict[str, Any]:
+        return {"endpoint": self.endpoint, "bucket": new_bucket(self.client)}
+
+
+@contextmanager
+def serve(workdir: Path) -> Iterator[Server]:
+    installed = subprocess.run([str(SCRIPTS / "install.sh")], capture_output=True, text=True, check=False)
+    if installed.returncode:
+        raise RuntimeError(f"localstack/install.sh failed:\n{installed.stderr[-3000:]}")
+    port = free_port()
+    data = workdir / "localstack"
+    try:
+        subprocess.run([str(SCRIPTS / "start.sh"), str(port), str(data)], check=True, stdout=subprocess.DEVNULL)
+        yield Server(f"http://127.0.0.1:{port}")
+    finally:
+        subprocess.run([str(SCRIPTS / "stop.sh"), str(data)], check=False)
+
+
+def open_backend(spec: dict[str, Any], **options: Any) -> S3Backend:
+    return S3Backend(
+        spec["bucket"],
+        endpoint_url=spec["endpoint"],
+        region=REGION,
+        access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY,
+        **options,
+    )
