@@ -108,7 +108,7 @@ class Server:
 
             self._client = storage.Client(
                 project=PROJECT,
-                credentials=AnonymousCredentials(),
+                credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
                 client_options={"api_endpoint": self.url},
             )
         return self._client
