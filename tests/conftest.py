@@ -40,6 +40,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.reliability.figures import FIGURES
+
+    if not FIGURES:
+        return
+    terminalreporter.section("reliability figures")
+    for figure, by_rig in sorted(FIGURES.items()):
+        detail = ", ".join(f"{rig} {count}" for rig, count in sorted(by_rig.items()))
+        terminalreporter.write_line(f"{figure}: {sum(by_rig.values())} ({detail})")
+    out = ROOT / ".reliability" / "figures.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(FIGURES, indent=2, sort_keys=True) + "\n")
+
+
 @pytest.fixture(scope="session")
 def rig_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Any]]:
     """Starts each rig's server on first use and stops all of them at the end of the session."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -82,6 +83,30 @@ def _frame(kind: Kind, header: dict[str, Any], body: bytes, compression: Compres
     return Encoded(b"".join((prefix, digest.digest(), header_bytes, body)), "sha256:" + digest.hexdigest())
 
 
+def check_json(value: Any, what: str) -> None:
+    """Refuse what would not come back equal from JSON: only dicts with str keys, lists, str, int, finite float,
+    bool and None (a tuple would come back a list, a datetime a str, NaN not at all)."""
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInputError(f"{what} holds {value}, which JSON cannot represent")
+        return
+    if isinstance(value, list):
+        for item in value:
+            check_json(item, what)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInputError(f"{what} has a key of type {type(key).__name__}; JSON keys are str")
+            check_json(item, what)
+        return
+    raise InvalidInputError(
+        f"{what} holds a {type(value).__name__}; use str, bytes, or JSON data (dict, list, str, int, float, bool, None)"
+    )
+
+
 def _content_parts(content: Any) -> tuple[str, bytes]:
     if content is None:
         return "none", b""
@@ -89,16 +114,13 @@ def _content_parts(content: Any) -> tuple[str, bytes]:
         return "text", content.encode("utf-8", "surrogatepass")
     if isinstance(content, bytes | bytearray | memoryview):
         return "bytes", bytes(content)
-    try:
-        return "json", json.dumps(content, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(
-            f"page content of type {type(content).__name__} cannot be stored: use str, bytes or JSON data ({exc})"
-        ) from exc
+    check_json(content, "page content")
+    return "json", json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def encode_page(page: MemoryPage, *, compression: Compression = "none") -> Encoded:
     content_kind, body = _content_parts(page.content)
+    check_json(page.metadata, "page metadata")
     fields = page.model_dump(mode="json", exclude={"content"})
     return _frame("page", {"page": fields, "content": content_kind}, body, compression)
 

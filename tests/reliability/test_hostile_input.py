@@ -1,0 +1,133 @@
+"""Hostile input, property-based: every page either round-trips exactly or is refused before any request.
+
+Every write that reaches a backend is checked against the limits all clouds share (key alphabet, metadata names
+and ASCII values inside 2 KB, at most 10 tags in the S3/Azure character set), so nothing invalid ever reaches a
+cloud API; on the filesystem, nothing is created outside the store's root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import Store
+from tests.reliability.figures import record
+from tierstore import ArtifactsBridge, InvalidInputError, MemoryPage, Modality
+from tierstore.backends.base import StorageBackend, check_key, check_metadata, check_tags
+from tierstore.enums import StorageTier
+
+LOCAL_EXAMPLES = int(os.environ.get("TIERSTORE_HYPOTHESIS_EXAMPLES", "300"))
+CLOUD_EXAMPLES = max(20, LOCAL_EXAMPLES // 10)
+
+any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=40) | st.sampled_from(
+    ["", "../", "../../etc/passwd", "/", "a/b", "\x00", "\r\n", "\u202e", "😀" * 300, "x" * 1025, "%2F", "CON"]
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | any_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
+    max_leaves=12,
+)
+contents = st.none() | any_text | st.binary(max_size=4096) | json_values | st.tuples(st.integers())
+
+
+@st.composite
+def pages(draw: st.DrawFn) -> MemoryPage:
+    return MemoryPage(
+        page_id=draw(any_text),
+        modality=draw(st.sampled_from(Modality)),
+        content=draw(contents),
+        caption=draw(st.none() | any_text),
+        transcript=draw(st.none() | any_text),
+        provenance=draw(st.lists(any_text, max_size=3)),
+        metadata=draw(st.dictionaries(any_text, json_values, max_size=5)),
+        storage_tier=draw(st.sampled_from([StorageTier.L0, StorageTier.L1, StorageTier.L2, StorageTier.L3])),
+    )
+
+
+class Guard:
+    """Passes writes to the real backend, after checking that each one is valid for every cloud."""
+
+    def __init__(self, inner: StorageBackend) -> None:
+        self.inner = inner
+        self.writes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        tier: StorageTier = StorageTier.L3,
+        if_absent: bool = False,
+    ) -> None:
+        check_key(key)
+        check_metadata(metadata)
+        check_tags(tags)
+        self.writes += 1
+        await self.inner.put(key, data, metadata=metadata, tags=tags, tier=tier, if_absent=if_absent)
+
+
+async def _store_or_refuse(guard: Guard, page: MemoryPage) -> str:
+    bridge = ArtifactsBridge(backend=guard)  # type: ignore[arg-type]
+    before = guard.writes
+    try:
+        artifact = await bridge.store_page(page)
+    except InvalidInputError as exc:
+        refusal = str(exc)
+    else:
+        loaded = await bridge.load_page(artifact)
+        assert loaded == page
+        metadata = await bridge.get_metadata(artifact)
+        assert metadata is not None
+        assert metadata.page_id == page.page_id
+        return "round-tripped"
+    assert refusal, "a refusal says why"
+    assert guard.writes == before, "a refused page must not reach the backend"
+    return "refused"
+
+
+def _run_property(store: Store, examples: int) -> dict[str, int]:
+    outcomes = {"round-tripped": 0, "refused": 0}
+
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(page=pages())
+    def check(page: MemoryPage) -> None:
+        async def once() -> str:
+            backend = store.open()
+            try:
+                return await _store_or_refuse(Guard(backend), page)
+            finally:
+                await backend.aclose()
+
+        outcomes[asyncio.run(once())] += 1
+
+    check()
+    return outcomes
+
+
+def test_hostile_pages_round_trip_or_are_refused(store: Store, rig: str) -> None:
+    examples = LOCAL_EXAMPLES if rig in {"memory", "filesystem"} else CLOUD_EXAMPLES
+    outcomes = _run_property(store, examples)
+    assert outcomes["round-tripped"] > 0
+    assert outcomes["refused"] > 0
+    record("hostile inputs tried", sum(outcomes.values()), rig)
+    record("hostile inputs refused before any request", outcomes["refused"], rig)
+
+
+def test_nothing_leaves_the_filesystem_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    outcomes = _run_property(Store("filesystem", {"root": str(root)}), LOCAL_EXAMPLES)
+    assert outcomes["round-tripped"] > 0
+    outside = [p for p in tmp_path.rglob("*") if root not in p.parents and p != root]
+    assert outside == []
+    assert {p.parent.name for p in root.rglob("*") if p.is_file()} <= {"objects"}
