@@ -79,10 +79,10 @@ class Store:
         backend: StorageBackend = load(self.rig).open_backend(self.spec)
         return backend
 
-    def run_child(self, action: str, count: int) -> Any:
-        """Start ``python -m tests.rigs.child`` onto this store; returns a handle to wait on."""
+    def run_child(self, action: str, count: int, *extra: str) -> subprocess.Popen[str]:
+        """Start ``python -m tests.rigs.child`` onto this store (see its docstring for the actions)."""
         return subprocess.Popen(
-            [sys.executable, "-m", "tests.rigs.child", self.rig, json.dumps(self.spec), action, str(count)],
+            [sys.executable, "-m", "tests.rigs.child", self.rig, json.dumps(self.spec), action, str(count), *extra],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,

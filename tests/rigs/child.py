@@ -1,6 +1,12 @@
-"""Run bridge work in a child process onto a rig's store: ``python -m tests.rigs.child RIG SPEC_JSON ACTION N``.
+"""Bridge work in a child process onto a rig's store: ``python -m tests.rigs.child RIG SPEC_JSON ACTION N [ARG]``.
 
-Actions print one JSON line on stdout: ``store`` stores N pages and prints their artifact ids.
+Each action prints one JSON line on stdout when it finishes:
+
+* ``store N [CONCURRENCY]`` - stores N pages (content ``"<pid>:<i>"``) and prints their artifact ids;
+* ``checkpoint N BASE`` - restores checkpoint BASE, changes half of its pages, adds N new ones and checkpoints
+  them all (so it reuses artifacts); the parent kills it at a random moment;
+* ``churn N`` - N rounds of: checkpoint 30 shared page ids (a few changed per round), delete one listed checkpoint,
+  restore another; prints the failures it saw (a restore that failed while its checkpoint was still listed).
 """
 
 from __future__ import annotations
@@ -8,29 +14,78 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import sys
+from typing import Any
 
 from tests.rigs import load
-from tierstore import ArtifactsBridge, MemoryPage, Modality
+from tierstore import ArtifactsBridge, IntegrityError, MemoryPage, Modality, ObjectNotFoundError
 
 
-async def _store(rig: str, spec: dict[str, object], count: int) -> list[str]:
+def _page(page_id: str, content: str) -> MemoryPage:
+    return MemoryPage(page_id=page_id, modality=Modality.TEXT, content=content)
+
+
+async def _store(bridge: ArtifactsBridge, count: int, concurrency: int) -> list[str]:
+    limit = asyncio.Semaphore(concurrency)
+    pid = os.getpid()
+
+    async def one(i: int) -> str:
+        async with limit:
+            return await bridge.store_page(_page(f"p{pid}_{i}", f"{pid}:{i}"))
+
+    return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+
+async def _checkpoint(bridge: ArtifactsBridge, count: int, base: str) -> str:
+    pages = await bridge.restore_checkpoint(base)
+    print("ready", flush=True)  # the parent times its kill from here
+    for page in pages[::2]:
+        page.content = f"changed by {os.getpid()}"
+    pages += [_page(f"new{os.getpid()}_{i}", "x" * 512) for i in range(count)]
+    return await bridge.checkpoint(pages, name=f"child {os.getpid()}")
+
+
+async def churn(bridge: ArtifactsBridge, rounds: int) -> list[str]:
+    failures = []
+    rng = random.Random(os.getpid())
+    pages = [_page(f"shared{i}", f"v0 {i}") for i in range(30)]
+    for round_ in range(rounds):
+        for page in rng.sample(pages, 3):
+            page.content = f"{os.getpid()} round {round_}"
+        await bridge.checkpoint(pages, name=f"{os.getpid()} {round_}")
+        listed = await bridge.list_checkpoints()
+        if len(listed) > 2:
+            await bridge.delete_checkpoint(rng.choice(listed[:-1]))
+        target = rng.choice(await bridge.list_checkpoints())
+        try:
+            await ArtifactsBridge(backend=bridge.backend).restore_checkpoint(target)
+        except (IntegrityError, ObjectNotFoundError) as exc:
+            if target in await bridge.list_checkpoints():
+                failures.append(f"{target}: {exc}")
+    return failures
+
+
+async def _run(rig: str, spec: dict[str, Any], action: str, count: int, extra: str | None) -> object:
     backend = load(rig).open_backend(spec)
     bridge = ArtifactsBridge(backend=backend)
-    ids = []
-    for i in range(count):
-        page = MemoryPage(page_id=f"p{os.getpid()}_{i}", modality=Modality.TEXT, content=f"{os.getpid()}:{i}")
-        ids.append(await bridge.store_page(page))
-    await backend.aclose()
-    return ids
+    try:
+        if action == "store":
+            return await _store(bridge, count, int(extra or "1"))
+        if action == "checkpoint":
+            assert extra is not None
+            return await _checkpoint(bridge, count, extra)
+        if action == "churn":
+            return await churn(bridge, count)
+        raise SystemExit(f"unknown action {action!r}")
+    finally:
+        await backend.aclose()
 
 
 def main() -> None:
     rig, spec, action, count = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-    if action == "store":
-        print(json.dumps(asyncio.run(_store(rig, spec, count))))
-    else:
-        raise SystemExit(f"unknown action {action!r}")
+    extra = sys.argv[5] if len(sys.argv) > 5 else None
+    print(json.dumps(asyncio.run(_run(rig, spec, action, count, extra))), flush=True)
 
 
 if __name__ == "__main__":
