@@ -447,6 +447,34 @@ async def test_multipart_complete_retried_after_a_lost_response(spec: dict[str, 
         assert await backend.get("big") == data
 
 
+async def test_conflict_on_complete_restarts_the_whole_upload(spec: dict[str, Any]) -> None:
+    data = os.urandom(6 * MiB)
+    async with open_moto(spec, multipart_threshold=1 * MiB, multipart_chunk=5 * MiB) as backend:
+        seen = await record_operations(backend)
+        await fail_first(backend, "before-call.s3.CompleteMultipartUpload", s3_error(409, "ConditionalRequestConflict"))
+        await backend.put("big", data, if_absent=True)
+        assert (seen["CreateMultipartUpload"], seen["AbortMultipartUpload"], seen["UploadPart"]) == (2, 1, 4)
+        assert await backend.get("big") == data
+
+
+async def test_retried_complete_that_finds_its_upload_gone_checks_the_object(spec: dict[str, Any]) -> None:
+    data = os.urandom(6 * MiB)
+    async with open_moto(spec, multipart_threshold=1 * MiB, multipart_chunk=5 * MiB) as backend:
+        calls: Counter[str] = Counter()
+
+        def lose_then_gone(**_: Any) -> None:
+            calls["complete"] += 1
+            if calls["complete"] == 2:
+                raise s3_error(404, "NoSuchUpload")()
+
+        client = await backend.sdk_client()
+        await fail_first(backend, "after-call.s3.CompleteMultipartUpload", lost_response)
+        client.meta.events.register("before-call.s3.CompleteMultipartUpload", lose_then_gone)
+        await backend.put("big", data, if_absent=True)
+        assert calls["complete"] == 2
+        assert await backend.get("big") == data
+
+
 async def test_failed_part_aborts_the_upload(spec: dict[str, Any], s3: Any) -> None:
     async with open_moto(spec, multipart_threshold=1 * MiB, multipart_chunk=5 * MiB, retry=FAST_RETRY) as backend:
         await fail_first(backend, "before-call.s3.UploadPart", s3_error(403, "AccessDenied"), times=100)

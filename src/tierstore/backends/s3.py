@@ -192,6 +192,13 @@ def _parse_restore(header: str | None) -> RestoreStatus:
     return RestoreStatus("restored", expiry)
 
 
+class _RestartUpload(TierstoreError):
+    """Internal: the multipart upload must start over (a conditional complete met a concurrent write)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"upload of {key!r} must start over")
+
+
 @dataclass
 class _AttemptLog:
     """Remembers whether an earlier attempt of a create-if-absent may have written the object."""
@@ -450,13 +457,23 @@ class S3Backend:
                 await self._put_multipart(key, data, params, log)
             else:
                 await self._call(f"put {key!r}", key, lambda c: c.put_object(Body=data, **params), log)
-        except (ConflictError, ObjectNotFoundError):
-            # ObjectNotFoundError: a retried CompleteMultipartUpload may find its upload already completed.
+        except ConflictError:
             if if_absent and log.maybe_written and await self._holds(key, data):
                 return
             raise
 
     async def _put_multipart(self, key: str, data: bytes, params: dict[str, Any], log: _AttemptLog) -> None:
+        # S3's answer to a conditional CompleteMultipartUpload that raced another write is 409
+        # ConditionalRequestConflict, after which the upload must be started again from the beginning.
+        for _ in range(self._retry.max_attempts):
+            try:
+                await self._upload_multipart_once(key, data, params, log)
+                return
+            except _RestartUpload:
+                continue
+        raise BackendUnavailableError(f"upload of {key!r} kept conflicting with concurrent writes")
+
+    async def _upload_multipart_once(self, key: str, data: bytes, params: dict[str, Any], log: _AttemptLog) -> None:
         create = {k: v for k, v in params.items() if k != "IfNoneMatch"}
         created = await self._call(f"start upload of {key!r}", key, lambda c: c.create_multipart_upload(**create))
         upload_id = created["UploadId"]
@@ -470,10 +487,25 @@ class S3Backend:
             }
             if "IfNoneMatch" in params:
                 complete["IfNoneMatch"] = "*"
-            await self._call(f"complete upload of {key!r}", key, lambda c: c.complete_multipart_upload(**complete), log)
+
+            async def finish(client: Any) -> bool:
+                try:
+                    await client.complete_multipart_upload(**complete)
+                except Exception as exc:
+                    code = _error_code(exc)[1]
+                    if code == "ConditionalRequestConflict":
+                        raise _RestartUpload(key) from exc
+                    if code == "NoSuchUpload" and log.maybe_written:
+                        return False  # an earlier attempt of ours may have completed it
+                    raise
+                return True
+
+            completed = await self._call(f"complete upload of {key!r}", key, finish, log)
         except BaseException:
             await self._abort_upload(key, params["Key"], upload_id)
             raise
+        if not completed and not await self._holds(key, data):
+            raise BackendUnavailableError(f"the upload of {key!r} vanished before it was completed")
 
     async def _upload_parts(self, key: str, data: bytes, upload_id: str) -> list[dict[str, Any]]:
         chunk = max(self._multipart_chunk, -(-len(data) // MAX_PARTS))
