@@ -126,13 +126,15 @@ async def fail_first(backend: S3Backend, event: str, error: Callable[[], Excepti
 
 
 def lost_response() -> Exception:
-    return ReadTimeoutError(endpoint_url="http://127.0.0.1")
+    error: Exception = ReadTimeoutError(endpoint_url="http://127.0.0.1")
+    return error
 
 
 def s3_error(status: int, code: str) -> Callable[[], Exception]:
     def make() -> Exception:
         response = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
-        return ClientError(response, "PutObject")  # type: ignore[arg-type]
+        error: Exception = ClientError(response, "PutObject")
+        return error
 
     return make
 

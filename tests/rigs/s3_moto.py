@@ -47,9 +47,7 @@ def moto_command(port: int) -> list[str]:
 def serve(workdir: Path) -> Iterator[Server]:
     port = free_port()
     log = (workdir / "moto.log").open("wb")
-    process = subprocess.Popen(
-        moto_command(port), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    process = subprocess.Popen(moto_command(port), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         endpoint = f"http://127.0.0.1:{port}"
         wait_until_ready(f"{endpoint}/moto-api/", process)
