@@ -11,6 +11,7 @@ import pytest
 from tests.contract.conftest import text_page
 from tierstore import ArchivedPageError, ArtifactsBridge, InvalidInputError, ObjectNotFoundError, StorageTier
 from tierstore.backends.base import StorageBackend
+from tierstore.maintenance import fsck
 
 
 async def test_set_tier_moves_an_artifact(bridge: ArtifactsBridge, backend: StorageBackend) -> None:
@@ -41,6 +42,9 @@ async def test_archive_tier_needs_a_restore(bridge: ArtifactsBridge, backend: St
     metadata = await bridge.get_metadata(artifact)
     assert metadata is not None
     assert metadata.archived
+    report = await fsck(bridge)
+    assert report.ok, "an archived page is not a damaged one"
+    assert report.archived == [artifact]
     status = await bridge.restore_page(artifact, days=1)
     assert status.state in {"pending", "restored"}
     if status.state == "restored":

@@ -7,7 +7,9 @@ from collections.abc import Callable
 import pytest
 
 from tests.contract.conftest import text_page
+from tests.reliability.figures import record
 from tierstore import ArtifactsBridge, IntegrityError
+from tierstore.maintenance import fsck
 
 
 def _flip(data: bytes) -> bytes:
@@ -28,8 +30,8 @@ def _garbage(data: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("damage", [_flip, _truncate, _extend, _garbage], ids=lambda f: f.__name__[1:])
-async def test_damaged_page_raises_on_load_and_restore(
-    bridge: ArtifactsBridge, damage: Callable[[bytes], bytes]
+async def test_damaged_page_raises_on_load_restore_and_fsck(
+    bridge: ArtifactsBridge, damage: Callable[[bytes], bytes], rig: str
 ) -> None:
     checkpoint = await bridge.checkpoint([text_page("a", "alpha" * 100), text_page("b")], name="c")
     manifest = await bridge.get_checkpoint_manifest(checkpoint)
@@ -42,9 +44,12 @@ async def test_damaged_page_raises_on_load_and_restore(
         await bridge.load_page(artifact)
     with pytest.raises(IntegrityError):
         await ArtifactsBridge(backend=bridge.backend).restore_checkpoint(checkpoint)
+    report = await fsck(bridge)
+    assert [(p.key, p.kind) for p in report.problems] == [(artifact, "corrupt")]
+    record("corruptions detected on load, restore and fsck", 1, rig)
 
 
-async def test_swapped_objects_are_detected_on_restore(bridge: ArtifactsBridge) -> None:
+async def test_swapped_objects_are_detected_on_restore_and_fsck(bridge: ArtifactsBridge, rig: str) -> None:
     checkpoint = await bridge.checkpoint([text_page("a"), text_page("b")], name="c")
     manifest = await bridge.get_checkpoint_manifest(checkpoint)
     assert manifest is not None
@@ -56,6 +61,9 @@ async def test_swapped_objects_are_detected_on_restore(bridge: ArtifactsBridge) 
     await bridge.backend.put(second, a)
     with pytest.raises(IntegrityError, match="does not hold page"):
         await ArtifactsBridge(backend=bridge.backend).restore_checkpoint(checkpoint)
+    report = await fsck(bridge)
+    assert sorted(p.key for p in report.problems) == sorted([first, second])
+    record("corruptions detected on load, restore and fsck", 1, rig)
 
 
 async def test_damaged_manifest_raises(bridge: ArtifactsBridge) -> None:
