@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tierstore.backends._retry import RetryPolicy
     from tierstore.backends.azure import AzureBlobBackend
     from tierstore.backends.base import ObjectInfo, StorageBackend
     from tierstore.backends.filesystem import FileSystemBackend
@@ -49,6 +50,7 @@ _EXPORTS = {
     "GCSBackend": "tierstore.backends.gcs",
     "AzureBlobBackend": "tierstore.backends.azure",
     "StorageBackend": "tierstore.backends.base",
+    "RetryPolicy": "tierstore.backends._retry",
     "ObjectInfo": "tierstore.backends.base",
     "MemoryPage": "tierstore.models",
     "PageMetadata": "tierstore.models",

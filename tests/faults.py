@@ -1,0 +1,148 @@
+"""A fault-injecting HTTP proxy on 127.0.0.1, put in front of an emulator.
+
+It forwards each request to the emulator unchanged, except for a configurable share of requests (chosen by a
+seeded random generator), or the requests a ``decide`` hook picks, which get one of these faults:
+
+* ``slowdown`` / ``error500`` / ``throttle`` - answer 503 SlowDown, 500 or 429 without forwarding;
+* ``reset`` - drop the connection without forwarding;
+* ``lose-answer`` - forward (the emulator does the work), then drop the connection before answering;
+* ``truncate`` - forward, then send the headers and half the body and drop the connection;
+* ``stall`` - forward, then answer nothing for ``stall_seconds`` (longer than the client's read timeout).
+
+The three last ones are the nasty kind: the request took effect but the client cannot know it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Literal, get_args
+
+import aiohttp
+from aiohttp import web
+
+Fault = Literal["slowdown", "error500", "throttle", "reset", "lose-answer", "truncate", "stall"]
+ALL_FAULTS: tuple[Fault, ...] = get_args(Fault)
+
+_HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "expect", "keep-alive"}
+_CANNED: dict[str, tuple[int, str, str]] = {
+    "slowdown": (503, "SlowDown", "Please reduce your request rate."),
+    "error500": (500, "InternalError", "We encountered an internal error. Please try again."),
+    "throttle": (429, "TooManyRequests", "Too many requests."),
+}
+
+
+class FaultProxy:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        share: float = 0.0,
+        faults: Sequence[Fault] = ALL_FAULTS,
+        seed: int = 0,
+        stall_seconds: float = 3.0,
+        decide: Callable[[web.Request], Fault | None] | None = None,
+    ) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.share = share
+        self.faults = tuple(faults)
+        self.stall_seconds = stall_seconds
+        self.decide = decide
+        self.requests = 0
+        self.injected: Counter[str] = Counter()
+        self.seen: list[str] = []
+        self._random = random.Random(seed)
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> FaultProxy:
+        app = web.Application(client_max_size=1 << 30)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        self._session = aiohttp.ClientSession(auto_decompress=False, timeout=aiohttp.ClientTimeout(total=120))
+        return self
+
+    async def stop(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> FaultProxy:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def _choose(self, request: web.Request) -> Fault | None:
+        if self.decide is not None:
+            return self.decide(request)
+        if self._random.random() < self.share:
+            return self._random.choice(self.faults)
+        return None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        self.seen.append(f"{request.method} {request.raw_path}")
+        body = await request.read()
+        fault = self._choose(request)
+        if fault is not None:
+            self.injected[fault] += 1
+        if fault in _CANNED:
+            status, code, message = _CANNED[fault]
+            return _error(status, code, message)
+        if fault == "reset":
+            return _drop(request)
+        upstream = await self._forward(request, body)
+        if fault == "lose-answer":
+            return _drop(request)
+        if fault == "stall":
+            await asyncio.sleep(self.stall_seconds)
+            return _drop(request)
+        status, headers, payload = upstream
+        if fault == "truncate" and len(payload) > 1:
+            response = web.StreamResponse(status=status, headers=headers)
+            response.content_length = len(payload)
+            await response.prepare(request)
+            await response.write(payload[: len(payload) // 2])
+            return _drop(request, response)
+        if fault == "truncate":
+            return _drop(request)
+        return web.Response(status=status, headers=headers, body=payload)
+
+    async def _forward(self, request: web.Request, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        assert self._session is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        async with self._session.request(
+            request.method,
+            self.upstream + request.raw_path,
+            headers=headers,
+            data=body,
+            skip_auto_headers={"Content-Type", "User-Agent", "Accept", "Accept-Encoding"},
+        ) as upstream:
+            payload = await upstream.read()
+            out = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP | {"content-encoding"}}
+            return upstream.status, out, payload
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    body = f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    return web.Response(status=status, body=body, headers={"Content-Type": "application/xml", "x-ms-error-code": code})
+
+
+def _drop(request: web.Request, response: web.StreamResponse | None = None) -> web.StreamResponse:
+    """Abort the client's connection; aiohttp then has nothing left to send."""
+    if request.transport is not None:
+        request.transport.abort()
+    return response if response is not None else web.Response(status=500)

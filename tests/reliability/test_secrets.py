@@ -1,0 +1,101 @@
+"""A sentinel credential never appears in a log line, a repr, an exception text or a traceback.
+
+Each cloud backend is given the sentinel as its secret and driven through successes and failures (a refused
+credential where the emulator checks it, a missing bucket, a dead endpoint), with every logger at DEBUG.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.emulators_s3 import REGION
+from tests.reliability.figures import record
+from tests.rigs import azure as azure_rig
+from tierstore import ArtifactsBridge, MemoryPage, Modality, TierstoreError
+from tierstore.backends._retry import RetryPolicy
+from tierstore.backends.base import StorageBackend
+
+SENTINEL = "SeNtInEl" + "x7Q2" * 6
+SENTINEL_B64 = base64.b64encode(SENTINEL.encode() * 2).decode()  # Azure account keys are base64
+DEAD = "http://127.0.0.1:9"
+FAST = RetryPolicy(max_attempts=2, deadline=2.0)
+
+
+def _s3(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
+    from tierstore.backends.s3 import S3Backend
+
+    return S3Backend(
+        spec["bucket"],
+        endpoint_url=endpoint or spec["endpoint"],
+        region=REGION,
+        access_key_id="AKIDEXAMPLE",
+        secret_access_key=SENTINEL,
+        connect_timeout=0.5,
+        read_timeout=2,
+        retry=FAST,
+    )
+
+
+def _gcs(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
+    from google.oauth2.credentials import Credentials
+
+    from tierstore.backends.gcs import GCSBackend
+
+    return GCSBackend(
+        spec["bucket"],
+        project="test",
+        credentials=Credentials(token=SENTINEL),  # type: ignore[no-untyped-call]
+        client_options={"api_endpoint": endpoint or spec["url"]},
+        retry=FAST,
+    )
+
+
+def _azure(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
+    from tierstore.backends.azure import AzureBlobBackend
+
+    port = int((endpoint or spec["connection_string"].split("BlobEndpoint=")[1]).split(":")[2].split("/")[0])
+    connection_string = azure_rig.connection_string(port, key=SENTINEL_B64)
+    return AzureBlobBackend(spec["container"], connection_string=connection_string, retry=FAST)
+
+
+OPENERS: dict[str, Callable[..., StorageBackend]] = {"s3_moto": _s3, "gcs": _gcs, "azure": _azure}
+
+
+def _texts(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)) + repr(exc)
+
+
+@pytest.mark.parametrize("cloud", sorted(OPENERS))
+async def test_sentinel_secret_never_leaks(
+    cloud: str, rig_server: Callable[[str], Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    spec = rig_server(cloud).new_store()
+    seen: list[str] = []
+    page = MemoryPage(page_id="secret-test", modality=Modality.TEXT, content="x")
+    for backend in (OPENERS[cloud](spec), OPENERS[cloud]({**spec, "bucket": "no-such-bucket", "container": "none"})):
+        bridge = ArtifactsBridge(backend=backend)
+        seen += [repr(backend), repr(bridge)]
+        try:
+            artifact = await bridge.store_page(page)
+            assert await bridge.load_page(artifact) == page
+            await bridge.list_pages()
+        except TierstoreError as exc:
+            seen.append(_texts(exc))
+        await backend.aclose()
+    dead = OPENERS[cloud](spec, DEAD)
+    with pytest.raises(TierstoreError) as failure:
+        await ArtifactsBridge(backend=dead).store_page(page)
+    seen.append(_texts(failure.value))
+    await dead.aclose()
+    seen += [record.getMessage() for record in caplog.records] + [caplog.text]
+    assert len(seen) > 5
+    leaks = [text for text in seen if SENTINEL in text or SENTINEL_B64 in text]
+    assert leaks == []
+    record("texts checked for a sentinel secret", len(seen), cloud)
