@@ -50,7 +50,7 @@ def test_manifest_is_not_a_page() -> None:
 
 
 def test_unserialisable_content_is_refused() -> None:
-    with pytest.raises(InvalidInputError, match="cannot be stored"):
+    with pytest.raises(InvalidInputError, match="use str, bytes, or JSON data"):
         encode_page(MemoryPage(page_id="a", modality=Modality.STRUCTURED, content={"f": object()}))
     with pytest.raises(InvalidInputError):
         encode_page(MemoryPage(page_id="a", modality=Modality.STRUCTURED, content={"nan": float("nan")}))
@@ -77,3 +77,11 @@ sys.stdout.write(page.model_dump_json())
 def test_legacy_json_that_is_not_a_page_is_an_integrity_error() -> None:
     with pytest.raises(IntegrityError):
         decode_page(b'{"not": "a page"}')
+
+
+def test_lone_surrogates_outside_text_content_are_refused() -> None:
+    for fields in ({"metadata": {"\ud800": None}}, {"caption": "a\udfffb"}, {"provenance": ["\ud83d"]}):
+        with pytest.raises(InvalidInputError, match="surrogate"):
+            encode_page(MemoryPage(page_id="a", modality=Modality.TEXT, **fields))  # type: ignore[arg-type]
+    text = MemoryPage(page_id="a", modality=Modality.TEXT, content="lone \ud800 kept")
+    assert decode_page(encode_page(text).data)[0] == text

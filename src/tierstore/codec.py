@@ -107,6 +107,22 @@ def check_json(value: Any, what: str) -> None:
     )
 
 
+def check_encodable(value: Any, what: str) -> None:
+    """Refuse strings that UTF-8 cannot carry (lone surrogates): pydantic's JSON mode would replace them silently."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInputError(f"{what} holds a lone surrogate, which UTF-8 cannot store") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_encodable(key, what)
+            check_encodable(item, what)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            check_encodable(item, what)
+
+
 def _content_parts(content: Any) -> tuple[str, bytes]:
     if content is None:
         return "none", b""
@@ -121,6 +137,9 @@ def _content_parts(content: Any) -> tuple[str, bytes]:
 def encode_page(page: MemoryPage, *, compression: Compression = "none") -> Encoded:
     content_kind, body = _content_parts(page.content)
     check_json(page.metadata, "page metadata")
+    for name, value in page:
+        if name != "content":
+            check_encodable(value, f"page field {name!r}")
     fields = page.model_dump(mode="json", exclude={"content"})
     return _frame("page", {"page": fields, "content": content_kind}, body, compression)
 
