@@ -6,7 +6,7 @@ a progress bar on stderr when it is a terminal.
 
 Exit codes (also in ``tierstore --help``):
 
-==  ===================================================================================
+===  ===================================================================================
 0   success
 1   problems found: ``fsck`` found damage, ``migrate`` left something behind, ``doctor`` found a check failing
 2   usage or configuration error (bad arguments, settings or URL, an extra not installed)
@@ -18,7 +18,7 @@ Exit codes (also in ``tierstore --help``):
 8   any other tierstore error
 130 interrupted
 141 stdout closed early (e.g. ``tierstore ls | head``)
-==  ===================================================================================
+===  ===================================================================================
 """
 
 from __future__ import annotations

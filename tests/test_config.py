@@ -1,0 +1,346 @@
+"""Settings from the environment and backends from URLs: parsing, defaults, errors before I/O, no leaked secrets."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tierstore.backends._retry import RetryPolicy
+from tierstore.backends.azure import AzureBlobBackend
+from tierstore.backends.filesystem import FileSystemBackend
+from tierstore.backends.gcs import GCSBackend
+from tierstore.backends.memory import InMemoryBackend
+from tierstore.backends.s3 import S3Backend
+from tierstore.config import (
+    TierstoreSettings,
+    backend_from_url,
+    bridge_from_env,
+    default_data_dir,
+    load_settings,
+    parse_storage_classes,
+    redact_url,
+)
+from tierstore.enums import StorageTier
+from tierstore.errors import ConfigurationError, InvalidInputError, MissingDependencyError
+
+SECRET = "SENTINEL-SECRET-0123456789abcdef"  # noqa: S105 - a sentinel that must never show up
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No TIERSTORE_* variable or .env file of the developer's leaks into these tests."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("TIERSTORE_") or name in {"XDG_DATA_HOME", "AZURE_STORAGE_CONNECTION_STRING"}:
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+# -- settings ---------------------------------------------------------------------------------------------------
+
+
+def test_defaults_are_documented_values() -> None:
+    settings = load_settings()
+    assert settings.url is None
+    assert settings.compression == "none"
+    assert settings.concurrency == 32
+    assert settings.storage_classes == {}
+    assert settings.retry_policy() == RetryPolicy(max_attempts=6, deadline=30.0)
+
+
+def test_every_setting_is_documented_with_its_variable_and_default() -> None:
+    for name, field in TierstoreSettings.model_fields.items():
+        assert field.description, name
+        assert f"TIERSTORE_{name.upper()}" in field.description, name
+        assert "Default" in field.description, name
+
+
+def test_documented_table_lists_every_setting() -> None:
+    table = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    for name in TierstoreSettings.model_fields:
+        assert f"`TIERSTORE_{name.upper()}`" in table, name
+
+
+def test_reads_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIERSTORE_URL", "s3://bucket/prefix")
+    monkeypatch.setenv("TIERSTORE_COMPRESSION", "zstd")
+    monkeypatch.setenv("TIERSTORE_CONCURRENCY", "7")
+    monkeypatch.setenv("tierstore_retry_deadline", "2.5")
+    monkeypatch.setenv("TIERSTORE_S3_ADDRESSING_STYLE", "path")
+    settings = load_settings()
+    assert (settings.url, settings.compression, settings.concurrency) == ("s3://bucket/prefix", "zstd", 7)
+    assert settings.retry_deadline == 2.5
+    assert settings.s3_addressing_style == "path"
+
+
+def test_reads_a_dotenv_file_in_the_working_directory(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("TIERSTORE_PREFIX=from-dotenv\nAWS_REGION=eu-west-1\nTIERSTORE_CONCURRENCY=3\n")
+    settings = load_settings()
+    assert settings.prefix == "from-dotenv"
+    assert settings.concurrency == 3
+
+
+def test_environment_beats_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("TIERSTORE_CONCURRENCY=3\n")
+    monkeypatch.setenv("TIERSTORE_CONCURRENCY", "5")
+    assert load_settings().concurrency == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("L3=STANDARD,L4=DEEP_ARCHIVE", {StorageTier.L3: "STANDARD", StorageTier.L4: "DEEP_ARCHIVE"}),
+        (" l4 = GLACIER_IR , ", {StorageTier.L4: "GLACIER_IR"}),
+        ("L2=Cool", {StorageTier.L2: "Cool"}),
+        ("", {}),
+    ],
+)
+def test_storage_class_mapping_parses(text: str, expected: dict[StorageTier, str]) -> None:
+    assert parse_storage_classes(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("L1=STANDARD", "L2, L3 or L4"),
+        ("L0=STANDARD", "L2, L3 or L4"),
+        ("L9=STANDARD", "unknown tier"),
+        ("L4=", "empty"),
+        ("L4", "TIER=CLASS"),
+    ],
+)
+def test_bad_storage_class_mapping_is_a_configuration_error(
+    text: str, complaint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigurationError, match=complaint):
+        parse_storage_classes(text)
+    monkeypatch.setenv("TIERSTORE_STORAGE_CLASSES", text)
+    with pytest.raises(ConfigurationError, match="TIERSTORE_STORAGE_CLASSES"):
+        load_settings()
+
+
+def test_storage_classes_from_python_are_validated_too() -> None:
+    assert TierstoreSettings(storage_classes={"L4": "ARCHIVE"}).storage_classes == {StorageTier.L4: "ARCHIVE"}
+    with pytest.raises(ConfigurationError):
+        load_settings(storage_classes={StorageTier.L1: "STANDARD"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TIERSTORE_COMPRESSION", "gzip"),
+        ("TIERSTORE_CONCURRENCY", "0"),
+        ("TIERSTORE_S3_SSE", "rot13"),
+        ("TIERSTORE_RETRY_DEADLINE", "-1"),
+        ("TIERSTORE_AZURE_BATCH_DELETE", "sometimes"),
+    ],
+)
+def test_invalid_values_are_configuration_errors_naming_the_variable(
+    name: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=name) as caught:
+        load_settings()
+    assert isinstance(caught.value, InvalidInputError)
+
+
+def test_errors_never_echo_the_value_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIERSTORE_CONCURRENCY", SECRET)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert SECRET not in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+def test_repr_hides_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIERSTORE_AZURE_CONNECTION_STRING", f"AccountName=a;AccountKey={SECRET}")
+    monkeypatch.setenv("TIERSTORE_AZURE_ACCOUNT_URL", f"https://a.blob.core.windows.net/?sv=1&sig={SECRET}")
+    monkeypatch.setenv("TIERSTORE_URL", f"s3://user:{SECRET}@bucket/p?token={SECRET}")
+    settings = load_settings()
+    assert SECRET not in repr(settings)
+    assert SECRET not in str(settings)
+    assert "https://a.blob.core.windows.net/" in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"s3://key:{SECRET}@bucket/prefix", "s3://bucket/prefix"),
+        (f"https://acct.blob.core.windows.net/c?sig={SECRET}", "https://acct.blob.core.windows.net/c"),
+        ("/plain/path", "/plain/path"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+# -- backends from URLs -----------------------------------------------------------------------------------------
+
+
+def test_nothing_set_means_the_local_disk_store_in_the_data_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", "/home/someone")
+    backend = backend_from_url(None)
+    assert isinstance(backend, FileSystemBackend)
+    assert backend.root == Path("/home/someone/.local/share/tierstore")
+    monkeypatch.setenv("XDG_DATA_HOME", "/xdg")
+    assert default_data_dir() == Path("/xdg/tierstore")
+    monkeypatch.setenv("TIERSTORE_DATA_DIR", "/explicit")
+    assert default_data_dir() == Path("/explicit")
+    backend = backend_from_url("")
+    assert isinstance(backend, FileSystemBackend)
+    assert backend.root == Path("/explicit")
+
+
+def test_cli_keeps_exporting_default_data_dir() -> None:
+    from tierstore.cli import default_data_dir as from_cli
+
+    assert from_cli is default_data_dir
+
+
+def test_url_setting_is_used_when_no_url_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIERSTORE_URL", "memory://")
+    assert isinstance(backend_from_url(None), InMemoryBackend)
+
+
+@pytest.mark.parametrize("url", ["file:///srv/pages", "file://localhost/srv/pages", "/srv/pages"])
+def test_file_urls_and_bare_paths(url: str) -> None:
+    backend = backend_from_url(url)
+    assert isinstance(backend, FileSystemBackend)
+    assert backend.root == Path("/srv/pages")
+
+
+def test_relative_bare_path(tmp_path: Path) -> None:
+    backend = backend_from_url("store")
+    assert isinstance(backend, FileSystemBackend)
+    assert backend.root == tmp_path / "store"
+
+
+def test_memory_url() -> None:
+    assert isinstance(backend_from_url("memory://"), InMemoryBackend)
+
+
+def test_s3_url_with_settings() -> None:
+    settings = TierstoreSettings(
+        storage_classes="L4=DEEP_ARCHIVE",  # type: ignore[arg-type]  # the environment's text form
+        s3_endpoint_url="http://127.0.0.1:9",
+        s3_region="eu-west-1",
+        s3_sse="aws:kms",
+        s3_kms_key_id="alias/pages",
+        retry_max_attempts=2,
+        connect_timeout=1.5,
+    )
+    backend = backend_from_url("s3://my-bucket/agents/one", settings)
+    assert isinstance(backend, S3Backend)
+    assert (backend.bucket, backend.prefix) == ("my-bucket", "agents/one/")
+    assert backend.storage_classes[StorageTier.L4] == "DEEP_ARCHIVE"
+    assert backend.storage_classes[StorageTier.L3] == "STANDARD"
+    assert "archive" in backend.capabilities
+    assert "127.0.0.1:9" in repr(backend)
+
+
+def test_prefix_setting_applies_when_the_url_has_no_path() -> None:
+    settings = TierstoreSettings(prefix="tenant-a")
+    backend = backend_from_url("s3://my-bucket", settings)
+    assert isinstance(backend, S3Backend)
+    assert backend.prefix == "tenant-a/"
+    backend = backend_from_url("s3://my-bucket/explicit", settings)
+    assert isinstance(backend, S3Backend)
+    assert backend.prefix == "explicit/"
+
+
+def test_gcs_url() -> None:
+    settings = TierstoreSettings(read_timeout=7, retry_deadline=3, storage_classes={"L4": "COLDLINE"})
+    backend = backend_from_url("gs://pages_bucket/p", settings)
+    assert isinstance(backend, GCSBackend)
+    assert (backend.bucket_name, backend.prefix) == ("pages_bucket", "p/")
+    assert backend.timeout == (10.0, 7.0)
+    assert backend.retry_policy.deadline == 3
+    assert backend.storage_classes[StorageTier.L4] == "COLDLINE"
+
+
+def test_azure_url_uses_the_sdk_variable_untouched(monkeypatch: pytest.MonkeyPatch) -> None:
+    connection = f"DefaultEndpointsProtocol=http;AccountName=devacct;AccountKey={SECRET};BlobEndpoint=http://127.0.0.1:9/devacct;"
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", connection)
+    backend = backend_from_url("az://pages/agent")
+    assert isinstance(backend, AzureBlobBackend)
+    assert (backend.container, backend.prefix) == ("pages", "agent/")
+    assert SECRET not in repr(backend)
+
+
+def test_azure_connection_string_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIERSTORE_AZURE_CONNECTION_STRING", f"AccountName=devacct;AccountKey={SECRET}")
+    backend = backend_from_url("az://pages")
+    assert isinstance(backend, AzureBlobBackend)
+    assert "devacct" in repr(backend)
+    assert SECRET not in repr(backend)
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("ftp://host/x", "unknown storage URL scheme"),
+        ("s3://", "need a bucket"),
+        ("s3:///prefix", "need a bucket"),
+        ("gs://", "need a bucket"),
+        ("az://", "need a container"),
+        ("s3://Not_A_Bucket", "bucket name"),
+        ("file://otherhost/x", "absolute local path"),
+        ("s3://bucket:99/x", "no port"),
+        ("s3://bucket:port/x", "malformed"),
+        (f"s3://AKIA:{SECRET}@bucket/x", "must not carry credentials"),
+        (f"gs://bucket/x?token={SECRET}", "no query"),
+        (f"az://c/x#{SECRET}", "no query"),
+    ],
+)
+def test_bad_urls_fail_before_any_io_without_echoing_secrets(url: str, complaint: str) -> None:
+    with pytest.raises(ConfigurationError, match=complaint) as caught:
+        backend_from_url(url)
+    assert SECRET not in str(caught.value)
+
+
+def test_bad_tier_mapping_for_the_cloud_is_refused_before_io() -> None:
+    with pytest.raises(ConfigurationError, match="storage class"):
+        backend_from_url("gs://bucket", TierstoreSettings(storage_classes={"L4": "DEEP_ARCHIVE"}))
+    with pytest.raises(ConfigurationError):
+        backend_from_url("az://pages", TierstoreSettings(storage_classes={"L3": "Archive"}))
+
+
+def test_azure_without_credentials_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="AZURE_STORAGE_CONNECTION_STRING"):
+        backend_from_url("az://pages")
+
+
+@pytest.mark.parametrize(
+    ("url", "module", "extra"),
+    [("s3://bucket", "aioboto3", "s3"), ("gs://bucket", "google.cloud.storage", "gcs")],
+)
+def test_a_missing_extra_names_the_pip_command(
+    url: str, module: str, extra: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # what the import system records for a module it cannot import
+    with pytest.raises(MissingDependencyError, match=rf"pip install 'tierstore\[{extra}\]'"):
+        backend_from_url(url)
+
+
+def test_bridge_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TIERSTORE_URL", f"file://{tmp_path}/store")
+    monkeypatch.setenv("TIERSTORE_COMPRESSION", "zstd")
+    bridge = bridge_from_env()
+    assert isinstance(bridge.backend, FileSystemBackend)
+    assert bridge.backend.root == tmp_path / "store"
+    assert bridge.compression == "zstd"
+
+
+async def test_bridge_from_env_stores_and_loads(tmp_path: Path) -> None:
+    from tierstore import MemoryPage, Modality
+
+    settings = TierstoreSettings(url=str(tmp_path / "store"), concurrency=2)
+    async with bridge_from_env(settings) as bridge:
+        artifact = await bridge.store_page(MemoryPage(page_id="p1", modality=Modality.TEXT, content="hello"))
+    async with bridge_from_env(settings) as bridge:
+        page = await bridge.load_page(artifact)
+    assert page is not None
+    assert page.content == "hello"
