@@ -2,13 +2,16 @@
 
 ``mem_{tier}_{n}``: on first use of a tier the allocator lists the store once (live artifacts and the tomb records
 of deleted ones) and starts above the highest ``n`` it finds; each id is then claimed with a create-if-absent
-write, and on conflict (another process took it) the next number is tried. Ids are never reused while a tomb
-record of their deletion is kept, and nothing is ever overwritten.
+write. On conflict (another process took it) it moves ahead by a random stride that doubles with each
+consecutive conflict, so two writers that started from the same number drift apart instead of colliding on
+every id; numbers may then have gaps. Ids are never reused while a tomb record of their deletion is kept, and
+nothing is ever overwritten.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 
 from tierstore import codec, ids
@@ -16,8 +19,9 @@ from tierstore.backends.base import StorageBackend
 from tierstore.enums import StorageTier
 from tierstore.errors import ConflictError
 
-_RESCAN_AFTER = 8
-"""Consecutive conflicts after which the allocator lists the store again rather than step one by one."""
+_MAX_STRIDE_DOUBLINGS = 10
+_RESCAN_AFTER = 64
+"""Consecutive conflicts after which the allocator lists the store again (a writer far ahead of this one)."""
 _GIVE_UP_AFTER = 10_000
 
 
@@ -31,7 +35,8 @@ class IdAllocator:
         """Run ``write(key)`` (a create-if-absent put) on fresh keys until one succeeds; returns that key."""
         conflicts = 0
         while True:
-            key = ids.artifact_id(tier, await self._take(tier))
+            number = await self._take(tier)
+            key = ids.artifact_id(tier, number)
             try:
                 await write(key)
                 return key
@@ -39,6 +44,8 @@ class IdAllocator:
                 conflicts += 1
                 if conflicts >= _GIVE_UP_AFTER:
                     raise
+                stride = random.randrange(1, 2 ** min(conflicts, _MAX_STRIDE_DOUBLINGS) + 1)  # noqa: S311
+                self._next[tier] = max(self._next[tier], number + stride)
                 if conflicts % _RESCAN_AFTER == 0:
                     await self._rescan(tier)
 
