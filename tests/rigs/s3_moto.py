@@ -12,17 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.emulators_s3 import (
-    ACCESS_KEY,
-    REGION,
-    SECRET_KEY,
-    free_port,
-    new_bucket,
-    stop_process_group,
-    sync_client,
-    wait_until_ready,
-)
-from tierstore.backends.s3 import S3Backend
+from tests.emulators import free_port, stop_process_group, wait_until_ready
+from tests.emulators_s3 import new_bucket, open_backend, sync_client, through, upstream
+
+__all__ = ["open_backend", "serve", "through", "upstream"]
 
 NAME = "s3_moto"
 XFAILS: dict[str, str] = {}
@@ -55,14 +48,3 @@ def serve(workdir: Path) -> Iterator[Server]:
     finally:
         stop_process_group(process)
         log.close()
-
-
-def open_backend(spec: dict[str, Any], **options: Any) -> S3Backend:
-    return S3Backend(
-        spec["bucket"],
-        endpoint_url=spec["endpoint"],
-        region=REGION,
-        access_key_id=ACCESS_KEY,
-        secret_access_key=SECRET_KEY,
-        **options,
-    )
