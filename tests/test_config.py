@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,7 +124,8 @@ def test_bad_storage_class_mapping_is_a_configuration_error(
 
 
 def test_storage_classes_from_python_are_validated_too() -> None:
-    assert TierstoreSettings(storage_classes={"L4": "ARCHIVE"}).storage_classes == {StorageTier.L4: "ARCHIVE"}
+    as_text: dict[Any, str] = {"l4": "ARCHIVE"}  # tier names as a caller may write them
+    assert TierstoreSettings(storage_classes=as_text).storage_classes == {StorageTier.L4: "ARCHIVE"}
     with pytest.raises(ConfigurationError):
         load_settings(storage_classes={StorageTier.L1: "STANDARD"})
 
@@ -252,7 +254,7 @@ def test_prefix_setting_applies_when_the_url_has_no_path() -> None:
 
 
 def test_gcs_url() -> None:
-    settings = TierstoreSettings(read_timeout=7, retry_deadline=3, storage_classes={"L4": "COLDLINE"})
+    settings = TierstoreSettings(read_timeout=7, retry_deadline=3, storage_classes={StorageTier.L4: "COLDLINE"})
     backend = backend_from_url("gs://pages_bucket/p", settings)
     assert isinstance(backend, GCSBackend)
     assert (backend.bucket_name, backend.prefix) == ("pages_bucket", "p/")
@@ -303,9 +305,9 @@ def test_bad_urls_fail_before_any_io_without_echoing_secrets(url: str, complaint
 
 def test_bad_tier_mapping_for_the_cloud_is_refused_before_io() -> None:
     with pytest.raises(ConfigurationError, match="storage class"):
-        backend_from_url("gs://bucket", TierstoreSettings(storage_classes={"L4": "DEEP_ARCHIVE"}))
+        backend_from_url("gs://bucket", TierstoreSettings(storage_classes={StorageTier.L4: "DEEP_ARCHIVE"}))
     with pytest.raises(ConfigurationError):
-        backend_from_url("az://pages", TierstoreSettings(storage_classes={"L3": "Archive"}))
+        backend_from_url("az://pages", TierstoreSettings(storage_classes={StorageTier.L3: "Archive"}))
 
 
 def test_azure_without_credentials_is_a_configuration_error() -> None:
@@ -335,7 +337,8 @@ def test_bridge_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
 
 
 async def test_bridge_from_env_stores_and_loads(tmp_path: Path) -> None:
-    from tierstore import MemoryPage, Modality
+    from tierstore.enums import Modality
+    from tierstore.models import MemoryPage
 
     settings = TierstoreSettings(url=str(tmp_path / "store"), concurrency=2)
     async with bridge_from_env(settings) as bridge:
