@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.emulators_s3 import ACCESS_KEY, REGION, SECRET_KEY, free_port
+from tests.emulators import free_port
+from tests.emulators_s3 import ACCESS_KEY, REGION, SECRET_KEY
 from tests.rigs.gcs import PROJECT
 
 SENTINEL = "SENTINEL-SECRET-7f3a9c"
