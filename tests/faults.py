@@ -65,7 +65,7 @@ class FaultProxy:
     async def start(self) -> FaultProxy:
         app = web.Application(client_max_size=1 << 30)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -110,7 +110,7 @@ class FaultProxy:
         if fault == "stall":
             await asyncio.sleep(self.stall_seconds)
             return _drop(request)
-        status, headers, payload = upstream
+        status, headers, payload, upstream_length = upstream
         if fault == "truncate" and len(payload) > 1:
             response = web.StreamResponse(status=status, headers=headers)
             response.content_length = len(payload)
@@ -119,9 +119,12 @@ class FaultProxy:
             return _drop(request, response)
         if fault == "truncate":
             return _drop(request)
-        return web.Response(status=status, headers=headers, body=payload)
+        response = web.Response(status=status, headers=headers, body=payload)
+        if request.method == "HEAD" and "Content-Length" in upstream_length:
+            response.headers["Content-Length"] = upstream_length["Content-Length"]
+        return response
 
-    async def _forward(self, request: web.Request, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    async def _forward(self, request: web.Request, body: bytes) -> tuple[int, dict[str, str], bytes, dict[str, str]]:
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         async with self._session.request(
@@ -133,7 +136,10 @@ class FaultProxy:
         ) as upstream:
             payload = await upstream.read()
             out = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP | {"content-encoding"}}
-            return upstream.status, out, payload
+            length = (
+                {"Content-Length": upstream.headers["Content-Length"]} if "Content-Length" in upstream.headers else {}
+            )
+            return upstream.status, out, payload, length
 
 
 def _error(status: int, code: str, message: str) -> web.Response:

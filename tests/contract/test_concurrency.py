@@ -20,6 +20,12 @@ async def test_create_if_absent_conflicts(backend: StorageBackend) -> None:
     assert await backend.get("mem_L3_7") == b"first"
 
 
+async def test_create_if_absent_is_idempotent_by_content(backend: StorageBackend) -> None:
+    await backend.put("mem_L3_8", b"same", if_absent=True)
+    await backend.put("mem_L3_8", b"same", if_absent=True)
+    assert await backend.get("mem_L3_8") == b"same"
+
+
 async def test_racing_creates_have_one_winner(backend: StorageBackend) -> None:
     async def attempt(i: int) -> bool:
         try:

@@ -19,8 +19,9 @@ Contract (what this adapter promises, on top of :mod:`tierstore.backends.base`):
   place to the access tier of L3 (Hot by default) with Standard or High priority; Azure keeps no temporary
   copy, so ``days`` is ignored (the lifecycle policy in ``backends/azure/`` re-archives blobs tagged L4).
 * ``put(if_absent=True)`` sends ``If-None-Match: *`` (on Put Blob, or on Put Block List for staged uploads).
-  When a retry after an unknown outcome finds the blob, its stored Content-MD5 is compared with ours and a
-  match counts as our own write. Every upload stores Content-MD5 (staged uploads would otherwise have none).
+  When it finds the blob, its stored Content-MD5 is compared with ours and a match counts as done (perhaps
+  our own attempt: aiohttp resends a PUT by itself after a dropped keep-alive connection). Every upload
+  stores Content-MD5 (staged uploads would otherwise have none).
 * Retries: the SDK's retry policy is off (``retry_total=0``); tierstore's bounded ``RetryPolicy`` retries
   connection errors, timeouts, 408, 429 and 5xx, and each attempt is bounded by ``connect_timeout`` and
   ``read_timeout`` (per socket read), so a dead endpoint fails with BackendUnavailableError after at most
@@ -365,25 +366,23 @@ class AzureBlobBackend:
             options.update(overwrite=False, if_none_match="*")
         else:
             options["overwrite"] = True
-        attempts = 0
 
         async def upload() -> None:
-            nonlocal attempts
-            attempts += 1
             try:
                 await self._blob(key).upload_blob(body, **options)
             except Exception as exc:  # noqa: BLE001 - translated at once, never escapes
                 error = self._translate(exc, f"put {key!r}", key)
-                if isinstance(error, ConflictError) and attempts > 1 and await self._stored_md5(key) == digest:
-                    return  # our own earlier attempt landed before its answer was lost
+                if isinstance(error, ConflictError) and await self._stored_md5(key) == digest:
+                    return  # idempotent by content: perhaps our own attempt, resent by aiohttp itself
                 raise error from None
 
         await self._call(f"put {key!r}", key, upload)
 
     async def _stored_md5(self, key: str) -> bytes | None:
+        """The blob's Content-MD5, read with retries: a guess here would orphan our own write or claim another's."""
         try:
-            props = await self._blob(key).get_blob_properties()
-        except Exception:  # noqa: BLE001 - an unreadable hash just means "not provably ours"
+            props = await self._call(f"head {key!r}", key, lambda: self._blob(key).get_blob_properties())
+        except ObjectNotFoundError:
             return None
         md5 = props.content_settings.content_md5
         return bytes(md5) if md5 else None

@@ -4,8 +4,11 @@ Contract (every adapter keeps to it; the contract suite in ``tests/contract`` ch
 
 * A backend stores opaque ``bytes`` under string keys. It knows nothing of pages: the bridge chooses the keys
   (ASCII ``[A-Za-z0-9._-]``, at most :data:`MAX_KEY_LENGTH` characters), the metadata and the tags.
-* ``put(..., if_absent=True)`` is an atomic create-if-absent that holds across processes: exactly one of two
-  racing writers succeeds, the other gets :class:`~tierstore.errors.ConflictError`. A plain ``put`` overwrites.
+* ``put(..., if_absent=True)`` is an atomic create-if-absent that holds across processes: of two racing
+  writers of different bytes exactly one succeeds, the other gets :class:`~tierstore.errors.ConflictError`.
+  It is idempotent by content: finding the object already holding exactly these bytes counts as success,
+  because a lost answer cannot be told from it (HTTP clients, aiohttp among them, even resend a PUT on their
+  own after a dropped keep-alive connection). A plain ``put`` overwrites.
 * ``metadata`` values are printable ASCII (the bridge percent-encodes them) and keys are lowercase letters and
   digits; ``head`` returns exactly the mapping given to ``put``. ``tags`` are a few labels whose values use the
   character set shared by S3 and Azure; a backend without tags may fold them into nothing.

@@ -122,6 +122,8 @@ class FileSystemBackend:
                 try:
                     os.link(tmp_name, target)
                 except FileExistsError:
+                    if self._read(target, 0, None) == data:
+                        return
                     raise ConflictError(target.name) from None
             else:
                 os.replace(tmp_name, target)

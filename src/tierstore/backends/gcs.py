@@ -15,8 +15,8 @@ Contract (on top of :mod:`tierstore.backends.base`):
 * Tier -> storage class: L0-L3 -> STANDARD, L4 -> ARCHIVE unless ``storage_classes`` says otherwise.
   ARCHIVE objects are read directly on GCS, so there is no "archive" capability: ``head().archived`` is
   always False and ``restore`` only checks that the object exists.
-* ``put(if_absent=True)`` sends ``ifGenerationMatch=0``; a 412 is a ConflictError, unless an earlier attempt
-  of the same call had an unknown outcome and the stored MD5 equals ours (that attempt was ours).
+* ``put(if_absent=True)`` sends ``ifGenerationMatch=0``; a 412 is a ConflictError unless the stored MD5 equals
+  ours (idempotent by content, as every backend: it may be our own attempt whose answer was lost).
   ``set_tier`` rewrites with ``ifGenerationMatch=<generation read just before>``.
 * Retries use the library's ``DEFAULT_RETRY`` bounded by ``retry.deadline`` seconds, and only for idempotent
   calls: reads, lists, deletes and writes carrying a generation precondition. A plain overwriting ``put`` is
@@ -213,16 +213,15 @@ class GCSBackend:
             # An unconditional overwrite is not idempotent against other writers: sent once, never retried.
             await self._guarded_upload(key, lambda: self._upload(bucket, name, payload, custom, storage_class))
             return
-        retried: list[Exception] = []
-        retry = self._retry(on_error=retried.append)
+        retry = self._retry()
         try:
             await self._guarded_upload(
                 key,
                 lambda: self._upload(bucket, name, payload, custom, storage_class, if_generation_match=0, retry=retry),
             )
         except ConflictError:
-            # After an attempt whose outcome we never saw, "already exists" may be that attempt's success.
-            if not retried or not await self._stored_md5_matches(bucket, name, key, payload):
+            # Idempotent by content, like every backend: "already exists" with our bytes may be our own attempt.
+            if not await self._stored_md5_matches(bucket, name, key, payload):
                 raise
 
     async def _guarded_upload(self, key: str, upload: Callable[[], None]) -> None:

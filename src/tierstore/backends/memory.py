@@ -64,7 +64,10 @@ class InMemoryBackend:
         check_key(key)
         obj = _Object(bytes(data), check_metadata(metadata), check_tags(tags), tier, datetime.now(UTC))
         # No await between the check and the insert, so create-if-absent is atomic on one event loop.
-        if if_absent and key in self._objects:
+        existing = self._objects.get(key)
+        if if_absent and existing is not None:
+            if existing.data == obj.data:
+                return
             raise ConflictError(key)
         self._objects[key] = obj
 

@@ -12,9 +12,10 @@ Contract, on top of :mod:`tierstore.backends.base`:
   copy back; GLACIER_IR and the rest read at once.
 * ``set_tier`` copies the object onto itself with the new class and tier (metadata otherwise kept) and sets
   its ``tier`` tag.
-* ``put(if_absent=True)`` sends ``If-None-Match: *`` (single PUT or CompleteMultipartUpload). When a retry
-  after an attempt of unknown outcome meets the existing object, it compares the stored ETag (or CRC32
-  checksum) with our bytes and takes a match as its own earlier write.
+* ``put(if_absent=True)`` sends ``If-None-Match: *`` (single PUT or CompleteMultipartUpload). When it meets an
+  existing object it compares the stored ETag (or CRC32 checksum) with our bytes and takes a match as done:
+  that may be its own earlier attempt, even on the first try, since aiohttp resends a PUT by itself after a
+  dropped keep-alive connection.
 * Bodies above ``multipart_threshold`` go up as a multipart upload in ``multipart_chunk`` parts, uploaded
   concurrently (``multipart_concurrency``), aborted on any failure.
 * botocore's own retries are off; transient failures (5xx, throttling, 409 ConditionalRequestConflict, resets,
@@ -32,6 +33,7 @@ import base64
 import contextlib
 import hashlib
 import re
+import socket
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -90,7 +92,7 @@ DEFAULT_STORAGE_CLASSES: Mapping[StorageTier, str] = {
 ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 _RESTORE_TIERS: Mapping[str, str] = {"bulk": "Bulk", "standard": "Standard", "expedited": "Expedited"}
 
-_TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
+_TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT_CODES = frozenset(
     {
         "InternalError",
@@ -99,6 +101,7 @@ _TRANSIENT_CODES = frozenset(
         "Throttling",
         "ThrottlingException",
         "RequestLimitExceeded",
+        "TooManyRequests",
         "TooManyRequestsException",
         "RequestTimeout",
         "ConditionalRequestConflict",
@@ -150,12 +153,28 @@ def is_transient(exc: BaseException) -> bool:
 
 def _outcome_unknown(exc: BaseException) -> bool:
     """Might the failed request have taken effect on the server anyway?"""
-    errors = _botocore_exceptions()
     status, code = _error_code(exc)
     if status or code:
         return status in _TRANSIENT_STATUS and code not in _REFUSED_CODES
-    never_sent = isinstance(exc, errors.EndpointConnectionError | errors.ConnectTimeoutError)
-    return _is_network_error(exc) and not never_sent
+    return _is_network_error(exc) and not _never_sent(exc)
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """Did the request certainly not reach the server? Only a failed connect says so.
+
+    aiobotocore raises EndpointConnectionError for a failed connect, but also for a connection reset after the
+    request went out (aiohttp's ClientOSError), so the wrapped error decides. Guessing "unknown" is always safe:
+    it only costs a HEAD comparing the stored bytes with ours.
+    """
+    errors = _botocore_exceptions()
+    if isinstance(exc, errors.ConnectTimeoutError):
+        return True
+    if not isinstance(exc, errors.EndpointConnectionError):
+        return False
+    import aiohttp  # aiobotocore's own transport, so present whenever this adapter runs
+
+    cause = getattr(exc, "kwargs", {}).get("error")
+    return isinstance(cause, aiohttp.ClientConnectorError | socket.gaierror)
 
 
 def _md5_etag(data: bytes) -> str:
@@ -458,8 +477,8 @@ class S3Backend:
             else:
                 await self._call(f"put {key!r}", key, lambda c: c.put_object(Body=data, **params), log)
         except ConflictError:
-            if if_absent and log.maybe_written and await self._holds(key, data):
-                return
+            if if_absent and await self._holds(key, data):
+                return  # idempotent by content: perhaps our own attempt, resent by aiohttp itself
             raise
 
     async def _put_multipart(self, key: str, data: bytes, params: dict[str, Any], log: _AttemptLog) -> None:
