@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from tierstore.backends.memory import InMemoryBackend
     from tierstore.backends.s3 import S3Backend
     from tierstore.bridge import ArtifactsBridge
+    from tierstore.config import TierstoreSettings, backend_from_url, bridge_from_env, load_settings
     from tierstore.enums import CompressionLevel, Modality, PageType, StorageTier
     from tierstore.errors import (
         AccessDeniedError,
@@ -61,6 +62,10 @@ _EXPORTS = {
     "StorageTier": "tierstore.enums",
     "CompressionLevel": "tierstore.enums",
     "PageType": "tierstore.enums",
+    "TierstoreSettings": "tierstore.config",
+    "backend_from_url": "tierstore.config",
+    "bridge_from_env": "tierstore.config",
+    "load_settings": "tierstore.config",
     "PageTable": "tierstore.page_table",
     "PageTableEntry": "tierstore.page_table",
     "WorkingSetManager": "tierstore.working_set",

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote, unquote
 
 from tierstore import codec, ids
@@ -36,6 +36,9 @@ from tierstore.errors import (
 )
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata, StorageStats
 from tierstore.simple import SimpleBackend, is_simple_backend
+
+if TYPE_CHECKING:
+    from tierstore.config import TierstoreSettings
 
 T = TypeVar("T")
 
@@ -94,6 +97,13 @@ class ArtifactsBridge:
 
     def __repr__(self) -> str:
         return f"ArtifactsBridge(backend={self.backend!r})"
+
+    @classmethod
+    def from_env(cls, settings: TierstoreSettings | None = None) -> ArtifactsBridge:
+        """A bridge on the backend that the ``TIERSTORE_*`` environment (or ``settings``) names."""
+        from tierstore.config import bridge_from_env
+
+        return bridge_from_env(settings)
 
     # -- pages ----------------------------------------------------------------------------------------------
 

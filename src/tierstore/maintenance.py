@@ -10,6 +10,9 @@
   stay valid. Each frame is verified before it is written and the copy is compared after; existing copies are
   skipped, so an interrupted migration resumes; a manifest is copied only once all its artifacts are there, so the
   destination never lists a half-copied checkpoint.
+
+This module is the bridge's friend: it uses the bridge's reference bookkeeping (``_sweep``, the intents) so that
+``gc`` deletes through the same race-safe protocol as ``delete_checkpoint``.
 """
 
 from __future__ import annotations
