@@ -266,10 +266,11 @@ async def test_index_tags_are_set_on_put_and_found_by_tags(
     await azure.put("mem_L3_7", b"a", tags={"session": "s-7", "kind": "page"})
     await azure.put("mem_L3_8", b"b", tags={"session": "other"})
     await azure.put("mem_L4_9", b"c", tags={"session": "s-7"}, tier=StorageTier.L4)
-    container = spec["container"]
+    # Container-scoped: Azurite's account-wide search misses matches once the account holds thousands of blobs.
     async with BlobServiceClient.from_connection_string(server.connection_string) as service:
-        found = [b.name async for b in service.find_blobs_by_tags(f"@container='{container}' AND \"session\"='s-7'")]
-        archived = [b.name async for b in service.find_blobs_by_tags(f"@container='{container}' AND \"tier\"='L4'")]
+        container = service.get_container_client(spec["container"])
+        found = [b.name async for b in container.find_blobs_by_tags("\"session\"='s-7'")]
+        archived = [b.name async for b in container.find_blobs_by_tags("\"tier\"='L4'")]
     assert sorted(found) == ["mem_L3_7", "mem_L4_9"]
     assert archived == ["mem_L4_9"]
 
