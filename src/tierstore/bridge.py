@@ -4,7 +4,7 @@ Data flows one way: page -> codec -> bridge -> backend protocol -> provider adap
 key it writes (see :mod:`tierstore.ids`) and never overwrites one: ids are claimed with create-if-absent writes.
 
 A backend written to the spec's "Custom Backend" interface (``store``/``load``/``delete``/``exists``/
-``list_pages``) works unchanged through :class:`tierstore.simple.SimpleBackendAdapter`'s rules; the built-in
+``list_pages``, see :mod:`tierstore.simple`) works unchanged; the built-in
 backends implement the richer :class:`~tierstore.backends.base.StorageBackend` protocol, which the bridge needs for
 unique ids across processes, metadata without reading bodies and incremental checkpoints.
 """
@@ -53,7 +53,6 @@ class _Recorded:
 
     artifact_id: str
     checksum: str
-    size: int
     tier: StorageTier
     at: float
 
@@ -254,6 +253,7 @@ class ArtifactsBridge:
         ids.check_text_id(name, "checkpoint name")
         now = datetime.now(UTC)
         checkpoint_id = ids.timestamped(ids.CHECKPOINT_PREFIX, now)
+        intent_key = ids.INTENT_PREFIX + checkpoint_id
         encoded = await self._gather(self._encode(p) for p in pages)
         tiers = [_resolve_tier(p, None) for p in pages]
         reused = await self._claim_reuse(checkpoint_id, pages, encoded)
@@ -292,7 +292,7 @@ class ArtifactsBridge:
             raise
         finally:
             if reused and self._rich is not None:
-                await _quietly(self._rich.delete(ids.INTENT_PREFIX + checkpoint_id))
+                await _quietly(self._rich.delete(intent_key))
         self._tally_pages += len(written)
         self._tally_bytes += sum(len(e.data) for i, e in enumerate(encoded) if i not in reused)
         self._manifests[checkpoint_id] = manifest
@@ -546,7 +546,7 @@ class ArtifactsBridge:
         for e in entries:
             if e.checksum:
                 tier = StorageTier(e.tier)
-                self._recorded[e.page_id] = _Recorded(e.artifact_id, e.checksum, e.size_bytes, tier, now)
+                self._recorded[e.page_id] = _Recorded(e.artifact_id, e.checksum, tier, now)
 
     def _forget(self, artifacts: set[str]) -> None:
         for page_id in [p for p, r in self._recorded.items() if r.artifact_id in artifacts]:
@@ -619,7 +619,16 @@ class ArtifactsBridge:
             return await awaitable
 
     async def _gather(self, awaitables: Iterable[Awaitable[T]]) -> list[T]:
-        return list(await asyncio.gather(*awaitables))
+        """All results in order; on the first failure the rest are cancelled (and awaited) before it is raised,
+        so a failed checkpoint's clean-up never races uploads still in flight."""
+        tasks = [asyncio.ensure_future(a) for a in awaitables]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
 
 # -- helpers ------------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests.contract.conftest import text_page
@@ -15,6 +17,7 @@ from tierstore import (
     ObjectNotFoundError,
 )
 from tierstore.backends.base import StorageBackend
+from tierstore.maintenance import gc
 
 
 def _pages(n: int) -> list[MemoryPage]:
@@ -45,6 +48,16 @@ async def test_interrupted_checkpoint_is_never_listed(backend: StorageBackend) -
         await bridge.checkpoint(_pages(10), name="doomed")
     assert await bridge.list_checkpoints() == []
     assert await bridge.list_pages() == []  # the pages it wrote were abandoned
+
+
+async def test_a_failed_page_fails_the_checkpoint_and_leaves_only_collectable_orphans(backend: StorageBackend) -> None:
+    failing = Observed(backend, fail_put=lambda key: key == "mem_L3_7")
+    bridge = ArtifactsBridge(backend=failing, concurrency=4)  # type: ignore[arg-type]
+    with pytest.raises(BackendUnavailableError, match="mem_L3_7"):
+        await bridge.checkpoint(_pages(40), name="doomed")
+    assert await bridge.list_checkpoints() == []
+    await gc(bridge, grace=timedelta(0))  # uploads cancelled in flight may have landed: they are orphans
+    assert await bridge.list_pages() == []
 
 
 async def test_second_checkpoint_uploads_only_changed_pages(backend: StorageBackend) -> None:
