@@ -14,6 +14,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from tierstore import ArtifactsBridge, MemoryPage, Modality
+from tierstore.backends.base import StorageBackend
+
 
 @dataclass
 class Case:
@@ -46,6 +49,51 @@ async def run_cases(title: str, cases: list[Case], *, repeat: int = 3) -> dict[s
         seconds = timings[case.name]
         print(f"{case.name:<48} {seconds:>10.4f} {case.ops / seconds:>10.0f} {seconds / base:>7.2f}")
     return timings
+
+
+async def bounded(count: int, concurrency: int, work: Callable[[int], Awaitable[object]]) -> None:
+    """Run ``work(0) .. work(count - 1)`` with at most ``concurrency`` in flight."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(index: int) -> None:
+        async with limit:
+            await work(index)
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+
+
+async def put_then_get(
+    count: int, concurrency: int, put: Callable[[int], Awaitable[object]], get: Callable[[int], Awaitable[object]]
+) -> None:
+    await bounded(count, concurrency, put)
+    await bounded(count, concurrency, get)
+
+
+async def backend_round(backend: StorageBackend, payload: bytes, count: int, concurrency: int) -> None:
+    """``count`` puts then ``count`` gets of ``payload`` through a tierstore backend."""
+
+    async def put(i: int) -> None:
+        await backend.put(f"mem_L3_{i}", payload, metadata={"size": str(len(payload))})
+
+    async def get(i: int) -> None:
+        await backend.get(f"mem_L3_{i}")
+
+    await put_then_get(count, concurrency, put, get)
+
+
+async def bridge_round(bridge: ArtifactsBridge, payload: bytes, count: int, concurrency: int) -> None:
+    """``count`` text pages of ``len(payload)`` characters stored, then loaded, through the bridge."""
+    content = payload.hex()[: len(payload)]
+    artifact_ids: dict[int, str] = {}
+
+    async def store(i: int) -> None:
+        page = MemoryPage(page_id=f"page_{i}", modality=Modality.TEXT, content=content)
+        artifact_ids[i] = await bridge.store_page(page)
+
+    async def load(i: int) -> None:
+        await bridge.load_page(artifact_ids[i])
+
+    await put_then_get(count, concurrency, store, load)
 
 
 def main(coro: Callable[[], Coroutine[Any, Any, None]]) -> None:

@@ -6,38 +6,20 @@ absolute figures on an emulator say little about Azure itself.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from azure.storage.blob.aio import BlobServiceClient
 from tests.rigs import azure as rig
 
-from bench._harness import Case, main, run_cases
-from tierstore import ArtifactsBridge, MemoryPage, Modality
-from tierstore.backends.azure import AzureBlobBackend
+from bench._harness import Case, backend_round, bridge_round, main, put_then_get, run_cases
+from tierstore import ArtifactsBridge
 
 COUNT = 500
 SIZE = 2 * 1024
 CONCURRENCY = 32
 PAYLOAD = os.urandom(SIZE)
-
-
-async def bounded(count: int, work: Callable[[int], Awaitable[object]]) -> None:
-    limit = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(index: int) -> None:
-        async with limit:
-            await work(index)
-
-    await asyncio.gather(*(one(i) for i in range(count)))
-
-
-async def put_then_get(put: Callable[[int], Awaitable[object]], get: Callable[[int], Awaitable[object]]) -> None:
-    await bounded(COUNT, put)
-    await bounded(COUNT, get)
 
 
 async def bench(server: rig.Server) -> None:
@@ -54,35 +36,21 @@ async def bench(server: rig.Server) -> None:
         async with rig.open_backend(backend_spec) as backend, rig.open_backend(bridge_spec) as bridge_backend:
             bridge = ArtifactsBridge(backend=bridge_backend)
             cases = [
-                Case("raw SDK upload_blob + download_blob", lambda: put_then_get(raw_put, raw_get), 2 * COUNT),
-                Case("AzureBlobBackend put + get", lambda: backend_round(backend), 2 * COUNT),
-                Case("ArtifactsBridge store_page + load_page", lambda: bridge_round(bridge), 2 * COUNT),
+                Case(
+                    "raw SDK upload_blob + download_blob",
+                    lambda: put_then_get(COUNT, CONCURRENCY, raw_put, raw_get),
+                    2 * COUNT,
+                ),
+                Case(
+                    "AzureBlobBackend put + get", lambda: backend_round(backend, PAYLOAD, COUNT, CONCURRENCY), 2 * COUNT
+                ),
+                Case(
+                    "ArtifactsBridge store_page + load_page",
+                    lambda: bridge_round(bridge, PAYLOAD, COUNT, CONCURRENCY),
+                    2 * COUNT,
+                ),
             ]
             await run_cases(f"Azurite, {COUNT} x {SIZE // 1024} KiB, concurrency {CONCURRENCY}", cases)
-
-
-async def backend_round(backend: AzureBlobBackend) -> None:
-    async def put(i: int) -> None:
-        await backend.put(f"mem_L3_{i}", PAYLOAD, metadata={"size": str(SIZE)})
-
-    async def get(i: int) -> None:
-        await backend.get(f"mem_L3_{i}")
-
-    await put_then_get(put, get)
-
-
-async def bridge_round(bridge: ArtifactsBridge) -> None:
-    content = PAYLOAD.hex()[:SIZE]
-    artifact_ids: list[str] = []
-
-    async def store(i: int) -> None:
-        page = MemoryPage(page_id=f"page_{i}", modality=Modality.TEXT, content=content)
-        artifact_ids.append(await bridge.store_page(page))
-
-    async def load(i: int) -> None:
-        await bridge.load_page(artifact_ids[i])
-
-    await put_then_get(store, load)
 
 
 async def run() -> None:

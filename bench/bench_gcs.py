@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,29 +18,13 @@ from typing import Any
 from requests.adapters import HTTPAdapter
 from tests.rigs import gcs as rig
 
-from bench._harness import Case, main, run_cases
-from tierstore import ArtifactsBridge, MemoryPage, Modality
-from tierstore.backends.gcs import GCSBackend
+from bench._harness import Case, backend_round, bridge_round, main, put_then_get, run_cases
+from tierstore import ArtifactsBridge
 
 COUNT = 500
 SIZE = 2 * 1024
 CONCURRENCY = 16
 PAYLOAD = os.urandom(SIZE)
-
-
-async def bounded(count: int, work: Callable[[int], Awaitable[object]]) -> None:
-    limit = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(index: int) -> None:
-        async with limit:
-            await work(index)
-
-    await asyncio.gather(*(one(i) for i in range(count)))
-
-
-async def put_then_get(put: Callable[[int], Awaitable[object]], get: Callable[[int], Awaitable[object]]) -> None:
-    await bounded(COUNT, put)
-    await bounded(COUNT, get)
 
 
 def raw_bucket(server: rig.Server, name: str) -> Any:
@@ -63,31 +46,7 @@ async def raw_round(bucket: Any, pool: ThreadPoolExecutor) -> None:
         blob = bucket.blob(f"mem_L3_{i}")
         await loop.run_in_executor(pool, blob.download_as_bytes)
 
-    await put_then_get(put, get)
-
-
-async def backend_round(backend: GCSBackend) -> None:
-    async def put(i: int) -> None:
-        await backend.put(f"mem_L3_{i}", PAYLOAD, metadata={"size": str(SIZE)})
-
-    async def get(i: int) -> None:
-        await backend.get(f"mem_L3_{i}")
-
-    await put_then_get(put, get)
-
-
-async def bridge_round(bridge: ArtifactsBridge) -> None:
-    content = PAYLOAD.hex()[:SIZE]
-    artifact_ids: list[str] = []
-
-    async def store(i: int) -> None:
-        page = MemoryPage(page_id=f"page_{i}", modality=Modality.TEXT, content=content)
-        artifact_ids.append(await bridge.store_page(page))
-
-    async def load(i: int) -> None:
-        await bridge.load_page(artifact_ids[i])
-
-    await put_then_get(store, load)
+    await put_then_get(COUNT, CONCURRENCY, put, get)
 
 
 async def bench(server: rig.Server) -> None:
@@ -102,8 +61,12 @@ async def bench(server: rig.Server) -> None:
             bridge = ArtifactsBridge(backend=bridge_backend, concurrency=CONCURRENCY)
             cases = [
                 Case("raw upload_from_string + download_as_bytes", lambda: raw_round(bucket, pool), 2 * COUNT),
-                Case("GCSBackend put + get", lambda: backend_round(backend), 2 * COUNT),
-                Case("ArtifactsBridge store_page + load_page", lambda: bridge_round(bridge), 2 * COUNT),
+                Case("GCSBackend put + get", lambda: backend_round(backend, PAYLOAD, COUNT, CONCURRENCY), 2 * COUNT),
+                Case(
+                    "ArtifactsBridge store_page + load_page",
+                    lambda: bridge_round(bridge, PAYLOAD, COUNT, CONCURRENCY),
+                    2 * COUNT,
+                ),
             ]
             await run_cases(f"fake-gcs-server, {COUNT} x {SIZE // 1024} KiB, concurrency {CONCURRENCY}", cases)
 

@@ -7,13 +7,11 @@ count of the checkpoint section (default 2000); ``TIERSTORE_BENCH_BIG_MIB`` the 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from obstore.store import S3Store
 from tests.emulators_s3 import ACCESS_KEY, REGION, SECRET_KEY
 from tests.rigs import s3_moto as rig
 
-from bench._harness import Case, main, run_cases
+from bench._harness import Case, backend_round, bounded, bridge_round, main, put_then_get, run_cases
 from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.backends.s3 import S3Backend
 
@@ -35,21 +33,6 @@ PAYLOAD = os.urandom(SIZE)
 PAGES = int(os.environ.get("TIERSTORE_BENCH_PAGES", "2000"))
 BIG_MIB = int(os.environ.get("TIERSTORE_BENCH_BIG_MIB", "256"))
 MiB = 1024 * 1024
-
-
-async def bounded(count: int, work: Callable[[int], Awaitable[object]]) -> None:
-    limit = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(index: int) -> None:
-        async with limit:
-            await work(index)
-
-    await asyncio.gather(*(one(i) for i in range(count)))
-
-
-async def put_then_get(put: Callable[[int], Awaitable[object]], get: Callable[[int], Awaitable[object]]) -> None:
-    await bounded(COUNT, put)
-    await bounded(COUNT, get)
 
 
 def text_page(i: int, version: int = 0) -> MemoryPage:
@@ -92,29 +75,18 @@ async def bench_round_trips(server: rig.Server) -> None:
         async with rig.open_backend(backend_spec) as backend, rig.open_backend(bridge_spec) as bridge_backend:
             bridge = ArtifactsBridge(backend=bridge_backend, concurrency=CONCURRENCY)
 
-            async def backend_put(i: int) -> None:
-                await backend.put(f"mem_L3_{i}", PAYLOAD, metadata={"n": str(i)}, tags={"tier": "L3"})
-
-            async def backend_get(i: int) -> None:
-                await backend.get(f"mem_L3_{i}")
-
-            async def bridge_round() -> None:
-                ids: list[str] = [""] * COUNT
-
-                async def store(i: int) -> None:
-                    ids[i] = await bridge.store_page(
-                        MemoryPage(page_id=f"p{i}", modality=Modality.TEXT, content=PAYLOAD.hex()[:SIZE])
-                    )
-
-                async def load(i: int) -> None:
-                    await bridge.load_page(ids[i])
-
-                await put_then_get(store, load)
-
             cases = [
-                Case("raw aioboto3 put_object + get_object", lambda: put_then_get(raw_put, raw_get), 2 * COUNT),
-                Case("S3Backend put + get", lambda: put_then_get(backend_put, backend_get), 2 * COUNT),
-                Case("ArtifactsBridge store_page + load_page", bridge_round, 2 * COUNT),
+                Case(
+                    "raw aioboto3 put_object + get_object",
+                    lambda: put_then_get(COUNT, CONCURRENCY, raw_put, raw_get),
+                    2 * COUNT,
+                ),
+                Case("S3Backend put + get", lambda: backend_round(backend, PAYLOAD, COUNT, CONCURRENCY), 2 * COUNT),
+                Case(
+                    "ArtifactsBridge store_page + load_page",
+                    lambda: bridge_round(bridge, PAYLOAD, COUNT, CONCURRENCY),
+                    2 * COUNT,
+                ),
             ]
             await run_cases(f"S3 on moto: {COUNT} x {SIZE // 1024} KiB, concurrency {CONCURRENCY}", cases)
 
@@ -138,7 +110,7 @@ async def bench_checkpoints(server: rig.Server) -> None:
     payloads = [str(p.content).encode() for p in pages]
 
     async def obstore_puts() -> None:
-        await bounded(PAGES, lambda i: obstore.put_async(store, f"mem_L3_{i}", payloads[i]))
+        await bounded(PAGES, CONCURRENCY, lambda i: obstore.put_async(store, f"mem_L3_{i}", payloads[i]))
 
     async def fresh_bridge() -> tuple[ArtifactsBridge, S3Backend]:
         backend = rig.open_backend(server.new_store())

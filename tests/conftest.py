@@ -35,7 +35,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         callspec = getattr(item, "callspec", None)
         if callspec is None or "rig" not in callspec.params:
             continue
-        reason = getattr(load(callspec.params["rig"]), "XFAILS", {}).get(item.originalname)
+        reason = getattr(load(callspec.params["rig"]), "XFAILS", {}).get(getattr(item, "originalname", item.name))
         if reason:
             item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
 

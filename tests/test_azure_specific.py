@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 from azure.storage.blob.aio import BlobServiceClient
 
+from tests.emulators import free_port
 from tests.rigs import azure as rig
 from tierstore.backends._retry import RetryPolicy
 from tierstore.backends.azure import AzureBlobBackend
@@ -330,7 +331,7 @@ async def test_create_if_absent_retry_finding_other_bytes_conflicts(proxy: Fault
 
 
 async def test_staged_upload_keeps_create_if_absent(spec: dict[str, Any], sdk: Any) -> None:
-    small_blocks = {"max_single_put_size": 1024, "max_block_size": 1024}
+    small_blocks: dict[str, Any] = {"max_single_put_size": 1024, "max_block_size": 1024}
     data = bytes(range(256)) * 20
     async with AzureBlobBackend(
         spec["container"], connection_string=spec["connection_string"], **small_blocks
@@ -403,7 +404,7 @@ async def _upload_many(sdk: Any, keys: list[str]) -> None:
 
 def _dead_backend(container: str, **options: Any) -> AzureBlobBackend:
     return AzureBlobBackend(
-        container, connection_string=rig.connection_string(rig.free_port()), retry=FAST_RETRY, **options
+        container, connection_string=rig.connection_string(free_port()), retry=FAST_RETRY, **options
     )
 
 
@@ -454,7 +455,7 @@ async def test_sentinel_key_never_in_repr_or_errors(server: rig.Server, spec: di
         dead_with_key = AzureBlobBackend(
             spec["container"],
             retry=FAST_RETRY,
-            connection_string=rig.connection_string(rig.free_port(), key=SENTINEL_KEY),
+            connection_string=rig.connection_string(free_port(), key=SENTINEL_KEY),
         )
         with pytest.raises(BackendUnavailableError) as unavailable:
             await dead_with_key.get("k")
@@ -483,7 +484,7 @@ def test_constructor_does_no_io_and_needs_credentials(monkeypatch: pytest.Monkey
         AzureBlobBackend("abc")
     with pytest.raises(ConfigurationError, match="container"):
         AzureBlobBackend("Bad_Name", connection_string=rig.connection_string(1))
-    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", rig.connection_string(rig.free_port()))
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", rig.connection_string(free_port()))
     backend = AzureBlobBackend("abc", prefix="p")
     assert repr(backend) == "AzureBlobBackend(account='devstoreaccount1', container='abc', prefix='p/')"
     assert backend.usage("") is None

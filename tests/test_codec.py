@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime
 
 import pytest
 
@@ -44,7 +45,7 @@ def test_zstd_compresses_and_round_trips() -> None:
 
 
 def test_manifest_is_not_a_page() -> None:
-    manifest = CheckpointManifest(name="n", created_at="2026-01-01T00:00:00", page_count=0, pages=[])
+    manifest = CheckpointManifest(name="n", created_at=datetime(2026, 1, 1), page_count=0, pages=[])
     with pytest.raises(IntegrityError, match="not a page"):
         decode_page(encode_manifest(manifest).data)
 
@@ -82,6 +83,6 @@ def test_legacy_json_that_is_not_a_page_is_an_integrity_error() -> None:
 def test_lone_surrogates_outside_text_content_are_refused() -> None:
     for fields in ({"metadata": {"\ud800": None}}, {"caption": "a\udfffb"}, {"provenance": ["\ud83d"]}):
         with pytest.raises(InvalidInputError, match="surrogate"):
-            encode_page(MemoryPage(page_id="a", modality=Modality.TEXT, **fields))  # type: ignore[arg-type]
+            encode_page(MemoryPage(page_id="a", modality=Modality.TEXT, **fields))
     text = MemoryPage(page_id="a", modality=Modality.TEXT, content="lone \ud800 kept")
     assert decode_page(encode_page(text).data)[0] == text

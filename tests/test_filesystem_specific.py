@@ -70,6 +70,11 @@ async def test_a_crash_before_rename_leaves_no_object(tmp_path: Path) -> None:
 async def test_writes_are_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     synced: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
     await FileSystemBackend(tmp_path).put("mem_L3_1", b"x")
     assert len(synced) == 2  # the file, then its directory

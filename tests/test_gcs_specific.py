@@ -19,6 +19,7 @@ from typing import Any, Literal
 import pytest
 from google.auth.credentials import AnonymousCredentials, Credentials
 
+from tests.emulators import free_port
 from tests.rigs import gcs as rig
 from tierstore.backends._retry import RetryPolicy
 from tierstore.backends.base import METADATA_BUDGET, RestoreStatus
@@ -451,7 +452,7 @@ async def test_persistent_503_is_unavailable_after_the_retry_deadline(proxy_fact
 
 
 async def test_refused_connection_is_unavailable_within_the_deadline() -> None:
-    port = rig.free_port()  # nothing listens there once the probe socket is closed
+    port = free_port()  # nothing listens there once the probe socket is closed
     policy = RetryPolicy(base_delay=0.01, max_delay=0.1, deadline=1.0)
     async with backend_at(f"http://127.0.0.1:{port}", retry=policy, timeout=(0.5, 0.5)) as gcs:
         started = time.monotonic()

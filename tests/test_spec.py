@@ -18,7 +18,7 @@ import typing
 import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pydantic import BaseModel
@@ -109,7 +109,9 @@ async def test_every_block_runs_in_order() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         segment = await namespace["on_segment_complete"]([page])
-    assert (await bridge.get_checkpoint_manifest(segment)).name.startswith("segment_")
+    segment_manifest = await bridge.get_checkpoint_manifest(segment)
+    assert segment_manifest is not None
+    assert segment_manifest.name.startswith("segment_")
     before = await bridge.list_checkpoints()
     await namespace["cleanup_old_checkpoints"](bridge, max_age_days=0)
     assert before
@@ -118,7 +120,7 @@ async def test_every_block_runs_in_order() -> None:
 
     # The schemas the spec shows are fields of tierstore's models.
     for name in ("CheckpointManifest", "CheckpointEntry", "PageMetadata"):
-        shown = set(illustrations[name].model_fields)
+        shown = set(cast(type[BaseModel], illustrations[name]).model_fields)
         assert shown <= set(getattr(tierstore, name).model_fields), name
     assert isinstance(illustrations["CustomBackend"], type)
 

@@ -21,7 +21,7 @@ def observed() -> Observed:
     [("", "empty"), ("x" * 1025, "over the limit"), ("a\nb", "U+000A"), ("a\x00", "U+0000"), ("\ud800", "surrogate")],
 )
 async def test_bad_page_ids(observed: Observed, page_id: str, message: str) -> None:
-    bridge = ArtifactsBridge(backend=observed)  # type: ignore[arg-type]
+    bridge = ArtifactsBridge(backend=observed)
     page = MemoryPage(page_id=page_id, modality=Modality.TEXT, content="x")
     with pytest.raises(InvalidInputError, match=re.escape(message)):
         await bridge.store_page(page)
@@ -31,7 +31,7 @@ async def test_bad_page_ids(observed: Observed, page_id: str, message: str) -> N
 
 @pytest.mark.parametrize("artifact_id", ["", "../etc", "mem_L3_1/..", "ckpt_x", 42, None, "a" * 300])
 async def test_bad_artifact_ids(observed: Observed, artifact_id: Any) -> None:
-    bridge = ArtifactsBridge(backend=observed)  # type: ignore[arg-type]
+    bridge = ArtifactsBridge(backend=observed)
     with pytest.raises(InvalidInputError):
         await bridge.load_page(artifact_id)
     with pytest.raises(InvalidInputError):
@@ -41,7 +41,7 @@ async def test_bad_artifact_ids(observed: Observed, artifact_id: Any) -> None:
 
 
 async def test_wrong_types_and_tiers(observed: Observed) -> None:
-    bridge = ArtifactsBridge(backend=observed)  # type: ignore[arg-type]
+    bridge = ArtifactsBridge(backend=observed)
     page = MemoryPage(page_id="a", modality=Modality.TEXT, content="x")
     with pytest.raises(InvalidInputError, match="expected a MemoryPage"):
         await bridge.store_page({"page_id": "a"})  # type: ignore[arg-type]

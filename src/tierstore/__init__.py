@@ -10,38 +10,71 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tierstore.backends._retry import RetryPolicy
-    from tierstore.backends.azure import AzureBlobBackend
-    from tierstore.backends.base import ObjectInfo, StorageBackend
-    from tierstore.backends.filesystem import FileSystemBackend
-    from tierstore.backends.gcs import GCSBackend
-    from tierstore.backends.memory import InMemoryBackend
-    from tierstore.backends.s3 import S3Backend
-    from tierstore.bridge import ArtifactsBridge
-    from tierstore.config import TierstoreSettings, backend_from_url, bridge_from_env, load_settings
-    from tierstore.enums import CompressionLevel, Modality, PageType, StorageTier
+    from tierstore.backends._retry import (
+        RetryPolicy as RetryPolicy,
+    )
+    from tierstore.backends.azure import (
+        AzureBlobBackend as AzureBlobBackend,
+    )
+    from tierstore.backends.base import (
+        ObjectInfo as ObjectInfo,
+        StorageBackend as StorageBackend,
+    )
+    from tierstore.backends.filesystem import (
+        FileSystemBackend as FileSystemBackend,
+    )
+    from tierstore.backends.gcs import (
+        GCSBackend as GCSBackend,
+    )
+    from tierstore.backends.memory import (
+        InMemoryBackend as InMemoryBackend,
+    )
+    from tierstore.backends.s3 import (
+        S3Backend as S3Backend,
+    )
+    from tierstore.bridge import (
+        ArtifactsBridge as ArtifactsBridge,
+    )
+    from tierstore.config import (
+        TierstoreSettings as TierstoreSettings,
+        backend_from_url as backend_from_url,
+        bridge_from_env as bridge_from_env,
+        load_settings as load_settings,
+    )
+    from tierstore.enums import (
+        CompressionLevel as CompressionLevel,
+        Modality as Modality,
+        PageType as PageType,
+        StorageTier as StorageTier,
+    )
     from tierstore.errors import (
-        AccessDeniedError,
-        ArchivedPageError,
-        BackendUnavailableError,
-        ConfigurationError,
-        ConflictError,
-        IntegrityError,
-        InvalidInputError,
-        MissingDependencyError,
-        NotSupportedError,
-        ObjectNotFoundError,
-        TierstoreError,
+        AccessDeniedError as AccessDeniedError,
+        ArchivedPageError as ArchivedPageError,
+        BackendUnavailableError as BackendUnavailableError,
+        ConfigurationError as ConfigurationError,
+        ConflictError as ConflictError,
+        IntegrityError as IntegrityError,
+        InvalidInputError as InvalidInputError,
+        MissingDependencyError as MissingDependencyError,
+        NotSupportedError as NotSupportedError,
+        ObjectNotFoundError as ObjectNotFoundError,
+        TierstoreError as TierstoreError,
     )
     from tierstore.models import (
-        CheckpointEntry,
-        CheckpointManifest,
-        MemoryPage,
-        PageMetadata,
-        StorageStats,
+        CheckpointEntry as CheckpointEntry,
+        CheckpointManifest as CheckpointManifest,
+        MemoryPage as MemoryPage,
+        PageMetadata as PageMetadata,
+        StorageStats as StorageStats,
     )
-    from tierstore.page_table import PageTable, PageTableEntry
-    from tierstore.working_set import WorkingSetConfig, WorkingSetManager
+    from tierstore.page_table import (
+        PageTable as PageTable,
+        PageTableEntry as PageTableEntry,
+    )
+    from tierstore.working_set import (
+        WorkingSetConfig as WorkingSetConfig,
+        WorkingSetManager as WorkingSetManager,
+    )
 
 _EXPORTS = {
     "ArtifactsBridge": "tierstore.bridge",

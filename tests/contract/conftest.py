@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tierstore import ArtifactsBridge, MemoryPage, Modality
@@ -13,6 +15,6 @@ def bridge(backend: StorageBackend) -> ArtifactsBridge:
     return ArtifactsBridge(backend=backend)
 
 
-def text_page(page_id: str, content: str = "", **fields: object) -> MemoryPage:
+def text_page(page_id: str, content: str = "", **fields: Any) -> MemoryPage:
     fields.setdefault("modality", Modality.TEXT)
     return MemoryPage(page_id=page_id, content=content or f"content of {page_id}", **fields)

@@ -43,7 +43,7 @@ async def test_checkpoints_list_oldest_first(bridge: ArtifactsBridge) -> None:
 
 async def test_interrupted_checkpoint_is_never_listed(backend: StorageBackend) -> None:
     failing = Observed(backend, fail_put=lambda key: key.startswith("ckpt_"))
-    bridge = ArtifactsBridge(backend=failing)  # type: ignore[arg-type]
+    bridge = ArtifactsBridge(backend=failing)
     with pytest.raises(BackendUnavailableError):
         await bridge.checkpoint(_pages(10), name="doomed")
     assert await bridge.list_checkpoints() == []
@@ -52,7 +52,7 @@ async def test_interrupted_checkpoint_is_never_listed(backend: StorageBackend) -
 
 async def test_a_failed_page_fails_the_checkpoint_and_leaves_only_collectable_orphans(backend: StorageBackend) -> None:
     failing = Observed(backend, fail_put=lambda key: key == "mem_L3_7")
-    bridge = ArtifactsBridge(backend=failing, concurrency=4)  # type: ignore[arg-type]
+    bridge = ArtifactsBridge(backend=failing, concurrency=4)
     with pytest.raises(BackendUnavailableError, match="mem_L3_7"):
         await bridge.checkpoint(_pages(40), name="doomed")
     assert await bridge.list_checkpoints() == []
@@ -62,7 +62,7 @@ async def test_a_failed_page_fails_the_checkpoint_and_leaves_only_collectable_or
 
 async def test_second_checkpoint_uploads_only_changed_pages(backend: StorageBackend) -> None:
     observed = Observed(backend)
-    bridge = ArtifactsBridge(backend=observed)  # type: ignore[arg-type]
+    bridge = ArtifactsBridge(backend=observed)
     pages = _pages(50)
     first = await bridge.checkpoint(pages, name="full")
     assert observed.puts["mem"] == 50
@@ -78,7 +78,7 @@ async def test_second_checkpoint_uploads_only_changed_pages(backend: StorageBack
 async def test_restored_checkpoint_is_the_base_of_the_next_one(backend: StorageBackend) -> None:
     first = await ArtifactsBridge(backend=backend).checkpoint(_pages(20), name="before restart")
     observed = Observed(backend)
-    restarted = ArtifactsBridge(backend=observed)  # type: ignore[arg-type]
+    restarted = ArtifactsBridge(backend=observed)
     pages = await restarted.restore_checkpoint(first)
     pages[0].content = "edited after restart"
     await restarted.checkpoint(pages, name="after restart")

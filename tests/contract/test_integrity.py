@@ -9,6 +9,7 @@ import pytest
 from tests.contract.conftest import text_page
 from tests.reliability.figures import record
 from tierstore import ArtifactsBridge, IntegrityError
+from tierstore.backends.base import StorageBackend
 from tierstore.maintenance import fsck
 
 
@@ -31,45 +32,47 @@ def _garbage(data: bytes) -> bytes:
 
 @pytest.mark.parametrize("damage", [_flip, _truncate, _extend, _garbage], ids=lambda f: f.__name__[1:])
 async def test_damaged_page_raises_on_load_restore_and_fsck(
-    bridge: ArtifactsBridge, damage: Callable[[bytes], bytes], rig: str
+    bridge: ArtifactsBridge, backend: StorageBackend, damage: Callable[[bytes], bytes], rig: str
 ) -> None:
     checkpoint = await bridge.checkpoint([text_page("a", "alpha" * 100), text_page("b")], name="c")
     manifest = await bridge.get_checkpoint_manifest(checkpoint)
     assert manifest is not None
     artifact = manifest.pages[0].artifact_id
-    stored = await bridge.backend.get(artifact)
+    stored = await backend.get(artifact)
     assert stored is not None
-    await bridge.backend.put(artifact, damage(stored))
+    await backend.put(artifact, damage(stored))
     with pytest.raises(IntegrityError):
         await bridge.load_page(artifact)
     with pytest.raises(IntegrityError):
-        await ArtifactsBridge(backend=bridge.backend).restore_checkpoint(checkpoint)
+        await ArtifactsBridge(backend=backend).restore_checkpoint(checkpoint)
     report = await fsck(bridge)
     assert [(p.key, p.kind) for p in report.problems] == [(artifact, "corrupt")]
     record("corruptions detected on load, restore and fsck", 1, rig)
 
 
-async def test_swapped_objects_are_detected_on_restore_and_fsck(bridge: ArtifactsBridge, rig: str) -> None:
+async def test_swapped_objects_are_detected_on_restore_and_fsck(
+    bridge: ArtifactsBridge, backend: StorageBackend, rig: str
+) -> None:
     checkpoint = await bridge.checkpoint([text_page("a"), text_page("b")], name="c")
     manifest = await bridge.get_checkpoint_manifest(checkpoint)
     assert manifest is not None
     first, second = (e.artifact_id for e in manifest.pages)
-    a, b = await bridge.backend.get(first), await bridge.backend.get(second)
+    a, b = await backend.get(first), await backend.get(second)
     assert a is not None
     assert b is not None
-    await bridge.backend.put(first, b)
-    await bridge.backend.put(second, a)
+    await backend.put(first, b)
+    await backend.put(second, a)
     with pytest.raises(IntegrityError, match="does not hold page"):
-        await ArtifactsBridge(backend=bridge.backend).restore_checkpoint(checkpoint)
+        await ArtifactsBridge(backend=backend).restore_checkpoint(checkpoint)
     report = await fsck(bridge)
     assert sorted(p.key for p in report.problems) == sorted([first, second])
     record("corruptions detected on load, restore and fsck", 1, rig)
 
 
-async def test_damaged_manifest_raises(bridge: ArtifactsBridge) -> None:
+async def test_damaged_manifest_raises(bridge: ArtifactsBridge, backend: StorageBackend) -> None:
     checkpoint = await bridge.checkpoint([text_page("a")], name="c")
-    stored = await bridge.backend.get(checkpoint)
+    stored = await backend.get(checkpoint)
     assert stored is not None
-    await bridge.backend.put(checkpoint, _flip(stored))
+    await backend.put(checkpoint, _flip(stored))
     with pytest.raises(IntegrityError):
-        await ArtifactsBridge(backend=bridge.backend).get_checkpoint_manifest(checkpoint)
+        await ArtifactsBridge(backend=backend).get_checkpoint_manifest(checkpoint)

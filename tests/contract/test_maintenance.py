@@ -17,8 +17,8 @@ from tierstore.maintenance import fsck, gc, migrate
 async def _crashed_checkpoint(backend: StorageBackend) -> None:
     """A checkpoint whose manifest write fails after its pages were written, and whose cleanup fails too."""
     failing = Observed(backend, fail_put=lambda key: key.startswith("ckpt_"))
-    failing.delete_many = _refuse  # type: ignore[method-assign]
-    bridge = ArtifactsBridge(backend=failing)  # type: ignore[arg-type]
+    failing.delete_many = _refuse  # type: ignore[attr-defined]
+    bridge = ArtifactsBridge(backend=failing)
     with pytest.raises(BackendUnavailableError):
         await bridge.checkpoint([text_page(f"o{i}") for i in range(3)], name="crashed")
 
@@ -36,32 +36,32 @@ async def test_fsck_of_a_healthy_store(bridge: ArtifactsBridge) -> None:
     assert report.orphans == []
 
 
-async def test_fsck_reports_damage_missing_pages_and_orphans(bridge: ArtifactsBridge) -> None:
+async def test_fsck_reports_damage_missing_pages_and_orphans(bridge: ArtifactsBridge, backend: StorageBackend) -> None:
     checkpoint = await bridge.checkpoint([text_page("a"), text_page("b")], name="c")
-    await _crashed_checkpoint(bridge.backend)  # type: ignore[arg-type]
+    await _crashed_checkpoint(backend)
     manifest = await bridge.get_checkpoint_manifest(checkpoint)
     assert manifest is not None
     damaged, missing = (e.artifact_id for e in manifest.pages)
-    stored = await bridge.backend.get(damaged)
+    stored = await backend.get(damaged)
     assert stored is not None
-    await bridge.backend.put(damaged, stored[:-1])
-    await bridge.backend.delete(missing)  # lost behind tierstore's back
+    await backend.put(damaged, stored[:-1])
+    await backend.delete(missing)  # lost behind tierstore's back
     report = await fsck(bridge)
     assert {(p.key, p.kind) for p in report.problems} == {(damaged, "corrupt"), (missing, "missing")}
     assert len(report.orphans) == 3
 
 
-async def test_gc_removes_only_old_orphans(bridge: ArtifactsBridge) -> None:
+async def test_gc_removes_only_old_orphans(bridge: ArtifactsBridge, backend: StorageBackend) -> None:
     live = await bridge.store_page(text_page("live"))
     checkpoint = await bridge.checkpoint([text_page("kept")], name="kept")
-    await _crashed_checkpoint(bridge.backend)  # type: ignore[arg-type]
+    await _crashed_checkpoint(backend)
     young = await gc(bridge, grace=timedelta(hours=1))
     assert young.orphans_deleted == []
     report = await gc(bridge, grace=timedelta(0))
     assert len(report.orphans_deleted) == 3
     assert (await fsck(bridge)).orphans == []
     assert await bridge.load_page(live) is not None
-    assert len(await ArtifactsBridge(backend=bridge.backend).restore_checkpoint(checkpoint)) == 1
+    assert len(await ArtifactsBridge(backend=backend).restore_checkpoint(checkpoint)) == 1
 
 
 async def test_migrate_copies_everything_verified_and_resumes(store: Store) -> None:

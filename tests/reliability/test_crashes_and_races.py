@@ -101,7 +101,7 @@ async def test_killed_checkpoints_leave_nothing_listed_and_gc_cleans_up(store: S
     after = await fsck(bridge)
     assert after.orphans == []
     assert after.ok
-    referenced = set()
+    referenced: set[str] = set()
     for checkpoint in await bridge.list_checkpoints():
         manifest = await bridge.get_checkpoint_manifest(checkpoint)
         assert manifest is not None

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.conftest import Store
 from tests.reliability.figures import record
@@ -78,7 +77,7 @@ class Guard:
 
 
 async def _store_or_refuse(guard: Guard, page: MemoryPage) -> str:
-    bridge = ArtifactsBridge(backend=guard)  # type: ignore[arg-type]
+    bridge = ArtifactsBridge(backend=guard)
     before = guard.writes
     try:
         artifact = await bridge.store_page(page)
