@@ -75,7 +75,10 @@ def _frame(kind: Kind, header: dict[str, Any], body: bytes, compression: Compres
         packed = _zstd().ZstdCompressor(level=3).compress(body)
         if len(packed) < len(body):
             body, flags = packed, _ZSTD
-    header_bytes = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        header_bytes = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise InvalidInputError(f"a {kind} field holds a lone surrogate, which UTF-8 cannot store") from None
     prefix = PREFIX.pack(MAGIC, VERSION, _KIND_CODES[kind], flags, 0, len(header_bytes), len(body))
     digest = hashlib.sha256(prefix)
     digest.update(header_bytes)
@@ -83,10 +86,22 @@ def _frame(kind: Kind, header: dict[str, Any], body: bytes, compression: Compres
     return Encoded(b"".join((prefix, digest.digest(), header_bytes, body)), "sha256:" + digest.hexdigest())
 
 
+def _check_text(text: str, what: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # pydantic's JSON mode would silently replace it inside ``Any`` fields such as ``metadata``.
+            raise InvalidInputError(f"{what} holds a lone surrogate, which UTF-8 cannot store") from None
+
+
 def check_json(value: Any, what: str) -> None:
     """Refuse what would not come back equal from JSON: only dicts with str keys, lists, str, int, finite float,
-    bool and None (a tuple would come back a list, a datetime a str, NaN not at all)."""
-    if value is None or isinstance(value, str | bool | int):
+    bool and None (a tuple would come back a list, a datetime a str, NaN not at all), and no lone surrogates."""
+    if isinstance(value, str):
+        _check_text(value, what)
+        return
+    if value is None or isinstance(value, bool | int):
         return
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -100,27 +115,12 @@ def check_json(value: Any, what: str) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidInputError(f"{what} has a key of type {type(key).__name__}; JSON keys are str")
+            _check_text(key, what)
             check_json(item, what)
         return
     raise InvalidInputError(
         f"{what} holds a {type(value).__name__}; use str, bytes, or JSON data (dict, list, str, int, float, bool, None)"
     )
-
-
-def check_encodable(value: Any, what: str) -> None:
-    """Refuse strings that UTF-8 cannot carry (lone surrogates): pydantic's JSON mode would replace them silently."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidInputError(f"{what} holds a lone surrogate, which UTF-8 cannot store") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_encodable(key, what)
-            check_encodable(item, what)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            check_encodable(item, what)
 
 
 def _content_parts(content: Any) -> tuple[str, bytes]:
@@ -137,9 +137,6 @@ def _content_parts(content: Any) -> tuple[str, bytes]:
 def encode_page(page: MemoryPage, *, compression: Compression = "none") -> Encoded:
     content_kind, body = _content_parts(page.content)
     check_json(page.metadata, "page metadata")
-    for name, value in page:
-        if name != "content":
-            check_encodable(value, f"page field {name!r}")
     fields = page.model_dump(mode="json", exclude={"content"})
     return _frame("page", {"page": fields, "content": content_kind}, body, compression)
 
