@@ -32,6 +32,22 @@ def _raw_write_read(directory: Path, name: str, data: bytes) -> bytes:
     return path.read_bytes()
 
 
+def _durable_write_read(directory: Path, name: str, data: bytes) -> bytes:
+    """The same guarantees as FileSystemBackend: temp file, fsync, atomic rename, directory fsync."""
+    temp = directory / f".{name}.tmp"
+    with temp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temp, directory / name)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return (directory / name).read_bytes()
+
+
 async def _filesystem(workdir: Path) -> None:
     pages = _pages(2048)
     encoded = [encode_page(p).data for p in pages]
@@ -43,6 +59,12 @@ async def _filesystem(workdir: Path) -> None:
         for i, data in enumerate(encoded):
             await asyncio.to_thread(_raw_write_read, directory, f"o{i}", data)
 
+    async def durable() -> None:
+        directory = workdir / f"durable{next(runs)}"
+        directory.mkdir()
+        for i, data in enumerate(encoded):
+            await asyncio.to_thread(_durable_write_read, directory, f"o{i}", data)
+
     async def bridged() -> None:
         bridge = ArtifactsBridge(backend=FileSystemBackend(workdir / f"store{next(runs)}"))
         for page in pages:
@@ -52,6 +74,7 @@ async def _filesystem(workdir: Path) -> None:
         f"store+load of {PAGES} x 2 KiB pages on the local disk, one at a time",
         [
             Case("raw write+fsync+read (thread)", raw, PAGES),
+            Case("raw + atomic rename + directory fsync (thread)", durable, PAGES),
             Case("FileSystemBackend via ArtifactsBridge", bridged, PAGES),
         ],
     )
