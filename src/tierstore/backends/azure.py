@@ -37,13 +37,14 @@ import hashlib
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
 from tierstore.backends._optional import require
 from tierstore.backends._retry import RetryPolicy, retry
 from tierstore.backends.base import (
     Capability,
+    ClosingContext,
     ListEntry,
     ObjectInfo,
     RestoreSpeed,
@@ -51,6 +52,7 @@ from tierstore.backends.base import (
     check_key,
     check_metadata,
     check_tags,
+    normalise_prefix,
 )
 from tierstore.enums import StorageTier
 from tierstore.errors import (
@@ -95,13 +97,6 @@ class TransientBackendError(BackendUnavailableError):
     """One attempt failed in a way worth retrying (connection, timeout, throttling, 5xx)."""
 
 
-def _normalise_prefix(prefix: str) -> str:
-    prefix = prefix.strip("/")
-    if prefix and not re.fullmatch(r"[A-Za-z0-9._\-/]+", prefix):
-        raise ConfigurationError(f"invalid prefix {prefix!r}: expected A-Z a-z 0-9 . _ - /")
-    return f"{prefix}/" if prefix else ""
-
-
 def _normalise_access_tier(name: str) -> AccessTier:
     for tier in ACCESS_TIERS:
         if name.lower() == tier.lower():
@@ -131,7 +126,7 @@ def _md5(data: bytes) -> bytes:
     return hashlib.md5(data, usedforsecurity=False).digest()
 
 
-class AzureBlobBackend:
+class AzureBlobBackend(ClosingContext):
     name = "azure-blob"
     persistent = True
 
@@ -172,7 +167,7 @@ class AzureBlobBackend:
         if batch_delete not in ("auto", "batch", "single"):
             raise ConfigurationError(f"batch_delete must be 'auto', 'batch' or 'single', not {batch_delete!r}")
         self.container = container
-        self.prefix = _normalise_prefix(prefix)
+        self.prefix = normalise_prefix(prefix)
         self._tiers = self._resolve_tiers(storage_classes)
         self._retry = retry or RetryPolicy()
         self._client_options: dict[str, Any] = {
@@ -616,11 +611,3 @@ class AzureBlobBackend:
         finally:
             if credential is not None:
                 await credential.close()
-
-    async def __aenter__(self) -> AzureBlobBackend:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()

@@ -27,10 +27,10 @@ import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, Self, runtime_checkable
 
 from tierstore.enums import StorageTier
-from tierstore.errors import InvalidInputError
+from tierstore.errors import ConfigurationError, InvalidInputError
 
 Capability = Literal["tiers", "archive", "tags", "range_reads"]
 """What a backend may offer beyond the core: keeping a tier per object (``set_tier``), archive classes that must
@@ -47,6 +47,7 @@ METADATA_BUDGET = 1800
 MAX_TAGS = 10
 
 _KEY = re.compile(r"[A-Za-z0-9._-]+")
+_PREFIX = re.compile(r"[A-Za-z0-9._\-/]+")
 _METADATA_KEY = re.compile(r"[a-z][a-z0-9]{0,39}")
 _TAG_TEXT = re.compile(r"[A-Za-z0-9 +\-=._:/@]*")
 
@@ -120,6 +121,29 @@ class StorageBackend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class ClosingContext:
+    """Mixin for backends: ``async with backend:`` calls ``aclose()`` on the way out."""
+
+    async def aclose(self) -> None:
+        return None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def normalise_prefix(prefix: str) -> str:
+    """An object-name prefix as every cloud adapter uses it: no leading or trailing ``/``, then one ``/`` added."""
+    if not isinstance(prefix, str):
+        raise ConfigurationError("prefix must be a string")
+    prefix = prefix.strip("/")
+    if prefix and not _PREFIX.fullmatch(prefix):
+        raise ConfigurationError(f"invalid prefix {prefix!r}: expected A-Z a-z 0-9 . _ - /")
+    return f"{prefix}/" if prefix else ""
 
 
 def check_key(key: str) -> str:

@@ -24,11 +24,11 @@ import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any, BinaryIO, Final
 
 from tierstore.backends.base import (
     Capability,
+    ClosingContext,
     ListEntry,
     ObjectInfo,
     RestoreSpeed,
@@ -67,7 +67,7 @@ def _read_header(f: BinaryIO, key: str) -> tuple[dict[str, Any], int]:
     return header, _HEAD.size + length
 
 
-class FileSystemBackend:
+class FileSystemBackend(ClosingContext):
     name = "filesystem"
     persistent = True
     capabilities: frozenset[Capability] = frozenset({"tiers", "tags", "range_reads"})
@@ -230,14 +230,3 @@ class FileSystemBackend:
         if await self.head(key) is None:
             raise ObjectNotFoundError(key)
         return RestoreStatus("not-archived")
-
-    async def aclose(self) -> None:
-        return None
-
-    async def __aenter__(self) -> FileSystemBackend:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()

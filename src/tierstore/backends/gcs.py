@@ -36,13 +36,13 @@ import io
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from types import TracebackType
 from typing import Any, TypeVar
 
 from tierstore.backends._optional import require
 from tierstore.backends._retry import RetryPolicy
 from tierstore.backends.base import (
     Capability,
+    ClosingContext,
     ListEntry,
     ObjectInfo,
     RestoreSpeed,
@@ -50,6 +50,7 @@ from tierstore.backends.base import (
     check_key,
     check_metadata,
     check_tags,
+    normalise_prefix,
 )
 from tierstore.enums import StorageTier
 from tierstore.errors import (
@@ -88,7 +89,7 @@ _EXTRA = "gcs"
 _PACKAGE = "google-cloud-storage"
 
 
-class GCSBackend:
+class GCSBackend(ClosingContext):
     name = "gcs"
     persistent = True
     capabilities: frozenset[Capability] = frozenset({"tiers", "range_reads"})
@@ -117,7 +118,7 @@ class GCSBackend:
         if chunk_size <= 0 or chunk_size % CHUNK_MULTIPLE:
             raise ConfigurationError(f"chunk_size must be a positive multiple of {CHUNK_MULTIPLE} bytes")
         self.bucket_name = bucket
-        self.prefix = _normalise_prefix(prefix)
+        self.prefix = normalise_prefix(prefix)
         self.storage_classes = _merge_storage_classes(storage_classes)
         self.retry_policy = retry or RetryPolicy()
         self.timeout = _check_timeout(timeout)
@@ -424,14 +425,6 @@ class GCSBackend:
             await asyncio.get_running_loop().run_in_executor(executor, client.close)
         executor.shutdown(wait=False)
 
-    async def __aenter__(self) -> GCSBackend:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
 
 # --------------------------------------------------------------------------------------------- helpers
 
@@ -450,13 +443,6 @@ class _Sdk:
 
 def _load_sdk() -> _Sdk:
     return _Sdk()
-
-
-def _normalise_prefix(prefix: str) -> str:
-    if not isinstance(prefix, str):
-        raise ConfigurationError("prefix must be a string")
-    prefix = prefix.lstrip("/")
-    return prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
 
 def _merge_storage_classes(overrides: Mapping[StorageTier, str] | None) -> dict[StorageTier, str]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 
 from tierstore.backends.base import (
     Capability,
+    ClosingContext,
     ListEntry,
     ObjectInfo,
     RestoreSpeed,
@@ -36,7 +36,7 @@ class _Object:
     restored_until: datetime | None = None
 
 
-class InMemoryBackend:
+class InMemoryBackend(ClosingContext):
     name = "in-memory"
     persistent = False
 
@@ -144,14 +144,3 @@ class InMemoryBackend:
     def usage(self, prefix: str) -> tuple[int, int] | None:
         sizes = [len(o.data) for k, o in self._objects.items() if k.startswith(prefix)]
         return len(sizes), sum(sizes)
-
-    async def aclose(self) -> None:
-        return None
-
-    async def __aenter__(self) -> InMemoryBackend:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cache
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -48,6 +48,7 @@ from tierstore.backends._optional import require
 from tierstore.backends._retry import RetryPolicy, retry
 from tierstore.backends.base import (
     Capability,
+    ClosingContext,
     ListEntry,
     ObjectInfo,
     RestoreSpeed,
@@ -55,6 +56,7 @@ from tierstore.backends.base import (
     check_key,
     check_metadata,
     check_tags,
+    normalise_prefix,
 )
 from tierstore.enums import StorageTier
 from tierstore.errors import (
@@ -229,7 +231,7 @@ class _AttemptLog:
             self.maybe_written = True
 
 
-class S3Backend:
+class S3Backend(ClosingContext):
     name = "s3"
     persistent = True
 
@@ -269,7 +271,7 @@ class S3Backend:
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ConfigurationError("timeouts must be positive")
         self.bucket = bucket
-        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.prefix = normalise_prefix(prefix)
         self.storage_classes: dict[StorageTier, str] = {**DEFAULT_STORAGE_CLASSES, **(storage_classes or {})}
         caps: set[Capability] = {"tiers", "tags", "range_reads"}
         if ARCHIVE_CLASSES & set(self.storage_classes.values()):
@@ -346,14 +348,6 @@ class S3Backend:
         if stack is not None:
             with contextlib.suppress(Exception):
                 await stack.aclose()
-
-    async def __aenter__(self) -> S3Backend:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     # -- error handling -----------------------------------------------------------------------------------
 
