@@ -15,11 +15,18 @@ from tierstore.errors import BackendUnavailableError
 
 
 class Observed:
-    """Delegates every call to ``inner``; counts puts by key prefix and can fail chosen puts."""
+    """Delegates every call to ``inner``; counts puts by key prefix, can fail chosen puts, and can check each
+    put's arguments (``check_put(key, metadata, tags)``) before it goes out."""
 
-    def __init__(self, inner: StorageBackend, fail_put: Callable[[str], bool] = lambda key: False) -> None:
+    def __init__(
+        self,
+        inner: StorageBackend,
+        fail_put: Callable[[str], bool] = lambda key: False,
+        check_put: Callable[[str, Mapping[str, str] | None, Mapping[str, str] | None], object] | None = None,
+    ) -> None:
         self.inner = inner
         self.fail_put = fail_put
+        self.check_put = check_put
         self.puts: Counter[str] = Counter()
 
     def __getattr__(self, name: str) -> Any:
@@ -35,6 +42,8 @@ class Observed:
         tier: StorageTier = StorageTier.L3,
         if_absent: bool = False,
     ) -> None:
+        if self.check_put is not None:
+            self.check_put(key, metadata, tags)
         if self.fail_put(key):
             raise BackendUnavailableError(f"injected failure writing {key}")
         self.puts[key.split("_", 1)[0]] += 1
