@@ -12,6 +12,7 @@ __all__ = [
     "ACCESS_KEY",
     "REGION",
     "SECRET_KEY",
+    "Server",
     "free_port",
     "new_bucket",
     "open_backend",
@@ -43,6 +44,17 @@ def new_bucket(client: Any, stem: str = "tierstore") -> str:
     bucket = f"{stem}-{uuid.uuid4().hex[:16]}"
     client.create_bucket(Bucket=bucket)
     return bucket
+
+
+class Server:
+    """An S3 emulator at ``endpoint``; each store is a new bucket."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.client = sync_client(endpoint)
+
+    def new_store(self) -> dict[str, Any]:
+        return {"endpoint": self.endpoint, "bucket": new_bucket(self.client)}
 
 
 def open_backend(spec: dict[str, Any], **options: Any) -> S3Backend:

@@ -398,19 +398,18 @@ class ArtifactsBridge:
         return self._rich
 
     def _check_artifact(self, artifact_id: str) -> str:
-        if self._rich is None:
-            return ids.check_text_id(artifact_id, "artifact id")
-        key = ids.check_stored_key(artifact_id, "artifact id")
-        if not key.startswith(ids.PAGE_PREFIX):
-            raise InvalidInputError(f"{key!r} is not a page artifact id (mem_<tier>_<n>)")
-        return key
+        return self._check_id(artifact_id, "artifact id", ids.PAGE_PREFIX, "a page artifact id (mem_<tier>_<n>)")
 
     def _check_checkpoint(self, checkpoint_id: str) -> str:
+        return self._check_id(checkpoint_id, "checkpoint id", ids.CHECKPOINT_PREFIX, "a checkpoint id (ckpt_...)")
+
+    def _check_id(self, value: str, what: str, prefix: str, expected: str) -> str:
+        """A caller's id: any text for a custom backend (it chose the id), else one of our keys with ``prefix``."""
         if self._rich is None:
-            return ids.check_text_id(checkpoint_id, "checkpoint id")
-        key = ids.check_stored_key(checkpoint_id, "checkpoint id")
-        if not key.startswith(ids.CHECKPOINT_PREFIX):
-            raise InvalidInputError(f"{key!r} is not a checkpoint id (ckpt_...)")
+            return ids.check_text_id(value, what)
+        key = ids.check_stored_key(value, what)
+        if not key.startswith(prefix):
+            raise InvalidInputError(f"{key!r} is not {expected}")
         return key
 
     async def _put_new(self, page: MemoryPage, encoded: codec.Encoded, tier: StorageTier, owner: str | None) -> str:

@@ -10,24 +10,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from tests.emulators import free_port, stop_process_group, wait_until_ready
-from tests.emulators_s3 import new_bucket, open_backend, sync_client, through, upstream
+from tests.emulators_s3 import Server, open_backend, through, upstream
 
-__all__ = ["open_backend", "serve", "through", "upstream"]
+__all__ = ["Server", "open_backend", "serve", "through", "upstream"]
 
 NAME = "s3_moto"
 XFAILS: dict[str, str] = {}
-
-
-class Server:
-    def __init__(self, endpoint: str) -> None:
-        self.endpoint = endpoint
-        self.client = sync_client(endpoint)
-
-    def new_store(self) -> dict[str, Any]:
-        return {"endpoint": self.endpoint, "bucket": new_bucket(self.client)}
 
 
 def moto_command(port: int) -> list[str]:
