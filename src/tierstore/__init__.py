@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         MissingDependencyError as MissingDependencyError,
         NotSupportedError as NotSupportedError,
         ObjectNotFoundError as ObjectNotFoundError,
+        StorageFullError as StorageFullError,
         TierstoreError as TierstoreError,
     )
     from tierstore.models import (
@@ -115,6 +116,7 @@ _EXPORTS = {
             "ArchivedPageError",
             "BackendUnavailableError",
             "AccessDeniedError",
+            "StorageFullError",
             "NotSupportedError",
             "MissingDependencyError",
         )

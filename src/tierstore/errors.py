@@ -62,7 +62,14 @@ class BackendUnavailableError(TierstoreError):
 
 
 class AccessDeniedError(TierstoreError):
-    """The credentials in use are not allowed to perform the operation."""
+    """The credentials in use are not allowed to perform the operation (or the local store is read-only)."""
+
+
+class StorageFullError(TierstoreError):
+    """The store has no room left for the write (a full disk, an exhausted quota).
+
+    Deleting still works on a full store: ``delete_page``, ``delete_checkpoint`` and ``gc`` free space.
+    """
 
 
 class NotSupportedError(TierstoreError):
