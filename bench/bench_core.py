@@ -50,7 +50,7 @@ def _durable_write_read(directory: Path, name: str, data: bytes) -> bytes:
 
 async def _filesystem(workdir: Path) -> None:
     pages = _pages(2048)
-    encoded = [encode_page(p).data for p in pages]
+    encoded = [encode_page(p, f"mem_L3_{i}").data for i, p in enumerate(pages)]
     runs = iter(range(1_000_000))
 
     async def raw() -> None:
@@ -83,15 +83,15 @@ async def _filesystem(workdir: Path) -> None:
 async def _codec() -> None:
     for size in (2048, 1 << 20):
         pages = _pages(size)[:50]
-        frames = [encode_page(p).data for p in pages]
+        frames = [encode_page(p, "mem_L3_1").data for p in pages]
 
         async def encode(pages: list[MemoryPage] = pages) -> None:
             for page in pages:
-                encode_page(page)
+                encode_page(page, "mem_L3_1")
 
         async def decode(frames: list[bytes] = frames) -> None:
             for frame in frames:
-                decode_page(frame)
+                decode_page(frame, "mem_L3_1")
 
         async def json_baseline(pages: list[MemoryPage] = pages) -> None:
             for page in pages:

@@ -1,4 +1,4 @@
-"""The on-storage format: raw binary, checksums, zstd, and pages from chuk-ai-session-manager."""
+"""The on-storage format: raw binary, checksums over every byte, the key a frame belongs to, zstd, chuk's JSON."""
 
 from __future__ import annotations
 
@@ -10,51 +10,139 @@ from datetime import datetime
 import pytest
 
 from tests.conftest import ROOT
-from tierstore import IntegrityError, InvalidInputError, MemoryPage, Modality
-from tierstore.codec import HEADER_START, decode_frame, decode_page, encode_manifest, encode_page
+from tierstore import IntegrityError, InvalidInputError, MemoryPage, Modality, StorageTier
+from tierstore.codec import (
+    HEADER_START,
+    decode_frame,
+    decode_manifest,
+    decode_page,
+    decode_record,
+    encode_manifest,
+    encode_page,
+    encode_record,
+    header_end,
+    prepare_page,
+    read_header,
+)
 from tierstore.models import CheckpointManifest
+from tierstore.validate import MAX_DEPTH
+
+
+def _page(content: object = "hello", **fields: object) -> MemoryPage:
+    return MemoryPage(page_id="a", modality=Modality.TEXT, content=content, **fields)  # type: ignore[arg-type]
 
 
 def test_binary_content_is_stored_raw() -> None:
     blob = os.urandom(4096)
-    encoded = encode_page(MemoryPage(page_id="img", modality=Modality.IMAGE, content=blob))
+    encoded = encode_page(MemoryPage(page_id="img", modality=Modality.IMAGE, content=blob), "mem_L3_1")
     assert encoded.data.endswith(blob)  # no base64: the bytes themselves close the frame
-    assert len(encoded.data) < len(blob) + 1024
+    assert encoded.size < len(blob) + 1024
 
 
 def test_checksum_is_of_what_was_written() -> None:
-    encoded = encode_page(MemoryPage(page_id="a", modality=Modality.TEXT, content="x"))
-    _page, checksum = decode_page(encoded.data)
+    encoded = encode_page(_page("x"), "mem_L3_1")
+    _page_back, checksum = decode_page(encoded.data, "mem_L3_1")
     assert checksum == encoded.checksum
-    assert decode_frame(encoded.data).checksum == encoded.checksum
+    assert decode_frame(encoded.data, "mem_L3_1").checksum == encoded.checksum
 
 
-@pytest.mark.parametrize("position", [0, 5, 8, 12, 20, HEADER_START, -1])
-def test_any_flipped_byte_is_an_integrity_error(position: int) -> None:
-    data = bytearray(encode_page(MemoryPage(page_id="a", modality=Modality.TEXT, content="hello")).data)
-    data[position] ^= 0x40
+def test_every_flipped_bit_is_an_integrity_error() -> None:
+    data = encode_page(_page("hello" * 20), "mem_L3_1").data
+    for position in range(len(data)):
+        for bit in range(8):
+            damaged = bytearray(data)
+            damaged[position] ^= 1 << bit
+            with pytest.raises(IntegrityError):
+                decode_page(bytes(damaged), "mem_L3_1")
+
+
+@pytest.mark.parametrize("cut", [1, HEADER_START, -1])
+def test_truncated_and_extended_frames_are_integrity_errors(cut: int) -> None:
+    data = encode_page(_page(), "mem_L3_1").data
+    for damaged in (data[:cut], data + b"\x00"):
+        with pytest.raises(IntegrityError):
+            decode_page(damaged, "mem_L3_1")
+
+
+def test_a_frame_under_another_key_is_refused_on_every_read_path() -> None:
+    page_frame = encode_page(_page(), "mem_L3_1").data
+    with pytest.raises(IntegrityError, match="written as 'mem_L3_1', not 'mem_L3_2'"):
+        decode_page(page_frame, "mem_L3_2")
+    with pytest.raises(IntegrityError, match="written as"):
+        read_header(page_frame[: header_end(page_frame)], "mem_L3_2")
+    manifest = CheckpointManifest(name="n", created_at=datetime(2026, 1, 1), page_count=0, pages=[], checkpoint_id="c1")
+    with pytest.raises(IntegrityError, match="written as"):
+        decode_manifest(encode_manifest(manifest).data, "c2")
+    with pytest.raises(IntegrityError, match="written as"):
+        decode_record(encode_record("tomb_1", {}).data, "tomb_2")
+
+
+def test_two_writes_of_one_page_under_one_key_never_share_bytes() -> None:
+    page = _page()
+    assert len({encode_page(page, "mem_L3_1").data for _ in range(100)}) == 100
+    assert len({prepare_page(page).identity for _ in range(3)}) == 1
+
+
+def test_identity_ignores_bookkeeping_but_not_content_or_description() -> None:
+    page = _page()
+    same = page.model_copy(
+        update={"access_count": 9, "storage_tier": StorageTier.L3, "dirty": True, "artifact_id": "x"}
+    )
+    same.mark_accessed()
+    assert prepare_page(same).identity == prepare_page(page).identity
+    for changed in (_page("other"), _page(importance=0.9), _page(metadata={"k": 1}), _page(caption="c")):
+        assert prepare_page(changed).identity != prepare_page(page).identity
+    assert prepare_page(page, compression="zstd").identity == prepare_page(page).identity
+
+
+def test_the_header_alone_is_verified_without_the_body() -> None:
+    data = encode_page(_page("body" * 1000), "mem_L3_1").data
+    kind, header, checksum = read_header(data[: header_end(data)], "mem_L3_1")
+    assert (kind, header["page"]["page_id"], checksum) == ("page", "a", decode_frame(data).checksum)
+    damaged = bytearray(data)
+    damaged[HEADER_START + 3] ^= 1
     with pytest.raises(IntegrityError):
-        decode_page(bytes(data))
+        read_header(bytes(damaged), "mem_L3_1")
 
 
 def test_zstd_compresses_and_round_trips() -> None:
-    page = MemoryPage(page_id="t", modality=Modality.TEXT, content="repetitive " * 10_000)
-    plain, packed = encode_page(page), encode_page(page, compression="zstd")
-    assert len(packed.data) < len(plain.data) / 10
-    assert decode_page(packed.data)[0] == page
+    page = _page("repetitive " * 10_000)
+    plain, packed = encode_page(page, "k"), encode_page(page, "k", compression="zstd")
+    assert packed.size < plain.size / 10
+    assert decode_page(packed.data, "k")[0] == page
 
 
 def test_manifest_is_not_a_page() -> None:
-    manifest = CheckpointManifest(name="n", created_at=datetime(2026, 1, 1), page_count=0, pages=[])
+    manifest = CheckpointManifest(name="n", created_at=datetime(2026, 1, 1), page_count=0, pages=[], checkpoint_id="c")
     with pytest.raises(IntegrityError, match="not a page"):
-        decode_page(encode_manifest(manifest).data)
+        decode_page(encode_manifest(manifest).data, "c")
+
+
+def test_format_version_1_is_refused_by_name() -> None:
+    data = bytearray(encode_page(_page(), "k").data)
+    data[4] = 1
+    with pytest.raises(IntegrityError, match="format version 1"):
+        decode_page(bytes(data), "k")
 
 
 def test_unserialisable_content_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="use str, bytes, or JSON data"):
-        encode_page(MemoryPage(page_id="a", modality=Modality.STRUCTURED, content={"f": object()}))
+        encode_page(MemoryPage(page_id="a", modality=Modality.STRUCTURED, content={"f": object()}), "k")
     with pytest.raises(InvalidInputError):
-        encode_page(MemoryPage(page_id="a", modality=Modality.STRUCTURED, content={"nan": float("nan")}))
+        encode_page(MemoryPage(page_id="a", modality=Modality.STRUCTURED, content={"nan": float("nan")}), "k")
+
+
+def test_deep_nesting_is_refused_before_it_can_overflow() -> None:
+    deep: object = "leaf"
+    for _ in range(1000):
+        deep = [deep]
+    with pytest.raises(InvalidInputError, match=f"more than {MAX_DEPTH} deep"):
+        encode_page(MemoryPage(page_id="a", modality=Modality.STRUCTURED, content=deep), "k")
+    shallow: object = "leaf"
+    for _ in range(MAX_DEPTH):
+        shallow = {"k": shallow}
+    page = MemoryPage(page_id="a", modality=Modality.STRUCTURED, content=shallow)
+    assert decode_page(encode_page(page, "k").data, "k")[0] == page
 
 
 def test_reads_chuk_ai_session_manager_json_and_pages_move_both_ways() -> None:
@@ -67,7 +155,7 @@ page = MemoryPage(page_id="m1", modality=Modality.IMAGE, caption="a cat", dimens
 sys.stdout.write(page.model_dump_json())
 """
     dumped = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT)
-    page, checksum = decode_page(dumped.stdout.encode())
+    page, checksum = decode_page(dumped.stdout.encode(), "mem_L3_1")
     assert checksum is None
     assert (page.page_id, page.caption, page.dimensions, page.content) == ("m1", "a cat", (3, 4), "text body")
     dumped_back = page.model_dump_json()
@@ -77,12 +165,12 @@ sys.stdout.write(page.model_dump_json())
 
 def test_legacy_json_that_is_not_a_page_is_an_integrity_error() -> None:
     with pytest.raises(IntegrityError):
-        decode_page(b'{"not": "a page"}')
+        decode_page(b'{"not": "a page"}', "k")
 
 
 def test_lone_surrogates_outside_text_content_are_refused() -> None:
     for fields in ({"metadata": {"\ud800": None}}, {"caption": "a\udfffb"}, {"provenance": ["\ud83d"]}):
         with pytest.raises(InvalidInputError, match="surrogate"):
-            encode_page(MemoryPage(page_id="a", modality=Modality.TEXT, **fields))
-    text = MemoryPage(page_id="a", modality=Modality.TEXT, content="lone \ud800 kept")
-    assert decode_page(encode_page(text).data)[0] == text
+            encode_page(MemoryPage(page_id="a", modality=Modality.TEXT, **fields), "k")
+    text = _page("lone \ud800 kept")
+    assert decode_page(encode_page(text, "k").data, "k")[0] == text

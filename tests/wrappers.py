@@ -9,9 +9,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tierstore.backends.base import StorageBackend
+from tierstore.backends.base import Buffer, StorageBackend
 from tierstore.enums import StorageTier
-from tierstore.errors import BackendUnavailableError
+from tierstore.errors import BackendUnavailableError, TierstoreError
 
 
 class Observed:
@@ -23,9 +23,11 @@ class Observed:
         inner: StorageBackend,
         fail_put: Callable[[str], bool] = lambda key: False,
         check_put: Callable[[str, Mapping[str, str] | None, Mapping[str, str] | None], object] | None = None,
+        error: type[TierstoreError] = BackendUnavailableError,
     ) -> None:
         self.inner = inner
         self.fail_put = fail_put
+        self.error = error
         self.check_put = check_put
         self.puts: Counter[str] = Counter()
 
@@ -35,7 +37,7 @@ class Observed:
     async def put(
         self,
         key: str,
-        data: bytes,
+        data: Buffer,
         *,
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
@@ -45,6 +47,6 @@ class Observed:
         if self.check_put is not None:
             self.check_put(key, metadata, tags)
         if self.fail_put(key):
-            raise BackendUnavailableError(f"injected failure writing {key}")
+            raise self.error(f"injected failure writing {key}")
         self.puts[key.split("_", 1)[0]] += 1
         await self.inner.put(key, data, metadata=metadata, tags=tags, tier=tier, if_absent=if_absent)

@@ -1,80 +1,101 @@
-"""Artifact ids that are unique across processes and restarts sharing one store.
+"""Artifact ids that are unique across processes and restarts sharing one store, and never issued twice.
 
-``mem_{tier}_{n}``: on first use of a tier the allocator lists the store once (live artifacts and the tomb records
-of deleted ones) and starts above the highest ``n`` it finds; each id is then claimed with a create-if-absent
-write. On conflict (another process took it) it moves ahead by a random stride that doubles with each
-consecutive conflict, so two writers that started from the same number drift apart instead of colliding on
-every id; numbers may then have gaps. Ids are never reused while a tomb record of their deletion is kept, and
-nothing is ever overwritten.
+``mem_{tier}_{n}``: numbers come in blocks of :data:`BLOCK`. A bridge claims a block for a tier by writing the
+record ``alloc_{tier}_{block}`` with create-if-absent; exactly one bridge wins each block, and only it issues the
+block's numbers, in order, once each. So two bridges never get the same id, and an id deleted by one bridge is not
+issued again by another: its block belongs to the first for good (``gc`` never deletes block records). Each id is
+still written with create-if-absent, so nothing is ever overwritten; a number whose key is already taken (an object
+copied in from elsewhere) is skipped.
+
+A new bridge starts above the highest block recorded in the store, or, in a store without block records, above
+its highest page. Numbers therefore have gaps: a process that stores three pages uses 1-3 of its block, and the
+next process starts at the next block (1001).
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
+import os
+import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
 
 from tierstore import codec, ids
 from tierstore.backends.base import StorageBackend
 from tierstore.enums import StorageTier
 from tierstore.errors import ConflictError
 
-_MAX_STRIDE_DOUBLINGS = 10
-_RESCAN_AFTER = 64
-"""Consecutive conflicts after which the allocator lists the store again (a writer far ahead of this one)."""
-_GIVE_UP_AFTER = 10_000
+BLOCK: Final = 1000
+_RESCAN_AFTER: Final = 16
+"""Consecutive lost block claims after which the store is listed again (other bridges far ahead of this one)."""
+_GIVE_UP_AFTER: Final = 10_000
+
+
+@dataclass(slots=True)
+class _Block:
+    next: int
+    last: int
 
 
 class IdAllocator:
     def __init__(self, backend: StorageBackend) -> None:
         self._backend = backend
-        self._next: dict[StorageTier, int] = {}
+        self._blocks: dict[StorageTier, _Block] = {}
+        self._highest_block: dict[StorageTier, int] = {}
         self._locks: dict[StorageTier, asyncio.Lock] = {}
 
     async def claim(self, tier: StorageTier, write: Callable[[str], Awaitable[None]]) -> str:
-        """Run ``write(key)`` (a create-if-absent put) on fresh keys until one succeeds; returns that key."""
-        conflicts = 0
-        while True:
-            number = await self._take(tier)
-            key = ids.artifact_id(tier, number)
+        """Run ``write(key)`` (a create-if-absent put) on this bridge's next free key; returns that key."""
+        for _ in range(_GIVE_UP_AFTER):
+            key = ids.artifact_id(tier, await self._take(tier))
             try:
                 await write(key)
-                return key
             except ConflictError:
-                conflicts += 1
-                if conflicts >= _GIVE_UP_AFTER:
-                    raise
-                stride = random.randrange(1, 2 ** min(conflicts, _MAX_STRIDE_DOUBLINGS) + 1)  # noqa: S311
-                self._next[tier] = max(self._next[tier], number + stride)
-                if conflicts % _RESCAN_AFTER == 0:
-                    await self._rescan(tier)
+                continue
+            return key
+        raise ConflictError(f"{_GIVE_UP_AFTER} keys in a row were taken in blocks of this bridge's own")
 
     async def _take(self, tier: StorageTier) -> int:
-        if tier not in self._next:
-            lock = self._locks.setdefault(tier, asyncio.Lock())
-            async with lock:
-                if tier not in self._next:
-                    self._next[tier] = await self._highest(tier) + 1
-        number = self._next[tier]
-        self._next[tier] = number + 1
+        lock = self._locks.setdefault(tier, asyncio.Lock())
+        async with lock:
+            block = self._blocks.get(tier)
+            if block is None or block.next > block.last:
+                block = self._blocks[tier] = await self._claim_block(tier)
+            number = block.next
+            block.next += 1
         return number
 
-    async def _rescan(self, tier: StorageTier) -> None:
-        self._next[tier] = max(self._next[tier], await self._highest(tier) + 1)
-
-    async def _highest(self, tier: StorageTier) -> int:
-        highest = 0
-        prefix = ids.artifact_id(tier, 0)[:-1]
-        async for entry in self._backend.list(prefix):
-            parsed = ids.parse_artifact_id(entry.key)
-            if parsed:
-                highest = max(highest, parsed[1])
-        async for entry in self._backend.list(ids.TOMB_PREFIX):
-            data = await self._backend.get(entry.key)
-            if data is None:
+    async def _claim_block(self, tier: StorageTier) -> _Block:
+        if tier not in self._highest_block:
+            self._highest_block[tier] = await self._highest_in_store(tier)
+        block = self._highest_block[tier] + 1
+        for lost in range(1, _GIVE_UP_AFTER + 1):
+            key = ids.alloc_key(tier, block)
+            record = {"at": datetime.now(UTC).isoformat(), "host": socket.gethostname(), "pid": os.getpid()}
+            try:
+                await self._backend.put(key, codec.encode_record(key, record).data, if_absent=True)
+            except ConflictError:
+                block += 1
+                if lost % _RESCAN_AFTER == 0:
+                    block = max(block, await self._highest_in_store(tier) + 1)
                 continue
-            for key in codec.decode_record(data).get("deleted", ()):
-                parsed = ids.parse_artifact_id(key)
-                if parsed and parsed[0] == tier:
-                    highest = max(highest, parsed[1])
+            self._highest_block[tier] = block
+            return _Block(next=block * BLOCK + 1, last=(block + 1) * BLOCK)
+        raise ConflictError(f"lost {_GIVE_UP_AFTER} block claims in a row for tier {tier.value}")
+
+    async def _highest_in_store(self, tier: StorageTier) -> int:
+        """The highest block claimed in the store; without block records, the block of the highest page."""
+        highest = -1
+        async for entry in self._backend.list(ids.alloc_key(tier, 0)[:-1]):
+            parsed = ids.parse_alloc_key(entry.key)
+            if parsed is not None and parsed[0] == tier:
+                highest = max(highest, parsed[1])
+        if highest >= 0:
+            return highest
+        async for entry in self._backend.list(ids.artifact_id(tier, 0)[:-1]):
+            parsed = ids.parse_artifact_id(entry.key)
+            if parsed is not None and parsed[0] == tier:
+                highest = max(highest, (parsed[1] - 1) // BLOCK)
         return highest

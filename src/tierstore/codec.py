@@ -1,31 +1,40 @@
-"""The on-storage format of a page or a checkpoint manifest (format version 1).
+"""The on-storage format of a page, a checkpoint manifest or a bookkeeping record (frame format version 2).
 
 Layout, all integers big-endian::
 
     0   magic      4   b"TSPG"
-    4   version    1   1
-    5   kind       1   1 = page, 2 = manifest, 3 = record (the bridge's own bookkeeping)
+    4   version    1   2
+    5   kind       1   1 = page, 2 = manifest, 3 = record
     6   flags      1   bit 0: body compressed with zstd
     7   reserved   1   0
     8   header_len 4
     12  body_len   8   stored (possibly compressed) length
-    20  sha256     32  over bytes 0-19, the header and the body
+    20  sha256     32  over bytes 0-19 and the header
     52  header     header_len bytes of UTF-8 JSON
     ..  body       body_len bytes
 
-The header holds the page without its content, and how to read the body back: ``text`` (UTF-8), ``bytes`` (raw,
-never base64) or ``json``. Decoding checks the magic, the version, the exact total length and the digest before
-it parses anything, so a flipped, truncated or foreign object raises :class:`IntegrityError`, never a page.
+The header names the key the frame was written under (``artifact``, ``checkpoint`` or ``key``), a random ``write``
+token that no other write shares, and the SHA-256 of the stored body, so the one digest in the prefix covers
+everything. A page's header also holds the page without its content, and how to read the body back: ``text``
+(UTF-8), ``bytes`` (raw, never base64) or ``json``.
+
+Why the key and the token are inside: a frame that sits under another key than its own (two objects swapped, a
+restore into the wrong key) is refused, and two writers storing the same page never produce the same bytes, so a
+retried create-if-absent that finds "exactly our bytes" has found its own write and nobody else's.
+
+Decoding checks the magic, the version, the exact length, the header digest, the key and the body digest before it
+returns anything, so a flipped, truncated, foreign or misplaced object raises :class:`IntegrityError`, never a
+page. :func:`read_header` checks a header alone (from a ranged read), without the body.
 
 Plain JSON as written by chuk-ai-session-manager's ``MemoryPage.model_dump_json()`` is read too (it carries no
-checksum, so only its parse is checked).
+checksum and no key, so only its parse is checked).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
+import secrets
 import struct
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -35,26 +44,61 @@ from pydantic import ValidationError
 from tierstore.backends._optional import require
 from tierstore.errors import IntegrityError, InvalidInputError
 from tierstore.models import CheckpointManifest, MemoryPage
+from tierstore.validate import check_json
 
 MAGIC: Final = b"TSPG"
-VERSION: Final = 1
+VERSION: Final = 2
 PREFIX: Final = struct.Struct(">4sBBBBIQ")
 DIGEST_SIZE: Final = 32
 HEADER_START: Final = PREFIX.size + DIGEST_SIZE
 
+Buffer = bytes | bytearray | memoryview
 Kind = Literal["page", "manifest", "record"]
 Compression = Literal["none", "zstd"]
+COMPRESSIONS: Final[tuple[Compression, ...]] = ("none", "zstd")
 _KIND_CODES: Final[dict[Kind, int]] = {"page": 1, "manifest": 2, "record": 3}
 _KINDS_BY_CODE: Final = {code: kind for kind, code in _KIND_CODES.items()}
+_BINDING: Final[dict[Kind, str]] = {"page": "artifact", "manifest": "checkpoint", "record": "key"}
 _ZSTD: Final = 1
 _COMPRESS_MIN_BYTES: Final = 512
+
+VOLATILE_FIELDS: Final = ("last_accessed", "access_count", "dirty", "storage_tier", "artifact_id")
+"""Bookkeeping that changes as a page is used, not what the page holds: left out of :attr:`PreparedPage.identity`,
+so a checkpoint does not upload a page again because it was read or moved between tiers (the checkpoint's manifest
+carries their latest values instead)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Encoded:
-    data: bytes
+    """One frame, ready to write: ``head`` (prefix, digest, header) then ``body``, kept apart so that a large
+    body is never copied into a joined buffer."""
+
+    head: bytes
+    body: bytes | memoryview
     checksum: str
-    """``sha256:<hex>`` of the stored frame: equal checksums mean byte-identical objects."""
+    """``sha256:<hex>`` of the prefix and header, which hold the body's digest: unique to this one write."""
+
+    @property
+    def size(self) -> int:
+        return len(self.head) + len(self.body)
+
+    @property
+    def data(self) -> bytes:
+        return self.head + bytes(self.body) if self.body else self.head
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPage:
+    """A page encoded once, before it has a key: :func:`frame_page` then frames it for any key cheaply."""
+
+    page_id: str
+    fields_json: str
+    content_kind: str
+    body: bytes | memoryview
+    flags: int
+    body_sha256: str
+    identity: str
+    """SHA-256 over the page's content and its fields except :data:`VOLATILE_FIELDS`: equal identities, same page."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,95 +113,94 @@ def _zstd() -> Any:
     return require("zstandard", extra="zstd", package="zstandard")
 
 
-def _frame(kind: Kind, header: dict[str, Any], body: bytes, compression: Compression) -> Encoded:
-    flags = 0
-    if compression == "zstd" and len(body) >= _COMPRESS_MIN_BYTES:
-        packed = _zstd().ZstdCompressor(level=3).compress(body)
-        if len(packed) < len(body):
-            body, flags = packed, _ZSTD
+def check_compression(compression: Any) -> Compression:
+    """Refuse an unknown compression, or zstd without its extra, when it is configured rather than on first use."""
+    if compression not in COMPRESSIONS:
+        raise InvalidInputError(f"compression must be one of {', '.join(COMPRESSIONS)}, not {compression!r}")
+    if compression == "zstd":
+        _zstd()
+    checked: Compression = compression
+    return checked
+
+
+def _utf8(text: str, what: str) -> bytes:
     try:
-        header_bytes = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        return text.encode()
     except UnicodeEncodeError:
-        raise InvalidInputError(f"a {kind} field holds a lone surrogate, which UTF-8 cannot store") from None
-    prefix = PREFIX.pack(MAGIC, VERSION, _KIND_CODES[kind], flags, 0, len(header_bytes), len(body))
-    digest = hashlib.sha256(prefix)
-    digest.update(header_bytes)
-    digest.update(body)
-    return Encoded(b"".join((prefix, digest.digest(), header_bytes, body)), "sha256:" + digest.hexdigest())
+        raise InvalidInputError(f"{what} holds a lone surrogate, which UTF-8 cannot store") from None
 
 
-def _check_text(text: str, what: str) -> None:
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            # pydantic's JSON mode would silently replace it inside ``Any`` fields such as ``metadata``.
-            raise InvalidInputError(f"{what} holds a lone surrogate, which UTF-8 cannot store") from None
-
-
-def check_json(value: Any, what: str) -> None:
-    """Refuse what would not come back equal from JSON: only dicts with str keys, lists, str, int, finite float,
-    bool and None (a tuple would come back a list, a datetime a str, NaN not at all), and no lone surrogates."""
-    if isinstance(value, str):
-        _check_text(value, what)
-        return
-    if value is None or isinstance(value, bool | int):
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidInputError(f"{what} holds {value}, which JSON cannot represent")
-        return
-    if isinstance(value, list):
-        for item in value:
-            check_json(item, what)
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidInputError(f"{what} has a key of type {type(key).__name__}; JSON keys are str")
-            _check_text(key, what)
-            check_json(item, what)
-        return
-    raise InvalidInputError(
-        f"{what} holds a {type(value).__name__}; use str, bytes, or JSON data (dict, list, str, int, float, bool, None)"
-    )
-
-
-def _content_parts(content: Any) -> tuple[str, bytes]:
+def _content_parts(content: Any) -> tuple[str, bytes | memoryview]:
     if content is None:
         return "none", b""
     if isinstance(content, str):
         return "text", content.encode("utf-8", "surrogatepass")
-    if isinstance(content, bytes | bytearray | memoryview):
-        return "bytes", bytes(content)
+    if isinstance(content, bytes):
+        return "bytes", content
+    if isinstance(content, bytearray | memoryview):
+        return "bytes", memoryview(content).cast("B")
     check_json(content, "page content")
     return "json", json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def encode_page(page: MemoryPage, *, compression: Compression = "none") -> Encoded:
-    content_kind, body = _content_parts(page.content)
+def prepare_page(page: MemoryPage, *, compression: Compression = "none") -> PreparedPage:
+    """Encode a (validated) page's content and fields once; the costly part of storing it."""
+    content_kind, raw = _content_parts(page.content)
     check_json(page.metadata, "page metadata")
     fields = page.model_dump(mode="json", exclude={"content"})
-    return _frame("page", {"page": fields, "content": content_kind}, body, compression)
+    fields_json = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+    _utf8(fields_json, "a page field")
+    raw_digest = hashlib.sha256(raw).hexdigest()
+    stable = {k: v for k, v in fields.items() if k not in VOLATILE_FIELDS}
+    identity = hashlib.sha256(
+        json.dumps([stable, content_kind, raw_digest], separators=(",", ":"), ensure_ascii=False).encode()
+    ).hexdigest()
+    body, flags, body_digest = raw, 0, raw_digest
+    if compression == "zstd" and len(raw) >= _COMPRESS_MIN_BYTES:
+        packed = _zstd().ZstdCompressor(level=3).compress(raw)
+        if len(packed) < len(raw):
+            body, flags, body_digest = packed, _ZSTD, hashlib.sha256(packed).hexdigest()
+    return PreparedPage(page.page_id, fields_json, content_kind, body, flags, body_digest, identity)
+
+
+def frame_page(prepared: PreparedPage, artifact_id: str | None) -> Encoded:
+    """The frame of a prepared page under ``artifact_id`` (None: a key the backend chooses), with a write token
+    of its own."""
+    header = (
+        f'{{"artifact":{json.dumps(artifact_id)},"write":"{secrets.token_hex(16)}",'
+        f'"content":"{prepared.content_kind}","body":"{prepared.body_sha256}","page":{prepared.fields_json}}}'
+    )
+    return _frame("page", _utf8(header, "a page field"), prepared.body, prepared.flags)
+
+
+def encode_page(page: MemoryPage, artifact_id: str, *, compression: Compression = "none") -> Encoded:
+    return frame_page(prepare_page(page, compression=compression), artifact_id)
 
 
 def encode_manifest(manifest: CheckpointManifest) -> Encoded:
-    return _frame("manifest", {}, manifest.model_dump_json().encode(), "none")
+    return _encode_json("manifest", manifest.checkpoint_id, manifest.model_dump_json().encode())
 
 
-def encode_record(record: dict[str, Any]) -> Encoded:
-    return _frame("record", {}, json.dumps(record, separators=(",", ":")).encode(), "none")
+def encode_record(key: str, record: dict[str, Any]) -> Encoded:
+    return _encode_json("record", key, json.dumps(record, separators=(",", ":")).encode())
 
 
-def decode_record(data: bytes) -> dict[str, Any]:
-    frame = decode_frame(data)
-    if frame.kind != "record":
-        raise IntegrityError(f"object is a {frame.kind}, not a bookkeeping record")
-    record: dict[str, Any] = json.loads(bytes(frame.body))
-    return record
+def _encode_json(kind: Kind, key: str, body: bytes) -> Encoded:
+    header = {_BINDING[kind]: key, "write": secrets.token_hex(16), "body": hashlib.sha256(body).hexdigest()}
+    return _frame(kind, json.dumps(header, separators=(",", ":")).encode(), body, 0)
 
 
-def read_prefix(data: bytes | memoryview) -> tuple[Kind, int, int, int]:
+def _frame(kind: Kind, header: bytes, body: bytes | memoryview, flags: int) -> Encoded:
+    prefix = PREFIX.pack(MAGIC, VERSION, _KIND_CODES[kind], flags, 0, len(header), len(body))
+    digest = hashlib.sha256(prefix)
+    digest.update(header)
+    return Encoded(prefix + digest.digest() + header, body, "sha256:" + digest.hexdigest())
+
+
+# -- reading ---------------------------------------------------------------------------------------------------
+
+
+def read_prefix(data: Buffer) -> tuple[Kind, int, int, int]:
     """Check the fixed prefix; returns ``(kind, flags, header_len, body_len)``."""
     if len(data) < HEADER_START:
         raise IntegrityError(f"object is {len(data)} bytes, shorter than a tierstore frame")
@@ -165,27 +208,75 @@ def read_prefix(data: bytes | memoryview) -> tuple[Kind, int, int, int]:
     if magic != MAGIC:
         raise IntegrityError("object is not a tierstore frame (bad magic)")
     if version != VERSION:
-        raise IntegrityError(f"object has format version {version}; this tierstore reads version {VERSION}")
+        raise IntegrityError(f"object has frame format version {version}; this tierstore reads version {VERSION}")
     kind = _KINDS_BY_CODE.get(kind_code)
     if kind is None or flags & ~_ZSTD:
         raise IntegrityError("object has an unknown kind or flags")
     return kind, flags, header_len, body_len
 
 
-def decode_frame(data: bytes) -> Frame:
+def header_end(data: Buffer) -> int:
+    """How many bytes from the start of a frame hold its prefix, digest and header."""
+    return HEADER_START + read_prefix(data)[2]
+
+
+def read_header(data: Buffer, key: str | None = None) -> tuple[Kind, dict[str, Any], str]:
+    """The verified header of a frame from its first :func:`header_end` bytes (or more), bound to ``key``.
+
+    Returns ``(kind, header, checksum)``; the body is neither needed nor checked.
+    """
+    view = memoryview(data)
+    kind, _flags, header_len, _body_len = read_prefix(view)
+    end = HEADER_START + header_len
+    if len(view) < end:
+        raise IntegrityError(f"object is {len(view)} bytes, shorter than its header")
+    digest = hashlib.sha256(view[: PREFIX.size])
+    digest.update(view[HEADER_START:end])
+    if digest.digest() != view[PREFIX.size : HEADER_START]:
+        raise IntegrityError("checksum mismatch: the stored header is not what was written")
+    try:
+        header = json.loads(bytes(view[HEADER_START:end]))
+    except ValueError as exc:
+        raise IntegrityError("frame header is not JSON") from exc
+    if not isinstance(header, dict) or not isinstance(header.get("body"), str):
+        raise IntegrityError("frame header is malformed")
+    bound = header.get(_BINDING[kind])
+    if key is not None and bound != key:
+        raise IntegrityError(f"object holds the {kind} written as {_clip(bound)}, not {key!r}")
+    return kind, header, "sha256:" + digest.hexdigest()
+
+
+def decode_frame(data: Buffer, key: str | None = None) -> Frame:
+    """A whole frame, verified (length, header digest, key binding, body digest) and decompressed."""
     view = memoryview(data)
     kind, flags, header_len, body_len = read_prefix(view)
-    if len(view) != HEADER_START + header_len + body_len:
-        raise IntegrityError(f"object is {len(view)} bytes but its frame says {HEADER_START + header_len + body_len}")
-    digest = hashlib.sha256(view[: PREFIX.size])
-    digest.update(view[HEADER_START:])
-    if digest.digest() != view[PREFIX.size : HEADER_START]:
-        raise IntegrityError("checksum mismatch: the stored bytes are not what was written")
-    body = view[HEADER_START + header_len :]
+    end = HEADER_START + header_len
+    if len(view) != end + body_len:
+        raise IntegrityError(f"object is {len(view)} bytes but its frame says {end + body_len}")
+    kind, header, checksum = read_header(view[:end], key)
+    body = view[end:]
+    if hashlib.sha256(body).hexdigest() != header["body"]:
+        raise IntegrityError("checksum mismatch: the stored body is not what was written")
     if flags & _ZSTD:
         body = memoryview(_zstd().ZstdDecompressor().decompress(body))
-    header = json.loads(bytes(view[HEADER_START : HEADER_START + header_len])) if header_len else {}
-    return Frame(kind, header, body, "sha256:" + digest.hexdigest())
+    return Frame(kind, header, body, checksum)
+
+
+def _of_kind(frame: Frame, kind: Kind) -> Frame:
+    if frame.kind != kind:
+        raise IntegrityError(f"object is a {frame.kind}, not a {kind}")
+    return frame
+
+
+def decode_record(data: Buffer, key: str) -> dict[str, Any]:
+    frame = _of_kind(decode_frame(data, key), "record")
+    try:
+        record = json.loads(bytes(frame.body))
+    except ValueError as exc:
+        raise IntegrityError("bookkeeping record is not JSON") from exc
+    if not isinstance(record, dict):
+        raise IntegrityError("bookkeeping record is not a JSON object")
+    return record
 
 
 def _content(kind: str, body: memoryview) -> Any:
@@ -196,37 +287,49 @@ def _content(kind: str, body: memoryview) -> Any:
     if kind == "bytes":
         return bytes(body)
     if kind == "json":
-        return json.loads(bytes(body))
+        return json.loads(body.tobytes())
     raise IntegrityError(f"unknown content kind {kind!r}")
 
 
-def decode_page(data: bytes) -> tuple[MemoryPage, str | None]:
-    """The page and the checksum it was verified against (None for legacy JSON, which has none)."""
-    if data[:1] in (b"{", b" ", b"\n", b"\t", b"\r"):
+def page_fields(header: dict[str, Any]) -> dict[str, Any]:
+    """The page fields (all but content) of a verified page header."""
+    fields = header.get("page")
+    if not isinstance(fields, dict):
+        raise IntegrityError("page header holds no page")
+    return fields
+
+
+def decode_page(data: Buffer, key: str | None) -> tuple[MemoryPage, str | None]:
+    """The page stored under ``key`` and the checksum it was verified against (None for legacy JSON)."""
+    if bytes(data[:1]) in (b"{", b" ", b"\n", b"\t", b"\r"):
         return _decode_legacy(data), None
-    frame = decode_frame(data)
-    if frame.kind != "page":
-        raise IntegrityError(f"object is a {frame.kind}, not a page")
+    frame = _of_kind(decode_frame(data, key), "page")
     try:
-        page = MemoryPage.model_validate(frame.header["page"])
+        page = MemoryPage.model_validate(page_fields(frame.header))
         page.content = _content(frame.header["content"], frame.body)
-    except (KeyError, TypeError, ValidationError) as exc:
+    except (KeyError, TypeError, ValueError, ValidationError) as exc:
         raise IntegrityError(f"page header is malformed: {exc}") from exc
     return page, frame.checksum
 
 
-def decode_manifest(data: bytes) -> CheckpointManifest:
-    frame = decode_frame(data)
-    if frame.kind != "manifest":
-        raise IntegrityError(f"object is a {frame.kind}, not a checkpoint manifest")
+def decode_manifest(data: Buffer, key: str | None) -> CheckpointManifest:
+    frame = _of_kind(decode_frame(data, key), "manifest")
     try:
-        return CheckpointManifest.model_validate_json(bytes(frame.body))
+        manifest = CheckpointManifest.model_validate_json(bytes(frame.body))
     except ValidationError as exc:
         raise IntegrityError(f"checkpoint manifest is malformed: {exc}") from exc
+    if key is not None and manifest.checkpoint_id != key:
+        raise IntegrityError(f"object {key} holds the manifest of {_clip(manifest.checkpoint_id)}")
+    return manifest
 
 
-def _decode_legacy(data: bytes) -> MemoryPage:
+def _decode_legacy(data: Buffer) -> MemoryPage:
     try:
-        return MemoryPage.model_validate_json(data)
+        return MemoryPage.model_validate_json(bytes(data))
     except ValidationError as exc:
         raise IntegrityError(f"object is neither a tierstore frame nor a JSON page: {exc}") from exc
+
+
+def _clip(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:80] + "…"

@@ -4,8 +4,9 @@ Keys in a store (every one inside :func:`tierstore.backends.base.check_key`'s al
 
 * ``mem_{tier}_{sequence}`` - a stored page (the spec's artifact id);
 * ``ckpt_{UTC time}_{random}`` - a checkpoint manifest (the checkpoint id; sorts by creation time);
-* ``intent_{checkpoint id}`` - a checkpoint in progress that reuses earlier artifacts;
-* ``tomb_{UTC time}_{random}_{p|d}`` - artifacts being deleted (p) or deleted (d), kept for a grace period.
+* ``intent_{checkpoint id}`` - the lease of a checkpoint in progress, naming the artifacts it reuses;
+* ``tomb_{UTC time}_{random}_{p|d}`` - artifacts being deleted (p) or deleted (d), kept for a grace period;
+* ``alloc_{tier}_{block}`` - a block of artifact numbers claimed by one bridge (see :mod:`tierstore.allocator`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ PAGE_PREFIX: Final = "mem_"
 CHECKPOINT_PREFIX: Final = "ckpt_"
 INTENT_PREFIX: Final = "intent_"
 TOMB_PREFIX: Final = "tomb_"
+ALLOC_PREFIX: Final = "alloc_"
 MAX_ID_BYTES: Final = 1024
 
-_ARTIFACT = re.compile(r"mem_(L[0-4])_([0-9]{1,18})")
+_ARTIFACT = re.compile(r"mem_(L[0-4])_([1-9][0-9]{0,17})")
+_CHECKPOINT = re.compile(r"ckpt_[0-9]{8}T[0-9]{12}_[0-9a-f]{8}")
+_ALLOC = re.compile(r"alloc_(L[0-4])_(0|[1-9][0-9]{0,14})")
 
 
 def check_text_id(value: Any, what: str) -> str:
@@ -59,6 +63,19 @@ def artifact_id(tier: StorageTier, sequence: int) -> str:
 
 def parse_artifact_id(key: str) -> tuple[StorageTier, int] | None:
     match = _ARTIFACT.fullmatch(key)
+    return (StorageTier(match[1]), int(match[2])) if match else None
+
+
+def is_checkpoint_id(key: str) -> bool:
+    return _CHECKPOINT.fullmatch(key) is not None
+
+
+def alloc_key(tier: StorageTier, block: int) -> str:
+    return f"{ALLOC_PREFIX}{tier.value}_{block}"
+
+
+def parse_alloc_key(key: str) -> tuple[StorageTier, int] | None:
+    match = _ALLOC.fullmatch(key)
     return (StorageTier(match[1]), int(match[2])) if match else None
 
 

@@ -98,6 +98,17 @@ class PageMetadata(BaseModel):
     restore_expires_at: datetime | None = None
 
 
+class PageState(BaseModel):
+    """A page's bookkeeping at checkpoint time (the codec's ``VOLATILE_FIELDS``): a checkpoint that reuses an
+    artifact written earlier restores the page with these values, not the artifact's older ones."""
+
+    last_accessed: datetime
+    access_count: int
+    dirty: bool
+    storage_tier: StorageTier
+    artifact_id: str | None = None
+
+
 class CheckpointEntry(BaseModel):
     page_id: str
     artifact_id: str
@@ -105,6 +116,9 @@ class CheckpointEntry(BaseModel):
     tier: str
     checksum: str | None = None
     size_bytes: int = 0
+    identity: str | None = None
+    """The page's identity (``codec.PreparedPage.identity``): what lets a later checkpoint reuse the artifact."""
+    state: PageState | None = None
 
 
 class CheckpointManifest(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from tests.contract.conftest import text_page
 from tests.wrappers import Observed
 from tierstore import (
+    AccessDeniedError,
     ArtifactsBridge,
     BackendUnavailableError,
     IntegrityError,
@@ -41,13 +43,29 @@ async def test_checkpoints_list_oldest_first(bridge: ArtifactsBridge) -> None:
     assert await bridge.list_checkpoints() == made
 
 
-async def test_interrupted_checkpoint_is_never_listed(backend: StorageBackend) -> None:
+async def test_a_manifest_write_that_may_have_landed_keeps_its_pages_until_its_lease_expires(
+    backend: StorageBackend,
+) -> None:
     failing = Observed(backend, fail_put=lambda key: key.startswith("ckpt_"))
-    bridge = ArtifactsBridge(backend=failing)
+    bridge = ArtifactsBridge(backend=failing, lease_ttl=timedelta(seconds=1))
     with pytest.raises(BackendUnavailableError):
         await bridge.checkpoint(_pages(10), name="doomed")
     assert await bridge.list_checkpoints() == []
-    assert await bridge.list_pages() == []  # the pages it wrote were abandoned
+    # An unknown outcome: the manifest might still land, so nothing it would name may go yet.
+    assert (await gc(bridge, grace=timedelta(0))).orphans_deleted == []
+    assert len(await bridge.list_pages()) == 10
+    await asyncio.sleep(1.5)  # the abandoned lease expires; no manifest appeared
+    assert len((await gc(bridge, grace=timedelta(0))).orphans_deleted) == 10
+    assert await bridge.list_pages() == []
+
+
+async def test_a_refused_manifest_write_discards_its_pages_at_once(backend: StorageBackend) -> None:
+    failing = Observed(backend, fail_put=lambda key: key.startswith("ckpt_"), error=AccessDeniedError)
+    bridge = ArtifactsBridge(backend=failing)
+    with pytest.raises(AccessDeniedError):
+        await bridge.checkpoint(_pages(10), name="doomed")
+    assert await bridge.list_checkpoints() == []
+    assert await bridge.list_pages() == []
 
 
 async def test_a_failed_page_fails_the_checkpoint_and_leaves_only_collectable_orphans(backend: StorageBackend) -> None:

@@ -82,10 +82,46 @@ async def test_a_new_bridge_continues_numbering_after_a_restart(store: Store) ->
     try:
         first = ArtifactsBridge(backend=backend)
         ids_before = [await first.store_page(text_page(f"a{i}")) for i in range(3)]
+        assert ids_before == ["mem_L3_1", "mem_L3_2", "mem_L3_3"]
         await first.delete_page(ids_before[-1])
         again = ArtifactsBridge(backend=backend)
-        after = await again.store_page(text_page("b"))
-        assert after not in ids_before
-        assert after == "mem_L3_4"
+        assert await again.store_page(text_page("b")) == "mem_L3_1001"  # the next block of numbers
     finally:
         await backend.aclose()
+
+
+async def test_identical_pages_stored_at_once_get_ids_of_their_own(store: Store) -> None:
+    """Byte-identical pages from two bridges at once: every call its own artifact; deleting one keeps the other."""
+    first, second = store.open(), store.open()
+    try:
+        bridges = [ArtifactsBridge(backend=first), ArtifactsBridge(backend=second)]
+        same = text_page("same", "identical content")
+        issued = await asyncio.gather(*(bridges[i % 2].store_page(same) for i in range(60)))
+        assert len(set(issued)) == 60
+        for victim, survivor in zip(issued[::2], issued[1::2], strict=True):
+            assert await bridges[0].delete_page(victim)
+            assert await bridges[1].load_page(survivor) == same
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_an_id_deleted_by_one_bridge_is_never_issued_to_another(store: Store) -> None:
+    first, second = store.open(), store.open()
+    try:
+        a, b = ArtifactsBridge(backend=first), ArtifactsBridge(backend=second)
+        await a.store_page(text_page("warm-up"))  # a holds its block before b deletes anything
+        deleted: set[str] = set()
+        issued: list[str] = []
+        for i in range(30):
+            issued.append(await b.store_page(text_page(f"b{i}")))
+            if i % 3 == 0:
+                assert await b.delete_page(issued[-1])
+                deleted.add(issued[-1])
+            issued.append(await a.store_page(text_page(f"a{i}")))
+        issued.append(await ArtifactsBridge(backend=first).store_page(text_page("late")))
+        assert len(deleted) == 10
+        assert len(set(issued)) == len(issued)  # deleted ids among them: none was issued a second time
+    finally:
+        await first.aclose()
+        await second.aclose()

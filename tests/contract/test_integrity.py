@@ -9,30 +9,31 @@ import pytest
 from tests.contract.conftest import text_page
 from tests.reliability.figures import record
 from tierstore import ArtifactsBridge, IntegrityError
-from tierstore.backends.base import StorageBackend
+from tierstore.backends.base import Buffer, StorageBackend
 from tierstore.maintenance import fsck
 
 
-def _flip(data: bytes) -> bytes:
+def _flip(data: Buffer) -> bytes:
+    data = bytes(data)
     middle = len(data) // 2
     return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
 
 
-def _truncate(data: bytes) -> bytes:
-    return data[:-7]
+def _truncate(data: Buffer) -> bytes:
+    return bytes(data)[:-7]
 
 
-def _extend(data: bytes) -> bytes:
-    return data + b"\x00"
+def _extend(data: Buffer) -> bytes:
+    return bytes(data) + b"\x00"
 
 
-def _garbage(data: bytes) -> bytes:
+def _garbage(data: Buffer) -> bytes:
     return b"\x00" * len(data)
 
 
 @pytest.mark.parametrize("damage", [_flip, _truncate, _extend, _garbage], ids=lambda f: f.__name__[1:])
 async def test_damaged_page_raises_on_load_restore_and_fsck(
-    bridge: ArtifactsBridge, backend: StorageBackend, damage: Callable[[bytes], bytes], rig: str
+    bridge: ArtifactsBridge, backend: StorageBackend, damage: Callable[[Buffer], bytes], rig: str
 ) -> None:
     checkpoint = await bridge.checkpoint([text_page("a", "alpha" * 100), text_page("b")], name="c")
     manifest = await bridge.get_checkpoint_manifest(checkpoint)
@@ -62,8 +63,12 @@ async def test_swapped_objects_are_detected_on_restore_and_fsck(
     assert b is not None
     await backend.put(first, b)
     await backend.put(second, a)
-    with pytest.raises(IntegrityError, match="does not hold page"):
-        await ArtifactsBridge(backend=backend).restore_checkpoint(checkpoint)
+    fresh = ArtifactsBridge(backend=backend)
+    for artifact in (first, second):
+        with pytest.raises(IntegrityError, match="written as"):
+            await fresh.load_page(artifact)
+    with pytest.raises(IntegrityError, match="written as"):
+        await fresh.restore_checkpoint(checkpoint)
     report = await fsck(bridge)
     assert sorted(p.key for p in report.problems) == sorted([first, second])
     record("corruptions detected on load, restore and fsck", 1, rig)

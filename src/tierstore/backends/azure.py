@@ -43,6 +43,7 @@ from typing import Any, Literal, TypeVar
 from tierstore.backends._optional import require
 from tierstore.backends._retry import RetryPolicy, retry
 from tierstore.backends.base import (
+    Buffer,
     Capability,
     ClosingContext,
     ListEntry,
@@ -337,7 +338,7 @@ class AzureBlobBackend(ClosingContext):
     async def put(
         self,
         key: str,
-        data: bytes,
+        data: Buffer,
         *,
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,

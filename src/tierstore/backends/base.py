@@ -41,6 +41,9 @@ RestoreSpeed = Literal["bulk", "standard", "expedited"]
 
 RestoreState = Literal["not-archived", "pending", "restored", "archived"]
 
+Buffer = bytes | bytearray | memoryview
+"""What ``put`` takes and ``get`` may return: any contiguous bytes."""
+
 MAX_KEY_LENGTH = 256
 METADATA_BUDGET = 1800
 """Bytes of object metadata (keys + values) the bridge may ask for: inside S3's 2 KB with room for overhead."""
@@ -92,7 +95,7 @@ class StorageBackend(Protocol):
     async def put(
         self,
         key: str,
-        data: bytes,
+        data: Buffer,
         *,
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
@@ -100,9 +103,9 @@ class StorageBackend(Protocol):
         if_absent: bool = False,
     ) -> None: ...
 
-    async def get(self, key: str) -> bytes | None: ...
+    async def get(self, key: str) -> bytes | bytearray | None: ...
 
-    async def get_range(self, key: str, start: int, length: int) -> bytes | None: ...
+    async def get_range(self, key: str, start: int, length: int) -> bytes | bytearray | None: ...
 
     async def head(self, key: str) -> ObjectInfo | None: ...
 

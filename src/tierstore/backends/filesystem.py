@@ -4,29 +4,44 @@ Contract: the full protocol of :mod:`tierstore.backends.base`, with these local 
 
 * Every write goes to a temporary file in ``ROOT/tmp``, is fsynced, then moved into ``ROOT/objects`` atomically
   (``os.replace`` to overwrite, ``os.link`` to create-if-absent, which fails if the name exists, across processes),
-  and the directory is fsynced. A reader sees the old object or the new one, never a mix; a crash leaves at most a
-  stray temporary file.
+  and the directory is fsynced before the call returns. Writers that finish together share one directory fsync
+  (each waits for one that started after its own rename), which keeps the guarantee and costs one fsync per batch.
+  A reader sees the old object or the new one, never a mix; a writer killed mid-write leaves a temporary file,
+  which :meth:`strays` reports and :meth:`delete_strays` removes (``fsck`` and ``gc`` do both).
 * File names are the bridge's keys, which :func:`check_key` restricts to ``[A-Za-z0-9._-]``; page ids, metadata and
   tags live inside the file, never in a path, so nothing can leave ROOT.
-* Each file is ``b"TSO1" | u32 header length | JSON header (metadata, tags, tier) | data``.
-* Tiers are recorded per object; there is no archive class. Blocking I/O runs in worker threads.
-* Keys differ by case on a case-sensitive filesystem only; the bridge never issues two keys that differ by case alone.
+* Each file is ``b"TSO2" | u32 header length | u32 CRC-32 of the preceding 8 bytes and the header | JSON header
+  (metadata, tags, tier) | data``: a damaged header is an :class:`IntegrityError`, never silently other metadata.
+* One damaged object does not stop anything else: ``list`` still names it (so ``fsck`` reports it and ``delete``
+  removes it, even a directory standing where an object should be), while reading it raises IntegrityError.
+* Operating-system errors become typed errors: no space or quota -> StorageFullError, a read-only or forbidden
+  root -> AccessDeniedError, a root that is not a directory -> ConfigurationError, anything else ->
+  BackendUnavailableError. Deleting needs no space.
+* Blocking I/O runs in worker threads, and a call that is cancelled still waits for its thread to finish, so
+  nothing it began lands after it returned.
+* Tiers are recorded per object; there is no archive class. ``usage`` is None: counting means reading the
+  directory, which ``collect_stats`` does off the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
+import errno
 import json
 import os
+import secrets
+import shutil
 import struct
-import tempfile
-from collections.abc import AsyncIterator, Mapping, Sequence
+import zlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, Final, TypeVar
 
 from tierstore.backends.base import (
+    Buffer,
     Capability,
     ClosingContext,
     ListEntry,
@@ -37,11 +52,26 @@ from tierstore.backends.base import (
     check_metadata,
     check_tags,
 )
+from tierstore.concurrency import uncancellable
 from tierstore.enums import StorageTier
-from tierstore.errors import ConflictError, IntegrityError, ObjectNotFoundError
+from tierstore.errors import (
+    AccessDeniedError,
+    BackendUnavailableError,
+    ConfigurationError,
+    ConflictError,
+    IntegrityError,
+    ObjectNotFoundError,
+    StorageFullError,
+    TierstoreError,
+)
 
-_MAGIC: Final = b"TSO1"
-_HEAD: Final = struct.Struct(">4sI")
+T = TypeVar("T")
+
+_MAGIC: Final = b"TSO2"
+_HEAD: Final = struct.Struct(">4sII")
+_FIRST_READ: Final = 64 * 1024
+_FULL: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
+_DENIED: Final = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 def _fsync_dir(path: Path) -> None:
@@ -52,19 +82,33 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _read_header(f: BinaryIO, key: str) -> tuple[dict[str, Any], int]:
-    """Returns the object's header and the offset at which its data starts."""
-    raw = f.read(_HEAD.size)
-    if len(raw) != _HEAD.size:
-        raise IntegrityError(f"object file for {key!r} is truncated", key=key)
-    magic, length = _HEAD.unpack(raw)
+def _pack_header(header: dict[str, Any]) -> bytes:
+    body = json.dumps(header, separators=(",", ":")).encode()
+    start = _MAGIC + struct.pack(">I", len(body))
+    return start + struct.pack(">I", zlib.crc32(body, zlib.crc32(start))) + body
+
+
+def _parse_header(buffer: bytes | memoryview, name: str) -> tuple[dict[str, Any], int] | int:
+    """``(header, data offset)`` of an object file's start, or the number of bytes needed to parse it."""
+    if len(buffer) < _HEAD.size:
+        raise IntegrityError(f"object file {name!r} is truncated", key=name)
+    magic, length, crc = _HEAD.unpack_from(buffer)
     if magic != _MAGIC:
-        raise IntegrityError(f"object file for {key!r} is not a tierstore object", key=key)
+        raise IntegrityError(f"object file {name!r} is not a tierstore object", key=name)
+    end: int = _HEAD.size + length
+    if len(buffer) < end:
+        return end
+    body = buffer[_HEAD.size : end]
+    if zlib.crc32(body, zlib.crc32(buffer[:8])) != crc:
+        raise IntegrityError(f"object file {name!r} has a damaged header (CRC mismatch)", key=name)
     try:
-        header = json.loads(f.read(length))
-    except ValueError as exc:
-        raise IntegrityError(f"object file header for {key!r} is corrupt", key=key) from exc
-    return header, _HEAD.size + length
+        header: dict[str, Any] = json.loads(bytes(body))
+        StorageTier(header["tier"])
+        if not isinstance(header["metadata"], dict) or not isinstance(header["tags"], dict):
+            raise TypeError("metadata and tags must be objects")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IntegrityError(f"object file {name!r} has a malformed header ({exc})", key=name) from exc
+    return header, end
 
 
 class FileSystemBackend(ClosingContext):
@@ -78,6 +122,7 @@ class FileSystemBackend(ClosingContext):
         self._tmp = self.root / "tmp"
         self._fsync = fsync
         self._ready = False
+        self._dir_sync: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return f"FileSystemBackend({str(self.root)!r})"
@@ -85,8 +130,29 @@ class FileSystemBackend(ClosingContext):
     def _path(self, key: str) -> Path:
         return self._objects / check_key(key)
 
+    async def _run(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)`` in a worker thread, to its end even if cancelled; OSErrors as typed errors."""
+        try:
+            return await uncancellable(asyncio.to_thread(call, *args))
+        except TierstoreError:
+            raise
+        except OSError as exc:
+            raise self._translate(exc) from exc
+
+    def _translate(self, exc: OSError) -> TierstoreError:
+        where = f"local store {str(self.root)!r}"
+        if exc.errno in _FULL:
+            return StorageFullError(f"{where}: no space left on the device or quota (delete pages to free some)")
+        if exc.errno in _DENIED:
+            return AccessDeniedError(f"{where} is read-only or not writable by this user ({exc.strerror})")
+        if exc.errno in (errno.ENOTDIR, errno.EEXIST) and not self._ready:
+            return ConfigurationError(f"{where}: {self.root} or a directory inside it is not a directory")
+        return BackendUnavailableError(f"{where}: {exc.strerror or type(exc).__name__}")
+
     def _ensure_dirs(self) -> None:
         if not self._ready:
+            if self.root.exists() and not self.root.is_dir():
+                raise ConfigurationError(f"local store {str(self.root)!r} is not a directory")
             self._objects.mkdir(parents=True, exist_ok=True)
             self._tmp.mkdir(parents=True, exist_ok=True)
             self._ready = True
@@ -96,70 +162,111 @@ class FileSystemBackend(ClosingContext):
     async def put(
         self,
         key: str,
-        data: bytes,
+        data: Buffer,
         *,
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
         tier: StorageTier = StorageTier.L3,
         if_absent: bool = False,
     ) -> None:
-        header = {"metadata": check_metadata(metadata), "tags": check_tags(tags), "tier": tier.value}
-        await asyncio.to_thread(self._write, self._path(key), header, data, if_absent)
+        header = {"metadata": check_metadata(metadata), "tags": check_tags(tags), "tier": StorageTier(tier).value}
+        created = await self._run(self._write, self._path(key), _pack_header(header), data, if_absent)
+        if created and self._fsync:
+            await self._sync_objects_dir()
 
-    def _write(self, target: Path, header: dict[str, Any], data: bytes, if_absent: bool) -> None:
+    def _write(self, target: Path, head: bytes, data: Buffer, if_absent: bool) -> bool:
+        """Write the object; False when create-if-absent found exactly these bytes there already."""
         self._ensure_dirs()
-        header_bytes = json.dumps(header, separators=(",", ":")).encode()
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+        temporary = self._tmp / f"put-{target.name}-{secrets.token_hex(6)}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(_HEAD.pack(_MAGIC, len(header_bytes)))
-                f.write(header_bytes)
-                f.write(data)
-                f.flush()
+            try:
+                _write_all(fd, head, data)
                 if self._fsync:
-                    os.fsync(f.fileno())
-            if if_absent:
-                try:
-                    os.link(tmp_name, target)
-                except FileExistsError:
-                    if self._read(target, 0, None) == data:
-                        return
-                    raise ConflictError(target.name) from None
-            else:
-                os.replace(tmp_name, target)
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            if not if_absent:
+                os.replace(temporary, target)
+                return True
+            try:
+                os.link(temporary, target)
+            except FileExistsError:
+                if self._read(target, 0, None) == data:
+                    return False
+                raise ConflictError(target.name) from None
+            return True
         finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
-        if self._fsync:
-            _fsync_dir(self._objects)
+            if os.path.lexists(temporary):
+                os.unlink(temporary)
+
+    async def _sync_objects_dir(self) -> None:
+        """fsync ``objects/`` once for all writers waiting: each waits for an fsync that began after its rename."""
+        earlier = self._dir_sync
+        if earlier is not None and not earlier.done():
+            with contextlib.suppress(TierstoreError):
+                await asyncio.shield(earlier)  # it may have begun before our rename: not enough on its own
+            later = self._dir_sync
+            if later is not None and later is not earlier:
+                await asyncio.shield(later)  # began after the earlier one ended, so after our rename
+                return
+        task = self._dir_sync = asyncio.ensure_future(self._run(_fsync_dir, self._objects))
+        await asyncio.shield(task)
 
     # -- reads ----------------------------------------------------------------------------------------------
 
-    async def get(self, key: str) -> bytes | None:
-        return await asyncio.to_thread(self._read, self._path(key), 0, None)
+    async def get(self, key: str) -> bytes | bytearray | None:
+        return await self._run(self._read, self._path(key), 0, None)
 
-    async def get_range(self, key: str, start: int, length: int) -> bytes | None:
-        return await asyncio.to_thread(self._read, self._path(key), start, length)
+    async def get_range(self, key: str, start: int, length: int) -> bytes | bytearray | None:
+        return await self._run(self._read, self._path(key), start, length)
 
-    def _read(self, path: Path, start: int, length: int | None) -> bytes | None:
+    def _open(self, path: Path) -> tuple[Any, dict[str, Any], int, bytes] | None:
+        """``(file, header, data offset, bytes already read past the offset)``, or None when missing."""
         try:
-            with path.open("rb") as f:
-                _header, offset = _read_header(f, path.name)
-                f.seek(offset + start)
-                return f.read() if length is None else f.read(length)
+            f = path.open("rb")
         except FileNotFoundError:
             return None
+        except IsADirectoryError:
+            raise IntegrityError(f"{path.name!r} is a directory, not an object file", key=path.name) from None
+        try:
+            buffer = f.read(_FIRST_READ)
+            parsed = _parse_header(buffer, path.name)
+            if isinstance(parsed, int):
+                buffer += f.read(parsed - len(buffer))
+                parsed = _parse_header(buffer, path.name)
+                if isinstance(parsed, int):
+                    raise IntegrityError(f"object file {path.name!r} is truncated", key=path.name)
+        except BaseException:
+            f.close()
+            raise
+        header, offset = parsed
+        return f, header, offset, buffer[offset:]
+
+    def _read(self, path: Path, start: int, length: int | None) -> bytes | bytearray | None:
+        opened = self._open(path)
+        if opened is None:
+            return None
+        f, _header, offset, ahead = opened
+        with f:
+            if length is not None and start + length <= len(ahead):
+                return ahead[start : start + length]
+            if start == 0 and length is None:
+                return _read_rest(f, ahead, os.fstat(f.fileno()).st_size - offset)
+            f.seek(offset + start)
+            data: bytes = f.read() if length is None else f.read(length)
+            return data
 
     async def head(self, key: str) -> ObjectInfo | None:
-        return await asyncio.to_thread(self._head, self._path(key))
+        return await self._run(self._head, self._path(key))
 
     def _head(self, path: Path) -> ObjectInfo | None:
-        try:
-            with path.open("rb") as f:
-                header, offset = _read_header(f, path.name)
-                stat = os.fstat(f.fileno())
-        except FileNotFoundError:
+        opened = self._open(path)
+        if opened is None:
             return None
+        f, header, offset, _ahead = opened
+        with f:
+            stat = os.fstat(f.fileno())
         tier = StorageTier(header["tier"])
         return ObjectInfo(
             key=path.name,
@@ -171,62 +278,118 @@ class FileSystemBackend(ClosingContext):
         )
 
     async def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
-        entries = await asyncio.to_thread(self._list, prefix)
-        for entry in entries:
+        for entry in await self._run(self._list, self._objects, prefix):
             yield entry
 
-    def _list(self, prefix: str) -> builtins.list[ListEntry]:
+    def _list(self, directory: Path, prefix: str) -> builtins.list[ListEntry]:
+        """Every name under the prefix, damaged objects and stray directories included (size: what can be told)."""
         out: builtins.list[ListEntry] = []
         try:
-            scan = os.scandir(self._objects)
+            scan = os.scandir(directory)
         except FileNotFoundError:
             return []
         with scan:
             for item in scan:
-                if not item.name.startswith(prefix):
-                    continue
-                info = self._head(Path(item.path))
-                if info is not None:
-                    out.append(ListEntry(info.key, info.size, info.last_modified))
+                if item.name.startswith(prefix):
+                    out.append(_entry(item))
         return out
 
     def usage(self, prefix: str) -> tuple[int, int] | None:
-        entries = self._list(prefix)
-        return len(entries), sum(e.size for e in entries)
+        return None
+
+    # -- temporary files left by killed writers -------------------------------------------------------------
+
+    async def strays(self) -> builtins.list[ListEntry]:
+        """Temporary files in ``ROOT/tmp``: writes still running, or left by writers that were killed."""
+        return await self._run(self._list, self._tmp, "")
+
+    async def delete_strays(self, names: Sequence[str]) -> None:
+        paths = [self._tmp / check_key(name) for name in names]
+        await self._run(lambda: [_unlink(p) for p in paths])
 
     # -- deletes and tiers ----------------------------------------------------------------------------------
 
     async def delete(self, key: str) -> bool:
-        return await asyncio.to_thread(self._unlink, self._path(key))
-
-    def _unlink(self, path: Path) -> bool:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        return True
+        return await self._run(_unlink, self._path(key))
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         paths = [self._path(k) for k in keys]
-        await asyncio.to_thread(lambda: [self._unlink(p) for p in paths])
+        await self._run(lambda: [_unlink(p) for p in paths])
 
     async def set_tier(self, key: str, tier: StorageTier) -> None:
-        await asyncio.to_thread(self._retier, self._path(key), tier)
+        await self._run(self._retier, self._path(key), StorageTier(tier))
+        if self._fsync:
+            await self._sync_objects_dir()
 
     def _retier(self, path: Path, tier: StorageTier) -> None:
-        try:
-            with path.open("rb") as f:
-                header, _offset = _read_header(f, path.name)
-                data = f.read()
-        except FileNotFoundError:
-            raise ObjectNotFoundError(path.name) from None
+        opened = self._open(path)
+        if opened is None:
+            raise ObjectNotFoundError(path.name)
+        f, header, offset, ahead = opened
+        with f:
+            data = _read_rest(f, ahead, os.fstat(f.fileno()).st_size - offset)
         header["tier"] = tier.value
         if "tier" in header["tags"]:
             header["tags"]["tier"] = tier.value
-        self._write(path, header, data, if_absent=False)
+        self._write(path, _pack_header(header), data, if_absent=False)
 
     async def restore(self, key: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
         """Local files are always readable: nothing to restore."""
         if await self.head(key) is None:
             raise ObjectNotFoundError(key)
         return RestoreStatus("not-archived")
+
+
+def _read_rest(f: Any, ahead: bytes, size: int) -> bytes | bytearray:
+    """The whole data, in one buffer of its exact size (no second copy of a large object)."""
+    if size <= len(ahead):
+        return ahead[:size]
+    out = bytearray(size)
+    out[: len(ahead)] = ahead
+    view = memoryview(out)[len(ahead) :]
+    while view:
+        count = f.readinto(view)
+        if not count:
+            raise IntegrityError(f"object file {os.path.basename(f.name)!r} shrank while it was read")
+        view = view[count:]
+    return out
+
+
+def _write_all(fd: int, *parts: Buffer) -> None:
+    views = [memoryview(p).cast("B") for p in parts if len(p)]
+    while views:
+        written = os.writev(fd, views)
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]
+
+
+def _entry(item: os.DirEntry[str]) -> ListEntry:
+    try:
+        stat = item.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return ListEntry(item.name, 0, None)
+    modified = datetime.fromtimestamp(stat.st_mtime, UTC)
+    if not item.is_file(follow_symlinks=False):
+        return ListEntry(item.name, 0, modified)
+    size = stat.st_size
+    try:
+        with open(item.path, "rb") as f:
+            magic, length, _crc = _HEAD.unpack(f.read(_HEAD.size))
+        if magic == _MAGIC and _HEAD.size + length <= size:
+            size -= _HEAD.size + length
+    except (OSError, struct.error):
+        pass  # a damaged or vanished file: listed with its size on disk, reported when read
+    return ListEntry(item.name, size, modified)
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except IsADirectoryError:
+        shutil.rmtree(path)  # a directory standing where an object should be: the delete asked for is granted
+    return True

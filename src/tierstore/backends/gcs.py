@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 from tierstore.backends._optional import require
 from tierstore.backends._retry import RetryPolicy
 from tierstore.backends.base import (
+    Buffer,
     Capability,
     ClosingContext,
     ListEntry,
@@ -196,7 +197,7 @@ class GCSBackend(ClosingContext):
     async def put(
         self,
         key: str,
-        data: bytes,
+        data: Buffer,
         *,
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,

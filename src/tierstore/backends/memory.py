@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from tierstore.backends.base import (
+    Buffer,
     Capability,
     ClosingContext,
     ListEntry,
@@ -54,7 +55,7 @@ class InMemoryBackend(ClosingContext):
     async def put(
         self,
         key: str,
-        data: bytes,
+        data: Buffer,
         *,
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,

@@ -47,6 +47,7 @@ from urllib.parse import quote, urlsplit
 from tierstore.backends._optional import require
 from tierstore.backends._retry import RetryPolicy, retry
 from tierstore.backends.base import (
+    Buffer,
     Capability,
     ClosingContext,
     ListEntry,
@@ -441,7 +442,7 @@ class S3Backend(ClosingContext):
     async def put(
         self,
         key: str,
-        data: bytes,
+        data: Buffer,
         *,
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,

@@ -1,80 +1,94 @@
-"""``fsck``: verify every page frame and manifest of a store, and find what a crash left behind.
+"""``fsck``: verify every page frame and manifest of a store, and find what failures left behind.
 
-It reports what checkpoints reference but the store lacks, damaged objects, and orphans: artifacts written for a
-checkpoint that no manifest (and no checkpoint in progress) references, e.g. after a crash. Archived pages are
-reported as archived, not as damaged. Artifacts written by ``store_page`` are live pages, never orphans.
+It reports damaged objects (each frame checked against its key, length and digests, so a swapped or misplaced
+object is damaged too), what checkpoints reference but the store lacks, and orphans: artifacts written for a
+checkpoint that no manifest references and whose checkpoint is not running (no live lease), e.g. after a crash.
+Stray temporary files of killed writers are listed too. Archived pages are reported as archived, not as damaged.
+Artifacts written by ``store_page`` are live pages, never orphans. One damaged object never stops the rest.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from tierstore import codec, ids
 from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.bridge import ArtifactsBridge
 from tierstore.concurrency import Progress, bounded_gather
 from tierstore.errors import ArchivedPageError, IntegrityError
-from tierstore.maintenance.reports import FsckReport, Orphan, Problem
-from tierstore.models import CheckpointManifest
+from tierstore.maintenance.reports import FsckReport, Orphan, Problem, Stray
+from tierstore.models import CheckpointEntry
 
 
-async def _keys(backend: StorageBackend, prefix: str) -> list[ListEntry]:
+async def listed(backend: StorageBackend, prefix: str) -> list[ListEntry]:
     return [entry async for entry in backend.list(prefix)]
 
 
-async def _manifests(bridge: ArtifactsBridge, report: FsckReport) -> dict[str, CheckpointManifest]:
-    manifests = {}
-    for checkpoint in await bridge.list_checkpoints():
-        try:
-            manifest = await bridge.get_checkpoint_manifest(checkpoint)
-        except IntegrityError as exc:
-            report.problems.append(Problem(checkpoint, "corrupt", str(exc)))
-            continue
-        if manifest is not None:
-            manifests[checkpoint] = manifest
-    return manifests
+async def strays(backend: StorageBackend) -> list[Stray]:
+    """Temporary files a backend keeps outside its objects (the local-disk store's ``tmp/``)."""
+    find = getattr(backend, "strays", None)
+    if find is None:
+        return []
+    return sorted((Stray(e.key, e.size, e.last_modified) for e in await find()), key=lambda s: s.name)
 
 
 async def fsck(
     bridge: ArtifactsBridge, *, verify: bool = True, concurrency: int = 32, progress: Progress | None = None
 ) -> FsckReport:
-    backend = bridge._require_rich("fsck")
+    refs = bridge.references("fsck")
+    backend = refs.backend
     report = FsckReport()
-    manifests = await _manifests(bridge, report)
-    report.checkpoints = len(manifests)
-    expected = {e.artifact_id: e for m in manifests.values() for e in m.pages}
-    in_progress = await bridge._referenced_by_intents()
-    pages = {entry.key: entry for entry in await _keys(backend, ids.PAGE_PREFIX)}
+    manifests, damaged = await refs.manifests.listed()
+    report.problems.extend(Problem(key, "corrupt", "checkpoint manifest cannot be read") for key in damaged)
+    report.checkpoints = len(manifests) + len(damaged)
+    expected: dict[str, tuple[str, CheckpointEntry]] = {
+        e.artifact_id: (checkpoint, e) for checkpoint, m in manifests.items() for e in m.pages
+    }
+    # Leases are read after the pages are listed, so a checkpoint that wrote a listed page before its lease was
+    # read counts as running (the order refs.py relies on).
+    pages = {entry.key: entry for entry in await listed(backend, ids.PAGE_PREFIX)}
+    reused, running, everything = await refs.protection()
+    report.in_progress = sorted(running)
     report.pages = len(pages)
 
     async def check(key: str) -> None:
-        entry = expected.get(key)
+        if ids.parse_artifact_id(key) is None:
+            report.problems.append(Problem(key, "corrupt", "a name under the page prefix that is no artifact id"))
+            return
+        try:
+            await _check_page(key)
+        except ArchivedPageError:
+            report.archived.append(key)
+        except IntegrityError as exc:
+            report.problems.append(Problem(key, "corrupt", str(exc)))
+
+    async def _check_page(key: str) -> None:
+        found = expected.get(key)
         if verify:
-            try:
-                data = await backend.get(key)
-            except ArchivedPageError:
-                report.archived.append(key)
-                return
+            data = await backend.get(key)
             if data is None:
                 return  # deleted while we looked
-            try:
-                page, checksum = codec.decode_page(data)
-            except IntegrityError as exc:
-                report.problems.append(Problem(key, "corrupt", str(exc)))
-                return
-            if entry is not None and (page.page_id != entry.page_id or checksum != entry.checksum):
-                report.problems.append(Problem(key, "corrupt", f"does not hold page {entry.page_id!r} as checkpointed"))
-                return
+            page, checksum = codec.decode_page(data, key)
+            if found is not None and (page.page_id != found[1].page_id or checksum != found[1].checksum):
+                raise IntegrityError(f"does not hold page {found[1].page_id!r} as {found[0]} names it")
             report.verified += 1
-        if entry is None and key not in in_progress:
-            info = await backend.head(key)
-            owner = info.metadata.get("ckpt") if info is not None else None
-            if info is not None and owner:
-                report.orphans.append(Orphan(key, info.size, info.last_modified, owner))
+        if found is not None or key in reused or everything:
+            return
+        info = await backend.head(key)
+        owner = info.metadata.get("ckpt") if info is not None else None
+        if info is not None and owner and owner not in running:
+            report.orphans.append(Orphan(key, info.size, info.last_modified, owner))
 
     await bounded_gather((check(key) for key in pages), concurrency, progress=progress)
-    for checkpoint, manifest in manifests.items():
-        for e in manifest.pages:
-            if e.artifact_id not in pages:
-                report.problems.append(Problem(e.artifact_id, "missing", f"page {e.page_id!r} of {checkpoint}"))
+    for artifact, (checkpoint, entry) in expected.items():
+        if artifact not in pages:
+            report.problems.append(Problem(artifact, "missing", f"page {entry.page_id!r} of {checkpoint}"))
+    report.strays = await strays(backend)
     report.archived.sort()
+    report.problems.sort(key=lambda p: p.key)
     report.orphans.sort(key=lambda o: o.key)
     return report
+
+
+def older_than(when: datetime | None, cutoff: datetime) -> bool:
+    return when is not None and when.astimezone(UTC) < cutoff

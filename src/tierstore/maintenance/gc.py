@@ -1,7 +1,12 @@
-"""``gc``: delete orphans older than a grace period, stale intents, and old tomb records.
+"""``gc``: delete what failures left behind, once it is older than a grace period.
 
-Orphans are deleted through the same race-safe protocol as ``delete_checkpoint``, so a checkpoint racing with
-``gc`` keeps its artifacts.
+* Orphans (see :mod:`tierstore.maintenance.fsck`) go through :meth:`tierstore.refs.References.sweep`, the same
+  protocol as ``delete_checkpoint``: a checkpoint that is still running (its lease is live, however long it has
+  run) or that reuses an artifact keeps it.
+* Stray temporary files of killed writers, expired leases, and tomb records older than ``tomb_retention``.
+
+The grace period guards against clocks that disagree and writes that are slow to land; orphans younger than it
+are reported as kept.
 """
 
 from __future__ import annotations
@@ -9,9 +14,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from tierstore import ids
-from tierstore.backends.base import ListEntry
 from tierstore.bridge import ArtifactsBridge
-from tierstore.maintenance.fsck import _keys, fsck
+from tierstore.maintenance.fsck import fsck, listed, older_than
 from tierstore.maintenance.reports import GcReport
 
 
@@ -22,25 +26,32 @@ async def gc(
     tomb_retention: timedelta = timedelta(days=7),
     dry_run: bool = False,
 ) -> GcReport:
-    """Delete orphans older than ``grace``, stale intents, and tomb records older than ``tomb_retention``.
+    """Delete orphans and strays older than ``grace``, expired leases, and tombs older than ``tomb_retention``.
 
-    ``tomb_retention`` must exceed the ``reuse_window`` of every bridge writing to the store (default one day):
-    a bridge never reuses an artifact it recorded longer ago than that, so pruned records cannot be missed.
+    ``tomb_retention`` must exceed the longest a checkpoint runs: a running checkpoint checks the tombs written
+    since it began. Raises IntegrityError (after the other clean-up) while a manifest cannot be read, since what it
+    references is unknown.
     """
-    backend = bridge._require_rich("gc")
+    refs = bridge.references("gc")
+    backend = refs.backend
     report = GcReport()
     now = datetime.now(UTC)
-    fsck_report = await fsck(bridge, verify=False)
-    old = {o.key for o in fsck_report.orphans if o.last_modified is None or o.last_modified < now - grace}
-    report.orphans_deleted = sorted(old)
-    stale_intents = [e.key for e in await _keys(backend, ids.INTENT_PREFIX) if _older(e, now - bridge.intent_ttl)]
-    old_tombs = [e.key for e in await _keys(backend, ids.TOMB_PREFIX) if _older(e, now - tomb_retention)]
-    report.intents_removed, report.tombs_pruned = len(stale_intents), len(old_tombs)
-    if not dry_run:
-        await bridge._sweep(old)
-        await backend.delete_many(stale_intents + old_tombs)
+    cutoff = now - grace
+    found = await fsck(bridge, verify=False)
+    old = {o.key: o.checkpoint for o in found.orphans if older_than(o.last_modified, cutoff)}
+    report.orphans_kept = sorted(o.key for o in found.orphans if o.key not in old)
+    report.strays_removed = [s.name for s in found.strays if older_than(s.last_modified, cutoff)]
+    expired = [i.key for i in await refs.intents() if not i.live(now)]
+    old_tombs = [
+        e.key for e in await listed(backend, ids.TOMB_PREFIX) if older_than(e.last_modified, now - tomb_retention)
+    ]
+    report.intents_removed, report.tombs_pruned = len(expired), len(old_tombs)
+    if dry_run:
+        report.orphans_deleted = sorted(old)
+        return report
+    delete_strays = getattr(backend, "delete_strays", None)
+    if delete_strays is not None and report.strays_removed:
+        await delete_strays(report.strays_removed)
+    await backend.delete_many(expired + old_tombs)
+    report.orphans_deleted = await refs.sweep(old)
     return report
-
-
-def _older(entry: ListEntry, cutoff: datetime) -> bool:
-    return entry.last_modified is not None and entry.last_modified < cutoff

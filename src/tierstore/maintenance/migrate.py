@@ -14,7 +14,7 @@ from tierstore.backends.base import StorageBackend
 from tierstore.concurrency import Progress, bounded_gather
 from tierstore.enums import StorageTier
 from tierstore.errors import ArchivedPageError, ConflictError, IntegrityError
-from tierstore.maintenance.fsck import _keys
+from tierstore.maintenance.fsck import listed
 from tierstore.maintenance.reports import MigrateReport, Problem
 
 
@@ -27,9 +27,11 @@ async def migrate(
 ) -> MigrateReport:
     report = MigrateReport()
     present: set[str] = set()
-    pages = [e.key for e in await _keys(source, ids.PAGE_PREFIX)]
-    tombs = [e.key for e in await _keys(source, ids.TOMB_PREFIX) if e.key.endswith("_d")]
-    checkpoints = [e.key for e in await _keys(source, ids.CHECKPOINT_PREFIX)]
+    pages = [e.key for e in await listed(source, ids.PAGE_PREFIX)]
+    # Block records and deletion tombs go along, so the destination never issues an id the source used.
+    tombs = [e.key for e in await listed(source, ids.TOMB_PREFIX) if e.key.endswith("_d")]
+    tombs += [e.key for e in await listed(source, ids.ALLOC_PREFIX)]
+    checkpoints = [e.key for e in await listed(source, ids.CHECKPOINT_PREFIX)]
     total = len(pages) + len(tombs) + len(checkpoints)
     done = 0
 
@@ -59,7 +61,7 @@ async def migrate(
         if data is None:
             return
         try:
-            manifest = codec.decode_manifest(data)
+            manifest = codec.decode_manifest(data, key)
         except IntegrityError as exc:
             report.problems.append(Problem(key, "corrupt", str(exc)))
             return
@@ -87,7 +89,7 @@ async def _copy_object(source: StorageBackend, destination: StorageBackend, key:
     data = await source.get(key)
     if data is None:
         raise IntegrityError(f"{key} vanished from the source during the migration", key=key)
-    checksum = codec.decode_frame(data).checksum
+    checksum = codec.decode_frame(data, key).checksum
     if metadata.get("checksum", checksum) != checksum:
         raise IntegrityError(f"{key}: the stored checksum differs from the object metadata", key=key)
     tier = info.tier or StorageTier(metadata.get("tier", StorageTier.L3.value))

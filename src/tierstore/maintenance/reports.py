@@ -23,6 +23,15 @@ class Orphan:
     """The checkpoint it was written for, which does not reference it (or no longer exists)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Stray:
+    """A temporary file (or incomplete upload) that a write left behind: still running, or killed."""
+
+    name: str
+    size: int
+    last_modified: datetime | None
+
+
 @dataclass
 class FsckReport:
     pages: int = 0
@@ -31,6 +40,9 @@ class FsckReport:
     archived: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     orphans: list[Orphan] = field(default_factory=list)
+    strays: list[Stray] = field(default_factory=list)
+    in_progress: list[str] = field(default_factory=list)
+    """Checkpoints running now (live leases): what they wrote is not an orphan."""
 
     @property
     def ok(self) -> bool:
@@ -40,8 +52,11 @@ class FsckReport:
 @dataclass
 class GcReport:
     orphans_deleted: list[str] = field(default_factory=list)
+    orphans_kept: list[str] = field(default_factory=list)
+    """Orphans younger than the grace period: a later ``gc`` (or a shorter grace) collects them."""
     intents_removed: int = 0
     tombs_pruned: int = 0
+    strays_removed: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -1,0 +1,188 @@
+"""Artifacts on a backend written to the spec's *Custom Backend* interface (see :mod:`tierstore.simple`).
+
+Such a backend chooses its own artifact ids after the write, so frames cannot name the key they sit under, and
+any text is a possible id. Listing tells pages from checkpoint manifests by reading each object's frame (once per
+id). There are no leases or tombs: nothing here runs maintenance, and checkpoints upload every page. Tier changes,
+restores and maintenance raise NotSupportedError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tierstore import codec, ids
+from tierstore.backends.base import StorageBackend
+from tierstore.enums import StorageTier
+from tierstore.errors import IntegrityError, NotSupportedError, TierstoreError
+from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata
+from tierstore.refs import Doomed, References
+from tierstore.simple import SimpleBackend
+from tierstore.validate import type_name
+
+
+class _NoLease:
+    async def start(self) -> None:
+        return None
+
+    async def renew(self) -> None:
+        return None
+
+    async def release(self) -> None:
+        return None
+
+    async def abandon(self) -> None:
+        return None
+
+
+class CustomArtifacts:
+    binds_keys = False
+
+    def __init__(self, backend: SimpleBackend) -> None:
+        self.backend = backend
+        self.name = str(getattr(backend, "name", type(backend).__name__))
+        self.persistent = bool(getattr(backend, "persistent", True))
+        self._kinds: dict[str, str | None] = {}
+
+    def artifact_key(self, value: object) -> str | None:
+        return ids.check_text_id(value, "artifact id")
+
+    def checkpoint_key(self, value: object) -> str | None:
+        return ids.check_text_id(value, "checkpoint id")
+
+    async def _store(self, name: str, data: bytes, metadata: dict[str, Any]) -> str:
+        artifact = await self.backend.store(name, data, metadata)
+        if not isinstance(artifact, str) or not artifact:
+            raise TierstoreError(f"{type_name(self.backend)}.store returned {artifact!r}, not an artifact id")
+        return artifact
+
+    async def create_page(
+        self, page: MemoryPage, prepared: codec.PreparedPage, tier: StorageTier, owner: str | None
+    ) -> tuple[str, codec.Encoded]:
+        encoded = codec.frame_page(prepared, None)
+        described = _metadata(page, None, encoded.checksum, encoded.size, tier)
+        artifact = await self._store(page.page_id, encoded.data, described.model_dump(mode="json"))
+        self._kinds[artifact] = "page"
+        return artifact, encoded
+
+    async def read(self, key: str) -> codec.Buffer | None:
+        data = await self.backend.load(key)
+        return None if data is None else bytes(data)
+
+    async def describe(self, key: str) -> PageMetadata | None:
+        data = await self.read(key)
+        if data is None:
+            return None
+        try:
+            page, checksum = codec.decode_page(data, None)
+        except IntegrityError as exc:
+            raise IntegrityError(f"{key}: {exc}", key=key) from exc
+        return _metadata(page, key, checksum, len(data), None)
+
+    async def delete_page(self, key: str) -> int | None:
+        return 0 if await self.backend.delete(key) else None
+
+    async def discard(self, keys: list[str]) -> None:
+        for key in keys:
+            await self.backend.delete(key)
+
+    async def _keys_of(self, kind: str) -> list[str]:
+        found = []
+        for key in [str(k) for k in await self.backend.list_pages()]:
+            if key not in self._kinds:
+                self._kinds[key] = await self._kind(key)
+            if self._kinds[key] == kind:
+                found.append(key)
+        return found
+
+    async def _kind(self, key: str) -> str | None:
+        data = await self.read(key)
+        if data is None:
+            return None
+        if data[:1] == b"{":
+            return "page"
+        try:
+            return codec.read_prefix(data)[0]
+        except IntegrityError:
+            return None
+
+    async def page_keys(self) -> list[str]:
+        return await self._keys_of("page")
+
+    async def checkpoint_keys(self) -> list[str]:
+        return await self._keys_of("manifest")
+
+    async def manifest(self, key: str) -> CheckpointManifest | None:
+        data = await self.read(key)
+        if data is None:
+            return None
+        try:
+            manifest = codec.decode_manifest(data, None)
+        except IntegrityError as exc:
+            raise IntegrityError(f"{key}: {exc}", key=key) from exc
+        manifest.checkpoint_id = key
+        return manifest
+
+    async def write_manifest(self, manifest: CheckpointManifest) -> str:
+        data = codec.encode_manifest(manifest).data
+        stored = await self._store(manifest.checkpoint_id, data, {"kind": "checkpoint"})
+        self._kinds[stored] = "manifest"
+        manifest.checkpoint_id = stored
+        return stored
+
+    async def delete_checkpoint(self, key: str, manifest: CheckpointManifest | None) -> None:
+        await self.backend.delete(key)
+        self._kinds.pop(key, None)
+        if manifest is None:
+            return
+        others = [await self.manifest(k) for k in await self.checkpoint_keys()]
+        keep = {e.artifact_id for m in others if m is not None for e in m.pages}
+        for artifact in sorted({e.artifact_id for e in manifest.pages} - keep):
+            await self.backend.delete(artifact)
+            self._kinds.pop(artifact, None)
+
+    def lease(self, checkpoint: str, reuse: list[str]) -> _NoLease:
+        return _NoLease()
+
+    async def reusable(self) -> Mapping[str, CheckpointEntry]:
+        return {}
+
+    async def doomed(self) -> Doomed:
+        return Doomed(frozenset())
+
+    def remember_restored(self, key: str) -> None:
+        return None
+
+    def usage(self) -> tuple[int, int, int] | None:
+        return None
+
+    def rich(self, call: str) -> StorageBackend:
+        raise NotSupportedError(
+            f"{call} needs a backend implementing tierstore's StorageBackend protocol; "
+            f"{type_name(self.backend)} implements the spec's custom backend interface only"
+        )
+
+    def references(self, call: str) -> References:
+        self.rich(call)
+        raise AssertionError("rich() raised")
+
+    async def aclose(self) -> None:
+        close = getattr(self.backend, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _metadata(
+    page: MemoryPage, artifact_id: str | None, checksum: str | None, size: int, tier: StorageTier | None
+) -> PageMetadata:
+    return PageMetadata(
+        page_id=page.page_id,
+        modality=page.modality.value,
+        tier=(tier or page.storage_tier).value,
+        compression_level=int(page.compression_level),
+        size_bytes=size,
+        created_at=page.created_at,
+        checksum=checksum,
+        artifact_id=artifact_id,
+        page_type=page.page_type.value,
+    )

@@ -1,0 +1,236 @@
+"""Artifacts on tierstore's rich backend protocol: keys chosen by the bridge, deletions ordered by :mod:`refs`.
+
+* A page is framed for the key it is claimed under (:mod:`tierstore.allocator`) and written with create-if-absent.
+* Its object metadata carries a projection of its description (page id, modality, page type, tier, level,
+  created, checksum, size, and the artifact id itself), percent-encoded ASCII inside S3's 2 KB, so
+  ``describe`` needs no body read; a page id too long for that budget is read from the frame's header with a
+  ranged read instead. ``describe`` refuses an object whose metadata names another artifact or another size.
+* Deletions go through :class:`~tierstore.refs.References`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Final
+from urllib.parse import quote, unquote
+
+from tierstore import codec, ids
+from tierstore.allocator import IdAllocator
+from tierstore.artifacts import CheckpointLease
+from tierstore.backends.base import METADATA_BUDGET, StorageBackend
+from tierstore.enums import StorageTier
+from tierstore.errors import IntegrityError, ObjectNotFoundError
+from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata
+from tierstore.refs import Doomed, References
+
+REUSE_FROM_NEWEST: Final = 8
+"""A checkpoint may reuse artifacts of the newest this-many listed checkpoints (and of those this bridge made)."""
+_HEADER_PROBE: Final = 64 * 1024
+
+
+class ObjectArtifacts:
+    binds_keys = True
+
+    def __init__(self, backend: StorageBackend, *, concurrency: int, lease_ttl: timedelta) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self.persistent = backend.persistent
+        self.refs = References(backend, concurrency=concurrency, lease_ttl=lease_ttl)
+        self._allocator = IdAllocator(backend)
+        self._own_checkpoints: set[str] = set()
+
+    # -- ids -------------------------------------------------------------------------------------------------
+
+    def artifact_key(self, value: object) -> str | None:
+        text = ids.check_text_id(value, "artifact id")
+        return text if ids.parse_artifact_id(text) else None
+
+    def checkpoint_key(self, value: object) -> str | None:
+        text = ids.check_text_id(value, "checkpoint id")
+        return text if ids.is_checkpoint_id(text) else None
+
+    # -- pages -----------------------------------------------------------------------------------------------
+
+    async def create_page(
+        self, page: MemoryPage, prepared: codec.PreparedPage, tier: StorageTier, owner: str | None
+    ) -> tuple[str, codec.Encoded]:
+        tags = {"tier": tier.value, "modality": page.modality.value, "pagetype": page.page_type.value}
+        written: list[codec.Encoded] = []
+
+        async def write(key: str) -> None:
+            encoded = codec.frame_page(prepared, key)
+            metadata = _object_metadata(page, encoded, tier, owner, key)
+            await self.backend.put(key, encoded.data, metadata=metadata, tags=tags, tier=tier, if_absent=True)
+            written.append(encoded)
+
+        key = await self._allocator.claim(tier, write)
+        return key, written[-1]
+
+    async def read(self, key: str) -> codec.Buffer | None:
+        return await self.backend.get(key)
+
+    async def describe(self, key: str) -> PageMetadata | None:
+        info = await self.backend.head(key)
+        if info is None:
+            return None
+        meta = info.metadata
+        if meta.get("aid") != key:
+            raise IntegrityError(f"{key}: the object's metadata names artifact {meta.get('aid')!r}", key=key)
+        if meta.get("size", str(info.size)) != str(info.size):
+            raise IntegrityError(f"{key}: the object is {info.size} bytes, but {meta['size']} were written", key=key)
+        extra: dict[str, Any] = {
+            "artifact_id": key,
+            "size_bytes": info.size,
+            "storage_class": info.storage_class,
+            "archived": info.archived,
+            "restore_state": info.restore.state if info.restore else None,
+            "restore_expires_at": info.restore.expires_at if info.restore else None,
+            "tier": info.tier.value if info.tier else meta.get("tier", ""),
+            "checksum": meta.get("checksum"),
+        }
+        try:
+            if "pageid" in meta:
+                return PageMetadata(
+                    page_id=unquote(meta["pageid"]),
+                    modality=meta["modality"],
+                    compression_level=int(meta["level"]),
+                    created_at=datetime.fromisoformat(unquote(meta["created"])),
+                    page_type=meta.get("pagetype"),
+                    **extra,
+                )
+            fields = await self._header_fields(key)
+            return PageMetadata(
+                page_id=fields["page_id"],
+                modality=fields["modality"],
+                compression_level=int(fields.get("compression_level", 0)),
+                created_at=datetime.fromisoformat(fields["created_at"]),
+                page_type=fields.get("page_type"),
+                **extra,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IntegrityError(f"{key}: the object's description is malformed ({exc})", key=key) from exc
+
+    async def _header_fields(self, key: str) -> dict[str, Any]:
+        """The page fields of a stored frame, from a ranged read of its start (the body is not read)."""
+        head = await self.backend.get_range(key, 0, _HEADER_PROBE)
+        if head is None:
+            raise ObjectNotFoundError(key)
+        try:
+            end = codec.header_end(head)
+            if len(head) < end:
+                head = await self.backend.get_range(key, 0, end) or b""
+            kind, header, _checksum = codec.read_header(head, key)
+            if kind != "page":
+                raise IntegrityError(f"object is a {kind}, not a page")
+            return codec.page_fields(header)
+        except IntegrityError as exc:
+            raise IntegrityError(f"{key}: {exc}", key=key) from exc
+
+    async def delete_page(self, key: str) -> int | None:
+        info = await self.backend.head(key)
+        if info is None:
+            return None
+        await self.refs.delete_recorded([key])
+        return info.size
+
+    async def discard(self, keys: list[str]) -> None:
+        if keys:
+            await self.backend.delete_many(keys)
+
+    async def page_keys(self) -> list[str]:
+        keys = [entry.key async for entry in self.backend.list(ids.PAGE_PREFIX)]
+        return sorted((k for k in keys if ids.parse_artifact_id(k)), key=_artifact_order)
+
+    # -- checkpoints ---------------------------------------------------------------------------------------
+
+    async def checkpoint_keys(self) -> list[str]:
+        return [key for key in await self.refs.manifests.keys() if ids.is_checkpoint_id(key)]
+
+    async def manifest(self, key: str) -> CheckpointManifest | None:
+        return await self.refs.manifests.get(key)
+
+    async def write_manifest(self, manifest: CheckpointManifest) -> str:
+        key = manifest.checkpoint_id
+        await self.backend.put(key, codec.encode_manifest(manifest).data, metadata={"kind": "manifest"}, if_absent=True)
+        self.refs.manifests.remember(manifest)
+        self._own_checkpoints.add(key)
+        return key
+
+    async def delete_checkpoint(self, key: str, manifest: CheckpointManifest | None) -> None:
+        await self.backend.delete(key)
+        self.refs.manifests.forget(key)
+        self._own_checkpoints.discard(key)
+        if manifest is not None:
+            await self.refs.sweep(dict.fromkeys((e.artifact_id for e in manifest.pages), None))
+
+    def lease(self, checkpoint: str, reuse: list[str]) -> CheckpointLease:
+        return self.refs.lease(checkpoint, reuse)
+
+    async def reusable(self) -> Mapping[str, CheckpointEntry]:
+        listed = await self.checkpoint_keys()
+        chosen = set(listed[-REUSE_FROM_NEWEST:]) | (self._own_checkpoints & set(listed))
+        manifests, _damaged = await self.refs.manifests.listed(sorted(chosen))
+        index: dict[str, CheckpointEntry] = {}
+        for key in sorted(manifests):
+            for entry in manifests[key].pages:
+                if entry.identity:
+                    index[entry.page_id] = entry
+        return index
+
+    async def doomed(self) -> Doomed:
+        return await self.refs.doomed()
+
+    def remember_restored(self, key: str) -> None:
+        self._own_checkpoints.add(key)
+
+    # -- the rest ------------------------------------------------------------------------------------------
+
+    def usage(self) -> tuple[int, int, int] | None:
+        pages = self.backend.usage(ids.PAGE_PREFIX)
+        checkpoints = self.backend.usage(ids.CHECKPOINT_PREFIX)
+        if pages is None or checkpoints is None:
+            return None
+        return pages[0], pages[1], checkpoints[0]
+
+    def rich(self, call: str) -> StorageBackend:
+        return self.backend
+
+    def references(self, call: str) -> References:
+        return self.refs
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+
+
+def _artifact_order(key: str) -> tuple[str, int]:
+    parsed = ids.parse_artifact_id(key)
+    return (parsed[0].value, parsed[1]) if parsed else ("~", 0)
+
+
+def _object_metadata(
+    page: MemoryPage, encoded: codec.Encoded, tier: StorageTier, owner: str | None, key: str
+) -> dict[str, str]:
+    """The page's description as object metadata: lowercase keys, percent-encoded ASCII values.
+
+    The page id goes in only while the whole stays inside the budget every cloud accepts; without it,
+    ``describe`` reads the frame's header instead.
+    """
+    metadata = {
+        "format": str(codec.VERSION),
+        "aid": key,
+        "modality": page.modality.value,
+        "pagetype": page.page_type.value,
+        "tier": tier.value,
+        "level": str(int(page.compression_level)),
+        "created": quote(page.created_at.isoformat(), safe=""),
+        "checksum": encoded.checksum,
+        "size": str(encoded.size),
+    }
+    if owner:
+        metadata["ckpt"] = owner
+    page_id = quote(page.page_id, safe="")
+    used = sum(len(k) + len(v) for k, v in metadata.items())
+    if used + len("pageid") + len(page_id) <= METADATA_BUDGET:
+        metadata["pageid"] = page_id
+    return metadata

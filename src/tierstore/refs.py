@@ -1,0 +1,357 @@
+"""What keeps an artifact alive: manifests, the leases of checkpoints in progress, and tombs of deletions.
+
+Used by the bridge (checkpoints, ``delete_checkpoint``, ``delete_page``) and by maintenance (``fsck``, ``gc``), so
+that every deletion goes through one protocol.
+
+Records (frames of kind ``record``, see :mod:`tierstore.codec`):
+
+* ``intent_{checkpoint}`` - the lease of a checkpoint in progress: the artifacts it reuses, and when it was last
+  renewed. A running checkpoint renews it every ``ttl / 4``; once ``ttl`` passes without renewal (the writer
+  crashed) it protects nothing any more. Artifacts written for a checkpoint carry its id (object metadata
+  ``ckpt``), so a live lease protects them too, however long the checkpoint runs.
+* ``tomb_{time}_{random}_p`` / ``_d`` - artifacts about to be deleted (pending) / deleted. Kept until ``gc``
+  prunes them after its tomb retention.
+
+The order that makes this safe. A writer: (W0) writes its lease naming the artifacts it will reuse, uploads its
+new artifacts, (W1) renews the lease, (W2) lists tombs and uploads again any of its artifacts they name, (W3)
+writes the manifest, (W4) deletes the lease. A deleter (:meth:`References.sweep`): (D1) writes a pending tomb
+naming its candidates, (D2) lists leases, (D3) lists manifests, (D4) writes a deleted tomb and deletes the
+candidates that no live lease and no manifest protects. If D1 came before W2, the writer sees the tomb and does
+not use those artifacts. If D1 came after W2, then D2 came after W1, so D2 sees the lease (live, as W3 finishes
+well within ``ttl`` of W1), or, once W4 is done, D3 sees the manifest. Either way no listed checkpoint loses an
+artifact. The same holds for artifacts a checkpoint uploaded itself: a deleter only takes them while the lease
+naming their checkpoint is not live, and W2 then finds the tomb.
+
+On a full store (:class:`~tierstore.errors.StorageFullError`) a deletion cannot write its tomb first; it then
+deletes first and writes the tomb after, so that deleting still frees space. In that narrow case a checkpoint
+reusing the very artifact being deleted at that moment could list it; ``fsck`` reports it as missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Literal
+
+from tierstore import codec, ids
+from tierstore.backends.base import StorageBackend
+from tierstore.concurrency import bounded_gather
+from tierstore.errors import IntegrityError, StorageFullError, TierstoreError
+from tierstore.models import CheckpointManifest
+
+DEFAULT_LEASE_TTL: Final = timedelta(minutes=10)
+_UNREADABLE_LEASE_TTL: Final = timedelta(hours=6)
+"""How long a lease that cannot be read counts as live (from its last write), protecting everything."""
+
+TombState = Literal["pending", "deleted"]
+_SUFFIX: Final[dict[TombState, str]] = {"pending": "p", "deleted": "d"}
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """The lease of a checkpoint in progress."""
+
+    key: str
+    checkpoint: str
+    reuse: frozenset[str]
+    renewed: datetime
+    ttl: timedelta
+    protects_everything: bool = False
+    """Set for a lease that could not be read: until it expires nothing may be deleted."""
+
+    def live(self, now: datetime) -> bool:
+        return now < self.renewed + self.ttl
+
+
+@dataclass(frozen=True, slots=True)
+class Tomb:
+    key: str
+    state: TombState
+    artifacts: frozenset[str]
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Doomed:
+    """Artifacts named by tombs: being deleted or deleted. ``everything`` when a tomb could not be read."""
+
+    artifacts: frozenset[str]
+    everything: bool = False
+
+    def __contains__(self, artifact: object) -> bool:
+        return self.everything or artifact in self.artifacts
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _when(value: Any) -> datetime:
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise IntegrityError("record has no valid time")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _names(value: Any) -> frozenset[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise IntegrityError("record does not hold a list of keys")
+    return frozenset(value)
+
+
+class Manifests:
+    """Checkpoint manifests, read once each (a manifest never changes)."""
+
+    def __init__(self, backend: StorageBackend, concurrency: int) -> None:
+        self._backend = backend
+        self._concurrency = concurrency
+        self._cache: dict[str, CheckpointManifest] = {}
+
+    async def get(self, key: str) -> CheckpointManifest | None:
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        data = await self._backend.get(key)
+        if data is None:
+            return None
+        try:
+            manifest = codec.decode_manifest(data, key)
+        except IntegrityError as exc:
+            raise IntegrityError(f"{key}: {exc}", key=key) from exc
+        self._cache[key] = manifest
+        return manifest
+
+    def remember(self, manifest: CheckpointManifest) -> None:
+        self._cache[manifest.checkpoint_id] = manifest
+
+    def forget(self, key: str) -> None:
+        self._cache.pop(key, None)
+
+    async def keys(self) -> list[str]:
+        """Ids of the listed checkpoints, oldest first."""
+        return sorted([entry.key async for entry in self._backend.list(ids.CHECKPOINT_PREFIX)])
+
+    async def listed(self, keys: Iterable[str] | None = None) -> tuple[dict[str, CheckpointManifest], list[str]]:
+        """The listed manifests (or those of ``keys``), and the keys of those that could not be read."""
+        todo = await self.keys() if keys is None else list(keys)
+
+        async def read(key: str) -> CheckpointManifest | None:
+            return await self.get(key)
+
+        results = await bounded_gather((read(k) for k in todo), self._concurrency, settle=True)
+        manifests: dict[str, CheckpointManifest] = {}
+        damaged: list[str] = []
+        for key, result in zip(todo, results, strict=True):
+            if isinstance(result, IntegrityError):
+                damaged.append(key)
+            elif isinstance(result, Exception):
+                raise result
+            elif result is not None:
+                manifests[key] = result
+        return manifests, damaged
+
+
+class Lease:
+    """A checkpoint's lease (``intent_`` record), renewed in the background while the checkpoint runs."""
+
+    def __init__(self, backend: StorageBackend, checkpoint: str, reuse: Iterable[str], ttl: timedelta) -> None:
+        self._backend = backend
+        self.key = ids.INTENT_PREFIX + checkpoint
+        self._checkpoint = checkpoint
+        self._reuse = sorted(set(reuse))
+        self._ttl = ttl
+        self._task: asyncio.Task[None] | None = None
+
+    def _record(self) -> bytes:
+        record = {
+            "checkpoint": self._checkpoint,
+            "reuse": self._reuse,
+            "renewed": _now().isoformat(),
+            "ttl": self._ttl.total_seconds(),
+        }
+        return codec.encode_record(self.key, record).data
+
+    async def start(self) -> None:
+        await self._backend.put(self.key, self._record(), if_absent=True)
+        self._task = asyncio.ensure_future(self._keep_renewing())
+
+    async def renew(self) -> None:
+        await self._backend.put(self.key, self._record())
+
+    async def _keep_renewing(self) -> None:
+        period = self._ttl.total_seconds() / 4
+        while True:
+            await asyncio.sleep(period)
+            with contextlib.suppress(TierstoreError):
+                await self.renew()
+
+    async def _stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def release(self) -> None:
+        """The checkpoint is complete or cleaned up: the lease goes."""
+        await self._stop()
+        await _quietly(self._backend.delete(self.key))
+
+    async def abandon(self) -> None:
+        """Stop renewing but leave the lease to expire: what it protects may still be named by a manifest that
+        is being written (a cancelled write that lands later)."""
+        await self._stop()
+
+
+class References:
+    """The deletion protocol of the module docstring, on one backend."""
+
+    def __init__(self, backend: StorageBackend, *, concurrency: int, lease_ttl: timedelta = DEFAULT_LEASE_TTL) -> None:
+        self.backend = backend
+        self._backend = backend
+        self._concurrency = concurrency
+        self.lease_ttl = lease_ttl
+        self.manifests = Manifests(backend, concurrency)
+        self._tombs: dict[str, Tomb] = {}
+
+    def lease(self, checkpoint: str, reuse: Iterable[str]) -> Lease:
+        return Lease(self._backend, checkpoint, reuse, self.lease_ttl)
+
+    # -- reading the records -------------------------------------------------------------------------------
+
+    async def intents(self) -> list[Intent]:
+        """Every lease in the store, read afresh (they change as they are renewed)."""
+        entries = [entry async for entry in self._backend.list(ids.INTENT_PREFIX)]
+
+        async def read(key: str, written: datetime | None) -> Intent | None:
+            data = await self._backend.get(key)
+            if data is None:
+                return None
+            try:
+                return _intent(key, codec.decode_record(data, key))
+            except IntegrityError:
+                renewed = written or _now()
+                return Intent(key, "", frozenset(), renewed, _UNREADABLE_LEASE_TTL, protects_everything=True)
+
+        found = await bounded_gather((read(e.key, e.last_modified) for e in entries), self._concurrency)
+        return [intent for intent in found if intent is not None]
+
+    async def tombs(self) -> tuple[list[Tomb], list[str]]:
+        """Every tomb in the store (cached: a tomb never changes), and the keys of those that could not be read."""
+        keys = [entry.key async for entry in self._backend.list(ids.TOMB_PREFIX)]
+        damaged: list[str] = []
+
+        async def read(key: str) -> Tomb | None:
+            if key in self._tombs:
+                return self._tombs[key]
+            data = await self._backend.get(key)
+            if data is None:
+                return None
+            try:
+                tomb = _tomb(key, codec.decode_record(data, key))
+            except IntegrityError:
+                damaged.append(key)
+                return None
+            self._tombs[key] = tomb
+            return tomb
+
+        found = await bounded_gather((read(k) for k in keys), self._concurrency)
+        listed = set(keys)
+        for key in [k for k in self._tombs if k not in listed]:
+            del self._tombs[key]
+        return [tomb for tomb in found if tomb is not None], damaged
+
+    async def doomed(self) -> Doomed:
+        tombs, damaged = await self.tombs()
+        return Doomed(frozenset().union(*(t.artifacts for t in tombs)), everything=bool(damaged))
+
+    async def protection(self) -> tuple[set[str], set[str], bool]:
+        """What live leases protect: ``(artifacts they reuse, their checkpoints, everything)``."""
+        now = _now()
+        live = [intent for intent in await self.intents() if intent.live(now)]
+        artifacts = set().union(*(intent.reuse for intent in live))
+        return artifacts, {intent.checkpoint for intent in live}, any(i.protects_everything for i in live)
+
+    # -- deleting ------------------------------------------------------------------------------------------
+
+    async def write_tomb(self, state: TombState, artifacts: Iterable[str]) -> str:
+        now = _now()
+        key = f"{ids.timestamped(ids.TOMB_PREFIX, now)}_{_SUFFIX[state]}"
+        record = {"state": state, "artifacts": sorted(artifacts), "at": now.isoformat()}
+        await self._backend.put(key, codec.encode_record(key, record).data, if_absent=True)
+        return key
+
+    async def delete_recorded(self, artifacts: list[str]) -> None:
+        """Delete artifacts outright (``delete_page``): tomb first, so a checkpoint about to reuse them sees it."""
+        try:
+            await self.write_tomb("deleted", artifacts)
+        except StorageFullError:
+            await self._backend.delete_many(artifacts)
+            await _quietly(self.write_tomb("deleted", artifacts))
+            return
+        await self._backend.delete_many(artifacts)
+
+    async def sweep(self, candidates: Mapping[str, str | None]) -> list[str]:
+        """Delete those of ``candidates`` (artifact -> the checkpoint it was written for, if any) that no manifest
+        and no live lease protects; returns what was deleted. Raises IntegrityError, deleting nothing, while a
+        listed manifest cannot be read: what it references is unknown."""
+        if not candidates:
+            return []
+        pending: str | None = None
+        try:
+            pending = await self.write_tomb("pending", candidates)
+        except StorageFullError:
+            pending = None  # see the module docstring: on a full store the tomb follows the deletion
+        try:
+            reused, live_checkpoints, everything = await self.protection()
+            manifests, damaged = await self.manifests.listed()
+            if damaged:
+                raise IntegrityError(
+                    f"checkpoint manifest {damaged[0]} cannot be read, so what it references is unknown: nothing was "
+                    "deleted (run fsck; delete that checkpoint to go on)",
+                    key=damaged[0],
+                )
+            if everything:
+                return []
+            referenced = reused.union(*({e.artifact_id for e in m.pages} for m in manifests.values()))
+            doomed = sorted(
+                key for key, owner in candidates.items() if key not in referenced and owner not in live_checkpoints
+            )
+            if doomed:
+                if pending is None:
+                    await self._backend.delete_many(doomed)
+                    await _quietly(self.write_tomb("deleted", doomed))
+                else:
+                    await self.write_tomb("deleted", doomed)
+                    await self._backend.delete_many(doomed)
+            return doomed
+        finally:
+            if pending is not None:
+                await _quietly(self._backend.delete(pending))
+
+
+def _intent(key: str, record: dict[str, Any]) -> Intent:
+    checkpoint = record.get("checkpoint")
+    ttl = record.get("ttl")
+    if not isinstance(checkpoint, str) or not isinstance(ttl, int | float) or ttl <= 0:
+        raise IntegrityError(f"lease {key} is malformed")
+    return Intent(key, checkpoint, _names(record.get("reuse")), _when(record.get("renewed")), timedelta(seconds=ttl))
+
+
+def _tomb(key: str, record: dict[str, Any]) -> Tomb:
+    state = record.get("state")
+    if state not in ("pending", "deleted"):
+        raise IntegrityError(f"tomb {key} is malformed")
+    tomb_state: TombState = "pending" if state == "pending" else "deleted"
+    return Tomb(key, tomb_state, _names(record.get("artifacts")), _when(record.get("at")))
+
+
+async def _quietly(awaitable: Awaitable[Any]) -> None:
+    """Clean-up that must not mask the error being handled; what it leaves behind, ``gc`` collects."""
+    try:
+        await awaitable
+    except Exception:  # noqa: BLE001 - deliberately broad: this runs while another error propagates
+        return

@@ -1,0 +1,129 @@
+"""What the bridge accepts from its callers, checked before any I/O.
+
+* :func:`as_page` takes a page as it is at the moment it is stored: tierstore's ``MemoryPage`` or one of the same
+  shape from another library (chuk-ai-session-manager's), validated field by field. pydantic does not validate
+  assignments, so a page changed after construction (``page.importance += 0.7``, a plain string assigned to
+  ``storage_tier``) is checked here again; the bridge stores the validated copy and never changes the caller's.
+* :func:`as_tier` takes a tier as a ``StorageTier``, another library's tier enum of the same values, or the plain
+  string (``"L4"``).
+* :func:`check_json` refuses what JSON would not give back equal, or nests deeper than :data:`MAX_DEPTH`.
+
+Every refusal is an :class:`~tierstore.errors.InvalidInputError`; where two classes share a name, messages give
+the module too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from enum import Enum
+from typing import Any, Final
+
+from pydantic import BaseModel, ValidationError
+
+from tierstore import ids
+from tierstore.enums import StorageTier
+from tierstore.errors import InvalidInputError
+from tierstore.models import MemoryPage
+
+MAX_DEPTH: Final = 100
+"""Deepest nesting of lists and dicts accepted in content and metadata (Python's own JSON coder fails near 1,000)."""
+
+PERSISTENT_TIERS: Final = (StorageTier.L2, StorageTier.L3, StorageTier.L4)
+_ERRORS_SHOWN: Final = 3
+
+
+def type_name(value: object) -> str:
+    """A type's name, with its module when it is not a builtin: ``chuk_ai_session_manager.memory.models.MemoryPage``."""
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def as_page(value: Any) -> MemoryPage:
+    """A validated copy of ``value`` as a tierstore ``MemoryPage`` (content kept as is, not copied)."""
+    if isinstance(value, MemoryPage) or (isinstance(value, BaseModel) and type(value).__name__ == "MemoryPage"):
+        fields = dict(value.__dict__)
+    else:
+        raise InvalidInputError(f"expected a tierstore.models.MemoryPage, got {type_name(value)}")
+    content = fields.pop("content", None)
+    try:
+        page = MemoryPage.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()[:_ERRORS_SHOWN]
+        )
+        more = f" (and {exc.error_count() - _ERRORS_SHOWN} more)" if exc.error_count() > _ERRORS_SHOWN else ""
+        raise InvalidInputError(f"page {_short(fields.get('page_id'))} is not valid: {problems}{more}") from None
+    ids.check_text_id(page.page_id, "page_id")
+    page.content = content
+    return page
+
+
+def as_tier(value: Any, allowed: Collection[StorageTier] = PERSISTENT_TIERS) -> StorageTier:
+    """``value`` as a StorageTier among ``allowed``: a StorageTier, a same-valued enum member, or its string."""
+    raw = value.value if isinstance(value, Enum) else value
+    tier = None
+    if isinstance(raw, str):
+        tier = next((t for t in StorageTier if t.value == raw.upper()), None)
+    if tier is None:
+        raise InvalidInputError(f"expected a tier ({', '.join(t.value for t in allowed)}), got {_describe(value)}")
+    if tier not in allowed:
+        raise InvalidInputError(
+            f"tier {tier.value} is not allowed here: use {', '.join(t.value for t in allowed)} "
+            "(L0 and L1 live in the process and are never stored)"
+        )
+    return tier
+
+
+def check_json(value: Any, what: str, depth: int = 0) -> None:
+    """Refuse what would not come back equal from JSON: only dicts with str keys, lists, str, int, finite float,
+    bool and None (a tuple would come back a list, a datetime a str, NaN not at all), no lone surrogates, and
+    nesting at most :data:`MAX_DEPTH` deep."""
+    if isinstance(value, str):
+        _check_text(value, what)
+        return
+    if value is None or isinstance(value, bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInputError(f"{what} holds {value}, which JSON cannot represent")
+        return
+    if isinstance(value, list | dict) and depth >= MAX_DEPTH:
+        raise InvalidInputError(f"{what} nests lists or dicts more than {MAX_DEPTH} deep")
+    if isinstance(value, list):
+        for item in value:
+            check_json(item, what, depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInputError(f"{what} has a key of type {type_name(key)}; JSON keys are str")
+            _check_text(key, what)
+            check_json(item, what, depth + 1)
+        return
+    raise InvalidInputError(
+        f"{what} holds a {type_name(value)}; use str, bytes, or JSON data (dict, list, str, int, float, bool, None)"
+    )
+
+
+def _check_text(text: str, what: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # pydantic's JSON mode would silently replace it inside ``Any`` fields such as ``metadata``.
+            raise InvalidInputError(f"{what} holds a lone surrogate, which UTF-8 cannot store") from None
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(_clip(value))
+    return f"{type_name(value)} {_clip(repr(value))}"
+
+
+def _short(value: Any) -> str:
+    return repr(_clip(value)) if isinstance(value, str) else type_name(value)
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
