@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import struct
+import time
+import zlib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tierstore import ArtifactsBridge, FileSystemBackend, InvalidInputError, MemoryPage, Modality
+from tests.reliability.figures import record
+from tierstore import ArtifactsBridge, FileSystemBackend, IntegrityError, InvalidInputError, MemoryPage, Modality, codec
+from tierstore.maintenance import fsck, gc
 
 
 def _page(i: int) -> MemoryPage:
@@ -79,3 +86,87 @@ async def test_writes_are_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(os, "fsync", counting_fsync)
     await FileSystemBackend(tmp_path).put("mem_L3_1", b"x")
     assert len(synced) == 2  # the file, then its directory
+
+
+def _object_file(root: Path, key: str) -> Path:
+    return root / "objects" / key
+
+
+async def test_one_damaged_object_stops_nothing_else(tmp_path: Path) -> None:
+    bridge = ArtifactsBridge(backend=FileSystemBackend(tmp_path))
+    kept = [await bridge.store_page(_page(i)) for i in range(3)]
+    checkpoint = await bridge.checkpoint([_page(7), _page(8)], name="c")
+    flipped, no_tier = kept[0], kept[1]
+    data = bytearray(_object_file(tmp_path, flipped).read_bytes())
+    data[5] ^= 0x10  # inside the prefix: the header length
+    _object_file(tmp_path, flipped).write_bytes(bytes(data))
+    header = {"metadata": {}, "tags": {}}  # a header without its tier, CRC and all
+    _object_file(tmp_path, no_tier).write_bytes(_packed(header) + b"data")
+    _object_file(tmp_path, "mem_L3_999").mkdir()
+    damaged = sorted([flipped, no_tier, "mem_L3_999"])
+
+    listed = await bridge.list_pages()
+    assert set(damaged) <= set(listed)
+    assert await bridge.store_page(_page(9)) not in listed
+    assert bridge.get_stats().pages_stored == 6
+    assert (await bridge.collect_stats()).pages_stored == len(listed) + 1
+    for key in damaged:
+        with pytest.raises(IntegrityError):
+            await bridge.load_page(key)
+        with pytest.raises(IntegrityError):
+            await bridge.get_metadata(key)
+    report = await fsck(bridge)
+    assert sorted(p.key for p in report.problems) == damaged
+    assert report.verified == len(listed) + 1 - len(damaged)
+    assert len(await bridge.restore_checkpoint(checkpoint)) == 2
+    for key in damaged:
+        assert await bridge.delete_page(key)
+    assert (await fsck(bridge)).ok
+
+
+def _packed(header: dict[str, object]) -> bytes:
+    body = json.dumps(header).encode()
+    start = b"TSO2" + struct.pack(">I", len(body))
+    return start + struct.pack(">I", zlib.crc32(body, zlib.crc32(start))) + body
+
+
+async def test_no_single_bit_flip_changes_what_get_metadata_or_load_page_return(tmp_path: Path) -> None:
+    """Every bit of the object file's header and of the frame's header, flipped one at a time."""
+    bridge = ArtifactsBridge(backend=FileSystemBackend(tmp_path))
+    page = MemoryPage(page_id="flip-me", modality=Modality.IMAGE, content=b"\x00" * 64, caption="c")
+    artifact = await bridge.store_page(page)
+    path = _object_file(tmp_path, artifact)
+    original = path.read_bytes()
+    expected = await bridge.get_metadata(artifact)
+    (header_length,) = struct.unpack(">I", original[4:8])
+    frame_start = 12 + header_length
+    frame_header_end = frame_start + codec.header_end(original[frame_start:])
+    detected = 0
+    for position in range(frame_header_end):
+        for bit in range(8):
+            damaged = bytearray(original)
+            damaged[position] ^= 1 << bit
+            path.write_bytes(bytes(damaged))
+            for read in (bridge.get_metadata, bridge.load_page):
+                try:
+                    answer: object = await read(artifact)
+                except IntegrityError:
+                    detected += 1
+                    continue
+                assert answer == (expected if read == bridge.get_metadata else page)
+    assert detected >= frame_header_end * 8  # every flip caught on at least one of the two paths
+    record("single-bit flips in object headers, none returned as other metadata", frame_header_end * 8, "filesystem")
+
+
+async def test_a_killed_writers_temporary_file_is_reported_and_collected(tmp_path: Path) -> None:
+    bridge = ArtifactsBridge(backend=FileSystemBackend(tmp_path))
+    await bridge.store_page(_page(1))
+    stale, fresh = tmp_path / "tmp" / "put-mem_L3_2-dead", tmp_path / "tmp" / "put-mem_L3_3-running"
+    stale.write_bytes(b"half a page")
+    fresh.write_bytes(b"being written")
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    assert [s.name for s in (await fsck(bridge)).strays] == [stale.name, fresh.name]
+    report = await gc(bridge, grace=timedelta(minutes=10))
+    assert report.strays_removed == [stale.name]
+    assert [s.name for s in (await fsck(bridge)).strays] == [fresh.name]

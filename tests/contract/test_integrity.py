@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 import pytest
@@ -81,3 +82,32 @@ async def test_damaged_manifest_raises(bridge: ArtifactsBridge, backend: Storage
     await backend.put(checkpoint, _flip(stored))
     with pytest.raises(IntegrityError):
         await ArtifactsBridge(backend=backend).get_checkpoint_manifest(checkpoint)
+
+
+async def test_a_flipped_bit_anywhere_in_a_page_or_manifest_is_reported(
+    bridge: ArtifactsBridge, backend: StorageBackend, rig: str
+) -> None:
+    checkpoint = await bridge.checkpoint([text_page("a", "alpha" * 50), text_page("b")], name="c")
+    manifest = await bridge.get_checkpoint_manifest(checkpoint)
+    assert manifest is not None
+    artifact = manifest.pages[0].artifact_id
+    page_bytes, manifest_bytes = await backend.get(artifact), await backend.get(checkpoint)
+    assert page_bytes is not None
+    assert manifest_bytes is not None
+    rng = random.Random(rig)
+    flips = 0
+    for original, key in ((bytes(page_bytes), artifact), (bytes(manifest_bytes), checkpoint)):
+        for position in sorted(rng.sample(range(len(original)), 8)):
+            damaged = bytearray(original)
+            damaged[position] ^= 1 << rng.randrange(8)
+            await backend.put(key, bytes(damaged))
+            with pytest.raises(IntegrityError):
+                await ArtifactsBridge(backend=backend).restore_checkpoint(checkpoint)
+            if key == artifact:
+                with pytest.raises(IntegrityError):
+                    await bridge.load_page(artifact)
+            flips += 1
+        assert not (await fsck(ArtifactsBridge(backend=backend))).ok
+        await backend.put(key, original)
+    assert (await fsck(ArtifactsBridge(backend=backend))).ok
+    record("single-bit flips anywhere in a page or manifest, all reported", flips, rig)

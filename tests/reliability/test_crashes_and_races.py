@@ -1,11 +1,13 @@
 """Crashes and races, on every backend.
 
 * A writer process is SIGKILLed at random moments of a checkpoint (``TIERSTORE_CRASHES`` times, default 20): no
-  partial checkpoint is ever listed or restorable, ``fsck`` finds every orphan and ``gc`` removes them, and the
-  earlier checkpoint still restores intact. The in-memory store lives in one process, so there the checkpoint
-  task is cancelled at random moments instead.
+  partial checkpoint is ever listed or restorable; once the killed writers' leases expire, ``fsck`` finds every
+  orphan and stray and ``gc`` removes them, and the earlier checkpoint still restores intact. Most kills must land
+  mid-checkpoint (the writer's lease is there and its checkpoint is not), or the test proves nothing. The
+  in-memory store lives in one process, so there the checkpoint task is cancelled at random moments instead.
 * Two processes store ``TIERSTORE_RACE_PAGES`` pages each (default 5,000) into one store: no id is issued twice
-  and no object is overwritten.
+  and no object is overwritten. Then the same with byte-identical pages (a fifth as many): every call still gets
+  an id of its own, and deleting one process's artifacts leaves every one of the other's.
 * Two processes checkpoint, restore and delete checkpoints concurrently: every listed checkpoint restores.
 """
 
@@ -21,7 +23,7 @@ from datetime import timedelta
 
 from tests.conftest import Store
 from tests.reliability.figures import record
-from tests.rigs.child import churn
+from tests.rigs.child import CHILD_LEASE_TTL, SAME_PAGE, churn
 from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.backends.base import StorageBackend
 from tierstore.maintenance import fsck, gc
@@ -29,6 +31,8 @@ from tierstore.maintenance import fsck, gc
 CRASHES = int(os.environ.get("TIERSTORE_CRASHES", "20"))
 RACE_PAGES = int(os.environ.get("TIERSTORE_RACE_PAGES", "5000"))
 CHURN_ROUNDS = int(os.environ.get("TIERSTORE_CHURN_ROUNDS", "15"))
+CHECKPOINT_PAGES = 80
+"""New pages in each killed writer's checkpoint: enough that a kill can land inside it on a fast local disk."""
 
 
 def _pages(n: int, tag: str) -> list[MemoryPage]:
@@ -45,9 +49,13 @@ async def _every_listed_checkpoint_restores(bridge: ArtifactsBridge) -> int:
     return len(listed)
 
 
+async def _leases(bridge: ArtifactsBridge) -> set[str]:
+    return {intent.checkpoint for intent in await bridge.references("test").intents()}
+
+
 def _kill_during_checkpoint(store: Store, base: str, delay: float) -> bool:
     """Start a checkpointing child and SIGKILL it ``delay`` seconds into its checkpoint; True if it was killed."""
-    child = store.run_child("checkpoint", 40, base)
+    child = store.run_child("checkpoint", CHECKPOINT_PAGES, base)
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "ready"
     time.sleep(delay)
@@ -59,28 +67,35 @@ def _kill_during_checkpoint(store: Store, base: str, delay: float) -> bool:
 
 
 async def _time_one_checkpoint(store: Store, base: str) -> float:
-    child = store.run_child("checkpoint", 40, base)
+    """Seconds from the child's "ready" to its checkpoint's id (before the process exits)."""
+    child = store.run_child("checkpoint", CHECKPOINT_PAGES, base)
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "ready"
     started = time.monotonic()
+    await asyncio.to_thread(child.stdout.readline)
+    duration = time.monotonic() - started
     await asyncio.to_thread(child.wait, 120)
     assert child.returncode == 0
-    return time.monotonic() - started
+    return duration
 
 
 async def test_killed_checkpoints_leave_nothing_listed_and_gc_cleans_up(store: Store, rig: str) -> None:
     backend = store.open()
-    bridge = ArtifactsBridge(backend=backend)
+    bridge = ArtifactsBridge(backend=backend, lease_ttl=CHILD_LEASE_TTL)
     base_pages = _pages(20, "base")
     base = await bridge.checkpoint(base_pages, name="base")
     rng = random.Random(1)
-    killed = 0
+    killed = mid_checkpoint = 0
     if backend.persistent:
         duration = await _time_one_checkpoint(store, base)
         for _ in range(CRASHES):
-            delay = rng.uniform(0, duration * 1.2)
+            delay = rng.uniform(0.05, 0.9) * duration  # inside the checkpoint, at a random moment
+            leases_before = await _leases(bridge)
             killed += await asyncio.to_thread(_kill_during_checkpoint, store, base, delay)
+            left = await _leases(bridge) - leases_before
+            mid_checkpoint += bool(left - set(await bridge.list_checkpoints()))
             await _every_listed_checkpoint_restores(bridge)
+        assert mid_checkpoint >= CRASHES * 0.4, f"only {mid_checkpoint} of {CRASHES} kills landed mid-checkpoint"
     else:
         started = time.monotonic()
         await bridge.checkpoint(_pages(200, "timing"), name="timing")
@@ -91,8 +106,13 @@ async def test_killed_checkpoints_leave_nothing_listed_and_gc_cleans_up(store: S
             if not writer.done():
                 writer.cancel()
                 killed += 1
+                mid_checkpoint += 1
             await asyncio.gather(writer, return_exceptions=True)
             await _every_listed_checkpoint_restores(bridge)
+        assert mid_checkpoint >= CRASHES * 0.4, (
+            f"only {mid_checkpoint} of {CRASHES} cancellations landed mid-checkpoint"
+        )
+    await asyncio.sleep(CHILD_LEASE_TTL.total_seconds() + 0.5)  # leases of killed writers (or abandoned ones) expire
 
     listed_before_gc = await _every_listed_checkpoint_restores(bridge)
     report = await fsck(bridge)
@@ -100,6 +120,7 @@ async def test_killed_checkpoints_leave_nothing_listed_and_gc_cleans_up(store: S
     await gc(bridge, grace=timedelta(0))
     after = await fsck(bridge)
     assert after.orphans == []
+    assert after.strays == []
     assert after.ok
     referenced: set[str] = set()
     for checkpoint in await bridge.list_checkpoints():
@@ -110,7 +131,8 @@ async def test_killed_checkpoints_leave_nothing_listed_and_gc_cleans_up(store: S
     assert await ArtifactsBridge(backend=backend).restore_checkpoint(base) == base_pages
     assert await _every_listed_checkpoint_restores(bridge) == listed_before_gc
     await backend.aclose()
-    record("writers killed mid-checkpoint", killed, rig)
+    record("writers killed", killed, rig)
+    record("writers killed mid-checkpoint", mid_checkpoint, rig)
     record("orphans found by fsck and removed by gc", len(report.orphans), rig)
 
 
@@ -155,6 +177,44 @@ async def test_two_processes_storing_never_share_an_id(store: Store, rig: str) -
             owners = await asyncio.gather(*(owner_of(a) for a in ids))
             assert set(owners) == {str(owner)}, "an object was overwritten by the other writer"
         record("concurrent store_page calls raced", len(everything), rig)
+    finally:
+        await backend.aclose()
+
+
+async def test_two_processes_storing_identical_pages_get_ids_of_their_own(store: Store, rig: str) -> None:
+    backend = store.open()
+    count = max(RACE_PAGES // 5, 10)
+    try:
+        if backend.persistent:
+            children = [store.run_child("store-same", count, "16") for _ in range(2)]
+            outputs = [await asyncio.to_thread(child.communicate, None, 900) for child in children]
+            assert [child.returncode for child in children] == [0, 0]
+            first, second = (json.loads(out[0]) for out in outputs)
+        else:
+            bridges = [ArtifactsBridge(backend=backend) for _ in range(2)]
+            limit = asyncio.Semaphore(32)
+
+            async def one(bridge: ArtifactsBridge) -> str:
+                async with limit:
+                    return await bridge.store_page(SAME_PAGE)
+
+            issued = await asyncio.gather(*(one(bridges[i % 2]) for i in range(2 * count)))
+            first, second = list(issued[0::2]), list(issued[1::2])
+        assert len(set(first) | set(second)) == 2 * count, "two store_page calls got one artifact"
+        reader = ArtifactsBridge(backend=backend)
+        limit = asyncio.Semaphore(32)
+
+        async def delete(artifact: str) -> bool:
+            async with limit:
+                return await reader.delete_page(artifact)
+
+        async def load(artifact: str) -> MemoryPage | None:
+            async with limit:
+                return await reader.load_page(artifact)
+
+        assert all(await asyncio.gather(*(delete(a) for a in first)))
+        assert await asyncio.gather(*(load(a) for a in second)) == [SAME_PAGE] * count
+        record("identical pages stored at once by two writers", 2 * count, rig)
     finally:
         await backend.aclose()
 

@@ -128,11 +128,15 @@ class ObjectArtifacts:
             raise IntegrityError(f"{key}: {exc}", key=key) from exc
 
     async def delete_page(self, key: str) -> int | None:
-        info = await self.backend.head(key)
-        if info is None:
-            return None
-        await self.refs.delete_recorded([key])
-        return info.size
+        try:
+            info = await self.backend.head(key)
+        except IntegrityError:
+            size: int | None = 0  # damaged, but there: deleting it is how it goes away
+        else:
+            size = None if info is None else info.size
+        if size is not None:
+            await self.refs.delete_recorded([key])
+        return size
 
     async def discard(self, keys: list[str]) -> None:
         if keys:
