@@ -8,6 +8,7 @@ import os
 import struct
 import time
 import zlib
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -124,7 +125,7 @@ async def test_one_damaged_object_stops_nothing_else(tmp_path: Path) -> None:
     assert (await fsck(bridge)).ok
 
 
-def _packed(header: dict[str, object]) -> bytes:
+def _packed(header: Mapping[str, object]) -> bytes:
     body = json.dumps(header).encode()
     start = b"TSO2" + struct.pack(">I", len(body))
     return start + struct.pack(">I", zlib.crc32(body, zlib.crc32(start))) + body

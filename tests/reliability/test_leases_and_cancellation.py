@@ -47,7 +47,7 @@ class Slowed:
 async def test_gc_never_takes_what_a_running_checkpoint_wrote(store: Store, rig: str) -> None:
     writer_backend, collector_backend = store.open(), store.open()
     try:
-        writer = ArtifactsBridge(backend=Slowed(writer_backend, 0.05), lease_ttl=LEASE, concurrency=2)  # type: ignore[arg-type]
+        writer = ArtifactsBridge(backend=Slowed(writer_backend, 0.05), lease_ttl=LEASE, concurrency=2)
         collector = ArtifactsBridge(backend=collector_backend)
         pages = [text_page(f"slow{i}", f"content {i}") for i in range(60)]
         running = asyncio.ensure_future(writer.checkpoint(pages, name="slow"))
@@ -152,7 +152,7 @@ async def test_a_checkpoint_cancelled_at_any_call_leaves_nothing_broken(
     for at in itertools.count(1):  # until a checkpoint makes fewer calls than the one to cancel at
         attacked = CancelAt(backend, at=at, when=when)
         try:
-            await ArtifactsBridge(backend=attacked, lease_ttl=LEASE).checkpoint(_edited(pages, at), name=f"c{at}")  # type: ignore[arg-type]
+            await ArtifactsBridge(backend=attacked, lease_ttl=LEASE).checkpoint(_edited(pages, at), name=f"c{at}")
         except asyncio.CancelledError:
             cancelled += 1
         else:
