@@ -101,7 +101,7 @@ async def test_one_damaged_object_stops_nothing_else(tmp_path: Path) -> None:
     data = bytearray(_object_file(tmp_path, flipped).read_bytes())
     data[5] ^= 0x10  # inside the prefix: the header length
     _object_file(tmp_path, flipped).write_bytes(bytes(data))
-    header = {"metadata": {}, "tags": {}}  # a header without its tier, CRC and all
+    header: dict[str, object] = {"metadata": {}, "tags": {}}  # no tier, yet a valid CRC
     _object_file(tmp_path, no_tier).write_bytes(_packed(header) + b"data")
     _object_file(tmp_path, "mem_L3_999").mkdir()
     damaged = sorted([flipped, no_tier, "mem_L3_999"])
