@@ -25,6 +25,7 @@ from tierstore import codec, ids
 from tierstore.allocator import IdAllocator
 from tierstore.backends.base import METADATA_BUDGET, RestoreSpeed, RestoreStatus, StorageBackend
 from tierstore.backends.memory import InMemoryBackend
+from tierstore.chuk_calls import ChukCalls
 from tierstore.enums import StorageTier
 from tierstore.errors import (
     ArchivedPageError,
@@ -57,7 +58,7 @@ class _Recorded:
     at: float
 
 
-class ArtifactsBridge:
+class ArtifactsBridge(ChukCalls):
     """Stores, loads, lists and checkpoints pages on one backend. Safe to share within one event loop."""
 
     def __init__(
@@ -68,6 +69,7 @@ class ArtifactsBridge:
         concurrency: int = 32,
         reuse_window: timedelta = timedelta(days=1),
         intent_ttl: timedelta = timedelta(hours=6),
+        session_id: str | None = None,
     ) -> None:
         if concurrency < 1:
             raise InvalidInputError("concurrency must be at least 1")
@@ -87,6 +89,7 @@ class ArtifactsBridge:
         self._limit = asyncio.Semaphore(concurrency)
         self._reuse_window = reuse_window.total_seconds()
         self.intent_ttl = intent_ttl
+        self.session_id = session_id
         self._allocator = IdAllocator(self._rich) if self._rich is not None else None
         self._recorded: dict[str, _Recorded] = {}
         self._manifests: dict[str, CheckpointManifest] = {}
