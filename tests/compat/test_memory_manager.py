@@ -19,6 +19,7 @@ from tierstore import (
     ArtifactsBridge,
     FileSystemBackend,
     InMemoryBackend,
+    IntegrityError,
     InvalidInputError,
     MemoryPage,
     NotSupportedError,
@@ -100,11 +101,21 @@ async def test_checkpoint_restart_restore(store: Store) -> None:
     assert result.success, result.error
 
 
-async def test_restore_of_an_unknown_checkpoint_changes_nothing(store: Store) -> None:
-    vm, _ = manager(store)
+async def test_a_failed_restore_changes_nothing(store: Store) -> None:
+    vm, bridge = manager(store)
+    await conversation(vm, 3)
+    assert await vm.evict_page("msg_0", ChukTier.L3)
+    damaged = await checkpoint(vm, "damaged")
+    manifest = await bridge.bridge.get_checkpoint_manifest(damaged)
+    assert manifest is not None
+    assert await bridge.delete_page(manifest.pages[-1].artifact_id)
+
+    fresh, _ = manager(store)
     with pytest.raises(ObjectNotFoundError):
-        await restore(vm, "ckpt_20260101T000000000000_deadbeef")
-    assert (len(vm.page_table), vm.working_set.get_l0_page_ids()) == (0, [])
+        await restore(fresh, "ckpt_20260101T000000000000_deadbeef")
+    with pytest.raises(IntegrityError, match="missing"):
+        await restore(fresh, damaged)
+    assert (len(fresh.page_table), fresh.working_set.get_l0_page_ids()) == (0, [])
 
 
 async def test_chuks_configure_bridge_keeps_tierstore_storage(store: Store) -> None:

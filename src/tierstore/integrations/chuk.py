@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tierstore.bridge import ArtifactsBridge
+from tierstore.concurrency import bounded_gather
 from tierstore.config import bridge_from_env
 from tierstore.enums import StorageTier
 from tierstore.errors import InvalidInputError, MissingDependencyError, NotSupportedError, TierstoreError
@@ -36,6 +37,7 @@ except ImportError as exc:
 __all__ = ["TierstoreBridge", "attach", "checkpoint", "restore"]
 
 _EVICTED = (StorageTier.L3, StorageTier.L4)
+_CONCURRENCY = 16  # pages read or stored at once by checkpoint and restore
 
 
 class TierstoreBridge:
@@ -125,9 +127,9 @@ async def checkpoint(manager: Any, name: str) -> str:
     working_set = manager.working_set
     l0_order = {page_id: i for i, page_id in enumerate(working_set.get_l0_page_ids())}
     entries = sorted(manager.page_table.entries.values(), key=lambda e: l0_order.get(e.page_id, len(l0_order)))
+    loaded = await bounded_gather((manager.load(e.page_id, e.tier, e.artifact_id) for e in entries), _CONCURRENCY)
     pages: list[MemoryPage] = []
-    for entry in entries:
-        page = await manager.load(entry.page_id, entry.tier, entry.artifact_id)
+    for entry, page in zip(entries, loaded, strict=True):
         if page is None:
             raise TierstoreError(
                 f"page {entry.page_id!r} is registered in {_tier(entry.tier).value} but is neither in memory nor "
@@ -143,21 +145,23 @@ async def restore(manager: Any, checkpoint_id: str) -> list[Any]:
 
     Pages return to their tiers: L0 pages to the context window in their order, L1/L2 pages to memory, L3/L4
     pages to storage, each stored anew so the manager does not depend on the checkpoint (which may then be
-    deleted). Pinned pages are pinned again. Returns chuk's pages; raises ``ObjectNotFoundError`` for an unknown
-    checkpoint and ``IntegrityError`` for a damaged one, before changing the manager.
+    deleted). Pinned pages are pinned again. Returns chuk's pages. Everything is read and stored before the
+    manager changes, so an unknown checkpoint (``ObjectNotFoundError``), a damaged one (``IntegrityError``) or a
+    failing store leaves it as it was.
     """
     adapter = _adapter(manager)
     pages = [to_chuk(p) for p in await adapter.bridge.restore_checkpoint(checkpoint_id)]
+    evicted = [p for p in pages if _tier(p.storage_tier) in _EVICTED]
+    stored = await bounded_gather((adapter.store_page(p, p.storage_tier) for p in evicted), _CONCURRENCY)
+    for page, artifact_id in zip(evicted, stored, strict=True):
+        page.artifact_id = artifact_id
     for page in pages:
+        manager.page_table.register(page)
         tier = _tier(page.storage_tier)
-        if tier in _EVICTED:
-            page.artifact_id = await adapter.store_page(page, tier)
-            manager.page_table.register(page)
-        else:
-            manager.page_table.register(page)
+        if tier not in _EVICTED:
             manager._page_store[page.page_id] = page
-            if tier == StorageTier.L0:
-                await manager.add_to_working_set(page)
+        if tier == StorageTier.L0:
+            await manager.add_to_working_set(page)
         if page.pinned:
             manager.pin_page(page.page_id)
     return pages
