@@ -54,7 +54,7 @@ async def test_wrong_types_and_tiers(observed: Observed) -> None:
     page = MemoryPage(page_id="a", modality=Modality.TEXT, content="x")
     with pytest.raises(InvalidInputError, match=r"expected a tierstore\.models\.MemoryPage, got dict"):
         await bridge.store_page({"page_id": "a"})  # type: ignore[arg-type]
-    with pytest.raises(InvalidInputError, match="use L2, L3, L4"):
+    with pytest.raises(InvalidInputError, match="L2, L3 or L4"):
         await bridge.store_page(page, tier=StorageTier.L1)
     with pytest.raises(InvalidInputError, match="checkpoint name"):
         await bridge.checkpoint([page], name="")

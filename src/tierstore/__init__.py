@@ -66,15 +66,23 @@ if TYPE_CHECKING:
         CheckpointManifest as CheckpointManifest,
         MemoryPage as MemoryPage,
         PageMetadata as PageMetadata,
+        PageState as PageState,
         StorageStats as StorageStats,
+        UTCDateTime as UTCDateTime,
     )
     from tierstore.page_table import (
+        Affinity as Affinity,
         PageTable as PageTable,
         PageTableEntry as PageTableEntry,
+        PageTableStats as PageTableStats,
     )
     from tierstore.working_set import (
+        AntiThrashPolicy as AntiThrashPolicy,
+        PinnedSet as PinnedSet,
+        TokenBudget as TokenBudget,
         WorkingSetConfig as WorkingSetConfig,
         WorkingSetManager as WorkingSetManager,
+        WorkingSetStats as WorkingSetStats,
     )
 
 _EXPORTS = {
@@ -89,6 +97,8 @@ _EXPORTS = {
     "ObjectInfo": "tierstore.backends.base",
     "MemoryPage": "tierstore.models",
     "PageMetadata": "tierstore.models",
+    "PageState": "tierstore.models",
+    "UTCDateTime": "tierstore.models",
     "CheckpointManifest": "tierstore.models",
     "CheckpointEntry": "tierstore.models",
     "StorageStats": "tierstore.models",
@@ -100,10 +110,11 @@ _EXPORTS = {
     "backend_from_url": "tierstore.config",
     "bridge_from_env": "tierstore.config",
     "load_settings": "tierstore.config",
-    "PageTable": "tierstore.page_table",
-    "PageTableEntry": "tierstore.page_table",
-    "WorkingSetManager": "tierstore.working_set",
-    "WorkingSetConfig": "tierstore.working_set",
+    **dict.fromkeys(("PageTable", "PageTableEntry", "PageTableStats", "Affinity"), "tierstore.page_table"),
+    **dict.fromkeys(
+        ("WorkingSetManager", "WorkingSetConfig", "WorkingSetStats", "TokenBudget", "PinnedSet", "AntiThrashPolicy"),
+        "tierstore.working_set",
+    ),
     **{
         name: "tierstore.errors"
         for name in (

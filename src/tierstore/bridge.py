@@ -25,6 +25,7 @@ from tierstore.artifacts.custom import CustomArtifacts
 from tierstore.artifacts.objects import ObjectArtifacts
 from tierstore.backends.base import RestoreSpeed, RestoreStatus, StorageBackend
 from tierstore.backends.memory import InMemoryBackend
+from tierstore.chuk_calls import ChukCalls
 from tierstore.concurrency import bounded_gather
 from tierstore.enums import StorageTier
 from tierstore.errors import (
@@ -48,7 +49,7 @@ _BIG_PAGE: Final = 1 << 20
 _REUPLOAD_ROUNDS: Final = 3
 
 
-class ArtifactsBridge:
+class ArtifactsBridge(ChukCalls):
     """Stores, loads, lists and checkpoints pages on one backend. Safe to share within one event loop."""
 
     def __init__(
@@ -168,7 +169,12 @@ class ArtifactsBridge:
         if usage is not None:
             pages, size, checkpoints = usage
             return StorageStats(
-                backend=name, persistent=persistent, pages_stored=pages, total_bytes=size, checkpoints=checkpoints
+                backend=name,
+                persistent=persistent,
+                pages_stored=pages,
+                total_bytes=size,
+                checkpoints=checkpoints,
+                session_id=self.session_id,
             )
         return StorageStats(
             backend=name,
@@ -176,6 +182,7 @@ class ArtifactsBridge:
             pages_stored=self._tally_pages,
             total_bytes=self._tally_bytes,
             exact=False,
+            session_id=self.session_id,
         )
 
     async def collect_stats(self) -> StorageStats:
@@ -189,6 +196,7 @@ class ArtifactsBridge:
             pages_stored=len(sizes),
             total_bytes=sum(sizes),
             checkpoints=len(checkpoints),
+            session_id=self.session_id,
         )
 
     # -- checkpoints ----------------------------------------------------------------------------------------

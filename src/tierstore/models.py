@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from tierstore.enums import CompressionLevel, Modality, PageType, StorageTier
 
@@ -109,11 +109,72 @@ class PageState(BaseModel):
     artifact_id: str | None = None
 
 
+class UTCDateTime(datetime):
+    """An aware UTC datetime that also orders against naive datetimes, reading them as UTC.
+
+    Python refuses ``<`` and ``-`` between naive and aware datetimes. A checkpoint's ``created_at`` is compared
+    with ``datetime.utcnow()`` (naive UTC, as the spec's cleanup example does) and with ``datetime.now(UTC)``
+    (aware, as chuk-ai-session-manager writes), so both must work. Python gives a subclass's reflected operator
+    priority, so ``naive < created_at`` and ``naive - created_at`` come here too. Hashing is that of the aware
+    value: mixing naive and aware datetimes as dict keys stays unsupported, as in Python.
+    """
+
+    def _operand(self, other: object) -> datetime | None:
+        if not isinstance(other, datetime):
+            return None
+        return other.replace(tzinfo=UTC) if other.tzinfo is None else other
+
+    def __eq__(self, other: object) -> bool:
+        operand = self._operand(other)
+        return NotImplemented if operand is None else datetime.__eq__(self, operand)
+
+    def __ne__(self, other: object) -> bool:
+        operand = self._operand(other)
+        return NotImplemented if operand is None else datetime.__ne__(self, operand)
+
+    def __lt__(self, other: object) -> bool:
+        operand = self._operand(other)
+        return NotImplemented if operand is None else datetime.__lt__(self, operand)
+
+    def __le__(self, other: object) -> bool:
+        operand = self._operand(other)
+        return NotImplemented if operand is None else datetime.__le__(self, operand)
+
+    def __gt__(self, other: object) -> bool:
+        operand = self._operand(other)
+        return NotImplemented if operand is None else datetime.__gt__(self, operand)
+
+    def __ge__(self, other: object) -> bool:
+        operand = self._operand(other)
+        return NotImplemented if operand is None else datetime.__ge__(self, operand)
+
+    __hash__ = datetime.__hash__
+
+    def __sub__(self, other: Any) -> Any:
+        operand = self._operand(other)
+        return datetime.__sub__(self, other if operand is None else operand)
+
+    def __rsub__(self, other: Any) -> Any:
+        operand = self._operand(other)
+        return NotImplemented if operand is None else datetime.__sub__(operand, self)
+
+
+def as_utc(value: datetime) -> UTCDateTime:
+    """``value`` as a :class:`UTCDateTime`; a naive value is taken to be UTC already."""
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return UTCDateTime.combine(aware.date(), aware.time(), UTC)
+
+
+UTCTimestamp = Annotated[datetime, AfterValidator(as_utc)]
+"""A datetime field stored as :class:`UTCDateTime`, whatever form (naive UTC or aware) it was given in."""
+
+
 class CheckpointEntry(BaseModel):
     page_id: str
     artifact_id: str
     modality: str
-    tier: str
+    tier: str = "L3"
+    """chuk-ai-session-manager's manifests have no tier: its ``store_checkpoint`` writes every page to L3."""
     checksum: str | None = None
     size_bytes: int = 0
     identity: str | None = None
@@ -122,22 +183,27 @@ class CheckpointEntry(BaseModel):
 
 
 class CheckpointManifest(BaseModel):
+    model_config = ConfigDict(validate_assignment=True)
+
     name: str
-    created_at: datetime
-    """Naive UTC, so that it compares with ``datetime.utcnow()`` as the spec's cleanup example does."""
+    created_at: UTCTimestamp
+    """Aware UTC, and comparable with naive UTC too (``datetime.utcnow()``): see :class:`UTCDateTime`."""
     page_count: int
-    pages: list[CheckpointEntry]
+    pages: list[CheckpointEntry] = Field(default_factory=list)
     checkpoint_id: str = ""
     format: int = 1
 
 
 class StorageStats(BaseModel):
+    """What a bridge's ``get_stats`` reports; every field chuk-ai-session-manager writes has its default here."""
+
     model_config = ConfigDict(frozen=True)
 
     backend: str
-    persistent: bool
-    pages_stored: int
-    total_bytes: int
+    persistent: bool = False
+    session_id: str | None = None
+    pages_stored: int = 0
+    total_bytes: int = 0
     checkpoints: int | None = None
     exact: bool = True
     """False when the backend cannot count without I/O: then the figures are what this bridge stored and deleted

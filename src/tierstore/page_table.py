@@ -1,9 +1,15 @@
-"""PageTable: where every page lives (tier, artifact id) and its state (dirty, access), without its content."""
+"""PageTable: where every page lives (tier, artifact id) and its state (dirty, access), without its content.
+
+The public API is chuk-ai-session-manager 0.11's (``entries``, ``register``, ``register_entry``, ``get_stats``, ...),
+so code written against its ``PageTable`` runs unchanged; the one deliberate difference is in
+:meth:`PageTable.get_eviction_candidates` (see there).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from enum import Enum
 
 from pydantic import BaseModel, Field
 
@@ -13,6 +19,25 @@ from tierstore.models import MemoryPage
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+class Affinity(str, Enum):  # noqa: UP042 - (str, Enum) like tierstore.enums, for chuk's formatting
+    """Where a page's storage is, relative to the process (a locality hint)."""
+
+    LOCAL = "local"
+    REMOTE = "remote"
+    SHARED = "shared"
+
+
+# How readily each page type is evicted (lower keeps a page longer); chuk-ai-session-manager's weights.
+_TYPE_WEIGHTS: dict[PageType, float] = {
+    PageType.CLAIM: 0.1,
+    PageType.INDEX: 0.2,
+    PageType.PROCEDURE: 0.3,
+    PageType.SUMMARY: 0.4,
+    PageType.ARTIFACT: 0.6,
+    PageType.TRANSCRIPT: 0.7,
+}
 
 
 class PageTableEntry(BaseModel):
@@ -29,19 +54,40 @@ class PageTableEntry(BaseModel):
     last_accessed: datetime = Field(default_factory=_now)
     access_count: int = 0
     size_tokens: int | None = None
+    affinity: Affinity = Affinity.LOCAL
+
+    def mark_accessed(self) -> None:
+        self.last_accessed = _now()
+        self.access_count += 1
+
+    @property
+    def eviction_priority(self) -> float:
+        """How readily the page is evicted, by its type: 0.0 when pinned, lower keeps it longer."""
+        return 0.0 if self.pinned else _TYPE_WEIGHTS.get(self.page_type, 0.5)
 
 
-class PageTable:
-    """An index of pages by id, with tier and dirty-page queries."""
+class PageTableStats(BaseModel):
+    total_pages: int
+    dirty_pages: int
+    pages_by_tier: dict[StorageTier, int]
+    pages_by_modality: dict[Modality, int]
 
-    def __init__(self) -> None:
-        self._entries: dict[str, PageTableEntry] = {}
+    @property
+    def working_set_size(self) -> int:
+        """Pages in L0 and L1."""
+        return self.pages_by_tier.get(StorageTier.L0, 0) + self.pages_by_tier.get(StorageTier.L1, 0)
+
+
+class PageTable(BaseModel):
+    """An index of pages by id, with tier, modality, type and dirty-page queries."""
+
+    entries: dict[str, PageTableEntry] = Field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.entries)
 
     def __contains__(self, page_id: object) -> bool:
-        return page_id in self._entries
+        return page_id in self.entries
 
     def register(self, page: MemoryPage) -> PageTableEntry:
         """Add (or replace) the entry of a page, taking its location and state from the page."""
@@ -57,16 +103,23 @@ class PageTable:
             pinned=page.pinned,
             last_accessed=page.last_accessed,
             access_count=page.access_count,
-            size_tokens=page.size_tokens if page.size_tokens is not None else page.estimate_tokens(),
+            size_tokens=page.size_tokens or page.estimate_tokens(),
         )
-        self._entries[page.page_id] = entry
+        self.entries[page.page_id] = entry
         return entry
 
+    def register_entry(self, entry: PageTableEntry) -> None:
+        """Add (or replace) an entry as it is; another library's entry with the same fields is copied in."""
+        if not isinstance(entry, PageTableEntry):
+            entry = PageTableEntry.model_validate(entry, from_attributes=True)
+        self.entries[entry.page_id] = entry
+
     def lookup(self, page_id: str) -> PageTableEntry | None:
-        return self._entries.get(page_id)
+        """The entry, without counting an access (that is :meth:`mark_accessed`)."""
+        return self.entries.get(page_id)
 
     def remove(self, page_id: str) -> PageTableEntry | None:
-        return self._entries.pop(page_id, None)
+        return self.entries.pop(page_id, None)
 
     def update_location(
         self,
@@ -76,7 +129,7 @@ class PageTable:
         compression_level: CompressionLevel | None = None,
     ) -> bool:
         """Record that a page moved; False when the page is not registered."""
-        entry = self._entries.get(page_id)
+        entry = self.entries.get(page_id)
         if entry is None:
             return False
         entry.tier = tier
@@ -86,23 +139,29 @@ class PageTable:
             entry.compression_level = compression_level
         return True
 
-    def mark_accessed(self, page_id: str) -> bool:
-        entry = self._entries.get(page_id)
+    def update_compression(self, page_id: str, compression_level: CompressionLevel) -> bool:
+        entry = self.entries.get(page_id)
         if entry is None:
             return False
-        entry.last_accessed = _now()
-        entry.access_count += 1
+        entry.compression_level = compression_level
+        return True
+
+    def mark_accessed(self, page_id: str) -> bool:
+        entry = self.entries.get(page_id)
+        if entry is None:
+            return False
+        entry.mark_accessed()
         return True
 
     def mark_dirty(self, page_id: str) -> bool:
-        entry = self._entries.get(page_id)
+        entry = self.entries.get(page_id)
         if entry is None:
             return False
         entry.dirty = True
         return True
 
     def mark_clean(self, page_id: str) -> bool:
-        entry = self._entries.get(page_id)
+        entry = self.entries.get(page_id)
         if entry is None:
             return False
         entry.dirty = False
@@ -110,22 +169,47 @@ class PageTable:
         return True
 
     def get_by_tier(self, tier: StorageTier) -> list[PageTableEntry]:
-        return [e for e in self._entries.values() if e.tier == tier]
+        return [e for e in self.entries.values() if e.tier == tier]
 
     def get_by_modality(self, modality: Modality) -> list[PageTableEntry]:
-        return [e for e in self._entries.values() if e.modality == modality]
+        return [e for e in self.entries.values() if e.modality == modality]
+
+    def get_by_type(self, page_type: PageType) -> list[PageTableEntry]:
+        return [e for e in self.entries.values() if e.page_type == page_type]
 
     def get_dirty_pages(self) -> list[PageTableEntry]:
-        return [e for e in self._entries.values() if e.dirty]
+        return [e for e in self.entries.values() if e.dirty]
 
     def get_working_set(self) -> list[PageTableEntry]:
         return self.get_by_tier(StorageTier.L0) + self.get_by_tier(StorageTier.L1)
 
     def get_eviction_candidates(self, tier: StorageTier = StorageTier.L1, limit: int = 10) -> list[PageTableEntry]:
-        """Unpinned pages of a tier, least recently accessed first."""
+        """Unpinned pages of a tier, least recently accessed first.
+
+        chuk-ai-session-manager's ``PageTable`` lists pinned pages here too; a pinned page is never evicted, so
+        tierstore leaves them out.
+        """
         candidates = [e for e in self.get_by_tier(tier) if not e.pinned]
-        return sorted(candidates, key=lambda e: e.last_accessed)[:limit]
+        return sorted(candidates, key=lambda e: _aware(e.last_accessed))[:limit]
+
+    def get_stats(self) -> PageTableStats:
+        by_tier = dict.fromkeys(StorageTier, 0)
+        by_modality = dict.fromkeys(Modality, 0)
+        for entry in self.entries.values():
+            by_tier[entry.tier] += 1
+            by_modality[entry.modality] += 1
+        return PageTableStats(
+            total_pages=len(self.entries),
+            dirty_pages=len(self.get_dirty_pages()),
+            pages_by_tier=by_tier,
+            pages_by_modality=by_modality,
+        )
 
     def get_total_tokens(self, tiers: Iterable[StorageTier] | None = None) -> int:
-        wanted = set(tiers) if tiers is not None else None
-        return sum(e.size_tokens or 0 for e in self._entries.values() if wanted is None or e.tier in wanted)
+        """Tokens of the pages in ``tiers``; every page when ``tiers`` is None or empty (as in chuk)."""
+        wanted = set(tiers or ())
+        return sum(e.size_tokens or 0 for e in self.entries.values() if not wanted or e.tier in wanted)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -64,15 +64,17 @@ def as_tier(value: Any, allowed: Collection[StorageTier] = PERSISTENT_TIERS) -> 
     raw = value.value if isinstance(value, Enum) else value
     tier = None
     if isinstance(raw, str):
-        tier = next((t for t in StorageTier if t.value == raw.upper()), None)
+        tier = next((t for t in StorageTier if t.value == raw), None)
+    names = _either([t.value for t in allowed])
     if tier is None:
-        raise InvalidInputError(f"expected a tier ({', '.join(t.value for t in allowed)}), got {_describe(value)}")
+        raise InvalidInputError(f"expected a tier ({names}), got {_describe(value)}")
     if tier not in allowed:
-        raise InvalidInputError(
-            f"tier {tier.value} is not allowed here: use {', '.join(t.value for t in allowed)} "
-            "(L0 and L1 live in the process and are never stored)"
-        )
+        raise InvalidInputError(f"pages are stored in {names}, not {tier.value} (L0 and L1 live in the process)")
     return tier
+
+
+def _either(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def check_json(value: Any, what: str, depth: int = 0) -> None:
