@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from tierstore.backends._retry import RetryPolicy
 from tierstore.backends.azure import AzureBlobBackend
+from tierstore.backends.cloud import RetryPolicy
 from tierstore.backends.filesystem import FileSystemBackend
 from tierstore.backends.gcs import GCSBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.backends.s3 import S3Backend
+from tierstore.bridge import bridge_from_env
 from tierstore.config import (
     TierstoreSettings,
     backend_from_url,
-    bridge_from_env,
     default_data_dir,
     load_settings,
     parse_storage_classes,
@@ -214,10 +214,44 @@ def test_file_urls_and_bare_paths(url: str) -> None:
     assert backend.root == Path("/srv/pages")
 
 
-def test_relative_bare_path(tmp_path: Path) -> None:
-    backend = backend_from_url("store")
+@pytest.mark.parametrize("path", ["./store", "../here/store"])
+def test_relative_paths_spelled_as_such(tmp_path: Path, path: str) -> None:
+    backend = backend_from_url(path)
     assert isinstance(backend, FileSystemBackend)
-    assert backend.root == tmp_path / "store"
+    assert backend.root == (tmp_path / path).resolve() or backend.root == tmp_path / path
+
+
+@pytest.mark.parametrize(
+    ("value", "complaint"),
+    [
+        ("s3:/bucket/p", "malformed s3://"),
+        ("s3//bucket", "malformed s3://"),
+        ("s3:bucket", "malformed s3://"),
+        ("S3:/bucket", "malformed s3://"),
+        ("gs:bucket", "malformed gs://"),
+        ("az//container", "malformed az://"),
+        ("file:/tmp/x", "malformed file://"),
+        ("memory:", "malformed memory://"),
+        ("nonsense", "ambiguous storage location"),
+        ("pages/store", "ambiguous storage location"),
+        ("http:/x", "unknown storage URL scheme"),
+        (f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={SECRET};", "Azure connection string"),
+        (f"AccountName=acct;AccountKey={SECRET}", "Azure connection string"),
+        (f"BlobEndpoint=https://a.blob.core.windows.net/;SharedAccessSignature=sv=2020&sig={SECRET}", "connection"),
+    ],
+)
+def test_what_is_not_clearly_a_url_or_a_path_is_refused(tmp_path: Path, value: str, complaint: str) -> None:
+    with pytest.raises(ConfigurationError, match=complaint) as caught:
+        backend_from_url(value)
+    assert SECRET not in str(caught.value)
+    assert not any(tmp_path.iterdir())  # no directory was made from it
+
+
+def test_a_file_where_the_store_should_be_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    for url in (f"file://{tmp_path}/a-file", str(tmp_path / "a-file")):
+        with pytest.raises(ConfigurationError, match="not a directory"):
+            backend_from_url(url)
 
 
 def test_memory_url() -> None:
@@ -258,7 +292,7 @@ def test_gcs_url() -> None:
     backend = backend_from_url("gs://pages_bucket/p", settings)
     assert isinstance(backend, GCSBackend)
     assert (backend.bucket_name, backend.prefix) == ("pages_bucket", "p/")
-    assert backend.timeout == (10.0, 7.0)
+    assert backend.timeout == (5.0, 7.0)
     assert backend.retry_policy.deadline == 3
     assert backend.storage_classes[StorageTier.L4] == "COLDLINE"
 

@@ -10,15 +10,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tierstore.backends._retry import (
-        RetryPolicy as RetryPolicy,
-    )
     from tierstore.backends.azure import (
         AzureBlobBackend as AzureBlobBackend,
     )
     from tierstore.backends.base import (
         ObjectInfo as ObjectInfo,
         StorageBackend as StorageBackend,
+    )
+    from tierstore.backends.cloud import (
+        CloudOptions as CloudOptions,
+        RetryPolicy as RetryPolicy,
     )
     from tierstore.backends.filesystem import (
         FileSystemBackend as FileSystemBackend,
@@ -34,12 +35,13 @@ if TYPE_CHECKING:
     )
     from tierstore.bridge import (
         ArtifactsBridge as ArtifactsBridge,
+        bridge_from_env as bridge_from_env,
     )
     from tierstore.config import (
         TierstoreSettings as TierstoreSettings,
         backend_from_url as backend_from_url,
-        bridge_from_env as bridge_from_env,
         load_settings as load_settings,
+        parse_location as parse_location,
     )
     from tierstore.enums import (
         CompressionLevel as CompressionLevel,
@@ -93,7 +95,8 @@ _EXPORTS = {
     "GCSBackend": "tierstore.backends.gcs",
     "AzureBlobBackend": "tierstore.backends.azure",
     "StorageBackend": "tierstore.backends.base",
-    "RetryPolicy": "tierstore.backends._retry",
+    "RetryPolicy": "tierstore.backends.cloud",
+    "CloudOptions": "tierstore.backends.cloud",
     "ObjectInfo": "tierstore.backends.base",
     "MemoryPage": "tierstore.models",
     "PageMetadata": "tierstore.models",
@@ -108,7 +111,8 @@ _EXPORTS = {
     "PageType": "tierstore.enums",
     "TierstoreSettings": "tierstore.config",
     "backend_from_url": "tierstore.config",
-    "bridge_from_env": "tierstore.config",
+    "bridge_from_env": "tierstore.bridge",
+    "parse_location": "tierstore.config",
     "load_settings": "tierstore.config",
     **dict.fromkeys(("PageTable", "PageTableEntry", "PageTableStats", "Affinity"), "tierstore.page_table"),
     **dict.fromkeys(

@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, get_args
+from typing import Any, Final, get_args
 
 from tierstore import codec, ids
 from tierstore.artifacts import Artifacts
@@ -27,6 +27,7 @@ from tierstore.backends.base import RestoreSpeed, RestoreStatus, StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.chuk_calls import ChukCalls
 from tierstore.concurrency import bounded_gather
+from tierstore.config import TierstoreSettings, backend_from_url, load_settings
 from tierstore.enums import StorageTier
 from tierstore.errors import (
     ArchivedPageError,
@@ -40,9 +41,6 @@ from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, Pa
 from tierstore.refs import DEFAULT_LEASE_TTL, References
 from tierstore.simple import SimpleBackend, is_simple_backend
 from tierstore.validate import PERSISTENT_TIERS, as_page, as_tier, type_name
-
-if TYPE_CHECKING:
-    from tierstore.config import TierstoreSettings
 
 _BIG_PAGE: Final = 1 << 20
 """Pages above this size are encoded and decoded in a worker thread, off the event loop."""
@@ -88,9 +86,7 @@ class ArtifactsBridge(ChukCalls):
 
     @classmethod
     def from_env(cls, settings: TierstoreSettings | None = None) -> ArtifactsBridge:
-        """A bridge on the backend that the ``TIERSTORE_*`` environment (or ``settings``) names."""
-        from tierstore.config import bridge_from_env
-
+        """A bridge on the backend that the ``TIERSTORE_*`` environment (or ``settings``) names. No I/O."""
         return bridge_from_env(settings)
 
     # -- pages ----------------------------------------------------------------------------------------------
@@ -137,7 +133,7 @@ class ArtifactsBridge(ChukCalls):
         """Move an artifact to another tier in place (storage class and tags follow); its id does not change."""
         checked = as_tier(tier)
         backend = self._artifacts.rich("set_tier")
-        await backend.set_tier(self._existing_key(artifact_id), checked)
+        await backend.set_tier(self._existing_key(artifact_id), checked, tags={"tier": checked.value})
 
     async def restore_page(self, artifact_id: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
         """Ask the backend to bring an archived artifact back; load it once the status is ``restored``."""
@@ -388,6 +384,16 @@ class ArtifactsBridge(ChukCalls):
             return codec.decode_page(data, bound)
         except IntegrityError as exc:
             raise IntegrityError(f"{key}: {exc}", key=key) from exc
+
+
+def bridge_from_env(settings: TierstoreSettings | None = None) -> ArtifactsBridge:
+    """An ArtifactsBridge on the backend the settings name, with their compression and concurrency. No I/O."""
+    settings = settings if settings is not None else load_settings()
+    return ArtifactsBridge(
+        backend=backend_from_url(settings.url, settings),
+        compression=settings.compression,
+        concurrency=settings.concurrency,
+    )
 
 
 def _check_pages(pages: Any) -> list[MemoryPage]:

@@ -3,9 +3,10 @@
 * :class:`TierstoreSettings` reads ``TIERSTORE_*`` environment variables (and a ``.env`` file in the working
   directory, when there is one). Every setting is optional; with none set, tierstore uses the local-disk store
   under :func:`default_data_dir`.
-* :func:`backend_from_url` builds a backend from ``file:///path`` (or a bare path), ``memory://``,
-  ``s3://bucket/prefix``, ``gs://bucket/prefix`` or ``az://container/prefix``; :func:`bridge_from_env` builds an
-  :class:`~tierstore.bridge.ArtifactsBridge` from the settings.
+* :func:`backend_from_url` builds a backend from ``file:///path`` (or an unambiguous path: absolute, ``~/``, ``./``
+  or ``../``), ``memory://``, ``s3://bucket/prefix``, ``gs://bucket/prefix`` or ``az://container/prefix``: it
+  parses the URL strictly (:func:`parse_location`) and asks the scheme's backend to build itself
+  (:mod:`tierstore.backends.registry`). ``ArtifactsBridge.from_env`` builds a bridge from the settings.
 * Each cloud SDK keeps its own conventions (``AWS_*``, ``AWS_ENDPOINT_URL``, ``STORAGE_EMULATOR_HOST``, Application
   Default Credentials, ``AZURE_STORAGE_CONNECTION_STRING``, ``DefaultAzureCredential``): this module never reads
   them; the adapters and SDKs do.
@@ -17,8 +18,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -27,18 +28,16 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from tierstore.backends._retry import RetryPolicy
+from tierstore.backends.cloud.options import CloudOptions
+from tierstore.backends.cloud.retry import RetryPolicy
+from tierstore.backends.registry import Location, names, scheme_of
 from tierstore.enums import StorageTier
-from tierstore.errors import ConfigurationError, MissingDependencyError
+from tierstore.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from tierstore.backends.base import StorageBackend
-    from tierstore.bridge import ArtifactsBridge
 
-SCHEMES = ("file", "memory", "s3", "gs", "az")
 _CONFIGURABLE_TIERS = (StorageTier.L2, StorageTier.L3, StorageTier.L4)
-# The module each cloud adapter imports first, to report a missing extra before any backend is built.
-_SDK_OF_EXTRA = {"s3": ("aioboto3", "aioboto3"), "gcs": ("google.cloud.storage", "google-cloud-storage")}
 
 
 def default_data_dir() -> Path:
@@ -132,20 +131,30 @@ class TierstoreSettings(BaseSettings):
     retry_deadline: float = Field(
         default=30.0,
         gt=0,
-        description="Seconds after the first attempt of a request when no new attempt starts "
+        description="Seconds one cloud request may take with all its attempts, plus one per MiB it moves "
         "(TIERSTORE_RETRY_DEADLINE). Default: 30.",
     )
-    connect_timeout: float | None = Field(
-        default=None,
+    connect_timeout: float = Field(
+        default=5.0,
         gt=0,
-        description="Seconds to establish a connection (TIERSTORE_CONNECT_TIMEOUT). Default: the adapter's "
-        "(S3 and GCS 10, Azure 5).",
+        description="Seconds to open a connection to a cloud service (TIERSTORE_CONNECT_TIMEOUT). Default: 5.",
     )
-    read_timeout: float | None = Field(
-        default=None,
+    read_timeout: float = Field(
+        default=30.0,
         gt=0,
-        description="Seconds to wait for each read from the service (TIERSTORE_READ_TIMEOUT). Default: the "
-        "adapter's (S3 and GCS 60, Azure 30).",
+        description="Seconds a cloud service may stay silent in the middle of an answer (TIERSTORE_READ_TIMEOUT). "
+        "Default: 30.",
+    )
+    pool_size: int = Field(
+        default=64,
+        ge=1,
+        description="Connections one cloud backend keeps open (threads, for the GCS SDK) (TIERSTORE_POOL_SIZE). "
+        "Default: 64.",
+    )
+    client: Literal["auto", "sdk", "obstore"] = Field(
+        default="auto",
+        description="What moves a cloud backend's data (TIERSTORE_CLIENT): obstore (the fast extra), the cloud's "
+        "SDK, or auto (obstore where it is installed and supports the cloud). Default: auto.",
     )
     s3_region: str | None = Field(
         default=None,
@@ -211,6 +220,15 @@ class TierstoreSettings(BaseSettings):
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.retry_max_attempts, deadline=self.retry_deadline)
 
+    def cloud_options(self) -> CloudOptions:
+        return CloudOptions(
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            retry=self.retry_policy(),
+            pool_size=self.pool_size,
+            client=self.client,
+        )
+
     def local_data_dir(self) -> Path:
         return self.data_dir.expanduser() if self.data_dir else default_data_dir()
 
@@ -252,52 +270,51 @@ def backend_from_url(url: str | os.PathLike[str] | None, settings: TierstoreSett
     :func:`default_data_dir`.
     """
     settings = settings if settings is not None else load_settings()
-    location = os.fspath(url) if url is not None else None
-    if not location:
-        location = settings.url
-    if not location:
-        return _filesystem(settings.local_data_dir())
-    if "://" not in location:
-        return _filesystem(Path(location))
-    scheme, bucket, path = _split(location)
-    if scheme == "file":
-        return _filesystem(Path(path or "/") if not bucket or bucket == "localhost" else _bad_file_url())
-    if scheme == "memory":
-        from tierstore.backends.memory import InMemoryBackend
-
-        return InMemoryBackend()
-    if not bucket:
-        what = "container" if scheme == "az" else "bucket"
-        raise ConfigurationError(f"{scheme}:// URLs need a {what}: {scheme}://{what.upper()}/prefix")
-    prefix = path.strip("/") or settings.prefix
-    if scheme == "s3":
-        return _s3(bucket, prefix, settings)
-    if scheme == "gs":
-        return _gcs(bucket, prefix, settings)
-    return _azure(bucket, prefix, settings)
+    text = (os.fspath(url) if url is not None else None) or settings.url
+    location = parse_location(text) if text else Location("file", "", str(settings.local_data_dir()))
+    return scheme_of(location.scheme).build(location, settings)
 
 
-def bridge_from_env(settings: TierstoreSettings | None = None) -> ArtifactsBridge:
-    """An ArtifactsBridge on the backend the settings name, with their compression and concurrency. No I/O."""
-    from tierstore.bridge import ArtifactsBridge
+def parse_location(value: str) -> Location:
+    """A storage URL or a local directory, parsed strictly: whatever looks like a URL of a known scheme must be a
+    well-formed one, and a bare path must be unambiguous (absolute, ``~/...``, ``./...`` or ``../...``).
 
-    settings = settings if settings is not None else load_settings()
-    backend = backend_from_url(settings.url, settings)
-    return ArtifactsBridge(backend=backend, compression=settings.compression, concurrency=settings.concurrency)
-
-
-def _split(url: str) -> tuple[str, str, str]:
-    scheme = url.split("://", 1)[0].lower()
-    if scheme not in SCHEMES:
+    Nothing of ``value`` beyond its scheme is echoed in errors, since a mistaken value may be a credential.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError("the storage location is empty")
+    if _looks_like_a_connection_string(value):
         raise ConfigurationError(
-            f"unknown storage URL scheme {scheme[:20]!r}: use file://, memory://, s3://, gs:// or az://"
+            "the storage location looks like an Azure connection string: put it in "
+            "TIERSTORE_AZURE_CONNECTION_STRING (or AZURE_STORAGE_CONNECTION_STRING) and use az://CONTAINER/prefix"
         )
+    head, sep, _rest = value.partition("://")
+    if sep:
+        return _parse_url(head.lower(), value)
+    lowered = value.lower()
+    for name in names():
+        if lowered.startswith((f"{name}:", f"{name}//")):
+            raise ConfigurationError(
+                f"malformed {name}:// URL (it needs '://', as in {_example(name)}); refusing to read it as a path"
+            )
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", value):
+        raise ConfigurationError(f"unknown storage URL scheme {value.split(':', 1)[0][:20]!r}: use {_schemes()}")
+    if not value.startswith(("/", "~", "./", "../")) and value not in (".", ".."):
+        raise ConfigurationError(
+            f"ambiguous storage location {_clip(value)!r}: write a directory as an absolute path, ./relative or "
+            f"file:///path, or a URL ({_schemes()})"
+        )
+    return Location("file", "", value)
+
+
+def _parse_url(scheme: str, url: str) -> Location:
+    known = scheme_of(scheme)  # unknown scheme or missing extra: refused here
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
         raise ConfigurationError(f"malformed {scheme}:// URL") from None
-    if "@" in parts.netloc:
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         raise ConfigurationError(
             f"{scheme}:// URLs must not carry credentials: leave them to the SDK's own configuration"
         )
@@ -305,83 +322,39 @@ def _split(url: str) -> tuple[str, str, str]:
         raise ConfigurationError(f"{scheme}:// URLs take no query or fragment: use TIERSTORE_* settings instead")
     if port is not None or parts.netloc.endswith(":"):
         raise ConfigurationError(f"{scheme}:// URLs take no port: set the endpoint in the settings")
+    path = unquote(parts.path)
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise ConfigurationError("file URLs take an absolute local path: file:///path/to/store")
+        return Location("file", "", path or "/")
+    if known.container is None:
+        return Location(scheme, "", path)
+    if not parts.netloc:
+        raise ConfigurationError(f"{scheme}:// URLs need a {known.container}: {_example(scheme)}")
     # The netloc as written, not urlsplit's lowercased hostname: a bucket name is never silently changed.
-    return scheme, parts.netloc, unquote(parts.path)
+    return Location(scheme, parts.netloc, path.strip("/"))
 
 
-def _bad_file_url() -> Path:
-    raise ConfigurationError("file URLs take an absolute local path: file:///path/to/store")
-
-
-def _filesystem(root: Path) -> StorageBackend:
-    from tierstore.backends.filesystem import FileSystemBackend
-
-    return FileSystemBackend(root)
-
-
-def _require_sdk(extra: str) -> None:
-    """Report a missing extra now, before the backend is built, rather than on the first request."""
-    module, package = _SDK_OF_EXTRA[extra]
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except ImportError:  # a parent package is missing
-        found = False
-    if not found:
-        raise MissingDependencyError(extra, package)
-
-
-def _timeouts(settings: TierstoreSettings, connect: float, read: float) -> tuple[float, float]:
-    return (settings.connect_timeout or connect, settings.read_timeout or read)
-
-
-def _s3(bucket: str, prefix: str, settings: TierstoreSettings) -> StorageBackend:
-    _require_sdk("s3")
-    from tierstore.backends.s3 import S3Backend
-
-    connect, read = _timeouts(settings, 10.0, 60.0)
-    return S3Backend(
-        bucket,
-        prefix=prefix,
-        region=settings.s3_region,
-        endpoint_url=settings.s3_endpoint_url,
-        profile=settings.s3_profile,
-        addressing_style=settings.s3_addressing_style,
-        storage_classes=settings.storage_classes or None,
-        sse=settings.s3_sse,
-        kms_key_id=settings.s3_kms_key_id,
-        retry=settings.retry_policy(),
-        connect_timeout=connect,
-        read_timeout=read,
+def _looks_like_a_connection_string(value: str) -> bool:
+    lowered = value.lower()
+    return (
+        ";" in value
+        and "=" in value
+        and any(
+            part in lowered for part in ("accountname=", "accountkey=", "endpointsprotocol=", "sharedaccesssignature=")
+        )
     )
 
 
-def _gcs(bucket: str, prefix: str, settings: TierstoreSettings) -> StorageBackend:
-    _require_sdk("gcs")
-    from tierstore.backends.gcs import GCSBackend
-
-    return GCSBackend(
-        bucket,
-        prefix=prefix,
-        project=settings.gcs_project,
-        storage_classes=settings.storage_classes or None,
-        retry=settings.retry_policy(),
-        timeout=_timeouts(settings, 10.0, 60.0),
+def _example(scheme: str) -> str:
+    return {"file": "file:///path/to/store", "memory": "memory://", "az": "az://CONTAINER/prefix"}.get(
+        scheme, f"{scheme}://BUCKET/prefix"
     )
 
 
-def _azure(container: str, prefix: str, settings: TierstoreSettings) -> StorageBackend:
-    from tierstore.backends.azure import AzureBlobBackend
+def _schemes() -> str:
+    return ", ".join(f"{name}://" for name in names())
 
-    connection_string = settings.azure_connection_string
-    connect, read = _timeouts(settings, 5.0, 30.0)
-    return AzureBlobBackend(
-        container,
-        prefix=prefix,
-        connection_string=connection_string.get_secret_value() if connection_string else None,
-        account_url=settings.azure_account_url,
-        storage_classes=settings.storage_classes or None,
-        retry=settings.retry_policy(),
-        connect_timeout=connect,
-        read_timeout=read,
-        batch_delete=settings.azure_batch_delete,
-    )
+
+def _clip(text: str) -> str:
+    return redact_url(text)[:60] + ("…" if len(text) > 60 else "")

@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
+from tierstore.backends.cloud.retry import RetryPolicy
 from tierstore.errors import BackendUnavailableError
 
+__all__ = ["RetryPolicy", "retry"]
+
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How hard an adapter tries before it gives up with BackendUnavailableError."""
-
-    max_attempts: int = 6
-    base_delay: float = 0.05
-    max_delay: float = 2.0
-    deadline: float = 30.0
-    """Seconds from the first attempt after which no new attempt starts."""
-
-    def delay(self, attempt: int) -> float:
-        # "Full jitter": uniform in [0, min(cap, base * 2**attempt)], which spreads racing clients apart.
-        return random.uniform(0.0, min(self.max_delay, self.base_delay * (2**attempt)))  # noqa: S311
 
 
 async def retry(

@@ -38,7 +38,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from tierstore.backends._optional import require
 from tierstore.backends._retry import RetryPolicy, retry
@@ -55,6 +55,7 @@ from tierstore.backends.base import (
     check_tags,
     normalise_prefix,
 )
+from tierstore.backends.registry import Location, Scheme
 from tierstore.enums import StorageTier
 from tierstore.errors import (
     AccessDeniedError,
@@ -66,6 +67,9 @@ from tierstore.errors import (
     ObjectNotFoundError,
     TierstoreError,
 )
+
+if TYPE_CHECKING:
+    from tierstore.config import TierstoreSettings
 
 T = TypeVar("T")
 _Page = tuple[list[Any], str | None]
@@ -551,7 +555,7 @@ class AzureBlobBackend(ClosingContext):
 
     # ----------------------------------------------------------------- tiers and archive
 
-    async def set_tier(self, key: str, tier: StorageTier) -> None:
+    async def set_tier(self, key: str, tier: StorageTier, *, tags: Mapping[str, str] | None = None) -> None:
         check_key(key)
         tier = StorageTier(tier)
         blob = self._blob(key)
@@ -612,3 +616,21 @@ class AzureBlobBackend(ClosingContext):
         finally:
             if credential is not None:
                 await credential.close()
+
+
+def from_url(location: Location, settings: TierstoreSettings) -> AzureBlobBackend:
+    connection_string = settings.azure_connection_string
+    return AzureBlobBackend(
+        location.container,
+        prefix=location.path or settings.prefix,
+        connection_string=connection_string.get_secret_value() if connection_string else None,
+        account_url=settings.azure_account_url,
+        storage_classes=settings.storage_classes or None,
+        retry=settings.retry_policy(),
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        batch_delete=settings.azure_batch_delete,
+    )
+
+
+SCHEME = Scheme("az", from_url, container="container")

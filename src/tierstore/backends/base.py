@@ -15,6 +15,8 @@ Contract (every adapter keeps to it; the contract suite in ``tests/contract`` ch
 * ``get`` returns ``None`` for a missing key and raises :class:`~tierstore.errors.ArchivedPageError` for an
   object that must be restored first. ``delete`` returns whether the key existed (``delete_many`` does not say).
 * ``list(prefix)`` yields every key under the prefix exactly once, paginating underneath, in no promised order.
+* ``set_tier(key, tier, tags=...)`` moves an object to another tier in place (its storage class follows) and
+  merges ``tags`` into its tags; metadata and bytes stay as they are.
 * Errors are translated into :mod:`tierstore.errors`; transient failures are retried inside the adapter with a
   bound, then surface as :class:`~tierstore.errors.BackendUnavailableError`.
 * Constructors do no I/O; the first call connects. ``aclose`` releases clients; the backend is an async context
@@ -115,7 +117,7 @@ class StorageBackend(Protocol):
 
     def list(self, prefix: str = "") -> AsyncIterator[ListEntry]: ...
 
-    async def set_tier(self, key: str, tier: StorageTier) -> None: ...
+    async def set_tier(self, key: str, tier: StorageTier, *, tags: Mapping[str, str] | None = None) -> None: ...
 
     async def restore(self, key: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus: ...
 

@@ -38,7 +38,7 @@ import zlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from tierstore.backends.base import (
     Buffer,
@@ -52,6 +52,7 @@ from tierstore.backends.base import (
     check_metadata,
     check_tags,
 )
+from tierstore.backends.registry import Location, Scheme
 from tierstore.concurrency import uncancellable
 from tierstore.enums import StorageTier
 from tierstore.errors import (
@@ -64,6 +65,9 @@ from tierstore.errors import (
     StorageFullError,
     TierstoreError,
 )
+
+if TYPE_CHECKING:
+    from tierstore.config import TierstoreSettings
 
 T = TypeVar("T")
 
@@ -111,6 +115,10 @@ def _parse_header(buffer: bytes | memoryview, name: str) -> tuple[dict[str, Any]
     return header, end
 
 
+def from_url(location: Location, settings: TierstoreSettings) -> FileSystemBackend:
+    return FileSystemBackend(location.path)
+
+
 class FileSystemBackend(ClosingContext):
     name = "filesystem"
     persistent = True
@@ -118,6 +126,8 @@ class FileSystemBackend(ClosingContext):
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
         self.root = Path(root).expanduser().absolute()
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigurationError(f"local store {str(self.root)!r} is not a directory")
         self._objects = self.root / "objects"
         self._tmp = self.root / "tmp"
         self._fsync = fsync
@@ -316,12 +326,13 @@ class FileSystemBackend(ClosingContext):
         paths = [self._path(k) for k in keys]
         await self._run(lambda: [_unlink(p) for p in paths])
 
-    async def set_tier(self, key: str, tier: StorageTier) -> None:
-        await self._run(self._retier, self._path(key), StorageTier(tier))
+    async def set_tier(self, key: str, tier: StorageTier, *, tags: Mapping[str, str] | None = None) -> None:
+        merged = dict(check_tags(tags))
+        await self._run(self._retier, self._path(key), StorageTier(tier), merged)
         if self._fsync:
             await self._sync_objects_dir()
 
-    def _retier(self, path: Path, tier: StorageTier) -> None:
+    def _retier(self, path: Path, tier: StorageTier, tags: dict[str, str]) -> None:
         opened = self._open(path)
         if opened is None:
             raise ObjectNotFoundError(path.name)
@@ -329,8 +340,7 @@ class FileSystemBackend(ClosingContext):
         with f:
             data = _read_rest(f, ahead, os.fstat(f.fileno()).st_size - offset)
         header["tier"] = tier.value
-        if "tier" in header["tags"]:
-            header["tags"]["tier"] = tier.value
+        header["tags"] = check_tags({**header["tags"], **tags})
         self._write(path, _pack_header(header), data, if_absent=False)
 
     async def restore(self, key: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
@@ -393,3 +403,6 @@ def _unlink(path: Path) -> bool:
     except IsADirectoryError:
         shutil.rmtree(path)  # a directory standing where an object should be: the delete asked for is granted
     return True
+
+
+SCHEME = Scheme("file", from_url)

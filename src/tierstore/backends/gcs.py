@@ -36,7 +36,7 @@ import io
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tierstore.backends._optional import require
 from tierstore.backends._retry import RetryPolicy
@@ -53,6 +53,7 @@ from tierstore.backends.base import (
     check_tags,
     normalise_prefix,
 )
+from tierstore.backends.registry import Location, Scheme
 from tierstore.enums import StorageTier
 from tierstore.errors import (
     AccessDeniedError,
@@ -64,6 +65,9 @@ from tierstore.errors import (
     ObjectNotFoundError,
     TierstoreError,
 )
+
+if TYPE_CHECKING:
+    from tierstore.config import TierstoreSettings
 
 T = TypeVar("T")
 
@@ -264,7 +268,7 @@ class GCSBackend(ClosingContext):
         )
         return blob is not None and blob.md5_hash == _md5_base64(data)
 
-    async def set_tier(self, key: str, tier: StorageTier) -> None:
+    async def set_tier(self, key: str, tier: StorageTier, *, tags: Mapping[str, str] | None = None) -> None:
         name = self._name(key)
         tier = StorageTier(tier)
         bucket = await self._open_bucket()
@@ -537,3 +541,17 @@ def _is_transient(exc: BaseException, sdk: _Sdk) -> bool:
 def _describe(exc: BaseException | None) -> str:
     code = getattr(exc, "code", None)
     return f"{type(exc).__name__}" + (f" (HTTP {code})" if isinstance(code, int) else "")
+
+
+def from_url(location: Location, settings: TierstoreSettings) -> GCSBackend:
+    return GCSBackend(
+        location.container,
+        prefix=location.path or settings.prefix,
+        project=settings.gcs_project,
+        storage_classes=settings.storage_classes or None,
+        retry=settings.retry_policy(),
+        timeout=(settings.connect_timeout, settings.read_timeout),
+    )
+
+
+SCHEME = Scheme("gs", from_url, container="bucket")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from tierstore.backends.base import (
     Buffer,
@@ -23,8 +24,12 @@ from tierstore.backends.base import (
     check_metadata,
     check_tags,
 )
+from tierstore.backends.registry import Location, Scheme
 from tierstore.enums import StorageTier
 from tierstore.errors import ArchivedPageError, ConflictError, ObjectNotFoundError
+
+if TYPE_CHECKING:
+    from tierstore.config import TierstoreSettings
 
 
 @dataclass(slots=True)
@@ -35,6 +40,10 @@ class _Object:
     tier: StorageTier
     last_modified: datetime
     restored_until: datetime | None = None
+
+
+def from_url(location: Location, settings: TierstoreSettings) -> InMemoryBackend:
+    return InMemoryBackend()
 
 
 class InMemoryBackend(ClosingContext):
@@ -127,11 +136,12 @@ class InMemoryBackend(ClosingContext):
         for key, obj in matches:
             yield ListEntry(key, len(obj.data), obj.last_modified)
 
-    async def set_tier(self, key: str, tier: StorageTier) -> None:
+    async def set_tier(self, key: str, tier: StorageTier, *, tags: Mapping[str, str] | None = None) -> None:
         obj = self._objects.get(check_key(key))
         if obj is None:
             raise ObjectNotFoundError(key)
-        self._objects[key] = replace(obj, tier=tier, restored_until=None)
+        merged = check_tags({**obj.tags, **(tags or {})})
+        self._objects[key] = replace(obj, tier=StorageTier(tier), tags=merged, restored_until=None)
 
     async def restore(self, key: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
         obj = self._objects.get(check_key(key))
@@ -145,3 +155,6 @@ class InMemoryBackend(ClosingContext):
     def usage(self, prefix: str) -> tuple[int, int] | None:
         sizes = [len(o.data) for k, o in self._objects.items() if k.startswith(prefix)]
         return len(sizes), sum(sizes)
+
+
+SCHEME = Scheme("memory", from_url)

@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cache
 from types import ModuleType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit
 
 from tierstore.backends._optional import require
@@ -59,6 +59,7 @@ from tierstore.backends.base import (
     check_tags,
     normalise_prefix,
 )
+from tierstore.backends.registry import Location, Scheme
 from tierstore.enums import StorageTier
 from tierstore.errors import (
     AccessDeniedError,
@@ -70,6 +71,9 @@ from tierstore.errors import (
     ObjectNotFoundError,
     TierstoreError,
 )
+
+if TYPE_CHECKING:
+    from tierstore.config import TierstoreSettings
 
 T = TypeVar("T")
 
@@ -607,7 +611,7 @@ class S3Backend(ClosingContext):
             return AccessDeniedError(message)
         return BackendUnavailableError(message)
 
-    async def set_tier(self, key: str, tier: StorageTier) -> None:
+    async def set_tier(self, key: str, tier: StorageTier, *, tags: Mapping[str, str] | None = None) -> None:
         name = self._name(key)
         new_class = self._storage_class(tier)
         answer = await self._head_answer(key)
@@ -771,3 +775,23 @@ class S3Backend(ClosingContext):
 
 def _tag_set(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def from_url(location: Location, settings: TierstoreSettings) -> S3Backend:
+    return S3Backend(
+        location.container,
+        prefix=location.path or settings.prefix,
+        region=settings.s3_region,
+        endpoint_url=settings.s3_endpoint_url,
+        profile=settings.s3_profile,
+        addressing_style=settings.s3_addressing_style,
+        storage_classes=settings.storage_classes or None,
+        sse=settings.s3_sse,
+        kms_key_id=settings.s3_kms_key_id,
+        retry=settings.retry_policy(),
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+    )
+
+
+SCHEME = Scheme("s3", from_url, container="bucket")

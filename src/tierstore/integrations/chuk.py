@@ -17,9 +17,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tierstore.bridge import ArtifactsBridge
+from tierstore.bridge import ArtifactsBridge, bridge_from_env
 from tierstore.concurrency import bounded_gather
-from tierstore.config import bridge_from_env
 from tierstore.enums import StorageTier
 from tierstore.errors import InvalidInputError, MissingDependencyError, NotSupportedError, TierstoreError
 from tierstore.models import MemoryPage

@@ -1,0 +1,90 @@
+"""The one retry loop of every cloud adapter: bounded attempts, backoff with full jitter, one deadline per call.
+
+A call (one operation of the protocol, e.g. one ``get``) may make several attempts. An attempt that fails is
+tried again only when its :class:`~tierstore.backends.cloud.failure.Failure` is transient and, for a request
+that is not idempotent (an overwriting ``put``), only when the service certainly did not apply it. No attempt
+starts after ``deadline`` seconds, and the whole call ends by then: an attempt still running is abandoned as a
+timeout. Moving data takes longer, so a call that carries ``size`` bytes gets one more second per MiB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Final, TypeVar
+
+from tierstore.backends.cloud.failure import Failure
+from tierstore.errors import BackendUnavailableError, ConfigurationError, TierstoreError
+
+T = TypeVar("T")
+
+SECONDS_PER_MIB: Final = 1.0
+"""Extra deadline a call gets for each MiB it moves (a floor of 1 MiB/s on a slow link)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard a cloud call tries before it gives up (the same on every cloud)."""
+
+    max_attempts: int = 6
+    base_delay: float = 0.05
+    max_delay: float = 2.0
+    deadline: float = 30.0
+    """Seconds a call may take, from its first attempt, before it fails with BackendUnavailableError."""
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.base_delay < 0 or self.max_delay < 0 or self.deadline <= 0:
+            raise ConfigurationError("RetryPolicy needs max_attempts >= 1, delays >= 0 and a positive deadline")
+
+    def delay(self, attempt: int) -> float:
+        # Full jitter: uniform in [0, min(cap, base * 2**attempt)], which spreads racing clients apart.
+        return random.uniform(0.0, min(self.max_delay, self.base_delay * (2**attempt)))  # noqa: S311
+
+
+@dataclass(slots=True)
+class AttemptLog:
+    """What earlier attempts of one call may have done: read by create-if-absent and delete after a retry."""
+
+    attempts: int = 0
+    maybe_applied: bool = False
+    failures: list[Failure] = field(default_factory=list)
+
+
+async def call_with_retries(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    classify: Callable[[BaseException], Failure],
+    what: str,
+    key: str | None,
+    idempotent: bool = True,
+    size: int = 0,
+    log: AttemptLog | None = None,
+    container: str = "bucket",
+) -> T:
+    """Run ``attempt`` until it succeeds, fails permanently, or the policy runs out; SDK errors leave translated."""
+    log = log if log is not None else AttemptLog()
+    deadline = time.monotonic() + policy.deadline + SECONDS_PER_MIB * size / (1 << 20)
+    while True:
+        log.attempts += 1
+        try:
+            return await asyncio.wait_for(attempt(), timeout=max(deadline - time.monotonic(), 0.001))
+        except TierstoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every SDK failure is classified, none escapes untranslated
+            cause: Exception = exc
+            failure = Failure("timeout", "maybe") if isinstance(exc, TimeoutError) else classify(exc)
+        log.failures.append(failure)
+        log.maybe_applied |= failure.applied == "maybe"
+        pause = policy.delay(log.attempts)
+        retry = failure.transient and (idempotent or failure.applied == "no")
+        if not retry or log.attempts >= policy.max_attempts or time.monotonic() + pause >= deadline:
+            if retry and failure.kind != "corrupt":
+                raise BackendUnavailableError(
+                    f"{what} failed after {log.attempts} attempts: {failure.describe()}"
+                ) from cause
+            raise failure.error(what, key, container=container) from cause
+        await asyncio.sleep(pause)

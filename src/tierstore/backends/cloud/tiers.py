@@ -1,0 +1,57 @@
+"""Tiers as storage classes: one map per backend, from the cloud's defaults and the user's overrides.
+
+Several tiers may share a class (L0-L3 are all STANDARD by default), so a backend also records the tier it was
+asked for next to the object; :meth:`TierMap.tier_of` prefers that record while it still matches the class, and
+otherwise (a lifecycle rule moved the object) answers the coldest tier configured with the object's class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+
+from tierstore.enums import StorageTier
+from tierstore.errors import ConfigurationError
+
+_COLDEST_FIRST = sorted(StorageTier, key=lambda tier: tier.value, reverse=True)
+
+
+class TierMap:
+    def __init__(
+        self,
+        cloud: str,
+        defaults: Mapping[StorageTier, str],
+        overrides: Mapping[StorageTier, str] | None,
+        *,
+        known: Collection[str],
+        archives: Collection[str],
+        spell: Callable[[str], str] = str.upper,
+    ) -> None:
+        """``known``: the cloud's class names, as ``spell`` writes them; ``archives``: those that must be restored
+        before a read. An unknown class is refused here, before any request."""
+        classes = {spelled: spelled for spelled in known}
+        self.classes: dict[StorageTier, str] = {}
+        for tier, name in {**defaults, **(overrides or {})}.items():
+            spelled = spell(name) if isinstance(name, str) else ""
+            if spelled not in classes:
+                raise ConfigurationError(
+                    f"unknown {cloud} storage class {name!r} for tier {StorageTier(tier).value}: "
+                    f"use one of {', '.join(sorted(classes))}"
+                )
+            self.classes[StorageTier(tier)] = spelled
+        self.archives = frozenset(archives)
+
+    @property
+    def has_archive(self) -> bool:
+        return any(name in self.archives for name in self.classes.values())
+
+    def class_of(self, tier: StorageTier) -> str:
+        return self.classes[StorageTier(tier)]
+
+    def is_archive(self, storage_class: str | None) -> bool:
+        return storage_class in self.archives
+
+    def tier_of(self, storage_class: str | None, recorded: str | None) -> StorageTier | None:
+        tier = next((t for t in StorageTier if t.value == recorded), None)
+        if tier is not None and self.classes.get(tier) == storage_class:
+            return tier
+        return next((t for t in _COLDEST_FIRST if self.classes.get(t) == storage_class), None)
