@@ -24,7 +24,6 @@ from types import TracebackType
 from typing import Any
 
 from pydantic import BaseModel
-from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -118,11 +117,13 @@ def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column]) ->
     """Rows under a header; nothing but the header when there are no rows."""
     cells = [[clip(cell(row.get(c.field)), c.max_width) for c in columns] for row in rows]
     if stdout_is_terminal():
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+        table = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold")
         for column in columns:
-            table.add_column(column.header, no_wrap=True, overflow="ellipsis")
+            # Only clipped columns give way when the terminal is narrow (rich narrows wrappable columns first);
+            # their cells still never wrap: they end in an ellipsis.
+            table.add_column(column.header, no_wrap=not column.max_width, overflow="ellipsis")
         for line in cells:
-            table.add_row(*(Text(text) for text in line))
+            table.add_row(*(Text(text, overflow="ellipsis", no_wrap=True) for text in line))
         Console(file=sys.stdout).print(table)
         return
     widths = [max([len(c.header)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
