@@ -1,8 +1,9 @@
 """A bare ``pip install tierstore`` (core dependencies only, no extras) in a fresh venv.
 
-The venv gets this repository and its core dependencies (pydantic, pydantic-settings, rich) at the versions installed here (pip takes them from
-its cache or PyPI, with ``--no-deps``: nothing else can sneak in). It shows that memory and the local disk work,
-that cloud URLs fail with the named extra, and that ``import tierstore`` pulls in no cloud SDK.
+The venv gets this repository and its core dependencies (pydantic, pydantic-settings, rich) at the versions
+installed here (pip takes them from its cache or PyPI, with ``--no-deps``: nothing else can sneak in). It shows
+that memory and the local disk work, that cloud URLs fail with the named extra, and that ``import tierstore`` pulls
+in no cloud SDK.
 """
 
 from __future__ import annotations
