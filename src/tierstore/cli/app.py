@@ -97,13 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def message(exc: TierstoreError) -> str:
     """The error in the command line's words."""
     if isinstance(exc, ArchivedPageError):
-        state = "a restore is in progress" if exc.pending else "no restore has been requested"
-        return (
-            f"artifact {shown(exc.key)} is archived and cannot be read until it is restored ({state}): "
-            f"`tierstore restore {exc.key}` starts it; read it again once that reports it restored"
-        )
+        if exc.pending:
+            then = f"a restore is in progress: `tierstore restore {exc.key}` shows how far it is"
+        else:
+            then = f"`tierstore restore {exc.key}` starts a restore"
+        return f"artifact {shown(exc.key)} is archived and cannot be read until it is restored; {then}"
     if isinstance(exc, ObjectNotFoundError):
-        what = "checkpoint" if exc.key.startswith(ids.CHECKPOINT_PREFIX) else "artifact"
+        kinds = {ids.CHECKPOINT_PREFIX: "checkpoint", ids.PAGE_PREFIX: "artifact"}
+        what = next((kind for prefix, kind in kinds.items() if exc.key.startswith(prefix)), "object")
         return f"no {what} {shown(exc.key)}"
     return str(exc)
 
