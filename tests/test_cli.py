@@ -30,6 +30,27 @@ SENTINEL_KEY = base64.b64encode(SENTINEL.encode() * 2).decode()
 SRC = Path(__file__).resolve().parent.parent / "src"
 
 
+Completed = subprocess.CompletedProcess[str]
+
+# Runs each argv (a JSON list on stdin) as `tierstore ARGV` would, and prints [{code, stdout, stderr}, ...].
+BATCH = """
+import contextlib, io, json, sys
+from tierstore.cli import main
+
+results = []
+for argv in json.load(sys.stdin):
+    out, err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8"), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code
+        out.flush()
+    results.append({"code": code, "stdout": out.buffer.getvalue().decode(), "stderr": err.getvalue()})
+json.dump(results, sys.stdout)
+"""
+
+
 @dataclass
 class Cli:
     """Runs ``python -m tierstore`` in a clean environment: no TIERSTORE_* or cloud variables but ours."""
@@ -57,6 +78,31 @@ class Cli:
 
     def json(self, *args: str, expect: int = 0, **env: str) -> Any:
         return json.loads(self(*args, "--json", expect=expect, **env).stdout)
+
+    def batch(self, expect: dict[str, int] | None = None, **commands: list[str]) -> dict[str, Completed]:
+        """Run several commands, in order, through ``tierstore.cli.main`` in one process (it spares the interpreter
+        and SDK start-up of each): ``{name: its exit code, stdout and stderr}``. Each must exit 0 unless ``expect``
+        says otherwise."""
+        argvs = json.dumps(list(commands.values()))
+        run = subprocess.run(
+            [sys.executable, "-c", BATCH],
+            input=argvs,
+            cwd=self.cwd,
+            env=self.environment({}),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        results = {
+            name: subprocess.CompletedProcess(argv, r["code"], r["stdout"], r["stderr"])
+            for (name, argv), r in zip(commands.items(), json.loads(run.stdout), strict=True)
+        }
+        for name, result in results.items():
+            wanted = (expect or {}).get(name, 0)
+            assert result.returncode == wanted, f"{name}: exited {result.returncode}, not {wanted}\n{result.stderr}"
+        return results
 
     def environment(self, extra: dict[str, str]) -> dict[str, str]:
         dropped = ("TIERSTORE_", "AWS_", "AZURE_", "STORAGE_EMULATOR_HOST", "GOOGLE_")
