@@ -29,12 +29,15 @@ def bar(label: str, count: int, unit: str) -> re.Pattern[str]:
 def on_a_terminal(cli: Cli, *args: str, stdout_too: bool = True) -> tuple[int, str, str]:
     """Run ``tierstore ARGS`` with stderr (and stdout) on a terminal; returns the exit code, the screen, and stdout
     when it was piped instead."""
+    env = cli.environment({"COLUMNS": str(COLUMNS), "TERM": "xterm-256color"})
+    for overriding in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "LINES"):
+        env.pop(overriding, None)  # a terminal as a person has one, whatever the CI sets
     main, secondary = pty.openpty()
     try:
         process = subprocess.Popen(
             [sys.executable, "-m", "tierstore", *args],
             cwd=cli.cwd,
-            env=cli.environment({"COLUMNS": str(COLUMNS), "TERM": "xterm-256color"}),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=secondary if stdout_too else subprocess.PIPE,
             stderr=secondary,
