@@ -1,8 +1,9 @@
 """A bare ``pip install tierstore`` (core dependencies only, no extras) in a fresh venv.
 
-The venv gets this repository and pydantic + pydantic-settings at the versions installed here (pip takes them from
-its cache or PyPI, with ``--no-deps``: nothing else can sneak in). It shows that memory and the local disk work,
-that cloud URLs fail with the named extra, and that ``import tierstore`` pulls in no cloud SDK.
+The venv gets this repository and its core dependencies (pydantic, pydantic-settings, rich) at the versions
+installed here (pip takes them from its cache or PyPI, with ``--no-deps``: nothing else can sneak in). It shows
+that memory and the local disk work, that cloud URLs fail with the named extra, and that ``import tierstore`` pulls
+in no cloud SDK.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ import pytest
 
 from tests.conftest import ROOT
 
-# pydantic-settings and its dependency closure: what `pip install tierstore` brings besides tierstore.
+# pydantic-settings, rich and their dependency closure: what `pip install tierstore` brings besides tierstore.
 CORE_DISTRIBUTIONS = (
+    "rich",
+    "markdown-it-py",
+    "mdurl",
+    "pygments",
     "pydantic",
     "pydantic-core",
     "pydantic-settings",
@@ -92,7 +97,7 @@ def test_import_pulls_no_cloud_sdk(bare_venv: Path, tmp_path: Path) -> None:
 
 def test_memory_and_the_local_disk_work(bare_venv: Path, tmp_path: Path) -> None:
     assert run(bare_venv, tmp_path, "tierstore", "demo", "--url", "memory://").returncode == 0
-    demo = run(bare_venv, tmp_path, "tierstore", "demo")
+    demo = run(bare_venv, tmp_path, "tierstore", "demo", "--keep")
     assert demo.returncode == 0, demo.stderr
     assert str(tmp_path / "home" / "data" / "tierstore") in demo.stdout
     listing = run(bare_venv, tmp_path, "tierstore", "ls", "--json")

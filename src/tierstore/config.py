@@ -358,3 +358,23 @@ def _schemes() -> str:
 
 def _clip(text: str) -> str:
     return redact_url(text)[:60] + ("…" if len(text) > 60 else "")
+
+
+def misspelt_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """``TIERSTORE_*`` names in ``environ`` that are no setting but close to one: ``{given: closest setting}``.
+
+    Settings ignore unknown variables; this lets a caller warn about a likely typo (``TIERSTORE_ULR``). Names that
+    resemble no setting (another tool's ``TIERSTORE_*`` variable) are left alone.
+    """
+    import difflib
+
+    known = [name.upper() for name in TierstoreSettings.model_fields]
+    found: dict[str, str] = {}
+    for name in environ:
+        rest = name.upper().removeprefix("TIERSTORE_")
+        if not name.upper().startswith("TIERSTORE_") or rest in known:
+            continue
+        closest = difflib.get_close_matches(rest, known, n=1, cutoff=0.6)
+        if closest:
+            found[name] = f"TIERSTORE_{closest[0]}"
+    return found

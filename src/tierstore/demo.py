@@ -1,8 +1,13 @@
-"""The spec's Complete Example, run against any bridge: evict five pages, checkpoint ten, restore them."""
+"""The spec's Complete Example, run against any bridge: evict five pages, checkpoint ten, restore them.
+
+Contract: :func:`run_demo` writes 15 artifacts (5 evicted pages, 10 checkpointed) and one checkpoint, says what it
+does through ``say``, and returns what it wrote, so that :func:`remove_demo` can take it away again.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from tierstore.bridge import ArtifactsBridge
 from tierstore.enums import Modality, StorageTier
@@ -11,8 +16,20 @@ from tierstore.models import MemoryPage
 from tierstore.page_table import PageTable
 
 
-async def run_demo(bridge: ArtifactsBridge, say: Callable[[str], None] = print) -> str:
-    """Returns the checkpoint id it made."""
+@dataclass(frozen=True)
+class DemoResult:
+    checkpoint_id: str
+    evicted: list[str]
+    """Artifact ids of the five evicted pages (``store_page``)."""
+    checkpointed: list[str]
+    """Artifact ids the checkpoint wrote."""
+
+    @property
+    def artifacts(self) -> list[str]:
+        return self.evicted + self.checkpointed
+
+
+async def run_demo(bridge: ArtifactsBridge, say: Callable[[str], None] = print) -> DemoResult:
     page_table = PageTable()
     pages = [
         MemoryPage(
@@ -25,8 +42,10 @@ async def run_demo(bridge: ArtifactsBridge, say: Callable[[str], None] = print) 
     ]
     for page in pages:
         page_table.register(page)
+    evicted = []
     for page in pages[:5]:
         artifact_id = await bridge.store_page(page)
+        evicted.append(artifact_id)
         page_table.update_location(page.page_id, tier=StorageTier.L3, artifact_id=artifact_id)
         say(f"Evicted {page.page_id} -> {artifact_id}")
     checkpoint_id = await bridge.checkpoint(pages=pages, name="session_snapshot")
@@ -37,4 +56,13 @@ async def run_demo(bridge: ArtifactsBridge, say: Callable[[str], None] = print) 
     say(f"\nRestored {len(restored)} pages, every checksum verified")
     stats = bridge.get_stats()
     say(f"\nStorage: {stats.pages_stored} pages stored ({stats.total_bytes} bytes) on {stats.backend}")
-    return checkpoint_id
+    manifest = await bridge.get_checkpoint_manifest(checkpoint_id)
+    checkpointed = [e.artifact_id for e in manifest.pages] if manifest else []
+    return DemoResult(checkpoint_id, evicted, checkpointed)
+
+
+async def remove_demo(bridge: ArtifactsBridge, result: DemoResult) -> None:
+    """Delete what :func:`run_demo` wrote: its checkpoint (with the artifacts only it uses) and the evicted pages."""
+    await bridge.delete_checkpoint(result.checkpoint_id)
+    for artifact_id in result.evicted:
+        await bridge.delete_page(artifact_id)

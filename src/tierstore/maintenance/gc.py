@@ -6,7 +6,7 @@
 * Stray temporary files of killed writers, expired leases, and tomb records older than ``tomb_retention``.
 
 The grace period guards against clocks that disagree and writes that are slow to land; orphans younger than it
-are reported as kept.
+are kept, and reported as kept.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from tierstore import ids
 from tierstore.bridge import ArtifactsBridge
+from tierstore.concurrency import Progress
 from tierstore.maintenance.fsck import fsck, listed, older_than
 from tierstore.maintenance.reports import GcReport
 
@@ -25,6 +26,7 @@ async def gc(
     grace: timedelta = timedelta(hours=1),
     tomb_retention: timedelta = timedelta(days=7),
     dry_run: bool = False,
+    progress: Progress | None = None,
 ) -> GcReport:
     """Delete orphans and strays older than ``grace``, expired leases, and tombs older than ``tomb_retention``.
 
@@ -37,9 +39,9 @@ async def gc(
     report = GcReport()
     now = datetime.now(UTC)
     cutoff = now - grace
-    found = await fsck(bridge, verify=False)
+    found = await fsck(bridge, verify=False, progress=progress)
     old = {o.key: o.checkpoint for o in found.orphans if older_than(o.last_modified, cutoff)}
-    report.orphans_kept = sorted(o.key for o in found.orphans if o.key not in old)
+    report.orphans_kept = [o for o in found.orphans if o.key not in old]
     report.strays_removed = [s.name for s in found.strays if older_than(s.last_modified, cutoff)]
     expired = [i.key for i in await refs.intents() if not i.live(now)]
     old_tombs = [

@@ -41,18 +41,23 @@ async def migrate(
         if progress:
             progress(done, total)
 
-    async def copy(key: str) -> None:
+    async def copy(key: str) -> bool | None:
+        """True when copied, False when already there, None when it could not be copied (reported)."""
         try:
-            if await _copy_object(source, destination, key):
-                report.copied += 1
-            else:
-                report.skipped += 1
-            present.add(key)
+            copied = await _copy_object(source, destination, key)
         except ArchivedPageError:
             report.archived.append(key)
+            return None
         except (IntegrityError, ConflictError) as exc:
             kind: Literal["corrupt", "conflict"] = "conflict" if isinstance(exc, ConflictError) else "corrupt"
             report.problems.append(Problem(key, kind, str(exc)))
+            return None
+        if copied:
+            report.copied += 1
+        else:
+            report.skipped += 1
+        present.add(key)
+        return copied
 
     await bounded_gather((copy(key) for key in pages + tombs), concurrency, progress=tick)
 
@@ -68,8 +73,11 @@ async def migrate(
         if any(e.artifact_id not in present for e in manifest.pages):
             report.incomplete_checkpoints.append(key)
             return
-        await copy(key)
-        report.checkpoints_copied += 1
+        copied = await copy(key)
+        if copied:
+            report.checkpoints_copied += 1
+        elif copied is False:
+            report.checkpoints_skipped += 1
 
     await bounded_gather((copy_checkpoint(key) for key in checkpoints), concurrency, progress=tick)
     return report

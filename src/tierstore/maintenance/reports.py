@@ -1,4 +1,5 @@
-"""What ``fsck``, ``gc`` and ``migrate`` report: plain dataclasses, rendered by the command line as tables or JSON."""
+"""What ``fsck``, ``gc``, ``migrate`` and ``doctor`` report: plain dataclasses, rendered by the command line as
+tables or JSON (field by field, so a new field shows up there unasked)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ class FsckReport:
 @dataclass
 class GcReport:
     orphans_deleted: list[str] = field(default_factory=list)
-    orphans_kept: list[str] = field(default_factory=list)
+    orphans_kept: list[Orphan] = field(default_factory=list)
     """Orphans younger than the grace period: a later ``gc`` (or a shorter grace) collects them."""
     intents_removed: int = 0
     tombs_pruned: int = 0
@@ -64,6 +65,35 @@ class MigrateReport:
     copied: int = 0
     skipped: int = 0
     checkpoints_copied: int = 0
+    checkpoints_skipped: int = 0
+    """Checkpoints the destination already held (counted in ``skipped`` too, as objects)."""
     archived: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     incomplete_checkpoints: list[str] = field(default_factory=list)
+
+
+CheckResult = Literal["ok", "denied", "failed", "unavailable", "not tried", "skipped"]
+
+
+@dataclass
+class DoctorCheck:
+    name: str
+    result: CheckResult = "not tried"
+    detail: str = ""
+
+
+@dataclass
+class DoctorReport:
+    backend: str
+    """The store probed, as a person reads it (no credentials)."""
+    checks: list[DoctorCheck] = field(default_factory=list)
+    cause: str | None = None
+    """Why the store cannot be used at all (e.g. the bucket does not exist), when the probe found that."""
+
+    @property
+    def ok(self) -> bool:
+        return self.cause is None and all(c.result in ("ok", "skipped") for c in self.checks)
+
+    def having(self, *results: CheckResult) -> list[str]:
+        """Names of the checks whose result is one of ``results``."""
+        return [c.name for c in self.checks if c.result in results]

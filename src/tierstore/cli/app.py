@@ -1,0 +1,131 @@
+"""The parser and the entry point: parse, load the settings, run one command, turn errors into exit codes.
+
+Contract: ``main(argv)`` returns an exit code from :mod:`tierstore.cli.exit_codes` and prints a tierstore error as
+``tierstore: <ErrorClass>: <message>`` on stderr (and as ``{"error", "message", "exit_code"}`` on stdout with
+``--json``), in the command line's own words: an archived page names ``tierstore restore ID``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.metadata
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tierstore import ids
+from tierstore.cli import (
+    checkpoints,
+    demo,
+    doctor,
+    exit_codes,
+    fsck,
+    gc,
+    ls,
+    migrate,
+    restore,
+    rm,
+    show,
+    tier,
+)
+from tierstore.cli.context import Invocation, Run, common_options
+from tierstore.cli.render import print_json, shown
+from tierstore.config import load_settings, misspelt_settings
+from tierstore.errors import ArchivedPageError, ObjectNotFoundError, TierstoreError
+
+COMMANDS = (demo, ls, show, checkpoints, tier, restore, rm, migrate, fsck, gc, doctor)
+
+_EPILOG = f"""\
+exit codes:
+{exit_codes.summary()}
+
+The store is --url, else $TIERSTORE_URL, else the local-disk store in $TIERSTORE_DATA_DIR (default
+$XDG_DATA_HOME/tierstore or ~/.local/share/tierstore). URLs: file:///path, memory://, s3://bucket/prefix,
+gs://bucket/prefix, az://container/prefix. Every setting and command: docs/configuration.md.
+"""
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("tierstore")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def parser() -> argparse.ArgumentParser:
+    common = common_options()
+    root = argparse.ArgumentParser(
+        prog="tierstore",
+        description="Durable, tiered storage for an AI agent's memory pages: look at, check, copy and clean a store.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    root.add_argument("--version", action="version", version=f"tierstore {version()}")
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, run: Run, help: str, *, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, aliases=aliases, help=help, description=help, parents=[common])
+        sub.set_defaults(run=run)
+        return sub
+
+    for command in COMMANDS:
+        command.register(add)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    _warn_about_misspelt_settings()
+    try:
+        invocation = Invocation(args, load_settings())
+        code: int = asyncio.run(args.run(invocation))
+    except TierstoreError as exc:
+        return _fail(args, exc)
+    except KeyboardInterrupt:
+        print("tierstore: interrupted", file=sys.stderr)
+        return exit_codes.INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away; point stdout at /dev/null so the interpreter's final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return exit_codes.BROKEN_PIPE
+    return code
+
+
+def message(exc: TierstoreError) -> str:
+    """The error in the command line's words."""
+    if isinstance(exc, ArchivedPageError):
+        if exc.pending:
+            then = f"a restore is in progress: `tierstore restore {exc.key}` shows how far it is"
+        else:
+            then = f"`tierstore restore {exc.key}` starts a restore"
+        return f"artifact {shown(exc.key)} is archived and cannot be read until it is restored; {then}"
+    if isinstance(exc, ObjectNotFoundError):
+        kinds = {ids.CHECKPOINT_PREFIX: "checkpoint", ids.PAGE_PREFIX: "artifact"}
+        what = next((kind for prefix, kind in kinds.items() if exc.key.startswith(prefix)), "object")
+        return f"no {what} {shown(exc.key)}"
+    return str(exc)
+
+
+def _fail(args: argparse.Namespace, exc: TierstoreError) -> int:
+    code, kind, text = exit_codes.of_error(exc), type(exc).__name__, message(exc)
+    print(f"tierstore: {kind}: {text}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print_json({"error": kind, "message": text, "exit_code": code})
+    return code
+
+
+def _warn_about_misspelt_settings() -> None:
+    names = dict(os.environ)
+    dotenv = Path(".env")
+    if dotenv.is_file():
+        from dotenv import dotenv_values
+
+        names |= {k: v or "" for k, v in dotenv_values(dotenv).items()}
+    for name, suggestion in misspelt_settings(names).items():
+        print(
+            f"tierstore: warning: {name} is not a tierstore setting and is ignored; did you mean {suggestion}?",
+            file=sys.stderr,
+        )

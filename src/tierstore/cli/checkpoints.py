@@ -1,0 +1,134 @@
+"""``tierstore checkpoints [list|show|verify|delete]``: the store's checkpoints.
+
+Contract: ``verify`` (alias ``restore``) loads every page of a checkpoint and checks it as
+``ArtifactsBridge.restore_checkpoint`` does, and writes nothing; ``delete`` removes the checkpoint and the
+artifacts no other checkpoint uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tierstore.bridge import ArtifactsBridge
+from tierstore.cli.context import AddCommand, Invocation, checkpoint_id, common_options
+from tierstore.cli.render import Column, human_size, print_fields, print_json, print_table
+from tierstore.concurrency import bounded_gather
+from tierstore.errors import ObjectNotFoundError
+from tierstore.models import CheckpointManifest
+
+_LIST_COLUMNS = (
+    Column("checkpoint_id", "CHECKPOINT"),
+    Column("name", "NAME", max_width=40),
+    Column("created_at", "CREATED"),
+    Column("pages", "PAGES"),
+    Column("size", "SIZE"),
+)
+_ENTRY_COLUMNS = (
+    Column("page_id", "PAGE", max_width=40),
+    Column("artifact_id", "ARTIFACT"),
+    Column("modality", "MODALITY"),
+    Column("tier", "TIER"),
+    Column("size", "SIZE"),
+)
+
+
+def register(add: AddCommand) -> None:
+    checkpoints = add("checkpoints", list_checkpoints, "list, show, verify or delete checkpoints")
+    actions = checkpoints.add_subparsers(dest="action", metavar="ACTION")
+    common = common_options()
+    actions.add_parser("list", help="list checkpoints (the default)", parents=[common]).set_defaults(
+        run=list_checkpoints
+    )
+    for name, run, aliases, help, artifact_command in (
+        ("show", show, [], "show a checkpoint's manifest: its pages and their artifacts", "show"),
+        (
+            "verify",
+            verify,
+            ["restore"],
+            "load every page of a checkpoint and verify it, as restore_checkpoint does (writes nothing)",
+            "show --content",
+        ),
+        ("delete", delete, [], "delete a checkpoint and the artifacts no other checkpoint uses", "rm"),
+    ):
+        action = actions.add_parser(name, aliases=aliases, help=help, description=help, parents=[common])
+        action.add_argument("id", help="checkpoint id, e.g. ckpt_20261125T200102123456_ab12cd34")
+        action.set_defaults(run=run, artifact_command=artifact_command)
+
+
+def _row(checkpoint: str, manifest: CheckpointManifest) -> dict[str, Any]:
+    return {
+        "checkpoint_id": checkpoint,
+        "name": manifest.name,
+        "created_at": manifest.created_at,
+        "pages": manifest.page_count,
+        "size": human_size(sum(e.size_bytes for e in manifest.pages)),
+    }
+
+
+def _entries(manifest: CheckpointManifest) -> list[dict[str, Any]]:
+    return [{**e.model_dump(), "size": human_size(e.size_bytes)} for e in manifest.pages]
+
+
+async def list_checkpoints(inv: Invocation) -> int:
+    async with inv.bridge() as bridge:
+        ids = await bridge.list_checkpoints()
+        manifests = await bounded_gather((bridge.get_checkpoint_manifest(c) for c in ids), inv.settings.concurrency)
+    found = [(c, m) for c, m in zip(ids, manifests, strict=True) if m is not None]
+    if inv.json:
+        print_json([{**m.model_dump(mode="json", exclude={"pages"}), "checkpoint_id": c} for c, m in found])
+    else:
+        print_table([_row(c, m) for c, m in found], _LIST_COLUMNS)
+    return 0
+
+
+def _checkpoint(inv: Invocation) -> str:
+    return checkpoint_id(inv.args.id, artifact_command=inv.args.artifact_command)
+
+
+async def _manifest(bridge: ArtifactsBridge, checkpoint: str) -> CheckpointManifest:
+    manifest = await bridge.get_checkpoint_manifest(checkpoint)
+    if manifest is None:
+        raise ObjectNotFoundError(checkpoint)
+    return manifest
+
+
+async def show(inv: Invocation) -> int:
+    checkpoint = _checkpoint(inv)
+    async with inv.bridge() as bridge:
+        manifest = await _manifest(bridge, checkpoint)
+    if inv.json:
+        print_json(manifest)
+        return 0
+    row = _row(checkpoint, manifest)
+    print_fields(
+        {"checkpoint": checkpoint, "name": row["name"], "created": row["created_at"], "pages": row["pages"]}
+        | {"size": row["size"]}
+    )
+    print()
+    print_table(_entries(manifest), _ENTRY_COLUMNS)
+    return 0
+
+
+async def verify(inv: Invocation) -> int:
+    checkpoint = _checkpoint(inv)
+    async with inv.bridge() as bridge:
+        manifest = await _manifest(bridge, checkpoint)
+        pages = await bridge.restore_checkpoint(checkpoint)
+    if inv.json:
+        print_json({"checkpoint_id": checkpoint, "verified": len(pages), "pages": [p.page_id for p in pages]})
+        return 0
+    print(f"checkpoint {checkpoint} ({manifest.name}): all {len(pages)} pages load and match their checksums\n")
+    print_table(_entries(manifest), _ENTRY_COLUMNS)
+    return 0
+
+
+async def delete(inv: Invocation) -> int:
+    checkpoint = _checkpoint(inv)
+    async with inv.bridge() as bridge:
+        if not await bridge.delete_checkpoint(checkpoint):
+            raise ObjectNotFoundError(checkpoint)
+    if inv.json:
+        print_json({"checkpoint_id": checkpoint, "deleted": True})
+    else:
+        print(f"deleted checkpoint {checkpoint} (and the artifacts no other checkpoint uses)")
+    return 0

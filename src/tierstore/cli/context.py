@@ -1,0 +1,111 @@
+"""What every command gets: the parsed arguments, the settings, and the backend or bridge they name.
+
+Contract: the backend is ``--url``, else ``TIERSTORE_URL``, else the local-disk store in the data directory; ids
+typed by the user are checked here, before any I/O, and echoed clipped, with a pointer to the right command when
+an artifact id is given where a checkpoint id belongs or the other way round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from tierstore import ids
+from tierstore.backends.base import MAX_KEY_LENGTH, StorageBackend
+from tierstore.bridge import ArtifactsBridge
+from tierstore.cli.render import shown
+from tierstore.config import TierstoreSettings, backend_from_url
+from tierstore.errors import InvalidInputError
+
+_KEY = re.compile(r"[A-Za-z0-9._-]+")
+
+
+@dataclass
+class Invocation:
+    args: argparse.Namespace
+    settings: TierstoreSettings
+
+    @property
+    def json(self) -> bool:
+        return bool(getattr(self.args, "json", False))
+
+    @property
+    def explicit_url(self) -> str | None:
+        """``--url`` as given on the command line, if it was."""
+        url: str | None = getattr(self.args, "url", None)
+        return url
+
+    def backend(self, url: str | None = None) -> StorageBackend:
+        return backend_from_url(url or self.explicit_url or self.settings.url, self.settings)
+
+    def bridge(self, backend: StorageBackend | None = None) -> ArtifactsBridge:
+        return ArtifactsBridge(
+            backend=backend if backend is not None else self.backend(),
+            compression=self.settings.compression,
+            concurrency=self.settings.concurrency,
+        )
+
+
+@contextlib.asynccontextmanager
+async def closing(backend: StorageBackend) -> AsyncIterator[StorageBackend]:
+    try:
+        yield backend
+    finally:
+        await backend.aclose()
+
+
+def artifact_id(value: str, *, checkpoint_command: str | None = None) -> str:
+    """A page's artifact id (``mem_L3_1``); for a checkpoint id, the message names ``checkpoint_command``."""
+    _check_key(value, "artifact id")
+    if value.startswith(ids.CHECKPOINT_PREFIX):
+        instead = f": `tierstore checkpoints {checkpoint_command} {value}`" if checkpoint_command else ""
+        raise InvalidInputError(f"{shown(value)} is a checkpoint id, not an artifact id{instead}")
+    if not value.startswith(ids.PAGE_PREFIX):
+        raise InvalidInputError(f"{shown(value)} is not an artifact id (mem_<tier>_<n>, e.g. mem_L3_1)")
+    return value
+
+
+def checkpoint_id(value: str, *, artifact_command: str | None = None) -> str:
+    """A checkpoint id (``ckpt_…``); for an artifact id, the message names ``artifact_command``."""
+    _check_key(value, "checkpoint id")
+    if value.startswith(ids.PAGE_PREFIX):
+        instead = f": `tierstore {artifact_command} {value}`" if artifact_command else ""
+        raise InvalidInputError(f"{shown(value)} is an artifact id, not a checkpoint id{instead}")
+    if not value.startswith(ids.CHECKPOINT_PREFIX):
+        raise InvalidInputError(
+            f"{shown(value)} is not a checkpoint id (ckpt_<time>_<random>; see `tierstore checkpoints`)"
+        )
+    return value
+
+
+def _check_key(value: str, what: str) -> None:
+    if len(value) > MAX_KEY_LENGTH:
+        raise InvalidInputError(f"invalid {what} {shown(value)}: at most {MAX_KEY_LENGTH} characters")
+    if not _KEY.fullmatch(value) or value in {".", ".."}:
+        raise InvalidInputError(f"invalid {what} {shown(value)}: expected A-Z a-z 0-9 . _ -")
+
+
+Run = Callable[[Invocation], Awaitable[int]]
+
+
+class AddCommand(Protocol):
+    """Adds a subcommand that runs ``run``; returns its parser, for the command's own arguments."""
+
+    def __call__(self, name: str, run: Run, help: str, *, aliases: Sequence[str] = ()) -> argparse.ArgumentParser: ...
+
+
+def common_options() -> argparse.ArgumentParser:
+    """``--url`` and ``--json``, accepted before or after any command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url",
+        default=argparse.SUPPRESS,
+        help="backend URL: file:///path, memory://, s3://bucket/prefix, gs://bucket/prefix, az://container/prefix "
+        "(default: $TIERSTORE_URL, else the local-disk store in the data directory)",
+    )
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
+    return common

@@ -1,0 +1,58 @@
+"""``tierstore doctor``: check that the store is reachable and the credentials allow what tierstore needs.
+
+Contract: leads with the cause when the store cannot be used at all (e.g. the bucket does not exist: exit 2); exit 3
+when the backend is unreachable or a permission is missing, 1 when a check fails, 0 when everything works.
+"""
+
+from __future__ import annotations
+
+from tierstore import maintenance
+from tierstore.cli.context import AddCommand, Invocation, closing
+from tierstore.cli.render import Column, print_json, print_table, to_plain
+from tierstore.maintenance import DoctorReport
+
+
+def register(add: AddCommand) -> None:
+    add("doctor", run, "check the store is reachable and the credentials allow every operation tierstore needs")
+
+
+def exit_code(report: DoctorReport) -> int:
+    if report.cause is not None:
+        return 2
+    if report.having("denied", "unavailable"):
+        return 3
+    return 1 if report.having("failed") else 0
+
+
+async def run(inv: Invocation) -> int:
+    backend = inv.backend()
+    async with closing(backend):
+        report = await maintenance.doctor(backend)
+    code = exit_code(report)
+    if inv.json:
+        print_json({"ok": report.ok, **to_plain(report)})
+        return code
+    print(f"backend: {report.backend}")
+    if report.cause:
+        print(f"cause:   {report.cause}")
+    print()
+    print_table(
+        [to_plain(c) for c in report.checks],
+        [Column("name", "CHECK"), Column("result", "RESULT"), Column("detail", "DETAIL")],
+    )
+    print(f"\n{_verdict(report)}")
+    return code
+
+
+def _verdict(report: DoctorReport) -> str:
+    if report.cause:
+        return (
+            f"the store cannot be used as configured ({report.cause}): fix the URL or create it, then run doctor again"
+        )
+    if report.having("unavailable"):
+        return "the backend cannot be reached: check the URL, endpoint and network"
+    if denied := report.having("denied"):
+        return f"missing permissions: {', '.join(denied)}"
+    if failed := report.having("failed"):
+        return f"failing: {', '.join(failed)}"
+    return "everything tierstore needs works"

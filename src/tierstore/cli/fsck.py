@@ -1,0 +1,37 @@
+"""``tierstore fsck``: verify every page and manifest of the store, and list what a crash left behind.
+
+Contract: exit 1 when objects are missing or damaged; orphans alone do not fail (``gc`` collects them). Every field of
+the report is printed, so fields added to ``FsckReport`` show up in both outputs.
+"""
+
+from __future__ import annotations
+
+from tierstore import maintenance
+from tierstore.cli.context import AddCommand, Invocation
+from tierstore.cli.render import ProgressBar, print_json, print_report, to_plain
+
+HINTS = {
+    "archived": "in an archive class: `tierstore restore ID` brings one back",
+    "orphans": "written for a checkpoint that does not reference them; `tierstore gc` removes them",
+}
+
+
+def register(add: AddCommand) -> None:
+    fsck = add("fsck", run, "verify every page and manifest, and list damaged or missing objects and orphans")
+    fsck.add_argument("--no-verify", action="store_true", help="list and cross-check only; do not read page bodies")
+
+
+async def run(inv: Invocation) -> int:
+    async with inv.bridge() as bridge:
+        with ProgressBar("checking", "pages") as bar:
+            report = await maintenance.fsck(
+                bridge, verify=not inv.args.no_verify, concurrency=inv.settings.concurrency, progress=bar
+            )
+    code = 0 if report.ok else 1
+    if inv.json:
+        print_json({"ok": report.ok, **to_plain(report)})
+        return code
+    skipped = {"verified": "skipped (--no-verify)"} if inv.args.no_verify else {}
+    print_report(report, values=skipped, hints=HINTS)
+    print("\nok" if report.ok else "\nproblems found")
+    return code

@@ -1,0 +1,73 @@
+"""``tierstore gc``: delete orphans older than a grace period, stale intents and old tomb records.
+
+Contract: says what it deleted, and what it kept and why: orphans younger than the grace period (a checkpoint may
+still be writing them), with when a plain ``gc`` will collect them and how to collect them at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import timedelta
+
+from tierstore import maintenance
+from tierstore.cli.context import AddCommand, Invocation
+from tierstore.cli.render import ProgressBar, human_size, print_json, print_report, to_plain
+from tierstore.maintenance import GcReport
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SHOWN = ("orphans_deleted", "orphans_kept", "intents_removed", "tombs_pruned")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90``, ``30s``, ``15m``, ``1h``, ``2d``, ``1w``."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"invalid duration {text[:40]!r}: use e.g. 30s, 15m, 1h, 2d")
+    return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
+
+
+def format_duration(duration: timedelta) -> str:
+    seconds = duration.total_seconds()
+    for unit in ("w", "d", "h", "m"):
+        if seconds >= _UNIT_SECONDS[unit] and seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{seconds / _UNIT_SECONDS[unit]:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def register(add: AddCommand) -> None:
+    gc = add("gc", run, "delete orphans older than a grace period, stale intents and old tomb records")
+    gc.add_argument("--grace", type=parse_duration, default=timedelta(hours=1), help="e.g. 30m, 1h, 2d (default 1h)")
+    gc.add_argument("--dry-run", action="store_true", help="report what would be deleted; delete nothing")
+
+
+async def run(inv: Invocation) -> int:
+    async with inv.bridge() as bridge:
+        with ProgressBar("looking for orphans", "pages") as bar:
+            report = await maintenance.gc(bridge, grace=inv.args.grace, dry_run=inv.args.dry_run, progress=bar)
+    if inv.json:
+        print_json({"dry_run": inv.args.dry_run, **to_plain(report)})
+        return 0
+    _print(report, inv.args.grace, dry_run=inv.args.dry_run)
+    return 0
+
+
+def _print(report: GcReport, grace: timedelta, *, dry_run: bool) -> None:
+    deleted, kept = ("would delete", "would keep") if dry_run else ("deleted", "kept")
+    print(f"{deleted} {len(report.orphans_deleted)} orphan(s) older than {format_duration(grace)}")
+    for key in report.orphans_deleted:
+        print(f"  {key}")
+    if report.orphans_kept:
+        size = human_size(sum(o.size for o in report.orphans_kept))
+        print(
+            f"{kept} {len(report.orphans_kept)} orphan(s) ({size}) younger than {format_duration(grace)}: "
+            "a checkpoint may still be writing them"
+        )
+        written = [o.last_modified for o in report.orphans_kept if o.last_modified is not None]
+        if written:
+            due = max(written) + grace
+            print(f"  `tierstore gc` collects them from {due:%Y-%m-%d %H:%M:%S} UTC;")
+        print("  if no checkpoint is being written to this store now, `tierstore gc --grace 0s` collects them at once")
+    print(f"{deleted} {report.intents_removed} stale intent(s) and {report.tombs_pruned} old tomb record(s)")
+    print_report(report, skip=_SHOWN)

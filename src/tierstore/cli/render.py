@@ -1,0 +1,246 @@
+"""What the command line prints: JSON for scripts, tables and ``name  value`` lines for people, progress bars.
+
+Contract:
+
+* ``--json`` output is one JSON document on stdout, built by :func:`to_plain` from models and dataclasses field by
+  field, so a field added to a report shows up without a change here.
+* Tables and report summaries are plain, aligned text when stdout is not a terminal (so ``grep``, ``awk`` and
+  ``head`` keep working) and rich tables when it is. Long cells are clipped to their column's ``max_width``.
+* Progress bars are drawn on stderr, only when stderr is a terminal, with the count, the rate and the time left.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+ELLIPSIS = "…"
+
+
+@dataclass(frozen=True)
+class Column:
+    field: str
+    header: str
+    max_width: int | None = None
+
+
+def to_plain(value: Any) -> Any:
+    """Something ``json.dumps`` accepts: models, dataclasses, enums, datetimes, paths and bytes (as base64)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(to_plain(value), indent=2, ensure_ascii=False))
+
+
+def clip(text: str, width: int | None) -> str:
+    if width is None or len(text) <= width:
+        return text
+    return text[: width - 1] + ELLIPSIS
+
+
+def shown(value: str, width: int = 60) -> str:
+    """A value the user typed, quoted for a message, clipped when long (with its length)."""
+    if len(value) <= width:
+        return repr(value)
+    return f"{clip(value, width)!r} ({len(value):,} characters)"
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    amount = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if amount < 1024:
+            return f"{size} B" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{amount:.1f} TiB"
+
+
+def stdout_is_terminal() -> bool:
+    return _is_terminal(sys.stdout)
+
+
+def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -> None:
+    """Rows under a header; nothing but the header when there are no rows."""
+    cells = [[clip(cell(row.get(c.field)), c.max_width) for c in columns] for row in rows]
+    if stdout_is_terminal():
+        table = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold")
+        for column in columns:
+            # Only clipped columns give way when the terminal is narrow (rich narrows wrappable columns first);
+            # their cells still never wrap: they end in an ellipsis.
+            table.add_column(column.header, no_wrap=not column.max_width, overflow="ellipsis")
+        for line in cells:
+            table.add_row(*(Text(text, overflow="ellipsis", no_wrap=True) for text in line))
+        Console(file=sys.stdout).print(table)
+        return
+    widths = [max([len(c.header)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
+    for line in [[c.header for c in columns], *cells]:
+        print("  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip())
+
+
+def print_fields(fields: Mapping[str, Any]) -> None:
+    """``name  value`` lines, names aligned."""
+    width = max((len(name) for name in fields), default=0)
+    for name, value in fields.items():
+        print(f"{name.ljust(width)}  {cell(value)}")
+
+
+def label(field_name: str) -> str:
+    return field_name.replace("_", " ")
+
+
+def print_report(
+    report: Any,
+    *,
+    labels: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
+    hints: Mapping[str, str] | None = None,
+    skip: Sequence[str] = (),
+) -> None:
+    """Every field of a report dataclass: a summary (numbers, and the length of lists), then a section per
+    non-empty list, as a table when its items are dataclasses. Fields added to the report appear unasked."""
+    labels, values, hints = labels or {}, values or {}, hints or {}
+    fields = [f.name for f in dataclasses.fields(report) if f.name not in skip]
+    summary = {}
+    for name in fields:
+        value = getattr(report, name)
+        summary[labels.get(name, label(name))] = values.get(name, len(value) if isinstance(value, list) else value)
+    print_fields(summary)
+    for name in fields:
+        items = getattr(report, name)
+        if not isinstance(items, list) or not items:
+            continue
+        hint = f" ({hints[name]})" if name in hints else ""
+        print(f"\n{labels.get(name, label(name))}{hint}:")
+        print_items(items)
+
+
+def print_items(items: Sequence[Any]) -> None:
+    """A list from a report: a table of dataclasses, or one item a line."""
+    if dataclasses.is_dataclass(items[0]):
+        names = [f.name for f in dataclasses.fields(items[0])]
+        rows = [{n: _item_cell(n, getattr(item, n)) for n in names} for item in items]
+        print_table(rows, [Column(n, label(n).upper(), 80) for n in names])
+        return
+    for item in items:
+        print(f"  {cell(item)}")
+
+
+def _item_cell(name: str, value: Any) -> Any:
+    return human_size(value) if name in ("size", "size_bytes") and isinstance(value, int) else value
+
+
+class _Rate(ProgressColumn):
+    """Items per second: the recent rate while running, the overall rate once finished."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        if task.finished and task.finished_time:
+            speed: float | None = task.completed / task.finished_time
+        else:
+            speed = task.speed
+        if speed is None:
+            return Text(f"? {self.unit}/s", style="progress.data.speed")
+        figure = f"{speed:,.1f}" if speed < 10 else f"{speed:,.0f}"
+        return Text(f"{figure} {self.unit}/s", style="progress.data.speed")
+
+
+class ProgressBar:
+    """``bar(done, total)`` updates a bar on stderr, on a terminal only, e.g.
+    ``checking ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ 12/40 8.0 pages/s 0:00:01 ETA 0:00:03``.
+
+    A context manager: the bar is drawn from entry to exit, and stays on screen with its final figures.
+    """
+
+    def __init__(self, label: str, unit: str = "objects") -> None:
+        console = Console(file=sys.stderr)
+        self.enabled = _is_terminal(sys.stderr)
+        self._progress = Progress(
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            _Rate(unit),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not self.enabled,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._task = self._progress.add_task(label, total=None)
+
+    def __call__(self, done: int, total: int) -> None:
+        self._progress.update(self._task, completed=done, total=total)
+
+    def __enter__(self) -> ProgressBar:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._progress.stop()
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

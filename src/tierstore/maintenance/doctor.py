@@ -1,0 +1,128 @@
+"""``doctor``: probe a store with every operation tierstore needs, on scratch keys, and report what works.
+
+Contract: the checks run in order (write, read, conditional create, tag, list, delete) on keys
+``doctor_<UTC time>_<random>_*``, which are removed before it returns, whatever happened. A check that finds the
+store unusable as configured (``ConfigurationError``: the bucket or container does not exist) sets the report's
+``cause`` and the checks after it are not tried, nor are they once the backend proved unreachable; a check that is
+refused or fails is recorded and the next one still runs. Nothing is raised for what a check finds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from tierstore.backends.base import StorageBackend
+from tierstore.backends.filesystem import FileSystemBackend
+from tierstore.enums import StorageTier
+from tierstore.errors import (
+    AccessDeniedError,
+    BackendUnavailableError,
+    ConfigurationError,
+    ConflictError,
+    IntegrityError,
+    TierstoreError,
+)
+from tierstore.maintenance.reports import DoctorCheck, DoctorReport
+
+_PAYLOAD = b"tierstore doctor"
+
+
+def describe(backend: StorageBackend) -> str:
+    """The store as a person reads it: a path for the local disk, the backend's repr (no credentials) otherwise."""
+    if isinstance(backend, FileSystemBackend):
+        return f"the local-disk store at {backend.root}"
+    return repr(backend)
+
+
+async def doctor(backend: StorageBackend) -> DoctorReport:
+    return await _Probe(backend).run()
+
+
+class _Probe:
+    def __init__(self, backend: StorageBackend) -> None:
+        self.backend = backend
+        self.stem = f"doctor_{datetime.now(UTC):%Y%m%dT%H%M%S}_{secrets.token_hex(4)}"
+        self.report = DoctorReport(describe(backend))
+        self.created: list[str] = []
+        self.stopped: str | None = None
+
+    async def run(self) -> DoctorReport:
+        try:
+            await self._check("write", "put an object", self._write)
+            await self._check("read", "get an object and its metadata", self._read)
+            await self._check("conditional create", "create-if-absent, and refuse a second one", self._create)
+            if "tags" in self.backend.capabilities:
+                await self._check("tag", "write tags and change an object's tier", self._tag)
+            else:
+                self.report.checks.append(DoctorCheck("tag", "skipped", "the backend has no tags"))
+            await self._check("list", "list keys under a prefix", self._list)
+            await self._check("delete", "delete objects", self._delete)
+        finally:
+            with contextlib.suppress(TierstoreError):
+                await self.backend.delete_many(self.created)
+        return self.report
+
+    async def _check(self, name: str, what: str, step: Callable[[], Awaitable[None]]) -> None:
+        check = DoctorCheck(name, detail=what)
+        self.report.checks.append(check)
+        if self.stopped:
+            check.detail = f"not tried: {self.stopped}"
+            return
+        try:
+            await step()
+            check.result = "ok"
+        except ConfigurationError as exc:
+            check.result, check.detail = "failed", str(exc)
+            self.report.cause = str(exc)
+            self.stopped = "the store cannot be used as configured"
+        except AccessDeniedError as exc:
+            check.result, check.detail = "denied", f"not allowed to {what}: {exc}"
+        except BackendUnavailableError as exc:
+            check.result, check.detail = "unavailable", str(exc)
+            self.stopped = "the backend is unreachable"
+        except TierstoreError as exc:
+            check.result, check.detail = "failed", f"{type(exc).__name__}: {exc}"
+
+    def _key(self, suffix: str) -> str:
+        key = f"{self.stem}_{suffix}"
+        self.created.append(key)
+        return key
+
+    async def _write(self) -> None:
+        await self.backend.put(self._key("w"), _PAYLOAD, metadata={"doctor": "1"})
+
+    async def _read(self) -> None:
+        key = f"{self.stem}_w"
+        if await self.backend.get(key) != _PAYLOAD:
+            raise IntegrityError("the object read back differs from the one written", key=key)
+        info = await self.backend.head(key)
+        if info is None or dict(info.metadata) != {"doctor": "1"}:
+            raise IntegrityError("the metadata read back differs from what was written", key=key)
+
+    async def _create(self) -> None:
+        key = self._key("c")
+        await self.backend.put(key, b"first", if_absent=True)
+        try:
+            await self.backend.put(key, b"second", if_absent=True)
+        except ConflictError:
+            return
+        raise IntegrityError("a second create-if-absent succeeded: two writers could claim one artifact id")
+
+    async def _tag(self) -> None:
+        key = self._key("t")
+        await self.backend.put(key, b"tagged", tags={"tier": StorageTier.L3.value}, tier=StorageTier.L3)
+        await self.backend.set_tier(key, StorageTier.L3)
+
+    async def _list(self) -> None:
+        keys = [entry.key async for entry in self.backend.list(self.stem)]
+        if f"{self.stem}_w" not in keys:
+            raise IntegrityError("the listing does not show an object just written")
+
+    async def _delete(self) -> None:
+        if not await self.backend.delete(f"{self.stem}_w"):
+            raise IntegrityError("delete did not find an object just written")
+        await self.backend.delete_many([k for k in self.created if not k.endswith("_w")])
+        self.created.clear()

@@ -1,0 +1,124 @@
+"""The command line on a terminal, as a person sees it: run under a pseudo-terminal (the standard library's ``pty``),
+its output read back with the terminal's control sequences taken out. Nothing here depends on timing: the bar's last
+frame, drawn when the work is done, always shows the count, the rate and the time left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import Cli
+
+CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+COLUMNS = 80
+
+
+def bar(label: str, count: int, unit: str) -> re.Pattern[str]:
+    """A finished bar: label, bar, count, rate, elapsed time, ETA."""
+    return re.compile(rf"{label} ━+ {count}/{count} [\d,.]+ {unit}/s \d+:\d\d:\d\d ETA 0:00:00")
+
+
+def on_a_terminal(cli: Cli, *args: str, stdout_too: bool = True) -> tuple[int, str, str]:
+    """Run ``tierstore ARGS`` with stderr (and stdout) on a terminal; returns the exit code, the screen, and stdout
+    when it was piped instead."""
+    env = cli.environment({"COLUMNS": str(COLUMNS), "TERM": "xterm-256color"})
+    for overriding in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "LINES"):
+        env.pop(overriding, None)  # a terminal as a person has one, whatever the CI sets
+    main, secondary = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tierstore", *args],
+            cwd=cli.cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=secondary if stdout_too else subprocess.PIPE,
+            stderr=secondary,
+        )
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the child closed its end
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        piped = process.stdout.read().decode() if process.stdout is not None else ""
+        code = process.wait(timeout=120)
+    finally:
+        os.close(main)
+    screen = CONTROL.sub("", b"".join(chunks).decode()).replace("\r\n", "\n")
+    return code, screen, piped
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    work = tmp_path / "work"
+    work.mkdir()
+    return Cli(cwd=work, env={"HOME": str(tmp_path / "home"), "XDG_DATA_HOME": str(tmp_path / "xdg")})
+
+
+@pytest.fixture
+def url(cli: Cli, tmp_path: Path) -> str:
+    store = f"file://{tmp_path}/store"
+    cli("demo", "--keep", "--url", store)
+    return store
+
+
+def test_long_work_draws_a_bar_with_rate_and_time_left(cli: Cli, url: str, tmp_path: Path) -> None:
+    code, screen, _ = on_a_terminal(cli, "fsck", "--url", url)
+    assert code == 0
+    assert bar("checking", 15, "pages").search(screen), screen
+    assert screen.rstrip().endswith("ok")
+
+    code, screen, _ = on_a_terminal(cli, "migrate", url, f"file://{tmp_path}/copy")
+    assert code == 0
+    assert bar("migrating", 17, "objects").search(screen), screen  # 15 pages, 1 block record, 1 checkpoint
+    assert "checkpoints copied         1" in screen
+
+    code, screen, _ = on_a_terminal(cli, "gc", "--url", url)
+    assert code == 0
+    assert bar("looking for orphans", 15, "pages").search(screen), screen
+
+
+def test_json_stays_clean_while_the_bar_is_on_the_terminal(cli: Cli, url: str) -> None:
+    code, screen, stdout = on_a_terminal(cli, "fsck", "--url", url, "--json", stdout_too=False)
+    assert code == 0
+    assert bar("checking", 15, "pages").search(screen), screen
+    assert json.loads(stdout)["verified"] == 15
+    piped = cli("fsck", "--url", url)
+    assert piped.stderr == ""  # no terminal, no bar
+    assert "━" not in piped.stdout
+
+
+def test_tables_fit_the_terminal_and_clip_long_page_ids(cli: Cli, url: str) -> None:
+    long_id = "q" * 1000
+    script = (
+        "import asyncio, sys\n"
+        "from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage, Modality\n"
+        "async def main():\n"
+        "    async with ArtifactsBridge(backend=FileSystemBackend(sys.argv[1])) as bridge:\n"
+        f"        await bridge.store_page(MemoryPage(page_id={long_id!r}, modality=Modality.TEXT, content='x'))\n"
+        "asyncio.run(main())\n"
+    )
+    subprocess.run([sys.executable, "-c", script, url.removeprefix("file://")], env=cli.environment({}), check=True)
+
+    code, screen, _ = on_a_terminal(cli, "ls", "--url", url)
+    assert code == 0
+    assert bar("reading metadata", 16, "pages").search(screen), screen
+    table = screen[screen.index("ARTIFACT") :].splitlines()
+    assert table[0].split() == ["ARTIFACT", "TIER", "MODALITY", "SIZE", "CREATED", "STORAGE", "CLASS", "PAGE"]
+    assert len(table) == 17
+    assert all(len(line) <= COLUMNS for line in table)
+    row = next(line for line in table if line.startswith("mem_L3_1001 "))
+    assert row.rstrip().endswith("q…")
+    assert row.split()[:3] == ["mem_L3_1001", "L3", "text"]
