@@ -208,7 +208,7 @@ class ArtifactsBridge(ChukCalls):
         ids.check_text_id(name, "checkpoint name")
         now = datetime.now(UTC)
         checkpoint_id = ids.timestamped(ids.CHECKPOINT_PREFIX, now)
-        prepared = await bounded_gather((self._prepare(p) for p in checked), self.concurrency)
+        prepared = await bounded_gather((self._prepare(p, identity=True) for p in checked), self.concurrency)
         tiers = [_resolve_tier(p, None) for p in checked]
         reusable = await self._artifacts.reusable()
         entries: dict[int, CheckpointEntry] = {}
@@ -371,10 +371,10 @@ class ArtifactsBridge(ChukCalls):
         async with self._limit:
             return await self._artifacts.create_page(page, prepared, tier, owner)
 
-    async def _prepare(self, page: MemoryPage) -> codec.PreparedPage:
+    async def _prepare(self, page: MemoryPage, *, identity: bool = False) -> codec.PreparedPage:
         if isinstance(page.content, bytes | str) and len(page.content) > _BIG_PAGE:
-            return await asyncio.to_thread(codec.prepare_page, page, compression=self.compression)
-        return codec.prepare_page(page, compression=self.compression)
+            return await asyncio.to_thread(codec.prepare_page, page, compression=self.compression, identity=identity)
+        return codec.prepare_page(page, compression=self.compression, identity=identity)
 
     async def _decode(self, data: codec.Buffer, key: str) -> tuple[MemoryPage, str | None]:
         bound = key if self._artifacts.binds_keys else None

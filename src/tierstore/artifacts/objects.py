@@ -120,9 +120,9 @@ class ObjectArtifacts:
             end = codec.header_end(head)
             if len(head) < end:
                 head = await self.backend.get_range(key, 0, end) or b""
-            kind, header, _checksum = codec.read_header(head, key)
-            if kind != "page":
-                raise IntegrityError(f"object is a {kind}, not a page")
+            header = codec.read_header(head, key)
+            if header.kind != "page":
+                raise IntegrityError(f"object is a {header.kind}, not a page")
             return codec.page_fields(header)
         except IntegrityError as exc:
             raise IntegrityError(f"{key}: {exc}", key=key) from exc
