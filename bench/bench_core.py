@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from itertools import count
 from pathlib import Path
@@ -53,16 +54,19 @@ async def _disk() -> None:
     pages = text_pages(PAGES, 2048)
     frames = [encode_page(p, f"mem_L3_{i}").data for i, p in enumerate(pages)]
 
+    threads = ThreadPoolExecutor(32)  # as many as FileSystemBackend's own pool
+
     def raw(concurrency: int) -> Case:
         async def run() -> None:
             directory = WORKDIR / f"raw{next(_fresh)}"
             directory.mkdir()
             limit = asyncio.Semaphore(concurrency)
+            loop = asyncio.get_running_loop()
 
             async def one(i: int) -> None:
                 async with limit:
-                    await asyncio.to_thread(_durable_write, directory, f"o{i}", frames[i])
-                    await asyncio.to_thread(_read, directory / f"o{i}")
+                    await loop.run_in_executor(threads, _durable_write, directory, f"o{i}", frames[i])
+                    await loop.run_in_executor(threads, _read, directory / f"o{i}")
 
             await asyncio.gather(*(one(i) for i in range(PAGES)))
 
