@@ -203,8 +203,9 @@ async def _big() -> None:
             for _ in range(3):
                 root = WORKDIR / f"big{next(_fresh)}"
                 if what == "load":
-                    _prepare_big(root)
-                done = subprocess.run(
+                    await asyncio.to_thread(_prepare_big, root)
+                done = await asyncio.to_thread(
+                    subprocess.run,
                     [sys.executable, "-c", script, str(BIG_MIB), str(root)],
                     capture_output=True,
                     text=True,
