@@ -42,6 +42,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from tierstore.backends.base import (
@@ -408,22 +409,24 @@ def _write_all(fd: int, *parts: Buffer) -> None:
 
 
 def _entry(item: os.DirEntry[str]) -> ListEntry:
+    """The name, data size and time of one directory entry, from its fixed prefix (the header is not parsed)."""
     try:
-        stat = item.stat(follow_symlinks=False)
-    except FileNotFoundError:
-        return ListEntry(item.name, 0, None)
-    modified = datetime.fromtimestamp(stat.st_mtime, UTC)
-    if not item.is_file(follow_symlinks=False):
-        return ListEntry(item.name, 0, modified)
+        fd = os.open(item.path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return ListEntry(item.name, 0, None)  # vanished or unreadable: reported when read
+    try:
+        stat = os.fstat(fd)
+        if not S_ISREG(stat.st_mode):  # a directory standing where an object should be
+            return ListEntry(item.name, 0, datetime.fromtimestamp(stat.st_mtime, UTC))
+        prefix = os.pread(fd, _HEAD.size, 0)
+    finally:
+        os.close(fd)
     size = stat.st_size
-    try:
-        with open(item.path, "rb") as f:
-            magic, length, _crc = _HEAD.unpack(f.read(_HEAD.size))
+    if len(prefix) == _HEAD.size:
+        magic, length, _crc = _HEAD.unpack(prefix)
         if magic == _MAGIC and _HEAD.size + length <= size:
             size -= _HEAD.size + length
-    except (OSError, struct.error):
-        pass  # a damaged or vanished file: listed with its size on disk, reported when read
-    return ListEntry(item.name, size, modified)
+    return ListEntry(item.name, size, datetime.fromtimestamp(stat.st_mtime, UTC))
 
 
 def _unlink(path: Path) -> bool:
