@@ -386,7 +386,7 @@ def test_show_content_raw_and_empty(cli: Cli, file_url: str) -> None:
     assert "2 bytes of binary content" in cli("show", binary, "--content", "--url", file_url).stdout
     assert json.loads(cli("show", structured, "--raw", "--url", file_url).stdout) == {"k": [1, "v"]}
 
-    table = cli("ls", "--url", file_url).stdout.splitlines()
+    table = cli("ls", "--long", "--url", file_url).stdout.splitlines()
     long_rows = [line for line in table if line.startswith((empty + " ", binary + " "))]
     assert len(long_rows) == 2
     assert all(line.endswith("p" * 39 + "…") for line in long_rows)

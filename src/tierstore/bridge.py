@@ -23,7 +23,7 @@ from tierstore import codec, ids
 from tierstore.artifacts import Artifacts
 from tierstore.artifacts.custom import CustomArtifacts
 from tierstore.artifacts.objects import ObjectArtifacts
-from tierstore.backends.base import RestoreSpeed, RestoreStatus, StorageBackend
+from tierstore.backends.base import ListEntry, RestoreSpeed, RestoreStatus, StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.chuk_calls import ChukCalls
 from tierstore.concurrency import bounded_gather
@@ -123,6 +123,11 @@ class ArtifactsBridge(ChukCalls):
     async def list_pages(self) -> list[str]:
         """Every stored page's artifact id (checkpoint manifests and bookkeeping excluded)."""
         return await self._artifacts.page_keys()
+
+    async def list_page_entries(self) -> list[ListEntry]:
+        """Every stored page's artifact id with its stored size and time, from the store's listing alone: a few
+        requests however many pages there are (``get_metadata`` tells more, one request per page)."""
+        return await self._artifacts.page_entries()
 
     async def get_metadata(self, artifact_id: str) -> PageMetadata | None:
         """What is known of a stored page, without reading its body; None when there is none."""
