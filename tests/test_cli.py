@@ -287,6 +287,13 @@ def test_storage_full_has_its_own_exit_code() -> None:
     [
         (["ls", "--url", "ftp://host/x"], {}, 2, "unknown storage URL scheme"),
         (["ls", "--url", "s3://"], {}, 2, "need a bucket"),
+        (["ls"], {"TIERSTORE_URL": "nonsense"}, 2, "ambiguous storage location 'nonsense'"),
+        (["ls", "--url", "s3:/bucket/p"], {}, 2, "malformed s3:// URL"),
+        (["ls", "--url", "s3//bucket"], {}, 2, "malformed s3:// URL"),
+        (["ls", "--url", "s3:bucket"], {}, 2, "malformed s3:// URL"),
+        (["ls", "--url", "file:///etc/passwd"], {}, 2, "is not a directory"),
+        (["ls"], {"TIERSTORE_STORAGE_CLASSES": "L4=NOPE", "TIERSTORE_URL": "gs://bucket"}, 2, "storage class 'NOPE'"),
+        (["ls"], {"TIERSTORE_COMPRESSION": "gzip"}, 2, "TIERSTORE_COMPRESSION"),
         (["ls"], {"TIERSTORE_CONCURRENCY": "0"}, 2, "TIERSTORE_CONCURRENCY"),
         (["ls"], {"TIERSTORE_STORAGE_CLASSES": "L1=STANDARD"}, 2, "TIERSTORE_STORAGE_CLASSES"),
         (["ls", "--tier", "L1"], {}, 2, "--tier {L2,L3,L4}"),
@@ -315,6 +322,19 @@ def test_exit_codes_and_messages(
     result = cli.run(*args, **{"TIERSTORE_URL": file_url, **env})
     assert result.returncode == code, result.stderr
     assert message in result.stderr
+
+
+def test_a_connection_string_in_the_url_is_refused_without_showing_it(cli: Cli, tmp_path: Path) -> None:
+    key = "S3NT1N3L+KEY/0123456789abcdefABCDEF=="
+    string = f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={key};EndpointSuffix=core.windows.net"
+    for args in (["ls"], ["doctor"], ["doctor", "--json"], ["fsck"]):
+        result = cli.run(*args, TIERSTORE_URL=string)
+        assert result.returncode == 2, result.stderr
+        assert "looks like an Azure connection string" in result.stderr + result.stdout
+        assert key not in result.stderr + result.stdout
+        assert "acct" not in result.stderr + result.stdout
+    made = [p for p in tmp_path.rglob("*") if "acct" in p.name or "Endpoint" in p.name]
+    assert made == []  # no directory named after it
 
 
 def test_errors_as_json_name_the_error_class(cli: Cli, file_url: str) -> None:
