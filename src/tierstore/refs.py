@@ -176,7 +176,7 @@ class Lease:
 
     async def start(self) -> None:
         await self._backend.put(self.key, self._record(), if_absent=True)
-        self._task = asyncio.ensure_future(self._keep_renewing())
+        self._task = asyncio.get_running_loop().create_task(self._keep_renewing(), name=f"tierstore-lease {self.key}")
 
     async def renew(self) -> None:
         await self._backend.put(self.key, self._record())

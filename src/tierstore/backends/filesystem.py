@@ -8,7 +8,8 @@ Contract: the full protocol of :mod:`tierstore.backends.base`, with these local 
   (each waits for one that began after its own rename), which keeps the guarantee and costs one fsync per batch;
   the whole write, that wait included, is one trip to a worker thread.
   A reader sees the old object or the new one, never a mix; a writer killed mid-write leaves a temporary file,
-  which :meth:`strays` reports and :meth:`delete_strays` removes (``fsck`` and ``gc`` do both).
+  which :meth:`strays` reports and :meth:`delete_strays` removes (``fsck`` and ``gc`` do both). A write holds a
+  lock on its temporary file until it is done, so ``delete_strays`` never takes one still being written.
 * File names are the bridge's keys, which :func:`check_key` restricts to ``[A-Za-z0-9._-]``; page ids, metadata and
   tags live inside the file, never in a path, so nothing can leave ROOT.
 * Each file is ``b"TSO2" | u32 header length | u32 CRC-32 of the preceding 8 bytes and the header | JSON header
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import errno
+import fcntl
 import functools
 import json
 import os
@@ -195,15 +197,11 @@ class FileSystemBackend(ClosingContext):
     def _write(self, target: Path, head: bytes, data: Buffer, if_absent: bool) -> bool:
         """Write the object; False when create-if-absent found exactly these bytes there already."""
         self._ensure_dirs()
-        temporary = self._tmp / f"put-{target.name}-{secrets.token_hex(6)}"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        temporary, fd = self._locked_temporary(target.name)
         try:
-            try:
-                _write_all(fd, head, data)
-                if self._fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
+            _write_all(fd, head, data)
+            if self._fsync:
+                os.fsync(fd)
             if not if_absent:
                 os.replace(temporary, target)
             else:
@@ -216,9 +214,24 @@ class FileSystemBackend(ClosingContext):
         finally:
             if os.path.lexists(temporary):
                 os.unlink(temporary)
+            os.close(fd)  # only now: the lock tells gc the temporary file is in use until it is gone
         if self._fsync:
             self._dir_sync.after_rename()
         return True
+
+    def _locked_temporary(self, name: str) -> tuple[Path, int]:
+        """A new temporary file, open and locked, that is still the one at its path once locked (a ``gc`` that
+        took it for a stray in the instant between its creation and the lock has not removed it)."""
+        while True:
+            temporary = self._tmp / f"put-{name}-{secrets.token_hex(6)}"
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.stat(temporary).st_ino == os.fstat(fd).st_ino:
+                    return temporary, fd
+            except FileNotFoundError:
+                pass
+            os.close(fd)
 
     # -- reads ----------------------------------------------------------------------------------------------
 
@@ -310,9 +323,11 @@ class FileSystemBackend(ClosingContext):
         """Temporary files in ``ROOT/tmp``: writes still running, or left by writers that were killed."""
         return await self._run(self._list, self._tmp, "")
 
-    async def delete_strays(self, names: Sequence[str]) -> None:
+    async def delete_strays(self, names: Sequence[str]) -> builtins.list[str]:
+        """Delete those of these temporary files that no write holds (a running write keeps its file locked);
+        returns the names deleted."""
         paths = [self._tmp / check_key(name) for name in names]
-        await self._run(lambda: [_unlink(p) for p in paths])
+        return await self._run(lambda: [p.name for p in paths if _unlink_unless_locked(p)])
 
     # -- deletes and tiers ----------------------------------------------------------------------------------
 
@@ -427,6 +442,25 @@ def _entry(item: os.DirEntry[str]) -> ListEntry:
         if magic == _MAGIC and _HEAD.size + length <= size:
             size -= _HEAD.size + length
     return ListEntry(item.name, size, datetime.fromtimestamp(stat.st_mtime, UTC))
+
+
+def _unlink_unless_locked(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False  # a write in progress
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def _unlink(path: Path) -> bool:
