@@ -10,8 +10,8 @@ seeded random generator), or the requests a ``decide`` hook picks, which get one
 * ``stall`` - forward, then answer nothing for ``stall_seconds`` (longer than the client's read timeout).
 
 The three last ones are the nasty kind: the request took effect but the client cannot know it. A ``decide`` hook
-may also refuse a request outright (:data:`Refusal`: 403 ``forbidden``, 412 ``precondition``), answers no random
-fault draws.
+may also refuse a request outright (:data:`Refusal`: 403 ``forbidden``, 412 ``precondition``), or ``flip`` one bit
+of an answer's body (the headers, checksums included, unchanged); no random draw picks these.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from aiohttp import web
 
 Fault = Literal["slowdown", "error500", "throttle", "reset", "lose-answer", "truncate", "stall"]
 ALL_FAULTS: tuple[Fault, ...] = get_args(Fault)
-Refusal = Literal["forbidden", "precondition"]
+Refusal = Literal["forbidden", "precondition", "flip"]
 
 _HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "expect", "keep-alive"}
 _CANNED: dict[str, tuple[int, str, str]] = {
@@ -124,6 +124,8 @@ class FaultProxy:
             return _drop(request, response)
         if fault == "truncate":
             return _drop(request)
+        if fault == "flip" and payload:
+            payload = bytes([payload[0] ^ 0x01]) + payload[1:]
         response = web.Response(status=status, headers=headers, body=payload)
         if request.method == "HEAD" and "Content-Length" in upstream_length:
             response.headers["Content-Length"] = upstream_length["Content-Length"]

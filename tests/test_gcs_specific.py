@@ -37,6 +37,7 @@ from tierstore.errors import (
     BackendUnavailableError,
     ConfigurationError,
     ConflictError,
+    IntegrityError,
     InvalidInputError,
     ObjectNotFoundError,
 )
@@ -473,6 +474,24 @@ async def test_refused_connection_fails_in_seconds_with_default_options() -> Non
             await gcs.head("k")
         elapsed = time.monotonic() - started
     assert elapsed < 15, f"took {elapsed:.1f}s"
+
+
+async def test_a_whole_object_read_is_checked_against_its_stored_checksum(spec: dict[str, Any]) -> None:
+    """A bit flipped on the wire: the library's CRC32C/MD5 check fails, the read is tried again."""
+    is_download = lambda request: "/download/" in request.path  # noqa: E731
+    async with through_proxy(spec, first(is_download, "flip")) as (gcs, proxy):
+        await gcs.put("k", b"payload")
+        assert await gcs.get("k") == b"payload"
+    assert sum("/download/" in line for line in proxy.seen) == 2
+
+
+async def test_bytes_that_keep_failing_their_checksum_are_an_integrity_error(spec: dict[str, Any]) -> None:
+    always_flip: Decide = lambda request: "flip" if "/download/" in request.path else None  # noqa: E731
+    options = CloudOptions(retry=RetryPolicy(max_attempts=2, base_delay=0.01, deadline=10))
+    async with through_proxy(spec, always_flip, options) as (gcs, _):
+        await gcs.put("k", b"payload")
+        with pytest.raises(IntegrityError):
+            await gcs.get("k")
 
 
 # --------------------------------------------------------------------------- errors

@@ -191,11 +191,13 @@ class GCSClient:
     # -- reads ------------------------------------------------------------------------------------------------
 
     async def get(self, name: str, start: int, length: int | None) -> Buffer:
+        # A whole object is asked for without a range, so that the library checks its CRC32C/MD5.
+        first = None if start == 0 and length is None else start
         end = None if length is None else start + length - 1
 
         def download() -> bytes:
             blob = self._open().blob(name)
-            data: bytes = blob.download_as_bytes(start=start, end=end, timeout=self.timeout, retry=None)
+            data: bytes = blob.download_as_bytes(start=first, end=end, timeout=self.timeout, retry=None)
             return data
 
         return await self._in_pool(download)
