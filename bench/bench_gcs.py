@@ -7,8 +7,9 @@ per thread, as the backend does. Cases run interleaved, in an order rotated each
 round; ``TIERSTORE_BENCH_ROUNDS`` sets the rounds (default 5). Prints medians, min-max and ratios: absolute figures
 on an emulator say little about GCS itself.
 
-There is no obstore case: obstore's GCS store uploads through the XML API, which fake-gcs-server does not accept
-(see ``tierstore.backends.gcs``), and GCSBackend has no obstore data path.
+There is no obstore data path on GCS: obstore's GCS store uploads through the XML API, which fake-gcs-server does
+not accept (see ``tierstore.backends.gcs``). A second section compares reads alone, which it does serve: the raw
+library's download against obstore's ``get`` of the same objects, to show what reads through obstore would gain.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
+import json
 import os
 import statistics
 import tempfile
@@ -24,10 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import obstore
+from obstore.store import GCSStore
 from requests.adapters import HTTPAdapter
 from tests.rigs import gcs as rig
 
-from bench._harness import Case, main, put_then_get
+from bench._harness import Case, bounded, main, put_then_get
 from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.backends.cloud import CloudOptions
 from tierstore.backends.gcs import GCSBackend
@@ -91,6 +95,31 @@ async def bridge_round(bridge: ArtifactsBridge) -> None:
     await put_then_get(COUNT, CONCURRENCY, store, load)
 
 
+async def raw_gets(bucket: Any, pool: ThreadPoolExecutor, names: list[str]) -> None:
+    loop = asyncio.get_running_loop()
+
+    async def get(i: int) -> None:
+        blob = bucket.blob(names[i])
+        await loop.run_in_executor(pool, lambda: blob.download_as_bytes(retry=None, timeout=(5, 30)))
+
+    await bounded(len(names), CONCURRENCY, get)
+
+
+async def obstore_gets(store: GCSStore, names: list[str]) -> None:
+    async def get(i: int) -> None:
+        await (await obstore.get_async(store, names[i])).bytes_async()
+
+    await bounded(len(names), CONCURRENCY, get)
+
+
+def obstore_store(url: str, bucket: str, workdir: Path) -> GCSStore:
+    """obstore onto the emulator: a key file that turns OAuth off and points the XML API at the emulator."""
+    key = workdir / "obstore-key.json"
+    fields = {"disable_oauth": True, "client_email": "", "private_key": "", "private_key_id": "", "gcs_base_url": url}
+    key.write_text(json.dumps(fields))
+    return GCSStore(bucket, service_account_path=str(key), client_options={"allow_http": True})
+
+
 async def interleaved(title: str, cases: list[Case], rounds: int) -> dict[str, list[float]]:
     """One warm-up round, then ``rounds`` rounds running every case once, the order rotated by one each round."""
     for case in cases:
@@ -132,9 +161,29 @@ async def bench(server: rig.Server) -> None:
             await interleaved(title, cases, ROUNDS)
 
 
+async def bench_reads(server: rig.Server, workdir: Path) -> None:
+    spec = server.new_store()
+    bucket = raw_bucket(server, spec["bucket"])
+    names = [f"mem_L3_{i}" for i in range(COUNT)]
+    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+        loop = asyncio.get_running_loop()
+
+        async def upload(i: int) -> None:
+            await loop.run_in_executor(pool, lambda: bucket.blob(names[i]).upload_from_string(PAYLOAD))
+
+        await bounded(COUNT, CONCURRENCY, upload)
+        store = obstore_store(server.url, spec["bucket"], workdir)
+        cases = [
+            Case("raw SDK download_as_bytes", lambda: raw_gets(bucket, pool, names), COUNT),
+            Case("raw obstore get (XML API)", lambda: obstore_gets(store, names), COUNT),
+        ]
+        await interleaved(f"reads only, {COUNT} x {SIZE // 1024} KiB, concurrency {CONCURRENCY}", cases, ROUNDS)
+
+
 async def run() -> None:
-    with tempfile.TemporaryDirectory() as workdir, rig.serve(Path(workdir)) as server:
+    with tempfile.TemporaryDirectory() as workdir, rig.serve(Path(workdir), public_host=True) as server:
         await bench(server)
+        await bench_reads(server, Path(workdir))
 
 
 if __name__ == "__main__":

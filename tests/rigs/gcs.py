@@ -54,14 +54,16 @@ def find_binary() -> Path:
 
 
 @contextmanager
-def run_fake_gcs(workdir: Path) -> Iterator[str]:
-    """Start fake-gcs-server on 127.0.0.1 and a free port; yields its URL; stops it on exit."""
+def run_fake_gcs(workdir: Path, *, public_host: bool = False) -> Iterator[str]:
+    """Start fake-gcs-server on 127.0.0.1 and a free port; yields its URL; stops it on exit. ``public_host``: it
+    also serves XML-API reads, lists and deletes (``/bucket/name``) addressed to its own host and port."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
         str(find_binary()),
         *("-scheme", "http", "-host", "127.0.0.1", "-port", str(port), "-backend", "memory"),
         *("-external-url", url, "-log-level", "warn"),
+        *(("-public-host", f"127.0.0.1:{port}") if public_host else ()),
     ]
     log = workdir / "fake-gcs-server.log"
     with log.open("wb") as out:
@@ -105,9 +107,9 @@ class Server:
 
 
 @contextmanager
-def serve(workdir: Path) -> Iterator[Server]:
+def serve(workdir: Path, *, public_host: bool = False) -> Iterator[Server]:
     previous = os.environ.get("STORAGE_EMULATOR_HOST")
-    with run_fake_gcs(workdir) as url:
+    with run_fake_gcs(workdir, public_host=public_host) as url:
         # The library reads this variable; child processes inherit it.
         os.environ["STORAGE_EMULATOR_HOST"] = url
         try:
