@@ -87,7 +87,7 @@ async def through_proxy(
 
 
 def object_requests(proxy: FaultProxy, name: str = "k") -> list[str]:
-    """The requests the proxy saw for object ``name`` (the library may also fetch the bucket, for its tracing)."""
+    """The requests the proxy saw for object ``name``, or listing objects."""
     return [line for line in proxy.seen if f"/o/{name}" in line.split("?")[0] or line.split("?")[0].endswith("/o")]
 
 
@@ -565,6 +565,18 @@ async def test_calls_run_on_at_most_pool_size_threads(spec: dict[str, Any]) -> N
         workers = [t for t in threading.enumerate() if t.name.startswith("tierstore-gcs")]
         assert 1 <= len(workers) <= 3
     assert threading.current_thread() is threading.main_thread()
+
+
+async def test_no_request_but_ours_reaches_the_service(spec: dict[str, Any]) -> None:
+    """The library's own background fetch of the bucket (for its tracing) is off: every request is a call's."""
+    async with through_proxy(spec, lambda request: None) as (gcs, proxy):
+        await gcs.put("k", b"x")
+        assert await gcs.get("k") == b"x"
+        await asyncio.sleep(0.5)  # the library's fetch ran in a thread of its own, queued by the first request
+    assert [line.split("?")[0] for line in proxy.seen] == [
+        f"POST /upload/storage/v1/b/{spec['bucket']}/o",
+        f"GET /download/storage/v1/b/{spec['bucket']}/o/k",
+    ]
 
 
 async def test_event_loop_is_not_blocked_during_a_large_upload(gcs: GCSBackend) -> None:

@@ -3,9 +3,10 @@
 Contract (what :class:`~tierstore.backends.cloud.client.ObjectClient` asks, and what only GCS does):
 
 * Every library call runs in a thread pool this client owns (``options.pool_size`` threads, started on demand),
-  never on the event loop; the HTTP session keeps one pooled connection per thread. The library's client is made
-  on the first call, in the pool (finding Application Default Credentials may query a metadata server), and
-  closed by :meth:`GCSClient.aclose`.
+  never on the event loop; the HTTP session keeps one pooled connection per thread. The library's background
+  fetch of bucket metadata for its tracing is switched off: no request leaves outside the pool. The library's
+  client is made on the first call, in the pool (finding Application Default Credentials may query a metadata
+  server), and closed by :meth:`GCSClient.aclose`.
 * Each request is one attempt: the library's own retries are off (``retry=None`` on every call, no urllib3
   retries) and each attempt is bounded by ``timeout=(connect, read)`` from the options. The shared loop retries.
 * ``put`` is a multipart upload up to ``multipart_threshold`` bytes, else a resumable one in ``chunk_size``
@@ -103,6 +104,10 @@ class GCSClient:
                 adapter = adapters.HTTPAdapter(pool_connections=1, pool_maxsize=self.threads, max_retries=0)
                 client._http.mount("https://", adapter)
                 client._http.mount("http://", adapter)
+                if hasattr(client, "_bucket_metadata_cache"):
+                    # Off: it fetches each bucket once in a thread of its own, under the library's own retry, only
+                    # to label tracing spans (it needs storage.buckets.get, which backends/gcp does not grant).
+                    client._bucket_metadata_cache = None
                 self._client, self._bucket = client, client.bucket(self.bucket_name)
             return self._bucket
 
