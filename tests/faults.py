@@ -9,7 +9,9 @@ seeded random generator), or the requests a ``decide`` hook picks, which get one
 * ``truncate`` - forward, then send the headers and half the body and drop the connection;
 * ``stall`` - forward, then answer nothing for ``stall_seconds`` (longer than the client's read timeout).
 
-The three last ones are the nasty kind: the request took effect but the client cannot know it.
+The three last ones are the nasty kind: the request took effect but the client cannot know it. A ``decide`` hook
+may also refuse a request outright (:data:`Refusal`: 403 ``forbidden``, 412 ``precondition``), or ``flip`` one bit
+of an answer's body (the headers, checksums included, unchanged); no random draw picks these.
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ from aiohttp import web
 
 Fault = Literal["slowdown", "error500", "throttle", "reset", "lose-answer", "truncate", "stall"]
 ALL_FAULTS: tuple[Fault, ...] = get_args(Fault)
+Refusal = Literal["forbidden", "precondition", "flip"]
 
 _HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "expect", "keep-alive"}
 _CANNED: dict[str, tuple[int, str, str]] = {
     "slowdown": (503, "SlowDown", "Please reduce your request rate."),
     "error500": (500, "InternalError", "We encountered an internal error. Please try again."),
     "throttle": (429, "TooManyRequests", "Too many requests."),
+    "forbidden": (403, "AccessDenied", "Access denied."),
+    "precondition": (412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold."),
 }
 
 
@@ -43,7 +48,7 @@ class FaultProxy:
         faults: Sequence[Fault] = ALL_FAULTS,
         seed: int = 0,
         stall_seconds: float = 3.0,
-        decide: Callable[[web.Request], Fault | None] | None = None,
+        decide: Callable[[web.Request], Fault | Refusal | None] | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.share = share
@@ -85,7 +90,7 @@ class FaultProxy:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    def _choose(self, request: web.Request) -> Fault | None:
+    def _choose(self, request: web.Request) -> Fault | Refusal | None:
         if self.decide is not None:
             return self.decide(request)
         if self._random.random() < self.share:
@@ -119,6 +124,8 @@ class FaultProxy:
             return _drop(request, response)
         if fault == "truncate":
             return _drop(request)
+        if fault == "flip" and payload:
+            payload = bytes([payload[0] ^ 0x01]) + payload[1:]
         response = web.Response(status=status, headers=headers, body=payload)
         if request.method == "HEAD" and "Content-Length" in upstream_length:
             response.headers["Content-Length"] = upstream_length["Content-Length"]

@@ -291,10 +291,11 @@ def test_gcs_url() -> None:
     settings = TierstoreSettings(read_timeout=7, retry_deadline=3, storage_classes={StorageTier.L4: "COLDLINE"})
     backend = backend_from_url("gs://pages_bucket/p", settings)
     assert isinstance(backend, GCSBackend)
-    assert (backend.bucket_name, backend.prefix) == ("pages_bucket", "p/")
-    assert backend.timeout == (5.0, 7.0)
-    assert backend.retry_policy.deadline == 3
-    assert backend.storage_classes[StorageTier.L4] == "COLDLINE"
+    assert (backend.container, backend.prefix) == ("pages_bucket", "p/")
+    assert backend.options == settings.cloud_options()
+    assert (backend.options.read_timeout, backend.options.retry.deadline) == (7, 3)
+    assert backend.tiers.classes[StorageTier.L4] == "COLDLINE"
+    assert backend.tiers.classes[StorageTier.L3] == "STANDARD"
 
 
 def test_azure_url_uses_the_sdk_variable_untouched(monkeypatch: pytest.MonkeyPatch) -> None:

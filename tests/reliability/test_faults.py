@@ -21,6 +21,7 @@ from tests.reliability.figures import record
 from tests.rigs import load
 from tierstore import ArtifactsBridge, BackendUnavailableError, MemoryPage, Modality, RetryPolicy
 from tierstore.backends.base import StorageBackend
+from tierstore.backends.cloud import CloudOptions
 from tierstore.maintenance import fsck
 
 SHARE = float(os.environ.get("TIERSTORE_FAULT_SHARE", "0.2"))
@@ -37,10 +38,12 @@ READ_TIMEOUT = 1.0
 
 def _open(cloud: str, spec: dict[str, Any], retry: RetryPolicy, timeout: float = READ_TIMEOUT) -> StorageBackend:
     rig = load(cloud)
-    timeouts: dict[str, Any] = (
-        {"timeout": (timeout, timeout)} if cloud == "gcs" else {"connect_timeout": timeout, "read_timeout": timeout}
-    )
-    backend: StorageBackend = rig.open_backend(spec, retry=retry, **timeouts)
+    backend: StorageBackend
+    if cloud == "gcs":  # ported to the shared CloudOptions
+        options = CloudOptions(connect_timeout=timeout, read_timeout=timeout, retry=retry)
+        backend = rig.open_backend(spec, options)
+    else:
+        backend = rig.open_backend(spec, retry=retry, connect_timeout=timeout, read_timeout=timeout)
     return backend
 
 

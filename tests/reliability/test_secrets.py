@@ -17,9 +17,10 @@ import pytest
 from tests.emulators_s3 import REGION
 from tests.reliability.figures import record
 from tests.rigs import azure as azure_rig
-from tierstore import ArtifactsBridge, MemoryPage, Modality, TierstoreError
+from tierstore import ArtifactsBridge, BackendUnavailableError, MemoryPage, Modality, TierstoreError
 from tierstore.backends._retry import RetryPolicy
 from tierstore.backends.base import StorageBackend
+from tierstore.backends.cloud import CloudOptions
 
 SENTINEL = "SeNtInEl" + "x7Q2" * 6
 SENTINEL_B64 = base64.b64encode(SENTINEL.encode() * 2).decode()  # Azure account keys are base64
@@ -52,7 +53,45 @@ def _gcs(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
         project="test",
         credentials=Credentials(token=SENTINEL),  # type: ignore[no-untyped-call]
         client_options={"api_endpoint": endpoint or spec["url"]},
-        retry=FAST,
+        options=CloudOptions(connect_timeout=0.5, read_timeout=2, retry=FAST),
+    )
+
+
+def _service_account_key() -> dict[str, str]:
+    """A real service-account key (a fresh RSA key), its token endpoint a closed loopback port."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "test",
+        "private_key_id": SENTINEL,
+        "private_key": pem,
+        "client_email": "tierstore-test@test.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": f"{DEAD}/token",
+    }
+
+
+SERVICE_ACCOUNT_KEY = _service_account_key()
+
+
+def _gcs_service_account(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
+    from google.oauth2 import service_account
+
+    from tierstore.backends.gcs import GCSBackend
+
+    credentials = service_account.Credentials.from_service_account_info(SERVICE_ACCOUNT_KEY)  # type: ignore[no-untyped-call]
+    return GCSBackend(
+        spec["bucket"],
+        project="test",
+        credentials=credentials,
+        client_options={"api_endpoint": endpoint or spec["url"]},
+        options=CloudOptions(connect_timeout=0.5, read_timeout=2, retry=FAST),
     )
 
 
@@ -64,7 +103,22 @@ def _azure(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
     return AzureBlobBackend(spec["container"], connection_string=connection_string, retry=FAST)
 
 
-OPENERS: dict[str, Callable[..., StorageBackend]] = {"s3_moto": _s3, "gcs": _gcs, "azure": _azure}
+OPENERS: dict[str, Callable[..., StorageBackend]] = {
+    "s3_moto": _s3,
+    "gcs": _gcs,
+    "gcs_service_account": _gcs_service_account,
+    "azure": _azure,
+}
+RIG_OF = {"gcs_service_account": "gcs"}
+"""Openers that are a second credential on another opener's rig."""
+
+
+def _secrets(cloud: str) -> list[str]:
+    """The texts that must never show: the sentinel, or every line of the service account's private key."""
+    if cloud == "gcs_service_account":
+        pem_lines = SERVICE_ACCOUNT_KEY["private_key"].splitlines()
+        return [SENTINEL, *(line for line in pem_lines if "PRIVATE KEY" not in line and len(line) >= 16)]
+    return [SENTINEL, SENTINEL_B64]
 
 
 def _texts(exc: BaseException) -> str:
@@ -76,7 +130,7 @@ async def test_sentinel_secret_never_leaks(
     cloud: str, rig_server: Callable[[str], Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    spec = rig_server(cloud).new_store()
+    spec = rig_server(RIG_OF.get(cloud, cloud)).new_store()
     seen: list[str] = []
     page = MemoryPage(page_id="secret-test", modality=Modality.TEXT, content="x")
     for backend in (OPENERS[cloud](spec), OPENERS[cloud]({**spec, "bucket": "no-such-bucket", "container": "none"})):
@@ -96,6 +150,11 @@ async def test_sentinel_secret_never_leaks(
     await dead.aclose()
     seen += [record.getMessage() for record in caplog.records] + [caplog.text]
     assert len(seen) > 5
-    leaks = [text for text in seen if SENTINEL in text or SENTINEL_B64 in text]
+    if cloud == "gcs_service_account":
+        # Every request needed a token from the closed endpoint: the key was really used, and refused in time.
+        assert isinstance(failure.value, BackendUnavailableError)
+        assert any("token refresh" in text for text in seen)
+    secrets = _secrets(cloud)
+    leaks = [text for text in seen if any(secret in text for secret in secrets)]
     assert leaks == []
     record("texts checked for a sentinel secret", len(seen), cloud)
