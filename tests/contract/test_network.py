@@ -148,7 +148,7 @@ async def test_an_outage_ends_every_call_typed_by_the_deadline(
     else:
         proxy = await FaultProxy(rig.upstream(spec), share=1.0, faults=["stall"], stall_seconds=60).start()
         target = rig.through(spec, proxy.url)
-    policy = RetryPolicy(max_attempts=100, base_delay=0.05, max_delay=0.2, deadline=2.0)
+    policy = RetryPolicy(max_attempts=100, base_delay=0.05, max_delay=0.2, deadline=1.0)
     backend: StorageBackend = rig.open_backend(target, CloudOptions(retry=policy, connect_timeout=1, read_timeout=1))
     calls: dict[str, Callable[[], Awaitable[object]]] = {
         "put": lambda: backend.put("mem_L3_1", b"x", if_absent=True),
