@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from tests.emulators import free_port, stop_process_group, wait_until_ready
+from tierstore.backends.cloud.options import CloudOptions
 from tierstore.backends.s3 import S3Backend
 
 __all__ = [
@@ -47,24 +49,33 @@ def new_bucket(client: Any, stem: str = "tierstore") -> str:
 
 
 class Server:
-    """An S3 emulator at ``endpoint``; each store is a new bucket."""
+    """An S3 emulator at ``endpoint``; each store is a new bucket, reached through the data path ``client``."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, client: str = "sdk") -> None:
         self.endpoint = endpoint
+        self.data_path = client
         self.client = sync_client(endpoint)
 
     def new_store(self) -> dict[str, Any]:
-        return {"endpoint": self.endpoint, "bucket": new_bucket(self.client)}
+        return {"endpoint": self.endpoint, "bucket": new_bucket(self.client), "client": self.data_path}
+
+    def on(self, client: str) -> Server:
+        """The same emulator, its stores reached through another data path."""
+        return Server(self.endpoint, client)
 
 
-def open_backend(spec: dict[str, Any], **options: Any) -> S3Backend:
+def open_backend(spec: dict[str, Any], options: CloudOptions | None = None, **cloud_specific: Any) -> S3Backend:
+    """A backend onto the store; the data path is the spec's ``client`` (``sdk`` unless an obstore rig set it),
+    whatever ``options`` say about the rest."""
+    chosen = replace(options or CloudOptions(), client=spec.get("client", "sdk"))
     return S3Backend(
         spec["bucket"],
         endpoint_url=spec["endpoint"],
         region=REGION,
         access_key_id=ACCESS_KEY,
         secret_access_key=SECRET_KEY,
-        **options,
+        options=chosen,
+        **cloud_specific,
     )
 
 
