@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +19,7 @@ __all__ = [
     "free_port",
     "new_bucket",
     "open_backend",
+    "s3_operation",
     "stop_process_group",
     "sync_client",
     "through",
@@ -86,3 +88,36 @@ def through(spec: dict[str, Any], url: str) -> dict[str, Any]:
 
 def upstream(spec: dict[str, Any]) -> str:
     return str(spec["endpoint"])
+
+
+def s3_operation(method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str]) -> str:
+    """The S3 API operation an HTTP request is (path-style addressing: ``/bucket`` or ``/bucket/key``)."""
+    on_object = path.strip("/").count("/") >= 1
+    if method == "HEAD":
+        return "HeadObject" if on_object else "HeadBucket"
+    if method == "GET":
+        if "tagging" in query:
+            return "GetObjectTagging"
+        if not on_object:
+            return "ListObjectsV2" if query.get("list-type") == "2" else "ListObjects"
+        return "GetObject"
+    if method == "PUT":
+        if "partNumber" in query:
+            return "UploadPart"
+        if "tagging" in query:
+            return "PutObjectTagging"
+        if not on_object:
+            return "CreateBucket"
+        return "CopyObject" if "x-amz-copy-source" in {h.lower() for h in headers} else "PutObject"
+    if method == "POST":
+        if "uploads" in query:
+            return "CreateMultipartUpload"
+        if "uploadId" in query:
+            return "CompleteMultipartUpload"
+        if "delete" in query:
+            return "DeleteObjects"
+        if "restore" in query:
+            return "RestoreObject"
+    if method == "DELETE":
+        return "AbortMultipartUpload" if "uploadId" in query else "DeleteObject"
+    return f"{method} {path}"

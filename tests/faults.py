@@ -9,7 +9,9 @@ seeded random generator), or the requests a ``decide`` hook picks, which get one
 * ``truncate`` - forward, then send the headers and half the body and drop the connection;
 * ``stall`` - forward, then answer nothing for ``stall_seconds`` (longer than the client's read timeout).
 
-The three last ones are the nasty kind: the request took effect but the client cannot know it.
+The three last ones are the nasty kind: the request took effect but the client cannot know it. A ``decide`` hook
+may also return an :class:`Answer`: that error status and code, sent without forwarding (a refusal of the
+service's own, e.g. S3's 409 ConditionalRequestConflict).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import aiohttp
@@ -34,6 +37,15 @@ _CANNED: dict[str, tuple[int, str, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class Answer:
+    """An error answer the proxy sends in the service's stead."""
+
+    status: int
+    code: str
+    message: str = "Injected by the test proxy."
+
+
 class FaultProxy:
     def __init__(
         self,
@@ -43,7 +55,7 @@ class FaultProxy:
         faults: Sequence[Fault] = ALL_FAULTS,
         seed: int = 0,
         stall_seconds: float = 3.0,
-        decide: Callable[[web.Request], Fault | None] | None = None,
+        decide: Callable[[web.Request], Fault | Answer | None] | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.share = share
@@ -85,7 +97,7 @@ class FaultProxy:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    def _choose(self, request: web.Request) -> Fault | None:
+    def _choose(self, request: web.Request) -> Fault | Answer | None:
         if self.decide is not None:
             return self.decide(request)
         if self._random.random() < self.share:
@@ -97,6 +109,9 @@ class FaultProxy:
         self.seen.append(f"{request.method} {request.raw_path}")
         body = await request.read()
         fault = self._choose(request)
+        if isinstance(fault, Answer):
+            self.injected[fault.code] += 1
+            return _error(fault.status, fault.code, fault.message)
         if fault is not None:
             self.injected[fault] += 1
         if fault in _CANNED:
