@@ -45,7 +45,7 @@ MiB = 1024 * 1024
 S3_RIGS = ["s3_moto", pytest.param("s3_localstack", marks=pytest.mark.localstack)]
 CLIENTS = ["sdk", "obstore"]
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, deadline=10.0)
-SMALL_PARTS = {"multipart_threshold": 1 * MiB, "multipart_chunk": 5 * MiB}
+SMALL_PARTS: dict[str, Any] = {"multipart_threshold": 1 * MiB, "multipart_chunk": 5 * MiB}
 
 # Which IAM action authorises each S3 API operation the adapter sends.
 IAM_ACTIONS: dict[str, set[str]] = {
@@ -92,7 +92,7 @@ def s3(moto: Any) -> Any:
     return moto.client
 
 
-def open_moto(spec: dict[str, Any], options: CloudOptions | None = None, **cloud_specific: Any) -> S3Backend:
+def open_moto(spec: dict[str, Any], options: CloudOptions | None = None, /, **cloud_specific: Any) -> S3Backend:
     backend: S3Backend = load("s3_moto").open_backend(spec, options, **cloud_specific)
     return backend
 

@@ -21,13 +21,16 @@ from tests.reliability.figures import record
 from tests.rigs import load
 from tierstore import ArtifactsBridge, BackendUnavailableError, MemoryPage, Modality, RetryPolicy
 from tierstore.backends.base import StorageBackend
+from tierstore.backends.cloud import CloudOptions
 from tierstore.maintenance import fsck
 
 SHARE = float(os.environ.get("TIERSTORE_FAULT_SHARE", "0.2"))
 PAGES = int(os.environ.get("TIERSTORE_FAULT_PAGES", "1000"))
 CLOUDS = [
     pytest.param("s3_moto", id="s3_moto"),
+    pytest.param("s3_moto_obstore", id="s3_moto_obstore"),
     pytest.param("s3_localstack", id="s3_localstack", marks=pytest.mark.localstack),
+    pytest.param("s3_localstack_obstore", id="s3_localstack_obstore", marks=pytest.mark.localstack),
     pytest.param("gcs", id="gcs"),
     pytest.param("azure", id="azure"),
 ]
@@ -37,6 +40,10 @@ READ_TIMEOUT = 1.0
 
 def _open(cloud: str, spec: dict[str, Any], retry: RetryPolicy, timeout: float = READ_TIMEOUT) -> StorageBackend:
     rig = load(cloud)
+    if cloud.startswith("s3"):
+        options = CloudOptions(retry=retry, connect_timeout=timeout, read_timeout=timeout)
+        s3: StorageBackend = rig.open_backend(spec, options)
+        return s3
     timeouts: dict[str, Any] = (
         {"timeout": (timeout, timeout)} if cloud == "gcs" else {"connect_timeout": timeout, "read_timeout": timeout}
     )

@@ -18,16 +18,17 @@ from tests.emulators_s3 import REGION
 from tests.reliability.figures import record
 from tests.rigs import azure as azure_rig
 from tierstore import ArtifactsBridge, MemoryPage, Modality, TierstoreError
-from tierstore.backends._retry import RetryPolicy
 from tierstore.backends.base import StorageBackend
+from tierstore.backends.cloud import CloudOptions, RetryPolicy
 
 SENTINEL = "SeNtInEl" + "x7Q2" * 6
 SENTINEL_B64 = base64.b64encode(SENTINEL.encode() * 2).decode()  # Azure account keys are base64
+TOKEN_SENTINEL = "ToKeNsEnTiNeL" + "q8W3" * 6  # an AWS session token: sent as x-amz-security-token
 DEAD = "http://127.0.0.1:9"
 FAST = RetryPolicy(max_attempts=2, deadline=2.0)
 
 
-def _s3(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
+def _s3(spec: dict[str, Any], endpoint: str | None = None, client: str = "sdk") -> StorageBackend:
     from tierstore.backends.s3 import S3Backend
 
     return S3Backend(
@@ -36,10 +37,13 @@ def _s3(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
         region=REGION,
         access_key_id="AKIDEXAMPLE",
         secret_access_key=SENTINEL,
-        connect_timeout=0.5,
-        read_timeout=2,
-        retry=FAST,
+        session_token=TOKEN_SENTINEL,
+        options=CloudOptions(connect_timeout=0.5, read_timeout=2, retry=FAST, client=client),  # type: ignore[arg-type]
     )
+
+
+def _s3_obstore(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
+    return _s3(spec, endpoint, client="obstore")
 
 
 def _gcs(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
@@ -64,7 +68,12 @@ def _azure(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
     return AzureBlobBackend(spec["container"], connection_string=connection_string, retry=FAST)
 
 
-OPENERS: dict[str, Callable[..., StorageBackend]] = {"s3_moto": _s3, "gcs": _gcs, "azure": _azure}
+OPENERS: dict[str, Callable[..., StorageBackend]] = {
+    "s3_moto": _s3,
+    "s3_moto_obstore": _s3_obstore,
+    "gcs": _gcs,
+    "azure": _azure,
+}
 
 
 def _texts(exc: BaseException) -> str:
@@ -96,6 +105,6 @@ async def test_sentinel_secret_never_leaks(
     await dead.aclose()
     seen += [record.getMessage() for record in caplog.records] + [caplog.text]
     assert len(seen) > 5
-    leaks = [text for text in seen if SENTINEL in text or SENTINEL_B64 in text]
+    leaks = [text for text in seen if SENTINEL in text or SENTINEL_B64 in text or TOKEN_SENTINEL in text]
     assert leaks == []
     record("texts checked for a sentinel secret", len(seen), cloud)
