@@ -12,7 +12,8 @@ an object written by either path reads the same on the other:
   upload, and the SDK's part size keeps multipart ETags comparable), ``set_class``, ``restore``,
   ``delete_batch`` (per-key errors), and ``holds`` under SSE-KMS (the CRC32 checksum it needs is not exposed);
 * obstore makes one attempt per call (``max_retries=0``): the shared retry loop decides; timeouts and pool size
-  come from the shared options;
+  come from the shared options. The one exception mirrors the SDK path's transport: an overwriting put whose
+  connection dropped before the answer is sent once more at once, as aiohttp does under aiobotocore;
 * At interpreter exit, a process that used obstore waits :data:`EXIT_GRACE` seconds before finalizing: obstore's
   tokio threads may still be handing back the result of the last call, and one caught by finalization aborts
   the process (SIGABRT after all work succeeded, in about one exit in ten here).
@@ -43,8 +44,8 @@ from tierstore.enums import StorageTier
 LIST_PAGE: Final = 1_000
 REFRESH_BEFORE: Final = timedelta(minutes=5)
 """Fetch refreshable credentials again this long before they expire."""
-EXIT_GRACE: Final = 0.05
-"""Seconds a process that used obstore waits at exit for obstore's threads to settle (10 ms sufficed here)."""
+EXIT_GRACE: Final = 0.1
+"""Seconds a process that used obstore waits at exit for obstore's threads to settle (10 ms sufficed here, idle)."""
 
 _exit_grace_registered = False
 
@@ -164,16 +165,22 @@ class ObstoreClient:
             )
             return
         obstore = require("obstore", extra="fast", package="obstore")
+        store = await self.store()
         attributes = {**metadata, TIER_MARKER: StorageTier(tier).value, "Storage-Class": storage_class}
-        await obstore.put_async(
-            await self.store(),
-            name,
-            data,
-            attributes=attributes,
-            tags=dict(tags) or None,
-            mode="create" if if_absent else "overwrite",
-            use_multipart=False,
-        )
+        mode = "create" if if_absent else "overwrite"
+        try:
+            await obstore.put_async(
+                store, name, data, attributes=attributes, tags=dict(tags) or None, mode=mode, use_multipart=False
+            )
+        except Exception as exc:
+            if if_absent or failures.classify_obstore(exc).code != "request":
+                raise
+            # The connection dropped before an answer. aiohttp, the SDK path's transport, sends a PUT once more by
+            # itself when that happens on a reused connection; obstore does not. The same single resend here keeps
+            # an overwrite exactly as robust on both paths (the shared loop resends none whose outcome is unknown).
+            await obstore.put_async(
+                store, name, data, attributes=attributes, tags=dict(tags) or None, mode=mode, use_multipart=False
+            )
 
     async def get(self, name: str, start: int, length: int | None) -> Buffer:
         obstore = require("obstore", extra="fast", package="obstore")
