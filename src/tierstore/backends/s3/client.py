@@ -9,7 +9,8 @@ Contract, on top of :mod:`tierstore.backends.cloud.client`:
 * ``put(if_absent=True)`` sends ``If-None-Match: *``; bodies above the threshold go up as a multipart upload
   (:mod:`tierstore.backends.s3.multipart`).
 * ``set_class`` copies the object onto itself: storage class and tier record replaced, metadata kept, tags merged.
-* ``holds`` compares the stored ETag (single-part MD5 or multipart ETag), else the stored CRC32 (SSE-KMS), with ours.
+* ``holds`` compares the stored ETag (single-part MD5 or multipart ETag), else the stored CRC32 (SSE-KMS), with ours;
+  under SSE-KMS without a CRC32 (an object obstore wrote) it cannot tell, and the backend reads the object.
 * botocore's own retries are off; connect/read timeouts and the pool size come from the shared options. The
   client is created on first use (no I/O before) and closed by ``aclose``.
 """
@@ -199,7 +200,8 @@ class SdkClient:
         stored_crc = answer.get("ChecksumCRC32")
         if stored_crc is not None:
             return bool(stored_crc == crc32(data))
-        return None if self.config.sse == "aws:kms" else False
+        # Under SSE-KMS (asked for, or the bucket's default) the ETag is no MD5: without a CRC32, read to tell.
+        return None if str(answer.get("ServerSideEncryption", "")).startswith("aws:kms") else False
 
     async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
         client = await self.sdk()

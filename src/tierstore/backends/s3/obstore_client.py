@@ -10,7 +10,8 @@ an object written by either path reads the same on the other:
 * what obstore cannot do goes to the SDK client: ``head`` (obstore 0.12 returns neither ``x-amz-storage-class``
   nor ``x-amz-restore``), bodies above the multipart threshold (obstore sends no ``If-None-Match`` on a multipart
   upload, and the SDK's part size keeps multipart ETags comparable), ``set_class``, ``restore``,
-  ``delete_batch`` (per-key errors), and ``holds`` under SSE-KMS (the CRC32 checksum it needs is not exposed);
+  ``delete_batch`` (per-key errors), and ``holds`` once the ETag does not match (under SSE-KMS the ETag is no
+  MD5, and obstore exposes neither the encryption nor the CRC32 checksum);
 * obstore makes one attempt per call (``max_retries=0``): the shared retry loop decides; timeouts and pool size
   come from the shared options. The one exception mirrors the SDK path's transport: an overwriting put whose
   connection dropped before the answer is sent once more at once, as aiohttp does under aiobotocore;
@@ -196,13 +197,13 @@ class ObstoreClient:
         return await self.sdk.head(name)
 
     async def holds(self, name: str, data: Buffer) -> bool | None:
-        if self.config.sse == "aws:kms":
-            return await self.sdk.holds(name, data)
         obstore = require("obstore", extra="fast", package="obstore")
         meta = await obstore.head_async(await self.store(), name)
         if meta["size"] != len(data):
             return False
-        return etag_matches(str(meta["e_tag"] or ""), data, self.config.multipart_chunk)
+        if etag_matches(str(meta["e_tag"] or ""), data, self.config.multipart_chunk):
+            return True
+        return await self.sdk.holds(name, data)  # SSE-KMS ETags are no MD5: the SDK sees the encryption and CRC32
 
     async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
         # obstore lists by path segments ("mem_" would mean "mem_/...") and resumes after a name (S3's StartAfter)
