@@ -15,7 +15,7 @@ an object written by either path reads the same on the other:
 * obstore makes one attempt per call (``max_retries=0``): the shared retry loop decides; timeouts and pool size
   come from the shared options. The one exception mirrors the SDK path's transport: an overwriting put whose
   connection dropped before the answer is sent once more at once, as aiohttp does under aiobotocore;
-* At interpreter exit, a process that used obstore waits :data:`EXIT_GRACE` seconds before finalizing: obstore's
+* at interpreter exit, a process that used obstore waits :data:`EXIT_GRACE` seconds before finalizing: obstore's
   tokio threads may still be handing back the result of the last call, and one caught by finalization aborts
   the process (SIGABRT after all work succeeded, in about one exit in ten here).
 * obstore signs with the credentials the SDK resolved (arguments, environment, profile or role), handed over by
