@@ -10,8 +10,10 @@ seeded random generator), or the requests a ``decide`` hook picks, which get one
 * ``stall`` - forward, then answer nothing for ``stall_seconds`` (longer than the client's read timeout).
 
 The three last ones are the nasty kind: the request took effect but the client cannot know it. A ``decide`` hook
-may also refuse a request outright (:data:`Refusal`: 403 ``forbidden``, 412 ``precondition``), or ``flip`` one bit
-of an answer's body (the headers, checksums included, unchanged); no random draw picks these.
+may also refuse a request outright (:data:`Refusal`: 403 ``forbidden``, 412 ``precondition``), ``flip`` one bit
+of an answer's body (the headers, checksums included, unchanged), or return an :class:`Answer`: any error status
+and code, sent without forwarding (a refusal of the service's own, e.g. S3's 409 ConditionalRequestConflict); no
+random draw picks these.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import aiohttp
@@ -39,6 +42,15 @@ _CANNED: dict[str, tuple[int, str, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class Answer:
+    """An error answer the proxy sends in the service's stead."""
+
+    status: int
+    code: str
+    message: str = "Injected by the test proxy."
+
+
 class FaultProxy:
     def __init__(
         self,
@@ -48,7 +60,7 @@ class FaultProxy:
         faults: Sequence[Fault] = ALL_FAULTS,
         seed: int = 0,
         stall_seconds: float = 3.0,
-        decide: Callable[[web.Request], Fault | Refusal | None] | None = None,
+        decide: Callable[[web.Request], Fault | Refusal | Answer | None] | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.share = share
@@ -90,7 +102,7 @@ class FaultProxy:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    def _choose(self, request: web.Request) -> Fault | Refusal | None:
+    def _choose(self, request: web.Request) -> Fault | Refusal | Answer | None:
         if self.decide is not None:
             return self.decide(request)
         if self._random.random() < self.share:
@@ -102,6 +114,9 @@ class FaultProxy:
         self.seen.append(f"{request.method} {request.raw_path}")
         body = await request.read()
         fault = self._choose(request)
+        if isinstance(fault, Answer):
+            self.injected[fault.code] += 1
+            return _error(fault.status, fault.code, fault.message)
         if fault is not None:
             self.injected[fault] += 1
         if fault in _CANNED:

@@ -112,8 +112,9 @@ class Cli:
         return {**base, **self.env, **extra}
 
 
-def s3_env(endpoint: str) -> dict[str, str]:
+def s3_env(endpoint: str, client: str = "sdk") -> dict[str, str]:
     return {
+        "TIERSTORE_CLIENT": client,
         "TIERSTORE_S3_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
@@ -129,7 +130,7 @@ def target(store: Store) -> tuple[str, dict[str, str]]:
     if store.rig == "filesystem":
         return f"file://{spec['root']}", {}
     if store.rig.startswith("s3"):
-        return f"s3://{spec['bucket']}/agent", s3_env(spec["endpoint"])
+        return f"s3://{spec['bucket']}/agent", s3_env(spec["endpoint"], spec.get("client", "sdk"))
     if store.rig == "gcs":
         return f"gs://{spec['bucket']}/agent", {"STORAGE_EMULATOR_HOST": spec["url"], "TIERSTORE_GCS_PROJECT": PROJECT}
     if store.rig == "azure":

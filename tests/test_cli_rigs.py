@@ -1,6 +1,7 @@
-"""Every command on every rig (``tests/rigs``: memory, local disk, S3 on moto and LocalStack, GCS, Azure), in plain
-text and with ``--json``: the first command of a test in a subprocess of its own, the rest through the same entry
-point in one subprocess per step (``Cli.batch``), which spares a second of interpreter and SDK start-up a command.
+"""Every command on every rig (``tests/rigs``: memory, local disk, S3 on moto and LocalStack on both data paths,
+GCS, Azure), in plain text and with ``--json``: the first command of a test in a subprocess of its own, the rest
+through the same entry point in one subprocess per step (``Cli.batch``), which spares a second of interpreter and
+SDK start-up a command.
 
 ``memory://`` lives for one command, so on that rig each command meets an empty store; the others also get a store
 with the demo's pages kept in it.
@@ -18,7 +19,7 @@ import pytest
 from tests.conftest import Store
 from tests.test_cli import Cli, ids_of, target
 
-CLOUD_RIGS = ("s3_moto", "s3_localstack", "gcs", "azure")
+CLOUD_RIGS = ("s3_moto", "s3_moto_obstore", "s3_localstack", "s3_localstack_obstore", "gcs", "azure")
 
 
 @pytest.fixture

@@ -270,11 +270,13 @@ def test_s3_url_with_settings() -> None:
     )
     backend = backend_from_url("s3://my-bucket/agents/one", settings)
     assert isinstance(backend, S3Backend)
-    assert (backend.bucket, backend.prefix) == ("my-bucket", "agents/one/")
-    assert backend.storage_classes[StorageTier.L4] == "DEEP_ARCHIVE"
-    assert backend.storage_classes[StorageTier.L3] == "STANDARD"
+    assert (backend.container, backend.prefix) == ("my-bucket", "agents/one/")
+    assert backend.tiers.classes[StorageTier.L4] == "DEEP_ARCHIVE"
+    assert backend.tiers.classes[StorageTier.L3] == "STANDARD"
     assert "archive" in backend.capabilities
     assert "127.0.0.1:9" in repr(backend)
+    assert (backend.options.retry.max_attempts, backend.options.connect_timeout) == (2, 1.5)
+    assert backend.options == settings.cloud_options()
 
 
 def test_prefix_setting_applies_when_the_url_has_no_path() -> None:

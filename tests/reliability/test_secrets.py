@@ -18,17 +18,17 @@ from tests.emulators_s3 import REGION
 from tests.reliability.figures import record
 from tests.rigs import azure as azure_rig
 from tierstore import ArtifactsBridge, BackendUnavailableError, MemoryPage, Modality, TierstoreError
-from tierstore.backends._retry import RetryPolicy
 from tierstore.backends.base import StorageBackend
-from tierstore.backends.cloud import CloudOptions
+from tierstore.backends.cloud import CloudOptions, RetryPolicy
 
 SENTINEL = "SeNtInEl" + "x7Q2" * 6
 SENTINEL_B64 = base64.b64encode(SENTINEL.encode() * 2).decode()  # Azure account keys are base64
+TOKEN_SENTINEL = "ToKeNsEnTiNeL" + "q8W3" * 6  # an AWS session token: sent as x-amz-security-token
 DEAD = "http://127.0.0.1:9"
 FAST = RetryPolicy(max_attempts=2, deadline=2.0)
 
 
-def _s3(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
+def _s3(spec: dict[str, Any], endpoint: str | None = None, client: str = "sdk") -> StorageBackend:
     from tierstore.backends.s3 import S3Backend
 
     return S3Backend(
@@ -37,10 +37,13 @@ def _s3(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
         region=REGION,
         access_key_id="AKIDEXAMPLE",
         secret_access_key=SENTINEL,
-        connect_timeout=0.5,
-        read_timeout=2,
-        retry=FAST,
+        session_token=TOKEN_SENTINEL,
+        options=CloudOptions(connect_timeout=0.5, read_timeout=2, retry=FAST, client=client),  # type: ignore[arg-type]
     )
+
+
+def _s3_obstore(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
+    return _s3(spec, endpoint, client="obstore")
 
 
 def _gcs(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
@@ -105,6 +108,7 @@ def _azure(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
 
 OPENERS: dict[str, Callable[..., StorageBackend]] = {
     "s3_moto": _s3,
+    "s3_moto_obstore": _s3_obstore,
     "gcs": _gcs,
     "gcs_service_account": _gcs_service_account,
     "azure": _azure,
@@ -114,11 +118,11 @@ RIG_OF = {"gcs_service_account": "gcs"}
 
 
 def _secrets(cloud: str) -> list[str]:
-    """The texts that must never show: the sentinel, or every line of the service account's private key."""
+    """The texts that must never show: the sentinels, or every line of the service account's private key."""
     if cloud == "gcs_service_account":
         pem_lines = SERVICE_ACCOUNT_KEY["private_key"].splitlines()
         return [SENTINEL, *(line for line in pem_lines if "PRIVATE KEY" not in line and len(line) >= 16)]
-    return [SENTINEL, SENTINEL_B64]
+    return [SENTINEL, SENTINEL_B64, TOKEN_SENTINEL]
 
 
 def _texts(exc: BaseException) -> str:

@@ -23,7 +23,16 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
-_ORDER = ["memory", "filesystem", "s3_moto", "s3_localstack", "gcs", "azure"]
+_ORDER = [
+    "memory",
+    "filesystem",
+    "s3_moto",
+    "s3_moto_obstore",
+    "s3_localstack",
+    "s3_localstack_obstore",
+    "gcs",
+    "azure",
+]
 RIGS = [name for name in _ORDER if (Path(__file__).parent / f"{name}.py").exists()]
 
 
