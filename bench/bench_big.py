@@ -21,8 +21,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench._harness import figure, main
 from tests.rigs import load
+
+from bench._harness import figure, main
 
 BIG_MIB = int(os.environ.get("TIERSTORE_BENCH_BIG_MIB", "256"))
 RUNS = 3
