@@ -4,6 +4,8 @@ It forwards each request to the emulator unchanged, except for a configurable sh
 seeded random generator), or the requests a ``decide`` hook picks, which get one of these faults:
 
 * ``slowdown`` / ``error500`` / ``throttle`` - answer 503 SlowDown, 500 or 429 without forwarding;
+* ``bad-request`` - answer 400 InvalidInput without forwarding (a service refusing a request it does not support);
+  never part of the random mix, only where ``decide`` picks it;
 * ``reset`` - drop the connection without forwarding;
 * ``lose-answer`` - forward (the emulator does the work), then drop the connection before answering;
 * ``truncate`` - forward, then send the headers and half the body and drop the connection;
@@ -23,14 +25,16 @@ from typing import Literal, get_args
 import aiohttp
 from aiohttp import web
 
-Fault = Literal["slowdown", "error500", "throttle", "reset", "lose-answer", "truncate", "stall"]
-ALL_FAULTS: tuple[Fault, ...] = get_args(Fault)
+Fault = Literal["slowdown", "error500", "throttle", "reset", "lose-answer", "truncate", "stall", "bad-request"]
+ALL_FAULTS: tuple[Fault, ...] = tuple(fault for fault in get_args(Fault) if fault != "bad-request")
+"""The random mix: every fault a client should ride out by retrying."""
 
 _HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "expect", "keep-alive"}
 _CANNED: dict[str, tuple[int, str, str]] = {
     "slowdown": (503, "SlowDown", "Please reduce your request rate."),
     "error500": (500, "InternalError", "We encountered an internal error. Please try again."),
     "throttle": (429, "TooManyRequests", "Too many requests."),
+    "bad-request": (400, "InvalidInput", "One of the request inputs is not valid."),
 }
 
 
