@@ -132,8 +132,9 @@ def target(store: Store) -> tuple[str, dict[str, str]]:
         return f"s3://{spec['bucket']}/agent", s3_env(spec["endpoint"])
     if store.rig == "gcs":
         return f"gs://{spec['bucket']}/agent", {"STORAGE_EMULATOR_HOST": spec["url"], "TIERSTORE_GCS_PROJECT": PROJECT}
-    if store.rig == "azure":
-        return f"az://{spec['container']}/agent", {"AZURE_STORAGE_CONNECTION_STRING": spec["connection_string"]}
+    if store.rig.startswith("azure"):
+        env = {"AZURE_STORAGE_CONNECTION_STRING": spec["connection_string"], "TIERSTORE_CLIENT": spec["client"]}
+        return f"az://{spec['container']}/agent", env
     raise AssertionError(f"no command-line target for rig {store.rig}")
 
 

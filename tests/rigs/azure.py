@@ -1,4 +1,8 @@
-"""Rig for AzureBlobBackend on Azurite: installs Azurite from npm on first use, one container per store."""
+"""Rig for AzureBlobBackend on Azurite through the SDK data path: installs Azurite from npm on first use, one
+container per store. ``azure_obstore`` serves the same Azurite with the obstore data path (the spec's ``client``).
+
+Azurite is shared: every rig of this process that serves it gets the one server, stopped when the last is done.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,13 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tests.emulators import free_port, stop_process_group, wait_until_ready
 from tierstore.backends.azure import AzureBlobBackend
+from tierstore.backends.cloud import CloudOptions, RetryPolicy
 
 NAME = "azure"
 AZURITE_VERSION = "3.37.0"
@@ -25,6 +31,11 @@ INSTALL_DIR = ROOT / ".emulators" / "azurite"
 READY_TIMEOUT = 30.0
 
 XFAILS: dict[str, str] = {}
+CLIENT = "sdk"
+
+OPTIONS = CloudOptions(connect_timeout=2.0, read_timeout=10.0, retry=RetryPolicy(deadline=60.0))
+"""Azurite on a busy 2-core machine: a request it has lost is given up after 10 s of silence and tried again,
+well inside a 60 s deadline per call, rather than waited for until the deadline ends the whole call."""
 
 
 def connection_string(port: int, *, host: str = "127.0.0.1", key: str = ACCOUNT_KEY) -> str:
@@ -104,10 +115,10 @@ class Server:
         self.connection_string = connection_string(port)
         self._ids = itertools.count()
 
-    def new_store(self) -> dict[str, Any]:
+    def new_store(self, client: str = CLIENT) -> dict[str, Any]:
         container = f"store-{os.getpid()}-{next(self._ids)}"
         _create_container(self.connection_string, container)
-        return {"connection_string": self.connection_string, "container": container}
+        return {"connection_string": self.connection_string, "container": container, "client": client}
 
 
 def _create_container(conn: str, container: str) -> None:
@@ -118,27 +129,41 @@ def _create_container(conn: str, container: str) -> None:
         service.create_container(container)
 
 
+_running: list[Server] = []
+
+
 @contextmanager
 def serve(workdir: Path) -> Iterator[Server]:
+    """Azurite for every rig of this process that asks (``azure``, ``azure_obstore``): the first call starts it
+    and stops it on exit, later ones share it (a session's ExitStack exits them first)."""
+    if _running:
+        yield _running[0]
+        return
     with azurite(workdir) as port:
-        yield Server(port)
+        _running.append(Server(port))
+        try:
+            yield _running[0]
+        finally:
+            _running.clear()
 
 
-def open_backend(spec: dict[str, Any], **options: Any) -> AzureBlobBackend:
-    return AzureBlobBackend(
-        spec["container"], connection_string=spec["connection_string"], prefix=spec.get("prefix", ""), **options
-    )
+def open_backend(spec: dict[str, Any], options: CloudOptions | None = None, **azure: Any) -> AzureBlobBackend:
+    """A backend onto the store, on the spec's data path; ``azure``: AzureBlobBackend's own keywords."""
+    chosen = replace(options or OPTIONS, client=spec.get("client", CLIENT))
+    azure.setdefault("connection_string", spec["connection_string"])
+    azure.setdefault("prefix", spec.get("prefix", ""))
+    return AzureBlobBackend(spec["container"], options=chosen, **azure)
 
 
-def _port(url: str) -> int:
+def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/")[0])
 
 
 def through(spec: dict[str, Any], url: str) -> dict[str, Any]:
     """The same store, reached through another endpoint (a fault-injecting proxy)."""
-    return {**spec, "connection_string": connection_string(_port(url))}
+    return {**spec, "connection_string": connection_string(port_of(url))}
 
 
 def upstream(spec: dict[str, Any]) -> str:
     blob_endpoint = spec["connection_string"].split("BlobEndpoint=")[1].rstrip(";")
-    return f"http://127.0.0.1:{_port(blob_endpoint)}"
+    return f"http://127.0.0.1:{port_of(blob_endpoint)}"
