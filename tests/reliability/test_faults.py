@@ -21,6 +21,7 @@ from tests.reliability.figures import record
 from tests.rigs import load
 from tierstore import ArtifactsBridge, BackendUnavailableError, MemoryPage, Modality, RetryPolicy
 from tierstore.backends.base import StorageBackend
+from tierstore.backends.cloud import CloudOptions
 from tierstore.maintenance import fsck
 
 SHARE = float(os.environ.get("TIERSTORE_FAULT_SHARE", "0.2"))
@@ -30,6 +31,7 @@ CLOUDS = [
     pytest.param("s3_localstack", id="s3_localstack", marks=pytest.mark.localstack),
     pytest.param("gcs", id="gcs"),
     pytest.param("azure", id="azure"),
+    pytest.param("azure_obstore", id="azure_obstore"),
 ]
 PATIENT = RetryPolicy(max_attempts=15, base_delay=0.01, max_delay=0.25, deadline=120.0)
 READ_TIMEOUT = 1.0
@@ -37,6 +39,10 @@ READ_TIMEOUT = 1.0
 
 def _open(cloud: str, spec: dict[str, Any], retry: RetryPolicy, timeout: float = READ_TIMEOUT) -> StorageBackend:
     rig = load(cloud)
+    if cloud.startswith("azure"):
+        options = CloudOptions(connect_timeout=timeout, read_timeout=timeout, retry=retry)
+        opened: StorageBackend = rig.open_backend(spec, options)
+        return opened
     timeouts: dict[str, Any] = (
         {"timeout": (timeout, timeout)} if cloud == "gcs" else {"connect_timeout": timeout, "read_timeout": timeout}
     )
