@@ -31,7 +31,6 @@ TOKEN_SCOPE: Final = "https://storage.azure.com/.default"  # noqa: S105 - an OAu
 _DEV_ACCOUNT: Final = "devstoreaccount1"
 _DEV_KEY: Final = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 _DEV_ENDPOINT: Final = "http://127.0.0.1:10000/devstoreaccount1"
-_SAS_FIELDS: Final = frozenset({"sv", "ss", "srt", "sp", "se", "st", "spr", "sig", "sr", "si", "skoid", "sktid"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +55,7 @@ def parse_connection_string(connection_string: str) -> dict[str, str]:
 
 def is_sas(text: str) -> bool:
     """Does ``text`` read as a SAS query string (as opposed to an account key)?"""
-    fields = parse_qs(text.lstrip("?"))
-    return bool(fields) and "sig" in fields and set(fields) <= _SAS_FIELDS | {"sdd", "ses", "rscc", "rscd", "rsce"}
+    return "sig" in parse_qs(text.lstrip("?"))  # every SAS is signed; an account key is bare base64
 
 
 @dataclass(slots=True)
@@ -94,9 +92,9 @@ class AzureAuth:
         settings = self._settings()
         if settings.get("USEDEVELOPMENTSTORAGE", "").lower() == "true":
             return _DEV_ACCOUNT
-        if self.connection_string:
-            return settings.get("ACCOUNTNAME")
-        parts = urlsplit(str(self.account_url))
+        if settings.get("ACCOUNTNAME"):
+            return settings["ACCOUNTNAME"]
+        parts = urlsplit(self.endpoint())
         host = parts.hostname or ""
         if ".blob." in host:
             return host.split(".", 1)[0]
@@ -128,6 +126,8 @@ class AzureAuth:
         credential = self.credential
         if isinstance(credential, str):
             key, sas = (None, credential.lstrip("?")) if is_sas(credential) else (credential, sas)
+        elif isinstance(credential, dict):  # the SDK's {"account_name": ..., "account_key": ...}
+            key = credential.get("account_key")
         elif hasattr(credential, "named_key"):
             key = credential.named_key.key
         elif hasattr(credential, "signature"):
