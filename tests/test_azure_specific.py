@@ -24,7 +24,7 @@ from tests.faults import Fault, FaultProxy
 from tests.rigs import azure as rig
 from tierstore.backends.azure import TIER_RECORD_TAG, AzureBlobBackend
 from tierstore.backends.azure.client import SdkClient
-from tierstore.backends.azure.credentials import TOKEN_SCOPE
+from tierstore.backends.azure.credentials import TOKEN_SCOPE, AzureAuth
 from tierstore.backends.azure.obstore_client import ObstoreClient
 from tierstore.backends.base import RestoreStatus
 from tierstore.backends.cloud import ClientChoice, CloudOptions, RetryPolicy
@@ -467,7 +467,7 @@ async def test_the_sdk_does_not_retry_on_its_own(server: rig.Server, spec: dict[
     proxy = await proxied(server, share=1.0, faults=["error500"])
     try:
         async with rig.open_backend(rig.through(spec, proxy.url), FAST) as backend:
-            with pytest.raises(BackendUnavailableError, match="after 3 attempts: HTTP 500 InternalError$") as failed:
+            with pytest.raises(BackendUnavailableError, match=r"after 3 attempts: HTTP 500 InternalError$") as failed:
                 await backend.get("k")
         assert proxy.requests == 3  # the policy's attempts, each one request
         assert type(failed.value).__module__ == "tierstore.errors"
@@ -611,3 +611,55 @@ def test_a_missing_library_names_the_extra(blocked: str, client: str, package: s
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert package in out
     assert "pip install 'tierstore[" in out
+
+
+@pytest.mark.parametrize(
+    ("connection_string", "account_url", "credential", "endpoint", "account", "secrets"),
+    [
+        (
+            "AccountName=acct;AccountKey=a2V5a2V5",
+            None,
+            None,
+            "https://acct.blob.core.windows.net",
+            "acct",
+            ["a2V5a2V5"],
+        ),
+        (
+            "DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=a2V5a2V5;EndpointSuffix=core.chinacloudapi.cn",
+            None,
+            None,
+            "http://acct.blob.core.chinacloudapi.cn",
+            "acct",
+            ["a2V5a2V5"],
+        ),
+        (
+            "BlobEndpoint=http://127.0.0.1:7/devstoreaccount1/;SharedAccessSignature=sv=1&sig=c2lnbmF0dXJl",
+            None,
+            None,
+            "http://127.0.0.1:7/devstoreaccount1",
+            "devstoreaccount1",
+            ["sv=1&sig=c2lnbmF0dXJl", "c2lnbmF0dXJl"],
+        ),
+        ("UseDevelopmentStorage=true", None, None, "http://127.0.0.1:10000/devstoreaccount1", "devstoreaccount1", []),
+        (None, "https://acct.blob.core.windows.net/?sv=1&sig=c2lnbmF0dXJl", None, None, "acct", ["c2lnbmF0dXJl"]),
+        (None, "https://acct.blob.core.windows.net", "?sv=1&sig=c2lnbmF0dXJl", None, "acct", ["c2lnbmF0dXJl"]),
+        (None, "https://acct.blob.core.windows.net", "a2V5a2V5", None, "acct", ["a2V5a2V5"]),
+    ],
+)
+def test_credentials_are_read_as_the_sdk_reads_them_and_never_described(
+    connection_string: str | None,
+    account_url: str | None,
+    credential: str | None,
+    endpoint: str | None,
+    account: str,
+    secrets: list[str],
+) -> None:
+    auth = AzureAuth.resolve(connection_string, account_url, credential)
+    assert auth.account_name() == account
+    assert auth.endpoint() == (endpoint or "https://acct.blob.core.windows.net")
+    found = auth.secrets()
+    assert all(any(secret in text for text in found) for secret in secrets)
+    assert not any(secret in auth.describe() for secret in [*secrets, "sig="])
+    access = auth.obstore_access()
+    assert not isinstance(access, str)
+    assert access.config["endpoint"] == auth.endpoint()
