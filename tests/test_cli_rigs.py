@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import Store
 from tests.test_cli import Cli, ids_of, target
 
-CLOUD_RIGS = ("s3_moto", "s3_localstack", "gcs", "azure")
+CLOUD_RIGS = ("s3_moto", "s3_localstack", "gcs", "azure", "azure_obstore")
 
 
 @pytest.fixture
