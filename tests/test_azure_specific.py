@@ -378,6 +378,9 @@ async def test_listing_strips_the_prefix_pages_and_keeps_to_the_key_prefix(spec:
         assert sorted([entry.key async for entry in backend.list("mem_")]) == ["mem_", *keys[1:6]]
         assert sorted([entry.key async for entry in backend.list()]) == sorted(keys)
     assert sorted([b.name async for b in sdk.list_blobs()])[0] == "agents/a1/mem"
+    async with rig.open_backend(spec) as unprefixed:  # blob names with a "/" are no keys of this store
+        assert [entry.key async for entry in unprefixed.list("o")] == ["outside"]
+        assert [entry.key async for entry in unprefixed.list()] == ["outside"]
 
 
 async def test_delete_many_sends_blob_batches(server: rig.Server, spec: dict[str, Any], sdk: Any) -> None:
@@ -589,6 +592,10 @@ def test_client_obstore_needs_credentials_obstore_can_use() -> None:
         AzureBlobBackend("abc", account_url=custom_domain, credential="a2V5", options=CloudOptions(client="obstore"))
     auto = AzureBlobBackend("abc", account_url=custom_domain, credential="a2V5", options=CloudOptions(client="auto"))
     assert "obstore" not in repr(auto)
+    dead = rig.connection_string(free_port())
+    with pytest.raises(ConfigurationError, match="empty path segment"):
+        AzureBlobBackend("abc", connection_string=dead, prefix="a//b", options=CloudOptions(client="obstore"))
+    assert "obstore" not in repr(AzureBlobBackend("abc", connection_string=dead, prefix="a//b"))
 
 
 @pytest.mark.parametrize(

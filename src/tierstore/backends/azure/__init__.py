@@ -119,13 +119,15 @@ class AzureBlobBackend(CloudBackend):
             list_page_size=list_page_size,
             batch_delete=batch_delete,
         )
-        super().__init__(container, _data_path(sdk, options), tiers, prefix=prefix, options=options)
+        super().__init__(container, _data_path(sdk, options, prefix), tiers, prefix=prefix, options=options)
 
 
-def _data_path(sdk: SdkClient, options: CloudOptions) -> ObjectClient:
+def _data_path(sdk: SdkClient, options: CloudOptions, prefix: str) -> ObjectClient:
     if options.client == "sdk":
         return sdk
     access = sdk.auth.obstore_access()
+    if "//" in prefix.strip("/"):
+        access = "obstore cannot name blobs with an empty path segment ('//' in the prefix)"
     if options.client == "obstore":
         if not _obstore_installed():
             raise MissingDependencyError("fast", "obstore")

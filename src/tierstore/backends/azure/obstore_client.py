@@ -130,7 +130,7 @@ class ObstoreClient:
 
     async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
         directory, _, rest = prefix.rpartition("/")
-        start = token if token is not None else (prefix[:-1] if rest else None)
+        start = token if token is not None else ((prefix[:-1] or None) if rest else None)
         stream = self._obstore.list(
             self._azure_store(), directory or None, offset=start, chunk_size=self.sdk.list_page_size
         )
