@@ -26,6 +26,9 @@ class Server:
     def new_store(self) -> dict[str, Any]:
         return self.shared.new_store(client="obstore")
 
+    def drop_store(self, spec: dict[str, Any]) -> None:
+        self.shared.drop_store(spec)
+
 
 @contextmanager
 def serve(workdir: Path) -> Iterator[Server]:
