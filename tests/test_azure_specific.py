@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, cast
 
 import pytest
@@ -61,8 +61,10 @@ def client(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def spec(server: rig.Server, client: str) -> dict[str, Any]:
-    return server.new_store(client=client)
+def spec(server: rig.Server, client: str) -> Iterator[dict[str, Any]]:
+    made = server.new_store(client=client)
+    yield made
+    server.drop_store(made)
 
 
 @pytest.fixture
@@ -333,8 +335,10 @@ async def test_a_staged_upload_keeps_create_if_absent_and_its_digest(spec: dict[
         assert (info.size, dict(info.metadata), info.tier) == (len(data), {"a": "1"}, StorageTier.L2)
 
 
-async def test_a_blob_written_on_one_data_path_reads_the_same_on_the_other(server: rig.Server) -> None:
-    spec = server.new_store(client="sdk")
+async def test_a_blob_written_on_one_data_path_reads_the_same_on_the_other(
+    server: rig.Server, fresh_store: Callable[[str], dict[str, Any]]
+) -> None:
+    spec = fresh_store("azure")
     paths = {client: rig.open_backend({**spec, "client": client}) for client in CLIENTS}
     service = BlobServiceClient.from_connection_string(server.connection_string)
     sdk = service.get_container_client(spec["container"])
@@ -353,9 +357,9 @@ async def test_a_blob_written_on_one_data_path_reads_the_same_on_the_other(serve
             blob = sdk.get_blob_client(key)
             props, tags = await blob.get_blob_properties(), await blob.get_blob_tags()
             settings = props.content_settings
-            stored.append((props.blob_tier, props.metadata, tags, settings.content_type, bytes(settings.content_md5)))
-            assert bytes(settings.content_md5) == _md5(f"written by {key[5:]}".encode())
-        assert [entry[:4] for entry in stored] == [
+            stored.append((props.blob_tier, props.metadata, tags, settings.content_type))
+            assert bytes(settings.content_md5 or b"") == _md5(f"written by {key[5:]}".encode())
+        assert stored == [
             ("Hot", {"pageid": "p1", "v": ""}, {"tier": "L2", TIER_RECORD_TAG: "L2"}, "application/octet-stream")
         ] * 2
     finally:

@@ -51,9 +51,11 @@ def _open(cloud: str, spec: dict[str, Any], retry: RetryPolicy, timeout: float =
 
 
 @pytest.mark.parametrize("cloud", CLOUDS)
-async def test_checkpoint_completes_and_restores_through_faults(cloud: str, rig_server: Callable[[str], Any]) -> None:
+async def test_checkpoint_completes_and_restores_through_faults(
+    cloud: str, fresh_store: Callable[[str], dict[str, Any]]
+) -> None:
     rig = load(cloud)
-    spec = rig_server(cloud).new_store()
+    spec = fresh_store(cloud)
     pages = [MemoryPage(page_id=f"p{i}", modality=Modality.TEXT, content=f"{i} " * 200) for i in range(PAGES)]
     async with FaultProxy(rig.upstream(spec), share=SHARE, seed=20, stall_seconds=READ_TIMEOUT * 2.5) as proxy:
         faulty = _open(cloud, rig.through(spec, proxy.url), PATIENT)
@@ -81,10 +83,10 @@ async def test_checkpoint_completes_and_restores_through_faults(cloud: str, rig_
 @pytest.mark.parametrize("cloud", CLOUDS)
 @pytest.mark.parametrize("outage", ["gone", "silent"])
 async def test_outage_fails_typed_within_the_deadline(
-    cloud: str, outage: str, rig_server: Callable[[str], Any]
+    cloud: str, outage: str, fresh_store: Callable[[str], dict[str, Any]]
 ) -> None:
     rig = load(cloud)
-    spec = rig_server(cloud).new_store()
+    spec = fresh_store(cloud)
     policy = RetryPolicy(max_attempts=50, base_delay=0.05, max_delay=0.5, deadline=3.0)
     page = MemoryPage(page_id="p", modality=Modality.TEXT, content="x")
     if outage == "gone":

@@ -114,7 +114,11 @@ async def test_sentinel_secret_never_leaks(
 @pytest.mark.parametrize("cloud", ["azure", "azure_obstore"])
 @pytest.mark.parametrize("credential", ["account key", "SAS"])
 async def test_azure_account_keys_and_sas_tokens_never_leak(
-    cloud: str, credential: str, rig_server: Callable[[str], Any], caplog: pytest.LogCaptureFixture
+    cloud: str,
+    credential: str,
+    rig_server: Callable[[str], Any],
+    fresh_store: Callable[[str], dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A working key or SAS through success (store, load, list, tier change, restore), a refused one, a missing
     container and a dead endpoint, with every logger at DEBUG: neither the key, nor the SAS, nor its signature
@@ -123,7 +127,7 @@ async def test_azure_account_keys_and_sas_tokens_never_leak(
 
     caplog.set_level(logging.DEBUG)
     server = rig_server(cloud)
-    spec = server.new_store()
+    spec = fresh_store(cloud)
     endpoint = f"http://127.0.0.1:{server.port}/{azure_rig.ACCOUNT}"
     permissions = ContainerSasPermissions(read=True, write=True, delete=True, list=True, tag=True)
 
