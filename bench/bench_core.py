@@ -1,39 +1,38 @@
-"""Core benchmarks: the bridge on the local-disk backend against raw file I/O, and the codec per page.
+"""Core benchmarks on the local disk: the bridge against raw file I/O with the same guarantees, the codec,
+incremental checkpoints across restarts, maintenance as the store grows, and the memory a big page costs.
 
-python -m bench.bench_core            # TIERSTORE_BENCH_PAGES (default 300) pages of 2 KiB
+python -m bench.bench_core [disk|codec|restart|scale|big ...]   # default: all
+TIERSTORE_BENCH_PAGES (300) pages of 2 KiB; TIERSTORE_BENCH_SCALE (1000,10000,100000) store sizes;
+TIERSTORE_BENCH_BIG_MIB (256) the big page; TIERSTORE_BENCH_DIR where the stores go.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
+import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from itertools import count
 from pathlib import Path
 
-from bench._harness import Case, main, run_cases
-from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage, Modality
+from bench._harness import Case, compare, figure, main, store_and_load, text_pages
+from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage
 from tierstore.codec import decode_page, encode_page
+from tierstore.maintenance import fsck, gc
 
 PAGES = int(os.environ.get("TIERSTORE_BENCH_PAGES", "300"))
+SCALE = [int(n) for n in os.environ.get("TIERSTORE_BENCH_SCALE", "1000,10000,100000").split(",")]
+BIG_MIB = int(os.environ.get("TIERSTORE_BENCH_BIG_MIB", "256"))
+WORKDIR = Path(tempfile.mkdtemp(prefix="tierstore-bench-", dir=os.environ.get("TIERSTORE_BENCH_DIR")))
+_fresh = count()
 
 
-def _pages(size: int) -> list[MemoryPage]:
-    return [
-        MemoryPage(page_id=f"p{i}", modality=Modality.TEXT, content=os.urandom(size // 2).hex()) for i in range(PAGES)
-    ]
-
-
-def _raw_write_read(directory: Path, name: str, data: bytes) -> bytes:
-    path = directory / name
-    with path.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    return path.read_bytes()
-
-
-def _durable_write_read(directory: Path, name: str, data: bytes) -> bytes:
-    """The same guarantees as FileSystemBackend: temp file, fsync, atomic rename, directory fsync."""
+def _durable_write(directory: Path, name: str, data: bytes) -> None:
+    """What FileSystemBackend promises, by hand: temp file, fsync, atomic rename, directory fsync."""
     temp = directory / f".{name}.tmp"
     with temp.open("wb") as f:
         f.write(data)
@@ -45,45 +44,56 @@ def _durable_write_read(directory: Path, name: str, data: bytes) -> bytes:
         os.fsync(fd)
     finally:
         os.close(fd)
-    return (directory / name).read_bytes()
 
 
-async def _filesystem(workdir: Path) -> None:
-    pages = _pages(2048)
-    encoded = [encode_page(p, f"mem_L3_{i}").data for i, p in enumerate(pages)]
-    runs = iter(range(1_000_000))
+def _read(path: Path) -> bytes:
+    return path.read_bytes()
 
-    async def raw() -> None:
-        directory = workdir / f"raw{next(runs)}"
-        directory.mkdir()
-        for i, data in enumerate(encoded):
-            await asyncio.to_thread(_raw_write_read, directory, f"o{i}", data)
 
-    async def durable() -> None:
-        directory = workdir / f"durable{next(runs)}"
-        directory.mkdir()
-        for i, data in enumerate(encoded):
-            await asyncio.to_thread(_durable_write_read, directory, f"o{i}", data)
+async def _disk() -> None:
+    pages = text_pages(PAGES, 2048)
+    frames = [encode_page(p, f"mem_L3_{i}").data for i, p in enumerate(pages)]
 
-    async def bridged() -> None:
-        bridge = ArtifactsBridge(backend=FileSystemBackend(workdir / f"store{next(runs)}"))
-        for page in pages:
-            await bridge.load_page(await bridge.store_page(page))
+    threads = ThreadPoolExecutor(32)  # as many as FileSystemBackend's own pool
 
-    await run_cases(
-        f"store+load of {PAGES} x 2 KiB pages on the local disk, one at a time",
-        [
-            Case("raw write+fsync+read (thread)", raw, PAGES),
-            Case("raw + atomic rename + directory fsync (thread)", durable, PAGES),
-            Case("FileSystemBackend via ArtifactsBridge", bridged, PAGES),
-        ],
-    )
+    def raw(concurrency: int) -> Case:
+        async def run() -> None:
+            directory = WORKDIR / f"raw{next(_fresh)}"
+            directory.mkdir()
+            limit = asyncio.Semaphore(concurrency)
+            loop = asyncio.get_running_loop()
+
+            async def one(i: int) -> None:
+                async with limit:
+                    await loop.run_in_executor(threads, _durable_write, directory, f"o{i}", frames[i])
+                    await loop.run_in_executor(threads, _read, directory / f"o{i}")
+
+            await asyncio.gather(*(one(i) for i in range(PAGES)))
+
+        return Case(f"raw temp+fsync+rename+dir-fsync, read (c={concurrency})", run, PAGES)
+
+    def bridged(concurrency: int) -> Case:
+        async def run() -> None:
+            bridge = ArtifactsBridge(backend=FileSystemBackend(WORKDIR / f"store{next(_fresh)}"))
+            await store_and_load(bridge, pages, concurrency)
+
+        return Case(f"bridge store_page+load_page on FileSystemBackend (c={concurrency})", run, PAGES)
+
+    for concurrency in (1, 32):
+        await compare(
+            f"{PAGES} x 2 KiB pages stored durably and read back, local disk, concurrency {concurrency}",
+            [raw(concurrency), bridged(concurrency)],
+        )
 
 
 async def _codec() -> None:
     for size in (2048, 1 << 20):
-        pages = _pages(size)[:50]
+        pages = text_pages(50, size)
         frames = [encode_page(p, "mem_L3_1").data for p in pages]
+
+        async def json_baseline(pages: list[MemoryPage] = pages) -> None:
+            for page in pages:
+                MemoryPage.model_validate_json(page.model_dump_json())
 
         async def encode(pages: list[MemoryPage] = pages) -> None:
             for page in pages:
@@ -93,25 +103,172 @@ async def _codec() -> None:
             for frame in frames:
                 decode_page(frame, "mem_L3_1")
 
-        async def json_baseline(pages: list[MemoryPage] = pages) -> None:
-            for page in pages:
-                MemoryPage.model_validate_json(page.model_dump_json())
-
-        await run_cases(
+        await compare(
             f"codec per page of {size} bytes (50 pages)",
             [
                 Case("pydantic model_dump_json + model_validate_json", json_baseline, 50),
-                Case("codec encode (frame + sha256)", encode, 50),
-                Case("codec decode (verify + parse)", decode, 50),
+                Case("codec encode (frame, sha256, key, write token)", encode, 50),
+                Case("codec decode (verify both digests, key, parse)", decode, 50),
+            ],
+            measure="cpu",
+        )
+
+
+async def _restart() -> None:
+    """A new process re-checkpoints 500 pages of which 1 % changed and 20 % were only read."""
+    pages = text_pages(500, 2048)
+    root = WORKDIR / f"restart{next(_fresh)}"
+    await ArtifactsBridge(backend=FileSystemBackend(root)).checkpoint(pages, name="before restart")
+    backend = FileSystemBackend(root)
+    before = {e.key async for e in backend.list("mem_")}
+    for page in pages[:5]:
+        page.content = "edited after the restart"
+    for page in pages[100:200]:
+        page.mark_accessed()
+    restarted = ArtifactsBridge(backend=backend)
+    checkpoint = await restarted.checkpoint(pages, name="after restart")
+    uploaded = {e.key async for e in backend.list("mem_")} - before
+    restored = await ArtifactsBridge(backend=FileSystemBackend(root)).restore_checkpoint(checkpoint)
+    figure(
+        "restarted process re-checkpointing 500 pages: 5 edited, 100 only read (mark_accessed)",
+        artifacts_uploaded=len(uploaded),
+        restored_pages_equal_to_the_latest=restored == pages,
+    )
+
+    def full() -> Case:
+        async def run() -> None:
+            await ArtifactsBridge(backend=FileSystemBackend(WORKDIR / f"full{next(_fresh)}")).checkpoint(pages, "f")
+
+        return Case("checkpoint of 500 pages into an empty store", run, 500)
+
+    async def incremental() -> None:
+        for page in pages[:5]:
+            page.content = f"edited {next(_fresh)}"
+        await ArtifactsBridge(backend=FileSystemBackend(root)).checkpoint(pages, name="again")
+
+    await compare(
+        "checkpoint by a new bridge after a restart, 1 % edited (local disk)",
+        [full(), Case("incremental checkpoint by a restarted bridge", incremental, 500)],
+    )
+
+
+async def _populate(root: Path, objects: int) -> ArtifactsBridge:
+    """A store of ``objects`` pages, half of them in checkpoints; written without fsync (setup, not timed)."""
+    bridge = ArtifactsBridge(backend=FileSystemBackend(root, fsync=False), concurrency=64)
+    pages = text_pages(objects, 512, stem=f"s{objects}")
+    half = objects // 2
+    await bridge.checkpoint(pages[:half], name="half")
+    limit = asyncio.Semaphore(64)
+
+    async def store(page: MemoryPage) -> None:
+        async with limit:
+            await bridge.store_page(page)
+
+    await asyncio.gather(*(store(p) for p in pages[half:]))
+    return ArtifactsBridge(backend=FileSystemBackend(root))
+
+
+async def _scale() -> None:
+    for objects in SCALE:
+        bridge = await _populate(WORKDIR / f"scale{objects}", objects)
+
+        async def listing(bridge: ArtifactsBridge = bridge) -> None:
+            await bridge.list_pages()
+
+        async def stats(bridge: ArtifactsBridge = bridge) -> None:
+            await bridge.collect_stats()
+
+        async def check(bridge: ArtifactsBridge = bridge) -> None:
+            await fsck(bridge)
+
+        async def collect(bridge: ArtifactsBridge = bridge) -> None:
+            await gc(bridge, grace=timedelta(0))
+
+        await compare(
+            f"maintenance over {objects:,} objects on the local disk (per op = per object)",
+            [
+                Case("list_pages", listing, objects),
+                Case("collect_stats", stats, objects),
+                Case("fsck (every frame verified)", check, objects),
+                Case("gc (fsck without verifying, then the sweep)", collect, objects),
             ],
         )
 
 
+async def _big() -> None:
+    for kind in ("filesystem",):  # the cloud backends' figures come from bench_s3/gcs/azure
+        for what in ("store", "load"):
+            script = _BIG_CHILD_STORE if what == "store" else _BIG_CHILD_LOAD
+            runs = []
+            for _ in range(3):
+                root = WORKDIR / f"big{next(_fresh)}"
+                if what == "load":
+                    await asyncio.to_thread(_prepare_big, root)
+                done = await asyncio.to_thread(
+                    subprocess.run,
+                    [sys.executable, "-c", script, str(BIG_MIB), str(root)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                runs.append(json.loads(done.stdout)["extra_peak"])
+            figure(
+                f"one {BIG_MIB} MiB page, {what}, {kind}: extra peak RSS as a multiple of the page (3 runs)",
+                median=round(sorted(runs)[1], 2),
+                min=round(min(runs), 2),
+                max=round(max(runs), 2),
+            )
+
+
+_PEAK = "import resource\ndef peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+_BIG_CHILD_STORE = (
+    _PEAK
+    + """
+import asyncio, json, os, sys
+from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage, Modality
+async def main(mib, root):
+    page = MemoryPage(page_id="big", modality=Modality.IMAGE, content=os.urandom(mib << 20))
+    bridge = ArtifactsBridge(backend=FileSystemBackend(root))
+    base = peak()
+    await bridge.store_page(page)
+    print(json.dumps({"extra_peak": (peak() - base) / (mib << 20)}))
+asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
+"""
+)
+_BIG_CHILD_LOAD = (
+    _PEAK
+    + """
+import asyncio, json, sys
+from tierstore import ArtifactsBridge, FileSystemBackend
+async def main(mib, root):
+    bridge = ArtifactsBridge(backend=FileSystemBackend(root))
+    base = peak()
+    page = await bridge.load_page("mem_L3_1")
+    assert page is not None and len(page.content) == mib << 20
+    print(json.dumps({"extra_peak": (peak() - base) / (mib << 20)}))
+asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
+"""
+)
+
+
+def _prepare_big(root: Path) -> None:
+    script = (
+        "import asyncio, os, sys\n"
+        "from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage, Modality\n"
+        "page = MemoryPage(page_id='big', modality=Modality.IMAGE, content=os.urandom(int(sys.argv[1]) << 20))\n"
+        "asyncio.run(ArtifactsBridge(backend=FileSystemBackend(sys.argv[2])).store_page(page))\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(BIG_MIB), str(root)], check=True)
+
+
+SECTIONS = {"disk": _disk, "codec": _codec, "restart": _restart, "scale": _scale, "big": _big}
+
+
 async def _run() -> None:
-    with tempfile.TemporaryDirectory(dir=os.environ.get("TIERSTORE_BENCH_DIR")) as tmp:
-        await _filesystem(Path(tmp))
-    await _codec()
+    chosen = sys.argv[1:] or list(SECTIONS)
+    for name in chosen:
+        await SECTIONS[name]()
 
 
 if __name__ == "__main__":
-    main(_run)
+    main("bench_core", _run)

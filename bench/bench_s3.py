@@ -1,164 +1,192 @@
-"""S3 on moto's server: S3Backend and ArtifactsBridge against the raw SDK and obstore, and memory for big pages.
+"""S3 on moto's server: the bridge on each data path (aioboto3, obstore) against the raw SDK and raw obstore
+sending the same requests; checkpoints; memory for one big page.
 
-Run: ``.venv/bin/python -m bench.bench_s3`` (starts its own moto server through the test rig). Prints ratios and
-counts only; absolute figures on an emulator say little about S3 itself. ``TIERSTORE_BENCH_PAGES`` sets the page
-count of the checkpoint section (default 2000); ``TIERSTORE_BENCH_BIG_MIB`` the size of the big page (256).
+Run: ``.venv/bin/python -m bench.bench_s3`` (starts its own moto server through the test rig; ``--localstack``
+runs the round trips on LocalStack instead). Prints ratios and counts; absolute figures on an emulator say little
+about S3 itself. ``TIERSTORE_BENCH_PAGES`` sets the page count of the checkpoint section (default 2000, 0 skips
+it); ``TIERSTORE_BENCH_BIG_MIB`` the size of the big page (256, 0 skips it).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import aioboto3
 import obstore
 import psutil
+from aiohttp import web
 from obstore.store import S3Store
-from tests.emulators_s3 import ACCESS_KEY, REGION, SECRET_KEY
-from tests.rigs import s3_moto as rig
+from tests.emulators_s3 import ACCESS_KEY, REGION, SECRET_KEY, Server, s3_operation
+from tests.faults import FaultProxy
+from tests.rigs import load
 
-from bench._harness import Case, backend_round, bounded, bridge_round, main, put_then_get, run_cases
+from bench._harness import Case, compare, figure, main, put_then_get, store_and_load, text_pages
 from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.backends.s3 import S3Backend
+from tierstore.backends.s3.wire import encode_tags
 
 COUNT = 500
 SIZE = 2 * 1024
 CONCURRENCY = 32
-PAYLOAD = os.urandom(SIZE)
 PAGES = int(os.environ.get("TIERSTORE_BENCH_PAGES", "2000"))
 BIG_MIB = int(os.environ.get("TIERSTORE_BENCH_BIG_MIB", "256"))
 MiB = 1024 * 1024
 
 
-def text_page(i: int, version: int = 0) -> MemoryPage:
-    body = f"v{version}:{i}:".encode().hex()
-    return MemoryPage(page_id=f"page{i}", modality=Modality.TEXT, content=(body * (SIZE // len(body) + 1))[:SIZE])
+def open_backend(server: Server, client: str) -> S3Backend:
+    backend: S3Backend = load("s3_moto").open_backend({**server.new_store(), "client": client})
+    return backend
 
 
-async def count_puts(backend: S3Backend) -> Counter[str]:
-    seen: Counter[str] = Counter()
-
-    def before_call(model: Any, **_: Any) -> None:
-        seen[model.name] += 1
-
-    (await backend.sdk_client()).meta.events.register("before-call.s3", before_call)
-    return seen
+# -- (1): 500 x 2 KiB pages stored and loaded at concurrency 32 --------------------------------------------------
 
 
-# -- (1) and (2): put+get at concurrency 32 -------------------------------------------------------------------
+async def what_the_bridge_sends(server: Server) -> tuple[bytes, dict[str, str], dict[str, str]]:
+    """One page's stored bytes, user metadata and tags, so that the raw clients send requests of the same size."""
+    async with open_backend(server, "sdk") as backend:
+        bridge = ArtifactsBridge(backend=backend)
+        artifact = await bridge.store_page(text_pages(1, SIZE)[0])
+        body = bytes(await backend.get(artifact) or b"")
+    head = server.client.head_object(Bucket=backend.container, Key=artifact)
+    tags = server.client.get_object_tagging(Bucket=backend.container, Key=artifact)["TagSet"]
+    return body, dict(head["Metadata"]), {t["Key"]: t["Value"] for t in tags}
 
 
-async def bench_round_trips(server: rig.Server) -> None:
-    raw_spec, backend_spec, bridge_spec = server.new_store(), server.new_store(), server.new_store()
+async def bench_round_trips(server: Server) -> None:
+    body, metadata, tags = await what_the_bridge_sends(server)
+    pages = text_pages(COUNT, SIZE)
+    credentials = {"aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY}
     session = aioboto3.Session()
-    client_options = {
-        "endpoint_url": server.endpoint,
-        "region_name": REGION,
-        "aws_access_key_id": ACCESS_KEY,
-        "aws_secret_access_key": SECRET_KEY,
-    }
-    async with session.client("s3", **client_options) as raw:
+    async with session.client("s3", endpoint_url=server.endpoint, region_name=REGION, **credentials) as raw:
+        store = S3Store(
+            server.new_store()["bucket"],
+            endpoint=server.endpoint,
+            region=REGION,
+            access_key_id=ACCESS_KEY,
+            secret_access_key=SECRET_KEY,
+            client_options={"allow_http": True},
+        )
+        raw_bucket = server.new_store()["bucket"]
+        rounds = Counter[str]()
 
-        async def raw_put(i: int) -> None:
-            await raw.put_object(Bucket=raw_spec["bucket"], Key=f"mem_L3_{i}", Body=PAYLOAD)
+        def raw_sdk() -> Awaitable[None]:
+            rounds["sdk"] += 1
+            stem = f"r{rounds['sdk']}_"
 
-        async def raw_get(i: int) -> None:
-            answer = await raw.get_object(Bucket=raw_spec["bucket"], Key=f"mem_L3_{i}")
-            async with answer["Body"] as body:
-                await body.read()
+            async def put(i: int) -> None:
+                await raw.put_object(
+                    Bucket=raw_bucket,
+                    Key=f"{stem}{i}",
+                    Body=body,
+                    Metadata=metadata,
+                    Tagging=encode_tags(tags),
+                    StorageClass="STANDARD",
+                    IfNoneMatch="*",
+                )
 
-        async with rig.open_backend(backend_spec) as backend, rig.open_backend(bridge_spec) as bridge_backend:
-            bridge = ArtifactsBridge(backend=bridge_backend, concurrency=CONCURRENCY)
+            async def get(i: int) -> None:
+                answer = await raw.get_object(Bucket=raw_bucket, Key=f"{stem}{i}")
+                async with answer["Body"] as stream:
+                    await stream.read()
 
-            cases = [
-                Case(
-                    "raw aioboto3 put_object + get_object",
-                    lambda: put_then_get(COUNT, CONCURRENCY, raw_put, raw_get),
-                    2 * COUNT,
-                ),
-                Case("S3Backend put + get", lambda: backend_round(backend, PAYLOAD, COUNT, CONCURRENCY), 2 * COUNT),
-                Case(
-                    "ArtifactsBridge store_page + load_page",
-                    lambda: bridge_round(bridge, PAYLOAD, COUNT, CONCURRENCY),
-                    2 * COUNT,
-                ),
-            ]
-            await run_cases(f"S3 on moto: {COUNT} x {SIZE // 1024} KiB, concurrency {CONCURRENCY}", cases)
+            return put_then_get(COUNT, CONCURRENCY, put, get)
+
+        def raw_obstore() -> Awaitable[None]:
+            rounds["obstore"] += 1
+            stem = f"r{rounds['obstore']}_"
+            attributes = {**metadata, "Storage-Class": "STANDARD"}
+
+            async def put(i: int) -> None:
+                await obstore.put_async(store, f"{stem}{i}", body, attributes=attributes, tags=tags, mode="create")
+
+            async def get(i: int) -> None:
+                await (await obstore.get_async(store, f"{stem}{i}")).bytes_async()
+
+            return put_then_get(COUNT, CONCURRENCY, put, get)
+
+        bridges: dict[str, ArtifactsBridge] = {}
+        backends: dict[str, S3Backend] = {}
+
+        def fresh(client: str) -> Callable[[], Awaitable[object]]:
+            async def setup() -> None:  # untimed: a new store each round, so ids and objects start from nothing
+                if client in backends:
+                    await backends[client].aclose()
+                backends[client] = open_backend(server, client)
+                bridges[client] = ArtifactsBridge(backend=backends[client], concurrency=CONCURRENCY)
+
+            return setup
+
+        def through_bridge(client: str) -> Callable[[], Awaitable[object]]:
+            return lambda: store_and_load(bridges[client], pages, CONCURRENCY)
+
+        cases = [
+            Case("raw aioboto3 put_object(If-None-Match) + get_object", raw_sdk, 2 * COUNT),
+            Case("raw obstore put_async(create) + get_async", raw_obstore, 2 * COUNT),
+            Case("bridge store_page + load_page, aioboto3 path", through_bridge("sdk"), 2 * COUNT, fresh("sdk")),
+            Case("bridge store_page + load_page, obstore path", through_bridge("obstore"), 2 * COUNT, fresh("obstore")),
+        ]
+        await compare(f"S3 ({server.endpoint}): {COUNT} x {SIZE // 1024} KiB pages, concurrency {CONCURRENCY}", cases)
+        for backend in backends.values():
+            await backend.aclose()
 
 
-# -- (3): checkpoints -------------------------------------------------------------------------------------
+# -- (2): checkpoints ---------------------------------------------------------------------------------------
 
 
-async def bench_checkpoints(server: rig.Server) -> None:
-    pages = [text_page(i) for i in range(PAGES)]
-    obstore_spec = server.new_store()
-    store = S3Store(
-        obstore_spec["bucket"],
-        config={
-            "endpoint": server.endpoint,
-            "region": REGION,
-            "access_key_id": ACCESS_KEY,
-            "secret_access_key": SECRET_KEY,
-        },
-        client_options={"allow_http": True},
-    )
-    payloads = [str(p.content).encode() for p in pages]
+async def bench_checkpoints(server: Server) -> None:
+    pages = [
+        MemoryPage(page_id=f"page{i}", modality=Modality.TEXT, content=f"{i}:" * (SIZE // 4)) for i in range(PAGES)
+    ]
 
-    async def obstore_puts() -> None:
-        await bounded(PAGES, CONCURRENCY, lambda i: obstore.put_async(store, f"mem_L3_{i}", payloads[i]))
+    def checkpoint(client: str) -> Callable[[], Awaitable[object]]:
+        async def run() -> None:
+            async with open_backend(server, client) as backend:
+                await ArtifactsBridge(backend=backend, concurrency=CONCURRENCY).checkpoint(pages, "bench")
 
-    async def fresh_bridge() -> tuple[ArtifactsBridge, S3Backend]:
-        backend = rig.open_backend(server.new_store())
-        return ArtifactsBridge(backend=backend, concurrency=CONCURRENCY), backend
-
-    async def checkpoint() -> None:
-        bridge, backend = await fresh_bridge()
-        async with backend:
-            await bridge.checkpoint(pages, "bench")
-
-    async def one_at_a_time() -> None:
-        bridge, backend = await fresh_bridge()
-        async with backend:
-            for page in pages:
-                await bridge.store_page(page)
+        return run
 
     cases = [
-        Case(f"obstore put_async x {PAGES}, concurrency {CONCURRENCY}", obstore_puts, PAGES),
-        Case(f"bridge.checkpoint of {PAGES} pages", checkpoint, PAGES),
-        Case(f"store_page loop, one at a time ({PAGES})", one_at_a_time, PAGES),
+        Case(f"bridge.checkpoint of {PAGES} pages, aioboto3 path", checkpoint("sdk"), PAGES),
+        Case(f"bridge.checkpoint of {PAGES} pages, obstore path", checkpoint("obstore"), PAGES),
     ]
-    await run_cases(f"Checkpoint of {PAGES} x {SIZE // 1024} KiB pages on moto", cases, repeat=1)
+    await compare(f"Checkpoint of {PAGES} x {SIZE // 1024} KiB pages", cases)
     await bench_incremental_checkpoint(server, pages)
 
 
-async def bench_incremental_checkpoint(server: rig.Server, pages: list[MemoryPage]) -> None:
+async def bench_incremental_checkpoint(server: Server, pages: list[MemoryPage]) -> None:
+    puts: Counter[str] = Counter()
+
+    def count(request: web.Request) -> None:
+        puts[s3_operation(request.method, request.path, request.query, request.headers)] += 1
+
     changed = max(1, len(pages) // 100)
-    async with rig.open_backend(server.new_store()) as backend:
-        bridge = ArtifactsBridge(backend=backend, concurrency=CONCURRENCY)
-        seen = await count_puts(backend)
-        started = time.perf_counter()
-        await bridge.checkpoint(pages, "full")
-        full_seconds, full_puts = time.perf_counter() - started, seen["PutObject"]
-        seen.clear()
-        second = [text_page(i, version=1) if i < changed else page for i, page in enumerate(pages)]
-        started = time.perf_counter()
-        await bridge.checkpoint(second, "incremental")
-        incremental_seconds, incremental_puts = time.perf_counter() - started, seen["PutObject"]
-    print(f"\n## Second checkpoint with {changed} of {len(pages)} pages changed (1%)")
-    print(f"{'checkpoint':<24} {'PutObject calls':>16} {'seconds':>10} {'ratio':>7}")
-    print(f"{'full':<24} {full_puts:>16} {full_seconds:>10.3f} {1.0:>7.2f}")
-    print(
-        f"{'1% changed':<24} {incremental_puts:>16} {incremental_seconds:>10.3f} "
-        f"{incremental_seconds / full_seconds:>7.2f}"
+    async with FaultProxy(server.endpoint, decide=count) as proxy:
+        spec = {**server.new_store(), "endpoint": proxy.url}
+        async with load("s3_moto").open_backend(spec) as backend:
+            bridge = ArtifactsBridge(backend=backend, concurrency=CONCURRENCY)
+            await bridge.checkpoint(pages, "full")
+            full = puts["PutObject"]
+            puts.clear()
+            second = [
+                MemoryPage(page_id=p.page_id, modality=p.modality, content=f"changed {i}") if i < changed else p
+                for i, p in enumerate(pages)
+            ]
+            await bridge.checkpoint(second, "incremental")
+    figure(
+        f"PutObject calls of a second checkpoint with {changed} of {len(pages)} pages changed",
+        full=full,
+        second=puts["PutObject"],
     )
 
 
-# -- (4): memory for one big page -------------------------------------------------------------------------
+# -- (3): memory for one big page ---------------------------------------------------------------------------
 
 
 class PeakRss:
@@ -185,10 +213,10 @@ class PeakRss:
         self._thread.join()
 
 
-async def bench_big_page(server: rig.Server) -> None:
+async def bench_big_page(server: Server, client: str) -> None:
     size = BIG_MIB * MiB
     content = os.urandom(size)
-    async with rig.open_backend(server.new_store()) as backend:
+    async with open_backend(server, client) as backend:
         bridge = ArtifactsBridge(backend=backend)
         with PeakRss() as store_rss:
             started = time.perf_counter()
@@ -201,18 +229,24 @@ async def bench_big_page(server: rig.Server) -> None:
         assert loaded is not None
         assert loaded.content == content
         del loaded
-    print(f"\n## One {BIG_MIB} MiB image page through the bridge (RSS above the process's RSS before the call)")
-    print(f"{'step':<12} {'seconds':>10} {'peak extra RSS MiB':>20} {'x page size':>12}")
-    for step, seconds, rss in (("store_page", store_seconds, store_rss), ("load_page", load_seconds, load_rss)):
-        extra = (rss.peak - rss.baseline) / MiB
-        print(f"{step:<12} {seconds:>10.2f} {extra:>20.0f} {extra / BIG_MIB:>12.2f}")
+    figure(
+        f"One {BIG_MIB} MiB image page through the bridge, {client} path (peak RSS above the RSS before the call)",
+        store_seconds=round(store_seconds, 2),
+        store_extra_rss_x_page=round((store_rss.peak - store_rss.baseline) / size, 2),
+        load_seconds=round(load_seconds, 2),
+        load_extra_rss_x_page=round((load_rss.peak - load_rss.baseline) / size, 2),
+    )
 
 
 async def bench() -> None:
-    with tempfile.TemporaryDirectory(prefix="bench-s3-") as workdir, rig.serve(Path(workdir)) as server:
+    rig = "s3_localstack" if "--localstack" in sys.argv else "s3_moto"
+    with tempfile.TemporaryDirectory(prefix="bench-s3-") as workdir, load(rig).serve(Path(workdir)) as server:
         await bench_round_trips(server)
-        await bench_checkpoints(server)
-        await bench_big_page(server)
+        if PAGES and rig == "s3_moto":
+            await bench_checkpoints(server)
+        if BIG_MIB and rig == "s3_moto":
+            for client in ("sdk", "obstore"):
+                await bench_big_page(server, client)
 
 
 if __name__ == "__main__":

@@ -21,21 +21,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "rig" not in metafunc.fixturenames:
-        return
+    """``rig``: every rig; ``network_rig``: the rigs reached over HTTP (a fault proxy can stand in between)."""
     only = os.environ.get("TIERSTORE_TEST_RIGS")
     names = [n for n in RIGS if not only or n in only.split(",")]
-    params = [pytest.param(n, id=n, marks=getattr(load(n), "MARKS", ())) for n in names]
-    metafunc.parametrize("rig", params)
+    for fixture, wanted in (("rig", names), ("network_rig", [n for n in names if hasattr(load(n), "through")])):
+        if fixture in metafunc.fixturenames:
+            params = [pytest.param(n, id=n, marks=getattr(load(n), "MARKS", ())) for n in wanted]
+            metafunc.parametrize(fixture, params)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Apply each rig's declared emulator differences: ``XFAILS = {test_function_name: precise reason}``."""
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if callspec is None or "rig" not in callspec.params:
+        rig = None if callspec is None else callspec.params.get("rig", callspec.params.get("network_rig"))
+        if rig is None:
             continue
-        reason = getattr(load(callspec.params["rig"]), "XFAILS", {}).get(getattr(item, "originalname", item.name))
+        reason = getattr(load(rig), "XFAILS", {}).get(getattr(item, "originalname", item.name))
         if reason:
             item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
 

@@ -10,6 +10,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,29 @@ def stop_process_group(process: subprocess.Popen[Any], timeout: float = 10.0) ->
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout)
+
+
+class SharedServer:
+    """One running server for several rigs of one emulator (a data path each): the first ``serve`` starts it,
+    later ones in the same process reuse it, and the last one out stops it."""
+
+    def __init__(self, start: Callable[[Path], AbstractContextManager[Any]]) -> None:
+        self._start = start
+        self._users = 0
+        self._stack: ExitStack | None = None
+        self._server: Any = None
+
+    @contextmanager
+    def serve(self, workdir: Path) -> Iterator[Any]:
+        if self._users == 0:
+            stack = ExitStack()
+            self._server = stack.enter_context(self._start(workdir))
+            self._stack = stack
+        self._users += 1
+        try:
+            yield self._server
+        finally:
+            self._users -= 1
+            if self._users == 0 and self._stack is not None:
+                stack, self._stack, self._server = self._stack, None, None
+                stack.close()

@@ -4,14 +4,16 @@ It forwards each request to the emulator unchanged, except for a configurable sh
 seeded random generator), or the requests a ``decide`` hook picks, which get one of these faults:
 
 * ``slowdown`` / ``error500`` / ``throttle`` - answer 503 SlowDown, 500 or 429 without forwarding;
-* ``bad-request`` - answer 400 InvalidInput without forwarding (a service refusing a request it does not support);
-  never part of the random mix, only where ``decide`` picks it;
 * ``reset`` - drop the connection without forwarding;
 * ``lose-answer`` - forward (the emulator does the work), then drop the connection before answering;
 * ``truncate`` - forward, then send the headers and half the body and drop the connection;
 * ``stall`` - forward, then answer nothing for ``stall_seconds`` (longer than the client's read timeout).
 
-The three last ones are the nasty kind: the request took effect but the client cannot know it.
+The three last ones are the nasty kind: the request took effect but the client cannot know it. A ``decide`` hook
+may also refuse a request outright (:data:`Refusal`: 403 ``forbidden``, 412 ``precondition``), ``flip`` one bit
+of an answer's body (the headers, checksums included, unchanged), or return an :class:`Answer`: any error status
+and code, sent without forwarding (a refusal of the service's own, e.g. S3's 409 ConditionalRequestConflict); no
+random draw picks these.
 """
 
 from __future__ import annotations
@@ -20,22 +22,33 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import aiohttp
 from aiohttp import web
 
-Fault = Literal["slowdown", "error500", "throttle", "reset", "lose-answer", "truncate", "stall", "bad-request"]
-ALL_FAULTS: tuple[Fault, ...] = tuple(fault for fault in get_args(Fault) if fault != "bad-request")
-"""The random mix: every fault a client should ride out by retrying."""
+Fault = Literal["slowdown", "error500", "throttle", "reset", "lose-answer", "truncate", "stall"]
+ALL_FAULTS: tuple[Fault, ...] = get_args(Fault)
+Refusal = Literal["forbidden", "precondition", "flip"]
 
 _HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "expect", "keep-alive"}
 _CANNED: dict[str, tuple[int, str, str]] = {
     "slowdown": (503, "SlowDown", "Please reduce your request rate."),
     "error500": (500, "InternalError", "We encountered an internal error. Please try again."),
     "throttle": (429, "TooManyRequests", "Too many requests."),
-    "bad-request": (400, "InvalidInput", "One of the request inputs is not valid."),
+    "forbidden": (403, "AccessDenied", "Access denied."),
+    "precondition": (412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold."),
 }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An error answer the proxy sends in the service's stead."""
+
+    status: int
+    code: str
+    message: str = "Injected by the test proxy."
 
 
 class FaultProxy:
@@ -47,7 +60,7 @@ class FaultProxy:
         faults: Sequence[Fault] = ALL_FAULTS,
         seed: int = 0,
         stall_seconds: float = 3.0,
-        decide: Callable[[web.Request], Fault | None] | None = None,
+        decide: Callable[[web.Request], Fault | Refusal | Answer | None] | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.share = share
@@ -89,7 +102,7 @@ class FaultProxy:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    def _choose(self, request: web.Request) -> Fault | None:
+    def _choose(self, request: web.Request) -> Fault | Refusal | Answer | None:
         if self.decide is not None:
             return self.decide(request)
         if self._random.random() < self.share:
@@ -101,6 +114,9 @@ class FaultProxy:
         self.seen.append(f"{request.method} {request.raw_path}")
         body = await request.read()
         fault = self._choose(request)
+        if isinstance(fault, Answer):
+            self.injected[fault.code] += 1
+            return _error(fault.status, fault.code, fault.message)
         if fault is not None:
             self.injected[fault] += 1
         if fault in _CANNED:
@@ -123,6 +139,8 @@ class FaultProxy:
             return _drop(request, response)
         if fault == "truncate":
             return _drop(request)
+        if fault == "flip" and payload:
+            payload = bytes([payload[0] ^ 0x01]) + payload[1:]
         response = web.Response(status=status, headers=headers, body=payload)
         if request.method == "HEAD" and "Content-Length" in upstream_length:
             response.headers["Content-Length"] = upstream_length["Content-Length"]

@@ -20,7 +20,7 @@ from aiohttp import web
 from azure.storage.blob.aio import BlobServiceClient
 
 from tests.emulators import free_port
-from tests.faults import Fault, FaultProxy
+from tests.faults import Answer, Fault, FaultProxy
 from tests.rigs import azure as rig
 from tierstore.backends.azure import TIER_RECORD_TAG, AzureBlobBackend
 from tierstore.backends.azure.client import SdkClient
@@ -92,6 +92,15 @@ def faulting(*rules: tuple[Callable[[web.Request], bool], Fault]) -> Callable[[w
         return None
 
     return decide
+
+
+def refuse_batches(request: web.Request) -> Answer | None:
+    """What Azurite versions without Blob Batch answer to one."""
+    return (
+        Answer(400, "InvalidInput", "One of the request inputs is not valid.")
+        if request.query.get("comp") == "batch"
+        else None
+    )
 
 
 def is_blob_put(request: web.Request) -> bool:
@@ -359,9 +368,11 @@ async def test_a_blob_written_on_one_data_path_reads_the_same_on_the_other(
             settings = props.content_settings
             stored.append((props.blob_tier, props.metadata, tags, settings.content_type))
             assert bytes(settings.content_md5 or b"") == _md5(f"written by {key[5:]}".encode())
-        assert stored == [
-            ("Hot", {"pageid": "p1", "v": ""}, {"tier": "L2", TIER_RECORD_TAG: "L2"}, "application/octet-stream")
-        ] * 2
+        assert (
+            stored
+            == [("Hot", {"pageid": "p1", "v": ""}, {"tier": "L2", TIER_RECORD_TAG: "L2"}, "application/octet-stream")]
+            * 2
+        )
     finally:
         for backend in paths.values():
             await backend.aclose()
@@ -404,8 +415,7 @@ async def test_delete_many_sends_blob_batches(server: rig.Server, spec: dict[str
 async def test_delete_many_falls_back_for_good_once_batches_are_refused(
     server: rig.Server, spec: dict[str, Any], sdk: Any
 ) -> None:
-    # What Azurite versions without Blob Batch answer.
-    proxy = await proxied(server, decide=lambda r: "bad-request" if r.query.get("comp") == "batch" else None)
+    proxy = await proxied(server, decide=refuse_batches)
     keys = [f"mem_L3_{i}" for i in range(300)]
     await _upload_many(sdk, keys)
     try:
@@ -426,7 +436,7 @@ async def test_delete_many_falls_back_for_good_once_batches_are_refused(
 async def test_batch_delete_single_never_batches_and_batch_never_falls_back(
     server: rig.Server, spec: dict[str, Any], sdk: Any, mode: str
 ) -> None:
-    proxy = await proxied(server, decide=lambda r: "bad-request" if r.query.get("comp") == "batch" else None)
+    proxy = await proxied(server, decide=refuse_batches)
     await _upload_many(sdk, ["a", "b"])
     try:
         async with rig.open_backend(rig.through(spec, proxy.url), FAST, batch_delete=mode) as backend:

@@ -113,8 +113,9 @@ class Cli:
         return {**base, **self.env, **extra}
 
 
-def s3_env(endpoint: str) -> dict[str, str]:
+def s3_env(endpoint: str, client: str = "sdk") -> dict[str, str]:
     return {
+        "TIERSTORE_CLIENT": client,
         "TIERSTORE_S3_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
@@ -130,7 +131,7 @@ def target(store: Store) -> tuple[str, dict[str, str]]:
     if store.rig == "filesystem":
         return f"file://{spec['root']}", {}
     if store.rig.startswith("s3"):
-        return f"s3://{spec['bucket']}/agent", s3_env(spec["endpoint"])
+        return f"s3://{spec['bucket']}/agent", s3_env(spec["endpoint"], spec.get("client", "sdk"))
     if store.rig == "gcs":
         return f"gs://{spec['bucket']}/agent", {"STORAGE_EMULATOR_HOST": spec["url"], "TIERSTORE_GCS_PROJECT": PROJECT}
     if store.rig.startswith("azure"):
@@ -289,6 +290,13 @@ def test_storage_full_has_its_own_exit_code() -> None:
     [
         (["ls", "--url", "ftp://host/x"], {}, 2, "unknown storage URL scheme"),
         (["ls", "--url", "s3://"], {}, 2, "need a bucket"),
+        (["ls"], {"TIERSTORE_URL": "nonsense"}, 2, "ambiguous storage location 'nonsense'"),
+        (["ls", "--url", "s3:/bucket/p"], {}, 2, "malformed s3:// URL"),
+        (["ls", "--url", "s3//bucket"], {}, 2, "malformed s3:// URL"),
+        (["ls", "--url", "s3:bucket"], {}, 2, "malformed s3:// URL"),
+        (["ls", "--url", "file:///etc/passwd"], {}, 2, "is not a directory"),
+        (["ls"], {"TIERSTORE_STORAGE_CLASSES": "L4=NOPE", "TIERSTORE_URL": "gs://bucket"}, 2, "storage class 'NOPE'"),
+        (["ls"], {"TIERSTORE_COMPRESSION": "gzip"}, 2, "TIERSTORE_COMPRESSION"),
         (["ls"], {"TIERSTORE_CONCURRENCY": "0"}, 2, "TIERSTORE_CONCURRENCY"),
         (["ls"], {"TIERSTORE_STORAGE_CLASSES": "L1=STANDARD"}, 2, "TIERSTORE_STORAGE_CLASSES"),
         (["ls", "--tier", "L1"], {}, 2, "--tier {L2,L3,L4}"),
@@ -317,6 +325,19 @@ def test_exit_codes_and_messages(
     result = cli.run(*args, **{"TIERSTORE_URL": file_url, **env})
     assert result.returncode == code, result.stderr
     assert message in result.stderr
+
+
+def test_a_connection_string_in_the_url_is_refused_without_showing_it(cli: Cli, tmp_path: Path) -> None:
+    key = "S3NT1N3L+KEY/0123456789abcdefABCDEF=="
+    string = f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={key};EndpointSuffix=core.windows.net"
+    for args in (["ls"], ["doctor"], ["doctor", "--json"], ["fsck"]):
+        result = cli.run(*args, TIERSTORE_URL=string)
+        assert result.returncode == 2, result.stderr
+        assert "looks like an Azure connection string" in result.stderr + result.stdout
+        assert key not in result.stderr + result.stdout
+        assert "acct" not in result.stderr + result.stdout
+    made = [p for p in tmp_path.rglob("*") if "acct" in p.name or "Endpoint" in p.name]
+    assert made == []  # no directory named after it
 
 
 def test_errors_as_json_name_the_error_class(cli: Cli, file_url: str) -> None:
@@ -388,7 +409,7 @@ def test_show_content_raw_and_empty(cli: Cli, file_url: str) -> None:
     assert "2 bytes of binary content" in cli("show", binary, "--content", "--url", file_url).stdout
     assert json.loads(cli("show", structured, "--raw", "--url", file_url).stdout) == {"k": [1, "v"]}
 
-    table = cli("ls", "--url", file_url).stdout.splitlines()
+    table = cli("ls", "--long", "--url", file_url).stdout.splitlines()
     long_rows = [line for line in table if line.startswith((empty + " ", binary + " "))]
     assert len(long_rows) == 2
     assert all(line.endswith("p" * 39 + "…") for line in long_rows)

@@ -1,6 +1,7 @@
-"""Every command on every rig (``tests/rigs``: memory, local disk, S3 on moto and LocalStack, GCS, Azure), in plain
-text and with ``--json``: the first command of a test in a subprocess of its own, the rest through the same entry
-point in one subprocess per step (``Cli.batch``), which spares a second of interpreter and SDK start-up a command.
+"""Every command on every rig (``tests/rigs``: memory, local disk, S3 on moto and LocalStack on both data paths,
+GCS, Azure), in plain text and with ``--json``: the first command of a test in a subprocess of its own, the rest
+through the same entry point in one subprocess per step (``Cli.batch``), which spares a second of interpreter and
+SDK start-up a command.
 
 ``memory://`` lives for one command, so on that rig each command meets an empty store; the others also get a store
 with the demo's pages kept in it.
@@ -18,7 +19,7 @@ import pytest
 from tests.conftest import Store
 from tests.test_cli import Cli, ids_of, target
 
-CLOUD_RIGS = ("s3_moto", "s3_localstack", "gcs", "azure", "azure_obstore")
+CLOUD_RIGS = ("s3_moto", "s3_moto_obstore", "s3_localstack", "s3_localstack_obstore", "gcs", "azure", "azure_obstore")
 
 
 @pytest.fixture
@@ -35,6 +36,7 @@ def test_every_command_on_an_empty_store(store: Store, cli: Cli, tmp_path: Path)
     r = cli.batch(
         {"show": 5, "show_json": 5, "tier": 5, "tier_json": 5, "restore": 5, "restore_json": 5, "verify_json": 5},
         ls=["ls", "--url", url],
+        ls_long=["ls", "--long", "--url", url],
         ls_json=["ls", "--url", url, "--json"],
         checkpoints=["checkpoints", "--url", url],
         checkpoints_json=["checkpoints", "list", "--url", url, "--json"],
@@ -50,8 +52,17 @@ def test_every_command_on_an_empty_store(store: Store, cli: Cli, tmp_path: Path)
         restore_json=["restore", "mem_L3_1", "--url", url, "--json"],
         verify_json=["checkpoints", "verify", missing, "--url", url, "--json"],
     )
-    header = ["ARTIFACT", "TIER", "MODALITY", "SIZE", "CREATED", "STORAGE", "CLASS", "PAGE"]
-    assert r["ls"].stdout.split() == header
+    assert r["ls"].stdout.split() == ["ARTIFACT", "SIZE", "STORED"]
+    assert r["ls_long"].stdout.split() == [
+        "ARTIFACT",
+        "TIER",
+        "MODALITY",
+        "SIZE",
+        "CREATED",
+        "STORAGE",
+        "CLASS",
+        "PAGE",
+    ]
     assert json.loads(r["ls_json"].stdout) == []
     assert r["checkpoints"].stdout.split() == ["CHECKPOINT", "NAME", "CREATED", "PAGES", "SIZE"]
     assert json.loads(r["checkpoints_json"].stdout) == []
@@ -88,7 +99,9 @@ def test_every_command_on_a_store_with_pages(store: Store, cli: Cli, tmp_path: P
     copy = f"file://{tmp_path}/copy"
     r = cli.batch(
         ls=["ls", "--url", url],
+        ls_long=["ls", "-l", "--url", url],
         ls_json=["ls", "--url", url, "--tier", "L3", "--modality", "text", "--prefix", "msg_00", "--json"],
+        ls_short_json=["ls", "--url", url, "--json"],
         show=["show", "mem_L3_1", "--content", "--url", url],
         show_json=["show", "mem_L3_2", "--content", "--url", url, "--json"],
         raw=["show", "mem_L3_3", "--raw", "--url", url],
@@ -109,7 +122,12 @@ def test_every_command_on_a_store_with_pages(store: Store, cli: Cli, tmp_path: P
     )
     table = r["ls"].stdout.splitlines()
     assert len(table) == 16
-    assert table[1].split()[:3] == ["mem_L3_1", "L3", "text"]
+    assert table[1].split()[0] == "mem_L3_1"
+    assert [e["artifact_id"] for e in json.loads(r["ls_short_json"].stdout)] == [f"mem_L3_{n}" for n in range(1, 16)]
+    assert all(e["size"] > 0 and e["last_modified"] for e in json.loads(r["ls_short_json"].stdout))
+    long_table = r["ls_long"].stdout.splitlines()
+    assert len(long_table) == 16
+    assert long_table[1].split()[:3] == ["mem_L3_1", "L3", "text"]
     listing = json.loads(r["ls_json"].stdout)
     artifacts = ids_of(listing)
     assert artifacts == [f"mem_L3_{n}" for n in range(1, 16)]

@@ -112,7 +112,7 @@ def test_tables_fit_the_terminal_and_clip_long_page_ids(cli: Cli, url: str) -> N
     )
     subprocess.run([sys.executable, "-c", script, url.removeprefix("file://")], env=cli.environment({}), check=True)
 
-    code, screen, _ = on_a_terminal(cli, "ls", "--url", url)
+    code, screen, _ = on_a_terminal(cli, "ls", "--long", "--url", url)
     assert code == 0
     assert bar("reading metadata", 16, "pages").search(screen), screen
     table = screen[screen.index("ARTIFACT") :].splitlines()

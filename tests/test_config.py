@@ -270,11 +270,13 @@ def test_s3_url_with_settings() -> None:
     )
     backend = backend_from_url("s3://my-bucket/agents/one", settings)
     assert isinstance(backend, S3Backend)
-    assert (backend.bucket, backend.prefix) == ("my-bucket", "agents/one/")
-    assert backend.storage_classes[StorageTier.L4] == "DEEP_ARCHIVE"
-    assert backend.storage_classes[StorageTier.L3] == "STANDARD"
+    assert (backend.container, backend.prefix) == ("my-bucket", "agents/one/")
+    assert backend.tiers.classes[StorageTier.L4] == "DEEP_ARCHIVE"
+    assert backend.tiers.classes[StorageTier.L3] == "STANDARD"
     assert "archive" in backend.capabilities
     assert "127.0.0.1:9" in repr(backend)
+    assert (backend.options.retry.max_attempts, backend.options.connect_timeout) == (2, 1.5)
+    assert backend.options == settings.cloud_options()
 
 
 def test_prefix_setting_applies_when_the_url_has_no_path() -> None:
@@ -291,10 +293,11 @@ def test_gcs_url() -> None:
     settings = TierstoreSettings(read_timeout=7, retry_deadline=3, storage_classes={StorageTier.L4: "COLDLINE"})
     backend = backend_from_url("gs://pages_bucket/p", settings)
     assert isinstance(backend, GCSBackend)
-    assert (backend.bucket_name, backend.prefix) == ("pages_bucket", "p/")
-    assert backend.timeout == (5.0, 7.0)
-    assert backend.retry_policy.deadline == 3
-    assert backend.storage_classes[StorageTier.L4] == "COLDLINE"
+    assert (backend.container, backend.prefix) == ("pages_bucket", "p/")
+    assert backend.options == settings.cloud_options()
+    assert (backend.options.read_timeout, backend.options.retry.deadline) == (7, 3)
+    assert backend.tiers.classes[StorageTier.L4] == "COLDLINE"
+    assert backend.tiers.classes[StorageTier.L3] == "STANDARD"
 
 
 def test_azure_url_uses_the_sdk_variable_untouched(monkeypatch: pytest.MonkeyPatch) -> None:

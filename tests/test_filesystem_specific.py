@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import struct
@@ -171,3 +172,19 @@ async def test_a_killed_writers_temporary_file_is_reported_and_collected(tmp_pat
     report = await gc(bridge, grace=timedelta(minutes=10))
     assert report.strays_removed == [stale.name]
     assert [s.name for s in (await fsck(bridge)).strays] == [fresh.name]
+
+
+async def test_gc_never_takes_the_temporary_file_of_a_write_in_progress(tmp_path: Path) -> None:
+    bridge = ArtifactsBridge(backend=FileSystemBackend(tmp_path))
+    await bridge.store_page(_page(1))
+    in_progress = tmp_path / "tmp" / "put-mem_L3_2-running"
+    with in_progress.open("wb") as writing:
+        fcntl.flock(writing.fileno(), fcntl.LOCK_EX)  # what a running write holds until it is done
+        writing.write(b"half written")
+        hour_ago = time.time() - 3600
+        os.utime(in_progress, (hour_ago, hour_ago))
+        report = await gc(bridge, grace=timedelta(0))
+        assert report.strays_removed == []
+        assert in_progress.exists()
+    assert (await gc(bridge, grace=timedelta(0))).strays_removed == [in_progress.name]
+    assert not in_progress.exists()

@@ -1,41 +1,51 @@
-"""GCS-specific behaviour of GCSBackend, against fake-gcs-server (see tests/rigs/gcs.py).
+"""What only GCS does, against fake-gcs-server (tests/rigs/gcs.py): storage classes and the rewrite that changes
+them, tags folded into custom metadata, ``ifGenerationMatch`` preconditions and the md5Hash digest hook, resumable
+uploads, the thread pool, and the SDK's own retries switched off in favour of the shared loop.
 
-Faults the emulator cannot produce (a lost answer, 403, 503) come from a small HTTP proxy in front of the real
-fake-gcs-server: the library, the wire protocol and the emulator stay real.
+Faults the emulator cannot produce (a lost answer, 403, 412, 503, a silent server) come from the wire-level proxy
+``tests/faults.py`` in front of the real emulator. What the shared layer does the same on every cloud (key checks,
+range guards, the error table) is tested by the contract suite.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
-import socketserver
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
-from google.auth.credentials import AnonymousCredentials, Credentials
+from aiohttp import web
+from google.auth.credentials import AnonymousCredentials
+from google.oauth2.credentials import Credentials as OAuthCredentials
 
 from tests.emulators import free_port
+from tests.faults import Fault, FaultProxy, Refusal
 from tests.rigs import gcs as rig
-from tierstore.backends._retry import RetryPolicy
-from tierstore.backends.base import METADATA_BUDGET, RestoreStatus
+from tierstore.backends.base import MAX_TAGS, METADATA_BUDGET, RestoreStatus
+from tierstore.backends.cloud import CloudOptions, RetryPolicy
 from tierstore.backends.gcs import GCSBackend
+from tierstore.backends.gcs.metadata import CUSTOM_METADATA_LIMIT, fold
+from tierstore.config import TierstoreSettings, backend_from_url
 from tierstore.enums import StorageTier
 from tierstore.errors import (
     AccessDeniedError,
     BackendUnavailableError,
     ConfigurationError,
     ConflictError,
+    IntegrityError,
     InvalidInputError,
     ObjectNotFoundError,
 )
 
-FAST_RETRY = RetryPolicy(base_delay=0.01, max_delay=0.05, deadline=1.5)
+FAST = CloudOptions(retry=RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05, deadline=5.0))
 MiB = 1024 * 1024
+
+Decide = Callable[[web.Request], Fault | Refusal | None]
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -64,132 +74,108 @@ async def gcs(spec: dict[str, Any]) -> AsyncIterator[GCSBackend]:
         yield backend
 
 
-def backend_at(url: str, bucket: str = "any-bucket", **options: Any) -> GCSBackend:
-    """A backend onto an explicit endpoint (the proxy, or nothing at all)."""
-    return GCSBackend(
-        bucket,
-        project=rig.PROJECT,
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-        client_options={"api_endpoint": url},
-        **options,
-    )
+@asynccontextmanager
+async def through_proxy(
+    spec: dict[str, Any], decide: Decide, options: CloudOptions = FAST, **gcs_specific: Any
+) -> AsyncIterator[tuple[GCSBackend, FaultProxy]]:
+    """A backend onto the store through a fault proxy whose ``decide`` picks the faults."""
+    async with (
+        FaultProxy(rig.upstream(spec), decide=decide, stall_seconds=30) as proxy,
+        rig.open_backend(rig.through(spec, proxy.url), options, **gcs_specific) as backend,
+    ):
+        yield backend, proxy
 
 
-# --------------------------------------------------------------------------- a fault-injecting HTTP proxy
-
-Verdict = Literal["forward", "lose-answer", "hang"] | tuple[int, bytes]
-
-
-class FaultProxy(socketserver.ThreadingTCPServer):
-    """Forwards HTTP/1.1 requests to fake-gcs-server one at a time; ``decide(request_line)`` may instead lose
-    the answer after forwarding, hang, or answer with a canned status and JSON body."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, upstream: str, decide: Callable[[str], Verdict]) -> None:
-        host, port = upstream.removeprefix("http://").split(":")
-        self.upstream = (host, int(port))
-        self.decide = decide
-        self.request_lines: list[str] = []
-        self.stop = threading.Event()
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+def object_requests(proxy: FaultProxy, name: str = "k") -> list[str]:
+    """The requests the proxy saw for object ``name``, or listing objects."""
+    return [line for line in proxy.seen if f"/o/{name}" in line.split("?")[0] or line.split("?")[0].endswith("/o")]
 
 
-class _ProxyHandler(socketserver.StreamRequestHandler):
-    server: FaultProxy
-
-    def handle(self) -> None:
-        while request := self._read_request():
-            line = request.split(b"\r\n", 1)[0].decode("latin-1")
-            self.server.request_lines.append(line)
-            verdict = self.server.decide(line)
-            if verdict == "hang":
-                self.server.stop.wait(30)
-                return
-            if isinstance(verdict, tuple):
-                self.wfile.write(_canned(*verdict))
-                continue
-            answer = self._forward(request)
-            if verdict == "lose-answer":
-                return  # the server did the work; the client never hears of it
-            self.wfile.write(answer)
-
-    def _read_request(self) -> bytes | None:
-        head = b""
-        while not head.endswith(b"\r\n\r\n"):
-            line = self.rfile.readline()
-            if not line:
-                return None
-            head += line
-        length = 0
-        for header in head.split(b"\r\n"):
-            name, _, value = header.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        return head + self.rfile.read(length)
-
-    def _forward(self, request: bytes) -> bytes:
-        head, _, body = request.partition(b"\r\n\r\n")
-        lines = [h for h in head.split(b"\r\n") if not h.lower().startswith(b"connection:")]
-        outgoing = b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + body
-        with socket.create_connection(self.server.upstream) as upstream:
-            upstream.sendall(outgoing)
-            chunks = []
-            while chunk := upstream.recv(65536):
-                chunks.append(chunk)
-        answer = b"".join(chunks)
-        # The upstream closes after answering; tell the client the connection stays usable is not needed.
-        return answer.replace(b"Connection: close\r\n", b"", 1)
-
-
-def _canned(status: int, body: bytes) -> bytes:
-    return (
-        f"HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-
-
-def _error_body(status: int, reason: str) -> bytes:
-    return f'{{"error": {{"code": {status}, "message": "injected {reason}", "errors": []}}}}'.encode()
-
-
-@pytest.fixture
-def proxy_factory(server: rig.Server) -> Iterator[Callable[[Callable[[str], Verdict]], FaultProxy]]:
-    started: list[FaultProxy] = []
-
-    def start(decide: Callable[[str], Verdict]) -> FaultProxy:
-        proxy = FaultProxy(server.url, decide)
-        threading.Thread(target=proxy.serve_forever, daemon=True).start()
-        started.append(proxy)
-        return proxy
-
-    yield start
-    for proxy in started:
-        proxy.stop.set()
-        proxy.shutdown()
-        proxy.server_close()
-
-
-def is_upload(line: str) -> bool:
-    return line.startswith("POST") and "uploadType=multipart" in line
-
-
-def first_matching(predicate: Callable[[str], bool], verdict: Verdict) -> Callable[[str], Verdict]:
-    """``verdict`` for the first request matching ``predicate``; every other request is forwarded."""
+def first(predicate: Callable[[web.Request], bool], fault: Fault | Refusal) -> Decide:
+    """``fault`` for the first request matching ``predicate``; every other request goes through."""
     used = threading.Event()
 
-    def decide(line: str) -> Verdict:
-        if predicate(line) and not used.is_set():
+    def decide(request: web.Request) -> Fault | Refusal | None:
+        if predicate(request) and not used.is_set():
             used.set()
-            return verdict
-        return "forward"
+            return fault
+        return None
 
     return decide
+
+
+def is_upload(request: web.Request) -> bool:
+    return request.method == "POST" and request.path.startswith("/upload/")
+
+
+def is_object(request: web.Request) -> bool:
+    return "/o/" in request.path
+
+
+# --------------------------------------------------------------------------- construction
+
+
+def test_constructor_takes_the_shared_options_and_does_no_io() -> None:
+    options = CloudOptions(connect_timeout=2, read_timeout=9, pool_size=3)
+    backend = GCSBackend("b", prefix="team", client_options={"api_endpoint": "http://127.0.0.1:9"}, options=options)
+    assert (backend.container, backend.prefix, backend.options) == ("b", "team/", options)
+    assert backend.tiers.classes[StorageTier.L4] == "ARCHIVE"
+    assert backend.capabilities == frozenset({"tiers", "range_reads"})  # no tags, and ARCHIVE reads directly
+    assert GCSBackend("b").options == CloudOptions()
+    bad_tuning: list[dict[str, Any]] = [{"multipart_threshold": 9 * MiB}, {"chunk_size": 1000}, {"chunk_size": 0}]
+    for bad in bad_tuning:
+        with pytest.raises(ConfigurationError):
+            GCSBackend("b", **bad)
+    with pytest.raises(ConfigurationError):
+        GCSBackend("")
+
+
+def test_obstore_is_refused_on_gcs_and_auto_means_the_sdk() -> None:
+    with pytest.raises(ConfigurationError, match="XML API"):
+        GCSBackend("b", options=CloudOptions(client="obstore"))
+    with pytest.raises(ConfigurationError, match="client='sdk' or 'auto'"):
+        backend_from_url("gs://b", TierstoreSettings(client="obstore"))
+    assert type(GCSBackend("b", options=CloudOptions(client="auto")).client).__name__ == "GCSClient"
+
+
+def test_url_settings_reach_the_backend() -> None:
+    settings = TierstoreSettings(
+        read_timeout=7, retry_max_attempts=2, retry_deadline=3, pool_size=5, gcs_project="proj", prefix="t"
+    )
+    backend = backend_from_url("gs://pages_bucket", settings)
+    assert isinstance(backend, GCSBackend)
+    assert backend.options == settings.cloud_options()
+    assert (backend.options.retry.max_attempts, backend.options.retry.deadline) == (2, 3)
+    assert backend.client.timeout == (5.0, 7.0)  # type: ignore[attr-defined]
+    assert backend.client.threads == 5  # type: ignore[attr-defined]
+    assert backend.prefix == "t/"
+
+
+def test_repr_shows_no_credentials_and_the_token_is_registered_as_a_secret() -> None:
+    token = "ya29.secret-token-value"  # noqa: S105
+    credentials = OAuthCredentials(token=token)  # type: ignore[no-untyped-call]
+    backend = GCSBackend("b", prefix="p", credentials=credentials)
+    assert repr(backend) == "GCSBackend(bucket='b', prefix='p/')"
+    assert backend.client.secrets() == [token]
+    at = GCSBackend("b", credentials=credentials, client_options={"api_endpoint": "http://127.0.0.1:9"})
+    assert repr(at) == "GCSBackend(bucket='b', prefix='', endpoint='http://127.0.0.1:9')"
+
+
+def test_missing_sdk_gives_missing_dependency_error() -> None:
+    script = """
+import asyncio, sys
+sys.modules['google.cloud.storage'] = None
+from tierstore.backends.gcs import GCSBackend
+from tierstore.errors import MissingDependencyError
+backend = GCSBackend('b')
+try:
+    asyncio.run(backend.get('k'))
+except MissingDependencyError as exc:
+    print(exc)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "pip install 'tierstore[gcs]'" in result.stdout
 
 
 # --------------------------------------------------------------------------- storage classes and tiers
@@ -202,7 +188,12 @@ async def test_default_storage_class_per_tier(gcs: GCSBackend, raw_bucket: Any) 
         assert raw_bucket.get_blob(f"k_{tier.value}").storage_class == expected[tier.value]
         info = await gcs.head(f"k_{tier.value}")
         assert info is not None
-        assert (info.tier, info.storage_class, info.archived) == (tier, expected[tier.value], False)
+        assert (info.tier, info.storage_class, info.archived, info.restore) == (
+            tier,
+            expected[tier.value],
+            False,
+            None,
+        )
 
 
 async def test_storage_class_overrides_merge_over_the_defaults(spec: dict[str, Any], raw_bucket: Any) -> None:
@@ -226,51 +217,64 @@ async def test_head_maps_an_unconfigured_class_to_no_tier(gcs: GCSBackend, raw_b
     assert (info.tier, info.storage_class) == (None, "NEARLINE")
 
 
-def test_unknown_storage_class_is_refused() -> None:
+def test_unknown_storage_class_is_refused_before_any_request() -> None:
     with pytest.raises(ConfigurationError, match="GLACIER"):
         GCSBackend("b", storage_classes={StorageTier.L4: "GLACIER"})
 
 
-async def test_set_tier_rewrites_once_with_new_class_and_tier_tag(gcs: GCSBackend, raw_bucket: Any) -> None:
-    await gcs.put("k", b"payload", metadata={"a": "1"}, tags={"tier": "L3", "page": "p1"})
-    before = raw_bucket.get_blob("k")
-    await gcs.set_tier("k", StorageTier.L4)
+async def test_set_tier_rewrites_in_place_under_a_generation_precondition(
+    spec: dict[str, Any], raw_bucket: Any
+) -> None:
+    async with through_proxy(spec, lambda request: None) as (gcs, proxy):
+        await gcs.put("k", b"payload", metadata={"a": "1"}, tags={"tier": "L3", "page": "p1"})
+        before = raw_bucket.get_blob("k")
+        await gcs.set_tier("k", StorageTier.L4, tags={"tier": "L4"})
+        assert await gcs.get("k") == b"payload"
+        info = await gcs.head("k")
     after = raw_bucket.get_blob("k")
-    assert after.generation != before.generation, "set_tier rewrites the object in place"
-    assert after.metadata["tag-tier"] == "L4"
-    assert after.metadata["tag-page"] == "p1"
-    assert await gcs.get("k") == b"payload"
-    info = await gcs.head("k")
+    assert after.generation != before.generation, "set_tier rewrites the object onto itself"
+    assert after.metadata == {"a": "1", "tag-tier": "L4", "tag-page": "p1", "tierstore-tier": "L4"}
+    rewrites = [line for line in proxy.seen if "/rewriteTo/" in line]
+    assert len(rewrites) == 1
+    assert f"ifGenerationMatch={before.generation}" in rewrites[0]
     assert info is not None
     assert info.metadata == {"a": "1"}
 
 
 @pytest.mark.xfail(
-    reason="fake-gcs-server answers the rewrite of update_storage_class() but keeps the old storage class",
+    reason="fake-gcs-server 1.54 answers the rewrite of update_storage_class() but keeps the old storage class",
     strict=True,
 )
 async def test_set_tier_changes_the_storage_class(gcs: GCSBackend, raw_bucket: Any) -> None:
     await gcs.put("k", b"payload")
     await gcs.set_tier("k", StorageTier.L4)
     assert raw_bucket.get_blob("k").storage_class == "ARCHIVE"
-    info = await gcs.head("k")
-    assert info is not None
-    assert info.tier == StorageTier.L4
 
 
 async def test_set_tier_within_one_class_patches_metadata_only(gcs: GCSBackend, raw_bucket: Any) -> None:
-    await gcs.put("k", b"payload", tier=StorageTier.L3)
+    await gcs.put("k", b"payload", tier=StorageTier.L3, tags={"tier": "L3"})
     before = raw_bucket.get_blob("k")
     await gcs.set_tier("k", StorageTier.L2)
     after = raw_bucket.get_blob("k")
     assert after.generation == before.generation, "same class: no rewrite of the data"
-    assert after.metadata["tierstore-tier"] == "L2"  # (fake-gcs-server does not bump metageneration on patch)
+    # No tags given: the tags stay as they were (the adapter knows no bridge tag); only the recorded tier moves.
+    assert after.metadata == {"tag-tier": "L3", "tierstore-tier": "L2"}
     info = await gcs.head("k")
     assert info is not None
     assert info.tier == StorageTier.L2
 
 
-async def test_set_tier_and_restore_of_missing_key(gcs: GCSBackend) -> None:
+async def test_set_tier_that_loses_a_race_reads_the_object_again(spec: dict[str, Any], raw_bucket: Any) -> None:
+    lost_race = first(lambda request: request.method == "PATCH" and is_object(request), "precondition")
+    async with through_proxy(spec, lost_race) as (gcs, proxy):
+        await gcs.put("k", b"payload", tier=StorageTier.L3)
+        await gcs.set_tier("k", StorageTier.L2, tags={"tier": "L2"})
+    assert raw_bucket.get_blob("k").metadata == {"tag-tier": "L2", "tierstore-tier": "L2"}
+    methods = [line.split()[0] for line in object_requests(proxy) if "/upload/" not in line]
+    assert methods == ["GET", "PATCH", "GET", "PATCH"]
+
+
+async def test_set_tier_and_restore_of_a_missing_key(gcs: GCSBackend) -> None:
     with pytest.raises(ObjectNotFoundError):
         await gcs.set_tier("missing", StorageTier.L4)
     with pytest.raises(ObjectNotFoundError):
@@ -285,10 +289,10 @@ async def test_archive_class_reads_directly_and_restore_is_a_no_op(gcs: GCSBacke
     assert await gcs.restore("cold", days=3, speed="expedited") == RestoreStatus("not-archived")
 
 
-# --------------------------------------------------------------------------- metadata and tags
+# --------------------------------------------------------------------------- metadata and folded tags
 
 
-async def test_metadata_round_trips_and_tags_fold_into_hidden_metadata(gcs: GCSBackend, raw_bucket: Any) -> None:
+async def test_tags_and_tier_fold_into_custom_metadata_that_head_hides(gcs: GCSBackend, raw_bucket: Any) -> None:
     metadata = {"pageid": "p%201", "checksum": "abc123", "t": "x" * 100}
     await gcs.put("k", b"x", metadata=metadata, tags={"tier": "L3", "modality": "text"})
     info = await gcs.head("k")
@@ -298,71 +302,90 @@ async def test_metadata_round_trips_and_tags_fold_into_hidden_metadata(gcs: GCSB
     assert stored == {**metadata, "tag-tier": "L3", "tag-modality": "text", "tierstore-tier": "L3"}
 
 
-async def test_metadata_up_to_the_shared_budget_round_trips(gcs: GCSBackend) -> None:
+async def test_the_largest_metadata_and_tags_fit_gcs_limit(gcs: GCSBackend, raw_bucket: Any) -> None:
     metadata = {"big": "v" * (METADATA_BUDGET - 3)}
-    await gcs.put("k", b"x", metadata=metadata)
+    tags = {f"{i}" * 128: "w" * 256 for i in range(MAX_TAGS)}
+    folded = fold(metadata, tags, StorageTier.L4)
+    assert sum(len(k) + len(v) for k, v in folded.items()) <= CUSTOM_METADATA_LIMIT
+    await gcs.put("k", b"x", metadata=metadata, tags=tags, tier=StorageTier.L4)
     info = await gcs.head("k")
     assert info is not None
-    assert dict(info.metadata) == metadata
+    assert (dict(info.metadata), info.tier) == (metadata, StorageTier.L4)
+    assert raw_bucket.get_blob("k").metadata == folded
 
 
-@pytest.mark.parametrize("size", [METADATA_BUDGET + 1, 9 * 1024])
-async def test_oversized_metadata_is_refused_before_any_request(size: int, proxy_factory: Any) -> None:
-    proxy = proxy_factory(lambda line: "forward")
-    async with backend_at(proxy.url) as gcs:
+async def test_bad_metadata_and_tags_are_refused_before_any_request(spec: dict[str, Any]) -> None:
+    async with through_proxy(spec, lambda request: None) as (gcs, proxy):
         with pytest.raises(InvalidInputError, match="budget"):
-            await gcs.put("k", b"x", metadata={"big": "v" * (size - 3)})
-    assert proxy.request_lines == []
-
-
-async def test_bad_keys_and_tags_are_refused_before_any_request(proxy_factory: Any) -> None:
-    proxy = proxy_factory(lambda line: "forward")
-    async with backend_at(proxy.url) as gcs:
-        for key in ["a/b", "", "..", "k" * 300]:
-            with pytest.raises(InvalidInputError):
-                await gcs.get(key)
+            await gcs.put("k", b"x", metadata={"big": "v" * METADATA_BUDGET})
+        with pytest.raises(InvalidInputError):
+            await gcs.put("k", b"x", metadata={"tag-x": "v"})  # could be mistaken for a folded tag
         with pytest.raises(InvalidInputError):
             await gcs.put("k", b"x", tags={"bad\n": "v"})
-        with pytest.raises(InvalidInputError):
-            await gcs.put("k", b"x", metadata={"Upper": "v"})
-    assert proxy.request_lines == []
+    assert proxy.requests == 0
 
 
-# --------------------------------------------------------------------------- preconditions
+# --------------------------------------------------------------------------- preconditions and the digest hook
 
 
-async def test_create_if_absent_conflict_on_a_multipart_upload(gcs: GCSBackend) -> None:
-    await gcs.put("k", b"first", if_absent=True)
-    with pytest.raises(ConflictError):
-        await gcs.put("k", b"second", if_absent=True)
-    assert await gcs.get("k") == b"first"
-    await gcs.put("k", b"third")  # a plain put overwrites
-    assert await gcs.get("k") == b"third"
+async def test_create_if_absent_sends_if_generation_match_0(spec: dict[str, Any]) -> None:
+    async with through_proxy(spec, lambda request: None) as (gcs, proxy):
+        await gcs.put("k", b"first", if_absent=True)
+        with pytest.raises(ConflictError):
+            await gcs.put("k", b"second", if_absent=True)
+        assert await gcs.get("k") == b"first"
+        await gcs.put("k", b"third")  # a plain put overwrites
+        assert await gcs.get("k") == b"third"
+    uploads = [line for line in proxy.seen if line.startswith("POST /upload/")]
+    assert ["ifGenerationMatch=0" in line for line in uploads] == [True, True, False]
 
 
-async def test_create_if_absent_with_identical_bytes_is_done(gcs: GCSBackend) -> None:
-    await gcs.put("k", b"same", if_absent=True)
-    await gcs.put("k", b"same", if_absent=True)  # indistinguishable from our own attempt whose answer was lost
-    with pytest.raises(ConflictError):
-        await gcs.put("k", b"different", if_absent=True)
+async def test_identical_bytes_are_recognised_by_md5_without_a_download(spec: dict[str, Any]) -> None:
+    async with through_proxy(spec, lambda request: None) as (gcs, proxy):
+        await gcs.put("k", b"same", if_absent=True)
+        proxy.seen.clear()
+        await gcs.put("k", b"same", if_absent=True)  # indistinguishable from our own attempt whose answer was lost
+        with pytest.raises(ConflictError):
+            await gcs.put("k", b"different", if_absent=True)
+    assert not any("/download/" in line or "alt=media" in line for line in proxy.seen), "decided by md5Hash"
+    assert sum(line.startswith("GET /storage/v1/b/") for line in object_requests(proxy)) == 2
 
 
-async def test_wrong_generation_overwrite_is_refused(gcs: GCSBackend, raw_bucket: Any) -> None:
-    await gcs.put("k", b"first")
-    stale = raw_bucket.get_blob("k").generation
-    raw_bucket.blob("k").upload_from_string(b"someone else")
-    bucket = await gcs._open_bucket()
-    with pytest.raises(ConflictError):
-        await gcs._guarded_upload(
-            "k", lambda: gcs._upload(bucket, "k", b"mine", {}, "STANDARD", if_generation_match=stale)
-        )
-    assert await gcs.get("k") == b"someone else"
+async def test_lost_answer_to_a_create_is_retried_and_found_to_be_ours(spec: dict[str, Any]) -> None:
+    async with through_proxy(spec, first(is_upload, "lose-answer")) as (gcs, proxy):
+        await gcs.put("k", b"mine", if_absent=True)
+        assert await gcs.get("k") == b"mine"
+    assert sum(line.startswith("POST /upload/") for line in proxy.seen) == 2, "the shared loop retried the upload"
+
+
+async def test_lost_answer_then_other_bytes_is_a_conflict(spec: dict[str, Any], raw_bucket: Any) -> None:
+    raw_bucket.blob("k").upload_from_string(b"theirs")
+    async with through_proxy(spec, first(is_upload, "slowdown")) as (gcs, _):
+        with pytest.raises(ConflictError):
+            await gcs.put("k", b"mine", if_absent=True)
+    assert raw_bucket.blob("k").download_as_bytes() == b"theirs"
+
+
+@pytest.mark.parametrize(("fault", "uploads"), [("slowdown", 1), ("reset", 1), ("throttle", 2)])
+async def test_plain_put_is_retried_only_when_surely_not_applied(
+    spec: dict[str, Any], fault: Fault, uploads: int
+) -> None:
+    """503 and a reset may have been applied (another writer may have written since): not retried. 429 refused it."""
+    async with through_proxy(spec, first(is_upload, fault)) as (gcs, proxy):
+        if uploads == 1:
+            with pytest.raises(BackendUnavailableError):
+                await gcs.put("k", b"mine")
+            assert await gcs.get("k") is None
+        else:
+            await gcs.put("k", b"mine")
+            assert await gcs.get("k") == b"mine"
+    assert sum(line.startswith("POST /upload/") for line in proxy.seen) == uploads
 
 
 async def test_resumable_upload_round_trips(spec: dict[str, Any], raw_bucket: Any) -> None:
     data = bytes(range(256)) * 4096  # 1 MiB, four 256 KiB chunks
     async with rig.open_backend(spec, multipart_threshold=256 * 1024, chunk_size=256 * 1024) as gcs:
-        await gcs.put("big", data, metadata={"a": "1"}, tier=StorageTier.L4, if_absent=True)
+        await gcs.put("big", data, metadata={"a": "1"}, if_absent=True)
         assert await gcs.get("big") == data
         assert await gcs.get_range("big", MiB - 10, 100) == data[-10:]
     blob = raw_bucket.get_blob("big")
@@ -370,7 +393,7 @@ async def test_resumable_upload_round_trips(spec: dict[str, Any], raw_bucket: An
 
 
 @pytest.mark.xfail(
-    reason="fake-gcs-server ignores storageClass in a resumable upload's initiation and stores STANDARD",
+    reason="fake-gcs-server 1.54 ignores storageClass in a resumable upload's initiation and stores STANDARD",
     strict=True,
 )
 async def test_resumable_upload_sets_the_storage_class(spec: dict[str, Any], raw_bucket: Any) -> None:
@@ -380,7 +403,7 @@ async def test_resumable_upload_sets_the_storage_class(spec: dict[str, Any], raw
 
 
 @pytest.mark.xfail(
-    reason="fake-gcs-server ignores ifGenerationMatch=0 on resumable uploads and overwrites the object",
+    reason="fake-gcs-server 1.54 ignores ifGenerationMatch=0 on resumable uploads and overwrites the object",
     strict=True,
 )
 async def test_resumable_create_if_absent_conflict(spec: dict[str, Any]) -> None:
@@ -390,138 +413,110 @@ async def test_resumable_create_if_absent_conflict(spec: dict[str, Any]) -> None
             await gcs.put("k", b"second", if_absent=True)
 
 
-async def test_lost_answer_then_exists_with_our_bytes_is_success(spec: dict[str, Any], proxy_factory: Any) -> None:
-    proxy = proxy_factory(first_matching(is_upload, "lose-answer"))
-    async with backend_at(proxy.url, spec["bucket"], retry=FAST_RETRY) as gcs:
-        await gcs.put("k", b"mine", if_absent=True)
-        assert await gcs.get("k") == b"mine"
-    assert sum(is_upload(line) for line in proxy.request_lines) == 2, "the library retried the upload"
+# --------------------------------------------------------------------------- the shared retry loop, not the SDK's
 
 
-async def test_lost_answer_then_exists_with_other_bytes_is_a_conflict(
-    spec: dict[str, Any], proxy_factory: Any, raw_bucket: Any
-) -> None:
-    raw_bucket.blob("k").upload_from_string(b"theirs")
-    proxy = proxy_factory(first_matching(is_upload, (503, _error_body(503, "unavailable"))))
-    async with backend_at(proxy.url, spec["bucket"], retry=FAST_RETRY) as gcs:
-        with pytest.raises(ConflictError):
-            await gcs.put("k", b"mine", if_absent=True)
-    assert raw_bucket.blob("k").download_as_bytes() == b"theirs"
+@pytest.mark.parametrize("max_attempts", [1, 3])
+async def test_max_attempts_is_honoured_exactly(spec: dict[str, Any], max_attempts: int) -> None:
+    options = CloudOptions(retry=RetryPolicy(max_attempts=max_attempts, base_delay=0.01, deadline=30))
+    always_503: Decide = lambda request: "slowdown" if is_object(request) else None  # noqa: E731
+    async with through_proxy(spec, always_503, options) as (gcs, proxy):
+        with pytest.raises(BackendUnavailableError, match=f"after {max_attempts} attempts"):
+            await gcs.get("k")
+    assert len(object_requests(proxy)) == max_attempts
 
 
-async def test_plain_put_is_never_retried(spec: dict[str, Any], proxy_factory: Any) -> None:
-    proxy = proxy_factory(first_matching(is_upload, (503, _error_body(503, "unavailable"))))
-    async with backend_at(proxy.url, spec["bucket"], retry=FAST_RETRY) as gcs:
+async def test_retry_max_attempts_setting_reaches_gcs(spec: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    always_500: Decide = lambda request: "error500" if is_object(request) else None  # noqa: E731
+    async with FaultProxy(rig.upstream(spec), decide=always_500) as proxy:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.url)  # the library's own way to an emulator: anonymous
+        settings = TierstoreSettings(retry_max_attempts=2, gcs_project=rig.PROJECT)
+        backend = backend_from_url(f"gs://{spec['bucket']}", settings)
+        assert isinstance(backend, GCSBackend)
+        async with backend:
+            with pytest.raises(BackendUnavailableError, match="after 2 attempts"):
+                await backend.head("k")
+    assert len(object_requests(proxy)) == 2
+
+
+async def test_the_deadline_ends_a_call_whatever_attempts_are_left(spec: dict[str, Any]) -> None:
+    policy = RetryPolicy(max_attempts=1000, base_delay=0.01, max_delay=0.05, deadline=1.0)
+    always_503: Decide = lambda request: "slowdown" if is_object(request) else None  # noqa: E731
+    async with through_proxy(spec, always_503, CloudOptions(retry=policy)) as (gcs, proxy):
         with pytest.raises(BackendUnavailableError):
-            await gcs.put("k", b"mine")
-        assert await gcs.get("k") is None
-    assert sum(is_upload(line) for line in proxy.request_lines) == 1
+            await gcs.get("k")
+    assert 1 < len(object_requests(proxy)) < 1000
 
 
-async def test_transient_read_errors_are_retried(spec: dict[str, Any], proxy_factory: Any, raw_bucket: Any) -> None:
-    raw_bucket.blob("k").upload_from_string(b"data")
-    proxy = proxy_factory(first_matching(lambda line: "/o/k" in line, (503, _error_body(503, "busy"))))
-    async with backend_at(proxy.url, spec["bucket"], retry=FAST_RETRY) as gcs:
-        assert await gcs.get("k") == b"data"
-    # (The library may also fetch the bucket's metadata once, in the background, for its tracing.)
-    assert [line.split("?")[0] for line in proxy.request_lines if "/o/" in line] == [
-        f"GET /download/storage/v1/b/{spec['bucket']}/o/k"
-    ] * 2
+async def test_read_timeout_comes_from_the_options(spec: dict[str, Any]) -> None:
+    """A silent server: each attempt ends after read_timeout, so two attempts fit in a deadline of 20 s."""
+    options = CloudOptions(read_timeout=0.5, retry=RetryPolicy(max_attempts=2, base_delay=0.01, deadline=20))
+    silent: Decide = lambda request: "stall" if is_object(request) else None  # noqa: E731
+    async with through_proxy(spec, silent, options) as (gcs, proxy):
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailableError, match="after 2 attempts"):
+            await gcs.head("k")
+        elapsed = time.monotonic() - started
+    assert len(object_requests(proxy)) == 2
+    assert elapsed < 15, f"took {elapsed:.1f}s: the read timeout was not applied"
+
+
+async def test_refused_connection_fails_in_seconds_with_default_options() -> None:
+    """Every attempt fails at once (the SDK's own Retry used to stretch this to 30 s or more)."""
+    port = free_port()  # nothing listens there once the probe socket is closed
+    async with GCSBackend(
+        "b",
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options={"api_endpoint": f"http://127.0.0.1:{port}"},
+    ) as gcs:
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailableError, match="after 6 attempts"):
+            await gcs.head("k")
+        elapsed = time.monotonic() - started
+    assert elapsed < 15, f"took {elapsed:.1f}s"
+
+
+async def test_a_whole_object_read_is_checked_against_its_stored_checksum(spec: dict[str, Any]) -> None:
+    """A bit flipped on the wire: the library's CRC32C/MD5 check fails, the read is tried again."""
+    is_download = lambda request: "/download/" in request.path  # noqa: E731
+    async with through_proxy(spec, first(is_download, "flip")) as (gcs, proxy):
+        await gcs.put("k", b"payload")
+        assert await gcs.get("k") == b"payload"
+    assert sum("/download/" in line for line in proxy.seen) == 2
+
+
+async def test_bytes_that_keep_failing_their_checksum_are_an_integrity_error(spec: dict[str, Any]) -> None:
+    always_flip: Decide = lambda request: "flip" if "/download/" in request.path else None  # noqa: E731
+    options = CloudOptions(retry=RetryPolicy(max_attempts=2, base_delay=0.01, deadline=10))
+    async with through_proxy(spec, always_flip, options) as (gcs, _):
+        await gcs.put("k", b"payload")
+        with pytest.raises(IntegrityError):
+            await gcs.get("k")
 
 
 # --------------------------------------------------------------------------- errors
 
 
-async def test_forbidden_is_access_denied(proxy_factory: Any) -> None:
-    proxy = proxy_factory(lambda line: (403, _error_body(403, "forbidden")))
-    async with backend_at(proxy.url, retry=FAST_RETRY) as gcs:
+async def test_forbidden_is_access_denied_without_retries(spec: dict[str, Any]) -> None:
+    async with through_proxy(spec, lambda request: "forbidden") as (gcs, proxy):
         for call in (gcs.get("k"), gcs.head("k"), gcs.put("k", b"x"), gcs.delete("k")):
             with pytest.raises(AccessDeniedError):
                 await call
+        with pytest.raises(AccessDeniedError):
+            [entry async for entry in gcs.list()]
+    assert len([line for line in proxy.seen if "/o" in line]) == 5
 
 
-async def test_persistent_503_is_unavailable_after_the_retry_deadline(proxy_factory: Any) -> None:
-    proxy = proxy_factory(lambda line: (503, _error_body(503, "unavailable")))
-    policy = RetryPolicy(base_delay=0.01, max_delay=0.05, deadline=0.5)
-    async with backend_at(proxy.url, retry=policy) as gcs:
-        started = time.monotonic()
-        with pytest.raises(BackendUnavailableError, match="retry deadline"):
-            await gcs.get("k")
-        assert time.monotonic() - started < 3.0
-    assert len(proxy.request_lines) > 1, "it was retried"
-
-
-async def test_refused_connection_is_unavailable_within_the_deadline() -> None:
-    port = free_port()  # nothing listens there once the probe socket is closed
-    policy = RetryPolicy(base_delay=0.01, max_delay=0.1, deadline=1.0)
-    async with backend_at(f"http://127.0.0.1:{port}", retry=policy, timeout=(0.5, 0.5)) as gcs:
-        started = time.monotonic()
-        with pytest.raises(BackendUnavailableError):
-            await gcs.head("k")
-        elapsed = time.monotonic() - started
-    assert 0.5 < elapsed < 1.0 + 0.5 + 1.5, f"took {elapsed:.2f}s"
-
-
-async def test_silent_endpoint_times_out_within_the_deadline(proxy_factory: Any) -> None:
-    proxy = proxy_factory(lambda line: "hang")
-    policy = RetryPolicy(base_delay=0.01, max_delay=0.1, deadline=1.0)
-    async with backend_at(proxy.url, retry=policy, timeout=(0.5, 0.5)) as gcs:
-        started = time.monotonic()
-        with pytest.raises(BackendUnavailableError):
-            await gcs.get("k")
-        elapsed = time.monotonic() - started
-    assert elapsed < 1.0 + 0.5 + 1.5, f"took {elapsed:.2f}s"
-
-
-async def test_missing_bucket(server: rig.Server) -> None:
+async def test_missing_bucket_is_a_configuration_error(server: rig.Server) -> None:
     async with rig.open_backend({"bucket": "no-such-bucket-here", "url": server.url}) as gcs:
-        with pytest.raises(ConfigurationError, match="does not exist"):
+        with pytest.raises(ConfigurationError, match="bucket does not exist"):
             await gcs.put("k", b"x")
+        with pytest.raises(ConfigurationError, match="bucket does not exist"):
+            [entry async for entry in gcs.list()]
+        assert await gcs.get("k") is None
 
 
-def test_constructor_validates_and_does_no_io() -> None:
-    GCSBackend("b", client_options={"api_endpoint": "http://127.0.0.1:9"})  # nothing listens; no I/O yet
-    bad_options: list[dict[str, Any]] = [
-        {"max_workers": 0},
-        {"multipart_threshold": 9 * MiB},
-        {"chunk_size": 1000},
-        {"timeout": -1.0},
-    ]
-    for bad in bad_options:
-        with pytest.raises(ConfigurationError):
-            GCSBackend("b", **bad)
-    assert GCSBackend("b", prefix="team").prefix == "team/"
-    assert GCSBackend("b", prefix="").prefix == ""
-
-
-def test_repr_shows_no_credentials() -> None:
-    class SecretCredentials(AnonymousCredentials):
-        token = "ya29.secret-token-value"  # noqa: S105
-
-    credentials: Credentials = SecretCredentials()  # type: ignore[no-untyped-call]
-    backend = GCSBackend("b", prefix="p", credentials=credentials)
-    assert "secret" not in repr(backend)
-    assert repr(backend) == "GCSBackend(bucket='b', prefix='p/')"
-
-
-def test_missing_sdk_gives_missing_dependency_error() -> None:
-    script = """
-import asyncio, sys
-sys.modules['google.cloud.storage'] = None
-from tierstore.backends.gcs import GCSBackend
-from tierstore.errors import MissingDependencyError
-backend = GCSBackend('b')
-try:
-    asyncio.run(backend.get('k'))
-except MissingDependencyError as exc:
-    print(exc)
-"""
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert "pip install 'tierstore[gcs]'" in result.stdout
-
-
-# --------------------------------------------------------------------------- prefixes and listing
+# --------------------------------------------------------------------------- prefixes, listing, deletes
 
 
 async def test_prefix_isolates_stores_in_one_bucket(spec: dict[str, Any], raw_bucket: Any) -> None:
@@ -535,23 +530,53 @@ async def test_prefix_isolates_stores_in_one_bucket(spec: dict[str, Any], raw_bu
         assert await root.get("k1") is None
 
 
-async def test_listing_paginates(gcs: GCSBackend, raw_bucket: Any) -> None:
-    await asyncio.gather(*(gcs.put(f"mem_{i}", b"x") for i in range(1005)))
-    await gcs.put("other", b"y")
-    keys = [e.key async for e in gcs.list("mem_")]
+async def test_listing_follows_page_tokens(spec: dict[str, Any]) -> None:
+    async with rig.open_backend(spec, CloudOptions(pool_size=16)) as direct:
+        await asyncio.gather(*(direct.put(f"mem_{i}", b"x") for i in range(1005)))
+        await direct.put("other", b"y")
+    async with through_proxy(spec, lambda request: None) as (gcs, proxy):
+        keys = [e.key async for e in gcs.list("mem_")]
     assert sorted(keys) == sorted(f"mem_{i}" for i in range(1005))
+    lists = [line for line in proxy.seen if line.startswith("GET") and line.split("?")[0].endswith("/o")]
+    assert len(lists) == 2
+    assert "maxResults=1000" in lists[0]
+    assert "pageToken=" in lists[1]
 
 
-async def test_delete_many_and_delete(gcs: GCSBackend) -> None:
-    for i in range(5):
-        await gcs.put(f"k{i}", b"x")
-    await gcs.delete_many(["k0", "k1", "k2", "never"])
-    assert sorted([e.key async for e in gcs.list()]) == ["k3", "k4"]
-    assert await gcs.delete("k3") is True
-    assert await gcs.delete("k3") is False
+async def test_delete_many_deletes_one_by_one(spec: dict[str, Any]) -> None:
+    async with through_proxy(spec, lambda request: None) as (gcs, proxy):
+        for i in range(5):
+            await gcs.put(f"k{i}", b"x")
+        await gcs.delete_many(["k0", "k1", "k2", "never"])
+        assert sorted([e.key async for e in gcs.list()]) == ["k3", "k4"]
+        assert await gcs.delete("k3") is True
+        assert await gcs.delete("k3") is False
+    assert not any("/batch/" in line for line in proxy.seen)
+    assert sum(line.startswith("DELETE") for line in proxy.seen) == 6
 
 
-# --------------------------------------------------------------------------- the event loop stays free
+# --------------------------------------------------------------------------- the thread pool
+
+
+async def test_calls_run_on_at_most_pool_size_threads(spec: dict[str, Any]) -> None:
+    async with rig.open_backend(spec, CloudOptions(pool_size=3)) as gcs:
+        await asyncio.gather(*(gcs.put(f"k{i}", b"x") for i in range(40)))
+        assert len(await asyncio.gather(*(gcs.get(f"k{i}") for i in range(40)))) == 40
+        workers = [t for t in threading.enumerate() if t.name.startswith("tierstore-gcs")]
+        assert 1 <= len(workers) <= 3
+    assert threading.current_thread() is threading.main_thread()
+
+
+async def test_no_request_but_ours_reaches_the_service(spec: dict[str, Any]) -> None:
+    """The library's own background fetch of the bucket (for its tracing) is off: every request is a call's."""
+    async with through_proxy(spec, lambda request: None) as (gcs, proxy):
+        await gcs.put("k", b"x")
+        assert await gcs.get("k") == b"x"
+        await asyncio.sleep(0.5)  # the library's fetch ran in a thread of its own, queued by the first request
+    assert [line.split("?")[0] for line in proxy.seen] == [
+        f"POST /upload/storage/v1/b/{spec['bucket']}/o",
+        f"GET /download/storage/v1/b/{spec['bucket']}/o/k",
+    ]
 
 
 async def test_event_loop_is_not_blocked_during_a_large_upload(gcs: GCSBackend) -> None:

@@ -1,12 +1,15 @@
-"""S3 behaviour beyond the contract suite, against moto's server (and LocalStack where marked).
+"""S3's own behaviour beyond the contract suite, on moto's server (and LocalStack where marked), on both data
+paths (aioboto3 and obstore) unless a test is about one of them.
 
-Fault injection uses botocore event hooks on the adapter's real client: the requests still go to the emulator,
-a hook only raises where a network fault or an S3 error answer would.
+What the shared layer does the same on every cloud (key checks, the metadata budget, retries, error table, range
+guards, create-if-absent) is tested once in the contract and reliability suites. Here: storage classes and the
+archive, set_tier's copy, tags and user metadata, multipart, batch deletes, SSE, conditional writes as S3 answers
+them, credentials, and the IAM policy. Faults go through the wire-level proxy (``tests/faults.py``), and the
+operations a backend sends are read off the same proxy, whichever client sent them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -18,14 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, ReadTimeoutError
+from aiohttp import web
 
-from tests.emulators_s3 import ACCESS_KEY, REGION, SECRET_KEY, free_port
+from tests.emulators_s3 import ACCESS_KEY, REGION, SECRET_KEY, free_port, s3_operation
+from tests.faults import Answer, Fault, FaultProxy
 from tests.rigs import load
-from tierstore.backends._retry import RetryPolicy
+from tierstore.backends.cloud import CloudOptions, RetryPolicy
 from tierstore.backends.s3 import S3Backend
 from tierstore.enums import StorageTier
 from tierstore.errors import (
+    AccessDeniedError,
     ArchivedPageError,
     BackendUnavailableError,
     ConfigurationError,
@@ -38,6 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent
 AWS_ASSETS = ROOT / "backends" / "aws"
 MiB = 1024 * 1024
 S3_RIGS = ["s3_moto", pytest.param("s3_localstack", marks=pytest.mark.localstack)]
+CLIENTS = ["sdk", "obstore"]
+FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, deadline=10.0)
+SMALL_PARTS: dict[str, Any] = {"multipart_threshold": 1 * MiB, "multipart_chunk": 5 * MiB}
 
 # Which IAM action authorises each S3 API operation the adapter sends.
 IAM_ACTIONS: dict[str, set[str]] = {
@@ -58,7 +66,7 @@ IAM_ACTIONS: dict[str, set[str]] = {
 }
 
 
-# -- fixtures ---------------------------------------------------------------------------------------------
+# -- fixtures and helpers ---------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -66,10 +74,16 @@ def moto(rig_server: Callable[[str], Any]) -> Any:
     return rig_server("s3_moto")
 
 
+@pytest.fixture(params=CLIENTS)
+def client(request: pytest.FixtureRequest) -> str:
+    """The data path under test."""
+    return str(request.param)
+
+
 @pytest.fixture
-def spec(moto: Any) -> dict[str, Any]:
+def spec(moto: Any, client: str) -> dict[str, Any]:
     spec: dict[str, Any] = moto.new_store()
-    return spec
+    return {**spec, "client": client}
 
 
 @pytest.fixture
@@ -78,8 +92,8 @@ def s3(moto: Any) -> Any:
     return moto.client
 
 
-def open_moto(spec: dict[str, Any], **options: Any) -> S3Backend:
-    backend: S3Backend = load("s3_moto").open_backend(spec, **options)
+def open_moto(spec: dict[str, Any], options: CloudOptions | None = None, /, **cloud_specific: Any) -> S3Backend:
+    backend: S3Backend = load("s3_moto").open_backend(spec, options, **cloud_specific)
     return backend
 
 
@@ -89,57 +103,45 @@ async def backend(spec: dict[str, Any]) -> AsyncIterator[S3Backend]:
         yield opened
 
 
-def dead_backend(**options: Any) -> S3Backend:
-    """A backend whose endpoint is a closed port: any request it sends fails to connect."""
-    return S3Backend(
-        "nobody-home",
-        endpoint_url=f"http://127.0.0.1:{free_port()}",
-        region=REGION,
-        access_key_id=ACCESS_KEY,
-        secret_access_key=SECRET_KEY,
-        **options,
-    )
+def tags_of(s3: Any, bucket: str, name: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=name)["TagSet"]}
 
 
-async def record_operations(backend: S3Backend) -> Counter[str]:
-    """Count every API operation the backend's client sends from now on."""
-    seen: Counter[str] = Counter()
+class Recorder:
+    """A proxy in front of the emulator that names each S3 operation it forwards, and faults some on request."""
 
-    def before_call(model: Any, **_: Any) -> None:
-        seen[model.name] += 1
+    def __init__(self, upstream: str) -> None:
+        self.seen: Counter[str] = Counter()
+        self.rules: list[tuple[str, Callable[[int], Fault | Answer | None]]] = []
+        self.proxy = FaultProxy(upstream, decide=self._decide)
 
-    (await backend.sdk_client()).meta.events.register("before-call.s3", before_call)
-    return seen
+    def fault(self, operation: str, rule: Callable[[int], Fault | Answer | None]) -> None:
+        """``rule(n)`` decides the fault of the n-th request (from 1) of ``operation``."""
+        self.rules.append((operation, rule))
 
-
-async def fail_first(backend: S3Backend, event: str, error: Callable[[], Exception], times: int = 1) -> Counter[str]:
-    """Make the first ``times`` emissions of ``event`` raise ``error()``; returns the call counter."""
-    calls: Counter[str] = Counter()
-
-    def hook(**_: Any) -> None:
-        calls[event] += 1
-        if calls[event] <= times:
-            raise error()
-
-    (await backend.sdk_client()).meta.events.register(event, hook)
-    return calls
+    def _decide(self, request: web.Request) -> Fault | Answer | None:
+        operation = s3_operation(request.method, request.path, request.query, request.headers)
+        self.seen[operation] += 1
+        for name, rule in self.rules:
+            if name == operation:
+                return rule(self.seen[operation])
+        return None
 
 
-def lost_response() -> Exception:
-    error: Exception = ReadTimeoutError(endpoint_url="http://127.0.0.1")
-    return error
+@pytest.fixture
+async def recorder(moto: Any) -> AsyncIterator[Recorder]:
+    recording = Recorder(moto.endpoint)
+    await recording.proxy.start()
+    yield recording
+    await recording.proxy.stop()
 
 
-def s3_error(status: int, code: str) -> Callable[[], Exception]:
-    def make() -> Exception:
-        response = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
-        error: Exception = ClientError(response, "PutObject")
-        return error
-
-    return make
+def first(times: int, fault: Fault | Answer) -> Callable[[int], Fault | Answer | None]:
+    return lambda n: fault if n <= times else None
 
 
-FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, deadline=5.0)
+def through(spec: dict[str, Any], recorder: Recorder) -> dict[str, Any]:
+    return {**spec, "endpoint": recorder.proxy.url}
 
 
 # -- storage classes and tiers ----------------------------------------------------------------------------
@@ -154,7 +156,7 @@ async def test_default_storage_class_per_tier(backend: S3Backend, s3: Any) -> No
         StorageTier.L3: ("STANDARD", StorageTier.L3),
         StorageTier.L4: ("GLACIER", StorageTier.L4),
     }
-    assert s3.head_object(Bucket=backend.bucket, Key="obj_L4")["StorageClass"] == "GLACIER"
+    assert s3.head_object(Bucket=backend.container, Key="obj_L4")["StorageClass"] == "GLACIER"
     assert "archive" in backend.capabilities
 
 
@@ -173,8 +175,15 @@ async def test_storage_class_overrides(spec: dict[str, Any], s3: Any) -> None:
             await backend.get("obj_L4")
 
 
-async def test_without_archive_classes_the_capability_is_absent(spec: dict[str, Any]) -> None:
-    backend = open_moto(spec, storage_classes={StorageTier.L4: "GLACIER_IR"})
+def test_unknown_storage_class_is_refused_before_any_request() -> None:
+    with pytest.raises(ConfigurationError, match="GLACIERR"):
+        S3Backend("bucket-name", storage_classes={StorageTier.L4: "GLACIERR"})
+    lowercase = S3Backend("bucket-name", storage_classes={StorageTier.L4: "deep_archive"})
+    assert lowercase.tiers.classes[StorageTier.L4] == "DEEP_ARCHIVE"
+
+
+def test_without_archive_classes_the_capability_is_absent() -> None:
+    backend = S3Backend("bucket-name", storage_classes={StorageTier.L4: "GLACIER_IR"})
     assert "archive" not in backend.capabilities
     assert {"tiers", "tags", "range_reads"} <= backend.capabilities
 
@@ -182,9 +191,9 @@ async def test_without_archive_classes_the_capability_is_absent(spec: dict[str, 
 async def test_head_falls_back_to_the_class_when_changed_outside(backend: S3Backend, s3: Any) -> None:
     await backend.put("moved", b"x", tier=StorageTier.L3)
     s3.copy_object(
-        Bucket=backend.bucket,
+        Bucket=backend.container,
         Key="moved",
-        CopySource={"Bucket": backend.bucket, "Key": "moved"},
+        CopySource={"Bucket": backend.container, "Key": "moved"},
         StorageClass="GLACIER",
         MetadataDirective="COPY",
     )
@@ -193,17 +202,17 @@ async def test_head_falls_back_to_the_class_when_changed_outside(backend: S3Back
     assert (info.tier, info.storage_class, info.archived) == (StorageTier.L4, "GLACIER", True)
 
 
-async def test_set_tier_changes_class_tier_tag_and_keeps_metadata(spec: dict[str, Any], s3: Any) -> None:
-    classes = {StorageTier.L2: "STANDARD_IA"}
-    async with open_moto(spec, storage_classes=classes) as backend:
+async def test_set_tier_copies_onto_itself_merging_tags_and_keeping_metadata(spec: dict[str, Any], s3: Any) -> None:
+    async with open_moto(spec, storage_classes={StorageTier.L2: "STANDARD_IA"}) as backend:
         await backend.put("p", b"body", metadata={"owner": "ab"}, tags={"tier": "L3", "modality": "text"})
-        await backend.set_tier("p", StorageTier.L2)
+        await backend.set_tier("p", StorageTier.L2, tags={"tier": "L2"})
         info = await backend.head("p")
         assert info is not None
         assert (info.storage_class, info.tier, dict(info.metadata)) == ("STANDARD_IA", StorageTier.L2, {"owner": "ab"})
-        assert await backend.get_tags("p") == {"tier": "L2", "modality": "text"}
+        assert tags_of(s3, spec["bucket"], "p") == {"tier": "L2", "modality": "text"}
         await backend.set_tier("p", StorageTier.L3)
-        assert await backend.get_tags("p") == {"tier": "L3", "modality": "text"}
+        assert tags_of(s3, spec["bucket"], "p") == {"tier": "L2", "modality": "text"}, "no tag of its own"
+        assert s3.head_object(Bucket=spec["bucket"], Key="p")["Metadata"] == {"owner": "ab", "tierstore-tier": "L3"}
         assert await backend.get("p") == b"body"
         with pytest.raises(ObjectNotFoundError):
             await backend.set_tier("missing", StorageTier.L2)
@@ -217,114 +226,39 @@ async def test_set_tier_between_tiers_of_one_class_is_recorded(backend: S3Backen
     assert (info.tier, info.storage_class) == (StorageTier.L2, "STANDARD")
 
 
-@pytest.mark.parametrize("s3_rig", S3_RIGS)
-async def test_set_tier_out_of_a_restored_archive(s3_rig: str, rig_server: Callable[[str], Any]) -> None:
-    async with load(s3_rig).open_backend(rig_server(s3_rig).new_store()) as backend:
-        await backend.put("cold", b"frozen", tags={"tier": "L4"}, tier=StorageTier.L4)
-        await backend.restore("cold")
-        await backend.set_tier("cold", StorageTier.L3)
-        info = await backend.head("cold")
-        assert info is not None
-        assert (info.tier, info.storage_class, info.archived) == (StorageTier.L3, "STANDARD", False)
-        assert await backend.get_tags("cold") == {"tier": "L3"}
-
-
-@pytest.mark.parametrize("s3_rig", S3_RIGS)
-async def test_tags_of_an_unrestored_archive_are_readable(
-    s3_rig: str, rig_server: Callable[[str], Any], request: pytest.FixtureRequest
-) -> None:
-    if s3_rig == "s3_moto":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="moto answers GetObjectTagging on an unrestored GLACIER object with 403 "
-                "InvalidObjectState; AWS and LocalStack return the tags",
-                raises=ArchivedPageError,
-                strict=True,
-            )
-        )
-    async with load(s3_rig).open_backend(rig_server(s3_rig).new_store()) as backend:
-        await backend.put("cold", b"frozen", tags={"tier": "L4", "modality": "text"}, tier=StorageTier.L4)
-        assert await backend.get_tags("cold") == {"tier": "L4", "modality": "text"}
-
-
 async def test_set_tier_of_an_unrestored_archive_asks_for_a_restore(backend: S3Backend) -> None:
     await backend.put("cold", b"frozen", tier=StorageTier.L4)
     with pytest.raises(ArchivedPageError):
         await backend.set_tier("cold", StorageTier.L3)
 
 
-# -- tags and metadata ------------------------------------------------------------------------------------
-
-
-async def test_tags_round_trip_up_to_ten_with_the_shared_charset(backend: S3Backend, s3: Any) -> None:
-    tags = {f"k{i}": f"v {i}+-=._:/@" for i in range(10)}
-    await backend.put("tagged", b"x", tags=tags)
-    assert await backend.get_tags("tagged") == tags
-    stored = s3.get_object_tagging(Bucket=backend.bucket, Key="tagged")["TagSet"]
-    assert {t["Key"]: t["Value"] for t in stored} == tags
-    assert await backend.get_tags("missing") is None
-
-
-@pytest.mark.parametrize(
-    "tags",
-    [
-        {f"k{i}": "v" for i in range(11)},
-        {"bad&key": "v"},
-        {"k": "ünïcode"},
-        {"k": "x" * 257},
-    ],
-    ids=["eleven", "bad-key", "non-ascii-value", "long-value"],
-)
-async def test_bad_tags_are_refused_before_any_request(tags: dict[str, str]) -> None:
-    async with dead_backend() as backend:
-        with pytest.raises(InvalidInputError):
-            await backend.put("k", b"x", tags=tags)
-
-
-async def test_metadata_round_trips_exactly(backend: S3Backend, s3: Any) -> None:
-    metadata = {"checksum": "sha256:" + "ab" * 32, "title": "a%20page%2Fwith%25escapes", "n": "17"}
-    await backend.put("m", b"x", metadata=metadata)
-    info = await backend.head("m")
-    assert info is not None
-    assert dict(info.metadata) == metadata
-    raw = s3.head_object(Bucket=backend.bucket, Key="m")["Metadata"]
-    assert raw == {**metadata, "tierstore-tier": "L3"}
-
-
-@pytest.mark.parametrize(
-    "metadata",
-    [{"big": "x" * 2100}, {"title": "café"}, {"Upper": "x"}, {"title": "line\nbreak"}],
-    ids=["over-2kb", "non-ascii", "uppercase-key", "control-char"],
-)
-async def test_bad_metadata_is_refused_before_any_request(metadata: dict[str, str]) -> None:
-    async with dead_backend() as backend:
-        with pytest.raises(InvalidInputError):
-            await backend.put("k", b"x", metadata=metadata)
-
-
-async def test_bad_keys_are_refused_before_any_request() -> None:
-    async with dead_backend() as backend:
-        for key in ("", "a/b", "..", "x" * 257, "sp ace"):
-            with pytest.raises(InvalidInputError):
-                await backend.get(key)
+@pytest.mark.parametrize("s3_rig", S3_RIGS)
+async def test_set_tier_out_of_a_restored_archive(s3_rig: str, client: str, rig_server: Callable[[str], Any]) -> None:
+    server = rig_server(s3_rig)
+    spec = {**server.new_store(), "client": client}
+    async with load(s3_rig).open_backend(spec) as backend:
+        await backend.put("cold", b"frozen", tags={"tier": "L4"}, tier=StorageTier.L4)
+        await backend.restore("cold")
+        await backend.set_tier("cold", StorageTier.L3, tags={"tier": "L3"})
+        info = await backend.head("cold")
+        assert info is not None
+        assert (info.tier, info.storage_class, info.archived) == (StorageTier.L3, "STANDARD", False)
+        assert tags_of(server.client, spec["bucket"], "cold") == {"tier": "L3"}
 
 
 # -- archive and restore ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("s3_rig", S3_RIGS)
-async def test_archive_then_restore_flow(s3_rig: str, rig_server: Callable[[str], Any]) -> None:
-    async with load(s3_rig).open_backend(rig_server(s3_rig).new_store()) as backend:
+async def test_archive_then_restore_flow(s3_rig: str, client: str, rig_server: Callable[[str], Any]) -> None:
+    async with load(s3_rig).open_backend({**rig_server(s3_rig).new_store(), "client": client}) as backend:
         await backend.put("cold", b"frozen bytes", tier=StorageTier.L4)
         info = await backend.head("cold")
         assert info is not None
         assert (info.archived, info.restore.state if info.restore else None) == (True, "archived")
-
         with pytest.raises(ArchivedPageError) as raised:
             await backend.get("cold")
-        assert raised.value.key == "cold"
-        assert not raised.value.pending
-        assert "restore_page('cold')" in str(raised.value)
+        assert (raised.value.key, raised.value.pending) == ("cold", False)
         with pytest.raises(ArchivedPageError):
             await backend.get_range("cold", 0, 3)
 
@@ -347,179 +281,281 @@ async def test_restore_of_missing_and_not_archived_objects(backend: S3Backend) -
     assert (await backend.restore("warm")).state == "not-archived"
     with pytest.raises(ObjectNotFoundError):
         await backend.restore("missing")
+
+
+async def test_restore_already_in_progress_reads_as_pending(spec: dict[str, Any], recorder: Recorder) -> None:
+    async with open_moto(through(spec, recorder)) as backend:
+        await backend.put("cold", b"x", tier=StorageTier.L4)
+        recorder.fault("RestoreObject", first(1, Answer(409, "RestoreAlreadyInProgress")))
+        assert (await backend.restore("cold")).state == "pending"
+        assert recorder.seen["RestoreObject"] == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "state"),
+    [
+        (None, "archived"),
+        ('ongoing-request="true"', "pending"),
+        ('ongoing-request="false", expiry-date="Fri, 21 Dec 2012 00:00:00 GMT"', "archived"),
+        ('ongoing-request="false", expiry-date="Fri, 21 Dec 2040 00:00:00 GMT"', "restored"),
+    ],
+)
+def test_restore_header_states(header: str | None, state: str) -> None:
+    from tierstore.backends.s3.wire import parse_restore
+
+    assert parse_restore(header).state == state
+
+
+# -- tags and metadata ------------------------------------------------------------------------------------
+
+
+async def test_tags_and_metadata_land_as_s3_tags_and_user_metadata(backend: S3Backend, s3: Any) -> None:
+    tags = {f"k{i}": f"v {i}+-=._:/@" for i in range(10)}
+    metadata = {"checksum": "sha256:" + "ab" * 32, "title": "a%20page%2Fwith%25escapes", "n": "17"}
+    await backend.put("m", b"x", metadata=metadata, tags=tags)
+    assert tags_of(s3, backend.container, "m") == tags
+    assert s3.head_object(Bucket=backend.container, Key="m")["Metadata"] == {**metadata, "tierstore-tier": "L3"}
+    info = await backend.head("m")
+    assert info is not None
+    assert dict(info.metadata) == metadata, "the tier record stays hidden"
+
+
+async def test_metadata_up_to_the_budget_fits_s3s_two_kilobytes(backend: S3Backend) -> None:
+    metadata = {"big": "x" * (1800 - 3)}
+    await backend.put("m", b"x", metadata=metadata)
+    info = await backend.head("m")
+    assert info is not None
+    assert dict(info.metadata) == metadata
     with pytest.raises(InvalidInputError):
-        await backend.restore("warm", days=0)
+        await backend.put("m2", b"x", metadata={"big": "x" * 1800})
 
 
-async def test_restore_already_in_progress_reads_as_pending(backend: S3Backend) -> None:
-    await backend.put("cold", b"x", tier=StorageTier.L4)
-    calls = await fail_first(backend, "before-call.s3.RestoreObject", s3_error(409, "RestoreAlreadyInProgress"))
-    assert (await backend.restore("cold")).state == "pending"
-    assert calls["before-call.s3.RestoreObject"] == 1
+# -- the two data paths -----------------------------------------------------------------------------------
 
 
-# -- create-if-absent -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("writer", "reader"), [("sdk", "obstore"), ("obstore", "sdk")])
+async def test_an_object_written_on_one_path_reads_the_same_on_the_other(
+    moto: Any, s3: Any, writer: str, reader: str
+) -> None:
+    spec = moto.new_store()
+    classes = {StorageTier.L2: "STANDARD_IA"}
+    data = os.urandom(3000)
+    async with (
+        open_moto({**spec, "client": writer}, storage_classes=classes) as written,
+        open_moto({**spec, "client": reader}, storage_classes=classes) as read,
+    ):
+        await written.put("mem_L2_1", data, metadata={"page": "p1"}, tags={"tier": "L2"}, tier=StorageTier.L2)
+        await written.put("mem_L3_2", b"second", if_absent=True)
+        assert await read.get("mem_L2_1") == data
+        assert await read.get_range("mem_L2_1", 100, 50) == data[100:150]
+        assert await written.head("mem_L2_1") == await read.head("mem_L2_1")
+        info = await read.head("mem_L2_1")
+        assert info is not None
+        assert (dict(info.metadata), info.tier, info.storage_class) == ({"page": "p1"}, StorageTier.L2, "STANDARD_IA")
+        assert tags_of(s3, spec["bucket"], "mem_L2_1") == {"tier": "L2"}
+        await read.put("mem_L3_2", b"second", if_absent=True)  # the same bytes: done, whoever wrote them
+        with pytest.raises(ConflictError):
+            await read.put("mem_L3_2", b"other", if_absent=True)
+        assert sorted([e.key async for e in read.list("mem_")]) == ["mem_L2_1", "mem_L3_2"]
+        assert await read.delete("mem_L2_1")
+        assert await written.get("mem_L2_1") is None
 
 
-async def test_retry_that_meets_its_own_lost_write_succeeds(backend: S3Backend) -> None:
-    calls = await fail_first(backend, "after-call.s3.PutObject", lost_response)
-    await backend.put("once", b"payload", if_absent=True)
-    assert calls["after-call.s3.PutObject"] == 2, "the response of the first, successful put was lost"
-    assert await backend.get("once") == b"payload"
+def test_the_data_path_follows_the_client_option() -> None:
+    assert "client='obstore'" in repr(S3Backend("bucket-name", options=CloudOptions(client="obstore")))
+    assert "client='obstore'" in repr(S3Backend("bucket-name"))  # auto: obstore is installed here
+    assert "obstore" not in repr(S3Backend("bucket-name", options=CloudOptions(client="sdk")))
 
 
-async def test_retry_that_meets_someone_elses_write_conflicts(backend: S3Backend, s3: Any) -> None:
-    def other_writer_then_timeout() -> Exception:
-        s3.put_object(Bucket=backend.bucket, Key="contested", Body=b"theirs")
-        return lost_response()
-
-    await fail_first(backend, "before-call.s3.PutObject", other_writer_then_timeout)
-    with pytest.raises(ConflictError):
-        await backend.put("contested", b"ours", if_absent=True)
-    assert await backend.get("contested") == b"theirs"
-
-
-async def test_create_if_absent_meeting_equal_bytes_is_done_even_on_the_first_attempt(backend: S3Backend) -> None:
-    await backend.put("same", b"payload")
-    await backend.put("same", b"payload", if_absent=True)  # indistinguishable from our own resent request
-    with pytest.raises(ConflictError):
-        await backend.put("same", b"other", if_absent=True)
-
-
-async def test_conditional_request_conflict_is_retried(spec: dict[str, Any]) -> None:
-    async with open_moto(spec, retry=FAST_RETRY) as backend:
-        calls = await fail_first(
-            backend, "before-call.s3.PutObject", s3_error(409, "ConditionalRequestConflict"), times=2
-        )
-        await backend.put("raced", b"x", if_absent=True)
-        assert calls["before-call.s3.PutObject"] == 3
-        assert await backend.get("raced") == b"x"
+def test_missing_obstore_names_the_fast_extra_and_auto_falls_back() -> None:
+    program = (
+        "import sys\n"
+        "sys.modules['obstore'] = None\n"
+        "from tierstore.backends.cloud import CloudOptions\n"
+        "from tierstore.backends.s3 import S3Backend\n"
+        "from tierstore.errors import MissingDependencyError\n"
+        "print(repr(S3Backend('bucket-name')))\n"
+        "try:\n"
+        "    S3Backend('bucket-name', options=CloudOptions(client='obstore'))\n"
+        "except MissingDependencyError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True, cwd=ROOT)
+    first_line, second_line = result.stdout.splitlines()
+    assert "obstore" not in first_line
+    assert "pip install 'tierstore[fast]'" in second_line
 
 
-async def test_persistent_5xx_ends_in_backend_unavailable(spec: dict[str, Any]) -> None:
-    async with open_moto(spec, retry=FAST_RETRY) as backend:
-        calls = await fail_first(backend, "before-call.s3.PutObject", s3_error(503, "SlowDown"), times=100)
+async def test_one_attempt_is_one_request_on_either_path(spec: dict[str, Any], client: str, recorder: Recorder) -> None:
+    """Neither botocore nor obstore retries on its own: every attempt is the shared loop's. (aiohttp, under
+    aiobotocore, resends a request once by itself when a reused connection drops, as the contract expects.)"""
+    recorder.fault("PutObject", lambda n: "slowdown")
+    recorder.fault("GetObject", lambda n: "reset")
+    options = CloudOptions(retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.01, deadline=10.0))
+    async with open_moto(through(spec, recorder), options) as backend:
         with pytest.raises(BackendUnavailableError):
-            await backend.put("slow", b"x")
-        assert calls["before-call.s3.PutObject"] == FAST_RETRY.max_attempts
+            await backend.put("k", b"x")
+        with pytest.raises(BackendUnavailableError):
+            await backend.get("k")
+    assert recorder.seen["PutObject"] == 3
+    if client == "obstore":
+        assert recorder.seen["GetObject"] == 3
+    else:
+        assert 3 <= recorder.seen["GetObject"] <= 6
 
 
-async def test_lost_read_response_is_retried(backend: S3Backend) -> None:
-    await backend.put("body", b"0123456789")
-    calls = await fail_first(backend, "after-call.s3.GetObject", lost_response)
-    assert await backend.get("body") == b"0123456789"
-    assert calls["after-call.s3.GetObject"] == 2
+# -- conditional writes as S3 answers them ----------------------------------------------------------------
+
+
+async def test_retry_that_meets_its_own_lost_write_succeeds(spec: dict[str, Any], recorder: Recorder) -> None:
+    recorder.fault("PutObject", first(1, "lose-answer"))
+    async with open_moto(through(spec, recorder), CloudOptions(retry=FAST_RETRY)) as backend:
+        await backend.put("once", b"payload", if_absent=True)
+        assert await backend.get("once") == b"payload"
+    assert recorder.seen["PutObject"] == 2, "the first put took effect; its answer was lost"
+
+
+async def test_retry_that_meets_someone_elses_write_conflicts(
+    spec: dict[str, Any], recorder: Recorder, s3: Any
+) -> None:
+    def other_writer_first(n: int) -> Fault | None:
+        if n == 1:
+            s3.put_object(Bucket=spec["bucket"], Key="contested", Body=b"theirs")
+            return "reset"
+        return None
+
+    recorder.fault("PutObject", other_writer_first)
+    async with open_moto(through(spec, recorder), CloudOptions(retry=FAST_RETRY)) as backend:
+        with pytest.raises(ConflictError):
+            await backend.put("contested", b"ours", if_absent=True)
+        assert await backend.get("contested") == b"theirs"
+
+
+async def test_conditional_request_conflict_is_retried(spec: dict[str, Any], recorder: Recorder) -> None:
+    recorder.fault("PutObject", first(2, Answer(409, "ConditionalRequestConflict")))
+    async with open_moto(through(spec, recorder), CloudOptions(retry=FAST_RETRY)) as backend:
+        await backend.put("raced", b"x", if_absent=True)
+        assert await backend.get("raced") == b"x"
+    assert recorder.seen["PutObject"] == 3
+
+
+async def test_an_overwrite_is_retried_only_when_s3_refused_it(spec: dict[str, Any], recorder: Recorder) -> None:
+    recorder.fault("PutObject", first(1, "slowdown"))
+    async with open_moto(through(spec, recorder), CloudOptions(retry=FAST_RETRY)) as backend:
+        await backend.put("refused-first", b"x")  # 503 SlowDown: not applied, so sent again
+        assert recorder.seen["PutObject"] == 2
+        recorder.rules.clear()
+        recorder.fault("PutObject", lambda n: "lose-answer" if n >= 3 else None)
+        with pytest.raises(BackendUnavailableError):
+            await backend.put("maybe-applied", b"y")  # may have taken effect: the loop does not send it again
+        assert recorder.seen["PutObject"] == 4, "sent once more at once on a dropped connection, as aiohttp does"
+
+
+async def test_lost_read_response_is_retried(spec: dict[str, Any], recorder: Recorder) -> None:
+    recorder.fault("GetObject", first(1, "truncate"))
+    async with open_moto(through(spec, recorder), CloudOptions(retry=FAST_RETRY)) as backend:
+        await backend.put("body", b"0123456789" * 100)
+        assert await backend.get("body") == b"0123456789" * 100
+    assert recorder.seen["GetObject"] == 2
 
 
 # -- multipart --------------------------------------------------------------------------------------------
 
 
-async def test_multipart_upload_above_the_threshold(spec: dict[str, Any], s3: Any) -> None:
+async def test_multipart_upload_above_the_threshold(spec: dict[str, Any], recorder: Recorder, s3: Any) -> None:
     data = os.urandom(11 * MiB)
-    async with open_moto(spec, multipart_threshold=1 * MiB, multipart_chunk=5 * MiB) as backend:
-        seen = await record_operations(backend)
+    async with open_moto(through(spec, recorder), **SMALL_PARTS) as backend:
         await backend.put("big", data, metadata={"kind": "image"}, tags={"tier": "L3"}, if_absent=True)
-        assert (seen["CreateMultipartUpload"], seen["UploadPart"], seen["CompleteMultipartUpload"]) == (1, 3, 1)
-        assert seen["PutObject"] == 0
+        assert recorder.seen["PutObject"] == 0
+        assert [recorder.seen[o] for o in ("CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload")] == [
+            1,
+            3,
+            1,
+        ]
         assert await backend.get("big") == data
         assert await backend.get_range("big", 5 * MiB - 2, 4) == data[5 * MiB - 2 : 5 * MiB + 2]
         info = await backend.head("big")
         assert info is not None
-        assert (info.size, dict(info.metadata)) == (len(data), {"kind": "image"})
-        assert await backend.get_tags("big") == {"tier": "L3"}
+        assert (info.size, dict(info.metadata), info.tier) == (len(data), {"kind": "image"}, StorageTier.L3)
+        assert tags_of(s3, spec["bucket"], "big") == {"tier": "L3"}
         assert s3.head_object(Bucket=spec["bucket"], Key="big")["ETag"].strip('"').endswith("-3")
+        await backend.put("big", data, if_absent=True)  # its multipart ETag says these are our bytes
 
 
-async def test_multipart_create_if_absent_conflicts_and_aborts(spec: dict[str, Any], s3: Any) -> None:
-    async with open_moto(spec, multipart_threshold=1 * MiB, multipart_chunk=5 * MiB) as backend:
+async def test_multipart_create_if_absent_conflicts_and_aborts(
+    spec: dict[str, Any], recorder: Recorder, s3: Any
+) -> None:
+    async with open_moto(through(spec, recorder), **SMALL_PARTS) as backend:
         await backend.put("big", b"small one")
-        seen = await record_operations(backend)
         with pytest.raises(ConflictError):
             await backend.put("big", os.urandom(6 * MiB), if_absent=True)
-        assert seen["AbortMultipartUpload"] == 1
+        assert recorder.seen["AbortMultipartUpload"] == 1
         assert s3.list_multipart_uploads(Bucket=spec["bucket"]).get("Uploads", []) == []
         assert await backend.get("big") == b"small one"
 
 
-async def test_multipart_complete_retried_after_a_lost_response(spec: dict[str, Any]) -> None:
+async def test_multipart_complete_retried_after_a_lost_answer(spec: dict[str, Any], recorder: Recorder) -> None:
     data = os.urandom(6 * MiB)
-    async with open_moto(spec, multipart_threshold=1 * MiB, multipart_chunk=5 * MiB) as backend:
-        calls = await fail_first(backend, "after-call.s3.CompleteMultipartUpload", lost_response)
+    recorder.fault("CompleteMultipartUpload", first(1, "lose-answer"))
+    async with open_moto(through(spec, recorder), CloudOptions(retry=FAST_RETRY), **SMALL_PARTS) as backend:
         await backend.put("big", data, if_absent=True)
-        assert calls["after-call.s3.CompleteMultipartUpload"] == 2
         assert await backend.get("big") == data
+    assert recorder.seen["CompleteMultipartUpload"] == 2
+    assert recorder.seen["CreateMultipartUpload"] == 1, "the retried complete finished the upload it had"
 
 
-async def test_conflict_on_complete_restarts_the_whole_upload(spec: dict[str, Any]) -> None:
+async def test_conflict_on_complete_restarts_the_whole_upload(spec: dict[str, Any], recorder: Recorder) -> None:
     data = os.urandom(6 * MiB)
-    async with open_moto(spec, multipart_threshold=1 * MiB, multipart_chunk=5 * MiB) as backend:
-        seen = await record_operations(backend)
-        await fail_first(backend, "before-call.s3.CompleteMultipartUpload", s3_error(409, "ConditionalRequestConflict"))
+    recorder.fault("CompleteMultipartUpload", first(1, Answer(409, "ConditionalRequestConflict")))
+    async with open_moto(through(spec, recorder), CloudOptions(retry=FAST_RETRY), **SMALL_PARTS) as backend:
         await backend.put("big", data, if_absent=True)
-        assert (seen["CreateMultipartUpload"], seen["AbortMultipartUpload"], seen["UploadPart"]) == (2, 1, 4)
         assert await backend.get("big") == data
+    operations = ("CreateMultipartUpload", "AbortMultipartUpload", "UploadPart", "CompleteMultipartUpload")
+    assert [recorder.seen[o] for o in operations] == [2, 1, 4, 2]
 
 
-async def test_retried_complete_that_finds_its_upload_gone_checks_the_object(spec: dict[str, Any]) -> None:
-    data = os.urandom(6 * MiB)
-    async with open_moto(spec, multipart_threshold=1 * MiB, multipart_chunk=5 * MiB) as backend:
-        calls: Counter[str] = Counter()
-
-        def lose_then_gone(**_: Any) -> None:
-            calls["complete"] += 1
-            if calls["complete"] == 2:
-                raise s3_error(404, "NoSuchUpload")()
-
-        client = await backend.sdk_client()
-        await fail_first(backend, "after-call.s3.CompleteMultipartUpload", lost_response)
-        client.meta.events.register("before-call.s3.CompleteMultipartUpload", lose_then_gone)
-        await backend.put("big", data, if_absent=True)
-        assert calls["complete"] == 2
-        assert await backend.get("big") == data
-
-
-async def test_failed_part_aborts_the_upload(spec: dict[str, Any], s3: Any) -> None:
-    async with open_moto(spec, multipart_threshold=1 * MiB, multipart_chunk=5 * MiB, retry=FAST_RETRY) as backend:
-        await fail_first(backend, "before-call.s3.UploadPart", s3_error(403, "AccessDenied"), times=100)
-        with pytest.raises(Exception, match="AccessDenied"):
-            await backend.put("big", os.urandom(6 * MiB))
+async def test_failed_part_aborts_the_upload(spec: dict[str, Any], recorder: Recorder, s3: Any) -> None:
+    recorder.fault("UploadPart", lambda n: Answer(403, "AccessDenied") if n == 2 else None)
+    async with open_moto(through(spec, recorder), CloudOptions(retry=FAST_RETRY), **SMALL_PARTS) as backend:
+        with pytest.raises(AccessDeniedError):
+            await backend.put("big", os.urandom(11 * MiB))
+        assert recorder.seen["AbortMultipartUpload"] == 1
         assert s3.list_multipart_uploads(Bucket=spec["bucket"]).get("Uploads", []) == []
         assert await backend.head("big") is None
 
 
-# -- deletes, listing, prefix -----------------------------------------------------------------------------
+# -- deletes and listing ----------------------------------------------------------------------------------
 
 
-async def test_delete_many_batches_by_a_thousand(backend: S3Backend) -> None:
-    keys = [f"k{i:05d}" for i in range(1_001)]
-    limit = asyncio.Semaphore(32)
-
-    async def put(key: str) -> None:
-        async with limit:
-            await backend.put(key, b"")
-
-    await asyncio.gather(*map(put, keys))
-    seen = await record_operations(backend)
-    await backend.delete_many([*keys, "never_there"])
-    assert seen["DeleteObjects"] == 2
-    assert [entry async for entry in backend.list()] == []
+async def test_delete_many_batches_by_a_thousand(spec: dict[str, Any], recorder: Recorder, s3: Any) -> None:
+    names = [f"k{i:05d}" for i in range(1_001)]
+    for name in names:
+        s3.put_object(Bucket=spec["bucket"], Key=name, Body=b"")
+    async with open_moto(through(spec, recorder)) as backend:
+        await backend.delete_many([*names, "never_there"])
+        assert [entry async for entry in backend.list()] == []
+    assert (recorder.seen["DeleteObjects"], recorder.seen["DeleteObject"]) == (2, 0)
 
 
-async def test_prefix_is_applied_and_stripped(spec: dict[str, Any], s3: Any) -> None:
-    async with open_moto(spec, prefix="/team/agent-1") as backend:
-        assert backend.prefix == "team/agent-1/"
-        await backend.put("mem_L3_1", b"x")
-        await backend.put("ckpt_1", b"y")
-        names = [o["Key"] for o in s3.list_objects_v2(Bucket=spec["bucket"])["Contents"]]
-        assert sorted(names) == ["team/agent-1/ckpt_1", "team/agent-1/mem_L3_1"]
-        assert [e.key async for e in backend.list("mem_")] == ["mem_L3_1"]
-        with pytest.raises(InvalidInputError):
-            [e async for e in backend.list("../")]
+async def test_listing_pages_past_a_thousand_with_the_prefix_applied(spec: dict[str, Any], s3: Any) -> None:
+    for i in range(1_005):
+        s3.put_object(Bucket=spec["bucket"], Key=f"team/mem_L3_{i}", Body=b"")
+    for name in ("team/mem_", "team/mem_L3", "team/mem_L3_1/x", "team/mem~", "team/ckpt_1", "mem_L3_9", "team2/mem_1"):
+        s3.put_object(Bucket=spec["bucket"], Key=name, Body=b"")
+    async with open_moto(spec, prefix="/team/") as backend:
+        assert backend.prefix == "team/"
+        keys = [entry.key async for entry in backend.list("mem_")]
+        assert sorted(keys) == sorted(["mem_", "mem_L3", *(f"mem_L3_{i}" for i in range(1_005))])
+        assert sorted([e.key async for e in backend.list("mem_L3_100")]) == [
+            "mem_L3_100",
+            *(f"mem_L3_100{i}" for i in range(5)),
+        ]
+        assert len([e async for e in backend.list()]) == 1_008
 
 
 async def test_missing_bucket_is_a_configuration_error(spec: dict[str, Any]) -> None:
     async with open_moto({**spec, "bucket": "no-such-bucket-here"}) as backend:
-        with pytest.raises(ConfigurationError):
+        with pytest.raises(ConfigurationError, match="bucket does not exist"):
             await backend.put("k", b"x")
 
 
@@ -527,8 +563,7 @@ async def test_missing_bucket_is_a_configuration_error(spec: dict[str, Any]) -> 
 
 
 async def test_sse_s3_reaches_put_copy_and_multipart(spec: dict[str, Any], s3: Any) -> None:
-    options = {"sse": "AES256", "multipart_threshold": 1 * MiB, "multipart_chunk": 5 * MiB}
-    async with open_moto(spec, storage_classes={StorageTier.L2: "STANDARD_IA"}, **options) as backend:
+    async with open_moto(spec, storage_classes={StorageTier.L2: "STANDARD_IA"}, sse="AES256", **SMALL_PARTS) as backend:
         await backend.put("small", b"x")
         await backend.put("large", os.urandom(6 * MiB))
         await backend.put("moved", b"y")
@@ -537,7 +572,7 @@ async def test_sse_s3_reaches_put_copy_and_multipart(spec: dict[str, Any], s3: A
             assert s3.head_object(Bucket=spec["bucket"], Key=key)["ServerSideEncryption"] == "AES256", key
 
 
-async def test_sse_kms_parameters_reach_the_requests(spec: dict[str, Any], moto: Any, s3: Any) -> None:
+async def test_sse_kms_reaches_put_copy_and_multipart(spec: dict[str, Any], moto: Any, s3: Any) -> None:
     import boto3
 
     kms = boto3.client(
@@ -548,25 +583,16 @@ async def test_sse_kms_parameters_reach_the_requests(spec: dict[str, Any], moto:
         aws_secret_access_key=SECRET_KEY,
     )
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
-    options = {"sse": "aws:kms", "kms_key_id": key_id, "multipart_threshold": 1 * MiB, "multipart_chunk": 5 * MiB}
-    async with open_moto(spec, **options) as backend:
-        sent: list[tuple[str, Any, Any]] = []
-
-        def capture(params: dict[str, Any], model: Any, **_: Any) -> None:
-            sent.append((model.name, params.get("ServerSideEncryption"), params.get("SSEKMSKeyId")))
-
-        (await backend.sdk_client()).meta.events.register("provide-client-params.s3", capture)
-        await backend.put("small", b"x", tags={"tier": "L3"})
+    async with open_moto(spec, sse="aws:kms", kms_key_id=key_id, **SMALL_PARTS) as backend:
+        await backend.put("small", b"x", tags={"tier": "L3"}, if_absent=True)
         await backend.put("large", os.urandom(6 * MiB))
-        await backend.set_tier("small", StorageTier.L2)
-        writes = {name for name, *_ in sent if name in {"PutObject", "CreateMultipartUpload", "CopyObject"}}
-        assert writes == {"PutObject", "CreateMultipartUpload", "CopyObject"}
-        for name, sse, kms_key in sent:
-            if name in writes:
-                assert (sse, kms_key) == ("aws:kms", key_id), name
-        head = s3.head_object(Bucket=spec["bucket"], Key="small")
-        assert head["ServerSideEncryption"] == "aws:kms"
-        assert key_id in head["SSEKMSKeyId"]
+        await backend.put("moved", b"y")
+        await backend.set_tier("moved", StorageTier.L2)
+        await backend.put("small", b"x", if_absent=True)  # our bytes, told by a digest or a read under SSE-KMS
+        for name in ("small", "large", "moved"):
+            head = s3.head_object(Bucket=spec["bucket"], Key=name)
+            assert head["ServerSideEncryption"] == "aws:kms", name
+            assert key_id in head["SSEKMSKeyId"], name
 
 
 def test_kms_key_needs_kms_encryption() -> None:
@@ -574,29 +600,41 @@ def test_kms_key_needs_kms_encryption() -> None:
         S3Backend("bucket-name", sse="AES256", kms_key_id="k")
 
 
-# -- failure modes and packaging --------------------------------------------------------------------------
+# -- credentials, endpoints, construction -----------------------------------------------------------------
 
 
-async def test_dead_endpoint_fails_within_the_deadline() -> None:
-    policy = RetryPolicy(max_attempts=100, base_delay=0.05, max_delay=0.2, deadline=1.5)
-    async with dead_backend(retry=policy, connect_timeout=0.5, read_timeout=0.5) as backend:
+async def test_no_credentials_is_a_configuration_error_without_leaving_loopback(
+    moto: Any, client: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nobody there
+    for name in ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_ROLE_ARN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("AWS_EC2_METADATA_DISABLED", raising=False)
+    options = CloudOptions(client=client, connect_timeout=1, read_timeout=1)  # type: ignore[arg-type]
+    backend = S3Backend("bucket-name", endpoint_url=moto.endpoint, region=REGION, options=options)
+    async with backend:
         started = time.monotonic()
-        with pytest.raises(BackendUnavailableError):
-            await backend.get("anything")
-        assert time.monotonic() - started < policy.deadline + 1.0
+        with pytest.raises(ConfigurationError, match="NoCredentialsError"):
+            await backend.get("k")
+        assert time.monotonic() - started < options.retry.deadline
 
 
-def test_constructor_does_no_io_and_repr_hides_credentials() -> None:
+def test_repr_names_the_endpoint_and_no_credential() -> None:
     backend = S3Backend(
         "bucket-name",
-        endpoint_url="http://user:hunter2@127.0.0.1:1",
+        endpoint_url="http://user:hunter2@127.0.0.1:1/path?x=1",
         access_key_id="AKIAEXAMPLE",
         secret_access_key="s3cr3t-value",  # noqa: S106 - a made-up secret that must not show
-        session_token="tok-en",  # noqa: S106
+        session_token="tok-en-value",  # noqa: S106
     )
     text = repr(backend)
-    assert all(secret not in text for secret in ("AKIAEXAMPLE", "s3cr3t-value", "tok-en", "hunter2", "user"))
-    assert backend.usage("") is None
+    assert "endpoint='http://127.0.0.1:1'" in text
+    assert all(secret not in text for secret in ("AKIAEXAMPLE", "s3cr3t-value", "tok-en-value", "hunter2", "user"))
+    assert (backend.container, backend.usage("")) == ("bucket-name", None)
 
 
 @pytest.mark.parametrize("bad", ["", "UPPER", "a", "has_underscore"])
@@ -609,9 +647,10 @@ def test_missing_aioboto3_names_the_extra() -> None:
     program = (
         "import asyncio, sys\n"
         "sys.modules['aioboto3'] = None\n"
+        "from tierstore.backends.cloud import CloudOptions\n"
         "from tierstore.backends.s3 import S3Backend\n"
         "from tierstore.errors import MissingDependencyError\n"
-        "backend = S3Backend('bucket-name')\n"
+        "backend = S3Backend('bucket-name', options=CloudOptions(client='sdk'))\n"
         "try:\n"
         "    asyncio.run(backend.get('k'))\n"
         "except MissingDependencyError as exc:\n"
@@ -634,11 +673,11 @@ def policy_actions() -> set[str]:
     return actions
 
 
-async def test_iam_policy_covers_every_operation_sent(spec: dict[str, Any]) -> None:
-    options = {"multipart_threshold": 1 * MiB, "multipart_chunk": 5 * MiB}
-    async with open_moto(spec, storage_classes={StorageTier.L2: "STANDARD_IA"}, **options) as backend:
-        seen = await record_operations(backend)
+async def test_iam_policy_covers_every_operation_sent(spec: dict[str, Any], recorder: Recorder) -> None:
+    classes = {StorageTier.L2: "STANDARD_IA"}
+    async with open_moto(through(spec, recorder), storage_classes=classes, **SMALL_PARTS) as backend:
         await backend.put("a", b"x", metadata={"n": "1"}, tags={"tier": "L3"}, if_absent=True)
+        await backend.put("a", b"x", if_absent=True)
         await backend.put("big", os.urandom(6 * MiB))
         with pytest.raises(ConflictError):
             await backend.put("big", os.urandom(6 * MiB), if_absent=True)
@@ -646,17 +685,17 @@ async def test_iam_policy_covers_every_operation_sent(spec: dict[str, Any]) -> N
         await backend.get_range("a", 0, 1)
         await backend.head("a")
         [e async for e in backend.list()]
-        await backend.set_tier("a", StorageTier.L2)
-        await backend.set_tier("a", StorageTier.L2)
-        await backend.get_tags("a")
+        await backend.set_tier("a", StorageTier.L2, tags={"tier": "L2"})
         await backend.put("cold", b"x", tier=StorageTier.L4)
         await backend.restore("cold")
         await backend.delete("a")
         await backend.delete_many(["big", "cold"])
-    assert set(seen) <= set(IAM_ACTIONS), f"operations without an IAM mapping: {set(seen) - set(IAM_ACTIONS)}"
+    seen = set(recorder.seen)
+    assert seen <= set(IAM_ACTIONS), f"operations without an IAM mapping: {seen - set(IAM_ACTIONS)}"
     needed = set().union(*(IAM_ACTIONS[name] for name in seen))
     assert needed <= policy_actions(), f"missing from iam-policy.json: {needed - policy_actions()}"
-    assert {"PutObject", "UploadPart", "AbortMultipartUpload", "CopyObject", "RestoreObject"} <= set(seen)
+    expected = {"PutObject", "UploadPart", "AbortMultipartUpload", "CopyObject", "RestoreObject", "DeleteObjects"}
+    assert expected <= seen
 
 
 def test_iam_policy_grants_nothing_the_adapter_does_not_use() -> None:
@@ -664,11 +703,32 @@ def test_iam_policy_grants_nothing_the_adapter_does_not_use() -> None:
     assert policy_actions() == set().union(*IAM_ACTIONS.values()) | kms_actions
 
 
-def test_lifecycle_configuration_applies_and_reads_back(spec: dict[str, Any], s3: Any) -> None:
+def test_lifecycle_configuration_applies_and_reads_back(moto: Any) -> None:
+    bucket = moto.new_store()["bucket"]
     lifecycle = json.loads((AWS_ASSETS / "lifecycle.json").read_text())
-    s3.put_bucket_lifecycle_configuration(Bucket=spec["bucket"], LifecycleConfiguration=lifecycle)
-    rules = {rule["ID"]: rule for rule in s3.get_bucket_lifecycle_configuration(Bucket=spec["bucket"])["Rules"]}
+    moto.client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=lifecycle)
+    rules = {rule["ID"]: rule for rule in moto.client.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
     assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
     archive = rules["archive-pages-tagged-L4"]
     assert archive["Filter"] == {"Tag": {"Key": "tier", "Value": "L4"}}
     assert archive["Transitions"][0]["StorageClass"] == "GLACIER"
+
+
+def test_a_process_that_used_obstore_exits_cleanly(moto: Any) -> None:
+    """obstore's threads may still be handing back a result when the interpreter finalizes, which aborts the
+    process after all its work succeeded (about one exit in ten without the adapter's grace at exit)."""
+    spec = {**moto.new_store(), "client": "obstore"}
+    program = (
+        "import asyncio, json, sys\n"
+        "from tests.rigs import load\n"
+        "async def main():\n"
+        "    async with load('s3_moto').open_backend(json.loads(sys.argv[1])) as backend:\n"
+        "        await backend.put('k', b'x')\n"
+        "        assert await backend.get('k') == b'x'\n"
+        "asyncio.run(main())\n"
+    )
+    codes = [
+        subprocess.run([sys.executable, "-c", program, json.dumps(spec)], cwd=ROOT, check=False).returncode
+        for _ in range(12)
+    ]
+    assert codes == [0] * 12

@@ -23,7 +23,7 @@ from tierstore import codec, ids
 from tierstore.artifacts import Artifacts
 from tierstore.artifacts.custom import CustomArtifacts
 from tierstore.artifacts.objects import ObjectArtifacts
-from tierstore.backends.base import RestoreSpeed, RestoreStatus, StorageBackend
+from tierstore.backends.base import ListEntry, RestoreSpeed, RestoreStatus, StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.chuk_calls import ChukCalls
 from tierstore.concurrency import bounded_gather
@@ -124,6 +124,11 @@ class ArtifactsBridge(ChukCalls):
         """Every stored page's artifact id (checkpoint manifests and bookkeeping excluded)."""
         return await self._artifacts.page_keys()
 
+    async def list_page_entries(self) -> list[ListEntry]:
+        """Every stored page's artifact id with its stored size and time, from the store's listing alone: a few
+        requests however many pages there are (``get_metadata`` tells more, one request per page)."""
+        return await self._artifacts.page_entries()
+
     async def get_metadata(self, artifact_id: str) -> PageMetadata | None:
         """What is known of a stored page, without reading its body; None when there is none."""
         key = self._artifacts.artifact_key(artifact_id)
@@ -208,7 +213,7 @@ class ArtifactsBridge(ChukCalls):
         ids.check_text_id(name, "checkpoint name")
         now = datetime.now(UTC)
         checkpoint_id = ids.timestamped(ids.CHECKPOINT_PREFIX, now)
-        prepared = await bounded_gather((self._prepare(p) for p in checked), self.concurrency)
+        prepared = await bounded_gather((self._prepare(p, identity=True) for p in checked), self.concurrency)
         tiers = [_resolve_tier(p, None) for p in checked]
         reusable = await self._artifacts.reusable()
         entries: dict[int, CheckpointEntry] = {}
@@ -371,10 +376,10 @@ class ArtifactsBridge(ChukCalls):
         async with self._limit:
             return await self._artifacts.create_page(page, prepared, tier, owner)
 
-    async def _prepare(self, page: MemoryPage) -> codec.PreparedPage:
+    async def _prepare(self, page: MemoryPage, *, identity: bool = False) -> codec.PreparedPage:
         if isinstance(page.content, bytes | str) and len(page.content) > _BIG_PAGE:
-            return await asyncio.to_thread(codec.prepare_page, page, compression=self.compression)
-        return codec.prepare_page(page, compression=self.compression)
+            return await asyncio.to_thread(codec.prepare_page, page, compression=self.compression, identity=identity)
+        return codec.prepare_page(page, compression=self.compression, identity=identity)
 
     async def _decode(self, data: codec.Buffer, key: str) -> tuple[MemoryPage, str | None]:
         bound = key if self._artifacts.binds_keys else None

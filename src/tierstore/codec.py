@@ -8,15 +8,17 @@ Layout, all integers big-endian::
     6   flags      1   bit 0: body compressed with zstd
     7   reserved   1   0
     8   header_len 4
-    12  body_len   8   stored (possibly compressed) length
-    20  sha256     32  over bytes 0-19 and the header
-    52  header     header_len bytes of UTF-8 JSON
+    12  page_len   4   0 unless kind = page
+    16  body_len   8   stored (possibly compressed) length
+    24  sha256     32  over bytes 0-23, the header and the page
+    56  header     header_len bytes of UTF-8 JSON
+    ..  page       page_len bytes of UTF-8 JSON: the page without its content
     ..  body       body_len bytes
 
 The header names the key the frame was written under (``artifact``, ``checkpoint`` or ``key``), a random ``write``
 token that no other write shares, and the SHA-256 of the stored body, so the one digest in the prefix covers
-everything. A page's header also holds the page without its content, and how to read the body back: ``text``
-(UTF-8), ``bytes`` (raw, never base64) or ``json``.
+everything. A page's header also says how to read the body back: ``text`` (UTF-8), ``bytes`` (raw, never base64)
+or ``json``. The page section is pydantic's own JSON of the page, parsed straight into a ``MemoryPage``.
 
 Why the key and the token are inside: a frame that sits under another key than its own (two objects swapped, a
 restore into the wrong key) is refused, and two writers storing the same page never produce the same bytes, so a
@@ -34,12 +36,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import struct
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from tierstore.backends._optional import require
 from tierstore.errors import IntegrityError, InvalidInputError
@@ -48,7 +52,7 @@ from tierstore.validate import check_json
 
 MAGIC: Final = b"TSPG"
 VERSION: Final = 2
-PREFIX: Final = struct.Struct(">4sBBBBIQ")
+PREFIX: Final = struct.Struct(">4sBBBBIIQ")
 DIGEST_SIZE: Final = 32
 HEADER_START: Final = PREFIX.size + DIGEST_SIZE
 
@@ -60,6 +64,8 @@ _KIND_CODES: Final[dict[Kind, int]] = {"page": 1, "manifest": 2, "record": 3}
 _KINDS_BY_CODE: Final = {code: kind for kind, code in _KIND_CODES.items()}
 _BINDING: Final[dict[Kind, str]] = {"page": "artifact", "manifest": "checkpoint", "record": "key"}
 _ZSTD: Final = 1
+_PLAIN_KEY: Final = re.compile(r"[A-Za-z0-9._-]+")
+"""Keys that need no JSON escaping (every key the bridge chooses)."""
 _COMPRESS_MIN_BYTES: Final = 512
 
 VOLATILE_FIELDS: Final = ("last_accessed", "access_count", "dirty", "storage_tier", "artifact_id")
@@ -92,19 +98,31 @@ class PreparedPage:
     """A page encoded once, before it has a key: :func:`frame_page` then frames it for any key cheaply."""
 
     page_id: str
-    fields_json: str
+    page_json: bytes
     content_kind: str
     body: bytes | memoryview
     flags: int
     body_sha256: str
     identity: str
-    """SHA-256 over the page's content and its fields except :data:`VOLATILE_FIELDS`: equal identities, same page."""
+    """SHA-256 over the page's content and its fields except :data:`VOLATILE_FIELDS`: equal identities, same page
+    ("" unless asked for)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """A verified frame header: the kind, the small JSON header, the page section (pages only), the checksum."""
+
+    kind: Kind
+    meta: dict[str, Any]
+    page: memoryview
+    checksum: str
 
 
 @dataclass(frozen=True, slots=True)
 class Frame:
     kind: Kind
     header: dict[str, Any]
+    page: memoryview
     body: memoryview
     checksum: str
 
@@ -143,34 +161,43 @@ def _content_parts(content: Any) -> tuple[str, bytes | memoryview]:
     return "json", json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def prepare_page(page: MemoryPage, *, compression: Compression = "none") -> PreparedPage:
-    """Encode a (validated) page's content and fields once; the costly part of storing it."""
+def prepare_page(page: MemoryPage, *, compression: Compression = "none", identity: bool = False) -> PreparedPage:
+    """Encode a (validated) page's content and fields once: the costly part of storing it. ``identity`` also
+    computes :attr:`PreparedPage.identity`, which only checkpoints need."""
     content_kind, raw = _content_parts(page.content)
     check_json(page.metadata, "page metadata")
-    fields = page.model_dump(mode="json", exclude={"content"})
-    fields_json = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
-    _utf8(fields_json, "a page field")
+    try:
+        if identity:
+            stable = page.model_dump_json(exclude={"content", *VOLATILE_FIELDS}).encode()
+            state = page.model_dump_json(include=set(VOLATILE_FIELDS)).encode()
+            page_json = stable[:-1] + b"," + state[1:]  # one JSON object: the stable fields, then the bookkeeping
+        else:
+            page_json = page.model_dump_json(exclude={"content"}).encode()
+    except PydanticSerializationError:
+        raise InvalidInputError(f"a field of page {page.page_id!r} cannot be stored (e.g. a lone surrogate)") from None
     raw_digest = hashlib.sha256(raw).hexdigest()
-    stable = {k: v for k, v in fields.items() if k not in VOLATILE_FIELDS}
-    identity = hashlib.sha256(
-        json.dumps([stable, content_kind, raw_digest], separators=(",", ":"), ensure_ascii=False).encode()
-    ).hexdigest()
+    digest = ""
+    if identity:
+        digest = hashlib.sha256(b"\n".join((stable, content_kind.encode(), raw_digest.encode()))).hexdigest()
     body, flags, body_digest = raw, 0, raw_digest
     if compression == "zstd" and len(raw) >= _COMPRESS_MIN_BYTES:
         packed = _zstd().ZstdCompressor(level=3).compress(raw)
         if len(packed) < len(raw):
             body, flags, body_digest = packed, _ZSTD, hashlib.sha256(packed).hexdigest()
-    return PreparedPage(page.page_id, fields_json, content_kind, body, flags, body_digest, identity)
+    return PreparedPage(page.page_id, page_json, content_kind, body, flags, body_digest, digest)
 
 
 def frame_page(prepared: PreparedPage, artifact_id: str | None) -> Encoded:
     """The frame of a prepared page under ``artifact_id`` (None: a key the backend chooses), with a write token
     of its own."""
-    header = (
-        f'{{"artifact":{json.dumps(artifact_id)},"write":"{secrets.token_hex(16)}",'
-        f'"content":"{prepared.content_kind}","body":"{prepared.body_sha256}","page":{prepared.fields_json}}}'
+    bound = (
+        f'"{artifact_id}"' if artifact_id is not None and _PLAIN_KEY.fullmatch(artifact_id) else json.dumps(artifact_id)
     )
-    return _frame("page", _utf8(header, "a page field"), prepared.body, prepared.flags)
+    header = (
+        f'{{"artifact":{bound},"write":"{secrets.token_hex(16)}",'
+        f'"content":"{prepared.content_kind}","body":"{prepared.body_sha256}"}}'
+    ).encode()
+    return _frame("page", header, prepared.page_json, prepared.body, prepared.flags)
 
 
 def encode_page(page: MemoryPage, artifact_id: str, *, compression: Compression = "none") -> Encoded:
@@ -187,24 +214,25 @@ def encode_record(key: str, record: dict[str, Any]) -> Encoded:
 
 def _encode_json(kind: Kind, key: str, body: bytes) -> Encoded:
     header = {_BINDING[kind]: key, "write": secrets.token_hex(16), "body": hashlib.sha256(body).hexdigest()}
-    return _frame(kind, json.dumps(header, separators=(",", ":")).encode(), body, 0)
+    return _frame(kind, json.dumps(header, separators=(",", ":")).encode(), b"", body, 0)
 
 
-def _frame(kind: Kind, header: bytes, body: bytes | memoryview, flags: int) -> Encoded:
-    prefix = PREFIX.pack(MAGIC, VERSION, _KIND_CODES[kind], flags, 0, len(header), len(body))
+def _frame(kind: Kind, header: bytes, page: bytes, body: bytes | memoryview, flags: int) -> Encoded:
+    prefix = PREFIX.pack(MAGIC, VERSION, _KIND_CODES[kind], flags, 0, len(header), len(page), len(body))
     digest = hashlib.sha256(prefix)
     digest.update(header)
-    return Encoded(prefix + digest.digest() + header, body, "sha256:" + digest.hexdigest())
+    digest.update(page)
+    return Encoded(b"".join((prefix, digest.digest(), header, page)), body, "sha256:" + digest.hexdigest())
 
 
 # -- reading ---------------------------------------------------------------------------------------------------
 
 
-def read_prefix(data: Buffer) -> tuple[Kind, int, int, int]:
-    """Check the fixed prefix; returns ``(kind, flags, header_len, body_len)``."""
+def read_prefix(data: Buffer) -> tuple[Kind, int, int, int, int]:
+    """Check the fixed prefix; returns ``(kind, flags, header_len, page_len, body_len)``."""
     if len(data) < HEADER_START:
         raise IntegrityError(f"object is {len(data)} bytes, shorter than a tierstore frame")
-    magic, version, kind_code, flags, _reserved, header_len, body_len = PREFIX.unpack_from(data)
+    magic, version, kind_code, flags, _reserved, header_len, page_len, body_len = PREFIX.unpack_from(data)
     if magic != MAGIC:
         raise IntegrityError("object is not a tierstore frame (bad magic)")
     if version != VERSION:
@@ -212,22 +240,22 @@ def read_prefix(data: Buffer) -> tuple[Kind, int, int, int]:
     kind = _KINDS_BY_CODE.get(kind_code)
     if kind is None or flags & ~_ZSTD:
         raise IntegrityError("object has an unknown kind or flags")
-    return kind, flags, header_len, body_len
+    return kind, flags, header_len, page_len, body_len
 
 
 def header_end(data: Buffer) -> int:
-    """How many bytes from the start of a frame hold its prefix, digest and header."""
-    return HEADER_START + read_prefix(data)[2]
+    """How many bytes from the start of a frame hold its prefix, digest, header and page section."""
+    _kind, _flags, header_len, page_len, _body_len = read_prefix(data)
+    return HEADER_START + header_len + page_len
 
 
-def read_header(data: Buffer, key: str | None = None) -> tuple[Kind, dict[str, Any], str]:
+def read_header(data: Buffer, key: str | None = None) -> Header:
     """The verified header of a frame from its first :func:`header_end` bytes (or more), bound to ``key``.
-
-    Returns ``(kind, header, checksum)``; the body is neither needed nor checked.
-    """
+    The body is neither needed nor checked."""
     view = memoryview(data)
-    kind, _flags, header_len, _body_len = read_prefix(view)
-    end = HEADER_START + header_len
+    kind, _flags, header_len, page_len, _body_len = read_prefix(view)
+    page_start = HEADER_START + header_len
+    end = page_start + page_len
     if len(view) < end:
         raise IntegrityError(f"object is {len(view)} bytes, shorter than its header")
     digest = hashlib.sha256(view[: PREFIX.size])
@@ -235,31 +263,31 @@ def read_header(data: Buffer, key: str | None = None) -> tuple[Kind, dict[str, A
     if digest.digest() != view[PREFIX.size : HEADER_START]:
         raise IntegrityError("checksum mismatch: the stored header is not what was written")
     try:
-        header = json.loads(bytes(view[HEADER_START:end]))
+        meta = json.loads(bytes(view[HEADER_START:page_start]))
     except ValueError as exc:
         raise IntegrityError("frame header is not JSON") from exc
-    if not isinstance(header, dict) or not isinstance(header.get("body"), str):
+    if not isinstance(meta, dict) or not isinstance(meta.get("body"), str):
         raise IntegrityError("frame header is malformed")
-    bound = header.get(_BINDING[kind])
+    bound = meta.get(_BINDING[kind])
     if key is not None and bound != key:
         raise IntegrityError(f"object holds the {kind} written as {_clip(bound)}, not {key!r}")
-    return kind, header, "sha256:" + digest.hexdigest()
+    return Header(kind, meta, view[page_start:end], "sha256:" + digest.hexdigest())
 
 
 def decode_frame(data: Buffer, key: str | None = None) -> Frame:
     """A whole frame, verified (length, header digest, key binding, body digest) and decompressed."""
     view = memoryview(data)
-    kind, flags, header_len, body_len = read_prefix(view)
-    end = HEADER_START + header_len
+    _kind, flags, header_len, page_len, body_len = read_prefix(view)
+    end = HEADER_START + header_len + page_len
     if len(view) != end + body_len:
         raise IntegrityError(f"object is {len(view)} bytes but its frame says {end + body_len}")
-    kind, header, checksum = read_header(view[:end], key)
+    header = read_header(view[:end], key)
     body = view[end:]
-    if hashlib.sha256(body).hexdigest() != header["body"]:
+    if hashlib.sha256(body).hexdigest() != header.meta["body"]:
         raise IntegrityError("checksum mismatch: the stored body is not what was written")
     if flags & _ZSTD:
         body = memoryview(_zstd().ZstdDecompressor().decompress(body))
-    return Frame(kind, header, body, checksum)
+    return Frame(header.kind, header.meta, header.page, body, header.checksum)
 
 
 def _of_kind(frame: Frame, kind: Kind) -> Frame:
@@ -291,9 +319,12 @@ def _content(kind: str, body: memoryview) -> Any:
     raise IntegrityError(f"unknown content kind {kind!r}")
 
 
-def page_fields(header: dict[str, Any]) -> dict[str, Any]:
+def page_fields(header: Header) -> dict[str, Any]:
     """The page fields (all but content) of a verified page header."""
-    fields = header.get("page")
+    try:
+        fields = json.loads(bytes(header.page))
+    except ValueError as exc:
+        raise IntegrityError("page section is not JSON") from exc
     if not isinstance(fields, dict):
         raise IntegrityError("page header holds no page")
     return fields
@@ -305,7 +336,7 @@ def decode_page(data: Buffer, key: str | None) -> tuple[MemoryPage, str | None]:
         return _decode_legacy(data), None
     frame = _of_kind(decode_frame(data, key), "page")
     try:
-        page = MemoryPage.model_validate(page_fields(frame.header))
+        page = MemoryPage.model_validate_json(bytes(frame.page))
         page.content = _content(frame.header["content"], frame.body)
     except (KeyError, TypeError, ValueError, ValidationError) as exc:
         raise IntegrityError(f"page header is malformed: {exc}") from exc

@@ -39,11 +39,13 @@ from typing import Any, Final, Literal
 from tierstore import codec, ids
 from tierstore.backends.base import StorageBackend
 from tierstore.concurrency import bounded_gather
-from tierstore.errors import IntegrityError, StorageFullError, TierstoreError
+from tierstore.errors import BackendUnavailableError, IntegrityError, StorageFullError, TierstoreError
 from tierstore.models import CheckpointManifest
 
 DEFAULT_LEASE_TTL: Final = timedelta(minutes=10)
 _UNREADABLE_LEASE_TTL: Final = timedelta(hours=6)
+_RENEW_ATTEMPTS: Final = 3
+_STOP_WAIT: Final = 60.0
 """How long a lease that cannot be read counts as live (from its last write), protecting everything."""
 
 TombState = Literal["pending", "deleted"]
@@ -176,10 +178,18 @@ class Lease:
 
     async def start(self) -> None:
         await self._backend.put(self.key, self._record(), if_absent=True)
-        self._task = asyncio.ensure_future(self._keep_renewing())
+        self._task = asyncio.get_running_loop().create_task(self._keep_renewing(), name=f"tierstore-lease {self.key}")
 
     async def renew(self) -> None:
-        await self._backend.put(self.key, self._record())
+        """Write the lease again with the time of now. The key is this checkpoint's alone, so the overwrite may be
+        sent again when its answer was lost (a backend does not resend an overwrite whose outcome is unknown)."""
+        for attempt in range(1, _RENEW_ATTEMPTS + 1):
+            try:
+                await self._backend.put(self.key, self._record())
+                return
+            except BackendUnavailableError:
+                if attempt == _RENEW_ATTEMPTS:
+                    raise
 
     async def _keep_renewing(self) -> None:
         period = self._ttl.total_seconds() / 4
@@ -192,8 +202,8 @@ class Lease:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Bounded: a renewal stuck past its own deadline must not hold up the checkpoint that owns it.
+            await asyncio.wait({task}, timeout=_STOP_WAIT)
 
     async def release(self) -> None:
         """The checkpoint is complete or cleaned up: the lease goes."""

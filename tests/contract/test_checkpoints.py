@@ -17,6 +17,7 @@ from tierstore import (
     MemoryPage,
     Modality,
     ObjectNotFoundError,
+    StorageTier,
 )
 from tierstore.backends.base import StorageBackend
 from tierstore.maintenance import gc
@@ -101,6 +102,28 @@ async def test_restored_checkpoint_is_the_base_of_the_next_one(backend: StorageB
     pages[0].content = "edited after restart"
     await restarted.checkpoint(pages, name="after restart")
     assert observed.puts["mem"] == 1
+
+
+async def test_a_new_process_uploads_only_what_changed_and_restores_the_latest_bookkeeping(
+    backend: StorageBackend,
+) -> None:
+    """No restore in between: the new bridge finds the earlier artifacts in the store's newest checkpoints."""
+    pages = _pages(100)
+    await ArtifactsBridge(backend=backend).checkpoint(pages, name="before restart")
+    edited, accessed, moved = pages[:1], pages[10:30], pages[40:45]
+    for page in edited:
+        page.content = "edited after the restart"
+    for page in accessed:
+        page.mark_accessed()
+        page.mark_accessed()
+    for page in moved:
+        page.storage_tier = StorageTier.L1  # moved between in-process tiers: still the same artifact
+    observed = Observed(backend)
+    checkpoint = await ArtifactsBridge(backend=observed).checkpoint(pages, name="after restart")
+    assert observed.puts["mem"] == len(edited)
+    restored = await ArtifactsBridge(backend=backend).restore_checkpoint(checkpoint)
+    assert restored == pages  # bookkeeping (access count, last access, tier) as it was at the checkpoint
+    assert [p.access_count for p in restored[10:30]] == [2] * 20
 
 
 async def test_delete_checkpoint_keeps_shared_artifacts(bridge: ArtifactsBridge) -> None:

@@ -5,7 +5,7 @@
   orphan and stray and ``gc`` removes them, and the earlier checkpoint still restores intact. Most kills must land
   mid-checkpoint (the writer's lease is there and its checkpoint is not), or the test proves nothing. The
   in-memory store lives in one process, so there the checkpoint task is cancelled at random moments instead.
-* Two processes store ``TIERSTORE_RACE_PAGES`` pages each (default 5,000) into one store: no id is issued twice
+* Two processes store ``TIERSTORE_RACE_PAGES`` pages each (default 1,000) into one store: no id is issued twice
   and no object is overwritten. Then the same with byte-identical pages (a fifth as many): every call still gets
   an id of its own, and deleting one process's artifacts leaves every one of the other's.
 * Two processes checkpoint, restore and delete checkpoints concurrently: every listed checkpoint restores.
@@ -29,7 +29,7 @@ from tierstore.backends.base import StorageBackend
 from tierstore.maintenance import fsck, gc
 
 CRASHES = int(os.environ.get("TIERSTORE_CRASHES", "20"))
-RACE_PAGES = int(os.environ.get("TIERSTORE_RACE_PAGES", "5000"))
+RACE_PAGES = int(os.environ.get("TIERSTORE_RACE_PAGES", "1000"))
 CHURN_ROUNDS = int(os.environ.get("TIERSTORE_CHURN_ROUNDS", "15"))
 CHECKPOINT_PAGES = 80
 """New pages in each killed writer's checkpoint: enough that a kill can land inside it on a fast local disk."""

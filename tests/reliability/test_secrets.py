@@ -20,19 +20,19 @@ from tests.emulators import free_port
 from tests.emulators_s3 import REGION
 from tests.reliability.figures import record
 from tests.rigs import azure as azure_rig
-from tierstore import ArtifactsBridge, MemoryPage, Modality, StorageTier, TierstoreError
-from tierstore.backends._retry import RetryPolicy
+from tierstore import ArtifactsBridge, BackendUnavailableError, MemoryPage, Modality, StorageTier, TierstoreError
 from tierstore.backends.base import StorageBackend
-from tierstore.backends.cloud import CloudOptions
-from tierstore.errors import AccessDeniedError, BackendUnavailableError, ConfigurationError
+from tierstore.backends.cloud import CloudOptions, RetryPolicy
+from tierstore.errors import AccessDeniedError, ConfigurationError
 
 SENTINEL = "SeNtInEl" + "x7Q2" * 6
 SENTINEL_B64 = base64.b64encode(SENTINEL.encode() * 2).decode()  # Azure account keys are base64
+TOKEN_SENTINEL = "ToKeNsEnTiNeL" + "q8W3" * 6  # an AWS session token: sent as x-amz-security-token
 DEAD = "http://127.0.0.1:9"
 FAST = RetryPolicy(max_attempts=2, deadline=2.0)
 
 
-def _s3(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
+def _s3(spec: dict[str, Any], endpoint: str | None = None, client: str = "sdk") -> StorageBackend:
     from tierstore.backends.s3 import S3Backend
 
     return S3Backend(
@@ -41,10 +41,13 @@ def _s3(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
         region=REGION,
         access_key_id="AKIDEXAMPLE",
         secret_access_key=SENTINEL,
-        connect_timeout=0.5,
-        read_timeout=2,
-        retry=FAST,
+        session_token=TOKEN_SENTINEL,
+        options=CloudOptions(connect_timeout=0.5, read_timeout=2, retry=FAST, client=client),  # type: ignore[arg-type]
     )
+
+
+def _s3_obstore(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
+    return _s3(spec, endpoint, client="obstore")
 
 
 def _gcs(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
@@ -57,7 +60,45 @@ def _gcs(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
         project="test",
         credentials=Credentials(token=SENTINEL),  # type: ignore[no-untyped-call]
         client_options={"api_endpoint": endpoint or spec["url"]},
-        retry=FAST,
+        options=CloudOptions(connect_timeout=0.5, read_timeout=2, retry=FAST),
+    )
+
+
+def _service_account_key() -> dict[str, str]:
+    """A real service-account key (a fresh RSA key), its token endpoint a closed loopback port."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "test",
+        "private_key_id": SENTINEL,
+        "private_key": pem,
+        "client_email": "tierstore-test@test.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": f"{DEAD}/token",
+    }
+
+
+SERVICE_ACCOUNT_KEY = _service_account_key()
+
+
+def _gcs_service_account(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
+    from google.oauth2 import service_account
+
+    from tierstore.backends.gcs import GCSBackend
+
+    credentials = service_account.Credentials.from_service_account_info(SERVICE_ACCOUNT_KEY)  # type: ignore[no-untyped-call]
+    return GCSBackend(
+        spec["bucket"],
+        project="test",
+        credentials=credentials,
+        client_options={"api_endpoint": endpoint or spec["url"]},
+        options=CloudOptions(connect_timeout=0.5, read_timeout=2, retry=FAST),
     )
 
 
@@ -69,12 +110,26 @@ def _azure(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
 
 
 AZURE_OPTIONS = CloudOptions(connect_timeout=0.5, read_timeout=2.0, retry=FAST)
+
+
 OPENERS: dict[str, Callable[..., StorageBackend]] = {
     "s3_moto": _s3,
+    "s3_moto_obstore": _s3_obstore,
     "gcs": _gcs,
+    "gcs_service_account": _gcs_service_account,
     "azure": _azure,
     "azure_obstore": _azure,
 }
+RIG_OF = {"gcs_service_account": "gcs"}
+"""Openers that are a second credential on another opener's rig."""
+
+
+def _secrets(cloud: str) -> list[str]:
+    """The texts that must never show: the sentinels, or every line of the service account's private key."""
+    if cloud == "gcs_service_account":
+        pem_lines = SERVICE_ACCOUNT_KEY["private_key"].splitlines()
+        return [SENTINEL, *(line for line in pem_lines if "PRIVATE KEY" not in line and len(line) >= 16)]
+    return [SENTINEL, SENTINEL_B64, TOKEN_SENTINEL]
 
 
 def _texts(exc: BaseException) -> str:
@@ -86,7 +141,7 @@ async def test_sentinel_secret_never_leaks(
     cloud: str, rig_server: Callable[[str], Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    spec = rig_server(cloud).new_store()
+    spec = rig_server(RIG_OF.get(cloud, cloud)).new_store()
     seen: list[str] = []
     page = MemoryPage(page_id="secret-test", modality=Modality.TEXT, content="x")
     for backend in (OPENERS[cloud](spec), OPENERS[cloud]({**spec, "bucket": "no-such-bucket", "container": "none"})):
@@ -106,7 +161,12 @@ async def test_sentinel_secret_never_leaks(
     await dead.aclose()
     seen += [record.getMessage() for record in caplog.records] + [caplog.text]
     assert len(seen) > 5
-    leaks = [text for text in seen if SENTINEL in text or SENTINEL_B64 in text]
+    if cloud == "gcs_service_account":
+        # Every request needed a token from the closed endpoint: the key was really used, and refused in time.
+        assert isinstance(failure.value, BackendUnavailableError)
+        assert any("token refresh" in text for text in seen)
+    secrets = _secrets(cloud)
+    leaks = [text for text in seen if any(secret in text for secret in secrets)]
     assert leaks == []
     record("texts checked for a sentinel secret", len(seen), cloud)
 

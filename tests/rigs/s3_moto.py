@@ -8,10 +8,10 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from tests.emulators import free_port, stop_process_group, wait_until_ready
+from tests.emulators import SharedServer, free_port, stop_process_group, wait_until_ready
 from tests.emulators_s3 import Server, open_backend, through, upstream
 
 __all__ = ["Server", "open_backend", "serve", "through", "upstream"]
@@ -27,7 +27,7 @@ def moto_command(port: int) -> list[str]:
 
 
 @contextmanager
-def serve(workdir: Path) -> Iterator[Server]:
+def _start(workdir: Path) -> Iterator[Server]:
     port = free_port()
     log = (workdir / "moto.log").open("wb")
     process = subprocess.Popen(moto_command(port), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -38,3 +38,12 @@ def serve(workdir: Path) -> Iterator[Server]:
     finally:
         stop_process_group(process)
         log.close()
+
+
+_SHARED = SharedServer(_start)
+
+
+def serve(workdir: Path) -> AbstractContextManager[Server]:
+    """The emulator, started once for this rig and its obstore twin."""
+    server: AbstractContextManager[Server] = _SHARED.serve(workdir)
+    return server

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from tierstore import codec
-from tierstore.backends.base import StorageBackend
+from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.enums import StorageTier
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata
 from tierstore.refs import Doomed, References
@@ -62,6 +62,11 @@ class Artifacts(Protocol):
         ...
 
     async def page_keys(self) -> list[str]: ...
+
+    async def page_entries(self) -> list[ListEntry]:
+        """Every page's key with its size and time, from the listing alone (one request per thousand on a
+        cloud; a custom backend's listing has neither, so they are 0 and None)."""
+        ...
 
     async def checkpoint_keys(self) -> list[str]: ...
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tierstore import codec, ids
-from tierstore.backends.base import StorageBackend
+from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.enums import StorageTier
 from tierstore.errors import IntegrityError, NotSupportedError, TierstoreError
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata
@@ -108,6 +108,9 @@ class CustomArtifacts:
 
     async def page_keys(self) -> list[str]:
         return await self._keys_of("page")
+
+    async def page_entries(self) -> list[ListEntry]:
+        return [ListEntry(key, 0, None) for key in await self.page_keys()]
 
     async def checkpoint_keys(self) -> list[str]:
         return await self._keys_of("manifest")

@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote
 from tierstore import codec, ids
 from tierstore.allocator import IdAllocator
 from tierstore.artifacts import CheckpointLease
-from tierstore.backends.base import METADATA_BUDGET, StorageBackend
+from tierstore.backends.base import METADATA_BUDGET, ListEntry, StorageBackend
 from tierstore.enums import StorageTier
 from tierstore.errors import IntegrityError, ObjectNotFoundError
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata
@@ -120,9 +120,9 @@ class ObjectArtifacts:
             end = codec.header_end(head)
             if len(head) < end:
                 head = await self.backend.get_range(key, 0, end) or b""
-            kind, header, _checksum = codec.read_header(head, key)
-            if kind != "page":
-                raise IntegrityError(f"object is a {kind}, not a page")
+            header = codec.read_header(head, key)
+            if header.kind != "page":
+                raise IntegrityError(f"object is a {header.kind}, not a page")
             return codec.page_fields(header)
         except IntegrityError as exc:
             raise IntegrityError(f"{key}: {exc}", key=key) from exc
@@ -143,8 +143,11 @@ class ObjectArtifacts:
             await self.backend.delete_many(keys)
 
     async def page_keys(self) -> list[str]:
-        keys = [entry.key async for entry in self.backend.list(ids.PAGE_PREFIX)]
-        return sorted((k for k in keys if ids.parse_artifact_id(k)), key=_artifact_order)
+        return [entry.key for entry in await self.page_entries()]
+
+    async def page_entries(self) -> list[ListEntry]:
+        entries = [entry async for entry in self.backend.list(ids.PAGE_PREFIX) if ids.parse_artifact_id(entry.key)]
+        return sorted(entries, key=lambda entry: _artifact_order(entry.key))
 
     # -- checkpoints ---------------------------------------------------------------------------------------
 

@@ -5,9 +5,11 @@ Contract: the full protocol of :mod:`tierstore.backends.base`, with these local 
 * Every write goes to a temporary file in ``ROOT/tmp``, is fsynced, then moved into ``ROOT/objects`` atomically
   (``os.replace`` to overwrite, ``os.link`` to create-if-absent, which fails if the name exists, across processes),
   and the directory is fsynced before the call returns. Writers that finish together share one directory fsync
-  (each waits for one that started after its own rename), which keeps the guarantee and costs one fsync per batch.
+  (each waits for one that began after its own rename), which keeps the guarantee and costs one fsync per batch;
+  the whole write, that wait included, is one trip to a worker thread.
   A reader sees the old object or the new one, never a mix; a writer killed mid-write leaves a temporary file,
-  which :meth:`strays` reports and :meth:`delete_strays` removes (``fsck`` and ``gc`` do both).
+  which :meth:`strays` reports and :meth:`delete_strays` removes (``fsck`` and ``gc`` do both). A write holds a
+  lock on its temporary file until it is done, so ``delete_strays`` never takes one still being written.
 * File names are the bridge's keys, which :func:`check_key` restricts to ``[A-Za-z0-9._-]``; page ids, metadata and
   tags live inside the file, never in a path, so nothing can leave ROOT.
 * Each file is ``b"TSO2" | u32 header length | u32 CRC-32 of the preceding 8 bytes and the header | JSON header
@@ -17,8 +19,9 @@ Contract: the full protocol of :mod:`tierstore.backends.base`, with these local 
 * Operating-system errors become typed errors: no space or quota -> StorageFullError, a read-only or forbidden
   root -> AccessDeniedError, a root that is not a directory -> ConfigurationError, anything else ->
   BackendUnavailableError. Deleting needs no space.
-* Blocking I/O runs in worker threads, and a call that is cancelled still waits for its thread to finish, so
-  nothing it began lands after it returned.
+* Blocking I/O runs in the backend's own worker threads (``threads``, default 32: writes spend their time waiting
+  on the disk), and a call that is cancelled still waits for its thread to finish, so nothing it began lands
+  after it returned.
 * Tiers are recorded per object; there is no archive class. ``usage`` is None: counting means reading the
   directory, which ``collect_stats`` does off the event loop.
 """
@@ -27,17 +30,21 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import errno
+import fcntl
+import functools
 import json
 import os
 import secrets
 import shutil
 import struct
+import threading
 import zlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from tierstore.backends.base import (
@@ -124,7 +131,7 @@ class FileSystemBackend(ClosingContext):
     persistent = True
     capabilities: frozenset[Capability] = frozenset({"tiers", "tags", "range_reads"})
 
-    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True, threads: int = 32) -> None:
         self.root = Path(root).expanduser().absolute()
         if self.root.exists() and not self.root.is_dir():
             raise ConfigurationError(f"local store {str(self.root)!r} is not a directory")
@@ -132,7 +139,9 @@ class FileSystemBackend(ClosingContext):
         self._tmp = self.root / "tmp"
         self._fsync = fsync
         self._ready = False
-        self._dir_sync: asyncio.Future[None] | None = None
+        self._dir_sync = _GroupSync(self._objects)
+        self._threads = threads
+        self._executor: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
         return f"FileSystemBackend({str(self.root)!r})"
@@ -143,7 +152,10 @@ class FileSystemBackend(ClosingContext):
     async def _run(self, call: Callable[..., T], *args: Any) -> T:
         """``call(*args)`` in a worker thread, to its end even if cancelled; OSErrors as typed errors."""
         try:
-            return await uncancellable(asyncio.to_thread(call, *args))
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="tierstore-disk")
+            loop = asyncio.get_running_loop()
+            return await uncancellable(loop.run_in_executor(self._executor, functools.partial(call, *args)))
         except TierstoreError:
             raise
         except OSError as exc:
@@ -180,48 +192,46 @@ class FileSystemBackend(ClosingContext):
         if_absent: bool = False,
     ) -> None:
         header = {"metadata": check_metadata(metadata), "tags": check_tags(tags), "tier": StorageTier(tier).value}
-        created = await self._run(self._write, self._path(key), _pack_header(header), data, if_absent)
-        if created and self._fsync:
-            await self._sync_objects_dir()
+        await self._run(self._write, self._path(key), _pack_header(header), data, if_absent)
 
     def _write(self, target: Path, head: bytes, data: Buffer, if_absent: bool) -> bool:
         """Write the object; False when create-if-absent found exactly these bytes there already."""
         self._ensure_dirs()
-        temporary = self._tmp / f"put-{target.name}-{secrets.token_hex(6)}"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        temporary, fd = self._locked_temporary(target.name)
         try:
-            try:
-                _write_all(fd, head, data)
-                if self._fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
+            _write_all(fd, head, data)
+            if self._fsync:
+                os.fsync(fd)
             if not if_absent:
                 os.replace(temporary, target)
-                return True
-            try:
-                os.link(temporary, target)
-            except FileExistsError:
-                if self._read(target, 0, None) == data:
-                    return False
-                raise ConflictError(target.name) from None
-            return True
+            else:
+                try:
+                    os.link(temporary, target)
+                except FileExistsError:
+                    if self._read(target, 0, None) == data:
+                        return False
+                    raise ConflictError(target.name) from None
         finally:
             if os.path.lexists(temporary):
                 os.unlink(temporary)
+            os.close(fd)  # only now: the lock tells gc the temporary file is in use until it is gone
+        if self._fsync:
+            self._dir_sync.after_rename()
+        return True
 
-    async def _sync_objects_dir(self) -> None:
-        """fsync ``objects/`` once for all writers waiting: each waits for an fsync that began after its rename."""
-        earlier = self._dir_sync
-        if earlier is not None and not earlier.done():
-            with contextlib.suppress(TierstoreError):
-                await asyncio.shield(earlier)  # it may have begun before our rename: not enough on its own
-            later = self._dir_sync
-            if later is not None and later is not earlier:
-                await asyncio.shield(later)  # began after the earlier one ended, so after our rename
-                return
-        task = self._dir_sync = asyncio.ensure_future(self._run(_fsync_dir, self._objects))
-        await asyncio.shield(task)
+    def _locked_temporary(self, name: str) -> tuple[Path, int]:
+        """A new temporary file, open and locked, that is still the one at its path once locked (a ``gc`` that
+        took it for a stray in the instant between its creation and the lock has not removed it)."""
+        while True:
+            temporary = self._tmp / f"put-{name}-{secrets.token_hex(6)}"
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.stat(temporary).st_ino == os.fstat(fd).st_ino:
+                    return temporary, fd
+            except FileNotFoundError:
+                pass
+            os.close(fd)
 
     # -- reads ----------------------------------------------------------------------------------------------
 
@@ -313,9 +323,11 @@ class FileSystemBackend(ClosingContext):
         """Temporary files in ``ROOT/tmp``: writes still running, or left by writers that were killed."""
         return await self._run(self._list, self._tmp, "")
 
-    async def delete_strays(self, names: Sequence[str]) -> None:
+    async def delete_strays(self, names: Sequence[str]) -> builtins.list[str]:
+        """Delete those of these temporary files that no write holds (a running write keeps its file locked);
+        returns the names deleted."""
         paths = [self._tmp / check_key(name) for name in names]
-        await self._run(lambda: [_unlink(p) for p in paths])
+        return await self._run(lambda: [p.name for p in paths if _unlink_unless_locked(p)])
 
     # -- deletes and tiers ----------------------------------------------------------------------------------
 
@@ -329,8 +341,6 @@ class FileSystemBackend(ClosingContext):
     async def set_tier(self, key: str, tier: StorageTier, *, tags: Mapping[str, str] | None = None) -> None:
         merged = dict(check_tags(tags))
         await self._run(self._retier, self._path(key), StorageTier(tier), merged)
-        if self._fsync:
-            await self._sync_objects_dir()
 
     def _retier(self, path: Path, tier: StorageTier, tags: dict[str, str]) -> None:
         opened = self._open(path)
@@ -343,11 +353,48 @@ class FileSystemBackend(ClosingContext):
         header["tags"] = check_tags({**header["tags"], **tags})
         self._write(path, _pack_header(header), data, if_absent=False)
 
+    async def aclose(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)
+
     async def restore(self, key: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
         """Local files are always readable: nothing to restore."""
         if await self.head(key) is None:
             raise ObjectNotFoundError(key)
         return RestoreStatus("not-archived")
+
+
+class _GroupSync:
+    """fsync of one directory shared by the writers that wait for it: each returns once an fsync that began after
+    its rename has finished, and one fsync serves every writer that renamed before it began."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._changed = threading.Condition()
+        self._requested = 0
+        self._synced = 0
+        self._running = False
+
+    def after_rename(self) -> None:
+        with self._changed:
+            self._requested += 1
+            mine = self._requested
+            while self._synced < mine:
+                if self._running:
+                    self._changed.wait()
+                    continue
+                self._running, covers = True, self._requested
+                try:
+                    self._changed.release()
+                    try:
+                        _fsync_dir(self._directory)
+                    finally:
+                        self._changed.acquire()
+                    self._synced = max(self._synced, covers)
+                finally:
+                    self._running = False
+                    self._changed.notify_all()
 
 
 def _read_rest(f: Any, ahead: bytes, size: int) -> bytes | bytearray:
@@ -377,22 +424,43 @@ def _write_all(fd: int, *parts: Buffer) -> None:
 
 
 def _entry(item: os.DirEntry[str]) -> ListEntry:
+    """The name, data size and time of one directory entry, from its fixed prefix (the header is not parsed)."""
     try:
-        stat = item.stat(follow_symlinks=False)
-    except FileNotFoundError:
-        return ListEntry(item.name, 0, None)
-    modified = datetime.fromtimestamp(stat.st_mtime, UTC)
-    if not item.is_file(follow_symlinks=False):
-        return ListEntry(item.name, 0, modified)
+        fd = os.open(item.path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return ListEntry(item.name, 0, None)  # vanished or unreadable: reported when read
+    try:
+        stat = os.fstat(fd)
+        if not S_ISREG(stat.st_mode):  # a directory standing where an object should be
+            return ListEntry(item.name, 0, datetime.fromtimestamp(stat.st_mtime, UTC))
+        prefix = os.pread(fd, _HEAD.size, 0)
+    finally:
+        os.close(fd)
     size = stat.st_size
-    try:
-        with open(item.path, "rb") as f:
-            magic, length, _crc = _HEAD.unpack(f.read(_HEAD.size))
+    if len(prefix) == _HEAD.size:
+        magic, length, _crc = _HEAD.unpack(prefix)
         if magic == _MAGIC and _HEAD.size + length <= size:
             size -= _HEAD.size + length
-    except (OSError, struct.error):
-        pass  # a damaged or vanished file: listed with its size on disk, reported when read
-    return ListEntry(item.name, size, modified)
+    return ListEntry(item.name, size, datetime.fromtimestamp(stat.st_mtime, UTC))
+
+
+def _unlink_unless_locked(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False  # a write in progress
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def _unlink(path: Path) -> bool:

@@ -1,7 +1,9 @@
-"""``tierstore ls``: the stored pages, one a row, filtered by tier, modality or page-id prefix.
+"""``tierstore ls``: the stored pages, one a row.
 
-Contract: every page's metadata is read (concurrently, bounded by the concurrency setting, with a progress bar on
-a terminal); ``--json`` gives the full metadata, the table clips long page ids.
+Contract: without options, one listing of the store (a few requests however many pages it holds): artifact id,
+stored size and time. ``--long`` (implied by a filter) reads every page's metadata as well (one request a page,
+concurrently, bounded by the concurrency setting, with a progress bar on a terminal): tier, modality, created
+time, storage class and page id. ``--json`` gives the same fields; the table clips long page ids.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from tierstore.models import PageMetadata
 STORED_TIERS = ("L2", "L3", "L4")
 PAGE_ID_WIDTH = 40
 
-_COLUMNS = (
+_SHORT = (Column("artifact_id", "ARTIFACT"), Column("size", "SIZE"), Column("last_modified", "STORED"))
+_LONG = (
     Column("artifact_id", "ARTIFACT"),
     Column("tier", "TIER"),
     Column("modality", "MODALITY"),
@@ -29,7 +32,8 @@ _COLUMNS = (
 
 
 def register(add: AddCommand) -> None:
-    ls = add("ls", run, "list stored pages: tier, modality, size, created time, storage class and page id")
+    ls = add("ls", run, "list stored pages (with --long: tier, modality, created time, storage class, page id)")
+    ls.add_argument("-l", "--long", action="store_true", help="read every page's metadata (one request a page)")
     ls.add_argument("--tier", choices=STORED_TIERS, help="only pages in this tier (pages are stored in L2-L4)")
     ls.add_argument("--modality", choices=[m.value for m in Modality], help="only pages of this modality")
     ls.add_argument("--prefix", help="only pages whose page id starts with this")
@@ -44,15 +48,27 @@ def _matches(meta: PageMetadata, args: argparse.Namespace) -> bool:
 
 
 async def run(inv: Invocation) -> int:
+    args = inv.args
+    long = args.long or bool(args.tier or args.modality or args.prefix)
     async with inv.bridge() as bridge:
-        artifact_ids = await bridge.list_pages()
+        entries = await bridge.list_page_entries()
+        if not long:
+            if inv.json:
+                print_json([{"artifact_id": e.key, "size": e.size, "last_modified": e.last_modified} for e in entries])
+            else:
+                rows = [
+                    {"artifact_id": e.key, "size": human_size(e.size), "last_modified": e.last_modified}
+                    for e in entries
+                ]
+                print_table(rows, _SHORT)
+            return 0
         with ProgressBar("reading metadata", "pages") as bar:
             found = await bounded_gather(
-                (bridge.get_metadata(a) for a in artifact_ids), inv.settings.concurrency, progress=bar
+                (bridge.get_metadata(e.key) for e in entries), inv.settings.concurrency, progress=bar
             )
-    listed = [m for m in found if m is not None and _matches(m, inv.args)]
+    listed = [m for m in found if m is not None and _matches(m, args)]
     if inv.json:
         print_json(listed)
     else:
-        print_table([{**m.model_dump(), "size": human_size(m.size_bytes)} for m in listed], _COLUMNS)
+        print_table([{**m.model_dump(), "size": human_size(m.size_bytes)} for m in listed], _LONG)
     return 0

@@ -42,18 +42,18 @@ async def gc(
     found = await fsck(bridge, verify=False, progress=progress)
     old = {o.key: o.checkpoint for o in found.orphans if older_than(o.last_modified, cutoff)}
     report.orphans_kept = [o for o in found.orphans if o.key not in old]
-    report.strays_removed = [s.name for s in found.strays if older_than(s.last_modified, cutoff)]
+    old_strays = [s.name for s in found.strays if older_than(s.last_modified, cutoff)]
     expired = [i.key for i in await refs.intents() if not i.live(now)]
     old_tombs = [
         e.key for e in await listed(backend, ids.TOMB_PREFIX) if older_than(e.last_modified, now - tomb_retention)
     ]
     report.intents_removed, report.tombs_pruned = len(expired), len(old_tombs)
     if dry_run:
-        report.orphans_deleted = sorted(old)
+        report.orphans_deleted, report.strays_removed = sorted(old), old_strays
         return report
     delete_strays = getattr(backend, "delete_strays", None)
-    if delete_strays is not None and report.strays_removed:
-        await delete_strays(report.strays_removed)
+    if delete_strays is not None and old_strays:
+        report.strays_removed = list(await delete_strays(old_strays))
     await backend.delete_many(expired + old_tombs)
     report.orphans_deleted = await refs.sweep(old)
     return report

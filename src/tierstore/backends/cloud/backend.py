@@ -194,10 +194,10 @@ class CloudBackend(ClosingContext):
 
     # -- reads ------------------------------------------------------------------------------------------------
 
-    async def get(self, key: str) -> Buffer | None:
+    async def get(self, key: str) -> bytes | bytearray | None:
         return await self._read(key, 0, None)
 
-    async def get_range(self, key: str, start: int, length: int) -> Buffer | None:
+    async def get_range(self, key: str, start: int, length: int) -> bytes | bytearray | None:
         if isinstance(start, bool) or isinstance(length, bool) or not isinstance(start, int):
             raise InvalidInputError(f"invalid range start={start!r} length={length!r}")
         if not isinstance(length, int) or start < 0 or length < 0:
@@ -206,10 +206,11 @@ class CloudBackend(ClosingContext):
             return None if await self.head(key) is None else b""
         return await self._read(key, start, length)
 
-    async def _read(self, key: str, start: int, length: int | None) -> Buffer | None:
+    async def _read(self, key: str, start: int, length: int | None) -> bytes | bytearray | None:
         name = self._name(key)
         try:
-            return await self._run(f"get {key!r}", key, lambda: self.client.get(name, start, length), size=length or 0)
+            data = await self._run(f"get {key!r}", key, lambda: self.client.get(name, start, length), size=length or 0)
+            return bytes(data) if isinstance(data, memoryview) else data  # what StorageBackend.get promises
         except ObjectNotFoundError:
             return None
         except RangeNotSatisfiable:

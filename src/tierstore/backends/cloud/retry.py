@@ -71,7 +71,10 @@ async def call_with_retries(
     while True:
         log.attempts += 1
         try:
-            return await asyncio.wait_for(attempt(), timeout=max(deadline - time.monotonic(), 0.001))
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the result when the attempt finishes
+            # just as the caller is cancelled, swallowing the cancellation (a task cancelled then never ends).
+            async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
+                return await attempt()
         except TierstoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - every SDK failure is classified, none escapes untranslated

@@ -1,0 +1,265 @@
+"""The aioboto3 :class:`~tierstore.backends.cloud.client.ObjectClient` of S3: every request, and the only path for
+what obstore cannot do (restore, storage-class changes, tag reads, batch deletes, archive state).
+
+Contract, on top of :mod:`tierstore.backends.cloud.client`:
+
+* ``metadata`` is S3 user metadata, with the tier recorded under ``tierstore-tier``; ``tags`` are object tags;
+  the storage class is sent on every write. SSE parameters (:meth:`S3Config.encryption`) go on every PutObject,
+  CopyObject and CreateMultipartUpload.
+* ``put(if_absent=True)`` sends ``If-None-Match: *``; bodies above the threshold go up as a multipart upload
+  (:mod:`tierstore.backends.s3.multipart`).
+* ``set_class`` copies the object onto itself: storage class and tier record replaced, metadata kept, tags merged.
+* ``holds`` compares the stored ETag (single-part MD5 or multipart ETag), else the stored CRC32 (SSE-KMS), with ours;
+  under SSE-KMS without a CRC32 (an object obstore wrote) it cannot tell, and the backend reads the object.
+* botocore's own retries are off; connect/read timeouts and the pool size come from the shared options. The
+  client is created on first use (no I/O before) and closed by ``aclose``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from tierstore.backends._optional import require
+from tierstore.backends.base import Buffer, RestoreSpeed
+from tierstore.backends.cloud.client import Calls, Head, Listed
+from tierstore.backends.cloud.failure import Failure
+from tierstore.backends.s3 import failures, multipart
+from tierstore.backends.s3.config import S3Config
+from tierstore.backends.s3.wire import TIER_MARKER, crc32, encode_tags, etag_matches, parse_restore
+from tierstore.enums import StorageTier
+
+_RESTORE_TIERS = {"bulk": "Bulk", "standard": "Standard", "expedited": "Expedited"}
+
+
+class SdkClient:
+    has_tags = True
+    batch_limit = 1_000
+
+    def __init__(self, config: S3Config, archives: frozenset[str]) -> None:
+        self.config = config
+        self.archives = archives
+        self._client: Any = None
+        self._session: Any = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._lock = asyncio.Lock()
+        self._credentials_expiry: datetime | None = None
+
+    # -- the aiobotocore client ---------------------------------------------------------------------------------
+
+    async def sdk(self) -> Any:
+        """The aiobotocore S3 client, made on first use."""
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    self._client = await self._open()
+        return self._client
+
+    async def _open(self) -> Any:
+        aioboto3 = require("aioboto3", extra="s3", package="aioboto3")
+        config_module = require("aiobotocore.config", extra="s3", package="aioboto3")
+        c, options = self.config, self.config.options
+        config = config_module.AioConfig(
+            connect_timeout=options.connect_timeout,
+            read_timeout=options.read_timeout,
+            max_pool_connections=options.pool_size,
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            s3={"addressing_style": c.addressing_style} if c.addressing_style else None,
+        )
+        session = aioboto3.Session(
+            aws_access_key_id=c.access_key_id,
+            aws_secret_access_key=c.secret_access_key,
+            aws_session_token=c.session_token,
+            region_name=c.region,
+            profile_name=c.profile,
+        )
+        stack = contextlib.AsyncExitStack()
+        try:
+            endpoint = {"endpoint_url": c.endpoint_url} if c.endpoint_url else {}
+            client = await stack.enter_async_context(session.client("s3", config=config, **endpoint))
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._session, self._stack = session, stack
+        return client
+
+    async def credentials(self) -> tuple[str, str, str | None] | None:
+        """The credentials the SDK resolved (arguments, environment, profile, role), for obstore to sign with."""
+        await self.sdk()
+        found = await self._session.get_credentials()
+        if found is None:
+            return None
+        frozen = await found.get_frozen_credentials()
+        expiry = getattr(found, "_expiry_time", None)  # refreshable credentials (roles, SSO) say when they end
+        self._credentials_expiry = expiry if isinstance(expiry, datetime) else None
+        return frozen.access_key, frozen.secret_key, frozen.token
+
+    def credentials_expiry(self) -> datetime | None:
+        """When the credentials last handed out by :meth:`credentials` expire (None: they do not)."""
+        return self._credentials_expiry
+
+    async def endpoint_and_region(self) -> tuple[str, str]:
+        client = await self.sdk()
+        return str(client.meta.endpoint_url), str(client.meta.region_name or "us-east-1")
+
+    async def aclose(self) -> None:
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            with contextlib.suppress(Exception):
+                await stack.aclose()
+
+    # -- what the shared layer asks -----------------------------------------------------------------------------
+
+    def classify(self, error: BaseException) -> Failure:
+        return failures.classify(error)
+
+    def check_metadata(self, metadata: Mapping[str, str]) -> None:
+        return None  # the shared budget already keeps inside S3's 2 KB
+
+    def secrets(self) -> list[str]:
+        return self.config.secrets()
+
+    def describe(self) -> str:
+        return self.config.describe()
+
+    def put_params(
+        self, name: str, metadata: Mapping[str, str], tags: Mapping[str, str], storage_class: str, tier: StorageTier
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "Bucket": self.config.bucket,
+            "Key": name,
+            "Metadata": {**metadata, TIER_MARKER: StorageTier(tier).value},
+            "StorageClass": storage_class,
+            **self.config.encryption(),
+        }
+        if tags:
+            params["Tagging"] = encode_tags(tags)
+        return params
+
+    async def put(
+        self,
+        name: str,
+        data: Buffer,
+        *,
+        metadata: Mapping[str, str],
+        tags: Mapping[str, str],
+        storage_class: str,
+        tier: StorageTier,
+        if_absent: bool,
+        calls: Calls,
+    ) -> None:
+        client = await self.sdk()
+        params = self.put_params(name, metadata, tags, storage_class, tier)
+        if len(data) > self.config.multipart_threshold:
+            await multipart.upload(client, self, params, data, if_absent=if_absent, calls=calls)
+            return
+        if if_absent:
+            params["IfNoneMatch"] = "*"
+        await client.put_object(Body=data if isinstance(data, bytes) else bytes(data), **params)
+
+    async def get(self, name: str, start: int, length: int | None) -> Buffer:
+        client = await self.sdk()
+        params: dict[str, Any] = {"Bucket": self.config.bucket, "Key": name}
+        if start or length is not None:
+            params["Range"] = f"bytes={start}-{'' if length is None else start + length - 1}"
+        answer = await client.get_object(**params)
+        async with answer["Body"] as body:
+            data: bytes = await body.read()
+        return data
+
+    async def head_answer(self, name: str, *, checksums: bool = False) -> dict[str, Any]:
+        client = await self.sdk()
+        extra = {"ChecksumMode": "ENABLED"} if checksums else {}
+        answer: dict[str, Any] = await client.head_object(Bucket=self.config.bucket, Key=name, **extra)
+        return answer
+
+    async def head(self, name: str) -> Head:
+        answer = await self.head_answer(name)
+        metadata = dict(answer.get("Metadata") or {})
+        recorded = metadata.pop(TIER_MARKER, None)
+        storage_class = str(answer.get("StorageClass") or "STANDARD")  # S3 omits it for STANDARD
+        archived = storage_class in self.archives
+        return Head(
+            size=int(answer.get("ContentLength", 0)),
+            metadata=metadata,
+            last_modified=answer.get("LastModified"),
+            storage_class=storage_class,
+            recorded_tier=recorded,
+            restore=parse_restore(answer.get("Restore")) if archived else None,
+        )
+
+    async def holds(self, name: str, data: Buffer) -> bool | None:
+        answer = await self.head_answer(name, checksums=True)
+        if int(answer.get("ContentLength", -1)) != len(data):
+            return False
+        if etag_matches(str(answer.get("ETag", "")), data, self.config.multipart_chunk):
+            return True
+        stored_crc = answer.get("ChecksumCRC32")
+        if stored_crc is not None:
+            return bool(stored_crc == crc32(data))
+        # Under SSE-KMS (asked for, or the bucket's default) the ETag is no MD5: without a CRC32, read to tell.
+        return None if str(answer.get("ServerSideEncryption", "")).startswith("aws:kms") else False
+
+    async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
+        client = await self.sdk()
+        params: dict[str, Any] = {"Bucket": self.config.bucket, "Prefix": prefix}
+        if token:
+            params["ContinuationToken"] = token
+        page = await client.list_objects_v2(**params)
+        listed = [Listed(str(o["Key"]), int(o["Size"]), o.get("LastModified")) for o in page.get("Contents", [])]
+        following = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+        return listed, following
+
+    async def delete(self, name: str) -> None:
+        await self.head_answer(name)  # S3 deletes a missing key without a word: the HEAD says whether it was there
+        client = await self.sdk()
+        await client.delete_object(Bucket=self.config.bucket, Key=name)
+
+    async def delete_batch(self, names: Sequence[str]) -> list[tuple[str, Failure]] | None:
+        client = await self.sdk()
+        request = {"Objects": [{"Key": name} for name in names], "Quiet": True}
+        try:
+            answer = await client.delete_objects(Bucket=self.config.bucket, Delete=request)
+        except Exception as exc:
+            if failures.classify(exc).code == "NotImplemented":  # an S3-compatible store without DeleteObjects
+                return None
+            raise
+        errors = answer.get("Errors") or []
+        return [(str(e.get("Key", "")), failures.from_answer(None, str(e.get("Code") or ""))) for e in errors]
+
+    async def tags(self, name: str) -> dict[str, str]:
+        client = await self.sdk()
+        answer = await client.get_object_tagging(Bucket=self.config.bucket, Key=name)
+        return {str(t["Key"]): str(t["Value"]) for t in answer.get("TagSet", [])}
+
+    async def set_class(
+        self, name: str, storage_class: str, tier: StorageTier, tags: Mapping[str, str], calls: Calls
+    ) -> None:
+        # One idempotent attempt: read, then copy onto itself; a failure anywhere repeats the whole of it.
+        answer = await self.head_answer(name)
+        merged = {**await self.tags(name), **tags}
+        client = await self.sdk()
+        await client.copy_object(
+            Bucket=self.config.bucket,
+            Key=name,
+            CopySource={"Bucket": self.config.bucket, "Key": name},
+            StorageClass=storage_class,
+            # REPLACE, not COPY: the tier record changes even when the storage class does not.
+            MetadataDirective="REPLACE",
+            Metadata={**(answer.get("Metadata") or {}), TIER_MARKER: StorageTier(tier).value},
+            TaggingDirective="REPLACE",
+            Tagging=encode_tags(merged),
+            **self.config.encryption(),
+        )
+
+    async def restore(self, name: str, *, days: int, speed: RestoreSpeed) -> None:
+        client = await self.sdk()
+        request = {"Days": days, "GlacierJobParameters": {"Tier": _RESTORE_TIERS[speed]}}
+        try:
+            await client.restore_object(Bucket=self.config.bucket, Key=name, RestoreRequest=request)
+        except Exception as exc:
+            if failures.classify(exc).code != "RestoreAlreadyInProgress":
+                raise

@@ -1,0 +1,159 @@
+"""What a failed S3 request was, from whatever aioboto3 or obstore raised: one :class:`Failure` per exception.
+
+* An answer from S3 is read by its HTTP status and S3 error code, through one table shared by both data paths:
+  ``InvalidObjectState`` is an archived object, ``NoSuchBucket`` a missing bucket, 412 ``PreconditionFailed`` a
+  create-if-absent that met an object, 409 ``ConditionalRequestConflict`` a racing conditional write (retried),
+  ``SlowDown``/``ServiceUnavailable``/throttling answers refusals that did not take effect.
+* Without an answer: only a connection that could not be opened is certainly not applied. A reset, a lost or
+  truncated answer, or a timeout after the request went out may have taken effect.
+* obstore reports the status, code and transport failure in its error text (``... status code: 412 ...
+  <Code>PreconditionFailed</Code>``, ``HttpError { kind: Connect ...``): read from there.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from typing import Any, Final
+
+from tierstore.backends.cloud.failure import Applied, Failure, FailureKind, from_status
+
+_CODES: Final[dict[str, tuple[FailureKind, Applied]]] = {
+    "NoSuchKey": ("not-found", "no"),
+    "NotFound": ("not-found", "no"),
+    "NoSuchUpload": ("not-found", "no"),
+    "NoSuchBucket": ("no-container", "no"),
+    "InvalidObjectState": ("archived", "no"),
+    "PreconditionFailed": ("conflict", "no"),
+    "InvalidRange": ("range", "no"),
+    "ConditionalRequestConflict": ("throttled", "no"),
+    "OperationAborted": ("throttled", "no"),
+    "SlowDown": ("throttled", "no"),
+    "Throttling": ("throttled", "no"),
+    "ThrottlingException": ("throttled", "no"),
+    "RequestLimitExceeded": ("throttled", "no"),
+    "TooManyRequests": ("throttled", "no"),
+    "TooManyRequestsException": ("throttled", "no"),
+    "ServiceUnavailable": ("server", "no"),
+    "InternalError": ("server", "maybe"),
+    "RequestTimeout": ("timeout", "maybe"),
+    "AccessDenied": ("denied", "no"),
+    "AllAccessDisabled": ("denied", "no"),
+    "InvalidAccessKeyId": ("denied", "no"),
+    "SignatureDoesNotMatch": ("denied", "no"),
+    "ExpiredToken": ("denied", "no"),
+    "InvalidToken": ("denied", "no"),
+    "InvalidArgument": ("invalid", "no"),
+    "InvalidRequest": ("invalid", "no"),
+    "InvalidTag": ("invalid", "no"),
+    "InvalidStorageClass": ("invalid", "no"),
+    "MalformedXML": ("invalid", "no"),
+    "MetadataTooLarge": ("invalid", "no"),
+    "EntityTooLarge": ("invalid", "no"),
+    "KeyTooLongError": ("invalid", "no"),
+}
+
+
+def from_answer(status: int | None, code: str) -> Failure:
+    """The failure S3 answered with: its error code where the table knows it, else its HTTP status."""
+    if code in _CODES:
+        kind, applied = _CODES[code]
+        return Failure(kind, applied, status, code)
+    if status:
+        return from_status(status, code)
+    return Failure("unknown", "maybe", None, code)
+
+
+# -- aioboto3 --------------------------------------------------------------------------------------------------
+
+_CONFIGURATION_ERRORS: Final = (
+    "NoCredentialsError",
+    "PartialCredentialsError",
+    "CredentialRetrievalError",
+    "NoRegionError",
+    "ProfileNotFound",
+    "InvalidConfigError",
+    "UnknownCredentialError",
+    "SSLError",
+    "ProxyConnectionError",
+    "InvalidEndpointConfigurationError",
+)
+
+
+def classify(error: BaseException) -> Failure:
+    """Classify an exception aioboto3 (botocore, aiobotocore, aiohttp) raised."""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) or None
+        return from_answer(status, str(response.get("Error", {}).get("Code") or ""))
+    names = {cls.__name__ for cls in type(error).__mro__}
+    if names & set(_CONFIGURATION_ERRORS):
+        return Failure("configuration", "no", code=type(error).__name__)
+    if "ParamValidationError" in names:
+        return Failure("invalid", "no", code=type(error).__name__)
+    if "FlexibleChecksumError" in names:
+        return Failure("corrupt", "maybe", code=type(error).__name__)
+    if "ConnectTimeoutError" in names or _failed_to_connect(error):
+        return Failure("network", "no", code=type(error).__name__)
+    if "ReadTimeoutError" in names or isinstance(error, TimeoutError) or "ServerTimeoutError" in names:
+        return Failure("timeout", "maybe", code=type(error).__name__)
+    if _is_network_error(error, names):
+        return Failure("network", "maybe", code=type(error).__name__)
+    return Failure("unknown", "maybe", code=type(error).__name__)
+
+
+def _failed_to_connect(error: BaseException) -> bool:
+    """aiobotocore raises EndpointConnectionError for a failed connect and for a reset after sending alike: the
+    aiohttp error it wraps tells them apart."""
+    cause: Any = error
+    if type(error).__name__ == "EndpointConnectionError":
+        cause = getattr(error, "kwargs", {}).get("error")
+    names = {cls.__name__ for cls in type(cause).__mro__}
+    return "ClientConnectorError" in names or isinstance(cause, socket.gaierror)
+
+
+def _is_network_error(error: BaseException, names: set[str]) -> bool:
+    botocore_network = {"ConnectionError", "HTTPClientError", "IncompleteReadError", "ResponseStreamingError"}
+    if names & botocore_network and type(error).__module__.startswith(("botocore", "aiobotocore")):
+        return True
+    return isinstance(error, ConnectionError) or type(error).__module__.startswith("aiohttp")
+
+
+# -- obstore ---------------------------------------------------------------------------------------------------
+
+_STATUS: Final = re.compile(r"status code: (\d{3})")
+_CODE: Final = re.compile(r"<Code>([A-Za-z0-9.]+)</Code>")
+_TRANSPORT: Final = re.compile(r"HttpError \{\s*kind: (\w+)")
+
+
+def classify_obstore(error: BaseException) -> Failure:
+    """Classify an exception obstore raised (its own error classes, or FileNotFoundError)."""
+    text = str(error)
+    name = type(error).__name__
+    status_match, code_match = _STATUS.search(text), _CODE.search(text)
+    if status_match or code_match:
+        status = int(status_match.group(1)) if status_match else None
+        failure = from_answer(status, code_match.group(1) if code_match else "")
+        if failure.kind != "unknown":
+            return failure
+    if name == "AlreadyExistsError" or name == "PreconditionError":
+        return Failure("conflict", "no", 412)
+    if isinstance(error, FileNotFoundError):
+        return Failure("not-found", "no", 404)
+    if name in ("PermissionDeniedError", "UnauthenticatedError"):
+        return Failure("denied", "no", 403)
+    if name in ("UnknownConfigurationKeyError", "NotSupportedError"):
+        return Failure("configuration", "no", code=name)
+    if name == "InvalidPathError":
+        return Failure("invalid", "no", code=name)
+    transport = _TRANSPORT.search(text)
+    if transport is not None:
+        kind = transport.group(1)
+        if kind == "Connect":
+            return Failure("network", "no", code="connect")
+        if kind == "Timeout":
+            return Failure("timeout", "maybe", code="timeout")
+        return Failure("network", "maybe", code=kind.lower())
+    if "body error" in text:
+        return Failure("network", "maybe", code="body")
+    return Failure("unknown", "maybe", code=name)

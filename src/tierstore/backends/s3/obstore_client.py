@@ -1,0 +1,254 @@
+"""The obstore data path of S3 (``tierstore[fast]``): put, create-if-absent, get, ranged get, list and delete
+through obstore's Rust client; everything else through the aioboto3 client it wraps.
+
+Contract: the same requests and the same stored objects as :class:`~tierstore.backends.s3.client.SdkClient`, so
+an object written by either path reads the same on the other:
+
+* a put sends the user metadata and the tier record as ``x-amz-meta-*`` attributes, the storage class as
+  ``Storage-Class`` and the tags as ``x-amz-tagging``, with the SSE settings of the store; ``if_absent`` is
+  ``If-None-Match: *`` (obstore's ``mode="create"``);
+* what obstore cannot do goes to the SDK client: ``head`` (obstore 0.12 returns neither ``x-amz-storage-class``
+  nor ``x-amz-restore``), bodies above the multipart threshold (obstore sends no ``If-None-Match`` on a multipart
+  upload, and the SDK's part size keeps multipart ETags comparable), ``set_class``, ``restore``,
+  ``delete_batch`` (per-key errors), and ``holds`` once the ETag does not match (under SSE-KMS the ETag is no
+  MD5, and obstore exposes neither the encryption nor the CRC32 checksum);
+* obstore makes one attempt per call (``max_retries=0``): the shared retry loop decides; timeouts and pool size
+  come from the shared options. The one exception mirrors the SDK path's transport: an overwriting put whose
+  connection dropped before the answer is sent once more at once, as aiohttp does under aiobotocore;
+* at interpreter exit, a process that used obstore waits :data:`EXIT_GRACE` seconds before finalizing: obstore's
+  tokio threads may still be handing back the result of the last call, and one caught by finalization aborts
+  the process (SIGABRT after all work succeeded, in about one exit in ten here).
+* obstore signs with the credentials the SDK resolved (arguments, environment, profile or role), handed over by
+  a credential provider: it never looks for credentials itself, so it never asks a metadata service. Refreshable
+  credentials are fetched again before they expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from tierstore.backends._optional import require
+from tierstore.backends.base import Buffer, RestoreSpeed
+from tierstore.backends.cloud.client import Calls, Head, Listed
+from tierstore.backends.cloud.failure import Failure
+from tierstore.backends.s3 import failures
+from tierstore.backends.s3.client import SdkClient
+from tierstore.backends.s3.wire import TIER_MARKER, etag_matches
+from tierstore.enums import StorageTier
+
+LIST_PAGE: Final = 1_000
+REFRESH_BEFORE: Final = timedelta(minutes=5)
+"""Fetch refreshable credentials again this long before they expire."""
+EXIT_GRACE: Final = 0.1
+"""Seconds a process that used obstore waits at exit for obstore's threads to settle (10 ms sufficed here, idle)."""
+
+_exit_grace_registered = False
+
+
+def _settle_at_exit() -> None:
+    global _exit_grace_registered
+    if not _exit_grace_registered:
+        atexit.register(time.sleep, EXIT_GRACE)
+        _exit_grace_registered = True
+
+
+class ObstoreClient:
+    has_tags = True
+    batch_limit = SdkClient.batch_limit
+
+    def __init__(self, sdk: SdkClient) -> None:
+        self.sdk = sdk
+        self.config = sdk.config
+        self._store: Any = None
+        self._expires: datetime | None = None
+        self._lock = asyncio.Lock()
+
+    async def store(self) -> Any:
+        """The obstore S3Store, made on first use (and again when the credentials it holds near their expiry)."""
+        if self._store is None or self._stale():
+            async with self._lock:
+                if self._store is None or self._stale():
+                    self._store = await self._open()
+        return self._store
+
+    def _stale(self) -> bool:
+        return self._expires is not None and datetime.now(UTC) >= self._expires - REFRESH_BEFORE
+
+    async def _open(self) -> Any:
+        stores = require("obstore.store", extra="fast", package="obstore")
+        _settle_at_exit()
+        endpoint, region = await self.sdk.endpoint_and_region()
+        found = await self.sdk.credentials()
+        if found is None:
+            botocore = require("botocore.exceptions", extra="s3", package="aioboto3")
+            raise botocore.NoCredentialsError()
+        access_key, secret_key, token = found
+        self._expires = self.sdk.credentials_expiry()
+        credential = {"access_key_id": access_key, "secret_access_key": secret_key, "token": token, "expires_at": None}
+        c, options = self.config, self.config.options
+        settings: dict[str, Any] = {"region": region}
+        parts = urlsplit(endpoint)
+        if not (parts.hostname or "").endswith("amazonaws.com"):
+            settings["endpoint"] = endpoint
+        if c.addressing_style == "virtual":
+            settings["virtual_hosted_style_request"] = True
+            if "endpoint" in settings:  # obstore expects the bucket in a virtual-hosted endpoint
+                settings["endpoint"] = f"{parts.scheme}://{c.bucket}.{parts.netloc}"
+        if c.sse:
+            settings["server_side_encryption"] = c.sse
+        if c.kms_key_id:
+            settings["sse_kms_key_id"] = c.kms_key_id
+        client_options = {
+            "allow_http": parts.scheme == "http",
+            "connect_timeout": timedelta(seconds=options.connect_timeout),
+            "read_timeout": timedelta(seconds=options.read_timeout),
+            # The shared loop's per-call deadline bounds each call; obstore's total timeout must not cut it shorter.
+            "timeout": timedelta(days=1),
+            "pool_max_idle_per_host": str(options.pool_size),
+        }
+        retry = {
+            "max_retries": 0,
+            "retry_timeout": timedelta(seconds=options.retry.deadline),
+            "backoff": {"init_backoff": timedelta(milliseconds=1), "max_backoff": timedelta(milliseconds=1), "base": 2},
+        }
+        return stores.S3Store(
+            c.bucket,
+            config=settings,
+            client_options=client_options,
+            retry_config=retry,
+            credential_provider=lambda: credential,
+        )
+
+    # -- what the shared layer asks -----------------------------------------------------------------------------
+
+    def classify(self, error: BaseException) -> Failure:
+        if type(error).__module__.startswith("obstore") or isinstance(error, FileNotFoundError):
+            return failures.classify_obstore(error)
+        return failures.classify(error)
+
+    def check_metadata(self, metadata: Mapping[str, str]) -> None:
+        return None
+
+    def secrets(self) -> list[str]:
+        return self.sdk.secrets()
+
+    def describe(self) -> str:
+        return self.sdk.describe() + ", client='obstore'"
+
+    async def put(
+        self,
+        name: str,
+        data: Buffer,
+        *,
+        metadata: Mapping[str, str],
+        tags: Mapping[str, str],
+        storage_class: str,
+        tier: StorageTier,
+        if_absent: bool,
+        calls: Calls,
+    ) -> None:
+        if len(data) > self.config.multipart_threshold:
+            await self.sdk.put(
+                name,
+                data,
+                metadata=metadata,
+                tags=tags,
+                storage_class=storage_class,
+                tier=tier,
+                if_absent=if_absent,
+                calls=calls,
+            )
+            return
+        obstore = require("obstore", extra="fast", package="obstore")
+        store = await self.store()
+        attributes = {**metadata, TIER_MARKER: StorageTier(tier).value, "Storage-Class": storage_class}
+        mode = "create" if if_absent else "overwrite"
+        try:
+            await obstore.put_async(
+                store, name, data, attributes=attributes, tags=dict(tags) or None, mode=mode, use_multipart=False
+            )
+        except Exception as exc:
+            if if_absent or failures.classify_obstore(exc).code != "request":
+                raise
+            # The connection dropped before an answer. aiohttp, the SDK path's transport, sends a PUT once more by
+            # itself when that happens on a reused connection; obstore does not. The same single resend here keeps
+            # an overwrite exactly as robust on both paths (the shared loop resends none whose outcome is unknown).
+            await obstore.put_async(
+                store, name, data, attributes=attributes, tags=dict(tags) or None, mode=mode, use_multipart=False
+            )
+
+    async def get(self, name: str, start: int, length: int | None) -> Buffer:
+        obstore = require("obstore", extra="fast", package="obstore")
+        options: dict[str, Any] = {}
+        if length is not None:
+            options["range"] = (start, start + length)
+        elif start:
+            options["range"] = {"offset": start}
+        result = await obstore.get_async(await self.store(), name, options=options)
+        return memoryview(await result.bytes_async())
+
+    async def head(self, name: str) -> Head:
+        return await self.sdk.head(name)
+
+    async def holds(self, name: str, data: Buffer) -> bool | None:
+        obstore = require("obstore", extra="fast", package="obstore")
+        meta = await obstore.head_async(await self.store(), name)
+        if meta["size"] != len(data):
+            return False
+        if etag_matches(str(meta["e_tag"] or ""), data, self.config.multipart_chunk):
+            return True
+        return await self.sdk.holds(name, data)  # SSE-KMS ETags are no MD5: the SDK sees the encryption and CRC32
+
+    async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
+        # obstore lists by path segments ("mem_" would mean "mem_/...") and resumes after a name (S3's StartAfter)
+        # rather than from a continuation token. So: list the folder holding ``prefix``, start just below the
+        # first name that can carry it, keep the names that do, stop past them; the token is the last name seen.
+        obstore = require("obstore", extra="fast", package="obstore")
+        folder, _, leaf = prefix.rpartition("/")
+        offset = token or (_just_below(prefix) if leaf else None)
+        stream = obstore.list(await self.store(), prefix=folder or None, offset=offset, chunk_size=LIST_PAGE)
+        try:
+            chunk = await stream.__anext__()
+        except StopAsyncIteration:
+            return [], None
+        listed: list[Listed] = []
+        for entry in chunk:
+            name = str(entry["path"])
+            if name.startswith(prefix):
+                listed.append(Listed(name, int(entry["size"]), entry.get("last_modified")))
+            elif name > prefix:
+                return listed, None  # names sort in order: none after this one carries the prefix
+        return listed, (str(chunk[-1]["path"]) if len(chunk) >= LIST_PAGE else None)
+
+    async def delete(self, name: str) -> None:
+        obstore = require("obstore", extra="fast", package="obstore")
+        store = await self.store()
+        await obstore.head_async(store, name)  # raises FileNotFoundError when there is nothing to delete
+        await obstore.delete_async(store, name)
+
+    async def delete_batch(self, names: Sequence[str]) -> list[tuple[str, Failure]] | None:
+        return await self.sdk.delete_batch(names)
+
+    async def set_class(
+        self, name: str, storage_class: str, tier: StorageTier, tags: Mapping[str, str], calls: Calls
+    ) -> None:
+        await self.sdk.set_class(name, storage_class, tier, tags, calls)
+
+    async def restore(self, name: str, *, days: int, speed: RestoreSpeed) -> None:
+        await self.sdk.restore(name, days=days, speed=speed)
+
+    async def aclose(self) -> None:
+        self._store = None
+        await self.sdk.aclose()
+
+
+def _just_below(prefix: str) -> str:
+    """A name that sorts after every key below the names starting with ``prefix`` and before all of those: the
+    last character lowered by one, then ``~``, which sorts above every character a key may hold."""
+    return f"{prefix[:-1]}{chr(ord(prefix[-1]) - 1)}~"

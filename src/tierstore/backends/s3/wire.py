@@ -1,0 +1,75 @@
+"""How S3 spells what tierstore keeps: the tier record, tags on the wire, the restore header, and stored digests.
+
+Both data paths (aioboto3 and obstore) write objects through these names and read them back through these
+parsers, so an object written by one path reads the same on the other.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import zlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Final
+from urllib.parse import quote
+
+from tierstore.backends.base import Buffer, RestoreStatus
+
+TIER_MARKER: Final = "tierstore-tier"
+"""User-metadata name recording the tier; the hyphen keeps it apart from every name check_metadata allows."""
+
+MiB: Final = 1024 * 1024
+MAX_PARTS: Final = 10_000
+
+_RESTORE_HEADER: Final = re.compile(r'ongoing-request="(?P<ongoing>\w+)"(?:,\s*expiry-date="(?P<expiry>[^"]+)")?')
+
+
+def encode_tags(tags: Mapping[str, str]) -> str:
+    """Tags as the query string S3 takes in ``x-amz-tagging`` (PutObject, CopyObject, CreateMultipartUpload)."""
+    return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in tags.items())
+
+
+def parse_restore(header: str | None) -> RestoreStatus:
+    """``ongoing-request="false", expiry-date="Fri, 21 Dec 2012 00:00:00 GMT"`` -> restored until then.
+
+    No header means archived with no restore asked for; a copy whose expiry has passed is archived again.
+    """
+    match = _RESTORE_HEADER.search(header or "")
+    if match is None:
+        return RestoreStatus("archived")
+    if match["ongoing"] == "true":
+        return RestoreStatus("pending")
+    expiry = parsedate_to_datetime(match["expiry"]) if match["expiry"] else None
+    if expiry is not None and expiry.tzinfo is None:
+        expiry = expiry.replace(tzinfo=UTC)
+    if expiry is not None and expiry <= datetime.now(UTC):
+        return RestoreStatus("archived")
+    return RestoreStatus("restored", expiry)
+
+
+def part_size(total: int, chunk: int) -> int:
+    """The part size a multipart upload of ``total`` bytes uses: ``chunk``, grown to stay within 10,000 parts."""
+    return max(chunk, -(-total // MAX_PARTS))
+
+
+def etag_matches(etag: str, data: Buffer, chunk: int) -> bool:
+    """Is ``etag`` what S3 computes for ``data``: the MD5 of a single PUT, or the MD5 of the part MD5s suffixed
+    with the part count for a multipart upload in parts of :func:`part_size`? (Not under SSE-KMS: see crc32.)"""
+    etag = etag.strip('"')
+    view = memoryview(data).cast("B")
+    if "-" not in etag:
+        return etag == hashlib.md5(view, usedforsecurity=False).hexdigest()
+    size = part_size(len(view), chunk)
+    digests = b"".join(
+        hashlib.md5(view[i : i + size], usedforsecurity=False).digest() for i in range(0, len(view), size)
+    )
+    expected = f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{-(-len(view) // size)}"
+    return etag == expected
+
+
+def crc32(data: Buffer) -> str:
+    """The ``x-amz-checksum-crc32`` value S3 keeps for ``data`` when the client sent one (aioboto3 does)."""
+    return base64.b64encode(zlib.crc32(memoryview(data).cast("B")).to_bytes(4, "big")).decode("ascii")

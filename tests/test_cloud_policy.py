@@ -1,0 +1,195 @@
+"""The policy every cloud shares, tested on its own: the error table, the retry loop and its deadline, the tier
+map, and the redaction of credentials from SDK logs and chained errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from tierstore.backends.cloud import Failure, RetryPolicy, TierMap, from_status
+from tierstore.backends.cloud.failure import RangeNotSatisfiable
+from tierstore.backends.cloud.redact import register_secret, scrub, scrub_error
+from tierstore.backends.cloud.retry import AttemptLog, call_with_retries
+from tierstore.enums import StorageTier
+from tierstore.errors import (
+    AccessDeniedError,
+    ArchivedPageError,
+    BackendUnavailableError,
+    ConfigurationError,
+    ConflictError,
+    IntegrityError,
+    InvalidInputError,
+    ObjectNotFoundError,
+)
+
+FAST = RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0, deadline=30.0)
+
+
+class SdkError(Exception):
+    """Stands for whatever a cloud library raises; ``failure`` is what its adapter's classify would answer."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.describe())
+        self.failure = failure
+
+
+def classify(error: BaseException) -> Failure:
+    return error.failure if isinstance(error, SdkError) else Failure("unknown")
+
+
+def failing(*failures: Failure, then: str = "done") -> tuple[Callable[[], Awaitable[str]], list[int]]:
+    calls: list[int] = []
+
+    async def attempt() -> str:
+        calls.append(1)
+        if len(calls) <= len(failures):
+            raise SdkError(failures[len(calls) - 1])
+        return then
+
+    return attempt, calls
+
+
+async def run(
+    attempt: Callable[[], Awaitable[str]],
+    *,
+    policy: RetryPolicy = FAST,
+    idempotent: bool = True,
+    size: int = 0,
+    log: AttemptLog | None = None,
+) -> str:
+    return await call_with_retries(
+        attempt,
+        policy=policy,
+        classify=classify,
+        what="put 'k'",
+        key="k",
+        idempotent=idempotent,
+        size=size,
+        log=log,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("not-found", ObjectNotFoundError),
+        ("conflict", ConflictError),
+        ("archived", ArchivedPageError),
+        ("range", RangeNotSatisfiable),
+        ("denied", AccessDeniedError),
+        ("invalid", InvalidInputError),
+        ("configuration", ConfigurationError),
+        ("no-container", ConfigurationError),
+        ("corrupt", IntegrityError),
+        ("throttled", BackendUnavailableError),
+        ("server", BackendUnavailableError),
+        ("network", BackendUnavailableError),
+        ("timeout", BackendUnavailableError),
+        ("unknown", BackendUnavailableError),
+    ],
+)
+def test_one_table_maps_every_kind_to_its_error(kind: str, error: type[Exception]) -> None:
+    assert isinstance(Failure(kind).error("get 'k'", "k"), error)  # type: ignore[arg-type]
+
+
+def test_statuses_map_to_kinds_and_outcomes() -> None:
+    assert from_status(404) == Failure("not-found", "no", 404)
+    assert from_status(412, "PreconditionFailed").kind == "conflict"
+    assert from_status(403).kind == "denied"
+    assert from_status(429).kind == "throttled"
+    assert from_status(503, "SlowDown", refused=True) == Failure("server", "no", 503, "SlowDown")
+    assert from_status(500).applied == "maybe"  # a server error may come after the write took effect
+    assert from_status(416).kind == "range"
+
+
+async def test_transient_failures_are_retried_until_success() -> None:
+    attempt, calls = failing(Failure("throttled", "no"), Failure("network", "maybe"), Failure("server"))
+    assert await run(attempt) == "done"
+    assert len(calls) == 4
+
+
+async def test_permanent_failures_are_not_retried() -> None:
+    attempt, calls = failing(Failure("denied", "no", 403))
+    with pytest.raises(AccessDeniedError) as caught:
+        await run(attempt)
+    assert len(calls) == 1
+    assert isinstance(caught.value.__cause__, SdkError)  # the SDK's error stays chained
+
+
+async def test_max_attempts_is_honoured_and_ends_typed() -> None:
+    attempt, calls = failing(*[Failure("server")] * 10)
+    with pytest.raises(BackendUnavailableError, match="after 4 attempts"):
+        await run(attempt)
+    assert len(calls) == 4
+
+
+async def test_a_request_that_is_not_idempotent_is_retried_only_when_it_certainly_did_not_apply() -> None:
+    refused, calls = failing(Failure("throttled", "no", 503, "SlowDown"))
+    assert await run(refused, idempotent=False) == "done"
+    assert len(calls) == 2
+    unknown, calls = failing(Failure("network", "maybe"))
+    log = AttemptLog()
+    with pytest.raises(BackendUnavailableError):
+        await run(unknown, idempotent=False, log=log)
+    assert (len(calls), log.maybe_applied) == (1, True)
+
+
+async def test_the_deadline_ends_a_call_that_hangs() -> None:
+    policy = RetryPolicy(max_attempts=100, base_delay=0.0, max_delay=0.0, deadline=0.5)
+
+    async def hang() -> str:
+        await asyncio.sleep(3600)
+        return "never"
+
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailableError):
+        await run(hang, policy=policy)
+    assert time.monotonic() - started < 30  # ended by the deadline, not by the hour-long attempt
+
+
+async def test_moving_data_earns_more_time() -> None:
+    policy = RetryPolicy(max_attempts=1, deadline=0.2)
+
+    async def slow() -> str:
+        await asyncio.sleep(0.5)
+        return "done"
+
+    with pytest.raises(BackendUnavailableError):
+        await run(slow, policy=policy)
+    assert await run(slow, policy=policy, size=8 << 20) == "done"  # 8 MiB: 8 more seconds
+
+
+def test_tier_map_checks_classes_when_built_and_maps_back() -> None:
+    defaults = dict.fromkeys(StorageTier, "STANDARD") | {StorageTier.L4: "GLACIER"}
+    known, archives = {"STANDARD", "GLACIER", "DEEP_ARCHIVE"}, {"GLACIER", "DEEP_ARCHIVE"}
+    with pytest.raises(ConfigurationError, match="unknown S3 storage class 'NOPE' for tier L4"):
+        TierMap("S3", defaults, {StorageTier.L4: "NOPE"}, known=known, archives=archives)
+    tiers = TierMap("S3", defaults, {StorageTier.L4: "deep_archive"}, known=known, archives=archives)
+    assert tiers.class_of(StorageTier.L4) == "DEEP_ARCHIVE"
+    assert tiers.has_archive
+    assert tiers.tier_of("STANDARD", "L2") == StorageTier.L2  # the recorded tier, while it matches the class
+    assert tiers.tier_of("STANDARD", None) == StorageTier.L3  # else the coldest tier of that class
+    assert tiers.tier_of("DEEP_ARCHIVE", "L3") == StorageTier.L4  # moved by a lifecycle rule
+    assert tiers.tier_of("GLACIER", None) is None
+
+
+def test_credentials_are_scrubbed_from_sdk_logs_and_chained_errors(caplog: pytest.LogCaptureFixture) -> None:
+    token = "FQoGZXIvYXdzEXAMPLESESSIONTOKEN"  # noqa: S105 - a sentinel
+    register_secret(token)
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("botocore.endpoint").debug("headers: %s", {"x-amz-security-token": token})
+    logging.getLogger("azure.core.pipeline").debug("url: https://a.blob.core.windows.net/c?sv=1&sig=abc%2Fdef")
+    logging.getLogger("google.auth").debug('{"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIE\\n"}')
+    text = caplog.text
+    assert token not in text
+    assert "abc%2Fdef" not in text
+    assert "MIIE" not in text
+    assert "***" in text
+    error = scrub_error(RuntimeError(f"request failed with AccountKey=k3y;token={token}"))
+    assert token not in str(error)
+    assert "k3y" not in str(error)
+    assert scrub("Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=ab") == "Authorization: ***"
