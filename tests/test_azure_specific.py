@@ -311,6 +311,22 @@ async def test_a_create_whose_answer_was_lost_is_recognised_by_its_digest(
         await proxy.stop()
 
 
+async def test_an_overwrite_whose_connection_dropped_is_sent_once_more_on_both_paths(
+    server: rig.Server, spec: dict[str, Any]
+) -> None:
+    """As aiohttp does by itself on the SDK path (a reused connection), obstore's path does in the client."""
+    proxy = await proxied(server, decide=faulting((lambda r: is_blob_put(r) and r.path.endswith("/b"), "reset")))
+    try:
+        async with rig.open_backend(rig.through(spec, proxy.url), FAST) as backend:
+            await backend.put("a", b"first")  # the connection is now kept alive, as in any busy backend
+            await backend.put("b", b"second")
+            assert await backend.get("b") == b"second"
+        assert sum(line.startswith("PUT") and line.split("?")[0].endswith("/b") for line in proxy.seen) == 2
+        assert proxy.injected == {"reset": 1}
+    finally:
+        await proxy.stop()
+
+
 async def test_a_retried_create_finding_other_bytes_conflicts(server: rig.Server, spec: dict[str, Any]) -> None:
     proxy = await proxied(
         server, decide=faulting((lambda r: is_blob_put(r) and "If-None-Match" in r.headers, "slowdown"))

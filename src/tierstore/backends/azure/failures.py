@@ -97,11 +97,11 @@ def _classify_obstore(error: BaseException) -> Failure:
     transport = _OBSTORE_TRANSPORT.search(text)
     kind = transport.group(1) if transport else ""
     if kind == "Connect":
-        return Failure("network", "no")
+        return Failure("network", "no", code="connect")
     if kind == "Timeout":
-        return Failure("timeout", "maybe")
+        return Failure("timeout", "maybe", code="timeout")
     if kind in ("Request", "Interrupted", "Decode"):
-        return Failure("network", "maybe")
+        return Failure("network", "maybe", code=kind.lower())  # "request": the connection dropped before an answer
     name = type(error).__name__
     if name in ("PermissionDeniedError", "UnauthenticatedError"):
         return Failure("denied", "no")

@@ -14,7 +14,9 @@ and listings go through obstore's ``AzureStore``; every other request goes to th
   Content-MD5; the SDK stages the blocks and commits them under ``If-None-Match: *`` with the digest.
 
 Put Blob gets its Content-MD5 from the service (Azure computes it when the request carries none). obstore's
-retries are off (``max_retries=0``); connect and read timeouts and the pool size come from the options. obstore
+retries are off (``max_retries=0``); connect and read timeouts and the pool size come from the options. The one
+exception mirrors the SDK path's transport: an overwriting put whose connection dropped before the answer is
+sent once more at once, as aiohttp does. obstore
 lists by path segment: a key prefix is listed from its directory, starting just before the prefix
 (``startFrom``), and filtered here; the token is the last name seen. obstore is given the endpoint in its
 configuration (no process-wide environment variable), which also serves the emulator's path-style URL.
@@ -109,15 +111,19 @@ class ObstoreClient:
                 calls=calls,
             )
             return
-        await self._obstore.put_async(
-            self._azure_store(),
-            name,
-            data,
-            attributes={**metadata, "Storage-Class": storage_class},
-            tags=self.sdk.record_tags(tags, tier),
-            mode="create" if if_absent else "overwrite",
-            use_multipart=False,
-        )
+        attributes = {**metadata, "Storage-Class": storage_class}
+        recorded = self.sdk.record_tags(tags, tier)
+        sent = {"attributes": attributes, "tags": recorded, "mode": "create" if if_absent else "overwrite"}
+        store = self._azure_store()
+        try:
+            await self._obstore.put_async(store, name, data, use_multipart=False, **sent)
+        except Exception as exc:
+            if if_absent or classify(exc).code != "request":
+                raise
+            # The connection dropped before an answer. aiohttp, the SDK path's transport, sends a PUT once more by
+            # itself when that happens on a reused connection; obstore does not. One resend here keeps an overwrite
+            # as robust on both paths (the shared loop resends none whose outcome is unknown).
+            await self._obstore.put_async(store, name, data, use_multipart=False, **sent)
 
     async def get(self, name: str, start: int, length: int | None) -> Buffer:
         options: dict[str, Any] = {}
