@@ -13,12 +13,12 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
-from tests.emulators import free_port, stop_process_group, wait_until_ready
+from tests.emulators import SharedServer, free_port, stop_process_group, wait_until_ready
 from tierstore.backends.azure import AzureBlobBackend
 from tierstore.backends.cloud import CloudOptions, RetryPolicy
 
@@ -111,15 +111,22 @@ def azurite(workdir: Path) -> Iterator[int]:
 
 
 class Server:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.connection_string = connection_string(port)
-        self._ids = itertools.count()
+    """Azurite on ``port``; each store is a new container, reached through the data path ``client``."""
 
-    def new_store(self, client: str = CLIENT) -> dict[str, Any]:
+    def __init__(self, port: int, client: str = CLIENT, ids: Iterator[int] | None = None) -> None:
+        self.port = port
+        self.client = client
+        self.connection_string = connection_string(port)
+        self._ids = ids if ids is not None else itertools.count()
+
+    def on(self, client: str) -> Server:
+        """The same Azurite, its stores reached through another data path."""
+        return Server(self.port, client, self._ids)
+
+    def new_store(self, client: str | None = None) -> dict[str, Any]:
         container = f"store-{os.getpid()}-{next(self._ids)}"
         _in_container(self.connection_string, container, "create")
-        return {"connection_string": self.connection_string, "container": container, "client": client}
+        return {"connection_string": self.connection_string, "container": container, "client": client or self.client}
 
     def drop_store(self, spec: dict[str, Any]) -> None:
         """Delete the store's container: Azurite's deletes slow down with every blob the account holds (30 deletes
@@ -159,22 +166,19 @@ def _in_container(
                 time.sleep(options.retry.delay(attempt))
 
 
-_running: list[Server] = []
-
-
 @contextmanager
-def serve(workdir: Path) -> Iterator[Server]:
-    """Azurite for every rig of this process that asks (``azure``, ``azure_obstore``): the first call starts it
-    and stops it on exit, later ones share it (a session's ExitStack exits them first)."""
-    if _running:
-        yield _running[0]
-        return
+def _start(workdir: Path) -> Iterator[Server]:
     with azurite(workdir) as port:
-        _running.append(Server(port))
-        try:
-            yield _running[0]
-        finally:
-            _running.clear()
+        yield Server(port)
+
+
+_SHARED = SharedServer(_start)
+
+
+def serve(workdir: Path) -> AbstractContextManager[Server]:
+    """Azurite, started once for this rig and its obstore twin (``azure_obstore``)."""
+    server: AbstractContextManager[Server] = _SHARED.serve(workdir)
+    return server
 
 
 def settings_environment(options: CloudOptions = OPTIONS) -> dict[str, str]:
