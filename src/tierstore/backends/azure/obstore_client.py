@@ -16,14 +16,16 @@ and listings go through obstore's ``AzureStore``; every other request goes to th
 Put Blob gets its Content-MD5 from the service (Azure computes it when the request carries none). obstore's
 retries are off (``max_retries=0``); connect and read timeouts and the pool size come from the options. The one
 exception mirrors the SDK path's transport: an overwriting put whose connection dropped before the answer is
-sent once more at once, as aiohttp does. obstore
-lists by path segment: a key prefix is listed from its directory, starting just before the prefix
-(``startFrom``), and filtered here; the token is the last name seen. obstore is given the endpoint in its
-configuration (no process-wide environment variable), which also serves the emulator's path-style URL.
+sent once more at once, as aiohttp does. obstore lists by path segment: a key prefix is listed from its
+directory, starting just before the prefix (``startFrom``), and filtered here; the token is the last name seen.
+obstore is given the endpoint in its configuration (no process-wide environment variable), which also serves the
+emulator's path-style URL. A process that used obstore waits :data:`EXIT_GRACE` at exit for its threads to settle.
 """
 
 from __future__ import annotations
 
+import atexit
+import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Final
@@ -41,6 +43,18 @@ from tierstore.errors import ConfigurationError
 
 _NO_OVERALL_TIMEOUT: Final = timedelta(days=1)
 """obstore's whole-request timeout, out of the way: the shared per-call deadline bounds every call instead."""
+EXIT_GRACE: Final = 0.1
+"""Seconds a process that used obstore waits at exit: obstore's threads may still be handing back a result, and
+one caught by the interpreter's finalization aborts the process (seen on the S3 path; the same library here)."""
+
+_exit_grace = False
+
+
+def _settle_at_exit() -> None:
+    global _exit_grace
+    if not _exit_grace:
+        atexit.register(time.sleep, EXIT_GRACE)
+        _exit_grace = True
 
 
 class ObstoreClient:
@@ -55,6 +69,7 @@ class ObstoreClient:
 
     def _azure_store(self) -> Any:
         if self._store is None:
+            _settle_at_exit()
             if self.access.token_provider is not None and not self.access.secure:
                 raise ConfigurationError("a token credential is only sent over HTTPS: use an https:// account_url")
             from obstore.store import AzureStore
