@@ -1,61 +1,135 @@
-"""Azure Blob on Azurite: AzureBlobBackend and ArtifactsBridge against the raw SDK, 500 x 2 KiB, concurrency 32.
+"""Azure Blob on Azurite: 500 x 2 KiB pages stored and loaded at concurrency 32, through the bridge on each data
+path (the SDK, obstore) and with the raw SDK and raw obstore making the same requests.
 
-Run: ``.venv/bin/python -m bench.bench_azure`` (starts its own Azurite through the test rig). Prints ratios only;
-absolute figures on an emulator say little about Azure itself.
+Run: ``.venv/bin/python -m bench.bench_azure [ROUNDS]`` (starts its own Azurite through the test rig). The cases run
+interleaved, their order rotated each round, after one untimed warm-up round; each gets a fresh container per round.
+Prints the median and range of each case and its ratio to the raw SDK; absolute figures on an emulator say little
+about Azure itself.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import statistics
+import sys
 import tempfile
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
+import obstore
+from azure.storage.blob import ContentSettings, StandardBlobTier
 from azure.storage.blob.aio import BlobServiceClient
+from obstore.store import AzureStore
 from tests.rigs import azure as rig
 
-from bench._harness import Case, backend_round, bridge_round, main, put_then_get, run_cases
+from bench._harness import bridge_round, main, put_then_get
 from tierstore import ArtifactsBridge
+from tierstore.backends.cloud import CloudOptions
 
 COUNT = 500
 SIZE = 2 * 1024
 CONCURRENCY = 32
 PAYLOAD = os.urandom(SIZE)
+# What the bridge sends with a page, so the raw cases make the same requests.
+METADATA = {"pageid": "page_0", "modality": "text", "tier": "L3", "checksum": "sha256%3A" + "0" * 64}
+TAGS = {"tier": "L3", "modality": "text", "pagetype": "transcript", "tierstore-tier": "L3"}
+
+Case = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-async def bench(server: rig.Server) -> None:
-    raw_spec, backend_spec, bridge_spec = server.new_store(), server.new_store(), server.new_store()
+def raw_sdk(service: BlobServiceClient) -> Case:
+    async def run(spec: dict[str, Any]) -> None:
+        container = service.get_container_client(spec["container"])
+        digest = bytearray(hashlib.md5(PAYLOAD, usedforsecurity=False).digest())
+
+        async def put(i: int) -> None:
+            await container.upload_blob(
+                f"mem_L3_{i}",
+                PAYLOAD,
+                overwrite=False,
+                if_none_match="*",
+                metadata=METADATA,
+                tags=TAGS,
+                standard_blob_tier=StandardBlobTier.HOT,
+                content_settings=ContentSettings(content_md5=digest),
+            )
+
+        async def get(i: int) -> None:
+            await (await container.download_blob(f"mem_L3_{i}")).readall()
+
+        await put_then_get(COUNT, CONCURRENCY, put, get)
+
+    return run
+
+
+def raw_obstore(port: int) -> Case:
+    async def run(spec: dict[str, Any]) -> None:
+        store = AzureStore(
+            spec["container"],
+            config={
+                "account_name": rig.ACCOUNT,
+                "account_key": rig.ACCOUNT_KEY,
+                "endpoint": f"http://127.0.0.1:{port}/{rig.ACCOUNT}",
+            },
+            client_options={"allow_http": True},
+            retry_config={"max_retries": 0},
+        )
+
+        async def put(i: int) -> None:
+            attributes = {**METADATA, "Storage-Class": "Hot"}
+            await obstore.put_async(store, f"mem_L3_{i}", PAYLOAD, attributes=attributes, tags=TAGS, mode="create")
+
+        async def get(i: int) -> None:
+            await (await obstore.get_async(store, f"mem_L3_{i}")).bytes_async()
+
+        await put_then_get(COUNT, CONCURRENCY, put, get)
+
+    return run
+
+
+def through_bridge(client: str) -> Case:
+    async def run(spec: dict[str, Any]) -> None:
+        options = CloudOptions(client="sdk" if client == "sdk" else "obstore")
+        async with rig.open_backend({**spec, "client": client}, options) as backend:
+            await bridge_round(ArtifactsBridge(backend=backend, concurrency=CONCURRENCY), PAYLOAD, COUNT, CONCURRENCY)
+
+    return run
+
+
+async def bench(server: rig.Server, rounds: int) -> None:
     async with BlobServiceClient.from_connection_string(server.connection_string) as service:
-        raw = service.get_container_client(raw_spec["container"])
-
-        async def raw_put(i: int) -> None:
-            await raw.upload_blob(f"mem_L3_{i}", PAYLOAD, overwrite=True)
-
-        async def raw_get(i: int) -> None:
-            await (await raw.download_blob(f"mem_L3_{i}")).readall()
-
-        async with rig.open_backend(backend_spec) as backend, rig.open_backend(bridge_spec) as bridge_backend:
-            bridge = ArtifactsBridge(backend=bridge_backend)
-            cases = [
-                Case(
-                    "raw SDK upload_blob + download_blob",
-                    lambda: put_then_get(COUNT, CONCURRENCY, raw_put, raw_get),
-                    2 * COUNT,
-                ),
-                Case(
-                    "AzureBlobBackend put + get", lambda: backend_round(backend, PAYLOAD, COUNT, CONCURRENCY), 2 * COUNT
-                ),
-                Case(
-                    "ArtifactsBridge store_page + load_page",
-                    lambda: bridge_round(bridge, PAYLOAD, COUNT, CONCURRENCY),
-                    2 * COUNT,
-                ),
-            ]
-            await run_cases(f"Azurite, {COUNT} x {SIZE // 1024} KiB, concurrency {CONCURRENCY}", cases)
+        cases: dict[str, Case] = {
+            "raw SDK upload_blob + download_blob": raw_sdk(service),
+            "raw obstore put_async + get_async": raw_obstore(server.port),
+            "bridge store_page + load_page, SDK path": through_bridge("sdk"),
+            "bridge store_page + load_page, obstore path": through_bridge("obstore"),
+        }
+        names = list(cases)
+        samples: dict[str, list[float]] = {name: [] for name in names}
+        for round_ in range(rounds + 1):
+            order = names[round_ % len(names) :] + names[: round_ % len(names)]
+            for name in order:
+                spec = server.new_store()
+                started = time.perf_counter()
+                await cases[name](spec)
+                if round_:  # round 0 warms up
+                    samples[name].append(time.perf_counter() - started)
+    base = statistics.median(samples[names[0]])
+    print(f"\n## Azurite, {COUNT} x {SIZE // 1024} KiB, concurrency {CONCURRENCY}, {rounds} interleaved rounds")
+    print(f"{'case':<46} {'median s':>9} {'min-max s':>13} {'ops/s':>7} {'ratio':>6}")
+    for name in names:
+        median = statistics.median(samples[name])
+        spread = f"{min(samples[name]):.2f}-{max(samples[name]):.2f}"
+        print(f"{name:<46} {median:>9.3f} {spread:>13} {2 * COUNT / median:>7.0f} {median / base:>6.2f}")
 
 
 async def run() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     with tempfile.TemporaryDirectory() as workdir, rig.serve(Path(workdir)) as server:
-        await bench(server)
+        await bench(server, rounds)
 
 
 if __name__ == "__main__":

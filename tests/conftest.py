@@ -92,8 +92,33 @@ class Store:
 
 
 @pytest.fixture
-def store(rig: str, rig_server: Callable[[str], Any]) -> Store:
-    return Store(rig, rig_server(rig).new_store())
+def store(rig: str, rig_server: Callable[[str], Any]) -> Iterator[Store]:
+    server = rig_server(rig)
+    made = Store(rig, server.new_store())
+    yield made
+    drop_store(server, made.spec)
+
+
+@pytest.fixture
+def fresh_store(rig_server: Callable[[str], Any]) -> Iterator[Callable[[str], dict[str, Any]]]:
+    """``fresh_store(rig_name)``: a new store on that rig, dropped after the test like the ``store`` fixture's."""
+    made: list[tuple[Any, dict[str, Any]]] = []
+
+    def new(name: str) -> dict[str, Any]:
+        server = rig_server(name)
+        made.append((server, server.new_store()))
+        return made[-1][1]
+
+    yield new
+    for server, spec in made:
+        drop_store(server, spec)
+
+
+def drop_store(server: Any, spec: dict[str, Any]) -> None:
+    """Remove a store the test is done with, where its rig's server can (``Server.drop_store``, optional)."""
+    drop = getattr(server, "drop_store", None)
+    if drop is not None:
+        drop(spec)
 
 
 @pytest.fixture

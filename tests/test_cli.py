@@ -21,6 +21,7 @@ import pytest
 from tests.conftest import Store
 from tests.emulators import free_port
 from tests.emulators_s3 import ACCESS_KEY, REGION, SECRET_KEY
+from tests.rigs import azure as azure_rig
 from tests.rigs.gcs import PROJECT
 from tierstore.cli import exit_codes
 from tierstore.errors import StorageFullError
@@ -133,8 +134,9 @@ def target(store: Store) -> tuple[str, dict[str, str]]:
         return f"s3://{spec['bucket']}/agent", s3_env(spec["endpoint"], spec.get("client", "sdk"))
     if store.rig == "gcs":
         return f"gs://{spec['bucket']}/agent", {"STORAGE_EMULATOR_HOST": spec["url"], "TIERSTORE_GCS_PROJECT": PROJECT}
-    if store.rig == "azure":
-        return f"az://{spec['container']}/agent", {"AZURE_STORAGE_CONNECTION_STRING": spec["connection_string"]}
+    if store.rig.startswith("azure"):
+        env = {"AZURE_STORAGE_CONNECTION_STRING": spec["connection_string"], "TIERSTORE_CLIENT": spec["client"]}
+        return f"az://{spec['container']}/agent", {**env, **azure_rig.settings_environment()}
     raise AssertionError(f"no command-line target for rig {store.rig}")
 
 

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import Store
 from tests.test_cli import Cli, ids_of, target
 
-CLOUD_RIGS = ("s3_moto", "s3_moto_obstore", "s3_localstack", "s3_localstack_obstore", "gcs", "azure")
+CLOUD_RIGS = ("s3_moto", "s3_moto_obstore", "s3_localstack", "s3_localstack_obstore", "gcs", "azure", "azure_obstore")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tierstore.backends.azure import AzureBlobBackend
-from tierstore.backends.cloud import RetryPolicy
+from tierstore.backends.cloud import CloudOptions, RetryPolicy
 from tierstore.backends.filesystem import FileSystemBackend
 from tierstore.backends.gcs import GCSBackend
 from tierstore.backends.memory import InMemoryBackend
@@ -306,13 +306,31 @@ def test_azure_url_uses_the_sdk_variable_untouched(monkeypatch: pytest.MonkeyPat
     backend = backend_from_url("az://pages/agent")
     assert isinstance(backend, AzureBlobBackend)
     assert (backend.container, backend.prefix) == ("pages", "agent/")
+    assert backend.options == CloudOptions()
+    assert backend.tiers.classes == {**{tier: "Hot" for tier in StorageTier}, StorageTier.L4: "Archive"}
     assert SECRET not in repr(backend)
 
 
-def test_azure_connection_string_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_azure_url_with_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIERSTORE_AZURE_CONNECTION_STRING", f"AccountName=devacct;AccountKey={SECRET}")
-    backend = backend_from_url("az://pages")
+    settings = load_settings(
+        storage_classes="L2=cool,L4=Cold",
+        read_timeout=7,
+        retry_deadline=3,
+        pool_size=8,
+        client="sdk",
+        azure_batch_delete="single",
+        prefix="tenant-a",
+    )
+    backend = backend_from_url("az://pages", settings)
     assert isinstance(backend, AzureBlobBackend)
+    assert (backend.container, backend.prefix) == ("pages", "tenant-a/")
+    assert backend.tiers.classes[StorageTier.L2] == "Cool"
+    assert backend.tiers.classes[StorageTier.L4] == "Cold"
+    assert "archive" not in backend.capabilities
+    assert (backend.options.read_timeout, backend.options.retry.deadline, backend.options.pool_size) == (7, 3, 8)
+    assert backend.options.client == "sdk"
+    assert backend.client.batch_limit == 0  # single deletes
     assert "devacct" in repr(backend)
     assert SECRET not in repr(backend)
 

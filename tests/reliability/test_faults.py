@@ -27,10 +27,10 @@ READ_TIMEOUT = 1.0
 
 
 async def test_checkpoint_completes_and_restores_through_faults(
-    network_rig: str, rig_server: Callable[[str], Any]
+    network_rig: str, fresh_store: Callable[[str], dict[str, Any]]
 ) -> None:
     rig = load(network_rig)
-    spec = rig_server(network_rig).new_store()
+    spec = fresh_store(network_rig)
     pages = [MemoryPage(page_id=f"p{i}", modality=Modality.TEXT, content=f"{i} " * 200) for i in range(PAGES)]
     options = CloudOptions(retry=PATIENT, connect_timeout=READ_TIMEOUT, read_timeout=READ_TIMEOUT)
     async with FaultProxy(rig.upstream(spec), share=SHARE, seed=20, stall_seconds=READ_TIMEOUT * 2.5) as proxy:

@@ -10,16 +10,20 @@ import base64
 import logging
 import traceback
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, quote
 
 import pytest
 
+from tests.emulators import free_port
 from tests.emulators_s3 import REGION
 from tests.reliability.figures import record
 from tests.rigs import azure as azure_rig
-from tierstore import ArtifactsBridge, BackendUnavailableError, MemoryPage, Modality, TierstoreError
+from tierstore import ArtifactsBridge, BackendUnavailableError, MemoryPage, Modality, StorageTier, TierstoreError
 from tierstore.backends.base import StorageBackend
 from tierstore.backends.cloud import CloudOptions, RetryPolicy
+from tierstore.errors import AccessDeniedError, ConfigurationError
 
 SENTINEL = "SeNtInEl" + "x7Q2" * 6
 SENTINEL_B64 = base64.b64encode(SENTINEL.encode() * 2).decode()  # Azure account keys are base64
@@ -99,11 +103,13 @@ def _gcs_service_account(spec: dict[str, Any], endpoint: str | None = None) -> S
 
 
 def _azure(spec: dict[str, Any], endpoint: str | None = None) -> StorageBackend:
-    from tierstore.backends.azure import AzureBlobBackend
+    """On the spec's data path (the ``azure`` and ``azure_obstore`` rigs), with the sentinel as account key."""
+    port = azure_rig.port_of(endpoint or azure_rig.upstream(spec))
+    spec = {**spec, "connection_string": azure_rig.connection_string(port, key=SENTINEL_B64)}
+    return azure_rig.open_backend(spec, AZURE_OPTIONS)
 
-    port = int((endpoint or spec["connection_string"].split("BlobEndpoint=")[1]).split(":")[2].split("/")[0])
-    connection_string = azure_rig.connection_string(port, key=SENTINEL_B64)
-    return AzureBlobBackend(spec["container"], connection_string=connection_string, retry=FAST)
+
+AZURE_OPTIONS = CloudOptions(connect_timeout=0.5, read_timeout=2.0, retry=FAST)
 
 
 OPENERS: dict[str, Callable[..., StorageBackend]] = {
@@ -112,6 +118,7 @@ OPENERS: dict[str, Callable[..., StorageBackend]] = {
     "gcs": _gcs,
     "gcs_service_account": _gcs_service_account,
     "azure": _azure,
+    "azure_obstore": _azure,
 }
 RIG_OF = {"gcs_service_account": "gcs"}
 """Openers that are a second credential on another opener's rig."""
@@ -161,4 +168,74 @@ async def test_sentinel_secret_never_leaks(
     secrets = _secrets(cloud)
     leaks = [text for text in seen if any(secret in text for secret in secrets)]
     assert leaks == []
+    record("texts checked for a sentinel secret", len(seen), cloud)
+
+
+@pytest.mark.parametrize("cloud", ["azure", "azure_obstore"])
+@pytest.mark.parametrize("credential", ["account key", "SAS"])
+async def test_azure_account_keys_and_sas_tokens_never_leak(
+    cloud: str,
+    credential: str,
+    rig_server: Callable[[str], Any],
+    fresh_store: Callable[[str], dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A working key or SAS through success (store, load, list, tier change, restore), a refused one, a missing
+    container and a dead endpoint, with every logger at DEBUG: neither the key, nor the SAS, nor its signature
+    shows anywhere."""
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    caplog.set_level(logging.DEBUG)
+    server = rig_server(cloud)
+    spec = fresh_store(cloud)
+    endpoint = f"http://127.0.0.1:{server.port}/{azure_rig.ACCOUNT}"
+    permissions = ContainerSasPermissions(read=True, write=True, delete=True, list=True, tag=True)
+
+    def sas_for(container: str) -> str:
+        expiry = datetime.now(UTC) + timedelta(hours=1)
+        return str(
+            generate_container_sas(
+                azure_rig.ACCOUNT, container, account_key=azure_rig.ACCOUNT_KEY, permission=permissions, expiry=expiry
+            )
+        )
+
+    sas, missing_sas = sas_for(spec["container"]), sas_for("no-such-container")
+    refused_sas = "sv=2024-08-04&sr=c&sp=rwdlt&se=2099-01-01T00%3A00%3A00Z&sig=" + SENTINEL_B64.replace("=", "%3D")
+    secrets = [azure_rig.ACCOUNT_KEY, SENTINEL, SENTINEL_B64, quote(SENTINEL_B64)]
+    secrets += [text for token in (sas, missing_sas) for text in (token, parse_qs(token)["sig"][0])]
+
+    def open_with(secret: str, container: str = spec["container"], url: str = endpoint) -> StorageBackend:
+        target = {**spec, "container": container}
+        if credential == "SAS":
+            return azure_rig.open_backend(
+                target, AZURE_OPTIONS, connection_string=None, account_url=url, credential=secret
+            )
+        key_string = azure_rig.connection_string(azure_rig.port_of(url), key=secret)
+        return azure_rig.open_backend(target, AZURE_OPTIONS, connection_string=key_string)
+
+    working = sas if credential == "SAS" else azure_rig.ACCOUNT_KEY
+    refused = refused_sas if credential == "SAS" else SENTINEL_B64
+    seen: list[str] = []
+    page = MemoryPage(page_id="secret-test", modality=Modality.TEXT, content="x")
+    backend = open_with(working)
+    bridge = ArtifactsBridge(backend=backend)
+    artifact = await bridge.store_page(page)
+    assert await bridge.load_page(artifact) == page
+    assert await bridge.list_pages() == [artifact]
+    await bridge.set_tier(artifact, StorageTier.L4)
+    assert (await bridge.restore_page(artifact)).state in ("pending", "restored")
+    seen += [repr(backend), repr(bridge)]
+    await backend.aclose()
+    failures = [
+        (open_with(refused), AccessDeniedError),
+        (open_with(missing_sas if credential == "SAS" else working, container="no-such-container"), ConfigurationError),
+        (open_with(working, url=f"http://127.0.0.1:{free_port()}/{azure_rig.ACCOUNT}"), BackendUnavailableError),
+    ]
+    for failing, expected in failures:
+        with pytest.raises(expected) as failure:
+            await ArtifactsBridge(backend=failing).store_page(page)
+        seen += [_texts(failure.value), repr(failing)]
+        await failing.aclose()
+    seen += [record.getMessage() for record in caplog.records] + [caplog.text]
+    assert [text for text in seen if any(secret in text for secret in secrets)] == []
     record("texts checked for a sentinel secret", len(seen), cloud)

@@ -9,8 +9,10 @@ A rig module defines:
 * ``serve(workdir: Path) -> ContextManager[Server]`` - session-scoped: installs and starts what the backend
   needs (an emulator on 127.0.0.1 and a free port), and stops it on exit;
 * ``Server.new_store() -> dict`` - a JSON-able description of a fresh, empty store (a new bucket, container,
-  prefix or directory), so that no test sees another's objects;
-* ``open_backend(spec: dict) -> StorageBackend`` - builds a backend onto that store, with no I/O. It is called
+  prefix or directory), so that no test sees another's objects; ``Server.drop_store(spec)`` (optional) removes it
+  when the test is done, for an emulator that slows down as it fills;
+* ``open_backend(spec: dict, options: CloudOptions | None = None, **cloud_specific) -> StorageBackend`` - builds
+  a backend onto that store (a cloud rig with the shared options, else its own), with no I/O. It is called
   in the test process and in child processes (``python -m tests.rigs.child``), so two bridges, in one process
   or two, can share one store.
 
@@ -32,6 +34,7 @@ _ORDER = [
     "s3_localstack_obstore",
     "gcs",
     "azure",
+    "azure_obstore",
 ]
 RIGS = [name for name in _ORDER if (Path(__file__).parent / f"{name}.py").exists()]
 

@@ -1,4 +1,8 @@
-"""Rig for AzureBlobBackend on Azurite: installs Azurite from npm on first use, one container per store."""
+"""Rig for AzureBlobBackend on Azurite through the SDK data path: installs Azurite from npm on first use, one
+container per store. ``azure_obstore`` serves the same Azurite with the obstore data path (the spec's ``client``).
+
+Azurite is shared: every rig of this process that serves it gets the one server, stopped when the last is done.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,16 @@ import itertools
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from tests.emulators import free_port, stop_process_group, wait_until_ready
+from tests.emulators import SharedServer, free_port, stop_process_group, wait_until_ready
 from tierstore.backends.azure import AzureBlobBackend
+from tierstore.backends.cloud import CloudOptions, RetryPolicy
 
 NAME = "azure"
 AZURITE_VERSION = "3.37.0"
@@ -25,6 +32,11 @@ INSTALL_DIR = ROOT / ".emulators" / "azurite"
 READY_TIMEOUT = 30.0
 
 XFAILS: dict[str, str] = {}
+CLIENT = "sdk"
+
+OPTIONS = CloudOptions(connect_timeout=2.0, read_timeout=10.0, retry=RetryPolicy(deadline=60.0))
+"""Azurite on a busy 2-core machine: a request it has lost is given up after 10 s of silence and tried again,
+well inside a 60 s deadline per call, rather than waited for until the deadline ends the whole call."""
 
 
 def connection_string(port: int, *, host: str = "127.0.0.1", key: str = ACCOUNT_KEY) -> str:
@@ -99,46 +111,102 @@ def azurite(workdir: Path) -> Iterator[int]:
 
 
 class Server:
-    def __init__(self, port: int) -> None:
+    """Azurite on ``port``; each store is a new container, reached through the data path ``client``."""
+
+    def __init__(self, port: int, client: str = CLIENT, ids: Iterator[int] | None = None) -> None:
         self.port = port
+        self.client = client
         self.connection_string = connection_string(port)
-        self._ids = itertools.count()
+        self._ids = ids if ids is not None else itertools.count()
 
-    def new_store(self) -> dict[str, Any]:
+    def on(self, client: str) -> Server:
+        """The same Azurite, its stores reached through another data path."""
+        return Server(self.port, client, self._ids)
+
+    def new_store(self, client: str | None = None) -> dict[str, Any]:
         container = f"store-{os.getpid()}-{next(self._ids)}"
-        _create_container(self.connection_string, container)
-        return {"connection_string": self.connection_string, "container": container}
+        _in_container(self.connection_string, container, "create")
+        return {"connection_string": self.connection_string, "container": container, "client": client or self.client}
+
+    def drop_store(self, spec: dict[str, Any]) -> None:
+        """Delete the store's container: Azurite's deletes slow down with every blob the account holds (30 deletes
+        took 6 s with 30,000 blobs in other containers, 0.04 s without), so a session keeps its account small."""
+        _in_container(self.connection_string, spec["container"], "delete")
 
 
-def _create_container(conn: str, container: str) -> None:
-    # Synchronous on purpose: new_store() is called from sync fixtures, inside or outside an event loop.
+def _in_container(
+    conn: str, container: str, action: Literal["create", "delete"], options: CloudOptions = OPTIONS
+) -> None:
+    """Create or delete a container, synchronously (new_store() is called from sync fixtures, inside or outside an
+    event loop), under the rig's timeouts and deadline like the backends: a busy Azurite's silence is retried, not
+    waited out. Finding it done after a retry counts as done (an earlier attempt's answer was lost)."""
+    from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
     from azure.storage.blob import BlobServiceClient
 
-    with BlobServiceClient.from_connection_string(conn, retry_total=0) as service:
-        service.create_container(container)
+    done_already = ResourceExistsError if action == "create" else ResourceNotFoundError
+    deadline = time.monotonic() + options.retry.deadline
+    with BlobServiceClient.from_connection_string(
+        conn, retry_total=0, connection_timeout=options.connect_timeout, read_timeout=options.read_timeout
+    ) as service:
+        for attempt in itertools.count(1):
+            try:
+                if action == "create":
+                    service.create_container(container)
+                else:
+                    service.delete_container(container)
+                return
+            except done_already:
+                if attempt == 1 and action == "create":
+                    raise
+                return
+            except AzureError as exc:
+                refused = isinstance(exc, HttpResponseError) and exc.status_code is not None and exc.status_code < 500
+                if refused or time.monotonic() >= deadline:
+                    raise
+                time.sleep(options.retry.delay(attempt))
 
 
 @contextmanager
-def serve(workdir: Path) -> Iterator[Server]:
+def _start(workdir: Path) -> Iterator[Server]:
     with azurite(workdir) as port:
         yield Server(port)
 
 
-def open_backend(spec: dict[str, Any], **options: Any) -> AzureBlobBackend:
-    return AzureBlobBackend(
-        spec["container"], connection_string=spec["connection_string"], prefix=spec.get("prefix", ""), **options
-    )
+_SHARED = SharedServer(_start)
 
 
-def _port(url: str) -> int:
+def serve(workdir: Path) -> AbstractContextManager[Server]:
+    """Azurite, started once for this rig and its obstore twin (``azure_obstore``)."""
+    server: AbstractContextManager[Server] = _SHARED.serve(workdir)
+    return server
+
+
+def settings_environment(options: CloudOptions = OPTIONS) -> dict[str, str]:
+    """The rig's options as the ``TIERSTORE_*`` variables the command line reads."""
+    return {
+        "TIERSTORE_CONNECT_TIMEOUT": str(options.connect_timeout),
+        "TIERSTORE_READ_TIMEOUT": str(options.read_timeout),
+        "TIERSTORE_RETRY_DEADLINE": str(options.retry.deadline),
+    }
+
+
+def open_backend(spec: dict[str, Any], options: CloudOptions | None = None, **azure: Any) -> AzureBlobBackend:
+    """A backend onto the store, on the spec's data path; ``azure``: AzureBlobBackend's own keywords."""
+    chosen = replace(options or OPTIONS, client=spec.get("client", CLIENT))
+    azure.setdefault("connection_string", spec["connection_string"])
+    azure.setdefault("prefix", spec.get("prefix", ""))
+    return AzureBlobBackend(spec["container"], options=chosen, **azure)
+
+
+def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/")[0])
 
 
 def through(spec: dict[str, Any], url: str) -> dict[str, Any]:
     """The same store, reached through another endpoint (a fault-injecting proxy)."""
-    return {**spec, "connection_string": connection_string(_port(url))}
+    return {**spec, "connection_string": connection_string(port_of(url))}
 
 
 def upstream(spec: dict[str, Any]) -> str:
     blob_endpoint = spec["connection_string"].split("BlobEndpoint=")[1].rstrip(";")
-    return f"http://127.0.0.1:{_port(blob_endpoint)}"
+    return f"http://127.0.0.1:{port_of(blob_endpoint)}"

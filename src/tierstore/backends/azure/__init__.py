@@ -1,0 +1,161 @@
+"""Azure Blob Storage backend: block blobs in one container, through azure-storage-blob (aio) or obstore.
+
+Contract (Azure's part; the rest is :class:`~tierstore.backends.cloud.backend.CloudBackend`'s):
+
+* Construction only: the constructor does no I/O and fails with MissingDependencyError when the ``azure`` extra
+  is missing (or, with ``client="obstore"``, the ``fast`` extra). Credentials are read as
+  :mod:`tierstore.backends.azure.credentials` says; ``repr`` and errors never show a key or SAS.
+* Tiers -> access tiers: L0-L3 Hot and L4 Archive unless ``storage_classes`` says otherwise (Hot, Cool, Cold,
+  Archive, in any case); L3 must be online, because archived blobs rehydrate to it.
+* The data path: obstore (:mod:`~tierstore.backends.azure.obstore_client`) when ``options.client`` is
+  ``"obstore"``, or ``"auto"`` with obstore installed and credentials obstore can use; otherwise the SDK
+  (:mod:`~tierstore.backends.azure.client`), which also serves everything obstore lacks.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final
+
+from tierstore.backends.azure.batch import BATCH_LIMIT
+from tierstore.backends.azure.client import TIER_RECORD_TAG, BatchDeleteMode, SdkClient
+from tierstore.backends.azure.credentials import AzureAuth
+from tierstore.backends.azure.obstore_client import ObstoreClient
+from tierstore.backends.cloud.backend import CloudBackend
+from tierstore.backends.cloud.client import ObjectClient
+from tierstore.backends.cloud.options import CloudOptions
+from tierstore.backends.cloud.tiers import TierMap
+from tierstore.backends.registry import Location, Scheme
+from tierstore.enums import StorageTier
+from tierstore.errors import ConfigurationError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from tierstore.config import TierstoreSettings
+
+__all__ = [
+    "ACCESS_TIERS",
+    "BATCH_LIMIT",
+    "DEFAULT_STORAGE_CLASSES",
+    "SCHEME",
+    "TIER_RECORD_TAG",
+    "AzureBlobBackend",
+    "BatchDeleteMode",
+    "from_url",
+]
+
+ACCESS_TIERS: Final = ("Hot", "Cool", "Cold", "Archive")
+DEFAULT_STORAGE_CLASSES: Mapping[StorageTier, str] = MappingProxyType(
+    {
+        StorageTier.L0: "Hot",
+        StorageTier.L1: "Hot",
+        StorageTier.L2: "Hot",
+        StorageTier.L3: "Hot",
+        StorageTier.L4: "Archive",
+    }
+)
+_CONTAINER_NAME: Final = re.compile(r"(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*")
+_SPELLING: Final = {name.lower(): name for name in ACCESS_TIERS}
+
+
+def access_tiers(overrides: Mapping[StorageTier, str] | None) -> TierMap:
+    tiers = TierMap(
+        "Azure",
+        DEFAULT_STORAGE_CLASSES,
+        overrides,
+        known=ACCESS_TIERS,
+        archives={"Archive"},
+        spell=lambda name: _SPELLING.get(name.lower(), name),
+    )
+    if tiers.is_archive(tiers.class_of(StorageTier.L3)):
+        raise ConfigurationError("L3 must map to an online access tier: archived blobs rehydrate to it")
+    return tiers
+
+
+class AzureBlobBackend(CloudBackend):
+    name = "azure-blob"
+    container_word = "container"
+
+    def __init__(
+        self,
+        container: str,
+        *,
+        prefix: str = "",
+        connection_string: str | None = None,
+        account_url: str | None = None,
+        credential: Any = None,
+        storage_classes: Mapping[StorageTier, str] | None = None,
+        options: CloudOptions | None = None,
+        max_concurrency: int = 8,
+        max_single_put_size: int = 64 * 1024 * 1024,
+        max_block_size: int = 4 * 1024 * 1024,
+        list_page_size: int = 5000,
+        batch_delete: BatchDeleteMode = "auto",
+    ) -> None:
+        """``max_concurrency``: parallel block transfers of one blob; ``max_single_put_size``: above it, uploads
+        are staged in blocks of ``max_block_size``; ``list_page_size``: blobs per List Blobs page (1-5000);
+        ``batch_delete``: ``"auto"`` (Blob Batch, falling back to single deletes for good once refused),
+        ``"batch"`` or ``"single"``."""
+        options = options or CloudOptions()
+        if not isinstance(container, str) or not _CONTAINER_NAME.fullmatch(container):
+            raise ConfigurationError(f"invalid container name {container!r}: 3-63 of a-z 0-9 and single hyphens")
+        if max_concurrency < 1 or not 1 <= list_page_size <= 5000 or max_block_size < 1 or max_single_put_size < 1:
+            raise ConfigurationError("max_concurrency and block sizes must be positive, list_page_size 1-5000")
+        if batch_delete not in ("auto", "batch", "single"):
+            raise ConfigurationError(f"batch_delete must be 'auto', 'batch' or 'single', not {batch_delete!r}")
+        tiers = access_tiers(storage_classes)
+        auth = AzureAuth.resolve(connection_string, account_url, credential)
+        sdk = SdkClient(
+            container,
+            auth,
+            tiers,
+            options,
+            max_concurrency=max_concurrency,
+            max_single_put_size=max_single_put_size,
+            max_block_size=max_block_size,
+            list_page_size=list_page_size,
+            batch_delete=batch_delete,
+        )
+        super().__init__(container, _data_path(sdk, options, prefix), tiers, prefix=prefix, options=options)
+
+
+def _data_path(sdk: SdkClient, options: CloudOptions, prefix: str) -> ObjectClient:
+    if options.client == "sdk":
+        return sdk
+    access = sdk.auth.obstore_access()
+    if "//" in prefix.strip("/"):
+        access = "obstore cannot name blobs with an empty path segment ('//' in the prefix)"
+    if options.client == "obstore":
+        if not _obstore_installed():
+            raise MissingDependencyError("fast", "obstore")
+        if isinstance(access, str):
+            raise ConfigurationError(f"client='obstore' cannot be used: {access}")
+        return ObstoreClient(sdk, access)
+    if isinstance(access, str) or not _obstore_installed():
+        return sdk
+    return ObstoreClient(sdk, access)
+
+
+def _obstore_installed() -> bool:
+    if "obstore" in sys.modules:
+        return sys.modules["obstore"] is not None  # None: an import that failed, or one blocked on purpose
+    return importlib.util.find_spec("obstore") is not None
+
+
+def from_url(location: Location, settings: TierstoreSettings) -> AzureBlobBackend:
+    connection_string = settings.azure_connection_string
+    return AzureBlobBackend(
+        location.container,
+        prefix=location.path or settings.prefix,
+        connection_string=connection_string.get_secret_value() if connection_string else None,
+        account_url=settings.azure_account_url,
+        storage_classes=settings.storage_classes or None,
+        options=settings.cloud_options(),
+        batch_delete=settings.azure_batch_delete,
+    )
+
+
+SCHEME = Scheme("az", from_url, container="container")

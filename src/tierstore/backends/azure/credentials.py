@@ -1,0 +1,195 @@
+"""Who the Azure backend is and how it proves it: one place that reads a connection string, an account URL and a
+credential, for both data paths.
+
+Contract:
+
+* :class:`AzureAuth` takes a connection string (else ``$AZURE_STORAGE_CONNECTION_STRING``), or ``account_url`` with a
+  credential (an account key, a SAS token, an ``AzureNamedKeyCredential``/``AzureSasCredential``, or an async
+  ``TokenCredential``), or ``account_url`` alone: then ``azure.identity.aio.DefaultAzureCredential`` is created on
+  first use and closed by :meth:`AzureAuth.aclose`. Nothing here does I/O.
+* :meth:`AzureAuth.secrets` lists every key, SAS and connection string it holds; :meth:`AzureAuth.describe` names
+  the account or the URL without its query, never a credential.
+* :meth:`AzureAuth.obstore_config` says how obstore would connect (endpoint, account, key or SAS or token), or why
+  it cannot (a credential type obstore has no equivalent for).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
+
+from tierstore.backends._optional import require
+from tierstore.errors import ConfigurationError
+
+ENVIRONMENT_VARIABLE: Final = "AZURE_STORAGE_CONNECTION_STRING"
+TOKEN_SCOPE: Final = "https://storage.azure.com/.default"  # noqa: S105 - an OAuth scope, not a secret
+# The development account every Azure emulator serves (public values, documented by Microsoft).
+_DEV_ACCOUNT: Final = "devstoreaccount1"
+_DEV_KEY: Final = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+_DEV_ENDPOINT: Final = "http://127.0.0.1:10000/devstoreaccount1"
+
+
+@dataclass(frozen=True, slots=True)
+class ObstoreAccess:
+    """What obstore's ``AzureStore`` needs: ``config`` keys, and a token provider for a TokenCredential."""
+
+    config: dict[str, str]
+    token_provider: Callable[[], Awaitable[dict[str, Any]]] | None = None
+    secure: bool = True
+
+
+def parse_connection_string(connection_string: str) -> dict[str, str]:
+    """``Name=value;`` pairs, names upper-cased (as the SDK reads them); ConfigurationError when malformed."""
+    settings: dict[str, str] = {}
+    for part in connection_string.strip().rstrip(";").split(";"):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise ConfigurationError("the Azure connection string is malformed: expected Name=value pairs")
+        settings[name.strip().upper()] = value.strip()
+    return settings
+
+
+def is_sas(text: str) -> bool:
+    """Does ``text`` read as a SAS query string (as opposed to an account key)?"""
+    return "sig" in parse_qs(text.lstrip("?"))  # every SAS is signed; an account key is bare base64
+
+
+@dataclass(slots=True)
+class AzureAuth:
+    connection_string: str | None
+    account_url: str | None
+    credential: Any
+    owned: Any = field(default=None, repr=False)
+    """The DefaultAzureCredential made here (None until needed), closed by :meth:`aclose`."""
+
+    @classmethod
+    def resolve(cls, connection_string: str | None, account_url: str | None, credential: Any) -> AzureAuth:
+        if connection_string and account_url:
+            raise ConfigurationError("give either connection_string or account_url, not both")
+        if account_url:
+            if not urlsplit(account_url).scheme or not urlsplit(account_url).netloc:
+                raise ConfigurationError("account_url must be a URL such as https://ACCOUNT.blob.core.windows.net")
+            return cls(None, account_url, credential)
+        connection_string = connection_string or os.environ.get(ENVIRONMENT_VARIABLE)
+        if not connection_string:
+            raise ConfigurationError(
+                f"no Azure credentials: pass connection_string, set {ENVIRONMENT_VARIABLE}, "
+                "or pass account_url (with a credential, or none to use DefaultAzureCredential)"
+            )
+        parse_connection_string(connection_string)
+        return cls(connection_string, None, credential)
+
+    # -- what it holds ------------------------------------------------------------------------------------------
+
+    def _settings(self) -> dict[str, str]:
+        return parse_connection_string(self.connection_string) if self.connection_string else {}
+
+    def account_name(self) -> str | None:
+        settings = self._settings()
+        if settings.get("USEDEVELOPMENTSTORAGE", "").lower() == "true":
+            return _DEV_ACCOUNT
+        if settings.get("ACCOUNTNAME"):
+            return settings["ACCOUNTNAME"]
+        parts = urlsplit(self.endpoint())
+        host = parts.hostname or ""
+        if ".blob." in host:
+            return host.split(".", 1)[0]
+        segments = [segment for segment in parts.path.split("/") if segment]
+        return segments[0] if segments else None  # path-style, as the emulators serve it
+
+    def endpoint(self) -> str:
+        """The blob service URL, without a query (so without a SAS)."""
+        settings = self._settings()
+        if settings.get("USEDEVELOPMENTSTORAGE", "").lower() == "true":
+            return _DEV_ENDPOINT
+        if not self.connection_string:
+            parts = urlsplit(str(self.account_url))
+            return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+        if "BLOBENDPOINT" in settings:
+            return settings["BLOBENDPOINT"].rstrip("/")
+        protocol = settings.get("DEFAULTENDPOINTSPROTOCOL", "https")
+        suffix = settings.get("ENDPOINTSUFFIX", "core.windows.net")
+        return f"{protocol}://{settings.get('ACCOUNTNAME', '')}.blob.{suffix}"
+
+    def _key_and_sas(self) -> tuple[str | None, str | None]:
+        settings = self._settings()
+        if settings.get("USEDEVELOPMENTSTORAGE", "").lower() == "true":
+            return _DEV_KEY, None
+        key, sas = settings.get("ACCOUNTKEY"), settings.get("SHAREDACCESSSIGNATURE")
+        if self.account_url:
+            query = urlsplit(self.account_url).query
+            sas = query if is_sas(query) else None
+        credential = self.credential
+        if isinstance(credential, str):
+            key, sas = (None, credential.lstrip("?")) if is_sas(credential) else (credential, sas)
+        elif isinstance(credential, dict):  # the SDK's {"account_name": ..., "account_key": ...}
+            key = credential.get("account_key")
+        elif hasattr(credential, "named_key"):
+            key = credential.named_key.key
+        elif hasattr(credential, "signature"):
+            sas = str(credential.signature).lstrip("?")
+        return key, sas
+
+    def secrets(self) -> list[str]:
+        key, sas = self._key_and_sas()
+        found = [self.connection_string, key, sas]
+        if isinstance(self.credential, str):
+            found.append(self.credential)
+        return [secret for secret in found if secret]
+
+    def describe(self) -> str:
+        account = self.account_name()
+        if self.connection_string is not None:
+            return f", account={account!r}"
+        return f", account_url={self.endpoint()!r}"
+
+    # -- the credential each client uses ------------------------------------------------------------------------
+
+    def uses_token(self) -> bool:
+        key, sas = self._key_and_sas()
+        return self.connection_string is None and key is None and sas is None
+
+    def token_credential(self) -> Any:
+        """The async TokenCredential in use: the one given, or a DefaultAzureCredential made (once) here."""
+        if self.credential is not None:
+            return self.credential
+        if self.owned is None:
+            identity = require("azure.identity.aio", extra="azure", package="azure-identity")
+            self.owned = identity.DefaultAzureCredential()
+        return self.owned
+
+    def sdk_credential(self) -> Any:
+        """The ``credential`` argument of the SDK's clients (None when the URL carries a SAS)."""
+        if self.connection_string is not None or self.credential is not None or not self.uses_token():
+            return self.credential
+        return self.token_credential()
+
+    def obstore_access(self) -> ObstoreAccess | str:
+        """How obstore connects with these credentials, or why it cannot."""
+        account = self.account_name()
+        if not account:
+            return "the account name cannot be read from the account URL"
+        endpoint = self.endpoint()
+        config = {"account_name": account, "endpoint": endpoint}
+        secure = endpoint.startswith("https:")
+        key, sas = self._key_and_sas()
+        if key is not None:
+            return ObstoreAccess({**config, "account_key": key}, secure=secure)
+        if sas is not None:
+            return ObstoreAccess({**config, "sas_key": sas}, secure=secure)
+        if self.credential is not None and not callable(getattr(self.credential, "get_token", None)):
+            return f"obstore has no equivalent of a {type(self.credential).__name__} credential"
+        return ObstoreAccess(config, self._token_provider, secure=secure)
+
+    async def _token_provider(self) -> dict[str, Any]:
+        token = await self.token_credential().get_token(TOKEN_SCOPE)
+        return {"token": token.token, "expires_at": datetime.fromtimestamp(token.expires_on, UTC)}
+
+    async def aclose(self) -> None:
+        owned, self.owned = self.owned, None
+        if owned is not None:
+            await owned.close()

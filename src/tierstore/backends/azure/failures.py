@@ -1,0 +1,112 @@
+"""What a failed Azure request was: :func:`classify` turns whatever azure-storage-blob (with azure-core and aiohttp
+under it) or obstore raised into a :class:`~tierstore.backends.cloud.failure.Failure`.
+
+Contract: the service's answer (HTTP status and ``x-ms-error-code``) decides where there is one. Azure's own codes
+refine the status, and each of them refuses the request: ``BlobArchived`` is archived, not a conflict;
+``ContainerNotFound`` is a missing container, not a missing blob; ``ServerBusy`` is throttling. ``applied="no"``
+only for such refusals, a connection that never opened and a connect timeout. Anything unrecognised is "unknown".
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from tierstore.backends.cloud.failure import Failure, FailureKind, from_status
+
+_KIND_OF_CODE: Final[dict[str, FailureKind]] = {
+    "BlobNotFound": "not-found",
+    "ContainerNotFound": "no-container",
+    "ContainerBeingDeleted": "no-container",
+    "BlobArchived": "archived",
+    "BlobAlreadyExists": "conflict",
+    "ConditionNotMet": "conflict",
+    "InvalidRange": "range",
+    "ServerBusy": "throttled",
+}
+
+# obstore (object_store underneath) puts the answer and the transport failure into its message text.
+_OBSTORE_STATUS: Final = re.compile(r"status code: (\d{3})")
+_OBSTORE_CODE: Final = re.compile(r"<Code>([A-Za-z]+)</Code>")
+_OBSTORE_TRANSPORT: Final = re.compile(r"HttpError \{\s*kind: (\w+)")
+
+
+def answered(status: int, code: str) -> Failure:
+    """The failure an Azure answer means: its code where Azure has one we know (each of them refuses the request),
+    else its status."""
+    kind = _KIND_OF_CODE.get(code)
+    return from_status(status, code) if kind is None else Failure(kind, "no", status, code)
+
+
+def classify(error: BaseException) -> Failure:
+    # obstore raises its own types, and the builtin FileNotFoundError for a missing object.
+    if type(error).__module__.startswith("obstore") or isinstance(error, FileNotFoundError):
+        return _classify_obstore(error)
+    return _classify_sdk(error)
+
+
+def _classify_sdk(error: BaseException) -> Failure:
+    from azure.core import exceptions as core
+
+    if isinstance(error, core.IncompleteReadError):
+        return Failure("network", "maybe")
+    if isinstance(error, core.HttpResponseError) and error.status_code is not None:
+        if isinstance(error, core.DecodeError) and error.status_code < 300:
+            return Failure("network", "maybe")  # a garbled answer to a request that worked
+        return answered(int(error.status_code), _sdk_code(error))
+    if isinstance(error, core.ClientAuthenticationError):
+        return Failure("denied", "no")  # no token could be had: nothing was sent to storage
+    if isinstance(error, core.ServiceRequestTimeoutError):
+        return Failure("timeout", "no")
+    if isinstance(error, core.ServiceResponseTimeoutError):
+        return Failure("timeout", "maybe")
+    if isinstance(error, core.ServiceRequestError | core.ServiceResponseError):
+        # azure-core reports every aiohttp ClientError as a ServiceRequestError, a dropped keep-alive connection
+        # after the request went out among them: only a connection that never opened proves nothing was sent.
+        return Failure("network", "no" if _never_connected(error) else "maybe")
+    if isinstance(error, TimeoutError):
+        return Failure("timeout", "maybe")
+    if isinstance(error, ConnectionRefusedError):
+        return Failure("network", "no")
+    if isinstance(error, OSError):
+        return Failure("network", "maybe")
+    if isinstance(error, ValueError | TypeError):
+        return Failure("configuration", "no")  # the SDK refused to build the request
+    return Failure("unknown", "maybe")
+
+
+def _sdk_code(error: BaseException) -> str:
+    """Azure's error code as the service spelt it (the SDK may hold it as a StorageErrorCode member)."""
+    code = getattr(error, "error_code", None)
+    return str(getattr(code, "value", code) or "")
+
+
+def _never_connected(error: BaseException) -> bool:
+    import aiohttp
+
+    inner = getattr(error, "inner_exception", None) or error.__cause__
+    return isinstance(inner, aiohttp.ClientConnectorError | ConnectionRefusedError)
+
+
+def _classify_obstore(error: BaseException) -> Failure:
+    text = str(error)
+    status = _OBSTORE_STATUS.search(text)
+    if status is not None:
+        code = _OBSTORE_CODE.search(text)
+        return answered(int(status.group(1)), code.group(1) if code else "")
+    transport = _OBSTORE_TRANSPORT.search(text)
+    kind = transport.group(1) if transport else ""
+    if kind == "Connect":
+        return Failure("network", "no", code="connect")
+    if kind == "Timeout":
+        return Failure("timeout", "maybe", code="timeout")
+    if kind in ("Request", "Interrupted", "Decode"):
+        return Failure("network", "maybe", code=kind.lower())  # "request": the connection dropped before an answer
+    name = type(error).__name__
+    if name in ("PermissionDeniedError", "UnauthenticatedError"):
+        return Failure("denied", "no")
+    if name in ("UnknownConfigurationKeyError", "InvalidPathError"):
+        return Failure("configuration", "no")
+    if "Timeout" in text or "timed out" in text:
+        return Failure("timeout", "maybe")
+    return Failure("unknown", "maybe")
