@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote
 from tierstore import codec, ids
 from tierstore.allocator import IdAllocator
 from tierstore.artifacts import CheckpointLease
-from tierstore.backends.base import METADATA_BUDGET, ListEntry, StorageBackend
+from tierstore.backends.base import METADATA_BUDGET, Chunks, ListEntry, StorageBackend
 from tierstore.enums import StorageTier
 from tierstore.errors import IntegrityError, ObjectNotFoundError
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata
@@ -61,7 +61,8 @@ class ObjectArtifacts:
         async def write(key: str) -> None:
             encoded = codec.frame_page(prepared, key)
             metadata = _object_metadata(page, encoded, tier, owner, key)
-            await self.backend.put(key, encoded.data, metadata=metadata, tags=tags, tier=tier, if_absent=True)
+            body = Chunks(encoded.head, encoded.body)  # the page's content is never copied into a joined frame
+            await self.backend.put(key, body, metadata=metadata, tags=tags, tier=tier, if_absent=True)
             written.append(encoded)
 
         key = await self._allocator.claim(tier, write)

@@ -25,11 +25,13 @@ Contract (every adapter keeps to it; the contract suite in ``tests/contract`` ch
 
 from __future__ import annotations
 
+import io
 import re
+import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol, Self, runtime_checkable
+from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 from tierstore.enums import StorageTier
 from tierstore.errors import ConfigurationError, InvalidInputError
@@ -44,7 +46,98 @@ RestoreSpeed = Literal["bulk", "standard", "expedited"]
 RestoreState = Literal["not-archived", "pending", "restored", "archived"]
 
 Buffer = bytes | bytearray | memoryview
-"""What ``put`` takes and ``get`` may return: any contiguous bytes."""
+"""What ``get`` may return: any contiguous bytes."""
+
+
+class Chunks:
+    """One body made of consecutive buffers that are never joined into one: a frame's header, then the page's
+    content as the caller gave it. A backend writes the buffers one after the other (``views``), hands its SDK a
+    file over them (``reader``), or a part of them (``window``); ``bytes(chunks)`` joins them where nothing else
+    will do."""
+
+    __slots__ = ("_size", "views")
+
+    def __init__(self, *parts: Buffer) -> None:
+        self.views: tuple[memoryview, ...] = tuple(memoryview(p).cast("B") for p in parts if len(p))
+        self._size = sum(len(view) for view in self.views)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __bytes__(self) -> bytes:
+        return self.views[0].tobytes() if len(self.views) == 1 else b"".join(self.views)
+
+    def window(self, start: int, stop: int) -> Chunks:
+        """The bytes from ``start`` to ``stop``, without a copy."""
+        parts, offset = [], 0
+        for view in self.views:
+            lo, hi = max(start - offset, 0), min(stop - offset, len(view))
+            if lo < hi:
+                parts.append(view[lo:hi])
+            offset += len(view)
+        return Chunks(*parts)
+
+    def digest(self, hasher: Any) -> Any:
+        """``hasher`` (a ``hashlib`` object) updated with every byte, in order."""
+        for view in self.views:
+            hasher.update(view)
+        return hasher
+
+    def crc32(self) -> int:
+        value = 0
+        for view in self.views:
+            value = zlib.crc32(view, value)
+        return value
+
+    def reader(self) -> io.BufferedReader:
+        """A seekable file over the bytes, reading into the caller's buffers (no copy of the whole)."""
+        return io.BufferedReader(_ChunksFile(self.views))
+
+
+Body = Buffer | Chunks
+"""What ``put`` takes."""
+
+
+def as_chunks(body: Body) -> Chunks:
+    return body if isinstance(body, Chunks) else Chunks(body)
+
+
+class _ChunksFile(io.RawIOBase):
+    def __init__(self, views: tuple[memoryview, ...]) -> None:
+        self._views = views
+        self._size = sum(len(view) for view in views)
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = min(max(base + offset, 0), self._size)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        written, offset = 0, 0
+        for view in self._views:
+            if written == len(target):
+                break
+            start = self._position - offset
+            offset += len(view)
+            if start >= len(view):
+                continue
+            piece = view[max(start, 0) : max(start, 0) + len(target) - written]
+            target[written : written + len(piece)] = piece
+            written += len(piece)
+            self._position += len(piece)
+        return written
+
 
 MAX_KEY_LENGTH = 256
 METADATA_BUDGET = 1800
@@ -97,7 +190,7 @@ class StorageBackend(Protocol):
     async def put(
         self,
         key: str,
-        data: Buffer,
+        data: Body,
         *,
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,

@@ -48,6 +48,7 @@ from stat import S_ISREG
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from tierstore.backends.base import (
+    Body,
     Buffer,
     Capability,
     ClosingContext,
@@ -55,6 +56,7 @@ from tierstore.backends.base import (
     ObjectInfo,
     RestoreSpeed,
     RestoreStatus,
+    as_chunks,
     check_key,
     check_metadata,
     check_tags,
@@ -184,7 +186,7 @@ class FileSystemBackend(ClosingContext):
     async def put(
         self,
         key: str,
-        data: Buffer,
+        data: Body,
         *,
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
@@ -194,12 +196,13 @@ class FileSystemBackend(ClosingContext):
         header = {"metadata": check_metadata(metadata), "tags": check_tags(tags), "tier": StorageTier(tier).value}
         await self._run(self._write, self._path(key), _pack_header(header), data, if_absent)
 
-    def _write(self, target: Path, head: bytes, data: Buffer, if_absent: bool) -> bool:
+    def _write(self, target: Path, head: bytes, data: Body, if_absent: bool) -> bool:
         """Write the object; False when create-if-absent found exactly these bytes there already."""
         self._ensure_dirs()
         temporary, fd = self._locked_temporary(target.name)
         try:
-            _write_all(fd, head, data)
+            body = as_chunks(data)
+            _write_all(fd, head, *body.views)
             if self._fsync:
                 os.fsync(fd)
             if not if_absent:
@@ -208,7 +211,7 @@ class FileSystemBackend(ClosingContext):
                 try:
                     os.link(temporary, target)
                 except FileExistsError:
-                    if self._read(target, 0, None) == data:
+                    if self._read(target, 0, None) == bytes(body):
                         return False
                     raise ConflictError(target.name) from None
         finally:

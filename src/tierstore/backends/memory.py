@@ -13,13 +13,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from tierstore.backends.base import (
-    Buffer,
+    Body,
     Capability,
     ClosingContext,
     ListEntry,
     ObjectInfo,
     RestoreSpeed,
     RestoreStatus,
+    as_chunks,
     check_key,
     check_metadata,
     check_tags,
@@ -64,7 +65,7 @@ class InMemoryBackend(ClosingContext):
     async def put(
         self,
         key: str,
-        data: Buffer,
+        data: Body,
         *,
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
@@ -72,7 +73,7 @@ class InMemoryBackend(ClosingContext):
         if_absent: bool = False,
     ) -> None:
         check_key(key)
-        obj = _Object(bytes(data), check_metadata(metadata), check_tags(tags), tier, datetime.now(UTC))
+        obj = _Object(bytes(as_chunks(data)), check_metadata(metadata), check_tags(tags), tier, datetime.now(UTC))
         # No await between the check and the insert, so create-if-absent is atomic on one event loop.
         existing = self._objects.get(key)
         if if_absent and existing is not None:

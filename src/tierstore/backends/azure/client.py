@@ -28,7 +28,7 @@ from tierstore.backends._optional import require
 from tierstore.backends.azure import batch
 from tierstore.backends.azure.credentials import AzureAuth
 from tierstore.backends.azure.failures import classify
-from tierstore.backends.base import MAX_TAGS, Buffer, RestoreSpeed, RestoreStatus
+from tierstore.backends.base import MAX_TAGS, Buffer, Chunks, RestoreSpeed, RestoreStatus
 from tierstore.backends.cloud import redact
 from tierstore.backends.cloud.client import Calls, Head, Listed
 from tierstore.backends.cloud.failure import Failure
@@ -51,8 +51,9 @@ def key_of(name: str) -> str:
     return name.rpartition("/")[2]
 
 
-def md5(data: Buffer) -> bytes:
-    return hashlib.md5(data, usedforsecurity=False).digest()
+def md5(data: Chunks) -> bytes:
+    digest: bytes = data.digest(hashlib.md5(usedforsecurity=False)).digest()
+    return digest
 
 
 class SdkClient:
@@ -164,7 +165,7 @@ class SdkClient:
     async def put(
         self,
         name: str,
-        data: Buffer,
+        data: Chunks,
         *,
         metadata: Mapping[str, str],
         tags: Mapping[str, str],
@@ -174,12 +175,12 @@ class SdkClient:
         calls: Calls,
     ) -> None:
         recorded = self.record_tags(tags, tier)
-        body = data if isinstance(data, bytes) else bytes(data)
-        settings = self._models.ContentSettings(content_md5=bytearray(md5(body)))
+        settings = self._models.ContentSettings(content_md5=bytearray(md5(data)))
         conditions: dict[str, Any] = {"overwrite": False, "if_none_match": "*"} if if_absent else {"overwrite": True}
         blob = await self._blob(name)
         await blob.upload_blob(
-            body,
+            data.reader(),  # read block by block: a big page is never copied whole
+            length=len(data),
             metadata=dict(metadata),
             tags=recorded,
             standard_blob_tier=self._access_tier(storage_class),
@@ -232,7 +233,7 @@ class SdkClient:
             return RestoreStatus("restored")  # rehydrated in place: Azure gives no expiry
         return None
 
-    async def holds(self, name: str, data: Buffer) -> bool | None:
+    async def holds(self, name: str, data: Chunks) -> bool | None:
         blob = await self._blob(name)
         props = await blob.get_blob_properties()
         stored = props.content_settings.content_md5

@@ -34,7 +34,7 @@ from tierstore.backends._optional import require
 from tierstore.backends.azure.client import SdkClient
 from tierstore.backends.azure.credentials import ObstoreAccess
 from tierstore.backends.azure.failures import classify
-from tierstore.backends.base import Buffer, RestoreSpeed
+from tierstore.backends.base import Buffer, Chunks, RestoreSpeed
 from tierstore.backends.cloud import redact
 from tierstore.backends.cloud.client import Calls, Head, Listed
 from tierstore.backends.cloud.failure import Failure
@@ -55,6 +55,11 @@ def _settle_at_exit() -> None:
     if not _exit_grace:
         atexit.register(time.sleep, EXIT_GRACE)
         _exit_grace = True
+
+
+OBSTORE_LARGEST_PUT: Final = 8 << 20
+"""Bodies above this go up through the SDK, which streams them from the page: obstore takes one buffer, which
+would be a second copy of a big page (small bodies, where obstore's lower cost per request counts, stay here)."""
 
 
 class ObstoreClient:
@@ -105,7 +110,7 @@ class ObstoreClient:
     async def put(
         self,
         name: str,
-        data: Buffer,
+        data: Chunks,
         *,
         metadata: Mapping[str, str],
         tags: Mapping[str, str],
@@ -114,7 +119,7 @@ class ObstoreClient:
         if_absent: bool,
         calls: Calls,
     ) -> None:
-        if len(data) > self.sdk.max_single_put_size:
+        if len(data) > min(self.sdk.max_single_put_size, OBSTORE_LARGEST_PUT):
             await self.sdk.put(
                 name,
                 data,
@@ -130,15 +135,16 @@ class ObstoreClient:
         recorded = self.sdk.record_tags(tags, tier)
         sent = {"attributes": attributes, "tags": recorded, "mode": "create" if if_absent else "overwrite"}
         store = self._azure_store()
+        body = bytes(data)  # obstore takes one buffer; a small body's join costs little
         try:
-            await self._obstore.put_async(store, name, data, use_multipart=False, **sent)
+            await self._obstore.put_async(store, name, body, use_multipart=False, **sent)
         except Exception as exc:
             if if_absent or classify(exc).code != "request":
                 raise
             # The connection dropped before an answer. aiohttp, the SDK path's transport, sends a PUT once more by
             # itself when that happens on a reused connection; obstore does not. One resend here keeps an overwrite
             # as robust on both paths (the shared loop resends none whose outcome is unknown).
-            await self._obstore.put_async(store, name, data, use_multipart=False, **sent)
+            await self._obstore.put_async(store, name, body, use_multipart=False, **sent)
 
     async def get(self, name: str, start: int, length: int | None) -> Buffer:
         options: dict[str, Any] = {}
@@ -173,7 +179,7 @@ class ObstoreClient:
     async def head(self, name: str) -> Head:
         return await self.sdk.head(name)
 
-    async def holds(self, name: str, data: Buffer) -> bool | None:
+    async def holds(self, name: str, data: Chunks) -> bool | None:
         return await self.sdk.holds(name, data)
 
     async def delete(self, name: str) -> None:

@@ -26,13 +26,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Final, TypeVar
 
 from tierstore.backends.base import (
-    Buffer,
+    Body,
     Capability,
+    Chunks,
     ClosingContext,
     ListEntry,
     ObjectInfo,
     RestoreSpeed,
     RestoreStatus,
+    as_chunks,
     check_key,
     check_metadata,
     check_tags,
@@ -114,7 +116,7 @@ class CloudBackend(ClosingContext):
     async def put(
         self,
         key: str,
-        data: Buffer,
+        data: Body,
         *,
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
@@ -122,8 +124,9 @@ class CloudBackend(ClosingContext):
         if_absent: bool = False,
     ) -> None:
         name = self._name(key)
-        if not isinstance(data, bytes | bytearray | memoryview):
+        if not isinstance(data, bytes | bytearray | memoryview | Chunks):
             raise InvalidInputError(f"data for {key!r} must be bytes, not {type(data).__name__}")
+        body = as_chunks(data)
         checked = check_metadata(metadata)
         self.client.check_metadata(checked)
         tier = StorageTier(tier)
@@ -133,7 +136,7 @@ class CloudBackend(ClosingContext):
         async def attempt() -> None:
             await self.client.put(
                 name,
-                data,
+                body,
                 metadata=checked,
                 tags=checked_tags,
                 storage_class=storage_class,
@@ -143,13 +146,13 @@ class CloudBackend(ClosingContext):
             )
 
         try:
-            await self._run(f"put {key!r}", key, attempt, idempotent=if_absent, size=len(data))
+            await self._run(f"put {key!r}", key, attempt, idempotent=if_absent, size=len(body))
         except ConflictError:
-            if if_absent and await self._holds(key, name, data):
+            if if_absent and await self._holds(key, name, body):
                 return
             raise
 
-    async def _holds(self, key: str, name: str, data: Buffer) -> bool:
+    async def _holds(self, key: str, name: str, data: Chunks) -> bool:
         """Does the object hold exactly ``data``? By the cloud's digest where it keeps one, else by reading it."""
         try:
             answer = await self._run(f"check {key!r}", key, lambda: self.client.holds(name, data))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from tierstore.backends.base import Buffer, RestoreSpeed, RestoreStatus
+from tierstore.backends.base import Buffer, Chunks, RestoreSpeed, RestoreStatus
 from tierstore.backends.cloud.failure import Failure
 from tierstore.backends.cloud.retry import AttemptLog, RetryPolicy, call_with_retries
 from tierstore.enums import StorageTier
@@ -88,7 +88,7 @@ class ObjectClient(Protocol):
     async def put(
         self,
         name: str,
-        data: Buffer,
+        data: Chunks,
         *,
         metadata: Mapping[str, str],
         tags: Mapping[str, str],
@@ -104,7 +104,7 @@ class ObjectClient(Protocol):
 
     async def head(self, name: str) -> Head: ...
 
-    async def holds(self, name: str, data: Buffer) -> bool | None:
+    async def holds(self, name: str, data: Chunks) -> bool | None:
         """Does the stored object hold exactly ``data``? From a digest the service keeps (MD5, ETag, CRC32);
         None when it cannot tell that way (the backend then compares the bytes)."""
         ...

@@ -23,14 +23,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import io
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
 from tierstore.backends._optional import require
-from tierstore.backends.base import Buffer, RestoreSpeed
+from tierstore.backends.base import Buffer, Chunks, RestoreSpeed
 from tierstore.backends.cloud.client import Calls, Head, Listed
 from tierstore.backends.cloud.failure import Failure
 from tierstore.backends.cloud.options import CloudOptions
@@ -125,7 +124,7 @@ class GCSClient:
     async def put(
         self,
         name: str,
-        data: Buffer,
+        data: Chunks,
         *,
         metadata: Mapping[str, str],
         tags: Mapping[str, str],
@@ -143,7 +142,7 @@ class GCSClient:
             multipart = len(data) <= self.multipart_threshold
             try:
                 blob.upload_from_file(
-                    io.BytesIO(data),
+                    data.reader(),
                     # With a size (at most 8 MiB) the library sends one multipart request; without, a resumable upload.
                     size=len(data) if multipart else None,
                     content_type=CONTENT_TYPE,
@@ -157,11 +156,12 @@ class GCSClient:
 
         await self._in_pool(upload)
 
-    async def holds(self, name: str, data: Buffer) -> bool | None:
+    async def holds(self, name: str, data: Chunks) -> bool | None:
         stored: str | None = await self._in_pool(lambda: self._reloaded(name).md5_hash)
         if stored is None:
             return None  # composite objects carry no MD5: the backend compares the bytes
-        return stored == base64.b64encode(hashlib.md5(data).digest()).decode("ascii")  # noqa: S324 - GCS's md5Hash
+        digest = data.digest(hashlib.md5(usedforsecurity=False)).digest()  # GCS's own md5Hash
+        return stored == base64.b64encode(digest).decode("ascii")
 
     async def set_class(
         self, name: str, storage_class: str, tier: StorageTier, tags: Mapping[str, str], calls: Calls

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from tierstore.backends._optional import require
-from tierstore.backends.base import Buffer, RestoreSpeed
+from tierstore.backends.base import Buffer, Chunks, RestoreSpeed
 from tierstore.backends.cloud.client import Calls, Head, Listed
 from tierstore.backends.cloud.failure import Failure
 from tierstore.backends.s3 import failures, multipart
@@ -142,7 +142,7 @@ class SdkClient:
     async def put(
         self,
         name: str,
-        data: Buffer,
+        data: Chunks,
         *,
         metadata: Mapping[str, str],
         tags: Mapping[str, str],
@@ -158,7 +158,7 @@ class SdkClient:
             return
         if if_absent:
             params["IfNoneMatch"] = "*"
-        await client.put_object(Body=data if isinstance(data, bytes) else bytes(data), **params)
+        await client.put_object(Body=data.reader(), ContentLength=len(data), **params)
 
     async def get(self, name: str, start: int, length: int | None) -> Buffer:
         client = await self.sdk()
@@ -191,7 +191,7 @@ class SdkClient:
             restore=parse_restore(answer.get("Restore")) if archived else None,
         )
 
-    async def holds(self, name: str, data: Buffer) -> bool | None:
+    async def holds(self, name: str, data: Chunks) -> bool | None:
         answer = await self.head_answer(name, checksums=True)
         if int(answer.get("ContentLength", -1)) != len(data):
             return False

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from tierstore.backends.base import Buffer
+from tierstore.backends.base import Chunks
 from tierstore.backends.cloud.client import Calls
 from tierstore.backends.cloud.retry import AttemptLog
 from tierstore.backends.s3 import failures
@@ -40,7 +40,7 @@ class _Restart(TierstoreError):
 
 
 async def upload(
-    client: Any, owner: SdkClient, params: dict[str, Any], data: Buffer, *, if_absent: bool, calls: Calls
+    client: Any, owner: SdkClient, params: dict[str, Any], data: Chunks, *, if_absent: bool, calls: Calls
 ) -> None:
     name = params["Key"]
     bucket = params["Bucket"]
@@ -60,22 +60,28 @@ async def upload(
 
 
 async def _upload_parts(
-    client: Any, owner: SdkClient, bucket: str, name: str, upload_id: str, data: Buffer, calls: Calls
+    client: Any, owner: SdkClient, bucket: str, name: str, upload_id: str, data: Chunks, calls: Calls
 ) -> list[dict[str, Any]]:
-    view = memoryview(data).cast("B")
-    size = part_size(len(view), owner.config.multipart_chunk)
+    size = part_size(len(data), owner.config.multipart_chunk)
 
     async def one(number: int, start: int) -> dict[str, Any]:
-        body = bytes(view[start : start + size])
+        part = data.window(start, start + size)  # no copy: each attempt reads the part afresh from the page
         answer = await calls.run(
             f"upload part {number} of {name!r}",
             name,
-            lambda: client.upload_part(Bucket=bucket, Key=name, UploadId=upload_id, PartNumber=number, Body=body),
-            size=len(body),
+            lambda: client.upload_part(
+                Bucket=bucket,
+                Key=name,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=part.reader(),
+                ContentLength=len(part),
+            ),
+            size=len(part),
         )
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
-    uploads = (one(number, start) for number, start in enumerate(range(0, len(view), size), start=1))
+    uploads = (one(number, start) for number, start in enumerate(range(0, len(data), size), start=1))
     return await bounded_gather(uploads, owner.config.multipart_concurrency)
 
 

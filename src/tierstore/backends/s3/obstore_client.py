@@ -34,7 +34,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from tierstore.backends._optional import require
-from tierstore.backends.base import Buffer, RestoreSpeed
+from tierstore.backends.base import Buffer, Chunks, RestoreSpeed
 from tierstore.backends.cloud.client import Calls, Head, Listed
 from tierstore.backends.cloud.failure import Failure
 from tierstore.backends.s3 import failures
@@ -56,6 +56,11 @@ def _settle_at_exit() -> None:
     if not _exit_grace_registered:
         atexit.register(time.sleep, EXIT_GRACE)
         _exit_grace_registered = True
+
+
+OBSTORE_LARGEST_PUT: Final = 8 << 20
+"""Bodies above this go up through the SDK, which streams them from the page: obstore takes one buffer, which
+would be a second copy of a big page (small bodies, where obstore's lower cost per request counts, stay here)."""
 
 
 class ObstoreClient:
@@ -144,7 +149,7 @@ class ObstoreClient:
     async def put(
         self,
         name: str,
-        data: Buffer,
+        data: Chunks,
         *,
         metadata: Mapping[str, str],
         tags: Mapping[str, str],
@@ -153,7 +158,7 @@ class ObstoreClient:
         if_absent: bool,
         calls: Calls,
     ) -> None:
-        if len(data) > self.config.multipart_threshold:
+        if len(data) > min(self.config.multipart_threshold, OBSTORE_LARGEST_PUT):
             await self.sdk.put(
                 name,
                 data,
@@ -169,9 +174,10 @@ class ObstoreClient:
         store = await self.store()
         attributes = {**metadata, TIER_MARKER: StorageTier(tier).value, "Storage-Class": storage_class}
         mode = "create" if if_absent else "overwrite"
+        body = bytes(data)  # obstore takes one buffer; a small body's join costs little
         try:
             await obstore.put_async(
-                store, name, data, attributes=attributes, tags=dict(tags) or None, mode=mode, use_multipart=False
+                store, name, body, attributes=attributes, tags=dict(tags) or None, mode=mode, use_multipart=False
             )
         except Exception as exc:
             if if_absent or failures.classify_obstore(exc).code != "request":
@@ -180,7 +186,7 @@ class ObstoreClient:
             # itself when that happens on a reused connection; obstore does not. The same single resend here keeps
             # an overwrite exactly as robust on both paths (the shared loop resends none whose outcome is unknown).
             await obstore.put_async(
-                store, name, data, attributes=attributes, tags=dict(tags) or None, mode=mode, use_multipart=False
+                store, name, body, attributes=attributes, tags=dict(tags) or None, mode=mode, use_multipart=False
             )
 
     async def get(self, name: str, start: int, length: int | None) -> Buffer:
@@ -196,7 +202,7 @@ class ObstoreClient:
     async def head(self, name: str) -> Head:
         return await self.sdk.head(name)
 
-    async def holds(self, name: str, data: Buffer) -> bool | None:
+    async def holds(self, name: str, data: Chunks) -> bool | None:
         obstore = require("obstore", extra="fast", package="obstore")
         meta = await obstore.head_async(await self.store(), name)
         if meta["size"] != len(data):

@@ -9,14 +9,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import zlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote
 
-from tierstore.backends.base import Buffer, RestoreStatus
+from tierstore.backends.base import Chunks, RestoreStatus
 
 TIER_MARKER: Final = "tierstore-tier"
 """User-metadata name recording the tier; the hyphen keeps it apart from every name check_metadata allows."""
@@ -55,21 +54,22 @@ def part_size(total: int, chunk: int) -> int:
     return max(chunk, -(-total // MAX_PARTS))
 
 
-def etag_matches(etag: str, data: Buffer, chunk: int) -> bool:
+def _md5(data: Chunks) -> Any:
+    return data.digest(hashlib.md5(usedforsecurity=False))
+
+
+def etag_matches(etag: str, data: Chunks, chunk: int) -> bool:
     """Is ``etag`` what S3 computes for ``data``: the MD5 of a single PUT, or the MD5 of the part MD5s suffixed
     with the part count for a multipart upload in parts of :func:`part_size`? (Not under SSE-KMS: see crc32.)"""
     etag = etag.strip('"')
-    view = memoryview(data).cast("B")
     if "-" not in etag:
-        return etag == hashlib.md5(view, usedforsecurity=False).hexdigest()
-    size = part_size(len(view), chunk)
-    digests = b"".join(
-        hashlib.md5(view[i : i + size], usedforsecurity=False).digest() for i in range(0, len(view), size)
-    )
-    expected = f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{-(-len(view) // size)}"
+        return bool(etag == _md5(data).hexdigest())
+    size = part_size(len(data), chunk)
+    digests = b"".join(_md5(data.window(i, i + size)).digest() for i in range(0, len(data), size))
+    expected = f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{-(-len(data) // size)}"
     return etag == expected
 
 
-def crc32(data: Buffer) -> str:
+def crc32(data: Chunks) -> str:
     """The ``x-amz-checksum-crc32`` value S3 keeps for ``data`` when the client sent one (aioboto3 does)."""
-    return base64.b64encode(zlib.crc32(memoryview(data).cast("B")).to_bytes(4, "big")).decode("ascii")
+    return base64.b64encode(data.crc32().to_bytes(4, "big")).decode("ascii")
