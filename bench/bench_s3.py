@@ -27,7 +27,7 @@ from tests.emulators_s3 import ACCESS_KEY, REGION, SECRET_KEY, Server, s3_operat
 from tests.faults import FaultProxy
 from tests.rigs import load
 
-from bench._harness import Case, compare, figure, main, put_then_get, store_and_load, text_pages
+from bench._harness import Case, bounded, compare, figure, main, put_then_get, store_and_load, text_pages
 from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.backends.s3 import S3Backend
 from tierstore.backends.s3.wire import encode_tags
@@ -137,6 +137,78 @@ async def bench_round_trips(server: Server) -> None:
             await backend.aclose()
 
 
+# -- (1b): client CPU of one store_page ---------------------------------------------------------------------
+
+
+def raw_store(server: Server) -> S3Store:
+    return S3Store(
+        server.new_store()["bucket"],
+        endpoint=server.endpoint,
+        region=REGION,
+        access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY,
+        client_options={"allow_http": True},
+    )
+
+
+async def bench_client_cpu(server: Server) -> None:
+    """CPU this process spends per stored 2 KiB page (the emulator runs in another process)."""
+    body, metadata, tags = await what_the_bridge_sends(server)
+    pages = text_pages(COUNT, SIZE)
+    attributes = {**metadata, "Storage-Class": "STANDARD"}
+    credentials = {"aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY}
+    async with aioboto3.Session().client("s3", endpoint_url=server.endpoint, region_name=REGION, **credentials) as raw:
+        stores: dict[str, S3Store] = {}
+        buckets: dict[str, str] = {}
+        bridges: dict[str, ArtifactsBridge] = {}
+
+        async def setup() -> None:
+            stores["raw"] = raw_store(server)
+            buckets["raw"] = server.new_store()["bucket"]
+            for client in ("sdk", "obstore"):
+                bridges[client] = ArtifactsBridge(backend=open_backend(server, client), concurrency=CONCURRENCY)
+
+        async def raw_obstore() -> None:
+            await bounded(
+                COUNT,
+                CONCURRENCY,
+                lambda i: obstore.put_async(
+                    stores["raw"], f"p{i}", body, attributes=attributes, tags=tags, mode="create"
+                ),
+            )
+
+        async def raw_sdk() -> None:
+            async def put(i: int) -> None:
+                await raw.put_object(
+                    Bucket=buckets["raw"],
+                    Key=f"p{i}",
+                    Body=body,
+                    Metadata=metadata,
+                    Tagging=encode_tags(tags),
+                    StorageClass="STANDARD",
+                    IfNoneMatch="*",
+                )
+
+            await bounded(COUNT, CONCURRENCY, put)
+
+        def bridged(client: str) -> Callable[[], Awaitable[object]]:
+            return lambda: bounded(COUNT, CONCURRENCY, lambda i: bridges[client].store_page(pages[i]))
+
+        results = await compare(
+            f"client CPU per stored {SIZE // 1024} KiB page, S3 ({server.endpoint}), concurrency {CONCURRENCY}",
+            [
+                Case("raw obstore put_async(create)", raw_obstore, COUNT, setup),
+                Case("raw aioboto3 put_object(If-None-Match)", raw_sdk, COUNT, setup),
+                Case("bridge store_page, obstore path", bridged("obstore"), COUNT, setup),
+                Case("bridge store_page, aioboto3 path", bridged("sdk"), COUNT, setup),
+            ],
+            measure="cpu",
+        )
+        for bridge in bridges.values():
+            await bridge.aclose()
+        del results
+
+
 # -- (2): checkpoints ---------------------------------------------------------------------------------------
 
 
@@ -144,6 +216,19 @@ async def bench_checkpoints(server: Server) -> None:
     pages = [
         MemoryPage(page_id=f"page{i}", modality=Modality.TEXT, content=f"{i}:" * (SIZE // 4)) for i in range(PAGES)
     ]
+    body, metadata, tags = await what_the_bridge_sends(server)
+    attributes = {**metadata, "Storage-Class": "STANDARD"}
+
+    def raw_obstore() -> Callable[[], Awaitable[object]]:
+        async def run() -> None:
+            store = raw_store(server)
+            await bounded(
+                PAGES,
+                CONCURRENCY,
+                lambda i: obstore.put_async(store, f"p{i}", body, attributes=attributes, tags=tags, mode="create"),
+            )
+
+        return run
 
     def checkpoint(client: str) -> Callable[[], Awaitable[object]]:
         async def run() -> None:
@@ -153,8 +238,9 @@ async def bench_checkpoints(server: Server) -> None:
         return run
 
     cases = [
-        Case(f"bridge.checkpoint of {PAGES} pages, aioboto3 path", checkpoint("sdk"), PAGES),
+        Case(f"raw obstore put_async(create) of {PAGES} bodies, concurrency {CONCURRENCY}", raw_obstore(), PAGES),
         Case(f"bridge.checkpoint of {PAGES} pages, obstore path", checkpoint("obstore"), PAGES),
+        Case(f"bridge.checkpoint of {PAGES} pages, aioboto3 path", checkpoint("sdk"), PAGES),
     ]
     await compare(f"Checkpoint of {PAGES} x {SIZE // 1024} KiB pages", cases)
     await bench_incremental_checkpoint(server, pages)
@@ -242,6 +328,7 @@ async def bench() -> None:
     rig = "s3_localstack" if "--localstack" in sys.argv else "s3_moto"
     with tempfile.TemporaryDirectory(prefix="bench-s3-") as workdir, load(rig).serve(Path(workdir)) as server:
         await bench_round_trips(server)
+        await bench_client_cpu(server)
         if PAGES and rig == "s3_moto":
             await bench_checkpoints(server)
         if BIG_MIB and rig == "s3_moto":
