@@ -24,12 +24,13 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.backends.base import StorageBackend
+from tierstore.maintenance import fsck, gc as collect
 
 ROUNDS = max(3, int(os.environ.get("TIERSTORE_BENCH_ROUNDS", "5")))
 OUT = Path(os.environ.get("TIERSTORE_BENCH_OUT", Path(__file__).resolve().parent.parent / ".bench"))
@@ -219,3 +220,37 @@ def main(
     asyncio.run(coro())
     OUT.mkdir(exist_ok=True)
     (OUT / f"{name}.json").write_text(json.dumps(_report.__dict__, indent=2, default=str) + "\n")
+
+
+async def populate(bridge: ArtifactsBridge, objects: int) -> None:
+    """``objects`` pages of 512 bytes, half of them in a checkpoint (setup, not timed)."""
+    pages = text_pages(objects, 512, stem=f"s{objects}")
+    half = objects // 2
+    await bridge.checkpoint(pages[:half], name="half")
+    await bounded(objects - half, 64, lambda i: bridge.store_page(pages[half + i]))
+
+
+async def compare_maintenance(bridge: ArtifactsBridge, objects: int, where: str) -> None:
+    """Listing, statistics, ``fsck`` and ``gc`` over a store of ``objects`` pages: time per object is the point."""
+
+    async def listing() -> None:
+        await bridge.list_pages()
+
+    async def stats() -> None:
+        await bridge.collect_stats()
+
+    async def check() -> None:
+        await fsck(bridge)
+
+    async def sweep() -> None:
+        await collect(bridge, grace=timedelta(0))
+
+    await compare(
+        f"maintenance over {objects:,} objects {where} (per op = per object)",
+        [
+            Case("list_pages", listing, objects),
+            Case("collect_stats", stats, objects),
+            Case("fsck (every frame verified)", check, objects),
+            Case("gc (fsck without verifying, then the sweep)", sweep, objects),
+        ],
+    )

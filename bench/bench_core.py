@@ -15,14 +15,12 @@ import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from itertools import count
 from pathlib import Path
 
-from bench._harness import Case, compare, figure, main, store_and_load, text_pages
+from bench._harness import Case, compare, compare_maintenance, figure, main, populate, store_and_load, text_pages
 from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage
 from tierstore.codec import decode_page, encode_page
-from tierstore.maintenance import fsck, gc
 
 PAGES = int(os.environ.get("TIERSTORE_BENCH_PAGES", "300"))
 SCALE = [int(n) for n in os.environ.get("TIERSTORE_BENCH_SCALE", "1000,10000,100000").split(",")]
@@ -152,47 +150,11 @@ async def _restart() -> None:
     )
 
 
-async def _populate(root: Path, objects: int) -> ArtifactsBridge:
-    """A store of ``objects`` pages, half of them in checkpoints; written without fsync (setup, not timed)."""
-    bridge = ArtifactsBridge(backend=FileSystemBackend(root, fsync=False), concurrency=64)
-    pages = text_pages(objects, 512, stem=f"s{objects}")
-    half = objects // 2
-    await bridge.checkpoint(pages[:half], name="half")
-    limit = asyncio.Semaphore(64)
-
-    async def store(page: MemoryPage) -> None:
-        async with limit:
-            await bridge.store_page(page)
-
-    await asyncio.gather(*(store(p) for p in pages[half:]))
-    return ArtifactsBridge(backend=FileSystemBackend(root))
-
-
 async def _scale() -> None:
     for objects in SCALE:
-        bridge = await _populate(WORKDIR / f"scale{objects}", objects)
-
-        async def listing(bridge: ArtifactsBridge = bridge) -> None:
-            await bridge.list_pages()
-
-        async def stats(bridge: ArtifactsBridge = bridge) -> None:
-            await bridge.collect_stats()
-
-        async def check(bridge: ArtifactsBridge = bridge) -> None:
-            await fsck(bridge)
-
-        async def collect(bridge: ArtifactsBridge = bridge) -> None:
-            await gc(bridge, grace=timedelta(0))
-
-        await compare(
-            f"maintenance over {objects:,} objects on the local disk (per op = per object)",
-            [
-                Case("list_pages", listing, objects),
-                Case("collect_stats", stats, objects),
-                Case("fsck (every frame verified)", check, objects),
-                Case("gc (fsck without verifying, then the sweep)", collect, objects),
-            ],
-        )
+        root = WORKDIR / f"scale{objects}"
+        await populate(ArtifactsBridge(backend=FileSystemBackend(root, fsync=False), concurrency=64), objects)
+        await compare_maintenance(ArtifactsBridge(backend=FileSystemBackend(root)), objects, "on the local disk")
 
 
 async def _big() -> None:

@@ -4,7 +4,8 @@ sending the same requests; checkpoints; memory for one big page.
 Run: ``.venv/bin/python -m bench.bench_s3`` (starts its own moto server through the test rig; ``--localstack``
 runs the round trips on LocalStack instead). Prints ratios and counts; absolute figures on an emulator say little
 about S3 itself. ``TIERSTORE_BENCH_PAGES`` sets the page count of the checkpoint section (default 2000, 0 skips
-it); ``TIERSTORE_BENCH_BIG_MIB`` the size of the big page (256, 0 skips it).
+it); ``TIERSTORE_BENCH_BIG_MIB`` the size of the big page (256, 0 skips it); ``TIERSTORE_BENCH_SCALE`` the
+store sizes of the maintenance section (``1000,10000``; empty skips it).
 """
 
 from __future__ import annotations
@@ -27,7 +28,18 @@ from tests.emulators_s3 import ACCESS_KEY, REGION, SECRET_KEY, Server, s3_operat
 from tests.faults import FaultProxy
 from tests.rigs import load
 
-from bench._harness import Case, bounded, compare, figure, main, put_then_get, store_and_load, text_pages
+from bench._harness import (
+    Case,
+    bounded,
+    compare,
+    compare_maintenance,
+    figure,
+    main,
+    populate,
+    put_then_get,
+    store_and_load,
+    text_pages,
+)
 from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.backends.s3 import S3Backend
 from tierstore.backends.s3.wire import encode_tags
@@ -37,6 +49,7 @@ SIZE = 2 * 1024
 CONCURRENCY = 32
 PAGES = int(os.environ.get("TIERSTORE_BENCH_PAGES", "2000"))
 BIG_MIB = int(os.environ.get("TIERSTORE_BENCH_BIG_MIB", "256"))
+SCALE = [int(n) for n in os.environ.get("TIERSTORE_BENCH_SCALE", "1000,10000").split(",") if n]
 MiB = 1024 * 1024
 
 
@@ -324,6 +337,14 @@ async def bench_big_page(server: Server, client: str) -> None:
     )
 
 
+async def bench_scale(server: Server) -> None:
+    """Maintenance over 1,000 and 10,000 objects on moto, through the default data path."""
+    for objects in SCALE:
+        async with open_backend(server, "auto") as backend:
+            await populate(ArtifactsBridge(backend=backend, concurrency=CONCURRENCY), objects)
+            await compare_maintenance(ArtifactsBridge(backend=backend), objects, "on moto")
+
+
 async def bench() -> None:
     rig = "s3_localstack" if "--localstack" in sys.argv else "s3_moto"
     with tempfile.TemporaryDirectory(prefix="bench-s3-") as workdir, load(rig).serve(Path(workdir)) as server:
@@ -331,6 +352,8 @@ async def bench() -> None:
         await bench_client_cpu(server)
         if PAGES and rig == "s3_moto":
             await bench_checkpoints(server)
+        if rig == "s3_moto":
+            await bench_scale(server)
         if BIG_MIB and rig == "s3_moto":
             for client in ("sdk", "obstore"):
                 await bench_big_page(server, client)
