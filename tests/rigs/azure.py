@@ -88,7 +88,10 @@ def azurite(workdir: Path) -> Iterator[int]:
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [
-                str(binary),
+                "node",
+                "--require",
+                str(Path(__file__).with_name("azurite_gc.js")),
+                str(binary.resolve()),
                 "--blobHost",
                 "127.0.0.1",
                 "--blobPort",
