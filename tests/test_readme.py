@@ -76,3 +76,18 @@ def test_the_docs_name_every_command() -> None:
         assert re.search(rf"`{name}( [A-Z]+.*?)?`", readme), name
     for action in ("show", "verify", "delete"):
         assert f"`tierstore checkpoints {action} ID`" in CONFIGURATION
+
+
+def test_every_guarantee_names_tests_that_exist() -> None:
+    rows = [line for line in section(README, "Guarantees").splitlines() if line.startswith("| ") and "---" not in line]
+    promises = rows[1:]  # the first row is the table's heading
+    assert len(promises) >= 10
+    sources = {path.relative_to(ROOT).as_posix(): path.read_text() for path in (ROOT / "tests").rglob("test_*.py")}
+    for row in promises:
+        named = re.findall(r"`(tests/[\w/]+\.py)?::(test_\w+)`", row)
+        assert named, f"a guarantee names no test: {row[:80]}"
+        assert named[0][0], f"a guarantee's first test has no file: {row[:80]}"
+        path = ""
+        for written, test in named:
+            path = written or path  # `::test_name` is a test in the file named before it
+            assert re.search(rf"^(async )?def {test}\(", sources.get(path, ""), re.M), f"{path}::{test}"

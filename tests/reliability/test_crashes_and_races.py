@@ -1,6 +1,6 @@
 """Crashes and races, on every backend.
 
-* A writer process is SIGKILLed at random moments of a checkpoint (``TIERSTORE_CRASHES`` times, default 20): no
+* A writer process is SIGKILLed at random moments of a checkpoint (``TIERSTORE_CRASHES`` times, default 12): no
   partial checkpoint is ever listed or restorable; once the killed writers' leases expire, ``fsck`` finds every
   orphan and stray and ``gc`` removes them, and the earlier checkpoint still restores intact. Most kills must land
   mid-checkpoint (the writer's lease is there and its checkpoint is not), or the test proves nothing. The
@@ -28,7 +28,7 @@ from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.backends.base import StorageBackend
 from tierstore.maintenance import fsck, gc
 
-CRASHES = int(os.environ.get("TIERSTORE_CRASHES", "20"))
+CRASHES = int(os.environ.get("TIERSTORE_CRASHES", "12"))
 RACE_PAGES = int(os.environ.get("TIERSTORE_RACE_PAGES", "1000"))
 CHURN_ROUNDS = int(os.environ.get("TIERSTORE_CHURN_ROUNDS", "15"))
 CHECKPOINT_PAGES = 80

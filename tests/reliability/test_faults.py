@@ -1,7 +1,7 @@
 """Faults on the wire: a proxy in front of each emulator fails a share of requests in every way it can.
 
 With ``TIERSTORE_FAULT_SHARE`` (default 0.2) of requests faulted, a checkpoint of ``TIERSTORE_FAULT_PAGES``
-(default 1,000) pages completes and every page restores with a verified checksum, read back straight from the
+(default 500) pages completes and every page restores with a verified checksum, read back straight from the
 emulator, with no extra artifact left behind. It runs on every rig reached over HTTP (every cloud, every data
 path); what an outage does is in ``tests/contract/test_network.py``.
 """
@@ -21,7 +21,7 @@ from tierstore.backends.cloud import CloudOptions, RetryPolicy
 from tierstore.maintenance import fsck
 
 SHARE = float(os.environ.get("TIERSTORE_FAULT_SHARE", "0.2"))
-PAGES = int(os.environ.get("TIERSTORE_FAULT_PAGES", "1000"))
+PAGES = int(os.environ.get("TIERSTORE_FAULT_PAGES", "500"))
 PATIENT = RetryPolicy(max_attempts=15, base_delay=0.01, max_delay=0.25, deadline=120.0)
 READ_TIMEOUT = 1.0
 
