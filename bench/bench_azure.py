@@ -1,20 +1,16 @@
 """Azure Blob on Azurite: 500 x 2 KiB pages stored and loaded at concurrency 32, through the bridge on each data
 path (the SDK, obstore) and with the raw SDK and raw obstore making the same requests.
 
-Run: ``.venv/bin/python -m bench.bench_azure [ROUNDS]`` (starts its own Azurite through the test rig). The cases run
-interleaved, their order rotated each round, after one untimed warm-up round; each gets a fresh container per round.
-Prints the median and range of each case and its ratio to the raw SDK; absolute figures on an emulator say little
-about Azure itself.
+Run: ``.venv/bin/python -m bench.bench_azure`` (starts its own Azurite through the test rig). The cases run through
+the harness's ``compare`` (interleaved, rotated, ``TIERSTORE_BENCH_ROUNDS``); each repetition gets a fresh container.
+Ratios are to the raw SDK; absolute figures on an emulator say little about Azure itself.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import statistics
-import sys
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +21,7 @@ from azure.storage.blob.aio import BlobServiceClient
 from obstore.store import AzureStore
 from tests.rigs import azure as rig
 
-from bench._harness import bridge_round, main, put_then_get
+from bench._harness import Case, bridge_round, compare, main, put_then_get
 from tierstore import ArtifactsBridge
 from tierstore.backends.cloud import CloudOptions
 
@@ -37,10 +33,10 @@ PAYLOAD = os.urandom(SIZE)
 METADATA = {"pageid": "page_0", "modality": "text", "tier": "L3", "checksum": "sha256%3A" + "0" * 64}
 TAGS = {"tier": "L3", "modality": "text", "pagetype": "transcript", "tierstore-tier": "L3"}
 
-Case = Callable[[dict[str, Any]], Awaitable[None]]
+Workload = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-def raw_sdk(service: BlobServiceClient) -> Case:
+def raw_sdk(service: BlobServiceClient) -> Workload:
     async def run(spec: dict[str, Any]) -> None:
         container = service.get_container_client(spec["container"])
         digest = bytearray(hashlib.md5(PAYLOAD, usedforsecurity=False).digest())
@@ -65,7 +61,7 @@ def raw_sdk(service: BlobServiceClient) -> Case:
     return run
 
 
-def raw_obstore(port: int) -> Case:
+def raw_obstore(port: int) -> Workload:
     async def run(spec: dict[str, Any]) -> None:
         store = AzureStore(
             spec["container"],
@@ -90,7 +86,7 @@ def raw_obstore(port: int) -> Case:
     return run
 
 
-def through_bridge(client: str) -> Case:
+def through_bridge(client: str) -> Workload:
     async def run(spec: dict[str, Any]) -> None:
         options = CloudOptions(client="sdk" if client == "sdk" else "obstore")
         async with rig.open_backend({**spec, "client": client}, options) as backend:
@@ -99,37 +95,36 @@ def through_bridge(client: str) -> Case:
     return run
 
 
-async def bench(server: rig.Server, rounds: int) -> None:
+async def bench(server: rig.Server) -> None:
     async with BlobServiceClient.from_connection_string(server.connection_string) as service:
-        cases: dict[str, Case] = {
+        workloads: dict[str, Workload] = {
             "raw SDK upload_blob + download_blob": raw_sdk(service),
             "raw obstore put_async + get_async": raw_obstore(server.port),
             "bridge store_page + load_page, SDK path": through_bridge("sdk"),
             "bridge store_page + load_page, obstore path": through_bridge("obstore"),
         }
-        names = list(cases)
-        samples: dict[str, list[float]] = {name: [] for name in names}
-        for round_ in range(rounds + 1):
-            order = names[round_ % len(names) :] + names[: round_ % len(names)]
-            for name in order:
-                spec = server.new_store()
-                started = time.perf_counter()
-                await cases[name](spec)
-                if round_:  # round 0 warms up
-                    samples[name].append(time.perf_counter() - started)
-    base = statistics.median(samples[names[0]])
-    print(f"\n## Azurite, {COUNT} x {SIZE // 1024} KiB, concurrency {CONCURRENCY}, {rounds} interleaved rounds")
-    print(f"{'case':<46} {'median s':>9} {'min-max s':>13} {'ops/s':>7} {'ratio':>6}")
-    for name in names:
-        median = statistics.median(samples[name])
-        spread = f"{min(samples[name]):.2f}-{max(samples[name]):.2f}"
-        print(f"{name:<46} {median:>9.3f} {spread:>13} {2 * COUNT / median:>7.0f} {median / base:>6.2f}")
+        await compare(
+            f"Azurite, {COUNT} x {SIZE // 1024} KiB pages stored then loaded, concurrency {CONCURRENCY}",
+            [in_a_fresh_container(server, name, workload) for name, workload in workloads.items()],
+        )
+
+
+def in_a_fresh_container(server: rig.Server, name: str, workload: Workload) -> Case:
+    """A case whose every repetition gets a container of its own (made untimed)."""
+    store: dict[str, Any] = {}
+
+    async def setup() -> None:
+        store.update(server.new_store())
+
+    async def run() -> None:
+        await workload(store)
+
+    return Case(name, run, 2 * COUNT, setup)
 
 
 async def run() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     with tempfile.TemporaryDirectory() as workdir, rig.serve(Path(workdir)) as server:
-        await bench(server, rounds)
+        await bench(server)
 
 
 if __name__ == "__main__":

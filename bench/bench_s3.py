@@ -78,14 +78,7 @@ async def bench_round_trips(server: Server) -> None:
     credentials = {"aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY}
     session = aioboto3.Session()
     async with session.client("s3", endpoint_url=server.endpoint, region_name=REGION, **credentials) as raw:
-        store = S3Store(
-            server.new_store()["bucket"],
-            endpoint=server.endpoint,
-            region=REGION,
-            access_key_id=ACCESS_KEY,
-            secret_access_key=SECRET_KEY,
-            client_options={"allow_http": True},
-        )
+        store = raw_store(server)
         raw_bucket = server.new_store()["bucket"]
         rounds = Counter[str]()
 
