@@ -3,9 +3,8 @@
 Run: ``.venv/bin/python -m bench.bench_gcs`` (starts its own fake-gcs-server through the test rig). Every case
 makes the same requests: a create-if-absent upload (``ifGenerationMatch=0``) of each page, then a download of each.
 The baseline is google-cloud-storage called directly on a 32-thread pool of its own, with one pooled connection
-per thread, as the backend does. Cases run interleaved, in an order rotated each round, after one untimed warm-up
-round; ``TIERSTORE_BENCH_ROUNDS`` sets the rounds (default 5). Prints medians, min-max and ratios: absolute figures
-on an emulator say little about GCS itself.
+per thread, as the backend does. Cases run through the harness's ``compare`` (interleaved, rotated,
+``TIERSTORE_BENCH_ROUNDS``); ratios, not absolute figures on an emulator, are the point.
 
 There is no obstore data path on GCS: obstore's GCS store uploads through the XML API, which fake-gcs-server does
 not accept (see ``tierstore.backends.gcs``). A second section compares reads alone, which it does serve: the raw
@@ -15,13 +14,10 @@ library's download against obstore's ``get`` of the same objects, to show what r
 from __future__ import annotations
 
 import asyncio
-import gc
 import itertools
 import json
 import os
-import statistics
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -31,7 +27,7 @@ from obstore.store import GCSStore
 from requests.adapters import HTTPAdapter
 from tests.rigs import gcs as rig
 
-from bench._harness import Case, bounded, main, put_then_get
+from bench._harness import Case, bounded, compare, main, put_then_get
 from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.backends.cloud import CloudOptions
 from tierstore.backends.gcs import GCSBackend
@@ -39,7 +35,6 @@ from tierstore.backends.gcs import GCSBackend
 COUNT = 500
 SIZE = 2 * 1024
 CONCURRENCY = 32
-ROUNDS = int(os.environ.get("TIERSTORE_BENCH_ROUNDS", "5"))
 PAYLOAD = os.urandom(SIZE)
 _runs = itertools.count()
 
@@ -120,28 +115,6 @@ def obstore_store(url: str, bucket: str, workdir: Path) -> GCSStore:
     return GCSStore(bucket, service_account_path=str(key), client_options={"allow_http": True})
 
 
-async def interleaved(title: str, cases: list[Case], rounds: int) -> dict[str, list[float]]:
-    """One warm-up round, then ``rounds`` rounds running every case once, the order rotated by one each round."""
-    for case in cases:
-        await case.run()
-    samples: dict[str, list[float]] = {case.name: [] for case in cases}
-    for shift in range(rounds):
-        for case in cases[shift % len(cases) :] + cases[: shift % len(cases)]:
-            gc.collect()
-            started = time.perf_counter()
-            await case.run()
-            samples[case.name].append(time.perf_counter() - started)
-    base = statistics.median(samples[cases[0].name])
-    print(f"\n## {title}  ({rounds} rounds, interleaved; ratio = median / median of {cases[0].name!r})")
-    print(f"{'case':<52} {'median s':>9} {'min-max s':>15} {'ops/s':>7} {'ratio':>6}")
-    for case in cases:
-        times = samples[case.name]
-        median = statistics.median(times)
-        spread = f"{min(times):.3f}-{max(times):.3f}"
-        print(f"{case.name:<52} {median:>9.3f} {spread:>15} {case.ops / median:>7.0f} {median / base:>6.2f}")
-    return samples
-
-
 async def bench(server: rig.Server) -> None:
     raw_spec, backend_spec, bridge_spec = server.new_store(), server.new_store(), server.new_store()
     bucket = raw_bucket(server, raw_spec["bucket"])
@@ -158,7 +131,7 @@ async def bench(server: rig.Server) -> None:
                 Case("ArtifactsBridge store_page + load_page (SDK path)", lambda: bridge_round(bridge), 2 * COUNT),
             ]
             title = f"fake-gcs-server, {COUNT} x {SIZE // 1024} KiB, concurrency {CONCURRENCY}"
-            await interleaved(title, cases, ROUNDS)
+            await compare(title, cases)
 
 
 async def bench_reads(server: rig.Server, workdir: Path) -> None:
@@ -177,7 +150,7 @@ async def bench_reads(server: rig.Server, workdir: Path) -> None:
             Case("raw SDK download_as_bytes", lambda: raw_gets(bucket, pool, names), COUNT),
             Case("raw obstore get (XML API)", lambda: obstore_gets(store, names), COUNT),
         ]
-        await interleaved(f"reads only, {COUNT} x {SIZE // 1024} KiB, concurrency {CONCURRENCY}", cases, ROUNDS)
+        await compare(f"reads only, {COUNT} x {SIZE // 1024} KiB, concurrency {CONCURRENCY}", cases)
 
 
 async def run() -> None:

@@ -166,13 +166,17 @@ async def bench_client_cpu(server: Server) -> None:
     async with aioboto3.Session().client("s3", endpoint_url=server.endpoint, region_name=REGION, **credentials) as raw:
         stores: dict[str, S3Store] = {}
         buckets: dict[str, str] = {}
-        bridges: dict[str, ArtifactsBridge] = {}
+        # Like the raw aioboto3 client, each bridge is built once, and warmed (its SDK client made, its block of
+        # ids claimed) before anything is timed; every repetition then only stores pages.
+        bridges = {
+            c: ArtifactsBridge(backend=open_backend(server, c), concurrency=CONCURRENCY) for c in ("sdk", "obstore")
+        }
+        for bridge in bridges.values():
+            await bridge.store_page(pages[0])
 
         async def setup() -> None:
             stores["raw"] = raw_store(server)
             buckets["raw"] = server.new_store()["bucket"]
-            for client in ("sdk", "obstore"):
-                bridges[client] = ArtifactsBridge(backend=open_backend(server, client), concurrency=CONCURRENCY)
 
         async def raw_obstore() -> None:
             await bounded(

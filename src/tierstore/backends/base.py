@@ -49,6 +49,10 @@ Buffer = bytes | bytearray | memoryview
 """What ``get`` may return: any contiguous bytes."""
 
 
+JOIN_AT_MOST = 1 << 20
+"""Bodies up to this size are joined into bytes for an SDK (:meth:`Chunks.payload`)."""
+
+
 class Chunks:
     """One body made of consecutive buffers that are never joined into one: a frame's header, then the page's
     content as the caller gave it. A backend writes the buffers one after the other (``views``), hands its SDK a
@@ -92,6 +96,11 @@ class Chunks:
     def reader(self) -> io.BufferedReader:
         """A seekable file over the bytes, reading into the caller's buffers (no copy of the whole)."""
         return io.BufferedReader(_ChunksFile(self.views))
+
+    def payload(self) -> bytes | io.BufferedReader:
+        """What to hand an SDK: the joined bytes when small (SDKs spend far less CPU on bytes than on a file),
+        else :meth:`reader`, so that a big page is never copied whole."""
+        return bytes(self) if self._size <= JOIN_AT_MOST else self.reader()
 
 
 Body = Buffer | Chunks

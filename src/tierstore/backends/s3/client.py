@@ -158,7 +158,7 @@ class SdkClient:
             return
         if if_absent:
             params["IfNoneMatch"] = "*"
-        await client.put_object(Body=data.reader(), ContentLength=len(data), **params)
+        await client.put_object(Body=data.payload(), ContentLength=len(data), **params)
 
     async def get(self, name: str, start: int, length: int | None) -> Buffer:
         client = await self.sdk()
