@@ -1,17 +1,16 @@
 """Core benchmarks on the local disk: the bridge against raw file I/O with the same guarantees, the codec,
-incremental checkpoints across restarts, maintenance as the store grows, and the memory a big page costs.
+incremental checkpoints across restarts, and maintenance as the store grows (the memory one big page costs, on
+every backend: ``bench_big``).
 
-python -m bench.bench_core [disk|codec|restart|scale|big ...]   # default: all
+python -m bench.bench_core [disk|codec|restart|scale ...]   # default: all
 TIERSTORE_BENCH_PAGES (300) pages of 2 KiB; TIERSTORE_BENCH_SCALE (1000,10000,100000) store sizes;
-TIERSTORE_BENCH_BIG_MIB (256) the big page; TIERSTORE_BENCH_DIR where the stores go.
+TIERSTORE_BENCH_DIR where the stores go.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,6 @@ from tierstore.codec import decode_page, encode_page
 
 PAGES = int(os.environ.get("TIERSTORE_BENCH_PAGES", "300"))
 SCALE = [int(n) for n in os.environ.get("TIERSTORE_BENCH_SCALE", "1000,10000,100000").split(",")]
-BIG_MIB = int(os.environ.get("TIERSTORE_BENCH_BIG_MIB", "256"))
 WORKDIR = Path(tempfile.mkdtemp(prefix="tierstore-bench-", dir=os.environ.get("TIERSTORE_BENCH_DIR")))
 _fresh = count()
 
@@ -157,73 +155,7 @@ async def _scale() -> None:
         await compare_maintenance(ArtifactsBridge(backend=FileSystemBackend(root)), objects, "on the local disk")
 
 
-async def _big() -> None:
-    for kind in ("filesystem",):  # the cloud backends' figures come from bench_s3/gcs/azure
-        for what in ("store", "load"):
-            script = _BIG_CHILD_STORE if what == "store" else _BIG_CHILD_LOAD
-            runs = []
-            for _ in range(3):
-                root = WORKDIR / f"big{next(_fresh)}"
-                if what == "load":
-                    await asyncio.to_thread(_prepare_big, root)
-                done = await asyncio.to_thread(
-                    subprocess.run,
-                    [sys.executable, "-c", script, str(BIG_MIB), str(root)],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                runs.append(json.loads(done.stdout)["extra_peak"])
-            figure(
-                f"one {BIG_MIB} MiB page, {what}, {kind}: extra peak RSS as a multiple of the page (3 runs)",
-                median=round(sorted(runs)[1], 2),
-                min=round(min(runs), 2),
-                max=round(max(runs), 2),
-            )
-
-
-_PEAK = "import resource\ndef peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
-_BIG_CHILD_STORE = (
-    _PEAK
-    + """
-import asyncio, json, os, sys
-from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage, Modality
-async def main(mib, root):
-    page = MemoryPage(page_id="big", modality=Modality.IMAGE, content=os.urandom(mib << 20))
-    bridge = ArtifactsBridge(backend=FileSystemBackend(root))
-    base = peak()
-    await bridge.store_page(page)
-    print(json.dumps({"extra_peak": (peak() - base) / (mib << 20)}))
-asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
-"""
-)
-_BIG_CHILD_LOAD = (
-    _PEAK
-    + """
-import asyncio, json, sys
-from tierstore import ArtifactsBridge, FileSystemBackend
-async def main(mib, root):
-    bridge = ArtifactsBridge(backend=FileSystemBackend(root))
-    base = peak()
-    page = await bridge.load_page("mem_L3_1")
-    assert page is not None and len(page.content) == mib << 20
-    print(json.dumps({"extra_peak": (peak() - base) / (mib << 20)}))
-asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
-"""
-)
-
-
-def _prepare_big(root: Path) -> None:
-    script = (
-        "import asyncio, os, sys\n"
-        "from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage, Modality\n"
-        "page = MemoryPage(page_id='big', modality=Modality.IMAGE, content=os.urandom(int(sys.argv[1]) << 20))\n"
-        "asyncio.run(ArtifactsBridge(backend=FileSystemBackend(sys.argv[2])).store_page(page))\n"
-    )
-    subprocess.run([sys.executable, "-c", script, str(BIG_MIB), str(root)], check=True)
-
-
-SECTIONS = {"disk": _disk, "codec": _codec, "restart": _restart, "scale": _scale, "big": _big}
+SECTIONS = {"disk": _disk, "codec": _codec, "restart": _restart, "scale": _scale}
 
 
 async def _run() -> None:
