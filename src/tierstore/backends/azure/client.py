@@ -179,7 +179,7 @@ class SdkClient:
         conditions: dict[str, Any] = {"overwrite": False, "if_none_match": "*"} if if_absent else {"overwrite": True}
         blob = await self._blob(name)
         await blob.upload_blob(
-            data.payload(),  # a big page is read block by block, never copied whole
+            data.reader(),  # read block by block: a big page is never copied whole
             length=len(data),
             metadata=dict(metadata),
             tags=recorded,
