@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aioboto3
 import obstore
@@ -87,15 +88,7 @@ async def bench_round_trips(server: Server) -> None:
             stem = f"r{rounds['sdk']}_"
 
             async def put(i: int) -> None:
-                await raw.put_object(
-                    Bucket=raw_bucket,
-                    Key=f"{stem}{i}",
-                    Body=body,
-                    Metadata=metadata,
-                    Tagging=encode_tags(tags),
-                    StorageClass="STANDARD",
-                    IfNoneMatch="*",
-                )
+                await raw_sdk_put(raw, raw_bucket, f"{stem}{i}", body, metadata, tags)
 
             async def get(i: int) -> None:
                 answer = await raw.get_object(Bucket=raw_bucket, Key=f"{stem}{i}")
@@ -146,6 +139,21 @@ async def bench_round_trips(server: Server) -> None:
 # -- (1b): client CPU of one store_page ---------------------------------------------------------------------
 
 
+async def raw_sdk_put(
+    raw: Any, bucket: str, key: str, body: bytes, metadata: dict[str, str], tags: dict[str, str]
+) -> None:
+    """What the bridge's aioboto3 path sends for one page, by hand."""
+    await raw.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=body,
+        Metadata=metadata,
+        Tagging=encode_tags(tags),
+        StorageClass="STANDARD",
+        IfNoneMatch="*",
+    )
+
+
 def raw_store(server: Server) -> S3Store:
     return S3Store(
         server.new_store()["bucket"],
@@ -189,15 +197,7 @@ async def bench_client_cpu(server: Server) -> None:
 
         async def raw_sdk() -> None:
             async def put(i: int) -> None:
-                await raw.put_object(
-                    Bucket=buckets["raw"],
-                    Key=f"p{i}",
-                    Body=body,
-                    Metadata=metadata,
-                    Tagging=encode_tags(tags),
-                    StorageClass="STANDARD",
-                    IfNoneMatch="*",
-                )
+                await raw_sdk_put(raw, buckets["raw"], f"p{i}", body, metadata, tags)
 
             await bounded(COUNT, CONCURRENCY, put)
 
