@@ -35,7 +35,7 @@ from tierstore.backends.azure.client import SdkClient
 from tierstore.backends.azure.credentials import ObstoreAccess
 from tierstore.backends.azure.failures import classify
 from tierstore.backends.base import Buffer, Chunks, RestoreSpeed
-from tierstore.backends.cloud import redact
+from tierstore.backends.cloud import obstore_calls, redact
 from tierstore.backends.cloud.client import Calls, Head, Listed
 from tierstore.backends.cloud.failure import Failure
 from tierstore.enums import StorageTier
@@ -131,48 +131,22 @@ class ObstoreClient:
                 calls=calls,
             )
             return
-        attributes = {**metadata, "Storage-Class": storage_class}
-        recorded = self.sdk.record_tags(tags, tier)
-        sent = {"attributes": attributes, "tags": recorded, "mode": "create" if if_absent else "overwrite"}
-        store = self._azure_store()
-        body = bytes(data)  # obstore takes one buffer; a small body's join costs little
-        try:
-            await self._obstore.put_async(store, name, body, use_multipart=False, **sent)
-        except Exception as exc:
-            if if_absent or classify(exc).code != "request":
-                raise
-            # The connection dropped before an answer. aiohttp, the SDK path's transport, sends a PUT once more by
-            # itself when that happens on a reused connection; obstore does not. One resend here keeps an overwrite
-            # as robust on both paths (the shared loop resends none whose outcome is unknown).
-            await self._obstore.put_async(store, name, body, use_multipart=False, **sent)
+        await obstore_calls.put(
+            self._obstore,
+            self._azure_store(),
+            name,
+            bytes(data),  # obstore takes one buffer; a small body's join costs little
+            attributes={**metadata, "Storage-Class": storage_class},
+            tags=self.sdk.record_tags(tags, tier),
+            if_absent=if_absent,
+            dropped=lambda exc: classify(exc).code == "request",
+        )
 
     async def get(self, name: str, start: int, length: int | None) -> Buffer:
-        options: dict[str, Any] = {}
-        if length is not None:
-            options["range"] = (start, start + length)
-        elif start:
-            options["range"] = {"offset": start}
-        result = await self._obstore.get_async(self._azure_store(), name, options=options)
-        return memoryview(await result.bytes_async())
+        return await obstore_calls.get(self._obstore, self._azure_store(), name, start, length)
 
     async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
-        directory, _, rest = prefix.rpartition("/")
-        start = token if token is not None else ((prefix[:-1] or None) if rest else None)
-        stream = self._obstore.list(
-            self._azure_store(), directory or None, offset=start, chunk_size=self.sdk.list_page_size
-        )
-        try:
-            chunk = await stream.__anext__()
-        except StopAsyncIteration:
-            return [], None
-        names = [str(meta["path"]) for meta in chunk]
-        found = [
-            Listed(name, int(meta["size"]), meta["last_modified"])
-            for name, meta in zip(names, chunk, strict=True)
-            if name.startswith(prefix)
-        ]
-        past_the_prefix = names[-1] > prefix and not names[-1].startswith(prefix)
-        return found, None if len(chunk) < self.sdk.list_page_size or past_the_prefix else names[-1]
+        return await obstore_calls.list_page(self._obstore, self._azure_store(), prefix, token, self.sdk.list_page_size)
 
     # -- the SDK's part -------------------------------------------------------------------------------------
 

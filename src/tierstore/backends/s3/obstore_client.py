@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from tierstore.backends._optional import require
 from tierstore.backends.base import Buffer, Chunks, RestoreSpeed
+from tierstore.backends.cloud import obstore_calls
 from tierstore.backends.cloud.client import Calls, Head, Listed
 from tierstore.backends.cloud.failure import Failure
 from tierstore.backends.s3 import failures
@@ -170,34 +171,20 @@ class ObstoreClient:
                 calls=calls,
             )
             return
-        obstore = require("obstore", extra="fast", package="obstore")
-        store = await self.store()
-        attributes = {**metadata, TIER_MARKER: StorageTier(tier).value, "Storage-Class": storage_class}
-        mode = "create" if if_absent else "overwrite"
-        body = bytes(data)  # obstore takes one buffer; a small body's join costs little
-        try:
-            await obstore.put_async(
-                store, name, body, attributes=attributes, tags=dict(tags) or None, mode=mode, use_multipart=False
-            )
-        except Exception as exc:
-            if if_absent or failures.classify_obstore(exc).code != "request":
-                raise
-            # The connection dropped before an answer. aiohttp, the SDK path's transport, sends a PUT once more by
-            # itself when that happens on a reused connection; obstore does not. The same single resend here keeps
-            # an overwrite exactly as robust on both paths (the shared loop resends none whose outcome is unknown).
-            await obstore.put_async(
-                store, name, body, attributes=attributes, tags=dict(tags) or None, mode=mode, use_multipart=False
-            )
+        await obstore_calls.put(
+            require("obstore", extra="fast", package="obstore"),
+            await self.store(),
+            name,
+            bytes(data),  # obstore takes one buffer; a small body's join costs little
+            attributes={**metadata, TIER_MARKER: StorageTier(tier).value, "Storage-Class": storage_class},
+            tags=tags,
+            if_absent=if_absent,
+            dropped=lambda exc: failures.classify_obstore(exc).code == "request",
+        )
 
     async def get(self, name: str, start: int, length: int | None) -> Buffer:
         obstore = require("obstore", extra="fast", package="obstore")
-        options: dict[str, Any] = {}
-        if length is not None:
-            options["range"] = (start, start + length)
-        elif start:
-            options["range"] = {"offset": start}
-        result = await obstore.get_async(await self.store(), name, options=options)
-        return memoryview(await result.bytes_async())
+        return await obstore_calls.get(obstore, await self.store(), name, start, length)
 
     async def head(self, name: str) -> Head:
         return await self.sdk.head(name)
@@ -212,25 +199,8 @@ class ObstoreClient:
         return await self.sdk.holds(name, data)  # SSE-KMS ETags are no MD5: the SDK sees the encryption and CRC32
 
     async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
-        # obstore lists by path segments ("mem_" would mean "mem_/...") and resumes after a name (S3's StartAfter)
-        # rather than from a continuation token. So: list the folder holding ``prefix``, start just below the
-        # first name that can carry it, keep the names that do, stop past them; the token is the last name seen.
         obstore = require("obstore", extra="fast", package="obstore")
-        folder, _, leaf = prefix.rpartition("/")
-        offset = token or (_just_below(prefix) if leaf else None)
-        stream = obstore.list(await self.store(), prefix=folder or None, offset=offset, chunk_size=LIST_PAGE)
-        try:
-            chunk = await stream.__anext__()
-        except StopAsyncIteration:
-            return [], None
-        listed: list[Listed] = []
-        for entry in chunk:
-            name = str(entry["path"])
-            if name.startswith(prefix):
-                listed.append(Listed(name, int(entry["size"]), entry.get("last_modified")))
-            elif name > prefix:
-                return listed, None  # names sort in order: none after this one carries the prefix
-        return listed, (str(chunk[-1]["path"]) if len(chunk) >= LIST_PAGE else None)
+        return await obstore_calls.list_page(obstore, await self.store(), prefix, token, LIST_PAGE)
 
     async def delete(self, name: str) -> None:
         obstore = require("obstore", extra="fast", package="obstore")
@@ -252,9 +222,3 @@ class ObstoreClient:
     async def aclose(self) -> None:
         self._store = None
         await self.sdk.aclose()
-
-
-def _just_below(prefix: str) -> str:
-    """A name that sorts after every key below the names starting with ``prefix`` and before all of those: the
-    last character lowered by one, then ``~``, which sorts above every character a key may hold."""
-    return f"{prefix[:-1]}{chr(ord(prefix[-1]) - 1)}~"

@@ -1,0 +1,78 @@
+"""The calls the obstore data paths (S3, Azure) make alike: a put that resends a dropped overwrite once, a ranged
+get, and one page of a listing by prefix.
+
+Contract: each takes the ``obstore`` module and a store already built by its cloud's client, makes one attempt
+(the shared retry loop in :mod:`tierstore.backends.cloud.retry` decides on more), and returns what the
+:class:`~tierstore.backends.cloud.client.ObjectClient` protocol asks. Nothing here knows a cloud.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from tierstore.backends.base import Buffer
+from tierstore.backends.cloud.client import Listed
+
+
+async def put(
+    obstore: Any,
+    store: Any,
+    name: str,
+    body: bytes,
+    *,
+    attributes: Mapping[str, str],
+    tags: Mapping[str, str] | None,
+    if_absent: bool,
+    dropped: Callable[[BaseException], bool],
+) -> None:
+    """One put; an overwrite whose connection ``dropped`` before an answer is sent once more.
+
+    aiohttp, the SDK paths' transport, resends a PUT by itself when a reused connection drops; obstore does not.
+    The one resend keeps an overwrite as robust on both paths (the shared loop resends none whose outcome is
+    unknown). A create-if-absent is never resent here: the shared loop recognises its own write instead."""
+    sent = {"attributes": dict(attributes), "tags": dict(tags) if tags else None}
+    mode = "create" if if_absent else "overwrite"
+    try:
+        await obstore.put_async(store, name, body, mode=mode, use_multipart=False, **sent)
+    except Exception as exc:
+        if if_absent or not dropped(exc):
+            raise
+        await obstore.put_async(store, name, body, mode=mode, use_multipart=False, **sent)
+
+
+async def get(obstore: Any, store: Any, name: str, start: int, length: int | None) -> Buffer:
+    """The object's bytes from ``start``, ``length`` of them or to the end."""
+    options: dict[str, Any] = {}
+    if length is not None:
+        options["range"] = (start, start + length)
+    elif start:
+        options["range"] = {"offset": start}
+    result = await obstore.get_async(store, name, options=options)
+    return memoryview(await result.bytes_async())
+
+
+async def list_page(
+    obstore: Any, store: Any, prefix: str, token: str | None, page_size: int
+) -> tuple[Sequence[Listed], str | None]:
+    """One page of the names starting with ``prefix``, and the token of the next page (None: no more).
+
+    obstore lists by path segments ("mem_" would mean "mem_/...") and resumes after a name rather than from a
+    continuation token. So: list the folder holding ``prefix`` from just before the first name that can carry it
+    (the prefix without its last character sorts before every such name), keep the names that carry it, stop past
+    them; the token is the last name seen."""
+    folder, _, leaf = prefix.rpartition("/")
+    offset = token or ((prefix[:-1] or None) if leaf else None)
+    stream = obstore.list(store, prefix=folder or None, offset=offset, chunk_size=page_size)
+    try:
+        chunk = await stream.__anext__()
+    except StopAsyncIteration:
+        return [], None
+    listed: list[Listed] = []
+    for entry in chunk:
+        name = str(entry["path"])
+        if name.startswith(prefix):
+            listed.append(Listed(name, int(entry["size"]), entry.get("last_modified")))
+        elif name > prefix:
+            return listed, None  # names come in order: none after this one carries the prefix
+    return listed, (str(chunk[-1]["path"]) if len(chunk) >= page_size else None)
