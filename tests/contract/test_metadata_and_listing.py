@@ -104,3 +104,14 @@ async def test_modality_of_every_kind_is_listed_in_metadata(bridge: ArtifactsBri
         metadata = await bridge.get_metadata(await bridge.store_page(page))
         assert metadata is not None
         assert metadata.modality == modality.value
+
+
+async def test_a_prefix_lists_exactly_its_names_among_neighbours(backend: StorageBackend) -> None:
+    # Names that sort just before, between and just after the prefixes listed below, in the key alphabet's order
+    # ("-" < "." < digits < capitals < "_" < small letters): a listing that starts or stops one name off shows.
+    keys = ["me", "mem", "mem-1", "mem.x", "mem9", "memZ", "mem_", "mem_L3_1", "mem_L3_10", "mem_L3_2", "mema", "mf"]
+    for key in keys:
+        await backend.put(key, key.encode())
+    for prefix in ("", "m", "me", "mem", "mem_", "mem_L3_1", "mem_L3_10", "mem_L3_100", "mem-", "memZ", "mf", "n"):
+        listed = sorted([e.key async for e in backend.list(prefix)])
+        assert listed == sorted(k for k in keys if k.startswith(prefix)), prefix
