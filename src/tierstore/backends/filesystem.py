@@ -19,21 +19,18 @@ Contract: the full protocol of :mod:`tierstore.backends.base`, with these local 
 * Operating-system errors become typed errors: no space or quota -> StorageFullError, a read-only or forbidden
   root -> AccessDeniedError, a root that is not a directory -> ConfigurationError, anything else ->
   BackendUnavailableError. Deleting needs no space.
-* Blocking I/O runs in the backend's own worker threads (``threads``, default 32: writes spend their time waiting
-  on the disk), and a call that is cancelled still waits for its thread to finish, so nothing it began lands
-  after it returned.
+* Blocking I/O runs in worker threads (``threads``, default 32: writes spend their time waiting on the disk),
+  shared by every FileSystemBackend of the process with that number, and a call that is cancelled still waits
+  for its thread to finish, so nothing it began lands after it returned (:mod:`.worker_threads`).
 * Tiers are recorded per object; there is no archive class. ``usage`` is None: counting means reading the
   directory, which ``collect_stats`` does off the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import errno
 import fcntl
-import functools
-import json
 import os
 import secrets
 import shutil
@@ -41,12 +38,14 @@ import struct
 import threading
 import zlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from stat import S_ISREG
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from pydantic_core import from_json, to_json
+
+from tierstore.backends import worker_threads
 from tierstore.backends.base import (
     Body,
     Buffer,
@@ -62,7 +61,6 @@ from tierstore.backends.base import (
     check_tags,
 )
 from tierstore.backends.registry import Location, Scheme
-from tierstore.concurrency import uncancellable
 from tierstore.enums import StorageTier
 from tierstore.errors import (
     AccessDeniedError,
@@ -96,7 +94,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _pack_header(header: dict[str, Any]) -> bytes:
-    body = json.dumps(header, separators=(",", ":")).encode()
+    body = to_json(header)
     start = _MAGIC + struct.pack(">I", len(body))
     return start + struct.pack(">I", zlib.crc32(body, zlib.crc32(start))) + body
 
@@ -115,7 +113,7 @@ def _parse_header(buffer: bytes | memoryview, name: str) -> tuple[dict[str, Any]
     if zlib.crc32(body, zlib.crc32(buffer[:8])) != crc:
         raise IntegrityError(f"object file {name!r} has a damaged header (CRC mismatch)", key=name)
     try:
-        header: dict[str, Any] = json.loads(bytes(body))
+        header: dict[str, Any] = from_json(bytes(body))
         StorageTier(header["tier"])
         if not isinstance(header["metadata"], dict) or not isinstance(header["tags"], dict):
             raise TypeError("metadata and tags must be objects")
@@ -142,22 +140,18 @@ class FileSystemBackend(ClosingContext):
         self._fsync = fsync
         self._ready = False
         self._dir_sync = _GroupSync(self._objects)
-        self._threads = threads
-        self._executor: ThreadPoolExecutor | None = None
+        self._workers = worker_threads.shared(threads, "tierstore-disk")
 
     def __repr__(self) -> str:
         return f"FileSystemBackend({str(self.root)!r})"
 
-    def _path(self, key: str) -> Path:
-        return self._objects / check_key(key)
+    def _path(self, key: str) -> str:
+        return f"{self._objects}/{check_key(key)}"
 
     async def _run(self, call: Callable[..., T], *args: Any) -> T:
         """``call(*args)`` in a worker thread, to its end even if cancelled; OSErrors as typed errors."""
         try:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="tierstore-disk")
-            loop = asyncio.get_running_loop()
-            return await uncancellable(loop.run_in_executor(self._executor, functools.partial(call, *args)))
+            return await self._workers.run(call, *args)
         except TierstoreError:
             raise
         except OSError as exc:
@@ -196,10 +190,12 @@ class FileSystemBackend(ClosingContext):
         header = {"metadata": check_metadata(metadata), "tags": check_tags(tags), "tier": StorageTier(tier).value}
         await self._run(self._write, self._path(key), _pack_header(header), data, if_absent)
 
-    def _write(self, target: Path, head: bytes, data: Body, if_absent: bool) -> bool:
+    def _write(self, target: str, head: bytes, data: Body, if_absent: bool) -> bool:
         """Write the object; False when create-if-absent found exactly these bytes there already."""
         self._ensure_dirs()
-        temporary, fd = self._locked_temporary(target.name)
+        name = os.path.basename(target)
+        temporary, fd = self._locked_temporary(name)
+        renamed = False
         try:
             body = as_chunks(data)
             _write_all(fd, head, *body.views)
@@ -207,26 +203,27 @@ class FileSystemBackend(ClosingContext):
                 os.fsync(fd)
             if not if_absent:
                 os.replace(temporary, target)
+                renamed = True
             else:
                 try:
                     os.link(temporary, target)
                 except FileExistsError:
                     if self._read(target, 0, None) == bytes(body):
                         return False
-                    raise ConflictError(target.name) from None
+                    raise ConflictError(name) from None
         finally:
-            if os.path.lexists(temporary):
-                os.unlink(temporary)
+            if not renamed:
+                os.unlink(temporary)  # locked, so no gc took it
             os.close(fd)  # only now: the lock tells gc the temporary file is in use until it is gone
         if self._fsync:
             self._dir_sync.after_rename()
         return True
 
-    def _locked_temporary(self, name: str) -> tuple[Path, int]:
+    def _locked_temporary(self, name: str) -> tuple[str, int]:
         """A new temporary file, open and locked, that is still the one at its path once locked (a ``gc`` that
         took it for a stray in the instant between its creation and the lock has not removed it)."""
         while True:
-            temporary = self._tmp / f"put-{name}-{secrets.token_hex(6)}"
+            temporary = f"{self._tmp}/put-{name}-{secrets.token_hex(6)}"
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
@@ -244,29 +241,30 @@ class FileSystemBackend(ClosingContext):
     async def get_range(self, key: str, start: int, length: int) -> bytes | bytearray | None:
         return await self._run(self._read, self._path(key), start, length)
 
-    def _open(self, path: Path) -> tuple[Any, dict[str, Any], int, bytes] | None:
+    def _open(self, path: str) -> tuple[Any, dict[str, Any], int, bytes] | None:
         """``(file, header, data offset, bytes already read past the offset)``, or None when missing."""
+        name = os.path.basename(path)
         try:
-            f = path.open("rb")
+            f = open(path, "rb")  # noqa: SIM115 - closed by the caller
         except FileNotFoundError:
             return None
         except IsADirectoryError:
-            raise IntegrityError(f"{path.name!r} is a directory, not an object file", key=path.name) from None
+            raise IntegrityError(f"{name!r} is a directory, not an object file", key=name) from None
         try:
             buffer = f.read(_FIRST_READ)
-            parsed = _parse_header(buffer, path.name)
+            parsed = _parse_header(buffer, name)
             if isinstance(parsed, int):
                 buffer += f.read(parsed - len(buffer))
-                parsed = _parse_header(buffer, path.name)
+                parsed = _parse_header(buffer, name)
                 if isinstance(parsed, int):
-                    raise IntegrityError(f"object file {path.name!r} is truncated", key=path.name)
+                    raise IntegrityError(f"object file {name!r} is truncated", key=name)
         except BaseException:
             f.close()
             raise
         header, offset = parsed
         return f, header, offset, buffer[offset:]
 
-    def _read(self, path: Path, start: int, length: int | None) -> bytes | bytearray | None:
+    def _read(self, path: str, start: int, length: int | None) -> bytes | bytearray | None:
         opened = self._open(path)
         if opened is None:
             return None
@@ -283,7 +281,7 @@ class FileSystemBackend(ClosingContext):
     async def head(self, key: str) -> ObjectInfo | None:
         return await self._run(self._head, self._path(key))
 
-    def _head(self, path: Path) -> ObjectInfo | None:
+    def _head(self, path: str) -> ObjectInfo | None:
         opened = self._open(path)
         if opened is None:
             return None
@@ -292,7 +290,7 @@ class FileSystemBackend(ClosingContext):
             stat = os.fstat(f.fileno())
         tier = StorageTier(header["tier"])
         return ObjectInfo(
-            key=path.name,
+            key=os.path.basename(path),
             size=stat.st_size - offset,
             metadata=header["metadata"],
             last_modified=datetime.fromtimestamp(stat.st_mtime, UTC),
@@ -345,10 +343,10 @@ class FileSystemBackend(ClosingContext):
         merged = dict(check_tags(tags))
         await self._run(self._retier, self._path(key), StorageTier(tier), merged)
 
-    def _retier(self, path: Path, tier: StorageTier, tags: dict[str, str]) -> None:
+    def _retier(self, path: str, tier: StorageTier, tags: dict[str, str]) -> None:
         opened = self._open(path)
         if opened is None:
-            raise ObjectNotFoundError(path.name)
+            raise ObjectNotFoundError(os.path.basename(path))
         f, header, offset, ahead = opened
         with f:
             data = _read_rest(f, ahead, os.fstat(f.fileno()).st_size - offset)
@@ -357,9 +355,7 @@ class FileSystemBackend(ClosingContext):
         self._write(path, _pack_header(header), data, if_absent=False)
 
     async def aclose(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False)
+        """Nothing to release: the worker threads are the process's, and idle until another call needs them."""
 
     async def restore(self, key: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
         """Local files are always readable: nothing to restore."""
@@ -466,9 +462,9 @@ def _unlink_unless_locked(path: Path) -> bool:
     return True
 
 
-def _unlink(path: Path) -> bool:
+def _unlink(path: str) -> bool:
     try:
-        path.unlink()
+        os.unlink(path)
     except FileNotFoundError:
         return False
     except IsADirectoryError:
