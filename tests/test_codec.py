@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
@@ -82,6 +85,34 @@ def test_two_writes_of_one_page_under_one_key_never_share_bytes() -> None:
     page = _page()
     assert len({encode_page(page, "mem_L3_1").data for _ in range(100)}) == 100
     assert len({prepare_page(page, identity=True).identity for _ in range(3)}) == 1
+
+
+def test_write_tokens_are_never_issued_twice_across_threads_and_forks() -> None:
+    def tokens(count: int) -> list[str]:
+        return [read_header(encode_page(_page(), "mem_L3_1").data).meta["write"] for _ in range(count)]
+
+    tokens(1)  # the parent now holds a pool of drawn tokens that a careless child would inherit
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(writer, json.dumps(tokens(300)).encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as pipe:
+        from_child = json.loads(pipe.read())
+    os.waitpid(child, 0)
+    with ThreadPoolExecutor(8) as threads:
+        from_threads = [t for batch in threads.map(tokens, [300] * 8) for t in batch]
+    issued = from_child + from_threads + tokens(300)
+    assert len(issued) == len(set(issued)) == 300 * 10
+
+
+@pytest.mark.parametrize("size", [0, 1, 2046, 2047, 2048, 2049, 4094, 4095, 16383, 16384, 70001])
+def test_the_body_digest_is_sha256_of_the_content_at_every_size(size: int) -> None:
+    content = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    data = encode_page(_page(content), "mem_L3_1").data
+    assert read_header(data).meta["body"] == hashlib.sha256(content).hexdigest()
+    assert decode_page(data, "mem_L3_1")[0].content == content
 
 
 def test_identity_ignores_bookkeeping_but_not_content_or_description() -> None:

@@ -58,6 +58,10 @@ class IdAllocator:
         raise ConflictError(f"{_GIVE_UP_AFTER} keys in a row were taken in blocks of this bridge's own")
 
     async def _take(self, tier: StorageTier) -> int:
+        block = self._blocks.get(tier)
+        if block is not None and block.next <= block.last:  # no await before the increment: nobody else takes it
+            block.next += 1
+            return block.next - 1
         lock = self._locks.setdefault(tier, asyncio.Lock())
         async with lock:
             block = self._blocks.get(tier)

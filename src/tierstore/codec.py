@@ -36,14 +36,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
-import secrets
 import struct
+import threading
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from pydantic import ValidationError
-from pydantic_core import PydanticSerializationError
+from pydantic_core import PydanticSerializationError, from_json
 
 from tierstore.backends._optional import require
 from tierstore.errors import IntegrityError, InvalidInputError
@@ -67,6 +68,9 @@ _ZSTD: Final = 1
 _PLAIN_KEY: Final = re.compile(r"[A-Za-z0-9._-]+")
 """Keys that need no JSON escaping (every key the bridge chooses)."""
 _COMPRESS_MIN_BYTES: Final = 512
+_HOLD_GIL_BELOW: Final = 16 * 1024
+_GIL_KEPT_UP_TO: Final = 2047
+"""CPython's hashlib lets the GIL go while it hashes 2048 bytes or more at once."""
 
 VOLATILE_FIELDS: Final = ("last_accessed", "access_count", "dirty", "storage_tier", "artifact_id")
 """Bookkeeping that changes as a page is used, not what the page holds: left out of :attr:`PreparedPage.identity`,
@@ -148,6 +152,43 @@ def _utf8(text: str, what: str) -> bytes:
         raise InvalidInputError(f"{what} holds a lone surrogate, which UTF-8 cannot store") from None
 
 
+class _WriteTokens:
+    """Write tokens of 16 random bytes from the OS, drawn 4 KiB at a time: a system call per frame would hand the
+    GIL to the disk threads at every page, and waiting to get it back costs more than the call."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._used = 0
+        os.register_at_fork(after_in_child=self._forget)  # a child must never issue its parent's tokens
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._pool, self._used = b"", 0
+
+    def next(self) -> str:
+        with self._lock:
+            if self._used == len(self._pool):
+                self._pool, self._used = os.urandom(4096), 0
+            self._used += 16
+            return self._pool[self._used - 16 : self._used].hex()
+
+
+_TOKENS: Final = _WriteTokens()
+
+
+def _sha256(data: bytes | memoryview) -> Any:
+    """``hashlib.sha256(data)``; below 16 KiB fed in slices under 2 KiB, for which CPython keeps the GIL: on the
+    event loop, getting the GIL back from busy disk threads takes far longer than hashing a small page."""
+    if len(data) >= _HOLD_GIL_BELOW:
+        return hashlib.sha256(data)
+    digest = hashlib.sha256()
+    view = memoryview(data)
+    for start in range(0, len(view), _GIL_KEPT_UP_TO):
+        digest.update(view[start : start + _GIL_KEPT_UP_TO])
+    return digest
+
+
 def _content_parts(content: Any) -> tuple[str, bytes | memoryview]:
     if content is None:
         return "none", b""
@@ -175,7 +216,7 @@ def prepare_page(page: MemoryPage, *, compression: Compression = "none", identit
             page_json = page.model_dump_json(exclude={"content"}).encode()
     except PydanticSerializationError:
         raise InvalidInputError(f"a field of page {page.page_id!r} cannot be stored (e.g. a lone surrogate)") from None
-    raw_digest = hashlib.sha256(raw).hexdigest()
+    raw_digest = _sha256(raw).hexdigest()
     digest = ""
     if identity:
         digest = hashlib.sha256(b"\n".join((stable, content_kind.encode(), raw_digest.encode()))).hexdigest()
@@ -194,7 +235,7 @@ def frame_page(prepared: PreparedPage, artifact_id: str | None) -> Encoded:
         f'"{artifact_id}"' if artifact_id is not None and _PLAIN_KEY.fullmatch(artifact_id) else json.dumps(artifact_id)
     )
     header = (
-        f'{{"artifact":{bound},"write":"{secrets.token_hex(16)}",'
+        f'{{"artifact":{bound},"write":"{_TOKENS.next()}",'
         f'"content":"{prepared.content_kind}","body":"{prepared.body_sha256}"}}'
     ).encode()
     return _frame("page", header, prepared.page_json, prepared.body, prepared.flags)
@@ -213,7 +254,7 @@ def encode_record(key: str, record: dict[str, Any]) -> Encoded:
 
 
 def _encode_json(kind: Kind, key: str, body: bytes) -> Encoded:
-    header = {_BINDING[kind]: key, "write": secrets.token_hex(16), "body": hashlib.sha256(body).hexdigest()}
+    header = {_BINDING[kind]: key, "write": _TOKENS.next(), "body": _sha256(body).hexdigest()}
     return _frame(kind, json.dumps(header, separators=(",", ":")).encode(), b"", body, 0)
 
 
@@ -263,7 +304,7 @@ def read_header(data: Buffer, key: str | None = None) -> Header:
     if digest.digest() != view[PREFIX.size : HEADER_START]:
         raise IntegrityError("checksum mismatch: the stored header is not what was written")
     try:
-        meta = json.loads(bytes(view[HEADER_START:page_start]))
+        meta = from_json(bytes(view[HEADER_START:page_start]))
     except ValueError as exc:
         raise IntegrityError("frame header is not JSON") from exc
     if not isinstance(meta, dict) or not isinstance(meta.get("body"), str):
@@ -283,7 +324,7 @@ def decode_frame(data: Buffer, key: str | None = None) -> Frame:
         raise IntegrityError(f"object is {len(view)} bytes but its frame says {end + body_len}")
     header = read_header(view[:end], key)
     body = view[end:]
-    if hashlib.sha256(body).hexdigest() != header.meta["body"]:
+    if _sha256(body).hexdigest() != header.meta["body"]:
         raise IntegrityError("checksum mismatch: the stored body is not what was written")
     if flags & _ZSTD:
         body = memoryview(_zstd().ZstdDecompressor().decompress(body))
@@ -322,7 +363,7 @@ def _content(kind: str, body: memoryview) -> Any:
 def page_fields(header: Header) -> dict[str, Any]:
     """The page fields (all but content) of a verified page header."""
     try:
-        fields = json.loads(bytes(header.page))
+        fields = from_json(bytes(header.page))
     except ValueError as exc:
         raise IntegrityError("page section is not JSON") from exc
     if not isinstance(fields, dict):

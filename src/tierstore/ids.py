@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import unicodedata
 from datetime import datetime
 from typing import Any, Final
 
@@ -30,6 +29,8 @@ MAX_ID_BYTES: Final = 1024
 
 _ARTIFACT = re.compile(r"mem_(L[0-4])_([1-9][0-9]{0,17})")
 _CHECKPOINT = re.compile(r"ckpt_[0-9]{8}T[0-9]{12}_[0-9a-f]{8}")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+"""Unicode's control characters (category Cc)."""
 _ALLOC = re.compile(r"alloc_(L[0-4])_(0|[1-9][0-9]{0,14})")
 
 
@@ -45,9 +46,9 @@ def check_text_id(value: Any, what: str) -> str:
         raise InvalidInputError(f"{what} contains a lone surrogate and cannot be encoded as UTF-8") from None
     if size > MAX_ID_BYTES:
         raise InvalidInputError(f"{what} is {size} bytes of UTF-8, over the limit of {MAX_ID_BYTES}")
-    for char in value:
-        if unicodedata.category(char) == "Cc":
-            raise InvalidInputError(f"{what} contains the control character U+{ord(char):04X}")
+    control = _CONTROL.search(value)
+    if control:
+        raise InvalidInputError(f"{what} contains the control character U+{ord(control[0]):04X}")
     return value
 
 

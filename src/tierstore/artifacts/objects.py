@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -27,6 +28,7 @@ from tierstore.refs import Doomed, References
 REUSE_FROM_NEWEST: Final = 8
 """A checkpoint may reuse artifacts of the newest this-many listed checkpoints (and of those this bridge made)."""
 _HEADER_PROBE: Final = 64 * 1024
+_UNRESERVED_COLON_PLUS: Final = re.compile(r"[A-Za-z0-9_.~:+-]*")
 
 
 class ObjectArtifacts:
@@ -216,6 +218,14 @@ def _artifact_order(key: str) -> tuple[str, int]:
     return (parsed[0].value, parsed[1]) if parsed else ("~", 0)
 
 
+def _quote(text: str) -> str:
+    """``quote(text, safe="")``, quicker for what pages hold most: ids and times of unreserved characters, ``:``
+    and ``+``."""
+    if _UNRESERVED_COLON_PLUS.fullmatch(text):
+        return text.replace(":", "%3A").replace("+", "%2B")
+    return quote(text, safe="")
+
+
 def _object_metadata(
     page: MemoryPage, encoded: codec.Encoded, tier: StorageTier, owner: str | None, key: str
 ) -> dict[str, str]:
@@ -231,14 +241,14 @@ def _object_metadata(
         "pagetype": page.page_type.value,
         "tier": tier.value,
         "level": str(int(page.compression_level)),
-        "created": quote(page.created_at.isoformat(), safe=""),
+        "created": _quote(page.created_at.isoformat()),
         "checksum": encoded.checksum,
         "size": str(encoded.size),
     }
     if owner:
         metadata["ckpt"] = owner
-    page_id = quote(page.page_id, safe="")
-    used = sum(len(k) + len(v) for k, v in metadata.items())
+    page_id = _quote(page.page_id)
+    used = sum(map(len, metadata)) + sum(map(len, metadata.values()))
     if used + len("pageid") + len(page_id) <= METADATA_BUDGET:
         metadata["pageid"] = page_id
     return metadata

@@ -62,7 +62,9 @@ class Chunks:
     __slots__ = ("_size", "views")
 
     def __init__(self, *parts: Buffer) -> None:
-        self.views: tuple[memoryview, ...] = tuple(memoryview(p).cast("B") for p in parts if len(p))
+        self.views: tuple[memoryview, ...] = tuple(
+            memoryview(p) if isinstance(p, bytes) else memoryview(p).cast("B") for p in parts if len(p)
+        )
         self._size = sum(len(view) for view in self.views)
 
     def __len__(self) -> int:
@@ -268,6 +270,17 @@ def check_metadata(metadata: Mapping[str, str] | None, budget: int = METADATA_BU
     """Refuse metadata that some cloud would reject or mangle: keys [a-z][a-z0-9]*, printable ASCII values."""
     if not metadata:
         return {}
+    try:  # the common case in a few C calls; anything amiss is found and named by the loop below
+        values = "".join(metadata.values())
+        if (
+            values.isascii()
+            and values.isprintable()
+            and all(map(_METADATA_KEY.fullmatch, metadata))
+            and sum(map(len, metadata)) + len(values) <= budget
+        ):
+            return dict(metadata)
+    except TypeError:
+        pass
     out: dict[str, str] = {}
     total = 0
     for name, value in metadata.items():
