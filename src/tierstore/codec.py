@@ -76,6 +76,9 @@ VOLATILE_FIELDS: Final = ("last_accessed", "access_count", "dirty", "storage_tie
 """Bookkeeping that changes as a page is used, not what the page holds: left out of :attr:`PreparedPage.identity`,
 so a checkpoint does not upload a page again because it was read or moved between tiers (the checkpoint's manifest
 carries their latest values instead)."""
+_VOLATILE: Final = set(VOLATILE_FIELDS)
+_STABLE_FIELDS_ONLY: Final = {"content", *VOLATILE_FIELDS}
+_NOT_CONTENT: Final = {"content"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,12 +211,14 @@ def prepare_page(page: MemoryPage, *, compression: Compression = "none", identit
     content_kind, raw = _content_parts(page.content)
     check_json(page.metadata, "page metadata")
     try:
+        # The serializer itself, as model_dump_json calls it, but with bytes out (no str to encode again).
+        serialize = MemoryPage.__pydantic_serializer__.to_json
         if identity:
-            stable = page.model_dump_json(exclude={"content", *VOLATILE_FIELDS}).encode()
-            state = page.model_dump_json(include=set(VOLATILE_FIELDS)).encode()
+            stable = serialize(page, exclude=_STABLE_FIELDS_ONLY)
+            state = serialize(page, include=_VOLATILE)
             page_json = stable[:-1] + b"," + state[1:]  # one JSON object: the stable fields, then the bookkeeping
         else:
-            page_json = page.model_dump_json(exclude={"content"}).encode()
+            page_json = serialize(page, exclude=_NOT_CONTENT)
     except PydanticSerializationError:
         raise InvalidInputError(f"a field of page {page.page_id!r} cannot be stored (e.g. a lone surrogate)") from None
     raw_digest = _sha256(raw).hexdigest()

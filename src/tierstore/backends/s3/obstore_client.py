@@ -71,6 +71,7 @@ class ObstoreClient:
     def __init__(self, sdk: SdkClient) -> None:
         self.sdk = sdk
         self.config = sdk.config
+        self._obstore = require("obstore", extra="fast", package="obstore")
         self._store: Any = None
         self._expires: datetime | None = None
         self._lock = asyncio.Lock()
@@ -172,7 +173,7 @@ class ObstoreClient:
             )
             return
         await obstore_calls.put(
-            require("obstore", extra="fast", package="obstore"),
+            self._obstore,
             await self.store(),
             name,
             bytes(data),  # obstore takes one buffer; a small body's join costs little
@@ -183,15 +184,13 @@ class ObstoreClient:
         )
 
     async def get(self, name: str, start: int, length: int | None) -> Buffer:
-        obstore = require("obstore", extra="fast", package="obstore")
-        return await obstore_calls.get(obstore, await self.store(), name, start, length)
+        return await obstore_calls.get(self._obstore, await self.store(), name, start, length)
 
     async def head(self, name: str) -> Head:
         return await self.sdk.head(name)
 
     async def holds(self, name: str, data: Chunks) -> bool | None:
-        obstore = require("obstore", extra="fast", package="obstore")
-        meta = await obstore.head_async(await self.store(), name)
+        meta = await self._obstore.head_async(await self.store(), name)
         if meta["size"] != len(data):
             return False
         if etag_matches(str(meta["e_tag"] or ""), data, self.config.multipart_chunk):
@@ -199,14 +198,12 @@ class ObstoreClient:
         return await self.sdk.holds(name, data)  # SSE-KMS ETags are no MD5: the SDK sees the encryption and CRC32
 
     async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
-        obstore = require("obstore", extra="fast", package="obstore")
-        return await obstore_calls.list_page(obstore, await self.store(), prefix, token, LIST_PAGE)
+        return await obstore_calls.list_page(self._obstore, await self.store(), prefix, token, LIST_PAGE)
 
     async def delete(self, name: str) -> None:
-        obstore = require("obstore", extra="fast", package="obstore")
         store = await self.store()
-        await obstore.head_async(store, name)  # raises FileNotFoundError when there is nothing to delete
-        await obstore.delete_async(store, name)
+        await self._obstore.head_async(store, name)  # raises FileNotFoundError when there is nothing to delete
+        await self._obstore.delete_async(store, name)
 
     async def delete_batch(self, names: Sequence[str]) -> list[tuple[str, Failure]] | None:
         return await self.sdk.delete_batch(names)
