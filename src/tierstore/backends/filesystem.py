@@ -20,8 +20,9 @@ Contract: the full protocol of :mod:`tierstore.backends.base`, with these local 
   root -> AccessDeniedError, a root that is not a directory -> ConfigurationError, anything else ->
   BackendUnavailableError. Deleting needs no space.
 * Blocking I/O runs in worker threads (``threads``, default 32: writes spend their time waiting on the disk),
-  shared by every FileSystemBackend of the process with that number, and a call that is cancelled still waits
-  for its thread to finish, so nothing it began lands after it returned (:mod:`.worker_threads`).
+  shared by every FileSystemBackend of the process with that number. A call cancelled before a thread took it
+  never runs; one cancelled while it runs is waited for, so nothing it began lands after it returned
+  (:mod:`.worker_threads`).
 * Tiers are recorded per object; there is no archive class. ``usage`` is None: counting means reading the
   directory, which ``collect_stats`` does off the event loop.
 """

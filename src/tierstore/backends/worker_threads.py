@@ -3,11 +3,10 @@
 Contract: ``await threads.run(call, *args)`` runs ``call(*args)`` on one of at most ``size`` threads and returns
 its result or raises its exception. If the awaiting task is cancelled, a call that has not started never will,
 and a call that has started is waited for before the cancellation goes through, so nothing it began lands after
-``run`` returned. Threads start as
-calls need them, up to ``size``, and then wait for more. They are daemon threads: a process that exits while
-a call runs abandons it, as a kill would. A forked child
-starts afresh (its parent's threads are not in it). :func:`shared` gives every user of one size the same threads,
-so that a new backend does not start threads of its own.
+``run`` returned. Threads start as calls need them, up to ``size``; more calls wait their turn. They are daemon
+threads: a process that exits while a call runs abandons it, as a kill would. A forked child starts afresh (its
+parent's threads are not in it). :func:`shared` gives every user of one size and name the same threads, so that
+a new backend starts none of its own.
 
 Why not ``loop.run_in_executor``: each call there builds a ``concurrent.futures.Future`` (a condition and its
 locks), wakes a thread through a semaphore, and takes one more turn of the loop to copy the outcome over. For a
@@ -111,7 +110,7 @@ class WorkerThreads:
             del job, result, error
 
     def _settle(self, job: _Call[Any], result: Any, error: BaseException | None) -> None:
-        """On the loop (so the worker threads never wait for this lock while they hold the GIL)."""
+        """On the loop, unless it is closed (so that a worker thread holding the GIL does not wait for this lock)."""
         self._one_less()
         if not job.loop.is_closed():
             job.settle(result, error)
