@@ -3,7 +3,7 @@ sending the same requests; checkpoints; memory for one big page.
 
 Run: ``.venv/bin/python -m bench.bench_s3`` (starts its own moto server through the test rig; ``--localstack``
 runs the round trips on LocalStack instead). Prints ratios and counts; absolute figures on an emulator say little
-about S3 itself. ``TIERSTORE_BENCH_PAGES`` sets the page count of the checkpoint section (default 2000, 0 skips
+about S3 itself. ``TIERSTORE_BENCH_PAGES`` sets the page count of the checkpoint section (default 10000, 0 skips
 it); ``TIERSTORE_BENCH_BIG_MIB`` the size of the big page (256, 0 skips it); ``TIERSTORE_BENCH_SCALE`` the
 store sizes of the maintenance section (``1000,10000``; empty skips it).
 """
@@ -48,7 +48,7 @@ from tierstore.backends.s3.wire import encode_tags
 COUNT = 500
 SIZE = 2 * 1024
 CONCURRENCY = 32
-PAGES = int(os.environ.get("TIERSTORE_BENCH_PAGES", "2000"))
+PAGES = int(os.environ.get("TIERSTORE_BENCH_PAGES", "10000"))
 BIG_MIB = int(os.environ.get("TIERSTORE_BENCH_BIG_MIB", "256"))
 SCALE = [int(n) for n in os.environ.get("TIERSTORE_BENCH_SCALE", "1000,10000").split(",") if n]
 MiB = 1024 * 1024
