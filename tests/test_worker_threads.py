@@ -54,15 +54,28 @@ async def test_at_most_size_calls_run_at_once_and_all_finish() -> None:
     assert most == 3
 
 
+class _Gate:
+    """What a blocking call waits on: it says when it has started, and returns once released."""
+
+    def __init__(self) -> None:
+        self.started, self.released = threading.Event(), threading.Event()
+
+    def hold(self) -> None:
+        self.started.set()
+        self.released.wait()
+
+    async def until_started(self) -> None:
+        await asyncio.to_thread(self.started.wait)
+
+
 @pytest.mark.parametrize("cancellations", [1, 3])
 async def test_a_cancelled_call_ends_before_its_caller_does(cancellations: int) -> None:
     threads = WorkerThreads(2, "test-cancel")
-    started, release = threading.Event(), threading.Event()
+    gate = _Gate()
     events: list[str] = []
 
     def work() -> None:
-        started.set()
-        release.wait()
+        gate.hold()
         events.append("call ended")
 
     async def caller() -> None:
@@ -72,13 +85,13 @@ async def test_a_cancelled_call_ends_before_its_caller_does(cancellations: int) 
             events.append("caller ended")
 
     task = asyncio.ensure_future(caller())
-    await asyncio.to_thread(started.wait)
+    await gate.until_started()
     for _ in range(cancellations):
         task.cancel()
         for _ in range(50):
             await asyncio.sleep(0)
         assert not task.done()  # still waiting for its call
-    release.set()
+    gate.released.set()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert events == ["call ended", "caller ended"]
@@ -86,21 +99,17 @@ async def test_a_cancelled_call_ends_before_its_caller_does(cancellations: int) 
 
 async def test_a_cancelled_call_that_has_not_started_never_runs() -> None:
     threads = WorkerThreads(1, "test-queued")
-    started, release = threading.Event(), threading.Event()
+    gate = _Gate()
     ran: list[str] = []
 
-    def blocking() -> None:
-        started.set()
-        release.wait()
-
-    first = asyncio.ensure_future(threads.run(blocking))
-    await asyncio.to_thread(started.wait)
+    first = asyncio.ensure_future(threads.run(gate.hold))
+    await gate.until_started()
     queued = asyncio.ensure_future(threads.run(ran.append, "queued call"))
     await asyncio.sleep(0)
     queued.cancel()
     with pytest.raises(asyncio.CancelledError):
         await queued  # at once: the only thread is still busy with the first call
-    release.set()
+    gate.released.set()
     await first
     await threads.run(ran.append, "later call")
     assert ran == ["later call"]
