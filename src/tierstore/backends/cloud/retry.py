@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
+from tierstore.backends.cloud import deadlines
 from tierstore.backends.cloud.failure import Failure
 from tierstore.errors import BackendUnavailableError, ConfigurationError, TierstoreError
 
@@ -70,16 +71,23 @@ async def call_with_retries(
     deadline = time.monotonic() + policy.deadline + SECONDS_PER_MIB * size / (1 << 20)
     while True:
         log.attempts += 1
+        # Not wait_for: Python 3.11's wait_for returns the result when the attempt finishes just as the caller
+        # is cancelled, swallowing the cancellation (a task cancelled then never ends).
+        watched = deadlines.watch(max(deadline - time.monotonic(), 0.001))
         try:
-            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the result when the attempt finishes
-            # just as the caller is cancelled, swallowing the cancellation (a task cancelled then never ends).
-            async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
-                return await attempt()
+            return await attempt()
+        except asyncio.CancelledError:
+            if not watched.end():
+                raise
+            cause: Exception = TimeoutError(f"no answer within the deadline of {policy.deadline:g} s")
+            failure = Failure("timeout", "maybe")
         except TierstoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - every SDK failure is classified, none escapes untranslated
-            cause: Exception = exc
+            cause = exc
             failure = Failure("timeout", "maybe") if isinstance(exc, TimeoutError) else classify(exc)
+        finally:
+            watched.end()
         log.failures.append(failure)
         log.maybe_applied |= failure.applied == "maybe"
         pause = policy.delay(log.attempts)

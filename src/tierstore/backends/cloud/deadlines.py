@@ -1,0 +1,90 @@
+"""Per-call deadlines with one timer per event loop, for the retry loop of :mod:`tierstore.backends.cloud.retry`.
+
+Contract: :func:`watch` starts a deadline for the running task; when it passes before :meth:`Deadline.end`, the
+task is cancelled, and ``end`` (however the call ended) takes that cancellation back from the task's count and
+says whether it was the deadline's alone. That is ``asyncio.timeout``'s bookkeeping, without its cost per call: a
+timer handle pushed on and cancelled from the loop's heap, and an object with two coroutine methods. Here a call
+is one entry in a dict; the loop's single timer sleeps until the earliest deadline it knows of, and is only moved
+earlier. Deadlines may nest (a multipart upload's requests inside its ``put``): each entry is its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import weakref
+from typing import Final
+
+_EARLY: Final = 0.001
+"""A deadline this close (seconds) is due: the loop may run a timer a clock tick before its time."""
+
+
+class Deadline:
+    __slots__ = ("_cancelling", "_ended", "_watchdog", "fired", "task", "when")
+
+    def __init__(self, watchdog: _Watchdog, task: asyncio.Task[object], when: float) -> None:
+        self._watchdog = watchdog
+        self._cancelling = task.cancelling()
+        self._ended: bool | None = None
+        self.task = task
+        self.when = when
+        self.fired = False
+
+    def end(self) -> bool:
+        """Stop watching (once; later calls repeat the answer). True when the deadline cancelled the task and no
+        one else did: a ``CancelledError`` being handled is then a timeout; otherwise it must go on."""
+        if self._ended is None:
+            self._watchdog.remove(self)
+            self._ended = self.fired and self.task.uncancel() <= self._cancelling
+        return self._ended
+
+
+class _Watchdog:
+    """The deadlines running on one event loop and the one timer that enforces them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._running: dict[Deadline, None] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._wakes_at = math.inf
+
+    def add(self, deadline: Deadline) -> None:
+        self._running[deadline] = None
+        if deadline.when < self._wakes_at:
+            self._wake_at(deadline.when)
+
+    def remove(self, deadline: Deadline) -> None:
+        self._running.pop(deadline, None)
+
+    def _wake_at(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._wakes_at = when
+        self._timer = self._loop.call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        self._timer, self._wakes_at = None, math.inf
+        due = self._loop.time() + _EARLY
+        for deadline in [d for d in self._running if d.when <= due]:
+            del self._running[deadline]
+            deadline.fired = True
+            deadline.task.cancel()
+        if self._running:
+            self._wake_at(min(d.when for d in self._running))
+
+
+_WATCHDOGS: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog]] = weakref.WeakKeyDictionary()
+
+
+def watch(seconds: float) -> Deadline:
+    """Cancel the running task if it is still within this deadline ``seconds`` from now."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task(loop)
+    if task is None:
+        raise RuntimeError("a deadline needs a running task")
+    watchdog = _WATCHDOGS.get(loop)
+    if watchdog is None:
+        watchdog = _WATCHDOGS[loop] = _Watchdog(loop)
+    deadline = Deadline(watchdog, task, loop.time() + seconds)
+    watchdog.add(deadline)
+    return deadline

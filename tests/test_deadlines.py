@@ -1,0 +1,139 @@
+"""The per-call deadline of the shared retry loop (:mod:`tierstore.backends.cloud.deadlines`): one timer per event
+loop enforces every call's deadline, so these attack what one timer can get wrong. A deadline shorter than one
+already waiting, deadlines nested in one task, a caller's cancellation landing together with the deadline, many
+calls at once that end every way, and the task's cancellation count afterwards (``asyncio.timeout`` and
+``TaskGroup`` rely on it)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from tierstore.backends.cloud import Failure, RetryPolicy
+from tierstore.backends.cloud.retry import call_with_retries
+from tierstore.errors import BackendUnavailableError
+
+# Bounds here are for a machine under any load: a deadline enforced late by the old timer would take 30 s or more.
+PATIENCE = 20.0
+
+
+def policy(deadline: float) -> RetryPolicy:
+    return RetryPolicy(max_attempts=1, base_delay=0.0, max_delay=0.0, deadline=deadline)
+
+
+async def call(attempt: Callable[[], Awaitable[str]], deadline: float) -> str:
+    return await call_with_retries(
+        attempt,
+        policy=policy(deadline),
+        classify=lambda _: Failure("unknown"),
+        what="get 'k'",
+        key="k",
+    )
+
+
+async def hang() -> str:
+    await asyncio.sleep(3600)
+    return "never"
+
+
+async def test_a_short_deadline_started_after_a_long_one_is_enforced_on_time() -> None:
+    long = asyncio.ensure_future(call(hang, 60.0))
+    await asyncio.sleep(0)
+    short = asyncio.ensure_future(call(hang, 0.05))
+    done, _ = await asyncio.wait({short}, timeout=PATIENCE)
+    assert short in done, "the short deadline waited for the long one's timer"
+    with pytest.raises(BackendUnavailableError, match="timeout"):
+        short.result()
+    assert not long.done()
+    long.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await long
+
+
+async def test_many_calls_end_each_their_own_way_and_leave_no_cancellation_behind() -> None:
+    rng = random.Random(7)
+
+    async def one(index: int) -> str:
+        hangs = rng.random() < 0.5
+        deadline = rng.choice([0.02, 0.1, 0.3]) if hangs else 60.0
+        pause = 3600.0 if hangs else rng.choice([0.0, 0.01, 0.05])
+
+        async def attempt() -> str:
+            await asyncio.sleep(pause)
+            return f"done {index}"
+
+        await asyncio.sleep(rng.random() * 0.2)  # deadlines start in every order
+        try:
+            outcome = await call(attempt, deadline)
+        except BackendUnavailableError:
+            outcome = "timed out"
+        task = asyncio.current_task()
+        assert task is not None
+        assert task.cancelling() == 0, "a timeout left its cancellation counted on the task"
+        async with asyncio.timeout(PATIENCE):  # a timeout of the caller's own still works after ours
+            await asyncio.sleep(0)
+        assert outcome == ("timed out" if hangs else f"done {index}")
+        return outcome
+
+    outcomes = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(300))), PATIENCE * 3)
+    assert 100 < outcomes.count("timed out") < 200
+
+
+async def test_an_inner_deadline_times_out_the_inner_call_alone() -> None:
+    async def outer_attempt() -> str:
+        with pytest.raises(BackendUnavailableError):
+            await call(hang, 0.05)
+        return "outer went on"
+
+    assert await asyncio.wait_for(call(outer_attempt, 60.0), PATIENCE) == "outer went on"
+
+
+async def test_an_outer_deadline_cuts_through_an_inner_call_and_is_reported_by_the_outer() -> None:
+    inner_saw: list[str] = []
+
+    async def outer_attempt() -> str:
+        try:
+            return await call(hang, 60.0)
+        except asyncio.CancelledError:
+            inner_saw.append("cancelled")  # the inner call let the cancellation through: not its deadline
+            raise
+
+    with pytest.raises(BackendUnavailableError, match="timeout"):
+        await asyncio.wait_for(call(outer_attempt, 0.05), PATIENCE)
+    assert inner_saw == ["cancelled"]
+
+
+async def test_a_caller_cancelling_as_the_deadline_fires_is_cancelled_not_timed_out() -> None:
+    loop = asyncio.get_running_loop()
+    task: asyncio.Task[str] | None = None
+
+    async def attempt() -> str:
+        answer: asyncio.Future[str] = loop.create_future()
+
+        def caller_cancels_too(future: asyncio.Future[str]) -> None:
+            # Runs in the same turn as the deadline's cancellation, before the task wakes to handle it.
+            if future.cancelled() and task is not None:
+                task.cancel()
+
+        answer.add_done_callback(caller_cancels_too)
+        return await answer
+
+    task = asyncio.ensure_future(call(attempt, 0.05))
+    done, _ = await asyncio.wait({task}, timeout=PATIENCE)
+    assert task in done
+    assert task.cancelled(), "the caller's cancellation became a timeout"
+
+
+async def test_deadlines_work_on_a_second_event_loop_after_the_first_closed() -> None:
+    def run_once() -> None:
+        async def main() -> None:
+            with pytest.raises(BackendUnavailableError):
+                await call(hang, 0.05)
+
+        asyncio.run(asyncio.wait_for(main(), PATIENCE))
+
+    await asyncio.to_thread(run_once)
+    await asyncio.to_thread(run_once)
