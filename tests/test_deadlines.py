@@ -1,13 +1,15 @@
 """The per-call deadline of the shared retry loop (:mod:`tierstore.backends.cloud.deadlines`): one timer per event
 loop enforces every call's deadline, so these attack what one timer can get wrong. A deadline shorter than one
 already waiting, deadlines nested in one task, a caller's cancellation landing together with the deadline, many
-calls at once that end every way, and the task's cancellation count afterwards (``asyncio.timeout`` and
-``TaskGroup`` rely on it)."""
+calls at once that end every way, the task's cancellation count afterwards (``asyncio.timeout`` and
+``TaskGroup`` rely on it), and event loops that close, which the registry of timers must not keep alive."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
+import weakref
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -137,3 +139,34 @@ async def test_deadlines_work_on_a_second_event_loop_after_the_first_closed() ->
 
     await asyncio.to_thread(run_once)
     await asyncio.to_thread(run_once)
+
+
+async def test_a_closed_event_loop_is_freed_whether_its_calls_ended_timed_out_or_were_cancelled() -> None:
+    async def quick() -> str:
+        return "done"
+
+    async def main(ending: str) -> None:
+        if ending == "ended":
+            assert await call(quick, 30.0) == "done"  # the timer is still armed, 30 s ahead, when the loop closes
+        elif ending == "fired":
+            with pytest.raises(BackendUnavailableError):
+                await call(hang, 0.05)
+        else:  # the caller cancels the call while it waits on its deadline; the loop closes right after
+            waiting = asyncio.ensure_future(call(hang, 30.0))
+            await asyncio.sleep(0.01)
+            waiting.cancel()
+
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    def run(ending: str) -> None:
+        loop = asyncio.new_event_loop()
+        loops.append(weakref.ref(loop))
+        try:
+            loop.run_until_complete(asyncio.wait_for(main(ending), PATIENCE))
+        finally:
+            loop.close()
+
+    for ending in ("ended", "fired", "cancelled") * 2:
+        await asyncio.to_thread(run, ending)
+    gc.collect()
+    assert [ref() for ref in loops] == [None] * len(loops), "a closed loop is kept alive by its deadlines"

@@ -43,7 +43,7 @@ class _Watchdog:
     """The deadlines running on one event loop and the one timer that enforces them."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self.loop = loop
         self._running: dict[Deadline, None] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._wakes_at = math.inf
@@ -60,11 +60,11 @@ class _Watchdog:
         if self._timer is not None:
             self._timer.cancel()
         self._wakes_at = when
-        self._timer = self._loop.call_at(when, self._expire)
+        self._timer = self.loop.call_at(when, self._expire)
 
     def _expire(self) -> None:
         self._timer, self._wakes_at = None, math.inf
-        due = self._loop.time() + _EARLY
+        due = self.loop.time() + _EARLY
         for deadline in [d for d in self._running if d.when <= due]:
             del self._running[deadline]
             deadline.fired = True
@@ -73,7 +73,9 @@ class _Watchdog:
             self._wake_at(min(d.when for d in self._running))
 
 
-_WATCHDOGS: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog]] = weakref.WeakKeyDictionary()
+_WATCHDOGS: Final[weakref.WeakValueDictionary[int, _Watchdog]] = weakref.WeakValueDictionary()
+"""Each loop's watchdog by the loop's id, held weakly: only the loop's armed timer and the running deadlines keep
+it, so a loop that closed is freed with its watchdog (keyed by the loop itself, the watchdog would keep it)."""
 
 
 def watch(seconds: float) -> Deadline:
@@ -82,9 +84,9 @@ def watch(seconds: float) -> Deadline:
     task = asyncio.current_task(loop)
     if task is None:
         raise RuntimeError("a deadline needs a running task")
-    watchdog = _WATCHDOGS.get(loop)
-    if watchdog is None:
-        watchdog = _WATCHDOGS[loop] = _Watchdog(loop)
+    watchdog = _WATCHDOGS.get(id(loop))
+    if watchdog is None or watchdog.loop is not loop:
+        watchdog = _WATCHDOGS[id(loop)] = _Watchdog(loop)
     deadline = Deadline(watchdog, task, loop.time() + seconds)
     watchdog.add(deadline)
     return deadline
