@@ -104,13 +104,15 @@ async def _measure(case: Case, measure: Measure) -> float:
     return clock() - started
 
 
-async def compare(title: str, cases: Sequence[Case], *, measure: Measure = "wall") -> list[Result]:
-    """Time ``cases`` interleaved and rotated over the rounds; print and record medians and min-max."""
+async def compare(
+    title: str, cases: Sequence[Case], *, measure: Measure = "wall", rounds: int = ROUNDS
+) -> list[Result]:
+    """Time ``cases`` interleaved and rotated over ``rounds``; print and record medians and min-max."""
     for case in cases:
         await _measure(case, measure)  # warm-up
     seconds: dict[str, list[float]] = {case.name: [] for case in cases}
     ratios: dict[str, list[float]] = {case.name: [] for case in cases}
-    for round_ in range(ROUNDS):
+    for round_ in range(rounds):
         order = [cases[(i + round_) % len(cases)] for i in range(len(cases))]
         timed = {case.name: await _measure(case, measure) for case in order}
         for case in cases:
@@ -118,7 +120,7 @@ async def compare(title: str, cases: Sequence[Case], *, measure: Measure = "wall
             ratios[case.name].append(timed[case.name] / timed[cases[0].name])
     results = [Result(case.name, seconds[case.name], ratios[case.name], case.ops) for case in cases]
     what = "CPU seconds of this process" if measure == "cpu" else "seconds"
-    print(f"\n## {title}\n({what}; {ROUNDS} rounds, order rotated; ratio to {cases[0].name!r} within each round)")
+    print(f"\n## {title}\n({what}; {rounds} rounds, order rotated; ratio to {cases[0].name!r} within each round)")
     print(f"{'case':<54} {'median':>9} {'min-max':>17} {'per op':>10} {'ratio':>6} {'min-max':>11}")
     for result in results:
         row = result.row()
@@ -130,7 +132,9 @@ async def compare(title: str, cases: Sequence[Case], *, measure: Measure = "wall
             f"{row['ratio_median']:>6.2f} {ratio_spread:>11}"
         )
     if _report is not None:
-        _report.comparisons.append({"title": title, "measure": measure, "results": [r.row() for r in results]})
+        _report.comparisons.append(
+            {"title": title, "measure": measure, "rounds": rounds, "results": [r.row() for r in results]}
+        )
     return results
 
 
