@@ -51,13 +51,18 @@ def test_the_api_in_short_is_a_program_that_runs_as_pasted(tmp_path: Path) -> No
 
 
 def test_ci_runs_the_readme_commands_unchanged() -> None:
+    """.ci/run: the venv, the README's test command, then the type and lint checks Development names."""
     fresh = section(README, "On a fresh machine")
     setup, tests = blocks(fresh, "sh")
+    [checks] = blocks(section(README, "Development"), "sh")
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert "python3 -m venv .venv" in setup
     assert "`.ci/run` runs exactly that command on a clean clone, after creating the venv with " in fresh
+    assert "--durations=" in tests, "the run lists its slowest tests"
+    for check in ("-m mypy", "-m ruff check .", "-m ruff format --check ."):
+        assert check in checks, check
     commands = [line for line in ci if line and not line.startswith(("#", "set ", "cd "))]
-    assert commands == ["python3 -m venv .venv", tests.strip()]
+    assert commands == ["python3 -m venv .venv", tests.strip(), checks.strip()]
 
 
 def test_the_docs_list_every_exit_code() -> None:
