@@ -48,7 +48,12 @@ _REUPLOAD_ROUNDS: Final = 3
 
 
 class ArtifactsBridge(ChukCalls):
-    """Stores, loads, lists and checkpoints pages on one backend. Safe to share within one event loop."""
+    """Stores, loads, lists and checkpoints pages on one backend. Safe to share within one event loop.
+
+    ``session_id`` is a label, not a boundary: it is reported by ``get_stats`` and nothing else. Bridges with
+    different session ids on one store list, load and delete the same pages; keep sessions apart with a store (or
+    a prefix) of their own.
+    """
 
     def __init__(
         self,

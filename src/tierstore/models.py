@@ -7,7 +7,7 @@ dumped by one library validates in the other.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -150,6 +150,14 @@ class UTCDateTime(datetime):
 
     __hash__ = datetime.__hash__
 
+    # A value derived out of UTC (naive, or another zone) is a plain datetime: reading a naive operand as UTC is
+    # only right while this value is aware UTC, and ``created_at.replace(tzinfo=None)`` must act like any naive one.
+    def replace(self, *args: Any, **kwargs: Any) -> datetime:  # type: ignore[override]
+        return _utc_or_plain(datetime.replace(self, *args, **kwargs))
+
+    def astimezone(self, tz: tzinfo | None = None) -> datetime:
+        return _utc_or_plain(datetime.astimezone(self, tz))
+
     def __sub__(self, other: Any) -> Any:
         operand = self._operand(other)
         return datetime.__sub__(self, other if operand is None else operand)
@@ -157,6 +165,22 @@ class UTCDateTime(datetime):
     def __rsub__(self, other: Any) -> Any:
         operand = self._operand(other)
         return NotImplemented if operand is None else datetime.__sub__(operand, self)
+
+
+def _utc_or_plain(value: datetime) -> datetime:
+    if value.utcoffset() == timedelta(0) and value.tzinfo is UTC:
+        return value if isinstance(value, UTCDateTime) else as_utc(value)
+    return datetime(
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+        value.tzinfo,
+        fold=value.fold,
+    )
 
 
 def as_utc(value: datetime) -> UTCDateTime:
