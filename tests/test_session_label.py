@@ -19,7 +19,9 @@ async def test_session_ids_share_one_store_as_documented(tmp_path: Path) -> None
         artifact = await alice.store_page(MemoryPage(page_id="p", modality=Modality.TEXT, content="alice's"))
         assert await bob.list_pages() == [artifact]
         loaded = await bob.load_page(artifact)
-        assert loaded is not None and loaded.content == "alice's" and loaded.session_id is None
+        assert loaded is not None
+        assert loaded.content == "alice's"
+        assert loaded.session_id is None
         assert bob.get_stats().session_id == "bob"
         assert await bob.delete_page(artifact)
     assert "isolates nothing" in README
