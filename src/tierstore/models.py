@@ -155,7 +155,7 @@ class UTCDateTime(datetime):
     def replace(self, *args: Any, **kwargs: Any) -> datetime:  # type: ignore[override]
         return _utc_or_plain(datetime.replace(self, *args, **kwargs))
 
-    def astimezone(self, tz: tzinfo | None = None) -> datetime:
+    def astimezone(self, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
         return _utc_or_plain(datetime.astimezone(self, tz))
 
     def __sub__(self, other: Any) -> Any:
