@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,9 @@ from tierstore.backends.filesystem import FileSystemBackend
 from tierstore.backends.gcs import GCSBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.backends.s3 import S3Backend
-from tierstore.bridge import bridge_from_env
+from tierstore.bridge import ArtifactsBridge, bridge_from_env
 from tierstore.config import (
+    MisspeltSettingWarning,
     TierstoreSettings,
     backend_from_url,
     default_data_dir,
@@ -402,3 +405,41 @@ async def test_bridge_from_env_stores_and_loads(tmp_path: Path) -> None:
         page = await bridge.load_page(artifact)
     assert page is not None
     assert page.content == "hello"
+
+
+# -- misspelt settings, heard from Python ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        pytest.param(lambda: ArtifactsBridge.from_env(), id="ArtifactsBridge.from_env"),
+        pytest.param(lambda: bridge_from_env(), id="bridge_from_env"),
+        pytest.param(lambda: load_settings(), id="load_settings"),
+        pytest.param(lambda: TierstoreSettings(), id="TierstoreSettings"),
+        pytest.param(lambda: backend_from_url(None), id="backend_from_url"),
+    ],
+)
+def test_a_misspelt_setting_warns_wherever_settings_are_read(
+    read: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("TIERSTORE_ULR", "s3://meant-for-s3/prefix")
+    monkeypatch.setenv("TIERSTORE_DATA_DIR", str(Path.cwd()))
+    expected = "TIERSTORE_ULR is not a tierstore setting and is ignored; did you mean TIERSTORE_URL?"
+    with caplog.at_level(logging.WARNING, logger="tierstore"), pytest.warns(MisspeltSettingWarning) as warned:
+        read()
+    assert [str(w.message) for w in warned] == [expected]
+    assert warned[0].filename == __file__  # pointed at the caller, not at tierstore's insides
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("tierstore.config", "WARNING", expected)
+    ]
+
+
+def test_a_misspelt_setting_in_dotenv_warns_and_a_right_one_does_not(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("TIERSTORE_CONCURENCY=4\nTIERSTORE_COMPRESSION=none\n")
+    with pytest.warns(MisspeltSettingWarning, match="did you mean TIERSTORE_CONCURRENCY"):
+        load_settings()
+    (tmp_path / ".env").write_text("TIERSTORE_CONCURRENCY=4\nTIERSTORE_SOMETHING_ELSE_ENTIRELY=1\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_settings().concurrency == 4

@@ -18,8 +18,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -38,6 +40,11 @@ if TYPE_CHECKING:
     from tierstore.backends.base import StorageBackend
 
 _CONFIGURABLE_TIERS = (StorageTier.L2, StorageTier.L3, StorageTier.L4)
+_log = logging.getLogger(__name__)
+
+
+class MisspeltSettingWarning(UserWarning):
+    """A ``TIERSTORE_*`` variable that is no setting but close to one (``TIERSTORE_ULR``): it is ignored."""
 
 
 def default_data_dir() -> Path:
@@ -217,6 +224,9 @@ class TierstoreSettings(BaseSettings):
         for name, value in super().__repr_args__():
             yield name, (redact_url(value) if name in {"url", "azure_account_url"} and value else value)
 
+    def model_post_init(self, context: Any, /) -> None:
+        warn_about_misspelt_settings()
+
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.retry_max_attempts, deadline=self.retry_deadline)
 
@@ -378,3 +388,35 @@ def misspelt_settings(environ: Mapping[str, str]) -> dict[str, str]:
         if closest:
             found[name] = f"TIERSTORE_{closest[0]}"
     return found
+
+
+def warn_about_misspelt_settings() -> dict[str, str]:
+    """Warn (``MisspeltSettingWarning`` and a log line on ``tierstore.config``) about each ``TIERSTORE_*`` name in
+    the environment or ``.env`` that is no setting but close to one; the names found, with the setting each
+    resembles. Runs whenever settings are read, so Python programs hear of a typo as the command line does."""
+    names = dict(os.environ)
+    dotenv = Path(TierstoreSettings.model_config.get("env_file") or ".env")  # type: ignore[arg-type]
+    if dotenv.is_file():
+        from dotenv import dotenv_values
+
+        names |= {k: v or "" for k, v in dotenv_values(dotenv).items()}
+    found = misspelt_settings(names)
+    for name, suggestion in found.items():
+        text = f"{name} is not a tierstore setting and is ignored; did you mean {suggestion}?"
+        _log.warning(text)
+        warnings.warn(text, MisspeltSettingWarning, stacklevel=_caller_outside_tierstore())
+    return found
+
+
+def _caller_outside_tierstore() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside tierstore (and pydantic)."""
+    import sys
+
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in {
+        "tierstore",
+        "pydantic",
+        "pydantic_settings",
+    }:
+        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
+    return level

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.metadata
+import logging
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+import warnings
+from collections.abc import Iterator, Sequence
 
 from tierstore import ids
 from tierstore.cli import (
@@ -32,7 +34,7 @@ from tierstore.cli import (
 )
 from tierstore.cli.context import Invocation, Run, common_options
 from tierstore.cli.render import print_json, shown
-from tierstore.config import load_settings, misspelt_settings
+from tierstore.config import MisspeltSettingWarning, load_settings
 from tierstore.errors import ArchivedPageError, ObjectNotFoundError, TierstoreError
 
 COMMANDS = (demo, ls, show, checkpoints, tier, restore, rm, migrate, fsck, gc, doctor)
@@ -78,7 +80,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    _warn_about_misspelt_settings()
+    with _warnings_as_lines():
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         invocation = Invocation(args, load_settings())
         code: int = asyncio.run(args.run(invocation))
@@ -117,15 +123,18 @@ def _fail(args: argparse.Namespace, exc: TierstoreError) -> int:
     return code
 
 
-def _warn_about_misspelt_settings() -> None:
-    names = dict(os.environ)
-    dotenv = Path(".env")
-    if dotenv.is_file():
-        from dotenv import dotenv_values
-
-        names |= {k: v or "" for k, v in dotenv_values(dotenv).items()}
-    for name, suggestion in misspelt_settings(names).items():
-        print(
-            f"tierstore: warning: {name} is not a tierstore setting and is ignored; did you mean {suggestion}?",
-            file=sys.stderr,
-        )
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """tierstore's log warnings (a misspelt setting, ...) as ``tierstore: warning: ...`` lines on stderr; the Python
+    warnings that repeat them are dropped, so each is said once."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("tierstore: warning: %(message)s"))
+    logger = logging.getLogger("tierstore")
+    logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MisspeltSettingWarning)
+            yield
+    finally:
+        logger.removeHandler(handler)
