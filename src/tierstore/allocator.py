@@ -19,11 +19,11 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Final
 
 from tierstore import codec, ids
 from tierstore.backends.base import StorageBackend
+from tierstore.clock import SYSTEM_CLOCK, Clock
 from tierstore.enums import StorageTier
 from tierstore.errors import ConflictError
 
@@ -40,8 +40,9 @@ class _Block:
 
 
 class IdAllocator:
-    def __init__(self, backend: StorageBackend) -> None:
+    def __init__(self, backend: StorageBackend, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._backend = backend
+        self._clock = clock
         self._blocks: dict[StorageTier, _Block] = {}
         self._highest_block: dict[StorageTier, int] = {}
         self._locks: dict[StorageTier, asyncio.Lock] = {}
@@ -77,7 +78,7 @@ class IdAllocator:
         block = self._highest_block[tier] + 1
         for lost in range(1, _GIVE_UP_AFTER + 1):
             key = ids.alloc_key(tier, block)
-            record = {"at": datetime.now(UTC).isoformat(), "host": socket.gethostname(), "pid": os.getpid()}
+            record = {"at": self._clock.now().isoformat(), "host": socket.gethostname(), "pid": os.getpid()}
             try:
                 await self._backend.put(key, codec.encode_record(key, record).data, if_absent=True)
             except ConflictError:

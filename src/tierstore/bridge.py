@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Final, get_args
 
@@ -26,6 +26,7 @@ from tierstore.artifacts.objects import ObjectArtifacts
 from tierstore.backends.base import ListEntry, RestoreSpeed, RestoreStatus, StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.chuk_calls import ChukCalls
+from tierstore.clock import SYSTEM_CLOCK, Clock, check_clock
 from tierstore.concurrency import bounded_gather
 from tierstore.config import TierstoreSettings, backend_from_url, load_settings
 from tierstore.enums import StorageTier
@@ -63,17 +64,22 @@ class ArtifactsBridge(ChukCalls):
         compression: codec.Compression = "none",
         concurrency: int = 32,
         lease_ttl: timedelta = DEFAULT_LEASE_TTL,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidInputError(f"concurrency must be an int of at least 1, not {concurrency!r}")
         if not isinstance(lease_ttl, timedelta) or lease_ttl < timedelta(seconds=1):
             raise InvalidInputError("lease_ttl must be a timedelta of at least one second")
+        self.clock = check_clock(clock)
+        """This host's clocks (:mod:`tierstore.clock`): names and records take its time, no safety decision does."""
         self.compression: codec.Compression = codec.check_compression(compression)
         self.backend: StorageBackend | SimpleBackend = backend if backend is not None else InMemoryBackend()
         self.session_id = session_id
         self._artifacts: Artifacts
         if isinstance(self.backend, StorageBackend):
-            self._artifacts = ObjectArtifacts(self.backend, concurrency=concurrency, lease_ttl=lease_ttl)
+            self._artifacts = ObjectArtifacts(
+                self.backend, concurrency=concurrency, lease_ttl=lease_ttl, clock=self.clock
+            )
         elif is_simple_backend(self.backend):
             self._artifacts = CustomArtifacts(self.backend)
         else:
@@ -216,7 +222,7 @@ class ArtifactsBridge(ChukCalls):
         """
         checked = _check_pages(pages)
         ids.check_text_id(name, "checkpoint name")
-        now = datetime.now(UTC)
+        now = self.clock.now()
         checkpoint_id = ids.timestamped(ids.CHECKPOINT_PREFIX, now)
         prepared = await bounded_gather((self._prepare(p, identity=True) for p in checked), self.concurrency)
         tiers = [_resolve_tier(p, None) for p in checked]

@@ -38,6 +38,7 @@ from typing import Any, Final, Literal
 
 from tierstore import codec, ids
 from tierstore.backends.base import StorageBackend
+from tierstore.clock import SYSTEM_CLOCK, Clock
 from tierstore.concurrency import bounded_gather
 from tierstore.errors import BackendUnavailableError, IntegrityError, StorageFullError, TierstoreError
 from tierstore.models import CheckpointManifest
@@ -85,10 +86,6 @@ class Doomed:
 
     def __contains__(self, artifact: object) -> bool:
         return self.everything or artifact in self.artifacts
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _when(value: Any) -> datetime:
@@ -159,8 +156,16 @@ class Manifests:
 class Lease:
     """A checkpoint's lease (``intent_`` record), renewed in the background while the checkpoint runs."""
 
-    def __init__(self, backend: StorageBackend, checkpoint: str, reuse: Iterable[str], ttl: timedelta) -> None:
+    def __init__(
+        self,
+        backend: StorageBackend,
+        checkpoint: str,
+        reuse: Iterable[str],
+        ttl: timedelta,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self._backend = backend
+        self._clock = clock
         self.key = ids.INTENT_PREFIX + checkpoint
         self._checkpoint = checkpoint
         self._reuse = sorted(set(reuse))
@@ -171,7 +176,7 @@ class Lease:
         record = {
             "checkpoint": self._checkpoint,
             "reuse": self._reuse,
-            "renewed": _now().isoformat(),
+            "renewed": self._clock.now().isoformat(),
             "ttl": self._ttl.total_seconds(),
         }
         return codec.encode_record(self.key, record).data
@@ -219,8 +224,16 @@ class Lease:
 class References:
     """The deletion protocol of the module docstring, on one backend."""
 
-    def __init__(self, backend: StorageBackend, *, concurrency: int, lease_ttl: timedelta = DEFAULT_LEASE_TTL) -> None:
+    def __init__(
+        self,
+        backend: StorageBackend,
+        *,
+        concurrency: int,
+        lease_ttl: timedelta = DEFAULT_LEASE_TTL,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.backend = backend
+        self.clock = clock
         self._backend = backend
         self._concurrency = concurrency
         self.lease_ttl = lease_ttl
@@ -228,7 +241,7 @@ class References:
         self._tombs: dict[str, Tomb] = {}
 
     def lease(self, checkpoint: str, reuse: Iterable[str]) -> Lease:
-        return Lease(self._backend, checkpoint, reuse, self.lease_ttl)
+        return Lease(self._backend, checkpoint, reuse, self.lease_ttl, self.clock)
 
     # -- reading the records -------------------------------------------------------------------------------
 
@@ -243,7 +256,7 @@ class References:
             try:
                 return _intent(key, codec.decode_record(data, key))
             except IntegrityError:
-                renewed = written or _now()
+                renewed = written or self.clock.now()
                 return Intent(key, "", frozenset(), renewed, _UNREADABLE_LEASE_TTL, protects_everything=True)
 
         found = await bounded_gather((read(e.key, e.last_modified) for e in entries), self._concurrency)
@@ -278,9 +291,9 @@ class References:
         tombs, damaged = await self.tombs()
         return Doomed(frozenset().union(*(t.artifacts for t in tombs)), everything=bool(damaged))
 
-    async def protection(self) -> tuple[set[str], set[str], bool]:
+    async def protection(self, clock: Clock | None = None) -> tuple[set[str], set[str], bool]:
         """What live leases protect: ``(artifacts they reuse, their checkpoints, everything)``."""
-        now = _now()
+        now = (clock or self.clock).now()
         live = [intent for intent in await self.intents() if intent.live(now)]
         artifacts = set().union(*(intent.reuse for intent in live))
         return artifacts, {intent.checkpoint for intent in live}, any(i.protects_everything for i in live)
@@ -288,7 +301,7 @@ class References:
     # -- deleting ------------------------------------------------------------------------------------------
 
     async def write_tomb(self, state: TombState, artifacts: Iterable[str]) -> str:
-        now = _now()
+        now = self.clock.now()
         key = f"{ids.timestamped(ids.TOMB_PREFIX, now)}_{_SUFFIX[state]}"
         record = {"state": state, "artifacts": sorted(artifacts), "at": now.isoformat()}
         await self._backend.put(key, codec.encode_record(key, record).data, if_absent=True)

@@ -20,6 +20,7 @@ from tierstore import codec, ids
 from tierstore.allocator import IdAllocator
 from tierstore.artifacts import CheckpointLease
 from tierstore.backends.base import METADATA_BUDGET, Chunks, ListEntry, StorageBackend
+from tierstore.clock import Clock
 from tierstore.enums import StorageTier
 from tierstore.errors import IntegrityError, ObjectNotFoundError
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata
@@ -34,12 +35,12 @@ _UNRESERVED_COLON_PLUS: Final = re.compile(r"[A-Za-z0-9_.~:+-]*")
 class ObjectArtifacts:
     binds_keys = True
 
-    def __init__(self, backend: StorageBackend, *, concurrency: int, lease_ttl: timedelta) -> None:
+    def __init__(self, backend: StorageBackend, *, concurrency: int, lease_ttl: timedelta, clock: Clock) -> None:
         self.backend = backend
         self.name = backend.name
         self.persistent = backend.persistent
-        self.refs = References(backend, concurrency=concurrency, lease_ttl=lease_ttl)
-        self._allocator = IdAllocator(backend)
+        self.refs = References(backend, concurrency=concurrency, lease_ttl=lease_ttl, clock=clock)
+        self._allocator = IdAllocator(backend, clock=clock)
         self._own_checkpoints: set[str] = set()
 
     # -- ids -------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from tierstore.backends.base import (
@@ -26,6 +26,7 @@ from tierstore.backends.base import (
     check_tags,
 )
 from tierstore.backends.registry import Location, Scheme
+from tierstore.clock import SYSTEM_CLOCK, Clock, check_clock
 from tierstore.enums import StorageTier
 from tierstore.errors import ArchivedPageError, ConflictError, ObjectNotFoundError
 
@@ -51,7 +52,9 @@ class InMemoryBackend(ClosingContext):
     name = "in-memory"
     persistent = False
 
-    def __init__(self, *, archive_tiers: Iterable[StorageTier] = ()) -> None:
+    def __init__(self, *, archive_tiers: Iterable[StorageTier] = (), clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = check_clock(clock)
+        """The store's own clock: objects' last-modified times and restore expiries come from it."""
         self._objects: dict[str, _Object] = {}
         self._archive_tiers = frozenset(archive_tiers)
         caps: set[Capability] = {"tiers", "tags", "range_reads"}
@@ -73,7 +76,7 @@ class InMemoryBackend(ClosingContext):
         if_absent: bool = False,
     ) -> None:
         check_key(key)
-        obj = _Object(bytes(as_chunks(data)), check_metadata(metadata), check_tags(tags), tier, datetime.now(UTC))
+        obj = _Object(bytes(as_chunks(data)), check_metadata(metadata), check_tags(tags), tier, self.clock.now())
         # No await between the check and the insert, so create-if-absent is atomic on one event loop.
         existing = self._objects.get(key)
         if if_absent and existing is not None:
@@ -91,7 +94,7 @@ class InMemoryBackend(ClosingContext):
     def _is_archived(self, obj: _Object) -> bool:
         if obj.tier not in self._archive_tiers:
             return False
-        return obj.restored_until is None or obj.restored_until < datetime.now(UTC)
+        return obj.restored_until is None or obj.restored_until < self.clock.now()
 
     async def get(self, key: str) -> bytes | None:
         obj = self._readable(key)
@@ -150,7 +153,7 @@ class InMemoryBackend(ClosingContext):
             raise ObjectNotFoundError(key)
         if obj.tier not in self._archive_tiers:
             return RestoreStatus("not-archived")
-        obj.restored_until = datetime.now(UTC) + timedelta(days=days)
+        obj.restored_until = self.clock.now() + timedelta(days=days)
         return RestoreStatus("restored", obj.restored_until)
 
     def usage(self, prefix: str) -> tuple[int, int] | None:

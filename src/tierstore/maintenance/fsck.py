@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from tierstore import codec, ids
 from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.bridge import ArtifactsBridge
+from tierstore.clock import Clock
 from tierstore.concurrency import Progress, bounded_gather
 from tierstore.errors import ArchivedPageError, IntegrityError
 from tierstore.maintenance.reports import FsckReport, Orphan, Problem, Stray
@@ -33,8 +34,14 @@ async def strays(backend: StorageBackend) -> list[Stray]:
 
 
 async def fsck(
-    bridge: ArtifactsBridge, *, verify: bool = True, concurrency: int = 32, progress: Progress | None = None
+    bridge: ArtifactsBridge,
+    *,
+    verify: bool = True,
+    concurrency: int = 32,
+    progress: Progress | None = None,
+    clock: Clock | None = None,
 ) -> FsckReport:
+    """Check the store. ``clock``: this host's clocks (default: the bridge's, see :mod:`tierstore.clock`)."""
     refs = bridge.references("fsck")
     backend = refs.backend
     report = FsckReport()
@@ -47,7 +54,7 @@ async def fsck(
     # Leases are read after the pages are listed, so a checkpoint that wrote a listed page before its lease was
     # read counts as running (the order refs.py relies on).
     pages = {entry.key: entry for entry in await listed(backend, ids.PAGE_PREFIX)}
-    reused, running, everything = await refs.protection()
+    reused, running, everything = await refs.protection(clock)
     report.in_progress = sorted(running)
     report.pages = len(pages)
 

@@ -11,10 +11,11 @@ are kept, and reported as kept.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from tierstore import ids
 from tierstore.bridge import ArtifactsBridge
+from tierstore.clock import Clock
 from tierstore.concurrency import Progress
 from tierstore.maintenance.fsck import fsck, listed, older_than
 from tierstore.maintenance.reports import GcReport
@@ -27,19 +28,21 @@ async def gc(
     tomb_retention: timedelta = timedelta(days=7),
     dry_run: bool = False,
     progress: Progress | None = None,
+    clock: Clock | None = None,
 ) -> GcReport:
     """Delete orphans and strays older than ``grace``, expired leases, and tombs older than ``tomb_retention``.
 
     ``tomb_retention`` must exceed the longest a checkpoint runs: a running checkpoint checks the tombs written
     since it began. Raises IntegrityError (after the other clean-up) while a manifest cannot be read, since what it
-    references is unknown.
+    references is unknown. ``clock``: this host's clocks (default: the bridge's, see :mod:`tierstore.clock`).
     """
     refs = bridge.references("gc")
     backend = refs.backend
     report = GcReport()
-    now = datetime.now(UTC)
+    clock = clock if clock is not None else bridge.clock
+    now = clock.now()
     cutoff = now - grace
-    found = await fsck(bridge, verify=False, progress=progress)
+    found = await fsck(bridge, verify=False, progress=progress, clock=clock)
     old = {o.key: o.checkpoint for o in found.orphans if older_than(o.last_modified, cutoff)}
     report.orphans_kept = [o for o in found.orphans if o.key not in old]
     old_strays = [s.name for s in found.strays if older_than(s.last_modified, cutoff)]
