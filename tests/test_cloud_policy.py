@@ -193,3 +193,74 @@ def test_credentials_are_scrubbed_from_sdk_logs_and_chained_errors(caplog: pytes
     assert token not in str(error)
     assert "k3y" not in str(error)
     assert scrub("Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=ab") == "Authorization: ***"
+
+
+BAD_PREFIXES = [
+    "team//x",
+    "team/./x",
+    "team/../x",
+    "..",
+    "./team",
+    "team/..",
+    "team\\x",
+    "team/\x00x",
+    "team/\nx",
+    "t" * 768,
+]
+
+
+def _cloud_backends() -> list[tuple[str, Callable[[str, str], object]]]:
+    from tierstore.backends.azure import AzureBlobBackend
+    from tierstore.backends.cloud import CloudOptions
+    from tierstore.backends.gcs import GCSBackend
+    from tierstore.backends.s3 import S3Backend
+
+    dead = "DefaultEndpointsProtocol=http;AccountName=a;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:9/a;"
+    return [
+        ("s3", lambda prefix, client: S3Backend("bucket-name", prefix=prefix, options=CloudOptions(client=client))),  # type: ignore[arg-type]
+        ("gcs", lambda prefix, client: GCSBackend("bucket", prefix=prefix)),
+        (
+            "azure",
+            lambda prefix, client: AzureBlobBackend(
+                "container",
+                prefix=prefix,
+                connection_string=dead,
+                options=CloudOptions(client=client),  # type: ignore[arg-type]
+            ),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("prefix", BAD_PREFIXES)
+@pytest.mark.parametrize("client", ["sdk", "obstore"])
+def test_a_prefix_with_an_empty_dot_or_dotdot_segment_is_refused_when_the_backend_is_built(
+    prefix: str, client: str
+) -> None:
+    for _cloud, build in _cloud_backends():
+        with pytest.raises(ConfigurationError, match="prefix"):
+            build(prefix, client)
+    assert build("team/x.y/..z", client).prefix == "team/x.y/..z/"  # type: ignore[attr-defined]  # dots inside a name are fine
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://bucket-name/team//x",
+        "s3://bucket-name/team/%2E%2E/x",
+        "s3://bucket-name/team/%2e/x",
+        "gs://bucket/team/%2F/x",
+        "gs://bucket/team/%2E%2E",
+        "az://container/team/../x",
+        "az://container/team%5Cx",
+        "az://container/team/%00",
+    ],
+)
+def test_a_bad_prefix_in_a_url_is_refused_when_the_backend_is_built(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tierstore.config import backend_from_url
+
+    monkeypatch.setenv(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "DefaultEndpointsProtocol=http;AccountName=a;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:9/a;",
+    )
+    with pytest.raises(ConfigurationError):
+        backend_from_url(url)

@@ -10,7 +10,9 @@ Contract (every adapter keeps to it; the contract suite in ``tests/contract`` ch
   because a lost answer cannot be told from it (HTTP clients, aiohttp among them, even resend a PUT on their
   own after a dropped keep-alive connection). A plain ``put`` overwrites.
 * ``metadata`` values are printable ASCII (the bridge percent-encodes them) and keys are lowercase letters and
-  digits; ``head`` returns exactly the mapping given to ``put``. ``tags`` are a few labels whose values use the
+  digits, except :data:`RESERVED_METADATA_KEYS` (obstore reads them as HTTP attributes: on one data path they
+  would vanish or change how the object is served), refused on every backend; ``head`` returns exactly the
+  mapping given to ``put``. ``tags`` are a few labels whose values use the
   character set shared by S3 and Azure; a backend without tags may fold them into nothing.
 * ``get`` returns ``None`` for a missing key and raises :class:`~tierstore.errors.ArchivedPageError` for an
   object that must be restored first. ``delete`` returns whether the key existed (``delete_many`` does not say).
@@ -31,7 +33,7 @@ import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol, Self, runtime_checkable
+from typing import Any, Final, Literal, Protocol, Self, runtime_checkable
 
 from tierstore.enums import StorageTier
 from tierstore.errors import ConfigurationError, InvalidInputError
@@ -154,6 +156,12 @@ MAX_KEY_LENGTH = 256
 METADATA_BUDGET = 1800
 """Bytes of object metadata (keys + values) the bridge may ask for: inside S3's 2 KB with room for overhead."""
 MAX_TAGS = 10
+MAX_PREFIX_LENGTH = 1024 - MAX_KEY_LENGTH - 1
+"""Characters of a prefix: with ``/`` and the longest key, an object name stays within the clouds' 1,024."""
+RESERVED_METADATA_KEYS: Final = frozenset(
+    {"contenttype", "contentencoding", "cachecontrol", "contentdisposition", "contentlanguage", "storageclass"}
+)
+"""Metadata keys obstore takes for HTTP attributes (Content-Type, ..., the storage class), not user metadata."""
 
 _KEY = re.compile(r"[A-Za-z0-9._-]+")
 _PREFIX = re.compile(r"[A-Za-z0-9._\-/]+")
@@ -252,6 +260,11 @@ def normalise_prefix(prefix: str) -> str:
     prefix = prefix.strip("/")
     if prefix and not _PREFIX.fullmatch(prefix):
         raise ConfigurationError(f"invalid prefix {prefix!r}: expected A-Z a-z 0-9 . _ - /")
+    if prefix and any(segment in ("", ".", "..") for segment in prefix.split("/")):
+        # Clouds and HTTP clients read these as paths: obstore refuses them, an SDK may normalise them away.
+        raise ConfigurationError(f"invalid prefix {prefix!r}: an empty, '.' or '..' path segment")
+    if len(prefix) > MAX_PREFIX_LENGTH:
+        raise ConfigurationError(f"invalid prefix: {len(prefix)} characters, at most {MAX_PREFIX_LENGTH}")
     return f"{prefix}/" if prefix else ""
 
 
@@ -276,6 +289,7 @@ def check_metadata(metadata: Mapping[str, str] | None, budget: int = METADATA_BU
             values.isascii()
             and values.isprintable()
             and all(map(_METADATA_KEY.fullmatch, metadata))
+            and RESERVED_METADATA_KEYS.isdisjoint(metadata)
             and sum(map(len, metadata)) + len(values) <= budget
         ):
             return dict(metadata)
@@ -286,6 +300,8 @@ def check_metadata(metadata: Mapping[str, str] | None, budget: int = METADATA_BU
     for name, value in metadata.items():
         if not isinstance(name, str) or not _METADATA_KEY.fullmatch(name):
             raise InvalidInputError(f"invalid metadata key {name!r}: expected [a-z][a-z0-9]*, at most 40 characters")
+        if name in RESERVED_METADATA_KEYS:
+            raise InvalidInputError(f"metadata key {name!r} is reserved: a data path would read it as an HTTP header")
         if not isinstance(value, str) or not value.isascii() or not value.isprintable():
             raise InvalidInputError(f"metadata value for {name!r} must be printable ASCII")
         total += len(name) + len(value)

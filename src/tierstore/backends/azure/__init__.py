@@ -25,6 +25,7 @@ from tierstore.backends.azure.batch import BATCH_LIMIT
 from tierstore.backends.azure.client import TIER_RECORD_TAG, BatchDeleteMode, SdkClient
 from tierstore.backends.azure.credentials import AzureAuth
 from tierstore.backends.azure.obstore_client import ObstoreClient
+from tierstore.backends.base import normalise_prefix
 from tierstore.backends.cloud.backend import CloudBackend
 from tierstore.backends.cloud.client import ObjectClient
 from tierstore.backends.cloud.options import CloudOptions
@@ -119,15 +120,14 @@ class AzureBlobBackend(CloudBackend):
             list_page_size=list_page_size,
             batch_delete=batch_delete,
         )
-        super().__init__(container, _data_path(sdk, options, prefix), tiers, prefix=prefix, options=options)
+        normalise_prefix(prefix)  # a bad prefix is refused before a data path is chosen
+        super().__init__(container, _data_path(sdk, options), tiers, prefix=prefix, options=options)
 
 
-def _data_path(sdk: SdkClient, options: CloudOptions, prefix: str) -> ObjectClient:
+def _data_path(sdk: SdkClient, options: CloudOptions) -> ObjectClient:
     if options.client == "sdk":
         return sdk
     access = sdk.auth.obstore_access()
-    if "//" in prefix.strip("/"):
-        access = "obstore cannot name blobs with an empty path segment ('//' in the prefix)"
     if options.client == "obstore":
         if not _obstore_installed():
             raise MissingDependencyError("fast", "obstore")
