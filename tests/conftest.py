@@ -1,4 +1,16 @@
-"""Shared fixtures: every test that takes ``rig`` runs once per backend rig (see tests/rigs)."""
+"""Shared fixtures: every test that takes ``rig`` runs once per backend rig (see tests/rigs), by this rule:
+
+* a test runs on every rig, because what it proves depends on the backend (round trips, create-if-absent, listing,
+  metadata, tags, ranges, tiers, archive, damage to stored objects, the wire);
+* a test marked ``bridge_only`` proves the bridge, which sees nothing but the backend protocol, so it runs on the
+  local rigs (``memory``, ``filesystem``) only: every protocol operation it relies on is proven on every rig by
+  the tests of the first kind;
+* a rig may run only the tests that carry its ``ONLY_MARKED`` marker: the LocalStack rigs, there for the one property
+  moto lacks (an atomic ``If-None-Match: *``), run only the tests marked ``atomic_create`` (racing creates).
+
+Every test on an emulator rig, and every test that starts an emulator itself (``rig_server``), is marked
+``emulator``, so ``-m "not emulator"`` is the quick loop without them.
+"""
 
 from __future__ import annotations
 
@@ -20,22 +32,48 @@ from tierstore.backends.base import StorageBackend
 ROOT = Path(__file__).resolve().parent.parent
 
 
+LOCAL_RIGS = ("memory", "filesystem")
+"""The rigs without an emulator; ``bridge_only`` tests run on these alone."""
+
+
+def rigs_for(test: pytest.Function | pytest.FunctionDefinition, names: list[str]) -> list[str]:
+    """The rigs among ``names`` that ``test`` runs on, by the rule in this module's docstring."""
+    bridge_only = test.get_closest_marker("bridge_only") is not None
+    chosen = []
+    for name in names:
+        only_marked = getattr(load(name), "ONLY_MARKED", None)
+        if bridge_only and name not in LOCAL_RIGS:
+            continue
+        if only_marked is not None and test.get_closest_marker(only_marked) is None:
+            continue
+        chosen.append(name)
+    return chosen
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """``rig``: every rig; ``network_rig``: the rigs reached over HTTP (a fault proxy can stand in between)."""
     only = os.environ.get("TIERSTORE_TEST_RIGS")
-    names = [n for n in RIGS if not only or n in only.split(",")]
+    names = rigs_for(metafunc.definition, [n for n in RIGS if not only or n in only.split(",")])
     for fixture, wanted in (("rig", names), ("network_rig", [n for n in names if hasattr(load(n), "through")])):
         if fixture in metafunc.fixturenames:
-            params = [pytest.param(n, id=n, marks=getattr(load(n), "MARKS", ())) for n in wanted]
+            params = [pytest.param(n, id=n, marks=_marks(n)) for n in wanted]
             metafunc.parametrize(fixture, params)
 
 
+def _marks(rig: str) -> list[pytest.MarkDecorator]:
+    marks: list[pytest.MarkDecorator] = list(getattr(load(rig), "MARKS", ()))
+    return marks if rig in LOCAL_RIGS else [*marks, pytest.mark.emulator]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Apply each rig's declared emulator differences: ``XFAILS = {test_function_name: precise reason}``."""
+    """Apply each rig's declared emulator differences (``XFAILS = {test_function_name: precise reason}``), and mark
+    ``emulator`` what starts an emulator without a rig parameter."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         rig = None if callspec is None else callspec.params.get("rig", callspec.params.get("network_rig"))
         if not isinstance(rig, str):  # None, or pytest's NOTSET when TIERSTORE_TEST_RIGS leaves no rig
+            if "rig_server" in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.emulator)
             continue
         reason = getattr(load(rig), "XFAILS", {}).get(getattr(item, "originalname", item.name))
         if reason:

@@ -14,6 +14,8 @@ def factor() -> int:
     return value
 
 
-def scaled(count: int) -> int:
-    """``count`` for a CI run, ``count * N`` under ``TIERSTORE_SOAK=N``."""
-    return count * factor()
+def scaled(count: int, override: str | None = None) -> int:
+    """``count`` for a CI run, ``count * N`` under ``TIERSTORE_SOAK=N``; a set ``override`` variable (one of the
+    per-attack variables earlier versions read, e.g. ``TIERSTORE_CRASHES``) gives the count itself instead."""
+    raw = os.environ.get(override, "").strip() if override else ""
+    return int(raw) if raw else count * factor()

@@ -39,11 +39,13 @@ async def test_checkpoint_restores_every_page(bridge: ArtifactsBridge) -> None:
     assert await fresh.restore_checkpoint(checkpoint) == pages
 
 
+@pytest.mark.bridge_only
 async def test_checkpoints_list_oldest_first(bridge: ArtifactsBridge) -> None:
     made = [await bridge.checkpoint(_pages(1), name=f"c{i}") for i in range(3)]
     assert await bridge.list_checkpoints() == made
 
 
+@pytest.mark.bridge_only
 async def test_a_manifest_write_that_may_have_landed_keeps_its_pages_until_its_lease_expires(
     backend: StorageBackend,
 ) -> None:
@@ -60,6 +62,7 @@ async def test_a_manifest_write_that_may_have_landed_keeps_its_pages_until_its_l
     assert await bridge.list_pages() == []
 
 
+@pytest.mark.bridge_only
 async def test_a_refused_manifest_write_discards_its_pages_at_once(backend: StorageBackend) -> None:
     failing = Observed(backend, fail_put=lambda key: key.startswith("ckpt_"), error=AccessDeniedError)
     bridge = ArtifactsBridge(backend=failing)
@@ -69,6 +72,7 @@ async def test_a_refused_manifest_write_discards_its_pages_at_once(backend: Stor
     assert await bridge.list_pages() == []
 
 
+@pytest.mark.bridge_only
 async def test_a_failed_page_fails_the_checkpoint_and_leaves_only_collectable_orphans(backend: StorageBackend) -> None:
     failing = Observed(backend, fail_put=lambda key: key == "mem_L3_7")
     bridge = ArtifactsBridge(backend=failing, concurrency=4)
@@ -79,6 +83,7 @@ async def test_a_failed_page_fails_the_checkpoint_and_leaves_only_collectable_or
     assert await bridge.list_pages() == []
 
 
+@pytest.mark.bridge_only
 async def test_second_checkpoint_uploads_only_changed_pages(backend: StorageBackend) -> None:
     observed = Observed(backend)
     bridge = ArtifactsBridge(backend=observed)
@@ -94,6 +99,7 @@ async def test_second_checkpoint_uploads_only_changed_pages(backend: StorageBack
     assert len(await bridge.list_pages()) == 50
 
 
+@pytest.mark.bridge_only
 async def test_restored_checkpoint_is_the_base_of_the_next_one(backend: StorageBackend) -> None:
     first = await ArtifactsBridge(backend=backend).checkpoint(_pages(20), name="before restart")
     observed = Observed(backend)
@@ -104,6 +110,7 @@ async def test_restored_checkpoint_is_the_base_of_the_next_one(backend: StorageB
     assert observed.puts["mem"] == 1
 
 
+@pytest.mark.bridge_only
 async def test_a_new_process_uploads_only_what_changed_and_restores_the_latest_bookkeeping(
     backend: StorageBackend,
 ) -> None:
@@ -126,6 +133,7 @@ async def test_a_new_process_uploads_only_what_changed_and_restores_the_latest_b
     assert [p.access_count for p in restored[10:30]] == [2] * 20
 
 
+@pytest.mark.bridge_only
 async def test_delete_checkpoint_keeps_shared_artifacts(bridge: ArtifactsBridge) -> None:
     pages = _pages(4)
     first = await bridge.checkpoint(pages, name="a")
@@ -140,6 +148,7 @@ async def test_delete_checkpoint_keeps_shared_artifacts(bridge: ArtifactsBridge)
     assert await bridge.list_pages() == []
 
 
+@pytest.mark.bridge_only
 async def test_restore_refuses_a_checkpoint_with_a_missing_page(bridge: ArtifactsBridge) -> None:
     checkpoint = await bridge.checkpoint(_pages(3), name="c")
     manifest = await bridge.get_checkpoint_manifest(checkpoint)
@@ -149,6 +158,7 @@ async def test_restore_refuses_a_checkpoint_with_a_missing_page(bridge: Artifact
         await ArtifactsBridge(backend=bridge.backend).restore_checkpoint(checkpoint)
 
 
+@pytest.mark.bridge_only
 async def test_unknown_checkpoint(bridge: ArtifactsBridge) -> None:
     assert await bridge.get_checkpoint_manifest("ckpt_20260101T000000000000_00000000") is None
     assert await bridge.delete_checkpoint("ckpt_20260101T000000000000_00000000") is False

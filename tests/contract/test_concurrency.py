@@ -26,6 +26,7 @@ async def test_create_if_absent_is_idempotent_by_content(backend: StorageBackend
     assert await backend.get("mem_L3_8") == b"same"
 
 
+@pytest.mark.atomic_create
 async def test_racing_creates_have_one_winner(backend: StorageBackend) -> None:
     async def attempt(i: int) -> bool:
         try:
@@ -40,6 +41,7 @@ async def test_racing_creates_have_one_winner(backend: StorageBackend) -> None:
     assert await backend.get("mem_L3_1") == f"writer {winner}".encode()
 
 
+@pytest.mark.atomic_create
 async def test_two_bridges_on_one_store_never_collide(store: Store) -> None:
     first, second = store.open(), store.open()
     try:
@@ -54,6 +56,7 @@ async def test_two_bridges_on_one_store_never_collide(store: Store) -> None:
         await second.aclose()
 
 
+@pytest.mark.atomic_create
 async def test_two_processes_on_one_store_never_collide(store: Store) -> None:
     probe = store.open()
     persistent = probe.persistent
@@ -77,6 +80,7 @@ async def test_two_processes_on_one_store_never_collide(store: Store) -> None:
         await backend.aclose()
 
 
+@pytest.mark.bridge_only
 async def test_a_new_bridge_continues_numbering_after_a_restart(store: Store) -> None:
     backend = store.open()
     try:
@@ -90,6 +94,7 @@ async def test_a_new_bridge_continues_numbering_after_a_restart(store: Store) ->
         await backend.aclose()
 
 
+@pytest.mark.atomic_create
 async def test_identical_pages_stored_at_once_get_ids_of_their_own(store: Store) -> None:
     """Byte-identical pages from two bridges at once: every call its own artifact; deleting one keeps the other."""
     first, second = store.open(), store.open()
@@ -106,6 +111,7 @@ async def test_identical_pages_stored_at_once_get_ids_of_their_own(store: Store)
         await second.aclose()
 
 
+@pytest.mark.atomic_create
 async def test_an_id_deleted_by_one_bridge_is_never_issued_to_another(store: Store) -> None:
     first, second = store.open(), store.open()
     try:

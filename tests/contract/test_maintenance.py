@@ -27,6 +27,7 @@ async def _refuse(keys: object) -> None:
     raise BackendUnavailableError("injected: cleanup failed too")
 
 
+@pytest.mark.bridge_only
 async def test_fsck_of_a_healthy_store(bridge: ArtifactsBridge) -> None:
     await bridge.store_page(text_page("live"))
     await bridge.checkpoint([text_page("a"), text_page("b")], name="c")
@@ -36,6 +37,7 @@ async def test_fsck_of_a_healthy_store(bridge: ArtifactsBridge) -> None:
     assert report.orphans == []
 
 
+@pytest.mark.bridge_only
 async def test_fsck_reports_damage_missing_pages_and_orphans(bridge: ArtifactsBridge, backend: StorageBackend) -> None:
     checkpoint = await bridge.checkpoint([text_page("a"), text_page("b")], name="c")
     await _crashed_checkpoint(backend)
@@ -64,6 +66,7 @@ async def test_gc_removes_only_old_orphans(bridge: ArtifactsBridge, backend: Sto
     assert len(await ArtifactsBridge(backend=backend).restore_checkpoint(checkpoint)) == 1
 
 
+@pytest.mark.bridge_only
 async def test_migrate_copies_everything_verified_and_resumes(store: Store) -> None:
     source = store.open()
     bridge = ArtifactsBridge(backend=source)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.contract.conftest import text_page
 from tierstore import ArtifactsBridge, Modality, StorageTier
 from tierstore.backends.base import StorageBackend
@@ -49,6 +51,7 @@ async def test_listing_beyond_one_thousand_artifacts(bridge: ArtifactsBridge) ->
     assert stats.pages_stored == 1100
 
 
+@pytest.mark.bridge_only
 async def test_listing_and_stats_leave_out_checkpoint_manifests(bridge: ArtifactsBridge) -> None:
     artifact = await bridge.store_page(text_page("a"))
     checkpoint = await bridge.checkpoint([text_page("b")], name="one")

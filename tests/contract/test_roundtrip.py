@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
+import pytest
+
 from tests.contract.conftest import text_page
 from tierstore import ArtifactsBridge, CompressionLevel, MemoryPage, Modality, PageType, StorageTier
 
@@ -72,6 +74,7 @@ async def test_missing_artifact_loads_as_none(bridge: ArtifactsBridge) -> None:
     assert await bridge.delete_page("mem_L3_404") is False
 
 
+@pytest.mark.bridge_only
 async def test_tier_defaults_and_explicit_tier(bridge: ArtifactsBridge) -> None:
     in_context = text_page("a", storage_tier=StorageTier.L0)
     archived = text_page("b", storage_tier=StorageTier.L4)

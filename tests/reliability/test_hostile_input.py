@@ -8,7 +8,6 @@ cloud API; on the filesystem, nothing is created outside the store's root.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,13 +15,14 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.conftest import Store
 from tests.reliability.figures import record
+from tests.soak import scaled
 from tests.wrappers import Observed
 from tierstore import ArtifactsBridge, InvalidInputError, MemoryPage, Modality
 from tierstore.backends.base import check_key, check_metadata, check_tags
 from tierstore.enums import StorageTier
 
-LOCAL_EXAMPLES = int(os.environ.get("TIERSTORE_HYPOTHESIS_EXAMPLES", "300"))
-CLOUD_EXAMPLES = max(20, LOCAL_EXAMPLES // 10)
+LOCAL_EXAMPLES = scaled(300)
+CLOUD_EXAMPLES = scaled(30)
 
 any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=40) | st.sampled_from(
     ["", "../", "../../etc/passwd", "/", "a/b", "\x00", "\r\n", "\u202e", "😀" * 300, "x" * 1025, "%2F", "CON"]
@@ -59,8 +59,7 @@ def _valid_for_every_cloud(key: str, metadata: Mapping[str, str] | None, tags: M
         raise AssertionError(f"the bridge sent a write some cloud would reject: {exc}") from exc
 
 
-async def _store_or_refuse(guard: Observed, page: MemoryPage) -> str:
-    bridge = ArtifactsBridge(backend=guard)
+async def _store_or_refuse(guard: Observed, bridge: ArtifactsBridge, page: MemoryPage) -> str:
     before = sum(guard.puts.values())
     try:
         artifact = await bridge.store_page(page)
@@ -79,21 +78,23 @@ async def _store_or_refuse(guard: Observed, page: MemoryPage) -> str:
 
 
 def _run_property(store: Store, examples: int) -> dict[str, int]:
+    """One event loop, backend and bridge for every example: each page is stored as an artifact of its own, so
+    what earlier examples left in the store changes nothing a later one checks."""
     outcomes = {"round-tripped": 0, "refused": 0}
+    with asyncio.Runner() as runner:
+        backend = store.open()
+        guard = Observed(backend, check_put=_valid_for_every_cloud)
+        bridge = ArtifactsBridge(backend=guard)
 
-    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    @given(page=pages())
-    def check(page: MemoryPage) -> None:
-        async def once() -> str:
-            backend = store.open()
-            try:
-                return await _store_or_refuse(Observed(backend, check_put=_valid_for_every_cloud), page)
-            finally:
-                await backend.aclose()
+        @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(page=pages())
+        def check(page: MemoryPage) -> None:
+            outcomes[runner.run(_store_or_refuse(guard, bridge, page))] += 1
 
-        outcomes[asyncio.run(once())] += 1
-
-    check()
+        try:
+            check()
+        finally:
+            runner.run(backend.aclose())
     return outcomes
 
 

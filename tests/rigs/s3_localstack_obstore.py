@@ -13,6 +13,7 @@ __all__ = ["Server", "open_backend", "serve", "through", "upstream"]
 
 NAME = "s3_localstack_obstore"
 MARKS = s3_localstack.MARKS
+ONLY_MARKED = s3_localstack.ONLY_MARKED
 XFAILS: dict[str, str] = s3_localstack.XFAILS
 
 
