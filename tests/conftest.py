@@ -36,7 +36,7 @@ LOCAL_RIGS = ("memory", "filesystem")
 """The rigs without an emulator; ``bridge_only`` tests run on these alone."""
 
 
-def rigs_for(test: pytest.Function | pytest.FunctionDefinition, names: list[str]) -> list[str]:
+def rigs_for(test: pytest.Item, names: list[str]) -> list[str]:
     """The rigs among ``names`` that ``test`` runs on, by the rule in this module's docstring."""
     bridge_only = test.get_closest_marker("bridge_only") is not None
     chosen = []
