@@ -7,7 +7,9 @@ seeded random generator), or the requests a ``decide`` hook picks, which get one
 * ``reset`` - drop the connection without forwarding;
 * ``lose-answer`` - forward (the emulator does the work), then drop the connection before answering;
 * ``truncate`` - forward, then send the headers and half the body and drop the connection;
-* ``stall`` - forward, then answer nothing for ``stall_seconds`` (longer than the client's read timeout).
+* ``stall`` - forward, then answer nothing for ``stall_seconds`` (longer than the client's read timeout);
+* ``trickle`` - forward, then send the whole answer, status line and headers included, one byte every
+  ``trickle_seconds``: no read ever waits long enough for a per-read timeout to end it.
 
 The three last ones are the nasty kind: the request took effect but the client cannot know it. A ``decide`` hook
 may also refuse a request outright (:data:`Refusal`: 403 ``forbidden``, 412 ``precondition``), ``flip`` one bit
@@ -28,8 +30,9 @@ from typing import Literal, get_args
 import aiohttp
 from aiohttp import web
 
-Fault = Literal["slowdown", "error500", "throttle", "reset", "lose-answer", "truncate", "stall"]
-ALL_FAULTS: tuple[Fault, ...] = get_args(Fault)
+Fault = Literal["slowdown", "error500", "throttle", "reset", "lose-answer", "truncate", "stall", "trickle"]
+ALL_FAULTS: tuple[Fault, ...] = tuple(fault for fault in get_args(Fault) if fault != "trickle")
+"""The faults a random draw picks from by default (a trickle lasts minutes: only asked for by name)."""
 Refusal = Literal["forbidden", "precondition", "flip"]
 
 _HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "expect", "keep-alive"}
@@ -60,12 +63,14 @@ class FaultProxy:
         faults: Sequence[Fault] = ALL_FAULTS,
         seed: int = 0,
         stall_seconds: float = 3.0,
+        trickle_seconds: float = 1.0,
         decide: Callable[[web.Request], Fault | Refusal | Answer | None] | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.share = share
         self.faults = tuple(faults)
         self.stall_seconds = stall_seconds
+        self.trickle_seconds = trickle_seconds
         self.decide = decide
         self.requests = 0
         self.injected: Counter[str] = Counter()
@@ -131,6 +136,10 @@ class FaultProxy:
             await asyncio.sleep(self.stall_seconds)
             return _drop(request)
         status, headers, payload, upstream_length = upstream
+        if fault == "trickle":
+            head_length = upstream_length.get("Content-Length", "0")
+            await self._trickle(request, status, headers, payload, head_length)
+            return _drop(request)
         if fault == "truncate" and len(payload) > 1:
             response = web.StreamResponse(status=status, headers=headers)
             response.content_length = len(payload)
@@ -145,6 +154,20 @@ class FaultProxy:
         if request.method == "HEAD" and "Content-Length" in upstream_length:
             response.headers["Content-Length"] = upstream_length["Content-Length"]
         return response
+
+    async def _trickle(
+        self, request: web.Request, status: int, headers: dict[str, str], payload: bytes, head_length: str
+    ) -> None:
+        head = request.method == "HEAD"
+        lines = [f"HTTP/1.1 {status} Answer", *(f"{name}: {value}" for name, value in headers.items())]
+        lines.append(f"Content-Length: {head_length if head else len(payload)}")
+        raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head else payload)
+        transport = request.transport
+        for index in range(len(raw)):
+            if transport is None or transport.is_closing():
+                return  # the client gave up
+            transport.write(raw[index : index + 1])
+            await asyncio.sleep(self.trickle_seconds)
 
     async def _forward(self, request: web.Request, body: bytes) -> tuple[int, dict[str, str], bytes, dict[str, str]]:
         assert self._session is not None

@@ -2,20 +2,34 @@
 loop enforces every call's deadline, so these attack what one timer can get wrong. A deadline shorter than one
 already waiting, deadlines nested in one task, a caller's cancellation landing together with the deadline, many
 calls at once that end every way, the task's cancellation count afterwards (``asyncio.timeout`` and
-``TaskGroup`` rely on it), and event loops that close, which the registry of timers must not keep alive."""
+``TaskGroup`` rely on it), and event loops that close, which the registry of timers must not keep alive.
+
+And what a deadline must leave behind: nothing. Against a server that trickles every answer one byte a second (no
+per-read timeout ever fires), every call of every cloud and data path ends typed at its deadline, ``aclose``
+returns, and the process exits, all long before the trickle would end (run in a child process:
+``python -m tests.test_deadlines RIG SPEC DEADLINE``)."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import random
+import subprocess
+import sys
+import time
 import weakref
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tierstore.backends.cloud import Failure, RetryPolicy
+from tests.faults import FaultProxy
+from tests.rigs import load
+from tierstore.backends.cloud import CloudOptions, Failure, RetryPolicy
 from tierstore.backends.cloud.retry import call_with_retries
+from tierstore.enums import StorageTier
 from tierstore.errors import BackendUnavailableError
 
 # Bounds here are for a machine under any load: a deadline enforced late by the old timer would take 30 s or more.
@@ -170,3 +184,82 @@ async def test_a_closed_event_loop_is_freed_whether_its_calls_ended_timed_out_or
         await asyncio.to_thread(run, ending)
     gc.collect()
     assert [ref() for ref in loops] == [None] * len(loops), "a closed loop is kept alive by its deadlines"
+
+
+# -- nothing a call started outlives its deadline --------------------------------------------------------------
+
+TRICKLE_DEADLINE = 1.5
+TRICKLE_POOL = 3
+"""Fewer connections (GCS: threads) than calls: a call queued behind blocked ones must not wait for them either."""
+
+
+async def _every_call_against(rig: str, spec: dict[str, Any], deadline: float) -> dict[str, Any]:
+    """In the child: every kind of call at once onto a trickling server, then ``aclose``; what each ended with."""
+    options = CloudOptions(
+        connect_timeout=1.0,
+        read_timeout=2.0,
+        pool_size=TRICKLE_POOL,
+        retry=RetryPolicy(max_attempts=100, base_delay=0.05, max_delay=0.2, deadline=deadline),
+    )
+    backend = load(rig).open_backend(spec, options)
+
+    async def drain() -> None:
+        async for _ in backend.list("mem_"):
+            pass
+
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
+        "create": lambda: backend.put("mem_L3_1", b"x" * 2000, if_absent=True),
+        "overwrite": lambda: backend.put("mem_L3_2", b"y" * 2000),
+        "get": lambda: backend.get("mem_L3_3"),
+        "get_range": lambda: backend.get_range("mem_L3_3", 10, 20),
+        "head": lambda: backend.head("mem_L3_3"),
+        "list": drain,
+        "delete": lambda: backend.delete("mem_L3_3"),
+        "set_tier": lambda: backend.set_tier("mem_L3_3", StorageTier.L4),
+    }
+
+    async def outcome(call: Callable[[], Awaitable[object]]) -> str:
+        try:
+            await call()
+        except Exception as exc:  # noqa: BLE001 - the parent checks the type
+            return type(exc).__name__
+        return "returned"
+
+    started = time.monotonic()
+    outcomes = dict(zip(calls, await asyncio.gather(*(outcome(c) for c in calls.values())), strict=True))
+    ended = time.monotonic()
+    await backend.aclose()
+    return {"outcomes": outcomes, "calls_took": ended - started, "aclose_took": time.monotonic() - ended}
+
+
+async def test_nothing_a_call_started_outlives_its_deadline(network_rig: str, rig_server: Callable[[str], Any]) -> None:
+    rig = load(network_rig)
+    spec = rig_server(network_rig).new_store()
+    async with FaultProxy(rig.upstream(spec), share=1.0, faults=["trickle"], trickle_seconds=1.0) as proxy:
+        command = [sys.executable, "-m", "tests.test_deadlines", network_rig, json.dumps(rig.through(spec, proxy.url))]
+        started = time.monotonic()
+        child = await asyncio.create_subprocess_exec(
+            *command, str(TRICKLE_DEADLINE), cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE
+        )
+        try:
+            out, _ = await asyncio.wait_for(child.communicate(), 60)
+        finally:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+        lived = time.monotonic() - started
+        assert proxy.injected["trickle"] >= TRICKLE_POOL  # calls reached the server, whose answers take minutes
+    report = json.loads(out)
+    assert child.returncode == 0, report
+    print(network_rig, report, f"child lived {lived:.1f} s")
+    assert report["outcomes"] == dict.fromkeys(report["outcomes"], "BackendUnavailableError")
+    # Bounds on hanging, not speeds: the deadline plus slack for a loaded machine (and the child's imports), where a
+    # request left blocked would keep the child alive for the minutes its trickled answer takes.
+    assert report["calls_took"] < TRICKLE_DEADLINE + 10
+    assert report["aclose_took"] < 10
+    assert lived < TRICKLE_DEADLINE + 30
+
+
+if __name__ == "__main__":
+    result = asyncio.run(_every_call_against(sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3])))
+    print(json.dumps(result), flush=True)

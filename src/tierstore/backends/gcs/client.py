@@ -3,10 +3,13 @@
 Contract (what :class:`~tierstore.backends.cloud.client.ObjectClient` asks, and what only GCS does):
 
 * Every library call runs in a thread pool this client owns (``options.pool_size`` threads, started on demand),
-  never on the event loop; the HTTP session keeps one pooled connection per thread. The library's background
-  fetch of bucket metadata for its tracing is switched off: no request leaves outside the pool. The library's
-  client is made on the first call, in the pool (finding Application Default Credentials may query a metadata
-  server), and closed by :meth:`GCSClient.aclose`.
+  never on the event loop; the HTTP session keeps one pooled connection per thread. A call whose caller stops
+  waiting (its deadline passed, or it was cancelled) is aborted (:mod:`.calls`): if it has not started it never
+  runs, and the sockets of its requests are shut, so no thread stays blocked on a server that trickles an answer
+  (which no per-read timeout ends). ``aclose`` aborts every call still running and waits for none of them.
+  The library's background fetch of bucket metadata for its tracing is switched off: no request leaves outside
+  the pool. The library's client is made on the first call, in the pool (finding Application Default
+  Credentials may query a metadata server), and closed by :meth:`GCSClient.aclose`.
 * Each request is one attempt: the library's own retries are off (``retry=None`` on every call, no urllib3
   retries) and each attempt is bounded by ``timeout=(connect, read)`` from the options. The shared loop retries.
 * ``put`` is a multipart upload up to ``multipart_threshold`` bytes, else a resumable one in ``chunk_size``
@@ -33,6 +36,7 @@ from tierstore.backends.base import Buffer, Chunks, RestoreSpeed
 from tierstore.backends.cloud.client import Calls, Head, Listed
 from tierstore.backends.cloud.failure import Failure
 from tierstore.backends.cloud.options import CloudOptions
+from tierstore.backends.gcs.calls import Job, pool_classes
 from tierstore.backends.gcs.failures import BucketMissing, classify
 from tierstore.backends.gcs.metadata import fold, retiered, unfold
 from tierstore.enums import StorageTier
@@ -76,6 +80,7 @@ class GCSClient:
         self._credentials = credentials
         self._client_options = client_options
         self._pool: ThreadPoolExecutor | None = None
+        self._running: set[Job] = set()
         self._client: Any = None
         self._bucket: Any = None
         self._opening = threading.Lock()
@@ -88,7 +93,15 @@ class GCSClient:
     async def _in_pool(self, work: Callable[[], T]) -> T:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="tierstore-gcs")
-        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+        job = Job()
+        self._running.add(job)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, job.run, work)
+        except asyncio.CancelledError:
+            job.abort()  # nothing the call started outlives it
+            raise
+        finally:
+            self._running.discard(job)
 
     def _open(self) -> Any:
         """The library's bucket handle, making the client on first use (runs in a pool thread)."""
@@ -101,6 +114,7 @@ class GCSClient:
                 )
                 # One pooled connection per thread (the library's default pool holds 10), and no urllib3 retries.
                 adapter = adapters.HTTPAdapter(pool_connections=1, pool_maxsize=self.threads, max_retries=0)
+                adapter.poolmanager.pool_classes_by_scheme = pool_classes()  # connections an abort can shut
                 client._http.mount("https://", adapter)
                 client._http.mount("http://", adapter)
                 if hasattr(client, "_bucket_metadata_cache"):
@@ -263,13 +277,15 @@ class GCSClient:
         return f", endpoint={endpoint!r}" if endpoint else ""
 
     async def aclose(self) -> None:
-        client, pool = self._client, self._pool
+        client, pool, running = self._client, self._pool, list(self._running)
         self._client = self._bucket = self._pool = None
-        if pool is None:
-            return
+        for job in running:
+            job.abort()
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         if client is not None:
-            await asyncio.get_running_loop().run_in_executor(pool, client.close)
-        pool.shutdown(wait=False)
+            # Not in the pool, whose threads may all be busy: it only closes the idle pooled connections.
+            await asyncio.to_thread(client.close)
 
 
 def _raise_if_bucket_missing(error: Exception) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from tierstore.backends.cloud.failure import Failure, from_status
+from tierstore.backends.gcs.calls import Aborted
 
 
 class BucketMissing(Exception):
@@ -34,6 +35,8 @@ def classify(error: BaseException) -> Failure:
 
     if isinstance(error, BucketMissing):
         return Failure("no-container", "no", 404, "notFound")
+    if isinstance(error, Aborted):
+        return Failure("network", "no", code="aborted")
     if isinstance(error, api.GoogleAPICallError) and isinstance(error.code, int):
         return from_status(error.code, _reason(error))
     if isinstance(error, storage.InvalidResponse):
