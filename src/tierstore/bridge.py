@@ -112,6 +112,43 @@ class ArtifactsBridge(ChukCalls):
         self._tally_bytes += encoded.size
         return artifact
 
+    async def store_leased(
+        self,
+        page: MemoryPage,
+        tier: StorageTier | str | None = None,
+        *,
+        owner: str,
+        reuse: CheckpointEntry | None = None,
+    ) -> CheckpointEntry:
+        """``store_page`` for a caller that keeps its artifacts alive with a lease of its own (a ``refs.lease``
+        whose checkpoint id is ``owner``, as ``tierstore.integrations.chuk`` does for a running agent).
+
+        The artifact carries ``owner``, so sweeps (``gc``) keep it while that lease is live, and take it once the
+        lease has lapsed and no manifest or other lease names it. Returns the entry a manifest would hold for it
+        (pass it to ``checkpoint(stored=...)``). ``reuse``: an artifact the caller still protects that held this
+        page; when the page's content, description and tier still equal it, it is returned and nothing is written.
+        """
+        page = as_page(page)
+        if not isinstance(owner, str) or not ids.is_checkpoint_id(owner):
+            raise InvalidInputError(f"owner must be the checkpoint id of a lease, not {owner!r}")
+        resolved = _resolve_tier(page, tier)
+        prepared = await self._prepare(page, identity=True)
+        if reuse is not None and reuse.identity == prepared.identity and reuse.tier == resolved.value:
+            return _with_state(reuse, page)
+        artifact, encoded = await self._create(page, prepared, resolved, owner=owner)
+        self._tally_pages += 1
+        self._tally_bytes += encoded.size
+        entry = CheckpointEntry(
+            page_id=page.page_id,
+            artifact_id=artifact,
+            modality=page.modality.value,
+            tier=resolved.value,
+            checksum=encoded.checksum,
+            size_bytes=encoded.size,
+            identity=prepared.identity,
+        )
+        return _with_state(entry, page)
+
     async def load_page(self, artifact_id: str) -> MemoryPage | None:
         """The page stored under ``artifact_id``, verified; None when there is none (or it is no artifact id)."""
         key = self._artifacts.artifact_key(artifact_id)
@@ -213,13 +250,19 @@ class ArtifactsBridge(ChukCalls):
 
     # -- checkpoints ----------------------------------------------------------------------------------------
 
-    async def checkpoint(self, pages: Iterable[MemoryPage], name: str) -> str:
+    async def checkpoint(
+        self, pages: Iterable[MemoryPage], name: str, *, stored: Iterable[CheckpointEntry] = ()
+    ) -> str:
         """Store ``pages`` and a manifest naming them; returns the checkpoint id.
 
         A page whose identity (content and description, without its bookkeeping) equals an entry of a recent
         checkpoint reuses that artifact instead of being uploaded again; the manifest records its bookkeeping.
         The manifest is written last, create-if-absent, so a checkpoint that fails or crashes is never listed.
+        ``stored``: entries of pages already stored (``store_leased``) that the caller keeps protected with a live
+        lease of its own; the manifest names them after ``pages``, and they are never read (an archived page
+        needs no restore). One that a deletion names meanwhile fails the checkpoint, as it cannot be uploaded again.
         """
+        kept = self._check_stored(stored)
         checked = _check_pages(pages)
         ids.check_text_id(name, "checkpoint name")
         now = self.clock.now()
@@ -232,7 +275,7 @@ class ArtifactsBridge(ChukCalls):
             earlier = reusable.get(page.page_id)
             if earlier is not None and earlier.identity == prep.identity and earlier.tier == tiers[i].value:
                 entries[i] = earlier
-        lease = self._artifacts.lease(checkpoint_id, [e.artifact_id for e in entries.values()])
+        lease = self._artifacts.lease(checkpoint_id, [e.artifact_id for e in [*entries.values(), *kept]])
         await lease.start()
         written: list[str] = []
         uploaded_bytes = 0
@@ -269,11 +312,18 @@ class ArtifactsBridge(ChukCalls):
                     break
             else:
                 raise IntegrityError(f"checkpoint {checkpoint_id}: its artifacts kept being deleted while it ran")
+            gone = [e for e in kept if e.artifact_id in doomed]
+            if gone:
+                raise IntegrityError(
+                    f"checkpoint {checkpoint_id}: artifact {gone[0].artifact_id} of page {gone[0].page_id!r} is "
+                    "being deleted or was deleted",
+                    key=gone[0].artifact_id,
+                )
             manifest = CheckpointManifest(
                 name=name,
                 created_at=now.replace(tzinfo=None),
-                page_count=len(checked),
-                pages=[_with_state(entries[i], page) for i, page in enumerate(checked)],
+                page_count=len(checked) + len(kept),
+                pages=[*(_with_state(entries[i], page) for i, page in enumerate(checked)), *kept],
                 checkpoint_id=checkpoint_id,
             )
             manifest_sent = True
@@ -292,12 +342,19 @@ class ArtifactsBridge(ChukCalls):
         self._tally_bytes += uploaded_bytes
         return checkpoint_id
 
-    async def restore_checkpoint(self, checkpoint_id: str) -> list[MemoryPage]:
-        """Every page of the checkpoint, each verified; raises rather than return a partial restore."""
+    async def restore_checkpoint(self, checkpoint_id: str, *, only: Iterable[str] | None = None) -> list[MemoryPage]:
+        """Every page of the checkpoint, each verified; raises rather than return a partial restore.
+
+        ``only``: page ids; the checkpoint's other pages are neither read nor checked (the caller reads the manifest
+        for them), so a checkpoint with archived pages restores the others.
+        """
         key = self._artifacts.checkpoint_key(checkpoint_id)
         manifest = None if key is None else await self._artifacts.manifest(key)
         if key is None or manifest is None:
             raise ObjectNotFoundError(_clip(checkpoint_id))
+        if isinstance(only, str):
+            raise InvalidInputError("only must be an iterable of page ids, not one str")
+        wanted = None if only is None else {ids.check_text_id(p, "page id") for p in only}
 
         async def fetch(entry: CheckpointEntry) -> MemoryPage:
             data = await self._artifacts.read(entry.artifact_id)
@@ -311,7 +368,8 @@ class ArtifactsBridge(ChukCalls):
                 )
             return page if entry.state is None else page.model_copy(update=dict(entry.state))
 
-        results = await bounded_gather((fetch(e) for e in manifest.pages), self.concurrency, settle=True)
+        chosen = [e for e in manifest.pages if wanted is None or e.page_id in wanted]
+        results = await bounded_gather((fetch(e) for e in chosen), self.concurrency, settle=True)
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:
             archived = [f for f in failures if isinstance(f, ArchivedPageError)]
@@ -370,6 +428,17 @@ class ArtifactsBridge(ChukCalls):
         await self.aclose()
 
     # -- internals ----------------------------------------------------------------------------------------------
+
+    def _check_stored(self, stored: Iterable[CheckpointEntry]) -> list[CheckpointEntry]:
+        if isinstance(stored, str | bytes | dict) or not isinstance(stored, Iterable):
+            raise InvalidInputError(f"stored must be an iterable of CheckpointEntry, not {type_name(stored)}")
+        kept = list(stored)
+        for entry in kept:
+            if not isinstance(entry, CheckpointEntry):
+                raise InvalidInputError(f"stored must hold CheckpointEntry objects, not {type_name(entry)}")
+            if self._artifacts.artifact_key(entry.artifact_id) is None:
+                raise InvalidInputError(f"{_clip(entry.artifact_id)} is no artifact id of this store")
+        return kept
 
     async def _manifest_refused(self, checkpoint_id: str, error: BaseException) -> bool:
         """Did a failed manifest write certainly not take effect, now or later? Only a typed refusal says so

@@ -26,7 +26,7 @@ from tierstore import (
     ObjectNotFoundError,
     StorageTier,
 )
-from tierstore.integrations.chuk import TierstoreBridge, attach, checkpoint, restore
+from tierstore.integrations.chuk import TierstoreBridge, attach, checkpoint, restore, restore_archived
 
 
 def manager(store: Store, session_id: str = "sess_1") -> tuple[Any, TierstoreBridge]:
@@ -193,9 +193,9 @@ async def test_a_fault_on_an_archived_page_says_so_instead_of_not_found() -> Non
     attach(vm, ArtifactsBridge(InMemoryBackend(archive_tiers=[StorageTier.L4])))
     await conversation(vm, 1)
     assert await vm.evict_page("msg_0", ChukTier.L4)
-    with pytest.raises(ArchivedPageError, match="restore_page"):
+    with pytest.raises(ArchivedPageError, match=r"msg_0.*restore_archived\(vm, 'msg_0'\)") as raised:
         await vm.handle_fault("msg_0")
-    artifact_id = vm.page_table.lookup("msg_0").artifact_id
-    await vm._bridge.bridge.restore_page(artifact_id)
+    assert raised.value.key == vm.page_table.lookup("msg_0").artifact_id
+    assert (await restore_archived(vm, "msg_0")).state == "restored"
     result = await vm.handle_fault("msg_0")
     assert result.success, result.error

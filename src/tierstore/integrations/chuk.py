@@ -4,39 +4,60 @@
 
     attach(vm)  # vm: a chuk MemoryManager; pages evicted to L3/L4 now go to TIERSTORE_URL's store
 
-Evicting to L3 or L4 stores the page through tierstore, and faults bring chuk's own ``MemoryPage`` back.
-:func:`checkpoint` and :func:`restore` save and rebuild a manager's pages (with their tiers, L0 order and pins)
-across a restart. chuk's ``MemoryManager`` has no public hook for its storage, so :func:`attach` sets the private
-attributes chuk 0.11 reads (``_bridge``, ``_bridge_configured``) and :func:`restore` fills its ``_page_store``.
+Evicting to L3 or L4 stores the page through tierstore, and faults bring chuk's own ``MemoryPage`` back: the page
+asked for or an error, never another one (every fault checks the page id it loaded). :func:`checkpoint` and
+:func:`restore` save and rebuild a manager across a restart: its pages with their tiers, L0 order and pins, its page
+table and its search hints. Evicted pages are never copied for that: a checkpoint names the artifacts the manager
+refers to, and a restore refers to the checkpoint's, so restarts with nothing changed store nothing new. An
+attached manager keeps what it refers to alive with a lease (:mod:`tierstore.integrations.chuk_lease`); what no
+checkpoint and no running agent refers to any more is left to ``gc``.
+
+chuk's ``MemoryManager`` has no public hook for its storage, so :func:`attach` sets the private attributes chuk 0.11
+reads (``_bridge``, ``_bridge_configured``) and routes the manager's ``load`` (the loader its fault handler calls)
+through the page-id check; :func:`restore` fills ``_page_store`` and the search hints (``_page_hints``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
 
+from tierstore.backends.base import RestoreSpeed, RestoreStatus
 from tierstore.bridge import ArtifactsBridge, bridge_from_env
 from tierstore.concurrency import bounded_gather
 from tierstore.enums import StorageTier
-from tierstore.errors import InvalidInputError, MissingDependencyError, NotSupportedError, TierstoreError
-from tierstore.models import MemoryPage
+from tierstore.errors import (
+    ArchivedPageError,
+    IntegrityError,
+    InvalidInputError,
+    MissingDependencyError,
+    NotSupportedError,
+    ObjectNotFoundError,
+    TierstoreError,
+)
+from tierstore.integrations.chuk_lease import AgentLease
+from tierstore.integrations.chuk_state import STATE_PAGE_ID, ManagerState, read_state, state_page
+from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageState
 
 try:
     from chuk_ai_session_manager.memory import (
         MemoryManager,
         MemoryPage as ChukPage,
+        PageTableEntry as ChukEntry,
         StorageStats as ChukStorageStats,
         StorageTier as ChukTier,
     )
 except ImportError as exc:
     raise MissingDependencyError("chuk", "chuk-ai-session-manager") from exc
 
-__all__ = ["TierstoreBridge", "attach", "checkpoint", "restore"]
+__all__ = ["TierstoreBridge", "attach", "checkpoint", "restore", "restore_archived"]
 
-_EVICTED = (StorageTier.L3, StorageTier.L4)
-_CONCURRENCY = 16  # pages read or stored at once by checkpoint and restore
+_EVICTED: Final = (StorageTier.L3, StorageTier.L4)
+_CONCURRENCY: Final = 16  # pages read or described at once by checkpoint and restore
+_LOADER_MARK: Final = "_tierstore_checked_load"
 
 
 class TierstoreBridge:
@@ -50,6 +71,12 @@ class TierstoreBridge:
         self.bridge = bridge if bridge is not None else bridge_from_env()
         if session_id is not None:
             self.bridge.session_id = session_id
+        self._lease: AgentLease | None = None
+        """Set by attach() on a store with leases: evictions are then owned by the agent's lease."""
+        self._known: dict[str, CheckpointEntry] = {}
+        """page id -> the artifact this bridge stored or restored for it last (what the lease names)."""
+        self._inherited: dict[str, tuple[str, Any]] = {}
+        """page id -> (artifact id, bridge) of a page evicted through the manager's bridge before attach()."""
 
     def __repr__(self) -> str:
         return f"TierstoreBridge({self.bridge!r})"
@@ -66,7 +93,13 @@ class TierstoreBridge:
         return self.bridge.is_persistent
 
     async def store_page(self, page: Any, tier: Any = ChukTier.L3) -> str:
-        return await self.bridge.store_page(to_tierstore(page), _tier(tier))
+        converted, resolved = to_tierstore(page), _tier(tier)
+        self._inherited.pop(converted.page_id, None)
+        if self._lease is None:
+            return await self.bridge.store_page(converted, resolved)
+        entry = await self._lease.store(self.bridge, converted, resolved, self._known.get(converted.page_id))
+        self._known[converted.page_id] = entry
+        return entry.artifact_id
 
     async def load_page(self, artifact_id: str) -> Any:
         """chuk's ``MemoryPage``, or None when there is no such page."""
@@ -92,69 +125,288 @@ class TierstoreBridge:
             pages_stored=stats.pages_stored,
         )
 
+    async def fault(self, page_id: str, artifact_id: str) -> Any:
+        """chuk's page ``page_id``, stored under ``artifact_id``: that page or an error, never another page.
+
+        ``IntegrityError`` when the artifact is missing or holds another page; ``ArchivedPageError`` naming how to
+        bring it back when it is archived.
+        """
+        inherited = self._inherited.get(page_id)
+        if inherited is not None and inherited[0] == artifact_id:
+            page, where = await inherited[1].load_page(artifact_id), "the manager's bridge before attach()"
+            page = None if page is None else to_chuk(to_tierstore(page))
+        else:
+            try:
+                loaded = await self.bridge.load_page(artifact_id)
+            except ArchivedPageError as exc:
+                raise _ArchivedPage(page_id, exc) from exc
+            page, where = (None if loaded is None else to_chuk(loaded)), "the store"
+        if page is None:
+            raise IntegrityError(
+                f"page {page_id!r} is stored as {artifact_id!r}, which {where} does not hold", key=artifact_id
+            )
+        if page.page_id != page_id:
+            raise IntegrityError(
+                f"artifact {artifact_id!r} holds page {page.page_id!r}, not page {page_id!r}: refused", key=artifact_id
+            )
+        return page
+
     async def aclose(self) -> None:
+        """Release the agent's lease (what only it kept alive is then left to ``gc``) and close the bridge."""
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            await lease.release()
         await self.bridge.aclose()
+
+    async def _reference(self, entry: Any) -> CheckpointEntry:
+        """The stored artifact of an evicted page table entry (chuk's, updated in place), for a checkpoint to name
+        without reading it. A page still in the manager's bridge before attach() is carried over first."""
+        inherited = self._inherited.get(entry.page_id)
+        if inherited is not None and inherited[0] == entry.artifact_id:
+            page = await self.fault(entry.page_id, entry.artifact_id)
+            entry.artifact_id = await self.store_page(page, entry.tier)
+        known = self._known.get(entry.page_id)
+        if known is None or known.artifact_id != entry.artifact_id:
+            known = self._known[entry.page_id] = await self._described(entry.page_id, entry.artifact_id)
+        state = PageState(
+            last_accessed=entry.last_accessed,
+            access_count=entry.access_count,
+            dirty=entry.dirty,
+            storage_tier=_tier(entry.tier),
+            artifact_id=known.artifact_id,
+        )
+        return known.model_copy(update={"state": state})
+
+    async def _described(self, page_id: str, artifact_id: str) -> CheckpointEntry:
+        """An entry for an artifact this bridge did not store, from its metadata (one request, no body read)."""
+        meta = await self.bridge.get_metadata(artifact_id)
+        if meta is None:
+            raise IntegrityError(f"page {page_id!r} is stored as {artifact_id!r}, which is missing", key=artifact_id)
+        if meta.page_id != page_id:
+            raise IntegrityError(f"artifact {artifact_id!r} holds page {meta.page_id!r}, not {page_id!r}")
+        return CheckpointEntry(
+            page_id=page_id,
+            artifact_id=artifact_id,
+            modality=meta.modality,
+            tier=meta.tier or StorageTier.L3.value,
+            checksum=meta.checksum,
+            size_bytes=meta.size_bytes,
+        )
+
+
+class _ArchivedPage(ArchivedPageError):
+    """A fault on an archived page: says which page and how to bring it back."""
+
+    def __init__(self, page_id: str, cause: ArchivedPageError) -> None:
+        super().__init__(cause.key, pending=cause.pending)
+        state = "a restore is in progress" if cause.pending else "no restore has been requested"
+        self.args = (
+            f"page {page_id!r} is archived in artifact {cause.key!r} and cannot be read until it is restored ({state}):"
+            f" `await tierstore.integrations.chuk.restore_archived(vm, {page_id!r})` or `tierstore restore "
+            f"{cause.key}`, then fault it again once the restore completes",
+        )
+        self.page_id = page_id
 
 
 def attach(manager: Any, bridge: ArtifactsBridge | None = None) -> TierstoreBridge:
     """Make ``manager`` (chuk's ``MemoryManager``) store evicted pages through tierstore; returns its new bridge.
 
     Without ``bridge``, the store is the one ``TIERSTORE_*`` names (``TIERSTORE_URL``; the local-disk store when
-    unset). Attach before evicting to L3/L4: pages stored through the manager's previous bridge stay there.
+    unset). Pages the manager evicted through its previous bridge stay there and fault from there (checked like
+    any other); the next :func:`checkpoint` or eviction carries them into tierstore's store.
     """
     if not isinstance(manager, MemoryManager):
         raise InvalidInputError(f"expected chuk's MemoryManager, got {_qualified(manager)}")
-    for name in ("_bridge", "_bridge_configured", "_page_store"):
+    for name in ("_bridge", "_bridge_configured", "_page_store", "_page_hints", "_search_handler"):
         if not hasattr(manager, name):
             raise NotSupportedError(
                 f"this chuk-ai-session-manager's MemoryManager has no {name}; tierstore supports 0.11's"
             )
+    previous, configured = manager._bridge, bool(manager._bridge_configured)
     adapter = TierstoreBridge(bridge)
     if adapter.session_id is None:
         adapter.bridge.session_id = manager.session_id
+    try:
+        adapter._lease = AgentLease(adapter.bridge.references("chuk agents"))
+    except NotSupportedError:
+        adapter._lease = None  # a custom backend has no leases: checkpoints and restores copy evicted pages
+    if configured and previous is not None:
+        for entry in manager.page_table.entries.values():
+            if entry.artifact_id and _tier(entry.tier) in _EVICTED:
+                adapter._inherited[entry.page_id] = (entry.artifact_id, previous)
     manager._bridge = adapter
     manager._bridge_configured = True
+    if not getattr(manager, _LOADER_MARK, False):
+        manager.load = _checked_loader(manager)
+        setattr(manager, _LOADER_MARK, True)
     return adapter
 
 
-async def checkpoint(manager: Any, name: str) -> str:
-    """Checkpoint every page ``manager`` holds or has evicted, with its tier, L0 order and pin; returns its id.
+def _checked_loader(manager: Any) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """chuk's ``MemoryManager.load`` (the fault handler's loader), with stored pages loaded by :meth:`fault`."""
+    original = type(manager).load
 
-    Pages evicted to storage are read back to be checkpointed, so the checkpoint holds every page itself.
+    async def load(page_id: str, tier: Any, artifact_id: str | None = None) -> Any:
+        page = await original(manager, page_id, tier, None)  # chuk's in-memory store
+        if page is not None or not artifact_id:
+            return page
+        adapter = manager._bridge
+        if isinstance(adapter, TierstoreBridge) and manager._bridge_configured:
+            return await adapter.fault(page_id, artifact_id)
+        return await original(manager, page_id, tier, artifact_id)
+
+    return load
+
+
+async def checkpoint(manager: Any, name: str) -> str:
+    """Checkpoint ``manager``: every page it holds or has evicted (with its tier), its page table, L0 order, pins
+    and search hints; returns the checkpoint id.
+
+    Pages in memory are checkpointed as tierstore checkpoints are (an unchanged one reuses its artifact). Evicted
+    pages are not read: the checkpoint names the artifacts the manager refers to, so archived pages need no
+    restore. The agent's lease names them all before the manifest is written.
     """
     adapter = _adapter(manager)
-    working_set = manager.working_set
-    l0_order = {page_id: i for i, page_id in enumerate(working_set.get_l0_page_ids())}
-    entries = sorted(manager.page_table.entries.values(), key=lambda e: l0_order.get(e.page_id, len(l0_order)))
-    loaded = await bounded_gather((manager.load(e.page_id, e.tier, e.artifact_id) for e in entries), _CONCURRENCY)
+    l0 = list(manager.working_set.get_l0_page_ids())
+    order = {page_id: i for i, page_id in enumerate(l0)}
+    table = list(manager.page_table.entries.values())
+    if STATE_PAGE_ID in manager.page_table.entries:
+        raise InvalidInputError(f"page id {STATE_PAGE_ID!r} is reserved for the manager's state in a checkpoint")
     pages: list[MemoryPage] = []
-    for entry, page in zip(entries, loaded, strict=True):
+    evicted: list[Any] = []
+    for entry in sorted(table, key=lambda e: order.get(e.page_id, len(order))):
+        tier = _tier(entry.tier)
+        page = manager._page_store.get(entry.page_id)
+        if tier in _EVICTED and entry.artifact_id and (page is None or adapter._lease is not None):
+            evicted.append(entry)
+            continue
         if page is None:
             raise TierstoreError(
-                f"page {entry.page_id!r} is registered in {_tier(entry.tier).value} but is neither in memory nor "
-                "in storage; nothing was checkpointed"
+                f"page {entry.page_id!r} is registered in {tier.value} but is neither in memory nor in storage; "
+                "nothing was checkpointed"
             )
-        pinned = bool(page.pinned) or working_set.is_pinned(entry.page_id)
-        pages.append(to_tierstore(page).model_copy(update={"storage_tier": _tier(entry.tier), "pinned": pinned}))
-    return await adapter.bridge.checkpoint(pages, name=name)
+        pages.append(to_tierstore(page).model_copy(update={"storage_tier": tier}))
+    if adapter._lease is None:  # no leases on this backend: the checkpoint holds copies
+        loaded = await bounded_gather((adapter.fault(e.page_id, e.artifact_id) for e in evicted), _CONCURRENCY)
+        for page, entry in zip(loaded, evicted, strict=True):
+            pages.append(to_tierstore(page).model_copy(update={"storage_tier": _tier(entry.tier)}))
+        evicted = []
+    stored = await bounded_gather((adapter._reference(e) for e in evicted), _CONCURRENCY)
+    if adapter._lease is not None:
+        await adapter._lease.name(_referenced(manager, adapter))  # before any manifest can name them
+    state = ManagerState(
+        entries=[e.model_dump(mode="json") for e in manager.page_table.entries.values()],
+        l0=l0,
+        pinned=[e.page_id for e in table if manager.working_set.is_pinned(e.page_id)],
+        hints={pid: hint for pid, hint in manager._page_hints.items() if pid in manager.page_table.entries},
+    )
+    pages.append(state_page(state, manager.session_id))
+    return await adapter.bridge.checkpoint(pages, name=name, stored=stored)
 
 
 async def restore(manager: Any, checkpoint_id: str) -> list[Any]:
-    """Rebuild a checkpoint's pages in ``manager`` (a fresh one, attached to the checkpoint's store).
+    """Rebuild a checkpoint in ``manager`` (a fresh one, attached to the checkpoint's store); returns its pages.
 
-    Pages return to their tiers: L0 pages to the context window in their order, L1/L2 pages to memory, L3/L4
-    pages to storage, each stored anew so the manager does not depend on the checkpoint (which may then be
-    deleted). Pinned pages are pinned again. Returns chuk's pages. Everything is read and stored before the
-    manager changes, so an unknown checkpoint (``ObjectNotFoundError``), a damaged one (``IntegrityError``) or a
-    failing store leaves it as it was.
+    L0 pages return to the context window in their order, L1/L2 pages to memory, and evicted (L3/L4) pages to the
+    page table only: the manager refers to the checkpoint's artifacts, which are checked (present, the right page,
+    one metadata request each) but neither read nor copied, so archived pages stay archived. The page table, pins
+    and search hints are those of the checkpoint. Returns chuk's pages: those in memory, read and verified, and the
+    evicted ones without their content. Everything is read and checked before the manager changes, so an unknown
+    checkpoint (``ObjectNotFoundError``), a damaged one (``IntegrityError``) or a failing store leaves it as it was.
     """
     adapter = _adapter(manager)
+    bridge = adapter.bridge
+    manifest = await bridge.get_checkpoint_manifest(checkpoint_id)
+    if manifest is None:
+        raise ObjectNotFoundError(checkpoint_id)
+    if adapter._lease is None or not any(e.page_id == STATE_PAGE_ID for e in manifest.pages):
+        return await _restore_copies(manager, adapter, checkpoint_id)
+    evicted = [e for e in manifest.pages if e.page_id != STATE_PAGE_ID and _entry_tier(e) in _EVICTED]
+    evicted_ids = {e.page_id for e in evicted}
+    wanted = [e.page_id for e in manifest.pages if e.page_id not in evicted_ids]
+    loaded = {p.page_id: p for p in await bridge.restore_checkpoint(checkpoint_id, only=wanted)}
+    state = read_state(loaded.pop(STATE_PAGE_ID))
+    await bounded_gather((_check_stored(adapter, e) for e in evicted), _CONCURRENCY)
+    refs = {e.page_id: e.model_copy(update={"state": None}) for e in evicted}
+    await _rely_on(manager, adapter, adapter._lease, refs)
+    _rebuild(manager, adapter, state, loaded, refs, manifest)
+    for entry in state.l0:
+        page = manager._page_store.get(entry)
+        if page is not None:
+            await manager.add_to_working_set(page)
+    for page_id in state.pinned:
+        manager.pin_page(page_id)
+    return [*(to_chuk(p) for p in loaded.values()), *(_described_page(e) for e in evicted)]
+
+
+def _rebuild(
+    manager: Any,
+    adapter: TierstoreBridge,
+    state: ManagerState,
+    loaded: dict[str, MemoryPage],
+    refs: dict[str, CheckpointEntry],
+    manifest: CheckpointManifest,
+) -> None:
+    try:
+        entries = [ChukEntry.model_validate(e) for e in state.entries]
+    except ValidationError as exc:
+        raise IntegrityError(f"checkpoint {manifest.checkpoint_id}: a page table entry is malformed ({exc})") from exc
+    listed = {e.page_id for e in entries}
+    missing = (set(loaded) | set(refs)) - listed
+    if missing:
+        raise IntegrityError(f"checkpoint {manifest.checkpoint_id}: pages {sorted(missing)} have no page table entry")
+    for entry in entries:
+        if entry.page_id in refs:
+            entry.artifact_id = refs[entry.page_id].artifact_id
+            adapter._known[entry.page_id] = refs[entry.page_id]
+        elif entry.page_id not in loaded:
+            continue  # neither in memory nor stored when checkpointed: chuk lost it before, as it would
+        adapter._inherited.pop(entry.page_id, None)
+        manager.page_table.register_entry(entry)
+        if entry.page_id in loaded:
+            manager._page_store[entry.page_id] = to_chuk(loaded[entry.page_id])
+    for page_id, hint in state.hints.items():
+        if page_id in listed:
+            manager._page_hints[page_id] = hint
+            manager._search_handler.set_hint(page_id, hint)
+
+
+async def _rely_on(
+    manager: Any,
+    adapter: TierstoreBridge,
+    lease: AgentLease,
+    refs: dict[str, CheckpointEntry],
+    pages: dict[str, MemoryPage] | None = None,
+) -> None:
+    """Have the agent's lease name the checkpoint's artifacts ``refs`` (page id -> entry) before the manager relies
+    on them. One a tomb names right after may be deleted by a deletion that missed the lease: ``refs`` then gets
+    a copy of our own (from ``pages`` when read already), or the restore fails (an archived page: typed error)."""
+    named = _referenced(manager, adapter) | {e.artifact_id for e in refs.values()}
+    doomed = await lease.name(named)
+    for page_id in [pid for pid, e in refs.items() if e.artifact_id in doomed]:
+        page = (pages or {}).get(page_id) or to_tierstore(await adapter.fault(page_id, refs[page_id].artifact_id))
+        refs[page_id] = await lease.store(adapter.bridge, page, StorageTier(refs[page_id].tier), None)
+
+
+async def _restore_copies(manager: Any, adapter: TierstoreBridge, checkpoint_id: str) -> list[Any]:
+    """A checkpoint without the manager's state (made before this release), or a store without leases: every
+    page is read; evicted pages are referred to where leases keep them alive, else stored anew."""
     pages = [to_chuk(p) for p in await adapter.bridge.restore_checkpoint(checkpoint_id)]
     evicted = [p for p in pages if _tier(p.storage_tier) in _EVICTED]
-    stored = await bounded_gather((adapter.store_page(p, p.storage_tier) for p in evicted), _CONCURRENCY)
-    for page, artifact_id in zip(evicted, stored, strict=True):
-        page.artifact_id = artifact_id
+    if adapter._lease is None:
+        stored = await bounded_gather((adapter.store_page(p, p.storage_tier) for p in evicted), _CONCURRENCY)
+        for page, artifact_id in zip(evicted, stored, strict=True):
+            page.artifact_id = artifact_id
+    else:
+        manifest = await adapter.bridge.get_checkpoint_manifest(checkpoint_id)
+        by_page = {e.page_id: e for e in manifest.pages} if manifest else {}
+        refs = {p.page_id: by_page[p.page_id].model_copy(update={"state": None}) for p in evicted}
+        await _rely_on(manager, adapter, adapter._lease, refs, {p.page_id: to_tierstore(p) for p in evicted})
+        for page in evicted:
+            page.artifact_id = refs[page.page_id].artifact_id
+            adapter._known[page.page_id] = refs[page.page_id]
     for page in pages:
+        adapter._inherited.pop(page.page_id, None)
         manager.page_table.register(page)
         tier = _tier(page.storage_tier)
         if tier not in _EVICTED:
@@ -164,6 +416,46 @@ async def restore(manager: Any, checkpoint_id: str) -> list[Any]:
         if page.pinned:
             manager.pin_page(page.page_id)
     return pages
+
+
+async def restore_archived(
+    manager: Any, page_id: str, *, days: int = 1, speed: RestoreSpeed = "standard"
+) -> RestoreStatus:
+    """Ask the store to bring the archived page ``page_id`` of ``manager`` back (S3 Glacier, Azure Archive), so a
+    fault can read it once the status is ``restored``."""
+    adapter = _adapter(manager)
+    entry = manager.page_table.lookup(page_id)
+    if entry is None or not entry.artifact_id:
+        raise ObjectNotFoundError(page_id)
+    return await adapter.bridge.restore_page(entry.artifact_id, days=days, speed=speed)
+
+
+async def _check_stored(adapter: TierstoreBridge, entry: CheckpointEntry) -> None:
+    meta = await adapter.bridge.get_metadata(entry.artifact_id)
+    if meta is None:
+        raise IntegrityError(f"page {entry.page_id!r} is missing: {entry.artifact_id}", key=entry.artifact_id)
+    if meta.page_id != entry.page_id or (entry.checksum and meta.checksum and meta.checksum != entry.checksum):
+        raise IntegrityError(
+            f"artifact {entry.artifact_id} does not hold page {entry.page_id!r} as checkpointed", key=entry.artifact_id
+        )
+
+
+def _referenced(manager: Any, adapter: TierstoreBridge) -> set[str]:
+    """The artifacts the agent's lease must name: the latest one stored or restored for each page it holds."""
+    return {entry.artifact_id for pid, entry in adapter._known.items() if pid in manager.page_table.entries}
+
+
+def _entry_tier(entry: CheckpointEntry) -> StorageTier:
+    return entry.state.storage_tier if entry.state is not None else _tier(entry.tier)
+
+
+def _described_page(entry: CheckpointEntry) -> Any:
+    state = entry.state
+    page = ChukPage(page_id=entry.page_id, modality=entry.modality, storage_tier=_entry_tier(entry).value)
+    page.artifact_id = entry.artifact_id
+    if state is not None:
+        page.last_accessed, page.access_count, page.dirty = state.last_accessed, state.access_count, state.dirty
+    return page
 
 
 def to_tierstore(page: Any) -> MemoryPage:
