@@ -149,6 +149,8 @@ def cli(tmp_path: Path) -> Cli:
 
 @pytest.fixture
 def file_url(tmp_path: Path) -> str:
+    """An empty store: a directory made for it (a path that does not exist holds no store)."""
+    (tmp_path / "store").mkdir()
     return f"file://{tmp_path}/store"
 
 
@@ -181,7 +183,7 @@ def test_the_demo_leaves_no_trace_and_runs_the_same_twice(cli: Cli, tmp_path: Pa
     assert not temporary.exists()
     assert "Evicted msg_000 -> mem_L3_1" in second  # a fresh store each time
     assert not (tmp_path / "xdg").exists()  # nothing in the data directory
-    assert cli.json("ls") == []
+    assert cli.json("ls", expect=2)["message"].startswith(f"no tierstore store at {tmp_path / 'xdg' / 'tierstore'}")
 
 
 def test_demo_keep_says_where_and_how_to_remove_it(cli: Cli, tmp_path: Path) -> None:
@@ -361,6 +363,7 @@ def test_invalid_ids_are_echoed_clipped(cli: Cli, file_url: str) -> None:
 
 
 def test_a_misspelt_setting_is_named_with_the_closest_one(cli: Cli, file_url: str) -> None:
+    (cli.cwd.parent / "xdg" / "tierstore").mkdir(parents=True)  # the store the ignored setting leaves in force
     result = cli("ls", TIERSTORE_ULR=file_url)
     assert "TIERSTORE_ULR is not a tierstore setting and is ignored; did you mean TIERSTORE_URL?" in result.stderr
     (cli.cwd / ".env").write_text("TIERSTORE_CONCURENCY=4\n")

@@ -146,6 +146,10 @@ class FileSystemBackend(ClosingContext):
     def __repr__(self) -> str:
         return f"FileSystemBackend({str(self.root)!r})"
 
+    def holds_store(self) -> bool:
+        """Has a store been made here (by a first write)? Asking creates nothing."""
+        return self._objects.is_dir()
+
     def _path(self, key: str) -> str:
         return f"{self._objects}/{check_key(key)}"
 

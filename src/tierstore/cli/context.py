@@ -19,7 +19,8 @@ from tierstore.backends.base import MAX_KEY_LENGTH, StorageBackend
 from tierstore.bridge import ArtifactsBridge
 from tierstore.cli.render import shown
 from tierstore.config import TierstoreSettings, backend_from_url
-from tierstore.errors import InvalidInputError
+from tierstore.errors import ConfigurationError, InvalidInputError
+from tierstore.maintenance.doctor import missing_store
 
 _KEY = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -39,8 +40,13 @@ class Invocation:
         url: str | None = getattr(self.args, "url", None)
         return url
 
-    def backend(self, url: str | None = None) -> StorageBackend:
-        return backend_from_url(url or self.explicit_url or self.settings.url, self.settings)
+    def backend(self, url: str | None = None, *, existing: bool = True) -> StorageBackend:
+        """The backend ``url`` (else ``--url``, else the settings) names; ``existing``: refuse a local path that
+        holds no store, rather than treat it as an empty one (only commands that write may create a store)."""
+        backend = backend_from_url(url or self.explicit_url or self.settings.url, self.settings)
+        if existing:
+            require_store(backend)
+        return backend
 
     def bridge(self, backend: StorageBackend | None = None) -> ArtifactsBridge:
         return ArtifactsBridge(
@@ -48,6 +54,12 @@ class Invocation:
             compression=self.settings.compression,
             concurrency=self.settings.concurrency,
         )
+
+
+def require_store(backend: StorageBackend) -> None:
+    """ConfigurationError when ``backend`` is a local path that holds no store (a mistyped path, most often)."""
+    if (missing := missing_store(backend)) is not None:
+        raise ConfigurationError(missing)
 
 
 @contextlib.asynccontextmanager

@@ -54,9 +54,9 @@ def _place(inv: Invocation) -> Iterator[_Place]:
     if root:
         yield _Place(FileSystemBackend(root), temporary=False, option=f" --url {shlex.quote(root)}")
     elif url:
-        yield _Place(inv.backend(), temporary=False, option=f" --url {shlex.quote(redact_url(url))}")
+        yield _Place(inv.backend(existing=False), temporary=False, option=f" --url {shlex.quote(redact_url(url))}")
     elif inv.args.keep:
-        yield _Place(inv.backend(), temporary=False, option="")
+        yield _Place(inv.backend(existing=False), temporary=False, option="")
     else:
         with tempfile.TemporaryDirectory(prefix="tierstore-demo-") as directory:
             yield _Place(FileSystemBackend(directory), temporary=True, option="")

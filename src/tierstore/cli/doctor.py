@@ -25,7 +25,7 @@ def exit_code(report: DoctorReport) -> int:
 
 
 async def run(inv: Invocation) -> int:
-    backend = inv.backend()
+    backend = inv.backend(existing=False)  # doctor reports a missing store as its cause
     async with closing(backend):
         report = await maintenance.doctor(backend)
     code = exit_code(report)

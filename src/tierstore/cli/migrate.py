@@ -30,7 +30,7 @@ def register(add: AddCommand) -> None:
 
 async def run(inv: Invocation) -> int:
     source = inv.backend(inv.args.source)
-    destination = inv.backend(inv.args.destination)
+    destination = inv.backend(inv.args.destination, existing=False)
     async with closing(source), closing(destination):
         with ProgressBar("migrating", "objects") as bar:
             report = await maintenance.migrate(source, destination, concurrency=inv.settings.concurrency, progress=bar)

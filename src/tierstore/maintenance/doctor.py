@@ -4,7 +4,9 @@ Contract: the checks run in order (write, read, conditional create, tag, list, d
 ``doctor_<UTC time>_<random>_*``, which are removed before it returns, whatever happened. A check that finds the
 store unusable as configured (``ConfigurationError``: the bucket or container does not exist) sets the report's
 ``cause`` and the checks after it are not tried, nor are they once the backend proved unreachable; a check that is
-refused or fails is recorded and the next one still runs. Nothing is raised for what a check finds.
+refused or fails is recorded and the next one still runs. Nothing is raised for what a check finds. A local
+path that holds no store (:func:`missing_store`) is not probed, since the probe would make one there: the cause
+says so.
 """
 
 from __future__ import annotations
@@ -28,6 +30,18 @@ from tierstore.errors import (
 from tierstore.maintenance.reports import DoctorCheck, DoctorReport
 
 _PAYLOAD = b"tierstore doctor"
+_CHECKS = (
+    ("write", "put an object"),
+    ("read", "get an object and its metadata"),
+    ("conditional create", "create-if-absent, and refuse a second one"),
+    ("tag", "write tags and change an object's tier"),
+    ("list", "list keys under a prefix"),
+    ("delete", "delete objects"),
+)
+
+
+async def _never() -> None:
+    raise AssertionError("a check that is not tried does not run")
 
 
 def describe(backend: StorageBackend) -> str:
@@ -35,6 +49,22 @@ def describe(backend: StorageBackend) -> str:
     if isinstance(backend, FileSystemBackend):
         return f"the local-disk store at {backend.root}"
     return repr(backend)
+
+
+def missing_store(backend: StorageBackend) -> str | None:
+    """Why ``backend`` is a local path that holds no store, or None. A store is a directory its first write made,
+    or an empty directory (made for it, as a bucket is); a missing path or a directory of other files is none."""
+    if not isinstance(backend, FileSystemBackend) or backend.holds_store():
+        return None
+    root = backend.root
+    if not root.exists():
+        return (
+            f"no tierstore store at {root}: the directory does not exist (check the path; a first write, or "
+            f"`mkdir -p {root}`, makes an empty store there)"
+        )
+    if any(root.iterdir()):
+        return f"no tierstore store at {root}: the directory holds other files and no store (check the path)"
+    return None
 
 
 async def doctor(backend: StorageBackend) -> DoctorReport:
@@ -50,6 +80,13 @@ class _Probe:
         self.stopped: str | None = None
 
     async def run(self) -> DoctorReport:
+        if (missing := missing_store(self.backend)) is not None:
+            # Probing would make the store: a mistyped path would be created and called healthy.
+            self.report.cause = missing
+            self.stopped = "there is no store to check"
+            for name, what in _CHECKS:
+                await self._check(name, what, _never)
+            return self.report
         try:
             await self._check("write", "put an object", self._write)
             await self._check("read", "get an object and its metadata", self._read)
