@@ -6,9 +6,10 @@ that every deletion goes through one protocol.
 Records (frames of kind ``record``, see :mod:`tierstore.codec`):
 
 * ``intent_{checkpoint}`` - the lease of a checkpoint in progress: the artifacts it reuses, and when it was last
-  renewed. A running checkpoint renews it every ``ttl / 4``; once ``ttl`` passes without renewal (the writer
-  crashed) it protects nothing any more. Artifacts written for a checkpoint carry its id (object metadata
-  ``ckpt``), so a live lease protects them too, however long the checkpoint runs.
+  renewed. A running checkpoint renews it every ``ttl / 4`` (its event loop's monotonic clock); once ``ttl``
+  passes without renewal (the writer crashed), in the store's time, it protects nothing any more. Artifacts
+  written for a checkpoint carry its id (object metadata ``ckpt``), so a live lease protects them too, however
+  long the checkpoint runs.
 * ``tomb_{time}_{random}_p`` / ``_d`` - artifacts about to be deleted (pending) / deleted. Kept until ``gc``
   prunes them after its tomb retention.
 
@@ -21,6 +22,17 @@ not use those artifacts. If D1 came after W2, then D2 came after W1, so D2 sees 
 well within ``ttl`` of W1), or, once W4 is done, D3 sees the manifest. Either way no listed checkpoint loses an
 artifact. The same holds for artifacts a checkpoint uploaded itself: a deleter only takes them while the lease
 naming their checkpoint is not live, and W2 then finds the tomb.
+
+Time. Hosts' wall clocks disagree, step back and jump ahead, so no decision here compares one host's clock with
+another's or with the store's. An age is the store's own time (a record written now, as :meth:`References.store_time`
+reads it: the deleter's pending tomb, or ``gc``'s probe) minus an object's last-modified time as the backend reports
+it (set by the server: S3 ``LastModified``, GCS ``updated``, Azure ``Last-Modified``, a file's mtime from the kernel,
+the in-memory store's own clock), to within the store's resolution (a second on S3 and Azure). A lease is live until
+``ttl`` after its last write in that time, whatever time its writer put inside it; orphans, strays and tombs age the
+same way. Where no record can be written (a full store) or for read-only callers, the store's time is estimated as the
+newest last-modified time listed, never past this host's clock: an earlier estimate only keeps more. A host's clock
+(:mod:`tierstore.clock`) names records and checkpoints, and says nothing about what may be deleted; the writer's
+renewal period is measured with its monotonic clock.
 
 On a full store (:class:`~tierstore.errors.StorageFullError`) a deletion cannot write its tomb first; it then
 deletes first and writes the tomb after, so that deleting still frees space. In that narrow case a checkpoint
@@ -40,7 +52,13 @@ from tierstore import codec, ids
 from tierstore.backends.base import StorageBackend
 from tierstore.clock import SYSTEM_CLOCK, Clock
 from tierstore.concurrency import bounded_gather
-from tierstore.errors import BackendUnavailableError, IntegrityError, StorageFullError, TierstoreError
+from tierstore.errors import (
+    AccessDeniedError,
+    BackendUnavailableError,
+    IntegrityError,
+    StorageFullError,
+    TierstoreError,
+)
 from tierstore.models import CheckpointManifest
 
 DEFAULT_LEASE_TTL: Final = timedelta(minutes=10)
@@ -60,13 +78,16 @@ class Intent:
     key: str
     checkpoint: str
     reuse: frozenset[str]
-    renewed: datetime
+    renewed: datetime | None
+    """When the store last wrote the lease (its last-modified, the store's time); None where it does not say."""
     ttl: timedelta
     protects_everything: bool = False
     """Set for a lease that could not be read: until it expires nothing may be deleted."""
 
-    def live(self, now: datetime) -> bool:
-        return now < self.renewed + self.ttl
+    def live(self, now: datetime | None) -> bool:
+        """Live unless ``now`` (the store's time, see :meth:`References.store_time`) is ``ttl`` past its last
+        write; a lease whose age cannot be told is live."""
+        return now is None or self.renewed is None or now < self.renewed + self.ttl
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,10 +275,9 @@ class References:
             if data is None:
                 return None
             try:
-                return _intent(key, codec.decode_record(data, key))
+                return _intent(key, codec.decode_record(data, key), written)
             except IntegrityError:
-                renewed = written or self.clock.now()
-                return Intent(key, "", frozenset(), renewed, _UNREADABLE_LEASE_TTL, protects_everything=True)
+                return Intent(key, "", frozenset(), written, _UNREADABLE_LEASE_TTL, protects_everything=True)
 
         found = await bounded_gather((read(e.key, e.last_modified) for e in entries), self._concurrency)
         return [intent for intent in found if intent is not None]
@@ -291,12 +311,39 @@ class References:
         tombs, damaged = await self.tombs()
         return Doomed(frozenset().union(*(t.artifacts for t in tombs)), everything=bool(damaged))
 
-    async def protection(self, clock: Clock | None = None) -> tuple[set[str], set[str], bool]:
-        """What live leases protect: ``(artifacts they reuse, their checkpoints, everything)``."""
-        now = (clock or self.clock).now()
-        live = [intent for intent in await self.intents() if intent.live(now)]
+    async def protection(self, now: datetime | None = None) -> tuple[set[str], set[str], bool]:
+        """What live leases protect: ``(artifacts they reuse, their checkpoints, everything)``. ``now``: a moment
+        the store's clock has reached (:meth:`store_time`); without it, estimated from the leases themselves."""
+        intents = await self.intents()
+        if now is None:
+            now = self.estimated_store_time(i.renewed for i in intents)
+        live = [intent for intent in intents if intent.live(now)]
         artifacts = set().union(*(intent.reuse for intent in live))
         return artifacts, {intent.checkpoint for intent in live}, any(i.protects_everything for i in live)
+
+    # -- the store's time ----------------------------------------------------------------------------------
+
+    async def store_time(self) -> datetime | None:
+        """A moment the store's clock has certainly reached: the last-modified time the store gives a record
+        written now (an empty pending tomb, deleted again). None when the store cannot take a write (full, or a
+        read-only credential) or reports no times."""
+        try:
+            key = await self.write_tomb("pending", [])
+        except (StorageFullError, AccessDeniedError):
+            return None
+        try:
+            info = await self._backend.head(key)
+        finally:
+            await _quietly(self._backend.delete(key))
+        return None if info is None else as_utc(info.last_modified)
+
+    def estimated_store_time(self, times: Iterable[datetime | None], clock: Clock | None = None) -> datetime | None:
+        """A moment the store's clock has reached, from the last-modified times of objects it listed: the newest,
+        but never past this host's clock, so that one object dated in the future cannot age all the others (the
+        host's clock can only make this earlier, i.e. keep more). For read-only callers, and when
+        :meth:`store_time` cannot write."""
+        newest = max((t for t in map(as_utc, times) if t is not None), default=None)
+        return None if newest is None else min(newest, (clock or self.clock).now())
 
     # -- deleting ------------------------------------------------------------------------------------------
 
@@ -329,7 +376,9 @@ class References:
         except StorageFullError:
             pending = None  # see the module docstring: on a full store the tomb follows the deletion
         try:
-            reused, live_checkpoints, everything = await self.protection()
+            # The store's time at the pending tomb: every lease listed after it is judged by a time it has reached.
+            info = None if pending is None else await self._backend.head(pending)
+            reused, live_checkpoints, everything = await self.protection(as_utc(info.last_modified) if info else None)
             manifests, damaged = await self.manifests.listed()
             if damaged:
                 raise IntegrityError(
@@ -356,12 +405,20 @@ class References:
                 await _quietly(self._backend.delete(pending))
 
 
-def _intent(key: str, record: dict[str, Any]) -> Intent:
+def _intent(key: str, record: dict[str, Any], written: datetime | None) -> Intent:
     checkpoint = record.get("checkpoint")
     ttl = record.get("ttl")
     if not isinstance(checkpoint, str) or not isinstance(ttl, int | float) or ttl <= 0:
         raise IntegrityError(f"lease {key} is malformed")
-    return Intent(key, checkpoint, _names(record.get("reuse")), _when(record.get("renewed")), timedelta(seconds=ttl))
+    _when(record.get("renewed"))  # the writer's own clock: for people to read, never for deciding
+    return Intent(key, checkpoint, _names(record.get("reuse")), as_utc(written), timedelta(seconds=ttl))
+
+
+def as_utc(when: datetime | None) -> datetime | None:
+    """A backend's time as an aware UTC datetime (a naive one is read as UTC)."""
+    if when is None:
+        return None
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _tomb(key: str, record: dict[str, Any]) -> Tomb:

@@ -40,8 +40,13 @@ async def fsck(
     concurrency: int = 32,
     progress: Progress | None = None,
     clock: Clock | None = None,
+    store_time: datetime | None = None,
 ) -> FsckReport:
-    """Check the store. ``clock``: this host's clocks (default: the bridge's, see :mod:`tierstore.clock`)."""
+    """Check the store; writes nothing. Whether a lease is live is judged in the store's time: ``store_time`` (a
+    moment the store's clock has reached, as ``gc`` reads it), else estimated from the times of the pages and
+    leases listed (:meth:`tierstore.refs.References.estimated_store_time`), so a lease may count as live longer
+    than it is, never shorter. ``clock``: this host's clocks (default: the bridge's), which only bound that
+    estimate."""
     refs = bridge.references("fsck")
     backend = refs.backend
     report = FsckReport()
@@ -54,7 +59,9 @@ async def fsck(
     # Leases are read after the pages are listed, so a checkpoint that wrote a listed page before its lease was
     # read counts as running (the order refs.py relies on).
     pages = {entry.key: entry for entry in await listed(backend, ids.PAGE_PREFIX)}
-    reused, running, everything = await refs.protection(clock)
+    if store_time is None:
+        store_time = refs.estimated_store_time((entry.last_modified for entry in pages.values()), clock)
+    reused, running, everything = await refs.protection(store_time)
     report.in_progress = sorted(running)
     report.pages = len(pages)
 

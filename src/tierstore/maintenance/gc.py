@@ -5,20 +5,26 @@
   run) or that reuses an artifact keeps it.
 * Stray temporary files of killed writers, expired leases, and tomb records older than ``tomb_retention``.
 
-The grace period guards against clocks that disagree and writes that are slow to land; orphans younger than it
-are kept, and reported as kept.
+Every age is measured in the store's own time, never this host's: ``gc`` first writes a record and reads the time
+the store gave it (:meth:`~tierstore.refs.References.store_time`), and compares the last-modified times of
+orphans, strays, leases and tombs with that. So a host whose clock is a day ahead collects nothing early, and one
+whose clock is behind nothing late. Where the store cannot take that write (full, read-only) or with ``dry_run``,
+the time is estimated from what was listed, which can only keep more. The grace period covers writes that are slow
+to land; orphans younger than it are kept, and reported as kept.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from itertools import chain
 
 from tierstore import ids
 from tierstore.bridge import ArtifactsBridge
 from tierstore.clock import Clock
 from tierstore.concurrency import Progress
-from tierstore.maintenance.fsck import fsck, listed, older_than
+from tierstore.maintenance.fsck import fsck, listed
 from tierstore.maintenance.reports import GcReport
+from tierstore.refs import as_utc
 
 
 async def gc(
@@ -30,26 +36,36 @@ async def gc(
     progress: Progress | None = None,
     clock: Clock | None = None,
 ) -> GcReport:
-    """Delete orphans and strays older than ``grace``, expired leases, and tombs older than ``tomb_retention``.
+    """Delete orphans and strays older than ``grace``, expired leases, and tombs older than ``tomb_retention``,
+    all in the store's time (see the module docstring). ``clock``: this host's clocks (default: the bridge's), which
+    name records and bound an estimate, nothing more.
 
     ``tomb_retention`` must exceed the longest a checkpoint runs: a running checkpoint checks the tombs written
     since it began. Raises IntegrityError (after the other clean-up) while a manifest cannot be read, since what it
-    references is unknown. ``clock``: this host's clocks (default: the bridge's, see :mod:`tierstore.clock`).
+    references is unknown.
     """
     refs = bridge.references("gc")
     backend = refs.backend
     report = GcReport()
-    clock = clock if clock is not None else bridge.clock
-    now = clock.now()
-    cutoff = now - grace
-    found = await fsck(bridge, verify=False, progress=progress, clock=clock)
-    old = {o.key: o.checkpoint for o in found.orphans if older_than(o.last_modified, cutoff)}
+    now = None if dry_run else await refs.store_time()
+    found = await fsck(bridge, verify=False, progress=progress, clock=clock, store_time=now)
+    intents = await refs.intents()
+    tombs = await listed(backend, ids.TOMB_PREFIX)
+    if now is None:
+        now = refs.estimated_store_time(
+            chain(
+                (o.last_modified for o in found.orphans),
+                (s.last_modified for s in found.strays),
+                (i.renewed for i in intents),
+                (t.last_modified for t in tombs),
+            ),
+            clock,
+        )
+    old = {o.key: o.checkpoint for o in found.orphans if _aged(o.last_modified, now, grace)}
     report.orphans_kept = [o for o in found.orphans if o.key not in old]
-    old_strays = [s.name for s in found.strays if older_than(s.last_modified, cutoff)]
-    expired = [i.key for i in await refs.intents() if not i.live(now)]
-    old_tombs = [
-        e.key for e in await listed(backend, ids.TOMB_PREFIX) if older_than(e.last_modified, now - tomb_retention)
-    ]
+    old_strays = [s.name for s in found.strays if _aged(s.last_modified, now, grace)]
+    expired = [i.key for i in intents if now is not None and not i.live(now)]
+    old_tombs = [t.key for t in tombs if _aged(t.last_modified, now, tomb_retention)]
     report.intents_removed, report.tombs_pruned = len(expired), len(old_tombs)
     if dry_run:
         report.orphans_deleted, report.strays_removed = sorted(old), old_strays
@@ -60,3 +76,9 @@ async def gc(
     await backend.delete_many(expired + old_tombs)
     report.orphans_deleted = await refs.sweep(old)
     return report
+
+
+def _aged(written: datetime | None, now: datetime | None, age: timedelta) -> bool:
+    """At least ``age`` old in the store's time; unknown times are never old."""
+    written = as_utc(written)
+    return now is not None and written is not None and written <= now - age
