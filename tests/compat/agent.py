@@ -1,0 +1,123 @@
+"""One run of a chuk agent on tierstore, as its own process: ``python -m tests.compat.agent RIG SPEC_JSON ACTION ...``.
+
+Each run builds a new chuk ``MemoryManager``, attaches it to the rig's store, does its work and prints one JSON line
+describing what the model would see (manifest, search results, context), then closes its bridge as an agent that
+ends cleanly does (``--crash``: leaves without a checkpoint and without closing, as a killed agent would, its lease
+taken for ``--lease-ttl`` seconds).
+
+* ``new N`` - N pages with hints ``topic <i>``; pins ``msg_0``; evicts every third page to L3 and the one after it
+  to L4; checkpoints;
+* ``restart BASE`` - restores checkpoint BASE, reports, checkpoints again; ``--delete-base`` then deletes BASE;
+  ``--fault ID`` faults page ID in at level 0 and evicts it to its tier again; ``--change ID`` faults it, changes
+  its content and evicts it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import timedelta
+from typing import Any
+
+from chuk_ai_session_manager.memory import MemoryManager, StorageTier as ChukTier
+
+from tests.rigs import load
+from tierstore import ArchivedPageError, ArtifactsBridge
+from tierstore.integrations.chuk import attach, checkpoint, restore
+
+SESSION = "agent_session"
+
+
+def hint(i: int) -> str:
+    return f"topic {i} notes"
+
+
+async def new_agent(vm: Any, count: int) -> None:
+    for i in range(count):
+        page = vm.create_page(f"turn {i}: " + "words " * 30, page_id=f"msg_{i}", hint=hint(i))
+        assert await vm.add_to_working_set(page)
+    vm.pin_page("msg_0")
+    for i in range(1, count):
+        if i % 3 == 1:
+            assert await vm.evict_page(f"msg_{i}", ChukTier.L3)
+        elif i % 3 == 2:
+            assert await vm.evict_page(f"msg_{i}", ChukTier.L4)
+
+
+async def fault_and_evict(vm: Any, page_id: str, change: bool) -> None:
+    tier = vm.page_table.lookup(page_id).tier
+    result = await vm.handle_fault(page_id, target_level=0)
+    assert result.success, result.error
+    if change:
+        result.page.content += " and a change"
+    assert await vm.evict_page(page_id, tier)
+
+
+async def report(vm: Any) -> dict[str, Any]:
+    context = vm.build_context()
+    archived: dict[str, str] = {}
+    for entry in vm.page_table.entries.values():
+        if entry.tier == ChukTier.L4:
+            try:
+                await vm._bridge.fault(entry.page_id, entry.artifact_id)
+            except ArchivedPageError as exc:
+                archived[entry.page_id] = str(exc)
+    found = await vm.search_pages("topic", limit=1000)
+    return {
+        "available": [[p.page_id, p.tier, p.hint] for p in context.manifest.available_pages],
+        "working_set": [[p.page_id, p.level, p.tokens_est] for p in context.manifest.working_set],
+        "found": sorted(r.page_id for r in found.results),
+        "l0": vm.working_set.get_l0_page_ids(),
+        "pinned": sorted(p for p in vm.page_table.entries if vm.working_set.is_pinned(p)),
+        "artifacts": {pid: e.artifact_id for pid, e in vm.page_table.entries.items() if e.artifact_id},
+        "archived": archived,
+        "context": context.developer_message.count("words"),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    vm = MemoryManager(session_id=SESSION)
+    backend = load(args.rig).open_backend(json.loads(args.spec))
+    adapter = attach(vm, ArtifactsBridge(backend, lease_ttl=timedelta(seconds=args.lease_ttl)))
+    out: dict[str, Any] = {}
+    if args.action == "new":
+        await new_agent(vm, int(args.arg or 9))
+    else:
+        await restore(vm, args.arg)
+        out["restored"] = await report(vm)
+        for page_id in args.fault:
+            await fault_and_evict(vm, page_id, change=False)
+        for page_id in args.change:
+            await fault_and_evict(vm, page_id, change=True)
+    if args.crash:
+        return out
+    out["checkpoint"] = await checkpoint(vm, f"{args.action} run")
+    out["before"] = await report(vm)
+    if args.delete_base:
+        assert await adapter.bridge.delete_checkpoint(args.arg)
+    await adapter.aclose()
+    return out
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("rig")
+    parser.add_argument("spec")
+    parser.add_argument("action", choices=["new", "restart"])
+    parser.add_argument("arg", nargs="?", default="")
+    parser.add_argument("--delete-base", action="store_true")
+    parser.add_argument("--crash", action="store_true")
+    parser.add_argument("--lease-ttl", type=float, default=600.0)
+    parser.add_argument("--fault", action="append", default=[])
+    parser.add_argument("--change", action="append", default=[])
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    print(json.dumps(asyncio.run(run(parse(sys.argv[1:])))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
