@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from itertools import combinations
 
 import pytest
 
-from tierstore import codec, ids
+from tierstore import ArtifactsBridge, MemoryPage, Modality, codec, ids
 from tierstore.allocator import BLOCK, IdAllocator
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.enums import StorageTier
@@ -51,9 +53,9 @@ async def test_a_block_runs_out_and_the_next_is_claimed() -> None:
 async def test_a_taken_key_inside_the_block_is_skipped_not_overwritten() -> None:
     backend = InMemoryBackend()
     await backend.put("alloc_L3_4", b"someone else's block", if_absent=True)
-    await backend.put("mem_L3_5002", b"copied in from elsewhere", if_absent=True)
     allocator = IdAllocator(backend)
     assert await _claim(allocator, backend) == "mem_L3_5001"
+    await backend.put("mem_L3_5002", b"copied in from elsewhere", if_absent=True)
     assert await _claim(allocator, backend) == "mem_L3_5003"
     assert await backend.get("mem_L3_5002") == b"copied in from elsewhere"
 
@@ -82,3 +84,68 @@ async def test_a_write_that_conflicts_forever_gives_up() -> None:
 
     with pytest.raises(ConflictError, match="in a row"):
         await allocator.claim(L3, always_taken)
+
+
+# What a store can hold that names ids, and the block whose ids only it names in the store built below.
+_EVIDENCE = {"alloc_": 4, "mem_": 0, "tomb_d": 1, "ckpt_": 2, "tomb_p": 3, "intent_": 4}
+
+
+def _kind(key: str) -> str:
+    return key[:5] + key[-1] if key.startswith(ids.TOMB_PREFIX) else key.split("_", 1)[0] + "_"
+
+
+async def _store_with_each_kind_of_evidence() -> InMemoryBackend:
+    """Five bridges, one block each: a kept page (block 0), a deleted page's tomb (1), a checkpoint whose pages were
+    lost behind tierstore's back (2), a pending tomb of a deletion that never finished (3), a lease naming an id
+    whose page is gone (4)."""
+    backend = InMemoryBackend()
+
+    def bridge() -> ArtifactsBridge:
+        return ArtifactsBridge(backend=backend)
+
+    await bridge().store_page(_page("kept"))
+    deleting = bridge()
+    assert await deleting.delete_page(await deleting.store_page(_page("deleted")))
+    checkpointing = bridge()
+    manifest = await checkpointing.get_checkpoint_manifest(await checkpointing.checkpoint([_page("c")], "c"))
+    assert manifest is not None
+    await backend.delete_many([e.artifact_id for e in manifest.pages])
+    pending = bridge()
+    doomed = await pending.store_page(_page("pending"))
+    await pending.references("test").write_tomb("pending", [doomed])
+    await backend.delete(doomed)
+    leasing = bridge()
+    reused = await leasing.store_page(_page("leased"))
+    lease = leasing.references("test").lease("ckpt_20300101T000000000000_00000000", [reused])
+    await lease.start()
+    await lease.abandon()
+    await backend.delete(reused)
+    assert {_kind(e.key) async for e in backend.list()} == set(_EVIDENCE)
+    return backend
+
+
+@pytest.mark.parametrize("surviving", [c for n in range(len(_EVIDENCE) + 1) for c in combinations(_EVIDENCE, n)])
+async def test_a_new_bridge_never_reissues_an_id_any_surviving_record_names(surviving: tuple[str, ...]) -> None:
+    """Issue 21 item 14: a store put back from a backup of some kinds of records (the block records among them or
+    not) never issues an id that a surviving page, tomb, lease or manifest holds or names."""
+    original = await _store_with_each_kind_of_evidence()
+    restored = InMemoryBackend()
+    named: set[str] = set()
+    async for entry in original.list():
+        if _kind(entry.key) in surviving:
+            data, info = await original.get(entry.key), await original.head(entry.key)
+            assert data is not None
+            assert info is not None
+            await restored.put(entry.key, data, metadata=info.metadata, tier=info.tier or L3)
+            if entry.key.startswith(ids.PAGE_PREFIX):
+                named.add(entry.key)
+            elif not entry.key.startswith(ids.ALLOC_PREFIX):
+                named.update(re.findall(r"mem_L3_[0-9]+", bytes(data).decode("utf-8", "replace")))
+    issued = await ArtifactsBridge(backend=restored).store_page(_page("new"))
+    assert issued not in named
+    expected_block = max((_EVIDENCE[kind] for kind in surviving), default=-1) + 1
+    assert issued == f"mem_L3_{expected_block * BLOCK + 1}"
+
+
+def _page(page_id: str) -> MemoryPage:
+    return MemoryPage(page_id=page_id, modality=Modality.TEXT, content=f"content of {page_id}")

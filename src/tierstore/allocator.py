@@ -7,9 +7,15 @@ issued again by another: its block belongs to the first for good (``gc`` never d
 still written with create-if-absent, so nothing is ever overwritten; a number whose key is already taken (an object
 copied in from elsewhere) is skipped.
 
-A new bridge starts above the highest block recorded in the store, or, in a store without block records, above
-its highest page. Numbers therefore have gaps: a process that stores three pages uses 1-3 of its block, and the
-next process starts at the next block (1001).
+A new bridge starts above the highest block the store gives any evidence of: block records, pages, the ids that
+tombs name (pending or deleted), leases and checkpoint manifests name. So a store whose block records were lost (a
+backup of pages and tombs put back) still never issues an id that a tomb says was deleted, or one a manifest names.
+Numbers therefore have gaps: a process that stores three pages uses 1-3 of its block, and the next process starts
+at the next block (1001). Later claims, once the first is made, look at block records alone.
+
+Blocks are process-local: a forked child (``os.fork``, multiprocessing's ``fork``, gunicorn ``--preload``) forgets
+every block, lock and cached number it inherited, at the fork and again wherever it sees another process id, and
+claims blocks of its own, so parent and child never issue the same id.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
@@ -25,7 +32,8 @@ from tierstore import codec, ids
 from tierstore.backends.base import StorageBackend
 from tierstore.clock import SYSTEM_CLOCK, Clock
 from tierstore.enums import StorageTier
-from tierstore.errors import ConflictError
+from tierstore.errors import ConflictError, IntegrityError
+from tierstore.refs import References
 
 BLOCK: Final = 1000
 _RESCAN_AFTER: Final = 16
@@ -40,9 +48,16 @@ class _Block:
 
 
 class IdAllocator:
-    def __init__(self, backend: StorageBackend, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, backend: StorageBackend, *, clock: Clock = SYSTEM_CLOCK, refs: References | None = None) -> None:
         self._backend = backend
         self._clock = clock
+        self._refs = refs if refs is not None else References(backend, concurrency=8, clock=clock)
+        self._forget()
+        _ALLOCATORS.add(self)
+
+    def _forget(self) -> None:
+        """Drop every block, lock and number known: in a forked child they are the parent's."""
+        self._pid = os.getpid()
         self._blocks: dict[StorageTier, _Block] = {}
         self._highest_block: dict[StorageTier, int] = {}
         self._locks: dict[StorageTier, asyncio.Lock] = {}
@@ -59,6 +74,8 @@ class IdAllocator:
         raise ConflictError(f"{_GIVE_UP_AFTER} keys in a row were taken in blocks of this bridge's own")
 
     async def _take(self, tier: StorageTier) -> int:
+        if self._pid != os.getpid():  # forked by a path that ran no at-fork hook (a C extension's fork())
+            self._forget()
         block = self._blocks.get(tier)
         if block is not None and block.next <= block.last:  # no await before the increment: nobody else takes it
             block.next += 1
@@ -74,7 +91,7 @@ class IdAllocator:
 
     async def _claim_block(self, tier: StorageTier) -> _Block:
         if tier not in self._highest_block:
-            self._highest_block[tier] = await self._highest_in_store(tier)
+            self._highest_block[tier] = max(await self._highest_in_store(tier), await self._highest_evidenced(tier))
         block = self._highest_block[tier] + 1
         for lost in range(1, _GIVE_UP_AFTER + 1):
             key = ids.alloc_key(tier, block)
@@ -91,16 +108,40 @@ class IdAllocator:
         raise ConflictError(f"lost {_GIVE_UP_AFTER} block claims in a row for tier {tier.value}")
 
     async def _highest_in_store(self, tier: StorageTier) -> int:
-        """The highest block claimed in the store; without block records, the block of the highest page."""
+        """The highest block claimed in the store, from its block records (-1: none)."""
         highest = -1
         async for entry in self._backend.list(ids.alloc_key(tier, 0)[:-1]):
             parsed = ids.parse_alloc_key(entry.key)
             if parsed is not None and parsed[0] == tier:
                 highest = max(highest, parsed[1])
-        if highest >= 0:
-            return highest
-        async for entry in self._backend.list(ids.artifact_id(tier, 0)[:-1]):
-            parsed = ids.parse_artifact_id(entry.key)
+        return highest
+
+    async def _highest_evidenced(self, tier: StorageTier) -> int:
+        """The highest block of any id of ``tier`` that the store holds or names: pages, the ids in tombs, leases
+        and manifests. A record that cannot be read names nothing here (fsck reports it)."""
+        named: set[str] = {entry.key async for entry in self._backend.list(ids.artifact_id(tier, 0)[:-1])}
+        tombs, _damaged = await self._refs.tombs()
+        named.update(*(tomb.artifacts for tomb in tombs))
+        named.update(*(intent.reuse for intent in await self._refs.intents()))
+        try:
+            manifests, _unreadable = await self._refs.manifests.listed()
+        except IntegrityError:
+            manifests = {}
+        named.update(entry.artifact_id for manifest in manifests.values() for entry in manifest.pages)
+        highest = -1
+        for key in named:
+            parsed = ids.parse_artifact_id(key)
             if parsed is not None and parsed[0] == tier:
                 highest = max(highest, (parsed[1] - 1) // BLOCK)
         return highest
+
+
+_ALLOCATORS: Final[weakref.WeakSet[IdAllocator]] = weakref.WeakSet()
+
+
+def _forget_in_child() -> None:
+    for allocator in list(_ALLOCATORS):
+        allocator._forget()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)

@@ -40,7 +40,7 @@ class ObjectArtifacts:
         self.name = backend.name
         self.persistent = backend.persistent
         self.refs = References(backend, concurrency=concurrency, lease_ttl=lease_ttl, clock=clock)
-        self._allocator = IdAllocator(backend, clock=clock)
+        self._allocator = IdAllocator(backend, clock=clock, refs=self.refs)
         self._own_checkpoints: set[str] = set()
 
     # -- ids -------------------------------------------------------------------------------------------------
