@@ -1,0 +1,126 @@
+"""What an attached chuk agent may rely on, on every rig: a fault returns the page asked for or an error (also for
+pages chuk's own bridge stored before ``attach``), archived pages ride through checkpoints and restores unread, and
+neither ``delete_checkpoint`` nor ``gc`` takes what a running agent refers to, while ``gc`` takes the rest."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from chuk_ai_session_manager.memory import MemoryManager, StorageTier as ChukTier
+
+from tests.conftest import Store
+from tierstore import ArchivedPageError, ArtifactsBridge, IntegrityError
+from tierstore.integrations.chuk import attach, checkpoint, restore, restore_archived
+from tierstore.maintenance.gc import gc
+
+ARCHIVING_RIGS = {"memory", "s3_moto", "s3_moto_obstore", "s3_localstack", "s3_localstack_obstore", "azure"}
+ARCHIVING_RIGS |= {"azure_obstore"}
+"""Rigs whose L4 is an archive class: reading needs a restore first (GCS's ARCHIVE and the disk read directly)."""
+
+
+async def pages(vm: Any, *names: str) -> None:
+    for name in names:
+        page = vm.create_page(f"the content of {name}", page_id=name, hint=f"about {name}")
+        assert await vm.add_to_working_set(page)
+
+
+async def content(vm: Any, page_id: str) -> str:
+    result = await vm.handle_fault(page_id, target_level=0)
+    assert result.success, result.error
+    assert result.page.page_id == page_id
+    text: str = result.page.content
+    return text
+
+
+async def test_pages_chuks_bridge_stored_before_attach_fault_as_themselves_and_move_over(store: Store) -> None:
+    vm = MemoryManager(session_id="old_code")
+    await vm.configure_bridge()  # chuk's own (in-memory) bridge, as code written before tierstore does
+    await pages(vm, "msg_A", "msg_B", "msg_C")
+    assert await vm.evict_page("msg_A", ChukTier.L3)
+    assert await vm.evict_page("msg_C", ChukTier.L3)
+    chuk_ids = {p: vm.page_table.lookup(p).artifact_id for p in ("msg_A", "msg_C")}
+    assert chuk_ids == {"msg_A": "mem_L3_1", "msg_C": "mem_L3_2"}  # chuk's ids, shaped like tierstore's
+
+    chuks_bridge = vm._bridge
+    attach(vm, ArtifactsBridge(store.open()))
+    assert await vm.evict_page("msg_B", ChukTier.L3)
+    assert vm.page_table.lookup("msg_B").artifact_id == "mem_L3_1"  # tierstore's first id: the same text
+    assert await content(vm, "msg_A") == "the content of msg_A"  # from chuk's bridge, not tierstore's mem_L3_1
+    assert await content(vm, "msg_B") == "the content of msg_B"
+
+    checkpoint_id = await checkpoint(vm, "carried over")  # msg_C moves into tierstore's store
+    assert await chuks_bridge.delete_page(chuk_ids["msg_C"])  # chuk's copy is no longer needed
+    moved = await ArtifactsBridge(store.open()).load_page(vm.page_table.lookup("msg_C").artifact_id)
+    assert moved is not None
+    assert (moved.page_id, moved.content) == ("msg_C", "the content of msg_C")
+    restarted = MemoryManager(session_id="old_code")
+    attach(restarted, ArtifactsBridge(store.open()))
+    await restore(restarted, checkpoint_id)
+    assert await content(restarted, "msg_C") == "the content of msg_C"
+
+
+async def test_a_fault_refuses_an_artifact_that_holds_another_page(store: Store) -> None:
+    vm = MemoryManager(session_id="s")
+    attach(vm, ArtifactsBridge(store.open()))
+    await pages(vm, "msg_A", "msg_B")
+    assert await vm.evict_page("msg_A", ChukTier.L3)
+    assert await vm.evict_page("msg_B", ChukTier.L3)
+    vm.page_table.lookup("msg_A").artifact_id = vm.page_table.lookup("msg_B").artifact_id
+    with pytest.raises(IntegrityError, match="holds page 'msg_B', not page 'msg_A'"):
+        await vm.handle_fault("msg_A")
+    vm.page_table.lookup("msg_A").artifact_id = "mem_L3_999999"
+    with pytest.raises(IntegrityError, match="does not hold"):
+        await vm.handle_fault("msg_A")
+    assert "msg_A" not in vm.working_set.get_l0_page_ids()
+
+
+async def test_archived_pages_are_checkpointed_and_restored_unread(store: Store) -> None:
+    vm = MemoryManager(session_id="s")
+    attach(vm, ArtifactsBridge(store.open()))
+    await pages(vm, "msg_0", "msg_1", "msg_2")
+    assert await vm.evict_page("msg_1", ChukTier.L4)
+    assert await vm.evict_page("msg_2", ChukTier.L3)
+    checkpoint_id = await checkpoint(vm, "with an archived page")
+
+    restarted = MemoryManager(session_id="s")
+    attach(restarted, ArtifactsBridge(store.open()))
+    await restore(restarted, checkpoint_id)
+    entry = restarted.page_table.lookup("msg_1")
+    assert (entry.tier, entry.artifact_id) == (ChukTier.L4, vm.page_table.lookup("msg_1").artifact_id)
+    meta = await ArtifactsBridge(store.open()).get_metadata(entry.artifact_id)
+    assert meta is not None
+    assert meta.archived is (store.rig in ARCHIVING_RIGS)  # left as it was: not restored from the archive
+    assert await content(restarted, "msg_2") == "the content of msg_2"
+    if meta.archived:
+        with pytest.raises(ArchivedPageError, match=r"restore_archived\(vm, 'msg_1'\)"):
+            await restarted.handle_fault("msg_1")
+        assert (await restore_archived(restarted, "msg_1")).state in ("restored", "pending")
+    assert await content(restarted, "msg_1") == "the content of msg_1"
+
+
+async def test_a_running_agent_keeps_its_pages_and_gc_takes_them_once_it_ends(store: Store) -> None:
+    first = MemoryManager(session_id="s")
+    first_bridge = attach(first, ArtifactsBridge(store.open()))
+    await pages(first, "msg_0", "msg_1", "msg_2", "msg_3")
+    for page_id in ("msg_1", "msg_2"):
+        assert await first.evict_page(page_id, ChukTier.L3)
+    checkpoint_id = await checkpoint(first, "turn 1")
+    await first_bridge.aclose()
+
+    running = MemoryManager(session_id="s")
+    running_bridge = attach(running, ArtifactsBridge(store.open()))
+    await restore(running, checkpoint_id)
+    assert await running.evict_page("msg_3", ChukTier.L3)  # named by no checkpoint
+    other = ArtifactsBridge(store.open())
+    assert await other.delete_checkpoint(checkpoint_id)
+    await gc(other, grace=timedelta(0))
+    for page_id in ("msg_1", "msg_2", "msg_3"):
+        assert await content(running, page_id) == f"the content of {page_id}"
+    assert await running.evict_page("msg_1", ChukTier.L3)
+
+    await running_bridge.aclose()  # the agent ends without a checkpoint: nothing refers to its pages any more
+    report = await gc(other, grace=timedelta(0))
+    assert len(report.orphans_deleted) == 3
+    assert await other.list_pages() == []
