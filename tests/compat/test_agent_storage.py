@@ -11,7 +11,8 @@ import pytest
 from chuk_ai_session_manager.memory import MemoryManager, StorageTier as ChukTier
 
 from tests.conftest import Store
-from tierstore import ArchivedPageError, ArtifactsBridge, IntegrityError
+from tests.test_custom_backend import DictBackend
+from tierstore import ArchivedPageError, ArtifactsBridge, IntegrityError, MemoryPage, Modality, StorageTier
 from tierstore.integrations.chuk import attach, checkpoint, restore, restore_archived
 from tierstore.maintenance.gc import gc
 
@@ -124,3 +125,37 @@ async def test_a_running_agent_keeps_its_pages_and_gc_takes_them_once_it_ends(st
     report = await gc(other, grace=timedelta(0))
     assert len(report.orphans_deleted) == 3
     assert await other.list_pages() == []
+
+
+async def test_a_checkpoint_without_the_managers_state_restores_referring_to_its_pages(store: Store) -> None:
+    bridge = ArtifactsBridge(store.open())
+    kept = MemoryPage(page_id="msg_0", modality=Modality.TEXT, content="in context", storage_tier=StorageTier.L0)
+    evicted = MemoryPage(page_id="msg_1", modality=Modality.TEXT, content="stored", storage_tier=StorageTier.L3)
+    checkpoint_id = await bridge.checkpoint([kept, evicted], name="made by the bridge alone")
+    stored = await bridge.list_pages()
+
+    vm = MemoryManager(session_id="s")
+    attach(vm, ArtifactsBridge(store.open()))
+    await restore(vm, checkpoint_id)
+    assert vm.working_set.get_l0_page_ids() == ["msg_0"]
+    assert vm.page_table.lookup("msg_1").tier == ChukTier.L3
+    assert await bridge.list_pages() == stored  # referred to, not copied
+    assert await content(vm, "msg_1") == "stored"
+
+
+async def test_on_a_custom_backend_checkpoints_and_restores_copy_evicted_pages() -> None:
+    bridge = ArtifactsBridge(DictBackend())
+    vm = MemoryManager(session_id="s")
+    attach(vm, bridge)
+    await pages(vm, "msg_0", "msg_1")
+    assert await vm.evict_page("msg_1", ChukTier.L3)
+    checkpoint_id = await checkpoint(vm, "custom")
+    assert len(await bridge.list_pages()) == 4  # the eviction, and the checkpoint's copies of both and the state
+
+    restarted = MemoryManager(session_id="s")
+    attach(restarted, bridge)
+    await restore(restarted, checkpoint_id)
+    assert restarted.working_set.get_l0_page_ids() == ["msg_0"]
+    assert sorted(restarted.page_table.entries) == ["msg_0", "msg_1"]
+    assert await bridge.delete_checkpoint(checkpoint_id)  # the restored manager holds copies of its own
+    assert await content(restarted, "msg_1") == "the content of msg_1"

@@ -319,24 +319,31 @@ async def restore(manager: Any, checkpoint_id: str) -> list[Any]:
     manifest = await bridge.get_checkpoint_manifest(checkpoint_id)
     if manifest is None:
         raise ObjectNotFoundError(checkpoint_id)
-    if adapter._lease is None or not any(e.page_id == STATE_PAGE_ID for e in manifest.pages):
-        return await _restore_copies(manager, adapter, checkpoint_id)
+    if not any(e.page_id == STATE_PAGE_ID for e in manifest.pages):
+        return await _restore_pages(manager, adapter, checkpoint_id)
     evicted = [e for e in manifest.pages if e.page_id != STATE_PAGE_ID and _entry_tier(e) in _EVICTED]
     evicted_ids = {e.page_id for e in evicted}
-    wanted = [e.page_id for e in manifest.pages if e.page_id not in evicted_ids]
+    lease = adapter._lease
+    wanted = None if lease is None else [e.page_id for e in manifest.pages if e.page_id not in evicted_ids]
     loaded = {p.page_id: p for p in await bridge.restore_checkpoint(checkpoint_id, only=wanted)}
     state = read_state(loaded.pop(STATE_PAGE_ID))
-    await bounded_gather((_check_stored(adapter, e) for e in evicted), _CONCURRENCY)
     refs = {e.page_id: e.model_copy(update={"state": None}) for e in evicted}
-    await _rely_on(manager, adapter, adapter._lease, refs)
+    if lease is None:  # no leases on this backend: the manager keeps copies of its own
+        copies = [(loaded.pop(e.page_id), e.tier) for e in evicted]
+        stored = await bounded_gather((bridge.store_page(page, tier) for page, tier in copies), _CONCURRENCY)
+        for evicted_entry, artifact_id in zip(evicted, stored, strict=True):
+            refs[evicted_entry.page_id] = refs[evicted_entry.page_id].model_copy(update={"artifact_id": artifact_id})
+    else:
+        await bounded_gather((_check_stored(adapter, e) for e in evicted), _CONCURRENCY)
+        await _rely_on(manager, adapter, lease, refs)
     _rebuild(manager, adapter, state, loaded, refs, manifest)
-    for entry in state.l0:
-        page = manager._page_store.get(entry)
+    for page_id in state.l0:
+        page = manager._page_store.get(page_id)
         if page is not None:
             await manager.add_to_working_set(page)
     for page_id in state.pinned:
         manager.pin_page(page_id)
-    return [*(to_chuk(p) for p in loaded.values()), *(_described_page(e) for e in evicted)]
+    return [*(to_chuk(p) for p in loaded.values()), *(_described_page(e, refs[e.page_id]) for e in evicted)]
 
 
 def _rebuild(
@@ -388,9 +395,9 @@ async def _rely_on(
         refs[page_id] = await lease.store(adapter.bridge, page, StorageTier(refs[page_id].tier), None)
 
 
-async def _restore_copies(manager: Any, adapter: TierstoreBridge, checkpoint_id: str) -> list[Any]:
-    """A checkpoint without the manager's state (made before this release), or a store without leases: every
-    page is read; evicted pages are referred to where leases keep them alive, else stored anew."""
+async def _restore_pages(manager: Any, adapter: TierstoreBridge, checkpoint_id: str) -> list[Any]:
+    """A checkpoint without the manager's state (made before this release, or by a bridge alone): every page is
+    read; evicted pages are referred to where leases keep them alive, else stored anew."""
     pages = [to_chuk(p) for p in await adapter.bridge.restore_checkpoint(checkpoint_id)]
     evicted = [p for p in pages if _tier(p.storage_tier) in _EVICTED]
     if adapter._lease is None:
@@ -449,10 +456,10 @@ def _entry_tier(entry: CheckpointEntry) -> StorageTier:
     return entry.state.storage_tier if entry.state is not None else _tier(entry.tier)
 
 
-def _described_page(entry: CheckpointEntry) -> Any:
+def _described_page(entry: CheckpointEntry, stored: CheckpointEntry) -> Any:
     state = entry.state
     page = ChukPage(page_id=entry.page_id, modality=entry.modality, storage_tier=_entry_tier(entry).value)
-    page.artifact_id = entry.artifact_id
+    page.artifact_id = stored.artifact_id
     if state is not None:
         page.last_accessed, page.access_count, page.dirty = state.last_accessed, state.access_count, state.dirty
     return page
