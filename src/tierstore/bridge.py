@@ -270,13 +270,14 @@ class ArtifactsBridge(ChukCalls):
         prepared = await bounded_gather((self._prepare(p, identity=True) for p in checked), self.concurrency)
         tiers = [_resolve_tier(p, None) for p in checked]
         reusable = await self._artifacts.reusable()
-        entries: dict[int, CheckpointEntry] = {}
+        candidates: dict[int, CheckpointEntry] = {}
         for i, (page, prep) in enumerate(zip(checked, prepared, strict=True)):
             earlier = reusable.get(page.page_id)
             if earlier is not None and earlier.identity == prep.identity and earlier.tier == tiers[i].value:
-                entries[i] = earlier
-        lease = self._artifacts.lease(checkpoint_id, [e.artifact_id for e in [*entries.values(), *kept]])
+                candidates[i] = earlier
+        lease = self._artifacts.lease(checkpoint_id, [e.artifact_id for e in [*candidates.values(), *kept]])
         await lease.start()
+        entries: dict[int, CheckpointEntry] = {}
         written: list[str] = []
         uploaded_bytes = 0
         manifest_sent = False
@@ -296,10 +297,18 @@ class ArtifactsBridge(ChukCalls):
                 identity=prepared[i].identity,
             )
 
+        async def reuse_or_upload(i: int) -> None:
+            proven = await self._artifacts.prove(candidates[i])
+            if proven is None:
+                await upload(i)
+            else:
+                entries[i] = proven
+
         try:
-            todo = [i for i in range(len(checked)) if i not in entries]
+            todo = [i for i in range(len(checked)) if i not in candidates]
+            work = [*(upload(i) for i in todo), *(reuse_or_upload(i) for i in candidates)]
             for _ in range(_REUPLOAD_ROUNDS):
-                await bounded_gather((upload(i) for i in todo), self.concurrency)
+                await bounded_gather(work, self.concurrency)
                 await lease.renew()
                 doomed = await self._artifacts.doomed()
                 fresh = set(written)
@@ -310,6 +319,7 @@ class ArtifactsBridge(ChukCalls):
                 ]
                 if not todo:
                     break
+                work = [upload(i) for i in todo]
             else:
                 raise IntegrityError(f"checkpoint {checkpoint_id}: its artifacts kept being deleted while it ran")
             gone = [e for e in kept if e.artifact_id in doomed]

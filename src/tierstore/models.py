@@ -204,6 +204,9 @@ class CheckpointEntry(BaseModel):
     identity: str | None = None
     """The page's identity (``codec.PreparedPage.identity``): what lets a later checkpoint reuse the artifact."""
     state: PageState | None = None
+    version: str | None = None
+    """The artifact's version token (``ObjectInfo.version``) when it was last verified, if the backend gave one:
+    a later checkpoint reuses the artifact on one ``head`` that shows the same token."""
 
 
 class CheckpointManifest(BaseModel):

@@ -84,6 +84,11 @@ class Artifacts(Protocol):
         """Page id -> the newest entry of a listed manifest that a new checkpoint may reuse."""
         ...
 
+    async def prove(self, entry: CheckpointEntry) -> CheckpointEntry | None:
+        """``entry`` (with its artifact's current version token) when its artifact is shown to be the one it names,
+        verified and in its tier; None when that cannot be shown (the page is then uploaded anew)."""
+        ...
+
     async def doomed(self) -> Doomed: ...
 
     def remember_restored(self, key: str) -> None:

@@ -150,6 +150,9 @@ class CustomArtifacts:
     async def reusable(self) -> Mapping[str, CheckpointEntry]:
         return {}
 
+    async def prove(self, entry: CheckpointEntry) -> CheckpointEntry | None:
+        return None
+
     async def doomed(self) -> Doomed:
         return Doomed(frozenset())
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -22,13 +23,14 @@ from tierstore.artifacts import CheckpointLease
 from tierstore.backends.base import METADATA_BUDGET, Chunks, ListEntry, StorageBackend
 from tierstore.clock import Clock
 from tierstore.enums import StorageTier
-from tierstore.errors import IntegrityError, ObjectNotFoundError
+from tierstore.errors import ArchivedPageError, IntegrityError, ObjectNotFoundError
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata
 from tierstore.refs import Doomed, References
 
 REUSE_FROM_NEWEST: Final = 8
 """A checkpoint may reuse artifacts of the newest this-many listed checkpoints (and of those this bridge made)."""
 _HEADER_PROBE: Final = 64 * 1024
+_VERIFY_IN_THREAD: Final = 1 << 20
 _UNRESERVED_COLON_PLUS: Final = re.compile(r"[A-Za-z0-9_.~:+-]*")
 
 
@@ -188,6 +190,43 @@ class ObjectArtifacts:
                 if entry.identity:
                     index[entry.page_id] = entry
         return index
+
+    async def prove(self, entry: CheckpointEntry) -> CheckpointEntry | None:
+        """``entry`` (with its artifact's version token now) when the artifact is still the one it names: there,
+        readable, in the entry's tier, of its size and checksum, and either showing the version token recorded
+        when it was last verified (one ``head``) or verified by reading it whole. None when that cannot be shown:
+        the page is then uploaded anew. Never trusts the entry alone (see :mod:`tierstore.refs`)."""
+        key = entry.artifact_id
+        if not entry.checksum or not ids.parse_artifact_id(key):
+            return None
+        try:
+            info = await self.backend.head(key)
+        except IntegrityError:
+            return None
+        if info is None or info.archived or info.size != entry.size_bytes:
+            return None
+        tier = info.tier.value if info.tier else info.metadata.get("tier")
+        if tier != entry.tier or info.metadata.get("aid") != key or info.metadata.get("checksum") != entry.checksum:
+            return None
+        if info.version is not None and info.version == entry.version:
+            return entry
+        if not await self._verifies(key, entry.checksum):
+            return None
+        # The token of the head before the read: had the object changed in between, the next head shows another.
+        return entry.model_copy(update={"version": info.version})
+
+    async def _verifies(self, key: str, checksum: str) -> bool:
+        try:
+            data = await self.backend.get(key)
+            if data is None:
+                return False
+            if len(data) > _VERIFY_IN_THREAD:
+                frame = await asyncio.to_thread(codec.decode_frame, data, key)
+            else:
+                frame = codec.decode_frame(data, key)
+        except (IntegrityError, ArchivedPageError):
+            return False
+        return frame.kind == "page" and frame.checksum == checksum
 
     async def doomed(self) -> Doomed:
         return await self.refs.doomed()

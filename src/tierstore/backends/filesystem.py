@@ -37,6 +37,7 @@ import secrets
 import shutil
 import struct
 import threading
+import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -84,6 +85,9 @@ _HEAD: Final = struct.Struct(">4sII")
 _FIRST_READ: Final = 64 * 1024
 _FULL: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
 _DENIED: Final = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+_SETTLED_NS: Final = 1_000_000_000
+"""A file's change time is a tick of the kernel's coarse clock (a few ms): a write within the same tick as the
+last leaves it as it was. Once it is this far in the past, every later write gives another."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -301,6 +305,7 @@ class FileSystemBackend(ClosingContext):
             last_modified=datetime.fromtimestamp(stat.st_mtime, UTC),
             tier=tier,
             storage_class=tier.value,
+            version=_version(stat),
         )
 
     async def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
@@ -478,3 +483,12 @@ def _unlink(path: str) -> bool:
 
 
 SCHEME = Scheme("file", from_url)
+
+
+def _version(stat: os.stat_result) -> str | None:
+    """The object's version token (:attr:`ObjectInfo.version`): every write and every rename into place gives the
+    file a new change time or inode, which nobody can set back. None while the change time is too recent to be
+    sure a write in the same clock tick would change it."""
+    if time.time_ns() - stat.st_ctime_ns < _SETTLED_NS:
+        return None
+    return f"{stat.st_dev}:{stat.st_ino}:{stat.st_ctime_ns}:{stat.st_mtime_ns}:{stat.st_size}"

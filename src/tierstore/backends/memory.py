@@ -7,8 +7,9 @@ Contract: the full protocol of :mod:`tierstore.backends.base`. Tiers are recorde
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,11 @@ class _Object:
     tier: StorageTier
     last_modified: datetime
     restored_until: datetime | None = None
+    version: int = field(default_factory=lambda: next(_WRITES))
+    """Which write made the object (a tier change keeps it): :attr:`ObjectInfo.version`."""
+
+
+_WRITES = itertools.count(1)
 
 
 def from_url(location: Location, settings: TierstoreSettings) -> InMemoryBackend:
@@ -125,6 +131,7 @@ class InMemoryBackend(ClosingContext):
             storage_class=obj.tier.value,
             archived=self._is_archived(obj),
             restore=restore,
+            version=str(obj.version),
         )
 
     async def delete(self, key: str) -> bool:

@@ -208,6 +208,7 @@ class SdkClient:
             storage_class=access_tier,
             recorded_tier=recorded,
             restore=self._restore_state(access_tier, str(props.archive_status or ""), recorded),
+            version=str(props.etag) if props.etag else None,
         )
 
     async def _recorded_tier(self, blob: Any, access_tier: str) -> str | None:

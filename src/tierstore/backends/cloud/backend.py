@@ -239,6 +239,7 @@ class CloudBackend(ClosingContext):
             storage_class=found.storage_class,
             archived=restore is not None and restore.state in ("archived", "pending"),
             restore=restore,
+            version=found.version,
         )
 
     async def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:

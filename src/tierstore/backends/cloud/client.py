@@ -34,6 +34,8 @@ class Head:
     """The tier ``put`` or ``set_class`` recorded next to the object."""
     restore: RestoreStatus | None = None
     """For an object in an archive class: archived, pending or restored (with its expiry)."""
+    version: str | None = None
+    """ETag or generation: see :attr:`tierstore.backends.base.ObjectInfo.version`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -230,6 +230,7 @@ class GCSClient:
             last_modified=blob.updated,
             storage_class=blob.storage_class,
             recorded_tier=stored.tier,
+            version=None if blob.generation is None else str(blob.generation),
         )
 
     async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:

@@ -189,6 +189,7 @@ class SdkClient:
             storage_class=storage_class,
             recorded_tier=recorded,
             restore=parse_restore(answer.get("Restore")) if archived else None,
+            version=str(answer["ETag"]) if answer.get("ETag") else None,
         )
 
     async def holds(self, name: str, data: Chunks) -> bool | None:
