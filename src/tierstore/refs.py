@@ -13,15 +13,17 @@ Records (frames of kind ``record``, see :mod:`tierstore.codec`):
 * ``tomb_{time}_{random}_p`` / ``_d`` - artifacts about to be deleted (pending) / deleted. Kept until ``gc``
   prunes them after its tomb retention.
 
-The order that makes this safe. A writer: (W0) writes its lease naming the artifacts it may reuse, proves each of
-them and uploads anew every page whose artifact it cannot prove, uploads its new artifacts, (W1) renews the lease, (W2) lists tombs and uploads again any of its artifacts they name, (W3)
-writes the manifest, (W4) deletes the lease. A deleter (:meth:`References.sweep`): (D1) writes a pending tomb
-naming its candidates, (D2) lists leases, (D3) lists manifests, (D4) writes a deleted tomb and deletes the
-candidates that no live lease and no manifest protects. If D1 came before W2, the writer sees the tomb and does
-not use those artifacts. If D1 came after W2, then D2 came after W1, so D2 sees the lease (live, as W3 finishes
-well within ``ttl`` of W1), or, once W4 is done, D3 sees the manifest. Either way no listed checkpoint loses an
-artifact. The same holds for artifacts a checkpoint uploaded itself: a deleter only takes them while the lease
-naming their checkpoint is not live, and W2 then finds the tomb.
+The order that makes this safe. A writer: (W0) writes its lease naming the artifacts it may reuse, proves them
+(below) and uploads anew every page whose artifact it cannot prove, uploads its new artifacts, (W1) renews the
+lease, (W2) lists tombs and uploads again any of its artifacts they name, (W3) writes the manifest, (W4) deletes
+the lease. A deleter (:meth:`References.sweep`): (D1) writes a pending tomb naming its candidates, (D2) lists
+leases, (D3) lists manifests, (D4) writes a deleted tomb and deletes the candidates that no live lease and no
+manifest protects. If D1 came before W2, the writer sees the tomb and does not use those artifacts. If D1 came
+after W2, then D2 came after W1, so D2 sees the lease (live, as W3 finishes well within ``ttl`` of W1), or, once
+W4 is done, D3 sees the manifest. Either way no listed checkpoint loses an artifact. The same holds for artifacts
+a checkpoint uploaded itself: a deleter only takes them while the lease naming their checkpoint is not live, and
+W2 then finds the tomb. (``delete_page`` writes its tomb and deletes, checking nothing: if its tomb comes after
+W2, it deletes a page of a listed checkpoint, as it may.)
 
 Time. Hosts' wall clocks disagree, step back and jump ahead, so no decision here compares one host's clock with
 another's or with the store's. An age is the store's own time (a record written now, as :meth:`References.store_time`
@@ -34,19 +36,19 @@ newest last-modified time listed, never past this host's clock: an earlier estim
 (:mod:`tierstore.clock`) names records and checkpoints, and says nothing about what may be deleted; the writer's
 renewal period is measured with its monotonic clock.
 
-Reuse never trusts a reference (a manifest entry, of any checkpoint, or one this process made or restored): tombs
-only tell of deletions still under way or recent, and nothing tells of damage, removal by hand or a tier change.
-So after W0 each reused artifact is *proved*
+Reuse never trusts a reference (an entry of a listed manifest, or of a checkpoint this process made or restored):
+tombs tell only of deletions under way or recent, and nothing tells of damage, removal by hand or a tier change.
+So after W0 the writer *proves* each artifact it would reuse
 (:meth:`tierstore.artifacts.objects.ObjectArtifacts.prove`): one ``head`` shows it there, not archived, in the
-entry's tier, of the entry's size and with its checksum (unique to one write), and with the version token
-(``ObjectInfo.version``: ETag, generation, or on disk inode and change time) recorded when it was last verified;
+entry's tier, of the entry's size, with its checksum (unique to one write), and with the version token
+(``ObjectInfo.version``: ETag, generation, on disk inode and change time) recorded when it was last verified;
 without that token (none recorded, none given, or another) the artifact is read whole and its frame verified
-against the checksum, and the token of that ``head`` is recorded in the new manifest. What fails is uploaded anew.
-A deletion that finished before the proof fails it (whether or not its tomb has been pruned since); one that had
-not deleted the artifact by then wrote its tomb first (D1), and either W2 finds that tomb, or D2 ran after W1 and
-sees the lease naming the artifact (W0 came before the proof), as above. That holds while W0 to W2 is shorter
-than the tomb retention of ``gc`` (7 days). Damage or a tier change that lands after the proof, like damage after
-the manifest is written, goes through no protocol: ``fsck`` and ``restore_checkpoint`` report it.
+against the checksum, and the new manifest records the token of that ``head``. What fails is uploaded anew. A
+deletion that finished before the proof fails it, whether or not ``gc`` has pruned its tomb since. One that had
+not yet deleted the artifact wrote its tomb first (D1): W2 finds it, or D2 came after W1 and sees the lease that
+names the artifact (W0 came before the proof), as above. That holds while W0 to W2 takes less than the tomb
+retention of ``gc`` (7 days). Damage or a tier change that lands after the proof goes through no protocol, like
+damage after the manifest is written: ``fsck`` and ``restore_checkpoint`` report it.
 
 On a full store (:class:`~tierstore.errors.StorageFullError`) a deletion cannot write its tomb first; it then
 deletes first and writes the tomb after, so that deleting still frees space. In that narrow case a checkpoint

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from tierstore.config import TierstoreSettings
 
 
+_WRITES: itertools.count[int] = itertools.count(1)
+
+
 @dataclass(slots=True)
 class _Object:
     data: bytes
@@ -45,9 +48,6 @@ class _Object:
     restored_until: datetime | None = None
     version: int = field(default_factory=lambda: next(_WRITES))
     """Which write made the object (a tier change keeps it): :attr:`ObjectInfo.version`."""
-
-
-_WRITES = itertools.count(1)
 
 
 def from_url(location: Location, settings: TierstoreSettings) -> InMemoryBackend:
