@@ -144,9 +144,13 @@ HISTORIES: dict[str, History] = {
     "extended": lambda scene, key: _rewrite(scene, key, lambda data: data + b"\x00"),
     "swapped with another artifact's bytes": _swap_bytes,
     "swapped with another artifact whole": _swap_whole,
+}
+RETIERED: dict[str, History] = {
     "moved to L4": _archive,
     "moved to L4 and restored": _archive_and_restore,
 }
+"""Not to be reused wherever the store then reports the artifact outside L3 or archived (fake-gcs-server keeps the
+storage class; a rehydrated Azure blob is back in an online tier)."""
 DISK_HISTORIES: dict[str, History] = {
     "file: body bit flipped in place": _in_place(_flip_at(-1)),
     "file: header bit flipped in place": _in_place(_flip_at(20)),
@@ -183,6 +187,12 @@ class Reuser:
             return await fresh.checkpoint(pages, name)
 
 
+async def _moved(backend: StorageBackend, key: str) -> bool:
+    info = await backend.head(key)
+    assert info is not None
+    return info.tier != StorageTier.L3 or info.archived
+
+
 async def _artifacts(backend: StorageBackend, checkpoint: str) -> list[str]:
     manifest = await ArtifactsBridge(backend=backend).get_checkpoint_manifest(checkpoint)
     assert manifest is not None
@@ -192,9 +202,8 @@ async def _artifacts(backend: StorageBackend, checkpoint: str) -> list[str]:
 @pytest.mark.parametrize("path", ["same bridge", "new process", "restored"])
 async def test_a_checkpoint_reuses_only_artifacts_it_proves(store: Store, path: str) -> None:
     histories = {**HISTORIES, **(DISK_HISTORIES if store.rig == "filesystem" else {})}
-    damaging, intact = list(histories), list(INTACT)
-    everything = {**histories, **INTACT}
-    names = damaging + intact
+    everything = {**histories, **RETIERED, **INTACT}
+    names = list(everything)
     pages = [text_page(f"page_{i:03d}", f"content {i}: {name}") for i, name in enumerate(names)]
     pages += [text_page(f"extra_{i:03d}") for i in range(scaled(8))]
     backend = store.open()
@@ -214,6 +223,9 @@ async def test_a_checkpoint_reuses_only_artifacts_it_proves(store: Store, path: 
         scene = Scene(store, backend, ArtifactsBridge(backend=backend), spare=before[-1])
         for i, name in enumerate(names):
             await everything[name](scene, before[i])
+        damaging = list(histories) + [name for name in RETIERED if await _moved(backend, before[names.index(name)])]
+        if store.rig in ("memory", "filesystem"):
+            assert set(RETIERED) <= set(damaging)
 
         checkpoint = await reuser.checkpoint(pages, f"after damage, {round_}")
 

@@ -1,7 +1,7 @@
 """``tierstore migrate SRC DST``: copy every page and checkpoint between two backends, keeping their ids.
 
-Contract: exit 1 when something was left behind (archived pages, problems, incomplete checkpoints); a re-run copies
-only what is missing and says what was already there.
+Contract: exit 1 when something was left behind (archived pages, problems, incomplete checkpoints); a re-run
+verifies what is already there, copies only what is missing and replaces damaged copies (exit 0, listed as repaired).
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ LABELS = {
     "copied": "objects copied",
     "skipped": "already there",
     "checkpoints_skipped": "checkpoints already there",
+    "repaired": "damaged copies replaced",
 }
 HINTS = {
     "archived": "not copied: `tierstore restore ID` each, then run migrate again",
     "incomplete_checkpoints": "not copied: some of their pages could not be copied",
+    "repaired": "did not verify at the destination: replaced by the source's verified copy",
 }
 
 

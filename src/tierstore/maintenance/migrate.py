@@ -1,8 +1,11 @@
 """``migrate``: copy every page and checkpoint between two backends, keeping keys.
 
 Artifact and checkpoint ids stay valid. Each frame is verified before it is written and the copy is compared
-after; existing copies are skipped, so an interrupted migration resumes; a manifest is copied only once all its
-artifacts are there, so the destination never lists a half-copied checkpoint.
+after. A copy already at the destination is read and verified against the source's frame before it is counted as
+there, so an interrupted migration resumes and a re-run finds damage: a copy that does not verify (a flipped bit,
+truncated, unreadable) is replaced by the source's verified one and reported as repaired; one that verifies but
+holds another object is a conflict, reported and left alone. A manifest is copied only once all its artifacts are
+there, so the destination never lists a half-copied checkpoint.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from tierstore.enums import StorageTier
 from tierstore.errors import ArchivedPageError, ConflictError, IntegrityError
 from tierstore.maintenance.fsck import listed
 from tierstore.maintenance.reports import MigrateReport, Problem
+
+Outcome = Literal["copied", "skipped", "repaired"]
 
 
 async def migrate(
@@ -44,7 +49,7 @@ async def migrate(
     async def copy(key: str) -> bool | None:
         """True when copied, False when already there, None when it could not be copied (reported)."""
         try:
-            copied = await _copy_object(source, destination, key)
+            outcome = await _copy_object(source, destination, key)
         except ArchivedPageError:
             report.archived.append(key)
             return None
@@ -52,12 +57,14 @@ async def migrate(
             kind: Literal["corrupt", "conflict"] = "conflict" if isinstance(exc, ConflictError) else "corrupt"
             report.problems.append(Problem(key, kind, str(exc)))
             return None
-        if copied:
-            report.copied += 1
-        else:
+        if outcome == "repaired":
+            report.repaired.append(key)
+        if outcome == "skipped":
             report.skipped += 1
+        else:
+            report.copied += 1
         present.add(key)
-        return copied
+        return outcome != "skipped"
 
     await bounded_gather((copy(key) for key in pages + tombs), concurrency, progress=tick)
 
@@ -83,23 +90,24 @@ async def migrate(
     return report
 
 
-async def _copy_object(source: StorageBackend, destination: StorageBackend, key: str) -> bool:
-    """Copy one object, verified; False when the destination already holds the same bytes."""
+async def _copy_object(source: StorageBackend, destination: StorageBackend, key: str) -> Outcome:
+    """Copy one object, verified; ``skipped`` when the destination already holds a copy that verifies as the
+    source's, ``repaired`` when it held one that does not verify (replaced)."""
     info = await source.head(key)
-    if info is None:
+    data = None if info is None else await source.get(key)
+    if info is None or data is None:
         raise IntegrityError(f"{key} vanished from the source during the migration", key=key)
     metadata = dict(info.metadata)
-    existing = await destination.head(key)
-    if existing is not None:
-        if existing.size == info.size and existing.metadata.get("checksum") == metadata.get("checksum"):
-            return False
-        raise ConflictError(key)
-    data = await source.get(key)
-    if data is None:
-        raise IntegrityError(f"{key} vanished from the source during the migration", key=key)
     checksum = codec.decode_frame(data, key).checksum
     if metadata.get("checksum", checksum) != checksum:
         raise IntegrityError(f"{key}: the stored checksum differs from the object metadata", key=key)
+    held = await _held(destination, key, checksum)
+    if held == "same":
+        return "skipped"
+    if held == "other":
+        raise ConflictError(key)
+    if held == "damaged":
+        await destination.delete(key)
     tier = info.tier or StorageTier(metadata.get("tier", StorageTier.L3.value))
     tags: dict[str, str] = {name: metadata[name] for name in ("tier", "modality", "pagetype") if name in metadata}
     try:
@@ -109,4 +117,24 @@ async def _copy_object(source: StorageBackend, destination: StorageBackend, key:
     copied = await destination.head(key)
     if copied is None or copied.size != len(data):
         raise IntegrityError(f"{key}: the copy at the destination is not {len(data)} bytes", key=key)
-    return True
+    return "repaired" if held == "damaged" else "copied"
+
+
+async def _held(destination: StorageBackend, key: str, checksum: str) -> Literal["none", "same", "other", "damaged"]:
+    """What the destination holds under ``key``, read whole and verified: nothing, the frame whose checksum is
+    ``checksum`` (with metadata that says so), another verified frame, or something that does not verify."""
+    try:
+        info = await destination.head(key)
+        if info is None:
+            return "none"
+        data = await destination.get(key)
+        if data is None:
+            return "none"
+        frame = codec.decode_frame(data, key)
+    except IntegrityError:
+        return "damaged"
+    if frame.checksum != checksum:
+        return "other"
+    if info.size != len(data) or info.metadata.get("checksum", checksum) != checksum:
+        return "damaged"
+    return "same"

@@ -70,6 +70,8 @@ class MigrateReport:
     archived: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     incomplete_checkpoints: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    """Copies at the destination that did not verify, replaced by the source's (counted in ``copied`` too)."""
 
 
 CheckResult = Literal["ok", "denied", "failed", "unavailable", "not tried", "skipped"]
