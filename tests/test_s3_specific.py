@@ -407,30 +407,6 @@ async def test_one_attempt_is_one_request_on_either_path(spec: dict[str, Any], c
 # -- conditional writes as S3 answers them ----------------------------------------------------------------
 
 
-async def test_retry_that_meets_its_own_lost_write_succeeds(spec: dict[str, Any], recorder: Recorder) -> None:
-    recorder.fault("PutObject", first(1, "lose-answer"))
-    async with open_moto(through(spec, recorder), CloudOptions(retry=FAST_RETRY)) as backend:
-        await backend.put("once", b"payload", if_absent=True)
-        assert await backend.get("once") == b"payload"
-    assert recorder.seen["PutObject"] == 2, "the first put took effect; its answer was lost"
-
-
-async def test_retry_that_meets_someone_elses_write_conflicts(
-    spec: dict[str, Any], recorder: Recorder, s3: Any
-) -> None:
-    def other_writer_first(n: int) -> Fault | None:
-        if n == 1:
-            s3.put_object(Bucket=spec["bucket"], Key="contested", Body=b"theirs")
-            return "reset"
-        return None
-
-    recorder.fault("PutObject", other_writer_first)
-    async with open_moto(through(spec, recorder), CloudOptions(retry=FAST_RETRY)) as backend:
-        with pytest.raises(ConflictError):
-            await backend.put("contested", b"ours", if_absent=True)
-        assert await backend.get("contested") == b"theirs"
-
-
 async def test_conditional_request_conflict_is_retried(spec: dict[str, Any], recorder: Recorder) -> None:
     recorder.fault("PutObject", first(2, Answer(409, "ConditionalRequestConflict")))
     async with open_moto(through(spec, recorder), CloudOptions(retry=FAST_RETRY)) as backend:
@@ -641,23 +617,6 @@ def test_repr_names_the_endpoint_and_no_credential() -> None:
 def test_bad_bucket_names_are_refused(bad: str) -> None:
     with pytest.raises(ConfigurationError):
         S3Backend(bad)
-
-
-def test_missing_aioboto3_names_the_extra() -> None:
-    program = (
-        "import asyncio, sys\n"
-        "sys.modules['aioboto3'] = None\n"
-        "from tierstore.backends.cloud import CloudOptions\n"
-        "from tierstore.backends.s3 import S3Backend\n"
-        "from tierstore.errors import MissingDependencyError\n"
-        "backend = S3Backend('bucket-name', options=CloudOptions(client='sdk'))\n"
-        "try:\n"
-        "    asyncio.run(backend.get('k'))\n"
-        "except MissingDependencyError as exc:\n"
-        "    print(exc)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert "pip install 'tierstore[s3]'" in result.stdout
 
 
 # -- deployment assets ------------------------------------------------------------------------------------

@@ -15,22 +15,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import signal
 import time
 from datetime import timedelta
 
+import pytest
+
 from tests.conftest import Store
 from tests.reliability.figures import record
 from tests.rigs.child import CHILD_LEASE_TTL, SAME_PAGE, churn
+from tests.soak import scaled
 from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.backends.base import StorageBackend
 from tierstore.maintenance import fsck, gc
 
-CRASHES = int(os.environ.get("TIERSTORE_CRASHES", "12"))
-RACE_PAGES = int(os.environ.get("TIERSTORE_RACE_PAGES", "1000"))
-CHURN_ROUNDS = int(os.environ.get("TIERSTORE_CHURN_ROUNDS", "15"))
+CRASHES = scaled(12, override="TIERSTORE_CRASHES")
+RACE_PAGES = scaled(1000, override="TIERSTORE_RACE_PAGES")
+CHURN_ROUNDS = scaled(15, override="TIERSTORE_CHURN_ROUNDS")
 CHECKPOINT_PAGES = 80
 """New pages in each killed writer's checkpoint: enough that a kill can land inside it on a fast local disk."""
 
@@ -149,6 +151,7 @@ async def _store_as(owner: int, backend: StorageBackend) -> list[str]:
     return list(await asyncio.gather(*(one(i) for i in range(RACE_PAGES))))
 
 
+@pytest.mark.atomic_create
 async def test_two_processes_storing_never_share_an_id(store: Store, rig: str) -> None:
     backend = store.open()
     try:
@@ -181,6 +184,7 @@ async def test_two_processes_storing_never_share_an_id(store: Store, rig: str) -
         await backend.aclose()
 
 
+@pytest.mark.atomic_create
 async def test_two_processes_storing_identical_pages_get_ids_of_their_own(store: Store, rig: str) -> None:
     backend = store.open()
     count = max(RACE_PAGES // 5, 10)
@@ -219,6 +223,7 @@ async def test_two_processes_storing_identical_pages_get_ids_of_their_own(store:
         await backend.aclose()
 
 
+@pytest.mark.atomic_create
 async def test_concurrent_checkpoint_and_delete_keep_listed_checkpoints_restorable(store: Store, rig: str) -> None:
     backend = store.open()
     try:

@@ -15,13 +15,14 @@ from typing import Any
 from tests.faults import FaultProxy
 from tests.reliability.figures import record
 from tests.rigs import load
+from tests.soak import scaled
 from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.backends.base import StorageBackend
 from tierstore.backends.cloud import CloudOptions, RetryPolicy
 from tierstore.maintenance import fsck
 
 SHARE = float(os.environ.get("TIERSTORE_FAULT_SHARE", "0.2"))
-PAGES = int(os.environ.get("TIERSTORE_FAULT_PAGES", "500"))
+PAGES = scaled(500, override="TIERSTORE_FAULT_PAGES")
 PATIENT = RetryPolicy(max_attempts=15, base_delay=0.01, max_delay=0.25, deadline=120.0)
 READ_TIMEOUT = 1.0
 

@@ -44,6 +44,7 @@ class Slowed:
         await self.inner.put(key, data, **options)
 
 
+@pytest.mark.bridge_only
 async def test_gc_never_takes_what_a_running_checkpoint_wrote(store: Store, rig: str) -> None:
     writer_backend, collector_backend = store.open(), store.open()
     try:
@@ -143,6 +144,7 @@ async def _references(bridge: ArtifactsBridge) -> set[str]:
     return referenced
 
 
+@pytest.mark.bridge_only
 @pytest.mark.parametrize("when", ["before", "after"])
 async def test_a_checkpoint_cancelled_at_any_call_leaves_nothing_broken(
     backend: StorageBackend, when: When, rig: str
