@@ -80,6 +80,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
 
 
+class _FiguresFromWorkers:
+    """Under pytest-xdist (``-n``) each worker records its own figures; they travel to the controller with the
+    worker's output and add up there, so the summary and ``.reliability/figures.json`` count every worker's."""
+
+    @pytest.hookimpl
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        from tests.reliability.figures import FIGURES
+
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput["figures"] = {figure: dict(by_rig) for figure, by_rig in FIGURES.items()}
+
+    @pytest.hookimpl
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        from tests.reliability.figures import record
+
+        for figure, by_rig in getattr(node, "workeroutput", {}).get("figures", {}).items():
+            for rig, count in by_rig.items():
+                record(figure, count, rig)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_FiguresFromWorkers(), "tierstore-figures-from-workers")
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     from tests.reliability.figures import FIGURES
 

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from tests.emulators_s3 import ACCESS_KEY, REGION, SECRET_KEY, free_port, s3_operation
 from tests.faults import Answer, Fault, FaultProxy
-from tests.rigs import load
+from tests.rigs import load, s3_localstack
 from tierstore.backends.cloud import CloudOptions, RetryPolicy
 from tierstore.backends.s3 import S3Backend
 from tierstore.enums import StorageTier
@@ -42,7 +42,7 @@ from tierstore.errors import (
 ROOT = Path(__file__).resolve().parent.parent
 AWS_ASSETS = ROOT / "backends" / "aws"
 MiB = 1024 * 1024
-S3_RIGS = ["s3_moto", pytest.param("s3_localstack", marks=pytest.mark.localstack)]
+S3_RIGS = ["s3_moto", pytest.param("s3_localstack", marks=s3_localstack.MARKS)]
 CLIENTS = ["sdk", "obstore"]
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, deadline=10.0)
 SMALL_PARTS: dict[str, Any] = {"multipart_threshold": 1 * MiB, "multipart_chunk": 5 * MiB}
