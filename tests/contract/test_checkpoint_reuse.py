@@ -25,7 +25,11 @@ from tests.soak import scaled
 from tests.wrappers import Observed
 from tierstore import ArtifactsBridge, MemoryPage, StorageTier, TierstoreError
 from tierstore.backends.base import Buffer, StorageBackend
+from tierstore.backends.filesystem import _SETTLED_NS
 from tierstore.maintenance import gc
+
+SETTLE = _SETTLED_NS / 1e9 + 0.1
+"""How long a disk store's file must stand before its change time serves as a version token."""
 
 
 @dataclass
@@ -212,7 +216,7 @@ async def test_a_checkpoint_reuses_only_artifacts_it_proves(store: Store, path: 
     for round_ in ("read whole", "version token"):
         if round_ == "version token":
             if store.rig == "filesystem":
-                await asyncio.sleep(1.1)  # a file's change time settles before it can serve as a token
+                await asyncio.sleep(SETTLE)  # a file's change time settles before it can serve as a token
             latest = await reuser.checkpoint(pages, "records the tokens")
             manifest = await ArtifactsBridge(backend=backend).get_checkpoint_manifest(latest)
             assert manifest is not None
@@ -246,7 +250,7 @@ async def test_the_proof_costs_heads_not_uploads(store: Store) -> None:
     pages = [text_page(f"msg_{i:03d}") for i in range(scaled(20))]
     await bridge.checkpoint(pages, "first")
     if store.rig == "filesystem":
-        await asyncio.sleep(1.1)
+        await asyncio.sleep(SETTLE)
     pages[0].content = "changed"
     await bridge.checkpoint(pages, "second: the reused are read once, to record their tokens")
     assert observed.puts["mem"] == len(pages) + 1

@@ -85,9 +85,10 @@ _HEAD: Final = struct.Struct(">4sII")
 _FIRST_READ: Final = 64 * 1024
 _FULL: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
 _DENIED: Final = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
-_SETTLED_NS: Final = 1_000_000_000
-"""A file's change time is a tick of the kernel's coarse clock (a few ms): a write within the same tick as the
-last leaves it as it was. Once it is this far in the past, every later write gives another."""
+_SETTLED_NS: Final = 2_000_000_000
+"""A file's change time is a tick of the kernel's coarse clock (a few ms), or coarser on some filesystems (a second
+on ext3 and HFS+, two on FAT): a write within the same tick as the last leaves it as it was. Once it is this far in
+the past, every later write gives another."""
 
 
 def _fsync_dir(path: Path) -> None:
