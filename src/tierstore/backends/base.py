@@ -191,8 +191,8 @@ class ObjectInfo:
     restore: RestoreStatus | None = None
     version: str | None = None
     """A token that changes whenever the object's bytes may have changed (ETag, generation; on disk the inode
-    and change time), or None when the backend cannot give one that is sure to: equal tokens mean the object is
-    the one seen before. Checkpoint reuse relies on it (:mod:`tierstore.refs`)."""
+    and change time), or None when the backend cannot give one that is sure to: equal tokens mean the object holds
+    the bytes it held when seen before. Checkpoint reuse relies on it (:mod:`tierstore.refs`)."""
 
 
 @dataclass(frozen=True, slots=True)
