@@ -289,16 +289,28 @@ class _Counted:
         return result
 
 
-async def test_a_reused_artifact_deleted_after_its_proof_is_uploaded_again(store: Store) -> None:
-    """The deletion lands between the proof and the manifest write (at the lease's renewal): the tomb protocol
-    covers what the proof cannot."""
+@pytest.mark.parametrize("deletion", ["delete_page", "delete_checkpoint", "delete_checkpoint, then gc"])
+async def test_a_deletion_after_the_proof_never_breaks_the_checkpoint(store: Store, deletion: str) -> None:
+    """The deletion lands between the proofs and the manifest write (at the lease's renewal, W1): the tomb
+    protocol covers what the proof cannot. ``delete_page`` deletes at once (W2 finds its tomb, the page is uploaded
+    again); ``delete_checkpoint`` of the checkpoint whose artifacts are reused sweeps them (D2 finds the lease)."""
     backend = store.open()
     pages = [text_page(f"msg_{i:03d}") for i in range(scaled(6))]
     first = await ArtifactsBridge(backend=backend).checkpoint(pages, "first")
     victim = (await _artifacts(backend, first))[2]
     deleter = ArtifactsBridge(backend=store.open())
 
+    async def delete() -> None:
+        if deletion == "delete_page":
+            assert await deleter.delete_page(victim)
+            return
+        assert await deleter.delete_checkpoint(first)
+        if deletion.endswith("gc"):
+            await gc(deleter, grace=timedelta(0), tomb_retention=timedelta(0))
+
     class DeleteAtRenewal(Observed):
+        renewals = 0
+
         async def put(
             self,
             key: str,
@@ -309,13 +321,17 @@ async def test_a_reused_artifact_deleted_after_its_proof_is_uploaded_again(store
             tier: StorageTier = StorageTier.L3,
             if_absent: bool = False,
         ) -> None:
-            if key.startswith("intent_") and not if_absent:  # W1: the lease renewed after the proofs
-                await deleter.delete_page(victim)
+            if key.startswith("intent_") and not if_absent and not self.renewals:  # W1, after the proofs
+                self.renewals += 1
+                await delete()
             await super().put(key, data, metadata=metadata, tags=tags, tier=tier, if_absent=if_absent)
 
     second = await ArtifactsBridge(backend=DeleteAtRenewal(store.open())).checkpoint(pages, "second")
-    assert victim not in await _artifacts(backend, second)
+    if deletion == "delete_page":
+        assert victim not in await _artifacts(backend, second)
     assert await ArtifactsBridge(backend=store.open()).restore_checkpoint(second) == pages
+    listed = await ArtifactsBridge(backend=store.open()).list_checkpoints()
+    assert listed == ([first, second] if deletion == "delete_page" else [second])
 
 
 async def test_a_version_token_stays_while_nothing_writes_and_changes_with_every_write(store: Store) -> None:
