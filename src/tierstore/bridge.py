@@ -259,8 +259,9 @@ class ArtifactsBridge(ChukCalls):
         checkpoint reuses that artifact instead of being uploaded again; the manifest records its bookkeeping.
         The manifest is written last, create-if-absent, so a checkpoint that fails or crashes is never listed.
         ``stored``: entries of pages already stored (``store_leased``) that the caller keeps protected with a live
-        lease of its own; the manifest names them after ``pages``, and they are never read (an archived page
-        needs no restore). One that a deletion names meanwhile fails the checkpoint, as it cannot be uploaded again.
+        lease of its own, named before this call; the manifest names them after ``pages``, and they are never read
+        (an archived page needs no restore). A pending tomb cannot take them (its deleter saw that lease, or the
+        caller saw the tomb when it named them); one that a deleted tomb names fails the checkpoint.
         """
         kept = self._check_stored(stored)
         checked = _check_pages(pages)
@@ -322,7 +323,7 @@ class ArtifactsBridge(ChukCalls):
                 work = [upload(i) for i in todo]
             else:
                 raise IntegrityError(f"checkpoint {checkpoint_id}: its artifacts kept being deleted while it ran")
-            gone = [e for e in kept if e.artifact_id in doomed]
+            gone = [e for e in kept if doomed.everything or e.artifact_id in doomed.deleted]
             if gone:
                 raise IntegrityError(
                     f"checkpoint {checkpoint_id}: artifact {gone[0].artifact_id} of page {gone[0].page_id!r} is "

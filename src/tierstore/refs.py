@@ -120,6 +120,8 @@ class Doomed:
 
     artifacts: frozenset[str]
     everything: bool = False
+    deleted: frozenset[str] = frozenset()
+    """Those of ``artifacts`` a deleted tomb names: gone, or about to go whatever leases say."""
 
     def __contains__(self, artifact: object) -> bool:
         return self.everything or artifact in self.artifacts
@@ -325,7 +327,8 @@ class References:
 
     async def doomed(self) -> Doomed:
         tombs, damaged = await self.tombs()
-        return Doomed(frozenset().union(*(t.artifacts for t in tombs)), everything=bool(damaged))
+        deleted = frozenset().union(*(t.artifacts for t in tombs if t.state == "deleted"))
+        return Doomed(frozenset().union(*(t.artifacts for t in tombs)), everything=bool(damaged), deleted=deleted)
 
     async def protection(self, now: datetime | None = None) -> tuple[set[str], set[str], bool]:
         """What live leases protect: ``(artifacts they reuse, their checkpoints, everything)``. ``now``: a moment

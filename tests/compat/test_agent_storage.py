@@ -4,6 +4,7 @@ neither ``delete_checkpoint`` nor ``gc`` takes what a running agent refers to, w
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -159,3 +160,38 @@ async def test_on_a_custom_backend_checkpoints_and_restores_copy_evicted_pages()
     assert sorted(restarted.page_table.entries) == ["msg_0", "msg_1"]
     assert await bridge.delete_checkpoint(checkpoint_id)  # the restored manager holds copies of its own
     assert await content(restarted, "msg_1") == "the content of msg_1"
+
+
+async def test_tombs_of_deletions_that_ended_or_crashed_neither_copy_nor_stop_an_agent(store: Store) -> None:
+    first = MemoryManager(session_id="s")
+    first_bridge = attach(first, ArtifactsBridge(store.open()))
+    await pages(first, "msg_0", "msg_1", "msg_2")
+    assert await first.evict_page("msg_1", ChukTier.L4)
+    assert await first.evict_page("msg_2", ChukTier.L3)
+    checkpoint_id = await checkpoint(first, "turn 1")
+    await first_bridge.aclose()
+    archived, readable = (first.page_table.lookup(p).artifact_id for p in ("msg_1", "msg_2"))
+    refs = ArtifactsBridge(store.open()).references("test")
+    leftover = await refs.write_tomb("pending", [archived, readable])  # a deletion killed mid-way, long ago
+    lease_ttl = timedelta(seconds=1)
+    await asyncio.sleep(1.5)  # that tomb is now older than the lease time of the agents below
+    stored = await ArtifactsBridge(store.open()).list_pages()
+
+    second = MemoryManager(session_id="s")
+    attach(second, ArtifactsBridge(store.open(), lease_ttl=lease_ttl))
+    await restore(second, checkpoint_id)
+    assert [second.page_table.lookup(p).artifact_id for p in ("msg_1", "msg_2")] == [archived, readable]
+    assert await checkpoint(second, "turn 2")
+    assert await ArtifactsBridge(store.open()).list_pages() == stored  # nothing copied
+
+    await refs.backend.delete(leftover)  # pruned by gc
+    await refs.write_tomb("pending", [readable])  # a deletion running now, which may not see the next agent
+    third = MemoryManager(session_id="s")
+    attach(third, ArtifactsBridge(store.open()))  # a lease time of 10 minutes: the tomb is recent
+    await restore(third, checkpoint_id)
+    assert third.page_table.lookup("msg_2").artifact_id != readable  # relies on a copy of its own
+    assert await content(third, "msg_2") == "the content of msg_2"
+
+    await refs.write_tomb("deleted", [archived])  # deleted by hand: a checkpoint naming it would not restore
+    with pytest.raises(IntegrityError, match=f"{archived} of page 'msg_1'"):
+        await checkpoint(second, "turn 3")

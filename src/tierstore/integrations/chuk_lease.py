@@ -34,7 +34,7 @@ from tierstore import ids
 from tierstore.bridge import ArtifactsBridge
 from tierstore.enums import StorageTier
 from tierstore.models import CheckpointEntry, MemoryPage
-from tierstore.refs import Lease, References
+from tierstore.refs import Lease, References, Tomb, as_utc
 
 
 class AgentLease:
@@ -94,14 +94,39 @@ class AgentLease:
         old, old_loop = self._lease, self._loop
         self._lease, self._owner, self._named, self._loop = lease, owner, artifacts, loop
         self._written = set()
-        tombs, damaged = await self._refs.tombs()
+        doomed, sweeping = await self._tombs()
         if old is not None and old_loop is loop:
-            if damaged or any(t.state == "pending" for t in tombs):
+            if sweeping:
                 await old.abandon()
             else:
                 await old.release()
         # A lease started on another loop renewed itself there; that loop is gone or elsewhere: it expires.
-        return frozenset().union(*(t.artifacts for t in tombs)) if not damaged else artifacts
+        return doomed
+
+    async def _tombs(self) -> tuple[frozenset[str], bool]:
+        """What tombs name now: ``(artifacts deleted or maybe being deleted, whether a deletion may be running)``.
+
+        A pending tomb whose deletion ended leaves nothing behind; one left by a deletion that crashed stays until
+        ``gc`` prunes it (days). A pending tomb older than the lease time (by the store's clock) is taken for such
+        a leftover, as a deleter stalled that long mid-way is taken for crashed: otherwise every restore and
+        checkpoint after a crash in the middle of a deletion would copy, or for archived pages fail, for days.
+        """
+        tombs, damaged = await self._refs.tombs()
+        if damaged:
+            return frozenset(self._named), True
+        deleted = frozenset().union(*(t.artifacts for t in tombs if t.state == "deleted"))
+        pending = [t for t in tombs if t.state == "pending" and t.artifacts]
+        if not pending:
+            return deleted, False
+        written = {e.key: as_utc(e.last_modified) async for e in self._refs.backend.list(ids.TOMB_PREFIX)}
+        now = await self._refs.store_time()
+
+        def stale(tomb: Tomb) -> bool:
+            when = written.get(tomb.key)
+            return now is not None and when is not None and now - when >= self._refs.lease_ttl
+
+        live = [t for t in pending if not stale(t)]
+        return deleted.union(*(t.artifacts for t in live)), bool(live)
 
     async def release(self) -> None:
         """The agent is done: its lease goes, and what only it protected becomes collectable."""
