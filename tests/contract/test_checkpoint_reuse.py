@@ -23,7 +23,7 @@ from tests.conftest import Store
 from tests.contract.conftest import text_page
 from tests.soak import scaled
 from tests.wrappers import Observed
-from tierstore import ArtifactsBridge, MemoryPage, StorageTier, TierstoreError
+from tierstore import ArtifactsBridge, IntegrityError, MemoryPage, StorageTier, TierstoreError
 from tierstore.backends.base import Buffer, StorageBackend
 from tierstore.backends.filesystem import _SETTLED_NS
 from tierstore.maintenance import gc
@@ -350,3 +350,27 @@ async def test_a_version_token_stays_while_nothing_writes_and_changes_with_every
         again = await backend.head("mem_L3_1")
         assert again is not None
         assert again.version != first.version, data
+
+
+@pytest.mark.parametrize("metadata_of", ["the named artifact", "the older version"])
+async def test_restore_never_returns_another_version_of_the_named_page(store: Store, metadata_of: str) -> None:
+    """An artifact replaced by an older artifact of the same page (same page id, other content): the bridge that
+    restored it before, and a new one, refuse it rather than return the older page."""
+    backend = store.open()
+    bridge = ArtifactsBridge(backend=backend)
+    pages = [text_page("msg_000", "version 1"), text_page("msg_001")]
+    older = await bridge.checkpoint(pages, "older")
+    pages[0].content = "version 2"
+    newer = await bridge.checkpoint(pages, "newer")
+    assert await bridge.restore_checkpoint(newer) == pages
+    old_artifact, new_artifact = (await _artifacts(backend, older))[0], (await _artifacts(backend, newer))[0]
+    assert old_artifact != new_artifact
+    old_bytes = await backend.get(old_artifact)
+    assert old_bytes is not None
+    like = old_artifact if metadata_of == "the older version" else None
+    scene = Scene(store, backend, bridge, spare=old_artifact)
+    await _rewrite(scene, new_artifact, lambda _data: bytes(old_bytes), like=like)
+    for restorer in (bridge, ArtifactsBridge(backend=store.open())):
+        with pytest.raises(IntegrityError):
+            await restorer.restore_checkpoint(newer)
+    assert [page.content for page in await bridge.restore_checkpoint(older)] == ["version 1", "content of msg_001"]
