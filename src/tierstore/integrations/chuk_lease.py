@@ -4,11 +4,14 @@ An attached agent holds a lease (:class:`tierstore.refs.Lease`, an ``intent_`` r
 whose ``reuse`` names every artifact its page table refers to, and stamps its own writes with the lease's id (object
 metadata ``ckpt``). Sweeps (``delete_checkpoint``, ``gc``) keep what a live lease names or owns, so:
 
-* while the agent runs, nothing it refers to is swept: its own writes are protected by their owner from the moment
-  they land, and by name once the lease has been rewritten (always before a manifest can name them, see
-  :meth:`AgentLease.name`); pages it took from a checkpoint are named before it relies on them, and a tomb seen
-  right after (a deletion that may have missed the lease, the writer's W2 step of :mod:`tierstore.refs`) is
-  reported to the caller, who copies those pages or refuses them;
+* while the agent runs, nothing it refers to is swept. Its own writes are protected by their owner from the moment
+  they land (``gc`` passes each orphan's owner to the sweep), and by name once the lease has been rewritten, which
+  the agent does before any manifest can name them (:meth:`AgentLease.name`), so a ``delete_checkpoint`` sweep,
+  which looks at names only, finds them named. Pages it took from a checkpoint are named before it relies on
+  them, and a tomb seen right after (a deletion that may have missed the lease: the writer's W2 step of
+  :mod:`tierstore.refs`) is reported to the caller, who copies those pages or refuses them. A pending tomb older
+  than the lease time is taken for the leftover of a deletion killed mid-way (see :meth:`AgentLease._tombs`);
+  a deleted tomb always counts;
 * what it stops referring to (a page stored again after a change) drops out of the lease at the next rewrite; and
   once the agent is gone (lease released, or expired ``lease_ttl`` after its last renewal), what no manifest names is
   an orphan that ``gc`` deletes after its grace period.
