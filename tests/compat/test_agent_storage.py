@@ -1,6 +1,8 @@
-"""What an attached chuk agent may rely on, on every rig: a fault returns the page asked for or an error (also for
-pages chuk's own bridge stored before ``attach``), archived pages ride through checkpoints and restores unread, and
-neither ``delete_checkpoint`` nor ``gc`` takes what a running agent refers to, while ``gc`` takes the rest."""
+"""What an attached chuk agent may rely on: a fault returns the page asked for or an error (also for pages chuk's own
+bridge stored before ``attach``), archived pages ride through checkpoints and restores unread (on every rig), and
+neither ``delete_checkpoint`` nor ``gc`` takes what a running agent refers to, while ``gc`` takes the rest.
+``bridge_only`` tests prove the integration above the backend protocol (see tests/conftest.py); the restarts on the
+disk and S3 are in test_restarts.py."""
 
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ async def content(vm: Any, page_id: str) -> str:
     return text
 
 
+@pytest.mark.bridge_only
 async def test_pages_chuks_bridge_stored_before_attach_fault_as_themselves_and_move_over(store: Store) -> None:
     vm = MemoryManager(session_id="old_code")
     await vm.configure_bridge()  # chuk's own (in-memory) bridge, as code written before tierstore does
@@ -63,6 +66,7 @@ async def test_pages_chuks_bridge_stored_before_attach_fault_as_themselves_and_m
     assert await content(restarted, "msg_C") == "the content of msg_C"
 
 
+@pytest.mark.bridge_only
 async def test_a_fault_refuses_an_artifact_that_holds_another_page(store: Store) -> None:
     vm = MemoryManager(session_id="s")
     attach(vm, ArtifactsBridge(store.open()))
@@ -102,6 +106,7 @@ async def test_archived_pages_are_checkpointed_and_restored_unread(store: Store)
     assert await content(restarted, "msg_1") == "the content of msg_1"
 
 
+@pytest.mark.bridge_only
 async def test_a_running_agent_keeps_its_pages_and_gc_takes_them_once_it_ends(store: Store) -> None:
     first = MemoryManager(session_id="s")
     first_bridge = attach(first, ArtifactsBridge(store.open()))
@@ -128,6 +133,7 @@ async def test_a_running_agent_keeps_its_pages_and_gc_takes_them_once_it_ends(st
     assert await other.list_pages() == []
 
 
+@pytest.mark.bridge_only
 async def test_a_checkpoint_without_the_managers_state_restores_referring_to_its_pages(store: Store) -> None:
     bridge = ArtifactsBridge(store.open())
     kept = MemoryPage(page_id="msg_0", modality=Modality.TEXT, content="in context", storage_tier=StorageTier.L0)
@@ -162,6 +168,7 @@ async def test_on_a_custom_backend_checkpoints_and_restores_copy_evicted_pages()
     assert await content(restarted, "msg_1") == "the content of msg_1"
 
 
+@pytest.mark.bridge_only
 async def test_tombs_of_deletions_that_ended_or_crashed_neither_copy_nor_stop_an_agent(store: Store) -> None:
     first = MemoryManager(session_id="s")
     first_bridge = attach(first, ArtifactsBridge(store.open()))
