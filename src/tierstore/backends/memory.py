@@ -152,7 +152,10 @@ class InMemoryBackend(ClosingContext):
         if obj is None:
             raise ObjectNotFoundError(key)
         merged = check_tags({**obj.tags, **(tags or {})})
-        self._objects[key] = replace(obj, tier=StorageTier(tier), tags=merged, restored_until=None)
+        tier = StorageTier(tier)
+        # Setting the tier an object already has changes nothing, so a restored copy stays readable.
+        restored = obj.restored_until if tier == obj.tier else None
+        self._objects[key] = replace(obj, tier=tier, tags=merged, restored_until=restored)
 
     async def restore(self, key: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
         obj = self._objects.get(check_key(key))
