@@ -78,6 +78,9 @@ if TYPE_CHECKING:
         PageTableEntry as PageTableEntry,
         PageTableStats as PageTableStats,
     )
+    from tierstore.sync import (
+        SyncBridge as SyncBridge,
+    )
     from tierstore.working_set import (
         AntiThrashPolicy as AntiThrashPolicy,
         PinnedSet as PinnedSet,
@@ -89,6 +92,7 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "ArtifactsBridge": "tierstore.bridge",
+    "SyncBridge": "tierstore.sync",
     "InMemoryBackend": "tierstore.backends.memory",
     "FileSystemBackend": "tierstore.backends.filesystem",
     "S3Backend": "tierstore.backends.s3",

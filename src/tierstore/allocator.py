@@ -33,6 +33,7 @@ from tierstore.backends.base import StorageBackend
 from tierstore.clock import SYSTEM_CLOCK, Clock
 from tierstore.enums import StorageTier
 from tierstore.errors import ConflictError, IntegrityError
+from tierstore.loops import PerLoop
 from tierstore.refs import References
 
 BLOCK: Final = 1000
@@ -60,7 +61,7 @@ class IdAllocator:
         self._pid = os.getpid()
         self._blocks: dict[StorageTier, _Block] = {}
         self._highest_block: dict[StorageTier, int] = {}
-        self._locks: dict[StorageTier, asyncio.Lock] = {}
+        self._locks: PerLoop[dict[StorageTier, asyncio.Lock]] = PerLoop(dict)  # a lock binds to its loop
 
     async def claim(self, tier: StorageTier, write: Callable[[str], Awaitable[None]]) -> str:
         """Run ``write(key)`` (a create-if-absent put) on this bridge's next free key; returns that key."""
@@ -80,7 +81,7 @@ class IdAllocator:
         if block is not None and block.next <= block.last:  # no await before the increment: nobody else takes it
             block.next += 1
             return block.next - 1
-        lock = self._locks.setdefault(tier, asyncio.Lock())
+        lock = self._locks.get().setdefault(tier, asyncio.Lock())
         async with lock:
             block = self._blocks.get(tier)
             if block is None or block.next > block.last:

@@ -38,6 +38,7 @@ from tierstore.errors import (
     ObjectNotFoundError,
     TierstoreError,
 )
+from tierstore.loops import PerLoop
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata, PageState, StorageStats
 from tierstore.refs import DEFAULT_LEASE_TTL, References
 from tierstore.simple import SimpleBackend, is_simple_backend
@@ -88,7 +89,7 @@ class ArtifactsBridge(ChukCalls):
                 "list_pages (the spec's Custom Backend) or tierstore's StorageBackend protocol"
             )
         self.concurrency = concurrency
-        self._limit = asyncio.Semaphore(concurrency)
+        self._limit = PerLoop(lambda: asyncio.Semaphore(concurrency))  # a semaphore binds to its loop
         self._tally_pages = 0
         self._tally_bytes = 0
 
@@ -464,7 +465,7 @@ class ArtifactsBridge(ChukCalls):
     async def _create(
         self, page: MemoryPage, prepared: codec.PreparedPage, tier: StorageTier, owner: str | None
     ) -> tuple[str, codec.Encoded]:
-        async with self._limit:
+        async with self._limit.get():
             return await self._artifacts.create_page(page, prepared, tier, owner)
 
     async def _prepare(self, page: MemoryPage, *, identity: bool = False) -> codec.PreparedPage:

@@ -20,6 +20,7 @@ Contract (what only Azure does; retries, errors, tiers and the create-if-absent 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
@@ -36,6 +37,7 @@ from tierstore.backends.cloud.options import CloudOptions
 from tierstore.backends.cloud.tiers import TierMap
 from tierstore.enums import StorageTier
 from tierstore.errors import ConfigurationError, InvalidInputError
+from tierstore.loops import LoopClients
 
 BatchDeleteMode = Literal["auto", "batch", "single"]
 
@@ -54,6 +56,11 @@ def key_of(name: str) -> str:
 def md5(data: Chunks) -> bytes:
     digest: bytes = data.digest(hashlib.md5(usedforsecurity=False)).digest()
     return digest
+
+
+async def _close_service(opened: tuple[Any, Any]) -> None:
+    with contextlib.suppress(Exception):
+        await opened[0].close()
 
 
 class SdkClient:
@@ -91,16 +98,17 @@ class SdkClient:
             "max_single_put_size": max_single_put_size,
             "max_block_size": max_block_size,
         }
-        self._service: Any = None
-        self._container: Any = None
+        self._services: LoopClients[tuple[Any, Any]] = LoopClients(self._open, _close_service, "Azure")
 
     # -- the SDK's clients ----------------------------------------------------------------------------------
 
     async def _blobs(self) -> Any:
-        if self._container is None:
-            self._service = await self._new_service()
-            self._container = self._service.get_container_client(self.container)
-        return self._container
+        """The container client of the running event loop, made on first use there (aiohttp is loop-bound)."""
+        return (await self._services.get())[1]
+
+    async def _open(self) -> tuple[Any, Any]:
+        service = await self._new_service()
+        return service, service.get_container_client(self.container)
 
     async def _new_service(self) -> Any:
         from azure.core.pipeline.transport import AioHttpTransport
@@ -294,9 +302,7 @@ class SdkClient:
         return self.auth.describe()
 
     async def aclose(self) -> None:
-        service, self._service, self._container = self._service, None, None
         try:
-            if service is not None:
-                await service.close()
+            await self._services.aclose()
         finally:
             await self.auth.aclose()

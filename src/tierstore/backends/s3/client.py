@@ -12,14 +12,15 @@ Contract, on top of :mod:`tierstore.backends.cloud.client`:
 * ``holds`` compares the stored ETag (single-part MD5 or multipart ETag), else the stored CRC32 (SSE-KMS), with ours;
   under SSE-KMS without a CRC32 (an object obstore wrote) it cannot tell, and the backend reads the object.
 * botocore's own retries are off; connect/read timeouts and the pool size come from the shared options. The
-  client is created on first use (no I/O before) and closed by ``aclose``.
+  client is created on first use in each event loop (no I/O before) and closed with that loop or by ``aclose``
+  (:mod:`tierstore.loops`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,8 +32,21 @@ from tierstore.backends.s3 import failures, multipart
 from tierstore.backends.s3.config import S3Config
 from tierstore.backends.s3.wire import TIER_MARKER, crc32, encode_tags, etag_matches, parse_restore
 from tierstore.enums import StorageTier
+from tierstore.loops import LoopClients
 
 _RESTORE_TIERS = {"bulk": "Bulk", "standard": "Standard", "expedited": "Expedited"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    client: Any
+    session: Any
+    stack: contextlib.AsyncExitStack
+
+
+async def _close(opened: _Opened) -> None:
+    with contextlib.suppress(Exception):
+        await opened.stack.aclose()
 
 
 class SdkClient:
@@ -42,23 +56,16 @@ class SdkClient:
     def __init__(self, config: S3Config, archives: frozenset[str]) -> None:
         self.config = config
         self.archives = archives
-        self._client: Any = None
-        self._session: Any = None
-        self._stack: contextlib.AsyncExitStack | None = None
-        self._lock = asyncio.Lock()
+        self._opened: LoopClients[_Opened] = LoopClients(self._open, _close, "S3")
         self._credentials_expiry: datetime | None = None
 
     # -- the aiobotocore client ---------------------------------------------------------------------------------
 
     async def sdk(self) -> Any:
-        """The aiobotocore S3 client, made on first use."""
-        if self._client is None:
-            async with self._lock:
-                if self._client is None:
-                    self._client = await self._open()
-        return self._client
+        """The aiobotocore S3 client of the running event loop, made on first use there (aiohttp is loop-bound)."""
+        return (await self._opened.get()).client
 
-    async def _open(self) -> Any:
+    async def _open(self) -> _Opened:
         aioboto3 = require("aioboto3", extra="s3", package="aioboto3")
         config_module = require("aiobotocore.config", extra="s3", package="aioboto3")
         c, options = self.config, self.config.options
@@ -83,13 +90,11 @@ class SdkClient:
         except BaseException:
             await stack.aclose()
             raise
-        self._session, self._stack = session, stack
-        return client
+        return _Opened(client, session, stack)
 
     async def credentials(self) -> tuple[str, str, str | None] | None:
         """The credentials the SDK resolved (arguments, environment, profile, role), for obstore to sign with."""
-        await self.sdk()
-        found = await self._session.get_credentials()
+        found = await (await self._opened.get()).session.get_credentials()
         if found is None:
             return None
         frozen = await found.get_frozen_credentials()
@@ -106,10 +111,7 @@ class SdkClient:
         return str(client.meta.endpoint_url), str(client.meta.region_name or "us-east-1")
 
     async def aclose(self) -> None:
-        stack, self._stack, self._client = self._stack, None, None
-        if stack is not None:
-            with contextlib.suppress(Exception):
-                await stack.aclose()
+        await self._opened.aclose()
 
     # -- what the shared layer asks -----------------------------------------------------------------------------
 

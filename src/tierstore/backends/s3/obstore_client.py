@@ -42,6 +42,7 @@ from tierstore.backends.s3 import failures
 from tierstore.backends.s3.client import SdkClient
 from tierstore.backends.s3.wire import TIER_MARKER, etag_matches
 from tierstore.enums import StorageTier
+from tierstore.loops import PerLoop
 
 LIST_PAGE: Final = 1_000
 REFRESH_BEFORE: Final = timedelta(minutes=5)
@@ -74,12 +75,12 @@ class ObstoreClient:
         self._obstore = require("obstore", extra="fast", package="obstore")
         self._store: Any = None
         self._expires: datetime | None = None
-        self._lock = asyncio.Lock()
+        self._lock = PerLoop(asyncio.Lock)  # a lock binds to its loop
 
     async def store(self) -> Any:
         """The obstore S3Store, made on first use (and again when the credentials it holds near their expiry)."""
         if self._store is None or self._stale():
-            async with self._lock:
+            async with self._lock.get():
                 if self._store is None or self._stale():
                     self._store = await self._open()
         return self._store

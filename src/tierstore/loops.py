@@ -1,0 +1,87 @@
+"""What must exist once per event loop: asyncio primitives and SDK clients bound to the loop that made them.
+
+Contract: one bridge (and the backend under it) may be used from any number of event loops in turn (sync code that
+calls it through ``asyncio.run`` once per call, a test runner's loop per test, :class:`tierstore.SyncBridge`'s own
+loop). :class:`PerLoop` keeps one value per running loop, made on first use there. :class:`LoopClients` keeps one
+client per loop, made on first use there, and closes it in that loop when the loop shuts down (``asyncio.run`` and
+``asyncio.Runner`` cancel every task left at their end: a keeper task, cancelled so, closes the client) or when
+``aclose`` is awaited in that loop. A loop closed by hand without cancelling its tasks drops its client unclosed.
+Values are keyed by the loop weakly: a closed loop is freed with what it held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class PerLoop(Generic[T]):
+    """``make()`` once per running event loop: ``PerLoop(asyncio.Lock).get()`` is a lock of the current loop."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._values: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+
+    def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        value = self._values.get(loop)
+        if value is None:
+            value = self._values[loop] = self._make()
+        return value
+
+
+class LoopClients(Generic[T]):
+    """A client per running event loop, made by ``open()`` on first use there, closed by ``close(client)`` in that
+    loop when it shuts down or on :meth:`aclose`."""
+
+    def __init__(self, open: Callable[[], Awaitable[T]], close: Callable[[T], Awaitable[None]], name: str) -> None:
+        self._open = open
+        self._close = close
+        self._name = name
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[T, asyncio.Task[None]]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._locks = PerLoop(asyncio.Lock)
+
+    def current(self) -> T | None:
+        """The current loop's client, if it has one yet."""
+        found = self._clients.get(asyncio.get_running_loop())
+        return None if found is None else found[0]
+
+    async def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        found = self._clients.get(loop)
+        if found is not None:
+            return found[0]
+        async with self._locks.get():
+            found = self._clients.get(loop)
+            if found is not None:
+                return found[0]
+            client = await self._open()
+            keeper = loop.create_task(self._keep(client), name=f"tierstore {self._name} client of this loop")
+            self._clients[loop] = (client, keeper)
+            return client
+
+    async def _keep(self, client: T) -> None:
+        """Waits until cancelled (by the loop's shutdown or by ``aclose``), then closes the client."""
+        try:
+            await asyncio.get_running_loop().create_future()
+        finally:
+            await self._close(client)
+
+    async def aclose(self) -> None:
+        """Close the current loop's client (the next call makes a new one). Other loops' clients close with their
+        loops."""
+        loop = asyncio.get_running_loop()
+        found = self._clients.pop(loop, None)
+        if found is None:
+            return
+        _client, keeper = found
+        keeper.cancel()
+        await asyncio.wait([keeper])  # a cancellation of this call still reaches it; the keeper's own does not
+        if not keeper.cancelled() and keeper.exception() is not None:
+            raise keeper.exception()  # type: ignore[misc]

@@ -1,0 +1,160 @@
+"""SyncBridge: the bridge's calls for sync code, over the same :class:`~tierstore.bridge.ArtifactsBridge`.
+
+Contract: every call of the async bridge, same name, same arguments, same results and errors, blocking until done.
+The calls run on an event loop of the SyncBridge's own, in a daemon thread it starts on first use, so a SyncBridge
+works from any thread, also from inside a running event loop (where it blocks that loop while it waits).
+``close()`` (or leaving ``with``) closes the bridge's clients of that loop and stops the thread; the bridge itself
+stays usable from async code. Calls from several threads at once share that one loop, as async tasks do. A call
+interrupted in the caller (``KeyboardInterrupt``) is cancelled on the loop, as ``asyncio.run`` would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Coroutine, Iterable
+from concurrent.futures import Future
+from types import TracebackType
+from typing import Any, TypeVar
+
+from tierstore.backends.base import ListEntry, RestoreSpeed, RestoreStatus
+from tierstore.bridge import ArtifactsBridge, bridge_from_env
+from tierstore.config import TierstoreSettings
+from tierstore.enums import StorageTier
+from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata, StorageStats
+
+T = TypeVar("T")
+
+
+class SyncBridge:
+    """``SyncBridge(bridge)``: ``bridge``'s calls, blocking. ``SyncBridge()`` alone wraps ``ArtifactsBridge()``."""
+
+    def __init__(self, bridge: ArtifactsBridge | None = None) -> None:
+        self.bridge = bridge if bridge is not None else ArtifactsBridge()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._start = threading.Lock()
+
+    @classmethod
+    def from_env(cls, settings: TierstoreSettings | None = None) -> SyncBridge:
+        """A SyncBridge over ``ArtifactsBridge.from_env(settings)``. No I/O."""
+        return cls(bridge_from_env(settings))
+
+    def __repr__(self) -> str:
+        return f"SyncBridge({self.bridge!r})"
+
+    # -- the loop -----------------------------------------------------------------------------------------------
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._start:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="tierstore-sync", daemon=True)
+                thread.start()
+                self._loop = loop
+                # Stops the loop (its clients closed) when close() is not called: once unreachable, or at exit.
+                self._finalizer = weakref.finalize(self, _stop, loop, thread, self.bridge)
+            return self._loop
+
+    def _run(self, call: Coroutine[Any, Any, T]) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(call, self._running_loop())
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
+    def close(self) -> None:
+        """Close the bridge's clients on this SyncBridge's loop and stop its thread (a later call starts them
+        again)."""
+        with self._start:
+            finalizer, self._finalizer, self._loop = self._finalizer, None, None
+        if finalizer is not None:
+            finalizer()
+
+    def __enter__(self) -> SyncBridge:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- the bridge's calls ---------------------------------------------------------------------------------------
+
+    def store_page(self, page: MemoryPage, tier: StorageTier | str | None = None) -> str:
+        return self._run(self.bridge.store_page(page, tier))
+
+    def load_page(self, artifact_id: str) -> MemoryPage | None:
+        return self._run(self.bridge.load_page(artifact_id))
+
+    def delete_page(self, artifact_id: str) -> bool:
+        return self._run(self.bridge.delete_page(artifact_id))
+
+    def list_pages(self) -> list[str]:
+        return self._run(self.bridge.list_pages())
+
+    def list_page_entries(self) -> list[ListEntry]:
+        return self._run(self.bridge.list_page_entries())
+
+    def get_metadata(self, artifact_id: str) -> PageMetadata | None:
+        return self._run(self.bridge.get_metadata(artifact_id))
+
+    def set_tier(self, artifact_id: str, tier: StorageTier | str) -> None:
+        self._run(self.bridge.set_tier(artifact_id, tier))
+
+    def restore_page(self, artifact_id: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
+        return self._run(self.bridge.restore_page(artifact_id, days=days, speed=speed))
+
+    def get_stats(self) -> StorageStats:
+        return self.bridge.get_stats()
+
+    def collect_stats(self) -> StorageStats:
+        return self._run(self.bridge.collect_stats())
+
+    def store_leased(
+        self,
+        page: MemoryPage,
+        tier: StorageTier | str | None = None,
+        *,
+        owner: str,
+        reuse: CheckpointEntry | None = None,
+    ) -> CheckpointEntry:
+        return self._run(self.bridge.store_leased(page, tier, owner=owner, reuse=reuse))
+
+    def checkpoint(self, pages: Iterable[MemoryPage], name: str, *, stored: Iterable[CheckpointEntry] = ()) -> str:
+        return self._run(self.bridge.checkpoint(pages, name, stored=stored))
+
+    def restore_checkpoint(self, checkpoint_id: str, *, only: Iterable[str] | None = None) -> list[MemoryPage]:
+        return self._run(self.bridge.restore_checkpoint(checkpoint_id, only=only))
+
+    def list_checkpoints(self) -> list[str]:
+        return self._run(self.bridge.list_checkpoints())
+
+    def get_checkpoint_manifest(self, checkpoint_id: str) -> CheckpointManifest | None:
+        return self._run(self.bridge.get_checkpoint_manifest(checkpoint_id))
+
+    def delete_checkpoint(self, checkpoint_id: str) -> bool:
+        return self._run(self.bridge.delete_checkpoint(checkpoint_id))
+
+
+def _stop(loop: asyncio.AbstractEventLoop, thread: threading.Thread, bridge: ArtifactsBridge) -> None:
+    try:
+        asyncio.run_coroutine_threadsafe(_shutdown(bridge), loop).result()
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+
+async def _shutdown(bridge: ArtifactsBridge) -> None:
+    """As ``asyncio.run`` ends: the bridge closed, then every task left cancelled (clients' keepers close theirs)."""
+    try:
+        await bridge.aclose()
+    finally:
+        current = asyncio.current_task()
+        others = [t for t in asyncio.all_tasks() if t is not current]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
