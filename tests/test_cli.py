@@ -581,3 +581,11 @@ def test_credentials_in_a_url_are_refused_without_being_repeated(cli: Cli) -> No
     result = cli.run("migrate", f"s3://k:{SENTINEL}@b/p", "memory://")
     assert result.returncode == 2
     assert_no_sentinel(result)
+
+
+def test_settings_follow_one_rule_per_kind_on_the_command_line(cli: Cli, file_url: str) -> None:
+    easy = {"TIERSTORE_CLIENT": "OBSTORE", "TIERSTORE_RETRY_DEADLINE": "10s", "TIERSTORE_COMPRESSION": ""}
+    assert cli.json("ls", "--url", file_url, **easy, TIERSTORE_S3_SSE="rot13") == []  # S3's own: not this store's
+    refused = cli.json("ls", "--url", "s3://bucket", TIERSTORE_S3_SSE="rot13", expect=2)
+    assert "TIERSTORE_S3_SSE" in refused["message"]
+    assert "rot13" not in refused["message"]

@@ -17,12 +17,15 @@ from tierstore.backends.gcs import GCSBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.backends.s3 import S3Backend
 from tierstore.bridge import ArtifactsBridge, bridge_from_env
+from tierstore.cli import gc as gc_command
 from tierstore.config import (
     MisspeltSettingWarning,
     TierstoreSettings,
     backend_from_url,
     default_data_dir,
     load_settings,
+    parse_duration,
+    parse_location,
     parse_storage_classes,
     redact_url,
 )
@@ -138,9 +141,8 @@ def test_storage_classes_from_python_are_validated_too() -> None:
     [
         ("TIERSTORE_COMPRESSION", "gzip"),
         ("TIERSTORE_CONCURRENCY", "0"),
-        ("TIERSTORE_S3_SSE", "rot13"),
         ("TIERSTORE_RETRY_DEADLINE", "-1"),
-        ("TIERSTORE_AZURE_BATCH_DELETE", "sometimes"),
+        ("TIERSTORE_READ_TIMEOUT", "soon"),
     ],
 )
 def test_invalid_values_are_configuration_errors_naming_the_variable(
@@ -443,3 +445,138 @@ def test_a_misspelt_setting_in_dotenv_warns_and_a_right_one_does_not(tmp_path: P
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_settings().concurrency == 4
+
+
+# -- one rule per kind of value ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "given", "field", "value"),
+    [
+        ("TIERSTORE_CLIENT", "OBSTORE", "client", "obstore"),
+        ("TIERSTORE_CLIENT", " Sdk ", "client", "sdk"),
+        ("TIERSTORE_COMPRESSION", "ZSTD", "compression", "zstd"),
+        ("TIERSTORE_S3_ADDRESSING_STYLE", "Path", "s3_addressing_style", "path"),
+        ("TIERSTORE_AZURE_BATCH_DELETE", "SINGLE", "azure_batch_delete", "single"),
+        ("TIERSTORE_S3_SSE", "aes256", "s3_sse", "AES256"),
+        ("TIERSTORE_S3_SSE", "AWS:KMS", "s3_sse", "aws:kms"),
+    ],
+)
+def test_choices_are_case_insensitive(
+    monkeypatch: pytest.MonkeyPatch, variable: str, given: str, field: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, given)
+    assert getattr(load_settings(), field) == value
+
+
+@pytest.mark.parametrize("variable", [f"TIERSTORE_{name.upper()}" for name in TierstoreSettings.model_fields])
+def test_an_empty_variable_is_an_unset_one(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    monkeypatch.setenv(variable, "")
+    field = variable.removeprefix("TIERSTORE_").lower()
+    default = TierstoreSettings.model_fields[field].get_default(call_default_factory=True)
+    assert getattr(load_settings(), field) == default
+
+
+@pytest.mark.parametrize(
+    ("given", "seconds"),
+    [("10", 10.0), ("2.5", 2.5), ("250ms", 0.25), ("10s", 10.0), ("5m", 300.0), ("1h", 3600.0), (" 1 M ", 60.0)],
+)
+@pytest.mark.parametrize(
+    "variable", ["TIERSTORE_RETRY_DEADLINE", "TIERSTORE_CONNECT_TIMEOUT", "TIERSTORE_READ_TIMEOUT"]
+)
+def test_every_duration_takes_units(monkeypatch: pytest.MonkeyPatch, variable: str, given: str, seconds: float) -> None:
+    monkeypatch.setenv(variable, given)
+    assert getattr(load_settings(), variable.removeprefix("TIERSTORE_").lower()) == seconds
+
+
+@pytest.mark.parametrize("given", ["10x", "ten", "-1s", "0s", "1h30m"])
+def test_a_bad_duration_names_the_variable_without_echoing_it(monkeypatch: pytest.MonkeyPatch, given: str) -> None:
+    monkeypatch.setenv("TIERSTORE_RETRY_DEADLINE", given)
+    with pytest.raises(ConfigurationError, match="TIERSTORE_RETRY_DEADLINE") as caught:
+        load_settings()
+    assert repr(given) not in str(caught.value)
+
+
+def test_the_command_line_and_the_settings_read_durations_alike() -> None:
+    for text in ("90", "30s", "250ms", "15m", "1h", "2d", "1w"):
+        assert gc_command.parse_duration(text) == parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("variable", "bad"),
+    [
+        ("TIERSTORE_S3_SSE", "rot13"),
+        ("TIERSTORE_S3_ADDRESSING_STYLE", "sideways"),
+        ("TIERSTORE_AZURE_BATCH_DELETE", "sometimes"),
+    ],
+)
+def test_a_bad_setting_of_one_cloud_fails_only_that_cloud(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, bad: str
+) -> None:
+    monkeypatch.setenv(variable, bad)
+    settings = load_settings()
+    assert isinstance(backend_from_url(f"file://{tmp_path}", settings), FileSystemBackend)
+    assert isinstance(backend_from_url("memory://", settings), InMemoryBackend)
+    scheme = {"S3": "s3://bucket", "AZURE": "az://container"}[variable.split("_")[1]]
+    with pytest.raises(ConfigurationError, match=variable) as caught:
+        backend_from_url(scheme, settings)
+    assert bad not in str(caught.value)
+
+
+def test_a_bad_shared_setting_still_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIERSTORE_S3_SSE", "rot13")
+    monkeypatch.setenv("TIERSTORE_CONCURRENCY", "0")
+    with pytest.raises(ConfigurationError, match="TIERSTORE_CONCURRENCY") as caught:
+        load_settings()
+    assert "TIERSTORE_S3_SSE" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "mapping"),
+    [
+        ("s3://bucket", "L3=GLACIER"),
+        ("s3://bucket", "L2=DEEP_ARCHIVE"),
+        ("az://container", "L3=Archive"),
+    ],
+)
+def test_a_working_tier_in_an_archive_class_is_refused(monkeypatch: pytest.MonkeyPatch, url: str, mapping: str) -> None:
+    monkeypatch.setenv("TIERSTORE_STORAGE_CLASSES", mapping)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", "UseDevelopmentStorage=true")
+    with pytest.raises(ConfigurationError, match="only L4 may be archived"):
+        backend_from_url(url)
+
+
+def test_an_archive_tier_on_l4_and_a_readable_class_anywhere_are_fine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIERSTORE_STORAGE_CLASSES", "L3=GLACIER_IR,L4=DEEP_ARCHIVE")
+    assert isinstance(backend_from_url("s3://bucket"), S3Backend)
+    monkeypatch.setenv("TIERSTORE_STORAGE_CLASSES", "L3=ARCHIVE")  # GCS reads ARCHIVE at once: no restore
+    assert isinstance(backend_from_url("gs://bucket"), GCSBackend)
+
+
+@pytest.mark.parametrize("value", ["pages", "data/tierstore"])
+def test_a_relative_data_dir_follows_the_rule_for_paths(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("TIERSTORE_DATA_DIR", value)
+    with pytest.raises(ConfigurationError, match="TIERSTORE_DATA_DIR must be an absolute path"):
+        load_settings()
+    with pytest.raises(ConfigurationError, match="TIERSTORE_DATA_DIR must be an absolute path"):
+        default_data_dir()
+
+
+def test_a_data_dir_spelled_relative_is_resolved_when_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TIERSTORE_DATA_DIR", "./pages")
+    settings = load_settings()
+    assert settings.local_data_dir() == tmp_path / "pages"
+    assert default_data_dir() == tmp_path / "pages"
+    monkeypatch.chdir(tmp_path.parent)
+    assert settings.local_data_dir() == tmp_path / "pages"  # read once: a later chdir does not move the store
+
+
+@pytest.mark.parametrize("url", ["s3://bucket//double", "s3://bucket/a//b", "gs://bucket/a//", "az://container//"])
+def test_an_empty_path_segment_in_a_cloud_url_is_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="empty path segment"):
+        parse_location(url)
+
+
+@pytest.mark.parametrize(("url", "prefix"), [("s3://bucket/", ""), ("s3://bucket/a/b/", "a/b"), ("gs://b/p", "p")])
+def test_a_single_trailing_slash_is_fine(url: str, prefix: str) -> None:
+    assert parse_location(url).path == prefix

@@ -23,11 +23,13 @@ import os
 import re
 import warnings
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tierstore.backends.cloud.options import CloudOptions
@@ -47,10 +49,38 @@ class MisspeltSettingWarning(UserWarning):
     """A ``TIERSTORE_*`` variable that is no setting but close to one (``TIERSTORE_ULR``): it is ignored."""
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?")
+_UNIT_SECONDS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_PROVIDER_PREFIXES = {"s3": "s3_", "gs": "gcs_", "az": "azure_"}
+"""A scheme's own settings: a bad one fails only what uses that scheme, never a command on another store."""
+_quiet: ContextVar[bool] = ContextVar("tierstore_settings_quiet", default=False)
+
+
+def parse_duration(text: str) -> timedelta:
+    """The one rule for durations, in settings and on the command line: seconds (``90``, ``2.5``), or a number with a
+    unit: ``ms``, ``s``, ``m``, ``h``, ``d``, ``w`` (``250ms``, ``10s``, ``5m``, ``1h``, ``2d``, ``1w``). The message
+    never echoes the text (a setting's value stays unshown)."""
+    match = _DURATION.fullmatch(text.strip().lower()) if isinstance(text, str) else None
+    if not match:
+        raise ConfigurationError("not a duration: use seconds or a number with a unit, e.g. 250ms, 10s, 5m, 1h, 2d")
+    return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
+
+
+def local_directory(value: str | os.PathLike[str], variable: str) -> Path:
+    """A directory named in a setting, by the rule for paths in ``TIERSTORE_URL``: absolute, ``~/...``, ``./...`` or
+    ``../...`` (a bare word could be a typo as well as a directory), resolved against the working directory now."""
+    text = os.fspath(value)
+    if not text.startswith(("/", "~", "./", "../")) and text not in (".", ".."):
+        raise ConfigurationError(
+            f"{variable} must be an absolute path, ~/..., ./... or ../... (a bare word could be a typo)"
+        )
+    return Path(text).expanduser().absolute()
+
+
 def default_data_dir() -> Path:
     """``$TIERSTORE_DATA_DIR``, else ``$XDG_DATA_HOME/tierstore``, else ``~/.local/share/tierstore``."""
     if explicit := os.environ.get("TIERSTORE_DATA_DIR"):
-        return Path(explicit).expanduser()
+        return local_directory(explicit, "TIERSTORE_DATA_DIR")
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "tierstore"
 
@@ -98,7 +128,10 @@ class TierstoreSettings(BaseSettings):
         extra="ignore",
         hide_input_in_errors=True,
         validate_default=True,
+        env_ignore_empty=True,
     )
+    _deferred: dict[str, str] = PrivateAttr(default_factory=dict)
+    """Problems with one scheme's own settings, raised when a backend of that scheme is built."""
 
     url: str | None = Field(
         default=None,
@@ -211,6 +244,27 @@ class TierstoreSettings(BaseSettings):
         "falling back to single deletes where refused). Default: auto.",
     )
 
+    @field_validator("compression", "client", "s3_addressing_style", "azure_batch_delete", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("s3_sse", mode="before")
+    @classmethod
+    def _sse_spelling(cls, value: Any) -> Any:
+        spellings = {"aes256": "AES256", "aws:kms": "aws:kms"}
+        return spellings.get(value.strip().lower(), value) if isinstance(value, str) else value
+
+    @field_validator("retry_deadline", "connect_timeout", "read_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value).total_seconds() if isinstance(value, str) else value
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir(cls, value: Any) -> Any:
+        return local_directory(value, "TIERSTORE_DATA_DIR") if isinstance(value, str | os.PathLike) else value
+
     @field_validator("storage_classes", mode="before")
     @classmethod
     def _parse_storage_classes(cls, value: Any) -> Any:
@@ -225,7 +279,15 @@ class TierstoreSettings(BaseSettings):
             yield name, (redact_url(value) if name in {"url", "azure_account_url"} and value else value)
 
     def model_post_init(self, context: Any, /) -> None:
-        warn_about_misspelt_settings()
+        if not _quiet.get():
+            warn_about_misspelt_settings()
+
+    def check_for(self, scheme: str) -> None:
+        """ConfigurationError when a setting of ``scheme``'s own (``TIERSTORE_S3_*`` for ``s3``) was invalid."""
+        prefix = _PROVIDER_PREFIXES.get(scheme)
+        problems = [problem for name, problem in self._deferred.items() if prefix and name.startswith(prefix)]
+        if problems:
+            raise ConfigurationError(f"invalid settings: {'; '.join(problems)}")
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.retry_max_attempts, deadline=self.retry_deadline)
@@ -244,15 +306,34 @@ class TierstoreSettings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> TierstoreSettings:
-    """The settings from the environment (and ``.env``), with ``overrides`` on top; ConfigurationError if invalid."""
+    """The settings from the environment (and ``.env``), with ``overrides`` on top; ConfigurationError if invalid.
+
+    An invalid setting of one scheme's own (``TIERSTORE_S3_SSE``) fails only the backends of that scheme
+    (:meth:`TierstoreSettings.check_for`, which :func:`backend_from_url` calls), so it never blocks a command on
+    another store."""
     try:
         return TierstoreSettings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
+        errors = exc.errors(include_input=False, include_url=False)
+    problems = {
+        str(error["loc"][0]) if error["loc"] else "": (
             f"TIERSTORE_{'_'.join(str(p) for p in error['loc']).upper()}: {_plain(error['msg'])}"
-            for error in exc.errors(include_input=False, include_url=False)
         )
-        raise ConfigurationError(f"invalid settings: {problems}") from None
+        for error in errors
+    }
+    scheme_own = {name for name in problems if name.startswith(tuple(_PROVIDER_PREFIXES.values()))}
+    if scheme_own != set(problems):
+        raise ConfigurationError(f"invalid settings: {'; '.join(problems.values())}") from None
+    defaults = {
+        name: TierstoreSettings.model_fields[name].get_default(call_default_factory=True) for name in scheme_own
+    }
+    token = _quiet.set(True)  # the first attempt warned already
+    try:
+        settings = TierstoreSettings(**{**overrides, **defaults})
+    finally:
+        _quiet.reset(token)
+    settings._deferred = {name: problems[name] for name in scheme_own}
+    return settings
 
 
 def _plain(message: str) -> str:
@@ -282,6 +363,7 @@ def backend_from_url(url: str | os.PathLike[str] | None, settings: TierstoreSett
     settings = settings if settings is not None else load_settings()
     text = (os.fspath(url) if url is not None else None) or settings.url
     location = parse_location(text) if text else Location("file", "", str(settings.local_data_dir()))
+    settings.check_for(location.scheme)
     return scheme_of(location.scheme).build(location, settings)
 
 
@@ -341,6 +423,10 @@ def _parse_url(scheme: str, url: str) -> Location:
         return Location(scheme, "", path)
     if not parts.netloc:
         raise ConfigurationError(f"{scheme}:// URLs need a {known.container}: {_example(scheme)}")
+    if "//" in path:
+        raise ConfigurationError(
+            f"{scheme}:// URLs take no empty path segment ('//'): the prefix would not be the one meant"
+        )
     # The netloc as written, not urlsplit's lowercased hostname: a bucket name is never silently changed.
     return Location(scheme, parts.netloc, path.strip("/"))
 

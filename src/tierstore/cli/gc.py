@@ -7,25 +7,24 @@ still be writing them), with when a plain ``gc`` will collect them and how to co
 from __future__ import annotations
 
 import argparse
-import re
 from datetime import timedelta
 
-from tierstore import maintenance
+from tierstore import config, maintenance
 from tierstore.cli.context import AddCommand, Invocation
 from tierstore.cli.render import ProgressBar, human_size, print_json, print_report, to_plain
+from tierstore.errors import ConfigurationError
 from tierstore.maintenance import GcReport
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SHOWN = ("orphans_deleted", "orphans_kept", "intents_removed", "tombs_pruned")
 
 
 def parse_duration(text: str) -> timedelta:
-    """``90``, ``30s``, ``15m``, ``1h``, ``2d``, ``1w``."""
-    match = _DURATION.fullmatch(text.strip().lower())
-    if not match:
-        raise argparse.ArgumentTypeError(f"invalid duration {text[:40]!r}: use e.g. 30s, 15m, 1h, 2d")
-    return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
+    """``90``, ``30s``, ``15m``, ``1h``, ``2d``, ``1w``: the rule every duration setting follows too."""
+    try:
+        return config.parse_duration(text)
+    except ConfigurationError:
+        raise argparse.ArgumentTypeError(f"invalid duration {text[:40]!r}: use e.g. 30s, 15m, 1h, 2d") from None
 
 
 def format_duration(duration: timedelta) -> str:

@@ -27,7 +27,8 @@ class TierMap:
         spell: Callable[[str], str] = str.upper,
     ) -> None:
         """``known``: the cloud's class names, as ``spell`` writes them; ``archives``: those that must be restored
-        before a read. An unknown class is refused here, before any request."""
+        before a read. An unknown class is refused here, before any request, and so is an archive class for any tier
+        but L4 (a page of a working tier would need a restore before each read)."""
         classes = {spelled: spelled for spelled in known}
         self.classes: dict[StorageTier, str] = {}
         for tier, name in {**defaults, **(overrides or {})}.items():
@@ -39,6 +40,12 @@ class TierMap:
                 )
             self.classes[StorageTier(tier)] = spelled
         self.archives = frozenset(archives)
+        for tier, spelled in self.classes.items():
+            if spelled in self.archives and tier is not StorageTier.L4:
+                raise ConfigurationError(
+                    f"tier {tier.value} cannot live in the {cloud} archive class {spelled}: its pages must be readable "
+                    "at once; only L4 may be archived"
+                )
 
     @property
     def has_archive(self) -> bool:
