@@ -16,7 +16,7 @@ from tierstore.errors import ConfigurationError
 from tierstore.maintenance import GcReport
 
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_SHOWN = ("orphans_deleted", "orphans_kept", "intents_removed", "tombs_pruned")
+_SHOWN = ("orphans_deleted", "orphans_kept", "intents_removed", "tombs_pruned", "in_progress")
 
 
 def parse_duration(text: str) -> timedelta:
@@ -68,5 +68,11 @@ def _print(report: GcReport, grace: timedelta, *, dry_run: bool) -> None:
             due = max(written) + grace
             print(f"  `tierstore gc` collects them from {due:%Y-%m-%d %H:%M:%S} UTC;")
         print("  if no checkpoint is being written to this store now, `tierstore gc --grace 0s` collects them at once")
+    if report.in_progress:
+        print(f"{kept} what {len(report.in_progress)} checkpoint(s) in progress wrote (their lease is live):")
+        for running in report.in_progress:
+            print(f"  {running.checkpoint}  lease expires {running.lease_expires:%Y-%m-%d %H:%M:%S} UTC")
+        print("  a writer that died leaves its lease to expire; `tierstore gc` then collects what it wrote")
     print(f"{deleted} {report.intents_removed} stale intent(s) and {report.tombs_pruned} old tomb record(s)")
-    print_report(report, skip=_SHOWN)
+    labels = {"strays_removed": "strays that would be removed"} if dry_run else {}
+    print_report(report, skip=_SHOWN, labels=labels)

@@ -23,7 +23,7 @@ from tierstore.bridge import ArtifactsBridge
 from tierstore.clock import Clock
 from tierstore.concurrency import Progress
 from tierstore.maintenance.fsck import fsck, listed
-from tierstore.maintenance.reports import GcReport
+from tierstore.maintenance.reports import GcReport, Running
 from tierstore.refs import as_utc
 
 
@@ -66,6 +66,10 @@ async def gc(
     old_strays = [s.name for s in found.strays if _aged(s.last_modified, now, grace)]
     expired = [i.key for i in intents if now is not None and not i.live(now)]
     old_tombs = [t.key for t in tombs if _aged(t.last_modified, now, tomb_retention)]
+    report.in_progress = sorted(
+        (Running(i.checkpoint, i.renewed + i.ttl) for i in intents if now is None or i.live(now)),
+        key=lambda r: r.checkpoint,
+    )
     report.intents_removed, report.tombs_pruned = len(expired), len(old_tombs)
     if dry_run:
         report.orphans_deleted, report.strays_removed = sorted(old), old_strays

@@ -51,6 +51,14 @@ class FsckReport:
 
 
 @dataclass
+class Running:
+    """A checkpoint whose lease is live: ``gc`` keeps what it wrote until it ends or the lease expires."""
+
+    checkpoint: str
+    lease_expires: datetime
+
+
+@dataclass
 class GcReport:
     orphans_deleted: list[str] = field(default_factory=list)
     orphans_kept: list[Orphan] = field(default_factory=list)
@@ -58,6 +66,8 @@ class GcReport:
     intents_removed: int = 0
     tombs_pruned: int = 0
     strays_removed: list[str] = field(default_factory=list)
+    in_progress: list[Running] = field(default_factory=list)
+    """Checkpoints whose live lease keeps what they wrote; a writer that died leaves its lease to expire."""
 
 
 @dataclass
