@@ -276,8 +276,8 @@ def test_help_says_what_each_command_does_and_the_exit_codes(cli: Cli) -> None:
         assert f"\n    {command}" in text
     assert "archived page" in text.split("\n    restore")[1].split("\n    rm")[0]
     verify = cli("checkpoints", "--help").stdout
-    assert "verify (restore)" in verify
-    assert "writes nothing" in verify
+    assert "writes nothing" in verify.split("\n    restore")[0].split("\n    verify")[1]
+    assert "bring every archived page of a checkpoint back" in verify.split("\n    restore")[1]
 
 
 def test_storage_full_has_its_own_exit_code() -> None:
@@ -440,7 +440,7 @@ def test_fsck_finds_damage_and_verify_refuses_it(cli: Cli, file_url: str) -> Non
 
     failed = cli("checkpoints", "verify", checkpoint_id, "--url", file_url, expect=4)
     assert "IntegrityError" in failed.stderr
-    cli("checkpoints", "restore", checkpoint_id, "--url", file_url, expect=4)  # the alias
+    assert "all 10 pages of" in cli("checkpoints", "restore", checkpoint_id, "--url", file_url).stdout  # none archived
     cli("show", victim, "--url", file_url, "--content", expect=4)
 
 
@@ -585,7 +585,8 @@ def test_credentials_in_a_url_are_refused_without_being_repeated(cli: Cli) -> No
 
 def test_settings_follow_one_rule_per_kind_on_the_command_line(cli: Cli, file_url: str) -> None:
     easy = {"TIERSTORE_CLIENT": "OBSTORE", "TIERSTORE_RETRY_DEADLINE": "10s", "TIERSTORE_COMPRESSION": ""}
-    assert cli.json("ls", "--url", file_url, **easy, TIERSTORE_S3_SSE="rot13") == []  # S3's own: not this store's
+    cli.env.update(easy)
+    assert cli.json("ls", "--url", file_url, TIERSTORE_S3_SSE="rot13") == []  # S3's own: not this store's
     refused = cli.json("ls", "--url", "s3://bucket", TIERSTORE_S3_SSE="rot13", expect=2)
     assert "TIERSTORE_S3_SSE" in refused["message"]
     assert "rot13" not in refused["message"]

@@ -18,7 +18,9 @@ import pytest
 
 from tests.conftest import Store
 from tests.test_cli import Cli, ids_of, target
+from tierstore.cli import exit_codes
 
+ARCHIVE_RIGS = ("s3_moto", "s3_moto_obstore", "s3_localstack", "s3_localstack_obstore", "azure", "azure_obstore")
 CLOUD_RIGS = ("s3_moto", "s3_moto_obstore", "s3_localstack", "s3_localstack_obstore", "gcs", "azure", "azure_obstore")
 
 
@@ -112,7 +114,7 @@ def test_every_command_on_a_store_with_pages(store: Store, cli: Cli, tmp_path: P
         manifest=["checkpoints", "show", checkpoint, "--url", url],
         manifest_json=["checkpoints", "show", checkpoint, "--url", url, "--json"],
         verify=["checkpoints", "verify", checkpoint, "--url", url],
-        verify_json=["checkpoints", "restore", checkpoint, "--url", url, "--json"],
+        verify_json=["checkpoints", "verify", checkpoint, "--url", url, "--json"],
         migrate=["migrate", url, copy],
         migrate_again_json=["migrate", url, copy, "--json"],
         fsck=["fsck", "--url", url],
@@ -204,13 +206,43 @@ def archive_flow(rig: str, cli: Cli, url: str) -> None:
         restore_json=["restore", "mem_L3_1", "--url", url, "--json"],
         restored=["show", "mem_L3_1", "--content", "--url", url],
     )
-    assert "`tierstore restore mem_L3_1`" in r["show"].stderr
+    assert f"`tierstore restore mem_L3_1 --url {url}`" in r["show"].stderr
     assert "bridge" not in r["show"].stderr
     assert json.loads(r["raw_json"].stdout)["error"] == "ArchivedPageError"
     assert r["restore"].stdout.startswith(("mem_L3_1 is being restored", "mem_L3_1 is restored"))
     # The emulators finish a restore at once; Azure then reports the blob back in its online tier.
     assert json.loads(r["restore_json"].stdout)["state"] in ("restored", "not-archived")
     assert "Message 0 content..." in r["restored"].stdout
+
+
+def test_checkpoints_restore_brings_back_every_archived_page(store: Store, cli: Cli) -> None:
+    if store.rig == "memory":
+        pytest.skip("memory:// lives for one command: no store with pages outlives the demo")
+    url, env = target(store)
+    cli.env.update(env)
+    kept = cli("demo", "--keep", "--url", url).stdout
+    checkpoint = kept.split("Kept 15 pages and checkpoint ")[1].split()[0]
+    pages = [p["artifact_id"] for p in cli.json("checkpoints", "show", checkpoint, "--url", url)["pages"]]
+    archived = pages[:3]
+    r = cli.batch(
+        {"verify": exit_codes.ARCHIVED} if store.rig in ARCHIVE_RIGS else {},
+        **{f"tier{i}": ["tier", artifact, "L4", "--url", url] for i, artifact in enumerate(archived)},
+        verify=["checkpoints", "verify", checkpoint, "--url", url],
+        restore=["checkpoints", "restore", checkpoint, "--url", url],
+        restore_json=["checkpoints", "restore", checkpoint, "--url", url, "--json"],
+        verify_after=["checkpoints", "verify", checkpoint, "--url", url],
+    )
+    report = json.loads(r["restore_json"].stdout)
+    assert report["pages"] == len(pages)
+    assert sorted(a["artifact_id"] for a in report["artifacts"]) == sorted(pages)
+    if store.rig in ARCHIVE_RIGS:
+        assert f"`tierstore checkpoints restore {checkpoint} --url {url}`" in r["verify"].stderr
+        # The emulators finish a restore at once (Azure then reports the blob back online).
+        assert "restored: can be read now" in r["restore"].stdout or "not archived" in r["restore"].stdout
+    else:
+        assert report["states"] == {"not-archived": len(pages)}
+    assert r["restore"].stdout.rstrip().endswith(f"`tierstore checkpoints verify {checkpoint}`")
+    assert "all 10 pages load and match their checksums" in r["verify_after"].stdout
 
 
 def test_doctor_leads_with_a_missing_bucket(store: Store, cli: Cli) -> None:

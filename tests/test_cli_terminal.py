@@ -90,6 +90,20 @@ def test_long_work_draws_a_bar_with_rate_and_time_left(cli: Cli, url: str, tmp_p
     assert bar("looking for orphans", 15, "pages").search(screen), screen
 
 
+def test_checkpoint_verify_draws_a_bar_and_ends_with_its_verdict(cli: Cli, url: str) -> None:
+    [checkpoint] = [c["checkpoint_id"] for c in cli.json("checkpoints", "--url", url)]
+    verdict = f"checkpoint {checkpoint} (session_snapshot): all 10 pages load and match their checksums"
+    code, screen, _ = on_a_terminal(cli, "checkpoints", "verify", checkpoint, "--url", url)
+    assert code == 0
+    assert bar("verifying", 10, "pages").search(screen), screen
+    assert screen.rstrip().endswith(verdict)
+    assert "mem_L3_6" not in screen  # the pages only when asked
+    code, screen, _ = on_a_terminal(cli, "checkpoints", "verify", checkpoint, "--pages", "--url", url)
+    assert code == 0
+    assert screen.rstrip().endswith(verdict)
+    assert screen.index("mem_L3_6") < screen.index(verdict)
+
+
 def test_json_stays_clean_while_the_bar_is_on_the_terminal(cli: Cli, url: str) -> None:
     code, screen, stdout = on_a_terminal(cli, "fsck", "--url", url, "--json", stdout_too=False)
     assert code == 0

@@ -91,8 +91,9 @@ def test_the_docs_name_every_command() -> None:
     for name in commands:
         assert f"| `tierstore {name}" in CONFIGURATION, name
         assert re.search(rf"`{name}( [A-Z]+.*?)?`", readme), name
-    for action in ("show", "verify", "delete"):
-        assert f"`tierstore checkpoints {action} ID`" in CONFIGURATION
+    for action in ("show", "verify", "restore", "delete"):
+        assert f"`tierstore checkpoints {action} ID" in CONFIGURATION
+        assert f"`checkpoints {action} ID`" in readme or action == "show", action
 
 
 def test_every_guarantee_names_tests_that_exist() -> None:

@@ -27,7 +27,7 @@ from tierstore.backends.base import ListEntry, RestoreSpeed, RestoreStatus, Stor
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.chuk_calls import ChukCalls
 from tierstore.clock import SYSTEM_CLOCK, Clock, check_clock
-from tierstore.concurrency import bounded_gather
+from tierstore.concurrency import Progress, bounded_gather
 from tierstore.config import TierstoreSettings, backend_from_url, load_settings
 from tierstore.enums import StorageTier
 from tierstore.errors import (
@@ -354,11 +354,14 @@ class ArtifactsBridge(ChukCalls):
         self._tally_bytes += uploaded_bytes
         return checkpoint_id
 
-    async def restore_checkpoint(self, checkpoint_id: str, *, only: Iterable[str] | None = None) -> list[MemoryPage]:
+    async def restore_checkpoint(
+        self, checkpoint_id: str, *, only: Iterable[str] | None = None, progress: Progress | None = None
+    ) -> list[MemoryPage]:
         """Every page of the checkpoint, each verified; raises rather than return a partial restore.
 
         ``only``: page ids; the checkpoint's other pages are neither read nor checked (the caller reads the manifest
-        for them), so a checkpoint with archived pages restores the others.
+        for them), so a checkpoint with archived pages restores the others. ``progress(done, total)`` is called as
+        pages are read.
         """
         key = self._artifacts.checkpoint_key(checkpoint_id)
         manifest = None if key is None else await self._artifacts.manifest(key)
@@ -381,7 +384,7 @@ class ArtifactsBridge(ChukCalls):
             return page if entry.state is None else page.model_copy(update=dict(entry.state))
 
         chosen = [e for e in manifest.pages if wanted is None or e.page_id in wanted]
-        results = await bounded_gather((fetch(e) for e in chosen), self.concurrency, settle=True)
+        results = await bounded_gather((fetch(e) for e in chosen), self.concurrency, settle=True, progress=progress)
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:
             archived = [f for f in failures if isinstance(f, ArchivedPageError)]

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from tierstore.backends.base import ListEntry, RestoreSpeed, RestoreStatus
 from tierstore.bridge import ArtifactsBridge, bridge_from_env
+from tierstore.concurrency import Progress
 from tierstore.config import TierstoreSettings
 from tierstore.enums import StorageTier
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata, StorageStats
@@ -126,8 +127,10 @@ class SyncBridge:
     def checkpoint(self, pages: Iterable[MemoryPage], name: str, *, stored: Iterable[CheckpointEntry] = ()) -> str:
         return self._run(self.bridge.checkpoint(pages, name, stored=stored))
 
-    def restore_checkpoint(self, checkpoint_id: str, *, only: Iterable[str] | None = None) -> list[MemoryPage]:
-        return self._run(self.bridge.restore_checkpoint(checkpoint_id, only=only))
+    def restore_checkpoint(
+        self, checkpoint_id: str, *, only: Iterable[str] | None = None, progress: Progress | None = None
+    ) -> list[MemoryPage]:
+        return self._run(self.bridge.restore_checkpoint(checkpoint_id, only=only, progress=progress))
 
     def list_checkpoints(self) -> list[str]:
         return self._run(self.bridge.list_checkpoints())

@@ -13,6 +13,7 @@ import contextlib
 import importlib.metadata
 import logging
 import os
+import shlex
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -34,7 +35,7 @@ from tierstore.cli import (
 )
 from tierstore.cli.context import Invocation, Run, common_options
 from tierstore.cli.render import print_json, shown
-from tierstore.config import MisspeltSettingWarning, load_settings
+from tierstore.config import MisspeltSettingWarning, load_settings, redact_url
 from tierstore.errors import ArchivedPageError, ObjectNotFoundError, TierstoreError
 
 COMMANDS = (demo, ls, show, checkpoints, tier, restore, rm, migrate, fsck, gc, doctor)
@@ -100,13 +101,18 @@ def _main(args: argparse.Namespace) -> int:
     return code
 
 
-def message(exc: TierstoreError) -> str:
-    """The error in the command line's words."""
+def message(exc: TierstoreError, args: argparse.Namespace | None = None) -> str:
+    """The error in the command line's words; a command it suggests names the store as this one did (``--url``)."""
     if isinstance(exc, ArchivedPageError):
+        url = getattr(args, "url", None)
+        where = f" --url {shlex.quote(redact_url(url))}" if url else ""
         if exc.pending:
-            then = f"a restore is in progress: `tierstore restore {exc.key}` shows how far it is"
+            then = f"a restore is in progress: `tierstore restore {exc.key}{where}` shows how far it is"
         else:
-            then = f"`tierstore restore {exc.key}` starts a restore"
+            then = f"`tierstore restore {exc.key}{where}` starts a restore"
+        checkpoint = getattr(args, "id", None) if getattr(args, "command", None) == "checkpoints" else None
+        if checkpoint:
+            then += f"; `tierstore checkpoints restore {checkpoint}{where}` restores every page of the checkpoint"
         return f"artifact {shown(exc.key)} is archived and cannot be read until it is restored; {then}"
     if isinstance(exc, ObjectNotFoundError):
         kinds = {ids.CHECKPOINT_PREFIX: "checkpoint", ids.PAGE_PREFIX: "artifact"}
@@ -116,7 +122,7 @@ def message(exc: TierstoreError) -> str:
 
 
 def _fail(args: argparse.Namespace, exc: TierstoreError) -> int:
-    code, kind, text = exit_codes.of_error(exc), type(exc).__name__, message(exc)
+    code, kind, text = exit_codes.of_error(exc), type(exc).__name__, message(exc, args)
     print(f"tierstore: {kind}: {text}", file=sys.stderr)
     if getattr(args, "json", False):
         print_json({"error": kind, "message": text, "exit_code": code})

@@ -1,17 +1,21 @@
 """``tierstore checkpoints [list|show|verify|delete]``: the store's checkpoints.
 
-Contract: ``verify`` (alias ``restore``) loads every page of a checkpoint and checks it as
-``ArtifactsBridge.restore_checkpoint`` does, and writes nothing; ``delete`` removes the checkpoint and the
-artifacts no other checkpoint uses.
+Contract: ``verify`` loads every page of a checkpoint and checks it as ``ArtifactsBridge.restore_checkpoint`` does,
+and writes nothing; it draws a progress bar on a terminal, prints its verdict last and the pages only with
+``--pages``. ``restore`` brings every archived page of the checkpoint back from its archive class (as ``tierstore
+restore ID`` does for one page) and reports how far that is. ``delete`` removes the checkpoint and the artifacts no
+other checkpoint uses.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from tierstore.bridge import ArtifactsBridge
 from tierstore.cli.context import AddCommand, Invocation, checkpoint_id, common_options
-from tierstore.cli.render import Column, human_size, print_fields, print_json, print_table
+from tierstore.cli.render import Column, ProgressBar, human_size, print_fields, print_json, print_table, to_plain
+from tierstore.cli.restore import options as restore_options
 from tierstore.concurrency import bounded_gather
 from tierstore.errors import ObjectNotFoundError
 from tierstore.models import CheckpointManifest
@@ -23,6 +27,12 @@ _LIST_COLUMNS = (
     Column("pages", "PAGES"),
     Column("size", "SIZE"),
 )
+_STATE_WORDS = {
+    "not-archived": "not archived: can be read now",
+    "restored": "restored: can be read now",
+    "pending": "being restored: readable once the restore completes",
+    "archived": "still archived",
+}
 _ENTRY_COLUMNS = (
     Column("page_id", "PAGE", max_width=40),
     Column("artifact_id", "ARTIFACT"),
@@ -39,20 +49,29 @@ def register(add: AddCommand) -> None:
     actions.add_parser("list", help="list checkpoints (the default)", parents=[common]).set_defaults(
         run=list_checkpoints
     )
-    for name, run, aliases, help, artifact_command in (
-        ("show", show, [], "show a checkpoint's manifest: its pages and their artifacts", "show"),
+    for name, run, help, artifact_command in (
+        ("show", show, "show a checkpoint's manifest: its pages and their artifacts", "show"),
         (
             "verify",
             verify,
-            ["restore"],
             "load every page of a checkpoint and verify it, as restore_checkpoint does (writes nothing)",
             "show --content",
         ),
-        ("delete", delete, [], "delete a checkpoint and the artifacts no other checkpoint uses", "rm"),
+        (
+            "restore",
+            restore,
+            "bring every archived page of a checkpoint back so it can be read, and report how far that is",
+            "restore",
+        ),
+        ("delete", delete, "delete a checkpoint and the artifacts no other checkpoint uses", "rm"),
     ):
-        action = actions.add_parser(name, aliases=aliases, help=help, description=help, parents=[common])
+        action = actions.add_parser(name, help=help, description=help, parents=[common])
         action.add_argument("id", help="checkpoint id, e.g. ckpt_20261125T200102123456_ab12cd34")
         action.set_defaults(run=run, artifact_command=artifact_command)
+        if name == "verify":
+            action.add_argument("--pages", action="store_true", help="list the checkpoint's pages after the verdict")
+        if name == "restore":
+            restore_options(action)
 
 
 def _row(checkpoint: str, manifest: CheckpointManifest) -> dict[str, Any]:
@@ -113,12 +132,51 @@ async def verify(inv: Invocation) -> int:
     checkpoint = _checkpoint(inv)
     async with inv.bridge() as bridge:
         manifest = await _manifest(bridge, checkpoint)
-        pages = await bridge.restore_checkpoint(checkpoint)
+        with ProgressBar("verifying", "pages") as bar:
+            pages = await bridge.restore_checkpoint(checkpoint, progress=bar)
     if inv.json:
         print_json({"checkpoint_id": checkpoint, "verified": len(pages), "pages": [p.page_id for p in pages]})
         return 0
-    print(f"checkpoint {checkpoint} ({manifest.name}): all {len(pages)} pages load and match their checksums\n")
-    print_table(_entries(manifest), _ENTRY_COLUMNS)
+    if inv.args.pages:
+        print_table(_entries(manifest), _ENTRY_COLUMNS)
+        print()
+    print(f"checkpoint {checkpoint} ({manifest.name}): all {len(pages)} pages load and match their checksums")
+    return 0
+
+
+async def restore(inv: Invocation) -> int:
+    checkpoint = _checkpoint(inv)
+    async with inv.bridge() as bridge:
+        manifest = await _manifest(bridge, checkpoint)
+        artifacts = sorted({e.artifact_id for e in manifest.pages})
+        with ProgressBar("restoring", "pages") as bar:
+            statuses = await bounded_gather(
+                (bridge.restore_page(a, days=inv.args.days, speed=inv.args.speed) for a in artifacts),
+                inv.settings.concurrency,
+                progress=bar,
+            )
+    states = Counter(status.state for status in statuses)
+    if inv.json:
+        print_json(
+            {
+                "checkpoint_id": checkpoint,
+                "pages": len(artifacts),
+                "states": dict(sorted(states.items())),
+                "artifacts": [{"artifact_id": a, **to_plain(s)} for a, s in zip(artifacts, statuses, strict=True)],
+            }
+        )
+        return 0
+    for state in ("not-archived", "restored", "pending", "archived"):
+        if states[state]:
+            print(f"{states[state]:>6} {_STATE_WORDS[state]}")
+    readable = states["not-archived"] + states["restored"]
+    if readable == len(artifacts):
+        print(f"\nall {len(artifacts)} pages of {checkpoint} can be read: `tierstore checkpoints verify {checkpoint}`")
+    else:
+        print(
+            f"\n{readable} of {len(artifacts)} pages of {checkpoint} can be read; the rest are being restored: run "
+            "this again to see how far it is"
+        )
     return 0
 
 

@@ -1,11 +1,13 @@
 """``tierstore restore ID``: ask the backend to bring an archived page back from its archive class.
 
 Contract: this starts a restore (S3 GLACIER/DEEP_ARCHIVE, Azure Archive) and reports its state; the page can be
-read once the state is ``restored`` or ``not-archived``. Checkpoints are verified with ``checkpoints verify``.
+read once the state is ``restored`` or ``not-archived``. ``checkpoints restore`` does it for every page of a
+checkpoint.
 """
 
 from __future__ import annotations
 
+import argparse
 from typing import get_args
 
 from tierstore.backends.base import RestoreSpeed
@@ -27,8 +29,13 @@ def register(add: AddCommand) -> None:
         "bring an archived page (L4 on S3 or Azure) back so it can be read, and report the restore's state",
     )
     restore.add_argument("id", help="artifact id, e.g. mem_L4_7")
-    restore.add_argument("--days", type=int, default=1, help="days the restored copy stays readable (S3; default 1)")
-    restore.add_argument("--speed", choices=get_args(RestoreSpeed), default="standard", help="default: standard")
+    options(restore)
+
+
+def options(parser: argparse.ArgumentParser) -> None:
+    """``--days`` and ``--speed``, shared with ``checkpoints restore``."""
+    parser.add_argument("--days", type=int, default=1, help="days the restored copy stays readable (S3; default 1)")
+    parser.add_argument("--speed", choices=get_args(RestoreSpeed), default="standard", help="default: standard")
 
 
 async def run(inv: Invocation) -> int:
