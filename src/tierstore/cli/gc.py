@@ -71,7 +71,11 @@ def _print(report: GcReport, grace: timedelta, *, dry_run: bool) -> None:
     if report.in_progress:
         print(f"{kept} what {len(report.in_progress)} checkpoint(s) in progress wrote (their lease is live):")
         for running in report.in_progress:
-            print(f"  {running.checkpoint}  lease expires {running.lease_expires:%Y-%m-%d %H:%M:%S} UTC")
+            expires = running.lease_expires
+            print(
+                f"  {running.checkpoint}  lease expires "
+                + (f"{expires:%Y-%m-%d %H:%M:%S} UTC" if expires else "(unknown)")
+            )
         print("  a writer that died leaves its lease to expire; `tierstore gc` then collects what it wrote")
     print(f"{deleted} {report.intents_removed} stale intent(s) and {report.tombs_pruned} old tomb record(s)")
     labels = {"strays_removed": "strays that would be removed"} if dry_run else {}

@@ -67,7 +67,7 @@ async def gc(
     expired = [i.key for i in intents if now is not None and not i.live(now)]
     old_tombs = [t.key for t in tombs if _aged(t.last_modified, now, tomb_retention)]
     report.in_progress = sorted(
-        (Running(i.checkpoint, i.renewed + i.ttl) for i in intents if now is None or i.live(now)),
+        (Running(i.checkpoint, None if i.renewed is None else i.renewed + i.ttl) for i in intents if i.live(now)),
         key=lambda r: r.checkpoint,
     )
     report.intents_removed, report.tombs_pruned = len(expired), len(old_tombs)

@@ -55,7 +55,8 @@ class Running:
     """A checkpoint whose lease is live: ``gc`` keeps what it wrote until it ends or the lease expires."""
 
     checkpoint: str
-    lease_expires: datetime
+    lease_expires: datetime | None
+    """By the store's clock; None where the store does not say when the lease was last written."""
 
 
 @dataclass
