@@ -192,13 +192,31 @@ async def test_tombs_of_deletions_that_ended_or_crashed_neither_copy_nor_stop_an
     assert await ArtifactsBridge(store.open()).list_pages() == stored  # nothing copied
 
     await refs.backend.delete(leftover)  # pruned by gc
-    await refs.write_tomb("pending", [readable])  # a deletion running now, which may not see the next agent
+    running = await refs.write_tomb("pending", [archived, readable])  # a deletion that may not see the next agent
     third = MemoryManager(session_id="s")
-    attach(third, ArtifactsBridge(store.open()))  # a lease time of 10 minutes: the tomb is recent
-    await restore(third, checkpoint_id)
-    assert third.page_table.lookup("msg_2").artifact_id != readable  # relies on a copy of its own
-    assert await content(third, "msg_2") == "the content of msg_2"
+    attach(third, ArtifactsBridge(store.open()))  # a lease time of 10 minutes: that tomb is recent
+    restoring = asyncio.create_task(restore(third, checkpoint_id))
+    await asyncio.sleep(0.3)
+    await refs.backend.delete(running)  # the deletion ends, having spared them (another checkpoint names them)
+    await restoring  # it waited for the deletion, and neither failed nor copied
+    assert [third.page_table.lookup(p).artifact_id for p in ("msg_1", "msg_2")] == [archived, readable]
+
+    await refs.write_tomb("deleted", [readable])  # deleted: a restore relies on a copy of its own
+    fourth = MemoryManager(session_id="s")
+    attach(fourth, ArtifactsBridge(store.open()))
+    await restore(fourth, checkpoint_id)
+    assert fourth.page_table.lookup("msg_2").artifact_id != readable
+    assert await content(fourth, "msg_2") == "the content of msg_2"
 
     await refs.write_tomb("deleted", [archived])  # deleted by hand: a checkpoint naming it would not restore
     with pytest.raises(IntegrityError, match=f"{archived} of page 'msg_1'"):
         await checkpoint(second, "turn 3")
+    fifth = MemoryManager(session_id="s")
+    attach(fifth, ArtifactsBridge(store.open()))
+    if store.rig in ARCHIVING_RIGS:  # no copy can be read: the restore says so and changes nothing
+        with pytest.raises(IntegrityError, match=r"'msg_1' of this checkpoint .* cannot be copied"):
+            await restore(fifth, checkpoint_id)
+        assert len(fifth.page_table) == 0
+    else:
+        await restore(fifth, checkpoint_id)
+        assert fifth.page_table.lookup("msg_1").artifact_id != archived

@@ -19,6 +19,7 @@ through the page-id check; :func:`restore` fills ``_page_store`` and the search 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from enum import Enum
 from typing import Any, Final
@@ -58,6 +59,8 @@ __all__ = ["TierstoreBridge", "attach", "checkpoint", "restore", "restore_archiv
 _EVICTED: Final = (StorageTier.L3, StorageTier.L4)
 _CONCURRENCY: Final = 16  # pages read or described at once by checkpoint and restore
 _LOADER_MARK: Final = "_tierstore_checked_load"
+_SWEEP_WAITS: Final = (0.1, 0.2, 0.4, 0.8, 1.5, 2.0, 2.0, 2.0, 2.0, 2.0)
+"""Pauses while a deletion that may have missed a restoring agent's lease runs (about 13 s in all)."""
 
 
 class TierstoreBridge:
@@ -386,12 +389,27 @@ async def _rely_on(
     pages: dict[str, MemoryPage] | None = None,
 ) -> None:
     """Have the agent's lease name the checkpoint's artifacts ``refs`` (page id -> entry) before the manager relies
-    on them. One a tomb names right after may be deleted by a deletion that missed the lease: ``refs`` then gets
-    a copy of our own (from ``pages`` when read already), or the restore fails (an archived page: typed error)."""
-    named = _referenced(manager, adapter) | {e.artifact_id for e in refs.values()}
-    doomed = await lease.name(named)
-    for page_id in [pid for pid, e in refs.items() if e.artifact_id in doomed]:
-        page = (pages or {}).get(page_id) or to_tierstore(await adapter.fault(page_id, refs[page_id].artifact_id))
+    on them. A deletion that may have missed the lease (its pending tomb names one of them) is waited for, a few
+    seconds at most, as routine maintenance (``gc``, deleting old checkpoints) beside an agent must not fail it.
+    What a deleted tomb names, or a deletion still running, gets a copy of our own (from ``pages`` when read
+    already); one that cannot be read (gone, or archived) fails the restore with ``IntegrityError``."""
+    ours = {e.artifact_id for e in refs.values()}
+    threats = await lease.name(_referenced(manager, adapter) | ours)
+    for delay in _SWEEP_WAITS:
+        if not threats.pending & ours:
+            break
+        await asyncio.sleep(delay)
+        threats = await lease.threats(ours)
+    for page_id in [pid for pid, e in refs.items() if e.artifact_id in threats.deleted | threats.pending]:
+        artifact = refs[page_id].artifact_id
+        try:
+            page = (pages or {}).get(page_id) or to_tierstore(await adapter.fault(page_id, artifact))
+        except (ArchivedPageError, IntegrityError) as exc:
+            raise IntegrityError(
+                f"page {page_id!r} of this checkpoint ({artifact}) is being deleted or was deleted, and cannot be "
+                f"copied ({exc}); restore again once the deletion has ended, or restore another checkpoint",
+                key=artifact,
+            ) from exc
         refs[page_id] = await lease.store(adapter.bridge, page, StorageTier(refs[page_id].tier), None)
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tierstore import ids
@@ -38,6 +39,16 @@ from tierstore.bridge import ArtifactsBridge
 from tierstore.enums import StorageTier
 from tierstore.models import CheckpointEntry, MemoryPage
 from tierstore.refs import Lease, References, Tomb, as_utc
+
+
+@dataclass(frozen=True)
+class Threats:
+    """What tombs say of some artifacts right after the lease named them."""
+
+    deleted: frozenset[str] = frozenset()
+    """Named by a deleted tomb: gone, or about to go."""
+    pending: frozenset[str] = frozenset()
+    """Named by a deletion that may still run and may have missed the lease: wait for it, or do not rely on them."""
 
 
 class AgentLease:
@@ -76,20 +87,24 @@ class AgentLease:
                 self._written.add(entry.artifact_id)
             return entry
 
-    async def name(self, artifacts: Iterable[str]) -> frozenset[str]:
-        """Make the live lease name exactly ``artifacts`` (every artifact the agent refers to); returns those of
-        them a tomb names right after (being deleted, or deleted: the caller must not rely on them)."""
+    async def name(self, artifacts: Iterable[str]) -> Threats:
+        """Make the live lease name exactly ``artifacts`` (every artifact the agent refers to); returns what tombs
+        say of them right after. Nothing when the lease named them already (it has protected them since)."""
         wanted = frozenset(artifacts)
         if not wanted and self._lease is None:
-            return frozenset()
+            return Threats()
         async with self._guard():
             current = self._lease is not None and self._loop is asyncio.get_running_loop()
             if current and wanted == self._named and not self._written:
-                return frozenset()
-            doomed = await self._rewrite(wanted)
-        return frozenset(a for a in wanted if a in doomed)
+                return Threats()
+            return _within(await self._rewrite(wanted), wanted)
 
-    async def _rewrite(self, artifacts: frozenset[str]) -> frozenset[str]:
+    async def threats(self, artifacts: Iterable[str]) -> Threats:
+        """What tombs say now of ``artifacts`` (named by the lease): a pending deletion may have ended meanwhile."""
+        wanted = frozenset(artifacts)
+        return _within((await self._tombs())[0], wanted)
+
+    async def _rewrite(self, artifacts: frozenset[str]) -> Threats:
         loop = asyncio.get_running_loop()
         owner = ids.timestamped(ids.CHECKPOINT_PREFIX, datetime.now(UTC))
         lease = self._refs.lease(owner, artifacts)
@@ -97,17 +112,17 @@ class AgentLease:
         old, old_loop = self._lease, self._loop
         self._lease, self._owner, self._named, self._loop = lease, owner, artifacts, loop
         self._written = set()
-        doomed, sweeping = await self._tombs()
+        threats, sweeping = await self._tombs()
         if old is not None and old_loop is loop:
             if sweeping:
                 await old.abandon()
             else:
                 await old.release()
         # A lease started on another loop renewed itself there; that loop is gone or elsewhere: it expires.
-        return doomed
+        return threats
 
-    async def _tombs(self) -> tuple[frozenset[str], bool]:
-        """What tombs name now: ``(artifacts deleted or maybe being deleted, whether a deletion may be running)``.
+    async def _tombs(self) -> tuple[Threats, bool]:
+        """What tombs name now, and whether a deletion may be running.
 
         A pending tomb whose deletion ended leaves nothing behind; one left by a deletion that crashed stays until
         ``gc`` prunes it (days). A pending tomb older than the lease time (by the store's clock) is taken for such
@@ -115,12 +130,12 @@ class AgentLease:
         checkpoint after a crash in the middle of a deletion would copy, or for archived pages fail, for days.
         """
         tombs, damaged = await self._refs.tombs()
-        if damaged:
-            return frozenset(self._named), True
+        if damaged:  # what it names is unknown: anything may be being deleted
+            return Threats(pending=self._named | frozenset(self._written)), True
         deleted = frozenset().union(*(t.artifacts for t in tombs if t.state == "deleted"))
         pending = [t for t in tombs if t.state == "pending" and t.artifacts]
         if not pending:
-            return deleted, False
+            return Threats(deleted=deleted), False
         written = {e.key: as_utc(e.last_modified) async for e in self._refs.backend.list(ids.TOMB_PREFIX)}
         now = await self._refs.store_time()
 
@@ -129,7 +144,7 @@ class AgentLease:
             return now is not None and when is not None and now - when >= self._refs.lease_ttl
 
         live = [t for t in pending if not stale(t)]
-        return deleted.union(*(t.artifacts for t in live)), bool(live)
+        return Threats(deleted=deleted, pending=frozenset().union(*(t.artifacts for t in live))), bool(live)
 
     async def release(self) -> None:
         """The agent is done: its lease goes, and what only it protected becomes collectable."""
@@ -137,3 +152,7 @@ class AgentLease:
         if lease is not None and self._loop is asyncio.get_running_loop():
             await lease.release()
         self._named = frozenset()
+
+
+def _within(threats: Threats, artifacts: frozenset[str]) -> Threats:
+    return Threats(deleted=threats.deleted & artifacts, pending=threats.pending & artifacts)
