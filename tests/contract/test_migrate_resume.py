@@ -78,35 +78,47 @@ IN_PLACE: dict[str, Damage] = {  # in the disk store's file itself (same inode)
 }
 
 
+@pytest.mark.bridge_only  # migrate sees the protocol alone: every damage x kind here, all damages on every rig below
 @pytest.mark.parametrize("damage", list(DAMAGE))
 async def test_a_resumed_migrate_verifies_what_it_skips(store: Store, damage: str) -> None:
-    await _attack(store.open(), None, DAMAGE[damage], removed=damage == "removed")
+    await _attack(store.open(), None, [DAMAGE[damage]], removed=damage == "removed")
+
+
+async def test_a_resumed_migrate_finds_every_damage_on_every_rig(store: Store) -> None:
+    """Each damage on another object of the rig's store, rotated over the kinds."""
+    await _attack(store.open(), None, list(DAMAGE.values()), removed=False)
 
 
 @pytest.mark.parametrize("damage", list(IN_PLACE))
 async def test_a_resumed_migrate_finds_a_disk_copy_damaged_in_place(tmp_path: Path, damage: str) -> None:
-    await _attack(FileSystemBackend(tmp_path), tmp_path, IN_PLACE[damage], removed=False)
+    await _attack(FileSystemBackend(tmp_path), tmp_path, [IN_PLACE[damage]], removed=False)
 
 
-async def _attack(destination: StorageBackend, root: Path | None, damage: Damage, *, removed: bool) -> None:
+async def _attack(destination: StorageBackend, root: Path | None, damages: list[Damage], *, removed: bool) -> None:
+    """Migrate, damage objects of every kind at the destination (``damages`` in turn, one object each, or one
+    damage on one object of each kind), migrate again: damaged copies are repaired, removed ones copied again."""
     source = InMemoryBackend()
     bridge = ArtifactsBridge(backend=source)
-    loose = [await bridge.store_page(text_page(f"loose_{i}")) for i in range(scaled(3))]
+    loose = [await bridge.store_page(text_page(f"loose_{i}")) for i in range(scaled(6))]
     checkpoint = await bridge.checkpoint([text_page(f"kept_{i}") for i in range(scaled(3))], name="c")
     assert await bridge.delete_page(loose.pop())  # a tomb goes along too
     first = await migrate(source, destination)
     assert (first.problems, first.archived, first.incomplete_checkpoints, first.repaired) == ([], [], [], [])
 
     keys = sorted([entry.key async for entry in destination.list("")])
-    kinds = ["mem_", "ckpt_", "alloc_", "tomb_"]
-    victims = [next(key for key in keys if key.startswith(kind)) for kind in kinds]
+    kinds = ["ckpt_", "alloc_", "tomb_", "mem_"]
+    one_of_each = [next(key for key in keys if key.startswith(kind)) for kind in kinds]
+    pages = [key for key in keys if key.startswith("mem_") and key not in one_of_each]
+    victims = one_of_each + pages[: max(0, len(damages) - len(one_of_each))]
     other = next(key for key in keys if key.startswith("mem_") and key not in victims)
-    for victim in victims:
-        await damage(destination, root, victim, other)
+    assert len(victims) >= len(damages)
+    for i, victim in enumerate(victims):
+        await damages[i % len(damages)](destination, root, victim, other)
+    removals = [v for i, v in enumerate(victims) if damages[i % len(damages)] is _remove]
 
     again = await migrate(source, destination)
     assert (again.problems, again.archived, again.incomplete_checkpoints) == ([], [], [])
-    assert sorted(again.repaired) == ([] if removed else sorted(victims))
+    assert sorted(again.repaired) == ([] if removed else sorted(set(victims) - set(removals)))
     assert (again.copied, again.skipped) == (len(victims), len(keys) - len(victims))
 
     third = await migrate(source, destination)
