@@ -7,6 +7,7 @@ disk and S3 are in test_restarts.py."""
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from chuk_ai_session_manager.memory import MemoryManager, StorageTier as ChukTier
 
 from tests.conftest import Store
+from tests.soak import scaled
 from tests.test_custom_backend import DictBackend
 from tierstore import ArchivedPageError, ArtifactsBridge, IntegrityError, MemoryPage, Modality, StorageTier
 from tierstore.integrations.chuk import attach, checkpoint, restore, restore_archived
@@ -220,3 +222,51 @@ async def test_tombs_of_deletions_that_ended_or_crashed_neither_copy_nor_stop_an
     else:
         await restore(fifth, checkpoint_id)
         assert fifth.page_table.lookup("msg_1").artifact_id != archived
+
+
+@pytest.mark.bridge_only
+async def test_routine_maintenance_beside_a_running_agent_never_fails_it(store: Store) -> None:
+    rng = random.Random(24)
+    vm = MemoryManager(session_id="s")
+    agent_bridge = attach(vm, ArtifactsBridge(store.open()))
+    names = [f"msg_{i}" for i in range(scaled(12))]
+    await pages(vm, *names)
+    expected = {name: f"the content of {name}" for name in names}
+    for name in names[1:]:
+        assert await vm.evict_page(name, ChukTier.L3)
+    latest = await checkpoint(vm, "turn 0")
+    maintenance = ArtifactsBridge(store.open())
+    done = asyncio.Event()
+
+    async def maintain() -> int:
+        sweeps = 0
+        while not done.is_set():
+            await gc(maintenance, grace=timedelta(0))
+            for old in (await maintenance.list_checkpoints())[:-1]:
+                await maintenance.delete_checkpoint(old)  # a retention of one, racing the agent's own
+            sweeps += 1
+        return sweeps
+
+    running = asyncio.create_task(maintain())
+    try:
+        for turn in range(1, scaled(8) + 1):
+            vm.new_turn()  # chuk allows two faults a turn
+            for name in rng.sample(names[1:], 2):
+                assert await content(vm, name) == expected[name]
+                if rng.random() < 0.5:
+                    vm._page_store[name].content = expected[name] = f"{name} changed in turn {turn}"
+                assert await vm.evict_page(name, rng.choice([ChukTier.L2, ChukTier.L3]))
+            previous, latest = latest, await checkpoint(vm, f"turn {turn}")
+            await maintenance.delete_checkpoint(previous)
+            await asyncio.sleep(0)
+    finally:
+        done.set()
+        sweeps = await running
+    assert sweeps >= 1
+    restarted = MemoryManager(session_id="s")
+    attach(restarted, ArtifactsBridge(store.open()))
+    await restore(restarted, latest)
+    for name in names[1:]:
+        restarted.new_turn()
+        assert await content(restarted, name) == expected[name]
+    await agent_bridge.aclose()
