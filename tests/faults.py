@@ -8,6 +8,7 @@ seeded random generator), or the requests a ``decide`` hook picks, which get one
 * ``lose-answer`` - forward (the emulator does the work), then drop the connection before answering;
 * ``truncate`` - forward, then send the headers and half the body and drop the connection;
 * ``stall`` - forward, then answer nothing for ``stall_seconds`` (longer than the client's read timeout);
+* ``garble`` - forward, then answer bytes that are no HTTP at all (an HTTP client fails parsing them);
 * ``trickle`` - forward, then send the whole answer, status line and headers included, one byte every
   ``trickle_seconds``: no read ever waits long enough for a per-read timeout to end it.
 
@@ -30,9 +31,9 @@ from typing import Literal, get_args
 import aiohttp
 from aiohttp import web
 
-Fault = Literal["slowdown", "error500", "throttle", "reset", "lose-answer", "truncate", "stall", "trickle"]
-ALL_FAULTS: tuple[Fault, ...] = tuple(fault for fault in get_args(Fault) if fault != "trickle")
-"""The faults a random draw picks from by default (a trickle lasts minutes: only asked for by name)."""
+Fault = Literal["slowdown", "error500", "throttle", "reset", "lose-answer", "truncate", "stall", "trickle", "garble"]
+ALL_FAULTS: tuple[Fault, ...] = tuple(fault for fault in get_args(Fault) if fault not in ("trickle", "garble"))
+"""The faults a random draw picks from by default (a trickle lasts minutes; garble only where asked for)."""
 Refusal = Literal["forbidden", "precondition", "flip"]
 
 _HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "expect", "keep-alive"}
@@ -136,6 +137,10 @@ class FaultProxy:
             await asyncio.sleep(self.stall_seconds)
             return _drop(request)
         status, headers, payload, upstream_length = upstream
+        if fault == "garble":
+            if request.transport is not None:
+                request.transport.write(b"HTTP/1.1 2\x00\x7f garbled\r\nContent-Length: zz\r\n\r\n\x00\x01")
+            return _drop(request)
         if fault == "trickle":
             head_length = upstream_length.get("Content-Length", "0")
             await self._trickle(request, status, headers, payload, head_length)

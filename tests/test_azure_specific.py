@@ -595,9 +595,9 @@ async def test_an_account_url_alone_uses_default_azure_credential_and_closes_it(
     auth = chosen.auth if isinstance(chosen, SdkClient) else cast(ObstoreClient, chosen).sdk.auth
     with pytest.raises(ConfigurationError, match=r"(?i)https"):
         await backend.get("k")
-    made = auth.owned
+    made = auth.owned()
     await backend.aclose()
-    assert auth.owned is None
+    assert auth.owned() is None
     # The SDK takes the credential before it refuses plain HTTP; obstore's path refuses before asking for one.
     assert type(made).__name__ == ("DefaultAzureCredential" if client == "sdk" else "NoneType")
 

@@ -12,7 +12,7 @@ import pytest
 
 from tierstore.backends.cloud import Failure, RetryPolicy, TierMap, from_status
 from tierstore.backends.cloud.failure import RangeNotSatisfiable
-from tierstore.backends.cloud.redact import register_secret, scrub, scrub_error
+from tierstore.backends.cloud.redact import ScrubbedError, register_secret, sanitized, scrub, scrub_error
 from tierstore.backends.cloud.retry import AttemptLog, call_with_retries
 from tierstore.enums import StorageTier
 from tierstore.errors import (
@@ -117,7 +117,9 @@ async def test_permanent_failures_are_not_retried() -> None:
     with pytest.raises(AccessDeniedError) as caught:
         await run(attempt)
     assert len(calls) == 1
-    assert isinstance(caught.value.__cause__, SdkError)  # the SDK's error stays chained
+    # The SDK's error stays chained, as its type and text: its attributes could hold a credential.
+    assert isinstance(caught.value.__cause__, ScrubbedError)
+    assert f"{__name__}.SdkError: HTTP 403" in str(caught.value.__cause__)
 
 
 async def test_max_attempts_is_honoured_and_ends_typed() -> None:
@@ -193,6 +195,35 @@ def test_credentials_are_scrubbed_from_sdk_logs_and_chained_errors(caplog: pytes
     assert token not in str(error)
     assert "k3y" not in str(error)
     assert scrub("Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=ab") == "Authorization: ***"
+
+
+def test_a_chained_sdk_error_is_text_without_credentials_whatever_its_attributes_hold() -> None:
+    class UrlError(Exception):
+        def __init__(self, url: str) -> None:
+            super().__init__("bad answer")
+            self.url = url
+
+        def __str__(self) -> str:
+            return f"bad answer from {self.url}"
+
+    inner = ConnectionError("reset while reading https://a.blob.core.windows.net/c?sv=1&sig=s1gn%2F")
+    outer = UrlError("https://a.blob.core.windows.net/c/k?sv=1&sig=s1gn%2F")
+    outer.__cause__ = inner
+    inner.__context__ = outer  # a cycle: each copied once
+    copy = sanitized(outer)
+    texts = []
+    current: BaseException | None = copy
+    for _ in range(4):
+        assert current is not None
+        texts += [str(current), repr(current), *map(repr, vars(current).values())]
+        current = current.__cause__ or current.__context__
+    assert not [text for text in texts if "s1gn" in text]
+    assert (
+        f"{UrlError.__module__}.{UrlError.__qualname__}: bad answer from https://a.blob.core.windows.net/c/k?sv=1&sig=***"
+        == str(copy)
+    )
+    assert copy.__cause__ is not None
+    assert copy.__cause__.__context__ is copy
 
 
 BAD_PREFIXES = [

@@ -233,6 +233,76 @@ async def test_set_tier_of_an_unrestored_archive_asks_for_a_restore(backend: S3B
 
 
 @pytest.mark.parametrize("s3_rig", S3_RIGS)
+async def test_an_unrestored_archive_takes_its_own_tier_again_and_refuses_another(
+    s3_rig: str, client: str, rig_server: Callable[[str], Any]
+) -> None:
+    """LocalStack answers the tags of a GLACIER object as AWS does (moto refuses them), and refuses the copy
+    with 403 ObjectNotInActiveTierError: the archive error either way, never AccessDeniedError."""
+    spec = {**rig_server(s3_rig).new_store(), "client": client}
+    async with load(s3_rig).open_backend(spec) as backend:
+        await backend.put("cold", b"frozen", tags={"tier": "L4"}, tier=StorageTier.L4)
+        await backend.set_tier("cold", StorageTier.L4, tags={"tier": "L4"})
+        with pytest.raises(ArchivedPageError):
+            await backend.set_tier("cold", StorageTier.L3, tags={"tier": "L3"})
+        info = await backend.head("cold")
+        assert info is not None
+        assert (info.tier, info.storage_class, info.archived) == (StorageTier.L4, "GLACIER", True)
+
+
+async def test_set_tier_of_an_object_deleted_after_it_was_read_creates_nothing(
+    spec: dict[str, Any], s3: Any, recorder: Recorder
+) -> None:
+    def delete_first(n: int) -> None:
+        if n == 1:
+            s3.delete_object(Bucket=spec["bucket"], Key="p")
+
+    async with open_moto(through(spec, recorder)) as backend:
+        await backend.put("p", b"body", tags={"tier": "L3"})
+        recorder.fault("CopyObject", delete_first)
+        with pytest.raises(ObjectNotFoundError):
+            await backend.set_tier("p", StorageTier.L4, tags={"tier": "L4"})
+        assert await backend.head("p") is None
+
+
+@pytest.mark.parametrize(
+    "s3_rig",
+    [
+        pytest.param(
+            "s3_moto",
+            marks=pytest.mark.xfail(strict=True, reason="moto 5.2 ignores x-amz-copy-source-if-match on CopyObject"),
+        ),
+        pytest.param("s3_localstack", marks=pytest.mark.localstack),
+    ],
+)
+async def test_set_tier_of_an_object_overwritten_after_it_was_read_copies_the_new_one(
+    s3_rig: str, client: str, rig_server: Callable[[str], Any]
+) -> None:
+    """The copy is conditional on the ETag read: the metadata read from the old object never lands on the new."""
+    server = rig_server(s3_rig)
+    spec = {**server.new_store(), "client": client}
+    recording = Recorder(server.endpoint)
+
+    def overwrite_first(n: int) -> None:
+        if n == 1:
+            metadata = {"owner": "newer", "tierstore-tier": "L3"}
+            server.client.put_object(Bucket=spec["bucket"], Key="p", Body=b"newer body", Metadata=metadata)
+
+    await recording.proxy.start()
+    try:
+        async with load(s3_rig).open_backend({**spec, "endpoint": recording.proxy.url}) as backend:
+            await backend.put("p", b"body", metadata={"owner": "older"}, tags={"tier": "L3"})
+            recording.fault("CopyObject", overwrite_first)
+            await backend.set_tier("p", StorageTier.L2, tags={"tier": "L2"})
+            info = await backend.head("p")
+            assert info is not None
+            assert (dict(info.metadata), info.tier) == ({"owner": "newer"}, StorageTier.L2)
+            assert await backend.get("p") == b"newer body"
+            assert recording.seen["CopyObject"] == 2  # the first refused by its If-Match, then one on a fresh read
+    finally:
+        await recording.proxy.stop()
+
+
+@pytest.mark.parametrize("s3_rig", S3_RIGS)
 async def test_set_tier_out_of_a_restored_archive(s3_rig: str, client: str, rig_server: Callable[[str], Any]) -> None:
     server = rig_server(s3_rig)
     spec = {**server.new_store(), "client": client}

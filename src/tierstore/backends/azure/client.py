@@ -15,6 +15,9 @@ Contract (what only Azure does; retries, errors, tiers and the create-if-absent 
 * Archive: a blob in Archive is archived, or pending while it rehydrates; an online blob recorded at an archive
   tier has been restored. ``restore`` rehydrates in place to the access tier of L3, with High priority for
   ``expedited`` and Standard otherwise; Azure keeps no temporary copy, so ``days`` has no effect.
+* ``set_class`` leaves alone what is already so (the access tier, a rehydration already on its way to it, the
+  tags), so the same tier again and the retry of an attempt whose answer was lost succeed. Out of Archive it
+  rehydrates in place (Standard priority); a blob rehydrating to another tier is ArchivedPageError (pending).
 * ``delete_batch`` uses Blob Batch (:mod:`tierstore.backends.azure.batch`) unless ``batch_delete="single"``.
 """
 
@@ -36,7 +39,7 @@ from tierstore.backends.cloud.failure import Failure
 from tierstore.backends.cloud.options import CloudOptions
 from tierstore.backends.cloud.tiers import TierMap
 from tierstore.enums import StorageTier
-from tierstore.errors import ConfigurationError, InvalidInputError
+from tierstore.errors import ArchivedPageError, ConfigurationError, InvalidInputError
 from tierstore.loops import LoopClients
 
 BatchDeleteMode = Literal["auto", "batch", "single"]
@@ -130,11 +133,12 @@ class SdkClient:
         service = self._blob_sdk.BlobServiceClient
         try:
             credential = self.auth.sdk_credential()
-            if self.auth.connection_string is not None:
+            connection_string = self.auth.connection_string()
+            if connection_string is not None:
                 return service.from_connection_string(
-                    self.auth.connection_string, credential=credential, transport=transport, **self._settings
+                    connection_string, credential=credential, transport=transport, **self._settings
                 )
-            return service(self.auth.account_url, credential=credential, transport=transport, **self._settings)
+            return service(self.auth.account_url(), credential=credential, transport=transport, **self._settings)
         except (ValueError, TypeError) as exc:
             await session.close()
             redact.scrub_error(exc)
@@ -273,16 +277,26 @@ class SdkClient:
         self, name: str, storage_class: str, tier: StorageTier, tags: Mapping[str, str], calls: Calls
     ) -> None:
         blob, key = await self._blob(name), key_of(name)
-        priority = {} if self.tiers.is_archive(storage_class) else {"rehydrate_priority": self._priority("standard")}
-        await calls.run(
-            f"set the access tier of {key!r}",
-            key,
-            lambda: blob.set_standard_blob_tier(self._access_tier(storage_class), **priority),
-        )
+        props = await calls.run(f"read the access tier of {key!r}", key, blob.get_blob_properties)
+        current = str(getattr(props.blob_tier, "value", props.blob_tier) or "")
+        rehydrating = str(props.archive_status or "")
+        if rehydrating.startswith(_REHYDRATING):
+            if rehydrating.lower() != f"{_REHYDRATING}-to-{storage_class.lower()}":
+                raise ArchivedPageError(key, pending=True)  # Azure refuses another tier until it is done
+        elif current != storage_class:
+            # Out of Archive this starts a rehydration, as restore does.
+            priority = {"rehydrate_priority": self._priority("standard")} if self.tiers.is_archive(current) else {}
+            await calls.run(
+                f"set the access tier of {key!r}",
+                key,
+                lambda: blob.set_standard_blob_tier(self._access_tier(storage_class), **priority),
+            )
 
         async def merge_tags() -> None:
-            current: dict[str, str] = await blob.get_blob_tags()
-            await blob.set_blob_tags(self.record_tags({**current, **tags}, tier))
+            current_tags: dict[str, str] = await blob.get_blob_tags()
+            wanted = self.record_tags({**current_tags, **tags}, tier)
+            if wanted != current_tags:  # the same tier again, or a retry whose earlier attempt landed: nothing to do
+                await blob.set_blob_tags(wanted)
 
         await calls.run(f"set the tags of {key!r}", key, merge_tags)
 

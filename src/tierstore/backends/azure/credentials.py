@@ -37,7 +37,7 @@ _DEV_ENDPOINT: Final = "http://127.0.0.1:10000/devstoreaccount1"
 class ObstoreAccess:
     """What obstore's ``AzureStore`` needs: ``config`` keys, and a token provider for a TokenCredential."""
 
-    config: dict[str, str]
+    config: dict[str, str] = field(repr=False)  # holds the account key or SAS
     token_provider: Callable[[], Awaitable[dict[str, Any]]] | None = None
     secure: bool = True
 
@@ -58,13 +58,20 @@ def is_sas(text: str) -> bool:
     return "sig" in parse_qs(text.lstrip("?"))  # every SAS is signed; an account key is bare base64
 
 
-@dataclass(slots=True)
 class AzureAuth:
-    connection_string: str | None
-    account_url: str | None
-    credential: Any
-    owned: Any = field(default=None, repr=False)
-    """The DefaultAzureCredential made here (None until needed), closed by :meth:`aclose`."""
+    """Holds the credentials in private attributes only: no ``repr`` and no walk of public attributes shows them."""
+
+    __slots__ = ("_account_url", "_connection_string", "_credential", "_owned")
+
+    def __init__(self, connection_string: str | None, account_url: str | None, credential: Any) -> None:
+        self._connection_string = connection_string
+        self._account_url = account_url  # may carry a SAS in its query
+        self._credential = credential
+        self._owned: Any = None
+        """The DefaultAzureCredential made here (None until needed), closed by :meth:`aclose`."""
+
+    def __repr__(self) -> str:
+        return f"AzureAuth({self.describe().removeprefix(', ')})"
 
     @classmethod
     def resolve(cls, connection_string: str | None, account_url: str | None, credential: Any) -> AzureAuth:
@@ -86,7 +93,7 @@ class AzureAuth:
     # -- what it holds ------------------------------------------------------------------------------------------
 
     def _settings(self) -> dict[str, str]:
-        return parse_connection_string(self.connection_string) if self.connection_string else {}
+        return parse_connection_string(self._connection_string) if self._connection_string else {}
 
     def account_name(self) -> str | None:
         settings = self._settings()
@@ -106,8 +113,8 @@ class AzureAuth:
         settings = self._settings()
         if settings.get("USEDEVELOPMENTSTORAGE", "").lower() == "true":
             return _DEV_ENDPOINT
-        if not self.connection_string:
-            parts = urlsplit(str(self.account_url))
+        if not self._connection_string:
+            parts = urlsplit(str(self._account_url))
             return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
         if "BLOBENDPOINT" in settings:
             return settings["BLOBENDPOINT"].rstrip("/")
@@ -120,10 +127,10 @@ class AzureAuth:
         if settings.get("USEDEVELOPMENTSTORAGE", "").lower() == "true":
             return _DEV_KEY, None
         key, sas = settings.get("ACCOUNTKEY"), settings.get("SHAREDACCESSSIGNATURE")
-        if self.account_url:
-            query = urlsplit(self.account_url).query
+        if self._account_url:
+            query = urlsplit(self._account_url).query
             sas = query if is_sas(query) else None
-        credential = self.credential
+        credential = self._credential
         if isinstance(credential, str):
             key, sas = (None, credential.lstrip("?")) if is_sas(credential) else (credential, sas)
         elif isinstance(credential, dict):  # the SDK's {"account_name": ..., "account_key": ...}
@@ -136,36 +143,46 @@ class AzureAuth:
 
     def secrets(self) -> list[str]:
         key, sas = self._key_and_sas()
-        found = [self.connection_string, key, sas]
-        if isinstance(self.credential, str):
-            found.append(self.credential)
+        found = [self._connection_string, key, sas]
+        if isinstance(self._credential, str):
+            found.append(self._credential)
         return [secret for secret in found if secret]
 
     def describe(self) -> str:
         account = self.account_name()
-        if self.connection_string is not None:
+        if self._connection_string is not None:
             return f", account={account!r}"
         return f", account_url={self.endpoint()!r}"
 
     # -- the credential each client uses ------------------------------------------------------------------------
 
+    def connection_string(self) -> str | None:
+        return self._connection_string
+
+    def account_url(self) -> str | None:
+        return self._account_url
+
+    def owned(self) -> Any:
+        """The DefaultAzureCredential this made, if it did (closed by :meth:`aclose`)."""
+        return self._owned
+
     def uses_token(self) -> bool:
         key, sas = self._key_and_sas()
-        return self.connection_string is None and key is None and sas is None
+        return self._connection_string is None and key is None and sas is None
 
     def token_credential(self) -> Any:
         """The async TokenCredential in use: the one given, or a DefaultAzureCredential made (once) here."""
-        if self.credential is not None:
-            return self.credential
-        if self.owned is None:
+        if self._credential is not None:
+            return self._credential
+        if self._owned is None:
             identity = require("azure.identity.aio", extra="azure", package="azure-identity")
-            self.owned = identity.DefaultAzureCredential()
-        return self.owned
+            self._owned = identity.DefaultAzureCredential()
+        return self._owned
 
     def sdk_credential(self) -> Any:
         """The ``credential`` argument of the SDK's clients (None when the URL carries a SAS)."""
-        if self.connection_string is not None or self.credential is not None or not self.uses_token():
-            return self.credential
+        if self._connection_string is not None or self._credential is not None or not self.uses_token():
+            return self._credential
         return self.token_credential()
 
     def obstore_access(self) -> ObstoreAccess | str:
@@ -181,8 +198,8 @@ class AzureAuth:
             return ObstoreAccess({**config, "account_key": key}, secure=secure)
         if sas is not None:
             return ObstoreAccess({**config, "sas_key": sas}, secure=secure)
-        if self.credential is not None and not callable(getattr(self.credential, "get_token", None)):
-            return f"obstore has no equivalent of a {type(self.credential).__name__} credential"
+        if self._credential is not None and not callable(getattr(self._credential, "get_token", None)):
+            return f"obstore has no equivalent of a {type(self._credential).__name__} credential"
         return ObstoreAccess(config, self._token_provider, secure=secure)
 
     async def _token_provider(self) -> dict[str, Any]:
@@ -190,6 +207,6 @@ class AzureAuth:
         return {"token": token.token, "expires_at": datetime.fromtimestamp(token.expires_on, UTC)}
 
     async def aclose(self) -> None:
-        owned, self.owned = self.owned, None
+        owned, self._owned = self._owned, None
         if owned is not None:
             await owned.close()

@@ -19,6 +19,7 @@ _KIND_OF_CODE: Final[dict[str, FailureKind]] = {
     "ContainerNotFound": "no-container",
     "ContainerBeingDeleted": "no-container",
     "BlobArchived": "archived",
+    "BlobBeingRehydrated": "archived",
     "BlobAlreadyExists": "conflict",
     "ConditionNotMet": "conflict",
     "InvalidRange": "range",

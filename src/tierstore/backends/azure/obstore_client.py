@@ -68,14 +68,14 @@ class ObstoreClient:
     def __init__(self, sdk: SdkClient, access: ObstoreAccess) -> None:
         self._obstore = require("obstore", extra="fast", package="obstore")
         self.sdk = sdk
-        self.access = access
+        self._access = access
         self.batch_limit = sdk.batch_limit
         self._store: Any = None
 
     def _azure_store(self) -> Any:
         if self._store is None:
             _settle_at_exit()
-            if self.access.token_provider is not None and not self.access.secure:
+            if self._access.token_provider is not None and not self._access.secure:
                 raise ConfigurationError("a token credential is only sent over HTTPS: use an https:// account_url")
             from obstore.store import AzureStore
 
@@ -83,16 +83,16 @@ class ObstoreClient:
             try:
                 self._store = AzureStore(
                     self.sdk.container,
-                    config=self.access.config,  # type: ignore[arg-type]
+                    config=self._access.config,  # type: ignore[arg-type]
                     client_options={
-                        "allow_http": not self.access.secure,
+                        "allow_http": not self._access.secure,
                         "connect_timeout": timedelta(seconds=options.connect_timeout),
                         "read_timeout": timedelta(seconds=options.read_timeout),
                         "timeout": _NO_OVERALL_TIMEOUT,
                         "pool_max_idle_per_host": str(options.pool_size),
                     },
                     retry_config={"max_retries": 0, "retry_timeout": _NO_OVERALL_TIMEOUT},
-                    credential_provider=self.access.token_provider,  # type: ignore[arg-type]
+                    credential_provider=self._access.token_provider,  # type: ignore[arg-type]
                 )
             except Exception as exc:  # obstore reports a bad configuration in several types
                 redact.scrub_error(exc)

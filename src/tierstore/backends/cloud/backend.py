@@ -85,6 +85,7 @@ class CloudBackend(ClosingContext):
             capabilities.add("archive")
         self.capabilities: frozenset[Capability] = frozenset(capabilities)
         self._batches = client.batch_limit > 0
+        redact.install()  # also when every credential comes from the environment, found only on connecting
         for secret in client.secrets():
             redact.register_secret(secret)
 

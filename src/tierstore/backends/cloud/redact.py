@@ -4,7 +4,10 @@ Every cloud backend registers the credentials it holds or reads (:func:`register
 one log-record factory in place that rewrites each record of the SDK loggers tierstore drives (botocore,
 aiobotocore, urllib3, requests, google, azure, aiohttp) with those values and the usual credential-bearing
 fields (``Authorization`` and security-token headers, SAS signatures, account keys, private keys) replaced by
-``***``. :func:`scrub_error` does the same to an SDK exception (and its causes) before tierstore chains it.
+``***``. :func:`scrub_error` does the same to an SDK exception (and its causes); tierstore never chains the SDK's
+exception itself (its attributes, e.g. an aiohttp error's request URL, may carry a SAS), but :func:`sanitized`, a
+copy as text with credentials removed, and :func:`sanitize_chain` puts such copies into a tierstore error's
+``__cause__``/``__context__`` chain. :class:`Secret` holds a credential that no ``repr`` or ``str`` shows.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ _PATTERNS: Final = (
     re.compile(r"(?i)(\"?private_key\"?\s*[:=]\s*\")[^\"]+"),
     re.compile(r"(-----BEGIN [A-Z ]*PRIVATE KEY-----)[\s\S]*?(?=-----END)"),
     re.compile(r"(?i)(aws_secret_access_key['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+"),
+    re.compile(r"(?i)(\"?(?:access|refresh|id)_token\"?\s*[:=]\s*\"?)[^\"\s,}]+"),
 )
 
 _secrets: set[str] = set()
@@ -71,6 +75,75 @@ def scrub_error(error: BaseException) -> BaseException:
             current.args = tuple(scrub(a) if isinstance(a, str) else a for a in current.args)
         current = current.__cause__ or current.__context__
     return error
+
+
+class Secret:
+    """A credential that no ``repr``, ``str`` or walk of public attributes shows; :meth:`reveal` hands it to an SDK."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+        register_secret(value)
+
+    @classmethod
+    def wrap(cls, value: str | None) -> Secret | None:
+        return None if value is None else cls(value)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({MASK!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class ScrubbedError(Exception):
+    """What an SDK raised, as its type and text with credentials removed: chained by tierstore in its stead."""
+
+
+def sanitized(error: BaseException) -> ScrubbedError:
+    """A copy of ``error`` and of its ``__cause__``/``__context__`` chain as text, credentials removed; the
+    traceback (code locations, no values) is kept for debugging."""
+    copies: dict[int, ScrubbedError] = {}
+
+    def copy(current: BaseException) -> ScrubbedError:
+        if isinstance(current, ScrubbedError):
+            return current
+        if id(current) in copies:
+            return copies[id(current)]
+        try:
+            text = scrub(str(current))
+        except Exception:  # noqa: BLE001 - a text that cannot be made is withheld, not leaked
+            text = "(message withheld)"
+        made = copies[id(current)] = ScrubbedError(f"{type(current).__module__}.{type(current).__qualname__}: {text}")
+        made.__traceback__ = current.__traceback__
+        made.__cause__ = None if current.__cause__ is None else copy(current.__cause__)
+        made.__context__ = None if current.__context__ is None else copy(current.__context__)
+        made.__suppress_context__ = current.__suppress_context__
+        return made
+
+    return copy(error)
+
+
+def sanitize_chain(error: BaseException, keep: type[BaseException]) -> None:
+    """Replace every exception in ``error``'s chain that is not a ``keep`` (tierstore's own) by its sanitized copy."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen and isinstance(current, keep):
+        seen.add(id(current))
+        for link in ("__cause__", "__context__"):
+            linked = getattr(current, link)
+            if linked is not None and not isinstance(linked, keep):
+                setattr(current, link, sanitized(linked))
+        current = current.__cause__ or current.__context__
 
 
 def install() -> None:

@@ -4,7 +4,8 @@ A call (one operation of the protocol, e.g. one ``get``) may make several attemp
 tried again only when its :class:`~tierstore.backends.cloud.failure.Failure` is transient and, for a request
 that is not idempotent (an overwriting ``put``), only when the service certainly did not apply it. No attempt
 starts after ``deadline`` seconds, and the whole call ends by then: an attempt still running is abandoned as a
-timeout. Moving data takes longer, so a call that carries ``size`` bytes gets one more second per MiB.
+timeout. Moving data takes longer, so a call that carries ``size`` bytes gets one more second per MiB. The error
+a call ends with chains the SDK's as text with credentials removed (:func:`~tierstore.backends.cloud.redact.sanitized`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
-from tierstore.backends.cloud import deadlines
+from tierstore.backends.cloud import deadlines, redact
 from tierstore.backends.cloud.failure import Failure
 from tierstore.errors import BackendUnavailableError, ConfigurationError, TierstoreError
 
@@ -81,7 +82,8 @@ async def call_with_retries(
                 raise
             cause: Exception = TimeoutError(f"no answer within the deadline of {policy.deadline:g} s")
             failure = Failure("timeout", "maybe")
-        except TierstoreError:
+        except TierstoreError as error:
+            redact.sanitize_chain(error, TierstoreError)  # an SDK error a client chained, as text without credentials
             raise
         except Exception as exc:  # noqa: BLE001 - every SDK failure is classified, none escapes untranslated
             cause = exc
@@ -96,6 +98,6 @@ async def call_with_retries(
             if retry and failure.kind != "corrupt":
                 raise BackendUnavailableError(
                     f"{what} failed after {log.attempts} attempts: {failure.describe()}"
-                ) from cause
-            raise failure.error(what, key, container=container) from cause
+                ) from redact.sanitized(cause)
+            raise failure.error(what, key, container=container) from redact.sanitized(cause)
         await asyncio.sleep(pause)

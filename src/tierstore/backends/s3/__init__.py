@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Final
 from tierstore.backends.cloud.backend import CloudBackend
 from tierstore.backends.cloud.client import ObjectClient
 from tierstore.backends.cloud.options import CloudOptions
+from tierstore.backends.cloud.redact import Secret
 from tierstore.backends.cloud.tiers import TierMap
 from tierstore.backends.registry import Location, Scheme
 from tierstore.backends.s3.client import SdkClient
@@ -103,8 +104,8 @@ class S3Backend(CloudBackend):
             endpoint_url=endpoint_url,
             profile=profile,
             access_key_id=access_key_id,
-            secret_access_key=secret_access_key,
-            session_token=session_token,
+            secret_access_key=Secret.wrap(secret_access_key),
+            session_token=Secret.wrap(session_token),
             addressing_style=addressing_style,
             sse=sse,
             kms_key_id=kms_key_id,

@@ -12,6 +12,7 @@ from typing import Final, Literal
 from urllib.parse import urlsplit
 
 from tierstore.backends.cloud.options import CloudOptions
+from tierstore.backends.cloud.redact import Secret
 from tierstore.backends.s3.wire import MiB
 from tierstore.errors import ConfigurationError
 
@@ -30,8 +31,8 @@ class S3Config:
     endpoint_url: str | None = None
     profile: str | None = None
     access_key_id: str | None = None
-    secret_access_key: str | None = field(default=None, repr=False)
-    session_token: str | None = field(default=None, repr=False)
+    secret_access_key: Secret | None = None
+    session_token: Secret | None = None
     addressing_style: AddressingStyle | None = None
     sse: ServerSideEncryption | None = None
     kms_key_id: str | None = None
@@ -68,7 +69,7 @@ class S3Config:
         return params
 
     def secrets(self) -> list[str]:
-        return [s for s in (self.secret_access_key, self.session_token) if s]
+        return [s.reveal() for s in (self.secret_access_key, self.session_token) if s]
 
     def describe(self) -> str:
         """The endpoint without user info, path or query, for ``repr``."""

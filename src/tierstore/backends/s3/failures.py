@@ -1,9 +1,10 @@
 """What a failed S3 request was, from whatever aioboto3 or obstore raised: one :class:`Failure` per exception.
 
 * An answer from S3 is read by its HTTP status and S3 error code, through one table shared by both data paths:
-  ``InvalidObjectState`` is an archived object, ``NoSuchBucket`` a missing bucket, 412 ``PreconditionFailed`` a
-  create-if-absent that met an object, 409 ``ConditionalRequestConflict`` a racing conditional write (retried),
-  ``SlowDown``/``ServiceUnavailable``/throttling answers refusals that did not take effect.
+  ``InvalidObjectState`` and ``ObjectNotInActiveTierError`` are an archived object, ``NoSuchBucket`` a missing
+  bucket, 412 ``PreconditionFailed`` a create-if-absent that met an object (or a copy whose source changed), 409
+  ``ConditionalRequestConflict`` a racing conditional write (retried), ``SlowDown``/``ServiceUnavailable``/
+  throttling answers refusals that did not take effect.
 * Without an answer: only a connection that could not be opened is certainly not applied. A reset, a lost or
   truncated answer, or a timeout after the request went out may have taken effect.
 * obstore reports the status, code and transport failure in its error text (``... status code: 412 ...
@@ -24,6 +25,7 @@ _CODES: Final[dict[str, tuple[FailureKind, Applied]]] = {
     "NoSuchUpload": ("not-found", "no"),
     "NoSuchBucket": ("no-container", "no"),
     "InvalidObjectState": ("archived", "no"),
+    "ObjectNotInActiveTierError": ("archived", "no"),
     "PreconditionFailed": ("conflict", "no"),
     "InvalidRange": ("range", "no"),
     "ConditionalRequestConflict": ("throttled", "no"),
