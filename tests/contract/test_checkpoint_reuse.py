@@ -386,3 +386,30 @@ async def test_restore_never_returns_another_version_of_the_named_page(store: St
         with pytest.raises(IntegrityError):
             await restorer.restore_checkpoint(newer)
     assert [page.content for page in await bridge.restore_checkpoint(older)] == ["version 1", "content of msg_001"]
+
+
+@pytest.mark.bridge_only
+async def test_big_artifacts_are_proved_a_few_at_a_time(store: Store) -> None:
+    """A whole read holds the artifact in memory: the proofs of big pages never read many side by side."""
+    backend = store.open()
+    pages = [text_page(f"big_{i}", f"{i}" * (3 << 19)) for i in range(scaled(6))]
+    await ArtifactsBridge(backend=backend).checkpoint(pages, "first")
+    reading = at_most = 0
+
+    class Watched(Observed):
+        async def get(self, key: str) -> Buffer | None:
+            nonlocal reading, at_most
+            reading += 1
+            at_most = max(at_most, reading)
+            try:
+                await asyncio.sleep(0.01)
+                result: Buffer | None = await self.inner.get(key)
+                return result
+            finally:
+                reading -= 1
+
+    watched = Watched(store.open())
+    checkpoint = await ArtifactsBridge(backend=watched).checkpoint(pages, "second")
+    assert watched.puts["mem"] == 0
+    assert 1 <= at_most <= 2
+    assert await ArtifactsBridge(backend=backend).restore_checkpoint(checkpoint) == pages

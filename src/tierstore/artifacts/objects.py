@@ -31,6 +31,9 @@ REUSE_FROM_NEWEST: Final = 8
 """A checkpoint may reuse artifacts of the newest this-many listed checkpoints (and of those this bridge made)."""
 _HEADER_PROBE: Final = 64 * 1024
 _VERIFY_IN_THREAD: Final = 1 << 20
+_BIG_VERIFIES: Final = 2
+"""Whole reads of artifacts above ``_VERIFY_IN_THREAD`` that reuse proofs run at once: each holds the artifact in
+memory, and a checkpoint's concurrency of 32 must not mean 32 big pages read side by side."""
 _UNRESERVED_COLON_PLUS: Final = re.compile(r"[A-Za-z0-9_.~:+-]*")
 
 
@@ -44,6 +47,7 @@ class ObjectArtifacts:
         self.refs = References(backend, concurrency=concurrency, lease_ttl=lease_ttl, clock=clock)
         self._allocator = IdAllocator(backend, clock=clock, refs=self.refs)
         self._own_checkpoints: set[str] = set()
+        self._big_verifies = asyncio.Semaphore(_BIG_VERIFIES)
 
     # -- ids -------------------------------------------------------------------------------------------------
 
@@ -210,7 +214,12 @@ class ObjectArtifacts:
             return None
         if info.version is not None and info.version == entry.version:
             return entry
-        if not await self._verifies(key, entry.checksum):
+        if info.size > _VERIFY_IN_THREAD:
+            async with self._big_verifies:
+                verified = await self._verifies(key, entry.checksum)
+        else:
+            verified = await self._verifies(key, entry.checksum)
+        if not verified:
             return None
         # The token of the head before the read: had the object changed in between, the next head shows another.
         return entry.model_copy(update={"version": info.version})
