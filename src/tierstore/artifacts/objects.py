@@ -24,6 +24,7 @@ from tierstore.backends.base import METADATA_BUDGET, Chunks, ListEntry, StorageB
 from tierstore.clock import Clock
 from tierstore.enums import StorageTier
 from tierstore.errors import ArchivedPageError, IntegrityError, ObjectNotFoundError
+from tierstore.loops import PerLoop
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata
 from tierstore.refs import Doomed, References
 
@@ -47,7 +48,7 @@ class ObjectArtifacts:
         self.refs = References(backend, concurrency=concurrency, lease_ttl=lease_ttl, clock=clock)
         self._allocator = IdAllocator(backend, clock=clock, refs=self.refs)
         self._own_checkpoints: set[str] = set()
-        self._big_verifies = asyncio.Semaphore(_BIG_VERIFIES)
+        self._big_verifies = PerLoop(lambda: asyncio.Semaphore(_BIG_VERIFIES))  # a semaphore binds to its loop
 
     # -- ids -------------------------------------------------------------------------------------------------
 
@@ -215,7 +216,7 @@ class ObjectArtifacts:
         if info.version is not None and info.version == entry.version:
             return entry
         if info.size > _VERIFY_IN_THREAD:
-            async with self._big_verifies:
+            async with self._big_verifies.get():
                 verified = await self._verifies(key, entry.checksum)
         else:
             verified = await self._verifies(key, entry.checksum)
