@@ -270,3 +270,19 @@ async def test_routine_maintenance_beside_a_running_agent_never_fails_it(store: 
         restarted.new_turn()
         assert await content(restarted, name) == expected[name]
     await agent_bridge.aclose()
+
+
+@pytest.mark.bridge_only
+def test_an_agent_driven_by_a_new_event_loop_each_call_keeps_its_pages(store: Store) -> None:
+    vm = MemoryManager(session_id="s")
+    attach(vm, ArtifactsBridge(store.open()))
+    asyncio.run(pages(vm, "msg_0", "msg_1", "msg_2"))
+    for name in ("msg_1", "msg_2"):
+        assert asyncio.run(vm.evict_page(name, ChukTier.L3))  # the lease renews on the loop that wrote it
+    checkpoint_id = asyncio.run(checkpoint(vm, "sync code"))  # so a new loop writes a new one
+    other = ArtifactsBridge(store.open())
+    asyncio.run(other.delete_checkpoint(checkpoint_id))
+    asyncio.run(gc(other, grace=timedelta(0)))
+    for name in ("msg_1", "msg_2"):
+        vm.new_turn()
+        assert asyncio.run(content(vm, name)) == f"the content of {name}"
