@@ -41,7 +41,8 @@ async def test_page_ids_and_metadata_never_become_paths(tmp_path: Path) -> None:
         await bridge.store_page(_page(i))
     created = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())  # noqa: ASYNC240
     objects = Path("root/objects")
-    assert created == [objects / "alloc_L3_0", objects / "mem_L3_1", objects / "mem_L3_2", objects / "mem_L3_3"]
+    made = [Path("root/.tierstore"), objects / "alloc_L3_0", objects / "mem_L3_1", objects / "mem_L3_2"]
+    assert created == [*made, objects / "mem_L3_3"]
 
 
 @pytest.mark.parametrize("key", ["../x", "a/b", "", ".", "..", "a\x00b", "ü"])
@@ -72,7 +73,7 @@ async def test_create_if_absent_holds_across_threads(tmp_path: Path) -> None:
 async def test_a_crash_before_rename_leaves_no_object(tmp_path: Path) -> None:
     backend = FileSystemBackend(tmp_path)
     await backend.put("mem_L3_1", b"whole")
-    (tmp_path / "tmp" / "put-crashed").write_bytes(b"half")  # what a crash mid-write leaves
+    (tmp_path / "tmp" / "put-mem_L3_2-0123456789ab").write_bytes(b"half")  # what a crash mid-write leaves
     assert [e.key async for e in backend.list("")] == ["mem_L3_1"]
     assert await backend.get("mem_L3_1") == b"whole"
 
@@ -85,8 +86,10 @@ async def test_writes_are_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         synced.append(fd)
         real_fsync(fd)
 
+    backend = FileSystemBackend(tmp_path)
+    await backend.put("mem_L3_0", b"x")  # makes the store (and fsyncs its mark)
     monkeypatch.setattr(os, "fsync", counting_fsync)
-    await FileSystemBackend(tmp_path).put("mem_L3_1", b"x")
+    await backend.put("mem_L3_1", b"x")
     assert len(synced) == 2  # the file, then its directory
 
 
@@ -163,7 +166,7 @@ async def test_no_single_bit_flip_changes_what_get_metadata_or_load_page_return(
 async def test_a_killed_writers_temporary_file_is_reported_and_collected(tmp_path: Path) -> None:
     bridge = ArtifactsBridge(backend=FileSystemBackend(tmp_path))
     await bridge.store_page(_page(1))
-    stale, fresh = tmp_path / "tmp" / "put-mem_L3_2-dead", tmp_path / "tmp" / "put-mem_L3_3-running"
+    stale, fresh = tmp_path / "tmp" / "put-mem_L3_2-000000000dea", tmp_path / "tmp" / "put-mem_L3_3-00000000a11e"
     stale.write_bytes(b"half a page")
     fresh.write_bytes(b"being written")
     hour_ago = time.time() - 3600
@@ -177,7 +180,7 @@ async def test_a_killed_writers_temporary_file_is_reported_and_collected(tmp_pat
 async def test_gc_never_takes_the_temporary_file_of_a_write_in_progress(tmp_path: Path) -> None:
     bridge = ArtifactsBridge(backend=FileSystemBackend(tmp_path))
     await bridge.store_page(_page(1))
-    in_progress = tmp_path / "tmp" / "put-mem_L3_2-running"
+    in_progress = tmp_path / "tmp" / "put-mem_L3_2-00000000a11e"
     with in_progress.open("wb") as writing:
         fcntl.flock(writing.fileno(), fcntl.LOCK_EX)  # what a running write holds until it is done
         writing.write(b"half written")

@@ -20,6 +20,11 @@ class ConfigurationError(InvalidInputError):
     """A setting, URL or environment variable is wrong or missing."""
 
 
+class NotAStoreError(ConfigurationError):
+    """The local store's directory holds files tierstore did not write and no mark of a store (see
+    :mod:`tierstore.backends.disk_root`): refused before anything in it is read or written."""
+
+
 class IntegrityError(TierstoreError):
     """Stored bytes do not match what was written (checksum, length, format or identity)."""
 

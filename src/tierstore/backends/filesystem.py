@@ -2,6 +2,11 @@
 
 Contract: the full protocol of :mod:`tierstore.backends.base`, with these local guarantees:
 
+* A directory is used as a store only when it carries tierstore's mark, made in a new or empty directory; any
+  other non-empty directory is refused with NotAStoreError (a ConfigurationError) before anything is read or
+  written. :mod:`.disk_root` says which names are tierstore's and how stores of earlier versions are adopted;
+  nothing else in the root is ever opened, changed or deleted, and ``objects``/``tmp`` are never followed
+  through a symbolic link. Directories are created 0700 and files 0600, whatever the umask.
 * Every write goes to a temporary file in ``ROOT/tmp``, is fsynced, then moved into ``ROOT/objects`` atomically
   (``os.replace`` to overwrite, ``os.link`` to create-if-absent, which fails if the name exists, across processes),
   and the directory is fsynced before the call returns. Writers that finish together share one directory fsync
@@ -10,19 +15,27 @@ Contract: the full protocol of :mod:`tierstore.backends.base`, with these local 
   A reader sees the old object or the new one, never a mix; a writer killed mid-write leaves a temporary file,
   which :meth:`strays` reports and :meth:`delete_strays` removes (``fsck`` and ``gc`` do both). A write holds a
   lock on its temporary file until it is done, so ``delete_strays`` never takes one still being written.
+* ``set_tier`` never re-creates an object it did not create: it swaps its rewritten copy with the object in one
+  step (``renameat2(RENAME_EXCHANGE)``, which fails if the object is gone), so a delete that lands before the
+  swap makes it ObjectNotFoundError and one that lands after deletes the new copy. Deleting wins.
 * File names are the bridge's keys, which :func:`check_key` restricts to ``[A-Za-z0-9._-]``; page ids, metadata and
   tags live inside the file, never in a path, so nothing can leave ROOT.
 * Each file is ``b"TSO2" | u32 header length | u32 CRC-32 of the preceding 8 bytes and the header | JSON header
-  (metadata, tags, tier) | data``: a damaged header is an :class:`IntegrityError`, never silently other metadata.
+  (metadata, tags, tier, data size) | data``: a damaged header is an :class:`IntegrityError`, never silently other
+  metadata, and a file longer or shorter than its header says (extended, sparse, truncated) is an IntegrityError
+  found without reading the data, so nothing is ever read past the data's own length.
 * One damaged object does not stop anything else: ``list`` still names it (so ``fsck`` reports it and ``delete``
-  removes it, even a directory standing where an object should be), while reading it raises IntegrityError.
+  removes it), while reading it raises IntegrityError. Whatever stands at a key that is not a regular file (a
+  directory, FIFO, socket, device, symbolic link) is never opened: reading it is IntegrityError, and ``delete``
+  removes the name (a symbolic link, never its target; a directory only when empty, since files in it are not
+  tierstore's). An object file this user may not read is damaged too (IntegrityError), so ``fsck`` names it.
 * Operating-system errors become typed errors: no space or quota -> StorageFullError, a read-only or forbidden
   root -> AccessDeniedError, a root that is not a directory -> ConfigurationError, anything else ->
   BackendUnavailableError. Deleting needs no space.
 * Blocking I/O runs in worker threads (``threads``, default 32: writes spend their time waiting on the disk),
   shared by every FileSystemBackend of the process with that number. A call cancelled before a thread took it
   never runs; one cancelled while it runs is waited for, so nothing it began lands after it returned
-  (:mod:`.worker_threads`).
+  (:mod:`.worker_threads`). A forked child starts with threads and fsync groups of its own.
 * Tiers are recorded per object; there is no archive class. ``usage`` is None: counting means reading the
   directory, which ``collect_stats`` does off the event loop.
 """
@@ -30,24 +43,27 @@ Contract: the full protocol of :mod:`tierstore.backends.base`, with these local 
 from __future__ import annotations
 
 import builtins
+import ctypes
 import errno
 import fcntl
 import os
-import secrets
-import shutil
+import stat as stat_module
 import struct
 import threading
 import time
+import weakref
 import zlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from io import BufferedReader
 from pathlib import Path
 from stat import S_ISREG
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from pydantic_core import from_json, to_json
 
-from tierstore.backends import worker_threads
+from tierstore.backends import disk_root, worker_threads
 from tierstore.backends.base import (
     Body,
     Buffer,
@@ -70,6 +86,7 @@ from tierstore.errors import (
     ConfigurationError,
     ConflictError,
     IntegrityError,
+    NotAStoreError,
     ObjectNotFoundError,
     StorageFullError,
     TierstoreError,
@@ -89,6 +106,9 @@ _SETTLED_NS: Final = 2_000_000_000
 """A file's change time is a tick of the kernel's coarse clock (a few ms), or coarser on some filesystems (a second
 on ext3 and HFS+, two on FAT): a write within the same tick as the last leaves it as it was. Once it is this far in
 the past, every later write gives another."""
+_READ_FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+"""Never through a symbolic link, and never waiting for a writer (a FIFO standing at a key)."""
+_DIRECTORY_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _fsync_dir(path: Path) -> None:
@@ -123,9 +143,33 @@ def _parse_header(buffer: bytes | memoryview, name: str) -> tuple[dict[str, Any]
         StorageTier(header["tier"])
         if not isinstance(header["metadata"], dict) or not isinstance(header["tags"], dict):
             raise TypeError("metadata and tags must be objects")
+        if not isinstance(header.get("size", 0), int):
+            raise TypeError("size must be an integer")
     except (ValueError, KeyError, TypeError) as exc:
         raise IntegrityError(f"object file {name!r} has a malformed header ({exc})", key=name) from exc
     return header, end
+
+
+def _written_size(header: dict[str, Any]) -> int | None:
+    """The data's length as written: the header's ``size``; for a file of an earlier version, which lacks it, the
+    ``size`` its metadata records (every page has one), else unknown."""
+    size = header.get("size")
+    if isinstance(size, int):
+        return size
+    recorded = header["metadata"].get("size")
+    return int(recorded) if isinstance(recorded, str) and recorded.isdecimal() else None
+
+
+def _kind(mode: int) -> str:
+    kinds = {
+        stat_module.S_IFDIR: "a directory",
+        stat_module.S_IFIFO: "a named pipe",
+        stat_module.S_IFSOCK: "a socket",
+        stat_module.S_IFLNK: "a symbolic link",
+        stat_module.S_IFCHR: "a character device",
+        stat_module.S_IFBLK: "a block device",
+    }
+    return kinds.get(stat_module.S_IFMT(mode), "not a regular file")
 
 
 def from_url(location: Location, settings: TierstoreSettings) -> FileSystemBackend:
@@ -141,9 +185,10 @@ class FileSystemBackend(ClosingContext):
         self.root = Path(root).expanduser().absolute()
         if self.root.exists() and not self.root.is_dir():
             raise ConfigurationError(f"local store {str(self.root)!r} is not a directory")
-        self._objects = self.root / "objects"
-        self._tmp = self.root / "tmp"
+        self._objects = self.root / disk_root.OBJECTS
+        self._tmp = self.root / disk_root.TMP
         self._fsync = fsync
+        self._readable = False
         self._ready = False
         self._dir_sync = _GroupSync(self._objects)
         self._workers = worker_threads.shared(threads, "tierstore-disk")
@@ -152,8 +197,9 @@ class FileSystemBackend(ClosingContext):
         return f"FileSystemBackend({str(self.root)!r})"
 
     def holds_store(self) -> bool:
-        """Has a store been made here (by a first write)? Asking creates nothing."""
-        return self._objects.is_dir()
+        """Has a store been made here (it carries the mark, or was made by an earlier version)? Asking creates
+        nothing; NotAStoreError for a directory that is none and cannot become one."""
+        return disk_root.inspect(self.root) in ("marked", "earlier")
 
     def _path(self, key: str) -> str:
         return f"{self._objects}/{check_key(key)}"
@@ -177,13 +223,19 @@ class FileSystemBackend(ClosingContext):
             return ConfigurationError(f"{where}: {self.root} or a directory inside it is not a directory")
         return BackendUnavailableError(f"{where}: {exc.strerror or type(exc).__name__}")
 
+    def _check_readable(self) -> bool:
+        """Whether there is a store to read (an absent root holds nothing); NotAStoreError for a foreign one."""
+        if not self._readable:
+            kind = disk_root.inspect(self.root)
+            if kind == "absent":
+                return False
+            self._readable = True
+        return True
+
     def _ensure_dirs(self) -> None:
         if not self._ready:
-            if self.root.exists() and not self.root.is_dir():
-                raise ConfigurationError(f"local store {str(self.root)!r} is not a directory")
-            self._objects.mkdir(parents=True, exist_ok=True)
-            self._tmp.mkdir(parents=True, exist_ok=True)
-            self._ready = True
+            disk_root.make_store(self.root, disk_root.inspect(self.root))
+            self._readable = self._ready = True
 
     # -- writes ---------------------------------------------------------------------------------------------
 
@@ -197,8 +249,14 @@ class FileSystemBackend(ClosingContext):
         tier: StorageTier = StorageTier.L3,
         if_absent: bool = False,
     ) -> None:
-        header = {"metadata": check_metadata(metadata), "tags": check_tags(tags), "tier": StorageTier(tier).value}
-        await self._run(self._write, self._path(key), _pack_header(header), data, if_absent)
+        body = as_chunks(data)
+        header = {
+            "metadata": check_metadata(metadata),
+            "tags": check_tags(tags),
+            "tier": StorageTier(tier).value,
+            "size": len(body),
+        }
+        await self._run(self._write, self._path(key), _pack_header(header), body, if_absent)
 
     def _write(self, target: str, head: bytes, data: Body, if_absent: bool) -> bool:
         """Write the object; False when create-if-absent found exactly these bytes there already."""
@@ -233,11 +291,12 @@ class FileSystemBackend(ClosingContext):
         """A new temporary file, open and locked, that is still the one at its path once locked (a ``gc`` that
         took it for a stray in the instant between its creation and the lock has not removed it)."""
         while True:
-            temporary = f"{self._tmp}/put-{name}-{secrets.token_hex(6)}"
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            temporary = f"{self._tmp}/{disk_root.temporary_name(name)}"
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, disk_root.FILE_MODE)
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 if os.stat(temporary).st_ino == os.fstat(fd).st_ino:
+                    os.fchmod(fd, disk_root.FILE_MODE)  # exactly 0600, whatever the umask took away
                     return temporary, fd
             except FileNotFoundError:
                 pass
@@ -251,15 +310,16 @@ class FileSystemBackend(ClosingContext):
     async def get_range(self, key: str, start: int, length: int) -> bytes | bytearray | None:
         return await self._run(self._read, self._path(key), start, length)
 
-    def _open(self, path: str) -> tuple[Any, dict[str, Any], int, bytes] | None:
-        """``(file, header, data offset, bytes already read past the offset)``, or None when missing."""
-        name = os.path.basename(path)
-        try:
-            f = open(path, "rb")  # noqa: SIM115 - closed by the caller
-        except FileNotFoundError:
+    def _open(self, path: str) -> tuple[BufferedReader, dict[str, Any], int, int, bytes] | None:
+        """``(file, header, data offset, data size, bytes already read past the offset)``, or None when missing.
+        Only a regular file is opened; the file's size must be the one its header records."""
+        if not self._check_readable():
             return None
-        except IsADirectoryError:
-            raise IntegrityError(f"{name!r} is a directory, not an object file", key=name) from None
+        name = os.path.basename(path)
+        fd = _open_regular(path, name)
+        if fd is None:
+            return None
+        f = os.fdopen(fd, "rb")
         try:
             buffer = f.read(_FIRST_READ)
             parsed = _parse_header(buffer, name)
@@ -268,25 +328,32 @@ class FileSystemBackend(ClosingContext):
                 parsed = _parse_header(buffer, name)
                 if isinstance(parsed, int):
                     raise IntegrityError(f"object file {name!r} is truncated", key=name)
+            header, offset = parsed
+            size = os.fstat(fd).st_size - offset
+            written = _written_size(header)
+            if written is not None and written != size:
+                raise IntegrityError(
+                    f"object file {name!r} holds {size} bytes of data where {written} were written", key=name
+                )
         except BaseException:
             f.close()
             raise
-        header, offset = parsed
-        return f, header, offset, buffer[offset:]
+        return f, header, offset, size, buffer[offset : offset + size]
 
     def _read(self, path: str, start: int, length: int | None) -> bytes | bytearray | None:
         opened = self._open(path)
         if opened is None:
             return None
-        f, _header, offset, ahead = opened
+        f, _header, offset, size, ahead = opened
         with f:
-            if length is not None and start + length <= len(ahead):
-                return ahead[start : start + length]
-            if start == 0 and length is None:
-                return _read_rest(f, ahead, os.fstat(f.fileno()).st_size - offset)
+            start = min(start, size)
+            stop = size if length is None else min(start + length, size)
+            if stop <= len(ahead):
+                return ahead[start:stop]
+            if start == 0:
+                return _read_rest(f, ahead, stop)
             f.seek(offset + start)
-            data: bytes = f.read() if length is None else f.read(length)
-            return data
+            return _read_exactly(f, stop - start)
 
     async def head(self, key: str) -> ObjectInfo | None:
         return await self._run(self._head, self._path(key))
@@ -295,13 +362,13 @@ class FileSystemBackend(ClosingContext):
         opened = self._open(path)
         if opened is None:
             return None
-        f, header, offset, _ahead = opened
+        f, header, _offset, size, _ahead = opened
         with f:
             stat = os.fstat(f.fileno())
         tier = StorageTier(header["tier"])
         return ObjectInfo(
             key=os.path.basename(path),
-            size=stat.st_size - offset,
+            size=size,
             metadata=header["metadata"],
             last_modified=datetime.fromtimestamp(stat.st_mtime, UTC),
             tier=tier,
@@ -310,36 +377,67 @@ class FileSystemBackend(ClosingContext):
         )
 
     async def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
-        for entry in await self._run(self._list, self._objects, prefix):
+        for entry in await self._run(self._list_objects, prefix):
             yield entry
 
-    def _list(self, directory: Path, prefix: str) -> builtins.list[ListEntry]:
-        """Every name under the prefix, damaged objects and stray directories included (size: what can be told)."""
-        out: builtins.list[ListEntry] = []
-        try:
-            scan = os.scandir(directory)
-        except FileNotFoundError:
+    def _list_objects(self, prefix: str) -> builtins.list[ListEntry]:
+        """Every key under the prefix, damaged objects and whatever else stands at a key included (size: what can
+        be told); names that cannot be keys are not tierstore's and not listed (:meth:`foreign` names them)."""
+        if not self._check_readable():
             return []
-        with scan:
-            for item in scan:
-                if item.name.startswith(prefix):
-                    out.append(_entry(item))
-        return out
+        with _directory(self._objects) as (fd, names):
+            return [_entry(fd, name) for name in names if name.startswith(prefix) and disk_root.is_key_name(name)]
 
     def usage(self, prefix: str) -> tuple[int, int] | None:
         return None
 
-    # -- temporary files left by killed writers -------------------------------------------------------------
+    # -- temporary files left by killed writers, and files that are not tierstore's -------------------------
 
     async def strays(self) -> builtins.list[ListEntry]:
-        """Temporary files in ``ROOT/tmp``: writes still running, or left by writers that were killed."""
-        return await self._run(self._list, self._tmp, "")
+        """Temporary files in ``ROOT/tmp``: writes still running, or left by writers that were killed. Only names
+        of tierstore's temporary files; anything else there is :meth:`foreign`."""
+        return await self._run(self._strays)
+
+    def _strays(self) -> builtins.list[ListEntry]:
+        if not self._check_readable():
+            return []
+        with _directory(self._tmp) as (fd, names):
+            return [_entry(fd, n) for n in names if disk_root.is_temporary_name(n) and _is_regular(fd, n)]
 
     async def delete_strays(self, names: Sequence[str]) -> builtins.list[str]:
         """Delete those of these temporary files that no write holds (a running write keeps its file locked);
-        returns the names deleted."""
-        paths = [self._tmp / check_key(name) for name in names]
-        return await self._run(lambda: [p.name for p in paths if _unlink_unless_locked(p)])
+        returns the names deleted. A name that is not one of tierstore's temporary files, or anything but a
+        regular file, is left alone."""
+        return await self._run(self._delete_strays, list(names))
+
+    def _delete_strays(self, names: builtins.list[str]) -> builtins.list[str]:
+        if not self._check_readable():
+            return []
+        with _directory(self._tmp) as (fd, _names):
+            return [n for n in names if disk_root.is_temporary_name(n) and _unlink_unless_locked(n, fd)]
+
+    async def foreign(self) -> builtins.list[str]:
+        """What the store holds that tierstore did not write (paths relative to the root, ASCII-escaped): never
+        opened, changed or deleted, only reported."""
+        return await self._run(self._foreign)
+
+    def _foreign(self) -> builtins.list[str]:
+        if not self._check_readable():
+            return []
+        found = [
+            disk_root.shown(name)
+            for name in os.listdir(self.root)
+            if name not in (disk_root.MARK, disk_root.OBJECTS, disk_root.TMP)
+        ]
+        with _directory(self._objects) as (fd, names):
+            found += [f"{disk_root.OBJECTS}/{disk_root.shown(n)}" for n in names if not disk_root.is_key_name(n)]
+        with _directory(self._tmp) as (fd, names):
+            found += [
+                f"{disk_root.TMP}/{disk_root.shown(n)}"
+                for n in names
+                if not (disk_root.is_temporary_name(n) and _is_regular(fd, n))
+            ]
+        return sorted(found)
 
     # -- deletes and tiers ----------------------------------------------------------------------------------
 
@@ -348,22 +446,38 @@ class FileSystemBackend(ClosingContext):
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         paths = [self._path(k) for k in keys]
-        await self._run(lambda: [_unlink(p) for p in paths])
+        await self._run(_unlink_all, paths)
 
     async def set_tier(self, key: str, tier: StorageTier, *, tags: Mapping[str, str] | None = None) -> None:
         merged = dict(check_tags(tags))
         await self._run(self._retier, self._path(key), StorageTier(tier), merged)
 
     def _retier(self, path: str, tier: StorageTier, tags: dict[str, str]) -> None:
+        name = os.path.basename(path)
         opened = self._open(path)
         if opened is None:
-            raise ObjectNotFoundError(os.path.basename(path))
-        f, header, offset, ahead = opened
+            raise ObjectNotFoundError(name)
+        f, header, _offset, size, ahead = opened
         with f:
-            data = _read_rest(f, ahead, os.fstat(f.fileno()).st_size - offset)
+            data = _read_rest(f, ahead, size)
         header["tier"] = tier.value
         header["tags"] = check_tags({**header["tags"], **tags})
-        self._write(path, _pack_header(header), data, if_absent=False)
+        header["size"] = size
+        self._ensure_dirs()
+        temporary, fd = self._locked_temporary(name)
+        try:
+            _write_all(fd, _pack_header(header), data)
+            if self._fsync:
+                os.fsync(fd)
+            try:
+                _exchange(temporary, path)
+            except FileNotFoundError:
+                raise ObjectNotFoundError(name) from None  # deleted since it was read: deleting wins
+        finally:
+            _unlink_quietly(temporary)  # after the swap: the object as it was
+            os.close(fd)
+        if self._fsync:
+            self._dir_sync.after_rename()
 
     async def aclose(self) -> None:
         """Nothing to release: the worker threads are the process's, and idle until another call needs them."""
@@ -375,12 +489,20 @@ class FileSystemBackend(ClosingContext):
         return RestoreStatus("not-archived")
 
 
+_GROUPS: weakref.WeakSet[_GroupSync] = weakref.WeakSet()
+
+
 class _GroupSync:
     """fsync of one directory shared by the writers that wait for it: each returns once an fsync that began after
     its rename has finished, and one fsync serves every writer that renamed before it began."""
 
     def __init__(self, directory: Path) -> None:
         self._directory = directory
+        self._start_afresh()
+        _GROUPS.add(self)
+
+    def _start_afresh(self) -> None:
+        """Also in a forked child, whose copy may hold the lock, or say an fsync runs in a thread it lacks."""
         self._changed = threading.Condition()
         self._requested = 0
         self._synced = 0
@@ -407,8 +529,16 @@ class _GroupSync:
                     self._changed.notify_all()
 
 
-def _read_rest(f: Any, ahead: bytes, size: int) -> bytes | bytearray:
-    """The whole data, in one buffer of its exact size (no second copy of a large object)."""
+def _after_fork_in_child() -> None:
+    for group in list(_GROUPS):
+        group._start_afresh()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _read_rest(f: BufferedReader, ahead: bytes, size: int) -> bytes | bytearray:
+    """The data up to ``size``, in one buffer of its exact size (no second copy of a large object)."""
     if size <= len(ahead):
         return ahead[:size]
     out = bytearray(size)
@@ -417,9 +547,16 @@ def _read_rest(f: Any, ahead: bytes, size: int) -> bytes | bytearray:
     while view:
         count = f.readinto(view)
         if not count:
-            raise IntegrityError(f"object file {os.path.basename(f.name)!r} shrank while it was read")
+            raise IntegrityError(f"object file {os.path.basename(str(f.name))!r} shrank while it was read")
         view = view[count:]
     return out
+
+
+def _read_exactly(f: BufferedReader, size: int) -> bytes:
+    data = f.read(size)
+    if len(data) < size:
+        raise IntegrityError(f"object file {os.path.basename(str(f.name))!r} shrank while it was read")
+    return data
 
 
 def _write_all(fd: int, *parts: Buffer) -> None:
@@ -433,39 +570,102 @@ def _write_all(fd: int, *parts: Buffer) -> None:
             views[0] = views[0][written:]
 
 
-def _entry(item: os.DirEntry[str]) -> ListEntry:
-    """The name, data size and time of one directory entry, from its fixed prefix (the header is not parsed)."""
+def _open_regular(path: str, name: str) -> int | None:
+    """A descriptor of the regular file at ``path``; None when nothing is there; IntegrityError for anything
+    else, which is never opened (opening a FIFO would wait for a writer, a device could act)."""
     try:
-        fd = os.open(item.path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return ListEntry(item.name, 0, None)  # vanished or unreadable: reported when read
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if S_ISREG(found.st_mode):
+        try:
+            fd = os.open(path, _READ_FLAGS)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno in _DENIED:
+                raise IntegrityError(f"object file {name!r} cannot be read ({exc.strerror})", key=name) from None
+            if exc.errno not in (errno.ELOOP, errno.ENXIO):
+                raise
+        else:
+            if S_ISREG(os.fstat(fd).st_mode):
+                return fd
+            os.close(fd)
+        found = os.lstat(path)  # replaced between the two looks
+    raise IntegrityError(f"{name!r} is {_kind(found.st_mode)}, not an object file", key=name)
+
+
+@contextmanager
+def _directory(path: Path) -> Iterator[tuple[int | None, builtins.list[str]]]:
+    """A descriptor of the directory and its names, never through a symbolic link; ``(None, [])`` when absent."""
     try:
-        stat = os.fstat(fd)
-        if not S_ISREG(stat.st_mode):  # a directory standing where an object should be
-            return ListEntry(item.name, 0, datetime.fromtimestamp(stat.st_mtime, UTC))
-        prefix = os.pread(fd, _HEAD.size, 0)
+        fd = os.open(path, _DIRECTORY_FLAGS)
+    except FileNotFoundError:
+        yield None, []
+        return
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise NotAStoreError(
+                f"local store {str(path.parent)!r}: {path.name} is not a directory of its own"
+            ) from exc
+        raise
+    try:
+        yield fd, os.listdir(fd)
     finally:
         os.close(fd)
+
+
+def _is_regular(fd: int | None, name: str) -> bool:
+    try:
+        return S_ISREG(os.lstat(name, dir_fd=fd).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _entry(fd: int | None, name: str) -> ListEntry:
+    """The name, data size and time of one directory entry, from its fixed prefix (the header is not parsed).
+    Only a regular file is opened."""
+    try:
+        found = os.lstat(name, dir_fd=fd)
+    except FileNotFoundError:
+        return ListEntry(name, 0, None)
+    when = datetime.fromtimestamp(found.st_mtime, UTC)
+    if not S_ISREG(found.st_mode):
+        return ListEntry(name, 0, when)  # something standing where an object should be: reported when read
+    try:
+        file = os.open(name, _READ_FLAGS, dir_fd=fd)
+    except OSError:
+        return ListEntry(name, 0, when)  # vanished, replaced or unreadable: reported when read
+    try:
+        stat = os.fstat(file)
+        prefix = os.pread(file, _HEAD.size, 0) if S_ISREG(stat.st_mode) else b""
+    finally:
+        os.close(file)
     size = stat.st_size
     if len(prefix) == _HEAD.size:
         magic, length, _crc = _HEAD.unpack(prefix)
         if magic == _MAGIC and _HEAD.size + length <= size:
             size -= _HEAD.size + length
-    return ListEntry(item.name, size, datetime.fromtimestamp(stat.st_mtime, UTC))
+    return ListEntry(name, size, datetime.fromtimestamp(stat.st_mtime, UTC))
 
 
-def _unlink_unless_locked(path: Path) -> bool:
+def _unlink_unless_locked(name: str, directory: int | None) -> bool:
+    """Delete the regular file ``name`` unless a write holds its lock; only the very file that was locked."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(name, _READ_FLAGS, dir_fd=directory)
     except OSError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return False  # a write in progress
-    try:
-        os.unlink(path)
+        locked = os.fstat(fd)
+        if not S_ISREG(locked.st_mode):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a write in progress
+        if os.lstat(name, dir_fd=directory).st_ino != locked.st_ino:
+            return False
+        os.unlink(name, dir_fd=directory)
     except FileNotFoundError:
         return False
     finally:
@@ -474,13 +674,71 @@ def _unlink_unless_locked(path: Path) -> bool:
 
 
 def _unlink(path: str) -> bool:
+    """Remove what stands at ``path``: a file, a FIFO, a socket, a symbolic link (never its target), an empty
+    directory. A directory with files in it is refused: they are not tierstore's."""
     try:
         os.unlink(path)
     except FileNotFoundError:
         return False
     except IsADirectoryError:
-        shutil.rmtree(path)  # a directory standing where an object should be: the delete asked for is granted
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            name = os.path.basename(path)
+            raise IntegrityError(
+                f"{name!r} is a directory with files in it, which tierstore did not write and does not delete; "
+                "remove it yourself",
+                key=name,
+            ) from None
     return True
+
+
+def _unlink_all(paths: builtins.list[str]) -> None:
+    refused: IntegrityError | None = None
+    for path in paths:
+        try:
+            _unlink(path)
+        except IntegrityError as exc:
+            refused = refused or exc
+    if refused is not None:
+        raise refused
+
+
+def _unlink_quietly(path: str) -> None:
+    with suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+_AT_FDCWD: Final = -100
+_RENAME_EXCHANGE: Final = 2
+
+
+def _load_renameat2() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return None
+
+
+_renameat2: Final = _load_renameat2()
+
+
+def _exchange(new: str, existing: str) -> None:
+    """Swap two names in one step; FileNotFoundError when either is gone. Where the kernel or the file system
+    cannot swap (not Linux, or e.g. some network file systems), the object is replaced only if it is still there:
+    the instant between that look and the rename is then the one window in which a delete can be undone."""
+    if _renameat2 is not None:
+        if _renameat2(_AT_FDCWD, os.fsencode(new), _AT_FDCWD, os.fsencode(existing), _RENAME_EXCHANGE) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            raise OSError(code, os.strerror(code), existing)
+    os.lstat(existing)
+    os.replace(new, existing)
 
 
 SCHEME = Scheme("file", from_url)

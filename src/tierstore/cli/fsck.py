@@ -13,6 +13,7 @@ from tierstore.cli.render import ProgressBar, print_json, print_report, to_plain
 HINTS = {
     "archived": "in an archive class: `tierstore restore ID` brings one back",
     "orphans": "written for a checkpoint that does not reference them; `tierstore gc` removes them",
+    "foreign": "not written by tierstore: left as they are",
 }
 
 

@@ -3,17 +3,22 @@
 Contract: without options, one listing of the store (a few requests however many pages it holds): artifact id,
 stored size and time. ``--long`` (implied by a filter) reads every page's metadata as well (one request a page,
 concurrently, bounded by the concurrency setting, with a progress bar on a terminal): tier, modality, created
-time, storage class and page id. ``--json`` gives the same fields; the table clips long page ids.
+time, storage class and page id. ``--json`` gives the same fields; the table clips long page ids. A page whose
+metadata cannot be read (damaged) stops nothing: the others are listed, it is named on stderr, and the exit code is
+4 (integrity error).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from tierstore.cli.context import AddCommand, Invocation
+from tierstore.cli.exit_codes import INTEGRITY
 from tierstore.cli.render import Column, ProgressBar, human_size, print_json, print_table
 from tierstore.concurrency import bounded_gather
 from tierstore.enums import Modality
+from tierstore.errors import IntegrityError
 from tierstore.models import PageMetadata
 
 STORED_TIERS = ("L2", "L3", "L4")
@@ -62,13 +67,22 @@ async def run(inv: Invocation) -> int:
                 ]
                 print_table(rows, _SHORT)
             return 0
+        damaged: list[str] = []
+
+        async def describe(key: str) -> PageMetadata | None:
+            try:
+                return await bridge.get_metadata(key)
+            except IntegrityError as exc:
+                damaged.append(f"{key}: {exc}")
+                return None
+
         with ProgressBar("reading metadata", "pages") as bar:
-            found = await bounded_gather(
-                (bridge.get_metadata(e.key) for e in entries), inv.settings.concurrency, progress=bar
-            )
+            found = await bounded_gather((describe(e.key) for e in entries), inv.settings.concurrency, progress=bar)
     listed = [m for m in found if m is not None and _matches(m, args)]
     if inv.json:
         print_json(listed)
     else:
         print_table([{**m.model_dump(), "size": human_size(m.size_bytes)} for m in listed], _LONG)
-    return 0
+    for line in sorted(damaged):
+        print(f"tierstore: damaged, not listed: {line}", file=sys.stderr)
+    return INTEGRITY if damaged else 0

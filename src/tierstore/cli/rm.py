@@ -2,15 +2,21 @@
 
 Contract: all ids are checked before anything is deleted: a missing one is ``ObjectNotFoundError`` (exit 5), and one
 that a listed checkpoint uses is refused (exit 2) with the checkpoint to delete instead, so ``rm`` never breaks a
-checkpoint it can see.
+checkpoint it can see. A damaged page (its metadata cannot be read) is deleted like any other.
 """
 
 from __future__ import annotations
 
+from functools import partial
+from typing import TYPE_CHECKING
+
 from tierstore.cli.context import AddCommand, Invocation, artifact_id
 from tierstore.cli.render import print_json
 from tierstore.concurrency import bounded_gather
-from tierstore.errors import InvalidInputError, ObjectNotFoundError
+from tierstore.errors import IntegrityError, InvalidInputError, ObjectNotFoundError
+
+if TYPE_CHECKING:
+    from tierstore.bridge import ArtifactsBridge
 
 
 def register(add: AddCommand) -> None:
@@ -22,8 +28,8 @@ async def run(inv: Invocation) -> int:
     keys = list(dict.fromkeys(artifact_id(value, checkpoint_command="delete") for value in inv.args.ids))
     async with inv.bridge() as bridge:
         limit = inv.settings.concurrency
-        for key, meta in zip(keys, await bounded_gather(map(bridge.get_metadata, keys), limit), strict=True):
-            if meta is None:
+        for key, there in zip(keys, await bounded_gather(map(partial(_exists, bridge), keys), limit), strict=True):
+            if not there:
                 raise ObjectNotFoundError(key)
         checkpoints = await bridge.list_checkpoints()
         manifests = await bounded_gather(map(bridge.get_checkpoint_manifest, checkpoints), limit)
@@ -42,3 +48,11 @@ async def run(inv: Invocation) -> int:
         for key in keys:
             print(f"deleted {key}")
     return 0
+
+
+async def _exists(bridge: ArtifactsBridge, key: str) -> bool:
+    """Whether a page is stored under ``key``: a damaged one is, and can be deleted."""
+    try:
+        return await bridge.get_metadata(key) is not None
+    except IntegrityError:
+        return True

@@ -3,7 +3,8 @@
 It reports damaged objects (each frame checked against its key, length and digests, so a swapped or misplaced
 object is damaged too), what checkpoints reference but the store lacks, and orphans: artifacts written for a
 checkpoint that no manifest references and whose checkpoint is not running (no live lease), e.g. after a crash.
-Stray temporary files of killed writers are listed too. Archived pages are reported as archived, not as damaged.
+Stray temporary files of killed writers are listed too, and what the store holds that tierstore did not write
+(``foreign``; never touched). Archived pages are reported as archived, not as damaged.
 Artifacts written by ``store_page`` are live pages, never orphans. One damaged object never stops the rest.
 """
 
@@ -99,6 +100,9 @@ async def fsck(
         if artifact not in pages:
             report.problems.append(Problem(artifact, "missing", f"page {entry.page_id!r} of {checkpoint}"))
     report.strays = await strays(backend)
+    find_foreign = getattr(backend, "foreign", None)
+    if find_foreign is not None:
+        report.foreign = list(await find_foreign())
     report.archived.sort()
     report.problems.sort(key=lambda p: p.key)
     report.orphans.sort(key=lambda o: o.key)

@@ -44,6 +44,9 @@ class FsckReport:
     strays: list[Stray] = field(default_factory=list)
     in_progress: list[str] = field(default_factory=list)
     """Checkpoints running now (live leases): what they wrote is not an orphan."""
+    foreign: list[str] = field(default_factory=list)
+    """What the store holds that tierstore did not write (the local-disk store: paths relative to its root): left
+    untouched, never an error."""
 
     @property
     def ok(self) -> bool:
