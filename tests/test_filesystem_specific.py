@@ -6,6 +6,7 @@ import asyncio
 import fcntl
 import json
 import os
+import stat
 import struct
 import time
 import zlib
@@ -191,3 +192,30 @@ async def test_gc_never_takes_the_temporary_file_of_a_write_in_progress(tmp_path
         assert in_progress.exists()
     assert (await gc(bridge, grace=timedelta(0))).strays_removed == [in_progress.name]
     assert not in_progress.exists()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000, 0o077])
+def test_directories_are_0700_and_files_0600_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    """XDG's mode for data directories, for the store and every parent it creates; its files are the user's alone."""
+    root = tmp_path / "data" / "tierstore" / "store"
+
+    async def use() -> None:
+        bridge = ArtifactsBridge(backend=FileSystemBackend(root))
+        key = await bridge.store_page(_page(1))
+        await bridge.checkpoint([_page(2)], name="c")
+        await bridge.set_tier(key, "L4")
+        await gc(bridge, grace=timedelta(0))
+
+    previous = os.umask(umask)
+    try:
+        asyncio.run(use())
+    finally:
+        os.umask(previous)
+    made = [tmp_path / "data", *(tmp_path / "data").rglob("*")]
+    modes = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.lstat().st_mode) for p in made}
+    assert {name: mode for name, mode in modes.items() if (tmp_path / name).is_dir()} == dict.fromkeys(
+        ["data", "data/tierstore", "data/tierstore/store", "data/tierstore/store/objects", "data/tierstore/store/tmp"],
+        0o700,
+    )
+    files = {mode for name, mode in modes.items() if not (tmp_path / name).is_dir()}
+    assert files == {0o600}
