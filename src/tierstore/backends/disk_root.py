@@ -84,7 +84,7 @@ def inspect(root: Path) -> Kind:
     if _made_by_an_earlier_version(root, names):
         return "earlier"
     raise NotAStoreError(
-        f"{str(root)!r} is not a tierstore store: it holds files tierstore did not write and no {MARK} mark. "
+        f"no tierstore store at {root}: the directory holds files tierstore did not write and no {MARK} mark. "
         "Point TIERSTORE_URL (or --url) at a new or empty directory; to use this one as it is, create an empty "
         f"file {MARK} in it (then tierstore takes objects/ and tmp/ there as its own)"
     )

@@ -198,8 +198,11 @@ class FileSystemBackend(ClosingContext):
 
     def holds_store(self) -> bool:
         """Has a store been made here (it carries the mark, or was made by an earlier version)? Asking creates
-        nothing; NotAStoreError for a directory that is none and cannot become one."""
-        return disk_root.inspect(self.root) in ("marked", "earlier")
+        nothing."""
+        try:
+            return disk_root.inspect(self.root) in ("marked", "earlier")
+        except NotAStoreError:
+            return False
 
     def _path(self, key: str) -> str:
         return f"{self._objects}/{check_key(key)}"
