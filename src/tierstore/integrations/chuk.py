@@ -21,194 +21,43 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from enum import Enum
 from typing import Any, Final
 
 from pydantic import ValidationError
 
 from tierstore.backends.base import RestoreSpeed, RestoreStatus
-from tierstore.bridge import ArtifactsBridge, bridge_from_env
+from tierstore.bridge import ArtifactsBridge
 from tierstore.concurrency import bounded_gather
 from tierstore.enums import StorageTier
 from tierstore.errors import (
     ArchivedPageError,
     IntegrityError,
     InvalidInputError,
-    MissingDependencyError,
     NotSupportedError,
     ObjectNotFoundError,
     TierstoreError,
 )
+from tierstore.integrations.chuk_bridge import (
+    EVICTED,
+    ChukEntry,
+    ChukPage,
+    MemoryManager,
+    TierstoreBridge,
+    qualified,
+    tier_of,
+    to_chuk,
+    to_tierstore,
+)
 from tierstore.integrations.chuk_lease import AgentLease
 from tierstore.integrations.chuk_state import STATE_PAGE_ID, ManagerState, read_state, state_page
-from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageState
-
-try:
-    from chuk_ai_session_manager.memory import (
-        MemoryManager,
-        MemoryPage as ChukPage,
-        PageTableEntry as ChukEntry,
-        StorageStats as ChukStorageStats,
-        StorageTier as ChukTier,
-    )
-except ImportError as exc:
-    raise MissingDependencyError("chuk", "chuk-ai-session-manager") from exc
+from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage
 
 __all__ = ["TierstoreBridge", "attach", "checkpoint", "restore", "restore_archived"]
 
-_EVICTED: Final = (StorageTier.L3, StorageTier.L4)
 _CONCURRENCY: Final = 16  # pages read or described at once by checkpoint and restore
 _LOADER_MARK: Final = "_tierstore_checked_load"
 _SWEEP_WAITS: Final = (0.1, 0.2, 0.4, 0.8, 1.5, 2.0, 2.0, 2.0, 2.0, 2.0)
 """Pauses while a deletion that may have missed a restoring agent's lease runs (about 13 s in all)."""
-
-
-class TierstoreBridge:
-    """A tierstore :class:`~tierstore.bridge.ArtifactsBridge` with the calls and objects of chuk's bridge.
-
-    Pages go in as chuk's (or tierstore's) ``MemoryPage`` and come back as chuk's; ids, checksums and the stored
-    format are tierstore's. ``bridge`` is the tierstore bridge underneath, for everything else it offers.
-    """
-
-    def __init__(self, bridge: ArtifactsBridge | None = None, *, session_id: str | None = None) -> None:
-        self.bridge = bridge if bridge is not None else bridge_from_env()
-        if session_id is not None:
-            self.bridge.session_id = session_id
-        self._lease: AgentLease | None = None
-        """Set by attach() on a store with leases: evictions are then owned by the agent's lease."""
-        self._known: dict[str, CheckpointEntry] = {}
-        """page id -> the artifact this bridge stored or restored for it last (what the lease names)."""
-        self._inherited: dict[str, tuple[str, Any]] = {}
-        """page id -> (artifact id, bridge) of a page evicted through the manager's bridge before attach()."""
-
-    def __repr__(self) -> str:
-        return f"TierstoreBridge({self.bridge!r})"
-
-    @property
-    def session_id(self) -> str | None:
-        return self.bridge.session_id
-
-    async def configure(self, artifact_store: Any | None = None, session_id: str | None = None) -> None:
-        await self.bridge.configure(artifact_store, session_id)
-
-    @property
-    def is_persistent(self) -> bool:
-        return self.bridge.is_persistent
-
-    async def store_page(self, page: Any, tier: Any = ChukTier.L3) -> str:
-        converted, resolved = to_tierstore(page), _tier(tier)
-        self._inherited.pop(converted.page_id, None)
-        if self._lease is None:
-            return await self.bridge.store_page(converted, resolved)
-        entry = await self._lease.store(self.bridge, converted, resolved, self._known.get(converted.page_id))
-        self._known[converted.page_id] = entry
-        return entry.artifact_id
-
-    async def load_page(self, artifact_id: str) -> Any:
-        """chuk's ``MemoryPage``, or None when there is no such page."""
-        page = await self.bridge.load_page(artifact_id)
-        return None if page is None else to_chuk(page)
-
-    async def delete_page(self, artifact_id: str) -> bool:
-        return await self.bridge.delete_page(artifact_id)
-
-    async def store_checkpoint(self, pages: list[Any], checkpoint_name: str) -> str:
-        return await self.bridge.store_checkpoint([to_tierstore(p) for p in pages], checkpoint_name)
-
-    async def load_checkpoint(self, checkpoint_id: str) -> list[Any]:
-        return [to_chuk(p) for p in await self.bridge.load_checkpoint(checkpoint_id)]
-
-    def get_stats(self) -> Any:
-        """chuk's ``StorageStats`` (backend, persistent, session id, pages stored)."""
-        stats = self.bridge.get_stats()
-        return ChukStorageStats(
-            backend=stats.backend,
-            persistent=stats.persistent,
-            session_id=self.session_id,
-            pages_stored=stats.pages_stored,
-        )
-
-    async def fault(self, page_id: str, artifact_id: str) -> Any:
-        """chuk's page ``page_id``, stored under ``artifact_id``: that page or an error, never another page.
-
-        ``IntegrityError`` when the artifact is missing or holds another page; ``ArchivedPageError`` naming how to
-        bring it back when it is archived.
-        """
-        inherited = self._inherited.get(page_id)
-        if inherited is not None and inherited[0] == artifact_id:
-            page, where = await inherited[1].load_page(artifact_id), "the manager's bridge before attach()"
-            page = None if page is None else to_chuk(to_tierstore(page))
-        else:
-            try:
-                loaded = await self.bridge.load_page(artifact_id)
-            except ArchivedPageError as exc:
-                raise _ArchivedPage(page_id, exc) from exc
-            page, where = (None if loaded is None else to_chuk(loaded)), "the store"
-        if page is None:
-            raise IntegrityError(
-                f"page {page_id!r} is stored as {artifact_id!r}, which {where} does not hold", key=artifact_id
-            )
-        if page.page_id != page_id:
-            raise IntegrityError(
-                f"artifact {artifact_id!r} holds page {page.page_id!r}, not page {page_id!r}: refused", key=artifact_id
-            )
-        return page
-
-    async def aclose(self) -> None:
-        """Release the agent's lease (what only it kept alive is then left to ``gc``) and close the bridge."""
-        lease, self._lease = self._lease, None
-        if lease is not None:
-            await lease.release()
-        await self.bridge.aclose()
-
-    async def _reference(self, entry: Any) -> CheckpointEntry:
-        """The stored artifact of an evicted page table entry (chuk's, updated in place), for a checkpoint to name
-        without reading it. A page still in the manager's bridge before attach() is carried over first."""
-        inherited = self._inherited.get(entry.page_id)
-        if inherited is not None and inherited[0] == entry.artifact_id:
-            page = await self.fault(entry.page_id, entry.artifact_id)
-            entry.artifact_id = await self.store_page(page, entry.tier)
-        known = self._known.get(entry.page_id)
-        if known is None or known.artifact_id != entry.artifact_id:
-            known = self._known[entry.page_id] = await self._described(entry.page_id, entry.artifact_id)
-        state = PageState(
-            last_accessed=entry.last_accessed,
-            access_count=entry.access_count,
-            dirty=entry.dirty,
-            storage_tier=_tier(entry.tier),
-            artifact_id=known.artifact_id,
-        )
-        return known.model_copy(update={"state": state})
-
-    async def _described(self, page_id: str, artifact_id: str) -> CheckpointEntry:
-        """An entry for an artifact this bridge did not store, from its metadata (one request, no body read)."""
-        meta = await self.bridge.get_metadata(artifact_id)
-        if meta is None:
-            raise IntegrityError(f"page {page_id!r} is stored as {artifact_id!r}, which is missing", key=artifact_id)
-        if meta.page_id != page_id:
-            raise IntegrityError(f"artifact {artifact_id!r} holds page {meta.page_id!r}, not {page_id!r}")
-        return CheckpointEntry(
-            page_id=page_id,
-            artifact_id=artifact_id,
-            modality=meta.modality,
-            tier=meta.tier or StorageTier.L3.value,
-            checksum=meta.checksum,
-            size_bytes=meta.size_bytes,
-        )
-
-
-class _ArchivedPage(ArchivedPageError):
-    """A fault on an archived page: says which page and how to bring it back."""
-
-    def __init__(self, page_id: str, cause: ArchivedPageError) -> None:
-        super().__init__(cause.key, pending=cause.pending)
-        state = "a restore is in progress" if cause.pending else "no restore has been requested"
-        self.args = (
-            f"page {page_id!r} is archived in artifact {cause.key!r} and cannot be read until it is restored ({state}):"
-            f" `await tierstore.integrations.chuk.restore_archived(vm, {page_id!r})` or `tierstore restore "
-            f"{cause.key}`, then fault it again once the restore completes",
-        )
-        self.page_id = page_id
 
 
 def attach(manager: Any, bridge: ArtifactsBridge | None = None) -> TierstoreBridge:
@@ -219,7 +68,7 @@ def attach(manager: Any, bridge: ArtifactsBridge | None = None) -> TierstoreBrid
     any other); the next :func:`checkpoint` or eviction carries them into tierstore's store.
     """
     if not isinstance(manager, MemoryManager):
-        raise InvalidInputError(f"expected chuk's MemoryManager, got {_qualified(manager)}")
+        raise InvalidInputError(f"expected chuk's MemoryManager, got {qualified(manager)}")
     for name in ("_bridge", "_bridge_configured", "_page_store", "_page_hints", "_search_handler"):
         if not hasattr(manager, name):
             raise NotSupportedError(
@@ -235,7 +84,7 @@ def attach(manager: Any, bridge: ArtifactsBridge | None = None) -> TierstoreBrid
         adapter._lease = None  # a custom backend has no leases: checkpoints and restores copy evicted pages
     if configured and previous is not None:
         for entry in manager.page_table.entries.values():
-            if entry.artifact_id and _tier(entry.tier) in _EVICTED:
+            if entry.artifact_id and tier_of(entry.tier) in EVICTED:
                 adapter._inherited[entry.page_id] = (entry.artifact_id, previous)
     manager._bridge = adapter
     manager._bridge_configured = True
@@ -278,9 +127,9 @@ async def checkpoint(manager: Any, name: str) -> str:
     pages: list[MemoryPage] = []
     evicted: list[Any] = []
     for entry in sorted(table, key=lambda e: order.get(e.page_id, len(order))):
-        tier = _tier(entry.tier)
+        tier = tier_of(entry.tier)
         page = manager._page_store.get(entry.page_id)
-        if tier in _EVICTED and entry.artifact_id and (page is None or adapter._lease is not None):
+        if tier in EVICTED and entry.artifact_id and (page is None or adapter._lease is not None):
             evicted.append(entry)
             continue
         if page is None:
@@ -292,7 +141,7 @@ async def checkpoint(manager: Any, name: str) -> str:
     if adapter._lease is None:  # no leases on this backend: the checkpoint holds copies
         loaded = await bounded_gather((adapter.fault(e.page_id, e.artifact_id) for e in evicted), _CONCURRENCY)
         for page, entry in zip(loaded, evicted, strict=True):
-            pages.append(to_tierstore(page).model_copy(update={"storage_tier": _tier(entry.tier)}))
+            pages.append(to_tierstore(page).model_copy(update={"storage_tier": tier_of(entry.tier)}))
         evicted = []
     stored = await bounded_gather((adapter._reference(e) for e in evicted), _CONCURRENCY)
     if adapter._lease is not None:
@@ -324,7 +173,7 @@ async def restore(manager: Any, checkpoint_id: str) -> list[Any]:
         raise ObjectNotFoundError(checkpoint_id)
     if not any(e.page_id == STATE_PAGE_ID for e in manifest.pages):
         return await _restore_pages(manager, adapter, checkpoint_id)
-    evicted = [e for e in manifest.pages if e.page_id != STATE_PAGE_ID and _entry_tier(e) in _EVICTED]
+    evicted = [e for e in manifest.pages if e.page_id != STATE_PAGE_ID and _entry_tier(e) in EVICTED]
     evicted_ids = {e.page_id for e in evicted}
     lease = adapter._lease
     wanted = None if lease is None else [e.page_id for e in manifest.pages if e.page_id not in evicted_ids]
@@ -417,7 +266,7 @@ async def _restore_pages(manager: Any, adapter: TierstoreBridge, checkpoint_id: 
     """A checkpoint without the manager's state (made before this release, or by a bridge alone): every page is
     read; evicted pages are referred to where leases keep them alive, else stored anew."""
     pages = [to_chuk(p) for p in await adapter.bridge.restore_checkpoint(checkpoint_id)]
-    evicted = [p for p in pages if _tier(p.storage_tier) in _EVICTED]
+    evicted = [p for p in pages if tier_of(p.storage_tier) in EVICTED]
     if adapter._lease is None:
         stored = await bounded_gather((adapter.store_page(p, p.storage_tier) for p in evicted), _CONCURRENCY)
         for page, artifact_id in zip(evicted, stored, strict=True):
@@ -433,8 +282,8 @@ async def _restore_pages(manager: Any, adapter: TierstoreBridge, checkpoint_id: 
     for page in pages:
         adapter._inherited.pop(page.page_id, None)
         manager.page_table.register(page)
-        tier = _tier(page.storage_tier)
-        if tier not in _EVICTED:
+        tier = tier_of(page.storage_tier)
+        if tier not in EVICTED:
             manager._page_store[page.page_id] = page
         if tier == StorageTier.L0:
             await manager.add_to_working_set(page)
@@ -471,7 +320,7 @@ def _referenced(manager: Any, adapter: TierstoreBridge) -> set[str]:
 
 
 def _entry_tier(entry: CheckpointEntry) -> StorageTier:
-    return entry.state.storage_tier if entry.state is not None else _tier(entry.tier)
+    return entry.state.storage_tier if entry.state is not None else tier_of(entry.tier)
 
 
 def _described_page(entry: CheckpointEntry, stored: CheckpointEntry) -> Any:
@@ -483,37 +332,8 @@ def _described_page(entry: CheckpointEntry, stored: CheckpointEntry) -> Any:
     return page
 
 
-def to_tierstore(page: Any) -> MemoryPage:
-    """tierstore's ``MemoryPage`` with the fields of ``page`` (chuk's or tierstore's), validated."""
-    if isinstance(page, MemoryPage):
-        return page
-    if not isinstance(page, ChukPage):
-        raise InvalidInputError(f"expected a MemoryPage (tierstore's or chuk's), got {_qualified(page)}")
-    try:
-        return MemoryPage.model_validate(page, from_attributes=True)
-    except ValidationError as exc:
-        raise InvalidInputError(f"chuk page {page.page_id!r} is not a valid tierstore page: {exc}") from exc
-
-
-def to_chuk(page: MemoryPage) -> Any:
-    """chuk's ``MemoryPage`` with the fields of a tierstore page."""
-    return ChukPage.model_validate(page, from_attributes=True)
-
-
-def _tier(value: Any) -> StorageTier:
-    try:
-        return StorageTier(value.value if isinstance(value, Enum) else value)
-    except ValueError:
-        raise InvalidInputError(f"{value!r} is not a storage tier (L0-L4)") from None
-
-
 def _adapter(manager: Any) -> TierstoreBridge:
     adapter = getattr(manager, "_bridge", None)
     if not isinstance(adapter, TierstoreBridge):
         raise InvalidInputError("this MemoryManager does not store through tierstore: call attach(manager) first")
     return adapter
-
-
-def _qualified(value: object) -> str:
-    kind = type(value)
-    return f"{kind.__module__}.{kind.__qualname__}"
