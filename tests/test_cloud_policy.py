@@ -295,3 +295,16 @@ def test_a_bad_prefix_in_a_url_is_refused_when_the_backend_is_built(url: str, mo
     )
     with pytest.raises(ConfigurationError):
         backend_from_url(url)
+
+
+@pytest.mark.parametrize("url", ["s3://bucket-name", "gs://bucket", "az://container"])
+def test_a_bad_prefix_setting_is_refused_when_the_backend_is_built(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tierstore.config import TierstoreSettings, backend_from_url
+
+    monkeypatch.setenv(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "DefaultEndpointsProtocol=http;AccountName=a;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:9/a;",
+    )
+    for prefix in ("team/../x", "team//x", "./x"):
+        with pytest.raises(ConfigurationError, match="prefix"):
+            backend_from_url(url, TierstoreSettings(prefix=prefix))
