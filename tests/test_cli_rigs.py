@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import Store
 from tests.test_cli import Cli, ids_of, target
+from tierstore import PageEntry
 from tierstore.cli import exit_codes
 
 ARCHIVE_RIGS = ("s3_moto", "s3_moto_obstore", "s3_localstack", "s3_localstack_obstore", "azure", "azure_obstore")
@@ -128,7 +129,11 @@ def test_every_command_on_a_store_with_pages(store: Store, cli: Cli, tmp_path: P
     assert len(table) == 16
     assert table[1].split()[0] == "mem_L3_1"
     assert [e["artifact_id"] for e in json.loads(r["ls_short_json"].stdout)] == [f"mem_L3_{n}" for n in range(1, 16)]
-    assert all(e["size"] > 0 and e["last_modified"] for e in json.loads(r["ls_short_json"].stdout))
+    short = json.loads(r["ls_short_json"].stdout)
+    assert all(e["size_bytes"] > 0 and e["last_modified"] for e in short)
+    # One set of names: the short listing's fields are Python's PageEntry's, and the long listing has them too.
+    assert set(short[0]) == set(PageEntry.model_fields)
+    assert set(short[0]) <= set(json.loads(r["ls_json"].stdout)[0])
     long_table = r["ls_long"].stdout.splitlines()
     assert len(long_table) == 16
     assert long_table[1].split()[:3] == ["mem_L3_1", "L3", "text"]

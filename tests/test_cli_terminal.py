@@ -26,10 +26,10 @@ def bar(label: str, count: int, unit: str) -> re.Pattern[str]:
     return re.compile(rf"{label} ━+ {count}/{count} [\d,.]+ {unit}/s \d+:\d\d:\d\d ETA 0:00:00")
 
 
-def on_a_terminal(cli: Cli, *args: str, stdout_too: bool = True) -> tuple[int, str, str]:
+def on_a_terminal(cli: Cli, *args: str, stdout_too: bool = True, columns: int = COLUMNS) -> tuple[int, str, str]:
     """Run ``tierstore ARGS`` with stderr (and stdout) on a terminal; returns the exit code, the screen, and stdout
     when it was piped instead."""
-    env = cli.environment({"COLUMNS": str(COLUMNS), "TERM": "xterm-256color"})
+    env = cli.environment({"COLUMNS": str(columns), "TERM": "xterm-256color"})
     for overriding in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "LINES"):
         env.pop(overriding, None)  # a terminal as a person has one, whatever the CI sets
     main, secondary = pty.openpty()
@@ -130,9 +130,70 @@ def test_tables_fit_the_terminal_and_clip_long_page_ids(cli: Cli, url: str) -> N
     assert code == 0
     assert bar("reading metadata", 16, "pages").search(screen), screen
     table = screen[screen.index("ARTIFACT") :].splitlines()
-    assert table[0].split() == ["ARTIFACT", "TIER", "MODALITY", "SIZE", "CREATED", "STORAGE", "CLASS", "PAGE"]
+    assert table[0].split() == ["ARTIFACT", "TIER", "MODALITY", "SIZE", "PAGE"]  # at 80: see the next test
     assert len(table) == 17
     assert all(len(line) <= COLUMNS for line in table)
     row = next(line for line in table if line.startswith("mem_L3_1001 "))
     assert row.rstrip().endswith("q…")
     assert row.split()[:3] == ["mem_L3_1001", "L3", "text"]
+
+
+LS_LONG = ["ARTIFACT", "TIER", "MODALITY", "SIZE", "CREATED", "STORAGE CLASS", "PAGE"]
+LS_LONG_DROPPED_FIRST = ["STORAGE CLASS", "CREATED", "MODALITY", "SIZE", "TIER"]
+CHECKPOINTS = ["CHECKPOINT", "NAME", "CREATED", "PAGES", "SIZE"]
+CHECKPOINTS_DROPPED_FIRST = ["SIZE", "PAGES", "CREATED"]
+CHECKPOINT_ID = re.compile(r"ckpt_\d{8}T\d{12}_[0-9a-f]{8}")
+
+
+def headers(line: str, names: list[str]) -> list[str]:
+    return [name for name in names if re.search(rf"(^|  ){name}(  |$)", line)]
+
+
+@pytest.mark.parametrize("width", [70, 80, 120])
+def test_narrow_terminals_drop_columns_in_the_stated_order_and_never_cut_an_id(cli: Cli, url: str, width: int) -> None:
+    script = (
+        "import asyncio, sys\n"
+        "from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage, Modality\n"
+        "async def main():\n"
+        "    async with ArtifactsBridge(backend=FileSystemBackend(sys.argv[1])) as bridge:\n"
+        "        page = MemoryPage(page_id='session_' + 'x' * 200, modality=Modality.TEXT, content='x')\n"
+        "        await bridge.checkpoint([page], name='big' + 'y' * 100)\n"
+        "asyncio.run(main())\n"
+    )
+    subprocess.run([sys.executable, "-c", script, url.removeprefix("file://")], env=cli.environment({}), check=True)
+
+    code, screen, _ = on_a_terminal(cli, "ls", "-l", "--url", url, columns=width)
+    assert code == 0
+    table = screen[screen.index("ARTIFACT") :].splitlines()
+    assert all(len(line) <= width for line in table), table
+    shown = headers(table[0], LS_LONG)
+    dropped = [name for name in LS_LONG if name not in shown]
+    assert sorted(dropped) == sorted(LS_LONG_DROPPED_FIRST[: len(dropped)])  # a prefix of the stated order
+    assert (shown[0], shown[-1]) == ("ARTIFACT", "PAGE")
+    assert any(line.startswith("mem_L3_1001 ") for line in table)  # whole, never `mem_L3_…`
+    assert width >= 120 or dropped
+
+    code, screen, _ = on_a_terminal(cli, "checkpoints", "--url", url, columns=width)
+    assert code == 0
+    table = screen[screen.index("CHECKPOINT") :].splitlines()
+    assert all(len(line) <= width for line in table), table
+    shown = headers(table[0], CHECKPOINTS)
+    dropped = [name for name in CHECKPOINTS if name not in shown]
+    assert sorted(dropped) == sorted(CHECKPOINTS_DROPPED_FIRST[: len(dropped)])
+    assert shown[:2] == ["CHECKPOINT", "NAME"]
+    ids = [CHECKPOINT_ID.match(line) for line in table[1:]]
+    assert len(ids) == 2
+    assert all(ids)
+    assert any("bigy" in line for line in table)  # the name, clipped at most, never gone
+
+
+def test_long_lists_take_a_limit(cli: Cli, url: str) -> None:
+    result = cli("ls", "--url", url, "--limit", "3")
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:]] == ["mem_L3_1", "mem_L3_10", "mem_L3_11"][
+        : len(result.stdout.splitlines()) - 1
+    ] or len(result.stdout.splitlines()) == 4
+    assert len(result.stdout.splitlines()) == 4
+    assert "showing 3 of 15 pages (--limit 3)" in result.stderr
+    assert len(cli.json("ls", "-l", "--url", url, "--limit", "2")) == 2
+    assert len(cli.json("checkpoints", "--url", url, "--limit", "0")) == 0
+    assert len(cli.json("checkpoints", "list", "--url", url, "--limit", "5")) == 1

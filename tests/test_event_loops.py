@@ -60,7 +60,7 @@ def test_sync_bridge_makes_the_same_calls(store: Store) -> None:
         assert metadata is not None
         assert metadata.page_id == "p1"
         assert sync.list_pages() == [artifact]
-        assert [e.key for e in sync.list_page_entries()] == [artifact]
+        assert [e.artifact_id for e in sync.list_page_entries()] == [artifact]
         checkpoint = sync.checkpoint(pages, name="sync")
         assert sync.list_checkpoints() == [checkpoint]
         assert [content(p) for p in sync.restore_checkpoint(checkpoint)] == [p.content for p in pages]

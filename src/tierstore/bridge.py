@@ -23,7 +23,7 @@ from tierstore import codec, ids
 from tierstore.artifacts import Artifacts
 from tierstore.artifacts.custom import CustomArtifacts
 from tierstore.artifacts.objects import ObjectArtifacts
-from tierstore.backends.base import ListEntry, RestoreSpeed, RestoreStatus, StorageBackend
+from tierstore.backends.base import RestoreSpeed, RestoreStatus, StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.chuk_calls import ChukCalls
 from tierstore.clock import SYSTEM_CLOCK, Clock, check_clock
@@ -39,7 +39,15 @@ from tierstore.errors import (
     TierstoreError,
 )
 from tierstore.loops import PerLoop
-from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata, PageState, StorageStats
+from tierstore.models import (
+    CheckpointEntry,
+    CheckpointManifest,
+    MemoryPage,
+    PageEntry,
+    PageMetadata,
+    PageState,
+    StorageStats,
+)
 from tierstore.refs import DEFAULT_LEASE_TTL, References
 from tierstore.simple import SimpleBackend, is_simple_backend
 from tierstore.validate import PERSISTENT_TIERS, as_page, as_tier, type_name
@@ -173,10 +181,13 @@ class ArtifactsBridge(ChukCalls):
         """Every stored page's artifact id (checkpoint manifests and bookkeeping excluded)."""
         return await self._artifacts.page_keys()
 
-    async def list_page_entries(self) -> list[ListEntry]:
+    async def list_page_entries(self) -> list[PageEntry]:
         """Every stored page's artifact id with its stored size and time, from the store's listing alone: a few
         requests however many pages there are (``get_metadata`` tells more, one request per page)."""
-        return await self._artifacts.page_entries()
+        return [
+            PageEntry(artifact_id=e.key, size_bytes=e.size, last_modified=e.last_modified)
+            for e in await self._artifacts.page_entries()
+        ]
 
     async def get_metadata(self, artifact_id: str) -> PageMetadata | None:
         """What is known of a stored page, without reading its body; None when there is none."""

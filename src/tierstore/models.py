@@ -78,6 +78,19 @@ class MemoryPage(BaseModel):
         return self.size_bytes // 4 if self.size_bytes > 0 else 100
 
 
+class PageEntry(BaseModel):
+    """A stored page as the store's listing shows it (``list_page_entries``): its fields are named as
+    :class:`PageMetadata`'s, and as ``tierstore ls --json`` prints them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    artifact_id: str
+    size_bytes: int
+    """Bytes the stored object takes (the encoded page)."""
+    last_modified: datetime | None = None
+    """When the store last wrote it, by the store's clock."""
+
+
 class PageMetadata(BaseModel):
     """What is known about a stored page without reading its body."""
 

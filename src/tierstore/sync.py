@@ -18,12 +18,12 @@ from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, TypeVar
 
-from tierstore.backends.base import ListEntry, RestoreSpeed, RestoreStatus
+from tierstore.backends.base import RestoreSpeed, RestoreStatus
 from tierstore.bridge import ArtifactsBridge, bridge_from_env
 from tierstore.concurrency import Progress
 from tierstore.config import TierstoreSettings
 from tierstore.enums import StorageTier
-from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata, StorageStats
+from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageEntry, PageMetadata, StorageStats
 
 T = TypeVar("T")
 
@@ -96,7 +96,7 @@ class SyncBridge:
     def list_pages(self) -> list[str]:
         return self._run(self.bridge.list_pages())
 
-    def list_page_entries(self) -> list[ListEntry]:
+    def list_page_entries(self) -> list[PageEntry]:
         return self._run(self.bridge.list_page_entries())
 
     def get_metadata(self, artifact_id: str) -> PageMetadata | None:

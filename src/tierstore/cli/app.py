@@ -17,6 +17,7 @@ import shlex
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
 from tierstore import ids
 from tierstore.cli import (
@@ -57,9 +58,21 @@ def version() -> str:
         return "unknown (not installed)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as ``{"error": "UsageError", ...}`` on stdout too when ``--json`` was asked for (exit 2)."""
+
+    wants_json = False
+
+    def error(self, message: str) -> NoReturn:
+        if _Parser.wants_json:
+            text = f"{self.prog}: {message}"
+            print_json({"error": "UsageError", "message": text, "exit_code": exit_codes.USAGE})
+        super().error(message)
+
+
 def parser() -> argparse.ArgumentParser:
-    common = common_options()
-    root = argparse.ArgumentParser(
+    common, json_only = common_options(_Parser), common_options(_Parser, url=False)
+    root = _Parser(
         prog="tierstore",
         description="Durable, tiered storage for an AI agent's memory pages: look at, check, copy and clean a store.",
         epilog=_EPILOG,
@@ -69,8 +82,11 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--version", action="version", version=f"tierstore {version()}")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, run: Run, help: str, *, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, aliases=aliases, help=help, description=help, parents=[common])
+    def add(
+        name: str, run: Run, help: str, *, aliases: Sequence[str] = (), url: bool = True
+    ) -> argparse.ArgumentParser:
+        parents: list[_Parser] = [common if url else json_only]
+        sub = commands.add_parser(name, aliases=aliases, help=help, description=help, parents=parents)
         sub.set_defaults(run=run)
         return sub
 
@@ -80,6 +96,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _Parser.wants_json = "--json" in (sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     with _warnings_as_lines():
         return _main(args)

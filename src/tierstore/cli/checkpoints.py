@@ -14,18 +14,29 @@ from typing import Any
 
 from tierstore.bridge import ArtifactsBridge
 from tierstore.cli.context import AddCommand, Invocation, checkpoint_id, common_options
-from tierstore.cli.render import Column, ProgressBar, human_size, print_fields, print_json, print_table, to_plain
+from tierstore.cli.render import (
+    Column,
+    ProgressBar,
+    human_size,
+    limit_option,
+    limited,
+    print_fields,
+    print_json,
+    print_table,
+    to_plain,
+)
 from tierstore.cli.restore import options as restore_options
 from tierstore.concurrency import bounded_gather
 from tierstore.errors import ObjectNotFoundError
 from tierstore.models import CheckpointManifest
 
+# On a narrow terminal, columns go in the order of ``drop``; ids never do, and are never cut.
 _LIST_COLUMNS = (
     Column("checkpoint_id", "CHECKPOINT"),
-    Column("name", "NAME", max_width=40),
-    Column("created_at", "CREATED"),
-    Column("pages", "PAGES"),
-    Column("size", "SIZE"),
+    Column("name", "NAME", max_width=40, min_width=10),
+    Column("created_at", "CREATED", drop=3),
+    Column("pages", "PAGES", drop=2),
+    Column("size", "SIZE", drop=1),
 )
 _STATE_WORDS = {
     "not-archived": "not archived: can be read now",
@@ -34,21 +45,22 @@ _STATE_WORDS = {
     "archived": "still archived",
 }
 _ENTRY_COLUMNS = (
-    Column("page_id", "PAGE", max_width=40),
+    Column("page_id", "PAGE", max_width=40, min_width=12),
     Column("artifact_id", "ARTIFACT"),
-    Column("modality", "MODALITY"),
-    Column("tier", "TIER"),
-    Column("size", "SIZE"),
+    Column("modality", "MODALITY", drop=1),
+    Column("tier", "TIER", drop=3),
+    Column("size", "SIZE", drop=2),
 )
 
 
 def register(add: AddCommand) -> None:
-    checkpoints = add("checkpoints", list_checkpoints, "list, show, verify or delete checkpoints")
+    checkpoints = add("checkpoints", list_checkpoints, "list, show, verify, restore or delete checkpoints")
+    limit_option(checkpoints, "checkpoints (the oldest)")
     actions = checkpoints.add_subparsers(dest="action", metavar="ACTION")
-    common = common_options()
-    actions.add_parser("list", help="list checkpoints (the default)", parents=[common]).set_defaults(
-        run=list_checkpoints
-    )
+    common = common_options(type(checkpoints))
+    listing = actions.add_parser("list", help="list checkpoints (the default)", parents=[common])
+    listing.set_defaults(run=list_checkpoints)
+    limit_option(listing, "checkpoints (the oldest)")
     for name, run, help, artifact_command in (
         ("show", show, "show a checkpoint's manifest: its pages and their artifacts", "show"),
         (
@@ -90,7 +102,8 @@ def _entries(manifest: CheckpointManifest) -> list[dict[str, Any]]:
 
 async def list_checkpoints(inv: Invocation) -> int:
     async with inv.bridge() as bridge:
-        ids = await bridge.list_checkpoints()
+        everything = await bridge.list_checkpoints()
+        ids = limited(everything, getattr(inv.args, "limit", None), len(everything), "checkpoints")
         manifests = await bounded_gather((bridge.get_checkpoint_manifest(c) for c in ids), inv.settings.concurrency)
     found = [(c, m) for c, m in zip(ids, manifests, strict=True) if m is not None]
     if inv.json:

@@ -12,7 +12,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from tierstore import ids
 from tierstore.backends.base import MAX_KEY_LENGTH, StorageBackend
@@ -22,6 +22,7 @@ from tierstore.config import TierstoreSettings, backend_from_url
 from tierstore.errors import ConfigurationError, InvalidInputError
 from tierstore.maintenance.doctor import missing_store
 
+P = TypeVar("P", bound=argparse.ArgumentParser)
 _KEY = re.compile(r"[A-Za-z0-9._-]+")
 
 
@@ -107,17 +108,21 @@ Run = Callable[[Invocation], Awaitable[int]]
 class AddCommand(Protocol):
     """Adds a subcommand that runs ``run``; returns its parser, for the command's own arguments."""
 
-    def __call__(self, name: str, run: Run, help: str, *, aliases: Sequence[str] = ()) -> argparse.ArgumentParser: ...
+    def __call__(
+        self, name: str, run: Run, help: str, *, aliases: Sequence[str] = (), url: bool = True
+    ) -> argparse.ArgumentParser: ...
 
 
-def common_options() -> argparse.ArgumentParser:
-    """``--url`` and ``--json``, accepted before or after any command."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--url",
-        default=argparse.SUPPRESS,
-        help="backend URL: file:///path, memory://, s3://bucket/prefix, gs://bucket/prefix, az://container/prefix "
-        "(default: $TIERSTORE_URL, else the local-disk store in the data directory)",
-    )
+def common_options(kind: type[P], *, url: bool = True) -> P:
+    """A ``kind`` parser to inherit from: ``--url`` (unless ``url`` is False: a command that names its stores
+    otherwise) and ``--json``, accepted before or after any command."""
+    common = kind(add_help=False)
+    if url:
+        common.add_argument(
+            "--url",
+            default=argparse.SUPPRESS,
+            help="backend URL: file:///path, memory://, s3://bucket/prefix, gs://bucket/prefix, az://container/prefix "
+            "(default: $TIERSTORE_URL, else the local-disk store in the data directory)",
+        )
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
     return common

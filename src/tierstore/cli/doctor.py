@@ -38,7 +38,7 @@ async def run(inv: Invocation) -> int:
     print()
     print_table(
         [to_plain(c) for c in report.checks],
-        [Column("name", "CHECK"), Column("result", "RESULT"), Column("detail", "DETAIL")],
+        [Column("name", "CHECK"), Column("result", "RESULT"), Column("detail", "DETAIL", wrap=True)],
     )
     print(f"\n{_verdict(report)}")
     return code

@@ -15,7 +15,7 @@ import sys
 
 from tierstore.cli.context import AddCommand, Invocation
 from tierstore.cli.exit_codes import INTEGRITY
-from tierstore.cli.render import Column, ProgressBar, human_size, print_json, print_table
+from tierstore.cli.render import Column, ProgressBar, human_size, limit_option, limited, print_json, print_table
 from tierstore.concurrency import bounded_gather
 from tierstore.enums import Modality
 from tierstore.errors import IntegrityError
@@ -24,15 +24,20 @@ from tierstore.models import PageMetadata
 STORED_TIERS = ("L2", "L3", "L4")
 PAGE_ID_WIDTH = 40
 
-_SHORT = (Column("artifact_id", "ARTIFACT"), Column("size", "SIZE"), Column("last_modified", "STORED"))
+# On a narrow terminal, columns go in the order of ``drop``; the artifact id never does, and is never cut.
+_SHORT = (
+    Column("artifact_id", "ARTIFACT"),
+    Column("size", "SIZE", drop=2),
+    Column("last_modified", "STORED", drop=1),
+)
 _LONG = (
     Column("artifact_id", "ARTIFACT"),
-    Column("tier", "TIER"),
-    Column("modality", "MODALITY"),
-    Column("size", "SIZE"),
-    Column("created_at", "CREATED"),
-    Column("storage_class", "STORAGE CLASS"),
-    Column("page_id", "PAGE", max_width=PAGE_ID_WIDTH),
+    Column("tier", "TIER", drop=5),
+    Column("modality", "MODALITY", drop=3),
+    Column("size", "SIZE", drop=4),
+    Column("created_at", "CREATED", drop=2),
+    Column("storage_class", "STORAGE CLASS", drop=1),
+    Column("page_id", "PAGE", max_width=PAGE_ID_WIDTH, min_width=12),
 )
 
 
@@ -42,6 +47,7 @@ def register(add: AddCommand) -> None:
     ls.add_argument("--tier", choices=STORED_TIERS, help="only pages in this tier (pages are stored in L2-L4)")
     ls.add_argument("--modality", choices=[m.value for m in Modality], help="only pages of this modality")
     ls.add_argument("--prefix", help="only pages whose page id starts with this")
+    limit_option(ls, "pages")
 
 
 def _matches(meta: PageMetadata, args: argparse.Namespace) -> bool:
@@ -54,18 +60,19 @@ def _matches(meta: PageMetadata, args: argparse.Namespace) -> bool:
 
 async def run(inv: Invocation) -> int:
     args = inv.args
-    long = args.long or bool(args.tier or args.modality or args.prefix)
+    filtered = bool(args.tier or args.modality or args.prefix)
     async with inv.bridge() as bridge:
         entries = await bridge.list_page_entries()
-        if not long:
+        total = len(entries)
+        if not filtered:  # the limit applies before the metadata is read: one request a page shown
+            entries = limited(entries, getattr(args, "limit", None), total, "pages")
+        stored = {e.artifact_id: e.last_modified for e in entries}
+        if not (args.long or filtered):
+            # The JSON fields are named as in ``ls -l --json`` and Python's PageEntry/PageMetadata: one set of names.
             if inv.json:
-                print_json([{"artifact_id": e.key, "size": e.size, "last_modified": e.last_modified} for e in entries])
+                print_json(entries)
             else:
-                rows = [
-                    {"artifact_id": e.key, "size": human_size(e.size), "last_modified": e.last_modified}
-                    for e in entries
-                ]
-                print_table(rows, _SHORT)
+                print_table([{**e.model_dump(), "size": human_size(e.size_bytes)} for e in entries], _SHORT)
             return 0
         damaged: list[str] = []
 
@@ -77,12 +84,17 @@ async def run(inv: Invocation) -> int:
                 return None
 
         with ProgressBar("reading metadata", "pages") as bar:
-            found = await bounded_gather((describe(e.key) for e in entries), inv.settings.concurrency, progress=bar)
+            found = await bounded_gather(
+                (describe(e.artifact_id) for e in entries), inv.settings.concurrency, progress=bar
+            )
     listed = [m for m in found if m is not None and _matches(m, args)]
+    if filtered:
+        listed = limited(listed, getattr(args, "limit", None), len(listed), "pages")
+    rows = [{**m.model_dump(), "last_modified": stored.get(m.artifact_id or "")} for m in listed]
     if inv.json:
-        print_json(listed)
+        print_json(rows)
     else:
-        print_table([{**m.model_dump(), "size": human_size(m.size_bytes)} for m in listed], _LONG)
+        print_table([{**row, "size": human_size(row["size_bytes"])} for row in rows], _LONG)
     for line in sorted(damaged):
         print(f"tierstore: damaged, not listed: {line}", file=sys.stderr)
     return INTEGRITY if damaged else 0

@@ -7,9 +7,13 @@ verifies what is already there, copies only what is missing and replaces damaged
 from __future__ import annotations
 
 from tierstore import maintenance
+from tierstore.backends.base import StorageBackend
+from tierstore.backends.filesystem import FileSystemBackend
 from tierstore.cli.context import AddCommand, Invocation, closing
 from tierstore.cli.render import ProgressBar, print_json, print_report, to_plain
 from tierstore.config import redact_url
+from tierstore.errors import InvalidInputError
+from tierstore.maintenance.doctor import describe
 
 LABELS = {
     "copied": "objects copied",
@@ -25,14 +29,18 @@ HINTS = {
 
 
 def register(add: AddCommand) -> None:
-    migrate = add("migrate", run, "copy every page and checkpoint from one backend to another (resumable)")
+    migrate = add("migrate", run, "copy every page and checkpoint from one backend to another (resumable)", url=False)
     migrate.add_argument("source", metavar="SRC", help="source backend URL")
     migrate.add_argument("destination", metavar="DST", help="destination backend URL")
 
 
 async def run(inv: Invocation) -> int:
+    if inv.explicit_url:
+        raise InvalidInputError("migrate takes no --url: it copies from SRC to DST, both given as arguments")
     source = inv.backend(inv.args.source)
     destination = inv.backend(inv.args.destination, existing=False)
+    if same_store(source, destination):
+        raise InvalidInputError(f"SRC and DST are the same store ({describe(source)}): there is nothing to copy")
     async with closing(source), closing(destination):
         with ProgressBar("migrating", "objects") as bar:
             report = await maintenance.migrate(source, destination, concurrency=inv.settings.concurrency, progress=bar)
@@ -44,3 +52,11 @@ async def run(inv: Invocation) -> int:
     print(f"migrated {source_url} -> {destination_url}")
     print_report(report, labels=LABELS, hints=HINTS)
     return code
+
+
+def same_store(a: StorageBackend, b: StorageBackend) -> bool:
+    """Do two backends name one store? The same directory (through any symlink), or the same bucket or container,
+    prefix and endpoint (what a cloud backend's repr shows)."""
+    if isinstance(a, FileSystemBackend) and isinstance(b, FileSystemBackend):
+        return a.root.resolve() == b.root.resolve()
+    return type(a) is type(b) and a.persistent and repr(a) == repr(b)

@@ -4,24 +4,29 @@ Contract:
 
 * ``--json`` output is one JSON document on stdout, built by :func:`to_plain` from models and dataclasses field by
   field, so a field added to a report shows up without a change here.
-* Tables and report summaries are plain, aligned text when stdout is not a terminal (so ``grep``, ``awk`` and
-  ``head`` keep working) and rich tables when it is. Long cells are clipped to their column's ``max_width``.
+* Tables and report summaries are plain, aligned text, all columns, when stdout is not a terminal (so ``grep``,
+  ``awk`` and ``head`` keep working). Long cells are clipped to their column's ``max_width``; ids never are. On a
+  terminal a table fits the window: columns are dropped in their stated order (``Column.drop``, lowest first), then
+  clippable columns narrow down to their ``min_width``, then a wrapping column wraps; ids are never cut or dropped
+  (a window narrower than the ids alone lets the terminal wrap the line).
 * Progress bars are drawn on stderr, only when stderr is a terminal, with the count, the rate and the time left.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import dataclasses
 import json
 import sys
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from rich.console import Console
@@ -35,10 +40,12 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
+from tierstore.errors import InvalidInputError
+
 ELLIPSIS = "…"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,13 @@ class Column:
     field: str
     header: str
     max_width: int | None = None
+    """Cells longer than this are clipped (``…``), on a terminal or not. None: never clipped (ids)."""
+    drop: int | None = None
+    """On a narrow terminal, columns are dropped lowest ``drop`` first; None: never dropped."""
+    min_width: int | None = None
+    """On a narrow terminal, a clipped column narrows down to this once the droppable columns are gone."""
+    wrap: bool = False
+    """A column of free text (a message): on a terminal it takes the width left and wraps, never clipped."""
 
 
 def to_plain(value: Any) -> Any:
@@ -113,22 +127,78 @@ def stdout_is_terminal() -> bool:
     return _is_terminal(sys.stdout)
 
 
+_GAP = 2
+_WRAP_MIN = 20
+
+
 def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -> None:
-    """Rows under a header; nothing but the header when there are no rows."""
+    """Rows under a header; nothing but the header when there are no rows. See the module's contract."""
     cells = [[clip(cell(row.get(c.field)), c.max_width) for c in columns] for row in rows]
-    if stdout_is_terminal():
-        table = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold")
-        for column in columns:
-            # Only clipped columns give way when the terminal is narrow (rich narrows wrappable columns first);
-            # their cells still never wrap: they end in an ellipsis.
-            table.add_column(column.header, no_wrap=not column.max_width, overflow="ellipsis")
-        for line in cells:
-            table.add_row(*(Text(text, overflow="ellipsis", no_wrap=True) for text in line))
-        Console(file=sys.stdout).print(table)
-        return
     widths = [max([len(c.header)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
+    shown = list(range(len(columns)))
+    if stdout_is_terminal():
+        shown, widths = fit(columns, widths, Console(file=sys.stdout).width)
     for line in [[c.header for c in columns], *cells]:
-        print("  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip())
+        for text in _lines([line[i] for i in shown], [widths[i] for i in shown], [columns[i] for i in shown]):
+            print(text)
+
+
+def fit(columns: Sequence[Column], widths: Sequence[int], window: int) -> tuple[list[int], list[int]]:
+    """Which columns a ``window`` columns wide shows, and how wide each is (module contract)."""
+    shown, widths = list(range(len(columns))), list(widths)
+
+    def need(i: int) -> int:
+        return min(widths[i], _WRAP_MIN) if columns[i].wrap else widths[i]
+
+    def total() -> int:
+        return sum(need(i) for i in shown) + _GAP * (len(shown) - 1)
+
+    for i in sorted((i for i, c in enumerate(columns) if c.drop is not None), key=lambda i: columns[i].drop or 0):
+        if total() <= window:
+            break
+        shown.remove(i)
+    for i in shown:
+        if columns[i].min_width is not None and total() > window:
+            narrowest = max(columns[i].min_width or 0, len(columns[i].header))
+            widths[i] = max(narrowest, widths[i] - (total() - window))
+    for i in shown:
+        if columns[i].wrap:
+            rest = window - (total() - need(i))
+            widths[i] = min(widths[i], max(_WRAP_MIN, rest))
+    return shown, widths
+
+
+def _lines(texts: Sequence[str], widths: Sequence[int], columns: Sequence[Column]) -> list[str]:
+    """One row as lines: clipped to the widths, a wrapping column's text continued on lines of its own."""
+    parts: list[list[str]] = []
+    for text, width, column in zip(texts, widths, columns, strict=True):
+        if column.wrap:
+            parts.append(textwrap.wrap(text, width) or [""])
+        elif column.max_width is not None:
+            parts.append([clip(text, width)])
+        else:
+            parts.append([text])
+    lines = []
+    for n in range(max(len(p) for p in parts)):
+        cells = [(p[n] if n < len(p) else "") for p in parts]
+        lines.append((" " * _GAP).join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+    return lines
+
+
+def limit_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--limit", type=int, metavar="N", default=argparse.SUPPRESS, help=f"show the first N {what} only (default: all)"
+    )
+
+
+def limited(items: list[T], limit: int | None, total: int, what: str) -> list[T]:
+    """The first ``limit`` items; says on stderr how many of ``total`` are shown when that is not all."""
+    if limit is None or limit >= len(items):
+        return items
+    if limit < 0:
+        raise InvalidInputError(f"--limit must be 0 or more, not {limit}")
+    print(f"tierstore: showing {limit} of {total} {what} (--limit {limit})", file=sys.stderr)
+    return items[:limit]
 
 
 def print_fields(fields: Mapping[str, Any]) -> None:
@@ -173,10 +243,19 @@ def print_items(items: Sequence[Any]) -> None:
     if dataclasses.is_dataclass(items[0]):
         names = [f.name for f in dataclasses.fields(items[0])]
         rows = [{n: _item_cell(n, getattr(item, n)) for n in names} for item in items]
-        print_table(rows, [Column(n, label(n).upper(), 80) for n in names])
+        print_table(rows, [_item_column(n, len(names) - i) for i, n in enumerate(names)])
         return
     for item in items:
         print(f"  {cell(item)}")
+
+
+def _item_column(name: str, rank: int) -> Column:
+    """Ids (keys, names, checkpoints) whole and kept; a detail wraps; the rest give way from the last one."""
+    if name in ("key", "name", "checkpoint", "artifact_id"):
+        return Column(name, label(name).upper())
+    if name in ("detail", "message"):
+        return Column(name, label(name).upper(), wrap=True)
+    return Column(name, label(name).upper(), 80, drop=rank)
 
 
 def _item_cell(name: str, value: Any) -> Any:
