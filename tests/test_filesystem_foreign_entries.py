@@ -141,7 +141,7 @@ def test_every_call_and_command_reports_skips_or_deletes_an_odd_entry_at_a_key(t
     async def every_call() -> None:
         bridge = ArtifactsBridge(backend=FileSystemBackend(root))
         assert set(await bridge.list_pages()) >= {*healthy, victim}
-        assert {e.key for e in await bridge.list_page_entries()} >= {*healthy, victim}
+        assert {e.artifact_id for e in await bridge.list_page_entries()} >= {*healthy, victim}
         for call in (bridge.load_page, bridge.get_metadata, lambda key: bridge.set_tier(key, "L4")):
             with pytest.raises(IntegrityError):
                 await call(victim)
