@@ -38,10 +38,10 @@ async def _assert_gone(bridge: ArtifactsBridge, keys: list[str]) -> None:
 
 
 STEPS = {
-    "before the object is opened": "_open_regular",
-    "after it is opened, before it is read": "_read_rest",
-    "while the new copy is written": "_write_all",
-    "after the new copy is written, before the swap": "_exchange",
+    "before the object is opened": "open_regular",
+    "after it is opened, before it is read": "read_rest",
+    "while the new copy is written": "write_all",
+    "after the new copy is written, before the swap": "exchange",
 }
 
 
@@ -59,7 +59,7 @@ def test_a_delete_landing_at_any_step_of_set_tier_wins(
             deleted.append(False)
             deleted[0] = _in_another_process(_delete, root, key)
 
-    hooked = STEPS.get(when, "_exchange")
+    hooked = STEPS.get(when, "exchange")
     original: Callable[..., Any] = getattr(filesystem, hooked)
 
     def hook(*args: Any) -> Any:

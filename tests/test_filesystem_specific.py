@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
+import multiprocessing
 import os
 import stat
 import struct
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.reliability.figures import record
+from tests.soak import scaled
 from tierstore import ArtifactsBridge, FileSystemBackend, IntegrityError, InvalidInputError, MemoryPage, Modality, codec
 from tierstore.maintenance import fsck, gc
 
@@ -219,3 +221,23 @@ def test_directories_are_0700_and_files_0600_whatever_the_umask(tmp_path: Path, 
     )
     files = {mode for name, mode in modes.items() if not (tmp_path / name).is_dir()}
     assert files == {0o600}
+
+
+def test_many_processes_making_one_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """The first writes of several processes and threads to a new directory race to make the store (and its mark)."""
+    rounds, processes = scaled(6), 4
+    for round_ in range(rounds):
+        root = tmp_path / f"store{round_}"
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            stored = pool.map(_store_into, [root] * processes)
+        assert sorted(k for keys in stored for k in keys) == sorted({k for keys in stored for k in keys})
+        assert (root / ".tierstore").is_file()
+
+
+def _store_into(root: Path) -> list[str]:
+    async def store() -> list[str]:
+        backend = FileSystemBackend(root)
+        pages = [ArtifactsBridge(backend=backend).store_page(_page(i)) for i in range(8)]
+        return list(await asyncio.gather(*pages))
+
+    return asyncio.run(store())

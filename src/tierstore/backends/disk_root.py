@@ -79,6 +79,8 @@ def inspect(root: Path) -> Kind:
             _own_directory_or_absent(root, name)
         return "marked"
     names = os.listdir(root)
+    if MARK in names:
+        return inspect(root)  # another process made the store since the look above
     if not names:
         return "empty"
     if _made_by_an_earlier_version(root, names):

@@ -29,6 +29,7 @@ Contract: the full protocol of :mod:`tierstore.backends.base`, with these local 
   directory, FIFO, socket, device, symbolic link) is never opened: reading it is IntegrityError, and ``delete``
   removes the name (a symbolic link, never its target; a directory only when empty, since files in it are not
   tierstore's). An object file this user may not read is damaged too (IntegrityError), so ``fsck`` names it.
+  The system calls behind these rules are in :mod:`.disk_files`.
 * Operating-system errors become typed errors: no space or quota -> StorageFullError, a read-only or forbidden
   root -> AccessDeniedError, a root that is not a directory -> ConfigurationError, anything else ->
   BackendUnavailableError. Deleting needs no space.
@@ -43,18 +44,13 @@ Contract: the full protocol of :mod:`tierstore.backends.base`, with these local 
 from __future__ import annotations
 
 import builtins
-import ctypes
 import errno
 import fcntl
 import os
-import stat as stat_module
 import struct
-import threading
 import time
-import weakref
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from io import BufferedReader
 from pathlib import Path
@@ -66,7 +62,6 @@ from pydantic_core import from_json, to_json
 from tierstore.backends import disk_root, worker_threads
 from tierstore.backends.base import (
     Body,
-    Buffer,
     Capability,
     ClosingContext,
     ListEntry,
@@ -77,6 +72,22 @@ from tierstore.backends.base import (
     check_key,
     check_metadata,
     check_tags,
+)
+from tierstore.backends.disk_files import (
+    DENIED,
+    READ_FLAGS,
+    GroupSync,
+    directory,
+    exchange,
+    is_regular,
+    open_regular,
+    read_exactly,
+    read_rest,
+    unlink,
+    unlink_all,
+    unlink_quietly,
+    unlink_unless_locked,
+    write_all,
 )
 from tierstore.backends.registry import Location, Scheme
 from tierstore.enums import StorageTier
@@ -101,22 +112,10 @@ _MAGIC: Final = b"TSO2"
 _HEAD: Final = struct.Struct(">4sII")
 _FIRST_READ: Final = 64 * 1024
 _FULL: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
-_DENIED: Final = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 _SETTLED_NS: Final = 2_000_000_000
 """A file's change time is a tick of the kernel's coarse clock (a few ms), or coarser on some filesystems (a second
 on ext3 and HFS+, two on FAT): a write within the same tick as the last leaves it as it was. Once it is this far in
 the past, every later write gives another."""
-_READ_FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-"""Never through a symbolic link, and never waiting for a writer (a FIFO standing at a key)."""
-_DIRECTORY_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _pack_header(header: dict[str, Any]) -> bytes:
@@ -160,18 +159,6 @@ def _written_size(header: dict[str, Any]) -> int | None:
     return int(recorded) if isinstance(recorded, str) and recorded.isdecimal() else None
 
 
-def _kind(mode: int) -> str:
-    kinds = {
-        stat_module.S_IFDIR: "a directory",
-        stat_module.S_IFIFO: "a named pipe",
-        stat_module.S_IFSOCK: "a socket",
-        stat_module.S_IFLNK: "a symbolic link",
-        stat_module.S_IFCHR: "a character device",
-        stat_module.S_IFBLK: "a block device",
-    }
-    return kinds.get(stat_module.S_IFMT(mode), "not a regular file")
-
-
 def from_url(location: Location, settings: TierstoreSettings) -> FileSystemBackend:
     return FileSystemBackend(location.path)
 
@@ -190,7 +177,7 @@ class FileSystemBackend(ClosingContext):
         self._fsync = fsync
         self._readable = False
         self._ready = False
-        self._dir_sync = _GroupSync(self._objects)
+        self._dir_sync = GroupSync(self._objects)
         self._workers = worker_threads.shared(threads, "tierstore-disk")
 
     def __repr__(self) -> str:
@@ -220,7 +207,7 @@ class FileSystemBackend(ClosingContext):
         where = f"local store {str(self.root)!r}"
         if exc.errno in _FULL:
             return StorageFullError(f"{where}: no space left on the device or quota (delete pages to free some)")
-        if exc.errno in _DENIED:
+        if exc.errno in DENIED:
             return AccessDeniedError(f"{where} is read-only or not writable by this user ({exc.strerror})")
         if exc.errno in (errno.ENOTDIR, errno.EEXIST) and not self._ready:
             return ConfigurationError(f"{where}: {self.root} or a directory inside it is not a directory")
@@ -269,7 +256,7 @@ class FileSystemBackend(ClosingContext):
         renamed = False
         try:
             body = as_chunks(data)
-            _write_all(fd, head, *body.views)
+            write_all(fd, head, *body.views)
             if self._fsync:
                 os.fsync(fd)
             if not if_absent:
@@ -319,7 +306,7 @@ class FileSystemBackend(ClosingContext):
         if not self._check_readable():
             return None
         name = os.path.basename(path)
-        fd = _open_regular(path, name)
+        fd = open_regular(path, name)
         if fd is None:
             return None
         f = os.fdopen(fd, "rb")
@@ -354,9 +341,9 @@ class FileSystemBackend(ClosingContext):
             if stop <= len(ahead):
                 return ahead[start:stop]
             if start == 0:
-                return _read_rest(f, ahead, stop)
+                return read_rest(f, ahead, stop)
             f.seek(offset + start)
-            return _read_exactly(f, stop - start)
+            return read_exactly(f, stop - start)
 
     async def head(self, key: str) -> ObjectInfo | None:
         return await self._run(self._head, self._path(key))
@@ -388,7 +375,7 @@ class FileSystemBackend(ClosingContext):
         be told); names that cannot be keys are not tierstore's and not listed (:meth:`foreign` names them)."""
         if not self._check_readable():
             return []
-        with _directory(self._objects) as (fd, names):
+        with directory(self._objects) as (fd, names):
             return [_entry(fd, name) for name in names if name.startswith(prefix) and disk_root.is_key_name(name)]
 
     def usage(self, prefix: str) -> tuple[int, int] | None:
@@ -404,8 +391,8 @@ class FileSystemBackend(ClosingContext):
     def _strays(self) -> builtins.list[ListEntry]:
         if not self._check_readable():
             return []
-        with _directory(self._tmp) as (fd, names):
-            return [_entry(fd, n) for n in names if disk_root.is_temporary_name(n) and _is_regular(fd, n)]
+        with directory(self._tmp) as (fd, names):
+            return [_entry(fd, n) for n in names if disk_root.is_temporary_name(n) and is_regular(fd, n)]
 
     async def delete_strays(self, names: Sequence[str]) -> builtins.list[str]:
         """Delete those of these temporary files that no write holds (a running write keeps its file locked);
@@ -416,8 +403,8 @@ class FileSystemBackend(ClosingContext):
     def _delete_strays(self, names: builtins.list[str]) -> builtins.list[str]:
         if not self._check_readable():
             return []
-        with _directory(self._tmp) as (fd, _names):
-            return [n for n in names if disk_root.is_temporary_name(n) and _unlink_unless_locked(n, fd)]
+        with directory(self._tmp) as (fd, _names):
+            return [n for n in names if disk_root.is_temporary_name(n) and unlink_unless_locked(n, fd)]
 
     async def foreign(self) -> builtins.list[str]:
         """What the store holds that tierstore did not write (paths relative to the root, ASCII-escaped): never
@@ -432,24 +419,24 @@ class FileSystemBackend(ClosingContext):
             for name in os.listdir(self.root)
             if name not in (disk_root.MARK, disk_root.OBJECTS, disk_root.TMP)
         ]
-        with _directory(self._objects) as (fd, names):
+        with directory(self._objects) as (fd, names):
             found += [f"{disk_root.OBJECTS}/{disk_root.shown(n)}" for n in names if not disk_root.is_key_name(n)]
-        with _directory(self._tmp) as (fd, names):
+        with directory(self._tmp) as (fd, names):
             found += [
                 f"{disk_root.TMP}/{disk_root.shown(n)}"
                 for n in names
-                if not (disk_root.is_temporary_name(n) and _is_regular(fd, n))
+                if not (disk_root.is_temporary_name(n) and is_regular(fd, n))
             ]
         return sorted(found)
 
     # -- deletes and tiers ----------------------------------------------------------------------------------
 
     async def delete(self, key: str) -> bool:
-        return await self._run(_unlink, self._path(key))
+        return await self._run(unlink, self._path(key))
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         paths = [self._path(k) for k in keys]
-        await self._run(_unlink_all, paths)
+        await self._run(unlink_all, paths)
 
     async def set_tier(self, key: str, tier: StorageTier, *, tags: Mapping[str, str] | None = None) -> None:
         merged = dict(check_tags(tags))
@@ -462,22 +449,22 @@ class FileSystemBackend(ClosingContext):
             raise ObjectNotFoundError(name)
         f, header, _offset, size, ahead = opened
         with f:
-            data = _read_rest(f, ahead, size)
+            data = read_rest(f, ahead, size)
         header["tier"] = tier.value
         header["tags"] = check_tags({**header["tags"], **tags})
         header["size"] = size
         self._ensure_dirs()
         temporary, fd = self._locked_temporary(name)
         try:
-            _write_all(fd, _pack_header(header), data)
+            write_all(fd, _pack_header(header), data)
             if self._fsync:
                 os.fsync(fd)
             try:
-                _exchange(temporary, path)
+                exchange(temporary, path)
             except FileNotFoundError:
                 raise ObjectNotFoundError(name) from None  # deleted since it was read: deleting wins
         finally:
-            _unlink_quietly(temporary)  # after the swap: the object as it was
+            unlink_quietly(temporary)  # after the swap: the object as it was
             os.close(fd)
         if self._fsync:
             self._dir_sync.after_rename()
@@ -492,139 +479,6 @@ class FileSystemBackend(ClosingContext):
         return RestoreStatus("not-archived")
 
 
-_GROUPS: weakref.WeakSet[_GroupSync] = weakref.WeakSet()
-
-
-class _GroupSync:
-    """fsync of one directory shared by the writers that wait for it: each returns once an fsync that began after
-    its rename has finished, and one fsync serves every writer that renamed before it began."""
-
-    def __init__(self, directory: Path) -> None:
-        self._directory = directory
-        self._start_afresh()
-        _GROUPS.add(self)
-
-    def _start_afresh(self) -> None:
-        """Also in a forked child, whose copy may hold the lock, or say an fsync runs in a thread it lacks."""
-        self._changed = threading.Condition()
-        self._requested = 0
-        self._synced = 0
-        self._running = False
-
-    def after_rename(self) -> None:
-        with self._changed:
-            self._requested += 1
-            mine = self._requested
-            while self._synced < mine:
-                if self._running:
-                    self._changed.wait()
-                    continue
-                self._running, covers = True, self._requested
-                try:
-                    self._changed.release()
-                    try:
-                        _fsync_dir(self._directory)
-                    finally:
-                        self._changed.acquire()
-                    self._synced = max(self._synced, covers)
-                finally:
-                    self._running = False
-                    self._changed.notify_all()
-
-
-def _after_fork_in_child() -> None:
-    for group in list(_GROUPS):
-        group._start_afresh()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _read_rest(f: BufferedReader, ahead: bytes, size: int) -> bytes | bytearray:
-    """The data up to ``size``, in one buffer of its exact size (no second copy of a large object)."""
-    if size <= len(ahead):
-        return ahead[:size]
-    out = bytearray(size)
-    out[: len(ahead)] = ahead
-    view = memoryview(out)[len(ahead) :]
-    while view:
-        count = f.readinto(view)
-        if not count:
-            raise IntegrityError(f"object file {os.path.basename(str(f.name))!r} shrank while it was read")
-        view = view[count:]
-    return out
-
-
-def _read_exactly(f: BufferedReader, size: int) -> bytes:
-    data = f.read(size)
-    if len(data) < size:
-        raise IntegrityError(f"object file {os.path.basename(str(f.name))!r} shrank while it was read")
-    return data
-
-
-def _write_all(fd: int, *parts: Buffer) -> None:
-    views = [memoryview(p).cast("B") for p in parts if len(p)]
-    while views:
-        written = os.writev(fd, views)
-        while views and written >= len(views[0]):
-            written -= len(views[0])
-            views.pop(0)
-        if views and written:
-            views[0] = views[0][written:]
-
-
-def _open_regular(path: str, name: str) -> int | None:
-    """A descriptor of the regular file at ``path``; None when nothing is there; IntegrityError for anything
-    else, which is never opened (opening a FIFO would wait for a writer, a device could act)."""
-    try:
-        found = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    if S_ISREG(found.st_mode):
-        try:
-            fd = os.open(path, _READ_FLAGS)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            if exc.errno in _DENIED:
-                raise IntegrityError(f"object file {name!r} cannot be read ({exc.strerror})", key=name) from None
-            if exc.errno not in (errno.ELOOP, errno.ENXIO):
-                raise
-        else:
-            if S_ISREG(os.fstat(fd).st_mode):
-                return fd
-            os.close(fd)
-        found = os.lstat(path)  # replaced between the two looks
-    raise IntegrityError(f"{name!r} is {_kind(found.st_mode)}, not an object file", key=name)
-
-
-@contextmanager
-def _directory(path: Path) -> Iterator[tuple[int | None, builtins.list[str]]]:
-    """A descriptor of the directory and its names, never through a symbolic link; ``(None, [])`` when absent."""
-    try:
-        fd = os.open(path, _DIRECTORY_FLAGS)
-    except FileNotFoundError:
-        yield None, []
-        return
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise NotAStoreError(
-                f"local store {str(path.parent)!r}: {path.name} is not a directory of its own"
-            ) from exc
-        raise
-    try:
-        yield fd, os.listdir(fd)
-    finally:
-        os.close(fd)
-
-
-def _is_regular(fd: int | None, name: str) -> bool:
-    try:
-        return S_ISREG(os.lstat(name, dir_fd=fd).st_mode)
-    except FileNotFoundError:
-        return False
-
-
 def _entry(fd: int | None, name: str) -> ListEntry:
     """The name, data size and time of one directory entry, from its fixed prefix (the header is not parsed).
     Only a regular file is opened."""
@@ -636,7 +490,7 @@ def _entry(fd: int | None, name: str) -> ListEntry:
     if not S_ISREG(found.st_mode):
         return ListEntry(name, 0, when)  # something standing where an object should be: reported when read
     try:
-        file = os.open(name, _READ_FLAGS, dir_fd=fd)
+        file = os.open(name, READ_FLAGS, dir_fd=fd)
     except OSError:
         return ListEntry(name, 0, when)  # vanished, replaced or unreadable: reported when read
     try:
@@ -650,98 +504,6 @@ def _entry(fd: int | None, name: str) -> ListEntry:
         if magic == _MAGIC and _HEAD.size + length <= size:
             size -= _HEAD.size + length
     return ListEntry(name, size, datetime.fromtimestamp(stat.st_mtime, UTC))
-
-
-def _unlink_unless_locked(name: str, directory: int | None) -> bool:
-    """Delete the regular file ``name`` unless a write holds its lock; only the very file that was locked."""
-    try:
-        fd = os.open(name, _READ_FLAGS, dir_fd=directory)
-    except OSError:
-        return False
-    try:
-        locked = os.fstat(fd)
-        if not S_ISREG(locked.st_mode):
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False  # a write in progress
-        if os.lstat(name, dir_fd=directory).st_ino != locked.st_ino:
-            return False
-        os.unlink(name, dir_fd=directory)
-    except FileNotFoundError:
-        return False
-    finally:
-        os.close(fd)
-    return True
-
-
-def _unlink(path: str) -> bool:
-    """Remove what stands at ``path``: a file, a FIFO, a socket, a symbolic link (never its target), an empty
-    directory. A directory with files in it is refused: they are not tierstore's."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return False
-    except IsADirectoryError:
-        try:
-            os.rmdir(path)
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                raise
-            name = os.path.basename(path)
-            raise IntegrityError(
-                f"{name!r} is a directory with files in it, which tierstore did not write and does not delete; "
-                "remove it yourself",
-                key=name,
-            ) from None
-    return True
-
-
-def _unlink_all(paths: builtins.list[str]) -> None:
-    refused: IntegrityError | None = None
-    for path in paths:
-        try:
-            _unlink(path)
-        except IntegrityError as exc:
-            refused = refused or exc
-    if refused is not None:
-        raise refused
-
-
-def _unlink_quietly(path: str) -> None:
-    with suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-_AT_FDCWD: Final = -100
-_RENAME_EXCHANGE: Final = 2
-
-
-def _load_renameat2() -> Any:
-    try:
-        return ctypes.CDLL(None, use_errno=True).renameat2
-    except (AttributeError, OSError):
-        return None
-
-
-_renameat2: Final = _load_renameat2()
-
-
-def _exchange(new: str, existing: str) -> None:
-    """Swap two names in one step; FileNotFoundError when either is gone. Where the kernel or the file system
-    cannot swap (not Linux, or e.g. some network file systems), the object is replaced only if it is still there:
-    the instant between that look and the rename is then the one window in which a delete can be undone."""
-    if _renameat2 is not None:
-        if _renameat2(_AT_FDCWD, os.fsencode(new), _AT_FDCWD, os.fsencode(existing), _RENAME_EXCHANGE) == 0:
-            return
-        code = ctypes.get_errno()
-        if code not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
-            raise OSError(code, os.strerror(code), existing)
-    os.lstat(existing)
-    os.replace(new, existing)
 
 
 SCHEME = Scheme("file", from_url)
