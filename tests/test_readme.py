@@ -26,7 +26,7 @@ def blocks(text: str, language: str) -> list[str]:
 
 
 def test_the_api_in_short_is_a_program_that_runs_as_pasted(tmp_path: Path) -> None:
-    program, _sync = blocks(section(README, "The API in short"), "python")
+    program = blocks(section(README, "The API in short"), "python")[0]
     (tmp_path / "example.py").write_text(program)
     runs = [
         subprocess.run(
@@ -41,25 +41,17 @@ def test_the_api_in_short_is_a_program_that_runs_as_pasted(tmp_path: Path) -> No
     prints = [line for line in program.splitlines() if line.strip().startswith("print(")]
     printed = runs[0].stdout.splitlines()
     assert len(printed) == len(prints)
-    promised = [(out, line.split("# -> ")[1]) for out, line in zip(printed, prints, strict=True) if "# -> " in line]
+    promised = [
+        (out, re.sub(r" \(.*\)$", "", line.split("# -> ")[1]))
+        for out, line in zip(printed, prints, strict=True)
+        if "# -> " in line
+    ]
     assert len(promised) >= 5
     for out, promise in promised:
         assert out == promise
     assert runs[1].stdout.splitlines()[0] == "mem_L3_1001 True L3"  # a second run: a block of its own
     leftovers = {p.name.split("_")[0] for p in (tmp_path / "agent-memory" / "objects").iterdir()}
     assert leftovers == {"tomb", "alloc"}  # its pages and checkpoint are gone; deletion and block records stay
-
-
-def test_the_sync_example_runs_as_pasted_and_prints_what_it_promises(tmp_path: Path) -> None:
-    _api, program = blocks(section(README, "The API in short"), "python")
-    (tmp_path / "sync_example.py").write_text(program)
-    run = subprocess.run(
-        [sys.executable, "sync_example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert run.returncode == 0, run.stderr
-    assert run.stderr == ""
-    promised = [line.split("# -> ")[1] for line in program.splitlines() if "# -> " in line]
-    assert run.stdout.splitlines() == promised
 
 
 def test_ci_runs_the_readme_commands_unchanged() -> None:
