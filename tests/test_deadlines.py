@@ -229,7 +229,22 @@ async def _every_call_against(rig: str, spec: dict[str, Any], deadline: float) -
     outcomes = dict(zip(calls, await asyncio.gather(*(outcome(c) for c in calls.values())), strict=True))
     ended = time.monotonic()
     await backend.aclose()
-    return {"outcomes": outcomes, "calls_took": ended - started, "aclose_took": time.monotonic() - ended}
+    closed = time.monotonic()
+    # Again, closing the backend while every call is still blocked: aclose must not wait for them either.
+    running = [asyncio.ensure_future(outcome(c)) for c in calls.values()]
+    await asyncio.sleep(deadline / 3)
+    closing = time.monotonic()
+    await backend.aclose()
+    closed_while_running = time.monotonic() - closing
+    again = await asyncio.gather(*running)
+    await backend.aclose()  # what the calls reopened to retry after the first close
+    return {
+        "outcomes": outcomes,
+        "calls_took": ended - started,
+        "aclose_took": closed - ended,
+        "aclose_while_running_took": closed_while_running,
+        "outcomes_after_aclose": sorted(set(again)),
+    }
 
 
 async def test_nothing_a_call_started_outlives_its_deadline(network_rig: str, rig_server: Callable[[str], Any]) -> None:
@@ -257,6 +272,8 @@ async def test_nothing_a_call_started_outlives_its_deadline(network_rig: str, ri
     # request left blocked would keep the child alive for the minutes its trickled answer takes.
     assert report["calls_took"] < TRICKLE_DEADLINE + 10
     assert report["aclose_took"] < 10
+    assert report["aclose_while_running_took"] < 10
+    assert set(report["outcomes_after_aclose"]) <= {"BackendUnavailableError"}
     assert lived < TRICKLE_DEADLINE + 30
 
 

@@ -276,8 +276,13 @@ class SdkClient:
     async def set_class(
         self, name: str, storage_class: str, tier: StorageTier, tags: Mapping[str, str], calls: Calls
     ) -> None:
-        blob, key = await self._blob(name), key_of(name)
-        props = await calls.run(f"read the access tier of {key!r}", key, blob.get_blob_properties)
+        # Each attempt takes the blob client afresh: a retry after the backend was closed gets a new one.
+        key = key_of(name)
+
+        async def read() -> Any:
+            return await (await self._blob(name)).get_blob_properties()
+
+        props = await calls.run(f"read the access tier of {key!r}", key, read)
         current = str(getattr(props.blob_tier, "value", props.blob_tier) or "")
         rehydrating = str(props.archive_status or "")
         if rehydrating.startswith(_REHYDRATING):
@@ -286,13 +291,15 @@ class SdkClient:
         elif current != storage_class:
             # Out of Archive this starts a rehydration, as restore does.
             priority = {"rehydrate_priority": self._priority("standard")} if self.tiers.is_archive(current) else {}
-            await calls.run(
-                f"set the access tier of {key!r}",
-                key,
-                lambda: blob.set_standard_blob_tier(self._access_tier(storage_class), **priority),
-            )
+
+            async def move() -> None:
+                blob = await self._blob(name)
+                await blob.set_standard_blob_tier(self._access_tier(storage_class), **priority)
+
+            await calls.run(f"set the access tier of {key!r}", key, move)
 
         async def merge_tags() -> None:
+            blob = await self._blob(name)
             current_tags: dict[str, str] = await blob.get_blob_tags()
             wanted = self.record_tags({**current_tags, **tags}, tier)
             if wanted != current_tags:  # the same tier again, or a retry whose earlier attempt landed: nothing to do

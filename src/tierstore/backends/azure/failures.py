@@ -26,6 +26,9 @@ _KIND_OF_CODE: Final[dict[str, FailureKind]] = {
     "ServerBusy": "throttled",
 }
 
+_TRANSPORT_CLOSED: Final = "HTTP transport has already been closed"
+"""azure-core's ValueError for a request on a client closed meanwhile (nothing was sent)."""
+
 # obstore (object_store underneath) puts the answer and the transport failure into its message text.
 _OBSTORE_STATUS: Final = re.compile(r"status code: (\d{3})")
 _OBSTORE_CODE: Final = re.compile(r"<Code>([A-Za-z]+)</Code>")
@@ -71,6 +74,8 @@ def _classify_sdk(error: BaseException) -> Failure:
         return Failure("network", "no")
     if isinstance(error, OSError):
         return Failure("network", "maybe")
+    if isinstance(error, ValueError) and _TRANSPORT_CLOSED in str(error):
+        return Failure("network", "no")  # the backend was closed under the call: a retry opens a new client
     if isinstance(error, ValueError | TypeError):
         return Failure("configuration", "no")  # the SDK refused to build the request
     return Failure("unknown", "maybe")

@@ -4,8 +4,10 @@ A call (one operation of the protocol, e.g. one ``get``) may make several attemp
 tried again only when its :class:`~tierstore.backends.cloud.failure.Failure` is transient and, for a request
 that is not idempotent (an overwriting ``put``), only when the service certainly did not apply it. No attempt
 starts after ``deadline`` seconds, and the whole call ends by then: an attempt still running is abandoned as a
-timeout. Moving data takes longer, so a call that carries ``size`` bytes gets one more second per MiB. The error
-a call ends with chains the SDK's as text with credentials removed (:func:`~tierstore.backends.cloud.redact.sanitized`).
+timeout. A cancellation that no one asked of the calling task (an SDK cancelling a future it waited on, as a
+closing connection pool does) is a failed attempt, never a CancelledError for a caller who did not cancel. Moving
+data takes longer, so a call that carries ``size`` bytes gets one more second per MiB. The error a call ends with
+chains the SDK's as text with credentials removed (:func:`~tierstore.backends.cloud.redact.sanitized`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ class AttemptLog:
     failures: list[Failure] = field(default_factory=list)
 
 
+def _cancelled_by_someone() -> bool:
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
+
+
 async def call_with_retries(
     attempt: Callable[[], Awaitable[T]],
     *,
@@ -78,10 +85,16 @@ async def call_with_retries(
         try:
             return await attempt()
         except asyncio.CancelledError:
-            if not watched.end():
+            if watched.end():
+                cause: Exception = TimeoutError(f"no answer within the deadline of {policy.deadline:g} s")
+                failure = Failure("timeout", "maybe")
+            elif _cancelled_by_someone():
                 raise
-            cause: Exception = TimeoutError(f"no answer within the deadline of {policy.deadline:g} s")
-            failure = Failure("timeout", "maybe")
+            else:
+                # No one cancelled this task: an SDK cancelled a future it was waiting on (aiohttp's connector does
+                # to requests queued for a connection, a thread pool to calls not yet run, when a backend closes).
+                cause = ConnectionAbortedError("the client was closed while the request waited")
+                failure = Failure("network", "maybe")
         except TierstoreError as error:
             redact.sanitize_chain(error, TierstoreError)  # an SDK error a client chained, as text without credentials
             raise
