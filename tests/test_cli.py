@@ -517,7 +517,7 @@ def test_doctor_on_a_healthy_store_leaves_nothing(cli: Cli, file_url: str) -> No
     assert report["ok"] is True
     assert report["cause"] is None
     results = {c["name"]: c["result"] for c in report["checks"]}
-    assert results == dict.fromkeys(["write", "read", "conditional create", "tag", "list", "delete"], "ok")
+    assert results == dict.fromkeys(["write", "read", "conditional create", "tag", "tier", "list", "delete"], "ok")
     assert "everything tierstore needs works" in cli("doctor", "--url", file_url).stdout
     assert not [k for k in objects(file_url) if k.startswith("doctor_")]
 

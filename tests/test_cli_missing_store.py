@@ -66,5 +66,5 @@ async def test_doctor_in_python_does_not_make_a_store(tmp_path: Path) -> None:
     report = await doctor(backend)
     assert report.cause is not None
     assert "no tierstore store at" in report.cause
-    assert [c.detail.startswith("not tried") for c in report.checks] == [True] * 6
+    assert [c.detail.startswith("not tried") for c in report.checks] == [True] * 7
     assert not (tmp_path / "typo").exists()

@@ -1,6 +1,6 @@
 """``doctor``: probe a store with every operation tierstore needs, on scratch keys, and report what works.
 
-Contract: the checks run in order (write, read, conditional create, tag, list, delete) on keys
+Contract: the checks run in order (write, read, conditional create, tag, tier, list, delete) on keys
 ``doctor_<UTC time>_<random>_*``, which are removed before it returns, whatever happened. A check that finds the
 store unusable as configured (``ConfigurationError``: the bucket or container does not exist) sets the report's
 ``cause`` and the checks after it are not tried, nor are they once the backend proved unreachable; a check that is
@@ -34,7 +34,8 @@ _CHECKS = (
     ("write", "put an object"),
     ("read", "get an object and its metadata"),
     ("conditional create", "create-if-absent, and refuse a second one"),
-    ("tag", "write tags and change an object's tier"),
+    ("tag", "write tags"),
+    ("tier", "move an object to another tier and back"),
     ("list", "list keys under a prefix"),
     ("delete", "delete objects"),
 )
@@ -92,9 +93,15 @@ class _Probe:
             await self._check("read", "get an object and its metadata", self._read)
             await self._check("conditional create", "create-if-absent, and refuse a second one", self._create)
             if "tags" in self.backend.capabilities:
-                await self._check("tag", "write tags and change an object's tier", self._tag)
+                await self._check("tag", "write tags", self._tag)
             else:
                 self.report.checks.append(DoctorCheck("tag", "skipped", "the backend has no tags"))
+            if "tiers" in self.backend.capabilities:
+                archive = "archive" in self.backend.capabilities
+                what = "move an object L3 -> L4 and " + ("ask for its restore" if archive else "back")
+                await self._check("tier", what, self._tier)
+            else:
+                self.report.checks.append(DoctorCheck("tier", "skipped", "the backend has no tiers"))
             await self._check("list", "list keys under a prefix", self._list)
             await self._check("delete", "delete objects", self._delete)
         finally:
@@ -151,7 +158,24 @@ class _Probe:
     async def _tag(self) -> None:
         key = self._key("t")
         await self.backend.put(key, b"tagged", tags={"tier": StorageTier.L3.value}, tier=StorageTier.L3)
-        await self.backend.set_tier(key, StorageTier.L3)
+
+    async def _tier(self) -> None:
+        """A real change of class (L3 -> L4, whose class differs by default everywhere) and back: to L3 again, or,
+        where L4 is an archive (a read, and so the way back, needs a restore), a restore request."""
+        key = self._key("m")
+        await self.backend.put(key, b"tiered", tier=StorageTier.L3)
+        await self._moved(key, StorageTier.L4)
+        if "archive" in self.backend.capabilities:
+            await self.backend.restore(key, days=1, speed="standard")
+        else:
+            await self._moved(key, StorageTier.L3)
+
+    async def _moved(self, key: str, tier: StorageTier) -> None:
+        await self.backend.set_tier(key, tier)
+        info = await self.backend.head(key)
+        if info is None or info.tier != tier:
+            reported = "nothing" if info is None else (info.tier.value if info.tier else "no tier")
+            raise IntegrityError(f"the store accepted the move to {tier.value} but reports {reported}", key=key)
 
     async def _list(self) -> None:
         keys = [entry.key async for entry in self.backend.list(self.stem)]
