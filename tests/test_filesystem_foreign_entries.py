@@ -305,6 +305,10 @@ def test_gc_in_a_store_takes_only_what_tierstore_wrote(tmp_path: Path) -> None:
         (root / name).parent.mkdir(exist_ok=True)
         (root / name).write_text(text)
     (root / os.fsdecode(b"tmp/caf\xe9")).write_text("not UTF-8")
+    (root / os.fsdecode(b"objects/mem_L3_\xff")).write_text("not UTF-8")
+    (root / "objects" / "mem_L3_2\n").write_text("a newline")
+    (root / "objects" / "user dir").mkdir()
+    os.mkfifo(root / "objects" / "a pipe")
     (root / "tmp" / "put-mem_L3_8-0123456789ab").mkdir()  # our pattern, but a directory
     (root / "tmp" / "put-mem_L3_9-0123456789ab").symlink_to(outside / "keep.txt")
     os.mkfifo(root / "tmp" / "put-mem_L3_4-0123456789ab")  # our pattern, but a named pipe
@@ -322,6 +326,9 @@ def test_gc_in_a_store_takes_only_what_tierstore_wrote(tmp_path: Path) -> None:
         assert "notes.txt" in report.foreign
         assert "tmp/line\\nbreak" in report.foreign
         assert "tmp/caf\\xe9" in report.foreign
+        assert {"objects/mem_L3_\\xff", "objects/mem_L3_2\\n", "objects/user dir", "objects/a pipe"} <= set(
+            report.foreign
+        )
         collected = await gc(bridge, grace=timedelta(minutes=10))
         assert collected.strays_removed == [killed_writer.name]
         assert len(collected.orphans_deleted) == 1
