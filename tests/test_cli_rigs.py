@@ -282,6 +282,8 @@ def test_doctor_leads_with_a_missing_bucket(store: Store, cli: Cli) -> None:
     report = json.loads(cli("doctor", "--url", missing, "--json", expect=2).stdout)
     assert report["ok"] is False
     assert "does not exist" in report["cause"]
+    assert repr(missing.split("/")[2]) in report["cause"]  # the bucket or container, by name
+    assert "create it or fix the URL" in plain
     results = [c["result"] for c in report["checks"]]
     assert results[0] == "failed"
     assert set(results[1:]) <= {"not tried", "skipped"}  # skipped: tags, which GCS does not have

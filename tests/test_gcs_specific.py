@@ -387,7 +387,8 @@ async def test_max_attempts_is_honoured_exactly(spec: dict[str, Any], max_attemp
     options = CloudOptions(retry=RetryPolicy(max_attempts=max_attempts, base_delay=0.01, deadline=30))
     always_503: Decide = lambda request: "slowdown" if is_object(request) else None  # noqa: E731
     async with through_proxy(spec, always_503, options) as (gcs, proxy):
-        with pytest.raises(BackendUnavailableError, match=f"after {max_attempts} attempts"):
+        said = f"after {max_attempts} attempt{'s' if max_attempts > 1 else ''}:"  # "1 attempt", never "1 attempts"
+        with pytest.raises(BackendUnavailableError, match=said):
             await gcs.get("k")
     assert len(object_requests(proxy)) == max_attempts
 

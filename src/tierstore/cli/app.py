@@ -135,7 +135,8 @@ def message(exc: TierstoreError, args: argparse.Namespace | None = None) -> str:
         kinds = {ids.CHECKPOINT_PREFIX: "checkpoint", ids.PAGE_PREFIX: "artifact"}
         what = next((kind for prefix, kind in kinds.items() if exc.key.startswith(prefix)), "object")
         return f"no {what} {shown(exc.key)}"
-    return str(exc)
+    sides = "".join(f"{note}: " for note in getattr(exc, "__notes__", []))  # e.g. which store of a migrate
+    return sides + str(exc)
 
 
 def _fail(args: argparse.Namespace, exc: TierstoreError) -> int:

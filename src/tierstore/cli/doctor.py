@@ -7,6 +7,7 @@ when the backend is unreachable or a permission is missing, 1 when a check fails
 from __future__ import annotations
 
 from tierstore import maintenance
+from tierstore.backends.cloud.failure import FIXES
 from tierstore.cli.context import AddCommand, Invocation, closing
 from tierstore.cli.render import Column, print_json, print_table, to_plain
 from tierstore.maintenance import DoctorReport
@@ -46,12 +47,15 @@ async def run(inv: Invocation) -> int:
 
 def _verdict(report: DoctorReport) -> str:
     if report.cause:
-        return (
-            f"the store cannot be used as configured ({report.cause}): fix the URL or create it, then run doctor again"
-        )
+        then = "create it or fix the URL" if "does not exist" in report.cause else "fix that"
+        return f"the store cannot be used as configured ({report.cause}): {then}, then run doctor again"
     if report.having("unavailable"):
         return "the backend cannot be reached: check the URL, endpoint and network"
     if denied := report.having("denied"):
+        details = [c.detail for c in report.checks if c.result == "denied"]
+        fixes = sorted({fix for fix in FIXES.values() if any(fix in detail for detail in details)})
+        if fixes:  # refused for what the credentials are, not for what they may do
+            return f"the credentials do not work: {'; '.join(fixes)}"
         return f"missing permissions: {', '.join(denied)}"
     if failed := report.having("failed"):
         return f"failing: {', '.join(failed)}"

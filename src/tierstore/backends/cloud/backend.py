@@ -77,7 +77,9 @@ class CloudBackend(ClosingContext):
         self.tiers = tiers
         self.options = options
         self.client = client
-        self.calls = Calls(options.retry, self._classify, self.container_word)
+        at = client.describe().removeprefix(", ")
+        where = f"{self.container_word} {container!r}" + (f" ({at})" if at else "")
+        self.calls = Calls(options.retry, self._classify, self.container_word, where)
         capabilities: set[Capability] = {"tiers", "range_reads"}
         if client.has_tags:
             capabilities.add("tags")

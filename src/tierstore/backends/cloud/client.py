@@ -52,6 +52,8 @@ class Calls:
     policy: RetryPolicy
     classify: Callable[[BaseException], Failure]
     container: str = "bucket"
+    where: str = ""
+    """What the requests reach, for errors: ``bucket 'name' (endpoint='…')``."""
 
     async def run(
         self,
@@ -73,6 +75,7 @@ class Calls:
             size=size,
             log=log,
             container=self.container,
+            where=self.where,
         )
 
 

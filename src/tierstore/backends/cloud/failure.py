@@ -9,6 +9,7 @@ taken effect. Everything else is decided here, the same on every cloud: which ki
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -51,6 +52,31 @@ class RangeNotSatisfiable(TierstoreError):
     """Internal: a ranged read began at or past the end of an existing object (the backend answers ``b""``)."""
 
 
+FIXES: Final[Mapping[str, str]] = {
+    # AWS (botocore's exception names and S3's error codes)
+    "NoCredentialsError": "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+    "AWS_PROFILE (or TIERSTORE_S3_PROFILE) to a configured profile, or sign in with `aws sso login`",
+    "PartialCredentialsError": "the AWS credentials are incomplete: set both AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones)",
+    "ProfileNotFound": "the AWS profile named by AWS_PROFILE (or TIERSTORE_S3_PROFILE) is not in ~/.aws/config or "
+    "~/.aws/credentials: name one that is, or unset it",
+    "NoRegionError": "no AWS region is set: set AWS_REGION (or TIERSTORE_S3_REGION)",
+    "CredentialRetrievalError": "the AWS credential provider failed: check the profile's credential_process or SSO "
+    "session (`aws sso login`)",
+    "InvalidAccessKeyId": "the AWS access key is not valid: check AWS_ACCESS_KEY_ID (and the endpoint it belongs to)",
+    "SignatureDoesNotMatch": "the AWS secret key does not match the access key: check AWS_SECRET_ACCESS_KEY",
+    "ExpiredToken": "the AWS session token has expired: renew it (`aws sso login`, or a new AWS_SESSION_TOKEN)",
+    "InvalidToken": "the AWS session token is not valid: renew it, or unset AWS_SESSION_TOKEN",
+    # Google Cloud (google.auth's exception names)
+    "DefaultCredentialsError": "no Google Cloud credentials were found: run `gcloud auth application-default login`, "
+    "or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file",
+    "MalformedError": "the Google Cloud credentials file is malformed: check GOOGLE_APPLICATION_CREDENTIALS",
+    "token refresh": "Google Cloud refused to refresh the credentials' token: sign in again "
+    "(`gcloud auth application-default login`) or check the service account key",
+}
+"""What to do about a failure, by its code: an error names the cause and the variables or command that fix it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
     kind: FailureKind
@@ -66,9 +92,12 @@ class Failure:
         answer = f"HTTP {self.status}" if self.status is not None else self.kind
         return f"{answer} {self.code}".strip()
 
-    def error(self, what: str, key: str | None, *, container: str = "bucket") -> TierstoreError:
-        """The tierstore error for this failure of ``what`` (e.g. ``"put 'mem_L3_1'"``) on ``key``."""
-        detail = f"{what} failed: {self.describe()}"
+    def error(self, what: str, key: str | None, *, container: str = "bucket", where: str = "") -> TierstoreError:
+        """The tierstore error for this failure of ``what`` (e.g. ``"put 'mem_L3_1'"``) on ``key``; ``where``: what
+        the request reached (``bucket 'name' (endpoint=…)``), named in the message."""
+        on = f" on {where}" if where else ""
+        fix = f"; {FIXES[self.code]}" if self.code in FIXES else ""
+        detail = f"{what}{on} failed: {self.describe()}{fix}"
         if key is not None:
             if self.kind == "not-found":
                 return ObjectNotFoundError(key)
@@ -81,9 +110,10 @@ class Failure:
         if self.kind == "range":
             return RangeNotSatisfiable(detail)
         if self.kind == "no-container":
-            return ConfigurationError(f"{what}: the {container} does not exist")
+            named = f": {where}" if where else ""
+            return ConfigurationError(f"{what}: the {container} does not exist{named}")
         if self.kind == "denied":
-            return AccessDeniedError(f"{detail}: the credentials do not allow it")
+            return AccessDeniedError(detail if fix else f"{detail}: the credentials do not allow it")
         if self.kind == "invalid":
             return InvalidInputError(f"{detail}: the service refused the request")
         if self.kind == "configuration":

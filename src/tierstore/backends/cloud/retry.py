@@ -73,6 +73,7 @@ async def call_with_retries(
     size: int = 0,
     log: AttemptLog | None = None,
     container: str = "bucket",
+    where: str = "",
 ) -> T:
     """Run ``attempt`` until it succeeds, fails permanently, or the policy runs out; SDK errors leave translated."""
     log = log if log is not None else AttemptLog()
@@ -109,8 +110,10 @@ async def call_with_retries(
         retry = failure.transient and (idempotent or failure.applied == "no")
         if not retry or log.attempts >= policy.max_attempts or time.monotonic() + pause >= deadline:
             if retry and failure.kind != "corrupt":
+                on = f" on {where}" if where else ""
+                tries = f"{log.attempts} attempt{'s' if log.attempts != 1 else ''}"
                 raise BackendUnavailableError(
-                    f"{what} failed after {log.attempts} attempts: {failure.describe()}"
+                    f"{what}{on} failed after {tries}: {failure.describe()}"
                 ) from redact.sanitized(cause)
-            raise failure.error(what, key, container=container) from redact.sanitized(cause)
+            raise failure.error(what, key, container=container, where=where) from redact.sanitized(cause)
         await asyncio.sleep(pause)
