@@ -9,7 +9,8 @@
   moto lacks (an atomic ``If-None-Match: *``), run only the tests marked ``atomic_create`` (racing creates).
 
 Every test on an emulator rig, and every test that starts an emulator itself (``rig_server``), is marked
-``emulator``, so ``-m "not emulator"`` is the quick loop without them.
+``emulator``; the reliability attacks and the bare-install venv are marked ``slow``. ``-m "not emulator and not
+slow"`` is the developer's quick loop.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from tierstore.backends.base import StorageBackend
 ROOT = Path(__file__).resolve().parent.parent
 
 
+SLOW = ("tests/reliability/", "tests/test_bare_install.py")
+"""Left out of the quick loop: attacks sized in seconds per rig, and a venv built from scratch."""
 LOCAL_RIGS = ("memory", "filesystem")
 """The rigs without an emulator; ``bridge_only`` tests run on these alone."""
 
@@ -69,6 +72,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Apply each rig's declared emulator differences (``XFAILS = {test_function_name: precise reason}``), and mark
     ``emulator`` what starts an emulator without a rig parameter."""
     for item in items:
+        if item.nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
         callspec = getattr(item, "callspec", None)
         rig = None if callspec is None else callspec.params.get("rig", callspec.params.get("network_rig"))
         if not isinstance(rig, str):  # None, or pytest's NOTSET when TIERSTORE_TEST_RIGS leaves no rig

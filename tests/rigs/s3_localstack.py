@@ -19,8 +19,7 @@ from tests.emulators_s3 import Server, open_backend, through, upstream
 __all__ = ["Server", "open_backend", "serve", "through", "upstream"]
 
 NAME = "s3_localstack"
-MARKS = [pytest.mark.localstack, pytest.mark.xdist_group("localstack")]
-"""Under ``pytest -n``, ``--dist loadgroup`` keeps every LocalStack test on one worker: one LocalStack, not two."""
+MARKS = [pytest.mark.localstack]
 ONLY_MARKED = "atomic_create"
 """LocalStack is here for its atomic ``If-None-Match: *``; everything else it would re-prove, moto proves."""
 XFAILS: dict[str, str] = {}
