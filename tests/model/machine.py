@@ -51,6 +51,7 @@ from tests.model.world import Artifact, Checkpoint, World, identity
 from tests.rigs import load
 from tierstore import ArtifactsBridge, MemoryPage, Modality, StorageTier, maintenance
 from tierstore.backends.base import StorageBackend
+from tierstore.backends.memory import InMemoryBackend
 from tierstore.errors import (
     ArchivedPageError,
     BackendUnavailableError,
@@ -124,6 +125,9 @@ class Traits:
     processes: bool = False
     network: bool = False
     cli: bool = False
+    store_time_moves: bool = True
+    """The machine can let the store's time pass (its own clock in memory, file times on disk); an emulator
+    keeps its own."""
     full_checks: bool = True
     """Check every artifact and checkpoint after every step (else a sample, and everything at teardown)."""
 
@@ -131,9 +135,13 @@ class Traits:
 TRAITS: dict[str, Traits] = {
     "memory": Traits(archives_l4=True),
     "filesystem": Traits(archives_l4=False, disk=True, processes=True, cli=True),
-    "s3_moto": Traits(archives_l4=True, processes=True, network=True, cli=True, full_checks=False),
-    "gcs": Traits(archives_l4=False, processes=True, network=True, cli=True, full_checks=False),
-    "azure": Traits(archives_l4=True, processes=True, network=True, cli=True, full_checks=False),
+    "s3_moto": Traits(
+        archives_l4=True, processes=True, network=True, cli=True, full_checks=False, store_time_moves=False
+    ),
+    "gcs": Traits(archives_l4=False, processes=True, network=True, cli=True, full_checks=False, store_time_moves=False),
+    "azure": Traits(
+        archives_l4=True, processes=True, network=True, cli=True, full_checks=False, store_time_moves=False
+    ),
 }
 
 
@@ -157,11 +165,10 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
             examples_seen[rig] += 1
             self.number = examples_seen[rig]
             self.loop = asyncio.new_event_loop()
-            self.clock = ModelClock()
-            self._clock_installed = self.clock.installed()
-            self._clock_installed.__enter__()
+            self.clock = ModelClock(store_time_moves=traits.store_time_moves)
             self.rng = random.Random(self.number)
-            self.spec = server.new_store()
+            self.memory: dict[int, InMemoryBackend] = {}
+            self.spec = self.new_store()
             self.specs = [self.spec]
             self.world = World(archives_l4=traits.archives_l4)
             self.bridges: list[ArtifactsBridge] = [self._bridge()]
@@ -173,14 +180,30 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
             self.watched: list[Path] = []
             self.foreign_keys: dict[str, bytes] = {}
             self.before: dict[Path, tuple[str, int, str]] = {}
-            self.lease_dead_at = self.clock.offset
+            self.lease_dead_at = timedelta(0)
             self.manifest_problems: set[str] = set()
             self.children = 0
 
         # -- plumbing ------------------------------------------------------------------------------------------
 
+        def new_store(self) -> dict[str, Any]:
+            if rig == "memory":  # a store on the machine's store clock
+                self.memory[len(self.memory)] = InMemoryBackend(archive_tiers=[StorageTier.L4], clock=self.clock.store)
+                return {"store": len(self.memory) - 1}
+            spec: dict[str, Any] = server.new_store()
+            if traits.disk:
+                Path(spec["root"]).mkdir(parents=True)  # an empty directory is an empty store
+                self.clock.disk_roots.append(Path(spec["root"]))
+            return spec
+
+        def open_backend(self, spec: dict[str, Any]) -> StorageBackend:
+            if rig == "memory":
+                return self.memory[spec["store"]]
+            backend: StorageBackend = module.open_backend(spec)
+            return backend
+
         def _bridge(self, spec: dict[str, Any] | None = None) -> ArtifactsBridge:
-            return ArtifactsBridge(backend=module.open_backend(spec or self.spec))
+            return ArtifactsBridge(backend=self.open_backend(spec or self.spec), clock=self.clock.host)
 
         @property
         def root(self) -> Path:
@@ -348,6 +371,7 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
                 return
             if status.state == "restored" and artifact.state == "present":
                 artifact.restored = True
+                artifact.restored_until = self.clock.passed + timedelta(days=1) - timedelta(minutes=1)
 
         @rule(
             page_id=HOSTILE_TEXT,
@@ -417,7 +441,7 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
                 self.world.attempted_checkpoints.append(("", snapshot_pages))
                 self.world.attempted_pages.extend(snapshot_pages)
                 self.world.leases_may_live = True
-                self.lease_dead_at = self.clock.offset + DEFAULT_LEASE_TTL + timedelta(minutes=1)
+                self.lease_dead_at = self.clock.passed + DEFAULT_LEASE_TTL + timedelta(minutes=1)
                 return
             self.adopt_checkpoint(key, snapshot_pages, self.bridge)
 
@@ -500,8 +524,17 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
         def advance_clock(self, by: timedelta) -> None:
             self.note("advance_clock")
             self.clock.advance(by)
-            if self.clock.offset >= self.lease_dead_at:
+            for artifact in self.world.artifacts.values():
+                if artifact.restored and traits.store_time_moves and self.clock.passed >= artifact.restored_until:
+                    artifact.restored = False  # the restored copy expired (or is about to)
+            if traits.store_time_moves and self.clock.passed >= self.lease_dead_at:
                 self.world.leases_may_live = False
+
+        @rule(wrong_by=st.sampled_from([timedelta(days=-365), timedelta(hours=-2), timedelta(0), timedelta(days=3)]))
+        def skew_host_clock(self, wrong_by: timedelta) -> None:
+            """The host's wall clock goes wrong (or right again): it may delay clean-up, never lose data."""
+            self.note("skew_host_clock")
+            self.clock.skew(wrong_by)
 
         @rule(
             grace=st.sampled_from([timedelta(0), timedelta(hours=1)]),
@@ -521,7 +554,9 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
                 return
             self.note("gc" if cancel is None else "gc-cancelled")
             try:
-                report = self.attempt(lambda: maintenance.gc(self.bridge, grace=grace), cancel, False)
+                report = self.attempt(
+                    lambda: maintenance.gc(self.bridge, grace=grace, clock=self.clock.host), cancel, False
+                )
             except Lost:
                 return
             except IntegrityError:
@@ -548,7 +583,7 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
                 archived = set(report["archived"])
                 assert code == (1 if problems else 0), out
             else:
-                found = self.run(maintenance.fsck(self.bridge))
+                found = self.run(maintenance.fsck(self.bridge, clock=self.clock.host))
                 problems = {p.key for p in found.problems}
                 orphans = {o.key for o in found.orphans}
                 archived = set(found.archived)
@@ -585,9 +620,9 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
         @rule(via=st.sampled_from(["library", "cli"]))
         def migrate(self, via: str) -> None:
             if self.destination is None:
-                spec = server.new_store()
+                spec = self.new_store()
                 self.specs.append(spec)
-                self.destination = (spec, module.open_backend(spec))
+                self.destination = (spec, self.open_backend(spec))
             spec, destination = self.destination
             if via == "cli" and traits.cli:
                 self.note("migrate-cli")
@@ -602,7 +637,7 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
             self.judge_migrate(destination, problems, archived)
 
         def judge_migrate(self, destination: StorageBackend, problems: set[str], archived: set[str]) -> None:
-            copy = ArtifactsBridge(backend=destination)
+            copy = ArtifactsBridge(backend=destination, clock=self.clock.host)
             listed = set(self.run(copy.list_pages()))
             for key, artifact in self.world.artifacts.items():
                 in_archive = self.world.archives_l4 and artifact.tier == StorageTier.L4  # restored copies stay behind
@@ -731,7 +766,9 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
                 faults=("slowdown", "error500", "throttle", "reset", "lose-answer", "truncate"),
             )
             self.proxy = self.run(proxy.start())
-            self.faulty = ArtifactsBridge(backend=module.open_backend(module.through(self.spec, proxy.url)))
+            self.faulty = ArtifactsBridge(
+                backend=module.open_backend(module.through(self.spec, proxy.url)), clock=self.clock.host
+            )
 
         @precondition(lambda self: traits.processes and self.number <= CHILD_SEQUENCES and not self.children)
         @rule(count=st.integers(1, 3))
@@ -1083,7 +1120,6 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
                         self.run(self.proxy.stop(), timeout=30)
                 finally:
                     self.loop.close()
-                    self._clock_installed.__exit__(None, None, None)
                     for spec in self.specs:
                         drop = getattr(server, "drop_store", None)
                         if drop is not None:

@@ -15,6 +15,7 @@ typed, and fsck must name what broke it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Literal
 
 from tierstore import MemoryPage, StorageTier
@@ -40,6 +41,8 @@ class Artifact:
     tier_known: bool = True
     restored: bool = False
     """An archived page brought back by ``restore_page``."""
+    restored_until: timedelta = timedelta(0)
+    """When the restored copy expires, in the time the machine has let pass."""
     damage: str = ""
 
 
