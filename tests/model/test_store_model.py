@@ -23,11 +23,11 @@ from tests.rigs import load
 from tests.soak import scaled
 
 SIZES: dict[str, tuple[int, int]] = {
-    "memory": (12, 30),
-    "filesystem": (10, 30),
-    "s3_moto": (3, 15),
-    "gcs": (3, 15),
-    "azure": (2, 12),
+    "memory": (25, 20),
+    "filesystem": (15, 15),
+    "s3_moto": (4, 8),
+    "gcs": (5, 8),
+    "azure": (4, 6),
 }
 """Per rig: sequences, steps per sequence (before TIERSTORE_SOAK)."""
 
