@@ -87,7 +87,7 @@ class World:
             return False
         return all(
             self.artifacts[a].state == "present"
-            and self.artifacts[a].tier_known
+            and (self.artifacts[a].tier_known or not self.archives_l4)
             and not self.archived(self.artifacts[a])
             for a in checkpoint.artifacts
         )
