@@ -63,27 +63,7 @@ from tierstore.refs import DEFAULT_LEASE_TTL
 
 T = TypeVar("T")
 
-PENDING_FIXES: set[str] = {
-    # refs: a checkpoint reuses an artifact that was deleted, damaged or moved to another tier (issue 21, 1-3).
-    "reuse-after-delete",
-    "reuse-after-damage",
-    "reuse-after-retier",
-    # refs: a resumed migrate skips a damaged copy at the destination (issue 21, 13).
-    "migrate-resume-damaged",
-    # disk: FIFOs, symlinks, directories, sparse giants where an object was (issue 21, 9-12).
-    "damage-fifo",
-    "damage-symlink",
-    "damage-directory",
-    "damage-sparse",
-    # disk: gc deletes a user's files in ROOT/tmp, follows a symlinked directory (issue 21, 5 and 9).
-    "foreign-tmp-file",
-    "foreign-tmp-directory",
-    "foreign-tmp-symlink",
-    # disk: `tierstore ls --long` and `rm` stop at a damaged page (issue 21, 12).
-    "cli-damaged",
-    # time / disk: a forked child reuses the parent's id block and inherited disk state (issue 21, 7-8).
-    "fork",
-}
+PENDING_FIXES: set[str] = set()
 """Rules and damage kinds switched off until the helper who owns them lands the fix (named in FOUND.md)."""
 if os.environ.get("TIERSTORE_MODEL_ALL_RULES"):
     PENDING_FIXES.clear()  # to see whether a pending fix has landed
@@ -767,7 +747,9 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
             self.world.checkpoints[key].manifest_damaged = True
             self.manifest_problems.add(key)
             # Each bridge keeps the manifests it read: a fresh one sees the damage.
-            self.bridges = [self._bridge() for _ in self.bridges]
+            old, self.bridges = self.bridges, [self._bridge() for _ in self.bridges]
+            for bridge in old:  # closed, not dropped: a dropped cloud backend leaves its client's keeper task
+                self.run(bridge.aclose())
 
         @rule(kind=st.sampled_from(DISK_FOREIGN + CLOUD_FOREIGN))
         def foreign(self, kind: str) -> None:
@@ -1174,7 +1156,7 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
                     if self.proxy is not None:
                         self.run(self.proxy.stop(), timeout=30)
                 finally:
-                    self.loop.close()
+                    _shut_down(self.loop)
                     for spec in self.specs:
                         drop = getattr(server, "drop_store", None)
                         if drop is not None:
@@ -1199,3 +1181,18 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _shut_down(loop: asyncio.AbstractEventLoop) -> None:
+    """Close the loop as ``asyncio.run`` does: cancel what is left (the backends' per-loop client keepers close
+    their clients so), then close."""
+    try:
+        left = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in left:
+            task.cancel()
+        if left:
+            loop.run_until_complete(asyncio.wait(left, timeout=30))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
