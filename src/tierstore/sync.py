@@ -5,12 +5,15 @@ The calls run on an event loop of the SyncBridge's own, in a daemon thread it st
 works from any thread, also from inside a running event loop (where it blocks that loop while it waits).
 ``close()`` (or leaving ``with``) closes the bridge's clients of that loop and stops the thread; the bridge itself
 stays usable from async code. Calls from several threads at once share that one loop, as async tasks do. A call
-interrupted in the caller (``KeyboardInterrupt``) is cancelled on the loop, as ``asyncio.run`` would.
+interrupted in the caller (``KeyboardInterrupt``) is cancelled on the loop, as ``asyncio.run`` would. A forked child
+never waits for its parent's loop (its thread does not exist there): it starts a loop of its own on first use, and
+exits without stopping the parent's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
 from collections.abc import Coroutine, Iterable
@@ -36,6 +39,8 @@ class SyncBridge:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._start = threading.Lock()
+        self._pid = os.getpid()
+        _live.add(self)
 
     @classmethod
     def from_env(cls, settings: TierstoreSettings | None = None) -> SyncBridge:
@@ -49,14 +54,22 @@ class SyncBridge:
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._start:
+            if self._pid != os.getpid():  # forked (also by a fork() that ran no at-fork hook)
+                self._forget_parents_loop()
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(target=loop.run_forever, name="tierstore-sync", daemon=True)
                 thread.start()
                 self._loop = loop
                 # Stops the loop (its clients closed) when close() is not called: once unreachable, or at exit.
-                self._finalizer = weakref.finalize(self, _stop, loop, thread, self.bridge)
+                self._finalizer = weakref.finalize(self, _stop, loop, thread, self.bridge, os.getpid())
             return self._loop
+
+    def _forget_parents_loop(self) -> None:
+        """In a forked child: the loop's thread stayed in the parent, so nothing would ever run on it here."""
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        self._loop, self._finalizer, self._pid = None, None, os.getpid()
 
     def _run(self, call: Coroutine[Any, Any, T]) -> T:
         future: Future[T] = asyncio.run_coroutine_threadsafe(call, self._running_loop())
@@ -142,13 +155,27 @@ class SyncBridge:
         return self._run(self.bridge.delete_checkpoint(checkpoint_id))
 
 
-def _stop(loop: asyncio.AbstractEventLoop, thread: threading.Thread, bridge: ArtifactsBridge) -> None:
+def _stop(loop: asyncio.AbstractEventLoop, thread: threading.Thread, bridge: ArtifactsBridge, pid: int) -> None:
+    if os.getpid() != pid:
+        return  # a forked child at exit: the loop and its thread are the parent's
     try:
         asyncio.run_coroutine_threadsafe(_shutdown(bridge), loop).result()
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
+
+
+_live: weakref.WeakSet[SyncBridge] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for sync_bridge in list(_live):
+        sync_bridge._start = threading.Lock()  # a thread of the parent's may have held it at the fork
+        sync_bridge._forget_parents_loop()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 async def _shutdown(bridge: ArtifactsBridge) -> None:
