@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.conftest import Store
-from tierstore import ArtifactsBridge, MemoryPage, Modality, StorageTier, maintenance
+from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage, Modality, StorageTier, maintenance
 from tierstore.backends.memory import InMemoryBackend
 
 
@@ -32,4 +34,29 @@ async def test_fsck_calls_no_artifact_of_a_checkpoint_with_a_damaged_manifest_an
     report = await maintenance.fsck(ArtifactsBridge(backend=store.open()))
     assert [p.key for p in report.problems] == [checkpoint]
     assert report.orphans == []
+    await backend.aclose()
+
+
+async def test_migrate_reports_a_manifest_the_source_refuses_to_read_and_copies_the_rest(
+    store: Store, tmp_path: Path
+) -> None:
+    backend = store.open()
+    bridge = ArtifactsBridge(backend=backend)
+    healthy = await bridge.checkpoint([_page("a", "one")], name="healthy")
+    damaged = await bridge.checkpoint([_page("b", "two")], name="damaged")
+    info = await backend.head(damaged)
+    data = await backend.get(damaged)
+    assert info is not None
+    assert data is not None
+    if store.rig == "filesystem":  # the disk store refuses to read an object file longer than what was written
+        with (Path(store.spec["root"]) / "objects" / damaged).open("ab") as f:
+            f.write(b"appended")
+    else:
+        await backend.put(damaged, bytes(data) + b"appended", metadata=info.metadata)
+    destination = FileSystemBackend(tmp_path / "copy")
+    report = await maintenance.migrate(backend, destination)
+    assert [p.key for p in report.problems] == [damaged]
+    copy = ArtifactsBridge(backend=destination)
+    assert await copy.list_checkpoints() == [healthy]
+    assert [p.page_id for p in await copy.restore_checkpoint(healthy)] == ["a"]
     await backend.aclose()

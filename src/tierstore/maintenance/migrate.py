@@ -69,10 +69,11 @@ async def migrate(
     await bounded_gather((copy(key) for key in pages + tombs), concurrency, progress=tick)
 
     async def copy_checkpoint(key: str) -> None:
-        data = await source.get(key)
-        if data is None:
-            return
         try:
+            # a backend may refuse to read a damaged object at all (the disk store: more bytes than written)
+            data = await source.get(key)
+            if data is None:
+                return
             manifest = codec.decode_manifest(data, key)
         except IntegrityError as exc:
             report.problems.append(Problem(key, "corrupt", str(exc)))
