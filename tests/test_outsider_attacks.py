@@ -8,6 +8,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from tierstore.config import backend_from_url
+from tierstore.errors import ConfigurationError
+
 _FORKING_SYNC_BRIDGE = textwrap.dedent(
     """
     import os, sys
@@ -46,3 +51,10 @@ def test_a_forked_child_uses_its_sync_bridge_and_exits_without_waiting_for_the_p
         assert done.returncode == 0, done.stderr
         expected = (["child child"] if child == "uses" else []) + ["child exit 0", "parent after"]
         assert done.stdout.split("\n")[:-1] == expected
+
+
+@pytest.mark.parametrize("location", ["file:///tmp/a%00b", "/tmp/a\x00b"])
+def test_a_local_store_path_with_a_nul_is_refused_when_built(location: str) -> None:
+    # It was accepted, and the first call raised a bare ValueError ("embedded null byte") from os.
+    with pytest.raises(ConfigurationError):
+        backend_from_url(location)

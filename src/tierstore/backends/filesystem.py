@@ -170,6 +170,8 @@ class FileSystemBackend(ClosingContext):
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True, threads: int = 32) -> None:
         self.root = Path(root).expanduser().absolute()
+        if "\x00" in str(self.root):  # no file system takes it; os calls would raise an untyped ValueError later
+            raise ConfigurationError("a local store's path cannot hold a NUL character")
         if self.root.exists() and not self.root.is_dir():
             raise ConfigurationError(f"local store {str(self.root)!r} is not a directory")
         self._objects = self.root / disk_root.OBJECTS
