@@ -60,3 +60,23 @@ async def test_migrate_reports_a_manifest_the_source_refuses_to_read_and_copies_
     assert await copy.list_checkpoints() == [healthy]
     assert [p.page_id for p in await copy.restore_checkpoint(healthy)] == ["a"]
     await backend.aclose()
+
+
+async def test_fsck_calls_nothing_an_orphan_while_a_manifest_cannot_be_read(store: Store) -> None:
+    """The damaged manifest may name an artifact written for another checkpoint (reused), so no artifact of any
+    checkpoint is an orphan while it cannot be read."""
+    backend = store.open()
+    bridge = ArtifactsBridge(backend=backend)
+    pages = [_page("a", "one"), _page("b", "two")]
+    first = await bridge.checkpoint(pages, name="first")
+    second = await bridge.checkpoint(pages, name="second")  # reuses the artifacts written for the first
+    await bridge.delete_checkpoint(first)
+    data = bytearray(bytes(await backend.get(second) or b""))
+    data[len(data) // 2] ^= 0x10
+    info = await backend.head(second)
+    assert info is not None
+    await backend.put(second, bytes(data), metadata=info.metadata)
+    report = await maintenance.fsck(ArtifactsBridge(backend=store.open()))
+    assert [p.key for p in report.problems] == [second]
+    assert report.orphans == []
+    await backend.aclose()

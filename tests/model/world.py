@@ -133,10 +133,10 @@ class World:
             artifact = self.artifacts[key]
             if key in still or artifact.state == "gone":
                 continue
-            if self.leases_may_live or artifact.state == "uncertain":
-                artifact.state = "uncertain"
-            elif artifact.state == "damaged":
+            if artifact.state == "damaged":
                 artifact.damage = "remove"  # deleted, or still there damaged: either is allowed
+            elif self.leases_may_live or artifact.state == "uncertain":
+                artifact.state = "uncertain"
             else:
                 artifact.state = "gone"
 

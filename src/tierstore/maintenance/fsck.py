@@ -54,7 +54,8 @@ async def fsck(
     manifests, damaged = await refs.manifests.listed()
     report.problems.extend(Problem(key, "corrupt", "checkpoint manifest cannot be read") for key in damaged)
     report.checkpoints = len(manifests) + len(damaged)
-    unreadable = set(damaged)  # what such a checkpoint names is unknown: its artifacts are no orphans
+    # While a manifest cannot be read, what it names is unknown: any artifact may be one of its, so none is an orphan.
+    unknown_references = bool(damaged)
     expected: dict[str, tuple[str, CheckpointEntry]] = {
         e.artifact_id: (checkpoint, e) for checkpoint, m in manifests.items() for e in m.pages
     }
@@ -92,7 +93,7 @@ async def fsck(
             return
         info = await backend.head(key)
         owner = info.metadata.get("ckpt") if info is not None else None
-        if info is not None and owner and owner not in running and owner not in unreadable:
+        if info is not None and owner and owner not in running and not unknown_references:
             report.orphans.append(Orphan(key, info.size, info.last_modified, owner))
 
     await bounded_gather((check(key) for key in pages), concurrency, progress=progress)
