@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
+from tierstore import ArtifactsBridge, InMemoryBackend, MemoryPage, Modality, StorageTier
+from tierstore.backends.base import Body
 from tierstore.config import backend_from_url
-from tierstore.errors import ConfigurationError
+from tierstore.errors import ConfigurationError, StorageFullError
 
 _FORKING_SYNC_BRIDGE = textwrap.dedent(
     """
@@ -58,3 +62,44 @@ def test_a_local_store_path_with_a_nul_is_refused_when_built(location: str) -> N
     # It was accepted, and the first call raised a bare ValueError ("embedded null byte") from os.
     with pytest.raises(ConfigurationError):
         backend_from_url(location)
+
+
+class _FullAfterPendingTomb(InMemoryBackend):
+    """A store with room left for the small pending tomb a deletion writes first, and then for nothing more."""
+
+    full = False
+
+    async def put(
+        self,
+        key: str,
+        data: Body,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        tier: StorageTier = StorageTier.L3,
+        if_absent: bool = False,
+    ) -> None:
+        if self.full and not key.endswith("_p"):
+            raise StorageFullError("no space left (test)")
+        await super().put(key, data, metadata=metadata, tags=tags, tier=tier, if_absent=if_absent)
+
+
+def test_delete_checkpoint_frees_space_when_only_its_pending_tomb_fits() -> None:
+    # Found on a 4 MiB tmpfs filled to the last byte: deleting the manifest freed room for the pending tomb, the
+    # deleted tomb then failed, and delete_checkpoint raised StorageFullError with the checkpoint gone and its
+    # artifacts still there, so deleting did not free space as the README promises.
+    async def run() -> None:
+        backend = _FullAfterPendingTomb()
+        async with ArtifactsBridge(backend=backend) as bridge:
+            pages = [MemoryPage(page_id=f"p{i}", modality=Modality.TEXT, content=f"page {i}") for i in range(4)]
+            doomed = await bridge.checkpoint(pages[:2], "doomed")
+            kept = await bridge.checkpoint(pages[2:], "kept")
+            manifest = await bridge.get_checkpoint_manifest(doomed)
+            assert manifest is not None
+            backend.full = True
+            assert await bridge.delete_checkpoint(doomed) is True
+            assert await bridge.list_checkpoints() == [kept]
+            assert [await bridge.load_page(e.artifact_id) for e in manifest.pages] == [None, None]
+            assert await bridge.restore_checkpoint(kept) == pages[2:]
+
+    asyncio.run(run())

@@ -416,7 +416,12 @@ class References:
                     await self._backend.delete_many(doomed)
                     await _quietly(self.write_tomb("deleted", doomed))
                 else:
-                    await self.write_tomb("deleted", doomed)
+                    try:
+                        await self.write_tomb("deleted", doomed)
+                    except StorageFullError:  # the pending tomb fit, this one not: it names them while they go
+                        await self._backend.delete_many(doomed)
+                        await _quietly(self.write_tomb("deleted", doomed))
+                        return doomed
                     await self._backend.delete_many(doomed)
             return doomed
         finally:
