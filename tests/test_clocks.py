@@ -13,7 +13,7 @@ from tierstore import ArtifactsBridge, MemoryPage, Modality, ids
 from tierstore.backends.base import StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.clock import SYSTEM_CLOCK, Clock, ManualClock, SkewedClock
-from tierstore.errors import AccessDeniedError, BackendUnavailableError, InvalidInputError
+from tierstore.errors import AccessDeniedError, BackendUnavailableError, IntegrityError, InvalidInputError
 from tierstore.maintenance import fsck, gc
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
@@ -158,3 +158,37 @@ async def test_leases_orphans_and_tombs_age_in_the_stores_time_alone() -> None:
         outcome = (len(report.orphans_deleted), report.intents_removed, report.tombs_pruned)
         assert outcome == (orphans, leases, tombs), elapsed
         assert len(await writer.list_pages()) == left, elapsed
+
+
+class _SlowTombListing:
+    """Reading the tombs after the lease was renewed (W2) takes ``delay`` of the host's monotonic time, the first
+    ``times`` times."""
+
+    def __init__(self, inner: Observed, clock: ManualClock, delay: timedelta, times: int) -> None:
+        self.inner, self.clock, self.delay, self.times = inner, clock, delay, times
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def list(self, prefix: str = "") -> Any:
+        if prefix == ids.TOMB_PREFIX and self.inner.puts["intent"] >= 2 and self.times > 0:
+            self.times -= 1
+            self.clock.advance(self.delay)
+        return self.inner.list(prefix)
+
+
+@pytest.mark.parametrize("slow_rounds", [0, 1, 2, 3])
+async def test_a_checkpoint_writes_its_manifest_only_soon_after_renewing_its_lease(slow_rounds: int) -> None:
+    """Deleters judge a lease by when the store last wrote it, so the writer makes sure, by its own monotonic clock,
+    that the manifest goes out well within the lease's time after the renewal that preceded the tomb check."""
+    ttl = timedelta(minutes=10)
+    host = ManualClock(START)
+    observed = Observed(InMemoryBackend())
+    bridge = ArtifactsBridge(backend=_SlowTombListing(observed, host, ttl / 2, slow_rounds), clock=host, lease_ttl=ttl)
+    if slow_rounds == 3:  # it never could: it gives up without a manifest
+        with pytest.raises(IntegrityError, match="lease could not be renewed in time"):
+            await bridge.checkpoint(_pages("p", 2), name="slow")
+        assert await bridge.list_checkpoints() == []
+    else:
+        assert len(await bridge.restore_checkpoint(await bridge.checkpoint(_pages("p", 2), name="slow"))) == 2
+    assert observed.puts["intent"] == 1 + min(slow_rounds + 1, 3)  # the first write, then one renewal a round

@@ -47,7 +47,8 @@ def _fork_children(bridge: ArtifactsBridge, count: int, who: str) -> list[tuple[
                 os.close(read_end)
                 os.close(_GO[1])
                 os.read(_GO[0], 1)  # until the parent has stored and deleted what it will
-                issued = asyncio.new_event_loop().run_until_complete(_store(bridge, f"{who} child {n}", _PAGES_EACH))
+                storing = asyncio.wait_for(_store(bridge, f"{who} child {n}", _PAGES_EACH), 60)  # a hang fails
+                issued = asyncio.new_event_loop().run_until_complete(storing)
                 os.write(write_end, json.dumps(issued).encode())
                 code = 0
             finally:
@@ -97,7 +98,8 @@ def test_no_id_is_issued_in_two_processes_whenever_the_bridge_forks(tmp_path: Pa
     # A thread of the parent keeps storing through a loop of its own while the main thread forks.
     stop = threading.Event()
     threaded: list[tuple[str, str]] = []
-    other = ArtifactsBridge(backend=FileSystemBackend(tmp_path / "store"))
+    # One call at a time, so a fork lands with the only permit taken by a store of the thread's.
+    other = ArtifactsBridge(backend=FileSystemBackend(tmp_path / "store"), concurrency=1)
 
     def keep_storing() -> None:
         thread_loop = asyncio.new_event_loop()

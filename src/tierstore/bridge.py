@@ -330,11 +330,14 @@ class ArtifactsBridge(ChukCalls):
                     for i, e in entries.items()
                     if e.artifact_id in doomed.artifacts or (doomed.everything and e.artifact_id not in fresh)
                 ]
-                if not todo:
+                if not todo and lease.fresh():  # else the tombs were read too long after the renewal: again
                     break
                 work = [upload(i) for i in todo]
             else:
-                raise IntegrityError(f"checkpoint {checkpoint_id}: its artifacts kept being deleted while it ran")
+                raise IntegrityError(
+                    f"checkpoint {checkpoint_id}: its artifacts kept being deleted, or its lease could not be renewed "
+                    "in time, while it ran"
+                )
             gone = [e for e in kept if doomed.everything or e.artifact_id in doomed.deleted]
             if gone:
                 raise IntegrityError(

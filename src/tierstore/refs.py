@@ -19,11 +19,12 @@ lease, (W2) lists tombs and uploads again any of its artifacts they name, (W3) w
 the lease. A deleter (:meth:`References.sweep`): (D1) writes a pending tomb naming its candidates, (D2) lists
 leases, (D3) lists manifests, (D4) writes a deleted tomb and deletes the candidates that no live lease and no
 manifest protects. If D1 came before W2, the writer sees the tomb and does not use those artifacts. If D1 came
-after W2, then D2 came after W1, so D2 sees the lease (live, as W3 finishes well within ``ttl`` of W1), or, once
-W4 is done, D3 sees the manifest. Either way no listed checkpoint loses an artifact. The same holds for artifacts
-a checkpoint uploaded itself: a deleter only takes them while the lease naming their checkpoint is not live, and
-W2 then finds the tomb. (``delete_page`` writes its tomb and deletes, checking nothing: if its tomb comes after
-W2, it deletes a page of a listed checkpoint, as it may.)
+after W2, then D2 came after W1, so D2 sees the lease (live, as W3 finishes well within ``ttl`` of W1: the
+writer sends W3 only while less than ``ttl / 2`` has passed since it sent W1, by its monotonic clock, and else
+does W1 and W2 again), or, once W4 is done, D3 sees the manifest. Either way no listed checkpoint loses an
+artifact. The same holds for artifacts a checkpoint uploaded itself: a deleter only takes them while the lease
+naming their checkpoint is not live, and W2 then finds the tomb. (``delete_page`` writes its tomb and deletes,
+checking nothing: if its tomb comes after W2, it deletes a page of a listed checkpoint, as it may.)
 
 Time. Hosts' wall clocks disagree, step back and jump ahead, so no decision here compares one host's clock with
 another's or with the store's. An age is the store's own time (a record written now, as :meth:`References.store_time`
@@ -210,6 +211,20 @@ class Lease:
         self._reuse = sorted(set(reuse))
         self._ttl = ttl
         self._task: asyncio.Task[None] | None = None
+        self._written_at: float | None = None
+        """This process's monotonic time when the last write of the lease that succeeded was sent."""
+
+    def fresh(self) -> bool:
+        """Whether the lease was written less than ``ttl / 2`` ago, by this process's monotonic clock: time enough
+        for the manifest to land while every deleter still sees the lease live (see the module docstring)."""
+        if self._written_at is None:
+            return False
+        return self._clock.monotonic() - self._written_at < self._ttl.total_seconds() / 2
+
+    async def _write(self, *, if_absent: bool) -> None:
+        sent = self._clock.monotonic()
+        await self._backend.put(self.key, self._record(), if_absent=if_absent)
+        self._written_at = sent if self._written_at is None else max(self._written_at, sent)
 
     def _record(self) -> bytes:
         record = {
@@ -221,7 +236,7 @@ class Lease:
         return codec.encode_record(self.key, record).data
 
     async def start(self) -> None:
-        await self._backend.put(self.key, self._record(), if_absent=True)
+        await self._write(if_absent=True)
         self._task = asyncio.get_running_loop().create_task(self._keep_renewing(), name=f"tierstore-lease {self.key}")
 
     async def renew(self) -> None:
@@ -229,7 +244,7 @@ class Lease:
         sent again when its answer was lost (a backend does not resend an overwrite whose outcome is unknown)."""
         for attempt in range(1, _RENEW_ATTEMPTS + 1):
             try:
-                await self._backend.put(self.key, self._record())
+                await self._write(if_absent=False)
                 return
             except BackendUnavailableError:
                 if attempt == _RENEW_ATTEMPTS:

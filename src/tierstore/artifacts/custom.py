@@ -28,6 +28,9 @@ class _NoLease:
     async def renew(self) -> None:
         return None
 
+    def fresh(self) -> bool:
+        return True
+
     async def release(self) -> None:
         return None
 
