@@ -114,4 +114,11 @@ def test_the_configuration_examples_run_as_written(tmp_path: Path, cloud_env: Ca
         run = subprocess.run(
             ["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
         )
+        if "gs://" in line and " doctor" in line:
+            # fake-gcs-server keeps an object's class through a rewrite (tests/rigs/gcs.py): doctor's real tier
+            # change is all it fails there.
+            assert run.returncode == 1, f"{line}\n{run.stdout}\n{run.stderr}"
+            assert run.stdout.rstrip().endswith("failing: tier")
+            assert "accepted the move to L4 but reports L3" in run.stdout
+            continue
         assert run.returncode == 0, f"{line}\n{run.stdout}\n{run.stderr}"
