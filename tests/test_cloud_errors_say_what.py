@@ -118,3 +118,17 @@ def test_refused_credentials_are_not_called_missing_permissions() -> None:
     assert isinstance(error, AccessDeniedError)
     assert str(error).endswith(FIXES["InvalidAccessKeyId"])
     assert "do not allow" not in str(error)
+
+
+async def test_a_malformed_azure_key_on_the_obstore_path_says_so_without_rust_debug_output() -> None:
+    string = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=not*base64!;"
+        f"BlobEndpoint=http://127.0.0.1:{free_port()}/devstoreaccount1"
+    )
+    backend = AzureBlobBackend("agent-memory", connection_string=string, options=CloudOptions(client="obstore"))
+    with pytest.raises(ConfigurationError) as failed:
+        await backend.put("mem_L3_1", b"x")
+    await backend.aclose()
+    assert "Debug source" not in str(failed.value)
+    assert "Generic {" not in str(failed.value)
+    assert "AccountKey=" in str(failed.value)

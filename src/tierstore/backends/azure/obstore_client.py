@@ -62,6 +62,12 @@ OBSTORE_LARGEST_PUT: Final = 8 << 20
 would be a second copy of a big page (small bodies, where obstore's lower cost per request counts, stay here)."""
 
 
+FIX_BAD_KEY: Final = (
+    "; the account key (AccountKey= in the connection string) is not valid base64: copy it again from the storage "
+    "account's Access keys"
+)
+
+
 class ObstoreClient:
     has_tags = True
 
@@ -96,7 +102,9 @@ class ObstoreClient:
                 )
             except Exception as exc:  # obstore reports a bad configuration in several types
                 redact.scrub_error(exc)
-                raise ConfigurationError(f"cannot build obstore's Azure store: {redact.scrub(str(exc))}") from exc
+                text = redact.scrub(str(exc)).split("\n\nDebug source:")[0].strip()  # not Rust's debug dump
+                fix = FIX_BAD_KEY if "Invalid Access Key" in text else ""
+                raise ConfigurationError(f"cannot build obstore's Azure store: {text}{fix}") from exc
         return self._store
 
     # -- obstore's part -------------------------------------------------------------------------------------
