@@ -132,3 +132,18 @@ async def test_a_malformed_azure_key_on_the_obstore_path_says_so_without_rust_de
     assert "Debug source" not in str(failed.value)
     assert "Generic {" not in str(failed.value)
     assert "AccountKey=" in str(failed.value)
+
+
+def test_google_without_credentials_says_what_fixes_it(cli: Cli, tmp_path: Path) -> None:  # noqa: F811
+    port = free_port()  # where the metadata server would be: nothing answers, nothing leaves this machine
+    result = cli.run(
+        "ls",
+        "--url",
+        "gs://agent-memory",
+        GCE_METADATA_HOST=f"127.0.0.1:{port}",
+        GCE_METADATA_IP=f"127.0.0.1:{port}",
+        CLOUDSDK_CONFIG=str(tmp_path / "no-gcloud"),
+    )
+    assert result.returncode == 2, result.stderr
+    assert FIXES["DefaultCredentialsError"] in result.stderr
+    assert "bucket 'agent-memory'" in result.stderr
