@@ -48,7 +48,9 @@ class TierstoreBridge:
     """A tierstore :class:`~tierstore.bridge.ArtifactsBridge` with the calls and objects of chuk's bridge.
 
     Pages go in as chuk's (or tierstore's) ``MemoryPage`` and come back as chuk's; ids, checksums and the stored
-    format are tierstore's. ``bridge`` is the tierstore bridge underneath, for everything else it offers.
+    format are tierstore's. ``bridge`` is the tierstore bridge underneath, for everything else it offers. Made by
+    :func:`tierstore.integrations.chuk.attach`, it stores the manager's evictions under the agent's lease
+    (:mod:`tierstore.integrations.chuk_lease`), and a page evicted again unchanged keeps the artifact it had.
     """
 
     def __init__(self, bridge: ArtifactsBridge | None = None, *, session_id: str | None = None) -> None:
