@@ -9,8 +9,8 @@
   moto lacks (an atomic ``If-None-Match: *``), run only the tests marked ``atomic_create`` (racing creates).
 
 Every test on an emulator rig, and every test that starts an emulator itself (``rig_server``), is marked
-``emulator``; the reliability attacks and the bare-install venv are marked ``slow``. ``-m "not emulator and not
-slow"`` is the developer's quick loop.
+``emulator``; what ``SLOW`` names is marked ``slow``. ``-m "not emulator and not slow"`` is the developer's quick
+loop.
 """
 
 from __future__ import annotations
@@ -33,8 +33,14 @@ from tierstore.backends.base import StorageBackend
 ROOT = Path(__file__).resolve().parent.parent
 
 
-SLOW = ("tests/reliability/", "tests/test_bare_install.py")
-"""Left out of the quick loop: attacks sized in seconds per rig, and a venv built from scratch."""
+SLOW = (
+    "tests/reliability/",
+    "tests/test_bare_install.py",
+    "tests/test_cli",
+    "tests/test_filesystem_specific.py::test_no_single_bit_flip_changes_what_get_metadata_or_load_page_return",
+)
+"""Left out of the quick loop: attacks sized in seconds per rig, a venv built from scratch, the command line (a
+process per command) and the 9,000 header bit flips."""
 LOCAL_RIGS = ("memory", "filesystem")
 """The rigs without an emulator; ``bridge_only`` tests run on these alone."""
 
