@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -103,3 +104,53 @@ def test_delete_checkpoint_frees_space_when_only_its_pending_tomb_fits() -> None
             assert await bridge.restore_checkpoint(kept) == pages[2:]
 
     asyncio.run(run())
+
+
+_FORKING_OBSTORE_BRIDGE = textwrap.dedent(
+    """
+    import asyncio, json, os, sys
+    from tierstore import ArtifactsBridge, MemoryPage, Modality, SyncBridge
+    from tierstore.backends.cloud.options import CloudOptions
+    from tierstore.backends.s3 import S3Backend
+
+    spec = json.loads(sys.argv[1])
+    backend = S3Backend(
+        spec["bucket"], endpoint_url=spec["endpoint"], region="us-east-1", access_key_id="testing",
+        secret_access_key="testing", options=CloudOptions(client="obstore"),
+    )
+    bridge = ArtifactsBridge(backend=backend)
+    sync_bridge = SyncBridge(bridge)
+    parents = sync_bridge.store_page(MemoryPage(page_id="parent", modality=Modality.TEXT, content="parent"))
+    pid = os.fork()
+    if pid == 0:
+        async def in_a_new_loop():
+            mine = await bridge.store_page(MemoryPage(page_id="child", modality=Modality.TEXT, content="child"))
+            return (await bridge.load_page(mine)).content, (await bridge.load_page(parents)).content
+        print("child", *asyncio.run(in_a_new_loop()), flush=True)
+        mine = sync_bridge.store_page(MemoryPage(page_id="child2", modality=Modality.TEXT, content="child2"))
+        print("child", sync_bridge.load_page(mine).content, flush=True)
+        sys.exit(0)
+    _, status = os.waitpid(pid, 0)
+    print("child exit", os.waitstatus_to_exitcode(status), flush=True)
+    print("parent", len(sync_bridge.list_pages()), flush=True)
+    sync_bridge.close()
+    """
+)
+
+
+@pytest.mark.emulator
+def test_a_child_forked_after_obstore_ran_in_its_parent_stores_and_loads(tmp_path: Path) -> None:
+    # obstore's runtime threads stay in the parent: every obstore call of such a child waited forever. The child
+    # now takes the SDK data path, which stores the same objects.
+    from tests.rigs import s3_moto_obstore
+
+    with s3_moto_obstore.serve(tmp_path) as server:
+        done = subprocess.run(
+            [sys.executable, "-c", _FORKING_OBSTORE_BRIDGE, json.dumps(server.new_store())],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:-1] == ["child child parent", "child child2", "child exit 0", "parent 3"]

@@ -81,6 +81,7 @@ class ObstoreClient:
     def _azure_store(self) -> Any:
         if self._store is None:
             _settle_at_exit()
+            obstore_calls.note_started()
             if self._access.token_provider is not None and not self._access.secure:
                 raise ConfigurationError("a token credential is only sent over HTTPS: use an https:// account_url")
             from obstore.store import AzureStore

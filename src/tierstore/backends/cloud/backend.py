@@ -40,7 +40,7 @@ from tierstore.backends.base import (
     check_tags,
     normalise_prefix,
 )
-from tierstore.backends.cloud import redact
+from tierstore.backends.cloud import obstore_calls, redact
 from tierstore.backends.cloud.client import Calls, Listed, ObjectClient
 from tierstore.backends.cloud.failure import Failure, RangeNotSatisfiable
 from tierstore.backends.cloud.options import CloudOptions
@@ -76,7 +76,7 @@ class CloudBackend(ClosingContext):
         self.prefix = normalise_prefix(prefix)
         self.tiers = tiers
         self.options = options
-        self.client = client
+        self._client = client
         at = client.describe().removeprefix(", ")
         where = f"{self.container_word} {container!r}" + (f" ({at})" if at else "")
         self.calls = Calls(options.retry, self._classify, self.container_word, where)
@@ -90,6 +90,12 @@ class CloudBackend(ClosingContext):
         redact.install()  # also when every credential comes from the environment, found only on connecting
         for secret in client.secrets():
             redact.register_secret(secret)
+
+    @property
+    def client(self) -> ObjectClient:
+        """The data path chosen; the SDK's in a child forked after obstore ran (see :mod:`.obstore_calls`)."""
+        sdk: ObjectClient | None = getattr(self._client, "sdk", None)  # an obstore client wraps its SDK client
+        return sdk if sdk is not None and not obstore_calls.usable() else self._client
 
     def __repr__(self) -> str:
         where = self.client.describe()

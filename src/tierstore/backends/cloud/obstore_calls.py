@@ -4,15 +4,33 @@ get, and one page of a listing by prefix.
 Contract: each takes the ``obstore`` module and a store already built by its cloud's client, makes one attempt
 (the shared retry loop in :mod:`tierstore.backends.cloud.retry` decides on more), and returns what the
 :class:`~tierstore.backends.cloud.client.ObjectClient` protocol asks. Nothing here knows a cloud.
+
+obstore's runtime threads exist only in the process that started them: in a child forked after that, every obstore
+call waits forever. :func:`note_started` records that process, and :func:`usable` says whether this one may call
+obstore (a child forked later uses the SDK path, which stores the same objects).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tierstore.backends.base import Buffer
 from tierstore.backends.cloud.client import Listed
+
+_started_in: int | None = None
+
+
+def note_started() -> None:
+    """Called before a store is built: obstore's runtime starts in this process, if it has not yet."""
+    global _started_in
+    if _started_in is None:
+        _started_in = os.getpid()
+
+
+def usable() -> bool:
+    return _started_in is None or _started_in == os.getpid()
 
 
 async def put(

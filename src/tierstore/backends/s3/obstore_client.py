@@ -91,6 +91,7 @@ class ObstoreClient:
     async def _open(self) -> Any:
         stores = require("obstore.store", extra="fast", package="obstore")
         _settle_at_exit()
+        obstore_calls.note_started()
         endpoint, region = await self.sdk.endpoint_and_region()
         found = await self.sdk.credentials()
         if found is None:
