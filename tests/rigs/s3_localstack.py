@@ -6,6 +6,7 @@ it on 127.0.0.1 and a free port with its data under the session's temporary dire
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -29,7 +30,11 @@ SCRIPTS = Path(__file__).resolve().parents[2] / "localstack"
 
 @contextmanager
 def _start(workdir: Path) -> Iterator[Server]:
-    installed = subprocess.run([str(SCRIPTS / "install.sh")], capture_output=True, text=True, check=False)
+    lock_path = SCRIPTS.parent / ".emulators" / ".localstack-install.lock"
+    lock_path.parent.mkdir(exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel sessions (pytest -n workers) wait for one install
+        installed = subprocess.run([str(SCRIPTS / "install.sh")], capture_output=True, text=True, check=False)
     if installed.returncode:
         raise RuntimeError(f"localstack/install.sh failed:\n{installed.stderr[-3000:]}")
     port = free_port()
