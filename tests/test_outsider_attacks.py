@@ -154,3 +154,54 @@ def test_a_child_forked_after_obstore_ran_in_its_parent_stores_and_loads(tmp_pat
         )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:-1] == ["child child parent", "child child2", "child exit 0", "parent 3"]
+
+
+_FORKING_GCS_BRIDGE = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from google.auth.credentials import AnonymousCredentials
+    from tierstore import ArtifactsBridge, MemoryPage, Modality, SyncBridge
+    from tierstore.backends.gcs import GCSBackend
+
+    backend = GCSBackend(
+        sys.argv[2], project="test", credentials=AnonymousCredentials(), client_options={"api_endpoint": sys.argv[1]}
+    )
+    bridge = ArtifactsBridge(backend=backend)
+    sync_bridge = SyncBridge(bridge)
+    parents = sync_bridge.store_page(MemoryPage(page_id="parent", modality=Modality.TEXT, content="parent"))
+    pid = os.fork()
+    if pid == 0:
+        async def in_a_new_loop():
+            mine = await bridge.store_page(MemoryPage(page_id="child", modality=Modality.TEXT, content="child"))
+            return (await bridge.load_page(mine)).content, (await bridge.load_page(parents)).content
+        print("child", *asyncio.run(in_a_new_loop()), flush=True)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    print("child exit", os.waitstatus_to_exitcode(status), flush=True)
+    print("parent", len(sync_bridge.list_pages()), flush=True)
+    # No close(): the SyncBridge's finalizer closes the bridge at exit.
+    """
+)
+
+
+@pytest.mark.emulator
+def test_a_forked_child_uses_an_inherited_gcs_bridge_and_an_unclosed_sync_bridge_exits_cleanly(
+    tmp_path: Path,
+) -> None:
+    # The child inherited the GCS client's thread pool (its threads stayed in the parent) and its pooled
+    # connections: its first call waited forever. And a SyncBridge left to its finalizer printed a traceback at
+    # exit: closing the GCS client went through an executor that takes no work once the interpreter shuts down.
+    from tests.rigs import gcs
+
+    with gcs.serve(tmp_path) as server:
+        spec = server.new_store()
+        done = subprocess.run(
+            [sys.executable, "-c", _FORKING_GCS_BRIDGE, spec["url"], spec["bucket"]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stdout.split("\n")[:-1] == ["child child parent", "child exit 0", "parent 2"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -84,13 +85,22 @@ class GCSClient:
         self._client: Any = None
         self._bucket: Any = None
         self._opening = threading.Lock()
+        self._pid = os.getpid()
 
     # -- plumbing ---------------------------------------------------------------------------------------------
 
     def classify(self, error: BaseException) -> Failure:
         return classify(error)
 
+    def _forget_the_parents(self) -> None:
+        """In a forked child: the pool's threads stayed in the parent, and the client's pooled connections are
+        sockets the parent still uses."""
+        self._pool, self._client, self._bucket, self._running = None, None, None, set()
+        self._opening, self._pid = threading.Lock(), os.getpid()
+
     async def _in_pool(self, work: Callable[[], T]) -> T:
+        if self._pid != os.getpid():
+            self._forget_the_parents()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="tierstore-gcs")
         job = Job()
@@ -286,7 +296,10 @@ class GCSClient:
             pool.shutdown(wait=False, cancel_futures=True)
         if client is not None:
             # Not in the pool, whose threads may all be busy: it only closes the idle pooled connections.
-            await asyncio.to_thread(client.close)
+            try:
+                await asyncio.to_thread(client.close)
+            except RuntimeError:  # at interpreter exit (a SyncBridge's finalizer) no executor takes new work
+                client.close()
 
 
 def _raise_if_bucket_missing(error: Exception) -> None:
