@@ -3,7 +3,9 @@ cloud, and the sequences it found, replayed as plain tests.
 
 Sized for CI: ``EXAMPLES`` sequences of up to ``STEPS`` steps per rig, derandomized and without a database so that
 every run tries the same sequences (green every time, and a real failure fails every time). ``TIERSTORE_SOAK=N``
-multiplies both; ``TIERSTORE_MODEL_SEED`` (any integer) turns derandomization off and explores new sequences.
+multiplies both; ``TIERSTORE_MODEL_SEED`` (any value) turns derandomization off and explores new sequences;
+``TIERSTORE_MODEL_NO_SHRINK=1`` reports a failure as found, without minimising it (minimising a long sequence can take
+minutes); ``TIERSTORE_MODEL_ALL_RULES=1`` and ``TIERSTORE_MODEL_PENDING`` choose the rules switched off (machine.py).
 """
 
 from __future__ import annotations
