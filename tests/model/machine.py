@@ -465,7 +465,12 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
                 else:
                     assert known.checkpoint_owned, f"{key} names {entry.artifact_id}, a store_page artifact"
                     assert identity(known.page) == identity(page), f"{key} reuses {entry.artifact_id}: another page"
-                    sound = known.state == "present" and known.tier == tier and known.tier_known
+                    # an uncertain one (a deletion of it was lost) may be reused if it is there: the proof reads it
+                    # and one whose tier a lost set_tier left unknown, if the proof found it in the entry's tier
+                    tier_ok = (known.tier == tier and known.tier_known) or not known.tier_known
+                    sound = known.state in ("present", "uncertain") and tier_ok
+                    if sound:
+                        known.state, known.tier, known.tier_known = "present", tier, True
                     assert sound, (
                         f"{key} reuses {entry.artifact_id}, which is {known.state} ({known.damage or 'no damage'}), "
                         f"tier {known.tier.value} (known: {known.tier_known}) where the manifest says {tier.value}"
@@ -689,7 +694,10 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
             if traits.disk:
                 damage_file(object_path(Path(spec["root"]), key), "flip", self.rng, None)
             else:
-                self.run(damage_object(destination, key, "flip", self.rng, None))
+                try:
+                    self.run(damage_object(destination, key, "flip", self.rng, None))
+                except ArchivedPageError:
+                    return  # copied while archived: the raw read cannot reach it
             self.dest_damaged = True
 
         # -- rules: damage and foreign files ------------------------------------------------------------------
