@@ -375,6 +375,8 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
                 return
             if status.state == "restored" and artifact.state == "present":
                 artifact.restored = True
+                if rig.startswith("azure"):  # rehydration moves the blob out of Archive for good (docs/azure.md)
+                    artifact.tier_known = False
                 artifact.restored_until = self.clock.passed + timedelta(days=1) - timedelta(minutes=1)
 
         @rule(
