@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from tierstore import ArtifactsBridge, InMemoryBackend, MemoryPage, Modality, StorageTier
+from tierstore import ArtifactsBridge, InMemoryBackend, MemoryPage, Modality, StorageTier, SyncBridge
 from tierstore.backends.base import Body
 from tierstore.config import backend_from_url
 from tierstore.errors import ConfigurationError, StorageFullError
@@ -205,3 +208,51 @@ def test_a_forked_child_uses_an_inherited_gcs_bridge_and_an_unclosed_sync_bridge
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     assert done.stdout.split("\n")[:-1] == ["child child parent", "child exit 0", "parent 2"]
+
+
+class _SlowToStopPut(InMemoryBackend):
+    """A put that runs until cancelled, then needs a moment to stop (as a disk write in a worker thread does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = threading.Event()
+        self.stopped = False
+
+    async def put(
+        self,
+        key: str,
+        data: Body,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        tier: StorageTier = StorageTier.L3,
+        if_absent: bool = False,
+    ) -> None:
+        if not key.startswith("mem_"):
+            await super().put(key, data, metadata=metadata, tags=tags, tier=tier, if_absent=if_absent)
+            return
+        self.started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.to_thread(time.sleep, 0.2)  # not a timing assertion: it makes a late end likely
+            self.stopped = True
+
+
+def test_a_sync_bridge_call_interrupted_has_ended_when_the_interrupt_reaches_the_caller() -> None:
+    # KeyboardInterrupt reached the caller while the cancelled call still ran on the SyncBridge's loop: on the disk,
+    # 3 stores of 6 interrupted landed after the caller had returned (asyncio.run waits for the cancelled call).
+    backend = _SlowToStopPut()
+    main = threading.get_ident()
+
+    def interrupt() -> None:
+        backend.started.wait()
+        signal.pthread_kill(main, signal.SIGINT)
+
+    with SyncBridge(ArtifactsBridge(backend=backend)) as sync_bridge:
+        interrupter = threading.Thread(target=interrupt)
+        interrupter.start()
+        with pytest.raises(KeyboardInterrupt):
+            sync_bridge.store_page(MemoryPage(page_id="p", modality=Modality.TEXT, content="x"))
+        assert backend.stopped
+        interrupter.join()

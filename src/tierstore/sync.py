@@ -17,7 +17,7 @@ import os
 import threading
 import weakref
 from collections.abc import Coroutine, Iterable
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -72,11 +72,27 @@ class SyncBridge:
         self._loop, self._finalizer, self._pid = None, None, os.getpid()
 
     def _run(self, call: Coroutine[Any, Any, T]) -> T:
-        future: Future[T] = asyncio.run_coroutine_threadsafe(call, self._running_loop())
+        loop = self._running_loop()
+        outcome: Future[T] = Future()
+        ended = threading.Event()
+        tasks: list[asyncio.Task[T]] = []
+
+        def start() -> None:
+            if not outcome.set_running_or_notify_cancel():  # interrupted before it started: it never runs
+                call.close()
+                ended.set()
+                return
+            task = loop.create_task(call)
+            tasks.append(task)
+            task.add_done_callback(lambda done: (_settle(outcome, done), ended.set()))
+
+        loop.call_soon_threadsafe(start)
         try:
-            return future.result()
+            return outcome.result()
         except BaseException:
-            future.cancel()
+            outcome.cancel()
+            loop.call_soon_threadsafe(lambda: [task.cancel() for task in tasks])
+            ended.wait()  # as asyncio.run does: the cancelled call has ended before the caller goes on
             raise
 
     def close(self) -> None:
@@ -153,6 +169,15 @@ class SyncBridge:
 
     def delete_checkpoint(self, checkpoint_id: str) -> bool:
         return self._run(self.bridge.delete_checkpoint(checkpoint_id))
+
+
+def _settle(outcome: Future[T], task: asyncio.Task[T]) -> None:
+    if task.cancelled():
+        outcome.set_exception(CancelledError())
+    elif (error := task.exception()) is not None:
+        outcome.set_exception(error)
+    else:
+        outcome.set_result(task.result())
 
 
 def _stop(loop: asyncio.AbstractEventLoop, thread: threading.Thread, bridge: ArtifactsBridge, pid: int) -> None:
