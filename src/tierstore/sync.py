@@ -84,7 +84,11 @@ class SyncBridge:
                 return
             task = loop.create_task(call)
             tasks.append(task)
-            task.add_done_callback(lambda done: (_settle(outcome, done), ended.set()))
+            task.add_done_callback(finished)
+
+        def finished(task: asyncio.Task[T]) -> None:
+            _settle(outcome, task)
+            ended.set()
 
         loop.call_soon_threadsafe(start)
         try:
