@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import shlex
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -61,7 +62,7 @@ def missing_store(backend: StorageBackend) -> str | None:
     if not root.exists():
         return (
             f"no tierstore store at {root}: the directory does not exist (check the path; a first write, or "
-            f"`mkdir -p {root}`, makes an empty store there)"
+            f"`mkdir -p {shlex.quote(str(root))}`, makes an empty store there)"
         )
     if any(root.iterdir()):
         return f"no tierstore store at {root}: the directory holds other files and no store (check the path)"

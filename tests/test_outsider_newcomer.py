@@ -1,0 +1,26 @@
+"""Breaks an outsider found using tierstore as a new user would (issues 24 and 25), each kept as a regression."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tierstore import FileSystemBackend
+from tierstore.maintenance.doctor import missing_store
+
+
+@pytest.mark.parametrize("name", ["plain", "ü ñ", "it's", "a;touch b", "$HOME", "-dash"])
+def test_the_mkdir_a_missing_store_suggests_makes_exactly_that_directory(tmp_path: Path, name: str) -> None:
+    root = tmp_path / name
+    message = missing_store(FileSystemBackend(root))
+    assert message is not None
+    command = re.search(r"`(mkdir -p [^`]*)`", message)
+    assert command is not None, message
+    assert shlex.split(command.group(1)) == ["mkdir", "-p", str(root)]
+    subprocess.run(["sh", "-c", command.group(1)], check=True, cwd=tmp_path)
+    assert root.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
