@@ -23,10 +23,19 @@ import traceback
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tierstore import ArtifactsBridge, FileSystemBackend, InMemoryBackend, IntegrityError, MemoryPage, Modality
+from tierstore import (
+    ArtifactsBridge,
+    FileSystemBackend,
+    InMemoryBackend,
+    IntegrityError,
+    MemoryPage,
+    Modality,
+    StorageTier,
+)
 from tierstore.cli import exit_codes, main
 from tierstore.errors import NotAStoreError
 from tierstore.maintenance import fsck, gc, migrate
@@ -438,3 +447,66 @@ def _check_unreadable(root: Path, healthy: list[str], victim: str) -> None:
     assert victim in err
     assert _cli("fsck", "--url", url)[0] == exit_codes.PROBLEMS
     assert _cli("rm", victim, "--url", url)[0] == 0
+
+
+def _replace_by_link(directory: Path, outside: Path) -> None:
+    os.symlink(outside, directory)
+
+
+def _replace_by_file(directory: Path, outside: Path) -> None:
+    directory.write_bytes(b"not a directory")
+
+
+@pytest.mark.parametrize("replacement", [_replace_by_link, _replace_by_file], ids=["symbolic link out", "file"])
+@pytest.mark.parametrize("name", ["objects", "tmp"])
+def test_a_layout_directory_replaced_after_the_store_was_opened_is_refused_by_every_call(
+    tmp_path: Path, name: str, replacement: Callable[[Path, Path], None]
+) -> None:
+    """``objects/`` or ``tmp/`` swapped, while a bridge is open, for a link to a user's directory holding files at
+    tierstore's names (copies of real objects, so a read through the link would return something), or for a file.
+    Every call that needs the directory is NotAStoreError; nothing outside is read, written or deleted. A plain
+    directory moved in instead is the store's own: tierstore cannot tell it apart, and ``foreign`` reports what
+    in it is not tierstore's."""
+    root, outside = tmp_path / "store", tmp_path / "outside"
+    bridge = ArtifactsBridge(backend=FileSystemBackend(root))
+
+    async def prepare() -> tuple[str, str]:
+        key = await bridge.store_page(_page(1))
+        return key, await bridge.checkpoint([_page(2)], "before")
+
+    key, checkpoint = asyncio.run(prepare())
+    os.rename(root / name, tmp_path / f"moved {name}")
+    shutil.copytree(root / "objects" if name == "tmp" else tmp_path / "moved objects", outside)
+    (outside / "put-mem_L3_5-0123456789ab").write_bytes(b"a user's file named like a temporary one")
+    replacement(root / name, outside)
+    before = _snapshot(outside)
+    calls: dict[str, Callable[[], Any]] = {
+        "store_page": lambda: bridge.store_page(_page(3)),
+        "load_page": lambda: bridge.load_page(key),
+        "get_metadata": lambda: bridge.get_metadata(key),
+        "delete_page": lambda: bridge.delete_page(key),
+        "set_tier": lambda: bridge.set_tier(key, StorageTier.L2),
+        "list_pages": lambda: bridge.list_pages(),
+        "checkpoint": lambda: bridge.checkpoint([_page(4)], "after"),
+        "delete_checkpoint": lambda: bridge.delete_checkpoint(checkpoint),
+        "fsck": lambda: fsck(bridge),
+        "gc": lambda: gc(bridge, grace=timedelta(0)),
+    }
+    writes = {"store_page", "delete_page", "set_tier", "checkpoint", "delete_checkpoint", "fsck", "gc"}
+
+    async def attack() -> dict[str, str]:
+        outcome: dict[str, str] = {}
+        for call, run in calls.items():
+            try:
+                await run()
+            except NotAStoreError:
+                outcome[call] = "refused"
+            else:
+                outcome[call] = "done"
+        return outcome
+
+    outcome = asyncio.run(attack())
+    refused = set(calls) if name == "objects" else writes
+    assert {call for call, seen in outcome.items() if seen == "refused"} == refused
+    if replacement is _replace_by_link:
+        assert _snapshot(outside) == before

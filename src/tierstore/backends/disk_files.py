@@ -7,8 +7,9 @@ Contract:
   waiting for a writer (``O_NOFOLLOW | O_NONBLOCK``, and an ``lstat`` first, so a FIFO, socket or device is not even
   opened); anything else at a name is an IntegrityError naming what stands there. A file this user may not read is
   an IntegrityError too: damage to report, not a store to refuse.
-* Directories are opened with ``O_NOFOLLOW`` (:func:`directory`): a ``tmp/`` or ``objects/`` replaced by a symbolic
-  link is NotAStoreError, never followed.
+* Directories are opened with ``O_NOFOLLOW`` (:func:`directory`, :func:`held`), once per call, and every name in
+  them is reached through that descriptor (``*at`` system calls), never through a path: a ``tmp/`` or ``objects/``
+  replaced by a symbolic link, even after the store was opened, is NotAStoreError, never followed.
 * :func:`unlink` removes the name only (a symbolic link, never its target) and refuses a directory with files in it;
   :func:`unlink_unless_locked` removes only the very regular file it locked.
 * :func:`exchange` swaps two names in one step (``renameat2(RENAME_EXCHANGE)``) and fails if either is gone.
@@ -142,16 +143,17 @@ def write_all(fd: int, *parts: Buffer) -> None:
             views[0] = views[0][written:]
 
 
-def open_regular(path: str, name: str) -> int | None:
-    """A descriptor of the regular file at ``path``; None when nothing is there; IntegrityError for anything
-    else, which is never opened (opening a FIFO would wait for a writer, a device could act)."""
+def open_regular(parent: int, name: str) -> int | None:
+    """A descriptor of the regular file ``name`` in the directory ``parent``; None when nothing is there;
+    IntegrityError for anything else, which is never opened (opening a FIFO would wait for a writer, a device
+    could act)."""
     try:
-        found = os.lstat(path)
+        found = os.lstat(name, dir_fd=parent)
     except FileNotFoundError:
         return None
     if S_ISREG(found.st_mode):
         try:
-            fd = os.open(path, READ_FLAGS)
+            fd = os.open(name, READ_FLAGS, dir_fd=parent)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -163,7 +165,7 @@ def open_regular(path: str, name: str) -> int | None:
             if S_ISREG(os.fstat(fd).st_mode):
                 return fd
             os.close(fd)
-        found = os.lstat(path)  # replaced between the two looks
+        found = os.lstat(name, dir_fd=parent)  # replaced between the two looks
     raise IntegrityError(f"{name!r} is {kind_of(found.st_mode)}, not an object file", key=name)
 
 
@@ -171,20 +173,36 @@ def open_regular(path: str, name: str) -> int | None:
 def directory(path: Path) -> Iterator[tuple[int | None, builtins.list[str]]]:
     """A descriptor of the directory and its names, never through a symbolic link; ``(None, [])`` when absent."""
     try:
-        fd = os.open(path, DIRECTORY_FLAGS)
+        fd = open_directory(path)
     except FileNotFoundError:
         yield None, []
         return
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise NotAStoreError(
-                f"local store {str(path.parent)!r}: {path.name} is not a directory of its own"
-            ) from exc
-        raise
     try:
         yield fd, os.listdir(fd)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def held(path: Path) -> Iterator[int]:
+    """A descriptor of the directory, never through a symbolic link; FileNotFoundError when absent."""
+    fd = open_directory(path)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def open_directory(path: Path) -> int:
+    try:
+        return os.open(path, DIRECTORY_FLAGS)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise NotAStoreError(
+                f"local store {str(path.parent)!r}: {path.name} is not a directory of its own (a symbolic link "
+                "or a file): tierstore reads, writes and deletes only in a directory inside the store"
+            ) from exc
+        raise
 
 
 def is_regular(fd: int | None, name: str) -> bool:
@@ -218,22 +236,21 @@ def unlink_unless_locked(name: str, parent: int | None) -> bool:
     return True
 
 
-def unlink(path: str) -> bool:
-    """Remove what stands at ``path``: a file, a FIFO, a socket, a symbolic link (never its target), an empty
-    directory. A directory with files in it is refused: they are not tierstore's."""
+def unlink(name: str, parent: int) -> bool:
+    """Remove what stands at ``name`` in ``parent``: a file, a FIFO, a socket, a symbolic link (never its target),
+    an empty directory. A directory with files in it is refused: they are not tierstore's."""
     try:
-        os.unlink(path)
+        os.unlink(name, dir_fd=parent)
     except FileNotFoundError:
         return False
     except IsADirectoryError:
         try:
-            os.rmdir(path)
+            os.rmdir(name, dir_fd=parent)
         except FileNotFoundError:
             return False
         except OSError as exc:
             if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                 raise
-            name = os.path.basename(path)
             raise IntegrityError(
                 f"{name!r} is a directory with files in it, which tierstore did not write and does not delete; "
                 "remove it yourself",
@@ -242,23 +259,22 @@ def unlink(path: str) -> bool:
     return True
 
 
-def unlink_all(paths: builtins.list[str]) -> None:
+def unlink_all(names: builtins.list[str], parent: int) -> None:
     refused: IntegrityError | None = None
-    for path in paths:
+    for name in names:
         try:
-            unlink(path)
+            unlink(name, parent)
         except IntegrityError as exc:
             refused = refused or exc
     if refused is not None:
         raise refused
 
 
-def unlink_quietly(path: str) -> None:
+def unlink_quietly(name: str, parent: int) -> None:
     with suppress(FileNotFoundError):
-        os.unlink(path)
+        os.unlink(name, dir_fd=parent)
 
 
-_AT_FDCWD: Final = -100
 _RENAME_EXCHANGE: Final = 2
 
 
@@ -272,15 +288,17 @@ def _load_renameat2() -> Any:
 _renameat2: Final = _load_renameat2()
 
 
-def exchange(new: str, existing: str) -> None:
-    """Swap two names in one step; FileNotFoundError when either is gone. Where the kernel or the file system
-    cannot swap (not Linux, or e.g. some network file systems), the object is replaced only if it is still there:
-    the instant between that look and the rename is then the one window in which a delete can be undone."""
+def exchange(new: str, new_parent: int, existing: str, existing_parent: int) -> None:
+    """Swap two names (each in its directory) in one step; FileNotFoundError when either is gone. Where the kernel
+    or the file system cannot swap (not Linux, or e.g. some network file systems), the object is replaced only if
+    it is still there: the instant between that look and the rename is then the one window in which a delete can
+    be undone."""
     if _renameat2 is not None:
-        if _renameat2(_AT_FDCWD, os.fsencode(new), _AT_FDCWD, os.fsencode(existing), _RENAME_EXCHANGE) == 0:
+        swapped = _renameat2(new_parent, os.fsencode(new), existing_parent, os.fsencode(existing), _RENAME_EXCHANGE)
+        if swapped == 0:
             return
         code = ctypes.get_errno()
         if code not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
             raise OSError(code, os.strerror(code), existing)
-    os.lstat(existing)
-    os.replace(new, existing)
+    os.lstat(existing, dir_fd=existing_parent)
+    os.replace(new, existing, src_dir_fd=new_parent, dst_dir_fd=existing_parent)

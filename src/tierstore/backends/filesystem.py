@@ -6,7 +6,9 @@ Contract: the full protocol of :mod:`tierstore.backends.base`, with these local 
   other non-empty directory is refused with NotAStoreError (a ConfigurationError) before anything is read or
   written. :mod:`.disk_root` says which names are tierstore's and how stores of earlier versions are adopted;
   nothing else in the root is ever opened, changed or deleted, and ``objects``/``tmp`` are never followed
-  through a symbolic link. Directories are created 0700 and files 0600, whatever the umask.
+  through a symbolic link: every call opens them anew with ``O_NOFOLLOW`` and reaches its files through those
+  descriptors, so one replaced by a link after the store was opened is NotAStoreError too. Directories are
+  created 0700 and files 0600, whatever the umask.
 * Every write goes to a temporary file in ``ROOT/tmp``, is fsynced, then moved into ``ROOT/objects`` atomically
   (``os.replace`` to overwrite, ``os.link`` to create-if-absent, which fails if the name exists, across processes),
   and the directory is fsynced before the call returns. Writers that finish together share one directory fsync
@@ -79,6 +81,7 @@ from tierstore.backends.disk_files import (
     GroupSync,
     directory,
     exchange,
+    held,
     is_regular,
     open_regular,
     read_exactly,
@@ -194,7 +197,8 @@ class FileSystemBackend(ClosingContext):
             return False
 
     def _path(self, key: str) -> str:
-        return f"{self._objects}/{check_key(key)}"
+        """The key's name in ``objects/`` (the bridge's keys are names of their own, never paths)."""
+        return check_key(key)
 
     async def _run(self, call: Callable[..., T], *args: Any) -> T:
         """``call(*args)`` in a worker thread, to its end even if cancelled; OSErrors as typed errors."""
@@ -250,44 +254,45 @@ class FileSystemBackend(ClosingContext):
         }
         await self._run(self._write, self._path(key), _pack_header(header), body, if_absent)
 
-    def _write(self, target: str, head: bytes, data: Body, if_absent: bool) -> bool:
+    def _write(self, name: str, head: bytes, data: Body, if_absent: bool) -> bool:
         """Write the object; False when create-if-absent found exactly these bytes there already."""
         self._ensure_dirs()
-        name = os.path.basename(target)
-        temporary, fd = self._locked_temporary(name)
-        renamed = False
-        try:
-            body = as_chunks(data)
-            write_all(fd, head, *body.views)
-            if self._fsync:
-                os.fsync(fd)
-            if not if_absent:
-                os.replace(temporary, target)
-                renamed = True
-            else:
-                try:
-                    os.link(temporary, target)
-                except FileExistsError:
-                    if self._read(target, 0, None) == bytes(body):
-                        return False
-                    raise ConflictError(name) from None
-        finally:
-            if not renamed:
-                os.unlink(temporary)  # locked, so no gc took it
-            os.close(fd)  # only now: the lock tells gc the temporary file is in use until it is gone
+        with held(self._objects) as objects, held(self._tmp) as tmp:
+            temporary, fd = self._locked_temporary(name, tmp)
+            renamed = False
+            try:
+                body = as_chunks(data)
+                write_all(fd, head, *body.views)
+                if self._fsync:
+                    os.fsync(fd)
+                if not if_absent:
+                    os.replace(temporary, name, src_dir_fd=tmp, dst_dir_fd=objects)
+                    renamed = True
+                else:
+                    try:
+                        os.link(temporary, name, src_dir_fd=tmp, dst_dir_fd=objects, follow_symlinks=False)
+                    except FileExistsError:
+                        if self._read(name, 0, None) == bytes(body):
+                            return False
+                        raise ConflictError(name) from None
+            finally:
+                if not renamed:
+                    os.unlink(temporary, dir_fd=tmp)  # locked, so no gc took it
+                os.close(fd)  # only now: the lock tells gc the temporary file is in use until it is gone
         if self._fsync:
             self._dir_sync.after_rename()
         return True
 
-    def _locked_temporary(self, name: str) -> tuple[str, int]:
-        """A new temporary file, open and locked, that is still the one at its path once locked (a ``gc`` that
-        took it for a stray in the instant between its creation and the lock has not removed it)."""
+    def _locked_temporary(self, name: str, tmp: int) -> tuple[str, int]:
+        """A new temporary file in ``tmp``, open and locked, that is still the one at its name once locked (a
+        ``gc`` that took it for a stray in the instant between its creation and the lock has not removed it)."""
         while True:
-            temporary = f"{self._tmp}/{disk_root.temporary_name(name)}"
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, disk_root.FILE_MODE)
+            temporary = disk_root.temporary_name(name)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            fd = os.open(temporary, flags, disk_root.FILE_MODE, dir_fd=tmp)
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                if os.stat(temporary).st_ino == os.fstat(fd).st_ino:
+                if os.stat(temporary, dir_fd=tmp, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
                     os.fchmod(fd, disk_root.FILE_MODE)  # exactly 0600, whatever the umask took away
                     return temporary, fd
             except FileNotFoundError:
@@ -302,13 +307,16 @@ class FileSystemBackend(ClosingContext):
     async def get_range(self, key: str, start: int, length: int) -> bytes | bytearray | None:
         return await self._run(self._read, self._path(key), start, length)
 
-    def _open(self, path: str) -> tuple[BufferedReader, dict[str, Any], int, int, bytes] | None:
+    def _open(self, name: str) -> tuple[BufferedReader, dict[str, Any], int, int, bytes] | None:
         """``(file, header, data offset, data size, bytes already read past the offset)``, or None when missing.
         Only a regular file is opened; the file's size must be the one its header records."""
         if not self._check_readable():
             return None
-        name = os.path.basename(path)
-        fd = open_regular(path, name)
+        try:
+            with held(self._objects) as objects:
+                fd = open_regular(objects, name)
+        except FileNotFoundError:
+            return None
         if fd is None:
             return None
         f = os.fdopen(fd, "rb")
@@ -332,8 +340,8 @@ class FileSystemBackend(ClosingContext):
             raise
         return f, header, offset, size, buffer[offset : offset + size]
 
-    def _read(self, path: str, start: int, length: int | None) -> bytes | bytearray | None:
-        opened = self._open(path)
+    def _read(self, name: str, start: int, length: int | None) -> bytes | bytearray | None:
+        opened = self._open(name)
         if opened is None:
             return None
         f, _header, offset, size, ahead = opened
@@ -350,8 +358,8 @@ class FileSystemBackend(ClosingContext):
     async def head(self, key: str) -> ObjectInfo | None:
         return await self._run(self._head, self._path(key))
 
-    def _head(self, path: str) -> ObjectInfo | None:
-        opened = self._open(path)
+    def _head(self, name: str) -> ObjectInfo | None:
+        opened = self._open(name)
         if opened is None:
             return None
         f, header, _offset, size, _ahead = opened
@@ -359,7 +367,7 @@ class FileSystemBackend(ClosingContext):
             stat = os.fstat(f.fileno())
         tier = StorageTier(header["tier"])
         return ObjectInfo(
-            key=os.path.basename(path),
+            key=name,
             size=size,
             metadata=header["metadata"],
             last_modified=datetime.fromtimestamp(stat.st_mtime, UTC),
@@ -434,19 +442,31 @@ class FileSystemBackend(ClosingContext):
     # -- deletes and tiers ----------------------------------------------------------------------------------
 
     async def delete(self, key: str) -> bool:
-        return await self._run(unlink, self._path(key))
+        return await self._run(self._delete, self._path(key))
+
+    def _delete(self, name: str) -> bool:
+        try:
+            with held(self._objects) as objects:
+                return unlink(name, objects)
+        except FileNotFoundError:
+            return False
 
     async def delete_many(self, keys: Sequence[str]) -> None:
-        paths = [self._path(k) for k in keys]
-        await self._run(unlink_all, paths)
+        await self._run(self._delete_many, [self._path(k) for k in keys])
+
+    def _delete_many(self, names: builtins.list[str]) -> None:
+        try:
+            with held(self._objects) as objects:
+                unlink_all(names, objects)
+        except FileNotFoundError:
+            pass  # no objects/: nothing to delete
 
     async def set_tier(self, key: str, tier: StorageTier, *, tags: Mapping[str, str] | None = None) -> None:
         merged = dict(check_tags(tags))
         await self._run(self._retier, self._path(key), StorageTier(tier), merged)
 
-    def _retier(self, path: str, tier: StorageTier, tags: dict[str, str]) -> None:
-        name = os.path.basename(path)
-        opened = self._open(path)
+    def _retier(self, name: str, tier: StorageTier, tags: dict[str, str]) -> None:
+        opened = self._open(name)
         if opened is None:
             raise ObjectNotFoundError(name)
         f, header, _offset, size, ahead = opened
@@ -456,18 +476,19 @@ class FileSystemBackend(ClosingContext):
         header["tags"] = check_tags({**header["tags"], **tags})
         header["size"] = size
         self._ensure_dirs()
-        temporary, fd = self._locked_temporary(name)
-        try:
-            write_all(fd, _pack_header(header), data)
-            if self._fsync:
-                os.fsync(fd)
+        with held(self._objects) as objects, held(self._tmp) as tmp:
+            temporary, fd = self._locked_temporary(name, tmp)
             try:
-                exchange(temporary, path)
-            except FileNotFoundError:
-                raise ObjectNotFoundError(name) from None  # deleted since it was read: deleting wins
-        finally:
-            unlink_quietly(temporary)  # after the swap: the object as it was
-            os.close(fd)
+                write_all(fd, _pack_header(header), data)
+                if self._fsync:
+                    os.fsync(fd)
+                try:
+                    exchange(temporary, tmp, name, objects)
+                except FileNotFoundError:
+                    raise ObjectNotFoundError(name) from None  # deleted since it was read: deleting wins
+            finally:
+                unlink_quietly(temporary, tmp)  # after the swap: the object as it was
+                os.close(fd)
         if self._fsync:
             self._dir_sync.after_rename()
 
