@@ -26,6 +26,7 @@ from tierstore.bridge import ArtifactsBridge, bridge_from_env
 from tierstore.concurrency import Progress
 from tierstore.config import TierstoreSettings
 from tierstore.enums import StorageTier
+from tierstore.errors import NotSupportedError
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageEntry, PageMetadata, StorageStats
 
 T = TypeVar("T")
@@ -73,6 +74,12 @@ class SyncBridge:
 
     def _run(self, call: Coroutine[Any, Any, T]) -> T:
         loop = self._running_loop()
+        if _current_loop() is loop:  # a progress callback, say: waiting here would stop the loop it waits for
+            call.close()
+            raise NotSupportedError(
+                "a SyncBridge call cannot be made on the SyncBridge's own event loop (from a progress callback, "
+                "for instance): it would wait for itself for ever; use the async bridge (.bridge) there"
+            )
         outcome: Future[T] = Future()
         ended = threading.Event()
         tasks: list[asyncio.Task[T]] = []
@@ -182,6 +189,13 @@ def _settle(outcome: Future[T], task: asyncio.Task[T]) -> None:
         outcome.set_exception(error)
     else:
         outcome.set_result(task.result())
+
+
+def _current_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _stop(loop: asyncio.AbstractEventLoop, thread: threading.Thread, bridge: ArtifactsBridge, pid: int) -> None:
