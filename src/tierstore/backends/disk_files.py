@@ -43,7 +43,7 @@ DIRECTORY_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLO
 
 
 def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    fd = open_directory(path)  # never through a link swapped in since the rename: NotAStoreError
     try:
         os.fsync(fd)
     finally:
