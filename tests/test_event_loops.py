@@ -102,3 +102,26 @@ def test_sync_bridge_has_every_call_of_the_bridge() -> None:
     for name in calls:
         theirs = inspect.signature(getattr(ArtifactsBridge, name)).return_annotation
         assert inspect.signature(getattr(SyncBridge, name)).return_annotation == theirs, name
+
+
+def test_a_bridge_dropped_without_aclose_has_its_clients_closed_when_its_loop_ends(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bridge used in a loop and then dropped (garbage-collected while the loop still runs) without ``aclose``:
+    its per-loop clients are still closed when the loop shuts down, with no pending task destroyed and no session
+    left unclosed."""
+
+    async def use_and_drop() -> None:
+        bridge = ArtifactsBridge(backend=store.open())
+        stored = await bridge.store_page(page(0))
+        assert content(await bridge.load_page(stored)) == "content 0"
+        del bridge
+        gc.collect()  # the bridge and its backend are gone while the loop runs on
+        await asyncio.sleep(0)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        asyncio.run(use_and_drop())
+        gc.collect()
+    leaks = [r.getMessage() for r in caplog.records if "destroyed" in r.getMessage() or "Unclosed" in r.getMessage()]
+    assert leaks == []

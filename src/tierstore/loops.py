@@ -6,7 +6,10 @@ loop). :class:`PerLoop` keeps one value per running loop, made on first use ther
 client per loop, made on first use there, and closes it in that loop when the loop shuts down (``asyncio.run`` and
 ``asyncio.Runner`` cancel every task left at their end: a keeper task, cancelled so, closes the client) or when
 ``aclose`` is awaited in that loop. A loop closed by hand without cancelling its tasks drops its client unclosed.
-Values are keyed by the loop weakly: a closed loop is freed with what it held.
+Values are keyed by the loop weakly: a closed loop is freed with what it held. The keeper tasks themselves are held
+by their loop's entry in a module-level table, not by the backend, so a backend dropped without ``aclose`` still has
+its clients closed when their loop shuts down (asyncio holds tasks only weakly: a keeper held by nothing else would
+be collected while pending, its client never closed).
 """
 
 from __future__ import annotations
@@ -32,6 +35,10 @@ class PerLoop(Generic[T]):
         if value is None:
             value = self._values[loop] = self._make()
         return value
+
+
+_KEEPERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[asyncio.Task[None]]] = weakref.WeakKeyDictionary()
+"""Every keeper task of a loop, held until it ends (see the module's contract)."""
 
 
 class LoopClients(Generic[T]):
@@ -63,6 +70,9 @@ class LoopClients(Generic[T]):
                 return found[0]
             client = await self._open()
             keeper = loop.create_task(self._keep(client), name=f"tierstore {self._name} client of this loop")
+            held = _KEEPERS.setdefault(loop, set())
+            held.add(keeper)
+            keeper.add_done_callback(held.discard)
             self._clients[loop] = (client, keeper)
             return client
 
