@@ -91,7 +91,7 @@ def pool_classes() -> dict[str, type]:
     from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-    class Connection(HTTPConnection):
+    class Tracked(HTTPConnection):
         def request(self, *args: Any, **kwargs: Any) -> None:
             _sending(self)
             super().request(*args, **kwargs)
@@ -100,14 +100,11 @@ def pool_classes() -> dict[str, type]:
             super().connect()
             _connected(self)
 
-    class SecureConnection(HTTPSConnection):
-        def request(self, *args: Any, **kwargs: Any) -> None:
-            _sending(self)
-            super().request(*args, **kwargs)
+    class Connection(Tracked):
+        pass
 
-        def connect(self) -> None:
-            super().connect()
-            _connected(self)
+    class SecureConnection(Tracked, HTTPSConnection):
+        pass
 
     class Pool(HTTPConnectionPool):
         ConnectionCls = Connection
