@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.contract.conftest import assert_gone
 from tests.reliability.figures import record
 from tests.soak import scaled
 from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage, Modality, ObjectNotFoundError, StorageTier
@@ -26,15 +27,6 @@ PAGE_BYTES = 256 * 1024  # big enough that a tier change takes a while, small en
 
 def _page(i: int) -> MemoryPage:
     return MemoryPage(page_id=f"p{i}", modality=Modality.IMAGE, content=bytes([i % 256]) * PAGE_BYTES)
-
-
-async def _assert_gone(bridge: ArtifactsBridge, keys: list[str]) -> None:
-    assert not set(keys) & set(await bridge.list_pages())
-    for key in keys:
-        assert await bridge.load_page(key) is None
-        assert await bridge.get_metadata(key) is None
-        with pytest.raises(ObjectNotFoundError):
-            await bridge.set_tier(key, StorageTier.L4)
 
 
 STEPS = {
@@ -80,7 +72,7 @@ def test_a_delete_landing_at_any_step_of_set_tier_wins(
             with pytest.raises(ObjectNotFoundError):
                 await bridge.set_tier(key, StorageTier.L4)
         monkeypatch.undo()
-        await _assert_gone(bridge, [key])
+        await assert_gone(bridge, [key], StorageTier.L4)
 
     asyncio.run(retier())
     assert deleted == [True]
@@ -142,7 +134,7 @@ def test_processes_changing_tiers_never_bring_back_what_another_deletes(tmp_path
             answers = pool.apply(_delete_all, (root, keys, round_))
             changed += sum(r.get(timeout=300) for r in retiers)
             assert answers == [True] * pages  # every delete found its page, however the tier changes went
-            asyncio.run(_assert_gone(ArtifactsBridge(backend=FileSystemBackend(root)), keys))
+            asyncio.run(assert_gone(ArtifactsBridge(backend=FileSystemBackend(root)), keys, StorageTier.L4))
     assert changed > 0  # the tier changes really raced the deletes
     record("tier changes that raced deletes in other processes, no page brought back", changed, "filesystem")
 

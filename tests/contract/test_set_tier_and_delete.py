@@ -11,26 +11,15 @@ from __future__ import annotations
 import asyncio
 import random
 
-import pytest
-
-from tests.contract.conftest import text_page
+from tests.contract.conftest import assert_gone, text_page
 from tests.soak import scaled
 from tierstore import ArtifactsBridge, ObjectNotFoundError, StorageTier
-
-
-async def _assert_gone(bridge: ArtifactsBridge, keys: list[str]) -> None:
-    assert not set(keys) & set(await bridge.list_pages())
-    for key in keys:
-        assert await bridge.load_page(key) is None
-        assert await bridge.get_metadata(key) is None
-        with pytest.raises(ObjectNotFoundError):
-            await bridge.set_tier(key, StorageTier.L2)
 
 
 async def test_set_tier_of_a_deleted_page_is_not_found_and_brings_nothing_back(bridge: ArtifactsBridge) -> None:
     key = await bridge.store_page(text_page("deleted"))
     assert await bridge.delete_page(key)
-    await _assert_gone(bridge, [key])
+    await assert_gone(bridge, [key], StorageTier.L2)
 
 
 async def test_tier_changes_racing_deletes_never_bring_a_page_back(bridge: ArtifactsBridge) -> None:
@@ -61,4 +50,4 @@ async def test_tier_changes_racing_deletes_never_bring_a_page_back(bridge: Artif
     outcomes = await asyncio.gather(*map(move_until_gone, keys), *map(delete, keys))
     assert outcomes[len(keys) :] == [True] * len(keys)
     assert changed > 0
-    await _assert_gone(bridge, keys)
+    await assert_gone(bridge, keys, StorageTier.L2)
