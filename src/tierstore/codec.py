@@ -28,8 +28,8 @@ Decoding checks the magic, the version, the exact length, the header digest, the
 returns anything, so a flipped, truncated, foreign or misplaced object raises :class:`IntegrityError`, never a
 page. :func:`read_header` checks a header alone (from a ranged read), without the body.
 
-Plain JSON as written by chuk-ai-session-manager's ``MemoryPage.model_dump_json()`` is read too (it carries no
-checksum and no key, so only its parse is checked).
+Plain JSON as written by chuk-ai-session-manager's ``MemoryPage.model_dump_json()`` is read too, by
+:mod:`tierstore.chuk.legacy_json`.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError, from_json
 
 from tierstore.backends._optional import require
+from tierstore.chuk import legacy_json
 from tierstore.errors import IntegrityError, InvalidInputError
 from tierstore.models import CheckpointManifest, MemoryPage
 from tierstore.validate import check_json
@@ -378,8 +379,8 @@ def page_fields(header: Header) -> dict[str, Any]:
 
 def decode_page(data: Buffer, key: str | None) -> tuple[MemoryPage, str | None]:
     """The page stored under ``key`` and the checksum it was verified against (None for legacy JSON)."""
-    if bytes(data[:1]) in (b"{", b" ", b"\n", b"\t", b"\r"):
-        return _decode_legacy(data), None
+    if legacy_json.looks_like_json(data):
+        return legacy_json.decode_json_page(data), None
     frame = _of_kind(decode_frame(data, key), "page")
     try:
         page = MemoryPage.model_validate_json(bytes(frame.page))
@@ -398,13 +399,6 @@ def decode_manifest(data: Buffer, key: str | None) -> CheckpointManifest:
     if key is not None and manifest.checkpoint_id != key:
         raise IntegrityError(f"object {key} holds the manifest of {_clip(manifest.checkpoint_id)}")
     return manifest
-
-
-def _decode_legacy(data: Buffer) -> MemoryPage:
-    try:
-        return MemoryPage.model_validate_json(bytes(data))
-    except ValidationError as exc:
-        raise IntegrityError(f"object is neither a tierstore frame nor a JSON page: {exc}") from exc
 
 
 def _clip(value: Any) -> str:
