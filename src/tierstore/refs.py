@@ -51,6 +51,12 @@ names the artifact (W0 came before the proof), as above. That holds while W0 to 
 retention of ``gc`` (7 days). Damage or a tier change that lands after the proof goes through no protocol, like
 damage after the manifest is written: ``fsck`` and ``restore_checkpoint`` report it.
 
+A record that cannot be read (bytes that are no frame, another record's frame; on disk a directory, FIFO, socket or
+link at its key) protects everything it could: an unreadable lease counts as live and protecting every artifact
+until ``_UNREADABLE_LEASE_TTL`` after its last write, when ``gc`` deletes it as any expired lease; an unreadable tomb
+makes every checkpoint upload anew what it would reuse, until ``gc`` prunes it after the tomb retention; an unreadable
+manifest stops every sweep. Nothing stops on one: ``fsck`` names it by its key (tests/test_odd_records.py).
+
 On a full store (:class:`~tierstore.errors.StorageFullError`) a deletion cannot write its tomb first; it then
 deletes first and writes the tomb after, so that deleting still frees space. In that narrow case a checkpoint
 reusing the very artifact being deleted at that moment could list it; ``fsck`` reports it as missing.
@@ -60,6 +66,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -78,11 +85,14 @@ from tierstore.errors import (
 )
 from tierstore.models import CheckpointManifest
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_LEASE_TTL: Final = timedelta(minutes=10)
 _UNREADABLE_LEASE_TTL: Final = timedelta(hours=6)
+"""How long a lease that cannot be read counts as live (from its last write), protecting everything; ``gc`` then
+deletes it as it deletes any expired lease."""
 _RENEW_ATTEMPTS: Final = 3
 _STOP_WAIT: Final = 60.0
-"""How long a lease that cannot be read counts as live (from its last write), protecting everything."""
 
 TombState = Literal["pending", "deleted"]
 _SUFFIX: Final[dict[TombState, str]] = {"pending": "p", "deleted": "d"}
@@ -304,12 +314,13 @@ class References:
         entries = [entry async for entry in self._backend.list(ids.INTENT_PREFIX)]
 
         async def read(key: str, written: datetime | None) -> Intent | None:
-            data = await self._backend.get(key)
-            if data is None:
-                return None
-            try:
+            try:  # the backend may refuse the read itself (on disk: a FIFO, directory or link at the key)
+                data = await self._backend.get(key)
+                if data is None:
+                    return None
                 return _intent(key, codec.decode_record(data, key), written)
             except IntegrityError:
+                logger.info("lease %s cannot be read: nothing is deleted until it expires", key)
                 return Intent(key, "", frozenset(), written, _UNREADABLE_LEASE_TTL, protects_everything=True)
 
         found = await bounded_gather((read(e.key, e.last_modified) for e in entries), self._concurrency)
@@ -323,12 +334,13 @@ class References:
         async def read(key: str) -> Tomb | None:
             if key in self._tombs:
                 return self._tombs[key]
-            data = await self._backend.get(key)
-            if data is None:
-                return None
-            try:
+            try:  # the backend may refuse the read itself (on disk: a FIFO, directory or link at the key)
+                data = await self._backend.get(key)
+                if data is None:
+                    return None
                 tomb = _tomb(key, codec.decode_record(data, key))
             except IntegrityError:
+                logger.info("tomb %s cannot be read: any artifact may be being deleted", key)
                 damaged.append(key)
                 return None
             self._tombs[key] = tomb
@@ -348,12 +360,33 @@ class References:
     async def protection(self, now: datetime | None = None) -> tuple[set[str], set[str], bool]:
         """What live leases protect: ``(artifacts they reuse, their checkpoints, everything)``. ``now``: a moment
         the store's clock has reached (:meth:`store_time`); without it, estimated from the leases themselves."""
-        intents = await self.intents()
+        return self.protection_of(await self.intents(), now)
+
+    def protection_of(self, intents: list[Intent], now: datetime | None) -> tuple[set[str], set[str], bool]:
+        """:meth:`protection` from leases already read."""
         if now is None:
             now = self.estimated_store_time(i.renewed for i in intents)
         live = [intent for intent in intents if intent.live(now)]
         artifacts = set().union(*(intent.reuse for intent in live))
-        return artifacts, {intent.checkpoint for intent in live}, any(i.protects_everything for i in live)
+        checkpoints = {intent.checkpoint for intent in live if not intent.protects_everything}
+        return artifacts, checkpoints, any(i.protects_everything for i in live)
+
+    async def unreadable_blocks(self) -> list[str]:
+        """Keys of ``alloc_`` block records that cannot be read (only their names are ever used: fsck reports
+        them)."""
+        keys = [entry.key async for entry in self._backend.list(ids.ALLOC_PREFIX)]
+
+        async def unreadable(key: str) -> bool:
+            try:
+                data = await self._backend.get(key)
+                if data is not None:
+                    codec.decode_record(data, key)
+            except IntegrityError:
+                return True
+            return False
+
+        found = await bounded_gather((unreadable(k) for k in keys), self._concurrency)
+        return [key for key, bad in zip(keys, found, strict=True) if bad]
 
     # -- the store's time ----------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ Artifacts written by ``store_page`` are live pages, never orphans. One damaged o
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from tierstore import codec, ids
@@ -20,6 +21,8 @@ from tierstore.concurrency import Progress, bounded_gather
 from tierstore.errors import ArchivedPageError, IntegrityError
 from tierstore.maintenance.reports import FsckReport, Orphan, Problem, Stray
 from tierstore.models import CheckpointEntry
+
+logger = logging.getLogger(__name__)
 
 
 async def listed(backend: StorageBackend, prefix: str) -> list[ListEntry]:
@@ -64,8 +67,22 @@ async def fsck(
     pages = {entry.key: entry for entry in await listed(backend, ids.PAGE_PREFIX)}
     if store_time is None:
         store_time = refs.estimated_store_time((entry.last_modified for entry in pages.values()), clock)
-    reused, running, everything = await refs.protection(store_time)
+    intents = await refs.intents()
+    reused, running, everything = refs.protection_of(intents, store_time)
     report.in_progress = sorted(running)
+    _, damaged_tombs = await refs.tombs()
+    unreadable = [
+        *(
+            (i.key, "lease cannot be read: it protects everything until it expires")
+            for i in intents
+            if i.protects_everything
+        ),
+        *((key, "tomb cannot be read: checkpoints upload anew what they would reuse") for key in damaged_tombs),
+        *((key, "block record cannot be read") for key in await refs.unreadable_blocks()),
+    ]
+    for key, detail in unreadable:
+        logger.info("fsck: %s: %s", key, detail)
+        report.problems.append(Problem(key, "corrupt", detail))
     report.pages = len(pages)
 
     async def check(key: str) -> None:

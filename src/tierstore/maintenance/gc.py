@@ -3,7 +3,10 @@
 * Orphans (see :mod:`tierstore.maintenance.fsck`) go through :meth:`tierstore.refs.References.sweep`, the same
   protocol as ``delete_checkpoint``: a checkpoint that is still running (its lease is live, however long it has
   run) or that reuses an artifact keeps it.
-* Stray temporary files of killed writers, expired leases, and tomb records older than ``tomb_retention``.
+* Stray temporary files of killed writers, expired leases, and tomb records older than ``tomb_retention``. A record
+  that cannot be read is deleted by the same rules (a lease that cannot be read expires six hours after its last
+  write, protecting everything until then: :mod:`tierstore.refs`); one the backend refuses to delete (a directory
+  with files in it) is kept and logged.
 
 Every age is measured in the store's own time, never this host's: ``gc`` first writes a record and reads the time
 the store gave it (:meth:`~tierstore.refs.References.store_time`), and compares the last-modified times of
@@ -15,16 +18,21 @@ to land; orphans younger than it are kept, and reported as kept.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from itertools import chain
 
 from tierstore import ids
+from tierstore.backends.base import StorageBackend
 from tierstore.bridge import ArtifactsBridge
 from tierstore.clock import Clock
 from tierstore.concurrency import Progress
+from tierstore.errors import IntegrityError
 from tierstore.maintenance.fsck import fsck, listed
 from tierstore.maintenance.reports import GcReport, Running
 from tierstore.refs import as_utc
+
+logger = logging.getLogger(__name__)
 
 
 async def gc(
@@ -67,19 +75,48 @@ async def gc(
     expired = [i.key for i in intents if now is not None and not i.live(now)]
     old_tombs = [t.key for t in tombs if _aged(t.last_modified, now, tomb_retention)]
     report.in_progress = sorted(
-        (Running(i.checkpoint, None if i.renewed is None else i.renewed + i.ttl) for i in intents if i.live(now)),
+        (
+            Running(i.checkpoint, None if i.renewed is None else i.renewed + i.ttl)
+            for i in intents
+            if i.live(now) and not i.protects_everything
+        ),
         key=lambda r: r.checkpoint,
     )
-    report.intents_removed, report.tombs_pruned = len(expired), len(old_tombs)
     if dry_run:
+        report.intents_removed, report.tombs_pruned = len(expired), len(old_tombs)
         report.orphans_deleted, report.strays_removed = sorted(old), old_strays
         return report
     delete_strays = getattr(backend, "delete_strays", None)
     if delete_strays is not None and old_strays:
         report.strays_removed = list(await delete_strays(old_strays))
-    await backend.delete_many(expired + old_tombs)
+    report.intents_removed = len(await _delete_records(backend, expired, "expired lease"))
+    report.tombs_pruned = len(await _delete_records(backend, old_tombs, "tomb past its retention"))
     report.orphans_deleted = await refs.sweep(old)
+    for key in report.orphans_deleted:
+        logger.info("gc: deleted orphan %s", key)
     return report
+
+
+async def _delete_records(backend: StorageBackend, keys: list[str], what: str) -> list[str]:
+    """Delete bookkeeping records; returns those deleted. One the backend refuses to delete (on disk, a directory
+    with files in it at the key) is kept and logged, and the others still go."""
+    if not keys:
+        return []
+    try:
+        await backend.delete_many(keys)
+    except IntegrityError:
+        deleted = []
+        for key in keys:
+            try:
+                await backend.delete(key)
+            except IntegrityError as exc:
+                logger.info("gc: kept %s %s: %s", what, key, exc)
+            else:
+                deleted.append(key)
+        keys = deleted
+    for key in keys:
+        logger.info("gc: deleted %s %s", what, key)
+    return keys
 
 
 def _aged(written: datetime | None, now: datetime | None, age: timedelta) -> bool:
