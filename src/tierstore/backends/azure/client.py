@@ -132,7 +132,7 @@ class SdkClient:
         )
         service = self._blob_sdk.BlobServiceClient
         try:
-            credential = self.auth.sdk_credential()
+            credential = await self.auth.sdk_credential()
             connection_string = self.auth.connection_string()
             if connection_string is not None:
                 return service.from_connection_string(

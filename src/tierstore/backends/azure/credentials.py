@@ -4,9 +4,14 @@ credential, for both data paths.
 Contract:
 
 * :class:`AzureAuth` takes a connection string (else ``$AZURE_STORAGE_CONNECTION_STRING``), or ``account_url`` with a
-  credential (an account key, a SAS token, an ``AzureNamedKeyCredential``/``AzureSasCredential``, or an async
-  ``TokenCredential``), or ``account_url`` alone: then ``azure.identity.aio.DefaultAzureCredential`` is created on
-  first use and closed by :meth:`AzureAuth.aclose`. Nothing here does I/O.
+  credential (an account key, a SAS token, an ``AzureNamedKeyCredential``/``AzureSasCredential``, an async
+  ``TokenCredential``, or a zero-argument callable that makes one, such as a credential class), or ``account_url``
+  alone: then ``azure.identity.aio.DefaultAzureCredential`` is used. Nothing here does I/O.
+* A token credential made here (the default one, or by the callable given) is made once per event loop, on first
+  use there, and closed when that loop ends or by :meth:`AzureAuth.aclose` in it (azure-identity's credentials
+  hold aiohttp connections bound to the loop that opened them, as :mod:`tierstore.loops` says of clients). A
+  credential *object* of azure-identity's that was given is bound so too: used from a second event loop it is
+  ConfigurationError naming the fix (give the callable instead); any other given object is used as it is.
 * :meth:`AzureAuth.secrets` lists every key, SAS and connection string it holds; :meth:`AzureAuth.describe` names
   the account or the URL without its query, never a credential.
 * :meth:`AzureAuth.obstore_config` says how obstore would connect (endpoint, account, key or SAS or token), or why
@@ -15,7 +20,10 @@ Contract:
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from tierstore.backends._optional import require
 from tierstore.errors import ConfigurationError
+from tierstore.loops import LoopClients
 
 ENVIRONMENT_VARIABLE: Final = "AZURE_STORAGE_CONNECTION_STRING"
 TOKEN_SCOPE: Final = "https://storage.azure.com/.default"  # noqa: S105 - an OAuth scope, not a secret
@@ -53,6 +62,22 @@ def parse_connection_string(connection_string: str) -> dict[str, str]:
     return settings
 
 
+def is_factory(credential: Any) -> bool:
+    """Is ``credential`` a callable that makes a credential (a class, a function), rather than a credential?"""
+    return inspect.isclass(credential) or (callable(credential) and not hasattr(credential, "get_token"))
+
+
+def _bound_to_its_loop(credential: Any) -> bool:
+    """azure-identity's async credentials open aiohttp sessions in the loop of their first token request."""
+    return type(credential).__module__.startswith("azure.identity.aio")
+
+
+async def _close_credential(credential: Any) -> None:
+    close = getattr(credential, "close", None)
+    if close is not None:
+        await close()
+
+
 def is_sas(text: str) -> bool:
     """Does ``text`` read as a SAS query string (as opposed to an account key)?"""
     return "sig" in parse_qs(text.lstrip("?"))  # every SAS is signed; an account key is bare base64
@@ -61,14 +86,16 @@ def is_sas(text: str) -> bool:
 class AzureAuth:
     """Holds the credentials in private attributes only: no ``repr`` and no walk of public attributes shows them."""
 
-    __slots__ = ("_account_url", "_connection_string", "_credential", "_owned")
+    __slots__ = ("_account_url", "_connection_string", "_credential", "_first_loop", "_made")
 
     def __init__(self, connection_string: str | None, account_url: str | None, credential: Any) -> None:
         self._connection_string = connection_string
         self._account_url = account_url  # may carry a SAS in its query
         self._credential = credential
-        self._owned: Any = None
-        """The DefaultAzureCredential made here (None until needed), closed by :meth:`aclose`."""
+        self._made: LoopClients[Any] = LoopClients(self._make_credential, _close_credential, "Azure credential")
+        """The token credential made here for each event loop, closed with it."""
+        self._first_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        """The loop a given loop-bound credential object was first used in."""
 
     def __repr__(self) -> str:
         return f"AzureAuth({self.describe().removeprefix(', ')})"
@@ -126,6 +153,8 @@ class AzureAuth:
         settings = self._settings()
         if settings.get("USEDEVELOPMENTSTORAGE", "").lower() == "true":
             return _DEV_KEY, None
+        if is_factory(self._credential):
+            return None, None
         key, sas = settings.get("ACCOUNTKEY"), settings.get("SHAREDACCESSSIGNATURE")
         if self._account_url:
             query = urlsplit(self._account_url).query
@@ -163,27 +192,48 @@ class AzureAuth:
         return self._account_url
 
     def owned(self) -> Any:
-        """The DefaultAzureCredential this made, if it did (closed by :meth:`aclose`)."""
-        return self._owned
+        """The token credential made here for the running event loop, if one was (closed by :meth:`aclose`)."""
+        return self._made.current()
 
     def uses_token(self) -> bool:
         key, sas = self._key_and_sas()
         return self._connection_string is None and key is None and sas is None
 
-    def token_credential(self) -> Any:
-        """The async TokenCredential in use: the one given, or a DefaultAzureCredential made (once) here."""
-        if self._credential is not None:
-            return self._credential
-        if self._owned is None:
-            identity = require("azure.identity.aio", extra="azure", package="azure-identity")
-            self._owned = identity.DefaultAzureCredential()
-        return self._owned
+    async def token_credential(self) -> Any:
+        """The async TokenCredential of the running event loop: the object given, or the one made here for it."""
+        given = self._credential
+        if given is None or is_factory(given):
+            return await self._made.get()
+        if _bound_to_its_loop(given):
+            loop = asyncio.get_running_loop()
+            if self._first_loop is None:
+                self._first_loop = weakref.ref(loop)
+            elif self._first_loop() is not loop:
+                kind = type(given).__name__
+                raise ConfigurationError(
+                    f"the {kind} credential object was first used in another event loop, and azure-identity's "
+                    f"credentials stay bound to it: pass credential={kind} (the class, or any callable that makes "
+                    "one) so that each event loop makes its own, or use the bridge from one loop (SyncBridge)"
+                )
+        return given
 
-    def sdk_credential(self) -> Any:
-        """The ``credential`` argument of the SDK's clients (None when the URL carries a SAS)."""
-        if self._connection_string is not None or self._credential is not None or not self.uses_token():
-            return self._credential
-        return self.token_credential()
+    async def _make_credential(self) -> Any:
+        if self._credential is None:
+            identity = require("azure.identity.aio", extra="azure", package="azure-identity")
+            return identity.DefaultAzureCredential()
+        made = self._credential()
+        if not callable(getattr(made, "get_token", None)):
+            await _close_credential(made)
+            raise ConfigurationError(
+                f"the credential callable made a {type(made).__name__}, not an async TokenCredential (get_token)"
+            )
+        return made
+
+    async def sdk_credential(self) -> Any:
+        """The ``credential`` argument of the SDK's clients in the running loop (None when the URL carries a SAS)."""
+        if self.uses_token():
+            return await self.token_credential()
+        return None if is_factory(self._credential) else self._credential
 
     def obstore_access(self) -> ObstoreAccess | str:
         """How obstore connects with these credentials, or why it cannot."""
@@ -198,15 +248,15 @@ class AzureAuth:
             return ObstoreAccess({**config, "account_key": key}, secure=secure)
         if sas is not None:
             return ObstoreAccess({**config, "sas_key": sas}, secure=secure)
-        if self._credential is not None and not callable(getattr(self._credential, "get_token", None)):
+        given = self._credential
+        if given is not None and not is_factory(given) and not callable(getattr(given, "get_token", None)):
             return f"obstore has no equivalent of a {type(self._credential).__name__} credential"
         return ObstoreAccess(config, self._token_provider, secure=secure)
 
     async def _token_provider(self) -> dict[str, Any]:
-        token = await self.token_credential().get_token(TOKEN_SCOPE)
+        token = await (await self.token_credential()).get_token(TOKEN_SCOPE)
         return {"token": token.token, "expires_at": datetime.fromtimestamp(token.expires_on, UTC)}
 
     async def aclose(self) -> None:
-        owned, self._owned = self._owned, None
-        if owned is not None:
-            await owned.close()
+        """Close the credential made for the running loop (other loops' close with their loops)."""
+        await self._made.aclose()
