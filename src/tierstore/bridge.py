@@ -14,7 +14,7 @@ upload again whatever a concurrent deletion has doomed, write the manifest (crea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Final, get_args
@@ -100,6 +100,7 @@ class ArtifactsBridge(ChukCalls):
         self._limit = PerLoop(lambda: asyncio.Semaphore(concurrency))  # a semaphore binds to its loop
         self._tally_pages = 0
         self._tally_bytes = 0
+        self._closers: list[Callable[[], Awaitable[None]]] = []
 
     def __repr__(self) -> str:
         return f"ArtifactsBridge(backend={self.backend!r})"
@@ -445,8 +446,19 @@ class ArtifactsBridge(ChukCalls):
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
+    def on_close(self, release: Callable[[], Awaitable[None]]) -> None:
+        """Have every later :meth:`aclose` await ``release()`` first (a chuk agent attached with this bridge
+        releases its lease so). It must be safe to await more than once."""
+        self._closers.append(release)
+
     async def aclose(self) -> None:
-        await self._artifacts.aclose()
+        """Release what was registered with :meth:`on_close`, then close this event loop's clients (the bridge
+        stays usable: a later call opens them again)."""
+        try:
+            for release in list(self._closers):
+                await release()
+        finally:
+            await self._artifacts.aclose()
 
     async def __aenter__(self) -> ArtifactsBridge:
         return self

@@ -1,15 +1,17 @@
 """One run of a chuk agent on tierstore, as its own process: ``python -m tests.compat.agent RIG SPEC_JSON ACTION ...``.
 
 Each run builds a new chuk ``MemoryManager``, attaches it to the rig's store, does its work and prints one JSON line
-describing what the model would see (manifest, search results, context), then closes its bridge as an agent that
-ends cleanly does (``--crash``: leaves without a checkpoint and without closing, as a killed agent would, its lease
-taken for ``--lease-ttl`` seconds).
+describing what the model would see (manifest, search results, context), then closes the bridge ``attach`` returned,
+as an agent that ends cleanly does (``--crash``: prints, then kills itself with SIGKILL before a checkpoint, its
+lease taken for ``--lease-ttl`` seconds).
 
 * ``new N`` - N pages with hints ``topic <i>``; pins ``msg_0``; evicts every third page to L3 and the one after it
   to L4; checkpoints;
 * ``restart BASE`` - restores checkpoint BASE, reports, checkpoints again; ``--delete-base`` then deletes BASE;
   ``--fault ID`` faults page ID in at level 0 and evicts it to its tier again; ``--change ID`` faults it, changes
-  its content and evicts it again.
+  its content and evicts it again;
+* ``ends`` - one ``new 3`` agent (pages ``<way>_msg_<i>``, no checkpoint) for each way an agent can end (``ENDS``),
+  one after another, each ending so; the last, ``exit``, is left attached as the process exits normally.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import sys
 from datetime import timedelta
 from typing import Any
@@ -24,26 +28,56 @@ from typing import Any
 from chuk_ai_session_manager.memory import MemoryManager, StorageTier as ChukTier
 
 from tests.rigs import load
-from tierstore import ArchivedPageError, ArtifactsBridge
+from tierstore import ArchivedPageError, ArtifactsBridge, SyncBridge
 from tierstore.integrations.chuk import attach, checkpoint, restore
 
 SESSION = "agent_session"
+ENDS = ("aclose", "bridge_aclose", "with", "bridge_with", "sync_close", "exit")
+"""How an agent can end but by a kill: ``aclose()`` of the bridge ``attach`` returned or of the one it was given,
+``async with`` either, closing a ``SyncBridge`` over it, or the process exiting without closing anything."""
 
 
 def hint(i: int) -> str:
     return f"topic {i} notes"
 
 
-async def new_agent(vm: Any, count: int) -> None:
+async def new_agent(vm: Any, count: int, prefix: str = "") -> None:
     for i in range(count):
-        page = vm.create_page(f"turn {i}: " + "words " * 30, page_id=f"msg_{i}", hint=hint(i))
+        page = vm.create_page(f"turn {i}: " + "words " * 30, page_id=f"{prefix}msg_{i}", hint=hint(i))
         assert await vm.add_to_working_set(page)
-    vm.pin_page("msg_0")
+    vm.pin_page(f"{prefix}msg_0")
     for i in range(1, count):
         if i % 3 == 1:
-            assert await vm.evict_page(f"msg_{i}", ChukTier.L3)
+            assert await vm.evict_page(f"{prefix}msg_{i}", ChukTier.L3)
         elif i % 3 == 2:
-            assert await vm.evict_page(f"msg_{i}", ChukTier.L4)
+            assert await vm.evict_page(f"{prefix}msg_{i}", ChukTier.L4)
+
+
+async def end_each_way(args: argparse.Namespace) -> dict[str, Any]:
+    """An agent per way of ending (``ENDS``), each ended so; returns each one's evicted artifacts."""
+    evicted: dict[str, list[str]] = {}
+    for way in ENDS:
+        vm = MemoryManager(session_id=way)
+        bridge = ArtifactsBridge(load(args.rig).open_backend(json.loads(args.spec)))
+        adapter = attach(vm, bridge)
+        if way == "with":
+            async with adapter:
+                await new_agent(vm, 3, f"{way}_")
+        elif way == "bridge_with":
+            async with bridge:
+                await new_agent(vm, 3, f"{way}_")
+        else:
+            await new_agent(vm, 3, f"{way}_")
+        if way == "aclose":
+            await adapter.aclose()
+        elif way == "bridge_aclose":
+            await bridge.aclose()
+        elif way == "sync_close":
+            sync = SyncBridge(bridge)
+            assert sync.list_checkpoints() == []  # a side call from sync code, on its own loop
+            sync.close()
+        evicted[way] = sorted(e.artifact_id for e in vm.page_table.entries.values() if e.artifact_id)
+    return evicted
 
 
 async def fault_and_evict(vm: Any, page_id: str, change: bool) -> None:
@@ -78,6 +112,8 @@ async def report(vm: Any) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.action == "ends":
+        return await end_each_way(args)
     vm = MemoryManager(session_id=SESSION)
     backend = load(args.rig).open_backend(json.loads(args.spec))
     adapter = attach(vm, ArtifactsBridge(backend, lease_ttl=timedelta(seconds=args.lease_ttl)))
@@ -105,7 +141,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("rig")
     parser.add_argument("spec")
-    parser.add_argument("action", choices=["new", "restart"])
+    parser.add_argument("action", choices=["new", "restart", "ends"])
     parser.add_argument("arg", nargs="?", default="")
     parser.add_argument("--delete-base", action="store_true")
     parser.add_argument("--crash", action="store_true")
@@ -116,7 +152,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def main() -> None:
-    print(json.dumps(asyncio.run(run(parse(sys.argv[1:])))), flush=True)
+    args = parse(sys.argv[1:])
+    print(json.dumps(asyncio.run(run(args))), flush=True)
+    if args.crash:  # after the loop ended, as a kill between two renewals would: no close, no exit hook
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from tests.soak import scaled
 from tests.test_custom_backend import DictBackend
 from tierstore import ArchivedPageError, ArtifactsBridge, IntegrityError, MemoryPage, Modality, StorageTier
 from tierstore.integrations.chuk import attach, checkpoint, restore, restore_archived
+from tierstore.maintenance.fsck import fsck
 from tierstore.maintenance.gc import gc
 
 ARCHIVING_RIGS = {"memory", "s3_moto", "s3_moto_obstore", "s3_localstack", "s3_localstack_obstore", "azure"}
@@ -275,14 +276,19 @@ async def test_routine_maintenance_beside_a_running_agent_never_fails_it(store: 
 @pytest.mark.bridge_only
 def test_an_agent_driven_by_a_new_event_loop_each_call_keeps_its_pages(store: Store) -> None:
     vm = MemoryManager(session_id="s")
-    attach(vm, ArtifactsBridge(store.open()))
+    bridge = ArtifactsBridge(store.open())
+    attach(vm, bridge)
     asyncio.run(pages(vm, "msg_0", "msg_1", "msg_2"))
     for name in ("msg_1", "msg_2"):
         assert asyncio.run(vm.evict_page(name, ChukTier.L3))  # the lease renews on the loop that wrote it
     checkpoint_id = asyncio.run(checkpoint(vm, "sync code"))  # so a new loop writes a new one
     other = ArtifactsBridge(store.open())
+    assert len(asyncio.run(fsck(other, verify=False)).in_progress) == 1  # each new lease released the last
     asyncio.run(other.delete_checkpoint(checkpoint_id))
     asyncio.run(gc(other, grace=timedelta(0)))
     for name in ("msg_1", "msg_2"):
         vm.new_turn()
         assert asyncio.run(content(vm, name)) == f"the content of {name}"
+    asyncio.run(bridge.aclose())  # on yet another loop than the lease's
+    assert asyncio.run(fsck(other, verify=False)).in_progress == []
+    assert asyncio.run(gc(other, grace=timedelta(0))).orphans_deleted  # msg_1 and msg_2: nothing refers to them

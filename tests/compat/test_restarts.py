@@ -1,12 +1,14 @@
 """chuk agents restarted as new processes on one store (``tests.compat.agent``), on the local disk and on S3 (moto,
 where L4 is GLACIER, an archive): what the model sees survives, nothing is copied, the store does not grow, and
-``gc`` takes only what no checkpoint and no running agent refers to."""
+``gc`` takes only what no checkpoint and no running agent refers to. An agent that ended, whichever way but a kill,
+is no longer running for ``fsck`` and ``gc`` in another process; a killed one is until its lease expires."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,13 +17,14 @@ from typing import Any
 
 import pytest
 
-from tests.compat.agent import parse, run
+from tests.compat.agent import ENDS, parse, run
 from tests.conftest import ROOT
 from tests.rigs import load
 from tests.soak import scaled
 from tierstore import ArtifactsBridge
 from tierstore.backends.base import StorageBackend
 from tierstore.integrations.chuk_state import STATE_PAGE_ID
+from tierstore.maintenance.fsck import fsck
 from tierstore.maintenance.gc import gc
 
 AGENT_RIGS = [r for r in ("filesystem", "s3_moto") if r in os.environ.get("TIERSTORE_TEST_RIGS", r).split(",")]
@@ -46,7 +49,7 @@ class Agent:
             text=True,
             timeout=300,
         )
-        assert done.returncode == 0, done.stderr
+        assert done.returncode == (-signal.SIGKILL if "--crash" in flags else 0), done.stderr
         result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
         return result
 
@@ -133,3 +136,34 @@ async def test_what_no_checkpoint_and_no_running_agent_refers_to_is_collected(ag
     assert the_model_sees(restarted["restored"]) == the_model_sees(third["before"])
     assert changed == third["before"]["artifacts"]["msg_1"]
     assert STATE_PAGE_ID not in restarted["restored"]["artifacts"]
+
+
+@each_agent_rig
+async def test_an_agent_that_ended_any_way_but_a_kill_leaves_nothing_running_and_gc_takes_its_pages(
+    agent: Agent,
+) -> None:
+    evicted: dict[str, list[str]] = agent.run("ends")  # one process, an agent ending each way, then exiting
+    assert set(evicted) == set(ENDS)
+    assert all(len(artifacts) == 2 for artifacts in evicted.values())  # each agent's msg_1 (L3) and msg_2 (L4)
+    bridge = ArtifactsBridge(agent.open())
+    found = await fsck(bridge, verify=False)
+    assert found.in_progress == []
+    orphans = {o.key for o in found.orphans}
+    assert {way: artifacts for way, artifacts in evicted.items() if not orphans.issuperset(artifacts)} == {}
+    report = await gc(bridge, grace=timedelta(0))
+    assert (report.in_progress, sorted(report.orphans_deleted)) == ([], sorted(orphans))
+    assert await bridge.list_pages() == []
+
+
+@each_agent_rig
+async def test_a_killed_agent_is_running_until_its_lease_expires_and_gc_keeps_its_pages_meanwhile(
+    agent: Agent,
+) -> None:
+    agent.run("new", "9", "--crash")  # killed before a checkpoint, its lease taken for 10 minutes
+    bridge = ArtifactsBridge(agent.open())
+    found = await fsck(bridge, verify=False)
+    assert (len(found.in_progress), found.orphans) == (1, [])
+    report = await gc(bridge, grace=timedelta(0))
+    assert (report.orphans_deleted, [r.checkpoint for r in report.in_progress]) == ([], found.in_progress)
+    assert report.in_progress[0].lease_expires is not None
+    assert len(await bridge.list_pages()) == 6  # the lease lapsing is test_what_no_checkpoint_and_no_running_...

@@ -82,6 +82,8 @@ def attach(manager: Any, bridge: ArtifactsBridge | None = None) -> TierstoreBrid
         adapter._lease = AgentLease(adapter.bridge.references("chuk agents"))
     except NotSupportedError:
         adapter._lease = None  # a custom backend has no leases: checkpoints and restores copy evicted pages
+    else:
+        adapter.bridge.on_close(adapter._lease.release)  # closing either bridge ends the agent
     if configured and previous is not None:
         for entry in manager.page_table.entries.values():
             if entry.artifact_id and tier_of(entry.tier) in EVICTED:

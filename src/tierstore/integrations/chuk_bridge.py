@@ -138,11 +138,17 @@ class TierstoreBridge:
         return page
 
     async def aclose(self) -> None:
-        """Release the agent's lease (what only it kept alive is then left to ``gc``) and close the bridge."""
-        lease, self._lease = self._lease, None
-        if lease is not None:
-            await lease.release()
+        """Release the agent's lease (what only it kept alive is then left to ``gc``) and close the bridge; closing
+        the bridge underneath does the same (see :mod:`tierstore.integrations.chuk_lease`)."""
+        if self._lease is not None:
+            await self._lease.release()
         await self.bridge.aclose()
+
+    async def __aenter__(self) -> TierstoreBridge:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     async def _reference(self, entry: Any) -> CheckpointEntry:
         """The stored artifact of an evicted page table entry (chuk's, updated in place), for a checkpoint to name

@@ -23,13 +23,26 @@ pending tomb is there when the new lease is in place, the old lease is left to e
 
 Writes and rewrites are serialised (one lock), so a write never lands owned by a lease already deleted. The
 renewal runs on the event loop the lease was written from; when the agent is next used from another loop (a new
-``asyncio.run``), the lease is rewritten there. An agent whose loop stalls for longer than ``lease_ttl`` loses this
-protection meanwhile: a page swept then faults as ``IntegrityError`` (missing), never as another page.
+``asyncio.run``), the lease is rewritten there and the old one released from there (its renewal stopped on its own
+loop). An agent whose loop stalls for longer than ``lease_ttl`` loses this protection meanwhile: a page swept then
+faults as ``IntegrityError`` (missing), never as another page.
+
+How an agent ends, and when its lease goes: ``aclose()`` of the bridge ``attach`` returns or of the bridge it was
+given (also by leaving ``async with``, or by closing a ``SyncBridge`` over it) releases it at once, from whichever
+loop; a process that exits normally without closing releases it as it exits (an ``atexit`` hook, on a loop of its
+own); a process killed (SIGKILL, or SIGTERM without a handler) leaves it to expire ``lease_ttl`` after its last
+renewal. An agent used again after a release takes a new lease naming what the old one named; what ``gc`` took
+meanwhile faults as missing. A forked child never releases its parent's lease.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
+import logging
+import os
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,8 +50,11 @@ from datetime import UTC, datetime
 from tierstore import ids
 from tierstore.bridge import ArtifactsBridge
 from tierstore.enums import StorageTier
+from tierstore.errors import TierstoreError
 from tierstore.models import CheckpointEntry, MemoryPage
 from tierstore.refs import Lease, References, Tomb, as_utc
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,7 +78,10 @@ class AgentLease:
         self._written: set[str] = set()
         """Written under the current lease since it was written: protected by their owner, not yet by name."""
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = os.getpid()
+        """The process that wrote the current lease: only it ends the lease."""
         self._lock: asyncio.Lock | None = None
+        _LIVE.add(self)
 
     @property
     def owner(self) -> str:
@@ -109,17 +128,25 @@ class AgentLease:
         owner = ids.timestamped(ids.CHECKPOINT_PREFIX, datetime.now(UTC))
         lease = self._refs.lease(owner, artifacts)
         await lease.start()
-        old, old_loop = self._lease, self._loop
+        old, old_loop, old_pid = self._lease, self._loop, self._pid
         self._lease, self._owner, self._named, self._loop = lease, owner, artifacts, loop
-        self._written = set()
+        self._pid, self._written = os.getpid(), set()
         threats, sweeping = await self._tombs()
-        if old is not None and old_loop is loop:
-            if sweeping:
-                await old.abandon()
-            else:
-                await old.release()
-        # A lease started on another loop renewed itself there; that loop is gone or elsewhere: it expires.
+        if old is not None and old_pid == self._pid:  # a forked child leaves its parent's lease alone
+            await self._end(old, old_loop, keep=sweeping)
         return threats
+
+    async def _end(self, lease: Lease, loop: asyncio.AbstractEventLoop | None, *, keep: bool) -> None:
+        """Stop renewing ``lease`` (started on ``loop``) and delete it, or with ``keep`` leave it to expire."""
+        if loop is asyncio.get_running_loop():
+            await (lease.abandon() if keep else lease.release())
+            return
+        if loop is not None and not loop.is_closed():  # its renewal lives there: stopped there, never waited for
+            with contextlib.suppress(RuntimeError):  # closed meanwhile: no renewal left to stop
+                loop.call_soon_threadsafe(_abandon_here, lease)
+        if not keep:  # a renewal sent before it stopped may write it again: it then expires, as a kill's would
+            with contextlib.suppress(TierstoreError):
+                await self._refs.backend.delete(lease.key)
 
     async def _tombs(self) -> tuple[Threats, bool]:
         """What tombs name now, and whether a deletion may be running.
@@ -147,11 +174,39 @@ class AgentLease:
         return Threats(deleted=deleted, pending=frozenset().union(*(t.artifacts for t in live))), bool(live)
 
     async def release(self) -> None:
-        """The agent is done: its lease goes, and what only it protected becomes collectable."""
+        """The agent is done: its lease goes (from any event loop), and what only it protected becomes
+        collectable. Safe to await again; a later write takes a new lease naming what this one named."""
         lease, self._lease = self._lease, None
-        if lease is not None and self._loop is asyncio.get_running_loop():
-            await lease.release()
-        self._named = frozenset()
+        if lease is not None and self._pid == os.getpid():
+            await self._end(lease, self._loop, keep=False)
+
+
+_LIVE: weakref.WeakSet[AgentLease] = weakref.WeakSet()
+_ABANDONING: set[asyncio.Task[None]] = set()
+"""Renewals being stopped on their own loop, held until stopped (asyncio holds tasks weakly)."""
+
+
+def _abandon_here(lease: Lease) -> None:
+    task = asyncio.get_running_loop().create_task(lease.abandon())
+    _ABANDONING.add(task)
+    task.add_done_callback(_ABANDONING.discard)
+
+
+@atexit.register
+def _release_at_exit() -> None:
+    """A process ending without closing its agents' bridges releases their leases (a killed one cannot)."""
+    ending = [agent for agent in list(_LIVE) if agent._lease is not None and agent._pid == os.getpid()]
+    if not ending:
+        return
+
+    async def release_all() -> None:
+        await asyncio.gather(*(agent.release() for agent in ending), return_exceptions=True)
+
+    try:
+        asyncio.run(release_all())
+        logger.info("released the leases of %d chuk agents still attached at exit", len(ending))
+    except Exception:  # at exit nothing can be reported to a caller: the leases expire instead
+        logger.info("could not release the leases of chuk agents at exit; they expire", exc_info=True)
 
 
 def _within(threats: Threats, artifacts: frozenset[str]) -> Threats:
