@@ -14,9 +14,7 @@ Contract (Azure's part; the rest is :class:`~tierstore.backends.cloud.backend.Cl
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
@@ -26,13 +24,14 @@ from tierstore.backends.azure.client import TIER_RECORD_TAG, BatchDeleteMode, Sd
 from tierstore.backends.azure.credentials import AzureAuth
 from tierstore.backends.azure.obstore_client import ObstoreClient
 from tierstore.backends.base import normalise_prefix
+from tierstore.backends.cloud import obstore_calls
 from tierstore.backends.cloud.backend import CloudBackend
 from tierstore.backends.cloud.client import ObjectClient
 from tierstore.backends.cloud.options import CloudOptions
 from tierstore.backends.cloud.tiers import TierMap
 from tierstore.backends.registry import Location, Scheme
 from tierstore.enums import StorageTier
-from tierstore.errors import ConfigurationError, MissingDependencyError
+from tierstore.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from tierstore.config import TierstoreSettings
@@ -128,21 +127,9 @@ def _data_path(sdk: SdkClient, options: CloudOptions) -> ObjectClient:
     if options.client == "sdk":
         return sdk
     access = sdk.auth.obstore_access()
-    if options.client == "obstore":
-        if not _obstore_installed():
-            raise MissingDependencyError("fast", "obstore")
-        if isinstance(access, str):
-            raise ConfigurationError(f"client='obstore' cannot be used: {access}")
-        return ObstoreClient(sdk, access)
-    if isinstance(access, str) or not _obstore_installed():
+    if not obstore_calls.chosen(options.client, access if isinstance(access, str) else None) or isinstance(access, str):
         return sdk
     return ObstoreClient(sdk, access)
-
-
-def _obstore_installed() -> bool:
-    if "obstore" in sys.modules:
-        return sys.modules["obstore"] is not None  # None: an import that failed, or one blocked on purpose
-    return importlib.util.find_spec("obstore") is not None
 
 
 def from_url(location: Location, settings: TierstoreSettings) -> AzureBlobBackend:

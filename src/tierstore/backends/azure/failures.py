@@ -9,9 +9,9 @@ only for such refusals, a connection that never opened and a connect timeout. An
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
+from tierstore.backends.cloud import obstore_failures
 from tierstore.backends.cloud.failure import Failure, FailureKind, from_status
 
 _KIND_OF_CODE: Final[dict[str, FailureKind]] = {
@@ -29,23 +29,20 @@ _KIND_OF_CODE: Final[dict[str, FailureKind]] = {
 _TRANSPORT_CLOSED: Final = "HTTP transport has already been closed"
 """azure-core's ValueError for a request on a client closed meanwhile (nothing was sent)."""
 
-# obstore (object_store underneath) puts the answer and the transport failure into its message text.
-_OBSTORE_STATUS: Final = re.compile(r"status code: (\d{3})")
-_OBSTORE_CODE: Final = re.compile(r"<Code>([A-Za-z]+)</Code>")
-_OBSTORE_TRANSPORT: Final = re.compile(r"HttpError \{\s*kind: (\w+)")
 
-
-def answered(status: int, code: str) -> Failure:
+def answered(status: int | None, code: str) -> Failure:
     """The failure an Azure answer means: its code where Azure has one we know (each of them refuses the request),
     else its status."""
     kind = _KIND_OF_CODE.get(code)
-    return from_status(status, code) if kind is None else Failure(kind, "no", status, code)
+    if kind is not None:
+        return Failure(kind, "no", status, code)
+    return from_status(status, code) if status is not None else Failure("unknown", "maybe", None, code)
 
 
 def classify(error: BaseException) -> Failure:
-    # obstore raises its own types, and the builtin FileNotFoundError for a missing object.
-    if type(error).__module__.startswith("obstore") or isinstance(error, FileNotFoundError):
-        return _classify_obstore(error)
+    """Classify what azure-storage-blob or obstore raised (obstore's by the shared reading, with :func:`answered`)."""
+    if obstore_failures.raised_by_obstore(error):
+        return obstore_failures.classify(error, answered)
     return _classify_sdk(error)
 
 
@@ -92,27 +89,3 @@ def _never_connected(error: BaseException) -> bool:
 
     inner = getattr(error, "inner_exception", None) or error.__cause__
     return isinstance(inner, aiohttp.ClientConnectorError | ConnectionRefusedError)
-
-
-def _classify_obstore(error: BaseException) -> Failure:
-    text = str(error)
-    status = _OBSTORE_STATUS.search(text)
-    if status is not None:
-        code = _OBSTORE_CODE.search(text)
-        return answered(int(status.group(1)), code.group(1) if code else "")
-    transport = _OBSTORE_TRANSPORT.search(text)
-    kind = transport.group(1) if transport else ""
-    if kind == "Connect":
-        return Failure("network", "no", code="connect")
-    if kind == "Timeout":
-        return Failure("timeout", "maybe", code="timeout")
-    if kind in ("Request", "Interrupted", "Decode"):
-        return Failure("network", "maybe", code=kind.lower())  # "request": the connection dropped before an answer
-    name = type(error).__name__
-    if name in ("PermissionDeniedError", "UnauthenticatedError"):
-        return Failure("denied", "no")
-    if name in ("UnknownConfigurationKeyError", "InvalidPathError"):
-        return Failure("configuration", "no")
-    if "Timeout" in text or "timed out" in text:
-        return Failure("timeout", "maybe")
-    return Failure("unknown", "maybe")

@@ -148,7 +148,7 @@ class ObstoreClient:
             attributes={**metadata, "Storage-Class": storage_class},
             tags=self.sdk.record_tags(tags, tier),
             if_absent=if_absent,
-            dropped=lambda exc: classify(exc).code == "request",
+            classify=classify,
         )
 
     async def get(self, name: str, start: int, length: int | None) -> Buffer:

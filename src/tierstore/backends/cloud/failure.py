@@ -73,6 +73,9 @@ FIXES: Final[Mapping[str, str]] = {
     "MalformedError": "the Google Cloud credentials file is malformed: check GOOGLE_APPLICATION_CREDENTIALS",
     "token refresh": "Google Cloud refused to refresh the credentials' token: sign in again "
     "(`gcloud auth application-default login`) or check the service account key",
+    # obstore (its error classes)
+    "InvalidPathError": "obstore cannot read an object name in this store (one with an empty segment, '.' or '..', "
+    "written by another tool): set TIERSTORE_CLIENT=sdk, whose data path reads every name",
 }
 """What to do about a failure, by its code: an error names the cause and the variables or command that fix it."""
 

@@ -5,6 +5,9 @@ Contract: each takes the ``obstore`` module and a store already built by its clo
 (the shared retry loop in :mod:`tierstore.backends.cloud.retry` decides on more), and returns what the
 :class:`~tierstore.backends.cloud.client.ObjectClient` protocol asks. Nothing here knows a cloud.
 
+Whether a backend uses obstore at all is decided here too: :func:`installed` (the one test of obstore's presence)
+and :func:`chosen` (the rule of ``options.client``).
+
 obstore's runtime threads exist only in the process that started them: in a child forked after that, every obstore
 call waits forever. :func:`note_started` records that process, and :func:`usable` says whether this one may call
 obstore (a child forked later uses the SDK path, which stores the same objects).
@@ -12,12 +15,18 @@ obstore (a child forked later uses the SDK path, which stores the same objects).
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tierstore.backends.base import Buffer
 from tierstore.backends.cloud.client import Listed
+from tierstore.backends.cloud.failure import Failure
+from tierstore.backends.cloud.obstore_failures import dropped_before_an_answer
+from tierstore.backends.cloud.options import ClientChoice
+from tierstore.errors import ConfigurationError, MissingDependencyError
 
 _started_in: int | None = None
 
@@ -30,7 +39,31 @@ def note_started() -> None:
 
 
 def usable() -> bool:
+    """May this process call obstore (it is not a child forked after obstore's runtime started)?"""
     return _started_in is None or _started_in == os.getpid()
+
+
+def installed() -> bool:
+    """Is obstore importable? A module set to None in ``sys.modules`` (an import that failed, or one blocked on
+    purpose, as tests do) counts as missing."""
+    if "obstore" in sys.modules:
+        return sys.modules["obstore"] is not None
+    return importlib.util.find_spec("obstore") is not None
+
+
+def chosen(choice: ClientChoice, refusal: str | None = None) -> bool:
+    """Does a backend move its data through obstore? ``"sdk"``: no; ``"obstore"``: yes, or MissingDependencyError
+    when it is not installed and ConfigurationError naming ``refusal`` (why this backend's setup cannot use it);
+    ``"auto"``: when it is installed and nothing refuses it."""
+    if choice == "sdk":
+        return False
+    if choice == "obstore":
+        if not installed():
+            raise MissingDependencyError("fast", "obstore")
+        if refusal is not None:
+            raise ConfigurationError(f"client='obstore' cannot be used: {refusal}")
+        return True
+    return refusal is None and installed()
 
 
 async def put(
@@ -42,9 +75,10 @@ async def put(
     attributes: Mapping[str, str],
     tags: Mapping[str, str] | None,
     if_absent: bool,
-    dropped: Callable[[BaseException], bool],
+    classify: Callable[[BaseException], Failure],
 ) -> None:
-    """One put; an overwrite whose connection ``dropped`` before an answer is sent once more.
+    """One put; an overwrite whose connection dropped before an answer (as ``classify`` reads the error) is sent
+    once more.
 
     aiohttp, the SDK paths' transport, resends a PUT by itself when a reused connection drops; obstore does not.
     The one resend keeps an overwrite as robust on both paths (the shared loop resends none whose outcome is
@@ -54,7 +88,7 @@ async def put(
     try:
         await obstore.put_async(store, name, body, mode=mode, use_multipart=False, **sent)
     except Exception as exc:
-        if if_absent or not dropped(exc):
+        if if_absent or not dropped_before_an_answer(classify(exc)):
             raise
         await obstore.put_async(store, name, body, mode=mode, use_multipart=False, **sent)
 

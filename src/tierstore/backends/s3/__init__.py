@@ -19,10 +19,10 @@ Contract, on top of :mod:`tierstore.backends.cloud.backend`:
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
+from tierstore.backends.cloud import obstore_calls
 from tierstore.backends.cloud.backend import CloudBackend
 from tierstore.backends.cloud.client import ObjectClient
 from tierstore.backends.cloud.options import CloudOptions
@@ -34,7 +34,6 @@ from tierstore.backends.s3.config import AddressingStyle, S3Config, ServerSideEn
 from tierstore.backends.s3.obstore_client import ObstoreClient
 from tierstore.backends.s3.wire import MiB
 from tierstore.enums import StorageTier
-from tierstore.errors import MissingDependencyError
 
 if TYPE_CHECKING:
     from tierstore.config import TierstoreSettings
@@ -116,17 +115,8 @@ class S3Backend(CloudBackend):
         )
         tiers = TierMap("S3", DEFAULT_STORAGE_CLASSES, storage_classes, known=STORAGE_CLASSES, archives=ARCHIVE_CLASSES)
         sdk = SdkClient(config, tiers.archives)
-        client: ObjectClient = ObstoreClient(sdk) if _use_obstore(options) else sdk
+        client: ObjectClient = ObstoreClient(sdk) if obstore_calls.chosen(options.client) else sdk
         super().__init__(bucket, client, tiers, prefix=prefix, options=options)
-
-
-def _use_obstore(options: CloudOptions) -> bool:
-    if options.client == "sdk":
-        return False
-    installed = importlib.util.find_spec("obstore") is not None
-    if options.client == "obstore" and not installed:
-        raise MissingDependencyError("fast", "obstore")
-    return installed
 
 
 def from_url(location: Location, settings: TierstoreSettings) -> S3Backend:

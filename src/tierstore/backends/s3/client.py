@@ -181,7 +181,9 @@ class SdkClient:
         client = await self.sdk()
         params = self.put_params(name, metadata, tags, storage_class, tier)
         if len(data) > self.config.multipart_threshold:
-            await multipart.upload(client, self, params, data, if_absent=if_absent, calls=calls)
+            await multipart.upload(
+                client, self.config, params, data, if_absent=if_absent, calls=calls, holds=self.holds
+            )
             return
         if if_absent:
             params["IfNoneMatch"] = "*"

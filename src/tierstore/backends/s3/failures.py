@@ -7,16 +7,15 @@
   throttling answers refusals that did not take effect.
 * Without an answer: only a connection that could not be opened is certainly not applied. A reset, a lost or
   truncated answer, or a timeout after the request went out may have taken effect.
-* obstore reports the status, code and transport failure in its error text (``... status code: 412 ...
-  <Code>PreconditionFailed</Code>``, ``HttpError { kind: Connect ...``): read from there.
+* What obstore raised is classified by :mod:`tierstore.backends.cloud.obstore_failures`, with this table.
 """
 
 from __future__ import annotations
 
-import re
 import socket
 from typing import Any, Final
 
+from tierstore.backends.cloud import obstore_failures
 from tierstore.backends.cloud.failure import Applied, Failure, FailureKind, from_status
 
 _CODES: Final[dict[str, tuple[FailureKind, Applied]]] = {
@@ -123,39 +122,7 @@ def _is_network_error(error: BaseException, names: set[str]) -> bool:
 
 # -- obstore ---------------------------------------------------------------------------------------------------
 
-_STATUS: Final = re.compile(r"status code: (\d{3})")
-_CODE: Final = re.compile(r"<Code>([A-Za-z0-9.]+)</Code>")
-_TRANSPORT: Final = re.compile(r"HttpError \{\s*kind: (\w+)")
-
 
 def classify_obstore(error: BaseException) -> Failure:
-    """Classify an exception obstore raised (its own error classes, or FileNotFoundError)."""
-    text = str(error)
-    name = type(error).__name__
-    status_match, code_match = _STATUS.search(text), _CODE.search(text)
-    if status_match or code_match:
-        status = int(status_match.group(1)) if status_match else None
-        failure = from_answer(status, code_match.group(1) if code_match else "")
-        if failure.kind != "unknown":
-            return failure
-    if name == "AlreadyExistsError" or name == "PreconditionError":
-        return Failure("conflict", "no", 412)
-    if isinstance(error, FileNotFoundError):
-        return Failure("not-found", "no", 404)
-    if name in ("PermissionDeniedError", "UnauthenticatedError"):
-        return Failure("denied", "no", 403)
-    if name in ("UnknownConfigurationKeyError", "NotSupportedError"):
-        return Failure("configuration", "no", code=name)
-    if name == "InvalidPathError":
-        return Failure("invalid", "no", code=name)
-    transport = _TRANSPORT.search(text)
-    if transport is not None:
-        kind = transport.group(1)
-        if kind == "Connect":
-            return Failure("network", "no", code="connect")
-        if kind == "Timeout":
-            return Failure("timeout", "maybe", code="timeout")
-        return Failure("network", "maybe", code=kind.lower())
-    if "body error" in text:
-        return Failure("network", "maybe", code="body")
-    return Failure("unknown", "maybe", code=name)
+    """Classify an exception obstore raised, reading S3's answer by :func:`from_answer`."""
+    return obstore_failures.classify(error, from_answer)

@@ -17,6 +17,7 @@ Contract:
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from tierstore.backends.base import Chunks
@@ -28,7 +29,7 @@ from tierstore.concurrency import bounded_gather
 from tierstore.errors import BackendUnavailableError, TierstoreError
 
 if TYPE_CHECKING:
-    from tierstore.backends.s3.client import SdkClient
+    from tierstore.backends.s3.config import S3Config
 
 
 class _Restart(TierstoreError):
@@ -39,15 +40,28 @@ class _Restart(TierstoreError):
         self.cause = cause
 
 
+Holds = Callable[[str, Chunks], Awaitable["bool | None"]]
+"""Does the stored object hold exactly these bytes (None: cannot tell)? Asked of an upload that vanished."""
+
+
 async def upload(
-    client: Any, owner: SdkClient, params: dict[str, Any], data: Chunks, *, if_absent: bool, calls: Calls
+    client: Any,
+    config: S3Config,
+    params: dict[str, Any],
+    data: Chunks,
+    *,
+    if_absent: bool,
+    calls: Calls,
+    holds: Holds,
 ) -> None:
+    """Upload ``data`` under ``params`` (Bucket, Key and the put's headers) in parts of ``config.multipart_chunk``,
+    ``config.multipart_concurrency`` at a time; ``client`` is the aioboto3 S3 client."""
     name = params["Key"]
     bucket = params["Bucket"]
     created = await calls.run(f"start upload of {name!r}", name, lambda: client.create_multipart_upload(**params))
     upload_id = created["UploadId"]
     try:
-        parts = await _upload_parts(client, owner, bucket, name, upload_id, data, calls)
+        parts = await _upload_parts(client, config, bucket, name, upload_id, data, calls)
         completed = await _complete(client, bucket, name, upload_id, parts, if_absent=if_absent, calls=calls)
     except _Restart as restart:
         await _abort(client, bucket, name, upload_id, calls)
@@ -55,14 +69,14 @@ async def upload(
     except BaseException:
         await _abort(client, bucket, name, upload_id, calls)
         raise
-    if not completed and not await calls.run(f"check {name!r}", name, lambda: owner.holds(name, data)):
+    if not completed and not await calls.run(f"check {name!r}", name, lambda: holds(name, data)):
         raise BackendUnavailableError(f"the upload of {name!r} vanished before it was completed")
 
 
 async def _upload_parts(
-    client: Any, owner: SdkClient, bucket: str, name: str, upload_id: str, data: Chunks, calls: Calls
+    client: Any, config: S3Config, bucket: str, name: str, upload_id: str, data: Chunks, calls: Calls
 ) -> list[dict[str, Any]]:
-    size = part_size(len(data), owner.config.multipart_chunk)
+    size = part_size(len(data), config.multipart_chunk)
 
     async def one(number: int, start: int) -> dict[str, Any]:
         part = data.window(start, start + size)  # no copy: each attempt reads the part afresh from the page
@@ -82,7 +96,7 @@ async def _upload_parts(
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
     uploads = (one(number, start) for number, start in enumerate(range(0, len(data), size), start=1))
-    return await bounded_gather(uploads, owner.config.multipart_concurrency)
+    return await bounded_gather(uploads, config.multipart_concurrency)
 
 
 async def _complete(

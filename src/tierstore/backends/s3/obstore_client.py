@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 from tierstore.backends._optional import require
 from tierstore.backends.base import Buffer, Chunks, RestoreSpeed
-from tierstore.backends.cloud import obstore_calls
+from tierstore.backends.cloud import obstore_calls, obstore_failures
 from tierstore.backends.cloud.client import Calls, Head, Listed
 from tierstore.backends.cloud.failure import Failure
 from tierstore.backends.s3 import failures
@@ -137,7 +137,7 @@ class ObstoreClient:
     # -- what the shared layer asks -----------------------------------------------------------------------------
 
     def classify(self, error: BaseException) -> Failure:
-        if type(error).__module__.startswith("obstore") or isinstance(error, FileNotFoundError):
+        if obstore_failures.raised_by_obstore(error):
             return failures.classify_obstore(error)
         return failures.classify(error)
 
@@ -182,7 +182,7 @@ class ObstoreClient:
             attributes={**metadata, TIER_MARKER: StorageTier(tier).value, "Storage-Class": storage_class},
             tags=tags,
             if_absent=if_absent,
-            dropped=lambda exc: failures.classify_obstore(exc).code == "request",
+            classify=failures.classify_obstore,
         )
 
     async def get(self, name: str, start: int, length: int | None) -> Buffer:
