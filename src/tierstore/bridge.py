@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Final, get_args
+from typing import TYPE_CHECKING, Any, Final, get_args
 
 from tierstore import codec, ids
 from tierstore.artifacts import Artifacts
@@ -28,7 +28,6 @@ from tierstore.backends.memory import InMemoryBackend
 from tierstore.chuk_calls import ChukCalls
 from tierstore.clock import SYSTEM_CLOCK, Clock, check_clock
 from tierstore.concurrency import Progress, bounded_gather
-from tierstore.config import TierstoreSettings, backend_from_url, load_settings
 from tierstore.enums import StorageTier
 from tierstore.errors import (
     ArchivedPageError,
@@ -51,6 +50,9 @@ from tierstore.models import (
 from tierstore.refs import DEFAULT_LEASE_TTL, References
 from tierstore.simple import SimpleBackend, is_simple_backend
 from tierstore.validate import PERSISTENT_TIERS, as_page, as_tier, type_name
+
+if TYPE_CHECKING:
+    from tierstore.config import TierstoreSettings
 
 _BIG_PAGE: Final = 1 << 20
 """Pages above this size are encoded and decoded in a worker thread, off the event loop."""
@@ -514,6 +516,8 @@ class ArtifactsBridge(ChukCalls):
 
 def bridge_from_env(settings: TierstoreSettings | None = None) -> ArtifactsBridge:
     """An ArtifactsBridge on the backend the settings name, with their compression and concurrency. No I/O."""
+    from tierstore.config import backend_from_url, load_settings  # on use: the settings know every cloud's
+
     settings = settings if settings is not None else load_settings()
     return ArtifactsBridge(
         backend=backend_from_url(settings.url, settings),

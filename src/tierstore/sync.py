@@ -20,15 +20,17 @@ import weakref
 from collections.abc import Coroutine, Iterable
 from concurrent.futures import CancelledError, Future
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tierstore.backends.base import RestoreSpeed, RestoreStatus
 from tierstore.bridge import ArtifactsBridge, bridge_from_env
 from tierstore.concurrency import Progress
-from tierstore.config import TierstoreSettings
 from tierstore.enums import StorageTier
 from tierstore.errors import NotSupportedError
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageEntry, PageMetadata, StorageStats
+
+if TYPE_CHECKING:
+    from tierstore.config import TierstoreSettings
 
 T = TypeVar("T")
 
