@@ -9,17 +9,19 @@ client per loop, made on first use there, and closes it in that loop when the lo
 Values are keyed by the loop weakly: a closed loop is freed with what it held. The keeper tasks themselves are held
 by their loop's entry in a module-level table, not by the backend, so a backend dropped without ``aclose`` still has
 its clients closed when their loop shuts down (asyncio holds tasks only weakly: a keeper held by nothing else would
-be collected while pending, its client never closed).
+be collected while pending, its client never closed). Each client made for a loop is logged at DEBUG.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 class PerLoop(Generic[T]):
@@ -69,6 +71,7 @@ class LoopClients(Generic[T]):
             if found is not None:
                 return found[0]
             client = await self._open()
+            logger.debug("made a %s client for event loop %#x", self._name, id(loop))
             keeper = loop.create_task(self._keep(client), name=f"tierstore {self._name} client of this loop")
             held = _KEEPERS.setdefault(loop, set())
             held.add(keeper)

@@ -14,6 +14,7 @@ Contract (Azure's part; the rest is :class:`~tierstore.backends.cloud.backend.Cl
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -35,6 +36,8 @@ from tierstore.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from tierstore.config import TierstoreSettings
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "ACCESS_TIERS",
@@ -127,7 +130,10 @@ def _data_path(sdk: SdkClient, options: CloudOptions) -> ObjectClient:
     if options.client == "sdk":
         return sdk
     access = sdk.auth.obstore_access()
-    if not obstore_calls.chosen(options.client, access if isinstance(access, str) else None) or isinstance(access, str):
+    refusal = access if isinstance(access, str) else None
+    if not obstore_calls.chosen(options.client, refusal) or isinstance(access, str):
+        if refusal is not None and obstore_calls.installed():
+            logger.info("client='auto' falls back to the Azure SDK data path: %s", refusal)
         return sdk
     return ObstoreClient(sdk, access)
 

@@ -16,11 +16,14 @@ Contract, on top of :mod:`tierstore.backends.base`, the same on S3, GCS and Azur
 * A read of an archived object raises ArchivedPageError (``pending`` while a restore runs); a ranged read at or
   past the end answers ``b""``; a zero-length range needs no read.
 * ``delete_many`` batches where the cloud can, falling back to single deletes for good once batches are refused.
+* Decisions are logged at INFO on this module's logger: batches refused, and a forked child moving to the SDK
+  data path (obstore cannot run there); never a credential, URL query or header.
 """
 
 from __future__ import annotations
 
 import builtins
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Final, TypeVar
@@ -59,6 +62,7 @@ from tierstore.errors import (
 )
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 _LIST_PREFIX: Final = re.compile(r"[A-Za-z0-9._-]*")
 _KEY: Final = re.compile(r"[A-Za-z0-9._-]{1,256}")
@@ -87,6 +91,7 @@ class CloudBackend(ClosingContext):
             capabilities.add("archive")
         self.capabilities: frozenset[Capability] = frozenset(capabilities)
         self._batches = client.batch_limit > 0
+        self._forked_to_sdk = False
         redact.install()  # also when every credential comes from the environment, found only on connecting
         for secret in client.secrets():
             redact.register_secret(secret)
@@ -95,7 +100,15 @@ class CloudBackend(ClosingContext):
     def client(self) -> ObjectClient:
         """The data path chosen; the SDK's in a child forked after obstore ran (see :mod:`.obstore_calls`)."""
         sdk: ObjectClient | None = getattr(self._client, "sdk", None)  # an obstore client wraps its SDK client
-        return sdk if sdk is not None and not obstore_calls.usable() else self._client
+        if sdk is None or obstore_calls.usable():
+            return self._client
+        if not self._forked_to_sdk:
+            self._forked_to_sdk = True
+            logger.info(
+                "%s: obstore cannot run in a process forked after it started; this process uses the SDK data path",
+                type(self).__name__,
+            )
+        return sdk
 
     def __repr__(self) -> str:
         where = self.client.describe()
@@ -295,6 +308,7 @@ class CloudBackend(ClosingContext):
                     failures.extend(found)
                     continue
                 self._batches = False  # the service refuses batches: single deletes from now on
+                logger.info("%r: the service refuses batch deletes; deleting one object at a time from now on", self)
             await bounded_gather((self._delete_one(name) for name in chunk), self.options.pool_size)
         if failures:
             raise self._batch_failure(failures)

@@ -1,10 +1,10 @@
 """No credential in any log line or error: what the cloud SDKs log at DEBUG, and the SDK errors tierstore chains.
 
-Every cloud backend registers the credentials it holds or reads (:func:`register_secret`); :func:`install` puts
-one log-record factory in place that rewrites each record of the SDK loggers tierstore drives (botocore,
-aiobotocore, urllib3, requests, google, azure, aiohttp) with those values and the usual credential-bearing
-fields (``Authorization`` and security-token headers, SAS signatures, account keys, private keys) replaced by
-``***``. :func:`scrub_error` does the same to an SDK exception (and its causes); tierstore never chains the SDK's
+Every cloud backend registers the credentials it holds or reads (:func:`register_secret`); :func:`install` puts one
+log-record factory in place that rewrites each record of tierstore's own loggers and of the SDK loggers it drives
+(botocore, aiobotocore, urllib3, requests, google, azure, aiohttp) with those values and the usual credential-
+bearing fields (``Authorization`` and security-token headers, SAS signatures, account keys, private keys) replaced
+by ``***``. :func:`scrub_error` does the same to an SDK exception (and its causes); tierstore never chains the SDK's
 exception itself (its attributes, e.g. an aiohttp error's request URL, may carry a SAS), but :func:`sanitized`, a
 copy as text with credentials removed, and :func:`sanitize_chain` puts such copies into a tierstore error's
 ``__cause__``/``__context__`` chain. :class:`Secret` holds a credential that no ``repr`` or ``str`` shows.
@@ -20,6 +20,9 @@ from typing import Any, Final
 
 MASK: Final = "***"
 SDK_LOGGERS: Final = ("botocore", "aiobotocore", "boto3", "urllib3", "requests", "google", "azure", "aiohttp")
+SCRUBBED_LOGGERS: Final = ("tierstore", *SDK_LOGGERS)
+"""Every logger whose records are scrubbed: tierstore's own hierarchy (a retry line names what the SDK raised) and
+the SDKs' (which log requests, headers included, at DEBUG)."""
 _MIN_SECRET: Final = 6
 _PATTERNS: Final = (
     re.compile(r"(?i)(x-amz-security-token['\"]?\s*[:=]\s*b?['\"]?)[^'\"\s,}&]+"),
@@ -156,7 +159,7 @@ def install() -> None:
 
         def scrubbing(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = make(*args, **kwargs)
-            if record.name.startswith(SDK_LOGGERS):
+            if record.name.startswith(SCRUBBED_LOGGERS):
                 try:
                     record.msg, record.args = scrub(record.getMessage()), ()
                 except Exception:  # noqa: BLE001 - a message that cannot be formatted is dropped, not leaked

@@ -7,12 +7,15 @@ starts after ``deadline`` seconds, and the whole call ends by then: an attempt s
 timeout. A cancellation that no one asked of the calling task (an SDK cancelling a future it waited on, as a
 closing connection pool does) is a failed attempt, never a CancelledError for a caller who did not cancel. Moving
 data takes longer, so a call that carries ``size`` bytes gets one more second per MiB. The error a call ends with
-chains the SDK's as text with credentials removed (:func:`~tierstore.backends.cloud.redact.sanitized`).
+chains the SDK's as text with credentials removed (:func:`~tierstore.backends.cloud.redact.sanitized`). Each
+attempt that is tried again is logged at DEBUG on this module's logger (the call, the attempt, the class of failure,
+what was raised, the pause); the ``tierstore`` loggers are scrubbed of credentials (:mod:`.redact`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +27,7 @@ from tierstore.backends.cloud.failure import Failure
 from tierstore.errors import BackendUnavailableError, ConfigurationError, TierstoreError
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 SECONDS_PER_MIB: Final = 1.0
 """Extra deadline a call gets for each MiB it moves (a floor of 1 MiB/s on a slow link)."""
@@ -116,4 +120,14 @@ async def call_with_retries(
                     f"{what}{on} failed after {tries}: {failure.describe()}"
                 ) from redact.sanitized(cause)
             raise failure.error(what, key, container=container, where=where) from redact.sanitized(cause)
+        logger.debug(
+            "%s%s: attempt %d failed (%s: %s; %s), trying again in %.3f s",
+            what,
+            f" on {where}" if where else "",
+            log.attempts,
+            failure.kind,
+            failure.describe(),
+            cause,
+            pause,
+        )
         await asyncio.sleep(pause)
