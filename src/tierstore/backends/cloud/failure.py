@@ -61,6 +61,17 @@ FIXES: Final[Mapping[str, str]] = {
     "ProfileNotFound": "the AWS profile named by AWS_PROFILE (or TIERSTORE_S3_PROFILE) is not in ~/.aws/config or "
     "~/.aws/credentials: name one that is, or unset it",
     "NoRegionError": "no AWS region is set: set AWS_REGION (or TIERSTORE_S3_REGION)",
+    "AuthorizationHeaderMalformed": "the requests were signed for another AWS region than the bucket's (with no "
+    "region set, us-east-1): set AWS_REGION (or TIERSTORE_S3_REGION) to the bucket's region",
+    "PermanentRedirect": "the bucket is in another AWS region than the one requests go to (with no region set, "
+    "us-east-1): set AWS_REGION (or TIERSTORE_S3_REGION) to the bucket's region",
+    "UnauthorizedSSOTokenError": "the AWS SSO session has expired: run `aws sso login` (with --profile, the profile "
+    "AWS_PROFILE or TIERSTORE_S3_PROFILE names)",
+    "SSOTokenLoadError": "the AWS profile uses SSO, but no one has signed in: run `aws sso login` (with --profile, "
+    "the profile AWS_PROFILE or TIERSTORE_S3_PROFILE names)",
+    "TokenRetrievalError": "the AWS SSO token could not be refreshed: run `aws sso login` again",
+    "ExpiredCredentials": "the AWS credentials have expired, and their source gave only expired ones again: renew "
+    "them at their source (the profile's credential_process, `aws sso login`, or new AWS_* variables)",
     "CredentialRetrievalError": "the AWS credential provider failed: check the profile's credential_process or SSO "
     "session (`aws sso login`)",
     "InvalidAccessKeyId": "the AWS access key is not valid: check AWS_ACCESS_KEY_ID (and the endpoint it belongs to)",
@@ -70,7 +81,12 @@ FIXES: Final[Mapping[str, str]] = {
     # Google Cloud (google.auth's exception names)
     "DefaultCredentialsError": "no Google Cloud credentials were found: run `gcloud auth application-default login`, "
     "or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file",
-    "MalformedError": "the Google Cloud credentials file is malformed: check GOOGLE_APPLICATION_CREDENTIALS",
+    "credentials file": "the Google Cloud credentials file (GOOGLE_APPLICATION_CREDENTIALS, else gcloud's "
+    "application default credentials) is missing, not JSON, or not a complete key: point "
+    "GOOGLE_APPLICATION_CREDENTIALS at a service account key file as downloaded, or unset it and run "
+    "`gcloud auth application-default login`",
+    "MalformedError": "the Google Cloud credentials are malformed (not a complete service account key): use a key "
+    "file as downloaded, or run `gcloud auth application-default login`",
     "token refresh": "Google Cloud refused to refresh the credentials' token: sign in again "
     "(`gcloud auth application-default login`) or check the service account key",
     # obstore (its error classes)

@@ -6,8 +6,9 @@ it) raises, as one :class:`~tierstore.backends.cloud.failure.Failure`.
   means the bucket does not exist.
 * No answer: a connection that could not be opened (refused, unresolvable, or not opened in time) certainly did
   not reach the service (``applied="no"``); one reset, cut short or silent after the request was sent may have.
-* A download whose bytes fail their CRC32C/MD5 is ``corrupt``; missing or unusable credentials are
-  ``configuration``, a refused token refresh ``denied``, a token endpoint that cannot be reached ``network``.
+* A download whose bytes fail their CRC32C/MD5 is ``corrupt``; missing credentials, or a credentials file that
+  cannot be used (told apart by google-auth's words), are ``configuration``, a refused token refresh ``denied``, a
+  token endpoint that cannot be reached ``network``.
 
 The SDK is imported here only when a failure is classified, by which time it is loaded.
 """
@@ -18,6 +19,10 @@ from typing import Any
 
 from tierstore.backends.cloud.failure import Failure, from_status
 from tierstore.backends.gcs.calls import Aborted
+
+_NONE_FOUND = "default credentials were not found"
+"""google-auth's words when no source of Application Default Credentials had any (other DefaultCredentialsErrors
+are about a credentials file it found: missing, not JSON, not a complete key)."""
 
 
 class BucketMissing(Exception):
@@ -44,6 +49,8 @@ def classify(error: BaseException) -> Failure:
         return from_status(status) if isinstance(status, int) else Failure("unknown")
     if isinstance(error, storage.DataCorruption):
         return Failure("corrupt")
+    if isinstance(error, auth.DefaultCredentialsError) and _NONE_FOUND not in str(error):
+        return Failure("configuration", "no", code="credentials file")  # found one, but cannot use it
     if isinstance(error, auth.DefaultCredentialsError | auth.MalformedError):
         return Failure("configuration", "no", code=type(error).__name__)
     if isinstance(error, auth.RefreshError):

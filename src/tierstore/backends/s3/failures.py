@@ -8,6 +8,8 @@
 * Without an answer: only a connection that could not be opened is certainly not applied. A reset, a lost or
   truncated answer, or a timeout after the request went out may have taken effect.
 * What obstore raised is classified by :mod:`tierstore.backends.cloud.obstore_failures`, with this table.
+* Credentials that cannot be had (none, partial, an unknown profile, an SSO session to sign in again, a source
+  giving only expired ones) and a request signed for another region than the bucket's are ``configuration``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ _CODES: Final[dict[str, tuple[FailureKind, Applied]]] = {
     "SignatureDoesNotMatch": ("denied", "no"),
     "ExpiredToken": ("denied", "no"),
     "InvalidToken": ("denied", "no"),
+    "AuthorizationHeaderMalformed": ("configuration", "no"),  # signed for another region than the bucket's
+    "PermanentRedirect": ("configuration", "no"),
     "InvalidArgument": ("invalid", "no"),
     "InvalidRequest": ("invalid", "no"),
     "InvalidTag": ("invalid", "no"),
@@ -78,7 +82,12 @@ _CONFIGURATION_ERRORS: Final = (
     "SSLError",
     "ProxyConnectionError",
     "InvalidEndpointConfigurationError",
+    "UnauthorizedSSOTokenError",
+    "SSOTokenLoadError",
+    "TokenRetrievalError",
 )
+_STILL_EXPIRED: Final = "refreshed credentials are still expired"
+"""botocore's RuntimeError when a credential source (credential_process, SSO) gives only expired credentials."""
 
 
 def classify(error: BaseException) -> Failure:
@@ -90,6 +99,8 @@ def classify(error: BaseException) -> Failure:
     names = {cls.__name__ for cls in type(error).__mro__}
     if names & set(_CONFIGURATION_ERRORS):
         return Failure("configuration", "no", code=type(error).__name__)
+    if isinstance(error, RuntimeError) and _STILL_EXPIRED in str(error):
+        return Failure("configuration", "no", code="ExpiredCredentials")
     if "ParamValidationError" in names:
         return Failure("invalid", "no", code=type(error).__name__)
     if "FlexibleChecksumError" in names:
