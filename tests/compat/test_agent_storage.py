@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,10 +18,22 @@ from chuk_ai_session_manager.memory import MemoryManager, StorageTier as ChukTie
 from tests.conftest import Store
 from tests.soak import scaled
 from tests.test_custom_backend import DictBackend
-from tierstore import ArchivedPageError, ArtifactsBridge, IntegrityError, MemoryPage, Modality, StorageTier
+from tierstore import (
+    ArchivedPageError,
+    ArtifactsBridge,
+    FileSystemBackend,
+    IntegrityError,
+    MemoryPage,
+    Modality,
+    StorageTier,
+)
+from tierstore.backends.memory import InMemoryBackend
+from tierstore.cli import exit_codes, main
 from tierstore.integrations.chuk import attach, checkpoint, restore, restore_archived
+from tierstore.integrations.chuk_state import STATE_PAGE_ID as STATE
 from tierstore.maintenance.fsck import fsck
 from tierstore.maintenance.gc import gc
+from tierstore.maintenance.migrate import migrate
 
 ARCHIVING_RIGS = {"memory", "s3_moto", "s3_moto_obstore", "s3_localstack", "s3_localstack_obstore", "azure"}
 ARCHIVING_RIGS |= {"azure_obstore"}
@@ -134,6 +147,48 @@ async def test_a_running_agent_keeps_its_pages_and_gc_takes_them_once_it_ends(st
     report = await gc(other, grace=timedelta(0))
     assert len(report.orphans_deleted) == 3
     assert await other.list_pages() == []
+
+
+async def test_rm_refuses_the_pages_of_a_running_agent_until_it_ends(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    vm = MemoryManager(session_id="s")
+    bridge = ArtifactsBridge(FileSystemBackend(tmp_path / "store"))
+    attach(vm, bridge)
+    await pages(vm, "msg_0", "msg_1", "msg_2")
+    assert await vm.evict_page("msg_1", ChukTier.L3)
+    other = ArtifactsBridge(FileSystemBackend(tmp_path / "store"))
+    assert await other.delete_checkpoint(await checkpoint(vm, "turn 1"))  # msg_1: named by the lease alone
+    assert await vm.evict_page("msg_2", ChukTier.L3)  # msg_2: written under the lease, not named yet
+    leased = [vm.page_table.lookup(p).artifact_id for p in ("msg_1", "msg_2")]
+    for artifact in leased:
+        assert await asyncio.to_thread(main, ["rm", artifact, "--url", url]) == exit_codes.USAGE
+        assert f"{artifact}: in use by a running chuk agent" in capsys.readouterr().err
+    assert sorted(await other.list_pages()) == sorted(leased)
+    await bridge.aclose()  # the agent ends
+    assert await asyncio.to_thread(main, ["rm", *leased, "--url", url]) == 0
+    assert await other.list_pages() == []
+
+
+@pytest.mark.bridge_only
+async def test_migrate_copies_a_running_agents_unnamed_pages_as_orphans_that_gc_takes_there(store: Store) -> None:
+    vm = MemoryManager(session_id="s")
+    adapter = attach(vm, ArtifactsBridge(store.open()))
+    await pages(vm, "msg_0", "msg_1", "msg_2")
+    assert await vm.evict_page("msg_1", ChukTier.L3)
+    checkpoint_id = await checkpoint(vm, "turn 1")
+    assert await vm.evict_page("msg_2", ChukTier.L3)  # no checkpoint names it; the agent's lease protects it
+    unnamed = vm.page_table.lookup("msg_2").artifact_id
+    copy = ArtifactsBridge(InMemoryBackend())
+    assert (await migrate(store.open(), copy.backend)).problems == []  # type: ignore[arg-type]
+    found = await fsck(copy)  # pages keep their owner; leases are not copied: no agent runs there
+    assert (found.in_progress, [o.key for o in found.orphans]) == ([], [unnamed])
+    assert (await gc(copy, grace=timedelta(0))).orphans_deleted == [unnamed]
+    restored = {p.page_id for p in await copy.restore_checkpoint(checkpoint_id)}
+    assert restored == {"msg_0", "msg_1", "msg_2", STATE}
+    assert unnamed in await ArtifactsBridge(store.open()).list_pages()  # the running agent's store keeps it
+    await adapter.aclose()
 
 
 @pytest.mark.bridge_only

@@ -2,7 +2,9 @@
 
 Contract: all ids are checked before anything is deleted: a missing one is ``ObjectNotFoundError`` (exit 5), and one
 that a listed checkpoint uses is refused (exit 2) with the checkpoint to delete instead, so ``rm`` never breaks a
-checkpoint it can see. A damaged page (its metadata cannot be read) is deleted like any other.
+checkpoint it can see; one that a live lease names or wrote (a running chuk agent's page, or a checkpoint's being
+written) is refused too (exit 2), as deleting it would fail that agent's next fault. A damaged page (its metadata
+cannot be read) is deleted like any other.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ async def run(inv: Invocation) -> int:
                     f"{', '.join(used)}: used by checkpoint {checkpoint}; "
                     f"`tierstore checkpoints delete {checkpoint}` deletes it with the artifacts only it uses"
                 )
+        await _refuse_leased(bridge, keys, limit)
         for key in keys:
             await bridge.delete_page(key)
     if inv.json:
@@ -56,3 +59,29 @@ async def _exists(bridge: ArtifactsBridge, key: str) -> bool:
         return await bridge.get_metadata(key) is not None
     except IntegrityError:
         return True
+
+
+async def _refuse_leased(bridge: ArtifactsBridge, keys: list[str], limit: int) -> None:
+    """InvalidInputError for keys a live lease (judged in the store's time) names or owns, as ``gc`` keeps them."""
+    refs = bridge.references("rm")
+    named, running, everything = await refs.protection(await refs.store_time())
+    if everything:
+        raise InvalidInputError(
+            "a lease that cannot be read protects every page until it expires (`tierstore fsck` names it); "
+            "nothing was deleted"
+        )
+
+    async def owner(key: str) -> str | None:
+        try:
+            info = await refs.backend.head(key)
+        except IntegrityError:  # damaged: deleted like any other, as no running writer can use it
+            return None
+        return None if info is None else info.metadata.get("ckpt")
+
+    owners = await bounded_gather(map(owner, keys), limit)
+    used = [key for key, by in zip(keys, owners, strict=True) if key in named or by in running]
+    if used:
+        raise InvalidInputError(
+            f"{', '.join(used)}: in use by a running chuk agent or checkpoint (a live lease; `tierstore fsck` lists "
+            "it in progress); end it, or wait for its lease to expire, then try again"
+        )
