@@ -5,11 +5,12 @@ They wrap a real backend of the rig under test; every call still reaches it.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
-from tierstore.backends.base import Buffer, StorageBackend
+from tierstore.backends.base import Buffer, ListEntry, StorageBackend
 from tierstore.enums import StorageTier
 from tierstore.errors import BackendUnavailableError, TierstoreError
 
@@ -50,3 +51,42 @@ class Observed:
             raise self.error(f"injected failure writing {key}")
         self.puts[key.split("_", 1)[0]] += 1
         await self.inner.put(key, data, metadata=metadata, tags=tags, tier=tier, if_absent=if_absent)
+
+
+class MoveAt:
+    """Delegates to ``inner``; before the ``at``-th call of the checkpoint (the lease's renewals aside) it awaits
+    ``move()`` to completion."""
+
+    def __init__(self, inner: StorageBackend, at: int, move: Callable[[], Awaitable[str]]) -> None:
+        self.inner = inner
+        self.at = at
+        self.move = move
+        self.calls = 0
+        self.outcome: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if name in ("put", "get", "get_range", "head", "delete", "delete_many", "set_tier", "restore"):
+
+            async def counted(*args: Any, **kwargs: Any) -> Any:
+                await self._tick()
+                return await attribute(*args, **kwargs)
+
+            return counted
+        return attribute
+
+    def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        async def entries() -> AsyncIterator[ListEntry]:
+            await self._tick()
+            async for entry in self.inner.list(prefix):
+                yield entry
+
+        return entries()
+
+    async def _tick(self) -> None:
+        task = asyncio.current_task()
+        if task is not None and task.get_name().startswith("tierstore-lease"):
+            return
+        self.calls += 1
+        if self.calls == self.at:
+            self.outcome = await self.move()

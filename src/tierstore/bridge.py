@@ -198,10 +198,10 @@ class ArtifactsBridge(ChukCalls):
         return None if key is None else await self._artifacts.describe(key)
 
     async def set_tier(self, artifact_id: str, tier: StorageTier | str) -> None:
-        """Move an artifact to another tier in place (storage class and tags follow); its id does not change."""
+        """Move an artifact to another tier in place (storage class and tags follow); its id does not change.
+        :class:`~tierstore.errors.InUseError` while a checkpoint in progress names it (:mod:`tierstore.refs`)."""
         checked = as_tier(tier)
-        backend = self._artifacts.rich("set_tier")
-        await backend.set_tier(self._existing_key(artifact_id), checked, tags={"tier": checked.value})
+        await self._artifacts.set_tier(self._existing_key(artifact_id), checked)
 
     async def restore_page(self, artifact_id: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
         """Ask the backend to bring an archived artifact back; load it once the status is ``restored``."""

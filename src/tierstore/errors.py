@@ -49,6 +49,16 @@ class ConflictError(TierstoreError):
         self.key = key
 
 
+class InUseError(ConflictError):
+    """A tier change refused because a checkpoint in progress (or a running agent's lease) names the artifact: its
+    manifest would name it in the tier it has now. Try again once that checkpoint has ended."""
+
+    def __init__(self, key: str, holder: str) -> None:
+        TierstoreError.__init__(self, f"{key} is in use by {holder}: try again once it has ended")
+        self.key = key
+        self.holder = holder
+
+
 class ArchivedPageError(TierstoreError):
     """The object sits in an archive class and must be restored before it can be read."""
 

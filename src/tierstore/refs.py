@@ -48,8 +48,11 @@ against the checksum, and the new manifest records the token of that ``head``. W
 deletion that finished before the proof fails it, whether or not ``gc`` has pruned its tomb since. One that had
 not yet deleted the artifact wrote its tomb first (D1): W2 finds it, or D2 came after W1 and sees the lease that
 names the artifact (W0 came before the proof), as above. That holds while W0 to W2 takes less than the tomb
-retention of ``gc`` (7 days). Damage or a tier change that lands after the proof goes through no protocol, like
-damage after the manifest is written: ``fsck`` and ``restore_checkpoint`` report it.
+retention of ``gc`` (7 days). A tier change (``set_tier``) is ordered like a deletion (:meth:`References.retier`): a
+``moving`` tomb first, then the leases, and it refuses (InUseError) an artifact that a live lease names or whose
+checkpoint runs; so one that lands after the proof makes the writer upload anew (W2 sees its tomb) or is refused.
+Damage after the proof goes through no protocol, like damage after the manifest is written: ``fsck`` and
+``restore_checkpoint`` report it. A tier change by another program (a lifecycle rule) is such damage.
 
 A record that cannot be read (bytes that are no frame, another record's frame; on disk a directory, FIFO, socket or
 link at its key) protects everything it could: an unreadable lease counts as live and protecting every artifact
@@ -76,10 +79,13 @@ from tierstore import codec, ids
 from tierstore.backends.base import StorageBackend
 from tierstore.clock import SYSTEM_CLOCK, Clock
 from tierstore.concurrency import bounded_gather
+from tierstore.enums import StorageTier
 from tierstore.errors import (
     AccessDeniedError,
     BackendUnavailableError,
     IntegrityError,
+    InUseError,
+    ObjectNotFoundError,
     StorageFullError,
     TierstoreError,
 )
@@ -94,8 +100,8 @@ deletes it as it deletes any expired lease."""
 _RENEW_ATTEMPTS: Final = 3
 _STOP_WAIT: Final = 60.0
 
-TombState = Literal["pending", "deleted"]
-_SUFFIX: Final[dict[TombState, str]] = {"pending": "p", "deleted": "d"}
+TombState = Literal["pending", "deleted", "moving"]
+_SUFFIX: Final[dict[TombState, str]] = {"pending": "p", "deleted": "d", "moving": "m"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,6 +437,34 @@ class References:
             return
         await self._backend.delete_many(artifacts)
 
+    async def retier(self, key: str, tier: StorageTier) -> None:
+        """``set_tier`` through the protocol, so that no checkpoint lists ``key`` in a tier it no longer has: (M1)
+        write a ``moving`` tomb naming it, (M2) list leases, (M3) refuse with InUseError while a live lease reuses it
+        or the checkpoint it was written for runs, else move it, (M4) delete the tomb. A writer whose W2 came after
+        M1 sees the tomb and uploads the page anew; one whose W2 came before M1 renewed its lease (W1) before M2, so
+        M2 sees it live until the manifest is written. An unreadable lease refuses every move until it expires."""
+        moving = await self.write_tomb("moving", [key])
+        try:
+            intents = await self.intents()
+            if intents:  # judged in the store's time at the tomb, as a sweep judges them
+                info = await self._backend.head(moving)
+                reused, live, everything = self.protection_of(intents, as_utc(info.last_modified) if info else None)
+            else:
+                reused, live, everything = set(), set(), False
+            owner = None
+            if live:
+                found = await self._backend.head(key)
+                if found is None:
+                    raise ObjectNotFoundError(key)
+                owner = found.metadata.get("ckpt")
+            if everything or key in reused or owner in live:
+                holder = "a lease that cannot be read" if everything else "a checkpoint in progress"
+                logger.info("set_tier of %s refused: %s names it", key, holder)
+                raise InUseError(key, holder)
+            await self._backend.set_tier(key, tier, tags={"tier": tier.value})
+        finally:
+            await _quietly(self._backend.delete(moving))
+
     async def sweep(self, candidates: Mapping[str, str | None]) -> list[str]:
         """Delete those of ``candidates`` (artifact -> the checkpoint it was written for, if any) that no manifest
         and no live lease protects; returns what was deleted. Raises IntegrityError, deleting nothing, while a
@@ -495,9 +529,9 @@ def as_utc(when: datetime | None) -> datetime | None:
 
 def _tomb(key: str, record: dict[str, Any]) -> Tomb:
     state = record.get("state")
-    if state not in ("pending", "deleted"):
+    if state not in _SUFFIX:
         raise IntegrityError(f"tomb {key} is malformed")
-    tomb_state: TombState = "pending" if state == "pending" else "deleted"
+    tomb_state: TombState = state
     return Tomb(key, tomb_state, _names(record.get("artifacts")), _when(record.get("at")))
 
 

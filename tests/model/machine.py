@@ -49,6 +49,7 @@ from tests.model.damage import (
 )
 from tests.model.world import Artifact, Checkpoint, World, identity
 from tests.rigs import load
+from tests.wrappers import MoveAt
 from tierstore import ArtifactsBridge, MemoryPage, Modality, StorageTier, maintenance
 from tierstore.backends.base import StorageBackend
 from tierstore.backends.memory import InMemoryBackend
@@ -56,8 +57,10 @@ from tierstore.errors import (
     ArchivedPageError,
     BackendUnavailableError,
     IntegrityError,
+    InUseError,
     InvalidInputError,
     ObjectNotFoundError,
+    TierstoreError,
 )
 from tierstore.refs import DEFAULT_LEASE_TTL
 
@@ -337,28 +340,89 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
             if key is None:
                 return
             self.note("set_tier" if cancel is None else "set_tier-cancelled")
-            artifact = self.world.artifacts[key]
             chosen = self.pick_bridge(bridge, False)
+            self.judge_set_tier(key, tier, lambda: self.attempt(lambda: chosen.set_tier(key, tier), cancel, False))
+
+        def judge_set_tier(self, key: str, tier: StorageTier, call: Callable[[], object]) -> str:
+            """Run a ``set_tier`` of ``key`` and hold its outcome to the model; returns what happened."""
+            artifact = self.world.artifacts[key]
             try:
-                self.attempt(lambda: chosen.set_tier(key, tier), cancel, False)
+                call()
             except Lost:
                 artifact.tier_known = False
-                return
+                return "lost"
+            except InUseError:
+                # only while a checkpoint runs, or a cancelled one's lease may live
+                assert self.running_checkpoint or self.world.leases_may_live, f"set_tier({key}): in use by nothing"
+                return "refused"
             except ObjectNotFoundError:
                 assert artifact.state != "present", f"set_tier({key}) of a present page: not found"
                 if artifact.state == "uncertain":
                     artifact.state = "gone"
-                return
+                return "absent"
             except ArchivedPageError:
                 assert self.world.archived(artifact) or not artifact.tier_known, f"set_tier({key}): archived"
-                return
+                return "archived"
             except IntegrityError:
                 assert artifact.state == "damaged", f"set_tier({key}) of a healthy page: IntegrityError"
-                return
+                return "damaged"
             assert artifact.state != "gone", f"set_tier({key}) of a deleted page succeeded"
             if artifact.tier != tier:
                 artifact.restored = False
             artifact.tier, artifact.tier_known = tier, True
+            return "landed"
+
+        running_checkpoint = False
+
+        @rule(
+            mask=st.integers(1, 15),
+            at=st.integers(1, 24),
+            which=st.integers(0, 10**6),
+            tier=st.sampled_from(TIERS),
+        )
+        def set_tier_during_checkpoint(self, mask: int, at: int, which: int, tier: StorageTier) -> None:
+            """Another bridge moves an artifact (one the checkpoint may reuse, when there is one) to another tier
+            just before the checkpoint's ``at``-th storage call: the checkpoint, if listed, names every artifact in
+            the tier its manifest says (adopt_checkpoint checks it)."""
+            pages = [p for i, p in enumerate(self.working) if mask & (1 << i)]
+            wanted = [identity(p) for p in pages]
+            candidates = sorted(
+                k
+                for k, a in self.world.artifacts.items()
+                if a.state == "present" and a.checkpoint_owned and identity(a.page) in wanted
+            ) or sorted(k for k, a in self.world.artifacts.items() if a.state == "present")
+            key = self.pick(candidates, which)
+            if key is None:
+                return
+            self.note("set_tier_during_checkpoint")
+            outcomes: list[str] = []
+
+            async def judged_move() -> str:
+                failure: TierstoreError | None = None
+                try:
+                    await self.bridge.set_tier(key, tier)
+                except TierstoreError as exc:
+                    failure = exc
+
+                def replay() -> None:
+                    if failure is not None:
+                        raise failure
+
+                outcomes.append(self.judge_set_tier(key, tier, replay))
+                return outcomes[-1]
+
+            attacked = MoveAt(self.open_backend(self.spec), at, judged_move)
+            writer = ArtifactsBridge(backend=attacked, clock=self.clock.host)
+            snapshot_pages = [p.model_copy(deep=True) for p in pages]
+            self.running_checkpoint = True
+            try:
+                checkpoint = self.run(writer.checkpoint(pages, name="raced"))
+            finally:
+                self.running_checkpoint = False
+                if rig != "memory":
+                    self.run(writer.aclose())
+            self.note(f"set_tier_during_checkpoint-{outcomes[-1] if outcomes else 'after'}")
+            self.adopt_checkpoint(checkpoint, snapshot_pages, self.bridge)
 
         @precondition(lambda self: traits.archives_l4)
         @rule(which=st.integers(0, 10**6))
@@ -941,6 +1005,8 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
             self.note("cli-tier")
             artifact = self.world.artifacts[key]
             code, out = self.cli("tier", key, tier.value, "--json")
+            if code == 8 and self.world.leases_may_live:
+                return  # InUseError: a cancelled checkpoint's lease may still name it
             if artifact.state == "present" and not self.world.archived(artifact):
                 assert code == 0, (code, out)
             elif artifact.state == "gone":

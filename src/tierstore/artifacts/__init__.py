@@ -103,6 +103,11 @@ class Artifacts(Protocol):
         """``(pages, bytes, checkpoints)`` when known without I/O."""
         ...
 
+    async def set_tier(self, key: str, tier: StorageTier) -> None:
+        """Move an artifact to another tier in place, unless a checkpoint in progress names it (InUseError);
+        NotSupportedError where the backend has no tiers."""
+        ...
+
     def rich(self, call: str) -> StorageBackend:
         """The rich backend, or NotSupportedError naming ``call``."""
         ...

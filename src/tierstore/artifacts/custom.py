@@ -165,6 +165,9 @@ class CustomArtifacts:
     def usage(self) -> tuple[int, int, int] | None:
         return None
 
+    async def set_tier(self, key: str, tier: StorageTier) -> None:
+        self.rich("set_tier")
+
     def rich(self, call: str) -> StorageBackend:
         raise NotSupportedError(
             f"{call} needs a backend implementing tierstore's StorageBackend protocol; "

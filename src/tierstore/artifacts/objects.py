@@ -253,6 +253,9 @@ class ObjectArtifacts:
             return None
         return pages[0], pages[1], checkpoints[0]
 
+    async def set_tier(self, key: str, tier: StorageTier) -> None:
+        await self.refs.retier(key, tier)
+
     def rich(self, call: str) -> StorageBackend:
         return self.backend
 
