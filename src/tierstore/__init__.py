@@ -37,6 +37,20 @@ if TYPE_CHECKING:
         ArtifactsBridge as ArtifactsBridge,
         bridge_from_env as bridge_from_env,
     )
+    from tierstore.chuk.page_table import (
+        Affinity as Affinity,
+        PageTable as PageTable,
+        PageTableEntry as PageTableEntry,
+        PageTableStats as PageTableStats,
+    )
+    from tierstore.chuk.working_set import (
+        AntiThrashPolicy as AntiThrashPolicy,
+        PinnedSet as PinnedSet,
+        TokenBudget as TokenBudget,
+        WorkingSetConfig as WorkingSetConfig,
+        WorkingSetManager as WorkingSetManager,
+        WorkingSetStats as WorkingSetStats,
+    )
     from tierstore.config import (
         TierstoreSettings as TierstoreSettings,
         backend_from_url as backend_from_url,
@@ -73,22 +87,8 @@ if TYPE_CHECKING:
         StorageStats as StorageStats,
         UTCDateTime as UTCDateTime,
     )
-    from tierstore.page_table import (
-        Affinity as Affinity,
-        PageTable as PageTable,
-        PageTableEntry as PageTableEntry,
-        PageTableStats as PageTableStats,
-    )
     from tierstore.sync import (
         SyncBridge as SyncBridge,
-    )
-    from tierstore.working_set import (
-        AntiThrashPolicy as AntiThrashPolicy,
-        PinnedSet as PinnedSet,
-        TokenBudget as TokenBudget,
-        WorkingSetConfig as WorkingSetConfig,
-        WorkingSetManager as WorkingSetManager,
-        WorkingSetStats as WorkingSetStats,
     )
 
 _EXPORTS = {
@@ -120,10 +120,10 @@ _EXPORTS = {
     "bridge_from_env": "tierstore.bridge",
     "parse_location": "tierstore.config",
     "load_settings": "tierstore.config",
-    **dict.fromkeys(("PageTable", "PageTableEntry", "PageTableStats", "Affinity"), "tierstore.page_table"),
+    **dict.fromkeys(("PageTable", "PageTableEntry", "PageTableStats", "Affinity"), "tierstore.chuk.page_table"),
     **dict.fromkeys(
         ("WorkingSetManager", "WorkingSetConfig", "WorkingSetStats", "TokenBudget", "PinnedSet", "AntiThrashPolicy"),
-        "tierstore.working_set",
+        "tierstore.chuk.working_set",
     ),
     **{
         name: "tierstore.errors"

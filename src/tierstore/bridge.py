@@ -25,7 +25,7 @@ from tierstore.artifacts.custom import CustomArtifacts
 from tierstore.artifacts.objects import ObjectArtifacts
 from tierstore.backends.base import RestoreSpeed, RestoreStatus, StorageBackend
 from tierstore.backends.memory import InMemoryBackend
-from tierstore.chuk_calls import ChukCalls
+from tierstore.chuk.calls import ChukCalls
 from tierstore.clock import SYSTEM_CLOCK, Clock, check_clock
 from tierstore.concurrency import Progress, bounded_gather
 from tierstore.enums import StorageTier

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tierstore.bridge import ArtifactsBridge
+from tierstore.chuk.page_table import PageTable
 from tierstore.enums import Modality, StorageTier
 from tierstore.errors import IntegrityError
 from tierstore.models import MemoryPage
-from tierstore.page_table import PageTable
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import pytest
 from chuk_ai_session_manager import memory as chuk_memory
 from chuk_ai_session_manager.memory import models as chuk_models
 
-from tierstore import enums, models, page_table, working_set
+from tierstore import enums, models
+from tierstore.chuk import page_table, working_set
 
 
 @dataclass(frozen=True)

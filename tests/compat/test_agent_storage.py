@@ -28,9 +28,9 @@ from tierstore import (
     StorageTier,
 )
 from tierstore.backends.memory import InMemoryBackend
+from tierstore.chuk.state import STATE_PAGE_ID as STATE
 from tierstore.cli import exit_codes, main
 from tierstore.integrations.chuk import attach, checkpoint, restore, restore_archived
-from tierstore.integrations.chuk_state import STATE_PAGE_ID as STATE
 from tierstore.maintenance.fsck import fsck
 from tierstore.maintenance.gc import gc
 from tierstore.maintenance.migrate import migrate

@@ -167,7 +167,8 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
 def test_tierstore_itself_never_imports_chuk() -> None:
     result = run_python("""
         import sys, tierstore
-        from tierstore import bridge, chuk_calls, models, page_table, working_set, ArtifactsBridge
+        from tierstore import bridge, models, ArtifactsBridge
+        from tierstore.chuk import calls, legacy_json, page_table, working_set
         import tierstore.integrations
         assert not [m for m in sys.modules if m.startswith("chuk_ai_session_manager")], sorted(sys.modules)
     """)

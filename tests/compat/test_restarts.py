@@ -23,7 +23,7 @@ from tests.rigs import load
 from tests.soak import scaled
 from tierstore import ArtifactsBridge
 from tierstore.backends.base import StorageBackend
-from tierstore.integrations.chuk_state import STATE_PAGE_ID
+from tierstore.chuk.state import STATE_PAGE_ID
 from tierstore.maintenance.fsck import fsck
 from tierstore.maintenance.gc import gc
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.compat.libs import Lib, both, each_page_class
 from tierstore import MemoryPage, Modality, StorageTier
-from tierstore.working_set import WorkingSetConfig, WorkingSetManager
+from tierstore.chuk.working_set import WorkingSetConfig, WorkingSetManager
 
 CHUK_COUNTS_AGAIN = (
     "chuk counts a page added to L0 twice with its tokens twice; tierstore counts it once, so the budget stays the "

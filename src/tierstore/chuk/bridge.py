@@ -1,7 +1,7 @@
 """chuk-ai-session-manager's bridge calls and pages on tierstore: :class:`TierstoreBridge`, and the conversions
 between chuk's ``MemoryPage`` and tierstore's (field for field, validated).
 
-This is the one module that imports chuk; :mod:`tierstore.integrations.chuk` builds on it.
+This is the one module that imports chuk; :mod:`tierstore.chuk.manager` builds on it.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from tierstore.bridge import ArtifactsBridge, bridge_from_env
+from tierstore.chuk.lease import AgentLease
 from tierstore.enums import StorageTier
 from tierstore.errors import ArchivedPageError, IntegrityError, InvalidInputError, MissingDependencyError
-from tierstore.integrations.chuk_lease import AgentLease
 from tierstore.models import CheckpointEntry, MemoryPage, PageState
 
 try:
@@ -50,7 +50,7 @@ class TierstoreBridge:
     Pages go in as chuk's (or tierstore's) ``MemoryPage`` and come back as chuk's; ids, checksums and the stored
     format are tierstore's. ``bridge`` is the tierstore bridge underneath, for everything else it offers. Made by
     :func:`tierstore.integrations.chuk.attach`, it stores the manager's evictions under the agent's lease
-    (:mod:`tierstore.integrations.chuk_lease`), and a page evicted again unchanged keeps the artifact it had.
+    (:mod:`tierstore.chuk.lease`), and a page evicted again unchanged keeps the artifact it had.
     """
 
     def __init__(self, bridge: ArtifactsBridge | None = None, *, session_id: str | None = None) -> None:
@@ -139,7 +139,7 @@ class TierstoreBridge:
 
     async def aclose(self) -> None:
         """Release the agent's lease (what only it kept alive is then left to ``gc``) and close the bridge; closing
-        the bridge underneath does the same (see :mod:`tierstore.integrations.chuk_lease`)."""
+        the bridge underneath does the same (see :mod:`tierstore.chuk.lease`)."""
         if self._lease is not None:
             await self._lease.release()
         await self.bridge.aclose()
