@@ -18,7 +18,7 @@ from tierstore.backends.base import StorageBackend
 from tierstore.backends.cloud import CloudOptions, RetryPolicy
 from tierstore.backends.cloud.failure import FIXES, Failure
 from tierstore.backends.s3 import S3Backend
-from tierstore.errors import AccessDeniedError, BackendUnavailableError, ConfigurationError
+from tierstore.errors import AccessDeniedError, BackendUnavailableError, ConfigurationError, TierstoreError
 
 pytestmark = pytest.mark.emulator
 
@@ -147,3 +147,90 @@ def test_google_without_credentials_says_what_fixes_it(cli: Cli, tmp_path: Path)
     assert result.returncode == 2, result.stderr
     assert FIXES["DefaultCredentialsError"] in result.stderr
     assert "bucket 'agent-memory'" in result.stderr
+
+
+# -- an endpoint set outside tierstore: named with where it was set ------------------------------------------------
+
+SOURCES = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "config file"]
+
+
+def endpoint_from(source: str, url: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Set the S3 endpoint as a user would through ``source``; what the error must say it came from."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"):
+        monkeypatch.delenv(name, raising=False)
+    config = home / "aws-config"
+    config.write_text("[default]\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    if source == "config file":
+        config.write_text(f"[profile agent]\nregion = us-east-1\nendpoint_url = {url}\n")
+        monkeypatch.setenv("AWS_PROFILE", "agent")
+        return "from the AWS config file's profile 'agent'"
+    monkeypatch.setenv(source, url)
+    return f"from {source}"
+
+
+@pytest.fixture
+async def wrong_service() -> Any:
+    """An HTTP server that is no S3: every request gets a 404 web page."""
+    from aiohttp import web
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(status=404, text="<html>Not Found</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", page)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize("client", ["sdk", "obstore"])
+@pytest.mark.parametrize("answer", ["unreachable", "no S3"])
+@pytest.mark.parametrize("source", SOURCES)
+async def test_an_endpoint_set_outside_tierstore_is_named_with_its_source(
+    source: str, answer: str, client: str, wrong_service: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = f"http://127.0.0.1:{free_port()}" if answer == "unreachable" else wrong_service
+    host = base.removeprefix("http://")
+    said = endpoint_from(source, f"http://agent:{SECRET_KEY}-in-url@{host}/some/path?x=1", tmp_path, monkeypatch)
+    backend = S3Backend(
+        "agent-memory",
+        access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY,
+        options=CloudOptions(client=client, connect_timeout=1, retry=RetryPolicy(max_attempts=1, deadline=5)),  # type: ignore[arg-type]
+    )
+    with pytest.raises(TierstoreError) as failed:
+        [entry async for entry in backend.list("")]
+    await backend.aclose()
+    message = str(failed.value)
+    assert f"on bucket 'agent-memory' (endpoint='{base}' {said}" in message
+    assert "-in-url" not in message
+    assert "some/path" not in message
+
+
+def test_an_endpoint_from_aws_endpoint_url_is_named_by_the_command_line(cli: Cli) -> None:  # noqa: F811
+    port = free_port()
+    result = cli.run(
+        "ls",
+        "--url",
+        "s3://agent-memory",
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+        TIERSTORE_RETRY_MAX_ATTEMPTS="1",
+        TIERSTORE_CONNECT_TIMEOUT="1s",
+        AWS_ACCESS_KEY_ID=ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+        **NO_AWS,
+    )
+    assert result.returncode == 3, result.stderr
+    assert f"on bucket 'agent-memory' (endpoint='http://127.0.0.1:{port}' from AWS_ENDPOINT_URL" in result.stderr
+
+
+def test_ignored_configured_endpoints_are_not_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoint_from("AWS_ENDPOINT_URL", "http://127.0.0.1:9", tmp_path, monkeypatch)
+    monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+    assert "endpoint" not in repr(S3Backend("agent-memory", region=REGION))

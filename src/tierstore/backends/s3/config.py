@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Final, Literal
-from urllib.parse import urlsplit
 
 from tierstore.backends.cloud.options import CloudOptions
 from tierstore.backends.cloud.redact import Secret
+from tierstore.backends.s3.endpoint import configured_endpoint, shown
 from tierstore.backends.s3.wire import MiB
 from tierstore.errors import ConfigurationError
 
@@ -72,9 +72,9 @@ class S3Config:
         return [s.reveal() for s in (self.secret_access_key, self.session_token) if s]
 
     def describe(self) -> str:
-        """The endpoint without user info, path or query, for ``repr``."""
-        if not self.endpoint_url:
+        """The endpoint without user info, path or query, and where it was set when not here, for ``repr``."""
+        found = configured_endpoint(self.endpoint_url, self.profile)
+        if found is None:
             return ""
-        parts = urlsplit(self.endpoint_url)
-        port = f":{parts.port}" if parts.port else ""
-        return f", endpoint='{parts.scheme}://{parts.hostname}{port}'"
+        endpoint, where = found
+        return f", endpoint={shown(endpoint)!r}" + (f" from {where}" if where else "")
