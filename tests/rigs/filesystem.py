@@ -11,6 +11,12 @@ from typing import Any
 from tierstore import FileSystemBackend
 
 NAME = "filesystem"
+XFAILS: dict[str, str] = {
+    "test_a_lease_renewed_between_gcs_read_and_its_delete_survives": (
+        "the local disk has no conditional unlink: a renewal landing between gc's last read and its unlink is lost "
+        "(src/tierstore/maintenance/gc.py says what holds there)"
+    ),
+}
 
 
 class Server:

@@ -19,6 +19,10 @@ Contract (every adapter keeps to it; the contract suite in ``tests/contract`` ch
 * ``list(prefix)`` yields every key under the prefix exactly once, paginating underneath, in no promised order.
 * ``set_tier(key, tier, tags=...)`` moves an object to another tier in place (its storage class follows) and
   merges ``tags`` into its tags; metadata and bytes stay as they are.
+* Optional: ``delete_if_version(key, version) -> bool`` deletes ``key`` only while its :attr:`ObjectInfo.version` is
+  ``version``, in one conditional request (False when it is not: changed, or gone). Memory and the clouds have it
+  (S3 ``If-Match``, GCS ``ifGenerationMatch``, Azure ``If-Match``); the local disk has no atomic conditional
+  unlink, so it does not. ``gc`` deletes expired leases with it (:mod:`tierstore.maintenance.gc`).
 * Errors are translated into :mod:`tierstore.errors`; transient failures are retried inside the adapter with a
   bound, then surface as :class:`~tierstore.errors.BackendUnavailableError`.
 * Constructors do no I/O; the first call connects. ``aclose`` releases clients; the backend is an async context

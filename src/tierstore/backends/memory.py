@@ -137,6 +137,14 @@ class InMemoryBackend(ClosingContext):
     async def delete(self, key: str) -> bool:
         return self._objects.pop(check_key(key), None) is not None
 
+    async def delete_if_version(self, key: str, version: str) -> bool:
+        """Delete ``key`` only while its version token is ``version`` (no await between the check and the delete)."""
+        obj = self._objects.get(check_key(key))
+        if obj is None or str(obj.version) != version:
+            return False
+        del self._objects[key]
+        return True
+
     async def delete_many(self, keys: Sequence[str]) -> None:
         for key in keys:
             self._objects.pop(check_key(key), None)

@@ -19,6 +19,7 @@ to land; orphans younger than it are kept, and reported as kept.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from itertools import chain
 
@@ -27,10 +28,10 @@ from tierstore.backends.base import StorageBackend
 from tierstore.bridge import ArtifactsBridge
 from tierstore.clock import Clock
 from tierstore.concurrency import Progress
-from tierstore.errors import IntegrityError
+from tierstore.errors import IntegrityError, NotSupportedError
 from tierstore.maintenance.fsck import fsck, listed
 from tierstore.maintenance.reports import GcReport, Running
-from tierstore.refs import as_utc
+from tierstore.refs import Intent, as_utc
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,8 @@ async def gc(
     old = {o.key: o.checkpoint for o in found.orphans if _aged(o.last_modified, now, grace)}
     report.orphans_kept = [o for o in found.orphans if o.key not in old]
     old_strays = [s.name for s in found.strays if _aged(s.last_modified, now, grace)]
-    expired = [i.key for i in intents if now is not None and not i.live(now)]
+    expired_leases = [i for i in intents if now is not None and not i.live(now)]
+    expired = [i.key for i in expired_leases]
     old_tombs = [t.key for t in tombs if _aged(t.last_modified, now, tomb_retention)]
     report.in_progress = sorted(
         (
@@ -89,12 +91,51 @@ async def gc(
     delete_strays = getattr(backend, "delete_strays", None)
     if delete_strays is not None and old_strays:
         report.strays_removed = list(await delete_strays(old_strays))
-    report.intents_removed = len(await _delete_records(backend, expired, "expired lease"))
+    report.intents_removed = len(await _delete_expired_leases(backend, expired_leases, now))
     report.tombs_pruned = len(await _delete_records(backend, old_tombs, "tomb past its retention"))
     report.orphans_deleted = await refs.sweep(old)
     for key in report.orphans_deleted:
         logger.info("gc: deleted orphan %s", key)
     return report
+
+
+async def _delete_expired_leases(backend: StorageBackend, leases: list[Intent], now: datetime | None) -> list[str]:
+    """Delete leases found expired, each only as it was when found expired: one renewed since (its writer was slow,
+    not dead) is kept. The lease is read again (``head``) and deleted only while it is still expired, with a delete
+    conditional on the version token that read gave, where the backend has one (``delete_if_version``: memory,
+    S3, GCS, Azure), so a renewal landing between the read and the delete makes the delete fail, not the lease go.
+    The local disk has no conditional unlink: there the renewal must land in the moment between the second read and
+    the unlink (a few system calls) to be lost, and a writer whose lease was lost renews it again within a quarter of
+    its lifetime; a deleter sweeping inside that quarter could miss it. A lease that cannot be read is deleted
+    outright once expired (it protects everything until then)."""
+    conditional = getattr(backend, "delete_if_version", None)
+    deleted: list[str] = []
+    outright: list[str] = []
+    for lease in leases:
+        try:
+            info = await backend.head(lease.key)
+        except IntegrityError:
+            outright.append(lease.key)
+            continue
+        if info is None:
+            continue
+        if replace(lease, renewed=as_utc(info.last_modified)).live(now):
+            logger.info("gc: kept lease %s: renewed since it was found expired", lease.key)
+            continue
+        if conditional is not None and info.version is not None:
+            try:
+                gone = await conditional(lease.key, info.version)
+            except NotSupportedError:
+                pass
+            else:
+                if gone:
+                    logger.info("gc: deleted expired lease %s", lease.key)
+                    deleted.append(lease.key)
+                else:
+                    logger.info("gc: kept lease %s: it changed since it was read", lease.key)
+                continue
+        outright.append(lease.key)
+    return deleted + await _delete_records(backend, outright, "expired lease")
 
 
 async def _delete_records(backend: StorageBackend, keys: list[str], what: str) -> list[str]:

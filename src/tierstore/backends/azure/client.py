@@ -269,6 +269,13 @@ class SdkClient:
         blob = await self._blob(name)
         await blob.delete_blob(delete_snapshots="include")
 
+    async def delete_if(self, name: str, version: str) -> None:
+        """Delete only while the blob's ETag is ``version`` (``If-Match``: 412 ConditionNotMet otherwise)."""
+        from azure.core import MatchConditions
+
+        blob = await self._blob(name)
+        await blob.delete_blob(delete_snapshots="include", etag=version, match_condition=MatchConditions.IfNotModified)
+
     async def delete_batch(self, names: Sequence[str]) -> list[tuple[str, Failure]] | None:
         blobs = await self._blobs()
         return await batch.delete_batch(blobs, names, fall_back=self._fall_back)

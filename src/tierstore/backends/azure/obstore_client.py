@@ -168,6 +168,10 @@ class ObstoreClient:
     async def delete(self, name: str) -> None:
         await self.sdk.delete(name)
 
+    async def delete_if(self, name: str, version: str) -> None:
+        """Through the SDK: obstore sends no condition on a delete."""
+        await self.sdk.delete_if(name, version)
+
     async def delete_batch(self, names: Sequence[str]) -> list[tuple[str, Failure]] | None:
         return await self.sdk.delete_batch(names)
 

@@ -57,6 +57,7 @@ from tierstore.errors import (
     BackendUnavailableError,
     ConflictError,
     InvalidInputError,
+    NotSupportedError,
     ObjectNotFoundError,
     TierstoreError,
 )
@@ -294,6 +295,22 @@ class CloudBackend(ClosingContext):
             await self._run(f"delete {key!r}", key, lambda: self.client.delete(name), log=log)
         except ObjectNotFoundError:
             return log.maybe_applied  # gone after an attempt that may have deleted it: most likely ours
+        return True
+
+    async def delete_if_version(self, key: str, version: str) -> bool:
+        """Delete ``key`` only while its version token (ETag, generation) is ``version``, in one conditional request;
+        False when it is not (changed, or gone). NotSupportedError where the client cannot send the condition."""
+        conditional = getattr(self.client, "delete_if", None)
+        if conditional is None:
+            raise NotSupportedError(f"{self!r} cannot delete on a condition")
+        name = self._name(key)
+        log = AttemptLog()
+        try:
+            await self._run(f"delete {key!r} if unchanged", key, lambda: conditional(name, version), log=log)
+        except ObjectNotFoundError:
+            return log.maybe_applied  # gone after an attempt that may have deleted it: most likely ours
+        except ConflictError:
+            return False
         return True
 
     async def delete_many(self, keys: Sequence[str]) -> None:

@@ -271,6 +271,13 @@ class GCSClient:
     async def delete(self, name: str) -> None:
         await self._in_pool(lambda: self._open().delete_blob(name, timeout=self.timeout, retry=None))
 
+    async def delete_if(self, name: str, version: str) -> None:
+        """Delete only while the object's generation is ``version`` (``ifGenerationMatch``: 412 otherwise)."""
+        generation = int(version)
+        await self._in_pool(
+            lambda: self._open().delete_blob(name, if_generation_match=generation, timeout=self.timeout, retry=None)
+        )
+
     async def delete_batch(self, names: Sequence[str]) -> list[tuple[str, Failure]] | None:
         return None  # batch_limit is 0: never called
 

@@ -248,6 +248,11 @@ class SdkClient:
         client = await self.sdk()
         await client.delete_object(Bucket=self.config.bucket, Key=name)
 
+    async def delete_if(self, name: str, version: str) -> None:
+        """Delete only while the object's ETag is ``version`` (``If-Match``: 412 otherwise, 404 when gone)."""
+        client = await self.sdk()
+        await client.delete_object(Bucket=self.config.bucket, Key=name, IfMatch=version)
+
     async def delete_batch(self, names: Sequence[str]) -> list[tuple[str, Failure]] | None:
         client = await self.sdk()
         request = {"Objects": [{"Key": name} for name in names], "Quiet": True}

@@ -207,6 +207,10 @@ class ObstoreClient:
         await self._obstore.head_async(store, name)  # raises FileNotFoundError when there is nothing to delete
         await self._obstore.delete_async(store, name)
 
+    async def delete_if(self, name: str, version: str) -> None:
+        """Through the SDK: obstore sends no condition on a delete."""
+        await self.sdk.delete_if(name, version)
+
     async def delete_batch(self, names: Sequence[str]) -> list[tuple[str, Failure]] | None:
         return await self.sdk.delete_batch(names)
 
