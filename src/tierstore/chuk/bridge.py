@@ -69,16 +69,20 @@ class TierstoreBridge:
 
     @property
     def session_id(self) -> str | None:
+        """The session id of the bridge underneath (chuk's ``configure`` sets it)."""
         return self.bridge.session_id
 
     async def configure(self, artifact_store: Any | None = None, session_id: str | None = None) -> None:
+        """chuk's ``configure``, as :meth:`tierstore.chuk.calls.ChukCalls.configure` answers it."""
         await self.bridge.configure(artifact_store, session_id)
 
     @property
     def is_persistent(self) -> bool:
+        """Whether stored pages outlive the process (False for the in-memory backend)."""
         return self.bridge.is_persistent
 
     async def store_page(self, page: Any, tier: Any = ChukTier.L3) -> str:
+        """Store chuk's (or tierstore's) page in ``tier``; its artifact id (under the agent's lease once attached)."""
         converted, resolved = to_tierstore(page), tier_of(tier)
         self._inherited.pop(converted.page_id, None)
         if self._lease is None:
@@ -93,12 +97,15 @@ class TierstoreBridge:
         return None if page is None else to_chuk(page)
 
     async def delete_page(self, artifact_id: str) -> bool:
+        """Delete a stored page; True if there was one."""
         return await self.bridge.delete_page(artifact_id)
 
     async def store_checkpoint(self, pages: list[Any], checkpoint_name: str) -> str:
+        """chuk's ``store_checkpoint`` of chuk's pages (:meth:`tierstore.chuk.calls.ChukCalls.store_checkpoint`)."""
         return await self.bridge.store_checkpoint([to_tierstore(p) for p in pages], checkpoint_name)
 
     async def load_checkpoint(self, checkpoint_id: str) -> list[Any]:
+        """chuk's ``load_checkpoint``, as chuk's pages (:meth:`tierstore.chuk.calls.ChukCalls.load_checkpoint`)."""
         return [to_chuk(p) for p in await self.bridge.load_checkpoint(checkpoint_id)]
 
     def get_stats(self) -> Any:
@@ -218,6 +225,7 @@ def to_chuk(page: MemoryPage) -> Any:
 
 
 def tier_of(value: Any) -> StorageTier:
+    """tierstore's tier for chuk's or tierstore's ``StorageTier`` (or its value); InvalidInputError otherwise."""
     try:
         return StorageTier(value.value if isinstance(value, Enum) else value)
     except ValueError:
@@ -225,5 +233,6 @@ def tier_of(value: Any) -> StorageTier:
 
 
 def qualified(value: object) -> str:
+    """The qualified class name of ``value``, for error messages."""
     kind = type(value)
     return f"{kind.__module__}.{kind.__qualname__}"

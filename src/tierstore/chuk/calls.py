@@ -5,6 +5,11 @@ chuk's ``MemoryManager`` and its users call ``configure``, ``is_persistent``, ``
 with chuk's signatures and, where they do not weaken a tierstore guarantee, chuk's semantics. Where they would,
 tierstore's hold: ids stay tierstore's (``ckpt_...``, ``mem_<tier>_<n>``), and ``load_checkpoint`` returns every
 page of the checkpoint, verified, or raises; it never drops the pages it could not load as chuk does.
+
+Why the bridge keeps them: the spec calls none of them, but they are chuk's ``ArtifactsBridge`` API, so code written
+for chuk calls them on whichever ``ArtifactsBridge`` it imports (``tests/compat/test_bridge_calls.py`` runs each call
+on both). This is their one implementation: :class:`tierstore.chuk.bridge.TierstoreBridge` offers the same calls
+with chuk's pages by converting them and calling these.
 """
 
 from __future__ import annotations

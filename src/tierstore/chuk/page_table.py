@@ -41,6 +41,8 @@ _TYPE_WEIGHTS: dict[PageType, float] = {
 
 
 class PageTableEntry(BaseModel):
+    """One page's row: where it lives (tier, artifact id) and its state, without its content."""
+
     page_id: str
     tier: StorageTier
     artifact_id: str | None = None
@@ -57,6 +59,7 @@ class PageTableEntry(BaseModel):
     affinity: Affinity = Affinity.LOCAL
 
     def mark_accessed(self) -> None:
+        """Count one access, now."""
         self.last_accessed = _now()
         self.access_count += 1
 
@@ -67,6 +70,8 @@ class PageTableEntry(BaseModel):
 
 
 class PageTableStats(BaseModel):
+    """Counts of a page table's entries, by tier and modality."""
+
     total_pages: int
     dirty_pages: int
     pages_by_tier: dict[StorageTier, int]
@@ -119,6 +124,7 @@ class PageTable(BaseModel):
         return self.entries.get(page_id)
 
     def remove(self, page_id: str) -> PageTableEntry | None:
+        """Drop a page's entry; returns it, or None when there was none."""
         return self.entries.pop(page_id, None)
 
     def update_location(
@@ -140,6 +146,7 @@ class PageTable(BaseModel):
         return True
 
     def update_compression(self, page_id: str, compression_level: CompressionLevel) -> bool:
+        """Record a page's new compression level; False when it has no entry."""
         entry = self.entries.get(page_id)
         if entry is None:
             return False
@@ -147,6 +154,7 @@ class PageTable(BaseModel):
         return True
 
     def mark_accessed(self, page_id: str) -> bool:
+        """Count one access of a page; False when it has no entry."""
         entry = self.entries.get(page_id)
         if entry is None:
             return False
@@ -154,6 +162,7 @@ class PageTable(BaseModel):
         return True
 
     def mark_dirty(self, page_id: str) -> bool:
+        """Mark a page changed since it was last stored; False when it has no entry."""
         entry = self.entries.get(page_id)
         if entry is None:
             return False
@@ -161,6 +170,7 @@ class PageTable(BaseModel):
         return True
 
     def mark_clean(self, page_id: str) -> bool:
+        """Mark a page stored as it is (now the time of its last flush); False when it has no entry."""
         entry = self.entries.get(page_id)
         if entry is None:
             return False
@@ -169,18 +179,23 @@ class PageTable(BaseModel):
         return True
 
     def get_by_tier(self, tier: StorageTier) -> list[PageTableEntry]:
+        """The entries in ``tier``."""
         return [e for e in self.entries.values() if e.tier == tier]
 
     def get_by_modality(self, modality: Modality) -> list[PageTableEntry]:
+        """The entries of ``modality``."""
         return [e for e in self.entries.values() if e.modality == modality]
 
     def get_by_type(self, page_type: PageType) -> list[PageTableEntry]:
+        """The entries of ``page_type``."""
         return [e for e in self.entries.values() if e.page_type == page_type]
 
     def get_dirty_pages(self) -> list[PageTableEntry]:
+        """The entries changed since they were last stored."""
         return [e for e in self.entries.values() if e.dirty]
 
     def get_working_set(self) -> list[PageTableEntry]:
+        """The entries in L0 and L1."""
         return self.get_by_tier(StorageTier.L0) + self.get_by_tier(StorageTier.L1)
 
     def get_eviction_candidates(self, tier: StorageTier = StorageTier.L1, limit: int = 10) -> list[PageTableEntry]:
@@ -193,6 +208,7 @@ class PageTable(BaseModel):
         return sorted(candidates, key=lambda e: _aware(e.last_accessed))[:limit]
 
     def get_stats(self) -> PageTableStats:
+        """Counts of the entries, by tier and modality."""
         by_tier = dict.fromkeys(StorageTier, 0)
         by_modality = dict.fromkeys(Modality, 0)
         for entry in self.entries.values():

@@ -27,6 +27,8 @@ _FIXED_TIME: Final = datetime(2000, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class ManagerState:
+    """What a checkpoint keeps of a manager beside its pages (see the module docstring)."""
+
     entries: list[dict[str, Any]]
     """chuk's ``PageTableEntry`` objects as JSON, in the page table's order."""
     l0: list[str]
@@ -35,6 +37,7 @@ class ManagerState:
 
 
 def state_page(state: ManagerState, session_id: str | None) -> MemoryPage:
+    """The structured page that holds ``state`` in a checkpoint."""
     content = {
         "format": _FORMAT,
         "entries": state.entries,
@@ -55,6 +58,7 @@ def state_page(state: ManagerState, session_id: str | None) -> MemoryPage:
 
 
 def read_state(page: MemoryPage) -> ManagerState:
+    """The manager state a checkpoint's state page holds; IntegrityError when it holds none."""
     content = page.content
     try:
         if not isinstance(content, dict) or content.get("format") != _FORMAT:

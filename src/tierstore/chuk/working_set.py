@@ -11,174 +11,35 @@ counted with, so the budget never drifts from the pages in L0.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, PrivateAttr
 
+from tierstore.chuk.policies import (
+    AntiThrashPolicy,
+    EvictionCandidate,
+    PinnedSet,
+    TokenBudget,
+    WorkingSetConfig,
+    WorkingSetStats,
+)
 from tierstore.enums import Modality, StorageTier
 from tierstore.models import MemoryPage
+
+__all__ = [
+    "AntiThrashPolicy",
+    "EvictionCandidate",
+    "PinnedSet",
+    "TokenBudget",
+    "WorkingSetConfig",
+    "WorkingSetManager",
+    "WorkingSetStats",
+]
 
 
 def _tokens(page: MemoryPage) -> int:
     return page.size_tokens or page.estimate_tokens()
-
-
-class WorkingSetConfig(BaseModel):
-    max_l0_tokens: int = Field(default=128_000, gt=0)
-    max_l1_pages: int = Field(default=100, ge=0)
-    eviction_threshold: float = Field(default=0.85, ge=0.0, le=1.0)
-    """Share of the usable L0 budget above which :meth:`WorkingSetManager.needs_eviction` is true."""
-    target_utilization: float = Field(default=0.70, ge=0.0, le=1.0)
-    """Share of the usable L0 budget that :meth:`WorkingSetManager.calculate_eviction_target` evicts down to."""
-    reserved_tokens: int = Field(default=4_000, ge=0)
-    """Tokens kept free in L0 for the system prompt, tools and the reply."""
-
-
-class TokenBudget(BaseModel):
-    """Tokens in L0, by modality, against the context window's size."""
-
-    total_limit: int = 128_000
-    reserved: int = 4_000
-    tokens_by_modality: dict[Modality, int] = Field(default_factory=lambda: dict.fromkeys(Modality, 0))
-
-    @property
-    def text_tokens(self) -> int:
-        return self.tokens_by_modality.get(Modality.TEXT, 0)
-
-    @property
-    def image_tokens(self) -> int:
-        return self.tokens_by_modality.get(Modality.IMAGE, 0)
-
-    @property
-    def audio_tokens(self) -> int:
-        return self.tokens_by_modality.get(Modality.AUDIO, 0)
-
-    @property
-    def video_tokens(self) -> int:
-        return self.tokens_by_modality.get(Modality.VIDEO, 0)
-
-    @property
-    def structured_tokens(self) -> int:
-        return self.tokens_by_modality.get(Modality.STRUCTURED, 0)
-
-    @property
-    def used(self) -> int:
-        return sum(self.tokens_by_modality.values())
-
-    @property
-    def available(self) -> int:
-        return max(0, self.total_limit - self.reserved - self.used)
-
-    @property
-    def utilization(self) -> float:
-        usable = self.total_limit - self.reserved
-        return 1.0 if usable <= 0 else min(1.0, self.used / usable)
-
-    def can_fit(self, tokens: int) -> bool:
-        return tokens <= self.available
-
-    def add(self, tokens: int, modality: Modality) -> bool:
-        """Count ``tokens`` more; False (and no change) when they do not fit."""
-        if not self.can_fit(tokens):
-            return False
-        self.tokens_by_modality[modality] = self.tokens_by_modality.get(modality, 0) + tokens
-        return True
-
-    def remove(self, tokens: int, modality: Modality) -> None:
-        self.tokens_by_modality[modality] = max(0, self.tokens_by_modality.get(modality, 0) - tokens)
-
-
-class WorkingSetStats(BaseModel):
-    l0_pages: int = 0
-    l1_pages: int = 0
-    total_pages: int = 0
-    tokens_used: int = 0
-    tokens_available: int = 0
-    utilization: float = 0.0
-    needs_eviction: bool = False
-    tokens_by_modality: dict[Modality, int] = Field(default_factory=dict)
-
-
-class PinnedSet(BaseModel):
-    """Pages never to evict: pinned explicitly, or automatically (recent turns, claims, the system prompt)."""
-
-    pinned: set[str] = Field(default_factory=set)
-    auto_pinned: set[str] = Field(default_factory=set)
-    auto_pin_last_n_turns: int = 3
-    auto_pin_system_prompt: bool = True
-    auto_pin_claims: bool = True
-
-    def pin(self, page_id: str) -> None:
-        self.pinned.add(page_id)
-
-    def unpin(self, page_id: str) -> None:
-        """Lift both the explicit and the automatic pin."""
-        self.pinned.discard(page_id)
-        self.auto_pinned.discard(page_id)
-
-    def is_pinned(self, page_id: str) -> bool:
-        return page_id in self.pinned or page_id in self.auto_pinned
-
-    def auto_pin(self, page_id: str) -> None:
-        self.auto_pinned.add(page_id)
-
-    def clear_auto_pins(self) -> None:
-        self.auto_pinned.clear()
-
-    def get_all_pinned(self) -> set[str]:
-        return self.pinned | self.auto_pinned
-
-    def count(self) -> int:
-        return len(self.get_all_pinned())
-
-
-class AntiThrashPolicy(BaseModel):
-    """Protects pages just faulted in, and pages just evicted, from (another) eviction for a few turns."""
-
-    eviction_cooldown_turns: int = 3
-    fault_protection_turns: int = 2
-    _evicted_at: dict[str, int] = PrivateAttr(default_factory=dict)
-    _faulted_at: dict[str, int] = PrivateAttr(default_factory=dict)
-
-    def record_eviction(self, page_id: str, turn: int) -> None:
-        self._evicted_at[page_id] = turn
-
-    def record_fault(self, page_id: str, turn: int) -> None:
-        self._faulted_at[page_id] = turn
-
-    def can_evict(self, page_id: str, current_turn: int) -> bool:
-        faulted = self._faulted_at.get(page_id)
-        if faulted is not None and current_turn - faulted < self.fault_protection_turns:
-            return False
-        evicted = self._evicted_at.get(page_id)
-        return evicted is None or current_turn - evicted >= self.eviction_cooldown_turns
-
-    def get_eviction_penalty(self, page_id: str, current_turn: int) -> float:
-        """0.0 to 1.0, higher the more recently the page was faulted in (fully) or evicted (half as much)."""
-        penalty = 0.0
-        faulted = self._faulted_at.get(page_id)
-        if faulted is not None and current_turn - faulted < self.fault_protection_turns:
-            penalty += 1.0 - (current_turn - faulted) / self.fault_protection_turns
-        evicted = self._evicted_at.get(page_id)
-        if evicted is not None and current_turn - evicted < self.eviction_cooldown_turns:
-            penalty += 0.5 * (1.0 - (current_turn - evicted) / self.eviction_cooldown_turns)
-        return min(1.0, penalty)
-
-    def cleanup_old_history(self, current_turn: int, max_age: int = 20) -> None:
-        self._faulted_at = {p: t for p, t in self._faulted_at.items() if current_turn - t <= max_age}
-        self._evicted_at = {p: t for p, t in self._evicted_at.items() if current_turn - t <= max_age}
-
-
-@dataclass(frozen=True, slots=True)
-class EvictionCandidate:
-    page_id: str
-    tier: StorageTier
-    score: float
-    """Lower is evicted first (chuk-ai-session-manager's scale)."""
-    tokens: int
-    """Tokens the page is counted with (L0), or would cost in L0 (L1)."""
 
 
 class WorkingSetManager(BaseModel):
@@ -196,6 +57,7 @@ class WorkingSetManager(BaseModel):
     _counted: dict[str, tuple[int, Modality]] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, context: Any, /) -> None:
+        """Size the token budget from the configuration when it was not given to match."""
         if self.budget.total_limit != self.config.max_l0_tokens:
             self.budget = TokenBudget(total_limit=self.config.max_l0_tokens, reserved=self.config.reserved_tokens)
 
@@ -204,10 +66,12 @@ class WorkingSetManager(BaseModel):
 
     @property
     def l0_count(self) -> int:
+        """Pages in L0."""
         return len(self.l0_pages)
 
     @property
     def l1_count(self) -> int:
+        """Pages in the L1 cache."""
         return len(self.l1_cache)
 
     @property
@@ -217,20 +81,25 @@ class WorkingSetManager(BaseModel):
 
     @property
     def utilization(self) -> float:
+        """The used share of L0's usable token budget."""
         return self.budget.utilization
 
     @property
     def tokens_used(self) -> int:
+        """Tokens in L0."""
         return self.budget.used
 
     @property
     def tokens_available(self) -> int:
+        """Tokens that still fit in L0."""
         return self.budget.available
 
     def needs_eviction(self) -> bool:
+        """Whether L0 is fuller than the configuration's eviction threshold."""
         return self.utilization > self.config.eviction_threshold
 
     def can_fit(self, tokens: int) -> bool:
+        """Whether ``tokens`` more fit in L0."""
         return self.budget.can_fit(tokens)
 
     # -- moving pages ---------------------------------------------------------------------------------------
@@ -269,6 +138,7 @@ class WorkingSetManager(BaseModel):
         return page.page_id in self.l1_cache and self.add_to_l0(page)
 
     def demote_to_l1(self, page: MemoryPage) -> bool:
+        """Move a page from L0 into L1; False when it is not in L0 or L1 is full."""
         return page.page_id in self.l0_pages and self.add_to_l1(page)
 
     def remove(self, page_id: str) -> MemoryPage | None:
@@ -317,21 +187,27 @@ class WorkingSetManager(BaseModel):
         return self.l1_cache.get(page_id)
 
     def is_in_l0(self, page_id: str) -> bool:
+        """Whether a page is in L0."""
         return page_id in self.l0_pages
 
     def is_in_l1(self, page_id: str) -> bool:
+        """Whether a page is in the L1 cache."""
         return page_id in self.l1_cache
 
     def is_in_working_set(self, page_id: str) -> bool:
+        """Whether a page is in L0 or L1."""
         return self.is_in_l0(page_id) or self.is_in_l1(page_id)
 
     def get_l0_page_ids(self) -> list[str]:
+        """L0's page ids, in context order."""
         return list(self.l0_pages)
 
     def get_l1_pages(self) -> list[MemoryPage]:
+        """The pages of the L1 cache."""
         return list(self.l1_cache.values())
 
     def get_stats(self) -> WorkingSetStats:
+        """A snapshot of the working set."""
         return WorkingSetStats(
             l0_pages=len(self.l0_pages),
             l1_pages=len(self.l1_cache),
@@ -410,23 +286,29 @@ class WorkingSetManager(BaseModel):
     # -- turns, pins, importance ---------------------------------------------------------------------------
 
     def new_turn(self) -> None:
+        """Start the next turn (anti-thrash history older than 20 turns is forgotten every 10)."""
         self.current_turn += 1
         if self.current_turn % 10 == 0:
             self.anti_thrash.cleanup_old_history(self.current_turn)
 
     def pin_page(self, page_id: str) -> None:
+        """Pin a page: it is never evicted."""
         self.pinned_set.pin(page_id)
 
     def unpin_page(self, page_id: str) -> None:
+        """Lift a page's pins."""
         self.pinned_set.unpin(page_id)
 
     def is_pinned(self, page_id: str) -> bool:
+        """Whether a page is pinned."""
         return self.pinned_set.is_pinned(page_id)
 
     def record_fault(self, page_id: str) -> None:
+        """Note a fault of a page in this turn (it is protected from eviction for a while)."""
         self.anti_thrash.record_fault(page_id, self.current_turn)
 
     def record_eviction(self, page_id: str) -> None:
+        """Note an eviction of a page in this turn (it is protected from another for a while)."""
         self.anti_thrash.record_eviction(page_id, self.current_turn)
 
     def set_importance(self, page_id: str, importance: float) -> None:
@@ -434,4 +316,5 @@ class WorkingSetManager(BaseModel):
         self.importance_overrides[page_id] = max(0.0, min(1.0, importance))
 
     def clear_importance(self, page_id: str) -> None:
+        """Drop a page's importance override."""
         self.importance_overrides.pop(page_id, None)
