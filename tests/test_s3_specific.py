@@ -303,6 +303,62 @@ async def test_set_tier_of_an_object_overwritten_after_it_was_read_copies_the_ne
 
 
 @pytest.mark.parametrize("s3_rig", S3_RIGS)
+async def test_a_tier_change_copy_is_conditional_on_its_destination_too(
+    s3_rig: str, client: str, rig_server: Callable[[str], Any]
+) -> None:
+    """The copy onto itself carries ``If-Match`` with the ETag read, so a delete that lands while S3 copies is not
+    undone by the copy's write (AWS answers 412)."""
+    server = rig_server(s3_rig)
+    spec = {**server.new_store(), "client": client}
+    conditions: list[tuple[str | None, str | None]] = []
+
+    def decide(request: web.Request) -> None:
+        if s3_operation(request.method, request.path, request.query, request.headers) == "CopyObject":
+            conditions.append((request.headers.get("If-Match"), request.headers.get("x-amz-copy-source-if-match")))
+
+    proxy = FaultProxy(server.endpoint, decide=decide)
+    await proxy.start()
+    try:
+        async with load(s3_rig).open_backend({**spec, "endpoint": proxy.url}) as backend:
+            await backend.put("p", b"body", tags={"tier": "L3"})
+            etag = server.client.head_object(Bucket=spec["bucket"], Key="p")["ETag"]
+            await backend.set_tier("p", StorageTier.L2, tags={"tier": "L2"})
+    finally:
+        await proxy.stop()
+    assert conditions == [(etag, etag)]
+
+
+@pytest.mark.parametrize(
+    "s3_rig",
+    [
+        pytest.param(
+            "s3_moto",
+            marks=pytest.mark.xfail(strict=True, reason="moto 5.2 ignores If-Match on CopyObject's destination"),
+        ),
+        pytest.param("s3_localstack", marks=s3_localstack.MARKS),
+    ],
+)
+def test_the_emulator_refuses_a_copy_whose_destination_does_not_match(
+    s3_rig: str, rig_server: Callable[[str], Any]
+) -> None:
+    """What the header above relies on, asked of the emulator directly: a copy whose ``If-Match`` names another
+    ETag than the destination's is refused with 412 (AWS's CopyObject ``IfMatch``)."""
+    server = rig_server(s3_rig)
+    bucket = server.new_store()["bucket"]
+    server.client.put_object(Bucket=bucket, Key="p", Body=b"body")
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - botocore's ClientError, checked by its status below
+        server.client.copy_object(
+            Bucket=bucket,
+            Key="p",
+            CopySource={"Bucket": bucket, "Key": "p"},
+            IfMatch='"0123456789abcdef0123456789abcdef"',
+            StorageClass="STANDARD_IA",
+            MetadataDirective="REPLACE",
+        )
+    assert getattr(raised.value, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode") == 412
+
+
+@pytest.mark.parametrize("s3_rig", S3_RIGS)
 async def test_set_tier_out_of_a_restored_archive(s3_rig: str, client: str, rig_server: Callable[[str], Any]) -> None:
     server = rig_server(s3_rig)
     spec = {**server.new_store(), "client": client}

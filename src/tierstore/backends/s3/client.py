@@ -274,8 +274,10 @@ class SdkClient:
         self, name: str, storage_class: str, tier: StorageTier, tags: Mapping[str, str], calls: Calls
     ) -> None:
         """One idempotent attempt: read, then copy onto itself unless the object already is so; a failure anywhere
-        repeats the whole of it. The copy is conditional on the ETag read, so it never copies another version,
-        nor re-creates an object deleted in between (S3 answers 404 for the source)."""
+        repeats the whole of it. The copy is conditional on the ETag read, on its source and on its destination
+        (``If-Match``), so it never copies another version, nor re-creates an object deleted in between: before the
+        copy S3 answers 404 for the source, during it 412 for the destination (AWS; moto ignores the destination's
+        condition, README: Emulators)."""
         client = await self.sdk()
         for race in range(1, SET_CLASS_RACES + 1):
             answer = await self.head_answer(name)
@@ -306,6 +308,8 @@ class SdkClient:
                     Key=name,
                     CopySource={"Bucket": self.config.bucket, "Key": name},
                     CopySourceIfMatch=str(answer.get("ETag", "")),
+                    # and on the destination (the same key): a delete landing while S3 copies is not undone (AWS)
+                    IfMatch=str(answer.get("ETag", "")),
                     StorageClass=storage_class,
                     # REPLACE, not COPY: the tier record changes even when the storage class does not.
                     MetadataDirective="REPLACE",
