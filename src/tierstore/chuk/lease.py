@@ -30,9 +30,10 @@ faults as ``IntegrityError`` (missing), never as another page.
 How an agent ends, and when its lease goes: ``aclose()`` of the bridge ``attach`` returns or of the bridge it was
 given (also by leaving ``async with``, or by closing a ``SyncBridge`` over it) releases it at once, from whichever
 loop; a process that exits normally without closing releases it as it exits (an ``atexit`` hook, on a loop of its
-own); a process killed (SIGKILL, or SIGTERM without a handler) leaves it to expire ``lease_ttl`` after its last
-renewal. An agent used again after a release takes a new lease naming what the old one named; what ``gc`` took
-meanwhile faults as missing. A forked child never releases its parent's lease.
+own, waiting 5 s at most: a lease it could not delete by then expires); a process killed (SIGKILL, or SIGTERM
+without a handler) leaves it to expire ``lease_ttl`` after its last renewal. An agent used again after a release
+takes a new lease naming what the old one named; what ``gc`` took meanwhile faults as missing. A forked child never
+releases its parent's lease.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final
 
 from tierstore import ids
 from tierstore.bridge import ArtifactsBridge
@@ -182,6 +184,8 @@ class AgentLease:
 
 
 _LIVE: weakref.WeakSet[AgentLease] = weakref.WeakSet()
+_EXIT_WAIT: Final = 5.0
+"""Seconds a process exiting waits for its agents' leases to be deleted."""
 _ABANDONING: set[asyncio.Task[None]] = set()
 """Renewals being stopped on their own loop, held until stopped (asyncio holds tasks weakly)."""
 
@@ -200,7 +204,9 @@ def _release_at_exit() -> None:
         return
 
     async def release_all() -> None:
-        await asyncio.gather(*(agent.release() for agent in ending), return_exceptions=True)
+        releases = asyncio.gather(*(agent.release() for agent in ending), return_exceptions=True)
+        with contextlib.suppress(TimeoutError):  # an unreachable store must not hold the exit up: they expire
+            await asyncio.wait_for(releases, _EXIT_WAIT)
 
     try:
         asyncio.run(release_all())
