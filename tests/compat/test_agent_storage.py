@@ -149,6 +149,26 @@ async def test_a_running_agent_keeps_its_pages_and_gc_takes_them_once_it_ends(st
     assert await other.list_pages() == []
 
 
+@pytest.mark.bridge_only
+async def test_an_agent_used_after_its_bridge_closed_takes_a_new_lease_naming_its_pages(store: Store) -> None:
+    vm = MemoryManager(session_id="s")
+    bridge = ArtifactsBridge(store.open())
+    attach(vm, bridge)
+    await pages(vm, "msg_0", "msg_1", "msg_2")
+    assert await vm.evict_page("msg_1", ChukTier.L3)
+    await bridge.aclose()
+    other = ArtifactsBridge(store.open())
+    assert (await fsck(other, verify=False)).in_progress == []
+    assert await vm.evict_page("msg_2", ChukTier.L3)  # used again: a new lease, naming msg_1 again
+    assert len((await fsck(other, verify=False)).in_progress) == 1
+    assert (await gc(other, grace=timedelta(0))).orphans_deleted == []
+    for name in ("msg_1", "msg_2"):
+        vm.new_turn()
+        assert await content(vm, name) == f"the content of {name}"
+    await bridge.aclose()
+    assert len((await gc(other, grace=timedelta(0))).orphans_deleted) == 2
+
+
 async def test_rm_refuses_the_pages_of_a_running_agent_until_it_ends(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
