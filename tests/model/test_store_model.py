@@ -27,9 +27,9 @@ from tests.soak import scaled
 SIZES: dict[str, tuple[int, int]] = {
     "memory": (25, 20),
     "filesystem": (15, 15),
-    "s3_moto": (4, 8),
-    "gcs": (5, 8),
-    "azure": (4, 6),
+    "s3_moto": (4, 40),
+    "gcs": (4, 40),
+    "azure": (4, 32),
 }
 """Per rig: sequences, steps per sequence (before TIERSTORE_SOAK)."""
 
