@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench._harness import Case, compare, compare_maintenance, figure, main, populate, store_and_load, text_pages
 from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage
-from tierstore.codec import decode_page, encode_page
+from tierstore.codec import PLAIN
 
 PAGES = int(os.environ.get("TIERSTORE_BENCH_PAGES", "300"))
 SCALE = [int(n) for n in os.environ.get("TIERSTORE_BENCH_SCALE", "1000,10000,100000").split(",")]
@@ -48,7 +48,7 @@ def _read(path: Path) -> bytes:
 
 async def _disk() -> None:
     pages = text_pages(PAGES, 2048)
-    frames = [encode_page(p, f"mem_L3_{i}").data for i, p in enumerate(pages)]
+    frames = [PLAIN.encode_page(p, f"mem_L3_{i}").data for i, p in enumerate(pages)]
 
     threads = ThreadPoolExecutor(32)  # as many as FileSystemBackend's own pool
 
@@ -85,7 +85,7 @@ async def _disk() -> None:
 async def _codec() -> None:
     for size in (2048, 1 << 20):
         pages = text_pages(50, size)
-        frames = [encode_page(p, "mem_L3_1").data for p in pages]
+        frames = [PLAIN.encode_page(p, "mem_L3_1").data for p in pages]
 
         async def json_baseline(pages: list[MemoryPage] = pages) -> None:
             for page in pages:
@@ -93,11 +93,11 @@ async def _codec() -> None:
 
         async def encode(pages: list[MemoryPage] = pages) -> None:
             for page in pages:
-                encode_page(page, "mem_L3_1")
+                PLAIN.encode_page(page, "mem_L3_1")
 
         async def decode(frames: list[bytes] = frames) -> None:
             for frame in frames:
-                decode_page(frame, "mem_L3_1")
+                PLAIN.decode_page(frame, "mem_L3_1")
 
         await compare(
             f"codec per page of {size} bytes (50 pages)",

@@ -19,7 +19,7 @@ L3 = StorageTier.L3
 
 async def _claim(allocator: IdAllocator, backend: InMemoryBackend, tier: StorageTier = L3) -> str:
     async def write(key: str) -> None:
-        await backend.put(key, codec.encode_record(key, {}).data, if_absent=True)
+        await backend.put(key, codec.PLAIN.encode_record(key, {}).data, if_absent=True)
 
     return await allocator.claim(tier, write)
 

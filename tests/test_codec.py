@@ -14,20 +14,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tierstore import IntegrityError, InvalidInputError, MemoryPage, Modality, StorageTier
-from tierstore.codec import (
-    HEADER_START,
-    decode_frame,
-    decode_manifest,
-    decode_page,
-    decode_record,
-    encode_manifest,
-    encode_page,
-    encode_record,
-    header_end,
-    page_fields,
-    prepare_page,
-    read_header,
-)
+from tierstore.codec import HEADER_START, PLAIN, Codec
 from tierstore.models import CheckpointManifest
 from tierstore.validate import MAX_DEPTH
 
@@ -38,58 +25,58 @@ def _page(content: object = "hello", **fields: object) -> MemoryPage:
 
 def test_binary_content_is_stored_raw() -> None:
     blob = os.urandom(4096)
-    encoded = encode_page(MemoryPage(page_id="img", modality=Modality.IMAGE, content=blob), "mem_L3_1")
+    encoded = PLAIN.encode_page(MemoryPage(page_id="img", modality=Modality.IMAGE, content=blob), "mem_L3_1")
     assert encoded.data.endswith(blob)  # no base64: the bytes themselves close the frame
     assert encoded.size < len(blob) + 1024
 
 
 def test_checksum_is_of_what_was_written() -> None:
-    encoded = encode_page(_page("x"), "mem_L3_1")
-    _page_back, checksum = decode_page(encoded.data, "mem_L3_1")
+    encoded = PLAIN.encode_page(_page("x"), "mem_L3_1")
+    _page_back, checksum = PLAIN.decode_page(encoded.data, "mem_L3_1")
     assert checksum == encoded.checksum
-    assert decode_frame(encoded.data, "mem_L3_1").checksum == encoded.checksum
+    assert PLAIN.decode_frame(encoded.data, "mem_L3_1").checksum == encoded.checksum
 
 
 def test_every_flipped_bit_is_an_integrity_error() -> None:
-    data = encode_page(_page("hello" * 20), "mem_L3_1").data
+    data = PLAIN.encode_page(_page("hello" * 20), "mem_L3_1").data
     for position in range(len(data)):
         for bit in range(8):
             damaged = bytearray(data)
             damaged[position] ^= 1 << bit
             with pytest.raises(IntegrityError):
-                decode_page(bytes(damaged), "mem_L3_1")
+                PLAIN.decode_page(bytes(damaged), "mem_L3_1")
 
 
 @pytest.mark.parametrize("cut", [1, HEADER_START, -1])
 def test_truncated_and_extended_frames_are_integrity_errors(cut: int) -> None:
-    data = encode_page(_page(), "mem_L3_1").data
+    data = PLAIN.encode_page(_page(), "mem_L3_1").data
     for damaged in (data[:cut], data + b"\x00"):
         with pytest.raises(IntegrityError):
-            decode_page(damaged, "mem_L3_1")
+            PLAIN.decode_page(damaged, "mem_L3_1")
 
 
 def test_a_frame_under_another_key_is_refused_on_every_read_path() -> None:
-    page_frame = encode_page(_page(), "mem_L3_1").data
+    page_frame = PLAIN.encode_page(_page(), "mem_L3_1").data
     with pytest.raises(IntegrityError, match="written as 'mem_L3_1', not 'mem_L3_2'"):
-        decode_page(page_frame, "mem_L3_2")
+        PLAIN.decode_page(page_frame, "mem_L3_2")
     with pytest.raises(IntegrityError, match="written as"):
-        read_header(page_frame[: header_end(page_frame)], "mem_L3_2")
+        PLAIN.read_header(page_frame[: PLAIN.header_end(page_frame)], "mem_L3_2")
     manifest = CheckpointManifest(name="n", created_at=datetime(2026, 1, 1), page_count=0, pages=[], checkpoint_id="c1")
     with pytest.raises(IntegrityError, match="written as"):
-        decode_manifest(encode_manifest(manifest).data, "c2")
+        PLAIN.decode_manifest(PLAIN.encode_manifest(manifest).data, "c2")
     with pytest.raises(IntegrityError, match="written as"):
-        decode_record(encode_record("tomb_1", {}).data, "tomb_2")
+        PLAIN.decode_record(PLAIN.encode_record("tomb_1", {}).data, "tomb_2")
 
 
 def test_two_writes_of_one_page_under_one_key_never_share_bytes() -> None:
     page = _page()
-    assert len({encode_page(page, "mem_L3_1").data for _ in range(100)}) == 100
-    assert len({prepare_page(page, identity=True).identity for _ in range(3)}) == 1
+    assert len({PLAIN.encode_page(page, "mem_L3_1").data for _ in range(100)}) == 100
+    assert len({PLAIN.prepare_page(page, identity=True).identity for _ in range(3)}) == 1
 
 
 def test_write_tokens_are_never_issued_twice_across_threads_and_forks() -> None:
     def tokens(count: int) -> list[str]:
-        return [read_header(encode_page(_page(), "mem_L3_1").data).meta["write"] for _ in range(count)]
+        return [PLAIN.read_header(PLAIN.encode_page(_page(), "mem_L3_1").data).meta["write"] for _ in range(count)]
 
     tokens(1)  # the parent now holds a pool of drawn tokens that a careless child would inherit
     reader, writer = os.pipe()
@@ -110,9 +97,9 @@ def test_write_tokens_are_never_issued_twice_across_threads_and_forks() -> None:
 @pytest.mark.parametrize("size", [0, 1, 2046, 2047, 2048, 2049, 4094, 4095, 16383, 16384, 70001])
 def test_the_body_digest_is_sha256_of_the_content_at_every_size(size: int) -> None:
     content = bytes(range(256)) * (size // 256) + bytes(size % 256)
-    data = encode_page(_page(content), "mem_L3_1").data
-    assert read_header(data).meta["body"] == hashlib.sha256(content).hexdigest()
-    assert decode_page(data, "mem_L3_1")[0].content == content
+    data = PLAIN.encode_page(_page(content), "mem_L3_1").data
+    assert PLAIN.read_header(data).meta["body"] == hashlib.sha256(content).hexdigest()
+    assert PLAIN.decode_page(data, "mem_L3_1")[0].content == content
 
 
 def test_identity_ignores_bookkeeping_but_not_content_or_description() -> None:
@@ -121,48 +108,48 @@ def test_identity_ignores_bookkeeping_but_not_content_or_description() -> None:
         update={"access_count": 9, "storage_tier": StorageTier.L3, "dirty": True, "artifact_id": "x"}
     )
     same.mark_accessed()
-    assert prepare_page(same, identity=True).identity == prepare_page(page, identity=True).identity
+    assert PLAIN.prepare_page(same, identity=True).identity == PLAIN.prepare_page(page, identity=True).identity
     for changed in (_page("other"), _page(importance=0.9), _page(metadata={"k": 1}), _page(caption="c")):
-        assert prepare_page(changed, identity=True).identity != prepare_page(page, identity=True).identity
-    assert prepare_page(page, compression="zstd", identity=True).identity == prepare_page(page, identity=True).identity
+        assert PLAIN.prepare_page(changed, identity=True).identity != PLAIN.prepare_page(page, identity=True).identity
+    assert Codec("zstd").prepare_page(page, identity=True).identity == PLAIN.prepare_page(page, identity=True).identity
 
 
 def test_the_header_alone_is_verified_without_the_body() -> None:
-    data = encode_page(_page("body" * 1000), "mem_L3_1").data
-    header = read_header(data[: header_end(data)], "mem_L3_1")
-    assert (header.kind, page_fields(header)["page_id"]) == ("page", "a")
-    assert header.checksum == decode_frame(data).checksum
+    data = PLAIN.encode_page(_page("body" * 1000), "mem_L3_1").data
+    header = PLAIN.read_header(data[: PLAIN.header_end(data)], "mem_L3_1")
+    assert (header.kind, PLAIN.page_fields(header)["page_id"]) == ("page", "a")
+    assert header.checksum == PLAIN.decode_frame(data).checksum
     damaged = bytearray(data)
     damaged[HEADER_START + 3] ^= 1
     with pytest.raises(IntegrityError):
-        read_header(bytes(damaged), "mem_L3_1")
+        PLAIN.read_header(bytes(damaged), "mem_L3_1")
 
 
 def test_zstd_compresses_and_round_trips() -> None:
     page = _page("repetitive " * 10_000)
-    plain, packed = encode_page(page, "k"), encode_page(page, "k", compression="zstd")
+    plain, packed = PLAIN.encode_page(page, "k"), Codec("zstd").encode_page(page, "k")
     assert packed.size < plain.size / 10
-    assert decode_page(packed.data, "k")[0] == page
+    assert PLAIN.decode_page(packed.data, "k")[0] == page
 
 
 def test_manifest_is_not_a_page() -> None:
     manifest = CheckpointManifest(name="n", created_at=datetime(2026, 1, 1), page_count=0, pages=[], checkpoint_id="c")
     with pytest.raises(IntegrityError, match="not a page"):
-        decode_page(encode_manifest(manifest).data, "c")
+        PLAIN.decode_page(PLAIN.encode_manifest(manifest).data, "c")
 
 
 def test_format_version_1_is_refused_by_name() -> None:
-    data = bytearray(encode_page(_page(), "k").data)
+    data = bytearray(PLAIN.encode_page(_page(), "k").data)
     data[4] = 1
     with pytest.raises(IntegrityError, match="format version 1"):
-        decode_page(bytes(data), "k")
+        PLAIN.decode_page(bytes(data), "k")
 
 
 def test_unserialisable_content_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="use str, bytes, or JSON data"):
-        encode_page(MemoryPage(page_id="a", modality=Modality.STRUCTURED, content={"f": object()}), "k")
+        PLAIN.encode_page(MemoryPage(page_id="a", modality=Modality.STRUCTURED, content={"f": object()}), "k")
     with pytest.raises(InvalidInputError):
-        encode_page(MemoryPage(page_id="a", modality=Modality.STRUCTURED, content={"nan": float("nan")}), "k")
+        PLAIN.encode_page(MemoryPage(page_id="a", modality=Modality.STRUCTURED, content={"nan": float("nan")}), "k")
 
 
 def test_deep_nesting_is_refused_before_it_can_overflow() -> None:
@@ -170,12 +157,12 @@ def test_deep_nesting_is_refused_before_it_can_overflow() -> None:
     for _ in range(1000):
         deep = [deep]
     with pytest.raises(InvalidInputError, match=f"more than {MAX_DEPTH} deep"):
-        encode_page(MemoryPage(page_id="a", modality=Modality.STRUCTURED, content=deep), "k")
+        PLAIN.encode_page(MemoryPage(page_id="a", modality=Modality.STRUCTURED, content=deep), "k")
     shallow: object = "leaf"
     for _ in range(MAX_DEPTH):
         shallow = {"k": shallow}
     page = MemoryPage(page_id="a", modality=Modality.STRUCTURED, content=shallow)
-    assert decode_page(encode_page(page, "k").data, "k")[0] == page
+    assert PLAIN.decode_page(PLAIN.encode_page(page, "k").data, "k")[0] == page
 
 
 def test_reads_chuk_ai_session_manager_json_and_pages_move_both_ways() -> None:
@@ -188,7 +175,7 @@ page = MemoryPage(page_id="m1", modality=Modality.IMAGE, caption="a cat", dimens
 sys.stdout.write(page.model_dump_json())
 """
     dumped = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT)
-    page, checksum = decode_page(dumped.stdout.encode(), "mem_L3_1")
+    page, checksum = PLAIN.decode_page(dumped.stdout.encode(), "mem_L3_1")
     assert checksum is None
     assert (page.page_id, page.caption, page.dimensions, page.content) == ("m1", "a cat", (3, 4), "text body")
     dumped_back = page.model_dump_json()
@@ -198,12 +185,12 @@ sys.stdout.write(page.model_dump_json())
 
 def test_legacy_json_that_is_not_a_page_is_an_integrity_error() -> None:
     with pytest.raises(IntegrityError):
-        decode_page(b'{"not": "a page"}', "k")
+        PLAIN.decode_page(b'{"not": "a page"}', "k")
 
 
 def test_lone_surrogates_outside_text_content_are_refused() -> None:
     for fields in ({"metadata": {"\ud800": None}}, {"caption": "a\udfffb"}, {"provenance": ["\ud83d"]}):
         with pytest.raises(InvalidInputError, match="surrogate"):
-            encode_page(MemoryPage(page_id="a", modality=Modality.TEXT, **fields), "k")
+            PLAIN.encode_page(MemoryPage(page_id="a", modality=Modality.TEXT, **fields), "k")
     text = _page("lone \ud800 kept")
-    assert decode_page(encode_page(text, "k").data, "k")[0] == text
+    assert PLAIN.decode_page(PLAIN.encode_page(text, "k").data, "k")[0] == text

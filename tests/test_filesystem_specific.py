@@ -148,7 +148,7 @@ async def test_no_single_bit_flip_changes_what_get_metadata_or_load_page_return(
     expected = await bridge.get_metadata(artifact)
     (header_length,) = struct.unpack(">I", original[4:8])
     frame_start = 12 + header_length
-    frame_header_end = frame_start + codec.header_end(original[frame_start:])
+    frame_header_end = frame_start + codec.PLAIN.header_end(original[frame_start:])
     detected = 0
     for position in range(frame_header_end):
         for bit in range(8):

@@ -80,7 +80,7 @@ async def _plant(backend: StorageBackend, root: Path | None, key: str, entry: st
         await backend.put(key, b"")
     elif entry == "another record's frame":
         other = RECORDS["tomb"]()
-        await backend.put(key, codec.encode_record(other, {"state": "deleted", "artifacts": [], "at": "x"}).data)
+        await backend.put(key, codec.PLAIN.encode_record(other, {"state": "deleted", "artifacts": [], "at": "x"}).data)
     else:
         assert root is not None
         path = root / "objects" / key

@@ -32,9 +32,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
-from tierstore import codec, ids
+from tierstore import ids
 from tierstore.backends.base import StorageBackend
 from tierstore.clock import SYSTEM_CLOCK, Clock
+from tierstore.codec import PLAIN, Codec
 from tierstore.enums import StorageTier
 from tierstore.errors import ConflictError, IntegrityError
 from tierstore.loops import PerLoop
@@ -53,10 +54,18 @@ class _Block:
 
 
 class IdAllocator:
-    def __init__(self, backend: StorageBackend, *, clock: Clock = SYSTEM_CLOCK, refs: References | None = None) -> None:
+    def __init__(
+        self,
+        backend: StorageBackend,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        refs: References | None = None,
+        codec: Codec = PLAIN,
+    ) -> None:
         self._backend = backend
         self._clock = clock
-        self._refs = refs if refs is not None else References(backend, concurrency=8, clock=clock)
+        self._codec = codec
+        self._refs = refs if refs is not None else References(backend, concurrency=8, clock=clock, codec=codec)
         self._forget()
         _ALLOCATORS.add(self)
 
@@ -77,6 +86,17 @@ class IdAllocator:
                 continue
             return key
         raise ConflictError(f"{_GIVE_UP_AFTER} keys in a row were taken in blocks of this bridge's own")
+
+    def ready_key(self, tier: StorageTier) -> str | None:
+        """This bridge's next free key of ``tier`` if a block it holds has one left (no I/O, no await); None when
+        a block must be claimed first (:meth:`claim` does)."""
+        if self._pid != os.getpid():  # forked by a path that ran no at-fork hook (a C extension's fork())
+            self._forget()
+        block = self._blocks.get(tier)
+        if block is not None and block.next <= block.last:  # no await before the increment: nobody else takes it
+            block.next += 1
+            return ids.artifact_id(tier, block.next - 1)
+        return None
 
     async def _take(self, tier: StorageTier) -> int:
         if self._pid != os.getpid():  # forked by a path that ran no at-fork hook (a C extension's fork())
@@ -103,7 +123,7 @@ class IdAllocator:
             key = ids.alloc_key(tier, block)
             record = {"at": self._clock.now().isoformat(), "host": socket.gethostname(), "pid": os.getpid()}
             try:
-                await self._backend.put(key, codec.encode_record(key, record).data, if_absent=True)
+                await self._backend.put(key, self._codec.encode_record(key, record).data, if_absent=True)
             except ConflictError:
                 block += 1
                 if lost % _RESCAN_AFTER == 0:

@@ -2,8 +2,9 @@
 
 Data flows one way: page -> codec -> bridge -> artifacts (:mod:`tierstore.artifacts`) -> backend protocol ->
 provider adapter. The bridge validates what it is given before any I/O (:mod:`tierstore.validate`), encodes and
-verifies pages (:mod:`tierstore.codec`), and runs checkpoints: it never writes a key twice, never lists a checkpoint
-that cannot be restored, and never returns a page other than the one stored under the id asked for.
+verifies pages (its one :class:`~tierstore.codec.Codec`), and runs checkpoints: it never writes a key twice, never
+lists a checkpoint that cannot be restored, and never returns a page other than the one stored under the id asked
+for.
 
 Checkpoints, in order: take a lease naming the artifacts to reuse (pages whose identity equals an entry of a recent
 listed checkpoint, so a restarted process uploads only what changed), upload the other pages, renew the lease,
@@ -19,7 +20,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, get_args
 
-from tierstore import codec, ids
+from tierstore import ids
 from tierstore.artifacts import Artifacts
 from tierstore.artifacts.custom import CustomArtifacts
 from tierstore.artifacts.objects import ObjectArtifacts
@@ -27,6 +28,7 @@ from tierstore.backends.base import RestoreSpeed, RestoreStatus, StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.chuk.calls import ChukCalls
 from tierstore.clock import SYSTEM_CLOCK, Clock, check_clock
+from tierstore.codec import VOLATILE_FIELDS, Buffer, Codec, Compression, Encoded, PreparedPage
 from tierstore.concurrency import Progress, bounded_gather
 from tierstore.enums import StorageTier
 from tierstore.errors import (
@@ -72,7 +74,7 @@ class ArtifactsBridge(ChukCalls):
         backend: StorageBackend | SimpleBackend | None = None,
         *,
         session_id: str | None = None,
-        compression: codec.Compression = "none",
+        compression: Compression = "none",
         concurrency: int = 32,
         lease_ttl: timedelta = DEFAULT_LEASE_TTL,
         clock: Clock = SYSTEM_CLOCK,
@@ -83,16 +85,18 @@ class ArtifactsBridge(ChukCalls):
             raise InvalidInputError("lease_ttl must be a timedelta of at least one second")
         self.clock = check_clock(clock)
         """This host's clocks (:mod:`tierstore.clock`): names and records take its time, no safety decision does."""
-        self.compression: codec.Compression = codec.check_compression(compression)
+        self.codec = Codec(compression)
+        """How this bridge encodes what it stores: built once here, handed to everything that reads or writes frames."""
+        self.compression: Compression = self.codec.compression
         self.backend: StorageBackend | SimpleBackend = backend if backend is not None else InMemoryBackend()
         self.session_id = session_id
         self._artifacts: Artifacts
         if isinstance(self.backend, StorageBackend):
             self._artifacts = ObjectArtifacts(
-                self.backend, concurrency=concurrency, lease_ttl=lease_ttl, clock=self.clock
+                self.backend, self.codec, concurrency=concurrency, lease_ttl=lease_ttl, clock=self.clock
             )
         elif is_simple_backend(self.backend):
-            self._artifacts = CustomArtifacts(self.backend)
+            self._artifacts = CustomArtifacts(self.backend, self.codec)
         else:
             raise InvalidInputError(
                 f"{type_name(self.backend)} is not a storage backend: implement store/load/delete/exists/"
@@ -118,8 +122,12 @@ class ArtifactsBridge(ChukCalls):
         """Store a page as a new artifact and return its id (``mem_{tier}_{n}``), unique to this call."""
         page = as_page(page)
         resolved = _resolve_tier(page, tier)
-        prepared = await self._prepare(page)
-        artifact, encoded = await self._create(page, prepared, resolved, owner=None)
+        if _is_big(page):
+            prepared = await asyncio.to_thread(self.codec.prepare_page, page)
+        else:
+            prepared = self.codec.prepare_page(page)
+        async with self._limit.get():
+            artifact, encoded = await self._artifacts.create_page(page, prepared, resolved, None)
         self._tally_pages += 1
         self._tally_bytes += encoded.size
         return artifact
@@ -494,22 +502,22 @@ class ArtifactsBridge(ChukCalls):
             return False
 
     async def _create(
-        self, page: MemoryPage, prepared: codec.PreparedPage, tier: StorageTier, owner: str | None
-    ) -> tuple[str, codec.Encoded]:
+        self, page: MemoryPage, prepared: PreparedPage, tier: StorageTier, owner: str | None
+    ) -> tuple[str, Encoded]:
         async with self._limit.get():
             return await self._artifacts.create_page(page, prepared, tier, owner)
 
-    async def _prepare(self, page: MemoryPage, *, identity: bool = False) -> codec.PreparedPage:
-        if isinstance(page.content, bytes | str) and len(page.content) > _BIG_PAGE:
-            return await asyncio.to_thread(codec.prepare_page, page, compression=self.compression, identity=identity)
-        return codec.prepare_page(page, compression=self.compression, identity=identity)
+    async def _prepare(self, page: MemoryPage, *, identity: bool = False) -> PreparedPage:
+        if _is_big(page):
+            return await asyncio.to_thread(self.codec.prepare_page, page, identity=identity)
+        return self.codec.prepare_page(page, identity=identity)
 
-    async def _decode(self, data: codec.Buffer, key: str) -> tuple[MemoryPage, str | None]:
+    async def _decode(self, data: Buffer, key: str) -> tuple[MemoryPage, str | None]:
         bound = key if self._artifacts.binds_keys else None
         try:
             if len(data) > _BIG_PAGE:
-                return await asyncio.to_thread(codec.decode_page, data, bound)
-            return codec.decode_page(data, bound)
+                return await asyncio.to_thread(self.codec.decode_page, data, bound)
+            return self.codec.decode_page(data, bound)
         except IntegrityError as exc:
             raise IntegrityError(f"{key}: {exc}", key=key) from exc
 
@@ -532,6 +540,11 @@ def _check_pages(pages: Any) -> list[MemoryPage]:
     return [as_page(p) for p in pages]
 
 
+def _is_big(page: MemoryPage) -> bool:
+    """Whether a page is encoded in a worker thread, off the event loop."""
+    return isinstance(page.content, bytes | str) and len(page.content) > _BIG_PAGE
+
+
 def _resolve_tier(page: MemoryPage, tier: Any) -> StorageTier:
     """The given tier, else the page's own if it is L2-L4, else L3 (an evicted page lands in L3)."""
     if tier is None:
@@ -540,7 +553,7 @@ def _resolve_tier(page: MemoryPage, tier: Any) -> StorageTier:
 
 
 def _with_state(entry: CheckpointEntry, page: MemoryPage) -> CheckpointEntry:
-    state = PageState.model_validate({name: getattr(page, name) for name in codec.VOLATILE_FIELDS})
+    state = PageState.model_validate({name: getattr(page, name) for name in VOLATILE_FIELDS})
     return entry.model_copy(update={"page_id": page.page_id, "modality": page.modality.value, "state": state})
 
 

@@ -30,12 +30,20 @@ class PerLoop(Generic[T]):
     def __init__(self, make: Callable[[], T]) -> None:
         self._make = make
         self._values: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], T] | None = None
+        """The loop asked for last and its value: most calls come from the same loop, and a weak dictionary's
+        lookup makes a weak reference each time."""
 
     def get(self) -> T:
+        """The running loop's value, made on first use there."""
         loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0]() is loop:
+            return last[1]
         value = self._values.get(loop)
         if value is None:
             value = self._values[loop] = self._make()
+        self._last = (weakref.ref(loop), value)
         return value
 
 

@@ -75,9 +75,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
-from tierstore import codec, ids
+from tierstore import ids
 from tierstore.backends.base import StorageBackend
 from tierstore.clock import SYSTEM_CLOCK, Clock
+from tierstore.codec import PLAIN, Codec
 from tierstore.concurrency import bounded_gather
 from tierstore.enums import StorageTier
 from tierstore.errors import (
@@ -160,9 +161,10 @@ def _names(value: Any) -> frozenset[str]:
 class Manifests:
     """Checkpoint manifests, read once each (a manifest never changes)."""
 
-    def __init__(self, backend: StorageBackend, concurrency: int) -> None:
+    def __init__(self, backend: StorageBackend, concurrency: int, codec: Codec = PLAIN) -> None:
         self._backend = backend
         self._concurrency = concurrency
+        self._codec = codec
         self._cache: dict[str, CheckpointManifest] = {}
 
     async def get(self, key: str) -> CheckpointManifest | None:
@@ -173,7 +175,7 @@ class Manifests:
         if data is None:
             return None
         try:
-            manifest = codec.decode_manifest(data, key)
+            manifest = self._codec.decode_manifest(data, key)
         except IntegrityError as exc:
             raise IntegrityError(f"{key}: {exc}", key=key) from exc
         self._cache[key] = manifest
@@ -219,9 +221,11 @@ class Lease:
         reuse: Iterable[str],
         ttl: timedelta,
         clock: Clock = SYSTEM_CLOCK,
+        codec: Codec = PLAIN,
     ) -> None:
         self._backend = backend
         self._clock = clock
+        self._codec = codec
         self.key = ids.INTENT_PREFIX + checkpoint
         self._checkpoint = checkpoint
         self._reuse = sorted(set(reuse))
@@ -249,7 +253,7 @@ class Lease:
             "renewed": self._clock.now().isoformat(),
             "ttl": self._ttl.total_seconds(),
         }
-        return codec.encode_record(self.key, record).data
+        return self._codec.encode_record(self.key, record).data
 
     async def start(self) -> None:
         await self._write(if_absent=True)
@@ -301,17 +305,20 @@ class References:
         concurrency: int,
         lease_ttl: timedelta = DEFAULT_LEASE_TTL,
         clock: Clock = SYSTEM_CLOCK,
+        codec: Codec = PLAIN,
     ) -> None:
         self.backend = backend
         self.clock = clock
+        self.codec = codec
+        """How records and manifests are framed (the bridge's codec)."""
         self._backend = backend
         self._concurrency = concurrency
         self.lease_ttl = lease_ttl
-        self.manifests = Manifests(backend, concurrency)
+        self.manifests = Manifests(backend, concurrency, codec)
         self._tombs: dict[str, Tomb] = {}
 
     def lease(self, checkpoint: str, reuse: Iterable[str]) -> Lease:
-        return Lease(self._backend, checkpoint, reuse, self.lease_ttl, self.clock)
+        return Lease(self._backend, checkpoint, reuse, self.lease_ttl, self.clock, self.codec)
 
     # -- reading the records -------------------------------------------------------------------------------
 
@@ -324,7 +331,7 @@ class References:
                 data = await self._backend.get(key)
                 if data is None:
                     return None
-                return _intent(key, codec.decode_record(data, key), written)
+                return _intent(key, self.codec.decode_record(data, key), written)
             except IntegrityError:
                 logger.info("lease %s cannot be read: nothing is deleted until it expires", key)
                 return Intent(key, "", frozenset(), written, _UNREADABLE_LEASE_TTL, protects_everything=True)
@@ -344,7 +351,7 @@ class References:
                 data = await self._backend.get(key)
                 if data is None:
                     return None
-                tomb = _tomb(key, codec.decode_record(data, key))
+                tomb = _tomb(key, self.codec.decode_record(data, key))
             except IntegrityError:
                 logger.info("tomb %s cannot be read: any artifact may be being deleted", key)
                 damaged.append(key)
@@ -386,7 +393,7 @@ class References:
             try:
                 data = await self._backend.get(key)
                 if data is not None:
-                    codec.decode_record(data, key)
+                    self.codec.decode_record(data, key)
             except IntegrityError:
                 return True
             return False
@@ -424,7 +431,7 @@ class References:
         now = self.clock.now()
         key = f"{ids.timestamped(ids.TOMB_PREFIX, now)}_{_SUFFIX[state]}"
         record = {"state": state, "artifacts": sorted(artifacts), "at": now.isoformat()}
-        await self._backend.put(key, codec.encode_record(key, record).data, if_absent=True)
+        await self._backend.put(key, self.codec.encode_record(key, record).data, if_absent=True)
         return key
 
     async def delete_recorded(self, artifacts: list[str]) -> None:

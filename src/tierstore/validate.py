@@ -31,6 +31,7 @@ MAX_DEPTH: Final = 100
 
 PERSISTENT_TIERS: Final = (StorageTier.L2, StorageTier.L3, StorageTier.L4)
 _ERRORS_SHOWN: Final = 3
+_validate: Final = MemoryPage.__pydantic_validator__.validate_python
 
 
 def type_name(value: object) -> str:
@@ -42,12 +43,11 @@ def type_name(value: object) -> str:
 def as_page(value: Any) -> MemoryPage:
     """A validated copy of ``value`` as a tierstore ``MemoryPage`` (content kept as is, not copied)."""
     if isinstance(value, MemoryPage) or (isinstance(value, BaseModel) and type(value).__name__ == "MemoryPage"):
-        fields = dict(value.__dict__)
+        fields = value.__dict__  # read, never changed; content is ``Any``: validated as the very same object
     else:
         raise InvalidInputError(f"expected a tierstore.models.MemoryPage, got {type_name(value)}")
-    content = fields.pop("content", None)
     try:
-        page = MemoryPage.model_validate(fields)
+        page: MemoryPage = _validate(fields)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()[:_ERRORS_SHOWN]
@@ -55,7 +55,6 @@ def as_page(value: Any) -> MemoryPage:
         more = f" (and {exc.error_count() - _ERRORS_SHOWN} more)" if exc.error_count() > _ERRORS_SHOWN else ""
         raise InvalidInputError(f"page {_short(fields.get('page_id'))} is not valid: {problems}{more}") from None
     ids.check_text_id(page.page_id, "page_id")
-    page.content = content
     return page
 
 

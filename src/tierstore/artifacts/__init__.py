@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from tierstore import codec
 from tierstore.backends.base import ListEntry, StorageBackend
+from tierstore.codec import Buffer, Encoded, PreparedPage
 from tierstore.enums import StorageTier
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata
 from tierstore.refs import Doomed, References
@@ -50,10 +50,10 @@ class Artifacts(Protocol):
     def checkpoint_key(self, value: object) -> str | None: ...
 
     async def create_page(
-        self, page: MemoryPage, prepared: codec.PreparedPage, tier: StorageTier, owner: str | None
-    ) -> tuple[str, codec.Encoded]: ...
+        self, page: MemoryPage, prepared: PreparedPage, tier: StorageTier, owner: str | None
+    ) -> tuple[str, Encoded]: ...
 
-    async def read(self, key: str) -> codec.Buffer | None: ...
+    async def read(self, key: str) -> Buffer | None: ...
 
     async def describe(self, key: str) -> PageMetadata | None: ...
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tierstore import codec, ids
+from tierstore import ids
 from tierstore.backends.base import ListEntry, StorageBackend
+from tierstore.codec import Buffer, Codec, Encoded, PreparedPage
 from tierstore.enums import StorageTier
 from tierstore.errors import IntegrityError, NotSupportedError, TierstoreError
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata
@@ -41,8 +42,9 @@ class _NoLease:
 class CustomArtifacts:
     binds_keys = False
 
-    def __init__(self, backend: SimpleBackend) -> None:
+    def __init__(self, backend: SimpleBackend, codec: Codec) -> None:
         self.backend = backend
+        self.codec = codec
         self.name = str(getattr(backend, "name", type(backend).__name__))
         self.persistent = bool(getattr(backend, "persistent", True))
         self._kinds: dict[str, str | None] = {}
@@ -60,15 +62,15 @@ class CustomArtifacts:
         return artifact
 
     async def create_page(
-        self, page: MemoryPage, prepared: codec.PreparedPage, tier: StorageTier, owner: str | None
-    ) -> tuple[str, codec.Encoded]:
-        encoded = codec.frame_page(prepared, None)
+        self, page: MemoryPage, prepared: PreparedPage, tier: StorageTier, owner: str | None
+    ) -> tuple[str, Encoded]:
+        encoded = self.codec.frame_page(prepared, None)
         described = _metadata(page, None, encoded.checksum, encoded.size, tier)
         artifact = await self._store(page.page_id, encoded.data, described.model_dump(mode="json"))
         self._kinds[artifact] = "page"
         return artifact, encoded
 
-    async def read(self, key: str) -> codec.Buffer | None:
+    async def read(self, key: str) -> Buffer | None:
         data = await self.backend.load(key)
         return None if data is None else bytes(data)
 
@@ -77,7 +79,7 @@ class CustomArtifacts:
         if data is None:
             return None
         try:
-            page, checksum = codec.decode_page(data, None)
+            page, checksum = self.codec.decode_page(data, None)
         except IntegrityError as exc:
             raise IntegrityError(f"{key}: {exc}", key=key) from exc
         return _metadata(page, key, checksum, len(data), None)
@@ -105,7 +107,7 @@ class CustomArtifacts:
         if data[:1] == b"{":
             return "page"
         try:
-            return codec.read_prefix(data)[0]
+            return self.codec.kind_of(data)
         except IntegrityError:
             return None
 
@@ -123,14 +125,14 @@ class CustomArtifacts:
         if data is None:
             return None
         try:
-            manifest = codec.decode_manifest(data, None)
+            manifest = self.codec.decode_manifest(data, None)
         except IntegrityError as exc:
             raise IntegrityError(f"{key}: {exc}", key=key) from exc
         manifest.checkpoint_id = key
         return manifest
 
     async def write_manifest(self, manifest: CheckpointManifest) -> str:
-        data = codec.encode_manifest(manifest).data
+        data = self.codec.encode_manifest(manifest).data
         stored = await self._store(manifest.checkpoint_id, data, {"kind": "checkpoint"})
         self._kinds[stored] = "manifest"
         manifest.checkpoint_id = stored

@@ -11,19 +11,19 @@
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
-from tierstore import codec, ids
+from tierstore import ids
 from tierstore.allocator import IdAllocator
 from tierstore.artifacts import CheckpointLease
-from tierstore.backends.base import METADATA_BUDGET, Chunks, ListEntry, StorageBackend
+from tierstore.backends.base import METADATA_BUDGET, Checked, Chunks, ListEntry, StorageBackend
 from tierstore.clock import Clock
+from tierstore.codec import Buffer, Codec, Encoded, PreparedPage
 from tierstore.enums import StorageTier
-from tierstore.errors import ArchivedPageError, IntegrityError, ObjectNotFoundError
+from tierstore.errors import ArchivedPageError, ConflictError, IntegrityError, ObjectNotFoundError
 from tierstore.loops import PerLoop
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata
 from tierstore.refs import Doomed, References
@@ -35,18 +35,20 @@ _VERIFY_IN_THREAD: Final = 1 << 20
 _BIG_VERIFIES: Final = 2
 """Whole reads of artifacts above ``_VERIFY_IN_THREAD`` that reuse proofs run at once: each holds the artifact in
 memory, and a checkpoint's concurrency of 32 must not mean 32 big pages read side by side."""
-_UNRESERVED_COLON_PLUS: Final = re.compile(r"[A-Za-z0-9_.~:+-]*")
 
 
 class ObjectArtifacts:
     binds_keys = True
 
-    def __init__(self, backend: StorageBackend, *, concurrency: int, lease_ttl: timedelta, clock: Clock) -> None:
+    def __init__(
+        self, backend: StorageBackend, codec: Codec, *, concurrency: int, lease_ttl: timedelta, clock: Clock
+    ) -> None:
         self.backend = backend
+        self.codec = codec
         self.name = backend.name
         self.persistent = backend.persistent
-        self.refs = References(backend, concurrency=concurrency, lease_ttl=lease_ttl, clock=clock)
-        self._allocator = IdAllocator(backend, clock=clock, refs=self.refs)
+        self.refs = References(backend, concurrency=concurrency, lease_ttl=lease_ttl, clock=clock, codec=codec)
+        self._allocator = IdAllocator(backend, clock=clock, refs=self.refs, codec=codec)
         self._own_checkpoints: set[str] = set()
         self._big_verifies = PerLoop(lambda: asyncio.Semaphore(_BIG_VERIFIES))  # a semaphore binds to its loop
 
@@ -63,22 +65,35 @@ class ObjectArtifacts:
     # -- pages -----------------------------------------------------------------------------------------------
 
     async def create_page(
-        self, page: MemoryPage, prepared: codec.PreparedPage, tier: StorageTier, owner: str | None
-    ) -> tuple[str, codec.Encoded]:
-        tags = {"tier": tier.value, "modality": page.modality.value, "pagetype": page.page_type.value}
-        written: list[codec.Encoded] = []
+        self, page: MemoryPage, prepared: PreparedPage, tier: StorageTier, owner: str | None
+    ) -> tuple[str, Encoded]:
+        # Described by the codec from the page validated once, within the backend's rules: not checked again.
+        tags = Checked(self.codec.page_tags(page, tier))
+        written: list[Encoded] = []
+
+        def send(key: str) -> tuple[Encoded, Awaitable[None]]:
+            encoded = self.codec.frame_page(prepared, key)
+            metadata = Checked(self.codec.object_metadata(page, tier, owner, encoded, key, METADATA_BUDGET))
+            body = Chunks(encoded.head, encoded.body)  # the page's content is never copied into a joined frame
+            return encoded, self.backend.put(key, body, metadata=metadata, tags=tags, tier=tier, if_absent=True)
 
         async def write(key: str) -> None:
-            encoded = codec.frame_page(prepared, key)
-            metadata = _object_metadata(page, encoded, tier, owner, key)
-            body = Chunks(encoded.head, encoded.body)  # the page's content is never copied into a joined frame
-            await self.backend.put(key, body, metadata=metadata, tags=tags, tier=tier, if_absent=True)
+            encoded, sending = send(key)
+            await sending
             written.append(encoded)
 
+        key = self._allocator.ready_key(tier)  # while a block of ids lasts: no coroutine of claim's and write's
+        if key is not None:
+            encoded, sending = send(key)
+            try:
+                await sending
+                return key, encoded
+            except ConflictError:
+                pass  # the key is taken (an object copied in from elsewhere): the next, as claim does
         key = await self._allocator.claim(tier, write)
         return key, written[-1]
 
-    async def read(self, key: str) -> codec.Buffer | None:
+    async def read(self, key: str) -> Buffer | None:
         return await self.backend.get(key)
 
     async def describe(self, key: str) -> PageMetadata | None:
@@ -128,13 +143,13 @@ class ObjectArtifacts:
         if head is None:
             raise ObjectNotFoundError(key)
         try:
-            end = codec.header_end(head)
+            end = self.codec.header_end(head)
             if len(head) < end:
                 head = await self.backend.get_range(key, 0, end) or b""
-            header = codec.read_header(head, key)
+            header = self.codec.read_header(head, key)
             if header.kind != "page":
                 raise IntegrityError(f"object is a {header.kind}, not a page")
-            return codec.page_fields(header)
+            return self.codec.page_fields(header)
         except IntegrityError as exc:
             raise IntegrityError(f"{key}: {exc}", key=key) from exc
 
@@ -170,7 +185,9 @@ class ObjectArtifacts:
 
     async def write_manifest(self, manifest: CheckpointManifest) -> str:
         key = manifest.checkpoint_id
-        await self.backend.put(key, codec.encode_manifest(manifest).data, metadata={"kind": "manifest"}, if_absent=True)
+        await self.backend.put(
+            key, self.codec.encode_manifest(manifest).data, metadata={"kind": "manifest"}, if_absent=True
+        )
         self.refs.manifests.remember(manifest)
         self._own_checkpoints.add(key)
         return key
@@ -231,9 +248,9 @@ class ObjectArtifacts:
             if data is None:
                 return False
             if len(data) > _VERIFY_IN_THREAD:
-                frame = await asyncio.to_thread(codec.decode_frame, data, key)
+                frame = await asyncio.to_thread(self.codec.decode_frame, data, key)
             else:
-                frame = codec.decode_frame(data, key)
+                frame = self.codec.decode_frame(data, key)
         except (IntegrityError, ArchivedPageError):
             return False
         return frame.kind == "page" and frame.checksum == checksum
@@ -269,39 +286,3 @@ class ObjectArtifacts:
 def _artifact_order(key: str) -> tuple[str, int]:
     parsed = ids.parse_artifact_id(key)
     return (parsed[0].value, parsed[1]) if parsed else ("~", 0)
-
-
-def _quote(text: str) -> str:
-    """``quote(text, safe="")``, quicker for what pages hold most: ids and times of unreserved characters, ``:``
-    and ``+``."""
-    if _UNRESERVED_COLON_PLUS.fullmatch(text):
-        return text.replace(":", "%3A").replace("+", "%2B")
-    return quote(text, safe="")
-
-
-def _object_metadata(
-    page: MemoryPage, encoded: codec.Encoded, tier: StorageTier, owner: str | None, key: str
-) -> dict[str, str]:
-    """The page's description as object metadata: lowercase keys, percent-encoded ASCII values.
-
-    The page id goes in only while the whole stays inside the budget every cloud accepts; without it,
-    ``describe`` reads the frame's header instead.
-    """
-    metadata = {
-        "format": str(codec.VERSION),
-        "aid": key,
-        "modality": page.modality.value,
-        "pagetype": page.page_type.value,
-        "tier": tier.value,
-        "level": str(int(page.compression_level)),
-        "created": _quote(page.created_at.isoformat()),
-        "checksum": encoded.checksum,
-        "size": str(encoded.size),
-    }
-    if owner:
-        metadata["ckpt"] = owner
-    page_id = _quote(page.page_id)
-    used = sum(map(len, metadata)) + sum(map(len, metadata.values()))
-    if used + len("pageid") + len(page_id) <= METADATA_BUDGET:
-        metadata["pageid"] = page_id
-    return metadata

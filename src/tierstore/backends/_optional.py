@@ -1,15 +1,7 @@
-"""Lazy imports of the optional SDKs: a missing extra becomes MissingDependencyError, not an import-time crash."""
+"""Lazy imports of the optional SDKs: :func:`tierstore.optional.require`, under the name the adapters import."""
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from tierstore.optional import require
 
-from tierstore.errors import MissingDependencyError
-
-
-def require(module: str, *, extra: str, package: str) -> ModuleType:
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingDependencyError(extra, package) from exc
+__all__ = ["require"]

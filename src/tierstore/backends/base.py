@@ -287,8 +287,18 @@ def check_key(key: str) -> str:
     return key
 
 
+class Checked(dict[str, str]):
+    """Metadata or tags that tierstore built itself within the rules of :func:`check_metadata` and
+    :func:`check_tags` (the bridge's description of a page, from values it validated once): passed through, not
+    checked again. Never made from a caller's values."""
+
+    __slots__ = ()
+
+
 def check_metadata(metadata: Mapping[str, str] | None, budget: int = METADATA_BUDGET) -> dict[str, str]:
     """Refuse metadata that some cloud would reject or mangle: keys [a-z][a-z0-9]*, printable ASCII values."""
+    if type(metadata) is Checked:
+        return metadata
     if not metadata:
         return {}
     try:  # the common case in a few C calls; anything amiss is found and named by the loop below
@@ -321,6 +331,8 @@ def check_metadata(metadata: Mapping[str, str] | None, budget: int = METADATA_BU
 
 def check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     """Refuse tags outside the limits S3 and Azure share: at most 10, keys 1-128, values 0-256 characters."""
+    if type(tags) is Checked:
+        return tags
     if not tags:
         return {}
     if len(tags) > MAX_TAGS:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from tierstore import codec, ids
+from tierstore import ids
 from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.bridge import ArtifactsBridge
 from tierstore.clock import Clock
@@ -102,7 +102,7 @@ async def fsck(
             data = await backend.get(key)
             if data is None:
                 return  # deleted while we looked
-            page, checksum = codec.decode_page(data, key)
+            page, checksum = bridge.codec.decode_page(data, key)
             if found is not None and (page.page_id != found[1].page_id or checksum != found[1].checksum):
                 raise IntegrityError(f"does not hold page {found[1].page_id!r} as {found[0]} names it")
             report.verified += 1

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from tierstore import codec, ids
+from tierstore import ids
 from tierstore.backends.base import StorageBackend
+from tierstore.codec import PLAIN, Codec
 from tierstore.concurrency import Progress, bounded_gather
 from tierstore.enums import StorageTier
 from tierstore.errors import ArchivedPageError, ConflictError, IntegrityError
@@ -29,6 +30,7 @@ async def migrate(
     *,
     concurrency: int = 32,
     progress: Progress | None = None,
+    codec: Codec = PLAIN,
 ) -> MigrateReport:
     report = MigrateReport()
     present: set[str] = set()
@@ -49,7 +51,7 @@ async def migrate(
     async def copy(key: str) -> bool | None:
         """True when copied, False when already there, None when it could not be copied (reported)."""
         try:
-            outcome = await _copy_object(source, destination, key)
+            outcome = await _copy_object(source, destination, key, codec)
         except ArchivedPageError:
             report.archived.append(key)
             return None
@@ -91,7 +93,7 @@ async def migrate(
     return report
 
 
-async def _copy_object(source: StorageBackend, destination: StorageBackend, key: str) -> Outcome:
+async def _copy_object(source: StorageBackend, destination: StorageBackend, key: str, codec: Codec) -> Outcome:
     """Copy one object, verified; ``skipped`` when the destination already holds a copy that verifies as the
     source's, ``repaired`` when it held one that does not verify (replaced)."""
     info = await source.head(key)
@@ -102,7 +104,7 @@ async def _copy_object(source: StorageBackend, destination: StorageBackend, key:
     checksum = codec.decode_frame(data, key).checksum
     if metadata.get("checksum", checksum) != checksum:
         raise IntegrityError(f"{key}: the stored checksum differs from the object metadata", key=key)
-    held = await _held(destination, key, checksum)
+    held = await _held(destination, key, checksum, codec)
     if held == "same":
         return "skipped"
     if held == "other":
@@ -114,14 +116,16 @@ async def _copy_object(source: StorageBackend, destination: StorageBackend, key:
     try:
         await destination.put(key, data, metadata=metadata, tags=tags, tier=tier, if_absent=True)
     except ConflictError:
-        return await _copy_object(source, destination, key)
+        return await _copy_object(source, destination, key, codec)
     copied = await destination.head(key)
     if copied is None or copied.size != len(data):
         raise IntegrityError(f"{key}: the copy at the destination is not {len(data)} bytes", key=key)
     return "repaired" if held == "damaged" else "copied"
 
 
-async def _held(destination: StorageBackend, key: str, checksum: str) -> Literal["none", "same", "other", "damaged"]:
+async def _held(
+    destination: StorageBackend, key: str, checksum: str, codec: Codec
+) -> Literal["none", "same", "other", "damaged"]:
     """What the destination holds under ``key``, read whole and verified: nothing, the frame whose checksum is
     ``checksum`` (with metadata that says so), another verified frame, or something that does not verify."""
     try:

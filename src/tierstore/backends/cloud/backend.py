@@ -122,7 +122,7 @@ class CloudBackend(ClosingContext):
     def _name(self, key: str) -> str:
         return self.prefix + check_key(key)
 
-    async def _run(
+    def _run(
         self,
         what: str,
         key: str | None,
@@ -131,8 +131,8 @@ class CloudBackend(ClosingContext):
         idempotent: bool = True,
         size: int = 0,
         log: AttemptLog | None = None,
-    ) -> T:
-        return await self.calls.run(what, key, attempt, idempotent=idempotent, size=size, log=log)
+    ) -> Awaitable[T]:
+        return self.calls.run(what, key, attempt, idempotent=idempotent, size=size, log=log)
 
     # -- writes -----------------------------------------------------------------------------------------------
 
@@ -150,14 +150,15 @@ class CloudBackend(ClosingContext):
         if not isinstance(data, bytes | bytearray | memoryview | Chunks):
             raise InvalidInputError(f"data for {key!r} must be bytes, not {type(data).__name__}")
         body = as_chunks(data)
+        client = self.client
         checked = check_metadata(metadata)
-        self.client.check_metadata(checked)
-        tier = StorageTier(tier)
+        client.check_metadata(checked)
+        tier = tier if type(tier) is StorageTier else StorageTier(tier)
         storage_class = self.tiers.class_of(tier)
         checked_tags = check_tags(tags)
 
-        async def attempt() -> None:
-            await self.client.put(
+        def attempt() -> Awaitable[None]:
+            return client.put(
                 name,
                 body,
                 metadata=checked,

@@ -55,7 +55,7 @@ class Calls:
     where: str = ""
     """What the requests reach, for errors: ``bucket 'name' (endpoint='…')``."""
 
-    async def run(
+    def run(
         self,
         what: str,
         key: str | None,
@@ -64,8 +64,10 @@ class Calls:
         idempotent: bool = True,
         size: int = 0,
         log: AttemptLog | None = None,
-    ) -> T:
-        return await call_with_retries(
+    ) -> Awaitable[T]:
+        """``attempt`` under the retry loop (:func:`~tierstore.backends.cloud.retry.call_with_retries`): the
+        coroutine to await, made without a coroutine layer of its own."""
+        return call_with_retries(
             attempt,
             policy=self.policy,
             classify=self.classify,

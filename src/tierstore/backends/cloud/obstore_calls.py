@@ -83,7 +83,10 @@ async def put(
     aiohttp, the SDK paths' transport, resends a PUT by itself when a reused connection drops; obstore does not.
     The one resend keeps an overwrite as robust on both paths (the shared loop resends none whose outcome is
     unknown). A create-if-absent is never resent here: the shared loop recognises its own write instead."""
-    sent = {"attributes": dict(attributes), "tags": dict(tags) if tags else None}
+    sent = {
+        "attributes": attributes if type(attributes) is dict else dict(attributes),
+        "tags": (tags if type(tags) is dict else dict(tags)) if tags else None,
+    }
     mode = "create" if if_absent else "overwrite"
     try:
         await obstore.put_async(store, name, body, mode=mode, use_multipart=False, **sent)

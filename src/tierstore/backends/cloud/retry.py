@@ -80,10 +80,12 @@ async def call_with_retries(
     where: str = "",
 ) -> T:
     """Run ``attempt`` until it succeeds, fails permanently, or the policy runs out; SDK errors leave translated."""
-    log = log if log is not None else AttemptLog()
+    attempts = 0 if log is None else log.attempts
     deadline = time.monotonic() + policy.deadline + SECONDS_PER_MIB * size / (1 << 20)
     while True:
-        log.attempts += 1
+        attempts += 1
+        if log is not None:  # made at the first failure, unless the caller gave one: most calls never fail
+            log.attempts = attempts
         # Not wait_for: Python 3.11's wait_for returns the result when the attempt finishes just as the caller
         # is cancelled, swallowing the cancellation (a task cancelled then never ends).
         watched = deadlines.watch(max(deadline - time.monotonic(), 0.001))
@@ -108,6 +110,8 @@ async def call_with_retries(
             failure = Failure("timeout", "maybe") if isinstance(exc, TimeoutError) else classify(exc)
         finally:
             watched.end()
+        if log is None:
+            log = AttemptLog(attempts=attempts)
         log.failures.append(failure)
         log.maybe_applied |= failure.applied == "maybe"
         pause = policy.delay(log.attempts)

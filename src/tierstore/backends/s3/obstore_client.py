@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -150,7 +150,7 @@ class ObstoreClient:
     def describe(self) -> str:
         return self.sdk.describe() + ", client='obstore'"
 
-    async def put(
+    def put(
         self,
         name: str,
         data: Chunks,
@@ -161,9 +161,10 @@ class ObstoreClient:
         tier: StorageTier,
         if_absent: bool,
         calls: Calls,
-    ) -> None:
+    ) -> Coroutine[Any, Any, None]:
+        """The put's one request, as a coroutine made without a layer of its own (one per page stored)."""
         if len(data) > min(self.config.multipart_threshold, OBSTORE_LARGEST_PUT):
-            await self.sdk.put(
+            return self.sdk.put(
                 name,
                 data,
                 metadata=metadata,
@@ -173,13 +174,30 @@ class ObstoreClient:
                 if_absent=if_absent,
                 calls=calls,
             )
-            return
-        await obstore_calls.put(
+        attributes = {**metadata, TIER_MARKER: tier.value, "Storage-Class": storage_class}
+        if self._store is None or self._expires is not None:  # made, or its credentials refreshed, first
+            return self._put_on_store(name, bytes(data), attributes, tags, if_absent)
+        return obstore_calls.put(
             self._obstore,
-            await self.store(),
+            self._store,
             name,
             bytes(data),  # obstore takes one buffer; a small body's join costs little
-            attributes={**metadata, TIER_MARKER: StorageTier(tier).value, "Storage-Class": storage_class},
+            attributes=attributes,
+            tags=tags,
+            if_absent=if_absent,
+            classify=failures.classify_obstore,
+        )
+
+    async def _put_on_store(
+        self, name: str, body: bytes, attributes: dict[str, str], tags: Mapping[str, str], if_absent: bool
+    ) -> None:
+        store = await self.store()
+        await obstore_calls.put(
+            self._obstore,
+            store,
+            name,
+            body,
+            attributes=attributes,
             tags=tags,
             if_absent=if_absent,
             classify=failures.classify_obstore,
