@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tierstore.backends import registry
 
 # pydantic-settings, rich and their dependency closure: what `pip install tierstore` brings besides tierstore.
 CORE_DISTRIBUTIONS = (
@@ -34,7 +35,11 @@ CORE_DISTRIBUTIONS = (
     "typing-inspection",
     "annotated-types",
 )
-CLOUD_MODULES = ("aioboto3", "aiobotocore", "botocore", "boto3", "google.cloud.storage", "azure.storage.blob")
+CLOUDS = [scheme for scheme in registry.every_scheme() if scheme.sdk is not None]
+"""Every provider that needs an extra, as the registry declares it."""
+CLOUD_MODULES = tuple(sorted({scheme.sdk for scheme in CLOUDS if scheme.sdk} | set(registry.sdk_loggers())))
+"""Each cloud's SDK, and the libraries it logs through (botocore, aiohttp, requests, ...)."""
+CLOUD_ROOTS = tuple(sorted({name.split(".")[0] for name in CLOUD_MODULES} | {"zstandard"}))
 
 
 def clean_environment(home: Path) -> dict[str, str]:
@@ -81,15 +86,17 @@ def test_the_venv_really_is_bare(bare_venv: Path, tmp_path: Path) -> None:
 def test_import_pulls_no_cloud_sdk(bare_venv: Path, tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
-        import sys, json
+        import importlib, sys, json
         import tierstore
         from tierstore import ArtifactsBridge, FileSystemBackend, InMemoryBackend, MemoryPage
         import tierstore.cli, tierstore.config, tierstore.maintenance
-        import tierstore.backends.s3, tierstore.backends.gcs
-        roots = ("aioboto3", "aiobotocore", "botocore", "boto3", "google", "azure", "aiohttp", "zstandard")
+        from tierstore.backends import registry
+        for scheme in registry.every_scheme():  # every provider's declaration and package
+            importlib.import_module(scheme.build.__module__)
+        roots = ROOTS
         print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in roots)))
         """
-    )
+    ).replace("ROOTS", repr(CLOUD_ROOTS))
     result = run(bare_venv, tmp_path, "python", "-c", script)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
@@ -105,7 +112,7 @@ def test_memory_and_the_local_disk_work(bare_venv: Path, tmp_path: Path) -> None
     assert run(bare_venv, tmp_path, "tierstore", "fsck").returncode == 0
 
 
-@pytest.mark.parametrize(("url", "extra"), [("s3://bucket/p", "s3"), ("gs://bucket/p", "gcs"), ("az://pages", "azure")])
+@pytest.mark.parametrize(("url", "extra"), [(scheme.form(), scheme.extra) for scheme in CLOUDS])
 def test_cloud_urls_name_the_extra(bare_venv: Path, tmp_path: Path, url: str, extra: str) -> None:
     result = run(bare_venv, tmp_path, "tierstore", "ls", "--url", url)
     assert result.returncode == 2

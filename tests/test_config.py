@@ -265,7 +265,7 @@ def test_memory_url() -> None:
 
 def test_s3_url_with_settings() -> None:
     settings = TierstoreSettings(
-        storage_classes="L4=DEEP_ARCHIVE",  # type: ignore[arg-type]  # the environment's text form
+        storage_classes="L4=DEEP_ARCHIVE",  # the environment's text form
         s3_endpoint_url="http://127.0.0.1:9",
         s3_region="eu-west-1",
         s3_sse="aws:kms",

@@ -1,18 +1,18 @@
 """tierstore: durable, tiered storage for an AI agent's paged memory.
 
-Names are imported on first use, so ``import tierstore`` stays cheap and never imports a cloud SDK;
-``tierstore.S3Backend`` and friends raise MissingDependencyError when their extra is missing.
+Names are imported on first use, so ``import tierstore`` stays cheap and loads neither the cloud layer nor a cloud
+SDK. Each storage provider's public names (``tierstore.S3Backend``, …) come from its declaration in
+:mod:`tierstore.backends.registry`; one raises MissingDependencyError when its extra is missing. For a type
+checker, import them from their package (``from tierstore.backends.s3 import S3Backend``).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tierstore.backends.azure import (
-        AzureBlobBackend as AzureBlobBackend,
-    )
     from tierstore.backends.base import (
         ObjectInfo as ObjectInfo,
         StorageBackend as StorageBackend,
@@ -24,14 +24,8 @@ if TYPE_CHECKING:
     from tierstore.backends.filesystem import (
         FileSystemBackend as FileSystemBackend,
     )
-    from tierstore.backends.gcs import (
-        GCSBackend as GCSBackend,
-    )
     from tierstore.backends.memory import (
         InMemoryBackend as InMemoryBackend,
-    )
-    from tierstore.backends.s3 import (
-        S3Backend as S3Backend,
     )
     from tierstore.bridge import (
         ArtifactsBridge as ArtifactsBridge,
@@ -96,9 +90,6 @@ _EXPORTS = {
     "SyncBridge": "tierstore.sync",
     "InMemoryBackend": "tierstore.backends.memory",
     "FileSystemBackend": "tierstore.backends.filesystem",
-    "S3Backend": "tierstore.backends.s3",
-    "GCSBackend": "tierstore.backends.gcs",
-    "AzureBlobBackend": "tierstore.backends.azure",
     "StorageBackend": "tierstore.backends.base",
     "RetryPolicy": "tierstore.backends.cloud",
     "CloudOptions": "tierstore.backends.cloud",
@@ -144,12 +135,23 @@ _EXPORTS = {
     },
 }
 
-__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
 
 
+def _every_export() -> dict[str, str]:
+    """The names above and each provider's (asked of the registry only here, so the bare import reads none)."""
+    from tierstore.backends import registry
+
+    return {**_EXPORTS, **registry.exports()}
+
+
 def __getattr__(name: str) -> Any:
+    """A public name, imported on first use (``__all__`` too: the providers' names are known once asked for)."""
+    if name == "__all__":
+        return sorted(_every_export())
     module = _EXPORTS.get(name)
+    if module is None and not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is None:
+        module = _every_export().get(name)  # not a submodule (``from tierstore import ids`` asks here first)
     if module is None:
         raise AttributeError(f"module 'tierstore' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
@@ -158,4 +160,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return __all__
+    """Every public name of the package."""
+    return sorted(_every_export())

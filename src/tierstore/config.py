@@ -3,10 +3,12 @@
 * :class:`TierstoreSettings` reads ``TIERSTORE_*`` environment variables (and a ``.env`` file in the working
   directory, when there is one). Every setting is optional; with none set, tierstore uses the local-disk store
   under :func:`default_data_dir`.
-* :func:`backend_from_url` builds a backend from ``file:///path`` (or an unambiguous path: absolute, ``~/``, ``./``
-  or ``../``), ``memory://``, ``s3://bucket/prefix``, ``gs://bucket/prefix`` or ``az://container/prefix``: it
-  parses the URL strictly (:func:`parse_location`) and asks the scheme's backend to build itself
-  (:mod:`tierstore.backends.registry`). ``ArtifactsBridge.from_env`` builds a bridge from the settings.
+* The settings common to every store are fields here; each provider's own (``TIERSTORE_S3_*``, …) are declared
+  by its package and merged in from :mod:`tierstore.backends.registry`, so this module names no provider.
+* :func:`backend_from_url` builds a backend from a URL of a registered scheme (``file:///path`` or an unambiguous
+  path: absolute, ``~/``, ``./`` or ``../``; ``memory://``; ``s3://bucket/prefix``, …): it parses the URL strictly
+  (:func:`parse_location`) and asks the scheme's provider to build the backend. ``ArtifactsBridge.from_env``
+  builds a bridge from the settings.
 * Each cloud SDK keeps its own conventions (``AWS_*``, ``AWS_ENDPOINT_URL``, ``STORAGE_EMULATOR_HOST``, Application
   Default Credentials, ``AZURE_STORAGE_CONNECTION_STRING``, ``DefaultAzureCredential``): this module never reads
   them; the adapters and SDKs do.
@@ -26,20 +28,23 @@ from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, create_model, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from tierstore.backends.cloud.options import CloudOptions
-from tierstore.backends.cloud.retry import RetryPolicy
+from tierstore.backends import registry
 from tierstore.backends.registry import Location, names, scheme_of
 from tierstore.enums import StorageTier
 from tierstore.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from tierstore.backends.base import StorageBackend
+    from tierstore.backends.cloud.options import CloudOptions
+    from tierstore.backends.cloud.retry import RetryPolicy
+
+M = TypeVar("M", bound=BaseModel)
 
 _CONFIGURABLE_TIERS = (StorageTier.L2, StorageTier.L3, StorageTier.L4)
 _log = logging.getLogger(__name__)
@@ -51,8 +56,6 @@ class MisspeltSettingWarning(UserWarning):
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?")
 _UNIT_SECONDS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_PROVIDER_PREFIXES = {"s3": "s3_", "gs": "gcs_", "az": "azure_"}
-"""A scheme's own settings: a bad one fails only what uses that scheme, never a command on another store."""
 _quiet: ContextVar[bool] = ContextVar("tierstore_settings_quiet", default=False)
 
 
@@ -118,8 +121,8 @@ def _checked_storage_classes(mapping: Mapping[Any, Any]) -> dict[StorageTier, st
     return checked
 
 
-class TierstoreSettings(BaseSettings):
-    """tierstore's settings. Each field is read from ``TIERSTORE_<FIELD>`` (case-insensitive) or ``.env``."""
+class CommonSettings(BaseSettings):
+    """The settings common to every store; :class:`TierstoreSettings` adds each provider's own."""
 
     model_config = SettingsConfigDict(
         env_prefix="TIERSTORE_",
@@ -135,8 +138,8 @@ class TierstoreSettings(BaseSettings):
 
     url: str | None = Field(
         default=None,
-        description="Where pages are stored (TIERSTORE_URL): file:///path or a path, memory://, s3://bucket/prefix, "
-        "gs://bucket/prefix or az://container/prefix. Default: the local-disk store in data_dir.",
+        description=f"Where pages are stored (TIERSTORE_URL): a path or one of {registry.url_forms()}. Default: the "
+        "local-disk store in data_dir.",
     )
     data_dir: Path | None = Field(
         default=None,
@@ -196,64 +199,11 @@ class TierstoreSettings(BaseSettings):
         description="What moves a cloud backend's data (TIERSTORE_CLIENT): obstore (the fast extra), the cloud's "
         "SDK, or auto (obstore where it is installed and supports the cloud). Default: auto.",
     )
-    s3_region: str | None = Field(
-        default=None,
-        description="AWS region (TIERSTORE_S3_REGION). Default: the SDK's (AWS_REGION, AWS_DEFAULT_REGION, config).",
-    )
-    s3_endpoint_url: str | None = Field(
-        default=None,
-        description="S3-compatible endpoint (TIERSTORE_S3_ENDPOINT_URL). Default: the SDK's (AWS_ENDPOINT_URL, "
-        "else AWS).",
-    )
-    s3_profile: str | None = Field(
-        default=None,
-        description="AWS shared-config profile (TIERSTORE_S3_PROFILE). Default: the SDK's (AWS_PROFILE).",
-    )
-    s3_addressing_style: Literal["auto", "virtual", "path"] | None = Field(
-        default=None,
-        description="Bucket addressing style (TIERSTORE_S3_ADDRESSING_STYLE): auto, virtual or path. Default: the "
-        "SDK's.",
-    )
-    s3_sse: Literal["AES256", "aws:kms"] | None = Field(
-        default=None,
-        description="Server-side encryption on every write (TIERSTORE_S3_SSE): AES256 or aws:kms. Default: the "
-        "bucket's.",
-    )
-    s3_kms_key_id: str | None = Field(
-        default=None,
-        description="KMS key for s3_sse=aws:kms (TIERSTORE_S3_KMS_KEY_ID). Default: the account's AWS managed key.",
-    )
-    gcs_project: str | None = Field(
-        default=None,
-        description="Google Cloud project of the client (TIERSTORE_GCS_PROJECT). Default: from Application "
-        "Default Credentials.",
-    )
-    azure_account_url: str | None = Field(
-        default=None,
-        description="Blob service URL, https://ACCOUNT.blob.core.windows.net (TIERSTORE_AZURE_ACCOUNT_URL); "
-        "authenticates with DefaultAzureCredential unless it carries a SAS. Default: the connection string.",
-    )
-    azure_connection_string: SecretStr | None = Field(
-        default=None,
-        description="Azure Storage connection string (TIERSTORE_AZURE_CONNECTION_STRING). Default: "
-        "$AZURE_STORAGE_CONNECTION_STRING, read by the adapter.",
-    )
-    azure_batch_delete: Literal["auto", "batch", "single"] = Field(
-        default="auto",
-        description="How Azure deletes many blobs (TIERSTORE_AZURE_BATCH_DELETE): batch, single, or auto (batch, "
-        "falling back to single deletes where refused). Default: auto.",
-    )
 
-    @field_validator("compression", "client", "s3_addressing_style", "azure_batch_delete", mode="before")
+    @field_validator("compression", "client", mode="before")
     @classmethod
     def _lower_case(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("s3_sse", mode="before")
-    @classmethod
-    def _sse_spelling(cls, value: Any) -> Any:
-        spellings = {"aes256": "AES256", "aws:kms": "aws:kms"}
-        return spellings.get(value.strip().lower(), value) if isinstance(value, str) else value
 
     @field_validator("retry_deadline", "connect_timeout", "read_timeout", mode="before")
     @classmethod
@@ -276,7 +226,8 @@ class TierstoreSettings(BaseSettings):
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for name, value in super().__repr_args__():
-            yield name, (redact_url(value) if name in {"url", "azure_account_url"} and value else value)
+            is_url = name is not None and (name == "url" or name.endswith("_url"))
+            yield name, (redact_url(value) if is_url and isinstance(value, str) else value)
 
     def model_post_init(self, context: Any, /) -> None:
         if not _quiet.get():
@@ -284,15 +235,27 @@ class TierstoreSettings(BaseSettings):
 
     def check_for(self, scheme: str) -> None:
         """ConfigurationError when a setting of ``scheme``'s own (``TIERSTORE_S3_*`` for ``s3``) was invalid."""
-        prefix = _PROVIDER_PREFIXES.get(scheme)
-        problems = [problem for name, problem in self._deferred.items() if prefix and name.startswith(prefix)]
+        own = registry.settings_models().get(scheme)
+        fields = set(own.model_fields) if own is not None else set()
+        problems = [problem for name, problem in self._deferred.items() if name in fields]
         if problems:
             raise ConfigurationError(f"invalid settings: {'; '.join(problems)}")
 
+    def section(self, model: type[M]) -> M:
+        """A provider's own settings (``S3Settings``), as read here: how a provider reads its settings, typed."""
+        values = {name: getattr(self, name) for name in model.model_fields if name in type(self).model_fields}
+        return model.model_validate(values)
+
     def retry_policy(self) -> RetryPolicy:
+        """The retry policy of every cloud request, from ``retry_max_attempts`` and ``retry_deadline``."""
+        from tierstore.backends.cloud.retry import RetryPolicy
+
         return RetryPolicy(max_attempts=self.retry_max_attempts, deadline=self.retry_deadline)
 
     def cloud_options(self) -> CloudOptions:
+        """The options every cloud backend takes: timeouts, retries, pool size and data path."""
+        from tierstore.backends.cloud.options import CloudOptions
+
         return CloudOptions(
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
@@ -302,7 +265,36 @@ class TierstoreSettings(BaseSettings):
         )
 
     def local_data_dir(self) -> Path:
+        """The directory of the local-disk store when no URL is set: ``data_dir``, else :func:`default_data_dir`."""
         return self.data_dir.expanduser() if self.data_dir else default_data_dir()
+
+
+def _with_every_provider() -> type[CommonSettings]:
+    """The common settings with each registered provider's own fields (and their validators) merged in."""
+    models = tuple(registry.settings_models().values())
+    # Fields are gathered from the last base first: the common ones, then each provider's in the registry's order.
+    composed: type[CommonSettings] = create_model(
+        "TierstoreSettings", __base__=(*reversed(models), CommonSettings), __module__=__name__
+    )
+    composed.__doc__ = (
+        "tierstore's settings: each field is read from ``TIERSTORE_<FIELD>`` (case-insensitive) or ``.env``. The "
+        "common ones are :class:`CommonSettings`'; each provider's own come from its package (``S3Settings``, …)."
+    )
+    return composed
+
+
+if TYPE_CHECKING:
+
+    class TierstoreSettings(CommonSettings):
+        """tierstore's settings: the common ones, and each provider's own (read as attributes, or typed through
+        :meth:`CommonSettings.section`)."""
+
+        def __init__(self, **values: Any) -> None: ...
+
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    TierstoreSettings = _with_every_provider()
 
 
 def load_settings(**overrides: Any) -> TierstoreSettings:
@@ -321,7 +313,8 @@ def load_settings(**overrides: Any) -> TierstoreSettings:
         )
         for error in errors
     }
-    scheme_own = {name for name in problems if name.startswith(tuple(_PROVIDER_PREFIXES.values()))}
+    provider_fields = {name for model in registry.settings_models().values() for name in model.model_fields}
+    scheme_own = {name for name in problems if name in provider_fields}
     if scheme_own != set(problems):
         raise ConfigurationError(f"invalid settings: {'; '.join(problems.values())}") from None
     defaults = {
@@ -375,11 +368,10 @@ def parse_location(value: str) -> Location:
     """
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError("the storage location is empty")
-    if _looks_like_a_connection_string(value):
-        raise ConfigurationError(
-            "the storage location looks like an Azure connection string: put it in "
-            "TIERSTORE_AZURE_CONNECTION_STRING (or AZURE_STORAGE_CONNECTION_STRING) and use az://CONTAINER/prefix"
-        )
+    for scheme in registry.every_scheme():
+        advice = scheme.misplaced(value) if scheme.misplaced is not None else None
+        if advice is not None:
+            raise ConfigurationError(advice)
     head, sep, _rest = value.partition("://")
     if sep:
         return _parse_url(head.lower(), value)
@@ -415,10 +407,8 @@ def _parse_url(scheme: str, url: str) -> Location:
     if port is not None or parts.netloc.endswith(":"):
         raise ConfigurationError(f"{scheme}:// URLs take no port: set the endpoint in the settings")
     path = unquote(parts.path)
-    if scheme == "file":
-        if parts.netloc not in ("", "localhost"):
-            raise ConfigurationError("file URLs take an absolute local path: file:///path/to/store")
-        return Location("file", "", path or "/")
+    if known.locate is not None:
+        return known.locate(parts.netloc, path)
     if known.container is None:
         return Location(scheme, "", path)
     if not parts.netloc:
@@ -431,21 +421,8 @@ def _parse_url(scheme: str, url: str) -> Location:
     return Location(scheme, parts.netloc, path.strip("/"))
 
 
-def _looks_like_a_connection_string(value: str) -> bool:
-    lowered = value.lower()
-    return (
-        ";" in value
-        and "=" in value
-        and any(
-            part in lowered for part in ("accountname=", "accountkey=", "endpointsprotocol=", "sharedaccesssignature=")
-        )
-    )
-
-
 def _example(scheme: str) -> str:
-    return {"file": "file:///path/to/store", "memory": "memory://", "az": "az://CONTAINER/prefix"}.get(
-        scheme, f"{scheme}://BUCKET/prefix"
-    )
+    return registry.declared(scheme).form()
 
 
 def _schemes() -> str:

@@ -529,7 +529,14 @@ def _entry(fd: int | None, name: str) -> ListEntry:
     return ListEntry(name, size, datetime.fromtimestamp(stat.st_mtime, UTC))
 
 
-SCHEME = Scheme("file", from_url)
+def _file_location(netloc: str, path: str) -> Location:
+    """A ``file://`` URL's directory: ``file:///path`` or ``file://localhost/path``, nothing else."""
+    if netloc not in ("", "localhost"):
+        raise ConfigurationError("file URLs take an absolute local path: file:///path/to/store")
+    return Location("file", "", path or "/")
+
+
+SCHEME = Scheme("file", from_url, example="file:///path", locate=_file_location)
 
 
 def _version(stat: os.stat_result) -> str | None:

@@ -179,4 +179,4 @@ class InMemoryBackend(ClosingContext):
         return len(sizes), sum(sizes)
 
 
-SCHEME = Scheme("memory", from_url)
+SCHEME = Scheme("memory", from_url, example="memory://")

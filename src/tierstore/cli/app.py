@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
 from tierstore import ids
+from tierstore.backends import registry
 from tierstore.cli import (
     checkpoints,
     demo,
@@ -46,8 +47,8 @@ exit codes:
 {exit_codes.summary()}
 
 The store is --url, else $TIERSTORE_URL, else the local-disk store in $TIERSTORE_DATA_DIR (default
-$XDG_DATA_HOME/tierstore or ~/.local/share/tierstore). URLs: file:///path, memory://, s3://bucket/prefix,
-gs://bucket/prefix, az://container/prefix. Every setting and command: docs/configuration.md.
+$XDG_DATA_HOME/tierstore or ~/.local/share/tierstore). URLs: {registry.url_forms()}.
+Every setting and command: docs/configuration.md.
 """
 
 

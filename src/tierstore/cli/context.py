@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from tierstore import ids
+from tierstore.backends import registry
 from tierstore.backends.base import MAX_KEY_LENGTH, StorageBackend
 from tierstore.bridge import ArtifactsBridge
 from tierstore.cli.render import shown
@@ -121,7 +122,7 @@ def common_options(kind: type[P], *, url: bool = True) -> P:
         common.add_argument(
             "--url",
             default=argparse.SUPPRESS,
-            help="backend URL: file:///path, memory://, s3://bucket/prefix, gs://bucket/prefix, az://container/prefix "
+            help=f"backend URL: {registry.url_forms()} "
             "(default: $TIERSTORE_URL, else the local-disk store in the data directory)",
         )
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")

@@ -26,12 +26,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from tierstore.backends._optional import require
 from tierstore.backends.azure import batch
 from tierstore.backends.azure.credentials import AzureAuth
 from tierstore.backends.azure.failures import classify
+from tierstore.backends.azure.provider import BatchDeleteMode
 from tierstore.backends.base import MAX_TAGS, Buffer, Chunks, RestoreSpeed, RestoreStatus
 from tierstore.backends.cloud import redact
 from tierstore.backends.cloud.client import Calls, Head, Listed
@@ -41,8 +42,6 @@ from tierstore.backends.cloud.tiers import TierMap
 from tierstore.enums import StorageTier
 from tierstore.errors import ArchivedPageError, ConfigurationError, InvalidInputError
 from tierstore.loops import LoopClients
-
-BatchDeleteMode = Literal["auto", "batch", "single"]
 
 TIER_RECORD_TAG: Final = "tierstore-tier"
 """The blob index tag holding the tier a blob was stored at or moved to (this adapter's record, not the bridge's)."""

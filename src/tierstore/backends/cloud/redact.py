@@ -2,12 +2,13 @@
 
 Every cloud backend registers the credentials it holds or reads (:func:`register_secret`); :func:`install` puts one
 log-record factory in place that rewrites each record of tierstore's own loggers and of the SDK loggers it drives
-(botocore, aiobotocore, urllib3, requests, google, azure, aiohttp) with those values and the usual credential-
-bearing fields (``Authorization`` and security-token headers, SAS signatures, account keys, private keys) replaced
-by ``***``. :func:`scrub_error` does the same to an SDK exception (and its causes); tierstore never chains the SDK's
-exception itself (its attributes, e.g. an aiohttp error's request URL, may carry a SAS), but :func:`sanitized`, a
-copy as text with credentials removed, and :func:`sanitize_chain` puts such copies into a tierstore error's
-``__cause__``/``__context__`` chain. :class:`Secret` holds a credential that no ``repr`` or ``str`` shows.
+(each provider declares them: botocore, aiobotocore, urllib3, requests, google, azure, aiohttp, …) with those values
+and the usual credential- bearing fields (``Authorization`` and security-token headers, SAS signatures, account
+keys, private keys) replaced by ``***``. :func:`scrub_error` does the same to an SDK exception (and its causes);
+tierstore never chains the SDK's exception itself (its attributes, e.g. an aiohttp error's request URL, may carry a
+SAS), but :func:`sanitized`, a copy as text with credentials removed, and :func:`sanitize_chain` puts such copies
+into a tierstore error's ``__cause__``/``__context__`` chain. :class:`Secret` holds a credential that no ``repr`` or
+``str`` shows.
 """
 
 from __future__ import annotations
@@ -19,10 +20,17 @@ import threading
 from typing import Any, Final
 
 MASK: Final = "***"
-SDK_LOGGERS: Final = ("botocore", "aiobotocore", "boto3", "urllib3", "requests", "google", "azure", "aiohttp")
-SCRUBBED_LOGGERS: Final = ("tierstore", *SDK_LOGGERS)
-"""Every logger whose records are scrubbed: tierstore's own hierarchy (a retry line names what the SDK raised) and
-the SDKs' (which log requests, headers included, at DEBUG)."""
+
+
+def scrubbed_loggers() -> tuple[str, ...]:
+    """Every logger whose records are scrubbed: tierstore's own hierarchy (a retry line names what the SDK raised)
+    and each provider's SDK loggers, as the registry declares them (they log requests, headers included, at
+    DEBUG)."""
+    from tierstore.backends import registry
+
+    return ("tierstore", *registry.sdk_loggers())
+
+
 _MIN_SECRET: Final = 6
 _PATTERNS: Final = (
     re.compile(r"(?i)(x-amz-security-token['\"]?\s*[:=]\s*b?['\"]?)[^'\"\s,}&]+"),
@@ -156,10 +164,11 @@ def install() -> None:
         if _installed:
             return
         make = logging.getLogRecordFactory()
+        scrubbed = scrubbed_loggers()
 
         def scrubbing(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = make(*args, **kwargs)
-            if record.name.startswith(SCRUBBED_LOGGERS):
+            if record.name.startswith(scrubbed):
                 try:
                     record.msg, record.args = scrub(record.getMessage()), ()
                 except Exception:  # noqa: BLE001 - a message that cannot be formatted is dropped, not leaked

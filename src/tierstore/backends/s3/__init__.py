@@ -1,137 +1,35 @@
-"""Amazon S3 (and S3-compatible stores): :class:`S3Backend`, on the shared cloud layer.
+"""Amazon S3 and S3-compatible stores: ``s3://bucket/prefix``.
 
-Contract, on top of :mod:`tierstore.backends.cloud.backend`:
-
-* Metadata is S3 user metadata (the tier recorded as ``tierstore-tier``, hidden from ``head``); tags are object
-  tags. Tiers are storage classes: L0-L3 STANDARD and L4 GLACIER unless ``storage_classes`` says otherwise;
-  GLACIER and DEEP_ARCHIVE are archives (a read needs ``restore`` first, whose progress S3 reports in the
-  ``x-amz-restore`` header), GLACIER_IR and the rest read at once.
-* ``set_tier`` copies the object onto itself (metadata replaced by itself with the new tier record, tags merged).
-* Create-if-absent is ``If-None-Match: *`` on PutObject and on CompleteMultipartUpload; bodies above
-  ``multipart_threshold`` go up in ``multipart_chunk`` parts, ``multipart_concurrency`` at a time.
-* ``sse="AES256"`` or ``"aws:kms"`` (with ``kms_key_id``) is sent on every put, copy and multipart create.
-* Credentials come from the arguments, else the SDK's chain (environment, ``AWS_PROFILE``, config files, roles);
-  the endpoint from ``endpoint_url``, else ``AWS_ENDPOINT_URL``, else AWS.
-* Data path: obstore (``tierstore[fast]``) when ``options.client`` is ``"obstore"``, or ``"auto"`` and obstore is
-  installed; else aioboto3. Either reads what the other wrote.
-* No SDK is imported until the first request.
+The package: :mod:`.provider` declares it to tierstore (its ``TIERSTORE_S3_*`` settings, URL, extra, loggers);
+:mod:`.backend` is :class:`S3Backend` (its contract); :mod:`.config` what one backend is configured with;
+:mod:`.client` and :mod:`.obstore_client` the two data paths; :mod:`.failures` what a failure was; :mod:`.multipart`
+and :mod:`.wire` the request details. Names are imported on first use: importing the package loads none of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
-from tierstore.backends.cloud import obstore_calls
-from tierstore.backends.cloud.backend import CloudBackend
-from tierstore.backends.cloud.client import ObjectClient
-from tierstore.backends.cloud.options import CloudOptions
-from tierstore.backends.cloud.redact import Secret
-from tierstore.backends.cloud.tiers import TierMap
-from tierstore.backends.registry import Location, Scheme
-from tierstore.backends.s3.client import SdkClient
-from tierstore.backends.s3.config import AddressingStyle, S3Config, ServerSideEncryption
-from tierstore.backends.s3.obstore_client import ObstoreClient
-from tierstore.backends.s3.wire import MiB
-from tierstore.enums import StorageTier
+from tierstore.backends import _lazy
 
 if TYPE_CHECKING:
-    from tierstore.config import TierstoreSettings
-
-__all__ = [
-    "ARCHIVE_CLASSES",
-    "DEFAULT_STORAGE_CLASSES",
-    "SCHEME",
-    "STORAGE_CLASSES",
-    "AddressingStyle",
-    "S3Backend",
-    "ServerSideEncryption",
-    "from_url",
-]
-
-DEFAULT_STORAGE_CLASSES: Final[Mapping[StorageTier, str]] = {
-    StorageTier.L0: "STANDARD",
-    StorageTier.L1: "STANDARD",
-    StorageTier.L2: "STANDARD",
-    StorageTier.L3: "STANDARD",
-    StorageTier.L4: "GLACIER",
-}
-STORAGE_CLASSES: Final = frozenset(
-    {
-        "STANDARD",
-        "STANDARD_IA",
-        "ONEZONE_IA",
-        "INTELLIGENT_TIERING",
-        "REDUCED_REDUNDANCY",
-        "GLACIER_IR",
-        "GLACIER",
-        "DEEP_ARCHIVE",
-        "EXPRESS_ONEZONE",
-    }
-)
-ARCHIVE_CLASSES: Final = frozenset({"GLACIER", "DEEP_ARCHIVE"})
-
-
-class S3Backend(CloudBackend):
-    name = "s3"
-    container_word = "bucket"
-
-    def __init__(
-        self,
-        bucket: str,
-        *,
-        prefix: str = "",
-        region: str | None = None,
-        endpoint_url: str | None = None,
-        profile: str | None = None,
-        access_key_id: str | None = None,
-        secret_access_key: str | None = None,
-        session_token: str | None = None,
-        addressing_style: AddressingStyle | None = None,
-        storage_classes: Mapping[StorageTier, str] | None = None,
-        options: CloudOptions | None = None,
-        sse: ServerSideEncryption | None = None,
-        kms_key_id: str | None = None,
-        multipart_threshold: int = 64 * MiB,
-        multipart_chunk: int = 16 * MiB,
-        multipart_concurrency: int = 8,
-    ) -> None:
-        options = options or CloudOptions()
-        config = S3Config(
-            bucket,
-            region=region,
-            endpoint_url=endpoint_url,
-            profile=profile,
-            access_key_id=access_key_id,
-            secret_access_key=Secret.wrap(secret_access_key),
-            session_token=Secret.wrap(session_token),
-            addressing_style=addressing_style,
-            sse=sse,
-            kms_key_id=kms_key_id,
-            multipart_threshold=multipart_threshold,
-            multipart_chunk=multipart_chunk,
-            multipart_concurrency=multipart_concurrency,
-            options=options,
-        )
-        tiers = TierMap("S3", DEFAULT_STORAGE_CLASSES, storage_classes, known=STORAGE_CLASSES, archives=ARCHIVE_CLASSES)
-        sdk = SdkClient(config, tiers.archives)
-        client: ObjectClient = ObstoreClient(sdk) if obstore_calls.chosen(options.client) else sdk
-        super().__init__(bucket, client, tiers, prefix=prefix, options=options)
-
-
-def from_url(location: Location, settings: TierstoreSettings) -> S3Backend:
-    return S3Backend(
-        location.container,
-        prefix=location.path or settings.prefix,
-        region=settings.s3_region,
-        endpoint_url=settings.s3_endpoint_url,
-        profile=settings.s3_profile,
-        addressing_style=settings.s3_addressing_style,
-        storage_classes=settings.storage_classes or None,
-        options=settings.cloud_options(),
-        sse=settings.s3_sse,
-        kms_key_id=settings.s3_kms_key_id,
+    from tierstore.backends.s3.backend import (
+        ARCHIVE_CLASSES as ARCHIVE_CLASSES,
+        DEFAULT_STORAGE_CLASSES as DEFAULT_STORAGE_CLASSES,
+        STORAGE_CLASSES as STORAGE_CLASSES,
+        S3Backend as S3Backend,
+    )
+    from tierstore.backends.s3.provider import (
+        SCHEME as SCHEME,
+        AddressingStyle as AddressingStyle,
+        S3Settings as S3Settings,
+        ServerSideEncryption as ServerSideEncryption,
+        from_url as from_url,
     )
 
-
-SCHEME = Scheme("s3", from_url, container="bucket")
+_EXPORTS = {
+    **dict.fromkeys(("ARCHIVE_CLASSES", "DEFAULT_STORAGE_CLASSES", "STORAGE_CLASSES", "S3Backend"), "backend"),
+    **dict.fromkeys(("SCHEME", "AddressingStyle", "S3Settings", "ServerSideEncryption", "from_url"), "provider"),
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = _lazy.exports(__name__, _EXPORTS)

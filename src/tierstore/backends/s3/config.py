@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final
 
 from tierstore.backends.cloud.options import CloudOptions
 from tierstore.backends.cloud.redact import Secret
 from tierstore.backends.s3.endpoint import configured_endpoint, shown
+from tierstore.backends.s3.provider import AddressingStyle, ServerSideEncryption
 from tierstore.backends.s3.wire import MiB
 from tierstore.errors import ConfigurationError
-
-AddressingStyle = Literal["auto", "virtual", "path"]
-ServerSideEncryption = Literal["AES256", "aws:kms"]
 
 MIN_PART_SIZE: Final = 5 * MiB
 MAX_PART_SIZE: Final = 5 * 1024 * MiB
