@@ -461,12 +461,13 @@ class ArtifactsBridge(ChukCalls):
         releases its lease so). It must be safe to await more than once."""
         self._closers.append(release)
 
-    async def aclose(self) -> None:
-        """Release what was registered with :meth:`on_close`, then close this event loop's clients (the bridge
-        stays usable: a later call opens them again)."""
+    async def aclose(self, *, release: bool = True) -> None:
+        """Release what was registered with :meth:`on_close` (a chuk agent attached with this bridge ends), then
+        close this event loop's clients; the bridge stays usable (a later call opens them again). ``release=False``
+        closes the clients only, for a wrapper ending a loop of its own (``SyncBridge``)."""
         try:
-            for release in list(self._closers):
-                await release()
+            for closer in list(self._closers) if release else []:
+                await closer()
         finally:
             await self._artifacts.aclose()
 

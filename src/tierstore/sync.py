@@ -2,13 +2,13 @@
 
 Contract: every call of the async bridge, same name, same arguments, same results and errors, blocking until done.
 The calls run on an event loop of the SyncBridge's own, in a daemon thread it starts on first use, so a SyncBridge
-works from any thread, also from inside a running event loop (where it blocks that loop while it waits).
-``close()`` (or leaving ``with``) closes the bridge's clients of that loop and stops the thread; the bridge itself
-stays usable from async code. Calls from several threads at once share that one loop, as async tasks do. A call made
-on that loop itself (from a progress callback) is NotSupportedError: it would wait for itself. A call
-interrupted in the caller (``KeyboardInterrupt``) is cancelled on the loop, as ``asyncio.run`` would. A forked child
-never waits for its parent's loop (its thread does not exist there): it starts a loop of its own on first use, and
-exits without stopping the parent's.
+works from any thread, also from inside a running event loop (where it blocks that loop while it waits). ``close()``
+(or leaving ``with``) closes the bridge's clients of that loop and stops the thread; the bridge itself stays usable
+from async code, and a chuk agent attached with it goes on (closing the bridge itself ends it). Calls from several
+threads at once share that one loop, as async tasks do. A call made on that loop itself (from a progress callback)
+is NotSupportedError: it would wait for itself. A call interrupted in the caller (``KeyboardInterrupt``) is
+cancelled on the loop, as ``asyncio.run`` would. A forked child never waits for its parent's loop (its thread does
+not exist there): it starts a loop of its own on first use, and exits without stopping the parent's.
 """
 
 from __future__ import annotations
@@ -225,9 +225,10 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 async def _shutdown(bridge: ArtifactsBridge) -> None:
-    """As ``asyncio.run`` ends: the bridge closed, then every task left cancelled (clients' keepers close theirs)."""
+    """As ``asyncio.run`` ends: the bridge's clients closed, then every task left cancelled (clients' keepers close
+    theirs)."""
     try:
-        await bridge.aclose()
+        await bridge.aclose(release=False)
     finally:
         current = asyncio.current_task()
         others = [t for t in asyncio.all_tasks() if t is not current]

@@ -32,9 +32,10 @@ from tierstore import ArchivedPageError, ArtifactsBridge, SyncBridge
 from tierstore.integrations.chuk import attach, checkpoint, restore
 
 SESSION = "agent_session"
-ENDS = ("aclose", "bridge_aclose", "with", "bridge_with", "sync_close", "exit")
+ENDS = ("aclose", "bridge_aclose", "with", "bridge_with", "exit")
 """How an agent can end but by a kill: ``aclose()`` of the bridge ``attach`` returned or of the one it was given,
-``async with`` either, closing a ``SyncBridge`` over it, or the process exiting without closing anything."""
+``async with`` either, or the process exiting without closing anything (a ``SyncBridge`` over its bridge, used and
+closed first, does not end it)."""
 
 
 def hint(i: int) -> str:
@@ -72,10 +73,9 @@ async def end_each_way(args: argparse.Namespace) -> dict[str, Any]:
             await adapter.aclose()
         elif way == "bridge_aclose":
             await bridge.aclose()
-        elif way == "sync_close":
-            sync = SyncBridge(bridge)
-            assert sync.list_checkpoints() == []  # a side call from sync code, on its own loop
-            sync.close()
+        elif way == "exit":
+            with SyncBridge(bridge) as sync:  # a side call from sync code, on a loop of its own: the agent goes on
+                assert sync.list_checkpoints() == []
         evicted[way] = sorted(e.artifact_id for e in vm.page_table.entries.values() if e.artifact_id)
     return evicted
 

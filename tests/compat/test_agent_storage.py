@@ -7,6 +7,7 @@ disk and S3 are in test_restarts.py."""
 from __future__ import annotations
 
 import asyncio
+import gc as gc_module
 import random
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from tierstore import (
     MemoryPage,
     Modality,
     StorageTier,
+    SyncBridge,
 )
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.chuk.state import STATE_PAGE_ID as STATE
@@ -167,6 +169,26 @@ async def test_an_agent_used_after_its_bridge_closed_takes_a_new_lease_naming_it
         assert await content(vm, name) == f"the content of {name}"
     await bridge.aclose()
     assert len((await gc(other, grace=timedelta(0))).orphans_deleted) == 2
+
+
+@pytest.mark.bridge_only
+def test_a_syncbridge_over_an_agents_bridge_closed_or_dropped_leaves_the_agent_running(store: Store) -> None:
+    vm = MemoryManager(session_id="s")
+    bridge = ArtifactsBridge(store.open())
+    attach(vm, bridge)
+    asyncio.run(pages(vm, "msg_0", "msg_1"))
+    assert asyncio.run(vm.evict_page("msg_1", ChukTier.L3))
+    with SyncBridge(bridge) as closed:  # sync code beside the agent, on a loop of its own
+        assert closed.list_checkpoints() == []
+    dropped = SyncBridge(bridge)
+    assert dropped.list_checkpoints() == []
+    del dropped
+    gc_module.collect()  # its finalizer stops its loop
+    other = ArtifactsBridge(store.open())
+    assert len(asyncio.run(fsck(other, verify=False)).in_progress) == 1
+    assert asyncio.run(gc(other, grace=timedelta(0))).orphans_deleted == []
+    asyncio.run(bridge.aclose())
+    assert asyncio.run(fsck(other, verify=False)).in_progress == []
 
 
 async def test_rm_refuses_the_pages_of_a_running_agent_until_it_ends(

@@ -28,12 +28,12 @@ loop). An agent whose loop stalls for longer than ``lease_ttl`` loses this prote
 faults as ``IntegrityError`` (missing), never as another page.
 
 How an agent ends, and when its lease goes: ``aclose()`` of the bridge ``attach`` returns or of the bridge it was
-given (also by leaving ``async with``, or by closing a ``SyncBridge`` over it) releases it at once, from whichever
-loop; a process that exits normally without closing releases it as it exits (an ``atexit`` hook, on a loop of its
-own, waiting 5 s at most: a lease it could not delete by then expires); a process killed (SIGKILL, or SIGTERM
-without a handler) leaves it to expire ``lease_ttl`` after its last renewal. An agent used again after a release
-takes a new lease naming what the old one named; what ``gc`` took meanwhile faults as missing. A forked child never
-releases its parent's lease.
+given (also by leaving ``async with``; not by closing a ``SyncBridge`` over it, which closes only its own loop)
+releases it at once, from whichever loop; a process that exits normally without closing releases it as it exits (an
+``atexit`` hook, on a loop of its own, waiting 5 s at most: a lease it could not delete by then expires); a process
+killed (SIGKILL, or SIGTERM without a handler) leaves it to expire ``lease_ttl`` after its last renewal. An agent
+used again after a release takes a new lease naming what the old one named; what ``gc`` took meanwhile faults as
+missing. A forked child never releases its parent's lease.
 """
 
 from __future__ import annotations
