@@ -7,8 +7,8 @@
   by its package and merged in from :mod:`tierstore.backends.registry`, so this module names no provider.
 * :func:`backend_from_url` builds a backend from a URL of a registered scheme (``file:///path`` or an unambiguous
   path: absolute, ``~/``, ``./`` or ``../``; ``memory://``; ``s3://bucket/prefix``, …): it parses the URL strictly
-  (:func:`parse_location`) and asks the scheme's provider to build the backend. ``ArtifactsBridge.from_env``
-  builds a bridge from the settings.
+  (:func:`~tierstore.backends.locations.parse_location`) and asks the scheme's provider to build the backend.
+  ``ArtifactsBridge.from_env`` builds a bridge from the settings.
 * Each cloud SDK keeps its own conventions (``AWS_*``, ``AWS_ENDPOINT_URL``, ``STORAGE_EMULATOR_HOST``, Application
   Default Credentials, ``AZURE_STORAGE_CONNECTION_STRING``, ``DefaultAzureCredential``): this module never reads
   them; the adapters and SDKs do.
@@ -29,13 +29,13 @@ from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
-from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, create_model, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tierstore.backends import registry
-from tierstore.backends.registry import Location, names, scheme_of
+from tierstore.backends.locations import parse_location as parse_location, redact_url as redact_url
+from tierstore.backends.registry import Location, scheme_of
 from tierstore.enums import StorageTier
 from tierstore.errors import ConfigurationError
 
@@ -230,6 +230,7 @@ class CommonSettings(BaseSettings):
             yield name, (redact_url(value) if is_url and isinstance(value, str) else value)
 
     def model_post_init(self, context: Any, /) -> None:
+        """Warn about ``TIERSTORE_*`` names that are no setting but close to one, whenever settings are read."""
         if not _quiet.get():
             warn_about_misspelt_settings()
 
@@ -334,19 +335,6 @@ def _plain(message: str) -> str:
     return message.removeprefix("Value error, ")
 
 
-def redact_url(url: str) -> str:
-    """The URL without user info, query and fragment: whatever credentials a URL may carry."""
-    if "://" not in url:
-        return url
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return url.split("://", 1)[0] + "://…"
-    return f"{parts.scheme}://{host}{port}{parts.path}"
-
-
 def backend_from_url(url: str | os.PathLike[str] | None, settings: TierstoreSettings | None = None) -> StorageBackend:
     """The backend a URL names, configured by ``settings`` (default: from the environment). No I/O.
 
@@ -358,79 +346,6 @@ def backend_from_url(url: str | os.PathLike[str] | None, settings: TierstoreSett
     location = parse_location(text) if text else Location("file", "", str(settings.local_data_dir()))
     settings.check_for(location.scheme)
     return scheme_of(location.scheme).build(location, settings)
-
-
-def parse_location(value: str) -> Location:
-    """A storage URL or a local directory, parsed strictly: whatever looks like a URL of a known scheme must be a
-    well-formed one, and a bare path must be unambiguous (absolute, ``~/...``, ``./...`` or ``../...``).
-
-    Nothing of ``value`` beyond its scheme is echoed in errors, since a mistaken value may be a credential.
-    """
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError("the storage location is empty")
-    for scheme in registry.every_scheme():
-        advice = scheme.misplaced(value) if scheme.misplaced is not None else None
-        if advice is not None:
-            raise ConfigurationError(advice)
-    head, sep, _rest = value.partition("://")
-    if sep:
-        return _parse_url(head.lower(), value)
-    lowered = value.lower()
-    for name in names():
-        if lowered.startswith((f"{name}:", f"{name}//")):
-            raise ConfigurationError(
-                f"malformed {name}:// URL (it needs '://', as in {_example(name)}); refusing to read it as a path"
-            )
-    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", value):
-        raise ConfigurationError(f"unknown storage URL scheme {value.split(':', 1)[0][:20]!r}: use {_schemes()}")
-    if not value.startswith(("/", "~", "./", "../")) and value not in (".", ".."):
-        raise ConfigurationError(
-            f"ambiguous storage location {_clip(value)!r}: write a directory as an absolute path, ./relative or "
-            f"file:///path, or a URL ({_schemes()})"
-        )
-    return Location("file", "", value)
-
-
-def _parse_url(scheme: str, url: str) -> Location:
-    known = scheme_of(scheme)  # unknown scheme or missing extra: refused here
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise ConfigurationError(f"malformed {scheme}:// URL") from None
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise ConfigurationError(
-            f"{scheme}:// URLs must not carry credentials: leave them to the SDK's own configuration"
-        )
-    if parts.query or parts.fragment:
-        raise ConfigurationError(f"{scheme}:// URLs take no query or fragment: use TIERSTORE_* settings instead")
-    if port is not None or parts.netloc.endswith(":"):
-        raise ConfigurationError(f"{scheme}:// URLs take no port: set the endpoint in the settings")
-    path = unquote(parts.path)
-    if known.locate is not None:
-        return known.locate(parts.netloc, path)
-    if known.container is None:
-        return Location(scheme, "", path)
-    if not parts.netloc:
-        raise ConfigurationError(f"{scheme}:// URLs need a {known.container}: {_example(scheme)}")
-    if "//" in path:
-        raise ConfigurationError(
-            f"{scheme}:// URLs take no empty path segment ('//'): the prefix would not be the one meant"
-        )
-    # The netloc as written, not urlsplit's lowercased hostname: a bucket name is never silently changed.
-    return Location(scheme, parts.netloc, path.strip("/"))
-
-
-def _example(scheme: str) -> str:
-    return registry.declared(scheme).form()
-
-
-def _schemes() -> str:
-    return ", ".join(f"{name}://" for name in names())
-
-
-def _clip(text: str) -> str:
-    return redact_url(text)[:60] + ("…" if len(text) > 60 else "")
 
 
 def misspelt_settings(environ: Mapping[str, str]) -> dict[str, str]:

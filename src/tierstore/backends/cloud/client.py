@@ -25,6 +25,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Head:
+    """What a client's ``head`` reads of one object."""
+
     size: int
     metadata: Mapping[str, str]
     """The user metadata given to ``put``, without the client's own records."""
@@ -40,6 +42,8 @@ class Head:
 
 @dataclass(frozen=True, slots=True)
 class Listed:
+    """One object of a listing: its full name, size and last change."""
+
     name: str
     size: int
     last_modified: datetime | None = None
@@ -82,11 +86,16 @@ class Calls:
 
 
 class ObjectClient(Protocol):
+    """What a cloud supplies to :class:`~tierstore.backends.cloud.backend.CloudBackend`: its requests by full object
+    name (one attempt each; the backend retries), and an explanation of what its library raises."""
+
     has_tags: bool
     batch_limit: int
     """Names per ``delete_batch`` request; 0 when the cloud has no batch delete."""
 
-    def classify(self, error: BaseException) -> Failure: ...
+    def classify(self, error: BaseException) -> Failure:
+        """What a failed request was, from whatever the client's library raised."""
+        ...
 
     def check_metadata(self, metadata: Mapping[str, str]) -> None:
         """Refuse what this cloud would mangle beyond the limits every cloud shares (checked before)."""
@@ -103,20 +112,27 @@ class ObjectClient(Protocol):
         tier: StorageTier,
         if_absent: bool,
         calls: Calls,
-    ) -> None: ...
+    ) -> None:
+        """Store ``data`` under ``name`` with its metadata, tags, storage class and tier record; ``if_absent``: only
+        if no object has the name (else a conflict failure)."""
+        ...
 
     async def get(self, name: str, start: int, length: int | None) -> Buffer:
         """The object's bytes from ``start`` (``length`` of them, or to the end)."""
         ...
 
-    async def head(self, name: str) -> Head: ...
+    async def head(self, name: str) -> Head:
+        """What is stored under ``name`` (a not-found failure when nothing is)."""
+        ...
 
     async def holds(self, name: str, data: Chunks) -> bool | None:
         """Does the stored object hold exactly ``data``? From a digest the service keeps (MD5, ETag, CRC32);
         None when it cannot tell that way (the backend then compares the bytes)."""
         ...
 
-    async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]: ...
+    async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
+        """One page of the names starting with ``prefix`` after ``token``, and the next page's token (None: done)."""
+        ...
 
     async def delete(self, name: str) -> None:
         """Delete; raises (a not-found failure) when there was no object."""
@@ -145,4 +161,6 @@ class ObjectClient(Protocol):
         """Where it connects, for ``repr`` (never a credential)."""
         ...
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Close what the client holds (connections, sessions) in the current event loop."""
+        ...

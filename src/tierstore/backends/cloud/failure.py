@@ -98,6 +98,9 @@ FIXES: Final[Mapping[str, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class Failure:
+    """What one failed request was: its kind, whether it may have taken effect, and the service's status and code
+    when it answered. The same on every cloud; each cloud's classifier makes one."""
+
     kind: FailureKind
     applied: Applied = "maybe"
     status: int | None = None
@@ -105,9 +108,11 @@ class Failure:
 
     @property
     def transient(self) -> bool:
+        """Is this kind of failure worth another attempt (throttling, 5xx, network, timeout, a corrupt transfer)?"""
         return self.kind in TRANSIENT_KINDS
 
     def describe(self) -> str:
+        """``HTTP 503 SlowDown``, or the kind when the service did not answer: for messages and logs."""
         answer = f"HTTP {self.status}" if self.status is not None else self.kind
         return f"{answer} {self.code}".strip()
 

@@ -18,6 +18,8 @@ installed and the cloud supports it, else the SDK). Operations obstore lacks alw
 
 @dataclass(frozen=True, slots=True)
 class CloudOptions:
+    """Timeouts, retries, pool size and data path of one cloud backend: the same meaning on every cloud."""
+
     connect_timeout: float = 5.0
     """Seconds to open a connection (TIERSTORE_CONNECT_TIMEOUT)."""
     read_timeout: float = 30.0

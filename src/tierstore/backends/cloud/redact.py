@@ -66,6 +66,7 @@ _SECRET_PARTS: Final = frozenset({"accountkey", "sharedaccesssignature", "sig"})
 
 
 def scrub(text: str) -> str:
+    """``text`` with every registered credential and every credential-bearing field replaced by ``***``."""
     if not text:
         return text
     for secret in sorted(_secrets, key=len, reverse=True):
@@ -99,9 +100,11 @@ class Secret:
 
     @classmethod
     def wrap(cls, value: str | None) -> Secret | None:
+        """``value`` as a Secret (None stays None)."""
         return None if value is None else cls(value)
 
     def reveal(self) -> str:
+        """The credential itself, for the SDK that sends it."""
         return self._value
 
     def __repr__(self) -> str:

@@ -48,6 +48,7 @@ class RetryPolicy:
             raise ConfigurationError("RetryPolicy needs max_attempts >= 1, delays >= 0 and a positive deadline")
 
     def delay(self, attempt: int) -> float:
+        """The pause before the attempt after ``attempt``: full jitter under an exponential cap."""
         # Full jitter: uniform in [0, min(cap, base * 2**attempt)], which spreads racing clients apart.
         return random.uniform(0.0, min(self.max_delay, self.base_delay * (2**attempt)))  # noqa: S311
 

@@ -24,6 +24,8 @@ _BUCKET: Final = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 @dataclass(frozen=True, slots=True)
 class S3Config:
+    """One S3 backend's configuration, checked when made: the bucket, where and as whom, encryption, multipart."""
+
     bucket: str
     region: str | None = None
     endpoint_url: str | None = None
@@ -67,6 +69,7 @@ class S3Config:
         return params
 
     def secrets(self) -> list[str]:
+        """The credentials given as arguments, so that no log line or error shows them."""
         return [s.reveal() for s in (self.secret_access_key, self.session_token) if s]
 
     def describe(self) -> str:
