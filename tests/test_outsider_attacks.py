@@ -11,7 +11,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -249,6 +249,16 @@ def test_a_sync_bridge_call_interrupted_has_ended_when_the_interrupt_reaches_the
         backend.started.wait()
         signal.pthread_kill(main, signal.SIGINT)
 
+    # A shell's background job starts Python with SIGINT ignored (and Python then keeps it ignored): the signal
+    # would be lost and the call wait for ever. The test needs Python's own handler, as an interactive run has.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupt_a_sync_store(backend, interrupt)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupt_a_sync_store(backend: _SlowToStopPut, interrupt: Callable[[], None]) -> None:
     with SyncBridge(ArtifactsBridge(backend=backend)) as sync_bridge:
         interrupter = threading.Thread(target=interrupt)
         interrupter.start()
