@@ -19,13 +19,11 @@ exception mirrors the SDK path's transport: an overwriting put whose connection 
 sent once more at once, as aiohttp does. obstore lists by path segment: a key prefix is listed from its
 directory, starting just before the prefix (``startFrom``), and filtered here; the token is the last name seen.
 obstore is given the endpoint in its configuration (no process-wide environment variable), which also serves the
-emulator's path-style URL. A process that used obstore waits :data:`EXIT_GRACE` at exit for its threads to settle.
+emulator's path-style URL. A process that used obstore pauses at exit (:mod:`tierstore.backends.cloud.obstore_calls`).
 """
 
 from __future__ import annotations
 
-import atexit
-import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Final
@@ -43,23 +41,6 @@ from tierstore.errors import ConfigurationError
 
 _NO_OVERALL_TIMEOUT: Final = timedelta(days=1)
 """obstore's whole-request timeout, out of the way: the shared per-call deadline bounds every call instead."""
-EXIT_GRACE: Final = 0.1
-"""Seconds a process that used obstore waits at exit: obstore's threads may still be handing back a result, and
-one caught by the interpreter's finalization aborts the process (seen on the S3 path; the same library here)."""
-
-_exit_grace = False
-
-
-def _settle_at_exit() -> None:
-    global _exit_grace
-    if not _exit_grace:
-        atexit.register(time.sleep, EXIT_GRACE)
-        _exit_grace = True
-
-
-OBSTORE_LARGEST_PUT: Final = 8 << 20
-"""Bodies above this go up through the SDK, which streams them from the page: obstore takes one buffer, which
-would be a second copy of a big page (small bodies, where obstore's lower cost per request counts, stay here)."""
 
 
 FIX_BAD_KEY: Final = (
@@ -80,7 +61,6 @@ class ObstoreClient:
 
     def _azure_store(self) -> Any:
         if self._store is None:
-            _settle_at_exit()
             obstore_calls.note_started()
             if self._access.token_provider is not None and not self._access.secure:
                 raise ConfigurationError("a token credential is only sent over HTTPS: use an https:// account_url")
@@ -128,7 +108,7 @@ class ObstoreClient:
         if_absent: bool,
         calls: Calls,
     ) -> None:
-        if len(data) > min(self.sdk.max_single_put_size, OBSTORE_LARGEST_PUT):
+        if len(data) > min(self.sdk.max_single_put_size, obstore_calls.LARGEST_PUT):
             await self.sdk.put(
                 name,
                 data,

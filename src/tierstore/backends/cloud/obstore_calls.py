@@ -9,17 +9,21 @@ Whether a backend uses obstore at all is decided here too: :func:`installed` (th
 and :func:`chosen` (the rule of ``options.client``).
 
 obstore's runtime threads exist only in the process that started them: in a child forked after that, every obstore
-call waits forever. :func:`note_started` records that process, and :func:`usable` says whether this one may call
-obstore (a child forked later uses the SDK path, which stores the same objects).
+call waits forever. :func:`note_started` records that process (and, once, a pause of :data:`EXIT_GRACE` at exit:
+obstore's threads may still be handing back the result of the last call, and one caught by the interpreter's
+finalization aborts the process, SIGABRT after all work succeeded in about one exit in ten here), and :func:`usable`
+says whether this one may call obstore (a child forked later uses the SDK path, which stores the same objects).
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from tierstore.backends.base import Buffer
 from tierstore.backends.cloud.client import Listed
@@ -28,12 +32,23 @@ from tierstore.backends.cloud.obstore_failures import dropped_before_an_answer
 from tierstore.backends.cloud.options import ClientChoice
 from tierstore.errors import ConfigurationError, MissingDependencyError
 
+EXIT_GRACE: Final = 0.1
+"""Seconds a process that used obstore waits at exit for obstore's threads to settle (10 ms sufficed here, idle)."""
+LARGEST_PUT: Final = 8 << 20
+"""Bodies above this go up through the SDK, which streams them from the page: obstore takes one buffer, which
+would be a second copy of a big page (small bodies, where obstore's lower cost per request counts, stay on obstore)."""
+
 _started_in: int | None = None
+_exit_grace = False
 
 
 def note_started() -> None:
-    """Called before a store is built: obstore's runtime starts in this process, if it has not yet."""
-    global _started_in
+    """Called before a store is built: obstore's runtime starts in this process, if it has not yet; the process
+    will pause :data:`EXIT_GRACE` at exit."""
+    global _started_in, _exit_grace
+    if not _exit_grace:
+        atexit.register(time.sleep, EXIT_GRACE)
+        _exit_grace = True
     if _started_in is None:
         _started_in = os.getpid()
 

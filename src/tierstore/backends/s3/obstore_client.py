@@ -15,9 +15,7 @@ an object written by either path reads the same on the other:
 * obstore makes one attempt per call (``max_retries=0``): the shared retry loop decides; timeouts and pool size
   come from the shared options. The one exception mirrors the SDK path's transport: an overwriting put whose
   connection dropped before the answer is sent once more at once, as aiohttp does under aiobotocore;
-* at interpreter exit, a process that used obstore waits :data:`EXIT_GRACE` seconds before finalizing: obstore's
-  tokio threads may still be handing back the result of the last call, and one caught by finalization aborts
-  the process (SIGABRT after all work succeeded, in about one exit in ten here).
+* at interpreter exit, a process that used obstore pauses (see :mod:`tierstore.backends.cloud.obstore_calls`).
 * obstore signs with the credentials the SDK resolved (arguments, environment, profile or role), handed over by
   a credential provider: it never looks for credentials itself, so it never asks a metadata service. Refreshable
   credentials are fetched again before they expire.
@@ -26,8 +24,6 @@ an object written by either path reads the same on the other:
 from __future__ import annotations
 
 import asyncio
-import atexit
-import time
 from collections.abc import Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -47,22 +43,6 @@ from tierstore.loops import PerLoop
 LIST_PAGE: Final = 1_000
 REFRESH_BEFORE: Final = timedelta(minutes=5)
 """Fetch refreshable credentials again this long before they expire."""
-EXIT_GRACE: Final = 0.1
-"""Seconds a process that used obstore waits at exit for obstore's threads to settle (10 ms sufficed here, idle)."""
-
-_exit_grace_registered = False
-
-
-def _settle_at_exit() -> None:
-    global _exit_grace_registered
-    if not _exit_grace_registered:
-        atexit.register(time.sleep, EXIT_GRACE)
-        _exit_grace_registered = True
-
-
-OBSTORE_LARGEST_PUT: Final = 8 << 20
-"""Bodies above this go up through the SDK, which streams them from the page: obstore takes one buffer, which
-would be a second copy of a big page (small bodies, where obstore's lower cost per request counts, stay here)."""
 
 
 class ObstoreClient:
@@ -90,7 +70,6 @@ class ObstoreClient:
 
     async def _open(self) -> Any:
         stores = require("obstore.store", extra="fast", package="obstore")
-        _settle_at_exit()
         obstore_calls.note_started()
         endpoint, region = await self.sdk.endpoint_and_region()
         found = await self.sdk.credentials()
@@ -163,7 +142,7 @@ class ObstoreClient:
         calls: Calls,
     ) -> Coroutine[Any, Any, None]:
         """The put's one request, as a coroutine made without a layer of its own (one per page stored)."""
-        if len(data) > min(self.config.multipart_threshold, OBSTORE_LARGEST_PUT):
+        if len(data) > min(self.config.multipart_threshold, obstore_calls.LARGEST_PUT):
             return self.sdk.put(
                 name,
                 data,
