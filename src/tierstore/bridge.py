@@ -15,6 +15,8 @@ upload again whatever a concurrent deletion has doomed, write the manifest (crea
 from __future__ import annotations
 
 import asyncio
+import inspect
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
@@ -106,7 +108,7 @@ class ArtifactsBridge(ChukCalls):
         self._limit = PerLoop(lambda: asyncio.Semaphore(concurrency))  # a semaphore binds to its loop
         self._tally_pages = 0
         self._tally_bytes = 0
-        self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._closers: list[Callable[[], Callable[[], Awaitable[None]] | None]] = []
 
     def __repr__(self) -> str:
         return f"ArtifactsBridge(backend={self.backend!r})"
@@ -458,16 +460,22 @@ class ArtifactsBridge(ChukCalls):
 
     def on_close(self, release: Callable[[], Awaitable[None]]) -> None:
         """Have every later :meth:`aclose` await ``release()`` first (a chuk agent attached with this bridge
-        releases its lease so). It must be safe to await more than once."""
-        self._closers.append(release)
+        releases its lease so). It must be safe to await more than once. A bound method is held weakly, so a
+        long-lived bridge does not keep every agent ever attached with it."""
+        held = weakref.WeakMethod(release) if inspect.ismethod(release) else lambda: release
+        self._closers.append(held)
 
     async def aclose(self, *, release: bool = True) -> None:
         """Release what was registered with :meth:`on_close` (a chuk agent attached with this bridge ends), then
         close this event loop's clients; the bridge stays usable (a later call opens them again). ``release=False``
         closes the clients only, for a wrapper ending a loop of its own (``SyncBridge``)."""
         try:
-            for closer in list(self._closers) if release else []:
-                await closer()
+            for held in list(self._closers) if release else []:
+                closer = held()
+                if closer is None:
+                    self._closers.remove(held)  # its owner was collected
+                else:
+                    await closer()
         finally:
             await self._artifacts.aclose()
 

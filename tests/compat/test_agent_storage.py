@@ -172,6 +172,28 @@ async def test_an_agent_used_after_its_bridge_closed_takes_a_new_lease_naming_it
 
 
 @pytest.mark.bridge_only
+async def test_agents_sharing_a_bridge_end_one_by_one_or_all_with_it(store: Store) -> None:
+    bridge, other = ArtifactsBridge(store.open()), ArtifactsBridge(store.open())
+    agents = [MemoryManager(session_id=f"s{i}") for i in range(3)]
+    adapters = [attach(vm, bridge) for vm in agents]
+    for vm in agents:
+        await pages(vm, "msg_0", "msg_1")
+        assert await vm.evict_page("msg_1", ChukTier.L3)
+    assert len((await fsck(other, verify=False)).in_progress) == 3
+    await adapters[0].aclose()  # that agent alone ends
+    assert len((await fsck(other, verify=False)).in_progress) == 2
+    del agents[1], adapters[1]  # dropped without being closed
+    gc_module.collect()
+    await asyncio.sleep(0)  # its lease is released on this loop
+    await asyncio.gather(*(t for t in asyncio.all_tasks() if t.get_name().startswith("tierstore release")))
+    assert len((await fsck(other, verify=False)).in_progress) == 1
+    assert agents[-1] is not None  # still attached, and running
+    await bridge.aclose()  # every agent attached with it ends
+    assert (await fsck(other, verify=False)).in_progress == []
+    assert len((await gc(other, grace=timedelta(0))).orphans_deleted) == 3
+
+
+@pytest.mark.bridge_only
 def test_a_syncbridge_over_an_agents_bridge_closed_or_dropped_leaves_the_agent_running(store: Store) -> None:
     vm = MemoryManager(session_id="s")
     bridge = ArtifactsBridge(store.open())

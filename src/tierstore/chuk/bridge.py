@@ -145,11 +145,12 @@ class TierstoreBridge:
         return page
 
     async def aclose(self) -> None:
-        """Release the agent's lease (what only it kept alive is then left to ``gc``) and close the bridge; closing
-        the bridge underneath does the same (see :mod:`tierstore.chuk.lease`)."""
+        """Release this agent's lease (what only it kept alive is then left to ``gc``) and close the clients of the
+        bridge underneath; other agents attached with that bridge go on (closing it ends them all, see
+        :mod:`tierstore.chuk.lease`)."""
         if self._lease is not None:
             await self._lease.release()
-        await self.bridge.aclose()
+        await self.bridge.aclose(release=False)
 
     async def __aenter__(self) -> TierstoreBridge:
         return self

@@ -27,13 +27,15 @@ renewal runs on the event loop the lease was written from; when the agent is nex
 loop). An agent whose loop stalls for longer than ``lease_ttl`` loses this protection meanwhile: a page swept then
 faults as ``IntegrityError`` (missing), never as another page.
 
-How an agent ends, and when its lease goes: ``aclose()`` of the bridge ``attach`` returns or of the bridge it was
-given (also by leaving ``async with``; not by closing a ``SyncBridge`` over it, which closes only its own loop)
-releases it at once, from whichever loop; a process that exits normally without closing releases it as it exits (an
-``atexit`` hook, on a loop of its own, waiting 5 s at most: a lease it could not delete by then expires); a process
-killed (SIGKILL, or SIGTERM without a handler) leaves it to expire ``lease_ttl`` after its last renewal. An agent
-used again after a release takes a new lease naming what the old one named; what ``gc`` took meanwhile faults as
-missing. A forked child never releases its parent's lease.
+How an agent ends, and when its lease goes: ``aclose()`` of the bridge ``attach`` returns (that agent alone) or of
+the bridge it was given (every agent attached with it), or leaving ``async with`` either, releases it at once, from
+whichever loop (closing a ``SyncBridge`` over it does not: that closes only its own loop); an agent dropped without
+being closed (its manager and bridge collected) has its lease released on its loop while that loop runs; a process
+that exits normally without closing releases it as it exits (an ``atexit`` hook, on a loop of its own, waiting 5 s
+at most: a lease it could not delete by then expires); a process killed (SIGKILL, or SIGTERM without a handler)
+leaves it to expire ``lease_ttl`` after its last renewal. An agent used again after a release takes a new lease
+naming what the old one named; what ``gc`` took meanwhile faults as missing. A forked child never releases its
+parent's lease.
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ class AgentLease:
         self._pid = os.getpid()
         """The process that wrote the current lease: only it ends the lease."""
         self._lock: asyncio.Lock | None = None
+        self._dropped: weakref.finalize[..., AgentLease] | None = None
+        """Releases the current lease on its loop if this object is collected (the agent dropped, never closed)."""
         _LIVE.add(self)
 
     @property
@@ -133,6 +137,7 @@ class AgentLease:
         old, old_loop, old_pid = self._lease, self._loop, self._pid
         self._lease, self._owner, self._named, self._loop = lease, owner, artifacts, loop
         self._pid, self._written = os.getpid(), set()
+        self._on_drop(lease)
         threats, sweeping = await self._tombs()
         if old is not None and old_pid == self._pid:  # a forked child leaves its parent's lease alone
             await self._end(old, old_loop, keep=sweeping)
@@ -179,21 +184,46 @@ class AgentLease:
         """The agent is done: its lease goes (from any event loop), and what only it protected becomes
         collectable. Safe to await again; a later write takes a new lease naming what this one named."""
         lease, self._lease = self._lease, None
+        self._on_drop(None)
         if lease is not None and self._pid == os.getpid():
             await self._end(lease, self._loop, keep=False)
+
+    def _on_drop(self, lease: Lease | None) -> None:
+        """Have ``lease`` (written on the running loop) released there should this object be collected."""
+        if self._dropped is not None:
+            self._dropped.detach()
+        self._dropped = None
+        if lease is not None:
+            self._dropped = weakref.finalize(self, _release_dropped, lease, asyncio.get_running_loop(), os.getpid())
+            self._dropped.atexit = False  # at exit, _release_at_exit does it
 
 
 _LIVE: weakref.WeakSet[AgentLease] = weakref.WeakSet()
 _EXIT_WAIT: Final = 5.0
 """Seconds a process exiting waits for its agents' leases to be deleted."""
 _ABANDONING: set[asyncio.Task[None]] = set()
-"""Renewals being stopped on their own loop, held until stopped (asyncio holds tasks weakly)."""
+"""Leases being stopped or released on their own loop, held until done (asyncio holds tasks weakly)."""
 
 
 def _abandon_here(lease: Lease) -> None:
     task = asyncio.get_running_loop().create_task(lease.abandon())
     _ABANDONING.add(task)
     task.add_done_callback(_ABANDONING.discard)
+
+
+def _release_dropped(lease: Lease, loop: asyncio.AbstractEventLoop, pid: int) -> None:
+    """An agent dropped without being closed: its lease is released on its loop while that loop runs, else left
+    to expire (a loop that ended stopped renewing it)."""
+    if pid == os.getpid() and not loop.is_closed():
+        with contextlib.suppress(RuntimeError):  # closed meanwhile
+            loop.call_soon_threadsafe(_release_here, lease)
+
+
+def _release_here(lease: Lease) -> None:
+    task = asyncio.get_running_loop().create_task(lease.release(), name=f"tierstore release of {lease.key}")
+    _ABANDONING.add(task)
+    task.add_done_callback(_ABANDONING.discard)
+    logger.info("released the lease of a chuk agent dropped without being closed")
 
 
 @atexit.register
