@@ -1,6 +1,7 @@
 """The command line on a terminal, as a person sees it: run under a pseudo-terminal (the standard library's ``pty``),
-its output read back with the terminal's control sequences taken out. Nothing here depends on timing: the bar's last
-frame, drawn when the work is done, always shows the count, the rate and the time left.
+its output read back with the terminal's control sequences taken out (what was drawn), and played on a small model of
+a terminal (what stays on screen). Nothing here depends on timing: the bar's last frame, drawn when the work is done,
+always shows the count, the rate and the time left; then it is cleared.
 """
 
 from __future__ import annotations
@@ -26,7 +27,41 @@ def bar(label: str, count: int, unit: str) -> re.Pattern[str]:
     return re.compile(rf"{label} ━+ {count}/{count} [\d,.]+ {unit}/s \d+:\d\d:\d\d ETA 0:00:00")
 
 
-def on_a_terminal(cli: Cli, *args: str, stdout_too: bool = True, columns: int = COLUMNS) -> tuple[int, str, str]:
+SEQUENCE = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])|[\r\n]|[^\x1b\r\n]+")
+
+
+def left_on_screen(drawn: str) -> list[str]:
+    """The lines a terminal shows after ``drawn`` (carriage returns, newlines, cursor up and down, line erases;
+    other control sequences, colours and the cursor's visibility, change no text)."""
+    lines: list[str] = [""]
+    row = column = 0
+    for match in SEQUENCE.finditer(drawn):
+        text, (argument, command) = match.group(0), match.group(1, 2)
+        if command:
+            count = int(argument) if argument.isdigit() else 1
+            if command == "A":
+                row = max(0, row - count)
+            elif command == "B":
+                row += count
+            elif command == "K" and argument == "2":
+                lines[row] = ""
+            elif command == "K":
+                lines[row] = lines[row][:column]
+        elif text == "\r":
+            column = 0
+        elif text == "\n":
+            row, column = row + 1, 0
+        else:
+            current = lines[row].ljust(column)
+            lines[row] = current[:column] + text + current[column + len(text) :]
+            column += len(text)
+        lines += [""] * (row + 1 - len(lines))
+    return [line.rstrip() for line in lines if line.strip()]
+
+
+def on_a_terminal(
+    cli: Cli, *args: str, stdout_too: bool = True, columns: int = COLUMNS, raw: list[str] | None = None
+) -> tuple[int, str, str]:
     """Run ``tierstore ARGS`` with stderr (and stdout) on a terminal; returns the exit code, the screen, and stdout
     when it was piped instead."""
     env = cli.environment({"COLUMNS": str(columns), "TERM": "xterm-256color"})
@@ -56,7 +91,10 @@ def on_a_terminal(cli: Cli, *args: str, stdout_too: bool = True, columns: int = 
         code = process.wait(timeout=120)
     finally:
         os.close(main)
-    screen = CONTROL.sub("", b"".join(chunks).decode()).replace("\r\n", "\n")
+    drawn = b"".join(chunks).decode()
+    if raw is not None:
+        raw.append(drawn)
+    screen = CONTROL.sub("", drawn).replace("\r\n", "\n")
     return code, screen, piped
 
 
@@ -197,3 +235,30 @@ def test_long_lists_take_a_limit(cli: Cli, url: str) -> None:
     assert len(cli.json("ls", "-l", "--url", url, "--limit", "2")) == 2
     assert len(cli.json("checkpoints", "--url", url, "--limit", "0")) == 0
     assert len(cli.json("checkpoints", "list", "--url", url, "--limit", "5")) == 1
+
+
+@pytest.mark.parametrize(
+    ("label", "args"),
+    [
+        ("reading metadata", ["ls", "-l"]),
+        ("checking", ["fsck"]),
+        ("looking for orphans", ["gc"]),
+        ("migrating", ["migrate", "{url}", "{copy}"]),
+        ("verifying", ["checkpoints", "verify", "{checkpoint}"]),
+        ("restoring", ["checkpoints", "restore", "{checkpoint}"]),
+    ],
+    ids=lambda value: value if isinstance(value, str) else " ".join(value[:2]),
+)
+def test_the_bar_is_cleared_when_the_work_is_done(
+    cli: Cli, url: str, tmp_path: Path, label: str, args: list[str]
+) -> None:
+    [checkpoint] = [c["checkpoint_id"] for c in cli.json("checkpoints", "--url", url)]
+    named = {"url": url, "copy": f"file://{tmp_path}/copy", "checkpoint": checkpoint}
+    command = [arg.format(**named) for arg in args] + ([] if args[0] == "migrate" else ["--url", url])
+    drawn: list[str] = []
+    code, screen, _ = on_a_terminal(cli, *command, raw=drawn)
+    assert code == 0, screen
+    assert label in screen  # it was drawn
+    shown = left_on_screen(drawn[0])
+    assert shown, screen
+    assert not any("━" in line or label in line for line in shown), shown

@@ -284,7 +284,8 @@ class ProgressBar:
     """``bar(done, total)`` updates a bar on stderr, on a terminal only, e.g.
     ``checking ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ 12/40 8.0 pages/s 0:00:01 ETA 0:00:03``.
 
-    A context manager: the bar is drawn from entry to exit, and stays on screen with its final figures.
+    A context manager: the bar is drawn from entry to exit and cleared then, so what the command prints next (a
+    listing, a report, a verdict) is all that stays on screen.
     """
 
     def __init__(self, label: str, unit: str = "objects") -> None:
@@ -302,6 +303,7 @@ class ProgressBar:
             disable=not self.enabled,
             redirect_stdout=False,
             redirect_stderr=False,
+            transient=True,
         )
         self._task = self._progress.add_task(label, total=None)
 
