@@ -5,7 +5,7 @@
   assignments, so a page changed after construction (``page.importance += 0.7``, a plain string assigned to
   ``storage_tier``) is checked here again; the bridge stores the validated copy and never changes the caller's.
 * :func:`as_tier` takes a tier as a ``StorageTier``, another library's tier enum of the same values, or the plain
-  string (``"L4"``).
+  string in any case (``"L4"``, ``"l4"``).
 * :func:`check_json` refuses what JSON would not give back equal, or nests deeper than :data:`MAX_DEPTH`.
 
 Every refusal is an :class:`~tierstore.errors.InvalidInputError`; where two classes share a name, messages give
@@ -63,7 +63,7 @@ def as_tier(value: Any, allowed: Collection[StorageTier] = PERSISTENT_TIERS) -> 
     raw = value.value if isinstance(value, Enum) else value
     tier = None
     if isinstance(raw, str):
-        tier = next((t for t in StorageTier if t.value == raw), None)
+        tier = next((t for t in StorageTier if t.value == raw.strip().upper()), None)  # any case, as settings
     names = _either([t.value for t in allowed])
     if tier is None:
         raise InvalidInputError(f"expected a tier ({names}), got {_describe(value)}")

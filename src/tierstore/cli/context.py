@@ -27,6 +27,18 @@ P = TypeVar("P", bound=argparse.ArgumentParser)
 _KEY = re.compile(r"[A-Za-z0-9._-]+")
 
 
+def choice(values: Sequence[str]) -> Callable[[str], str]:
+    """An argparse ``type`` for ``choices=values``: the value it names, whatever its case (``l4`` is ``L4``), as
+    settings read their choices."""
+    by_folded = {value.casefold(): value for value in values}
+
+    def named(text: str) -> str:
+        return by_folded.get(text.strip().casefold(), text)
+
+    named.__name__ = "choice"
+    return named
+
+
 @dataclass
 class Invocation:
     args: argparse.Namespace

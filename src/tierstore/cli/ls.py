@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tierstore.cli.context import AddCommand, Invocation
+from tierstore.cli.context import AddCommand, Invocation, choice
 from tierstore.cli.exit_codes import INTEGRITY
 from tierstore.cli.render import Column, ProgressBar, human_size, limit_option, limited, print_json, print_table
 from tierstore.concurrency import bounded_gather
@@ -22,6 +22,7 @@ from tierstore.errors import IntegrityError
 from tierstore.models import PageMetadata
 
 STORED_TIERS = ("L2", "L3", "L4")
+MODALITIES = tuple(m.value for m in Modality)
 PAGE_ID_WIDTH = 40
 
 # On a narrow terminal, columns go in the order of ``drop``; the artifact id never does, and is never cut.
@@ -44,8 +45,13 @@ _LONG = (
 def register(add: AddCommand) -> None:
     ls = add("ls", run, "list stored pages (with --long: tier, modality, created time, storage class, page id)")
     ls.add_argument("-l", "--long", action="store_true", help="read every page's metadata (one request a page)")
-    ls.add_argument("--tier", choices=STORED_TIERS, help="only pages in this tier (pages are stored in L2-L4)")
-    ls.add_argument("--modality", choices=[m.value for m in Modality], help="only pages of this modality")
+    ls.add_argument(
+        "--tier",
+        type=choice(STORED_TIERS),
+        choices=STORED_TIERS,
+        help="only pages in this tier (pages are stored in L2-L4)",
+    )
+    ls.add_argument("--modality", type=choice(MODALITIES), choices=MODALITIES, help="only pages of this modality")
     ls.add_argument("--prefix", help="only pages whose page id starts with this")
     limit_option(ls, "pages")
 

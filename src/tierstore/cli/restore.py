@@ -11,8 +11,10 @@ import argparse
 from typing import get_args
 
 from tierstore.backends.base import RestoreSpeed
-from tierstore.cli.context import AddCommand, Invocation, artifact_id
+from tierstore.cli.context import AddCommand, Invocation, artifact_id, choice
 from tierstore.cli.render import print_json, to_plain
+
+SPEEDS: tuple[str, ...] = get_args(RestoreSpeed)
 
 _MEANING = {
     "not-archived": "is not archived: it can be loaded now",
@@ -35,7 +37,7 @@ def register(add: AddCommand) -> None:
 def options(parser: argparse.ArgumentParser) -> None:
     """``--days`` and ``--speed``, shared with ``checkpoints restore``."""
     parser.add_argument("--days", type=int, default=1, help="days the restored copy stays readable (S3; default 1)")
-    parser.add_argument("--speed", choices=get_args(RestoreSpeed), default="standard", help="default: standard")
+    parser.add_argument("--speed", type=choice(SPEEDS), choices=SPEEDS, default="standard", help="default: standard")
 
 
 async def run(inv: Invocation) -> int:

@@ -5,16 +5,18 @@ Contract: it reports the tier the store reports afterwards, and says so when tha
 
 from __future__ import annotations
 
-from tierstore.cli.context import AddCommand, Invocation, artifact_id
+from tierstore.cli.context import AddCommand, Invocation, artifact_id, choice
 from tierstore.cli.render import print_json
 from tierstore.enums import StorageTier
 from tierstore.errors import ObjectNotFoundError
+
+TIERS = ("L2", "L3", "L4")
 
 
 def register(add: AddCommand) -> None:
     tier = add("tier", run, "move a stored page to another tier in place (its storage class follows)")
     tier.add_argument("id", help="artifact id, e.g. mem_L3_1")
-    tier.add_argument("tier", choices=["L2", "L3", "L4"], help="the tier to move it to")
+    tier.add_argument("tier", type=choice(TIERS), choices=TIERS, help="the tier to move it to (any case)")
 
 
 async def run(inv: Invocation) -> int:
