@@ -122,3 +122,68 @@ def test_tier_names_in_any_case_move_list_and_store(tmp_path: Path) -> None:
     refused = tierstore("tier", artifact, "l9")
     assert refused.returncode == 2
     assert "invalid choice" in refused.stderr
+
+
+# -- checkpoints delete says what it deleted, what it kept, why, and when gc collects it --------------------------
+
+AGENT = "ckpt_20300101T000000000000_a9e17000"  # the lease of a running agent (its own checkpoint-like name)
+
+
+def test_checkpoints_delete_says_what_went_what_stayed_why_and_until_when(tmp_path: Path) -> None:
+    import asyncio
+    import json
+    import os
+    import sys
+
+    from tierstore import ArtifactsBridge, MemoryPage, Modality
+
+    store = tmp_path / "store"
+
+    pages = {n: MemoryPage(page_id=f"p{n}", modality=Modality.TEXT, content=f"page {n}") for n in (1, 2, 3)}
+
+    async def prepare() -> tuple[str, dict[str, str]]:
+        async with ArtifactsBridge(backend=FileSystemBackend(store)) as bridge:
+            doomed = await bridge.checkpoint(list(pages.values()), name="before")
+            manifest = await bridge.get_checkpoint_manifest(doomed)
+            assert manifest is not None
+            artifacts = {e.page_id: e.artifact_id for e in manifest.pages}
+            await bridge.checkpoint([pages[1]], name="after")  # reuses p1's artifact
+            lease = bridge.references("agent").lease(AGENT, [artifacts["p2"]])  # a running agent refers to p2
+            await lease.start()
+            await lease.abandon()  # left live, as an agent in another process keeps it
+            return doomed, artifacts
+
+    doomed, artifacts = asyncio.run(prepare())
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg")}
+
+    def tierstore(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "tierstore", *args, "--url", str(store)]
+        result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        assert result.returncode == 0, result.stderr
+        return result
+
+    said = tierstore("checkpoints", "delete", doomed).stdout
+    lines = said.splitlines()
+    assert lines[0] == f"deleted checkpoint {doomed} (before)"
+    assert lines[1] == f"deleted 1 artifact(s) nothing else uses: {artifacts['p3']}"
+    assert lines[2] == f"kept 1 artifact(s) other checkpoints use: {artifacts['p1']}"
+    assert lines[3].startswith("  used by ckpt_")
+    assert lines[3].endswith("they go with the last checkpoint that uses them")
+    assert lines[4] == f"kept 1 artifact(s) a running agent or checkpoint still refers to: {artifacts['p2']}"
+    assert lines[5].startswith(f"  held by lease intent_{AGENT}, which expires ")
+    assert lines[6].startswith("  when that lease ends")
+    assert lines[7].startswith("  `tierstore gc` after that deletes those no checkpoint uses")
+
+    # What it said about gc holds: kept while the lease lives, collected by the first gc after it ends.
+    tierstore("gc", "--grace", "0s")
+    still = json.loads(tierstore("ls", "--json").stdout)
+    assert artifacts["p2"] in [row["artifact_id"] for row in still]
+
+    async def agent_ends() -> None:
+        async with ArtifactsBridge(backend=FileSystemBackend(store)) as bridge:
+            await bridge.references("agent").lease(AGENT, []).release()
+
+    asyncio.run(agent_ends())
+    tierstore("gc", "--grace", "0s")
+    left = [row["artifact_id"] for row in json.loads(tierstore("ls", "--json").stdout)]
+    assert left == [artifacts["p1"]]

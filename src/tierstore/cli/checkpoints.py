@@ -4,7 +4,7 @@ Contract: ``verify`` loads every page of a checkpoint and checks it as ``Artifac
 and writes nothing; it draws a progress bar on a terminal, prints its verdict last and the pages only with
 ``--pages``. ``restore`` brings every archived page of the checkpoint back from its archive class (as ``tierstore
 restore ID`` does for one page) and reports how far that is. ``delete`` removes the checkpoint and the artifacts no
-other checkpoint uses.
+other checkpoint uses, and says what it kept, why and until when (:mod:`tierstore.cli.checkpoint_delete`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 from tierstore.bridge import ArtifactsBridge
+from tierstore.cli import checkpoint_delete
 from tierstore.cli.context import AddCommand, Invocation, checkpoint_id, common_options
 from tierstore.cli.render import (
     Column,
@@ -194,12 +195,4 @@ async def restore(inv: Invocation) -> int:
 
 
 async def delete(inv: Invocation) -> int:
-    checkpoint = _checkpoint(inv)
-    async with inv.bridge() as bridge:
-        if not await bridge.delete_checkpoint(checkpoint):
-            raise ObjectNotFoundError(checkpoint)
-    if inv.json:
-        print_json({"checkpoint_id": checkpoint, "deleted": True})
-    else:
-        print(f"deleted checkpoint {checkpoint} (and the artifacts no other checkpoint uses)")
-    return 0
+    return await checkpoint_delete.delete(inv, _checkpoint(inv))
