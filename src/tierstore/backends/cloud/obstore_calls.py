@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import logging
 import os
 import sys
 import time
@@ -38,6 +39,7 @@ LARGEST_PUT: Final = 8 << 20
 """Bodies above this go up through the SDK, which streams them from the page: obstore takes one buffer, which
 would be a second copy of a big page (small bodies, where obstore's lower cost per request counts, stay on obstore)."""
 
+logger = logging.getLogger(__name__)
 _started_in: int | None = None
 _exit_grace = False
 
@@ -108,6 +110,7 @@ async def put(
     except Exception as exc:
         if if_absent or not dropped_before_an_answer(classify(exc)):
             raise
+        logger.debug("put %r: the connection dropped before an answer; the overwrite is sent once more", name)
         await obstore.put_async(store, name, body, mode=mode, use_multipart=False, **sent)
 
 

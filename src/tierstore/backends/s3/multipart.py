@@ -17,6 +17,7 @@ Contract:
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,9 @@ from tierstore.errors import BackendUnavailableError, TierstoreError
 
 if TYPE_CHECKING:
     from tierstore.backends.s3.config import S3Config
+
+
+logger = logging.getLogger(__name__)
 
 
 class _Restart(TierstoreError):
@@ -65,6 +69,7 @@ async def upload(
         completed = await _complete(client, bucket, name, upload_id, parts, if_absent=if_absent, calls=calls)
     except _Restart as restart:
         await _abort(client, bucket, name, upload_id, calls)
+        logger.debug("upload of %r met a racing conditional write (409): aborted, to be started again", name)
         raise restart.cause from None
     except BaseException:
         await _abort(client, bucket, name, upload_id, calls)

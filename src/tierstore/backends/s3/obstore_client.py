@@ -24,6 +24,7 @@ an object written by either path reads the same on the other:
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -39,6 +40,8 @@ from tierstore.backends.s3.client import SdkClient
 from tierstore.backends.s3.wire import TIER_MARKER, etag_matches
 from tierstore.enums import StorageTier
 from tierstore.loops import PerLoop
+
+logger = logging.getLogger(__name__)
 
 LIST_PAGE: Final = 1_000
 REFRESH_BEFORE: Final = timedelta(minutes=5)
@@ -62,6 +65,8 @@ class ObstoreClient:
         if self._store is None or self._stale():
             async with self._lock.get():
                 if self._store is None or self._stale():
+                    if self._store is not None:
+                        logger.debug("bucket %r: the credentials near expiry; a new obstore store", self.config.bucket)
                     self._store = await self._open()
         return self._store
 
