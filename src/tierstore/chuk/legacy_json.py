@@ -1,7 +1,7 @@
 """chuk-ai-session-manager's stored pages: plain JSON, as its ``MemoryPage.model_dump_json()`` writes them.
 
 Such an object carries no checksum and no key, so only its parse is checked: a JSON document that is not a page is
-:class:`~tierstore.errors.IntegrityError`. :func:`tierstore.codec.decode_page` hands over every object that
+:class:`~tierstore.errors.IntegrityError`. :func:`tierstore.codec.pages.decode_page` hands over every object that
 :func:`looks_like_json` (a tierstore frame starts with ``TSPG``, never with ``{`` or whitespace).
 """
 
