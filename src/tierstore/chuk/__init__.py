@@ -5,7 +5,7 @@
 * :mod:`~tierstore.chuk.page_table`, :mod:`~tierstore.chuk.working_set` (with :mod:`~tierstore.chuk.policies`, the
   budget, pins and anti-thrash it decides with) - chuk's ``PageTable`` and ``WorkingSetManager`` with its scores and
   defaults (``from tierstore import PageTable`` ..., as the spec imports them from chuk);
-* :mod:`~tierstore.chuk.legacy_json` - the plain-JSON pages chuk stores, read by :func:`tierstore.codec.pages.decode_page`;
+* :mod:`~tierstore.chuk.legacy_json` - the plain-JSON pages chuk stores (:func:`tierstore.codec.pages.decode_page`);
 * :mod:`~tierstore.chuk.bridge`, :mod:`~tierstore.chuk.manager`, :mod:`~tierstore.chuk.lease`,
   :mod:`~tierstore.chuk.state` - a chuk ``MemoryManager`` on tierstore storage, imported by users from
   :mod:`tierstore.integrations.chuk`; :mod:`~tierstore.chuk.bridge` is the one module that imports chuk itself.
