@@ -47,7 +47,8 @@ exit codes:
 {exit_codes.summary()}
 
 The store is --url, else $TIERSTORE_URL, else the local-disk store in $TIERSTORE_DATA_DIR (default
-$XDG_DATA_HOME/tierstore or ~/.local/share/tierstore). URLs: {registry.url_forms()}.
+$XDG_DATA_HOME/tierstore or ~/.local/share/tierstore).
+URLs: {registry.url_forms()}.
 Every setting and command: docs/configuration.md.
 """
 
