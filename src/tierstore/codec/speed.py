@@ -22,11 +22,15 @@ _POOL_BYTES: Final = 4096
 def sha256(data: bytes | memoryview) -> Any:
     """``hashlib.sha256(data)``; below 16 KiB fed in slices under 2 KiB, for which CPython keeps the GIL: on the
     event loop, getting the GIL back from busy disk threads takes far longer than hashing a small page."""
-    if len(data) <= _GIL_KEPT_UP_TO or len(data) >= _HOLD_GIL_BELOW:
+    size = len(data)
+    if size <= _GIL_KEPT_UP_TO or size >= _HOLD_GIL_BELOW:
         return hashlib.sha256(data)
-    digest = hashlib.sha256()
     view = memoryview(data)
-    for start in range(0, len(view), _GIL_KEPT_UP_TO):
+    digest = hashlib.sha256(view[:_GIL_KEPT_UP_TO])
+    if size <= 2 * _GIL_KEPT_UP_TO:  # a page of 2-4 KiB, the commonest size: two calls, no loop
+        digest.update(view[_GIL_KEPT_UP_TO:])
+        return digest
+    for start in range(_GIL_KEPT_UP_TO, size, _GIL_KEPT_UP_TO):
         digest.update(view[start : start + _GIL_KEPT_UP_TO])
     return digest
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import weakref
+from collections.abc import Callable
 from typing import Final
 
 _EARLY: Final = 0.001
@@ -78,15 +79,28 @@ _WATCHDOGS: Final[weakref.WeakValueDictionary[int, _Watchdog]] = weakref.WeakVal
 it, so a loop that closed is freed with its watchdog (keyed by the loop itself, the watchdog would keep it)."""
 
 
+def _nothing() -> _Watchdog | None:
+    return None
+
+
+_last: Callable[[], _Watchdog | None] = _nothing
+"""The watchdog of the loop of the last call, held weakly (as :data:`_WATCHDOGS` holds them): most calls come
+from the same loop, and a weak dictionary's lookup costs more than the call's own bookkeeping."""
+
+
 def watch(seconds: float) -> Deadline:
     """Cancel the running task if it is still within this deadline ``seconds`` from now."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task(loop)
     if task is None:
         raise RuntimeError("a deadline needs a running task")
-    watchdog = _WATCHDOGS.get(id(loop))
-    if watchdog is None or watchdog.loop is not loop:
-        watchdog = _WATCHDOGS[id(loop)] = _Watchdog(loop)
+    global _last
+    watchdog = _last()
+    if watchdog is None or watchdog.loop is not loop:  # another loop than the last call's: look it up
+        watchdog = _WATCHDOGS.get(id(loop))
+        if watchdog is None or watchdog.loop is not loop:
+            watchdog = _WATCHDOGS[id(loop)] = _Watchdog(loop)
+        _last = weakref.ref(watchdog)
     deadline = Deadline(watchdog, task, loop.time() + seconds)
     watchdog.add(deadline)
     return deadline

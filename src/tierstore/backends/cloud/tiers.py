@@ -52,7 +52,9 @@ class TierMap:
         return any(name in self.archives for name in self.classes.values())
 
     def class_of(self, tier: StorageTier) -> str:
-        return self.classes[StorageTier(tier)]
+        """The storage class of ``tier`` (a StorageTier, or its value)."""
+        found = self.classes.get(tier)  # a StorageTier is a str: its value finds it too, without an Enum call
+        return found if found is not None else self.classes[StorageTier(tier)]
 
     def is_archive(self, storage_class: str | None) -> bool:
         return storage_class in self.archives
