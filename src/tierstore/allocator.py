@@ -39,7 +39,7 @@ from tierstore.codec import PLAIN, Codec
 from tierstore.enums import StorageTier
 from tierstore.errors import ConflictError, IntegrityError
 from tierstore.loops import PerLoop
-from tierstore.refs import References
+from tierstore.protocol.references import References
 
 BLOCK: Final = 1000
 _RESCAN_AFTER: Final = 16
@@ -148,7 +148,7 @@ class IdAllocator:
         named: set[str] = {entry.key async for entry in self._backend.list(ids.artifact_id(tier, 0)[:-1])}
         tombs, _damaged = await self._refs.tombs()
         named.update(*(tomb.artifacts for tomb in tombs))
-        named.update(*(intent.reuse for intent in await self._refs.intents()))
+        named.update(*(lease.reuse for lease in await self._refs.leases()))
         try:
             manifests, _unreadable = await self._refs.manifests.listed()
         except IntegrityError:

@@ -9,7 +9,8 @@ for.
 Checkpoints, in order: take a lease naming the artifacts to reuse (pages whose identity equals an entry of a recent
 listed checkpoint, so a restarted process uploads only what changed), upload the other pages, renew the lease,
 upload again whatever a concurrent deletion has doomed, write the manifest (create-if-absent), release the lease.
-:mod:`tierstore.refs` explains why that order is safe against concurrent ``delete_checkpoint`` and ``gc``.
+The steps are :mod:`tierstore.protocol.writer`'s; :mod:`tierstore.protocol` argues why their order is safe against
+concurrent ``delete_checkpoint``, ``set_tier`` and ``gc``.
 """
 
 from __future__ import annotations
@@ -30,16 +31,15 @@ from tierstore.backends.base import RestoreSpeed, RestoreStatus, StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.chuk.calls import ChukCalls
 from tierstore.clock import SYSTEM_CLOCK, Clock, check_clock
-from tierstore.codec import VOLATILE_FIELDS, Buffer, Codec, Compression, Encoded, PreparedPage
+from tierstore.codec import Buffer, Codec, Compression, Encoded, PreparedPage
 from tierstore.concurrency import Progress, bounded_gather
 from tierstore.enums import StorageTier
 from tierstore.errors import (
     ArchivedPageError,
-    BackendUnavailableError,
     IntegrityError,
     InvalidInputError,
+    NotSupportedError,
     ObjectNotFoundError,
-    TierstoreError,
 )
 from tierstore.loops import PerLoop
 from tierstore.models import (
@@ -48,10 +48,9 @@ from tierstore.models import (
     MemoryPage,
     PageEntry,
     PageMetadata,
-    PageState,
     StorageStats,
 )
-from tierstore.refs import DEFAULT_LEASE_TTL, References
+from tierstore.protocol import DEFAULT_LEASE_TTL, Guard, Plan, References, Reuse, with_state, write_checkpoint
 from tierstore.simple import SimpleBackend, is_simple_backend
 from tierstore.validate import PERSISTENT_TIERS, as_page, as_tier, type_name
 
@@ -60,7 +59,6 @@ if TYPE_CHECKING:
 
 _BIG_PAGE: Final = 1 << 20
 """Pages above this size are encoded and decoded in a worker thread, off the event loop."""
-_REUPLOAD_ROUNDS: Final = 3
 
 
 class ArtifactsBridge(ChukCalls):
@@ -93,10 +91,14 @@ class ArtifactsBridge(ChukCalls):
         self.backend: StorageBackend | SimpleBackend = backend if backend is not None else InMemoryBackend()
         self.session_id = session_id
         self._artifacts: Artifacts
+        self._guard: Guard | None = None
+        """The checkpoint protocol, on a store that has it (a rich backend); None on a custom backend."""
         if isinstance(self.backend, StorageBackend):
-            self._artifacts = ObjectArtifacts(
+            objects = ObjectArtifacts(
                 self.backend, self.codec, concurrency=concurrency, lease_ttl=lease_ttl, clock=self.clock
             )
+            self._artifacts = objects
+            self._guard = Guard(objects.refs, Reuse(self.backend, objects.refs.manifests, self.codec))
         elif is_simple_backend(self.backend):
             self._artifacts = CustomArtifacts(self.backend, self.codec)
         else:
@@ -156,7 +158,7 @@ class ArtifactsBridge(ChukCalls):
         resolved = _resolve_tier(page, tier)
         prepared = await self._prepare(page, identity=True)
         if reuse is not None and reuse.identity == prepared.identity and reuse.tier == resolved.value:
-            return _with_state(reuse, page)
+            return with_state(reuse, page)
         artifact, encoded = await self._create(page, prepared, resolved, owner=owner)
         self._tally_pages += 1
         self._tally_bytes += encoded.size
@@ -169,7 +171,7 @@ class ArtifactsBridge(ChukCalls):
             size_bytes=encoded.size,
             identity=prepared.identity,
         )
-        return _with_state(entry, page)
+        return with_state(entry, page)
 
     async def load_page(self, artifact_id: str) -> MemoryPage | None:
         """The page stored under ``artifact_id``, verified; None when there is none (or it is no artifact id)."""
@@ -209,9 +211,10 @@ class ArtifactsBridge(ChukCalls):
 
     async def set_tier(self, artifact_id: str, tier: StorageTier | str) -> None:
         """Move an artifact to another tier in place (storage class and tags follow); its id does not change.
-        :class:`~tierstore.errors.InUseError` while a checkpoint in progress names it (:mod:`tierstore.refs`)."""
+        :class:`~tierstore.errors.InUseError` while a checkpoint in progress names it (:mod:`tierstore.protocol`)."""
         checked = as_tier(tier)
-        await self._artifacts.set_tier(self._existing_key(artifact_id), checked)
+        references = self._needs("set_tier")
+        await references.retier(self._existing_key(artifact_id), checked)
 
     async def restore_page(self, artifact_id: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
         """Ask the backend to bring an archived artifact back; load it once the status is ``restored``."""
@@ -219,13 +222,22 @@ class ArtifactsBridge(ChukCalls):
             raise InvalidInputError(f"days must be an int of at least 1, not {days!r}")
         if speed not in get_args(RestoreSpeed):
             raise InvalidInputError(f"speed must be one of {', '.join(get_args(RestoreSpeed))}, not {speed!r}")
-        backend = self._artifacts.rich("restore_page")
+        backend = self._needs("restore_page").backend
         return await backend.restore(self._existing_key(artifact_id), days=days, speed=speed)
 
     def references(self, call: str) -> References:
-        """The store's deletion protocol (:mod:`tierstore.refs`), which maintenance runs through; NotSupportedError
-        on a custom backend."""
-        return self._artifacts.references(call)
+        """The store's protocol handle (:mod:`tierstore.protocol`): its records, its time, its deletions, and the
+        backend itself (``.backend``), which maintenance (``fsck``, ``gc``) and the chuk integration run through;
+        NotSupportedError naming ``call`` on a custom backend."""
+        return self._needs(call)
+
+    def _needs(self, call: str) -> References:
+        if self._guard is None:
+            raise NotSupportedError(
+                f"{call} needs a backend implementing tierstore's StorageBackend protocol; "
+                f"{type_name(self.backend)} implements the spec's custom backend interface only"
+            )
+        return self._guard.references
 
     def _existing_key(self, artifact_id: str) -> str:
         key = self._artifacts.artifact_key(artifact_id)
@@ -261,8 +273,8 @@ class ArtifactsBridge(ChukCalls):
 
     async def collect_stats(self) -> StorageStats:
         """Exact figures, by listing the store."""
-        backend = self._artifacts.rich("collect_stats")
-        sizes = [entry.size async for entry in backend.list(ids.PAGE_PREFIX) if ids.parse_artifact_id(entry.key)]
+        backend = self._needs("collect_stats").backend
+        sizes = [entry.size for entry in await self._artifacts.page_entries()]
         checkpoints = await self._artifacts.checkpoint_keys()
         return StorageStats(
             backend=backend.name,
@@ -294,92 +306,11 @@ class ArtifactsBridge(ChukCalls):
         now = self.clock.now()
         checkpoint_id = ids.timestamped(ids.CHECKPOINT_PREFIX, now)
         prepared = await bounded_gather((self._prepare(p, identity=True) for p in checked), self.concurrency)
-        tiers = [_resolve_tier(p, None) for p in checked]
-        reusable = await self._artifacts.reusable()
-        candidates: dict[int, CheckpointEntry] = {}
-        for i, (page, prep) in enumerate(zip(checked, prepared, strict=True)):
-            earlier = reusable.get(page.page_id)
-            if earlier is not None and earlier.identity == prep.identity and earlier.tier == tiers[i].value:
-                candidates[i] = earlier
-        lease = self._artifacts.lease(checkpoint_id, [e.artifact_id for e in [*candidates.values(), *kept]])
-        await lease.start()
-        entries: dict[int, CheckpointEntry] = {}
-        written: list[str] = []
-        uploaded_bytes = 0
-        manifest_sent = False
-
-        async def upload(i: int) -> None:
-            nonlocal uploaded_bytes
-            artifact, encoded = await self._create(checked[i], prepared[i], tiers[i], owner=checkpoint_id)
-            written.append(artifact)
-            uploaded_bytes += encoded.size
-            entries[i] = CheckpointEntry(
-                page_id=checked[i].page_id,
-                artifact_id=artifact,
-                modality=checked[i].modality.value,
-                tier=tiers[i].value,
-                checksum=encoded.checksum,
-                size_bytes=encoded.size,
-                identity=prepared[i].identity,
-            )
-
-        async def reuse_or_upload(i: int) -> None:
-            proven = await self._artifacts.prove(candidates[i])
-            if proven is None:
-                await upload(i)
-            else:
-                entries[i] = proven
-
-        try:
-            todo = [i for i in range(len(checked)) if i not in candidates]
-            work = [*(upload(i) for i in todo), *(reuse_or_upload(i) for i in candidates)]
-            for _ in range(_REUPLOAD_ROUNDS):
-                await bounded_gather(work, self.concurrency)
-                await lease.renew()
-                doomed = await self._artifacts.doomed()
-                fresh = set(written)
-                todo = [
-                    i
-                    for i, e in entries.items()
-                    if e.artifact_id in doomed.artifacts or (doomed.everything and e.artifact_id not in fresh)
-                ]
-                if not todo and lease.fresh():  # else the tombs were read too long after the renewal: again
-                    break
-                work = [upload(i) for i in todo]
-            else:
-                raise IntegrityError(
-                    f"checkpoint {checkpoint_id}: its artifacts kept being deleted, or its lease could not be renewed "
-                    "in time, while it ran"
-                )
-            gone = [e for e in kept if doomed.everything or e.artifact_id in doomed.deleted]
-            if gone:
-                raise IntegrityError(
-                    f"checkpoint {checkpoint_id}: artifact {gone[0].artifact_id} of page {gone[0].page_id!r} is "
-                    "being deleted or was deleted",
-                    key=gone[0].artifact_id,
-                )
-            manifest = CheckpointManifest(
-                name=name,
-                created_at=now.replace(tzinfo=None),
-                page_count=len(checked) + len(kept),
-                pages=[*(_with_state(entries[i], page) for i, page in enumerate(checked)), *kept],
-                checkpoint_id=checkpoint_id,
-            )
-            manifest_sent = True
-            checkpoint_id = await self._artifacts.write_manifest(manifest)
-        except BaseException as exc:
-            if manifest_sent and not await self._manifest_refused(checkpoint_id, exc):
-                # The manifest may exist, now or once a write still in flight lands: keep every artifact it
-                # names and let the lease expire rather than release it; gc collects them if none appears.
-                await lease.abandon()
-            else:
-                await _quietly(self._artifacts.discard(written))
-                await lease.release()
-            raise
-        await lease.release()
-        self._tally_pages += len(written)
-        self._tally_bytes += uploaded_bytes
-        return checkpoint_id
+        plan = Plan(checkpoint_id, name, now, checked, prepared, [_resolve_tier(p, None) for p in checked], kept)
+        written = await write_checkpoint(plan, self._artifacts, self._create, self.concurrency, self._guard)
+        self._tally_pages += written.uploaded
+        self._tally_bytes += written.uploaded_bytes
+        return written.checkpoint_id
 
     async def restore_checkpoint(
         self, checkpoint_id: str, *, only: Iterable[str] | None = None, progress: Progress | None = None
@@ -426,7 +357,8 @@ class ArtifactsBridge(ChukCalls):
                 f"failed verification ({detail})",
                 key=key,
             )
-        self._artifacts.remember_restored(key)
+        if self._guard is not None:
+            self._guard.reuse.remember(key)
         return [r for r in results if isinstance(r, MemoryPage)]
 
     async def list_checkpoints(self) -> list[str]:
@@ -446,6 +378,8 @@ class ArtifactsBridge(ChukCalls):
         key = self._artifacts.checkpoint_key(checkpoint_id)
         if key is None:
             return False
+        if self._guard is not None:
+            self._guard.reuse.forget(key)
         try:
             manifest = await self._artifacts.manifest(key)
         except IntegrityError:
@@ -500,16 +434,6 @@ class ArtifactsBridge(ChukCalls):
                 raise InvalidInputError(f"{_clip(entry.artifact_id)} is no artifact id of this store")
         return kept
 
-    async def _manifest_refused(self, checkpoint_id: str, error: BaseException) -> bool:
-        """Did a failed manifest write certainly not take effect, now or later? Only a typed refusal says so
-        (a lost answer, a timeout or a cancellation may still land), and only while no manifest is there."""
-        if not isinstance(error, TierstoreError) or isinstance(error, BackendUnavailableError):
-            return False
-        try:
-            return await self._artifacts.manifest(checkpoint_id) is None
-        except Exception:  # noqa: BLE001 - any doubt keeps the artifacts
-            return False
-
     async def _create(
         self, page: MemoryPage, prepared: PreparedPage, tier: StorageTier, owner: str | None
     ) -> tuple[str, Encoded]:
@@ -561,17 +485,5 @@ def _resolve_tier(page: MemoryPage, tier: Any) -> StorageTier:
     return as_tier(tier)
 
 
-def _with_state(entry: CheckpointEntry, page: MemoryPage) -> CheckpointEntry:
-    state = PageState.model_validate({name: getattr(page, name) for name in VOLATILE_FIELDS})
-    return entry.model_copy(update={"page_id": page.page_id, "modality": page.modality.value, "state": state})
-
-
 def _clip(value: str, limit: int = 100) -> str:
     return value if len(value) <= limit else value[:limit] + f"… ({len(value)} characters)"
-
-
-async def _quietly(awaitable: Any) -> None:
-    try:
-        await awaitable
-    except Exception:  # noqa: BLE001 - deliberately broad: this runs while another error propagates
-        return

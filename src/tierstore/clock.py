@@ -7,7 +7,7 @@ A :class:`Clock` answers two questions: ``now()``, this host's wall time (an awa
 the one its objects' last-modified times come from. Tests give each simulated host a clock of its own and move it:
 :class:`ManualClock` (moved by hand), :class:`SkewedClock` (the real clock, off by an offset that can change).
 
-The rule (see :mod:`tierstore.refs`): no safety decision compares one host's wall clock with another's, or a
+The rule (see :mod:`tierstore.protocol`): no safety decision compares one host's wall clock with another's, or a
 host's wall clock with the store's. Ages are measured in the store's own time (an object's last-modified as the
 backend reports it, set by the server), durations within one process with its monotonic clock. A host's wall
 clock only names things (checkpoint ids, tomb keys, times inside records for people to read), so a wrong one

@@ -62,7 +62,7 @@ from tierstore.errors import (
     ObjectNotFoundError,
     TierstoreError,
 )
-from tierstore.refs import DEFAULT_LEASE_TTL
+from tierstore.protocol import DEFAULT_LEASE_TTL
 
 T = TypeVar("T")
 

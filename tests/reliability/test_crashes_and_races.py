@@ -59,7 +59,7 @@ async def _every_listed_checkpoint_restores(bridge: ArtifactsBridge) -> int:
 
 
 async def _leases(bridge: ArtifactsBridge) -> set[str]:
-    return {intent.checkpoint for intent in await bridge.references("test").intents()}
+    return {lease.checkpoint for lease in await bridge.references("test").leases()}
 
 
 def _kill_during_checkpoint(store: Store, base: str, delay: float) -> bool:

@@ -3,43 +3,27 @@
 Such a backend chooses its own artifact ids after the write, so frames cannot name the key they sit under, and
 any text is a possible id. Listing tells pages from checkpoint manifests by reading each object's frame (once per
 id). There are no leases or tombs: nothing here runs maintenance, and checkpoints upload every page. Tier changes,
-restores and maintenance raise NotSupportedError.
+restores and maintenance raise NotSupportedError (the bridge says so: it holds no protocol for such a store).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from tierstore import ids
-from tierstore.backends.base import ListEntry, StorageBackend
+from tierstore.backends.base import ListEntry
 from tierstore.codec import Buffer, Codec, Encoded, PreparedPage
 from tierstore.enums import StorageTier
-from tierstore.errors import IntegrityError, NotSupportedError, TierstoreError
-from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata
-from tierstore.refs import Doomed, References
+from tierstore.errors import IntegrityError, TierstoreError
+from tierstore.models import CheckpointManifest, MemoryPage, PageMetadata
 from tierstore.simple import SimpleBackend
 from tierstore.validate import type_name
 
 
-class _NoLease:
-    async def start(self) -> None:
-        return None
-
-    async def renew(self) -> None:
-        return None
-
-    def fresh(self) -> bool:
-        return True
-
-    async def release(self) -> None:
-        return None
-
-    async def abandon(self) -> None:
-        return None
-
-
 class CustomArtifacts:
+    """Pages and manifests on a backend of the spec's Custom Backend interface
+    (:class:`~tierstore.artifacts.Artifacts`)."""
+
     binds_keys = False
 
     def __init__(self, backend: SimpleBackend, codec: Codec) -> None:
@@ -149,36 +133,9 @@ class CustomArtifacts:
             await self.backend.delete(artifact)
             self._kinds.pop(artifact, None)
 
-    def lease(self, checkpoint: str, reuse: list[str]) -> _NoLease:
-        return _NoLease()
-
-    async def reusable(self) -> Mapping[str, CheckpointEntry]:
-        return {}
-
-    async def prove(self, entry: CheckpointEntry) -> CheckpointEntry | None:
-        return None
-
-    async def doomed(self) -> Doomed:
-        return Doomed(frozenset())
-
-    def remember_restored(self, key: str) -> None:
-        return None
-
     def usage(self) -> tuple[int, int, int] | None:
+        """Not known without I/O: a custom backend says nothing of sizes."""
         return None
-
-    async def set_tier(self, key: str, tier: StorageTier) -> None:
-        self.rich("set_tier")
-
-    def rich(self, call: str) -> StorageBackend:
-        raise NotSupportedError(
-            f"{call} needs a backend implementing tierstore's StorageBackend protocol; "
-            f"{type_name(self.backend)} implements the spec's custom backend interface only"
-        )
-
-    def references(self, call: str) -> References:
-        self.rich(call)
-        raise AssertionError("rich() raised")
 
     async def aclose(self) -> None:
         close = getattr(self.backend, "aclose", None)

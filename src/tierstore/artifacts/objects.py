@@ -5,39 +5,32 @@
   created, checksum, size, and the artifact id itself), percent-encoded ASCII inside S3's 2 KB, so
   ``describe`` needs no body read; a page id too long for that budget is read from the frame's header with a
   ranged read instead. ``describe`` refuses an object whose metadata names another artifact or another size.
-* Deletions go through :class:`~tierstore.refs.References`.
+* Deletions go through :class:`~tierstore.protocol.references.References`.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from typing import Any, Final
 from urllib.parse import unquote
 
 from tierstore import ids
 from tierstore.allocator import IdAllocator
-from tierstore.artifacts import CheckpointLease
 from tierstore.backends.base import METADATA_BUDGET, Checked, Chunks, ListEntry, StorageBackend
 from tierstore.clock import Clock
 from tierstore.codec import Buffer, Codec, Encoded, PreparedPage
 from tierstore.enums import StorageTier
-from tierstore.errors import ArchivedPageError, ConflictError, IntegrityError, ObjectNotFoundError
-from tierstore.loops import PerLoop
-from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageMetadata
-from tierstore.refs import Doomed, References
+from tierstore.errors import ConflictError, IntegrityError, ObjectNotFoundError
+from tierstore.models import CheckpointManifest, MemoryPage, PageMetadata
+from tierstore.protocol.references import References
 
-REUSE_FROM_NEWEST: Final = 8
-"""A checkpoint may reuse artifacts of the newest this-many listed checkpoints (and of those this bridge made)."""
 _HEADER_PROBE: Final = 64 * 1024
-_VERIFY_IN_THREAD: Final = 1 << 20
-_BIG_VERIFIES: Final = 2
-"""Whole reads of artifacts above ``_VERIFY_IN_THREAD`` that reuse proofs run at once: each holds the artifact in
-memory, and a checkpoint's concurrency of 32 must not mean 32 big pages read side by side."""
 
 
 class ObjectArtifacts:
+    """Pages and manifests on a rich backend (:class:`~tierstore.artifacts.Artifacts`)."""
+
     binds_keys = True
 
     def __init__(
@@ -48,9 +41,8 @@ class ObjectArtifacts:
         self.name = backend.name
         self.persistent = backend.persistent
         self.refs = References(backend, concurrency=concurrency, lease_ttl=lease_ttl, clock=clock, codec=codec)
+        """The protocol's records and deletions on this backend (:mod:`tierstore.protocol`)."""
         self._allocator = IdAllocator(backend, clock=clock, refs=self.refs, codec=codec)
-        self._own_checkpoints: set[str] = set()
-        self._big_verifies = PerLoop(lambda: asyncio.Semaphore(_BIG_VERIFIES))  # a semaphore binds to its loop
 
     # -- ids -------------------------------------------------------------------------------------------------
 
@@ -189,77 +181,13 @@ class ObjectArtifacts:
             key, self.codec.encode_manifest(manifest).data, metadata={"kind": "manifest"}, if_absent=True
         )
         self.refs.manifests.remember(manifest)
-        self._own_checkpoints.add(key)
         return key
 
     async def delete_checkpoint(self, key: str, manifest: CheckpointManifest | None) -> None:
         await self.backend.delete(key)
         self.refs.manifests.forget(key)
-        self._own_checkpoints.discard(key)
         if manifest is not None:
             await self.refs.sweep(dict.fromkeys((e.artifact_id for e in manifest.pages), None))
-
-    def lease(self, checkpoint: str, reuse: list[str]) -> CheckpointLease:
-        return self.refs.lease(checkpoint, reuse)
-
-    async def reusable(self) -> Mapping[str, CheckpointEntry]:
-        listed = await self.checkpoint_keys()
-        chosen = set(listed[-REUSE_FROM_NEWEST:]) | (self._own_checkpoints & set(listed))
-        manifests, _damaged = await self.refs.manifests.listed(sorted(chosen))
-        index: dict[str, CheckpointEntry] = {}
-        for key in sorted(manifests):
-            for entry in manifests[key].pages:
-                if entry.identity:
-                    index[entry.page_id] = entry
-        return index
-
-    async def prove(self, entry: CheckpointEntry) -> CheckpointEntry | None:
-        """``entry`` (with its artifact's version token now) when the artifact is still the one it names: there,
-        readable, in the entry's tier, of its size and checksum, and either showing the version token recorded
-        when it was last verified (one ``head``) or verified by reading it whole. None when that cannot be shown:
-        the page is then uploaded anew. Never trusts the entry alone (see :mod:`tierstore.refs`)."""
-        key = entry.artifact_id
-        if not entry.checksum or not ids.parse_artifact_id(key):
-            return None
-        try:
-            info = await self.backend.head(key)
-        except IntegrityError:
-            return None
-        if info is None or info.archived or info.size != entry.size_bytes:
-            return None
-        tier = info.tier.value if info.tier else info.metadata.get("tier")
-        if tier != entry.tier or info.metadata.get("aid") != key or info.metadata.get("checksum") != entry.checksum:
-            return None
-        if info.version is not None and info.version == entry.version:
-            return entry
-        if info.size > _VERIFY_IN_THREAD:
-            async with self._big_verifies.get():
-                verified = await self._verifies(key, entry.checksum)
-        else:
-            verified = await self._verifies(key, entry.checksum)
-        if not verified:
-            return None
-        # The token of the head before the read: had the object changed in between, the next head shows another.
-        return entry.model_copy(update={"version": info.version})
-
-    async def _verifies(self, key: str, checksum: str) -> bool:
-        try:
-            data = await self.backend.get(key)
-            if data is None:
-                return False
-            if len(data) > _VERIFY_IN_THREAD:
-                frame = await asyncio.to_thread(self.codec.decode_frame, data, key)
-            else:
-                frame = self.codec.decode_frame(data, key)
-        except (IntegrityError, ArchivedPageError):
-            return False
-        return frame.kind == "page" and frame.checksum == checksum
-
-    async def doomed(self) -> Doomed:
-        return await self.refs.doomed()
-
-    def remember_restored(self, key: str) -> None:
-        self._own_checkpoints.add(key)
 
     # -- the rest ------------------------------------------------------------------------------------------
 
@@ -269,15 +197,6 @@ class ObjectArtifacts:
         if pages is None or checkpoints is None:
             return None
         return pages[0], pages[1], checkpoints[0]
-
-    async def set_tier(self, key: str, tier: StorageTier) -> None:
-        await self.refs.retier(key, tier)
-
-    def rich(self, call: str) -> StorageBackend:
-        return self.backend
-
-    def references(self, call: str) -> References:
-        return self.refs
 
     async def aclose(self) -> None:
         await self.backend.aclose()

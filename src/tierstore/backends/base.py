@@ -196,7 +196,7 @@ class ObjectInfo:
     version: str | None = None
     """A token that changes whenever the object's bytes may have changed (ETag, generation; on disk the inode
     and change time), or None when the backend cannot give one that is sure to: equal tokens mean the object holds
-    the bytes it held when seen before. Checkpoint reuse relies on it (:mod:`tierstore.refs`)."""
+    the bytes it held when seen before. Checkpoint reuse relies on it (:mod:`tierstore.protocol`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,15 @@
 """What keeps a running chuk agent's stored pages alive, and lets ``gc`` take them once nothing needs them.
 
-An attached agent holds a lease (:class:`tierstore.refs.Lease`, an ``intent_`` record renewed in the background)
-whose ``reuse`` names every artifact its page table refers to, and stamps its own writes with the lease's id (object
-metadata ``ckpt``). Sweeps (``delete_checkpoint``, ``gc``) keep what a live lease names or owns, so:
+An attached agent holds a lease (:class:`~tierstore.protocol.LeaseKeeper`, an ``intent_`` record renewed in the
+background) whose ``reuse`` names every artifact its page table refers to, and stamps its own writes with the lease's
+id (object metadata ``ckpt``). Sweeps (``delete_checkpoint``, ``gc``) keep what a live lease names or owns, so:
 
 * while the agent runs, nothing it refers to is swept. Its own writes are protected by their owner from the moment
   they land (``gc`` passes each orphan's owner to the sweep), and by name once the lease has been rewritten, which
   the agent does before any manifest can name them (:meth:`AgentLease.name`), so a ``delete_checkpoint`` sweep,
   which looks at names only, finds them named. Pages it took from a checkpoint are named before it relies on
   them, and a tomb seen right after (a deletion that may have missed the lease: the writer's W2 step of
-  :mod:`tierstore.refs`) is reported to the caller, who copies those pages or refuses them. A pending tomb older
+  :mod:`tierstore.protocol`) is reported to the caller, who copies those pages or refuses them. A pending tomb older
   than the lease time is taken for the leftover of a deletion killed mid-way (see :meth:`AgentLease._tombs`);
   a deleted tomb always counts;
 * what it stops referring to (a page stored again after a change) drops out of the lease at the next rewrite; and
@@ -56,7 +56,7 @@ from tierstore.bridge import ArtifactsBridge
 from tierstore.enums import StorageTier
 from tierstore.errors import TierstoreError
 from tierstore.models import CheckpointEntry, MemoryPage
-from tierstore.refs import Lease, References, Tomb, as_utc
+from tierstore.protocol import LeaseKeeper, References, Tomb, as_utc
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class AgentLease:
 
     def __init__(self, refs: References) -> None:
         self._refs = refs
-        self._lease: Lease | None = None
+        self._lease: LeaseKeeper | None = None
         self._owner = ""
         self._named: frozenset[str] = frozenset()
         self._written: set[str] = set()
@@ -143,7 +143,7 @@ class AgentLease:
             await self._end(old, old_loop, keep=sweeping)
         return threats
 
-    async def _end(self, lease: Lease, loop: asyncio.AbstractEventLoop | None, *, keep: bool) -> None:
+    async def _end(self, lease: LeaseKeeper, loop: asyncio.AbstractEventLoop | None, *, keep: bool) -> None:
         """Stop renewing ``lease`` (started on ``loop``) and delete it, or with ``keep`` leave it to expire."""
         if loop is asyncio.get_running_loop():
             await (lease.abandon() if keep else lease.release())
@@ -205,7 +205,7 @@ _ABANDONING: set[asyncio.Task[None]] = set()
 """Leases being stopped or released on their own loop, held until done (asyncio holds tasks weakly)."""
 
 
-def _abandon_here(lease: Lease) -> None:
+def _abandon_here(lease: LeaseKeeper) -> None:
     task = asyncio.get_running_loop().create_task(lease.abandon())
     _ABANDONING.add(task)
     task.add_done_callback(_ABANDONING.discard)

@@ -47,9 +47,9 @@ async def fsck(
     store_time: datetime | None = None,
 ) -> FsckReport:
     """Check the store; writes nothing. Whether a lease is live is judged in the store's time: ``store_time`` (a
-    moment the store's clock has reached, as ``gc`` reads it), else estimated from the times of the pages and
-    leases listed (:meth:`tierstore.refs.References.estimated_store_time`), so a lease may count as live longer
-    than it is, never shorter. ``clock``: this host's clocks (default: the bridge's), which only bound that
+    moment the store's clock has reached, as ``gc`` reads it), else estimated from the times of the pages and leases
+    listed (:meth:`tierstore.protocol.references.References.estimated_store_time`), so a lease may count as live
+    longer than it is, never shorter. ``clock``: this host's clocks (default: the bridge's), which only bound that
     estimate."""
     refs = bridge.references("fsck")
     backend = refs.backend
@@ -63,18 +63,18 @@ async def fsck(
         e.artifact_id: (checkpoint, e) for checkpoint, m in manifests.items() for e in m.pages
     }
     # Leases are read after the pages are listed, so a checkpoint that wrote a listed page before its lease was
-    # read counts as running (the order refs.py relies on).
+    # read counts as running (the order tierstore.protocol relies on).
     pages = {entry.key: entry for entry in await listed(backend, ids.PAGE_PREFIX)}
     if store_time is None:
         store_time = refs.estimated_store_time((entry.last_modified for entry in pages.values()), clock)
-    intents = await refs.intents()
-    reused, running, everything = refs.protection_of(intents, store_time)
+    leases = await refs.leases()
+    reused, running, everything = refs.protection_of(leases, store_time)
     report.in_progress = sorted(running)
     _, damaged_tombs = await refs.tombs()
     unreadable = [
         *(
             (i.key, "lease cannot be read: it protects everything until it expires")
-            for i in intents
+            for i in leases
             if i.protects_everything
         ),
         *((key, "tomb cannot be read: checkpoints upload anew what they would reuse") for key in damaged_tombs),

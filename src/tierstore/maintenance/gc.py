@@ -1,20 +1,19 @@
 """``gc``: delete what failures left behind, once it is older than a grace period.
 
-* Orphans (see :mod:`tierstore.maintenance.fsck`) go through :meth:`tierstore.refs.References.sweep`, the same
-  protocol as ``delete_checkpoint``: a checkpoint that is still running (its lease is live, however long it has
-  run) or that reuses an artifact keeps it.
+* Orphans (see :mod:`tierstore.maintenance.fsck`) go through :meth:`tierstore.protocol.references.References.sweep`,
+  the same protocol as ``delete_checkpoint``: a checkpoint that is still running (its lease is live, however long it
+  has run) or that reuses an artifact keeps it.
 * Stray temporary files of killed writers, expired leases, and tomb records older than ``tomb_retention``. A record
   that cannot be read is deleted by the same rules (a lease that cannot be read expires six hours after its last
-  write, protecting everything until then: :mod:`tierstore.refs`); one the backend refuses to delete (a directory
+  write, protecting everything until then: :mod:`tierstore.protocol`); one the backend refuses to delete (a directory
   with files in it) is kept and logged.
 
-Every age is measured in the store's own time, never this host's: ``gc`` first writes a record and reads the time
-the store gave it (:meth:`~tierstore.refs.References.store_time`), and compares the last-modified times of
+Every age is measured in the store's own time, never this host's: ``gc`` first writes a record and reads the time the
+store gave it (:meth:`~tierstore.protocol.references.References.store_time`), and compares the last-modified times of
 orphans, strays, leases and tombs with that. So a host whose clock is a day ahead collects nothing early, and one
-whose clock is behind nothing late. Where the store cannot take that write (full, read-only) or with ``dry_run``,
-the time is estimated from what was listed, which can only keep more. The grace period covers writes that are slow
-to land; orphans younger than it are kept, and reported as kept.
-"""
+whose clock is behind nothing late. Where the store cannot take that write (full, read-only) or with ``dry_run``, the
+time is estimated from what was listed, which can only keep more. The grace period covers writes that are slow to
+land; orphans younger than it are kept, and reported as kept."""
 
 from __future__ import annotations
 
@@ -31,7 +30,7 @@ from tierstore.concurrency import Progress
 from tierstore.errors import IntegrityError, NotSupportedError
 from tierstore.maintenance.fsck import fsck, listed
 from tierstore.maintenance.reports import GcReport, Running
-from tierstore.refs import Intent, as_utc
+from tierstore.protocol import Lease, as_utc
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +57,14 @@ async def gc(
     report = GcReport()
     now = None if dry_run else await refs.store_time()
     found = await fsck(bridge, verify=False, progress=progress, clock=clock, store_time=now)
-    intents = await refs.intents()
+    leases = await refs.leases()
     tombs = await listed(backend, ids.TOMB_PREFIX)
     if now is None:
         now = refs.estimated_store_time(
             chain(
                 (o.last_modified for o in found.orphans),
                 (s.last_modified for s in found.strays),
-                (i.renewed for i in intents),
+                (lease.renewed for lease in leases),
                 (t.last_modified for t in tombs),
             ),
             clock,
@@ -73,13 +72,13 @@ async def gc(
     old = {o.key: o.checkpoint for o in found.orphans if _aged(o.last_modified, now, grace)}
     report.orphans_kept = [o for o in found.orphans if o.key not in old]
     old_strays = [s.name for s in found.strays if _aged(s.last_modified, now, grace)]
-    expired_leases = [i for i in intents if now is not None and not i.live(now)]
+    expired_leases = [lease for lease in leases if now is not None and not lease.live(now)]
     expired = [i.key for i in expired_leases]
     old_tombs = [t.key for t in tombs if _aged(t.last_modified, now, tomb_retention)]
     report.in_progress = sorted(
         (
             Running(i.checkpoint, None if i.renewed is None else i.renewed + i.ttl)
-            for i in intents
+            for i in leases
             if i.live(now) and not i.protects_everything
         ),
         key=lambda r: r.checkpoint,
@@ -99,7 +98,7 @@ async def gc(
     return report
 
 
-async def _delete_expired_leases(backend: StorageBackend, leases: list[Intent], now: datetime | None) -> list[str]:
+async def _delete_expired_leases(backend: StorageBackend, leases: list[Lease], now: datetime | None) -> list[str]:
     """Delete leases found expired, each only as it was when found expired: one renewed since (its writer was slow,
     not dead) is kept. The lease is read again (``head``) and deleted only while it is still expired, with a delete
     conditional on the version token that read gave, where the backend has one (``delete_if_version``: memory,

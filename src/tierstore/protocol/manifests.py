@@ -1,0 +1,70 @@
+"""Checkpoint manifests (``ckpt_`` records): each read once and kept, since a manifest never changes once written.
+A manifest is written last by a writer, create-if-absent, so a listed one names a complete checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tierstore import ids
+from tierstore.backends.base import StorageBackend
+from tierstore.codec import PLAIN, Codec
+from tierstore.concurrency import bounded_gather
+from tierstore.errors import IntegrityError
+from tierstore.models import CheckpointManifest
+
+
+class Manifests:
+    """Checkpoint manifests, read once each (a manifest never changes)."""
+
+    def __init__(self, backend: StorageBackend, concurrency: int, codec: Codec = PLAIN) -> None:
+        self._backend = backend
+        self._concurrency = concurrency
+        self._codec = codec
+        self._cache: dict[str, CheckpointManifest] = {}
+
+    async def get(self, key: str) -> CheckpointManifest | None:
+        """The manifest stored under ``key``; None when there is none; IntegrityError naming ``key`` when it cannot
+        be read."""
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        data = await self._backend.get(key)
+        if data is None:
+            return None
+        try:
+            manifest = self._codec.decode_manifest(data, key)
+        except IntegrityError as exc:
+            raise IntegrityError(f"{key}: {exc}", key=key) from exc
+        self._cache[key] = manifest
+        return manifest
+
+    def remember(self, manifest: CheckpointManifest) -> None:
+        """A manifest this process wrote: no need to read it back."""
+        self._cache[manifest.checkpoint_id] = manifest
+
+    def forget(self, key: str) -> None:
+        """A manifest deleted: read it again should it come back (it cannot, but the cache must not say so)."""
+        self._cache.pop(key, None)
+
+    async def keys(self) -> list[str]:
+        """Ids of the listed checkpoints, oldest first."""
+        return sorted([entry.key async for entry in self._backend.list(ids.CHECKPOINT_PREFIX)])
+
+    async def listed(self, keys: Iterable[str] | None = None) -> tuple[dict[str, CheckpointManifest], list[str]]:
+        """The listed manifests (or those of ``keys``), and the keys of those that could not be read."""
+        todo = await self.keys() if keys is None else list(keys)
+
+        async def read(key: str) -> CheckpointManifest | None:
+            return await self.get(key)
+
+        results = await bounded_gather((read(k) for k in todo), self._concurrency, settle=True)
+        manifests: dict[str, CheckpointManifest] = {}
+        damaged: list[str] = []
+        for key, result in zip(todo, results, strict=True):
+            if isinstance(result, IntegrityError):
+                damaged.append(key)
+            elif isinstance(result, Exception):
+                raise result
+            elif result is not None:
+                manifests[key] = result
+        return manifests, damaged

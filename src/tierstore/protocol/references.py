@@ -1,0 +1,270 @@
+"""The records on one backend, and the deleter's side of the protocol: :class:`References`.
+
+Reading: every lease afresh (they change as they are renewed), every tomb once (a tomb never changes), manifests
+through :class:`~tierstore.protocol.manifests.Manifests`; a record that cannot be read stands for what it could say
+(an unreadable lease protects everything, an unreadable tomb dooms everything). Deleting and moving: ``delete_recorded``
+(``delete_page``), ``sweep`` (``delete_checkpoint``, ``gc``) and ``retier`` (``set_tier``), each in the order
+:mod:`tierstore.protocol` argues. Decisions are logged at INFO on this module's logger.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+
+from tierstore import ids
+from tierstore.backends.base import StorageBackend
+from tierstore.clock import SYSTEM_CLOCK, Clock
+from tierstore.codec import PLAIN, Codec
+from tierstore.concurrency import bounded_gather
+from tierstore.enums import StorageTier
+from tierstore.errors import (
+    AccessDeniedError,
+    IntegrityError,
+    InUseError,
+    ObjectNotFoundError,
+    StorageFullError,
+)
+from tierstore.protocol.keeper import LeaseKeeper
+from tierstore.protocol.manifests import Manifests
+from tierstore.protocol.records import (
+    DEFAULT_LEASE_TTL,
+    Doomed,
+    Lease,
+    Tomb,
+    TombState,
+    as_utc,
+    encode_tomb,
+    quietly,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class References:
+    """The protocol's records on one backend, and the deleter's side of it (:mod:`tierstore.protocol`): reads
+    leases, tombs and manifests, tells the store's time, and deletes (``delete_recorded``, ``sweep``) and moves
+    (``retier``) artifacts in the order that keeps every listed checkpoint whole. Maintenance (``fsck``, ``gc``) and
+    the chuk integration work through it (``ArtifactsBridge.references``)."""
+
+    def __init__(
+        self,
+        backend: StorageBackend,
+        *,
+        concurrency: int,
+        lease_ttl: timedelta = DEFAULT_LEASE_TTL,
+        clock: Clock = SYSTEM_CLOCK,
+        codec: Codec = PLAIN,
+    ) -> None:
+        self.backend = backend
+        """The store itself, for what maintenance reads beyond the records (pages, strays, foreign files)."""
+        self.clock = clock
+        self._backend = backend
+        self._concurrency = concurrency
+        self.lease_ttl = lease_ttl
+        self.codec = codec
+        """How records and manifests are framed (the bridge's codec)."""
+        self.manifests = Manifests(backend, concurrency, codec)
+        self._tombs: dict[str, Tomb] = {}
+
+    def lease(self, checkpoint: str, reuse: Iterable[str]) -> LeaseKeeper:
+        """A lease for ``checkpoint`` naming ``reuse`` (not yet written: ``start()`` it)."""
+        return LeaseKeeper(self._backend, checkpoint, reuse, self.lease_ttl, self.clock, self.codec)
+
+    # -- reading the records -------------------------------------------------------------------------------
+
+    async def leases(self) -> list[Lease]:
+        """Every lease in the store, read afresh (they change as they are renewed)."""
+        entries = [entry async for entry in self._backend.list(ids.INTENT_PREFIX)]
+
+        async def read(key: str, written: datetime | None) -> Lease | None:
+            try:  # the backend may refuse the read itself (on disk: a FIFO, directory or link at the key)
+                data = await self._backend.get(key)
+                if data is None:
+                    return None
+                return Lease.parse(key, data, written, self.codec)
+            except IntegrityError:
+                logger.info("lease %s cannot be read: nothing is deleted until it expires", key)
+                return Lease.unreadable(key, written)
+
+        found = await bounded_gather((read(e.key, e.last_modified) for e in entries), self._concurrency)
+        return [lease for lease in found if lease is not None]
+
+    async def tombs(self) -> tuple[list[Tomb], list[str]]:
+        """Every tomb in the store (cached: a tomb never changes), and the keys of those that could not be read."""
+        keys = [entry.key async for entry in self._backend.list(ids.TOMB_PREFIX)]
+        damaged: list[str] = []
+
+        async def read(key: str) -> Tomb | None:
+            if key in self._tombs:
+                return self._tombs[key]
+            try:  # the backend may refuse the read itself (on disk: a FIFO, directory or link at the key)
+                data = await self._backend.get(key)
+                if data is None:
+                    return None
+                tomb = Tomb.parse(key, data, self.codec)
+            except IntegrityError:
+                logger.info("tomb %s cannot be read: any artifact may be being deleted", key)
+                damaged.append(key)
+                return None
+            self._tombs[key] = tomb
+            return tomb
+
+        found = await bounded_gather((read(k) for k in keys), self._concurrency)
+        listed = set(keys)
+        for key in [k for k in self._tombs if k not in listed]:
+            del self._tombs[key]
+        return [tomb for tomb in found if tomb is not None], damaged
+
+    async def doomed(self) -> Doomed:
+        """What the tombs say now (read by a writer after renewing its lease: W2)."""
+        tombs, damaged = await self.tombs()
+        deleted = frozenset().union(*(t.artifacts for t in tombs if t.state == "deleted"))
+        return Doomed(frozenset().union(*(t.artifacts for t in tombs)), everything=bool(damaged), deleted=deleted)
+
+    async def protection(self, now: datetime | None = None) -> tuple[set[str], set[str], bool]:
+        """What live leases protect: ``(artifacts they reuse, their checkpoints, everything)``. ``now``: a moment
+        the store's clock has reached (:meth:`store_time`); without it, estimated from the leases themselves."""
+        return self.protection_of(await self.leases(), now)
+
+    def protection_of(self, leases: list[Lease], now: datetime | None) -> tuple[set[str], set[str], bool]:
+        """:meth:`protection` from leases already read."""
+        if now is None:
+            now = self.estimated_store_time(lease.renewed for lease in leases)
+        live = [lease for lease in leases if lease.live(now)]
+        artifacts = set().union(*(lease.reuse for lease in live))
+        checkpoints = {lease.checkpoint for lease in live if not lease.protects_everything}
+        return artifacts, checkpoints, any(lease.protects_everything for lease in live)
+
+    async def unreadable_blocks(self) -> list[str]:
+        """Keys of ``alloc_`` block records that cannot be read (only their names are ever used: fsck reports
+        them)."""
+        keys = [entry.key async for entry in self._backend.list(ids.ALLOC_PREFIX)]
+
+        async def unreadable(key: str) -> bool:
+            try:
+                data = await self._backend.get(key)
+                if data is not None:
+                    self.codec.decode_record(data, key)
+            except IntegrityError:
+                return True
+            return False
+
+        found = await bounded_gather((unreadable(k) for k in keys), self._concurrency)
+        return [key for key, bad in zip(keys, found, strict=True) if bad]
+
+    # -- the store's time ----------------------------------------------------------------------------------
+
+    async def store_time(self) -> datetime | None:
+        """A moment the store's clock has certainly reached: the last-modified time the store gives a record
+        written now (an empty pending tomb, deleted again). None when the store cannot take a write (full, or a
+        read-only credential) or reports no times."""
+        try:
+            key = await self.write_tomb("pending", [])
+        except (StorageFullError, AccessDeniedError):
+            return None
+        try:
+            info = await self._backend.head(key)
+        finally:
+            await quietly(self._backend.delete(key))
+        return None if info is None else as_utc(info.last_modified)
+
+    def estimated_store_time(self, times: Iterable[datetime | None], clock: Clock | None = None) -> datetime | None:
+        """A moment the store's clock has reached, from the last-modified times of objects it listed: the newest,
+        but never past this host's clock, so that one object dated in the future cannot age all the others (the
+        host's clock can only make this earlier, i.e. keep more). For read-only callers, and when
+        :meth:`store_time` cannot write."""
+        newest = max((t for t in map(as_utc, times) if t is not None), default=None)
+        return None if newest is None else min(newest, (clock or self.clock).now())
+
+    # -- deleting ------------------------------------------------------------------------------------------
+
+    async def write_tomb(self, state: TombState, artifacts: Iterable[str]) -> str:
+        """Write a new tomb (create-if-absent); returns its key."""
+        key, data = encode_tomb(state, artifacts, self.clock.now(), self.codec)
+        await self._backend.put(key, data, if_absent=True)
+        return key
+
+    async def delete_recorded(self, artifacts: list[str]) -> None:
+        """Delete artifacts outright (``delete_page``): tomb first, so a checkpoint about to reuse them sees it."""
+        try:
+            await self.write_tomb("deleted", artifacts)
+        except StorageFullError:
+            await self._backend.delete_many(artifacts)
+            await quietly(self.write_tomb("deleted", artifacts))
+            return
+        await self._backend.delete_many(artifacts)
+
+    async def retier(self, key: str, tier: StorageTier) -> None:
+        """``set_tier`` through the protocol, so that no checkpoint lists ``key`` in a tier it no longer has: (M1)
+        write a ``moving`` tomb naming it, (M2) list leases, (M3) refuse with InUseError while a live lease reuses it
+        or the checkpoint it was written for runs, else move it, (M4) delete the tomb. A writer whose W2 came after
+        M1 sees the tomb and uploads the page anew; one whose W2 came before M1 renewed its lease (W1) before M2, so
+        M2 sees it live until the manifest is written. An unreadable lease refuses every move until it expires."""
+        moving = await self.write_tomb("moving", [key])
+        try:
+            leases = await self.leases()
+            if leases:  # judged in the store's time at the tomb, as a sweep judges them
+                info = await self._backend.head(moving)
+                reused, live, everything = self.protection_of(leases, as_utc(info.last_modified) if info else None)
+            else:
+                reused, live, everything = set(), set(), False
+            owner = None
+            if live:
+                found = await self._backend.head(key)
+                if found is None:
+                    raise ObjectNotFoundError(key)
+                owner = found.metadata.get("ckpt")
+            if everything or key in reused or owner in live:
+                holder = "a lease that cannot be read" if everything else "a checkpoint in progress"
+                logger.info("set_tier of %s refused: %s names it", key, holder)
+                raise InUseError(key, holder)
+            await self._backend.set_tier(key, tier, tags={"tier": tier.value})
+        finally:
+            await quietly(self._backend.delete(moving))
+
+    async def sweep(self, candidates: Mapping[str, str | None]) -> list[str]:
+        """Delete those of ``candidates`` (artifact -> the checkpoint it was written for, if any) that no manifest
+        and no live lease protects; returns what was deleted. Raises IntegrityError, deleting nothing, while a
+        listed manifest cannot be read: what it references is unknown."""
+        if not candidates:
+            return []
+        pending: str | None = None
+        try:
+            pending = await self.write_tomb("pending", candidates)
+        except StorageFullError:
+            pending = None  # see :mod:`tierstore.protocol`: on a full store the tomb follows the deletion
+        try:
+            # The store's time at the pending tomb: every lease listed after it is judged by a time it has reached.
+            info = None if pending is None else await self._backend.head(pending)
+            reused, live_checkpoints, everything = await self.protection(as_utc(info.last_modified) if info else None)
+            manifests, damaged = await self.manifests.listed()
+            if damaged:
+                raise IntegrityError(
+                    f"checkpoint manifest {damaged[0]} cannot be read, so what it references is unknown: nothing was "
+                    "deleted (run fsck; delete that checkpoint to go on)",
+                    key=damaged[0],
+                )
+            if everything:
+                return []
+            referenced = reused.union(*({e.artifact_id for e in m.pages} for m in manifests.values()))
+            doomed = sorted(
+                key for key, owner in candidates.items() if key not in referenced and owner not in live_checkpoints
+            )
+            if doomed:
+                if pending is None:
+                    await self._backend.delete_many(doomed)
+                    await quietly(self.write_tomb("deleted", doomed))
+                else:
+                    try:
+                        await self.write_tomb("deleted", doomed)
+                    except StorageFullError:  # the pending tomb fit, this one not: it names them while they go
+                        await self._backend.delete_many(doomed)
+                        await quietly(self.write_tomb("deleted", doomed))
+                        return doomed
+                    await self._backend.delete_many(doomed)
+            return doomed
+        finally:
+            if pending is not None:
+                await quietly(self._backend.delete(pending))

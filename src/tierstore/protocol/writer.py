@@ -1,0 +1,191 @@
+"""The writer's side of the protocol: one checkpoint, from its lease to its manifest (:func:`write_checkpoint`).
+
+The steps W0-W4 of :mod:`tierstore.protocol`, in order: (W0) take a lease naming the artifacts to reuse, prove each
+(:class:`~tierstore.protocol.reuse.Reuse`) and upload every page that cannot be proven or has no candidate; (W1) renew
+the lease; (W2) read the tombs and upload anew whatever they name; again from W1 while something was uploaded or the
+lease is no longer fresh; (W3) write the manifest, create-if-absent; (W4) release the lease. A failure before W3
+discards the uploads and releases the lease; one during W3 whose outcome is unknown leaves both to expire, since the
+manifest may still land. On a store without the protocol (a custom backend: no leases, no tombs, no reuse) only the
+uploads and W3 remain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Protocol
+
+from tierstore.codec import VOLATILE_FIELDS, Encoded, PreparedPage
+from tierstore.concurrency import bounded_gather
+from tierstore.enums import StorageTier
+from tierstore.errors import BackendUnavailableError, IntegrityError, TierstoreError
+from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageState
+from tierstore.protocol.records import Doomed, quietly
+from tierstore.protocol.references import References
+from tierstore.protocol.reuse import Reuse
+
+REUPLOAD_ROUNDS: Final = 3
+"""Rounds of W1-W2 before a checkpoint whose artifacts keep being deleted, or whose lease cannot be renewed in
+time, fails."""
+
+Create = Callable[[MemoryPage, PreparedPage, StorageTier, str | None], Awaitable[tuple[str, Encoded]]]
+"""Upload one page as a new artifact owned by a checkpoint: ``(page, prepared, tier, owner) -> (key, encoded)``."""
+
+
+class ManifestStore(Protocol):
+    """Where the writer puts what it wrote: the seam it needs of :class:`tierstore.artifacts.Artifacts`."""
+
+    async def write_manifest(self, manifest: CheckpointManifest) -> str: ...
+
+    async def manifest(self, key: str) -> CheckpointManifest | None: ...
+
+    async def discard(self, keys: list[str]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """The protocol on a store that has it: its records (leases, tombs) and what may be reused."""
+
+    references: References
+    reuse: Reuse
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A listed checkpoint, and what it uploaded."""
+
+    checkpoint_id: str
+    uploaded: int
+    uploaded_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to checkpoint: the pages (prepared with their identity) and their tiers, then entries already stored
+    under a lease of the caller's (``stored``)."""
+
+    checkpoint_id: str
+    name: str
+    created_at: datetime
+    pages: list[MemoryPage]
+    prepared: list[PreparedPage]
+    tiers: list[StorageTier]
+    kept: list[CheckpointEntry]
+
+
+def with_state(entry: CheckpointEntry, page: MemoryPage) -> CheckpointEntry:
+    """``entry`` carrying ``page``'s bookkeeping fields (what a restore puts back), page id and modality."""
+    state = PageState.model_validate({name: getattr(page, name) for name in VOLATILE_FIELDS})
+    return entry.model_copy(update={"page_id": page.page_id, "modality": page.modality.value, "state": state})
+
+
+async def write_checkpoint(
+    plan: Plan, store: ManifestStore, create: Create, concurrency: int, guard: Guard | None
+) -> Written:
+    """Write ``plan`` as one checkpoint by steps W0-W4; returns it once listed, or raises with nothing listed."""
+    checkpoint_id, checked, prepared, tiers = plan.checkpoint_id, plan.pages, plan.prepared, plan.tiers
+    reusable = {} if guard is None else await guard.reuse.candidates()
+    candidates: dict[int, CheckpointEntry] = {}
+    for i, (page, prep) in enumerate(zip(checked, prepared, strict=True)):
+        earlier = reusable.get(page.page_id)
+        if earlier is not None and earlier.identity == prep.identity and earlier.tier == tiers[i].value:
+            candidates[i] = earlier
+    lease = None
+    if guard is not None:
+        lease = guard.references.lease(checkpoint_id, [e.artifact_id for e in [*candidates.values(), *plan.kept]])
+        await lease.start()  # W0
+    entries: dict[int, CheckpointEntry] = {}
+    written: list[str] = []
+    uploaded_bytes = 0
+    manifest_sent = False
+
+    async def upload(i: int) -> None:
+        nonlocal uploaded_bytes
+        artifact, encoded = await create(checked[i], prepared[i], tiers[i], checkpoint_id)
+        written.append(artifact)
+        uploaded_bytes += encoded.size
+        entries[i] = CheckpointEntry(
+            page_id=checked[i].page_id,
+            artifact_id=artifact,
+            modality=checked[i].modality.value,
+            tier=tiers[i].value,
+            checksum=encoded.checksum,
+            size_bytes=encoded.size,
+            identity=prepared[i].identity,
+        )
+
+    async def reuse_or_upload(i: int) -> None:
+        assert guard is not None  # candidates exist only where the protocol does
+        proven = await guard.reuse.prove(candidates[i])
+        if proven is None:
+            await upload(i)
+        else:
+            entries[i] = proven
+
+    try:
+        doomed = Doomed(frozenset())
+        work = [*(upload(i) for i in range(len(checked)) if i not in candidates), *map(reuse_or_upload, candidates)]
+        for _ in range(REUPLOAD_ROUNDS):
+            await bounded_gather(work, concurrency)
+            if guard is None or lease is None:
+                break
+            await lease.renew()  # W1
+            doomed = await guard.references.doomed()  # W2
+            fresh = set(written)
+            todo = [
+                i
+                for i, e in entries.items()
+                if e.artifact_id in doomed.artifacts or (doomed.everything and e.artifact_id not in fresh)
+            ]
+            if not todo and lease.fresh():  # else the tombs were read too long after the renewal: again
+                break
+            work = [upload(i) for i in todo]
+        else:
+            raise IntegrityError(
+                f"checkpoint {checkpoint_id}: its artifacts kept being deleted, or its lease could not be renewed "
+                "in time, while it ran"
+            )
+        gone = [e for e in plan.kept if doomed.everything or e.artifact_id in doomed.deleted]
+        if gone:
+            raise IntegrityError(
+                f"checkpoint {checkpoint_id}: artifact {gone[0].artifact_id} of page {gone[0].page_id!r} is "
+                "being deleted or was deleted",
+                key=gone[0].artifact_id,
+            )
+        manifest = CheckpointManifest(
+            name=plan.name,
+            created_at=plan.created_at.replace(tzinfo=None),
+            page_count=len(checked) + len(plan.kept),
+            pages=[*(with_state(entries[i], page) for i, page in enumerate(checked)), *plan.kept],
+            checkpoint_id=checkpoint_id,
+        )
+        manifest_sent = True
+        checkpoint_id = await store.write_manifest(manifest)  # W3
+    except BaseException as exc:
+        if manifest_sent and not await _manifest_refused(store, checkpoint_id, exc):
+            # The manifest may exist, now or once a write still in flight lands: keep every artifact it
+            # names and let the lease expire rather than release it; gc collects them if none appears.
+            if lease is not None:
+                await lease.abandon()
+        else:
+            await quietly(store.discard(written))
+            if lease is not None:
+                await lease.release()
+        raise
+    if lease is not None:
+        await lease.release()  # W4
+    if guard is not None:
+        guard.reuse.remember(checkpoint_id)
+    return Written(checkpoint_id, len(written), uploaded_bytes)
+
+
+async def _manifest_refused(store: ManifestStore, checkpoint_id: str, error: BaseException) -> bool:
+    """Did a failed manifest write certainly not take effect, now or later? Only a typed refusal says so (a lost
+    answer, a timeout or a cancellation may still land), and only while no manifest is there."""
+    if not isinstance(error, TierstoreError) or isinstance(error, BackendUnavailableError):
+        return False
+    try:
+        return await store.manifest(checkpoint_id) is None
+    except Exception:  # noqa: BLE001 - any doubt keeps the artifacts
+        return False
