@@ -188,7 +188,7 @@ class AgentLease:
         if lease is not None and self._pid == os.getpid():
             await self._end(lease, self._loop, keep=False)
 
-    def _on_drop(self, lease: Lease | None) -> None:
+    def _on_drop(self, lease: LeaseKeeper | None) -> None:
         """Have ``lease`` (written on the running loop) released there should this object be collected."""
         if self._dropped is not None:
             self._dropped.detach()
@@ -211,7 +211,7 @@ def _abandon_here(lease: LeaseKeeper) -> None:
     task.add_done_callback(_ABANDONING.discard)
 
 
-def _release_dropped(lease: Lease, loop: asyncio.AbstractEventLoop, pid: int) -> None:
+def _release_dropped(lease: LeaseKeeper, loop: asyncio.AbstractEventLoop, pid: int) -> None:
     """An agent dropped without being closed: its lease is released on its loop while that loop runs, else left
     to expire (a loop that ended stopped renewing it)."""
     if pid == os.getpid() and not loop.is_closed():
@@ -219,7 +219,7 @@ def _release_dropped(lease: Lease, loop: asyncio.AbstractEventLoop, pid: int) ->
             loop.call_soon_threadsafe(_release_here, lease)
 
 
-def _release_here(lease: Lease) -> None:
+def _release_here(lease: LeaseKeeper) -> None:
     task = asyncio.get_running_loop().create_task(lease.release(), name=f"tierstore release of {lease.key}")
     _ABANDONING.add(task)
     task.add_done_callback(_ABANDONING.discard)

@@ -92,7 +92,7 @@ async def _what_became_of(
     for manifest in manifests.values():
         for entry in manifest.pages:
             users.setdefault(entry.artifact_id, set()).add(manifest.checkpoint_id or manifest.name)
-    intents = await refs.intents()
+    intents = await refs.leases()
     now = refs.estimated_store_time(intent.renewed for intent in intents)
     live = [intent for intent in intents if intent.live(now)]
     for key in remaining:
