@@ -68,10 +68,15 @@ class Chunks:
     __slots__ = ("_size", "views")
 
     def __init__(self, *parts: Buffer) -> None:
-        self.views: tuple[memoryview, ...] = tuple(
-            memoryview(p) if isinstance(p, bytes) else memoryview(p).cast("B") for p in parts if len(p)
-        )
-        self._size = sum(len(view) for view in self.views)
+        views = []
+        size = 0
+        for part in parts:  # a loop, not generators: one Chunks is made per page stored
+            if len(part):
+                view = memoryview(part) if isinstance(part, bytes) else memoryview(part).cast("B")
+                views.append(view)
+                size += len(view)
+        self.views: tuple[memoryview, ...] = tuple(views)
+        self._size = size
 
     def __len__(self) -> int:
         return self._size

@@ -67,10 +67,9 @@ class Codec:
         :attr:`PreparedPage.identity`, which only checkpoints need)."""
         return pages.prepare_page(page, self.compression, identity=identity)
 
-    def frame_page(self, prepared: PreparedPage, key: str | None) -> Encoded:
-        """The frame of a prepared page under ``key`` (None: a key the backend chooses), with a write token of its
-        own."""
-        return pages.frame_page(prepared, key)
+    frame_page = staticmethod(pages.frame_page)
+    """The frame of a prepared page under a key (None: a key the backend chooses), with a write token of its own
+    (:func:`tierstore.codec.pages.frame_page`, called once per page stored: no method layer around it)."""
 
     def encode_page(self, page: MemoryPage, key: str) -> Encoded:
         """:meth:`prepare_page` then :meth:`frame_page`."""

@@ -96,13 +96,6 @@ def json_key(key: str | None) -> str:
     return f'"{key}"' if key is not None and _PLAIN_KEY.fullmatch(key) else json.dumps(key)
 
 
-def page_header(key: str | None, content_kind: str, body_sha256: str) -> bytes:
-    """The header of a page frame under ``key``, with a write token of its own."""
-    return (
-        f'{{"artifact":{json_key(key)},"write":"{TOKENS.next()}","content":"{content_kind}","body":"{body_sha256}"}}'
-    ).encode()
-
-
 def document_header(kind: Kind, key: str, body: bytes) -> bytes:
     """The header of a manifest or record frame under ``key``, with a write token of its own."""
     header = {BINDING[kind]: key, "write": TOKENS.next(), "body": sha256(body).hexdigest()}

@@ -19,8 +19,8 @@ from pydantic_core import PydanticSerializationError, from_json
 
 from tierstore.chuk import legacy_json
 from tierstore.codec.compression import Compression, compress
-from tierstore.codec.frame import Buffer, Encoded, Header, decode_frame, frame, of_kind, page_header
-from tierstore.codec.speed import sha256
+from tierstore.codec.frame import Buffer, Encoded, Header, decode_frame, frame, json_key, of_kind
+from tierstore.codec.speed import TOKENS, sha256
 from tierstore.errors import IntegrityError, InvalidInputError
 from tierstore.models import MemoryPage
 from tierstore.validate import check_json
@@ -96,8 +96,9 @@ def prepare_page(page: MemoryPage, compression: Compression, *, identity: bool =
 def frame_page(prepared: PreparedPage, artifact_id: str | None) -> Encoded:
     """The frame of a prepared page under ``artifact_id`` (None: a key the backend chooses), with a write token
     of its own."""
-    header = page_header(artifact_id, prepared.content_kind, prepared.body_sha256)
-    return frame("page", header, prepared.page_json, prepared.body, prepared.flags)
+    header = f'{{"artifact":{json_key(artifact_id)},"write":"{TOKENS.next()}","content":"{prepared.content_kind}",'
+    header += f'"body":"{prepared.body_sha256}"}}'
+    return frame("page", header.encode(), prepared.page_json, prepared.body, prepared.flags)
 
 
 def _content(kind: str, body: memoryview) -> Any:
