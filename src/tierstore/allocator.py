@@ -54,6 +54,8 @@ class _Block:
 
 
 class IdAllocator:
+    """Issues this bridge's artifact ids from blocks it claims (the module docstring says why they are unique)."""
+
     def __init__(
         self,
         backend: StorageBackend,

@@ -35,7 +35,6 @@ from tierstore.codec import Buffer, Codec, Compression, Encoded, PreparedPage
 from tierstore.concurrency import Progress, bounded_gather
 from tierstore.enums import StorageTier
 from tierstore.errors import (
-    ArchivedPageError,
     IntegrityError,
     InvalidInputError,
     NotSupportedError,
@@ -51,6 +50,7 @@ from tierstore.models import (
     StorageStats,
 )
 from tierstore.protocol import DEFAULT_LEASE_TTL, Guard, Plan, References, Reuse, with_state, write_checkpoint
+from tierstore.protocol.reader import read_checkpoint
 from tierstore.simple import SimpleBackend, is_simple_backend
 from tierstore.validate import PERSISTENT_TIERS, as_page, as_tier, type_name
 
@@ -329,43 +329,19 @@ class ArtifactsBridge(ChukCalls):
             raise InvalidInputError("only must be an iterable of page ids, not one str")
         wanted = None if only is None else {ids.check_text_id(p, "page id") for p in only}
 
-        async def fetch(entry: CheckpointEntry) -> MemoryPage:
-            data = await self._artifacts.read(entry.artifact_id)
-            if data is None:
-                raise IntegrityError(f"page {entry.page_id!r} is missing: {entry.artifact_id}", key=entry.artifact_id)
-            page, checksum = await self._decode(data, entry.artifact_id)
-            if page.page_id != entry.page_id or (entry.checksum and checksum != entry.checksum):
-                raise IntegrityError(
-                    f"artifact {entry.artifact_id} does not hold page {entry.page_id!r} as checkpointed",
-                    key=entry.artifact_id,
-                )
-            return page if entry.state is None else page.model_copy(update=dict(entry.state))
-
-        chosen = [e for e in manifest.pages if wanted is None or e.page_id in wanted]
-        results = await bounded_gather((fetch(e) for e in chosen), self.concurrency, settle=True, progress=progress)
-        failures = [r for r in results if isinstance(r, Exception)]
-        if failures:
-            archived = [f for f in failures if isinstance(f, ArchivedPageError)]
-            if archived:
-                raise archived[0]
-            broken = [f for f in failures if not isinstance(f, IntegrityError)]
-            if broken:
-                raise broken[0]
-            detail = "; ".join(str(f) for f in failures[:5])
-            raise IntegrityError(
-                f"checkpoint {key} cannot be restored: {len(failures)} of {len(results)} pages "
-                f"failed verification ({detail})",
-                key=key,
-            )
+        pages = await read_checkpoint(
+            key, manifest, wanted, self._artifacts.read, self._decode, self.concurrency, progress
+        )
         if self._guard is not None:
             self._guard.reuse.remember(key)
-        return [r for r in results if isinstance(r, MemoryPage)]
+        return pages
 
     async def list_checkpoints(self) -> list[str]:
         """Ids of complete checkpoints, oldest first."""
         return await self._artifacts.checkpoint_keys()
 
     async def get_checkpoint_manifest(self, checkpoint_id: str) -> CheckpointManifest | None:
+        """A checkpoint's manifest (its pages' entries); None when there is none; IntegrityError when damaged."""
         key = self._artifacts.checkpoint_key(checkpoint_id)
         return None if key is None else await self._artifacts.manifest(key)
 

@@ -34,9 +34,12 @@ class CustomArtifacts:
         self._kinds: dict[str, str | None] = {}
 
     def artifact_key(self, value: object) -> str | None:
+        """The key of an artifact id given by a caller; None for text that is no artifact id of this store. Raises
+        InvalidInputError for what is not an id at all (wrong type, empty, control characters)."""
         return ids.check_text_id(value, "artifact id")
 
     def checkpoint_key(self, value: object) -> str | None:
+        """The key of a checkpoint id given by a caller, as :meth:`artifact_key` does for artifacts."""
         return ids.check_text_id(value, "checkpoint id")
 
     async def _store(self, name: str, data: bytes, metadata: dict[str, Any]) -> str:
@@ -48,6 +51,8 @@ class CustomArtifacts:
     async def create_page(
         self, page: MemoryPage, prepared: PreparedPage, tier: StorageTier, owner: str | None
     ) -> tuple[str, Encoded]:
+        """Store a prepared page as a new artifact (``owner``: the checkpoint it is written for); its key and
+        frame."""
         encoded = self.codec.frame_page(prepared, None)
         described = _metadata(page, None, encoded.checksum, encoded.size, tier)
         artifact = await self._store(page.page_id, encoded.data, described.model_dump(mode="json"))
@@ -55,10 +60,12 @@ class CustomArtifacts:
         return artifact, encoded
 
     async def read(self, key: str) -> Buffer | None:
+        """The stored bytes of an artifact, unverified; None when there is none."""
         data = await self.backend.load(key)
         return None if data is None else bytes(data)
 
     async def describe(self, key: str) -> PageMetadata | None:
+        """What is known of a stored page without reading its body where the store allows; None when absent."""
         data = await self.read(key)
         if data is None:
             return None
@@ -69,9 +76,11 @@ class CustomArtifacts:
         return _metadata(page, key, checksum, len(data), None)
 
     async def delete_page(self, key: str) -> int | None:
+        """Delete a page; returns its size, or None when there was none."""
         return 0 if await self.backend.delete(key) else None
 
     async def discard(self, keys: list[str]) -> None:
+        """Delete artifacts only this bridge knows of (a failed checkpoint's uploads)."""
         for key in keys:
             await self.backend.delete(key)
 
@@ -96,15 +105,20 @@ class CustomArtifacts:
             return None
 
     async def page_keys(self) -> list[str]:
+        """Every page's key (checkpoint manifests and bookkeeping excluded)."""
         return await self._keys_of("page")
 
     async def page_entries(self) -> list[ListEntry]:
+        """Every page's key with its size and time, from the listing alone (one request per thousand on a cloud; a
+        custom backend's listing has neither, so they are 0 and None)."""
         return [ListEntry(key, 0, None) for key in await self.page_keys()]
 
     async def checkpoint_keys(self) -> list[str]:
+        """Every listed checkpoint's key, oldest first."""
         return await self._keys_of("manifest")
 
     async def manifest(self, key: str) -> CheckpointManifest | None:
+        """A checkpoint's manifest; None when absent; IntegrityError when it cannot be read."""
         data = await self.read(key)
         if data is None:
             return None
@@ -116,6 +130,7 @@ class CustomArtifacts:
         return manifest
 
     async def write_manifest(self, manifest: CheckpointManifest) -> str:
+        """Write a manifest, create-if-absent (the last step of a checkpoint); returns the checkpoint's id."""
         data = self.codec.encode_manifest(manifest).data
         stored = await self._store(manifest.checkpoint_id, data, {"kind": "checkpoint"})
         self._kinds[stored] = "manifest"
@@ -123,6 +138,7 @@ class CustomArtifacts:
         return stored
 
     async def delete_checkpoint(self, key: str, manifest: CheckpointManifest | None) -> None:
+        """Delete a checkpoint and what only it references; ``manifest`` None: it is damaged, drop it alone."""
         await self.backend.delete(key)
         self._kinds.pop(key, None)
         if manifest is None:
@@ -138,6 +154,7 @@ class CustomArtifacts:
         return None
 
     async def aclose(self) -> None:
+        """Release the backend's clients."""
         close = getattr(self.backend, "aclose", None)
         if close is not None:
             await close()

@@ -47,10 +47,13 @@ class ObjectArtifacts:
     # -- ids -------------------------------------------------------------------------------------------------
 
     def artifact_key(self, value: object) -> str | None:
+        """The key of an artifact id given by a caller; None for text that is no artifact id of this store. Raises
+        InvalidInputError for what is not an id at all (wrong type, empty, control characters)."""
         text = ids.check_text_id(value, "artifact id")
         return text if ids.parse_artifact_id(text) else None
 
     def checkpoint_key(self, value: object) -> str | None:
+        """The key of a checkpoint id given by a caller, as :meth:`artifact_key` does for artifacts."""
         text = ids.check_text_id(value, "checkpoint id")
         return text if ids.is_checkpoint_id(text) else None
 
@@ -60,6 +63,8 @@ class ObjectArtifacts:
         self, page: MemoryPage, prepared: PreparedPage, tier: StorageTier, owner: str | None
     ) -> tuple[str, Encoded]:
         # Described by the codec from the page validated once, within the backend's rules: not checked again.
+        """Store a prepared page as a new artifact (``owner``: the checkpoint it is written for); its key and
+        frame."""
         tags = Checked(self.codec.page_tags(page, tier))
         written: list[Encoded] = []
 
@@ -86,9 +91,12 @@ class ObjectArtifacts:
         return key, written[-1]
 
     async def read(self, key: str) -> Buffer | None:
+        """The stored bytes of an artifact, unverified; None when there is none."""
         return await self.backend.get(key)
 
     async def describe(self, key: str) -> PageMetadata | None:
+        """The page's description from its object metadata (a ranged read of its header where the page id did not
+        fit); IntegrityError for metadata that names another artifact or size."""
         info = await self.backend.head(key)
         if info is None:
             return None
@@ -146,6 +154,8 @@ class ObjectArtifacts:
             raise IntegrityError(f"{key}: {exc}", key=key) from exc
 
     async def delete_page(self, key: str) -> int | None:
+        """Delete a page through the protocol (its tomb first); its size, or None when there was none (0 when
+        damaged)."""
         try:
             info = await self.backend.head(key)
         except IntegrityError:
@@ -157,25 +167,32 @@ class ObjectArtifacts:
         return size
 
     async def discard(self, keys: list[str]) -> None:
+        """Delete artifacts only this bridge knows of (a failed checkpoint's uploads)."""
         if keys:
             await self.backend.delete_many(keys)
 
     async def page_keys(self) -> list[str]:
+        """Every page's key (checkpoint manifests and bookkeeping excluded)."""
         return [entry.key for entry in await self.page_entries()]
 
     async def page_entries(self) -> list[ListEntry]:
+        """Every page's key with its size and time, from the listing alone (one request per thousand on a cloud; a
+        custom backend's listing has neither, so they are 0 and None)."""
         entries = [entry async for entry in self.backend.list(ids.PAGE_PREFIX) if ids.parse_artifact_id(entry.key)]
         return sorted(entries, key=lambda entry: _artifact_order(entry.key))
 
     # -- checkpoints ---------------------------------------------------------------------------------------
 
     async def checkpoint_keys(self) -> list[str]:
+        """Every listed checkpoint's key, oldest first."""
         return [key for key in await self.refs.manifests.keys() if ids.is_checkpoint_id(key)]
 
     async def manifest(self, key: str) -> CheckpointManifest | None:
+        """A checkpoint's manifest; None when absent; IntegrityError when it cannot be read."""
         return await self.refs.manifests.get(key)
 
     async def write_manifest(self, manifest: CheckpointManifest) -> str:
+        """Write a manifest, create-if-absent (the last step of a checkpoint); returns the checkpoint's id."""
         key = manifest.checkpoint_id
         await self.backend.put(
             key, self.codec.encode_manifest(manifest).data, metadata={"kind": "manifest"}, if_absent=True
@@ -184,6 +201,7 @@ class ObjectArtifacts:
         return key
 
     async def delete_checkpoint(self, key: str, manifest: CheckpointManifest | None) -> None:
+        """Delete a checkpoint and what only it references; ``manifest`` None: it is damaged, drop it alone."""
         await self.backend.delete(key)
         self.refs.manifests.forget(key)
         if manifest is not None:
@@ -192,6 +210,7 @@ class ObjectArtifacts:
     # -- the rest ------------------------------------------------------------------------------------------
 
     def usage(self) -> tuple[int, int, int] | None:
+        """``(pages, bytes, checkpoints)`` when known without I/O."""
         pages = self.backend.usage(ids.PAGE_PREFIX)
         checkpoints = self.backend.usage(ids.CHECKPOINT_PREFIX)
         if pages is None or checkpoints is None:
@@ -199,6 +218,7 @@ class ObjectArtifacts:
         return pages[0], pages[1], checkpoints[0]
 
     async def aclose(self) -> None:
+        """Release the backend's clients."""
         await self.backend.aclose()
 
 

@@ -70,6 +70,8 @@ def missing_store(backend: StorageBackend) -> str | None:
 
 
 async def doctor(backend: StorageBackend) -> DoctorReport:
+    """Probe ``backend`` with every operation tierstore needs (the module docstring says how); never raises for
+    what a check finds."""
     return await _Probe(backend).run()
 
 

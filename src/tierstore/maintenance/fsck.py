@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 
 async def listed(backend: StorageBackend, prefix: str) -> list[ListEntry]:
+    """Every entry under ``prefix``, listed once."""
     return [entry async for entry in backend.list(prefix)]
 
 
@@ -81,7 +82,6 @@ async def fsck(
         *((key, "block record cannot be read") for key in await refs.unreadable_blocks()),
     ]
     for key, detail in unreadable:
-        logger.info("fsck: %s: %s", key, detail)
         report.problems.append(Problem(key, "corrupt", detail))
     report.pages = len(pages)
 
@@ -124,8 +124,13 @@ async def fsck(
     report.archived.sort()
     report.problems.sort(key=lambda p: p.key)
     report.orphans.sort(key=lambda o: o.key)
+    for problem in report.problems:
+        logger.info("fsck: %s is %s: %s", problem.key, problem.kind, problem.detail)
+    for orphan in report.orphans:
+        logger.info("fsck: %s is an orphan of %s", orphan.key, orphan.checkpoint)
     return report
 
 
 def older_than(when: datetime | None, cutoff: datetime) -> bool:
+    """``when`` is known and before ``cutoff``."""
     return when is not None and when.astimezone(UTC) < cutoff

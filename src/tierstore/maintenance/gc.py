@@ -90,6 +90,8 @@ async def gc(
     delete_strays = getattr(backend, "delete_strays", None)
     if delete_strays is not None and old_strays:
         report.strays_removed = list(await delete_strays(old_strays))
+        for name in report.strays_removed:
+            logger.info("gc: deleted stray temporary file %s", name)
     report.intents_removed = len(await _delete_expired_leases(backend, expired_leases, now))
     report.tombs_pruned = len(await _delete_records(backend, old_tombs, "tomb past its retention"))
     report.orphans_deleted = await refs.sweep(old)

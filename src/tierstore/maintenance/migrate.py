@@ -32,6 +32,8 @@ async def migrate(
     progress: Progress | None = None,
     codec: Codec = PLAIN,
 ) -> MigrateReport:
+    """Copy every page, deletion tomb, block record and complete checkpoint from ``source`` to ``destination``,
+    verified; resumable (see the module docstring). Problems are reported, never raised."""
     report = MigrateReport()
     present: set[str] = set()
     pages = [e.key for e in await listed(source, ids.PAGE_PREFIX)]

@@ -10,6 +10,9 @@ from typing import Literal
 
 @dataclass(frozen=True, slots=True)
 class Problem:
+    """Something wrong with one stored object: damaged (``corrupt``), named but absent (``missing``), or another
+    object where a copy was to go (``conflict``)."""
+
     key: str
     kind: Literal["corrupt", "missing", "conflict"]
     detail: str
@@ -17,6 +20,8 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class Orphan:
+    """An artifact written for a checkpoint that names it no more (crashed, cancelled), and no live lease keeps."""
+
     key: str
     size: int
     last_modified: datetime | None
@@ -35,6 +40,8 @@ class Stray:
 
 @dataclass
 class FsckReport:
+    """What ``fsck`` found; ``ok`` when it found no problem."""
+
     pages: int = 0
     checkpoints: int = 0
     verified: int = 0
@@ -50,6 +57,7 @@ class FsckReport:
 
     @property
     def ok(self) -> bool:
+        """No problem found (orphans, strays and foreign files are not problems)."""
         return not self.problems
 
 
@@ -64,6 +72,8 @@ class Running:
 
 @dataclass
 class GcReport:
+    """What ``gc`` deleted and what it kept, and why."""
+
     orphans_deleted: list[str] = field(default_factory=list)
     orphans_kept: list[Orphan] = field(default_factory=list)
     """Orphans younger than the grace period: a later ``gc`` (or a shorter grace) collects them."""
@@ -76,6 +86,8 @@ class GcReport:
 
 @dataclass
 class MigrateReport:
+    """What ``migrate`` copied, skipped, repaired and could not copy."""
+
     copied: int = 0
     skipped: int = 0
     checkpoints_copied: int = 0
@@ -93,6 +105,8 @@ CheckResult = Literal["ok", "denied", "failed", "unavailable", "not tried", "ski
 
 @dataclass
 class DoctorCheck:
+    """One operation ``doctor`` tried, and how it went."""
+
     name: str
     result: CheckResult = "not tried"
     detail: str = ""
@@ -100,6 +114,8 @@ class DoctorCheck:
 
 @dataclass
 class DoctorReport:
+    """Every check ``doctor`` ran on one store; ``ok`` when the store can be used as configured."""
+
     backend: str
     """The store probed, as a person reads it (no credentials)."""
     checks: list[DoctorCheck] = field(default_factory=list)
@@ -108,6 +124,7 @@ class DoctorReport:
 
     @property
     def ok(self) -> bool:
+        """No cause found and every check passed or was skipped."""
         return self.cause is None and all(c.result in ("ok", "skipped") for c in self.checks)
 
     def having(self, *results: CheckResult) -> list[str]:

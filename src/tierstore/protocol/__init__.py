@@ -8,6 +8,7 @@ Used by the bridge (checkpoints, ``delete_checkpoint``, ``delete_page``, ``set_t
   :class:`Doomed`);
 * :mod:`.writer` - the writer, steps W0-W4 (:func:`write_checkpoint`), with :mod:`.reuse` (what it may reuse, and
   the proof that it may) and :mod:`.keeper` (its lease, renewed while it runs);
+* :mod:`.reader` - a checkpoint restored whole and verified, or an error (:func:`read_checkpoint`);
 * :mod:`.references` - the records read from a store, the store's time, and the deleter's side: ``sweep`` (D1-D4),
   ``delete_recorded`` and ``retier`` (M1-M4); :mod:`.manifests` - manifests, read once each.
 
@@ -75,6 +76,7 @@ reusing the very artifact being deleted at that moment could list it; ``fsck`` r
 
 from tierstore.protocol.keeper import LeaseKeeper
 from tierstore.protocol.manifests import Manifests
+from tierstore.protocol.reader import read_checkpoint
 from tierstore.protocol.records import (
     DEFAULT_LEASE_TTL,
     UNREADABLE_LEASE_TTL,
@@ -104,6 +106,7 @@ __all__ = [
     "TombState",
     "Written",
     "as_utc",
+    "read_checkpoint",
     "with_state",
     "write_checkpoint",
 ]

@@ -36,11 +36,17 @@ Create = Callable[[MemoryPage, PreparedPage, StorageTier, str | None], Awaitable
 class ManifestStore(Protocol):
     """Where the writer puts what it wrote: the seam it needs of :class:`tierstore.artifacts.Artifacts`."""
 
-    async def write_manifest(self, manifest: CheckpointManifest) -> str: ...
+    async def write_manifest(self, manifest: CheckpointManifest) -> str:
+        """Write the manifest, create-if-absent; the checkpoint's id."""
+        ...
 
-    async def manifest(self, key: str) -> CheckpointManifest | None: ...
+    async def manifest(self, key: str) -> CheckpointManifest | None:
+        """The manifest under ``key``, or None."""
+        ...
 
-    async def discard(self, keys: list[str]) -> None: ...
+    async def discard(self, keys: list[str]) -> None:
+        """Delete uploads that no manifest will name."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
