@@ -14,7 +14,7 @@ NAME = "filesystem"
 XFAILS: dict[str, str] = {
     "test_a_lease_renewed_between_gcs_read_and_its_delete_survives": (
         "the local disk has no conditional unlink: a renewal landing between gc's last read and its unlink is lost "
-        "(src/tierstore/maintenance/gc.py says what holds there)"
+        "(src/tierstore/protocol/references.py, end_expired, says what holds there)"
     ),
 }
 

@@ -22,7 +22,7 @@ Contract (every adapter keeps to it; the contract suite in ``tests/contract`` ch
 * Optional: ``delete_if_version(key, version) -> bool`` deletes ``key`` only while its :attr:`ObjectInfo.version` is
   ``version``, in one conditional request (False when it is not: changed, or gone). Memory and the clouds have it
   (S3 ``If-Match``, GCS ``ifGenerationMatch``, Azure ``If-Match``); the local disk has no atomic conditional
-  unlink, so it does not. ``gc`` deletes expired leases with it (:mod:`tierstore.maintenance.gc`).
+  unlink, so it does not. ``gc`` deletes expired leases with it (:mod:`tierstore.protocol.references`).
 * Errors are translated into :mod:`tierstore.errors`; transient failures are retried inside the adapter with a
   bound, then surface as :class:`~tierstore.errors.BackendUnavailableError`.
 * Constructors do no I/O; the first call connects. ``aclose`` releases clients; the backend is an async context

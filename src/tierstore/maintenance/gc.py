@@ -18,19 +18,16 @@ land; orphans younger than it are kept, and reported as kept."""
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import datetime, timedelta
 from itertools import chain
 
 from tierstore import ids
-from tierstore.backends.base import StorageBackend
 from tierstore.bridge import ArtifactsBridge
 from tierstore.clock import Clock
 from tierstore.concurrency import Progress
-from tierstore.errors import IntegrityError, NotSupportedError
 from tierstore.maintenance.fsck import fsck, listed
 from tierstore.maintenance.reports import GcReport, Running
-from tierstore.protocol import Lease, as_utc
+from tierstore.protocol import as_utc
 
 logger = logging.getLogger(__name__)
 
@@ -92,73 +89,12 @@ async def gc(
         report.strays_removed = list(await delete_strays(old_strays))
         for name in report.strays_removed:
             logger.info("gc: deleted stray temporary file %s", name)
-    report.intents_removed = len(await _delete_expired_leases(backend, expired_leases, now))
-    report.tombs_pruned = len(await _delete_records(backend, old_tombs, "tomb past its retention"))
+    report.intents_removed = len(await refs.end_expired(expired_leases, now))
+    report.tombs_pruned = len(await refs.prune(old_tombs, "tomb past its retention"))
     report.orphans_deleted = await refs.sweep(old)
     for key in report.orphans_deleted:
         logger.info("gc: deleted orphan %s", key)
     return report
-
-
-async def _delete_expired_leases(backend: StorageBackend, leases: list[Lease], now: datetime | None) -> list[str]:
-    """Delete leases found expired, each only as it was when found expired: one renewed since (its writer was slow,
-    not dead) is kept. The lease is read again (``head``) and deleted only while it is still expired, with a delete
-    conditional on the version token that read gave, where the backend has one (``delete_if_version``: memory,
-    S3, GCS, Azure), so a renewal landing between the read and the delete makes the delete fail, not the lease go.
-    The local disk has no conditional unlink: there the renewal must land in the moment between the second read and
-    the unlink (a few system calls) to be lost, and a writer whose lease was lost renews it again within a quarter of
-    its lifetime; a deleter sweeping inside that quarter could miss it. A lease that cannot be read is deleted
-    outright once expired (it protects everything until then)."""
-    conditional = getattr(backend, "delete_if_version", None)
-    deleted: list[str] = []
-    outright: list[str] = []
-    for lease in leases:
-        try:
-            info = await backend.head(lease.key)
-        except IntegrityError:
-            outright.append(lease.key)
-            continue
-        if info is None:
-            continue
-        if replace(lease, renewed=as_utc(info.last_modified)).live(now):
-            logger.info("gc: kept lease %s: renewed since it was found expired", lease.key)
-            continue
-        if conditional is not None and info.version is not None:
-            try:
-                gone = await conditional(lease.key, info.version)
-            except NotSupportedError:
-                pass
-            else:
-                if gone:
-                    logger.info("gc: deleted expired lease %s", lease.key)
-                    deleted.append(lease.key)
-                else:
-                    logger.info("gc: kept lease %s: it changed since it was read", lease.key)
-                continue
-        outright.append(lease.key)
-    return deleted + await _delete_records(backend, outright, "expired lease")
-
-
-async def _delete_records(backend: StorageBackend, keys: list[str], what: str) -> list[str]:
-    """Delete bookkeeping records; returns those deleted. One the backend refuses to delete (on disk, a directory
-    with files in it at the key) is kept and logged, and the others still go."""
-    if not keys:
-        return []
-    try:
-        await backend.delete_many(keys)
-    except IntegrityError:
-        deleted = []
-        for key in keys:
-            try:
-                await backend.delete(key)
-            except IntegrityError as exc:
-                logger.info("gc: kept %s %s: %s", what, key, exc)
-            else:
-                deleted.append(key)
-        keys = deleted
-    for key in keys:
-        logger.info("gc: deleted %s %s", what, key)
-    return keys
 
 
 def _aged(written: datetime | None, now: datetime | None, age: timedelta) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from tierstore import ids
@@ -23,6 +24,7 @@ from tierstore.errors import (
     AccessDeniedError,
     IntegrityError,
     InUseError,
+    NotSupportedError,
     ObjectNotFoundError,
     StorageFullError,
 )
@@ -223,6 +225,67 @@ class References:
             await self._backend.set_tier(key, tier, tags={"tier": tier.value})
         finally:
             await quietly(self._backend.delete(moving))
+
+    async def end_expired(self, leases: list[Lease], now: datetime | None) -> list[str]:
+        """``gc``'s end of leases found expired (by ``now``, the store's time); returns those deleted. Each is deleted
+        only as it was when found expired: one renewed since (its writer was slow, not dead) is kept. The lease is
+        read again (``head``) and deleted only while it is still expired, with a delete conditional on the version
+        token that read gave, where the backend has one (``delete_if_version``: memory, S3, GCS, Azure), so a
+        renewal landing between the read and the delete makes the delete fail, not the lease go. The local disk has
+        no conditional unlink: there a renewal must land in the moment between the second read and the unlink (a
+        few system calls) to be lost; its writer writes it again within a quarter of its lifetime, and a deleter
+        sweeping inside that quarter could miss it. A lease that cannot be read is deleted outright once expired
+        (it protects everything until then)."""
+        conditional = getattr(self._backend, "delete_if_version", None)
+        deleted: list[str] = []
+        outright: list[str] = []
+        for lease in leases:
+            try:
+                info = await self._backend.head(lease.key)
+            except IntegrityError:
+                outright.append(lease.key)
+                continue
+            if info is None:
+                continue
+            if replace(lease, renewed=as_utc(info.last_modified)).live(now):
+                logger.info("kept lease %s: renewed since it was found expired", lease.key)
+                continue
+            if conditional is not None and info.version is not None:
+                try:
+                    gone = await conditional(lease.key, info.version)
+                except NotSupportedError:
+                    pass
+                else:
+                    if gone:
+                        logger.info("deleted expired lease %s", lease.key)
+                        deleted.append(lease.key)
+                    else:
+                        logger.info("kept lease %s: it changed since it was read", lease.key)
+                    continue
+            outright.append(lease.key)
+        return deleted + await self.prune(outright, "expired lease")
+
+    async def prune(self, keys: list[str], what: str) -> list[str]:
+        """Delete bookkeeping records (``what`` they are, for the log: tombs past their retention, expired leases);
+        returns those deleted. One the backend refuses to delete (on disk, a directory with files in it at the key)
+        is kept and logged, and the others still go."""
+        if not keys:
+            return []
+        try:
+            await self._backend.delete_many(keys)
+        except IntegrityError:
+            deleted = []
+            for key in keys:
+                try:
+                    await self._backend.delete(key)
+                except IntegrityError as exc:
+                    logger.info("kept %s %s: %s", what, key, exc)
+                else:
+                    deleted.append(key)
+            keys = deleted
+        for key in keys:
+            logger.info("deleted %s %s", what, key)
+        return keys
 
     async def sweep(self, candidates: Mapping[str, str | None]) -> list[str]:
         """Delete those of ``candidates`` (artifact -> the checkpoint it was written for, if any) that no manifest
