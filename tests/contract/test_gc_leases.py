@@ -3,8 +3,8 @@
 A checkpoint's writer that stalled past its lease time renews the lease just after ``gc`` found it expired and read
 it again: the delete that follows is conditional on the version gc read (``delete_if_version``), so it fails and the
 lease stays, protecting what the writer is about to list. The local disk has no conditional unlink (a strict xfail
-there, as :meth:`tierstore.protocol.references.References.end_expired` documents), nor does fake-gcs-server honour ``ifGenerationMatch`` on a
-delete (its xfail in ``tests/rigs/gcs.py``).
+there, as :meth:`tierstore.protocol.references.References.end_expired` documents), nor does fake-gcs-server honour
+``ifGenerationMatch`` on a delete (its xfail in ``tests/rigs/gcs.py``).
 """
 
 from __future__ import annotations
