@@ -157,7 +157,7 @@ class CloudBackend(ClosingContext):
         storage_class = self.tiers.class_of(tier)
         checked_tags = check_tags(tags)
 
-        def attempt() -> Awaitable[None]:
+        def attempt() -> Awaitable[object]:
             return client.put(
                 name,
                 body,

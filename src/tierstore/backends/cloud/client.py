@@ -101,7 +101,7 @@ class ObjectClient(Protocol):
         """Refuse what this cloud would mangle beyond the limits every cloud shares (checked before)."""
         ...
 
-    async def put(
+    def put(
         self,
         name: str,
         data: Chunks,
@@ -112,9 +112,10 @@ class ObjectClient(Protocol):
         tier: StorageTier,
         if_absent: bool,
         calls: Calls,
-    ) -> None:
+    ) -> Awaitable[object]:
         """Store ``data`` under ``name`` with its metadata, tags, storage class and tier record; ``if_absent``: only
-        if no object has the name (else a conflict failure)."""
+        if no object has the name (else a conflict failure). To await: a coroutine, or the request itself where a
+        client adds nothing around it."""
         ...
 
     async def get(self, name: str, start: int, length: int | None) -> Buffer:

@@ -23,7 +23,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
 from tierstore.backends.base import Buffer
@@ -83,7 +83,7 @@ def chosen(choice: ClientChoice, refusal: str | None = None) -> bool:
     return refusal is None and installed()
 
 
-async def put(
+def put(
     obstore: Any,
     store: Any,
     name: str,
@@ -93,25 +93,33 @@ async def put(
     tags: Mapping[str, str] | None,
     if_absent: bool,
     classify: Callable[[BaseException], Failure],
-) -> None:
+) -> Awaitable[Any]:
     """One put; an overwrite whose connection dropped before an answer (as ``classify`` reads the error) is sent
     once more.
 
     aiohttp, the SDK paths' transport, resends a PUT by itself when a reused connection drops; obstore does not.
     The one resend keeps an overwrite as robust on both paths (the shared loop resends none whose outcome is
-    unknown). A create-if-absent is never resent here: the shared loop recognises its own write instead."""
+    unknown). A create-if-absent is never resent here: the shared loop recognises its own write instead, so its
+    request is handed back as obstore makes it, without a coroutine around it (one per page stored)."""
     sent = {
         "attributes": attributes if type(attributes) is dict else dict(attributes),
         "tags": (tags if type(tags) is dict else dict(tags)) if tags else None,
     }
-    mode = "create" if if_absent else "overwrite"
+    if if_absent:
+        return obstore.put_async(store, name, body, mode="create", use_multipart=False, **sent)  # type: ignore[no-any-return]
+    return _overwrite(obstore, store, name, body, sent, classify)
+
+
+async def _overwrite(
+    obstore: Any, store: Any, name: str, body: bytes, sent: dict[str, Any], classify: Callable[[BaseException], Failure]
+) -> None:
     try:
-        await obstore.put_async(store, name, body, mode=mode, use_multipart=False, **sent)
+        await obstore.put_async(store, name, body, mode="overwrite", use_multipart=False, **sent)
     except Exception as exc:
-        if if_absent or not dropped_before_an_answer(classify(exc)):
+        if not dropped_before_an_answer(classify(exc)):
             raise
         logger.debug("put %r: the connection dropped before an answer; the overwrite is sent once more", name)
-        await obstore.put_async(store, name, body, mode=mode, use_multipart=False, **sent)
+        await obstore.put_async(store, name, body, mode="overwrite", use_multipart=False, **sent)
 
 
 async def get(obstore: Any, store: Any, name: str, start: int, length: int | None) -> Buffer:

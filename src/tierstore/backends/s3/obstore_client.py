@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -145,7 +145,7 @@ class ObstoreClient:
         tier: StorageTier,
         if_absent: bool,
         calls: Calls,
-    ) -> Coroutine[Any, Any, None]:
+    ) -> Awaitable[Any]:
         """The put's one request, as a coroutine made without a layer of its own (one per page stored)."""
         if len(data) > min(self.config.multipart_threshold, obstore_calls.LARGEST_PUT):
             return self.sdk.put(
