@@ -179,6 +179,39 @@ async def test_what_only_aws_answers(
 
 
 @pytest.mark.parametrize("client", CLIENTS)
+async def test_a_bucket_in_another_region_redirected(
+    client: ClientChoice, aws_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3's answer to a request sent to another region's endpoint than the bucket's: 301 PermanentRedirect naming
+    the bucket's region (botocore follows it once, to the same endpoint here, which answers the same)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE00")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    redirected: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        redirected.append(request.method)
+        body = (
+            "<?xml version='1.0' encoding='UTF-8'?><Error><Code>PermanentRedirect</Code><Message>The bucket you are "
+            "attempting to access must be addressed using the specified endpoint.</Message>"
+            f"<Endpoint>{BUCKET}.s3.eu-west-1.amazonaws.com</Endpoint><Bucket>{BUCKET}</Bucket></Error>"
+        )
+        headers = {"x-amz-bucket-region": "eu-west-1", "Content-Type": "application/xml"}
+        return web.Response(status=301, body=body, headers=headers)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        error = await list_with(f"http://127.0.0.1:{runner.addresses[0][1]}", client, region=None)
+    finally:
+        await runner.cleanup()
+    says(error, ConfigurationError, "PermanentRedirect")
+    assert redirected
+
+
+@pytest.mark.parametrize("client", CLIENTS)
 def test_an_expired_sso_session(client: ClientChoice, auth_moto: AuthMoto, cli: Cli, tmp_path: Path) -> None:  # noqa: F811
     # From the command line: botocore fixes the SSO token cache's place (~/.aws/sso/cache) when it is imported.
     home = tmp_path / "home"
@@ -209,6 +242,7 @@ def test_an_expired_sso_session(client: ClientChoice, auth_moto: AuthMoto, cli: 
         assert result.returncode == 2, result.stderr
         assert f"tierstore: ConfigurationError: list objects on bucket {BUCKET!r}" in result.stderr
         assert result.stderr.rstrip().endswith(FIXES[code]), result.stderr
+        assert "Traceback" not in result.stderr  # the SDK's warning, if any, as one line
 
 
 @pytest.mark.parametrize("client", CLIENTS)

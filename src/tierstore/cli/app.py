@@ -158,9 +158,24 @@ def _warnings_as_lines() -> Iterator[None]:
     handler.setFormatter(logging.Formatter("tierstore: warning: %(message)s"))
     logger = logging.getLogger("tierstore")
     logger.addHandler(handler)
+    # The SDKs' warnings (an expired SSO session, a credential refresh that failed) as one line each, without the
+    # traceback some attach: the typed error that follows says what happened and what to do.
+    others = logging.StreamHandler(sys.stderr)
+    others.setLevel(logging.WARNING)
+    others.setFormatter(_OneLine())
+    others.addFilter(lambda record: not record.name.startswith("tierstore"))
+    root = logging.getLogger()
+    root.addHandler(others)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MisspeltSettingWarning)
             yield
     finally:
         logger.removeHandler(handler)
+        root.removeHandler(others)
+
+
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        first = record.getMessage().strip().splitlines()[:1]
+        return f"tierstore: warning: {record.name}: {first[0] if first else ''}"

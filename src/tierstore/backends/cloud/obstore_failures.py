@@ -74,6 +74,8 @@ def classify(error: BaseException, answered: Answered) -> Failure:
         return Failure("network", "maybe", code=kind.lower())  # "request": dropped before an answer
     if "body error" in text:
         return Failure("network", "maybe", code="body")
+    if "redirect without LOCATION" in text:  # S3's 301 to a request sent to another region than the bucket's
+        return Failure("configuration", "no", 301, "PermanentRedirect")
     if "Timeout" in text or "timed out" in text:
         return Failure("timeout", "maybe", code="timeout")
     return Failure("unknown", "maybe", code=name)
