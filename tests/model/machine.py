@@ -50,9 +50,10 @@ from tests.model.damage import (
 from tests.model.world import Artifact, Checkpoint, World, identity
 from tests.rigs import load
 from tests.wrappers import MoveAt
-from tierstore import ArtifactsBridge, MemoryPage, Modality, StorageTier, maintenance
+from tierstore import ArtifactsBridge, MemoryPage, Modality, StorageTier, ids, maintenance
 from tierstore.backends.base import StorageBackend
 from tierstore.backends.memory import InMemoryBackend
+from tierstore.codec import PLAIN
 from tierstore.errors import (
     ArchivedPageError,
     BackendUnavailableError,
@@ -62,7 +63,7 @@ from tierstore.errors import (
     ObjectNotFoundError,
     TierstoreError,
 )
-from tierstore.protocol import DEFAULT_LEASE_TTL
+from tierstore.protocol import DEFAULT_LEASE_TTL, UNREADABLE_LEASE_TTL
 
 T = TypeVar("T")
 
@@ -512,7 +513,9 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
                 self.world.attempted_checkpoints.append(("", snapshot_pages))
                 self.world.attempted_pages.extend(snapshot_pages)
                 self.world.leases_may_live = True
-                self.lease_dead_at = self.clock.passed + DEFAULT_LEASE_TTL + timedelta(minutes=1)
+                self.lease_dead_at = max(
+                    self.lease_dead_at, self.clock.passed + DEFAULT_LEASE_TTL + timedelta(minutes=1)
+                )
                 return
             self.adopt_checkpoint(key, snapshot_pages, self.bridge)
 
@@ -535,6 +538,9 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
                     # an uncertain one (a deletion of it was lost) may be reused if it is there: the proof reads it
                     # and one whose tier a lost set_tier left unknown, if the proof found it in the entry's tier
                     tier_ok = (known.tier == tier and known.tier_known) or not known.tier_known
+                    # fake-gcs-server keeps the class a set_tier asked to change (Traits.tier_moves): the store
+                    # reports, and the proof finds, the tier it was written in
+                    tier_ok = tier_ok or not traits.tier_moves
                     sound = known.state in ("present", "uncertain") and tier_ok
                     if sound:
                         known.state, known.tier, known.tier_known = "present", tier, True
@@ -826,6 +832,41 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
             old, self.bridges = self.bridges, [self._bridge() for _ in self.bridges]
             for bridge in old:  # closed, not dropped: a dropped cloud backend leaves its client's keeper task
                 self.run(bridge.aclose())
+
+        @rule(
+            record=st.sampled_from(["lease", "tomb"]),
+            how=st.sampled_from(["garbage", "other-frame", "directory", "fifo", "symlink"]),
+        )
+        def damage_record(self, record: str, how: str) -> None:
+            """A lease or tomb that cannot be read stands in the store (issue 21): nothing stops, fsck names it, and an
+            unreadable lease protects everything (set_tier refused, gc and sweeps keep all) until it expires."""
+            if how in ("directory", "fifo", "symlink") and not traits.disk:
+                return
+            self.note(f"damage_record-{record}-{how}")
+            now = self.clock.host.now()
+            if record == "lease":
+                key = ids.INTENT_PREFIX + ids.timestamped(ids.CHECKPOINT_PREFIX, now)
+            else:
+                key = ids.timestamped(ids.TOMB_PREFIX, now) + "_d"
+            backend: StorageBackend = self.bridge.backend  # type: ignore[assignment]
+            if how == "garbage":
+                self.run(backend.put(key, b"not a frame"))
+            elif how == "other-frame":
+                self.run(backend.put(key, PLAIN.encode_record(key + "x", {"state": "deleted"}).data))
+            else:
+                self.run(self.bridge.list_pages())  # the store's directories exist
+                path = object_path(self.root, key)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if how == "directory":
+                    path.mkdir()
+                elif how == "fifo":
+                    os.mkfifo(path)
+                else:
+                    path.symlink_to(workdir / f"nothing-here{self.number}")
+            if record == "lease":
+                self.world.leases_may_live = True
+                ends = self.clock.passed + UNREADABLE_LEASE_TTL + timedelta(minutes=1)
+                self.lease_dead_at = max(self.lease_dead_at, ends)
 
         @rule(kind=st.sampled_from(DISK_FOREIGN + CLOUD_FOREIGN))
         def foreign(self, kind: str) -> None:
