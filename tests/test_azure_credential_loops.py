@@ -35,7 +35,8 @@ from tierstore import ArtifactsBridge, MemoryPage, Modality, SyncBridge
 from tierstore.backends.azure import AzureBlobBackend
 from tierstore.backends.azure.credentials import TOKEN_SCOPE
 from tierstore.backends.cloud import ClientChoice, CloudOptions, RetryPolicy
-from tierstore.errors import ConfigurationError
+from tierstore.backends.cloud.failure import FIXES
+from tierstore.errors import BackendUnavailableError, ConfigurationError, TierstoreError
 
 pytestmark = pytest.mark.emulator
 
@@ -140,18 +141,21 @@ class IdentityEndpoint:
     url: str
     header: str
     requests: list[str]
+    refusing: list[bool]
+    """Set ``[True]`` to answer 400, as an identity endpoint refusing the request does."""
 
 
 @pytest.fixture
 def identity_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[IdentityEndpoint]:
     requests: list[str] = []
+    refusing = [False]
     header = "tierstore-test-header"
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             requests.append(self.path)
-            if self.headers.get("X-IDENTITY-HEADER") != header:
-                self.send_error(401)
+            if refusing[0] or self.headers.get("X-IDENTITY-HEADER") != header:
+                self.send_error(400 if refusing[0] else 401)
                 return
             # Reported as expired already, so every request asks the credential again (the token itself is valid).
             body = json.dumps(
@@ -174,7 +178,7 @@ def identity_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[IdentityEndpo
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    endpoint = IdentityEndpoint(f"http://127.0.0.1:{server.server_port}/token", header, requests)
+    endpoint = IdentityEndpoint(f"http://127.0.0.1:{server.server_port}/token", header, requests, refusing)
     for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE"):
         monkeypatch.delenv(name, raising=False)  # DefaultAzureCredential's managed-identity leg answers
     monkeypatch.setenv("IDENTITY_ENDPOINT", endpoint.url)
@@ -382,3 +386,52 @@ def test_token_credentials_on_the_obstore_path(
     backend = AzureBlobBackend(oauth_container, account_url=oauth_azurite.account_url, options=options)
     for n in range(ROUNDS):
         asyncio.run(backend.put(f"k{n}", b"x"))
+
+
+# -- no token: the error says why, and what to do ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("client", ["sdk", "obstore"])
+@pytest.mark.parametrize("credential", ["DefaultAzureCredential", "ManagedIdentityCredential"])
+def test_no_token_says_why_and_what_to_do(
+    client: ClientChoice,
+    credential: str,
+    identity_endpoint: IdentityEndpoint,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from azure.identity import aio
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no az CLI login, no shared token cache
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(tmp_path / "azure"))
+    given = {} if credential == "DefaultAzureCredential" else {"credential": getattr(aio, credential)}
+    options = replace(OPTIONS, client=client, retry=RetryPolicy(max_attempts=2, deadline=20.0))
+    url = f"https://127.0.0.1:{free_port()}/{rig.ACCOUNT}"  # nothing there: the token is asked for first
+
+    def attempt() -> TierstoreError:
+        backend = AzureBlobBackend("agent-memory", account_url=url, options=options, **given)
+
+        async def get() -> None:
+            try:
+                await backend.get("k")
+            finally:
+                await backend.aclose()
+
+        with pytest.raises(TierstoreError) as failed:
+            asyncio.run(get())
+        return failed.value
+
+    identity_endpoint.refusing[0] = True
+    refused = attempt()
+    assert type(refused) is ConfigurationError, refused
+    assert str(refused).endswith(FIXES["CredentialUnavailableError"])
+    assert "container 'agent-memory'" in str(refused)
+    monkeypatch.setenv("IDENTITY_ENDPOINT", f"http://127.0.0.1:{free_port()}/token")  # no identity endpoint at all
+    monkeypatch.setenv("MSI_ENDPOINT", f"http://127.0.0.1:{free_port()}/token")
+    missing = attempt()
+    if credential == "DefaultAzureCredential":  # the chain found nothing
+        assert type(missing) is ConfigurationError, missing
+        assert str(missing).endswith(FIXES["CredentialUnavailableError"])
+    else:  # the one credential's token endpoint cannot be reached: a network failure, retried
+        assert type(missing) is BackendUnavailableError, missing
+        assert "failed after 2 attempts: network" in str(missing)

@@ -3,8 +3,10 @@ under it) or obstore raised into a :class:`~tierstore.backends.cloud.failure.Fai
 
 Contract: the service's answer (HTTP status and ``x-ms-error-code``) decides where there is one. Azure's own codes
 refine the status, and each of them refuses the request: ``BlobArchived`` is archived, not a conflict;
-``ContainerNotFound`` is a missing container, not a missing blob; ``ServerBusy`` is throttling. ``applied="no"``
-only for such refusals, a connection that never opened and a connect timeout. Anything unrecognised is "unknown".
+``ContainerNotFound`` is a missing container, not a missing blob; ``ServerBusy`` is throttling. No token from a token
+credential (on either path) is ``configuration`` when no credential was there, ``denied`` when one was refused.
+``applied="no"`` only for such refusals, a connection that never opened and a connect timeout. Anything
+unrecognised is "unknown".
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ _KIND_OF_CODE: Final[dict[str, FailureKind]] = {
     "ServerBusy": "throttled",
 }
 
+_NONE_GAVE_A_TOKEN: Final = "failed to retrieve a token from the included credentials"  # noqa: S105 - words
+"""azure-identity's words when no credential of DefaultAzureCredential's chain (or a ChainedTokenCredential) was
+found or worked."""
+_OBSTORE_PROVIDER: Final = "External Azure credential provider"
+"""obstore's words for an error its credential provider (our token provider) raised."""
 _TRANSPORT_CLOSED: Final = "HTTP transport has already been closed"
 """azure-core's ValueError for a request on a client closed meanwhile (nothing was sent)."""
 
@@ -42,8 +49,21 @@ def answered(status: int | None, code: str) -> Failure:
 def classify(error: BaseException) -> Failure:
     """Classify what azure-storage-blob or obstore raised (obstore's by the shared reading, with :func:`answered`)."""
     if obstore_failures.raised_by_obstore(error):
+        if _OBSTORE_PROVIDER in str(error):
+            return _token_failure(error)  # our token provider (azure-identity) failed, as obstore reports it
         return obstore_failures.classify(error, answered)
     return _classify_sdk(error)
+
+
+def _token_failure(error: BaseException) -> Failure:
+    """No token: no credential of azure-identity's chain was there (configuration), one was refused (denied), or its
+    token endpoint could not be reached (network: retried)."""
+    if "ServiceRequestError" in str(error):
+        return Failure("network", "no")  # through obstore: the token endpoint could not be reached, as on the SDK path
+    unavailable = any(cls.__name__ == "CredentialUnavailableError" for cls in type(error).__mro__)
+    if unavailable or any(words in str(error) for words in (_NONE_GAVE_A_TOKEN, "CredentialUnavailableError")):
+        return Failure("configuration", "no", code="CredentialUnavailableError")
+    return Failure("denied", "no", code="ClientAuthenticationError")
 
 
 def _classify_sdk(error: BaseException) -> Failure:
@@ -51,12 +71,15 @@ def _classify_sdk(error: BaseException) -> Failure:
 
     if isinstance(error, core.IncompleteReadError):
         return Failure("network", "maybe")
+    if isinstance(error, core.ClientAuthenticationError) and not _sdk_code(error):
+        # A token credential's failure (its token endpoint's answer, if any): storage's own refusals carry a code.
+        return _token_failure(error)
     if isinstance(error, core.HttpResponseError) and error.status_code is not None:
         if isinstance(error, core.DecodeError) and error.status_code < 300:
             return Failure("network", "maybe")  # a garbled answer to a request that worked
         return answered(int(error.status_code), _sdk_code(error))
     if isinstance(error, core.ClientAuthenticationError):
-        return Failure("denied", "no")  # no token could be had: nothing was sent to storage
+        return _token_failure(error)  # no token could be had: nothing was sent to storage
     if isinstance(error, core.ServiceRequestTimeoutError):
         return Failure("timeout", "no")
     if isinstance(error, core.ServiceResponseTimeoutError):

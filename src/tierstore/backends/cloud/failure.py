@@ -78,6 +78,12 @@ FIXES: Final[Mapping[str, str]] = {
     "SignatureDoesNotMatch": "the AWS secret key does not match the access key: check AWS_SECRET_ACCESS_KEY",
     "ExpiredToken": "the AWS session token has expired: renew it (`aws sso login`, or a new AWS_SESSION_TOKEN)",
     "InvalidToken": "the AWS session token is not valid: renew it, or unset AWS_SESSION_TOKEN",
+    # Azure (azure-identity's token credentials)
+    "CredentialUnavailableError": "no Azure credential gave a token (each one tried is listed in the chained error): "
+    "sign in with `az login`, set AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET, use a managed "
+    "identity, or give a connection string (AZURE_STORAGE_CONNECTION_STRING)",
+    "ClientAuthenticationError": "Azure AD refused the credential's token request: check AZURE_CLIENT_ID, "
+    "AZURE_TENANT_ID and AZURE_CLIENT_SECRET, or sign in again with `az login`",
     # Google Cloud (google.auth's exception names)
     "DefaultCredentialsError": "no Google Cloud credentials were found: run `gcloud auth application-default login`, "
     "or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file",
