@@ -234,3 +234,36 @@ def test_ignored_configured_endpoints_are_not_named(tmp_path: Path, monkeypatch:
     endpoint_from("AWS_ENDPOINT_URL", "http://127.0.0.1:9", tmp_path, monkeypatch)
     monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
     assert "endpoint" not in repr(S3Backend("agent-memory", region=REGION))
+
+
+@pytest.mark.parametrize(
+    ("cloud", "client"), [("gcs", "sdk"), ("azure", "sdk"), ("azure", "obstore")], ids=["gcs", "azure", "azure-obstore"]
+)
+async def test_every_cloud_names_an_endpoint_set_by_its_variable(
+    cloud: str, client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    options = CloudOptions(client=client, connect_timeout=1, retry=RetryPolicy(max_attempts=1, deadline=5))  # type: ignore[arg-type]
+    backend: StorageBackend
+    if cloud == "gcs":
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
+        from tierstore.backends.gcs import GCSBackend
+
+        backend = GCSBackend("agent-memory", project="test", options=options)
+        said = f"(endpoint='http://127.0.0.1:{port}' from STORAGE_EMULATOR_HOST)"
+    else:
+        connection = (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+            f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+        )
+        monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", connection)
+        backend = AzureBlobBackend("agent-memory", options=options)
+        said = (
+            f"(account='devstoreaccount1', endpoint='http://127.0.0.1:{port}/devstoreaccount1' "
+            "from AZURE_STORAGE_CONNECTION_STRING"
+        )
+    with pytest.raises(BackendUnavailableError) as failed:
+        [entry async for entry in backend.list("")]
+    await backend.aclose()
+    assert said in str(failed.value)
+    assert "a2V5" not in str(failed.value)

@@ -13,7 +13,8 @@ Contract:
   credential *object* of azure-identity's that was given is bound so too: used from a second event loop it is
   ConfigurationError naming the fix (give the callable instead); any other given object is used as it is.
 * :meth:`AzureAuth.secrets` lists every key, SAS and connection string it holds; :meth:`AzureAuth.describe` names
-  the account or the URL without its query, never a credential.
+  the account or the URL without its query (a connection string's own blob endpoint too, and the variable it came
+  from when it was read from the environment), never a credential.
 * :meth:`AzureAuth.obstore_config` says how obstore would connect (endpoint, account, key or SAS or token), or why
   it cannot (a credential type obstore has no equivalent for).
 """
@@ -86,10 +87,14 @@ def is_sas(text: str) -> bool:
 class AzureAuth:
     """Holds the credentials in private attributes only: no ``repr`` and no walk of public attributes shows them."""
 
-    __slots__ = ("_account_url", "_connection_string", "_credential", "_first_loop", "_made")
+    __slots__ = ("_account_url", "_connection_string", "_credential", "_first_loop", "_made", "_source")
 
-    def __init__(self, connection_string: str | None, account_url: str | None, credential: Any) -> None:
+    def __init__(
+        self, connection_string: str | None, account_url: str | None, credential: Any, source: str = ""
+    ) -> None:
         self._connection_string = connection_string
+        self._source = source
+        """Where the connection string came from when not given (the environment variable), for errors."""
         self._account_url = account_url  # may carry a SAS in its query
         self._credential = credential
         self._made: LoopClients[Any] = LoopClients(self._make_credential, _close_credential, "Azure credential")
@@ -108,6 +113,7 @@ class AzureAuth:
             if not urlsplit(account_url).scheme or not urlsplit(account_url).netloc:
                 raise ConfigurationError("account_url must be a URL such as https://ACCOUNT.blob.core.windows.net")
             return cls(None, account_url, credential)
+        source = "" if connection_string else ENVIRONMENT_VARIABLE
         connection_string = connection_string or os.environ.get(ENVIRONMENT_VARIABLE)
         if not connection_string:
             raise ConfigurationError(
@@ -115,7 +121,7 @@ class AzureAuth:
                 "or pass account_url (with a credential, or none to use DefaultAzureCredential)"
             )
         parse_connection_string(connection_string)
-        return cls(connection_string, None, credential)
+        return cls(connection_string, None, credential, source)
 
     # -- what it holds ------------------------------------------------------------------------------------------
 
@@ -179,9 +185,14 @@ class AzureAuth:
 
     def describe(self) -> str:
         account = self.account_name()
-        if self._connection_string is not None:
-            return f", account={account!r}"
-        return f", account_url={self.endpoint()!r}"
+        if self._connection_string is None:
+            return f", account_url={self.endpoint()!r}"
+        settings = self._settings()
+        named = "BLOBENDPOINT" in settings or settings.get("USEDEVELOPMENTSTORAGE", "").lower() == "true"
+        parts = urlsplit(self.endpoint())
+        shown = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+        endpoint = f", endpoint={shown!r}" if named else ""  # one the account's name does not say; no user info
+        return f", account={account!r}{endpoint}" + (f" from {self._source}" if self._source else "")
 
     # -- the credential each client uses ------------------------------------------------------------------------
 

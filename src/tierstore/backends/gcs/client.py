@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
 
 from tierstore.backends._optional import require
 from tierstore.backends.base import Buffer, Chunks, RestoreSpeed
@@ -292,7 +293,14 @@ class GCSClient:
         endpoint = (
             options.get("api_endpoint") if isinstance(options, Mapping) else getattr(options, "api_endpoint", None)
         )
-        return f", endpoint={endpoint!r}" if endpoint else ""
+        if endpoint:
+            return f", endpoint={endpoint!r}"
+        emulator = os.environ.get("STORAGE_EMULATOR_HOST")  # google-cloud-storage's own variable
+        if emulator:
+            parts = urlsplit(emulator if "://" in emulator else f"http://{emulator}")
+            shown = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+            return f", endpoint={shown!r} from STORAGE_EMULATOR_HOST"
+        return ""
 
     async def aclose(self) -> None:
         client, pool, running = self._client, self._pool, list(self._running)
