@@ -264,6 +264,17 @@ class SdkClient:
         found = [Listed(blob.name, int(blob.size), blob.last_modified) async for blob in page]
         return found, pager.continuation_token or None
 
+    async def list_after(
+        self, prefix: str, after: str | None, token: str | None
+    ) -> tuple[Sequence[Listed], str | None]:
+        """A page of :meth:`list_page` less the names up to ``after``: the obstore path's listing continues here
+        (:func:`tierstore.backends.cloud.obstore_calls.list_page`). Blob names come in lexicographic order, and the
+        List Blobs request has no start of its own, so the names up to ``after`` are listed and skipped."""
+        found, following = await self.list_page(prefix, token)
+        if after is not None:
+            found = [item for item in found if item.name > after]
+        return found, following
+
     async def delete(self, name: str) -> None:
         blob = await self._blob(name)
         await blob.delete_blob(delete_snapshots="include")

@@ -135,7 +135,9 @@ class ObstoreClient:
         return await obstore_calls.get(self._obstore, self._azure_store(), name, start, length)
 
     async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
-        return await obstore_calls.list_page(self._obstore, self._azure_store(), prefix, token, self.sdk.list_page_size)
+        return await obstore_calls.list_page(
+            self._obstore, self._azure_store(), prefix, token, self.sdk.list_page_size, sdk=self.sdk
+        )
 
     # -- the SDK's part -------------------------------------------------------------------------------------
 

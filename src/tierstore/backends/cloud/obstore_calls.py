@@ -13,18 +13,30 @@ call waits forever. :func:`note_started` records that process (and, once, a paus
 obstore's threads may still be handing back the result of the last call, and one caught by the interpreter's
 finalization aborts the process, SIGABRT after all work succeeded in about one exit in ten here), and :func:`usable`
 says whether this one may call obstore (a child forked later uses the SDK path, which stores the same objects).
+
+Names other tools wrote under a store's prefix: both data paths list the same names, so tierstore's listings
+(:meth:`~tierstore.backends.cloud.backend.CloudBackend.list`, which keeps only names of tierstore's form) skip the
+same foreign ones on both. obstore's path type refuses some names S3 and Azure allow (an empty, ``.`` or ``..``
+segment, a control character) and changes others (it drops a leading and a trailing ``/``, so ``mem_L3_1/`` would
+list as ``mem_L3_1``): a listing page that meets such a name continues through the cloud's SDK client from the last
+name obstore gave (:class:`ListsAfter`), to the listing's end, with one INFO line per client and prefix. A changed
+name is seen as a name out of order or repeated, or as an empty object (tierstore writes none; the folder markers
+other tools make are empty); the one it cannot see is a non-empty object named ``k/`` with no ``k`` beside it,
+which the obstore path lists as ``k`` (``TIERSTORE_CLIENT=sdk`` lists it as itself, and tierstore skips it).
 """
 
 from __future__ import annotations
 
 import atexit
 import importlib.util
+import json
 import logging
 import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
+from weakref import WeakKeyDictionary
 
 from tierstore.backends.base import Buffer
 from tierstore.backends.cloud.client import Listed
@@ -133,27 +145,80 @@ async def get(obstore: Any, store: Any, name: str, start: int, length: int | Non
     return memoryview(await result.bytes_async())
 
 
+class ListsAfter(Protocol):
+    """The SDK half of a listing: what a cloud's SDK client offers so an obstore listing can continue on it."""
+
+    async def list_after(
+        self, prefix: str, after: str | None, token: str | None
+    ) -> tuple[Sequence[Listed], str | None]:
+        """One page of the names starting with ``prefix`` and sorting after ``after`` (None: from the first), from
+        the SDK's continuation ``token`` (None: the first page), and the next page's token (None: no more)."""
+        ...
+
+
+_ON_OBSTORE: Final = "o"
+_ON_SDK: Final = "s"
+_reported: WeakKeyDictionary[ListsAfter, set[str]] = WeakKeyDictionary()
+"""The prefixes each SDK client has been told about (so a store with a foreign name logs INFO once per listing)."""
+
+
 async def list_page(
-    obstore: Any, store: Any, prefix: str, token: str | None, page_size: int
+    obstore: Any, store: Any, prefix: str, token: str | None, page_size: int, *, sdk: ListsAfter
 ) -> tuple[Sequence[Listed], str | None]:
     """One page of the names starting with ``prefix``, and the token of the next page (None: no more).
 
     obstore lists by path segments ("mem_" would mean "mem_/...") and resumes after a name rather than from a
     continuation token. So: list the folder holding ``prefix`` from just before the first name that can carry it
     (the prefix without its last character sorts before every such name), keep the names that carry it, stop past
-    them; the token is the last name seen."""
+    them; the token is the last name seen.
+
+    Where obstore cannot list a page faithfully, the listing continues through ``sdk`` from the last name obstore
+    gave, to its end: a name its path type refuses (``InvalidPathError``: an empty, ``.`` or ``..`` segment, a
+    control character), or a page that shows a name it may have changed (it drops a leading and a trailing ``/``:
+    ``k/`` comes back as ``k``; seen as a name out of order or repeated, or an empty object, which tierstore never
+    writes: the folder markers other tools make). The token says which path the listing is on."""
+    if token is not None and token.startswith(_ON_SDK):
+        after, sdk_token = json.loads(token[1:])
+        return await _on_sdk(sdk, prefix, after, sdk_token)
+    after = token[1:] if token is not None else None
     folder, _, leaf = prefix.rpartition("/")
-    offset = token or ((prefix[:-1] or None) if leaf else None)
+    offset = after or ((prefix[:-1] or None) if leaf else None)
     stream = obstore.list(store, prefix=folder or None, offset=offset, chunk_size=page_size)
     try:
         chunk = await stream.__anext__()
     except StopAsyncIteration:
         return [], None
+    except Exception as exc:
+        if type(exc).__name__ != "InvalidPathError":
+            raise
+        _report(sdk, prefix, "a name obstore cannot hold")
+        return await _on_sdk(sdk, prefix, after, None)
     listed: list[Listed] = []
+    previous = offset or ""
     for entry in chunk:
         name = str(entry["path"])
-        if name.startswith(prefix):
+        carries = name.startswith(prefix)
+        if name <= previous or (carries and not entry["size"]):
+            _report(sdk, prefix, "a name obstore may have changed")
+            return await _on_sdk(sdk, prefix, after, None)
+        previous = name
+        if carries:
             listed.append(Listed(name, int(entry["size"]), entry.get("last_modified")))
         elif name > prefix:
             return listed, None  # names come in order: none after this one carries the prefix
-    return listed, (str(chunk[-1]["path"]) if len(chunk) >= page_size else None)
+    return listed, (_ON_OBSTORE + previous if len(chunk) >= page_size else None)
+
+
+async def _on_sdk(
+    sdk: ListsAfter, prefix: str, after: str | None, token: str | None
+) -> tuple[Sequence[Listed], str | None]:
+    listed, following = await sdk.list_after(prefix, after, token)
+    return listed, (_ON_SDK + json.dumps([after, following]) if following else None)
+
+
+def _report(sdk: ListsAfter, prefix: str, why: str) -> None:
+    """Say once per client and listed prefix (INFO) that its listing moved to the SDK; again at DEBUG."""
+    told = _reported.setdefault(sdk, set())
+    level = logging.DEBUG if prefix in told else logging.INFO
+    told.add(prefix)
+    logger.log(level, "listing %r: %s under it; this listing continues through the SDK", prefix, why)

@@ -12,11 +12,11 @@ Contract:
 * obstore's error classes, decided once: ``AlreadyExistsError``/``PreconditionError`` are a conflict, a
   ``NotFoundError`` or the builtin ``FileNotFoundError`` a missing object, ``PermissionDeniedError``/
   ``UnauthenticatedError`` a refusal, ``UnknownConfigurationKeyError``/``NotSupportedError`` the configuration.
-  ``InvalidPathError`` is ``configuration`` (ConfigurationError, with the fix): obstore raises it when a listing
-  meets an object name its path type cannot hold (an empty segment, ``.`` or ``..``, which S3 and Azure allow and
-  another tool may have written). Nothing the caller passed is at fault and no retry helps; the SDK data path lists
-  every name, so the fix is the setting ``TIERSTORE_CLIENT=sdk``. (tierstore never sends such a name itself: its
-  names and prefixes are checked before any request.)
+  ``InvalidPathError`` is ``configuration`` (ConfigurationError, with the fix ``TIERSTORE_CLIENT=sdk``): obstore
+  raises it for an object name its path type cannot hold (an empty segment, ``.`` or ``..``, a control character).
+  A listing never lets it out: it continues through the SDK instead
+  (:func:`tierstore.backends.cloud.obstore_calls.list_page`), and tierstore sends no such name itself (its names
+  and prefixes are checked before any request), so this reading is a last resort.
 """
 
 from __future__ import annotations

@@ -234,10 +234,19 @@ class SdkClient:
         return None if str(answer.get("ServerSideEncryption", "")).startswith("aws:kms") else False
 
     async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
+        return await self.list_after(prefix, None, token)
+
+    async def list_after(
+        self, prefix: str, after: str | None, token: str | None
+    ) -> tuple[Sequence[Listed], str | None]:
+        """A page of :meth:`list_page` of the names after ``after`` (``StartAfter``): the obstore path's listing
+        continues here (:func:`tierstore.backends.cloud.obstore_calls.list_page`)."""
         client = await self.sdk()
         params: dict[str, Any] = {"Bucket": self.config.bucket, "Prefix": prefix}
         if token:
             params["ContinuationToken"] = token
+        elif after is not None:
+            params["StartAfter"] = after
         page = await client.list_objects_v2(**params)
         listed = [Listed(str(o["Key"]), int(o["Size"]), o.get("LastModified")) for o in page.get("Contents", [])]
         following = page.get("NextContinuationToken") if page.get("IsTruncated") else None

@@ -202,7 +202,7 @@ class ObstoreClient:
         return await self.sdk.holds(name, data)  # SSE-KMS ETags are no MD5: the SDK sees the encryption and CRC32
 
     async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
-        return await obstore_calls.list_page(self._obstore, await self.store(), prefix, token, LIST_PAGE)
+        return await obstore_calls.list_page(self._obstore, await self.store(), prefix, token, LIST_PAGE, sdk=self.sdk)
 
     async def delete(self, name: str) -> None:
         store = await self.store()
