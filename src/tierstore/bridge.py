@@ -337,7 +337,8 @@ class ArtifactsBridge(ChukCalls):
         return pages
 
     async def list_checkpoints(self) -> list[str]:
-        """Ids of complete checkpoints, oldest first."""
+        """Ids of complete checkpoints, oldest first by the store's time (a manifest's last-modified; ties by id),
+        whatever the clocks of the hosts that wrote them."""
         return await self._artifacts.checkpoint_keys()
 
     async def get_checkpoint_manifest(self, checkpoint_id: str) -> CheckpointManifest | None:

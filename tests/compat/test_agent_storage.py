@@ -18,6 +18,7 @@ from chuk_ai_session_manager.memory import MemoryManager, StorageTier as ChukTie
 
 from tests.conftest import Store
 from tests.soak import scaled
+from tests.test_checkpoint_order import until_the_store_passes
 from tests.test_custom_backend import DictBackend
 from tierstore import (
     ArchivedPageError,
@@ -31,6 +32,7 @@ from tierstore import (
 )
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.chuk.state import STATE_PAGE_ID as STATE
+from tierstore.clock import SkewedClock
 from tierstore.cli import exit_codes, main
 from tierstore.integrations.chuk import attach, checkpoint, restore, restore_archived
 from tierstore.maintenance.fsck import fsck
@@ -411,3 +413,30 @@ def test_an_agent_driven_by_a_new_event_loop_each_call_keeps_its_pages(store: St
     asyncio.run(bridge.aclose())  # on yet another loop than the lease's
     assert asyncio.run(fsck(other, verify=False)).in_progress == []
     assert asyncio.run(gc(other, grace=timedelta(0))).orphans_deleted  # msg_1 and msg_2: nothing refers to them
+
+
+async def test_an_agent_restoring_the_latest_checkpoint_gets_the_last_one_made_whatever_the_clocks(
+    store: Store,
+) -> None:
+    """A host a day ahead checkpoints first, a host with the right clock restores that and checkpoints again: the
+    latest listed checkpoint is the second, though its id is dated a day earlier."""
+    ahead = MemoryManager(session_id="agent")
+    async with ArtifactsBridge(store.open(), clock=SkewedClock(timedelta(days=1))) as bridge:
+        attach(ahead, bridge)
+        await pages(ahead, "msg_0", "msg_1")
+        assert await ahead.evict_page("msg_1", ChukTier.L3)
+        first = await checkpoint(ahead, "ahead")
+        await until_the_store_passes(bridge.backend, first)
+    right = MemoryManager(session_id="agent")
+    async with ArtifactsBridge(store.open()) as bridge:
+        attach(right, bridge)
+        await restore(right, (await bridge.list_checkpoints())[-1])
+        await pages(right, "msg_2")
+        second = await checkpoint(right, "right")
+    assert second < first  # by the ids, the first is the newer
+    restarted = MemoryManager(session_id="agent")
+    async with ArtifactsBridge(store.open()) as bridge:
+        attach(restarted, bridge)
+        assert await bridge.list_checkpoints() == [first, second]
+        await restore(restarted, (await bridge.list_checkpoints())[-1])
+        assert sorted(restarted.page_table.entries) == ["msg_0", "msg_1", "msg_2"]

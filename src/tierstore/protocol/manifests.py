@@ -1,9 +1,15 @@
 """Checkpoint manifests (``ckpt_`` records): each read once and kept, since a manifest never changes once written.
-A manifest is written last by a writer, create-if-absent, so a listed one names a complete checkpoint."""
+A manifest is written last by a writer, create-if-absent, so a listed one names a complete checkpoint.
+
+Checkpoints are ordered by the store's time, not by their ids: an id carries its writer's wall clock, and a host
+whose clock is ahead would put its checkpoints after newer ones. The order is each manifest's last-modified time as
+the listing gives it (set by the server, or the kernel on disk), ties (S3 and Azure count whole seconds) and a
+backend whose listing gives no times by id."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from tierstore import ids
 from tierstore.backends.base import StorageBackend
@@ -11,6 +17,9 @@ from tierstore.codec import PLAIN, Codec
 from tierstore.concurrency import bounded_gather
 from tierstore.errors import IntegrityError
 from tierstore.models import CheckpointManifest
+from tierstore.protocol.records import as_utc
+
+_UNDATED = datetime.min.replace(tzinfo=UTC)
 
 
 class Manifests:
@@ -47,8 +56,10 @@ class Manifests:
         self._cache.pop(key, None)
 
     async def keys(self) -> list[str]:
-        """Ids of the listed checkpoints, oldest first."""
-        return sorted([entry.key async for entry in self._backend.list(ids.CHECKPOINT_PREFIX)])
+        """Ids of the listed checkpoints, oldest first by the store's time (see the module docstring)."""
+        entries = [entry async for entry in self._backend.list(ids.CHECKPOINT_PREFIX)]
+        entries.sort(key=lambda entry: (as_utc(entry.last_modified) or _UNDATED, entry.key))
+        return [entry.key for entry in entries]
 
     async def listed(self, keys: Iterable[str] | None = None) -> tuple[dict[str, CheckpointManifest], list[str]]:
         """The listed manifests (or those of ``keys``), and the keys of those that could not be read."""

@@ -54,9 +54,10 @@ class Reuse:
         """Page id -> the newest entry of a listed manifest that a new checkpoint may reuse."""
         listed = [key for key in await self._manifests.keys() if ids.is_checkpoint_id(key)]
         chosen = set(listed[-REUSE_FROM_NEWEST:]) | (self._own & set(listed))
-        manifests, _damaged = await self._manifests.listed(sorted(chosen))
+        oldest_first = [key for key in listed if key in chosen]
+        manifests, _damaged = await self._manifests.listed(oldest_first)
         index: dict[str, CheckpointEntry] = {}
-        for key in sorted(manifests):
+        for key in [key for key in oldest_first if key in manifests]:
             for entry in manifests[key].pages:
                 if entry.identity:
                     index[entry.page_id] = entry
