@@ -25,7 +25,7 @@ async def until_the_store_passes(backend: StorageBackend, key: str) -> None:
     """Wait until the store's clock is past ``key``'s last-modified time, so the next write is dated later (S3 and
     Azure count whole seconds)."""
     info = await backend.head(key)
-    assert info is not None and info.last_modified is not None
+    assert info is not None
     written = as_utc(info.last_modified)
     assert written is not None
     refs = References(backend, concurrency=4)

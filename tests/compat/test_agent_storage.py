@@ -32,8 +32,8 @@ from tierstore import (
 )
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.chuk.state import STATE_PAGE_ID as STATE
-from tierstore.clock import SkewedClock
 from tierstore.cli import exit_codes, main
+from tierstore.clock import SkewedClock
 from tierstore.integrations.chuk import attach, checkpoint, restore, restore_archived
 from tierstore.maintenance.fsck import fsck
 from tierstore.maintenance.gc import gc
