@@ -40,10 +40,11 @@ async def until_the_store_passes(backend: StorageBackend, key: str) -> None:
 async def _checkpoint_from_each_host(store: Store) -> list[str]:
     made: list[str] = []
     for i, skew in enumerate(SKEWS):
-        async with ArtifactsBridge(backend=store.open(), clock=SkewedClock(skew)) as bridge:
+        backend = store.open()
+        async with ArtifactsBridge(backend=backend, clock=SkewedClock(skew)) as bridge:
             page = MemoryPage(page_id=f"p{i}", modality=Modality.TEXT, content=f"turn {i}")
             made.append(await bridge.checkpoint([page], f"turn{i}"))
-            await until_the_store_passes(bridge.backend, made[-1])
+            await until_the_store_passes(backend, made[-1])
     return made
 
 

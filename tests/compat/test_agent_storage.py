@@ -421,12 +421,13 @@ async def test_an_agent_restoring_the_latest_checkpoint_gets_the_last_one_made_w
     """A host a day ahead checkpoints first, a host with the right clock restores that and checkpoints again: the
     latest listed checkpoint is the second, though its id is dated a day earlier."""
     ahead = MemoryManager(session_id="agent")
-    async with ArtifactsBridge(store.open(), clock=SkewedClock(timedelta(days=1))) as bridge:
+    backend = store.open()
+    async with ArtifactsBridge(backend, clock=SkewedClock(timedelta(days=1))) as bridge:
         attach(ahead, bridge)
         await pages(ahead, "msg_0", "msg_1")
         assert await ahead.evict_page("msg_1", ChukTier.L3)
         first = await checkpoint(ahead, "ahead")
-        await until_the_store_passes(bridge.backend, first)
+        await until_the_store_passes(backend, first)
     right = MemoryManager(session_id="agent")
     async with ArtifactsBridge(store.open()) as bridge:
         attach(right, bridge)
