@@ -187,3 +187,8 @@ def test_checkpoints_delete_says_what_went_what_stayed_why_and_until_when(tmp_pa
     tierstore("gc", "--grace", "0s")
     left = [row["artifact_id"] for row in json.loads(tierstore("ls", "--json").stdout)]
     assert left == [artifacts["p1"]]
+    [last] = [c["checkpoint_id"] for c in json.loads(tierstore("checkpoints", "--json").stdout)]
+    report = json.loads(tierstore("checkpoints", "delete", last, "--json").stdout)
+    assert report["deleted"] is True
+    assert report["artifacts_deleted"] == [artifacts["p1"]]
+    assert report["artifacts_kept_for_checkpoints"] == report["artifacts_kept_for_leases"] == []
