@@ -25,6 +25,8 @@ from tierstore.errors import InvalidInputError
 
 @runtime_checkable
 class Clock(Protocol):
+    """Where tierstore reads the time: a wall clock that may be wrong, and a monotonic one for durations."""
+
     def now(self) -> datetime:
         """This host's wall time, an aware UTC datetime. It may be wrong, and may step back or jump ahead."""
         ...
@@ -68,6 +70,7 @@ class ManualClock:
         return self._monotonic
 
     def advance(self, delta: timedelta | float) -> None:
+        """Let ``delta`` (seconds or a timedelta, never negative) pass on both clocks."""
         seconds = delta.total_seconds() if isinstance(delta, timedelta) else float(delta)
         if seconds < 0:
             raise ValueError("time only advances; step() moves a wall clock back")
@@ -75,6 +78,7 @@ class ManualClock:
         self._monotonic += seconds
 
     def step(self, delta: timedelta) -> None:
+        """Set the wall clock by ``delta``, forward or back, as NTP or a person would; monotonic time stays."""
         self._wall += delta
 
     def __repr__(self) -> str:
@@ -99,6 +103,7 @@ class SkewedClock:
 
 
 def check_clock(clock: object) -> Clock:
+    """``clock`` if it has ``now()`` and ``monotonic()``, else InvalidInputError."""
     if not isinstance(clock, Clock):
         raise InvalidInputError(f"clock must have now() and monotonic(), not {type(clock).__name__}")
     return clock

@@ -18,6 +18,8 @@ from tierstore.models import MemoryPage
 
 @dataclass(frozen=True)
 class DemoResult:
+    """What :func:`run_demo` made: its checkpoint and every artifact it wrote, so a caller can clean up."""
+
     checkpoint_id: str
     evicted: list[str]
     """Artifact ids of the five evicted pages (``store_page``)."""
@@ -26,10 +28,13 @@ class DemoResult:
 
     @property
     def artifacts(self) -> list[str]:
+        """Every artifact id the demo wrote, evicted pages first."""
         return self.evicted + self.checkpointed
 
 
 async def run_demo(bridge: ArtifactsBridge, say: Callable[[str], None] = print) -> DemoResult:
+    """The spec's complete example on ``bridge``: pages evicted, checkpointed, restored and verified, narrated
+    through ``say``."""
     page_table = PageTable()
     pages = [
         MemoryPage(

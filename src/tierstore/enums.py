@@ -21,6 +21,8 @@ class _QuickValue:
 
 
 class Modality(_QuickValue, str, Enum):  # noqa: UP042 - see the module docstring
+    """What kind of content a page holds: text, an image, audio, video or structured data."""
+
     TEXT = "text"
     IMAGE = "image"
     AUDIO = "audio"
@@ -48,6 +50,8 @@ class CompressionLevel(_QuickValue, IntEnum):
 
 
 class PageType(_QuickValue, str, Enum):  # noqa: UP042 - see the module docstring
+    """The role a page plays in an agent's memory: transcript, summary, artifact, claim, procedure or index."""
+
     TRANSCRIPT = "transcript"
     SUMMARY = "summary"
     ARTIFACT = "artifact"

@@ -53,32 +53,40 @@ def check_text_id(value: Any, what: str) -> str:
 
 
 def check_stored_key(value: Any, what: str) -> str:
+    """``value`` if it is a key every backend takes (:func:`~tierstore.backends.base.check_key`), else
+    InvalidInputError."""
     if not isinstance(value, str):
         raise InvalidInputError(f"{what} must be a str, not {type(value).__name__}")
     return check_key(value)
 
 
 def artifact_id(tier: StorageTier, sequence: int) -> str:
+    """The artifact id of number ``sequence`` in ``tier``: ``mem_L3_42``."""
     return f"{PAGE_PREFIX}{tier.value}_{sequence}"
 
 
 def parse_artifact_id(key: str) -> tuple[StorageTier, int] | None:
+    """The tier and number an artifact id names; None when ``key`` is no artifact id."""
     match = _ARTIFACT.fullmatch(key)
     return (StorageTier(match[1]), int(match[2])) if match else None
 
 
 def is_checkpoint_id(key: str) -> bool:
+    """Whether ``key`` has the form of a checkpoint id."""
     return _CHECKPOINT.fullmatch(key) is not None
 
 
 def alloc_key(tier: StorageTier, block: int) -> str:
+    """The key of the record that claims block ``block`` of ``tier``'s artifact numbers."""
     return f"{ALLOC_PREFIX}{tier.value}_{block}"
 
 
 def parse_alloc_key(key: str) -> tuple[StorageTier, int] | None:
+    """The tier and block an allocation record's key names; None when ``key`` is not one."""
     match = _ALLOC.fullmatch(key)
     return (StorageTier(match[1]), int(match[2])) if match else None
 
 
 def timestamped(prefix: str, now: datetime) -> str:
+    """A new name: ``prefix``, ``now`` to the microsecond (so names sort by time), and random hex against ties."""
     return f"{prefix}{now:%Y%m%dT%H%M%S%f}_{secrets.token_hex(4)}"

@@ -70,6 +70,7 @@ class LoopClients(Generic[T]):
         return None if found is None else found[0]
 
     async def get(self) -> T:
+        """The current loop's client, made on first use (one per loop, however many tasks ask at once)."""
         loop = asyncio.get_running_loop()
         found = self._clients.get(loop)
         if found is not None:

@@ -52,17 +52,21 @@ class MemoryPage(BaseModel):
 
     @property
     def age_hours(self) -> float:
+        """Hours since the page was created (a naive ``created_at`` read as UTC)."""
         created = self.created_at if self.created_at.tzinfo else self.created_at.replace(tzinfo=UTC)
         return (_now() - created).total_seconds() / 3600
 
     def mark_accessed(self) -> None:
+        """Record a use: now is the last access, and the count goes up by one."""
         self.last_accessed = _now()
         self.access_count += 1
 
     def mark_dirty(self) -> None:
+        """Record that the page changed since it was last stored."""
         self.dirty = True
 
     def mark_clean(self) -> None:
+        """Record that the stored copy holds the page as it is."""
         self.dirty = False
 
     def estimate_tokens(self) -> int:
@@ -166,9 +170,11 @@ class UTCDateTime(datetime):
     # A value derived out of UTC (naive, or another zone) is a plain datetime: reading a naive operand as UTC is
     # only right while this value is aware UTC, and ``created_at.replace(tzinfo=None)`` must act like any naive one.
     def replace(self, *args: Any, **kwargs: Any) -> datetime:  # type: ignore[override]
+        """``datetime.replace``; the result stays a UTCDateTime only while it is aware UTC."""
         return _utc_or_plain(datetime.replace(self, *args, **kwargs))
 
     def astimezone(self, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
+        """``datetime.astimezone``; the result stays a UTCDateTime only in UTC."""
         return _utc_or_plain(datetime.astimezone(self, tz))
 
     def __sub__(self, other: Any) -> Any:
@@ -207,6 +213,8 @@ UTCTimestamp = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class CheckpointEntry(BaseModel):
+    """One page of a checkpoint: the page, the artifact that holds it, and what lets a later checkpoint reuse it."""
+
     page_id: str
     artifact_id: str
     modality: str
@@ -223,6 +231,8 @@ class CheckpointEntry(BaseModel):
 
 
 class CheckpointManifest(BaseModel):
+    """What a checkpoint holds: its name, when it was made, and one entry per page, in order."""
+
     model_config = ConfigDict(validate_assignment=True)
 
     name: str

@@ -11,19 +11,32 @@ from typing import Any, Protocol
 
 
 class SimpleBackend(Protocol):
-    async def store(self, page_id: str, data: bytes, metadata: dict[str, Any]) -> str: ...
+    """The spec's five-call backend: it stores bytes under ids it chooses, and nothing more."""
 
-    async def load(self, artifact_id: str) -> bytes | None: ...
+    async def store(self, page_id: str, data: bytes, metadata: dict[str, Any]) -> str:
+        """Store ``data`` for ``page_id`` with its metadata; the artifact id it chose."""
+        ...
 
-    async def delete(self, artifact_id: str) -> bool: ...
+    async def load(self, artifact_id: str) -> bytes | None:
+        """The bytes stored under ``artifact_id``; None when there are none."""
+        ...
 
-    async def exists(self, artifact_id: str) -> bool: ...
+    async def delete(self, artifact_id: str) -> bool:
+        """Delete the artifact; whether it existed."""
+        ...
 
-    async def list_pages(self) -> list[str]: ...
+    async def exists(self, artifact_id: str) -> bool:
+        """Whether an artifact is stored under ``artifact_id``."""
+        ...
+
+    async def list_pages(self) -> list[str]:
+        """Every artifact id stored, pages and checkpoint manifests alike."""
+        ...
 
 
 _METHODS = ("store", "load", "delete", "exists", "list_pages")
 
 
 def is_simple_backend(backend: object) -> bool:
+    """Whether ``backend`` has the five calls of :class:`SimpleBackend` (checked as it is used: by name)."""
     return all(callable(getattr(backend, name, None)) for name in _METHODS)

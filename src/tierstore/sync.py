@@ -128,33 +128,44 @@ class SyncBridge:
     # -- the bridge's calls ---------------------------------------------------------------------------------------
 
     def store_page(self, page: MemoryPage, tier: StorageTier | str | None = None) -> str:
+        """Store a page as a new artifact and return its id (:meth:`ArtifactsBridge.store_page`), blocking."""
         return self._run(self.bridge.store_page(page, tier))
 
     def load_page(self, artifact_id: str) -> MemoryPage | None:
+        """The page stored under ``artifact_id``, verified; None if absent (:meth:`ArtifactsBridge.load_page`)."""
         return self._run(self.bridge.load_page(artifact_id))
 
     def delete_page(self, artifact_id: str) -> bool:
+        """Delete a page no checkpoint or running agent uses; whether it existed
+        (:meth:`ArtifactsBridge.delete_page`)."""
         return self._run(self.bridge.delete_page(artifact_id))
 
     def list_pages(self) -> list[str]:
+        """Every stored page's artifact id (:meth:`ArtifactsBridge.list_pages`)."""
         return self._run(self.bridge.list_pages())
 
     def list_page_entries(self) -> list[PageEntry]:
+        """Every stored page with what listing tells of it (:meth:`ArtifactsBridge.list_page_entries`)."""
         return self._run(self.bridge.list_page_entries())
 
     def get_metadata(self, artifact_id: str) -> PageMetadata | None:
+        """A page's metadata without reading its body; None if absent (:meth:`ArtifactsBridge.get_metadata`)."""
         return self._run(self.bridge.get_metadata(artifact_id))
 
     def set_tier(self, artifact_id: str, tier: StorageTier | str) -> None:
+        """Move a page to another tier in place (:meth:`ArtifactsBridge.set_tier`)."""
         self._run(self.bridge.set_tier(artifact_id, tier))
 
     def restore_page(self, artifact_id: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
+        """Bring an archived page back, or say how far that is (:meth:`ArtifactsBridge.restore_page`)."""
         return self._run(self.bridge.restore_page(artifact_id, days=days, speed=speed))
 
     def get_stats(self) -> StorageStats:
+        """What this bridge has done so far, without I/O (:meth:`ArtifactsBridge.get_stats`)."""
         return self.bridge.get_stats()
 
     def collect_stats(self) -> StorageStats:
+        """The pages and bytes actually stored (:meth:`ArtifactsBridge.collect_stats`)."""
         return self._run(self.bridge.collect_stats())
 
     def store_leased(
@@ -165,23 +176,31 @@ class SyncBridge:
         owner: str,
         reuse: CheckpointEntry | None = None,
     ) -> CheckpointEntry:
+        """Store a page under ``owner``'s lease, or reuse ``reuse`` (:meth:`ArtifactsBridge.store_leased`)."""
         return self._run(self.bridge.store_leased(page, tier, owner=owner, reuse=reuse))
 
     def checkpoint(self, pages: Iterable[MemoryPage], name: str, *, stored: Iterable[CheckpointEntry] = ()) -> str:
+        """Checkpoint ``pages`` under ``name``; the checkpoint's id (:meth:`ArtifactsBridge.checkpoint`)."""
         return self._run(self.bridge.checkpoint(pages, name, stored=stored))
 
     def restore_checkpoint(
         self, checkpoint_id: str, *, only: Iterable[str] | None = None, progress: Progress | None = None
     ) -> list[MemoryPage]:
+        """Every page of a checkpoint, each verified, or an error: never partial
+        (:meth:`ArtifactsBridge.restore_checkpoint`)."""
         return self._run(self.bridge.restore_checkpoint(checkpoint_id, only=only, progress=progress))
 
     def list_checkpoints(self) -> list[str]:
+        """Every checkpoint's id (:meth:`ArtifactsBridge.list_checkpoints`)."""
         return self._run(self.bridge.list_checkpoints())
 
     def get_checkpoint_manifest(self, checkpoint_id: str) -> CheckpointManifest | None:
+        """A checkpoint's manifest; None if absent (:meth:`ArtifactsBridge.get_checkpoint_manifest`)."""
         return self._run(self.bridge.get_checkpoint_manifest(checkpoint_id))
 
     def delete_checkpoint(self, checkpoint_id: str) -> bool:
+        """Delete a checkpoint and the artifacts only it uses; whether it existed
+        (:meth:`ArtifactsBridge.delete_checkpoint`)."""
         return self._run(self.bridge.delete_checkpoint(checkpoint_id))
 
 

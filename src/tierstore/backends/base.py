@@ -101,6 +101,7 @@ class Chunks:
         return hasher
 
     def crc32(self) -> int:
+        """The CRC-32 of every byte, in order, as :func:`zlib.crc32` gives it."""
         value = 0
         for view in self.views:
             value = zlib.crc32(view, value)
@@ -121,6 +122,7 @@ Body = Buffer | Chunks
 
 
 def as_chunks(body: Body) -> Chunks:
+    """``body`` as :class:`Chunks`: itself when it is one, else one buffer."""
     return body if isinstance(body, Chunks) else Chunks(body)
 
 
@@ -180,6 +182,8 @@ _TAG_TEXT = re.compile(r"[A-Za-z0-9 +\-=._:/@]*")
 
 @dataclass(frozen=True, slots=True)
 class RestoreStatus:
+    """How far bringing an archived object back has come (``restore``'s answer, and ``head``'s)."""
+
     state: RestoreState
     expires_at: datetime | None = None
     """Until when a restored copy stays readable, where the provider says."""
@@ -206,6 +210,8 @@ class ObjectInfo:
 
 @dataclass(frozen=True, slots=True)
 class ListEntry:
+    """One key ``list`` yields, with its size and, where the store says, when it was last written."""
+
     key: str
     size: int
     last_modified: datetime | None = None
@@ -228,35 +234,57 @@ class StorageBackend(Protocol):
         tags: Mapping[str, str] | None = None,
         tier: StorageTier = StorageTier.L3,
         if_absent: bool = False,
-    ) -> None: ...
+    ) -> None:
+        """Store ``data`` under ``key`` (overwriting; with ``if_absent``, an atomic create that is idempotent by
+        content, else ConflictError), with its metadata, tags and tier."""
+        ...
 
-    async def get(self, key: str) -> Buffer | None: ...
+    async def get(self, key: str) -> Buffer | None:
+        """The object's bytes; None when there is none, ArchivedPageError when it must be restored first."""
+        ...
 
-    async def get_range(self, key: str, start: int, length: int) -> Buffer | None: ...
+    async def get_range(self, key: str, start: int, length: int) -> Buffer | None:
+        """``length`` bytes of the object from ``start``; None when there is no object."""
+        ...
 
-    async def head(self, key: str) -> ObjectInfo | None: ...
+    async def head(self, key: str) -> ObjectInfo | None:
+        """What is known of the object without reading its body; None when there is none."""
+        ...
 
-    async def delete(self, key: str) -> bool: ...
+    async def delete(self, key: str) -> bool:
+        """Delete the object; whether it existed."""
+        ...
 
-    async def delete_many(self, keys: Sequence[str]) -> None: ...
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Delete every key that exists, in as few requests as the store allows; says nothing of which existed."""
+        ...
 
-    def list(self, prefix: str = "") -> AsyncIterator[ListEntry]: ...
+    def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        """Every key under ``prefix`` exactly once, in no promised order."""
+        ...
 
-    async def set_tier(self, key: str, tier: StorageTier, *, tags: Mapping[str, str] | None = None) -> None: ...
+    async def set_tier(self, key: str, tier: StorageTier, *, tags: Mapping[str, str] | None = None) -> None:
+        """Move the object to ``tier`` in place (its storage class follows), merging ``tags`` into its tags."""
+        ...
 
-    async def restore(self, key: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus: ...
+    async def restore(self, key: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
+        """Start or report bringing an archived object back for ``days``; where that stands."""
+        ...
 
     def usage(self, prefix: str) -> tuple[int, int] | None:
         """``(objects, bytes)`` under the prefix when the backend knows them without I/O (local stores), else None."""
         ...
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Release clients, threads and connections; the backend is not used after."""
+        ...
 
 
 class ClosingContext:
     """Mixin for backends: ``async with backend:`` calls ``aclose()`` on the way out."""
 
     async def aclose(self) -> None:
+        """Nothing to release by default; a backend with clients overrides it."""
         return None
 
     async def __aenter__(self) -> Self:

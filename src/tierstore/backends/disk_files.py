@@ -43,6 +43,7 @@ DIRECTORY_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLO
 
 
 def fsync_dir(path: Path) -> None:
+    """Make the names in ``path`` durable (renames, links, unlinks), never through a symbolic link."""
     fd = open_directory(path)  # never through a link swapped in since the rename: NotAStoreError
     try:
         os.fsync(fd)
@@ -51,6 +52,7 @@ def fsync_dir(path: Path) -> None:
 
 
 def kind_of(mode: int) -> str:
+    """What a file of ``mode`` is, in words for an error message: "a directory", "a named pipe", ..."""
     kinds = {
         stat_module.S_IFDIR: "a directory",
         stat_module.S_IFIFO: "a named pipe",
@@ -82,6 +84,7 @@ class GroupSync:
         self._running = False
 
     def after_rename(self) -> None:
+        """Return once an fsync of the directory that began after this writer's rename has finished."""
         with self._changed:
             self._requested += 1
             mine = self._requested
@@ -126,6 +129,7 @@ def read_rest(f: BufferedReader, ahead: bytes, size: int) -> bytes | bytearray:
 
 
 def read_exactly(f: BufferedReader, size: int) -> bytes:
+    """``size`` bytes from ``f``; IntegrityError when the file ends sooner (it shrank while read)."""
     data = f.read(size)
     if len(data) < size:
         raise IntegrityError(f"object file {os.path.basename(str(f.name))!r} shrank while it was read")
@@ -133,6 +137,7 @@ def read_exactly(f: BufferedReader, size: int) -> bytes:
 
 
 def write_all(fd: int, *parts: Buffer) -> None:
+    """Write every part to ``fd`` in order, with as few system calls as the kernel allows."""
     views = [memoryview(p).cast("B") for p in parts if len(p)]
     while views:
         written = os.writev(fd, views)
@@ -194,6 +199,7 @@ def held(path: Path) -> Iterator[int]:
 
 
 def open_directory(path: Path) -> int:
+    """A descriptor of the directory ``path``; NotAStoreError when it is a symbolic link or a file."""
     try:
         return os.open(path, DIRECTORY_FLAGS)
     except OSError as exc:
@@ -206,6 +212,7 @@ def open_directory(path: Path) -> int:
 
 
 def is_regular(fd: int | None, name: str) -> bool:
+    """Whether ``name`` in the directory ``fd`` is a regular file (never following a link)."""
     try:
         return S_ISREG(os.lstat(name, dir_fd=fd).st_mode)
     except FileNotFoundError:
@@ -260,6 +267,7 @@ def unlink(name: str, parent: int) -> bool:
 
 
 def unlink_all(names: builtins.list[str], parent: int) -> None:
+    """Remove every name in ``parent``; a directory with files in it is refused (IntegrityError) after the rest."""
     refused: IntegrityError | None = None
     for name in names:
         try:
@@ -271,6 +279,7 @@ def unlink_all(names: builtins.list[str], parent: int) -> None:
 
 
 def unlink_quietly(name: str, parent: int) -> None:
+    """Remove ``name`` from ``parent`` when it is there."""
     with suppress(FileNotFoundError):
         os.unlink(name, dir_fd=parent)
 

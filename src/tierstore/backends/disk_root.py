@@ -48,10 +48,12 @@ def is_key_name(name: str) -> bool:
 
 
 def temporary_name(key: str) -> str:
+    """A new name in ``tmp/`` for a write of ``key``: never the same twice, and known as tierstore's."""
     return f"put-{key}-{secrets.token_hex(6)}"
 
 
 def is_temporary_name(name: str) -> bool:
+    """Whether ``name`` in ``tmp/`` is one :func:`temporary_name` makes (so ``gc`` may take it)."""
     return _TEMPORARY.fullmatch(name) is not None
 
 

@@ -163,10 +163,13 @@ def _written_size(header: dict[str, Any]) -> int | None:
 
 
 def from_url(location: Location, settings: TierstoreSettings) -> FileSystemBackend:
+    """The local-disk store a ``file://`` URL names."""
     return FileSystemBackend(location.path)
 
 
 class FileSystemBackend(ClosingContext):
+    """The local-disk store rooted at ``root``: the full backend protocol with the guarantees above."""
+
     name = "filesystem"
     persistent = True
     capabilities: frozenset[Capability] = frozenset({"tiers", "tags", "range_reads"})

@@ -51,10 +51,14 @@ class _Object:
 
 
 def from_url(location: Location, settings: TierstoreSettings) -> InMemoryBackend:
+    """A new, empty in-memory store for a ``memory://`` URL."""
     return InMemoryBackend()
 
 
 class InMemoryBackend(ClosingContext):
+    """The whole backend protocol in this process's memory, gone when it exits; ``archive_tiers`` behave as an
+    archive (a read needs a restore first), so tests can walk that path without a cloud."""
+
     name = "in-memory"
     persistent = False
 

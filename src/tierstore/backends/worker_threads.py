@@ -57,6 +57,8 @@ class _Call(Generic[T]):
 
 
 class WorkerThreads:
+    """At most ``size`` threads for blocking calls, started as calls need them (see the module docstring)."""
+
     def __init__(self, size: int, name: str) -> None:
         if size < 1:
             raise ValueError("size must be at least 1")
@@ -71,6 +73,7 @@ class WorkerThreads:
         self._lock = threading.Lock()
 
     async def run(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)`` on a worker thread: its result or its exception; a cancelled caller leaves nothing behind."""
         job = _Call(asyncio.get_running_loop(), call, args)
         with self._lock:
             self._unfinished += 1

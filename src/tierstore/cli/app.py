@@ -54,6 +54,7 @@ Every setting and command: docs/configuration.md.
 
 
 def version() -> str:
+    """tierstore's installed version, or says it is not installed (run from a source tree)."""
     try:
         return importlib.metadata.version("tierstore")
     except importlib.metadata.PackageNotFoundError:
@@ -73,6 +74,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
+    """The ``tierstore`` argument parser: every command, each with ``--url`` and ``--json``."""
     common, json_only = common_options(_Parser), common_options(_Parser, url=False)
     root = _Parser(
         prog="tierstore",
@@ -98,6 +100,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line on ``argv`` (else ``sys.argv``); its exit code (``exit_codes``)."""
     _Parser.wants_json = "--json" in (sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     with _warnings_as_lines():

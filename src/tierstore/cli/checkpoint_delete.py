@@ -35,6 +35,8 @@ class Kept:
 
 @dataclass
 class Deletion:
+    """What ``checkpoints delete`` did: the artifacts it deleted and those it kept, with who still uses them."""
+
     checkpoint_id: str
     name: str | None
     deleted: list[str] = field(default_factory=list)
@@ -44,6 +46,7 @@ class Deletion:
 
 
 async def delete(inv: Invocation, checkpoint: str) -> int:
+    """``tierstore checkpoints delete ID``: delete a checkpoint and the artifacts only it uses; say what stays."""
     async with inv.bridge() as bridge:
         try:
             manifest = await bridge.get_checkpoint_manifest(checkpoint)

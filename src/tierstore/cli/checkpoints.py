@@ -55,6 +55,7 @@ _ENTRY_COLUMNS = (
 
 
 def register(add: AddCommand) -> None:
+    """Add ``tierstore checkpoints`` and its actions (show, verify, restore, delete) to the parser."""
     checkpoints = add("checkpoints", list_checkpoints, "list, show, verify, restore or delete checkpoints")
     limit_option(checkpoints, "checkpoints (the oldest)")
     actions = checkpoints.add_subparsers(dest="action", metavar="ACTION")
@@ -102,6 +103,7 @@ def _entries(manifest: CheckpointManifest) -> list[dict[str, Any]]:
 
 
 async def list_checkpoints(inv: Invocation) -> int:
+    """``tierstore checkpoints``: every checkpoint with its name, time and page count."""
     async with inv.bridge() as bridge:
         everything = await bridge.list_checkpoints()
         ids = limited(everything, getattr(inv.args, "limit", None), len(everything), "checkpoints")
@@ -126,6 +128,7 @@ async def _manifest(bridge: ArtifactsBridge, checkpoint: str) -> CheckpointManif
 
 
 async def show(inv: Invocation) -> int:
+    """``tierstore checkpoints show ID``: one checkpoint's pages and their artifacts."""
     checkpoint = _checkpoint(inv)
     async with inv.bridge() as bridge:
         manifest = await _manifest(bridge, checkpoint)
@@ -143,6 +146,7 @@ async def show(inv: Invocation) -> int:
 
 
 async def verify(inv: Invocation) -> int:
+    """``tierstore checkpoints verify ID``: load and verify every page as ``restore_checkpoint`` does; no writes."""
     checkpoint = _checkpoint(inv)
     async with inv.bridge() as bridge:
         manifest = await _manifest(bridge, checkpoint)
@@ -159,6 +163,7 @@ async def verify(inv: Invocation) -> int:
 
 
 async def restore(inv: Invocation) -> int:
+    """``tierstore checkpoints restore ID``: bring every archived page of a checkpoint back, and say how far that is."""
     checkpoint = _checkpoint(inv)
     async with inv.bridge() as bridge:
         manifest = await _manifest(bridge, checkpoint)
@@ -195,4 +200,5 @@ async def restore(inv: Invocation) -> int:
 
 
 async def delete(inv: Invocation) -> int:
+    """``tierstore checkpoints delete ID`` (:func:`checkpoint_delete.delete`)."""
     return await checkpoint_delete.delete(inv, _checkpoint(inv))

@@ -41,11 +41,14 @@ def choice(values: Sequence[str]) -> Callable[[str], str]:
 
 @dataclass
 class Invocation:
+    """One run of a command: its parsed arguments and the settings, and the store they name."""
+
     args: argparse.Namespace
     settings: TierstoreSettings
 
     @property
     def json(self) -> bool:
+        """Whether ``--json`` asked for one JSON document on stdout."""
         return bool(getattr(self.args, "json", False))
 
     @property
@@ -63,6 +66,8 @@ class Invocation:
         return backend
 
     def bridge(self, backend: StorageBackend | None = None) -> ArtifactsBridge:
+        """A bridge on ``backend`` (else the store the invocation names), with the settings' compression and
+        concurrency."""
         return ArtifactsBridge(
             backend=backend if backend is not None else self.backend(),
             compression=self.settings.compression,
@@ -78,6 +83,7 @@ def require_store(backend: StorageBackend) -> None:
 
 @contextlib.asynccontextmanager
 async def closing(backend: StorageBackend) -> AsyncIterator[StorageBackend]:
+    """``backend``, closed when the block ends however it ends."""
     try:
         yield backend
     finally:

@@ -25,6 +25,7 @@ from tierstore.maintenance.doctor import describe
 
 
 def register(add: AddCommand) -> None:
+    """Add ``tierstore demo`` (``--root``, ``--keep``) to the parser."""
     demo = add(
         "demo",
         run,
@@ -63,6 +64,7 @@ def _place(inv: Invocation) -> Iterator[_Place]:
 
 
 async def run(inv: Invocation) -> int:
+    """``tierstore demo``: the spec's example in a temporary store, or on the store named (kept with ``--keep``)."""
     with _place(inv) as place:
         where = (
             describe(place.backend).replace("the ", "a temporary ", 1) if place.temporary else describe(place.backend)

@@ -14,10 +14,13 @@ from tierstore.maintenance import DoctorReport
 
 
 def register(add: AddCommand) -> None:
+    """Add ``tierstore doctor`` to the parser."""
     add("doctor", run, "check the store is reachable and the credentials allow every operation tierstore needs")
 
 
 def exit_code(report: DoctorReport) -> int:
+    """Doctor's exit code: 2 when the store cannot be used as configured, 3 when a check was denied or unanswered,
+    1 when one failed, else 0."""
     if report.cause is not None:
         return 2
     if report.having("denied", "unavailable"):
@@ -26,6 +29,7 @@ def exit_code(report: DoctorReport) -> int:
 
 
 async def run(inv: Invocation) -> int:
+    """``tierstore doctor``: check the store exists and the credentials allow every operation; creates nothing."""
     backend = inv.backend(existing=False)  # doctor reports a missing store as its cause
     async with closing(backend):
         report = await maintenance.doctor(backend)

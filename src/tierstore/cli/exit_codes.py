@@ -62,6 +62,7 @@ BY_ERROR: tuple[tuple[type[TierstoreError], int], ...] = (
 
 
 def of_error(exc: TierstoreError) -> int:
+    """The exit code of a TierstoreError: the first of :data:`BY_ERROR` whose kind it is."""
     return next(code for kind, code in BY_ERROR if isinstance(exc, kind))
 
 

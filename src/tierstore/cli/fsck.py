@@ -18,11 +18,13 @@ HINTS = {
 
 
 def register(add: AddCommand) -> None:
+    """Add ``tierstore fsck`` (``--no-verify``) to the parser."""
     fsck = add("fsck", run, "verify every page and manifest, and list damaged or missing objects and orphans")
     fsck.add_argument("--no-verify", action="store_true", help="list and cross-check only; do not read page bodies")
 
 
 async def run(inv: Invocation) -> int:
+    """``tierstore fsck``: verify every page and manifest and list what is damaged, missing or orphaned."""
     async with inv.bridge() as bridge:
         with ProgressBar("checking", "pages") as bar:
             report = await maintenance.fsck(

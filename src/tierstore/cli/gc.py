@@ -28,6 +28,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 def format_duration(duration: timedelta) -> str:
+    """A duration in the largest unit that says it exactly (``90m`` stays ``90m``, ``3600s`` is ``1h``)."""
     seconds = duration.total_seconds()
     for unit in ("w", "d", "h", "m"):
         if seconds >= _UNIT_SECONDS[unit] and seconds % _UNIT_SECONDS[unit] == 0:
@@ -36,12 +37,14 @@ def format_duration(duration: timedelta) -> str:
 
 
 def register(add: AddCommand) -> None:
+    """Add ``tierstore gc`` (``--grace``, ``--dry-run``) to the parser."""
     gc = add("gc", run, "delete orphans older than a grace period, stale intents and old tomb records")
     gc.add_argument("--grace", type=parse_duration, default=timedelta(hours=1), help="e.g. 30m, 1h, 2d (default 1h)")
     gc.add_argument("--dry-run", action="store_true", help="report what would be deleted; delete nothing")
 
 
 async def run(inv: Invocation) -> int:
+    """``tierstore gc``: delete orphans older than the grace period, stale intents and old tombs; say what was kept."""
     async with inv.bridge() as bridge:
         with ProgressBar("looking for orphans", "pages") as bar:
             report = await maintenance.gc(bridge, grace=inv.args.grace, dry_run=inv.args.dry_run, progress=bar)

@@ -43,6 +43,7 @@ _LONG = (
 
 
 def register(add: AddCommand) -> None:
+    """Add ``tierstore ls`` and its options (``--long``, filters, ``--limit``) to the parser."""
     ls = add("ls", run, "list stored pages (with --long: tier, modality, created time, storage class, page id)")
     ls.add_argument("-l", "--long", action="store_true", help="read every page's metadata (one request a page)")
     ls.add_argument(
@@ -65,6 +66,7 @@ def _matches(meta: PageMetadata, args: argparse.Namespace) -> bool:
 
 
 async def run(inv: Invocation) -> int:
+    """``tierstore ls``: the stored pages, one a row (see the module's contract); exit 4 when one could not be read."""
     args = inv.args
     filtered = bool(args.tier or args.modality or args.prefix)
     async with inv.bridge() as bridge:

@@ -33,12 +33,14 @@ HINTS = {
 
 
 def register(add: AddCommand) -> None:
+    """Add ``tierstore migrate SRC DST`` to the parser."""
     migrate = add("migrate", run, "copy every page and checkpoint from one backend to another (resumable)", url=False)
     migrate.add_argument("source", metavar="SRC", help="source backend URL")
     migrate.add_argument("destination", metavar="DST", help="destination backend URL")
 
 
 async def run(inv: Invocation) -> int:
+    """``tierstore migrate``: copy every page and checkpoint from SRC to DST, verified and resumable."""
     if inv.explicit_url:
         raise InvalidInputError("migrate takes no --url: it copies from SRC to DST, both given as arguments")
     source = inv.backend(inv.args.source)

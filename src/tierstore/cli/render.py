@@ -50,6 +50,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Column:
+    """One column of a table: which field of a row it shows, under which header, clipped to which width."""
+
     field: str
     header: str
     max_width: int | None = None
@@ -84,10 +86,12 @@ def to_plain(value: Any) -> Any:
 
 
 def print_json(value: Any) -> None:
+    """``value`` as indented JSON on stdout (see :func:`to_plain` for what it may hold)."""
     print(json.dumps(to_plain(value), indent=2, ensure_ascii=False))
 
 
 def clip(text: str, width: int | None) -> str:
+    """``text`` cut to ``width`` characters, the last one ``…``, when longer; ``width`` None: never cut."""
     if width is None or len(text) <= width:
         return text
     return text[: width - 1] + ELLIPSIS
@@ -101,6 +105,7 @@ def shown(value: str, width: int = 60) -> str:
 
 
 def cell(value: Any) -> str:
+    """A value as a table shows it: ``-`` for None, an enum's value, a time to the second, yes/no."""
     if value is None:
         return "-"
     if isinstance(value, Enum):
@@ -113,6 +118,7 @@ def cell(value: Any) -> str:
 
 
 def human_size(size: int | None) -> str:
+    """A size in bytes as people read it (``1.5 MiB``); ``-`` when unknown."""
     if size is None:
         return "-"
     amount = float(size)
@@ -124,6 +130,7 @@ def human_size(size: int | None) -> str:
 
 
 def stdout_is_terminal() -> bool:
+    """Whether stdout is a terminal (tables then fit its width)."""
     return _is_terminal(sys.stdout)
 
 
@@ -186,6 +193,7 @@ def _lines(texts: Sequence[str], widths: Sequence[int], columns: Sequence[Column
 
 
 def limit_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """Add ``--limit N`` (show the first N ``what`` only) to ``parser``."""
     parser.add_argument(
         "--limit", type=int, metavar="N", default=argparse.SUPPRESS, help=f"show the first N {what} only (default: all)"
     )
@@ -209,6 +217,7 @@ def print_fields(fields: Mapping[str, Any]) -> None:
 
 
 def label(field_name: str) -> str:
+    """A field's name as a report's label: ``orphans_deleted`` as ``orphans deleted``."""
     return field_name.replace("_", " ")
 
 

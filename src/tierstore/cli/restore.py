@@ -25,6 +25,7 @@ _MEANING = {
 
 
 def register(add: AddCommand) -> None:
+    """Add ``tierstore restore ID`` (``--days``, ``--speed``) to the parser."""
     restore = add(
         "restore",
         run,
@@ -41,6 +42,7 @@ def options(parser: argparse.ArgumentParser) -> None:
 
 
 async def run(inv: Invocation) -> int:
+    """``tierstore restore``: bring one archived page back, or report how far that is."""
     key = artifact_id(inv.args.id, checkpoint_command="verify")
     async with inv.bridge() as bridge:
         status = await bridge.restore_page(key, days=inv.args.days, speed=inv.args.speed)

@@ -22,11 +22,13 @@ if TYPE_CHECKING:
 
 
 def register(add: AddCommand) -> None:
+    """Add ``tierstore rm ID...`` to the parser."""
     rm = add("rm", run, "delete stored pages (not those a checkpoint uses: delete the checkpoint instead)")
     rm.add_argument("ids", nargs="+", metavar="ID", help="artifact ids, e.g. mem_L3_1")
 
 
 async def run(inv: Invocation) -> int:
+    """``tierstore rm``: delete the pages named; none of them if one is used by a checkpoint or a running agent."""
     keys = list(dict.fromkeys(artifact_id(value, checkpoint_command="delete") for value in inv.args.ids))
     async with inv.bridge() as bridge:
         limit = inv.settings.concurrency

@@ -17,6 +17,7 @@ from tierstore.models import MemoryPage
 
 
 def register(add: AddCommand) -> None:
+    """Add ``tierstore show ID`` (``--content``, ``--raw``) to the parser."""
     show = add("show", run, "show a stored page's metadata (and its content with --content)")
     show.add_argument("id", help="artifact id, e.g. mem_L3_1 (a checkpoint: tierstore checkpoints show ID)")
     show.add_argument("--content", action="store_true", help="load the page and show its content too")
@@ -36,6 +37,7 @@ def content_bytes(page: MemoryPage) -> bytes:
 
 
 async def run(inv: Invocation) -> int:
+    """``tierstore show``: one page's metadata, and its content when asked."""
     key = artifact_id(inv.args.id, checkpoint_command="show")
     async with inv.bridge() as bridge:
         meta = await bridge.get_metadata(key)

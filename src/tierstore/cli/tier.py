@@ -14,12 +14,14 @@ TIERS = ("L2", "L3", "L4")
 
 
 def register(add: AddCommand) -> None:
+    """Add ``tierstore tier ID TIER`` to the parser."""
     tier = add("tier", run, "move a stored page to another tier in place (its storage class follows)")
     tier.add_argument("id", help="artifact id, e.g. mem_L3_1")
     tier.add_argument("tier", type=choice(TIERS), choices=TIERS, help="the tier to move it to (any case)")
 
 
 async def run(inv: Invocation) -> int:
+    """``tierstore tier``: move a page to another tier in place; its storage class follows."""
     key = artifact_id(inv.args.id)
     async with inv.bridge() as bridge:
         await bridge.set_tier(key, StorageTier(inv.args.tier))

@@ -20,6 +20,8 @@ _DONE: Final = frozenset({200, 202, 404})
 
 
 async def delete_batch(container: Any, names: Sequence[str], *, fall_back: bool) -> list[tuple[str, Failure]] | None:
+    """Delete ``names`` in one Blob Batch request: the names that failed, and why (a missing blob is done);
+    None when the service takes no batch and ``fall_back`` says to delete one by one instead."""
     from azure.core.exceptions import HttpResponseError
 
     try:

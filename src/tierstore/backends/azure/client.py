@@ -56,6 +56,7 @@ def key_of(name: str) -> str:
 
 
 def md5(data: Chunks) -> bytes:
+    """The MD5 of every byte of ``data``: what Azure checks a body against and keeps as ``Content-MD5``."""
     digest: bytes = data.digest(hashlib.md5(usedforsecurity=False)).digest()
     return digest
 
@@ -66,6 +67,8 @@ async def _close_service(opened: tuple[Any, Any]) -> None:
 
 
 class SdkClient:
+    """Azure Blob Storage's requests through azure-storage-blob (async), one attempt each, for CloudBackend."""
+
     has_tags = True
 
     def __init__(

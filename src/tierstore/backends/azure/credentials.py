@@ -107,6 +107,8 @@ class AzureAuth:
 
     @classmethod
     def resolve(cls, connection_string: str | None, account_url: str | None, credential: Any) -> AzureAuth:
+        """The credentials a connection string or an account URL names (the connection string may come from
+        the environment); ConfigurationError, before any request, when they are missing, doubled or malformed."""
         if connection_string and account_url:
             raise ConfigurationError("give either connection_string or account_url, not both")
         if account_url:
@@ -129,6 +131,7 @@ class AzureAuth:
         return parse_connection_string(self._connection_string) if self._connection_string else {}
 
     def account_name(self) -> str | None:
+        """The storage account's name, from the connection string or the endpoint's host or path; else None."""
         settings = self._settings()
         if settings.get("USEDEVELOPMENTSTORAGE", "").lower() == "true":
             return _DEV_ACCOUNT
@@ -177,6 +180,7 @@ class AzureAuth:
         return key, sas
 
     def secrets(self) -> list[str]:
+        """Every credential text held (connection string, account key, SAS), for redaction to hide."""
         key, sas = self._key_and_sas()
         found = [self._connection_string, key, sas]
         if isinstance(self._credential, str):
@@ -184,6 +188,7 @@ class AzureAuth:
         return [secret for secret in found if secret]
 
     def describe(self) -> str:
+        """The account or endpoint, for a backend's ``repr``: never a key or SAS."""
         account = self.account_name()
         if self._connection_string is None:
             return f", account_url={self.endpoint()!r}"
@@ -197,9 +202,11 @@ class AzureAuth:
     # -- the credential each client uses ------------------------------------------------------------------------
 
     def connection_string(self) -> str | None:
+        """The connection string given or read from the environment; None when an account URL was given."""
         return self._connection_string
 
     def account_url(self) -> str | None:
+        """The account URL given (a SAS may be in its query); None when a connection string was."""
         return self._account_url
 
     def owned(self) -> Any:
@@ -207,6 +214,7 @@ class AzureAuth:
         return self._made.current()
 
     def uses_token(self) -> bool:
+        """Whether requests sign with a token credential (no account key and no SAS anywhere)."""
         key, sas = self._key_and_sas()
         return self._connection_string is None and key is None and sas is None
 

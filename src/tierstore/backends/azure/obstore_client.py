@@ -50,6 +50,8 @@ FIX_BAD_KEY: Final = (
 
 
 class ObstoreClient:
+    """Azure's data path through obstore (reads, writes, listings); what obstore cannot do goes to ``sdk``."""
+
     has_tags = True
 
     def __init__(self, sdk: SdkClient, access: ObstoreAccess) -> None:

@@ -21,6 +21,8 @@ _EARLY: Final = 0.001
 
 
 class Deadline:
+    """One call's deadline: the task it cancels when ``when`` (loop time) comes, unless :meth:`end` comes first."""
+
     __slots__ = ("_cancelling", "_ended", "_watchdog", "fired", "task", "when")
 
     def __init__(self, watchdog: _Watchdog, task: asyncio.Task[object], when: float) -> None:

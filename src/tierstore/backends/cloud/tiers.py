@@ -16,6 +16,8 @@ _COLDEST_FIRST = sorted(StorageTier, key=lambda tier: tier.value, reverse=True)
 
 
 class TierMap:
+    """Which storage class each tier lives in on one cloud, checked once when the backend is built."""
+
     def __init__(
         self,
         cloud: str,
@@ -49,6 +51,7 @@ class TierMap:
 
     @property
     def has_archive(self) -> bool:
+        """Whether some tier lives in an archive class (so reads may need a restore first)."""
         return any(name in self.archives for name in self.classes.values())
 
     def class_of(self, tier: StorageTier) -> str:
@@ -57,9 +60,12 @@ class TierMap:
         return found if found is not None else self.classes[StorageTier(tier)]
 
     def is_archive(self, storage_class: str | None) -> bool:
+        """Whether ``storage_class`` must be restored before a read."""
         return storage_class in self.archives
 
     def tier_of(self, storage_class: str | None, recorded: str | None) -> StorageTier | None:
+        """The tier an object is in: the ``recorded`` one while its class still matches (a tier change may be
+        half done), else the coldest tier of that class; None for a class no tier uses."""
         tier = next((t for t in StorageTier if t.value == recorded), None)
         if tier is not None and self.classes.get(tier) == storage_class:
             return tier

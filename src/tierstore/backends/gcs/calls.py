@@ -33,6 +33,8 @@ class Aborted(Exception):
 
 
 class Job:
+    """One call's requests on pool threads, so that a deadline or ``aclose`` can end them mid-flight."""
+
     __slots__ = ("_connections", "_lock", "aborted")
 
     def __init__(self) -> None:
@@ -61,6 +63,7 @@ class Job:
             self._connections.append(connection)
 
     def abort(self) -> None:
+        """End the job: no request of it is sent any more, and the sockets of those in flight are shut down."""
         with self._lock:
             self.aborted = True
             connections, self._connections = self._connections, []

@@ -59,6 +59,9 @@ _CREDENTIAL_FIELDS: Final = ("token", "refresh_token", "client_secret")
 
 
 class GCSClient:
+    """Google Cloud Storage's requests through google-cloud-storage on pool threads, one attempt each,
+    ended by a call's deadline; GCS has no tags and no batch delete here."""
+
     has_tags = False
     batch_limit = 0
 

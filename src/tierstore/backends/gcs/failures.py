@@ -33,6 +33,7 @@ class BucketMissing(Exception):
 
 
 def classify(error: BaseException) -> Failure:
+    """What a failed GCS request was, from what google-cloud-storage, google-auth or requests raised."""
     from google.api_core import exceptions as api
     from google.auth import exceptions as auth
     from google.cloud.storage import exceptions as storage

@@ -30,6 +30,8 @@ assert LARGEST_FOLD <= CUSTOM_METADATA_LIMIT  # why no size check is needed
 
 @dataclass(frozen=True, slots=True)
 class Unfolded:
+    """An object's custom metadata taken apart again: the caller's metadata, its tags and its recorded tier."""
+
     metadata: dict[str, str]
     tags: dict[str, str]
     tier: str | None

@@ -65,6 +65,8 @@ async def _close(opened: _Opened) -> None:
 
 
 class SdkClient:
+    """S3's requests through aiobotocore, one attempt each, for CloudBackend; the obstore path uses it too."""
+
     has_tags = True
     batch_limit = 1_000
 
@@ -132,6 +134,7 @@ class SdkClient:
         return self._credentials_expiry
 
     async def endpoint_and_region(self) -> tuple[str, str]:
+        """The endpoint URL and region the SDK's client resolved (obstore is pointed at the same)."""
         client = await self.sdk()
         return str(client.meta.endpoint_url), str(client.meta.region_name or "us-east-1")
 
@@ -155,6 +158,8 @@ class SdkClient:
     def put_params(
         self, name: str, metadata: Mapping[str, str], tags: Mapping[str, str], storage_class: str, tier: StorageTier
     ) -> dict[str, Any]:
+        """The ``put_object`` arguments that store an object with its metadata, tier record, tags, storage class
+        and the bucket's encryption settings."""
         params: dict[str, Any] = {
             "Bucket": self.config.bucket,
             "Key": name,
@@ -200,6 +205,7 @@ class SdkClient:
         return data
 
     async def head_answer(self, name: str, *, checksums: bool = False) -> dict[str, Any]:
+        """S3's raw ``head_object`` answer, with the stored checksums when ``checksums`` asks for them."""
         client = await self.sdk()
         extra = {"ChecksumMode": "ENABLED"} if checksums else {}
         answer: dict[str, Any] = await client.head_object(Bucket=self.config.bucket, Key=name, **extra)
@@ -275,6 +281,7 @@ class SdkClient:
         return [(str(e.get("Key", "")), failures.from_answer(None, str(e.get("Code") or ""))) for e in errors]
 
     async def tags(self, name: str) -> dict[str, str]:
+        """The object's tags, as ``get_object_tagging`` returns them."""
         client = await self.sdk()
         answer = await client.get_object_tagging(Bucket=self.config.bucket, Key=name)
         return {str(t["Key"]): str(t["Value"]) for t in answer.get("TagSet", [])}

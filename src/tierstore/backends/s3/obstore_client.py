@@ -49,6 +49,9 @@ REFRESH_BEFORE: Final = timedelta(minutes=5)
 
 
 class ObstoreClient:
+    """S3's data path through obstore (reads, writes, listings), with credentials from ``sdk`` refreshed before
+    they expire; what obstore cannot do goes to ``sdk``."""
+
     has_tags = True
     batch_limit = SdkClient.batch_limit
 
