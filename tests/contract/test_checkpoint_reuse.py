@@ -25,10 +25,10 @@ from tests.soak import scaled
 from tests.wrappers import Observed
 from tierstore import ArtifactsBridge, IntegrityError, MemoryPage, StorageTier, TierstoreError
 from tierstore.backends.base import Buffer, StorageBackend
-from tierstore.backends.filesystem import _SETTLED_NS
+from tierstore.backends.disk_format import SETTLED_NS
 from tierstore.maintenance import gc
 
-SETTLE = _SETTLED_NS / 1e9 + 0.1
+SETTLE = SETTLED_NS / 1e9 + 0.1
 """How long a disk store's file must stand before its change time serves as a version token."""
 
 

@@ -22,10 +22,9 @@ Contract: the full protocol of :mod:`tierstore.backends.base`, with these local 
   swap makes it ObjectNotFoundError and one that lands after deletes the new copy. Deleting wins.
 * File names are the bridge's keys, which :func:`check_key` restricts to ``[A-Za-z0-9._-]``; page ids, metadata and
   tags live inside the file, never in a path, so nothing can leave ROOT.
-* Each file is ``b"TSO2" | u32 header length | u32 CRC-32 of the preceding 8 bytes and the header | JSON header
-  (metadata, tags, tier, data size) | data``: a damaged header is an :class:`IntegrityError`, never silently other
-  metadata, and a file longer or shorter than its header says (extended, sparse, truncated) is an IntegrityError
-  found without reading the data, so nothing is ever read past the data's own length.
+* Each file is a checked header (metadata, tags, tier, data size), then the data: :mod:`.disk_format`. A damaged
+  header, or a file longer or shorter than its header says, is an :class:`IntegrityError`, found without reading
+  the data.
 * One damaged object does not stop anything else: ``list`` still names it (so ``fsck`` reports it and ``delete``
   removes it), while reading it raises IntegrityError. Whatever stands at a key that is not a regular file (a
   directory, FIFO, socket, device, symbolic link) is never opened: reading it is IntegrityError, and ``delete``
@@ -49,19 +48,13 @@ import builtins
 import errno
 import fcntl
 import os
-import struct
-import time
-import zlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from io import BufferedReader
 from pathlib import Path
-from stat import S_ISREG
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from pydantic_core import from_json, to_json
-
-from tierstore.backends import disk_root, worker_threads
+from tierstore.backends import disk_format, disk_root, worker_threads
 from tierstore.backends.base import (
     Body,
     Capability,
@@ -77,7 +70,6 @@ from tierstore.backends.base import (
 )
 from tierstore.backends.disk_files import (
     DENIED,
-    READ_FLAGS,
     GroupSync,
     directory,
     exchange,
@@ -99,7 +91,6 @@ from tierstore.errors import (
     BackendUnavailableError,
     ConfigurationError,
     ConflictError,
-    IntegrityError,
     NotAStoreError,
     ObjectNotFoundError,
     StorageFullError,
@@ -111,55 +102,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-_MAGIC: Final = b"TSO2"
-_HEAD: Final = struct.Struct(">4sII")
-_FIRST_READ: Final = 64 * 1024
 _FULL: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
-_SETTLED_NS: Final = 2_000_000_000
-"""A file's change time is a tick of the kernel's coarse clock (a few ms), or coarser on some filesystems (a second
-on ext3 and HFS+, two on FAT): a write within the same tick as the last leaves it as it was. Once it is this far in
-the past, every later write gives another."""
-
-
-def _pack_header(header: dict[str, Any]) -> bytes:
-    body = to_json(header)
-    start = _MAGIC + struct.pack(">I", len(body))
-    return start + struct.pack(">I", zlib.crc32(body, zlib.crc32(start))) + body
-
-
-def _parse_header(buffer: bytes | memoryview, name: str) -> tuple[dict[str, Any], int] | int:
-    """``(header, data offset)`` of an object file's start, or the number of bytes needed to parse it."""
-    if len(buffer) < _HEAD.size:
-        raise IntegrityError(f"object file {name!r} is truncated", key=name)
-    magic, length, crc = _HEAD.unpack_from(buffer)
-    if magic != _MAGIC:
-        raise IntegrityError(f"object file {name!r} is not a tierstore object", key=name)
-    end: int = _HEAD.size + length
-    if len(buffer) < end:
-        return end
-    body = buffer[_HEAD.size : end]
-    if zlib.crc32(body, zlib.crc32(buffer[:8])) != crc:
-        raise IntegrityError(f"object file {name!r} has a damaged header (CRC mismatch)", key=name)
-    try:
-        header: dict[str, Any] = from_json(bytes(body))
-        StorageTier(header["tier"])
-        if not isinstance(header["metadata"], dict) or not isinstance(header["tags"], dict):
-            raise TypeError("metadata and tags must be objects")
-        if not isinstance(header.get("size", 0), int):
-            raise TypeError("size must be an integer")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise IntegrityError(f"object file {name!r} has a malformed header ({exc})", key=name) from exc
-    return header, end
-
-
-def _written_size(header: dict[str, Any]) -> int | None:
-    """The data's length as written: the header's ``size``; for a file of an earlier version, which lacks it, the
-    ``size`` its metadata records (every page has one), else unknown."""
-    size = header.get("size")
-    if isinstance(size, int):
-        return size
-    recorded = header["metadata"].get("size")
-    return int(recorded) if isinstance(recorded, str) and recorded.isdecimal() else None
 
 
 def from_url(location: Location, settings: TierstoreSettings) -> FileSystemBackend:
@@ -255,7 +198,7 @@ class FileSystemBackend(ClosingContext):
             "tier": StorageTier(tier).value,
             "size": len(body),
         }
-        await self._run(self._write, self._path(key), _pack_header(header), body, if_absent)
+        await self._run(self._write, self._path(key), disk_format.pack_header(header), body, if_absent)
 
     def _write(self, name: str, head: bytes, data: Body, if_absent: bool) -> bool:
         """Write the object; False when create-if-absent found exactly these bytes there already."""
@@ -322,26 +265,7 @@ class FileSystemBackend(ClosingContext):
             return None
         if fd is None:
             return None
-        f = os.fdopen(fd, "rb")
-        try:
-            buffer = f.read(_FIRST_READ)
-            parsed = _parse_header(buffer, name)
-            if isinstance(parsed, int):
-                buffer += f.read(parsed - len(buffer))
-                parsed = _parse_header(buffer, name)
-                if isinstance(parsed, int):
-                    raise IntegrityError(f"object file {name!r} is truncated", key=name)
-            header, offset = parsed
-            size = os.fstat(fd).st_size - offset
-            written = _written_size(header)
-            if written is not None and written != size:
-                raise IntegrityError(
-                    f"object file {name!r} holds {size} bytes of data where {written} were written", key=name
-                )
-        except BaseException:
-            f.close()
-            raise
-        return f, header, offset, size, buffer[offset : offset + size]
+        return disk_format.open_object(fd, name)
 
     def _read(self, name: str, start: int, length: int | None) -> bytes | bytearray | None:
         opened = self._open(name)
@@ -376,7 +300,7 @@ class FileSystemBackend(ClosingContext):
             last_modified=datetime.fromtimestamp(stat.st_mtime, UTC),
             tier=tier,
             storage_class=tier.value,
-            version=_version(stat),
+            version=disk_format.version(stat),
         )
 
     async def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
@@ -389,7 +313,11 @@ class FileSystemBackend(ClosingContext):
         if not self._check_readable():
             return []
         with directory(self._objects) as (fd, names):
-            return [_entry(fd, name) for name in names if name.startswith(prefix) and disk_root.is_key_name(name)]
+            return [
+                disk_format.list_entry(fd, name)
+                for name in names
+                if name.startswith(prefix) and disk_root.is_key_name(name)
+            ]
 
     def usage(self, prefix: str) -> tuple[int, int] | None:
         return None
@@ -405,7 +333,9 @@ class FileSystemBackend(ClosingContext):
         if not self._check_readable():
             return []
         with directory(self._tmp) as (fd, names):
-            return [_entry(fd, n) for n in names if disk_root.is_temporary_name(n) and is_regular(fd, n)]
+            return [
+                disk_format.list_entry(fd, n) for n in names if disk_root.is_temporary_name(n) and is_regular(fd, n)
+            ]
 
     async def delete_strays(self, names: Sequence[str]) -> builtins.list[str]:
         """Delete those of these temporary files that no write holds (a running write keeps its file locked);
@@ -482,7 +412,7 @@ class FileSystemBackend(ClosingContext):
         with held(self._objects) as objects, held(self._tmp) as tmp:
             temporary, fd = self._locked_temporary(name, tmp)
             try:
-                write_all(fd, _pack_header(header), data)
+                write_all(fd, disk_format.pack_header(header), data)
                 if self._fsync:
                     os.fsync(fd)
                 try:
@@ -505,33 +435,6 @@ class FileSystemBackend(ClosingContext):
         return RestoreStatus("not-archived")
 
 
-def _entry(fd: int | None, name: str) -> ListEntry:
-    """The name, data size and time of one directory entry, from its fixed prefix (the header is not parsed).
-    Only a regular file is opened."""
-    try:
-        found = os.lstat(name, dir_fd=fd)
-    except FileNotFoundError:
-        return ListEntry(name, 0, None)
-    when = datetime.fromtimestamp(found.st_mtime, UTC)
-    if not S_ISREG(found.st_mode):
-        return ListEntry(name, 0, when)  # something standing where an object should be: reported when read
-    try:
-        file = os.open(name, READ_FLAGS, dir_fd=fd)
-    except OSError:
-        return ListEntry(name, 0, when)  # vanished, replaced or unreadable: reported when read
-    try:
-        stat = os.fstat(file)
-        prefix = os.pread(file, _HEAD.size, 0) if S_ISREG(stat.st_mode) else b""
-    finally:
-        os.close(file)
-    size = stat.st_size
-    if len(prefix) == _HEAD.size:
-        magic, length, _crc = _HEAD.unpack(prefix)
-        if magic == _MAGIC and _HEAD.size + length <= size:
-            size -= _HEAD.size + length
-    return ListEntry(name, size, datetime.fromtimestamp(stat.st_mtime, UTC))
-
-
 def _file_location(netloc: str, path: str) -> Location:
     """A ``file://`` URL's directory: ``file:///path`` or ``file://localhost/path``, nothing else."""
     if netloc not in ("", "localhost"):
@@ -540,12 +443,3 @@ def _file_location(netloc: str, path: str) -> Location:
 
 
 SCHEME = Scheme("file", from_url, example="file:///path", locate=_file_location)
-
-
-def _version(stat: os.stat_result) -> str | None:
-    """The object's version token (:attr:`ObjectInfo.version`): every write and every rename into place gives the
-    file a new change time or inode, which nobody can set back. None while the change time is too recent to be
-    sure a write in the same clock tick would change it."""
-    if time.time_ns() - stat.st_ctime_ns < _SETTLED_NS:
-        return None
-    return f"{stat.st_dev}:{stat.st_ino}:{stat.st_ctime_ns}:{stat.st_mtime_ns}:{stat.st_size}"
