@@ -8,7 +8,9 @@ from async code, and a chuk agent attached with it goes on (closing the bridge i
 threads at once share that one loop, as async tasks do. A call made on that loop itself (from a progress callback)
 is NotSupportedError: it would wait for itself. A call interrupted in the caller (``KeyboardInterrupt``) is
 cancelled on the loop, as ``asyncio.run`` would. A forked child never waits for its parent's loop (its thread does
-not exist there): it starts a loop of its own on first use, and exits without stopping the parent's.
+not exist there): it starts a loop of its own on first use, and exits without stopping the parent's. It wraps an
+``ArtifactsBridge`` only: anything else (chuk's ``TierstoreBridge``, which ``attach`` returns) is InvalidInputError,
+saying to pass the bridge underneath.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from tierstore.backends.base import RestoreSpeed, RestoreStatus
 from tierstore.bridge import ArtifactsBridge, bridge_from_env
 from tierstore.concurrency import Progress
 from tierstore.enums import StorageTier
-from tierstore.errors import NotSupportedError
+from tierstore.errors import InvalidInputError, NotSupportedError
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageEntry, PageMetadata, StorageStats
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ class SyncBridge:
     """``SyncBridge(bridge)``: ``bridge``'s calls, blocking. ``SyncBridge()`` alone wraps ``ArtifactsBridge()``."""
 
     def __init__(self, bridge: ArtifactsBridge | None = None) -> None:
+        if bridge is not None and not isinstance(bridge, ArtifactsBridge):
+            raise InvalidInputError(_not_a_bridge(bridge))
         self.bridge = bridge if bridge is not None else ArtifactsBridge()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
@@ -254,3 +258,14 @@ async def _shutdown(bridge: ArtifactsBridge) -> None:
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
+
+
+def _not_a_bridge(value: object) -> str:
+    kind = type(value).__qualname__
+    inner = getattr(value, "bridge", None)
+    if isinstance(inner, ArtifactsBridge):  # chuk's TierstoreBridge (what attach returns), or the like
+        return (
+            f"SyncBridge wraps tierstore's ArtifactsBridge, not a {kind}: pass the bridge underneath, "
+            "SyncBridge(adapter.bridge) (its calls take and return tierstore's pages)"
+        )
+    return f"SyncBridge wraps tierstore's ArtifactsBridge, not a {kind}"

@@ -25,6 +25,7 @@ from tierstore import (
     ArtifactsBridge,
     FileSystemBackend,
     IntegrityError,
+    InvalidInputError,
     MemoryPage,
     Modality,
     StorageTier,
@@ -34,7 +35,7 @@ from tierstore.backends.memory import InMemoryBackend
 from tierstore.chuk.state import STATE_PAGE_ID as STATE
 from tierstore.cli import exit_codes, main
 from tierstore.clock import SkewedClock
-from tierstore.integrations.chuk import attach, checkpoint, restore, restore_archived
+from tierstore.integrations.chuk import TierstoreBridge, attach, checkpoint, restore, restore_archived
 from tierstore.maintenance.fsck import fsck
 from tierstore.maintenance.gc import gc
 from tierstore.maintenance.migrate import migrate
@@ -213,6 +214,26 @@ def test_a_syncbridge_over_an_agents_bridge_closed_or_dropped_leaves_the_agent_r
     assert asyncio.run(gc(other, grace=timedelta(0))).orphans_deleted == []
     asyncio.run(bridge.aclose())
     assert asyncio.run(fsck(other, verify=False)).in_progress == []
+
+
+@pytest.mark.bridge_only
+@pytest.mark.parametrize("wrapped", ["attach's adapter", "a TierstoreBridge", "not a bridge"])
+def test_a_syncbridge_refuses_what_is_not_a_bridge_saying_what_to_pass(store: Store, wrapped: str) -> None:
+    vm = MemoryManager(session_id="s")
+    bridge = ArtifactsBridge(store.open())
+    adapter = attach(vm, bridge)
+    given = {"attach's adapter": adapter, "a TierstoreBridge": TierstoreBridge(bridge), "not a bridge": vm}[wrapped]
+    with pytest.raises(InvalidInputError, match="ArtifactsBridge") as refused:
+        SyncBridge(given)
+    assert ("SyncBridge(adapter.bridge)" in str(refused.value)) == (wrapped != "not a bridge")
+    asyncio.run(pages(vm, "msg_0"))
+    assert asyncio.run(vm.evict_page("msg_0", ChukTier.L3))
+    with SyncBridge(adapter.bridge) as sync:  # what the error says to pass works
+        metadata = [sync.get_metadata(key) for key in sync.list_pages()]
+        assert [m.page_id if m else None for m in metadata] == ["msg_0"]
+        assert sync.list_checkpoints() == []
+    assert asyncio.run(content(vm, "msg_0")) == "the content of msg_0"  # the agent goes on
+    asyncio.run(bridge.aclose())
 
 
 async def test_rm_refuses_the_pages_of_a_running_agent_until_it_ends(
