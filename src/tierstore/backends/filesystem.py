@@ -111,7 +111,8 @@ def from_url(location: Location, settings: TierstoreSettings) -> FileSystemBacke
 
 
 class FileSystemBackend(ClosingContext):
-    """The local-disk store rooted at ``root``: the full backend protocol with the guarantees above."""
+    """The local-disk store rooted at ``root``: the full backend protocol, with the local guarantees of this
+    module's docstring."""
 
     name = "filesystem"
     persistent = True

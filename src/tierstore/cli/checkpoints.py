@@ -103,7 +103,7 @@ def _entries(manifest: CheckpointManifest) -> list[dict[str, Any]]:
 
 
 async def list_checkpoints(inv: Invocation) -> int:
-    """``tierstore checkpoints``: every checkpoint with its name, time and page count."""
+    """``tierstore checkpoints``: every checkpoint with its name, time, page count and size."""
     async with inv.bridge() as bridge:
         everything = await bridge.list_checkpoints()
         ids = limited(everything, getattr(inv.args, "limit", None), len(everything), "checkpoints")

@@ -64,8 +64,8 @@ class TierMap:
         return storage_class in self.archives
 
     def tier_of(self, storage_class: str | None, recorded: str | None) -> StorageTier | None:
-        """The tier an object is in: the ``recorded`` one while its class still matches (a tier change may be
-        half done), else the coldest tier of that class; None for a class no tier uses."""
+        """The tier an object is in: the ``recorded`` one when it maps to the object's class (tiers may share a
+        class), else the coldest tier of that class; None for a class no tier uses."""
         tier = next((t for t in StorageTier if t.value == recorded), None)
         if tier is not None and self.classes.get(tier) == storage_class:
             return tier
