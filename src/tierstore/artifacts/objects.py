@@ -62,6 +62,8 @@ class ObjectArtifacts:
     async def create_page(
         self, page: MemoryPage, prepared: PreparedPage, tier: StorageTier, owner: str | None
     ) -> tuple[str, Encoded]:
+        """Frame a prepared page for this bridge's next free key and write it create-if-absent, with its
+        description as object metadata and tags; returns the key and the frame written."""
         # Described by the codec from the page validated once, within the backend's rules: not checked again.
         """Store a prepared page as a new artifact (``owner``: the checkpoint it is written for); its key and
         frame."""
