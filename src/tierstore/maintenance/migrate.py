@@ -33,7 +33,8 @@ async def migrate(
     codec: Codec = PLAIN,
 ) -> MigrateReport:
     """Copy every page, deletion tomb, block record and complete checkpoint from ``source`` to ``destination``,
-    verified; resumable (see the module docstring). Problems are reported, never raised."""
+    verified; resumable (see the module docstring). Problems are reported, never raised. ``codec`` reads the frames
+    to verify them (any codec reads every frame of the format)."""
     report = MigrateReport()
     present: set[str] = set()
     pages = [e.key for e in await listed(source, ids.PAGE_PREFIX)]

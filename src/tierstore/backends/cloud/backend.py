@@ -146,6 +146,8 @@ class CloudBackend(ClosingContext):
         tier: StorageTier = StorageTier.L3,
         if_absent: bool = False,
     ) -> None:
+        """:meth:`tierstore.backends.base.StorageBackend.put` under the retry loop: metadata and tags checked
+        (``Checked`` ones were built within the rules and pass as they are), then one attempt after another."""
         name = self._name(key)
         if not isinstance(data, bytes | bytearray | memoryview | Chunks):
             raise InvalidInputError(f"data for {key!r} must be bytes, not {type(data).__name__}")
