@@ -297,8 +297,10 @@ class ArtifactsBridge(ChukCalls):
         The manifest is written last, create-if-absent, so a checkpoint that fails or crashes is never listed.
         ``stored``: entries of pages already stored (``store_leased``) that the caller keeps protected with a live
         lease of its own, named before this call; the manifest names them after ``pages``, and they are never read
-        (an archived page needs no restore). A pending tomb cannot take them (its deleter saw that lease, or the
-        caller saw the tomb when it named them); one that a deleted tomb names fails the checkpoint.
+        (an archived page needs no restore), but each is shown there, in its tier, of its size and checksum (one
+        ``head``), and one that is not, or that a deleted tomb names, fails the checkpoint (IntegrityError naming
+        the page). A pending tomb cannot take them (its deleter saw that lease, or the caller saw the tomb when it
+        named them).
         """
         kept = self._check_stored(stored)
         checked = _check_pages(pages)

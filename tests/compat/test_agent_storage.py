@@ -354,7 +354,7 @@ async def test_tombs_of_deletions_that_ended_or_crashed_neither_copy_nor_stop_an
     assert await content(fourth, "msg_2") == "the content of msg_2"
 
     await refs.write_tomb("deleted", [archived])  # deleted by hand: a checkpoint naming it would not restore
-    with pytest.raises(IntegrityError, match=f"{archived} of page 'msg_1'"):
+    with pytest.raises(IntegrityError, match=f"page 'msg_1' is evicted to artifact {archived}, which was deleted"):
         await checkpoint(second, "turn 3")
     fifth = MemoryManager(session_id="s")
     attach(fifth, ArtifactsBridge(store.open()))
@@ -462,3 +462,59 @@ async def test_an_agent_restoring_the_latest_checkpoint_gets_the_last_one_made_w
         assert await bridge.list_checkpoints() == [first, second]
         await restore(restarted, (await bridge.list_checkpoints())[-1])
         assert sorted(restarted.page_table.entries) == ["msg_0", "msg_1", "msg_2"]
+
+
+async def _delete_page_and_prune_its_tomb(store: Store, artifact: str) -> None:
+    other = ArtifactsBridge(store.open())
+    assert await other.delete_page(artifact)
+    assert (await gc(other, grace=timedelta(0), tomb_retention=timedelta(0))).tombs_pruned
+
+
+async def _delete_page(store: Store, artifact: str) -> None:
+    assert await ArtifactsBridge(store.open()).delete_page(artifact)
+
+
+async def _remove_by_hand(store: Store, artifact: str) -> None:
+    await store.open().delete(artifact)  # no tomb, no protocol: as a person or a lifecycle rule would
+
+
+DELETIONS = {
+    "delete_page, its tomb pruned": _delete_page_and_prune_its_tomb,
+    "delete_page, its tomb kept": _delete_page,
+    "removed by hand": _remove_by_hand,
+}
+
+
+@pytest.mark.parametrize("deletion", DELETIONS)
+async def test_a_page_deleted_under_a_running_agent_is_never_listed_and_the_error_says_what_to_do(
+    store: Store, deletion: str
+) -> None:
+    """Another process deletes an evicted page the agent still refers to: no checkpoint naming it is listed (the
+    agent shows each evicted page stored before its manifest is written, tombs or none), the error names the page
+    and the way on, and ``drop_missing=True`` checkpoints without it. An archived page still needs no read."""
+    vm = MemoryManager(session_id="s")
+    attach(vm, ArtifactsBridge(store.open()))
+    await pages(vm, "msg_0", "msg_1", "msg_2", "msg_3")
+    assert await vm.evict_page("msg_1", ChukTier.L4)
+    for name in ("msg_2", "msg_3"):
+        assert await vm.evict_page(name, ChukTier.L3)
+    first = await checkpoint(vm, "before")
+    await DELETIONS[deletion](store, vm.page_table.lookup("msg_2").artifact_id)
+
+    for _ in range(2):  # every checkpoint refuses, the same way, while the manager refers to the page
+        with pytest.raises(IntegrityError, match=r"page 'msg_2' .*drop_missing=True"):
+            await checkpoint(vm, "after")
+    assert await ArtifactsBridge(store.open()).list_checkpoints() == [first]
+    assert "msg_2" in vm.page_table.entries  # left as it was
+
+    second = await checkpoint(vm, "without it", drop_missing=True)
+    assert "msg_2" not in vm.page_table.entries
+    assert "msg_2" not in [hit.page_id for hit in (await vm.search_pages("msg_2")).results]
+    restarted = MemoryManager(session_id="s")
+    attach(restarted, ArtifactsBridge(store.open()))
+    await restore(restarted, second)
+    assert sorted(restarted.page_table.entries) == ["msg_0", "msg_1", "msg_3"]
+    assert await content(restarted, "msg_3") == "the content of msg_3"
+    meta = await ArtifactsBridge(store.open()).get_metadata(restarted.page_table.lookup("msg_1").artifact_id)
+    assert meta is not None
+    assert meta.archived is (store.rig in ARCHIVING_RIGS)  # checkpointed twice and restored, never read

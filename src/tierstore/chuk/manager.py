@@ -17,6 +17,7 @@ through the page-id check; :func:`restore` fills ``_page_store`` and the search 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
@@ -50,6 +51,8 @@ from tierstore.errors import (
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage
 
 __all__ = ["TierstoreBridge", "attach", "checkpoint", "restore", "restore_archived"]
+
+logger = logging.getLogger(__name__)
 
 _CONCURRENCY: Final = 16  # pages read or described at once by checkpoint and restore
 _LOADER_MARK: Final = "_tierstore_checked_load"
@@ -109,15 +112,58 @@ def _checked_loader(manager: Any) -> Callable[..., Coroutine[Any, Any, Any]]:
     return load
 
 
-async def checkpoint(manager: Any, name: str) -> str:
+async def checkpoint(manager: Any, name: str, *, drop_missing: bool = False) -> str:
     """Checkpoint ``manager``: every page it holds or has evicted (with its tier), its page table, L0 order, pins
     and search hints; returns the checkpoint id.
 
     Pages in memory are checkpointed as tierstore checkpoints are (an unchanged one reuses its artifact). Evicted
-    pages are not read: the checkpoint names the artifacts the manager refers to, so archived pages need no
-    restore. The agent's lease names them all before the manifest is written.
+    pages are not read: the checkpoint names the artifacts the manager refers to, each shown there as stored (one
+    metadata request, so archived pages need no restore). The agent's lease names them all before the manifest is
+    written. An evicted page whose artifact another process deleted (``delete_page``, ``tierstore rm``) can be
+    neither faulted nor checkpointed: ``IntegrityError`` names it and what to do, nothing is listed, and the
+    manager is left as it was; with ``drop_missing=True`` such pages are dropped from the manager instead (its page
+    table, hints and search) and the checkpoint is made without them.
     """
     adapter = _adapter(manager)
+    for _ in range(len(manager.page_table.entries) + 1):
+        try:
+            return await _checkpoint(manager, adapter, name)
+        except _MissingPage as missing:
+            if not drop_missing or not missing.gone:
+                raise missing.error from missing.cause
+            logger.info("dropped page %r from the manager: its artifact %s was deleted", missing.page_id, missing.key)
+            _drop(manager, adapter, missing.page_id)
+    raise TierstoreError(f"checkpoint {name!r}: pages kept being deleted while it ran; nothing was checkpointed")
+
+
+class _MissingPage(Exception):
+    """An evicted page the checkpoint could not show stored: the error for the caller, and whether it is gone."""
+
+    def __init__(self, page_id: str, key: str, gone: bool, cause: IntegrityError) -> None:
+        super().__init__(page_id)
+        self.page_id, self.key, self.gone, self.cause = page_id, key, gone, cause
+        what = "was deleted by another process, or is being deleted" if gone else "is not as it was stored"
+        self.error = IntegrityError(
+            f"page {page_id!r} is evicted to artifact {key}, which {what}; the page can be neither "
+            "faulted nor checkpointed, and nothing was checkpointed: drop it from the manager with "
+            f"`await checkpoint(vm, name, drop_missing=True)` (it leaves out every such page), or "
+            f"`vm.page_table.remove({page_id!r})`",
+            key=key,
+        )
+
+
+def _drop(manager: Any, adapter: TierstoreBridge, page_id: str) -> None:
+    """Forget an evicted page whose artifact is gone: the page table, hints and search no longer show it."""
+    manager.page_table.remove(page_id)
+    manager._page_store.pop(page_id, None)
+    manager._page_hints.pop(page_id, None)
+    hints = getattr(manager._search_handler, "page_hints", None)
+    if isinstance(hints, dict):
+        hints.pop(page_id, None)
+    adapter._known.pop(page_id, None)
+
+
+async def _checkpoint(manager: Any, adapter: TierstoreBridge, name: str) -> str:
     l0 = list(manager.working_set.get_l0_page_ids())
     order = {page_id: i for i, page_id in enumerate(l0)}
     table = list(manager.page_table.entries.values())
@@ -142,17 +188,33 @@ async def checkpoint(manager: Any, name: str) -> str:
         for page, entry in zip(loaded, evicted, strict=True):
             pages.append(to_tierstore(page).model_copy(update={"storage_tier": tier_of(entry.tier)}))
         evicted = []
-    stored = await bounded_gather((adapter._reference(e) for e in evicted), _CONCURRENCY)
-    if adapter._lease is not None:
-        await adapter._lease.name(_referenced(manager, adapter))  # before any manifest can name them
-    state = ManagerState(
-        entries=[e.model_dump(mode="json") for e in manager.page_table.entries.values()],
-        l0=l0,
-        pinned=[e.page_id for e in table if manager.working_set.is_pinned(e.page_id)],
-        hints={pid: hint for pid, hint in manager._page_hints.items() if pid in manager.page_table.entries},
-    )
-    pages.append(state_page(state, manager.session_id))
-    return await adapter.bridge.checkpoint(pages, name=name, stored=stored)
+    try:
+        stored = await bounded_gather((adapter._reference(e) for e in evicted), _CONCURRENCY)
+        if adapter._lease is not None:
+            await adapter._lease.name(_referenced(manager, adapter))  # before any manifest can name them
+        state = ManagerState(
+            entries=[e.model_dump(mode="json") for e in manager.page_table.entries.values()],
+            l0=l0,
+            pinned=[e.page_id for e in table if manager.working_set.is_pinned(e.page_id)],
+            hints={pid: hint for pid, hint in manager._page_hints.items() if pid in manager.page_table.entries},
+        )
+        pages.append(state_page(state, manager.session_id))
+        return await adapter.bridge.checkpoint(pages, name=name, stored=stored)
+    except IntegrityError as exc:
+        page_id = next((e.page_id for e in evicted if e.artifact_id == exc.key), None)
+        if page_id is None or exc.key is None:
+            raise
+        raise _MissingPage(page_id, exc.key, await _gone(adapter, exc.key), exc) from exc
+
+
+async def _gone(adapter: TierstoreBridge, key: str) -> bool:
+    """Whether an artifact is deleted, or named by a deletion's deleted tomb (being deleted, whatever leases say)."""
+    try:
+        if await adapter.bridge.get_metadata(key) is None:
+            return True
+    except IntegrityError:
+        return False
+    return adapter._lease is not None and key in (await adapter._lease.threats([key])).deleted
 
 
 async def restore(manager: Any, checkpoint_id: str) -> list[Any]:

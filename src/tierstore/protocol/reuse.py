@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from tierstore import ids
-from tierstore.backends.base import StorageBackend
+from tierstore.backends.base import ObjectInfo, StorageBackend
 from tierstore.codec import Codec
 from tierstore.errors import ArchivedPageError, IntegrityError
 from tierstore.loops import PerLoop
@@ -69,19 +69,8 @@ class Reuse:
         when it was last verified (one ``head``) or verified by reading it whole. None when that cannot be shown:
         the page is then uploaded anew."""
         key = entry.artifact_id
-        if not entry.checksum or not ids.parse_artifact_id(key):
-            return None
-        try:
-            info = await self._backend.head(key)
-        except IntegrityError:
-            logger.debug("reuse of %s refused: it cannot be read", key)
-            return None
-        if info is None or info.archived or info.size != entry.size_bytes:
-            logger.debug("reuse of %s refused: gone, archived or of another size", key)
-            return None
-        tier = info.tier.value if info.tier else info.metadata.get("tier")
-        if tier != entry.tier or info.metadata.get("aid") != key or info.metadata.get("checksum") != entry.checksum:
-            logger.debug("reuse of %s refused: in tier %s, or another object", key, tier)
+        info = await self._described(entry, archived=False)
+        if info is None or not entry.checksum:
             return None
         if info.version is not None and info.version == entry.version:
             logger.debug("reused %s: its version token is the one last verified", key)
@@ -97,6 +86,38 @@ class Reuse:
         logger.debug("reused %s: read whole and verified", key)
         # The token of the head before the read: had the object changed in between, the next head shows another.
         return entry.model_copy(update={"version": info.version})
+
+    async def present(self, entry: CheckpointEntry) -> bool:
+        """Whether the artifact ``entry`` names is there as the entry says (the head part of :meth:`prove`: its
+        id, tier, size and checksum), archived or not, without reading it: the proof for entries a caller keeps
+        alive under a lease of its own (``checkpoint(stored=...)``), which nothing but a ``delete_page``, damage
+        or a change by another program can take or change."""
+        if not entry.checksum:  # stored without one (chuk's plain JSON pages): being there is all a head shows
+            try:
+                return await self._backend.head(entry.artifact_id) is not None
+            except IntegrityError:
+                return False
+        return await self._described(entry, archived=True) is not None
+
+    async def _described(self, entry: CheckpointEntry, *, archived: bool) -> ObjectInfo | None:
+        """The artifact's ``head`` when it matches ``entry`` (there, of its id, tier, size and checksum, and not
+        archived unless ``archived``); else None, the reason logged."""
+        key = entry.artifact_id
+        if not entry.checksum or not ids.parse_artifact_id(key):
+            return None
+        try:
+            info = await self._backend.head(key)
+        except IntegrityError:
+            logger.debug("%s refused: it cannot be read", key)
+            return None
+        if info is None or (info.archived and not archived) or info.size != entry.size_bytes:
+            logger.debug("%s refused: gone, archived or of another size", key)
+            return None
+        tier = info.tier.value if info.tier else info.metadata.get("tier")
+        if tier != entry.tier or info.metadata.get("aid") != key or info.metadata.get("checksum") != entry.checksum:
+            logger.debug("%s refused: in tier %s, or another object", key, tier)
+            return None
+        return info
 
     async def _verifies(self, key: str, checksum: str) -> bool:
         try:

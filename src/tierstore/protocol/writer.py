@@ -6,7 +6,9 @@ the lease; (W2) read the tombs and upload anew whatever they name; again from W1
 lease is no longer fresh; (W3) write the manifest, create-if-absent; (W4) release the lease. A failure before W3
 discards the uploads and releases the lease; one during W3 whose outcome is unknown leaves both to expire, since the
 manifest may still land. On a store without the protocol (a custom backend: no leases, no tombs, no reuse) only the
-uploads and W3 remain.
+uploads and W3 remain. Entries a caller keeps under a lease of its own (``Plan.kept``) are not read, but shown
+present before W2 (:meth:`~tierstore.protocol.reuse.Reuse.present`, one ``head``), so a deletion that finished
+before, its tomb pruned or not, fails the checkpoint rather than leave it listed without the page.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from tierstore.protocol.reuse import Reuse
 REUPLOAD_ROUNDS: Final = 3
 """Rounds of W1-W2 before a checkpoint whose artifacts keep being deleted, or whose lease cannot be renewed in
 time, fails."""
+
+_KEPT_REMEDY: Final = "store the page again (store_leased) or checkpoint without it"
 
 Create = Callable[[MemoryPage, PreparedPage, StorageTier, str | None], Awaitable[tuple[str, Encoded]]]
 """Upload one page as a new artifact owned by a checkpoint: ``(page, prepared, tier, owner) -> (key, encoded)``."""
@@ -129,9 +133,18 @@ async def write_checkpoint(
         else:
             entries[i] = proven
 
+    unproven: list[CheckpointEntry] = []
+
+    async def prove_kept(entry: CheckpointEntry) -> None:
+        assert guard is not None
+        if not await guard.reuse.present(entry):
+            unproven.append(entry)
+
     try:
         doomed = Doomed(frozenset())
         work = [*(upload(i) for i in range(len(checked)) if i not in candidates), *map(reuse_or_upload, candidates)]
+        if guard is not None:  # before W2, as reused artifacts are: a deletion after it wrote its tomb first
+            work.extend(map(prove_kept, plan.kept))
         for _ in range(REUPLOAD_ROUNDS):
             await bounded_gather(work, concurrency)
             if guard is None or lease is None:
@@ -152,11 +165,18 @@ async def write_checkpoint(
                 f"checkpoint {checkpoint_id}: its artifacts kept being deleted, or its lease could not be renewed "
                 "in time, while it ran"
             )
+        if unproven:
+            raise IntegrityError(
+                f"checkpoint {checkpoint_id}: page {unproven[0].page_id!r} was given as stored in "
+                f"{unproven[0].artifact_id}, which is gone, damaged or no longer in tier {unproven[0].tier}; nothing "
+                f"was listed: {_KEPT_REMEDY}",
+                key=unproven[0].artifact_id,
+            )
         gone = [e for e in plan.kept if doomed.everything or e.artifact_id in doomed.deleted]
         if gone:
             raise IntegrityError(
                 f"checkpoint {checkpoint_id}: artifact {gone[0].artifact_id} of page {gone[0].page_id!r} is "
-                "being deleted or was deleted",
+                f"being deleted or was deleted; nothing was listed: {_KEPT_REMEDY}",
                 key=gone[0].artifact_id,
             )
         manifest = CheckpointManifest(
