@@ -485,6 +485,25 @@ DELETIONS = {
 }
 
 
+async def test_drop_missing_keeps_a_page_that_is_there_but_not_as_stored(store: Store) -> None:
+    """``drop_missing`` drops only what is gone: an artifact replaced by other bytes (damage) fails the checkpoint
+    with or without it, and the manager keeps the page."""
+    vm = MemoryManager(session_id="s")
+    attach(vm, ArtifactsBridge(store.open()))
+    await pages(vm, "msg_0", "msg_1")
+    assert await vm.evict_page("msg_1", ChukTier.L3)
+    backend = store.open()
+    stranger = await ArtifactsBridge(store.open()).store_page(MemoryPage(page_id="msg_1", modality=Modality.TEXT))
+    data = await backend.get(stranger)
+    assert data is not None
+    await backend.put(vm.page_table.lookup("msg_1").artifact_id, data)
+    for drop_missing in (False, True):
+        with pytest.raises(IntegrityError, match=r"page 'msg_1' .*is not as it was stored"):
+            await checkpoint(vm, "damaged", drop_missing=drop_missing)
+    assert "msg_1" in vm.page_table.entries
+    assert await ArtifactsBridge(store.open()).list_checkpoints() == []
+
+
 @pytest.mark.parametrize("deletion", DELETIONS)
 async def test_a_page_deleted_under_a_running_agent_is_never_listed_and_the_error_says_what_to_do(
     store: Store, deletion: str

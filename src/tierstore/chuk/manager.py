@@ -142,12 +142,14 @@ class _MissingPage(Exception):
     def __init__(self, page_id: str, key: str, gone: bool, cause: IntegrityError) -> None:
         super().__init__(page_id)
         self.page_id, self.key, self.gone, self.cause = page_id, key, gone, cause
-        what = "was deleted by another process, or is being deleted" if gone else "is not as it was stored"
+        if gone:
+            what = "was deleted by another process, or is being deleted"
+            way = "`await checkpoint(vm, name, drop_missing=True)` (it leaves out every such page), or "
+        else:  # damage or a change by another program: not for drop_missing to decide
+            what, way = "is not as it was stored (damaged, replaced or moved to another tier; run fsck)", ""
         self.error = IntegrityError(
-            f"page {page_id!r} is evicted to artifact {key}, which {what}; the page can be neither "
-            "faulted nor checkpointed, and nothing was checkpointed: drop it from the manager with "
-            f"`await checkpoint(vm, name, drop_missing=True)` (it leaves out every such page), or "
-            f"`vm.page_table.remove({page_id!r})`",
+            f"page {page_id!r} is evicted to artifact {key}, which {what}; the page cannot be checkpointed, and "
+            f"nothing was checkpointed: drop it from the manager with {way}`vm.page_table.remove({page_id!r})`",
             key=key,
         )
 
