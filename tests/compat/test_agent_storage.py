@@ -519,6 +519,8 @@ async def test_a_page_deleted_under_a_running_agent_is_never_listed_and_the_erro
         assert await vm.evict_page(name, ChukTier.L3)
     first = await checkpoint(vm, "before")
     await DELETIONS[deletion](store, vm.page_table.lookup("msg_2").artifact_id)
+    with pytest.raises(IntegrityError, match=r"page 'msg_2' .*does not hold.*drop_missing=True"):
+        await vm.handle_fault("msg_2")
 
     for _ in range(2):  # every checkpoint refuses, the same way, while the manager refers to the page
         with pytest.raises(IntegrityError, match=r"page 'msg_2' .*drop_missing=True"):

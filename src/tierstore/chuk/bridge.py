@@ -136,7 +136,10 @@ class TierstoreBridge:
             page, where = (None if loaded is None else to_chuk(loaded)), "the store"
         if page is None:
             raise IntegrityError(
-                f"page {page_id!r} is stored as {artifact_id!r}, which {where} does not hold", key=artifact_id
+                f"page {page_id!r} is stored as {artifact_id!r}, which {where} does not hold (deleted by another "
+                "process, or removed): the page is lost; drop it from the manager with `await checkpoint(vm, name, "
+                f"drop_missing=True)` or `vm.page_table.remove({page_id!r})`",
+                key=artifact_id,
             )
         if page.page_id != page_id:
             raise IntegrityError(
