@@ -36,6 +36,7 @@ from tierstore import (
 from tierstore.backends.base import StorageBackend
 from tierstore.clock import ManualClock
 from tierstore.enums import StorageTier
+from tierstore.errors import IntegrityError
 from tierstore.maintenance import fsck, gc
 
 RECORDS: dict[str, Callable[[], str]] = {
@@ -208,5 +209,40 @@ def test_the_newest_block_record_lost_and_an_odd_entry_at_the_first_never_reissu
         issued = await fresh.store_page(_pages()[2])
         assert issued not in (deleted, "mem_L3_1")
         assert await fresh.load_page(deleted) is None
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("where", "entry"), [pytest.param(c.values[0], c.values[2], id=c.id) for c in CASES if c.values[1] == "tomb"]
+)
+def test_an_unreadable_tomb_never_refuses_entries_kept_stored_under_the_callers_lease(
+    where: str, entry: str, tmp_path: Path
+) -> None:
+    """A chuk agent's evicted pages (``checkpoint(stored=...)``) cannot be uploaded anew: an unreadable tomb, which no
+    deleter writes, lets them be listed once shown there, while a real deletion beside it still refuses its page."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    memory = InMemoryBackend()
+    root = tmp_path / "store" if where == "filesystem" else None
+
+    def backend() -> StorageBackend:
+        return memory if root is None else FileSystemBackend(root)
+
+    async def scenario() -> None:
+        bridge = ArtifactsBridge(backend=backend())
+        owner = ids.timestamped(ids.CHECKPOINT_PREFIX, datetime.now(UTC))
+        lease = bridge.references("test").lease(owner, [])
+        await lease.start()
+        evicted = await bridge.store_leased(_pages()[0], StorageTier.L3, owner=owner)
+        deleted = await bridge.store_leased(_pages()[1], StorageTier.L3, owner=owner)
+        await _plant(backend(), root, RECORDS["tomb"](), entry, outside)
+        checkpoint = await bridge.checkpoint([_pages()[2]], "agent", stored=[evicted])
+        restored = await ArtifactsBridge(backend=backend()).restore_checkpoint(checkpoint)
+        assert [p.content for p in restored] == [_pages()[2].content, _pages()[0].content]
+        assert await ArtifactsBridge(backend=backend()).delete_page(deleted.artifact_id)
+        with pytest.raises(IntegrityError, match="p1"):
+            await bridge.checkpoint([_pages()[2]], "refused", stored=[evicted, deleted])
+        await lease.release()
 
     asyncio.run(scenario())

@@ -68,6 +68,14 @@ link at its key) protects everything it could: an unreadable lease counts as liv
 :data:`.records.UNREADABLE_LEASE_TTL` after its last write, when ``gc`` deletes it as any expired lease; an unreadable
 tomb makes every checkpoint upload anew what it would reuse, until ``gc`` prunes it after the tomb retention; an
 unreadable manifest stops every sweep. Nothing stops on one: ``fsck`` names it by its key (tests/test_odd_records.py).
+Entries a caller keeps stored under a lease of its own (``checkpoint(stored=...)``, a chuk agent's evicted pages)
+cannot be uploaded anew, and an unreadable tomb does not refuse them: every deleter writes its tomb whole (one
+create-if-absent put, atomic on every backend) before it deletes, so a tomb that cannot be read is damage or some
+other program's, and stands for no deletion under way. A deletion of a kept entry that is real is caught anyway: one
+that finished before the writer's head of the entry (:meth:`.reuse.Reuse.present`, after W0) fails that head; one
+under way wrote a readable tomb first, so W2 names it (the checkpoint then fails, naming the page), or its tomb came
+after W2 and it deletes a page of a listed checkpoint, as ``delete_page`` may; a sweep never takes it, as the lease
+names it. What the writer uploads itself it still uploads anew, as above, since that costs only time.
 
 On a full store (:class:`~tierstore.errors.StorageFullError`) a deletion cannot write its tomb first; it then
 deletes first and writes the tomb after, so that deleting still frees space. In that narrow case a checkpoint

@@ -172,7 +172,7 @@ async def write_checkpoint(
                 f"was listed: {_KEPT_REMEDY}",
                 key=unproven[0].artifact_id,
             )
-        gone = [e for e in plan.kept if doomed.everything or e.artifact_id in doomed.deleted]
+        gone = [e for e in plan.kept if e.artifact_id in doomed.deleted]  # an unreadable tomb: the protocol's end
         if gone:
             raise IntegrityError(
                 f"checkpoint {checkpoint_id}: artifact {gone[0].artifact_id} of page {gone[0].page_id!r} is "
