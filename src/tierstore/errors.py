@@ -60,16 +60,32 @@ class InUseError(ConflictError):
 
 
 class ArchivedPageError(TierstoreError):
-    """The object sits in an archive class and must be restored before it can be read."""
+    """The object sits in an archive class and must be restored before it can be read. Raised by
+    ``restore_checkpoint``, it names the checkpoint and every archived page of it (``archived``: artifact id to page
+    id); ``key`` is the first of them."""
 
-    def __init__(self, key: str, *, pending: bool = False) -> None:
+    def __init__(
+        self, key: str, *, pending: bool = False, checkpoint: str | None = None, archived: dict[str, str] | None = None
+    ) -> None:
         state = "a restore is already in progress" if pending else "no restore has been requested"
-        super().__init__(
-            f"artifact {key!r} is archived and cannot be read until it is restored ({state}); "
-            f"call `await bridge.restore_page({key!r})` and load it again once the restore completes"
-        )
+        if checkpoint is None or not archived:
+            message = (
+                f"artifact {key!r} is archived and cannot be read until it is restored ({state}); "
+                f"call `await bridge.restore_page({key!r})` and load it again once the restore completes"
+            )
+        else:
+            named = ", ".join(f"page {page!r} ({artifact})" for artifact, page in list(archived.items())[:10])
+            more = f" and {len(archived) - 10} more" if len(archived) > 10 else ""
+            message = (
+                f"checkpoint {checkpoint} cannot be restored until its archived pages are: {named}{more}; restore "
+                f"them with `tierstore checkpoints restore {checkpoint}` (or `tierstore restore ID` for each, or "
+                f"`await bridge.restore_page(ID)`), then restore the checkpoint again once the restores complete"
+            )
+        super().__init__(message)
         self.key = key
         self.pending = pending
+        self.checkpoint = checkpoint
+        self.archived = dict(archived or {key: ""})
 
 
 class BackendUnavailableError(TierstoreError):

@@ -11,7 +11,7 @@ import pytest
 from tests.contract.conftest import text_page
 from tierstore import ArchivedPageError, ArtifactsBridge, InvalidInputError, ObjectNotFoundError, StorageTier
 from tierstore.backends.base import StorageBackend
-from tierstore.maintenance import fsck
+from tierstore.maintenance import ArchivedCheckpoint, fsck
 
 
 async def test_set_tier_moves_an_artifact(bridge: ArtifactsBridge, backend: StorageBackend) -> None:
@@ -49,3 +49,30 @@ async def test_archive_tier_needs_a_restore(bridge: ArtifactsBridge, backend: St
     assert status.state in {"pending", "restored"}
     if status.state == "restored":
         assert await bridge.load_page(artifact) == page
+
+
+async def test_a_checkpoint_whose_page_was_archived_since_names_the_pages_to_restore(
+    bridge: ArtifactsBridge, backend: StorageBackend
+) -> None:
+    """Issue 21 item 3: a user may archive a page a listed checkpoint names (chuk agents do); the checkpoint then
+    cannot be restored until that page is, and ``restore_checkpoint`` and ``fsck`` say so, naming the pages and the
+    command that restores them; it is no damage."""
+    checkpoint = await bridge.checkpoint([text_page("warm"), text_page("cold")], "c1")
+    manifest = await bridge.get_checkpoint_manifest(checkpoint)
+    assert manifest is not None
+    cold = next(e.artifact_id for e in manifest.pages if e.page_id == "cold")
+    await bridge.set_tier(cold, StorageTier.L4)
+    if "archive" not in backend.capabilities:
+        assert [p.page_id for p in await bridge.restore_checkpoint(checkpoint)] == ["warm", "cold"]
+        return
+    command = f"tierstore checkpoints restore {checkpoint}"
+    with pytest.raises(ArchivedPageError, match=rf"{checkpoint} .*page 'cold' \({cold}\).*{command}") as refused:
+        await bridge.restore_checkpoint(checkpoint)
+    assert (refused.value.key, refused.value.checkpoint, refused.value.archived) == (cold, checkpoint, {cold: "cold"})
+    report = await fsck(bridge)
+    assert report.ok, "a page archived by its user is no damage"
+    assert report.archived_checkpoints == [ArchivedCheckpoint(checkpoint, [cold], command)]
+    assert [p.page_id for p in await bridge.restore_checkpoint(checkpoint, only=["warm"])] == ["warm"]
+    if (await bridge.restore_page(cold, days=1)).state == "restored":
+        assert [p.page_id for p in await bridge.restore_checkpoint(checkpoint)] == ["warm", "cold"]
+        assert (await fsck(bridge)).archived_checkpoints == []

@@ -12,6 +12,7 @@ from tierstore.cli.render import ProgressBar, print_json, print_report, to_plain
 
 HINTS = {
     "archived": "in an archive class: `tierstore restore ID` brings one back",
+    "archived_checkpoints": "restore once their archived pages are restored: run the command shown",
     "orphans": "written for a checkpoint that does not reference them; `tierstore gc` removes them",
     "foreign": "not written by tierstore: left as they are",
 }

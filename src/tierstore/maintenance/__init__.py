@@ -6,6 +6,7 @@ from tierstore.maintenance.fsck import fsck
 from tierstore.maintenance.gc import gc
 from tierstore.maintenance.migrate import migrate
 from tierstore.maintenance.reports import (
+    ArchivedCheckpoint,
     DoctorCheck,
     DoctorReport,
     FsckReport,
@@ -16,6 +17,7 @@ from tierstore.maintenance.reports import (
 )
 
 __all__ = [
+    "ArchivedCheckpoint",
     "DoctorCheck",
     "DoctorReport",
     "FsckReport",

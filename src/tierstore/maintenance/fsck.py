@@ -4,7 +4,8 @@ It reports damaged objects (each frame checked against its key, length and diges
 object is damaged too), what checkpoints reference but the store lacks, and orphans: artifacts written for a
 checkpoint that no manifest references and whose checkpoint is not running (no live lease), e.g. after a crash.
 Stray temporary files of killed writers are listed too, and what the store holds that tierstore did not write
-(``foreign``; never touched). Archived pages are reported as archived, not as damaged.
+(``foreign``; never touched). Archived pages are reported as archived, not as damaged, and each listed checkpoint
+naming one as needing those pages restored first (``archived_checkpoints``, with the command that does it).
 Artifacts written by ``store_page`` are live pages, never orphans. One damaged object never stops the rest.
 """
 
@@ -19,7 +20,7 @@ from tierstore.bridge import ArtifactsBridge
 from tierstore.clock import Clock
 from tierstore.concurrency import Progress, bounded_gather
 from tierstore.errors import ArchivedPageError, IntegrityError
-from tierstore.maintenance.reports import FsckReport, Orphan, Problem, Stray
+from tierstore.maintenance.reports import ArchivedCheckpoint, FsckReport, Orphan, Problem, Stray
 from tierstore.models import CheckpointEntry
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,13 @@ async def fsck(
     if find_foreign is not None:
         report.foreign = list(await find_foreign())
     report.archived.sort()
+    archived = set(report.archived)
+    for checkpoint, manifest in sorted(manifests.items()):
+        named = sorted({e.artifact_id for e in manifest.pages} & archived)
+        if named:
+            restore = f"tierstore checkpoints restore {checkpoint}"
+            report.archived_checkpoints.append(ArchivedCheckpoint(checkpoint, named, restore))
+            logger.info("fsck: %s cannot be restored until %d archived pages are: %s", checkpoint, len(named), restore)
     report.problems.sort(key=lambda p: p.key)
     report.orphans.sort(key=lambda o: o.key)
     for problem in report.problems:

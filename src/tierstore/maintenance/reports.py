@@ -38,6 +38,18 @@ class Stray:
     last_modified: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class ArchivedCheckpoint:
+    """A listed checkpoint that cannot be restored until archived pages it names are restored: a notice, not a
+    problem (archiving a page a checkpoint names is a user's choice)."""
+
+    checkpoint: str
+    pages: list[str]
+    """The archived artifacts it names."""
+    restore: str
+    """The command that restores them."""
+
+
 @dataclass
 class FsckReport:
     """What ``fsck`` found; ``ok`` when it found no problem."""
@@ -54,10 +66,13 @@ class FsckReport:
     foreign: list[str] = field(default_factory=list)
     """What the store holds that tierstore did not write (the local-disk store: paths relative to its root): left
     untouched, never an error."""
+    archived_checkpoints: list[ArchivedCheckpoint] = field(default_factory=list)
+    """Listed checkpoints naming archived pages (found when ``verify`` reads them): each restores once those pages
+    are restored; a notice, not a problem."""
 
     @property
     def ok(self) -> bool:
-        """No problem found (orphans, strays and foreign files are not problems)."""
+        """No problem found (orphans, strays, foreign files and archived checkpoints are not problems)."""
         return not self.problems
 
 

@@ -3,7 +3,8 @@
 
 Each entry's artifact is read, its frame verified (by the caller's ``decode``), and held to the entry: the page id and
 the checksum the manifest recorded. The bookkeeping fields the manifest recorded are put back. Failures are gathered
-and one is raised: an archived page first (ArchivedPageError names ``restore_page``), then anything that is not a
+and one is raised: archived pages first (one ArchivedPageError naming the checkpoint, each archived page and how to
+restore them), then anything that is not a
 verification failure (an outage), else one IntegrityError naming how many pages failed.
 """
 
@@ -49,9 +50,14 @@ async def read_checkpoint(
     results = await bounded_gather((fetch(e) for e in chosen), concurrency, settle=True, progress=progress)
     failures = [r for r in results if isinstance(r, Exception)]
     if failures:
-        archived = [f for f in failures if isinstance(f, ArchivedPageError)]
+        archived = [(e, r) for e, r in zip(chosen, results, strict=True) if isinstance(r, ArchivedPageError)]
         if archived:
-            raise archived[0]
+            raise ArchivedPageError(
+                archived[0][1].key,
+                pending=all(r.pending for _, r in archived),
+                checkpoint=key,
+                archived={e.artifact_id: e.page_id for e, _ in archived},
+            )
         broken = [f for f in failures if not isinstance(f, IntegrityError)]
         if broken:
             raise broken[0]

@@ -199,7 +199,9 @@ class References:
         await self._backend.delete_many(artifacts)
 
     async def retier(self, key: str, tier: StorageTier) -> None:
-        """``set_tier`` through the protocol, so that no checkpoint lists ``key`` in a tier it no longer has: (M1)
+        """``set_tier`` through the protocol, so that no checkpoint being written lists ``key`` in a tier it no longer
+        has (a listed one keeps naming it: an archive of a page a checkpoint names is the user's to make, and
+        ``restore_checkpoint`` and ``fsck`` then name the pages to restore first): (M1)
         write a ``moving`` tomb naming it, (M2) list leases, (M3) refuse with InUseError while a live lease reuses it
         or the checkpoint it was written for runs, else move it, (M4) delete the tomb. A writer whose W2 came after
         M1 sees the tomb and uploads the page anew; one whose W2 came before M1 renewed its lease (W1) before M2, so
