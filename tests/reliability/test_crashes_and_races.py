@@ -1,10 +1,13 @@
 """Crashes and races, on every backend. Volumes scale with ``TIERSTORE_SOAK`` (``tests/soak.py``).
 
-* A writer process is SIGKILLed at random moments of a checkpoint (12 times on the local disk, 4 per cloud rig):
+* A writer process is SIGKILLed at a random step of a checkpoint (12 times on the local disk, 4 per cloud rig):
   no partial checkpoint is ever listed or restorable; once the killed writers' leases expire, ``fsck`` finds every
   orphan and stray and ``gc`` removes them, and the earlier checkpoint still restores intact. Most kills must land
   mid-checkpoint (the writer's lease is there and its checkpoint is not), or the test proves nothing. The
-  in-memory store lives in one process, so there the checkpoint task is cancelled at random moments instead.
+  in-memory store lives in one process, so there the checkpoint task is cancelled at a random step instead.
+  Steps are counted, never timed (a storage call of the writer; in memory, a step of the event loop): a delay on
+  the wall clock, drawn from one timed checkpoint, lands after the checkpoint whenever the machine is less busy
+  than when it was timed.
 * Two processes store 200 pages each into one store (``atomic_create``: on LocalStack too): no id is issued twice
   and no object is overwritten. Then the same with byte-identical pages (a fifth as many): every call still gets
   an id of its own, and deleting one process's artifacts leaves every one of the other's.
@@ -18,7 +21,7 @@ import asyncio
 import json
 import random
 import signal
-import time
+from collections.abc import Awaitable
 from datetime import timedelta
 
 import pytest
@@ -41,7 +44,7 @@ RACE_PAGES = scaled(200, override="TIERSTORE_RACE_PAGES")
 CHURN_ROUNDS = scaled(8, override="TIERSTORE_CHURN_ROUNDS")
 """Per process: 16 checkpoint/delete rounds interleaved per rig, on LocalStack too."""
 CHECKPOINT_PAGES = 80
-"""New pages in each killed writer's checkpoint: enough that a kill can land inside it on a fast local disk."""
+"""New pages in each killed writer's checkpoint: some hundred storage calls for a kill to land at."""
 
 
 def _pages(n: int, tag: str) -> list[MemoryPage]:
@@ -62,30 +65,42 @@ async def _leases(bridge: ArtifactsBridge) -> set[str]:
     return {lease.checkpoint for lease in await bridge.references("test").leases()}
 
 
-def _kill_during_checkpoint(store: Store, base: str, delay: float) -> bool:
-    """Start a checkpointing child and SIGKILL it ``delay`` seconds into its checkpoint; True if it was killed."""
-    child = store.run_child("checkpoint", CHECKPOINT_PAGES, base)
+def _kill_at_call(store: Store, base: str, at: int) -> bool:
+    """Start a checkpointing child and SIGKILL it once the ``at``-th storage call of its checkpoint has gone out
+    (it starts no later one: ``tests.rigs.child.StopAt``); True if it was killed, False if its checkpoint made
+    fewer calls and completed."""
+    child = store.run_child("checkpoint", CHECKPOINT_PAGES, base, str(at))
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "ready"
-    time.sleep(delay)
-    killed = child.poll() is None
-    if killed:
+    stopped = child.stdout.readline().strip() == "stopped"
+    if stopped:
         child.send_signal(signal.SIGKILL)
     child.wait(timeout=60)
-    return killed
+    assert stopped or child.returncode == 0, f"the writer failed before its storage call {at}"
+    return stopped
 
 
-async def _time_one_checkpoint(store: Store, base: str) -> float:
-    """Seconds from the child's "ready" to its checkpoint's id (before the process exits)."""
+async def _calls_of_one_checkpoint(store: Store, base: str) -> int:
+    """Storage calls a checkpoint of the child makes (its lease's renewals aside)."""
     child = store.run_child("checkpoint", CHECKPOINT_PAGES, base)
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "ready"
-    started = time.monotonic()
-    await asyncio.to_thread(child.stdout.readline)
-    duration = time.monotonic() - started
+    result = json.loads(await asyncio.to_thread(child.stdout.readline))
     await asyncio.to_thread(child.wait, 120)
     assert child.returncode == 0
-    return duration
+    return int(result["calls"])
+
+
+async def _loop_steps(work: Awaitable[object]) -> int:
+    """Event-loop steps ``work`` takes to finish: the in-memory store never suspends, so a cancellation can land only
+    between them, and their number, unlike the time they take, is the same however busy the machine is."""
+    task = asyncio.ensure_future(work)
+    steps = 0
+    while not task.done():
+        await asyncio.sleep(0)  # one step of the loop
+        steps += 1
+    await task
+    return steps
 
 
 async def test_killed_checkpoints_leave_nothing_listed_and_gc_cleans_up(store: Store, rig: str) -> None:
@@ -97,22 +112,20 @@ async def test_killed_checkpoints_leave_nothing_listed_and_gc_cleans_up(store: S
     killed = mid_checkpoint = 0
     crashes = LOCAL_CRASHES if rig in LOCAL_RIGS else CLOUD_CRASHES
     if backend.persistent:
-        duration = await _time_one_checkpoint(store, base)
+        calls = await _calls_of_one_checkpoint(store, base)
         for _ in range(crashes):
-            delay = rng.uniform(0.05, 0.9) * duration  # inside the checkpoint, at a random moment
             leases_before = await _leases(bridge)
-            killed += await asyncio.to_thread(_kill_during_checkpoint, store, base, delay)
+            killed += await asyncio.to_thread(_kill_at_call, store, base, rng.randint(1, calls))
             left = await _leases(bridge) - leases_before
             mid_checkpoint += bool(left - set(await bridge.list_checkpoints()))
             await _every_listed_checkpoint_restores(bridge)
         assert mid_checkpoint >= crashes * 0.4, f"only {mid_checkpoint} of {crashes} kills landed mid-checkpoint"
     else:
-        started = time.monotonic()
-        await bridge.checkpoint(_pages(200, "timing"), name="timing")
-        duration = time.monotonic() - started
+        steps = await _loop_steps(bridge.checkpoint(_pages(200, "timing"), name="timing"))
         for attempt in range(crashes):
             writer = asyncio.ensure_future(bridge.checkpoint(_pages(200, f"crash {attempt}"), name="cancelled"))
-            await asyncio.sleep(rng.uniform(0, duration))
+            for _ in range(rng.randrange(1, steps)):  # after its first step, before its last
+                await asyncio.sleep(0)
             if not writer.done():
                 writer.cancel()
                 killed += 1
