@@ -29,18 +29,27 @@ LEASE = timedelta(seconds=1)
 
 
 class Slowed:
-    """Delegates to ``inner``; every page upload first waits ``delay`` seconds."""
+    """Delegates to ``inner``; every page upload first waits ``delay`` seconds (so the checkpoint outlives its lease
+    however fast the machine is), and every ``gate``-th then waits until the test says another gc sweep has ended
+    (``swept``; so sweeps run during the checkpoint however slow the machine makes them)."""
 
-    def __init__(self, inner: StorageBackend, delay: float) -> None:
+    def __init__(self, inner: StorageBackend, delay: float, gate: int) -> None:
         self.inner = inner
         self.delay = delay
+        self.gate = gate
+        self.uploads = 0
+        self.swept = asyncio.Event()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     async def put(self, key: str, data: Buffer, **options: Any) -> None:
         if key.startswith("mem_"):
+            self.uploads += 1
             await asyncio.sleep(self.delay)
+            if self.uploads % self.gate == 0:
+                self.swept.clear()
+                await self.swept.wait()
         await self.inner.put(key, data, **options)
 
 
@@ -48,7 +57,8 @@ class Slowed:
 async def test_gc_never_takes_what_a_running_checkpoint_wrote(store: Store, rig: str) -> None:
     writer_backend, collector_backend = store.open(), store.open()
     try:
-        writer = ArtifactsBridge(backend=Slowed(writer_backend, 0.05), lease_ttl=LEASE, concurrency=2)
+        slowed = Slowed(writer_backend, 0.05, gate=20)
+        writer = ArtifactsBridge(backend=slowed, lease_ttl=LEASE, concurrency=2)
         collector = ArtifactsBridge(backend=collector_backend)
         pages = [text_page(f"slow{i}", f"content {i}") for i in range(60)]
         running = asyncio.ensure_future(writer.checkpoint(pages, name="slow"))
@@ -57,6 +67,7 @@ async def test_gc_never_takes_what_a_running_checkpoint_wrote(store: Store, rig:
             report = await gc(collector, grace=timedelta(0))
             assert report.orphans_deleted == [], "gc deleted an upload of a running checkpoint"
             sweeps += 1
+            slowed.swept.set()
             await asyncio.sleep(0.01)  # the in-memory store never suspends: let the writer run
         checkpoint = await running
         assert await ArtifactsBridge(backend=collector_backend).restore_checkpoint(checkpoint) == pages
