@@ -81,7 +81,11 @@ def _kill_at_call(store: Store, base: str, at: int) -> bool:
 
 
 async def _calls_of_one_checkpoint(store: Store, base: str) -> int:
-    """Storage calls a checkpoint of the child makes (its lease's renewals aside)."""
+    """Storage calls a checkpoint of the child makes (its lease's renewals aside). A later child may make up to a
+    tenth fewer: it may prove by version token (one ``head``) an artifact this one read whole, once this one's
+    manifest recorded the token (on disk, only a file whose change time has settled has one). A draw past its
+    manifest is then a kill between the manifest and the lease's release, not mid-checkpoint; the 40 % bound
+    leaves room for those."""
     child = store.run_child("checkpoint", CHECKPOINT_PAGES, base)
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "ready"
