@@ -5,12 +5,12 @@ one needs no restore."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.conftest import Store
-from tierstore import ArtifactsBridge, IntegrityError, MemoryPage, Modality, StorageTier
+from tierstore import ArtifactsBridge, IntegrityError, MemoryPage, Modality, StorageTier, ids
 from tierstore.maintenance.gc import gc
 
 DAMAGE = ["delete_page, its tomb pruned", "delete_page, its tomb kept", "removed by hand", "another page put there"]
@@ -47,4 +47,19 @@ async def test_a_stored_entry_that_is_not_there_as_stored_fails_the_checkpoint(s
     assert await other.list_checkpoints() == []
     listed = await bridge.checkpoint([_page("in memory")], "archived, unread", stored=[archived])
     assert await other.list_checkpoints() == [listed]
+    await lease.release()
+
+
+@pytest.mark.parametrize("odd", [b"not a frame", b""], ids=["garbage", "empty"])
+async def test_an_unreadable_tomb_refuses_no_stored_entry(store: Store, odd: bytes) -> None:
+    """No deleter writes a tomb that cannot be read (each is one whole put before it deletes), so one stands for no
+    deletion: entries kept under the caller's lease, which cannot be uploaded anew, are listed once shown there."""
+    bridge = ArtifactsBridge(store.open())
+    owner = "ckpt_20300101T000000000000_00000002"
+    lease = bridge.references("test").lease(owner, [])
+    await lease.start()
+    kept = await bridge.store_leased(_page("kept"), StorageTier.L3, owner=owner)
+    await store.open().put(ids.timestamped(ids.TOMB_PREFIX, datetime.now(UTC)) + "_d", odd)
+    listed = await bridge.checkpoint([_page("in memory")], "unreadable tomb", stored=[kept])
+    assert [p.page_id for p in await ArtifactsBridge(store.open()).restore_checkpoint(listed)] == ["in memory", "kept"]
     await lease.release()
