@@ -5,8 +5,11 @@
 * a test marked ``bridge_only`` proves the bridge, which sees nothing but the backend protocol, so it runs on the
   local rigs (``memory``, ``filesystem``) only: every protocol operation it relies on is proven on every rig by
   the tests of the first kind;
-* a rig may run only the tests that carry its ``ONLY_MARKED`` marker: the LocalStack rigs, there for the one property
-  moto lacks (an atomic ``If-None-Match: *``), run only the tests marked ``atomic_create`` (racing creates).
+* a rig may run only the tests that carry one of its ``ONLY_MARKED`` markers: the LocalStack rigs, there for what
+  moto lacks (an atomic ``If-None-Match: *``, a CopyObject that honours its conditions), run only the tests marked
+  ``atomic_create`` (racing creates) or ``conditional_copy`` (a tier change's copy racing a delete);
+* a rig runs no test carrying a marker it ``LACKS`` (the moto rigs: ``conditional_copy``), whose reason names the
+  gap; such a test runs where the emulator has what it needs (LocalStack).
 
 Every test on an emulator rig, and every test that starts an emulator itself (``rig_server``), is marked
 ``emulator``; what ``SLOW`` names is marked ``slow``. ``-m "not emulator and not slow"`` is the developer's quick
@@ -50,10 +53,14 @@ def rigs_for(test: pytest.Item, names: list[str]) -> list[str]:
     bridge_only = test.get_closest_marker("bridge_only") is not None
     chosen = []
     for name in names:
-        only_marked = getattr(load(name), "ONLY_MARKED", None)
+        rig = load(name)
+        only_marked: tuple[str, ...] = getattr(rig, "ONLY_MARKED", ())
+        lacks: dict[str, str] = getattr(rig, "LACKS", {})
         if bridge_only and name not in LOCAL_RIGS:
             continue
-        if only_marked is not None and test.get_closest_marker(only_marked) is None:
+        if only_marked and not any(test.get_closest_marker(marker) for marker in only_marked):
+            continue
+        if any(test.get_closest_marker(marker) for marker in lacks):
             continue
         chosen.append(name)
     return chosen

@@ -88,8 +88,9 @@ def _delete(root: Path, key: str) -> bool:
     return asyncio.run(ArtifactsBridge(backend=FileSystemBackend(root)).delete_page(key))
 
 
-def _retier_until_gone(root: Path, keys: list[str], seed: int) -> int:
-    """Moves every page between tiers until each is gone; returns how many tier changes succeeded."""
+def _retier_until_gone(root: Path, keys: list[str], seed: int, moving: Any) -> int:
+    """Moves every page between tiers until each is gone, setting ``moving`` once one tier change succeeded;
+    returns how many did."""
 
     async def run() -> int:
         bridge = ArtifactsBridge(backend=FileSystemBackend(root))
@@ -99,6 +100,7 @@ def _retier_until_gone(root: Path, keys: list[str], seed: int) -> int:
             try:
                 await bridge.set_tier(key, rng.choice([StorageTier.L2, StorageTier.L3, StorageTier.L4]))
                 done += 1
+                moving.set()
             except ObjectNotFoundError:
                 pending.remove(key)
         return done
@@ -106,7 +108,11 @@ def _retier_until_gone(root: Path, keys: list[str], seed: int) -> int:
     return asyncio.run(run())
 
 
-def _delete_all(root: Path, keys: list[str], seed: int) -> list[bool]:
+def _delete_all(root: Path, keys: list[str], seed: int, moving: Any) -> list[bool]:
+    # The deletes race tier changes under way, however long the changers take to start (a loaded machine): the
+    # first waits for one to have succeeded. Bounded, so a changer that never succeeds fails the test, not hangs it.
+    moving.wait(timeout=120)
+
     async def run() -> list[bool]:
         bridge = ArtifactsBridge(backend=FileSystemBackend(root))
         rng, answers = random.Random(seed), []
@@ -127,15 +133,19 @@ def test_processes_changing_tiers_never_bring_back_what_another_deletes(tmp_path
         return [await bridge.store_page(_page(i)) for i in range(pages)]
 
     changed = 0
-    with multiprocessing.get_context("spawn").Pool(changers + 1) as pool:
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(changers + 1) as pool:
         for round_ in range(rounds):
             keys = asyncio.run(store())
-            retiers = [pool.apply_async(_retier_until_gone, (root, keys, round_ * 10 + i)) for i in range(changers)]
-            answers = pool.apply(_delete_all, (root, keys, round_))
+            moving = manager.Event()
+            retiers = [
+                pool.apply_async(_retier_until_gone, (root, keys, round_ * 10 + i, moving)) for i in range(changers)
+            ]
+            answers = pool.apply(_delete_all, (root, keys, round_, moving))
             changed += sum(r.get(timeout=300) for r in retiers)
             assert answers == [True] * pages  # every delete found its page, however the tier changes went
             asyncio.run(assert_gone(ArtifactsBridge(backend=FileSystemBackend(root)), keys, StorageTier.L4))
-    assert changed > 0  # the tier changes really raced the deletes
+    assert changed >= rounds  # the tier changes really raced the deletes, in every round
     record("tier changes that raced deletes in other processes, no page brought back", changed, "filesystem")
 
 

@@ -6,8 +6,10 @@ A rig module defines:
 * ``XFAILS`` (optional) - ``{contract test function name: precise reason}`` for what the emulator does
   differently from the real cloud; applied as strict xfail, so a fixed emulator shows up;
 * ``MARKS`` (optional) - pytest marks every test on this rig carries (e.g. ``pytest.mark.localstack``);
-* ``ONLY_MARKED`` (optional) - the name of a marker: this rig runs only the tests that carry it (see
+* ``ONLY_MARKED`` (optional) - names of markers: this rig runs only the tests that carry one of them (see
   ``tests/conftest.py`` for the rule);
+* ``LACKS`` (optional) - ``{marker: precise reason}``: what the emulator lacks that a test carrying the marker
+  needs; this rig does not run such a test, which runs on a rig that has it;
 * ``serve(workdir: Path) -> ContextManager[Server]`` - session-scoped: installs and starts what the backend
   needs (an emulator on 127.0.0.1 and a free port), and stops it on exit;
 * ``Server.new_store() -> dict`` - a JSON-able description of a fresh, empty store (a new bucket, container,

@@ -21,8 +21,9 @@ __all__ = ["Server", "open_backend", "serve", "through", "upstream"]
 
 NAME = "s3_localstack"
 MARKS = [pytest.mark.localstack]
-ONLY_MARKED = "atomic_create"
-"""LocalStack is here for its atomic ``If-None-Match: *``; everything else it would re-prove, moto proves."""
+ONLY_MARKED = ("atomic_create", "conditional_copy")
+"""LocalStack is here for its atomic ``If-None-Match: *`` and for CopyObject's conditions
+(``x-amz-copy-source-if-match``, ``If-Match``), which it honours; everything else it would re-prove, moto proves."""
 XFAILS: dict[str, str] = {}
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "localstack"

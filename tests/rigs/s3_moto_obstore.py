@@ -13,6 +13,7 @@ __all__ = ["Server", "open_backend", "serve", "through", "upstream"]
 
 NAME = "s3_moto_obstore"
 XFAILS: dict[str, str] = s3_moto.XFAILS
+LACKS = s3_moto.LACKS
 
 
 @contextmanager
