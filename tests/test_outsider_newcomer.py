@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import shlex
 import subprocess
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tierstore import FileSystemBackend
+from tierstore import ArtifactsBridge, FileSystemBackend, InMemoryBackend
+from tierstore.errors import NotAStoreError
+from tierstore.maintenance import fsck, gc, migrate
 from tierstore.maintenance.doctor import missing_store
 
 
@@ -192,3 +197,27 @@ def test_checkpoints_delete_says_what_went_what_stayed_why_and_until_when(tmp_pa
     assert report["deleted"] is True
     assert report["artifacts_deleted"] == [artifacts["p1"]]
     assert report["artifacts_kept_for_checkpoints"] == report["artifacts_kept_for_leases"] == []
+
+
+_READING_MAINTENANCE: dict[str, Callable[[FileSystemBackend], Coroutine[Any, Any, object]]] = {
+    "fsck": lambda backend: fsck(ArtifactsBridge(backend=backend)),
+    "fsck --no-verify": lambda backend: fsck(ArtifactsBridge(backend=backend), verify=False),
+    "gc": lambda backend: gc(ArtifactsBridge(backend=backend)),
+    "gc --dry-run": lambda backend: gc(ArtifactsBridge(backend=backend), dry_run=True),
+    "migrate from": lambda backend: migrate(backend, InMemoryBackend()),
+}
+
+
+@pytest.mark.parametrize("call", sorted(_READING_MAINTENANCE))
+@pytest.mark.parametrize("place", ["missing", "foreign"])
+def test_maintenance_on_a_path_that_holds_no_store_says_so_and_makes_nothing(
+    tmp_path: Path, call: str, place: str
+) -> None:
+    root = tmp_path / "store"
+    if place == "foreign":
+        root.mkdir()
+        (root / "notes.txt").write_text("not a store")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(NotAStoreError, match="no tierstore store at"):
+        asyncio.run(_READING_MAINTENANCE[call](FileSystemBackend(root)))
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

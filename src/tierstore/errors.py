@@ -22,7 +22,8 @@ class ConfigurationError(InvalidInputError):
 
 class NotAStoreError(ConfigurationError):
     """The local store's directory holds files tierstore did not write and no mark of a store (see
-    :mod:`tierstore.backends.disk_root`): refused before anything in it is read or written."""
+    :mod:`tierstore.backends.disk_root`): refused before anything in it is read or written. Also what ``fsck``,
+    ``gc`` and ``migrate``'s source raise for a local path that does not exist: there is no store to read."""
 
 
 class IntegrityError(TierstoreError):

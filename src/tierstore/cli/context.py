@@ -20,8 +20,8 @@ from tierstore.backends.base import MAX_KEY_LENGTH, StorageBackend
 from tierstore.bridge import ArtifactsBridge
 from tierstore.cli.render import shown
 from tierstore.config import TierstoreSettings, backend_from_url
-from tierstore.errors import ConfigurationError, InvalidInputError
-from tierstore.maintenance.doctor import missing_store
+from tierstore.errors import InvalidInputError
+from tierstore.maintenance.doctor import require_store
 
 P = TypeVar("P", bound=argparse.ArgumentParser)
 _KEY = re.compile(r"[A-Za-z0-9._-]+")
@@ -73,12 +73,6 @@ class Invocation:
             compression=self.settings.compression,
             concurrency=self.settings.concurrency,
         )
-
-
-def require_store(backend: StorageBackend) -> None:
-    """ConfigurationError when ``backend`` is a local path that holds no store (a mistyped path, most often)."""
-    if (missing := missing_store(backend)) is not None:
-        raise ConfigurationError(missing)
 
 
 @contextlib.asynccontextmanager

@@ -26,6 +26,7 @@ from tierstore.errors import (
     ConfigurationError,
     ConflictError,
     IntegrityError,
+    NotAStoreError,
     TierstoreError,
 )
 from tierstore.maintenance.reports import DoctorCheck, DoctorReport
@@ -67,6 +68,13 @@ def missing_store(backend: StorageBackend) -> str | None:
     if any(root.iterdir()):
         return f"no tierstore store at {root}: the directory holds other files and no store (check the path)"
     return None
+
+
+def require_store(backend: StorageBackend) -> None:
+    """NotAStoreError when ``backend`` is a local path that holds no store (:func:`missing_store`): what reads a
+    store says so rather than report an empty one, and never creates the directory."""
+    if (missing := missing_store(backend)) is not None:
+        raise NotAStoreError(missing)
 
 
 async def doctor(backend: StorageBackend) -> DoctorReport:

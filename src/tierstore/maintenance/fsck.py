@@ -20,6 +20,7 @@ from tierstore.bridge import ArtifactsBridge
 from tierstore.clock import Clock
 from tierstore.concurrency import Progress, bounded_gather
 from tierstore.errors import ArchivedPageError, IntegrityError
+from tierstore.maintenance.doctor import require_store
 from tierstore.maintenance.reports import ArchivedCheckpoint, FsckReport, Orphan, Problem, Stray
 from tierstore.models import CheckpointEntry
 
@@ -52,9 +53,10 @@ async def fsck(
     moment the store's clock has reached, as ``gc`` reads it), else estimated from the times of the pages and leases
     listed (:meth:`tierstore.protocol.references.References.estimated_store_time`), so a lease may count as live
     longer than it is, never shorter. ``clock``: this host's clocks (default: the bridge's), which only bound that
-    estimate."""
+    estimate. NotAStoreError for a local path that holds no store."""
     refs = bridge.references("fsck")
     backend = refs.backend
+    require_store(backend)
     report = FsckReport()
     manifests, damaged = await refs.manifests.listed()
     report.problems.extend(Problem(key, "corrupt", "checkpoint manifest cannot be read") for key in damaged)

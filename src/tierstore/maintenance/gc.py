@@ -25,6 +25,7 @@ from tierstore import ids
 from tierstore.bridge import ArtifactsBridge
 from tierstore.clock import Clock
 from tierstore.concurrency import Progress
+from tierstore.maintenance.doctor import require_store
 from tierstore.maintenance.fsck import fsck, listed
 from tierstore.maintenance.reports import GcReport, Running
 from tierstore.protocol import as_utc
@@ -47,10 +48,11 @@ async def gc(
 
     ``tomb_retention`` must exceed the longest a checkpoint runs: a running checkpoint checks the tombs written
     since it began. Raises IntegrityError (after the other clean-up) while a manifest cannot be read, since what it
-    references is unknown.
+    references is unknown. NotAStoreError for a local path that holds no store (nothing is written there).
     """
     refs = bridge.references("gc")
     backend = refs.backend
+    require_store(backend)
     report = GcReport()
     now = None if dry_run else await refs.store_time()
     found = await fsck(bridge, verify=False, progress=progress, clock=clock, store_time=now)

@@ -18,6 +18,7 @@ from tierstore.codec import PLAIN, Codec
 from tierstore.concurrency import Progress, bounded_gather
 from tierstore.enums import StorageTier
 from tierstore.errors import ArchivedPageError, ConflictError, IntegrityError
+from tierstore.maintenance.doctor import require_store
 from tierstore.maintenance.fsck import listed
 from tierstore.maintenance.reports import MigrateReport, Problem
 
@@ -34,7 +35,9 @@ async def migrate(
 ) -> MigrateReport:
     """Copy every page, deletion tomb, block record and complete checkpoint from ``source`` to ``destination``,
     verified; resumable (see the module docstring). Problems are reported, never raised. ``codec`` reads the frames
-    to verify them (any codec reads every frame of the format)."""
+    to verify them (any codec reads every frame of the format). NotAStoreError when ``source`` is a local path
+    that holds no store (the destination may be a new one)."""
+    require_store(source)
     report = MigrateReport()
     present: set[str] = set()
     pages = [e.key for e in await listed(source, ids.PAGE_PREFIX)]
