@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import shlex
 import subprocess
+import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 
 from tierstore import ArtifactsBridge, FileSystemBackend, InMemoryBackend
+from tierstore.config import MisspeltSettingWarning, backend_from_url, load_settings
 from tierstore.errors import NotAStoreError
 from tierstore.maintenance import fsck, gc, migrate
 from tierstore.maintenance.doctor import missing_store
@@ -221,3 +224,29 @@ def test_maintenance_on_a_path_that_holds_no_store_says_so_and_makes_nothing(
     with pytest.raises(NotAStoreError, match="no tierstore store at"):
         asyncio.run(_READING_MAINTENANCE[call](FileSystemBackend(root)))
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("variant", ["tierstore_url", "Tierstore_Url", "TIERSTORE_url"])
+@pytest.mark.parametrize("variant_first", [True, False])
+def test_a_setting_set_twice_in_different_cases_reads_the_upper_case_one_and_warns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variant: str, variant_first: bool
+) -> None:
+    """Which of two cases won depended on the environment's order: pages could go to memory and be lost."""
+    for name in list(os.environ):
+        if name.upper().startswith("TIERSTORE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    canonical = ("TIERSTORE_URL", f"file://{tmp_path / 'store'}")
+    given = [(variant, "memory://"), canonical] if variant_first else [canonical, (variant, "memory://")]
+    for name, value in given:
+        monkeypatch.setenv(name, value)
+    with pytest.warns(MisspeltSettingWarning, match=f"{variant} is ignored: TIERSTORE_URL"):
+        backend = backend_from_url(None, load_settings())
+    assert isinstance(backend, FileSystemBackend)
+    assert backend.root == tmp_path / "store"
+    cli = subprocess.run(
+        [sys.executable, "-m", "tierstore", "ls"], capture_output=True, text=True, env=dict(os.environ), check=False
+    )
+    assert f"tierstore: warning: {variant} is ignored: TIERSTORE_URL" in cli.stderr
+    assert "no tierstore store at" in cli.stderr, cli.stderr
+    assert cli.returncode == 2

@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, create_model, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 from tierstore.backends import registry
 from tierstore.backends.locations import parse_location as parse_location, redact_url as redact_url
@@ -51,7 +58,8 @@ _log = logging.getLogger(__name__)
 
 
 class MisspeltSettingWarning(UserWarning):
-    """A ``TIERSTORE_*`` variable that is no setting but close to one (``TIERSTORE_ULR``): it is ignored."""
+    """A ``TIERSTORE_*`` variable that is no setting but close to one (``TIERSTORE_ULR``), or another case of a
+    setting set beside it (``tierstore_url`` beside ``TIERSTORE_URL``): it is ignored."""
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?")
@@ -135,6 +143,19 @@ class CommonSettings(BaseSettings):
     )
     _deferred: dict[str, str] = PrivateAttr(default_factory=dict)
     """Problems with one scheme's own settings, raised when a backend of that scheme is built."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """pydantic-settings' sources, with the environment read so that of names that differ only in case the
+        upper-case one wins (its default lets the last in the environment's order win)."""
+        return init_settings, _CanonicalEnvSource(settings_cls), dotenv_settings, file_secret_settings
 
     url: str | None = Field(
         default=None,
@@ -368,6 +389,33 @@ def misspelt_settings(environ: Mapping[str, str]) -> dict[str, str]:
     return found
 
 
+def _canonical_names(environ: Mapping[str, str]) -> dict[str, str]:
+    """Each variable name of ``environ``, with the name read for it where several differ only in case: the
+    upper-case one where it is set, else the first in sorted order (so the choice never depends on the order)."""
+    chosen: dict[str, str] = {}
+    for name in sorted(environ):
+        held = chosen.get(name.lower())
+        if held is None or (name == name.upper() and held != held.upper()):
+            chosen[name.lower()] = name
+    return {name: chosen[name.lower()] for name in environ}
+
+
+class _CanonicalEnvSource(EnvSettingsSource):
+    """The environment, where of names that differ only in case the canonical one wins (see _canonical_names)."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        environ = dict(os.environ)
+        read = {name: environ[name] for name in set(_canonical_names(environ).values())}
+        return parse_env_vars(read, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+def case_variant_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """Names in ``environ`` of a setting that another name, differing only in case, sets too and wins over:
+    ``{ignored: the name read}`` (``tierstore_url`` beside ``TIERSTORE_URL``)."""
+    known = {f"TIERSTORE_{name.upper()}" for name in TierstoreSettings.model_fields}
+    return {name: read for name, read in _canonical_names(environ).items() if name != read and name.upper() in known}
+
+
 def warn_about_misspelt_settings() -> dict[str, str]:
     """Warn (``MisspeltSettingWarning`` and a log line on ``tierstore.config``) about each ``TIERSTORE_*`` name in
     the environment or ``.env`` that is no setting but close to one; the names found, with the setting each
@@ -379,11 +427,13 @@ def warn_about_misspelt_settings() -> dict[str, str]:
 
         names |= {k: v or "" for k, v in dotenv_values(dotenv).items()}
     found = misspelt_settings(names)
-    for name, suggestion in found.items():
-        text = f"{name} is not a tierstore setting and is ignored; did you mean {suggestion}?"
+    texts = [f"{name} is not a tierstore setting and is ignored; did you mean {hint}?" for name, hint in found.items()]
+    variants = case_variant_settings(dict(os.environ))
+    texts += [f"{name} is ignored: {read}, which differs only in case, is set too" for name, read in variants.items()]
+    for text in texts:
         _log.warning(text)
         warnings.warn(text, MisspeltSettingWarning, stacklevel=_caller_outside_tierstore())
-    return found
+    return found | variants
 
 
 def _caller_outside_tierstore() -> int:
