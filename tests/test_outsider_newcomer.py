@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from tests.rigs import azure as azure_rig
 from tierstore import ArtifactsBridge, FileSystemBackend, InMemoryBackend
+from tierstore.backends.cloud.failure import FIXES, from_status
 from tierstore.config import MisspeltSettingWarning, backend_from_url, load_settings
 from tierstore.errors import NotAStoreError
 from tierstore.maintenance import fsck, gc, migrate
@@ -250,3 +252,55 @@ def test_a_setting_set_twice_in_different_cases_reads_the_upper_case_one_and_war
     assert f"tierstore: warning: {variant} is ignored: TIERSTORE_URL" in cli.stderr
     assert "no tierstore store at" in cli.stderr, cli.stderr
     assert cli.returncode == 2
+
+
+def _wrong_azure_credentials(port: int) -> dict[str, str]:
+    endpoint = f"http://127.0.0.1:{port}/{azure_rig.ACCOUNT}"
+    expired_sas = "sv=2021-08-06&ss=b&srt=sco&sp=rl&se=2020-01-01T00:00:00Z&sig=c2lnbmF0dXJl"
+    return {
+        "wrong key": azure_rig.connection_string(port, key="d3Jvbmcta2V5LXdyb25nLWtleQ=="),
+        "expired SAS": f"BlobEndpoint={endpoint};SharedAccessSignature={expired_sas}",
+    }
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("client", ["sdk", "obstore"])
+@pytest.mark.parametrize("mistake", ["wrong key", "expired SAS"])
+def test_azure_credentials_that_do_not_authenticate_name_what_to_check_and_doctor_says_so(
+    rig_server: Callable[[str], Any], tmp_path: Path, client: str, mistake: str
+) -> None:
+    server = rig_server("azure")
+    spec = server.new_store(client=client)
+    try:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.upper().startswith(("TIERSTORE_", "AZURE_"))},
+            "AZURE_STORAGE_CONNECTION_STRING": _wrong_azure_credentials(server.port)[mistake],
+            "TIERSTORE_CLIENT": client,
+            "TIERSTORE_RETRY_DEADLINE": "10",
+        }
+        url = f"az://{spec['container']}/agent"
+
+        def tierstore(*args: str) -> subprocess.CompletedProcess[str]:
+            command = [sys.executable, "-m", "tierstore", "--url", url, *args]
+            return subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+
+        listed = tierstore("ls")
+        assert listed.returncode == 3, listed.stderr
+        assert "AccessDeniedError" in listed.stderr
+        codes = [code for code in ("AuthenticationFailed", "AuthorizationFailure") if code in listed.stderr]
+        assert codes, listed.stderr
+        assert listed.stderr.strip().endswith(FIXES[codes[0]]), listed.stderr
+        assert "AZURE_STORAGE_CONNECTION_STRING" in FIXES[codes[0]]
+        doctor = tierstore("doctor")
+        assert doctor.returncode == 3, doctor.stdout
+        assert f"the credentials do not work: {FIXES[codes[0]]}" in " ".join(doctor.stdout.split()), doctor.stdout
+        assert "missing permissions" not in doctor.stdout
+    finally:
+        server.drop_store(spec)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "shown"), [(403, "403", "HTTP 403"), (403, "AccessDenied", "HTTP 403 AccessDenied")]
+)
+def test_a_failure_named_only_by_its_status_says_the_status_once(status: int, code: str, shown: str) -> None:
+    assert from_status(status, code).describe() == shown

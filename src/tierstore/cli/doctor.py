@@ -58,9 +58,9 @@ def _verdict(report: DoctorReport) -> str:
     if denied := report.having("denied"):
         details = [c.detail for c in report.checks if c.result == "denied"]
         fixes = sorted({fix for fix in FIXES.values() if any(fix in detail for detail in details)})
-        if fixes:  # refused for what the credentials are, not for what they may do
+        if fixes and not report.having("ok"):  # refused for what the credentials are, not for what they may do
             return f"the credentials do not work: {'; '.join(fixes)}"
-        return f"missing permissions: {', '.join(denied)}"
+        return f"missing permissions: {', '.join(denied)}" + "".join(f"; {fix}" for fix in fixes)
     if failed := report.having("failed"):
         return f"failing: {', '.join(failed)}"
     return "everything tierstore needs works"

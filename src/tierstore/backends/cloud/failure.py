@@ -84,6 +84,15 @@ FIXES: Final[Mapping[str, str]] = {
     "identity, or give a connection string (AZURE_STORAGE_CONNECTION_STRING)",
     "ClientAuthenticationError": "Azure AD refused the credential's token request: check AZURE_CLIENT_ID, "
     "AZURE_TENANT_ID and AZURE_CLIENT_SECRET, or sign in again with `az login`",
+    # Azure Storage (its error codes): a wrong account key or a bad SAS is AuthenticationFailed on Azure, and
+    # AuthorizationFailure on Azurite, which Azure also answers for a SAS or role that does not grant the operation
+    "AuthenticationFailed": "Azure could not authenticate the request: check the AccountKey of the connection string "
+    "(TIERSTORE_AZURE_CONNECTION_STRING, else AZURE_STORAGE_CONNECTION_STRING) against the account's keys, or, "
+    "for a SharedAccessSignature, that it has not expired (se=) and is copied whole",
+    "AuthorizationFailure": "Azure refused these credentials: check the AccountKey of the connection string "
+    "(TIERSTORE_AZURE_CONNECTION_STRING, else AZURE_STORAGE_CONNECTION_STRING), or that its SharedAccessSignature "
+    "has not expired (se=) and grants read, add, create, write, delete, list and tag (sp=racwdlt), or, with a "
+    "token credential, the identity's role on the container (Storage Blob Data Contributor)",
     # Google Cloud (google.auth's exception names)
     "DefaultCredentialsError": "no Google Cloud credentials were found: run `gcloud auth application-default login`, "
     "or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file",
@@ -120,7 +129,8 @@ class Failure:
     def describe(self) -> str:
         """``HTTP 503 SlowDown``, or the kind when the service did not answer: for messages and logs."""
         answer = f"HTTP {self.status}" if self.status is not None else self.kind
-        return f"{answer} {self.code}".strip()
+        code = "" if self.code == str(self.status) else self.code  # S3 names a bare HEAD's failure by its status
+        return f"{answer} {code}".strip()
 
     def error(self, what: str, key: str | None, *, container: str = "bucket", where: str = "") -> TierstoreError:
         """The tierstore error for this failure of ``what`` (e.g. ``"put 'mem_L3_1'"``) on ``key``; ``where``: what
