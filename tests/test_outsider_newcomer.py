@@ -15,11 +15,14 @@ from typing import Any
 
 import pytest
 
+from tests.emulators import free_port
 from tests.rigs import azure as azure_rig
 from tierstore import ArtifactsBridge, FileSystemBackend, InMemoryBackend
+from tierstore.backends.azure import AzureBlobBackend
+from tierstore.backends.cloud import ClientChoice, CloudOptions, RetryPolicy
 from tierstore.backends.cloud.failure import FIXES, from_status
 from tierstore.config import MisspeltSettingWarning, backend_from_url, load_settings
-from tierstore.errors import NotAStoreError
+from tierstore.errors import ConfigurationError, NotAStoreError
 from tierstore.maintenance import fsck, gc, migrate
 from tierstore.maintenance.doctor import missing_store
 
@@ -304,3 +307,28 @@ def test_azure_credentials_that_do_not_authenticate_name_what_to_check_and_docto
 )
 def test_a_failure_named_only_by_its_status_says_the_status_once(status: int, code: str, shown: str) -> None:
     assert from_status(status, code).describe() == shown
+
+
+class _BrokenCredential:
+    """An async TokenCredential of the caller's own whose get_token fails with an error of its own."""
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        raise RuntimeError("the vault said no")
+
+
+@pytest.mark.parametrize("client", ["sdk", "obstore"])
+def test_a_token_credential_that_raises_is_a_configuration_error_naming_its_error(client: ClientChoice) -> None:
+    url = f"https://127.0.0.1:{free_port()}/{azure_rig.ACCOUNT}"  # the token is asked for before any request
+    options = CloudOptions(client=client, retry=RetryPolicy(max_attempts=3, deadline=20.0))
+    backend = AzureBlobBackend("agent-memory", account_url=url, credential=_BrokenCredential(), options=options)
+
+    async def get() -> None:
+        try:
+            await backend.get("k")
+        finally:
+            await backend.aclose()
+
+    with pytest.raises(ConfigurationError) as failed:
+        asyncio.run(get())
+    assert "_BrokenCredential failed to give a token" in str(failed.value)
+    assert "RuntimeError: the vault said no" in str(failed.value)

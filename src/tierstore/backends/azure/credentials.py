@@ -15,6 +15,9 @@ Contract:
 * :meth:`AzureAuth.secrets` lists every key, SAS and connection string it holds; :meth:`AzureAuth.describe` names
   the account or the URL without its query (a connection string's own blob endpoint too, and the variable it came
   from when it was read from the environment), never a credential.
+* A token credential whose ``get_token`` raises something of its own (neither azure-core's errors, which say why no
+  token came, nor a network error) is ConfigurationError naming that error, on both data paths: a retry would not
+  change it, and the fault is the credential's, not the service's.
 * :meth:`AzureAuth.obstore_config` says how obstore would connect (endpoint, account, key or SAS or token), or why
   it cannot (a credential type obstore has no equivalent for).
 """
@@ -82,6 +85,34 @@ async def _close_credential(credential: Any) -> None:
 def is_sas(text: str) -> bool:
     """Does ``text`` read as a SAS query string (as opposed to an account key)?"""
     return "sig" in parse_qs(text.lstrip("?"))  # every SAS is signed; an account key is bare base64
+
+
+async def _token(credential: Any, *scopes: str, **kwargs: Any) -> Any:
+    """``credential.get_token(*scopes)``; what it raised of its own as ConfigurationError (see the contract)."""
+    try:
+        return await credential.get_token(*scopes, **kwargs)
+    except OSError:
+        raise  # the network, a timeout: classified and retried as any request's
+    except Exception as exc:
+        if type(exc).__module__.startswith("azure."):
+            raise  # azure-core and azure-identity's errors say why no token came: classified as such
+        said = str(exc)[:200]
+        raise ConfigurationError(
+            f"the Azure token credential {type(credential).__name__} failed to give a token: its get_token raised "
+            f"{type(exc).__name__}{f': {said}' if said else ''} (fix the credential, or give another)"
+        ) from exc
+
+
+class _ReportingCredential:
+    """The SDK's view of a token credential: the same tokens, with :func:`_token`'s errors."""
+
+    __slots__ = ("_credential",)
+
+    def __init__(self, credential: Any) -> None:
+        self._credential = credential
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        return await _token(self._credential, *scopes, **kwargs)
 
 
 class AzureAuth:
@@ -251,7 +282,7 @@ class AzureAuth:
     async def sdk_credential(self) -> Any:
         """The ``credential`` argument of the SDK's clients in the running loop (None when the URL carries a SAS)."""
         if self.uses_token():
-            return await self.token_credential()
+            return _ReportingCredential(await self.token_credential())
         return None if is_factory(self._credential) else self._credential
 
     def obstore_access(self) -> ObstoreAccess | str:
@@ -273,7 +304,7 @@ class AzureAuth:
         return ObstoreAccess(config, self._token_provider, secure=secure)
 
     async def _token_provider(self) -> dict[str, Any]:
-        token = await (await self.token_credential()).get_token(TOKEN_SCOPE)
+        token = await _token(await self.token_credential(), TOKEN_SCOPE)
         return {"token": token.token, "expires_at": datetime.fromtimestamp(token.expires_on, UTC)}
 
     async def aclose(self) -> None:

@@ -33,6 +33,9 @@ _NONE_GAVE_A_TOKEN: Final = "failed to retrieve a token from the included creden
 found or worked."""
 _OBSTORE_PROVIDER: Final = "External Azure credential provider"
 """obstore's words for an error its credential provider (our token provider) raised."""
+_OWN_REFUSAL: Final = "ConfigurationError: the Azure token credential"
+"""The start of what our token provider raises for a credential's own error (:mod:`.credentials`), as obstore
+quotes it."""
 _TRANSPORT_CLOSED: Final = "HTTP transport has already been closed"
 """azure-core's ValueError for a request on a client closed meanwhile (nothing was sent)."""
 
@@ -58,6 +61,9 @@ def classify(error: BaseException) -> Failure:
 def _token_failure(error: BaseException) -> Failure:
     """No token: no credential of azure-identity's chain was there (configuration), one was refused (denied), or its
     token endpoint could not be reached (network: retried)."""
+    if _OWN_REFUSAL in str(error):  # our provider refused the credential's own error: its words are the code
+        said = str(error).split("ConfigurationError: ", 1)[1].split("\n\nDebug source:")[0].strip()
+        return Failure("configuration", "no", code=said)
     if "ServiceRequestError" in str(error):
         return Failure("network", "no")  # through obstore: the token endpoint could not be reached, as on the SDK path
     unavailable = any(cls.__name__ == "CredentialUnavailableError" for cls in type(error).__mro__)
