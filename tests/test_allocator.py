@@ -149,33 +149,3 @@ async def test_a_new_bridge_never_reissues_an_id_any_surviving_record_names(surv
 
 def _page(page_id: str) -> MemoryPage:
     return MemoryPage(page_id=page_id, modality=Modality.TEXT, content=f"content of {page_id}")
-
-
-_BLOCKS = range(_EVIDENCE["alloc_"] + 1)
-
-
-@pytest.mark.parametrize("junk", [False, True], ids=["lost", "junk"])
-# The newest records lost (every prefix of the blocks kept), and records lost between kept ones.
-@pytest.mark.parametrize("kept", [*(tuple(range(n)) for n in _BLOCKS), (1, 3), (0, 2), (3,)])
-@pytest.mark.parametrize("evidence", [k for k in _EVIDENCE if k != "alloc_"])
-async def test_a_new_bridge_never_reissues_an_id_whichever_block_records_are_lost(
-    evidence: str, kept: tuple[int, ...], junk: bool
-) -> None:
-    """Issue 21 item 14: block records kept only in part (the newest lost, any others lost, or bytes that are no
-    record put at a lost one's key) never let a new bridge issue an id that a page, tomb, lease or manifest names:
-    the records cannot prove the block after them fresh."""
-    original = await _store_with_each_kind_of_evidence()
-    restored = InMemoryBackend()
-    async for entry in original.list():
-        kind = _kind(entry.key)
-        parsed = ids.parse_alloc_key(entry.key)
-        if kind == evidence or (parsed is not None and parsed[1] in kept):
-            data = await original.get(entry.key)
-            info = await original.head(entry.key)
-            assert data is not None
-            assert info is not None
-            await restored.put(entry.key, data, metadata=info.metadata, tier=info.tier or L3)
-        elif parsed is not None and junk:
-            await restored.put(entry.key, b"\x00not a record")
-    expected_block = (max(_BLOCKS) if junk else max((_EVIDENCE[evidence], *kept))) + 1
-    assert await ArtifactsBridge(backend=restored).store_page(_page("new")) == f"mem_L3_{expected_block * BLOCK + 1}"

@@ -7,18 +7,15 @@ issued again by another: its block belongs to the first for good (``gc`` never d
 still written with create-if-absent, so nothing is ever overwritten; a number whose key is already taken (an object
 copied in from elsewhere) is skipped.
 
-A new bridge starts above both the highest block record of its tier and the highest block of any id the store holds
-or names: pages, the ids in tombs (pending or deleted), leases and checkpoint manifests. Block records alone cannot
-prove the next block fresh: the newest of them may be lost (removed by hand, a backup that dropped it, junk put in
-its place with the others removed), and then the block after the surviving ones may hold ids already issued and
-deleted, which only a tomb or a manifest still names (issue 21 item 14). So the first claim of a tier reads every
-tomb, lease and manifest once, whichever block records exist or can be read; a record that cannot be read names
-nothing (fsck reports it), and a block record is counted from its key alone, so junk at one still counts. That
-costs a request per record at the start of a process (tombs and leases are few, as ``gc`` prunes them; manifests
-are read once each and shared with the checkpoint writer). Numbers therefore have gaps: a process that stores three
-pages uses 1-3 of its block, and the next process starts at the next block (1001). Later claims, once the first is
-made, look at block records alone: a bridge that loses a claim was beaten by another bridge, which started above
-the same evidence.
+A new bridge starts above the highest block record of its tier. Block records are only ever added, so a store that
+holds any of them holds the highest block an id it names came from, unless a backup kept some block records and
+dropped newer ones, which a backup made by prefix does not do. A store with no block record of the tier at all (a
+backup of pages and tombs put back without them) is read for every id it holds or names: pages, the ids in tombs
+(pending or deleted), leases and checkpoint manifests; so it never issues an id that a tomb says was deleted, or one
+a manifest names. That reading costs a request per record, so it is done only then, not at every start: a process
+that starts on a store with many checkpoints pays one listing of the block records. Numbers therefore have gaps: a
+process that stores three pages uses 1-3 of its block, and the next process starts at the next block (1001). Later
+claims, once the first is made, look at block records alone.
 
 Blocks are process-local: a forked child (``os.fork``, multiprocessing's ``fork``, gunicorn ``--preload``) forgets
 every block, lock and cached number it inherited, at the fork and again wherever it sees another process id, and
@@ -121,8 +118,8 @@ class IdAllocator:
 
     async def _claim_block(self, tier: StorageTier) -> _Block:
         if tier not in self._highest_block:
-            recorded, evidenced = await asyncio.gather(self._highest_in_store(tier), self._highest_evidenced(tier))
-            self._highest_block[tier] = max(recorded, evidenced)
+            highest = await self._highest_in_store(tier)
+            self._highest_block[tier] = highest if highest >= 0 else await self._highest_evidenced(tier)
         block = self._highest_block[tier] + 1
         for lost in range(1, _GIVE_UP_AFTER + 1):
             key = ids.alloc_key(tier, block)
