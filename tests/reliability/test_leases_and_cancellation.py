@@ -61,6 +61,8 @@ async def test_gc_never_takes_what_a_running_checkpoint_wrote(store: Store, rig:
         writer = ArtifactsBridge(backend=slowed, lease_ttl=LEASE, concurrency=2)
         collector = ArtifactsBridge(backend=collector_backend)
         pages = [text_page(f"slow{i}", f"content {i}") for i in range(60)]
+        # A store to collect from before the checkpoint starts: gc refuses a path that holds no store yet.
+        await writer.store_page(text_page("before", "a page stored before the checkpoint"))
         running = asyncio.ensure_future(writer.checkpoint(pages, name="slow"))
         sweeps = 0
         while not running.done():
