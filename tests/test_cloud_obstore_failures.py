@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.emulators_s3 import ACCESS_KEY, REGION, SECRET_KEY
+from tests.emulators_s3 import sync_client
 from tests.rigs import load
 from tierstore.backends.azure import failures as azure_failures
 from tierstore.backends.cloud.failure import Failure
@@ -64,15 +64,7 @@ def test_transport_failures_read_alike_on_every_cloud(cloud: str, text: str, kin
 
 def _write_a_name_obstore_cannot_hold(cloud: str, spec: dict[str, Any], name: str) -> None:
     if cloud.startswith("s3"):
-        import boto3
-
-        raw = boto3.client(
-            "s3",
-            endpoint_url=spec["endpoint"],
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            region_name=REGION,
-        )
+        raw = sync_client(spec["endpoint"])
         raw.put_object(Bucket=spec["bucket"], Key=name, Body=b"foreign")
         raw.close()
         return

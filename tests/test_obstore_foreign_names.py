@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.emulators_s3 import ACCESS_KEY, REGION, SECRET_KEY
+from tests.emulators_s3 import sync_client
 from tests.rigs import load
 from tests.soak import scaled
 from tierstore import ArtifactsBridge, MemoryPage, Modality
@@ -61,15 +61,7 @@ def _names(prefix: str, forms: Collection[str]) -> Iterator[tuple[str, str]]:
 def _plant(cloud: str, spec: dict[str, Any], prefix: str, forms: Collection[str]) -> dict[str, str]:
     """Write every foreign name the emulator takes; returns {name: form} of those it took."""
     if cloud.startswith("s3"):
-        import boto3
-
-        raw = boto3.client(
-            "s3",
-            endpoint_url=spec["endpoint"],
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            region_name=REGION,
-        )
+        raw = sync_client(spec["endpoint"])
 
         def write(name: str, body: bytes) -> None:
             raw.put_object(Bucket=spec["bucket"], Key=name, Body=body)
@@ -103,15 +95,7 @@ def _plant(cloud: str, spec: dict[str, Any], prefix: str, forms: Collection[str]
 
 def _raw_names(cloud: str, spec: dict[str, Any]) -> set[str]:
     if cloud.startswith("s3"):
-        import boto3
-
-        raw = boto3.client(
-            "s3",
-            endpoint_url=spec["endpoint"],
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            region_name=REGION,
-        )
+        raw = sync_client(spec["endpoint"])
         pages = raw.get_paginator("list_objects_v2").paginate(Bucket=spec["bucket"])
         return {o["Key"] for page in pages for o in page.get("Contents", [])}
     from azure.storage.blob import ContainerClient
