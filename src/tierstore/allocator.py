@@ -7,15 +7,19 @@ issued again by another: its block belongs to the first for good (``gc`` never d
 still written with create-if-absent, so nothing is ever overwritten; a number whose key is already taken (an object
 copied in from elsewhere) is skipped.
 
-A new bridge starts above the highest block record of its tier. Block records are only ever added, so a store that
-holds any of them holds the highest block an id it names came from, unless a backup kept some block records and
-dropped newer ones, which a backup made by prefix does not do. A store with no block record of the tier at all (a
-backup of pages and tombs put back without them) is read for every id it holds or names: pages, the ids in tombs
-(pending or deleted), leases and checkpoint manifests; so it never issues an id that a tomb says was deleted, or one
-a manifest names. That reading costs a request per record, so it is done only then, not at every start: a process
-that starts on a store with many checkpoints pays one listing of the block records. Numbers therefore have gaps: a
-process that stores three pages uses 1-3 of its block, and the next process starts at the next block (1001). Later
-claims, once the first is made, look at block records alone.
+A new bridge starts above the highest block record of its tier and above every id a tomb names. Block records are
+only ever added, so a store that holds any of them normally holds the highest block an id came from; but a store
+put back from a backup may have lost the newest records and kept older ones. What an id issued again could then
+harm is a deleted page's: a live page's key is taken (the create-if-absent skips it), a checkpoint naming an id
+whose page is gone fails its checksum on restore, but a deleted id issued again would load as a page someone
+deleted. Its tomb names it for the retention period, so the tombs are read too: they are few (a tomb is pruned
+after its retention), every checkpoint reads them anyway (W2 of :mod:`tierstore.protocol`), and they are cached
+with the bridge's references, so the first claim costs one listing of tombs and no read a checkpoint would not
+make. An unreadable tomb names nothing here (fsck reports it). Leases and manifests are not read at a start: they
+grow with a store's checkpoints, and a start must not. A store with no block record of the tier at all (a backup of
+pages and tombs put back without them) is read for every id it holds or names, manifests and leases included, once.
+Numbers therefore have gaps: a process that stores three pages uses 1-3 of its block, and the next process starts
+at the next block (1001). Later claims, once the first is made, look at block records alone.
 
 Blocks are process-local: a forked child (``os.fork``, multiprocessing's ``fork``, gunicorn ``--preload``) forgets
 every block, lock and cached number it inherited, at the fork and again wherever it sees another process id, and
@@ -119,7 +123,12 @@ class IdAllocator:
     async def _claim_block(self, tier: StorageTier) -> _Block:
         if tier not in self._highest_block:
             highest = await self._highest_in_store(tier)
-            self._highest_block[tier] = highest if highest >= 0 else await self._highest_evidenced(tier)
+            if highest < 0:
+                highest = await self._highest_evidenced(tier)
+            else:
+                tombs, _unreadable = await self._refs.tombs()
+                highest = max(highest, _highest_block_of(tier, set().union(*(tomb.artifacts for tomb in tombs))))
+            self._highest_block[tier] = highest
         block = self._highest_block[tier] + 1
         for lost in range(1, _GIVE_UP_AFTER + 1):
             key = ids.alloc_key(tier, block)
@@ -156,12 +165,17 @@ class IdAllocator:
         except IntegrityError:
             manifests = {}
         named.update(entry.artifact_id for manifest in manifests.values() for entry in manifest.pages)
-        highest = -1
-        for key in named:
-            parsed = ids.parse_artifact_id(key)
-            if parsed is not None and parsed[0] == tier:
-                highest = max(highest, (parsed[1] - 1) // BLOCK)
-        return highest
+        return _highest_block_of(tier, named)
+
+
+def _highest_block_of(tier: StorageTier, keys: set[str]) -> int:
+    """The highest block of ``tier`` an artifact id among ``keys`` came from (-1: none)."""
+    highest = -1
+    for key in keys:
+        parsed = ids.parse_artifact_id(key)
+        if parsed is not None and parsed[0] == tier:
+            highest = max(highest, (parsed[1] - 1) // BLOCK)
+    return highest
 
 
 _ALLOCATORS: Final[weakref.WeakSet[IdAllocator]] = weakref.WeakSet()
