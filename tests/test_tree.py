@@ -1,7 +1,9 @@
 """The source tree stays readable: every public name says what it is for, no module grows past about 450 lines, no
-two tierstore modules import each other at import time, and README's Development tree names the packages there are.
+two tierstore modules import each other at import time, README's Development tree names the packages there are, and
+what sits above the checkpoint protocol (maintenance, the CLI, the chuk glue) uses its handle's own methods, never the
+backend behind it.
 
-Read with ``ast`` alone (nothing is imported or run), so the four checks cost a few hundred milliseconds.
+Read with ``ast`` alone (nothing is imported or run), so the five checks cost a few hundred milliseconds.
 """
 
 from __future__ import annotations
@@ -332,3 +334,93 @@ def test_the_readme_tree_matches_the_source_tree() -> None:
     assert not absent, f"README's Development tree names what src/tierstore does not have: {absent}"
     assert not unnamed, f"packages README's Development tree does not name: {unnamed}"
     assert not unknown, f"README's Development tree mentions modules src/tierstore does not have: {unknown}"
+
+
+# (e) the protocol handle ----------------------------------------------------------------------------------------
+
+ABOVE_THE_PROTOCOL = ("tierstore.maintenance", "tierstore.cli", "tierstore.chuk", "tierstore.integrations")
+"""Packages that reach the store through ``ArtifactsBridge.references`` and must not go around it."""
+
+
+def yields_handle(value: ast.expr | None) -> bool:
+    """``something.references(...)``: the bridge handing out the protocol handle."""
+    return isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "references"
+
+
+def reaches_through_handle(module: ast.Module) -> list[int]:
+    """Lines reading ``.backend`` of the protocol handle: of a ``references(...)`` call itself, or of a name or a
+    ``self`` attribute that holds one (bound from such a call or from another holder, or annotated ``References``).
+    Names are tracked per module, not per scope: a name that ever holds the handle is taken to always hold it."""
+    names: set[str] = set()
+    attributes: set[str] = set()
+
+    def holds(value: ast.expr | None) -> bool:
+        return yields_handle(value) or (
+            (isinstance(value, ast.Name) and value.id in names)
+            or (isinstance(value, ast.Attribute) and is_self(value.value) and value.attr in attributes)
+        )
+
+    def bind(target: ast.expr) -> bool:
+        if isinstance(target, ast.Name) and target.id not in names:
+            names.add(target.id)
+            return True
+        if isinstance(target, ast.Attribute) and is_self(target.value) and target.attr not in attributes:
+            attributes.add(target.attr)
+            return True
+        return False
+
+    changed = True
+    while changed:  # until every holder is known (``self._refs = refs`` after ``refs: References``)
+        changed = False
+        for node in ast.walk(module):
+            if (
+                isinstance(node, ast.arg)
+                and node.annotation is not None
+                and "References" in ast.unparse(node.annotation)
+            ):
+                changed |= bind(ast.Name(node.arg))
+            elif isinstance(node, ast.Assign) and holds(node.value):
+                for target in node.targets:
+                    changed |= bind(target)
+            elif isinstance(node, ast.AnnAssign) and (
+                holds(node.value) or "References" in ast.unparse(node.annotation)
+            ):
+                changed |= bind(node.target)
+    return sorted(
+        node.lineno
+        for node in ast.walk(module)
+        if isinstance(node, ast.Attribute) and node.attr == "backend" and holds(node.value)
+    )
+
+
+def is_self(node: ast.expr) -> bool:
+    return isinstance(node, ast.Name) and node.id == "self"
+
+
+def test_nothing_above_the_protocol_reaches_through_its_handle() -> None:
+    found = [
+        f"{where(name)}:{line}"
+        for name in modules()
+        if name.startswith(ABOVE_THE_PROTOCOL)
+        for line in reaches_through_handle(tree(name))
+    ]
+    assert not found, (
+        "the protocol handle's backend used directly (add the call to protocol/references.py's References "
+        "instead):\n" + "\n".join(found)
+    )
+
+
+def test_the_handle_check_sees_each_way_through() -> None:
+    reaching = ast.parse(
+        "refs = bridge.references('fsck')\n"
+        "backend = refs.backend\n"
+        "info = bridge.references('rm').backend.head(key)\n"
+        "class Lease:\n"
+        "    def __init__(self, handle: References) -> None:\n"
+        "        self._refs = handle\n"
+        "    async def end(self) -> None:\n"
+        "        await self._refs.backend.delete(key)\n"
+    )
+    assert reaches_through_handle(reaching) == [2, 3, 8]
+    clean = ast.parse("refs = bridge.references('gc')\nrequire_store(bridge.backend)\nself.backend.put(key)\n")
+    assert reaches_through_handle(clean) == []

@@ -226,9 +226,11 @@ class ArtifactsBridge(ChukCalls):
         return await backend.restore(self._existing_key(artifact_id), days=days, speed=speed)
 
     def references(self, call: str) -> References:
-        """The store's protocol handle (:mod:`tierstore.protocol`): its records, its time, its deletions, and the
-        backend itself (``.backend``), which maintenance (``fsck``, ``gc``) and the chuk integration run through;
-        NotSupportedError naming ``call`` on a custom backend."""
+        """The store's protocol handle (:class:`~tierstore.protocol.references.References`): its records, its
+        time, deletions and tier moves in the protocol's order, and what maintenance reads beyond the records
+        (``listed``, ``head``, ``read``, strays, foreign files). ``fsck``, ``gc``, the CLI and the chuk integration
+        run through it, never through the backend's own calls. NotSupportedError naming ``call`` on a custom
+        backend."""
         return self._needs(call)
 
     def _needs(self, call: str) -> References:

@@ -153,7 +153,7 @@ class AgentLease:
                 loop.call_soon_threadsafe(_abandon_here, lease)
         if not keep:  # a renewal sent before it stopped may write it again: it then expires, as a kill's would
             with contextlib.suppress(TierstoreError):
-                await self._refs.backend.delete(lease.key)
+                await lease.delete()
 
     async def _tombs(self) -> tuple[Threats, bool]:
         """What tombs name now, and whether a deletion may be running.
@@ -170,7 +170,7 @@ class AgentLease:
         pending = [t for t in tombs if t.state == "pending" and t.artifacts]
         if not pending:
             return Threats(deleted=deleted), False
-        written = {e.key: as_utc(e.last_modified) async for e in self._refs.backend.list(ids.TOMB_PREFIX)}
+        written = {e.key: as_utc(e.last_modified) for e in await self._refs.listed(ids.TOMB_PREFIX)}
         now = await self._refs.store_time()
 
         def stale(tomb: Tomb) -> bool:

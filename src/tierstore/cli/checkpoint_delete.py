@@ -81,7 +81,7 @@ async def _what_became_of(
 
     async def still_there(key: str) -> bool:
         try:
-            return await refs.backend.head(key) is not None
+            return await refs.head(key) is not None
         except IntegrityError:
             return True  # there, damaged
 

@@ -75,7 +75,7 @@ async def _refuse_leased(bridge: ArtifactsBridge, keys: list[str], limit: int) -
 
     async def owner(key: str) -> str | None:
         try:
-            info = await refs.backend.head(key)
+            info = await refs.head(key)
         except IntegrityError:  # damaged: deleted like any other, as no running writer can use it
             return None
         return None if info is None else info.metadata.get("ckpt")

@@ -54,7 +54,7 @@ def describe(backend: StorageBackend) -> str:
     return repr(backend)
 
 
-def missing_store(backend: StorageBackend) -> str | None:
+def missing_store(backend: object) -> str | None:
     """Why ``backend`` is a local path that holds no store, or None. A store is a directory its first write made,
     or an empty directory (made for it, as a bucket is); a missing path or a directory of other files is none."""
     if not isinstance(backend, FileSystemBackend) or backend.holds_store():
@@ -70,7 +70,7 @@ def missing_store(backend: StorageBackend) -> str | None:
     return None
 
 
-def require_store(backend: StorageBackend) -> None:
+def require_store(backend: object) -> None:
     """NotAStoreError when ``backend`` is a local path that holds no store (:func:`missing_store`): what reads a
     store says so rather than report an empty one, and never creates the directory."""
     if (missing := missing_store(backend)) is not None:

@@ -32,14 +32,6 @@ async def listed(backend: StorageBackend, prefix: str) -> list[ListEntry]:
     return [entry async for entry in backend.list(prefix)]
 
 
-async def strays(backend: StorageBackend) -> list[Stray]:
-    """Temporary files a backend keeps outside its objects (the local-disk store's ``tmp/``)."""
-    find = getattr(backend, "strays", None)
-    if find is None:
-        return []
-    return sorted((Stray(e.key, e.size, e.last_modified) for e in await find()), key=lambda s: s.name)
-
-
 async def fsck(
     bridge: ArtifactsBridge,
     *,
@@ -55,8 +47,7 @@ async def fsck(
     longer than it is, never shorter. ``clock``: this host's clocks (default: the bridge's), which only bound that
     estimate. NotAStoreError for a local path that holds no store."""
     refs = bridge.references("fsck")
-    backend = refs.backend
-    require_store(backend)
+    require_store(bridge.backend)
     report = FsckReport()
     manifests, damaged = await refs.manifests.listed()
     report.problems.extend(Problem(key, "corrupt", "checkpoint manifest cannot be read") for key in damaged)
@@ -68,7 +59,7 @@ async def fsck(
     }
     # Leases are read after the pages are listed, so a checkpoint that wrote a listed page before its lease was
     # read counts as running (the order tierstore.protocol relies on).
-    pages = {entry.key: entry for entry in await listed(backend, ids.PAGE_PREFIX)}
+    pages = {entry.key: entry for entry in await refs.listed(ids.PAGE_PREFIX)}
     if store_time is None:
         store_time = refs.estimated_store_time((entry.last_modified for entry in pages.values()), clock)
     leases = await refs.leases()
@@ -102,7 +93,7 @@ async def fsck(
     async def _check_page(key: str) -> None:
         found = expected.get(key)
         if verify:
-            data = await backend.get(key)
+            data = await refs.read(key)
             if data is None:
                 return  # deleted while we looked
             page, checksum = bridge.codec.decode_page(data, key)
@@ -111,7 +102,7 @@ async def fsck(
             report.verified += 1
         if found is not None or key in reused or everything:
             return
-        info = await backend.head(key)
+        info = await refs.head(key)
         owner = info.metadata.get("ckpt") if info is not None else None
         if info is not None and owner and owner not in running and not unknown_references:
             report.orphans.append(Orphan(key, info.size, info.last_modified, owner))
@@ -120,10 +111,8 @@ async def fsck(
     for artifact, (checkpoint, entry) in expected.items():
         if artifact not in pages:
             report.problems.append(Problem(artifact, "missing", f"page {entry.page_id!r} of {checkpoint}"))
-    report.strays = await strays(backend)
-    find_foreign = getattr(backend, "foreign", None)
-    if find_foreign is not None:
-        report.foreign = list(await find_foreign())
+    report.strays = sorted((Stray(e.key, e.size, e.last_modified) for e in await refs.strays()), key=lambda s: s.name)
+    report.foreign = await refs.foreign()
     report.archived.sort()
     archived = set(report.archived)
     for checkpoint, manifest in sorted(manifests.items()):

@@ -26,7 +26,7 @@ from tierstore.bridge import ArtifactsBridge
 from tierstore.clock import Clock
 from tierstore.concurrency import Progress
 from tierstore.maintenance.doctor import require_store
-from tierstore.maintenance.fsck import fsck, listed
+from tierstore.maintenance.fsck import fsck
 from tierstore.maintenance.reports import GcReport, Running
 from tierstore.protocol import as_utc
 
@@ -51,13 +51,12 @@ async def gc(
     references is unknown. NotAStoreError for a local path that holds no store (nothing is written there).
     """
     refs = bridge.references("gc")
-    backend = refs.backend
-    require_store(backend)
+    require_store(bridge.backend)
     report = GcReport()
     now = None if dry_run else await refs.store_time()
     found = await fsck(bridge, verify=False, progress=progress, clock=clock, store_time=now)
     leases = await refs.leases()
-    tombs = await listed(backend, ids.TOMB_PREFIX)
+    tombs = await refs.listed(ids.TOMB_PREFIX)
     if now is None:
         now = refs.estimated_store_time(
             chain(
@@ -86,11 +85,9 @@ async def gc(
         report.intents_removed, report.tombs_pruned = len(expired), len(old_tombs)
         report.orphans_deleted, report.strays_removed = sorted(old), old_strays
         return report
-    delete_strays = getattr(backend, "delete_strays", None)
-    if delete_strays is not None and old_strays:
-        report.strays_removed = list(await delete_strays(old_strays))
-        for name in report.strays_removed:
-            logger.info("gc: deleted stray temporary file %s", name)
+    report.strays_removed = await refs.delete_strays(old_strays)
+    for name in report.strays_removed:
+        logger.info("gc: deleted stray temporary file %s", name)
     report.intents_removed = len(await refs.end_expired(expired_leases, now))
     report.tombs_pruned = len(await refs.prune(old_tombs, "tomb past its retention"))
     report.orphans_deleted = await refs.sweep(old)

@@ -100,6 +100,12 @@ class LeaseKeeper:
         await self._stop()
         await quietly(self._backend.delete(self.key))
 
+    async def delete(self) -> None:
+        """Delete the lease's record now, without stopping a renewal (an end from another event loop than the one
+        it renews on, stopped there): a renewal sent before may write it again, and it then expires, as a killed
+        writer's would."""
+        await self._backend.delete(self.key)
+
     async def abandon(self) -> None:
         """Stop renewing but leave the lease to expire: what it protects may still be named by a manifest that
         is being written (a cancelled write that lands later)."""

@@ -15,9 +15,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from tierstore import ids
-from tierstore.backends.base import StorageBackend
+from tierstore.backends.base import ListEntry, ObjectInfo, StorageBackend
 from tierstore.clock import SYSTEM_CLOCK, Clock
-from tierstore.codec import PLAIN, Codec
+from tierstore.codec import PLAIN, Buffer, Codec
 from tierstore.concurrency import bounded_gather
 from tierstore.enums import StorageTier
 from tierstore.errors import (
@@ -47,8 +47,9 @@ logger = logging.getLogger(__name__)
 class References:
     """The protocol's records on one backend, and the deleter's side of it (:mod:`tierstore.protocol`): reads
     leases, tombs and manifests, tells the store's time, and deletes (``delete_recorded``, ``sweep``) and moves
-    (``retier``) artifacts in the order that keeps every listed checkpoint whole. Maintenance (``fsck``, ``gc``) and
-    the chuk integration work through it (``ArtifactsBridge.references``)."""
+    (``retier``) artifacts in the order that keeps every listed checkpoint whole. Maintenance (``fsck``, ``gc``), the
+    CLI and the chuk integration work through it (``ArtifactsBridge.references``), reading what they need beyond the
+    records with :meth:`listed`, :meth:`head` and :meth:`read`, never with the backend's own calls."""
 
     def __init__(
         self,
@@ -60,7 +61,8 @@ class References:
         codec: Codec = PLAIN,
     ) -> None:
         self.backend = backend
-        """The store itself, for what maintenance reads beyond the records (pages, strays, foreign files)."""
+        """The store itself, for tests and tools that plant or inspect raw objects; tierstore's own callers use the
+        methods here (:meth:`listed`, :meth:`head`, :meth:`read`, :meth:`strays`...)."""
         self.clock = clock
         self._backend = backend
         self._concurrency = concurrency
@@ -155,6 +157,36 @@ class References:
 
         found = await bounded_gather((unreadable(k) for k in keys), self._concurrency)
         return [key for key, bad in zip(keys, found, strict=True) if bad]
+
+    # -- the store beyond the records: what maintenance reads ---------------------------------------------
+
+    async def listed(self, prefix: str) -> list[ListEntry]:
+        """Every object under ``prefix`` (``ids.PAGE_PREFIX``, ``ids.TOMB_PREFIX``...), listed once, in no order."""
+        return [entry async for entry in self._backend.list(prefix)]
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        """What the store tells of the object at ``key`` without reading it (size, time, metadata with the
+        checkpoint it was written for, ``ckpt``); None when there is none."""
+        return await self._backend.head(key)
+
+    async def read(self, key: str) -> Buffer | None:
+        """The object at ``key`` as stored, unverified (the caller decodes it); None when there is none."""
+        return await self._backend.get(key)
+
+    async def strays(self) -> list[ListEntry]:
+        """Temporary files the store keeps outside its objects (the local disk's ``tmp/``); none elsewhere."""
+        find = getattr(self._backend, "strays", None)
+        return [] if find is None else list(await find())
+
+    async def delete_strays(self, names: list[str]) -> list[str]:
+        """Delete those of these temporary files that no write still holds; returns the names deleted."""
+        delete = getattr(self._backend, "delete_strays", None)
+        return [] if delete is None or not names else list(await delete(names))
+
+    async def foreign(self) -> list[str]:
+        """What the store holds that tierstore did not write (on the local disk), never touched; none elsewhere."""
+        find = getattr(self._backend, "foreign", None)
+        return [] if find is None else list(await find())
 
     # -- the store's time ----------------------------------------------------------------------------------
 
