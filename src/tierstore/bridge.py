@@ -21,44 +21,34 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, get_args
+from typing import TYPE_CHECKING
 
 from tierstore import ids
-from tierstore.artifacts import Artifacts
-from tierstore.artifacts.custom import CustomArtifacts
-from tierstore.artifacts.objects import ObjectArtifacts
+from tierstore.artifacts import open_artifacts
 from tierstore.backends.base import RestoreSpeed, RestoreStatus, StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.chuk.calls import ChukCalls
 from tierstore.clock import SYSTEM_CLOCK, Clock, check_clock
-from tierstore.codec import Buffer, Codec, Compression, Encoded, PreparedPage
+from tierstore.codec import Buffer, Codec, Compression, Encoded, PreparedPage, is_big
 from tierstore.concurrency import Progress, bounded_gather
 from tierstore.enums import StorageTier
-from tierstore.errors import (
-    IntegrityError,
-    InvalidInputError,
-    NotSupportedError,
-    ObjectNotFoundError,
-)
+from tierstore.errors import IntegrityError, InvalidInputError, NotSupportedError, ObjectNotFoundError
 from tierstore.loops import PerLoop
-from tierstore.models import (
-    CheckpointEntry,
-    CheckpointManifest,
-    MemoryPage,
-    PageEntry,
-    PageMetadata,
-    StorageStats,
+from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageEntry, PageMetadata, StorageStats
+from tierstore.protocol import (
+    DEFAULT_LEASE_TTL,
+    Plan,
+    References,
+    new_entry,
+    read_checkpoint,
+    with_state,
+    write_checkpoint,
 )
-from tierstore.protocol import DEFAULT_LEASE_TTL, Guard, Plan, References, Reuse, with_state, write_checkpoint
-from tierstore.protocol.reader import read_checkpoint
-from tierstore.simple import SimpleBackend, is_simple_backend
-from tierstore.validate import PERSISTENT_TIERS, as_page, as_tier, type_name
+from tierstore.simple import SimpleBackend
+from tierstore.validate import as_page, as_pages, as_stored, as_tier, check_restore, clip, resolve_tier, type_name
 
 if TYPE_CHECKING:
     from tierstore.config import TierstoreSettings
-
-_BIG_PAGE: Final = 1 << 20
-"""Pages above this size are encoded and decoded in a worker thread, off the event loop."""
 
 
 class ArtifactsBridge(ChukCalls):
@@ -90,22 +80,10 @@ class ArtifactsBridge(ChukCalls):
         self.compression: Compression = self.codec.compression
         self.backend: StorageBackend | SimpleBackend = backend if backend is not None else InMemoryBackend()
         self.session_id = session_id
-        self._artifacts: Artifacts
-        self._guard: Guard | None = None
-        """The checkpoint protocol, on a store that has it (a rich backend); None on a custom backend."""
-        if isinstance(self.backend, StorageBackend):
-            objects = ObjectArtifacts(
-                self.backend, self.codec, concurrency=concurrency, lease_ttl=lease_ttl, clock=self.clock
-            )
-            self._artifacts = objects
-            self._guard = Guard(objects.refs, Reuse(self.backend, objects.refs.manifests, self.codec))
-        elif is_simple_backend(self.backend):
-            self._artifacts = CustomArtifacts(self.backend, self.codec)
-        else:
-            raise InvalidInputError(
-                f"{type_name(self.backend)} is not a storage backend: implement store/load/delete/exists/"
-                "list_pages (the spec's Custom Backend) or tierstore's StorageBackend protocol"
-            )
+        # Where pages go (tierstore.artifacts), and the checkpoint protocol where the store has one (a rich backend).
+        self._artifacts, self._guard = open_artifacts(
+            self.backend, self.codec, concurrency=concurrency, lease_ttl=lease_ttl, clock=self.clock
+        )
         self.concurrency = concurrency
         self._limit = PerLoop(lambda: asyncio.Semaphore(concurrency))  # a semaphore binds to its loop
         self._tally_pages = 0
@@ -125,11 +103,8 @@ class ArtifactsBridge(ChukCalls):
     async def store_page(self, page: MemoryPage, tier: StorageTier | str | None = None) -> str:
         """Store a page as a new artifact and return its id (``mem_{tier}_{n}``), unique to this call."""
         page = as_page(page)
-        resolved = _resolve_tier(page, tier)
-        if _is_big(page):
-            prepared = await asyncio.to_thread(self.codec.prepare_page, page)
-        else:
-            prepared = self.codec.prepare_page(page)
+        resolved = resolve_tier(page, tier)
+        prepared = await self.codec.prepare_page_off_loop(page) if is_big(page) else self.codec.prepare_page(page)
         async with self._limit.get():
             artifact, encoded = await self._artifacts.create_page(page, prepared, resolved, None)
         self._tally_pages += 1
@@ -155,23 +130,14 @@ class ArtifactsBridge(ChukCalls):
         page = as_page(page)
         if not isinstance(owner, str) or not ids.is_checkpoint_id(owner):
             raise InvalidInputError(f"owner must be the checkpoint id of a lease, not {owner!r}")
-        resolved = _resolve_tier(page, tier)
-        prepared = await self._prepare(page, identity=True)
+        resolved = resolve_tier(page, tier)
+        prepared = await self.codec.prepare_page_off_loop(page, identity=True)
         if reuse is not None and reuse.identity == prepared.identity and reuse.tier == resolved.value:
             return with_state(reuse, page)
         artifact, encoded = await self._create(page, prepared, resolved, owner=owner)
         self._tally_pages += 1
         self._tally_bytes += encoded.size
-        entry = CheckpointEntry(
-            page_id=page.page_id,
-            artifact_id=artifact,
-            modality=page.modality.value,
-            tier=resolved.value,
-            checksum=encoded.checksum,
-            size_bytes=encoded.size,
-            identity=prepared.identity,
-        )
-        return with_state(entry, page)
+        return with_state(new_entry(page, artifact, resolved, encoded, prepared.identity), page)
 
     async def load_page(self, artifact_id: str) -> MemoryPage | None:
         """The page stored under ``artifact_id``, verified; None when there is none (or it is no artifact id)."""
@@ -218,12 +184,9 @@ class ArtifactsBridge(ChukCalls):
 
     async def restore_page(self, artifact_id: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
         """Ask the backend to bring an archived artifact back; load it once the status is ``restored``."""
-        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-            raise InvalidInputError(f"days must be an int of at least 1, not {days!r}")
-        if speed not in get_args(RestoreSpeed):
-            raise InvalidInputError(f"speed must be one of {', '.join(get_args(RestoreSpeed))}, not {speed!r}")
-        backend = self._needs("restore_page").backend
-        return await backend.restore(self._existing_key(artifact_id), days=days, speed=speed)
+        check_restore(days, speed)
+        references = self._needs("restore_page")
+        return await references.restore(self._existing_key(artifact_id), days=days, speed=speed)
 
     def references(self, call: str) -> References:
         """The store's protocol handle (:class:`~tierstore.protocol.references.References`): its records, its
@@ -244,7 +207,7 @@ class ArtifactsBridge(ChukCalls):
     def _existing_key(self, artifact_id: str) -> str:
         key = self._artifacts.artifact_key(artifact_id)
         if key is None:
-            raise ObjectNotFoundError(_clip(artifact_id))
+            raise ObjectNotFoundError(clip(artifact_id, 100))
         return key
 
     # -- statistics ---------------------------------------------------------------------------------------
@@ -253,34 +216,25 @@ class ArtifactsBridge(ChukCalls):
         """Pages and bytes stored, without I/O: exact where the backend knows them (in memory), else this bridge's
         own tally (``exact=False``; ``await collect_stats()`` counts by listing)."""
         usage = self._artifacts.usage()
-        name, persistent = self._artifacts.name, self._artifacts.persistent
-        if usage is not None:
-            pages, size, checkpoints = usage
-            return StorageStats(
-                backend=name,
-                persistent=persistent,
-                pages_stored=pages,
-                total_bytes=size,
-                checkpoints=checkpoints,
-                session_id=self.session_id,
-            )
+        pages, size, checkpoints = usage if usage is not None else (self._tally_pages, self._tally_bytes, None)
         return StorageStats(
-            backend=name,
-            persistent=persistent,
-            pages_stored=self._tally_pages,
-            total_bytes=self._tally_bytes,
-            exact=False,
+            backend=self._artifacts.name,
+            persistent=self._artifacts.persistent,
+            pages_stored=pages,
+            total_bytes=size,
+            checkpoints=checkpoints,
+            exact=usage is not None,
             session_id=self.session_id,
         )
 
     async def collect_stats(self) -> StorageStats:
         """Exact figures, by listing the store."""
-        backend = self._needs("collect_stats").backend
+        self._needs("collect_stats")
         sizes = [entry.size for entry in await self._artifacts.page_entries()]
         checkpoints = await self._artifacts.checkpoint_keys()
         return StorageStats(
-            backend=backend.name,
-            persistent=backend.persistent,
+            backend=self._artifacts.name,
+            persistent=self._artifacts.persistent,
             pages_stored=len(sizes),
             total_bytes=sum(sizes),
             checkpoints=len(checkpoints),
@@ -304,13 +258,14 @@ class ArtifactsBridge(ChukCalls):
         the page). A pending tomb cannot take them (its deleter saw that lease, or the caller saw the tomb when it
         named them).
         """
-        kept = self._check_stored(stored)
-        checked = _check_pages(pages)
+        kept = as_stored(stored, self._artifacts.artifact_key)
+        checked = as_pages(pages)
         ids.check_text_id(name, "checkpoint name")
         now = self.clock.now()
         checkpoint_id = ids.timestamped(ids.CHECKPOINT_PREFIX, now)
-        prepared = await bounded_gather((self._prepare(p, identity=True) for p in checked), self.concurrency)
-        plan = Plan(checkpoint_id, name, now, checked, prepared, [_resolve_tier(p, None) for p in checked], kept)
+        prepare = self.codec.prepare_page_off_loop
+        prepared = await bounded_gather((prepare(p, identity=True) for p in checked), self.concurrency)
+        plan = Plan(checkpoint_id, name, now, checked, prepared, [resolve_tier(p, None) for p in checked], kept)
         written = await write_checkpoint(plan, self._artifacts, self._create, self.concurrency, self._guard)
         self._tally_pages += written.uploaded
         self._tally_bytes += written.uploaded_bytes
@@ -328,7 +283,7 @@ class ArtifactsBridge(ChukCalls):
         key = self._artifacts.checkpoint_key(checkpoint_id)
         manifest = None if key is None else await self._artifacts.manifest(key)
         if key is None or manifest is None:
-            raise ObjectNotFoundError(_clip(checkpoint_id))
+            raise ObjectNotFoundError(clip(checkpoint_id, 100))
         if isinstance(only, str):
             raise InvalidInputError("only must be an iterable of page ids, not one str")
         wanted = None if only is None else {ids.check_text_id(p, "page id") for p in only}
@@ -404,36 +359,14 @@ class ArtifactsBridge(ChukCalls):
 
     # -- internals ----------------------------------------------------------------------------------------------
 
-    def _check_stored(self, stored: Iterable[CheckpointEntry]) -> list[CheckpointEntry]:
-        if isinstance(stored, str | bytes | dict) or not isinstance(stored, Iterable):
-            raise InvalidInputError(f"stored must be an iterable of CheckpointEntry, not {type_name(stored)}")
-        kept = list(stored)
-        for entry in kept:
-            if not isinstance(entry, CheckpointEntry):
-                raise InvalidInputError(f"stored must hold CheckpointEntry objects, not {type_name(entry)}")
-            if self._artifacts.artifact_key(entry.artifact_id) is None:
-                raise InvalidInputError(f"{_clip(entry.artifact_id)} is no artifact id of this store")
-        return kept
-
     async def _create(
         self, page: MemoryPage, prepared: PreparedPage, tier: StorageTier, owner: str | None
     ) -> tuple[str, Encoded]:
         async with self._limit.get():
             return await self._artifacts.create_page(page, prepared, tier, owner)
 
-    async def _prepare(self, page: MemoryPage, *, identity: bool = False) -> PreparedPage:
-        if _is_big(page):
-            return await asyncio.to_thread(self.codec.prepare_page, page, identity=identity)
-        return self.codec.prepare_page(page, identity=identity)
-
     async def _decode(self, data: Buffer, key: str) -> tuple[MemoryPage, str | None]:
-        bound = key if self._artifacts.binds_keys else None
-        try:
-            if len(data) > _BIG_PAGE:
-                return await asyncio.to_thread(self.codec.decode_page, data, bound)
-            return self.codec.decode_page(data, bound)
-        except IntegrityError as exc:
-            raise IntegrityError(f"{key}: {exc}", key=key) from exc
+        return await self.codec.decode_page_off_loop(data, key, bound=self._artifacts.binds_keys)
 
 
 def bridge_from_env(settings: TierstoreSettings | None = None) -> ArtifactsBridge:
@@ -446,25 +379,3 @@ def bridge_from_env(settings: TierstoreSettings | None = None) -> ArtifactsBridg
         compression=settings.compression,
         concurrency=settings.concurrency,
     )
-
-
-def _check_pages(pages: Any) -> list[MemoryPage]:
-    if pages is None or isinstance(pages, str | bytes | dict) or not isinstance(pages, Iterable):
-        raise InvalidInputError(f"pages must be an iterable of MemoryPage, not {type_name(pages)}")
-    return [as_page(p) for p in pages]
-
-
-def _is_big(page: MemoryPage) -> bool:
-    """Whether a page is encoded in a worker thread, off the event loop."""
-    return isinstance(page.content, bytes | str) and len(page.content) > _BIG_PAGE
-
-
-def _resolve_tier(page: MemoryPage, tier: Any) -> StorageTier:
-    """The given tier, else the page's own if it is L2-L4, else L3 (an evicted page lands in L3)."""
-    if tier is None:
-        return page.storage_tier if page.storage_tier in PERSISTENT_TIERS else StorageTier.L3
-    return as_tier(tier)
-
-
-def _clip(value: str, limit: int = 100) -> str:
-    return value if len(value) <= limit else value[:limit] + f"… ({len(value)} characters)"

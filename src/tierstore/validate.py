@@ -6,6 +6,8 @@
   ``storage_tier``) is checked here again; the bridge stores the validated copy and never changes the caller's.
 * :func:`as_tier` takes a tier as a ``StorageTier``, another library's tier enum of the same values, or the plain
   string in any case (``"L4"``, ``"l4"``).
+* :func:`as_pages`, :func:`as_stored`, :func:`resolve_tier` and :func:`check_restore` check the other arguments of
+  the bridge's calls (``checkpoint``, ``store_page``, ``restore_page``).
 * :func:`check_json` refuses what JSON would not give back equal, or nests deeper than :data:`MAX_DEPTH`.
 
 Every refusal is an :class:`~tierstore.errors.InvalidInputError`; where two classes share a name, messages give
@@ -15,16 +17,17 @@ the module too.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 from pydantic import BaseModel, ValidationError
 
 from tierstore import ids
+from tierstore.backends.base import RestoreSpeed
 from tierstore.enums import StorageTier
 from tierstore.errors import InvalidInputError
-from tierstore.models import MemoryPage
+from tierstore.models import CheckpointEntry, MemoryPage
 
 MAX_DEPTH: Final = 100
 """Deepest nesting of lists and dicts accepted in content and metadata (Python's own JSON coder fails near 1,000)."""
@@ -70,6 +73,43 @@ def as_tier(value: Any, allowed: Collection[StorageTier] = PERSISTENT_TIERS) -> 
     if tier not in allowed:
         raise InvalidInputError(f"pages are stored in {names}, not {tier.value} (L0 and L1 live in the process)")
     return tier
+
+
+def resolve_tier(page: MemoryPage, tier: Any) -> StorageTier:
+    """The tier a page is stored in: ``tier`` when given, else the page's own if it is L2-L4, else L3 (an evicted
+    page lands in L3)."""
+    if tier is None:
+        return page.storage_tier if page.storage_tier in PERSISTENT_TIERS else StorageTier.L3
+    return as_tier(tier)
+
+
+def as_pages(pages: Any) -> list[MemoryPage]:
+    """Validated copies of an iterable of pages (a str, bytes or dict is refused: it iterates as something else)."""
+    if pages is None or isinstance(pages, str | bytes | dict) or not isinstance(pages, Iterable):
+        raise InvalidInputError(f"pages must be an iterable of MemoryPage, not {type_name(pages)}")
+    return [as_page(p) for p in pages]
+
+
+def as_stored(stored: Any, artifact_key: Callable[[object], str | None]) -> list[CheckpointEntry]:
+    """``checkpoint(stored=...)`` as a list: CheckpointEntry objects, each naming an artifact id of the store
+    (``artifact_key`` gives None for one that is not)."""
+    if isinstance(stored, str | bytes | dict) or not isinstance(stored, Iterable):
+        raise InvalidInputError(f"stored must be an iterable of CheckpointEntry, not {type_name(stored)}")
+    kept = list(stored)
+    for entry in kept:
+        if not isinstance(entry, CheckpointEntry):
+            raise InvalidInputError(f"stored must hold CheckpointEntry objects, not {type_name(entry)}")
+        if artifact_key(entry.artifact_id) is None:
+            raise InvalidInputError(f"{clip(entry.artifact_id, 100)} is no artifact id of this store")
+    return kept
+
+
+def check_restore(days: Any, speed: Any) -> None:
+    """``restore_page``'s options: ``days`` an int of at least 1, ``speed`` one of :data:`RestoreSpeed`."""
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise InvalidInputError(f"days must be an int of at least 1, not {days!r}")
+    if speed not in get_args(RestoreSpeed):
+        raise InvalidInputError(f"speed must be one of {', '.join(get_args(RestoreSpeed))}, not {speed!r}")
 
 
 def _either(names: list[str]) -> str:
@@ -118,13 +158,14 @@ def _check_text(text: str, what: str) -> None:
 
 def _describe(value: Any) -> str:
     if isinstance(value, str):
-        return repr(_clip(value))
-    return f"{type_name(value)} {_clip(repr(value))}"
+        return repr(clip(value))
+    return f"{type_name(value)} {clip(repr(value))}"
 
 
 def _short(value: Any) -> str:
-    return repr(_clip(value)) if isinstance(value, str) else type_name(value)
+    return repr(clip(value)) if isinstance(value, str) else type_name(value)
 
 
-def _clip(text: str, limit: int = 80) -> str:
+def clip(text: str, limit: int = 80) -> str:
+    """``text`` as a message shows it: its first ``limit`` characters, and how many there were."""
     return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"

@@ -8,17 +8,26 @@
   interface (``store``/``load``/``delete``/``exists``/``list_pages``), which chooses its own artifact ids. Calls
   that need more (tier changes, restores, maintenance) raise NotSupportedError there.
 
-The bridge talks to both through :class:`Artifacts`: each member is one both really do.
+The bridge talks to both through :class:`Artifacts`: each member is one both really do. :func:`open_artifacts`
+chooses the side for a backend, and on a rich one builds the protocol (:class:`~tierstore.protocol.Guard`) with it.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Protocol
 
-from tierstore.backends.base import ListEntry
-from tierstore.codec import Buffer, Encoded, PreparedPage
+from tierstore.artifacts.custom import CustomArtifacts
+from tierstore.artifacts.objects import ObjectArtifacts
+from tierstore.backends.base import ListEntry, StorageBackend
+from tierstore.clock import Clock
+from tierstore.codec import Buffer, Codec, Encoded, PreparedPage
 from tierstore.enums import StorageTier
+from tierstore.errors import InvalidInputError
 from tierstore.models import CheckpointManifest, MemoryPage, PageMetadata
+from tierstore.protocol import Guard, Reuse
+from tierstore.simple import SimpleBackend, is_simple_backend
+from tierstore.validate import type_name
 
 
 class Artifacts(Protocol):
@@ -92,3 +101,19 @@ class Artifacts(Protocol):
     async def aclose(self) -> None:
         """Release the backend's clients."""
         ...
+
+
+def open_artifacts(
+    backend: StorageBackend | SimpleBackend, codec: Codec, *, concurrency: int, lease_ttl: timedelta, clock: Clock
+) -> tuple[Artifacts, Guard | None]:
+    """The artifacts on ``backend``, and the checkpoint protocol where it has one (a rich backend; None on a custom
+    one). InvalidInputError for an object that is neither kind of backend."""
+    if isinstance(backend, StorageBackend):
+        objects = ObjectArtifacts(backend, codec, concurrency=concurrency, lease_ttl=lease_ttl, clock=clock)
+        return objects, Guard(objects.refs, Reuse(backend, objects.refs.manifests, codec))
+    if is_simple_backend(backend):
+        return CustomArtifacts(backend, codec), None
+    raise InvalidInputError(
+        f"{type_name(backend)} is not a storage backend: implement store/load/delete/exists/list_pages (the spec's "
+        "Custom Backend) or tierstore's StorageBackend protocol"
+    )

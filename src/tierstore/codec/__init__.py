@@ -10,7 +10,9 @@ the id allocator, maintenance. Nothing else passes encoding options around. The 
 * :mod:`~tierstore.codec.documents`: manifests and records in frames;
 * :mod:`~tierstore.codec.metadata`: a page's description as object metadata and tags;
 * :mod:`~tierstore.codec.compression`: zstd, optional;
-* :mod:`~tierstore.codec.speed`: hashing and write tokens that keep the event loop cheap.
+* :mod:`~tierstore.codec.speed`: hashing and write tokens that keep the event loop cheap; pages above
+  :data:`BIG_PAGE` are encoded and decoded in a worker thread (:meth:`Codec.prepare_page_off_loop`,
+  :meth:`Codec.decode_page_off_loop`).
 
 chuk-ai-session-manager's plain JSON pages are read through :mod:`tierstore.chuk.legacy_json`. This package
 imports nothing from ``backends/`` or from the bridge.
@@ -18,6 +20,7 @@ imports nothing from ``backends/`` or from the bridge.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -26,9 +29,11 @@ from tierstore.codec.compression import COMPRESSIONS, Compression, check_compres
 from tierstore.codec.frame import HEADER_START, VERSION, Buffer, Encoded, Frame, Header, Kind
 from tierstore.codec.pages import VOLATILE_FIELDS, PreparedPage
 from tierstore.enums import StorageTier
+from tierstore.errors import IntegrityError
 from tierstore.models import CheckpointManifest, MemoryPage
 
 __all__ = [
+    "BIG_PAGE",
     "COMPRESSIONS",
     "HEADER_START",
     "PLAIN",
@@ -42,7 +47,16 @@ __all__ = [
     "Header",
     "Kind",
     "PreparedPage",
+    "is_big",
 ]
+
+BIG_PAGE: Final = 1 << 20
+"""Pages (and frames) above this size are encoded and decoded in a worker thread, off the event loop."""
+
+
+def is_big(page: MemoryPage) -> bool:
+    """Whether a page is encoded in a worker thread, off the event loop."""
+    return isinstance(page.content, bytes | str) and len(page.content) > BIG_PAGE
 
 
 class Codec:
@@ -67,6 +81,12 @@ class Codec:
         :attr:`PreparedPage.identity`, which only checkpoints need)."""
         return pages.prepare_page(page, self.compression, identity=identity)
 
+    async def prepare_page_off_loop(self, page: MemoryPage, *, identity: bool = False) -> PreparedPage:
+        """:meth:`prepare_page`, in a worker thread for a page above :data:`BIG_PAGE` (the loop stays free)."""
+        if is_big(page):
+            return await asyncio.to_thread(pages.prepare_page, page, self.compression, identity=identity)
+        return pages.prepare_page(page, self.compression, identity=identity)
+
     frame_page = staticmethod(pages.frame_page)
     """The frame of a prepared page under a key (None: a key the backend chooses), with a write token of its own
     (:func:`tierstore.codec.pages.frame_page`, called once per page stored: no method layer around it)."""
@@ -79,6 +99,17 @@ class Codec:
         """The page stored under ``key`` (None: the frame is not bound to where it sits) and the checksum it was
         verified against (None for chuk's plain JSON)."""
         return pages.decode_page(data, key)
+
+    async def decode_page_off_loop(self, data: Buffer, key: str, *, bound: bool) -> tuple[MemoryPage, str | None]:
+        """:meth:`decode_page` of what was read from ``key`` (``bound``: the frame names that key; False where the
+        store chose the key after the write), in a worker thread above :data:`BIG_PAGE`; IntegrityError naming
+        ``key``."""
+        try:
+            if len(data) > BIG_PAGE:
+                return await asyncio.to_thread(pages.decode_page, data, key if bound else None)
+            return pages.decode_page(data, key if bound else None)
+        except IntegrityError as exc:
+            raise IntegrityError(f"{key}: {exc}", key=key) from exc
 
     def page_fields(self, header: Header) -> dict[str, Any]:
         """The page fields (all but content) of a verified page header."""

@@ -96,7 +96,7 @@ from tierstore.protocol.records import (
 )
 from tierstore.protocol.references import References
 from tierstore.protocol.reuse import REUSE_FROM_NEWEST, Reuse
-from tierstore.protocol.writer import Guard, Plan, Written, with_state, write_checkpoint
+from tierstore.protocol.writer import Guard, Plan, Written, new_entry, with_state, write_checkpoint
 
 __all__ = [
     "DEFAULT_LEASE_TTL",
@@ -114,6 +114,7 @@ __all__ = [
     "TombState",
     "Written",
     "as_utc",
+    "new_entry",
     "read_checkpoint",
     "with_state",
     "write_checkpoint",

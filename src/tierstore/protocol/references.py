@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from tierstore import ids
-from tierstore.backends.base import ListEntry, ObjectInfo, StorageBackend
+from tierstore.backends.base import ListEntry, ObjectInfo, RestoreSpeed, RestoreStatus, StorageBackend
 from tierstore.clock import SYSTEM_CLOCK, Clock
 from tierstore.codec import PLAIN, Buffer, Codec
 from tierstore.concurrency import bounded_gather
@@ -187,6 +187,11 @@ class References:
         """What the store holds that tierstore did not write (on the local disk), never touched; none elsewhere."""
         find = getattr(self._backend, "foreign", None)
         return [] if find is None else list(await find())
+
+    async def restore(self, key: str, *, days: int, speed: RestoreSpeed) -> RestoreStatus:
+        """Ask the store to bring the archived object at ``key`` back for ``days`` (``restore_page``): no record is
+        written, as a restore changes neither an object's bytes nor its tier."""
+        return await self._backend.restore(key, days=days, speed=speed)
 
     # -- the store's time ----------------------------------------------------------------------------------
 

@@ -84,6 +84,20 @@ class Plan:
     kept: list[CheckpointEntry]
 
 
+def new_entry(page: MemoryPage, artifact: str, tier: StorageTier, encoded: Encoded, identity: str) -> CheckpointEntry:
+    """The entry a manifest holds for ``page`` just written as ``artifact`` (its frame ``encoded``), without the
+    page's bookkeeping (:func:`with_state` adds it)."""
+    return CheckpointEntry(
+        page_id=page.page_id,
+        artifact_id=artifact,
+        modality=page.modality.value,
+        tier=tier.value,
+        checksum=encoded.checksum,
+        size_bytes=encoded.size,
+        identity=identity,
+    )
+
+
 def with_state(entry: CheckpointEntry, page: MemoryPage) -> CheckpointEntry:
     """``entry`` carrying ``page``'s bookkeeping fields (what a restore puts back), page id and modality."""
     state = PageState.model_validate({name: getattr(page, name) for name in VOLATILE_FIELDS})
@@ -115,15 +129,7 @@ async def write_checkpoint(
         artifact, encoded = await create(checked[i], prepared[i], tiers[i], checkpoint_id)
         written.append(artifact)
         uploaded_bytes += encoded.size
-        entries[i] = CheckpointEntry(
-            page_id=checked[i].page_id,
-            artifact_id=artifact,
-            modality=checked[i].modality.value,
-            tier=tiers[i].value,
-            checksum=encoded.checksum,
-            size_bytes=encoded.size,
-            identity=prepared[i].identity,
-        )
+        entries[i] = new_entry(checked[i], artifact, tiers[i], encoded, prepared[i].identity)
 
     async def reuse_or_upload(i: int) -> None:
         assert guard is not None  # candidates exist only where the protocol does
