@@ -1,5 +1,5 @@
-"""User and session ids: the one check every part of tierstore applies to them (issue 28; design in
-``docs/design/scopes.md``).
+"""User and session ids: the one check every part of tierstore applies to them, and the key prefix of a scope (issue
+28; design in ``docs/design/scopes.md``). Not wired into the bridge yet.
 
 Contract of :func:`check_scope_id`: a user id or session id is accepted exactly as given, or refused with
 :class:`~tierstore.errors.InvalidInputError` naming what is wrong, before any I/O. Accepted ids are:
@@ -18,10 +18,19 @@ Contract of :func:`check_scope_id`: a user id or session id is accepted exactly 
 
 Format characters (Cf: the zero-width joiners of emoji sequences, bidirectional marks) are accepted: real names
 hold them. Ids are compared by code point, so two that merely look alike are two scopes.
+
+Contract of :func:`scope_prefix`: the prefix of every key of a scope, ``u-{U}.`` for a user's shared scope and
+``u-{U}.s-{S}.`` for a session, where ``U`` and ``S`` are :func:`segment` digests of the ids (a session without a
+user belongs to the user ``""``, which no valid id equals); ``""`` (the root, where unscoped pages stay) for no
+user and no session. No id ever becomes part of a key: keys are ASCII ``[A-Za-z0-9._-]`` of at most 256 characters,
+and a fixed-width digest fits any id into that and keeps every scope's prefix from being a prefix of another's.
+These strings name stored objects: changing them orphans every scoped store, so tests pin them.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import unicodedata
 from typing import Any, Final, Literal
 
@@ -33,6 +42,9 @@ addresses), while two ids percent-encoded (up to 3 characters a byte) still fit 
 its description (inside S3's 2 KB), so a page can name its scope without a body read."""
 
 ScopeKind = Literal["user id", "session id"]
+SegmentKind = Literal["user", "session", "page"]
+SEGMENT_LENGTH: Final = 26
+"""Characters of a digest segment: 16 bytes of SHA-256 (128 bits, no collision in any store's lifetime) in base32."""
 
 _SEPARATORS: Final = ("/", "\\")
 _DOT_SEGMENTS: Final = frozenset({".", ".."})
@@ -70,3 +82,23 @@ def check_scope_id(value: Any, kind: ScopeKind) -> str:
     if value in _DOT_SEGMENTS:
         raise InvalidInputError(f"{kind} must not be {value!r}: it is a relative path segment")
     return value
+
+
+def segment(kind: SegmentKind, text: str) -> str:
+    """The key segment standing for ``text`` (a user id, a session id or a page id): the first 16 bytes of
+    SHA-256 over ``tierstore-scope``, ``kind`` and ``text`` in UTF-8 (NUL-separated), in lowercase base32 without
+    padding, :data:`SEGMENT_LENGTH` characters of ``a-z2-7``. ``kind`` keeps a user and a session of one name apart."""
+    digest = hashlib.sha256(b"tierstore-scope\0" + kind.encode() + b"\0" + text.encode("utf-8")).digest()[:16]
+    return base64.b32encode(digest).decode("ascii").rstrip("=").lower()
+
+
+def scope_prefix(user_id: str | None, session_id: str | None = None) -> str:
+    """The prefix of every key of the scope bound to ``user_id`` and ``session_id`` (module contract); both are
+    checked with :func:`check_scope_id` first."""
+    if user_id is None and session_id is None:
+        return ""
+    user = "" if user_id is None else check_scope_id(user_id, "user id")
+    prefix = f"u-{segment('user', user)}."
+    if session_id is None:
+        return prefix
+    return f"{prefix}s-{segment('session', check_scope_id(session_id, 'session id'))}."
