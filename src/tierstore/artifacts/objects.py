@@ -63,10 +63,9 @@ class ObjectArtifacts:
         self, page: MemoryPage, prepared: PreparedPage, tier: StorageTier, owner: str | None
     ) -> tuple[str, Encoded]:
         """Frame a prepared page for this bridge's next free key and write it create-if-absent, with its
-        description as object metadata and tags; returns the key and the frame written."""
+        description as object metadata and tags (``owner``: the checkpoint it is written for); returns the key and
+        the frame written."""
         # Described by the codec from the page validated once, within the backend's rules: not checked again.
-        """Store a prepared page as a new artifact (``owner``: the checkpoint it is written for); its key and
-        frame."""
         tags = Checked(self.codec.page_tags(page, tier))
         written: list[Encoded] = []
 
