@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tierstore import IntegrityError, InvalidInputError, MemoryPage, Modality, StorageTier
-from tierstore.codec import HEADER_START, PLAIN, Codec
+from tierstore.codec import BIG_PAGE, HEADER_START, PLAIN, Codec
 from tierstore.models import CheckpointManifest
 from tierstore.validate import MAX_DEPTH
 
@@ -66,6 +66,14 @@ def test_a_frame_under_another_key_is_refused_on_every_read_path() -> None:
         PLAIN.decode_manifest(PLAIN.encode_manifest(manifest).data, "c2")
     with pytest.raises(IntegrityError, match="written as"):
         PLAIN.decode_record(PLAIN.encode_record("tomb_1", {}).data, "tomb_2")
+
+
+@pytest.mark.parametrize("length", [10, BIG_PAGE + 1], ids=["small", "big"])
+async def test_a_frame_under_another_key_is_refused_off_the_loop_at_every_size(length: int) -> None:
+    frame = PLAIN.encode_page(_page("x" * length), "mem_L3_1").data
+    with pytest.raises(IntegrityError, match="written as 'mem_L3_1', not 'mem_L3_2'"):
+        await PLAIN.decode_page_off_loop(frame, "mem_L3_2", bound=True)
+    assert (await PLAIN.decode_page_off_loop(frame, "mem_L3_2", bound=False))[0].page_id == "a"
 
 
 def test_two_writes_of_one_page_under_one_key_never_share_bytes() -> None:

@@ -11,6 +11,7 @@ from tests.contract.conftest import text_page
 from tests.reliability.figures import record
 from tierstore import ArtifactsBridge, IntegrityError
 from tierstore.backends.base import Buffer, StorageBackend
+from tierstore.codec import BIG_PAGE
 from tierstore.maintenance import fsck
 
 
@@ -52,10 +53,13 @@ async def test_damaged_page_raises_on_load_restore_and_fsck(
     record("corruptions detected on load, restore and fsck", 1, rig)
 
 
+@pytest.mark.parametrize("size", ["small", "big"])
 async def test_swapped_objects_are_detected_on_restore_and_fsck(
-    bridge: ArtifactsBridge, backend: StorageBackend, rig: str
+    bridge: ArtifactsBridge, backend: StorageBackend, rig: str, size: str
 ) -> None:
-    checkpoint = await bridge.checkpoint([text_page("a"), text_page("b")], name="c")
+    # a big page is decoded in a worker thread, a path of its own: each read path must bind the key there too
+    length = BIG_PAGE + 1 if size == "big" else 40
+    checkpoint = await bridge.checkpoint([text_page(n, n * length) for n in ("a", "b")], name="c")
     manifest = await bridge.get_checkpoint_manifest(checkpoint)
     assert manifest is not None
     first, second = (e.artifact_id for e in manifest.pages)
@@ -68,6 +72,8 @@ async def test_swapped_objects_are_detected_on_restore_and_fsck(
     for artifact in (first, second):
         with pytest.raises(IntegrityError, match="written as"):
             await fresh.load_page(artifact)
+        with pytest.raises(IntegrityError):
+            await fresh.get_metadata(artifact)
     with pytest.raises(IntegrityError, match="written as"):
         await fresh.restore_checkpoint(checkpoint)
     report = await fsck(bridge)
