@@ -130,6 +130,26 @@ async def test_no_wrong_clock_lets_gc_take_what_is_live_or_young(backend: Storag
         assert len(await collector.restore_checkpoint(checkpoint)) == count
 
 
+async def test_no_wrong_clock_lets_delete_checkpoint_take_what_a_live_lease_names(backend: StorageBackend) -> None:
+    """The sweep judges leases in the store's time at its pending tomb: a deleter whose clock is off either way
+    neither takes what a running checkpoint reuses nor keeps what nothing names."""
+    writer = ArtifactsBridge(backend=backend)
+    for offset in [*_COLLECTOR_OFFSETS, timedelta(days=365), -timedelta(days=365)]:
+        checkpoint = await writer.checkpoint(_pages(f"d{offset.days}_", 2), name="doomed")
+        manifest = await writer.get_checkpoint_manifest(checkpoint)
+        assert manifest is not None
+        named, alone = (entry.artifact_id for entry in manifest.pages)
+        running = ids.timestamped(ids.CHECKPOINT_PREFIX, writer.clock.now())
+        lease = writer.references("test").lease(running, [named])  # a running checkpoint reusing ``named``
+        await lease.start()
+        try:
+            await ArtifactsBridge(backend=backend, clock=SkewedClock(offset)).delete_checkpoint(checkpoint)
+            assert await backend.head(named) is not None, f"a deleter {offset} off took what a live lease names"
+            assert await backend.head(alone) is None, offset
+        finally:
+            await lease.release()
+
+
 async def test_leases_orphans_and_tombs_age_in_the_stores_time_alone() -> None:
     store_clock = ManualClock(START)
     backend = InMemoryBackend(clock=store_clock)
