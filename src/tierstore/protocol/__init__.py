@@ -20,7 +20,8 @@ Records (frames of kind ``record``, see :mod:`tierstore.codec`):
   written for a checkpoint carry its id (object metadata ``ckpt``), so a live lease protects them too, however
   long the checkpoint runs.
 * ``tomb_{time}_{random}_p`` / ``_d`` / ``_m`` - artifacts about to be deleted (pending) / deleted / being moved
-  to another tier. Kept until ``gc`` prunes them after its tomb retention (a ``moving`` one goes when its move ends).
+  to another tier. Kept until ``gc`` prunes them after its tomb retention (a ``moving`` one too, once its move was
+  sent: see ``References.retier``).
 * ``ckpt_{time}_{random}`` - a manifest, written last, create-if-absent: a listed checkpoint is a complete one.
 
 The order that makes this safe. A writer: (W0) writes its lease naming the artifacts it may reuse, proves them (below)
@@ -31,7 +32,9 @@ deleter (:meth:`.references.References.sweep`): (D1) writes a pending tomb namin
 protects. If D1 came before W2, the writer sees the tomb and does not use those artifacts. If D1 came after W2, then
 D2 came after W1, so D2 sees the lease (live, as W3 finishes well within ``ttl`` of W1: the writer sends W3 only while
 less than ``ttl / 2`` has passed since it sent W1, by its monotonic clock, and else does W1 and W2 again), or, once W4
-is done, D3 sees the manifest. Either way no listed checkpoint loses an artifact. The same holds for artifacts a
+is done, D3 sees the manifest. Either way no listed checkpoint loses an artifact. ("Sees the tomb": a sweep deletes its
+pending tomb once its deleted tomb is written, so one W2 listed may be gone when read; W2 then lists the tombs
+again and finds the deleted one, :meth:`.references.References.tombs`.) The same holds for artifacts a
 checkpoint uploaded itself: a deleter only takes them while the lease naming their checkpoint is not live, and W2 then
 finds the tomb. (``delete_page`` writes its tomb and deletes, checking nothing: if its tomb comes after W2, it deletes
 a page of a listed checkpoint, as it may.)

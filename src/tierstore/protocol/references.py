@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Final
 
 from tierstore import ids
 from tierstore.backends.base import ListEntry, ObjectInfo, RestoreSpeed, RestoreStatus, StorageBackend
@@ -42,6 +43,9 @@ from tierstore.protocol.records import (
 )
 
 logger = logging.getLogger(__name__)
+
+RELISTS: Final = 4
+"""Listings of the tombs in a row that may each find a tomb gone before it could be read (:meth:`References.tombs`)."""
 
 
 class References:
@@ -96,9 +100,25 @@ class References:
         return [lease for lease in found if lease is not None]
 
     async def tombs(self) -> tuple[list[Tomb], list[str]]:
-        """Every tomb in the store (cached: a tomb never changes), and the keys of those that could not be read."""
+        """Every tomb in the store (cached: a tomb never changes), and the keys of those that could not be read.
+
+        A tomb listed but gone by the time it is read ended while this ran, and what its deleter wrote before
+        ending it (a sweep's deleted tomb, written before its pending one goes) may have been missed by the
+        listing; so the tombs are listed again until none vanished in between, :data:`RELISTS` times at most,
+        after which the vanished ones count as unreadable (everything reused is uploaded anew)."""
+        vanished: list[str] = []
+        for _ in range(RELISTS):
+            tombs, damaged, vanished = await self._read_tombs()
+            if not vanished:
+                return tombs, damaged
+            logger.debug("tombs %s ended while being read: listing the tombs again", vanished)
+        return tombs, damaged + vanished
+
+    async def _read_tombs(self) -> tuple[list[Tomb], list[str], list[str]]:
+        """One listing of the tombs, read: ``(tombs, unreadable keys, keys gone when read)``."""
         keys = [entry.key async for entry in self._backend.list(ids.TOMB_PREFIX)]
         damaged: list[str] = []
+        vanished: list[str] = []
 
         async def read(key: str) -> Tomb | None:
             if key in self._tombs:
@@ -106,6 +126,7 @@ class References:
             try:  # the backend may refuse the read itself (on disk: a FIFO, directory or link at the key)
                 data = await self._backend.get(key)
                 if data is None:
+                    vanished.append(key)
                     return None
                 tomb = Tomb.parse(key, data, self.codec)
             except IntegrityError:
@@ -119,7 +140,7 @@ class References:
         listed = set(keys)
         for key in [k for k in self._tombs if k not in listed]:
             del self._tombs[key]
-        return [tomb for tomb in found if tomb is not None], damaged
+        return [tomb for tomb in found if tomb is not None], damaged, vanished
 
     async def doomed(self) -> Doomed:
         """What the tombs say now (read by a writer after renewing its lease: W2)."""
@@ -240,10 +261,14 @@ class References:
         has (a listed one keeps naming it: an archive of a page a checkpoint names is the user's to make, and
         ``restore_checkpoint`` and ``fsck`` then name the pages to restore first): (M1)
         write a ``moving`` tomb naming it, (M2) list leases, (M3) refuse with InUseError while a live lease reuses it
-        or the checkpoint it was written for runs, else move it, (M4) delete the tomb. A writer whose W2 came after
-        M1 sees the tomb and uploads the page anew; one whose W2 came before M1 renewed its lease (W1) before M2, so
-        M2 sees it live until the manifest is written. An unreadable lease refuses every move until it expires."""
+        or the checkpoint it was written for runs, else move it, (M4) keep the tomb, for ``gc`` to prune after its
+        retention as any other (deleted at once only when refused before the move was sent). A writer whose W2
+        came after M1 sees the tomb, however long after the move, and uploads the page anew; one whose W2 came
+        before M1 renewed its lease (W1) before M2, so M2 sees it live until the manifest is written. (A tomb
+        deleted once the move ended would let a writer whose W0 came after M2 and whose proof came before M3 miss
+        it at W2, and list the page in the tier it left.) An unreadable lease refuses every move until it expires."""
         moving = await self.write_tomb("moving", [key])
+        moved = False  # once the move may have happened, its tomb stays until gc prunes it (M4)
         try:
             leases = await self.leases()
             if leases:  # judged in the store's time at the tomb, as a sweep judges them
@@ -261,9 +286,11 @@ class References:
                 holder = "a lease that cannot be read" if everything else "a checkpoint in progress"
                 logger.info("set_tier of %s refused: %s names it", key, holder)
                 raise InUseError(key, holder)
+            moved = True
             await self._backend.set_tier(key, tier, tags={"tier": tier.value})
         finally:
-            await quietly(self._backend.delete(moving))
+            if not moved:
+                await quietly(self._backend.delete(moving))
 
     async def end_expired(self, leases: list[Lease], now: datetime | None) -> list[str]:
         """``gc``'s end of leases found expired (by ``now``, the store's time); returns those deleted. Each is deleted

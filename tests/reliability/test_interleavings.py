@@ -1,0 +1,238 @@
+"""A checkpoint and a deletion or tier change, interleaved at every pair of their storage calls.
+
+The checkpoint protocol (:mod:`tierstore.protocol`) argues the order of a writer's steps (W0-W4) against a deleter's
+(D1-D4) and a tier change's (M1-M4). This test does not trust the argument: for every ``i`` and ``j``, one actor makes
+its first ``i`` storage calls and stops, the other makes its first ``j`` and stops, then the first runs to its end,
+then the second (and the same with the actors' roles swapped). The other actor is a tier change of an artifact the
+checkpoint reuses, a ``delete_page`` of it, or a ``delete_checkpoint`` of the checkpoint that made it (a sweep).
+
+Whatever the schedule, once both ended: a listed checkpoint names only artifacts that exist in the tier its manifest
+says, except one the tier change moved or ``delete_page`` deleted after the manifest was written (a listed
+checkpoint is not rewritten; a sweep never takes what it names), and it restores whole then; a deleted page never
+comes back. Memory and the disk: the protocol sees only backend calls, and these two make every call synchronous
+in the order given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.contract.conftest import text_page
+from tests.reliability.figures import record
+from tests.soak import scaled
+from tierstore import ArtifactsBridge, FileSystemBackend, StorageTier
+from tierstore.backends.base import ListEntry, StorageBackend
+from tierstore.backends.memory import InMemoryBackend
+from tierstore.errors import InUseError
+
+CALLS = ("put", "get", "get_range", "head", "delete", "delete_many", "delete_if_version", "set_tier", "restore")
+
+
+@dataclass
+class Journal:
+    """Every storage call both actors made, in the order they were made."""
+
+    calls: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
+
+    def first_prefixed(self, actor: str, method: str, prefix: str) -> int | None:
+        """Where ``actor`` first called ``method`` on a key starting ``prefix`` (None: never)."""
+        found = self._prefixed(actor, method, prefix)
+        return found[0] if found else None
+
+    def last_prefixed(self, actor: str, method: str, prefix: str) -> int:
+        """Where ``actor`` last called ``method`` on a key starting ``prefix`` (-1: never)."""
+        found = self._prefixed(actor, method, prefix)
+        return found[-1] if found else -1
+
+    def _prefixed(self, actor: str, method: str, prefix: str) -> list[int]:
+        return [
+            at
+            for at, (who, name, keys) in enumerate(self.calls)
+            if who == actor and name == method and any(k.startswith(prefix) for k in keys)
+        ]
+
+
+class Paused:
+    """Delegates to ``inner``; stops before its ``stop_at``-th storage call (counting every call but the lease
+    keeper's timed renewals) until :meth:`release` names the next stop, and writes each call to the journal."""
+
+    def __init__(self, inner: StorageBackend, actor: str, journal: Journal) -> None:
+        self.inner = inner
+        self.actor = actor
+        self.journal = journal
+        self.calls = 0
+        self.stop_at: int | None = None
+        self.stopped = asyncio.Event()
+        self._go = asyncio.Event()
+
+    def release(self, stop_at: int | None) -> None:
+        """Go on, to stop again before call ``stop_at`` (None: to the end)."""
+        self.stop_at = stop_at
+        self.stopped.clear()
+        self._go.set()
+        self._go.clear()  # the waiter is woken already; the next stop waits again
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if name not in CALLS:
+            return attribute
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            keys = args[0] if args and isinstance(args[0], list) else [args[0]] if args else []
+            await self._tick(name, tuple(keys))
+            return await attribute(*args, **kwargs)
+
+        return call
+
+    def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        async def entries() -> AsyncIterator[ListEntry]:
+            await self._tick("list", (prefix,))
+            async for entry in self.inner.list(prefix):
+                yield entry
+
+        return entries()
+
+    async def _tick(self, name: str, keys: tuple[str, ...]) -> None:
+        task = asyncio.current_task()
+        if task is not None and task.get_name().startswith("tierstore-lease"):
+            return
+        while self.stop_at is not None and self.calls >= self.stop_at:
+            self.stopped.set()
+            await self._go.wait()
+        self.calls += 1
+        self.journal.calls.append((self.actor, name, keys))
+
+
+async def _until_stopped_or_done(actor: Paused, task: asyncio.Task[Any]) -> None:
+    stopped = asyncio.create_task(actor.stopped.wait())
+    await asyncio.wait({stopped, task}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+
+
+async def _outcome(task: asyncio.Task[Any]) -> Any:
+    try:
+        return await task
+    except InUseError as exc:
+        return exc
+
+
+OTHERS = ("set_tier", "delete_page", "delete_checkpoint")
+
+
+Schedule = tuple[tuple[str, int | None], ...]
+"""Which actor goes on next and before which of its calls it stops again (None: to its end)."""
+
+
+def two_phase(first: str, i: int, j: int) -> Schedule:
+    """``first`` makes ``i`` calls, the other ``j``, then ``first`` ends, then the other."""
+    second = "other" if first == "writer" else "writer"
+    return ((first, i), (second, j), (first, None), (second, None))
+
+
+def three_phase(first: str, i: int, j: int, k: int) -> Schedule:
+    """``first`` makes ``i`` calls, the other ``j``, ``first`` goes on to ``k``, the other ends, then ``first``."""
+    second = "other" if first == "writer" else "writer"
+    return ((first, i), (second, j), (first, k), (second, None), (first, None))
+
+
+async def _one_schedule(backend: Callable[[], StorageBackend], other: str, schedule: Schedule) -> dict[str, int]:
+    """Runs one schedule and checks what must hold after it; returns the calls each actor made."""
+    pages = [text_page("kept", "unchanged"), text_page("other", "unchanged too")]
+    base = ArtifactsBridge(backend=backend())
+    journal = Journal()
+    writer_store = Paused(backend(), "writer", journal)
+    other_store = Paused(backend(), "other", journal)
+    c1 = await base.checkpoint([p.model_copy() for p in pages], name="c1")
+    manifest = await base.get_checkpoint_manifest(c1)
+    assert manifest is not None
+    target = manifest.pages[0].artifact_id
+    writer = ArtifactsBridge(backend=writer_store)
+    mover = ArtifactsBridge(backend=other_store)
+
+    def start(name: str) -> Awaitable[Any]:
+        if name == "writer":
+            return writer.checkpoint([p.model_copy() for p in pages], name="c2")
+        if other == "set_tier":
+            return mover.set_tier(target, StorageTier.L2)
+        if other == "delete_page":
+            return mover.delete_page(target)
+        return mover.delete_checkpoint(c1)
+
+    actors = {"writer": writer_store, "other": other_store}
+    tasks: dict[str, asyncio.Task[Any]] = {}
+    for name, stop in schedule:
+        if name in tasks:
+            actors[name].release(stop)
+        else:
+            actors[name].stop_at = stop
+            tasks[name] = asyncio.ensure_future(start(name))
+        await _until_stopped_or_done(actors[name], tasks[name])
+    c2 = tasks["writer"].result()
+    outcome = await _outcome(tasks["other"])
+
+    assert c2 in await base.list_checkpoints()
+    listed = await base.get_checkpoint_manifest(c2)
+    assert listed is not None
+    # The deletion or tier change came after the checkpoint when its tomb came after the writer last read the tombs
+    # (W2): a listed checkpoint is not rewritten, and the user may delete or move a page it names.
+    tomb = journal.first_prefixed("other", "put", "tomb_")
+    after = (
+        other != "delete_checkpoint" and tomb is not None and tomb > journal.last_prefixed("writer", "list", "tomb_")
+    )
+    changed_after_listing = False
+    for entry in listed.pages:
+        info = await base.backend.head(entry.artifact_id)  # type: ignore[attr-defined]
+        if entry.artifact_id == target and after:
+            changed_after_listing = True
+            continue
+        assert info is not None, f"{c2} names {entry.artifact_id}, which is gone ({other}: {schedule})"
+        assert info.tier is not None
+        assert info.tier.value == entry.tier, (
+            f"{c2} names {entry.artifact_id} in {entry.tier}, which is in {info.tier} ({other}: {schedule})"
+        )
+    if not changed_after_listing:
+        restored = await base.restore_checkpoint(c2)
+        assert [p.content for p in restored] == [p.content for p in pages]
+    if other == "delete_page" and outcome is True:
+        assert await base.load_page(target) is None
+    await writer.aclose()
+    await mover.aclose()
+    await base.aclose()
+    return {name: actor.calls for name, actor in actors.items()}
+
+
+@pytest.mark.parametrize("where", ["memory", "filesystem"])
+@pytest.mark.parametrize("other", OTHERS)
+async def test_a_checkpoint_and_a_deletion_or_tier_change_interleaved_at_every_pair_of_calls_break_nothing(
+    where: str, other: str, tmp_path: Path
+) -> None:
+    """Every two-phase schedule, then the three-phase ones (one actor stopped inside while the other ends): every
+    one on memory, a sample drawn at random on the disk (the same protocol, through the disk's calls)."""
+    stores = itertools.count()
+
+    async def run(schedule: Schedule) -> dict[str, int]:
+        memory = InMemoryBackend()
+        root = tmp_path / str(next(stores))
+        return await _one_schedule(lambda: memory if where == "memory" else FileSystemBackend(root), other, schedule)
+
+    calls = await run((("writer", None), ("other", None)))
+    schedules: list[Schedule] = []
+    for first in ("writer", "other"):
+        second = "other" if first == "writer" else "writer"
+        for i in range(calls[first] + 1):
+            for j in range(calls[second] + 1):
+                schedules.append(two_phase(first, i, j))
+                schedules.extend(three_phase(first, i, j, k) for k in range(i + 1, calls[first] + 1))
+    if where != "memory":
+        schedules = random.Random(other).sample(schedules, min(len(schedules), scaled(150)))
+    for schedule in schedules:
+        await run(schedule)
+    record(f"checkpoint x {other}: schedules of their calls interleaved", len(schedules), where)
