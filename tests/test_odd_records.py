@@ -213,6 +213,12 @@ def test_the_newest_block_record_lost_and_an_odd_entry_at_the_first_never_reissu
     asyncio.run(scenario())
 
 
+async def _artifacts(bridge: ArtifactsBridge, checkpoint: str) -> list[str]:
+    manifest = await bridge.get_checkpoint_manifest(checkpoint)
+    assert manifest is not None
+    return [entry.artifact_id for entry in manifest.pages]
+
+
 @pytest.mark.parametrize(
     ("where", "entry"), [pytest.param(c.values[0], c.values[2], id=c.id) for c in CASES if c.values[1] == "tomb"]
 )
@@ -220,7 +226,8 @@ def test_an_unreadable_tomb_never_refuses_entries_kept_stored_under_the_callers_
     where: str, entry: str, tmp_path: Path
 ) -> None:
     """A chuk agent's evicted pages (``checkpoint(stored=...)``) cannot be uploaded anew: an unreadable tomb, which no
-    deleter writes, lets them be listed once shown there, while a real deletion beside it still refuses its page."""
+    deleter writes, lets them be listed once shown there, while a real deletion beside it still refuses its page; a
+    page the checkpoint would reuse is uploaded anew while that tomb stands (it may name the reused artifact)."""
     outside = tmp_path / "outside"
     outside.mkdir()
     memory = InMemoryBackend()
@@ -236,8 +243,14 @@ def test_an_unreadable_tomb_never_refuses_entries_kept_stored_under_the_callers_
         await lease.start()
         evicted = await bridge.store_leased(_pages()[0], StorageTier.L3, owner=owner)
         deleted = await bridge.store_leased(_pages()[1], StorageTier.L3, owner=owner)
+        unchanged = _pages()[2]
+        earlier = [await _artifacts(bridge, await bridge.checkpoint([unchanged], "earlier")) for _ in range(2)]
+        assert earlier[0] == earlier[1], "an unchanged page was not reused: nothing to attack"
         await _plant(backend(), root, RECORDS["tomb"](), entry, outside)
-        checkpoint = await bridge.checkpoint([_pages()[2]], "agent", stored=[evicted])
+        checkpoint = await bridge.checkpoint([unchanged], "agent", stored=[evicted])
+        uploaded, kept = await _artifacts(bridge, checkpoint)
+        assert uploaded != earlier[0][0], "reused an artifact while a tomb that may name it cannot be read"
+        assert kept == evicted.artifact_id
         restored = await ArtifactsBridge(backend=backend()).restore_checkpoint(checkpoint)
         assert [p.content for p in restored] == [_pages()[2].content, _pages()[0].content]
         assert await ArtifactsBridge(backend=backend()).delete_page(deleted.artifact_id)
