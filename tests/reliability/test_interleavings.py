@@ -189,7 +189,7 @@ async def _one_schedule(backend: Callable[[], StorageBackend], other: str, sched
     )
     changed_after_listing = False
     for entry in listed.pages:
-        info = await base.backend.head(entry.artifact_id)  # type: ignore[attr-defined]
+        info = await base.backend.head(entry.artifact_id)  # type: ignore[union-attr]
         if entry.artifact_id == target and after:
             changed_after_listing = True
             continue
