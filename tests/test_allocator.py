@@ -194,3 +194,41 @@ async def test_a_new_bridge_whichever_block_records_are_lost_never_reissues_a_de
     for checkpoint in await bridge.list_checkpoints():
         with pytest.raises(IntegrityError):
             await bridge.restore_checkpoint(checkpoint)
+
+
+async def test_a_block_record_lost_while_a_bridge_runs_never_lets_it_reissue_a_deleted_id() -> None:
+    """A bridge's later claims read the tombs too: the record of another bridge's block lost while this one holds
+    the block below never lets this one claim that block again and issue an id whose tomb is kept."""
+    backend = InMemoryBackend()
+    running = ArtifactsBridge(backend=backend)
+    await running.store_page(_page("first"))  # block 0
+    deleting = ArtifactsBridge(backend=backend)
+    deleted = await deleting.store_page(_page("deleted"))  # block 1
+    assert await deleting.delete_page(deleted)
+    await backend.delete(ids.alloc_key(L3, 1))
+    allocator = running._artifacts._allocator  # type: ignore[attr-defined]
+    issued = [await _claim(allocator, backend) for _ in range(BLOCK + 1)]  # the rest of block 0, then a claim
+    assert deleted not in issued
+    assert await running.load_page(deleted) is None
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [f"alloc_L3_{10**15 - 1}", "mem_L3_999999999999999999", "tomb naming mem_L3_999999999999999999"],
+)
+async def test_a_foreign_record_at_the_top_of_the_numbers_never_pushes_an_id_past_the_format(foreign: str) -> None:
+    """A record or tomb naming a block no store reaches (another program's object, or a tomb of its deletion) is
+    left out: ids stay loadable artifact ids."""
+    backend = InMemoryBackend()
+    bridge = ArtifactsBridge(backend=backend)
+    await bridge.store_page(_page("first"))
+    if foreign.startswith("tomb"):
+        await bridge.references("test").write_tomb("deleted", ["mem_L3_999999999999999999"])
+    else:
+        await backend.put(foreign, b"another program's object")
+    fresh = ArtifactsBridge(backend=backend)
+    issued = await fresh.store_page(_page("second"))
+    assert ids.parse_artifact_id(issued) is not None, issued
+    loaded = await fresh.load_page(issued)
+    assert loaded is not None
+    assert loaded.page_id == "second"

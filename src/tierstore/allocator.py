@@ -7,19 +7,21 @@ issued again by another: its block belongs to the first for good (``gc`` never d
 still written with create-if-absent, so nothing is ever overwritten; a number whose key is already taken (an object
 copied in from elsewhere) is skipped.
 
-A new bridge starts above the highest block record of its tier and above every id a tomb names. Block records are
-only ever added, so a store that holds any of them normally holds the highest block an id came from; but a store
-put back from a backup may have lost the newest records and kept older ones. What an id issued again could then
-harm is a deleted page's: a live page's key is taken (the create-if-absent skips it), a checkpoint naming an id
-whose page is gone fails its checksum on restore, but a deleted id issued again would load as a page someone
-deleted. Its tomb names it for the retention period, so the tombs are read too: they are few (a tomb is pruned
-after its retention), every checkpoint reads them anyway (W2 of :mod:`tierstore.protocol`), and they are cached
-with the bridge's references, so the first claim costs one listing of tombs and no read a checkpoint would not
-make. An unreadable tomb names nothing here (fsck reports it). Leases and manifests are not read at a start: they
-grow with a store's checkpoints, and a start must not. A store with no block record of the tier at all (a backup of
-pages and tombs put back without them) is read for every id it holds or names, manifests and leases included, once.
-Numbers therefore have gaps: a process that stores three pages uses 1-3 of its block, and the next process starts
-at the next block (1001). Later claims, once the first is made, look at block records alone.
+A bridge claims each block above the highest block record of its tier and above every id a tomb names. Block
+records are only ever added, so a store that holds any of them normally holds the highest block an id came from;
+but a store put back from a backup may have lost the newest records and kept older ones, or a record may be lost
+while a bridge runs. What an id issued again could then harm is a deleted page's: a live page's key is taken (the
+create-if-absent skips it), a checkpoint naming an id whose page is gone fails its checksum on restore, but a
+deleted id issued again would load as a page someone deleted. Its tomb names it for the retention period, so the
+tombs are read at every claim: every checkpoint reads them anyway (W2 of :mod:`tierstore.protocol`) and they are
+cached with the bridge's references, so a claim costs one listing of tombs and reads only tombs new to the bridge;
+a process's first claim reads every tomb (they are pruned after their retention, so they grow with a week's
+deletions and tier changes, not with the store). A tomb that cannot be read names nothing here (fsck reports it):
+a deleted id that only a damaged tomb names may come again once block records are lost too. Leases and manifests
+are not read at a start: they grow with a store's checkpoints, and a start must not. A store with no block record
+of the tier at all (a backup of pages and tombs put back without them) is read for every id it holds or names,
+manifests and leases included, once. Numbers therefore have gaps: a process that stores three pages uses 1-3 of
+its block, and the next process starts at the next block (1001).
 
 Blocks are process-local: a forked child (``os.fork``, multiprocessing's ``fork``, gunicorn ``--preload``) forgets
 every block, lock and cached number it inherited, at the fork and again wherever it sees another process id, and
@@ -46,6 +48,9 @@ from tierstore.loops import PerLoop
 from tierstore.protocol.references import References
 
 BLOCK: Final = 1000
+LAST_BLOCK: Final = (10**ids.MAX_ARTIFACT_DIGITS - 1) // BLOCK - 1
+"""The last block whose every number is an artifact id. A record or tomb naming a block past it is no bridge's (no
+store claims 10**15 blocks): it is left out of every reckoning, so it cannot push the numbers past the id format."""
 _RESCAN_AFTER: Final = 16
 """Consecutive lost block claims after which the store is listed again (other bridges far ahead of this one)."""
 _GIVE_UP_AFTER: Final = 10_000
@@ -123,14 +128,16 @@ class IdAllocator:
     async def _claim_block(self, tier: StorageTier) -> _Block:
         if tier not in self._highest_block:
             highest = await self._highest_in_store(tier)
-            if highest < 0:
-                highest = await self._highest_evidenced(tier)
-            else:
-                tombs, _unreadable = await self._refs.tombs()
-                highest = max(highest, _highest_block_of(tier, set().union(*(tomb.artifacts for tomb in tombs))))
-            self._highest_block[tier] = highest
-        block = self._highest_block[tier] + 1
+            self._highest_block[tier] = highest if highest >= 0 else await self._highest_evidenced(tier)
+        tombs, _unreadable = await self._refs.tombs()  # at every claim: a record may be lost while this bridge runs
+        named = _highest_block_of(tier, set().union(*(tomb.artifacts for tomb in tombs)))
+        block = max(self._highest_block[tier], named) + 1
         for lost in range(1, _GIVE_UP_AFTER + 1):
+            if block > LAST_BLOCK:
+                raise ConflictError(
+                    f"tier {tier.value}'s artifact numbers are used up: a block record or tomb names block "
+                    f"{block - 1}, the last whose ids have at most {ids.MAX_ARTIFACT_DIGITS} digits"
+                )
             key = ids.alloc_key(tier, block)
             record = {"at": self._clock.now().isoformat(), "host": socket.gethostname(), "pid": os.getpid()}
             try:
@@ -149,7 +156,7 @@ class IdAllocator:
         highest = -1
         async for entry in self._backend.list(ids.alloc_key(tier, 0)[:-1]):
             parsed = ids.parse_alloc_key(entry.key)
-            if parsed is not None and parsed[0] == tier:
+            if parsed is not None and parsed[0] == tier and parsed[1] <= LAST_BLOCK:
                 highest = max(highest, parsed[1])
         return highest
 
@@ -173,7 +180,7 @@ def _highest_block_of(tier: StorageTier, keys: set[str]) -> int:
     highest = -1
     for key in keys:
         parsed = ids.parse_artifact_id(key)
-        if parsed is not None and parsed[0] == tier:
+        if parsed is not None and parsed[0] == tier and (parsed[1] - 1) // BLOCK <= LAST_BLOCK:
             highest = max(highest, (parsed[1] - 1) // BLOCK)
     return highest
 

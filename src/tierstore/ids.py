@@ -26,8 +26,10 @@ INTENT_PREFIX: Final = "intent_"
 TOMB_PREFIX: Final = "tomb_"
 ALLOC_PREFIX: Final = "alloc_"
 MAX_ID_BYTES: Final = 1024
+MAX_ARTIFACT_DIGITS: Final = 18
+"""The most digits an artifact id's number has (``mem_L3_`` and 1 to 18 digits, no leading zero)."""
 
-_ARTIFACT = re.compile(r"mem_(L[0-4])_([1-9][0-9]{0,17})")
+_ARTIFACT = re.compile(rf"mem_(L[0-4])_([1-9][0-9]{{0,{MAX_ARTIFACT_DIGITS - 1}}})")
 _CHECKPOINT = re.compile(r"ckpt_[0-9]{8}T[0-9]{12}_[0-9a-f]{8}")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 """Unicode's control characters (category Cc)."""
