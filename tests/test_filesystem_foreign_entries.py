@@ -230,6 +230,18 @@ def _one_user_file(root: Path) -> None:
     (root / "notes.txt").write_text("n")
 
 
+def _directories(*paths: str, files: bool = False) -> Callable[[Path], None]:
+    """Only the directories ``paths`` (each holding a user's file if ``files``): no file of the root's own."""
+
+    def make(root: Path) -> None:
+        for path in paths:
+            (root / path).mkdir(parents=True)
+            if files:
+                (root / path / "user.txt").write_text("u")
+
+    return make
+
+
 def _linked_out(name: str, *, marked: bool = False) -> Callable[[Path], None]:
     def make(root: Path) -> None:
         root.mkdir()
@@ -245,6 +257,12 @@ ROOTS: dict[str, Callable[[Path], None]] = {
     "a home directory": _home_like,
     "only a tmp/ of user files": _only_a_tmp_of_user_files,
     "one user file": _one_user_file,
+    "only empty sub-directories": _directories("Documents", "photos"),
+    "only sub-directories of user files": _directories("Documents", "photos/2026", files=True),
+    "an empty objects/ beside a user directory": _directories("objects", "Documents"),
+    "objects/ and tmp/ beside an empty user directory": _directories("objects", "tmp", "photos"),
+    "only an objects/ of user files": _directories("objects", files=True),
+    "only an objects/ holding a user directory": _directories("objects/Documents"),
     "tmp/ a symlink out of the root": _linked_out("tmp"),
     "objects/ a symlink out of the root": _linked_out("objects"),
     "a marked store whose tmp/ is a symlink out of it": _linked_out("tmp", marked=True),
