@@ -196,10 +196,19 @@ async def test_gc_never_takes_the_temporary_file_of_a_write_in_progress(tmp_path
     assert not in_progress.exists()
 
 
+@pytest.mark.parametrize("found", ["new", "empty", "earlier version"])
 @pytest.mark.parametrize("umask", [0o022, 0o000, 0o077])
-def test_directories_are_0700_and_files_0600_whatever_the_umask(tmp_path: Path, umask: int) -> None:
-    """XDG's mode for data directories, for the store and every parent it creates; its files are the user's alone."""
+def test_directories_are_0700_and_files_0600_whatever_the_umask(tmp_path: Path, umask: int, found: str) -> None:
+    """XDG's mode for data directories, for the store and every parent it creates; its files are the user's alone.
+    ``found``: the root is made by tierstore, or was there, world-readable: empty, or a store of an earlier version
+    (``objects/`` and ``tmp/``, no mark), which tierstore adopts and so makes the user's alone too."""
     root = tmp_path / "data" / "tierstore" / "store"
+    if found != "new":
+        root.mkdir(parents=True)
+        layout = ["objects", "tmp"] if found == "earlier version" else []
+        for directory in [root, *(root / name for name in layout)]:
+            directory.mkdir(exist_ok=True)
+            os.chmod(directory, 0o755)
 
     async def use() -> None:
         bridge = ArtifactsBridge(backend=FileSystemBackend(root))
@@ -213,11 +222,13 @@ def test_directories_are_0700_and_files_0600_whatever_the_umask(tmp_path: Path, 
         asyncio.run(use())
     finally:
         os.umask(previous)
-    made = [tmp_path / "data", *(tmp_path / "data").rglob("*")]
+    top = tmp_path / "data" if found == "new" else root  # tierstore made the parents of a new root only
+    made = [top, *top.rglob("*")]
     modes = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.lstat().st_mode) for p in made}
+    directories = ["data", "data/tierstore"] if found == "new" else []
+    directories += ["data/tierstore/store", "data/tierstore/store/objects", "data/tierstore/store/tmp"]
     assert {name: mode for name, mode in modes.items() if (tmp_path / name).is_dir()} == dict.fromkeys(
-        ["data", "data/tierstore", "data/tierstore/store", "data/tierstore/store/objects", "data/tierstore/store/tmp"],
-        0o700,
+        directories, 0o700
     )
     files = {mode for name, mode in modes.items() if not (tmp_path / name).is_dir()}
     assert files == {0o600}
