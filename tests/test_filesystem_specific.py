@@ -208,7 +208,7 @@ def test_directories_are_0700_and_files_0600_whatever_the_umask(tmp_path: Path, 
         layout = ["objects", "tmp"] if found == "earlier version" else []
         for directory in [root, *(root / name for name in layout)]:
             directory.mkdir(exist_ok=True)
-            os.chmod(directory, 0o755)
+            os.chmod(directory, 0o755)  # noqa: S103 - world-readable on purpose: tierstore must close it
 
     async def use() -> None:
         bridge = ArtifactsBridge(backend=FileSystemBackend(root))
