@@ -33,6 +33,7 @@ from tests.soak import scaled
 from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.backends.base import StorageBackend
 from tierstore.maintenance import fsck, gc
+from tierstore.protocol.records import STORE_TIME_RESOLUTION
 
 LOCAL_CRASHES = scaled(12, override="TIERSTORE_CRASHES")
 """Kills on the local disk, where a kill can also cut a file write short; cancellations in memory."""
@@ -139,7 +140,8 @@ async def test_killed_checkpoints_leave_nothing_listed_and_gc_cleans_up(store: S
         assert mid_checkpoint >= crashes * 0.4, (
             f"only {mid_checkpoint} of {crashes} cancellations landed mid-checkpoint"
         )
-    await asyncio.sleep(CHILD_LEASE_TTL.total_seconds() + 0.5)  # leases of killed writers (or abandoned ones) expire
+    # leases of killed writers (or abandoned ones) expire, also where the store counts whole seconds
+    await asyncio.sleep((CHILD_LEASE_TTL + STORE_TIME_RESOLUTION).total_seconds() + 0.5)
 
     listed_before_gc = await _every_listed_checkpoint_restores(bridge)
     report = await fsck(bridge)

@@ -24,6 +24,7 @@ from tests.reliability.figures import record
 from tierstore import ArtifactsBridge, MemoryPage, StorageTier
 from tierstore.backends.base import Buffer, StorageBackend
 from tierstore.maintenance import fsck, gc
+from tierstore.protocol.records import STORE_TIME_RESOLUTION
 
 LEASE = timedelta(seconds=1)
 
@@ -178,7 +179,8 @@ async def test_a_checkpoint_cancelled_at_any_call_leaves_nothing_broken(
             break
         await _references(bridge)
     assert cancelled >= 10
-    await asyncio.sleep(LEASE.total_seconds() + 0.5)  # leases left by checkpoints cancelled mid-manifest expire
+    # leases left by checkpoints cancelled mid-manifest expire, also where the store counts whole seconds
+    await asyncio.sleep((LEASE + STORE_TIME_RESOLUTION).total_seconds() + 0.5)
     await gc(bridge, grace=timedelta(0))
     report = await fsck(bridge)
     assert report.ok, report.problems

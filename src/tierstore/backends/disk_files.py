@@ -117,7 +117,10 @@ def read_rest(f: BufferedReader, ahead: bytes, size: int) -> bytes | bytearray:
     """The data up to ``size``, in one buffer of its exact size (no second copy of a large object)."""
     if size <= len(ahead):
         return ahead[:size]
-    out = bytearray(size)
+    try:
+        out = bytearray(size)
+    except MemoryError:  # a header that records more than can be held: another program's file, or damage
+        raise IntegrityError(f"an object file records {size} bytes, more than this process can hold") from None
     out[: len(ahead)] = ahead
     view = memoryview(out)[len(ahead) :]
     while view:

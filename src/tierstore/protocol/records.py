@@ -22,6 +22,11 @@ from tierstore.errors import IntegrityError
 
 DEFAULT_LEASE_TTL: Final = timedelta(minutes=10)
 """How long a lease lives after its last write unless renewed (``ArtifactsBridge(lease_ttl=...)``)."""
+STORE_TIME_RESOLUTION: Final = timedelta(seconds=1)
+"""How coarse a store's times may be: S3 and Azure give last-modified times in whole seconds, so a lease and the time
+it is judged by may each read up to a second early, and a lease renewed a moment ago could look a second old. A lease
+counts as live this much longer than its ``ttl`` (only keeps more; it matters for short leases: ``lease_ttl`` may
+be as short as a second)."""
 UNREADABLE_LEASE_TTL: Final = timedelta(hours=6)
 """How long a lease that cannot be read counts as live (from its last write), protecting everything; ``gc`` then
 deletes it as it deletes any expired lease."""
@@ -46,9 +51,13 @@ class Lease:
     """Set for a lease that could not be read: until it expires nothing may be deleted, nor moved."""
 
     def live(self, now: datetime | None) -> bool:
-        """Live unless ``now`` (the store's time) is ``ttl`` past its last write; a lease whose age cannot be told
-        is live."""
-        return now is None or self.renewed is None or now < self.renewed + self.ttl
+        """Live unless ``now`` (the store's time) is ``ttl`` past its last write, and :data:`STORE_TIME_RESOLUTION`
+        more where the store counts whole seconds (either time without a fraction); a lease whose age cannot be
+        told is live."""
+        if now is None or self.renewed is None:
+            return True
+        coarse = self.renewed.microsecond == 0 or now.microsecond == 0
+        return now < self.renewed + self.ttl + (STORE_TIME_RESOLUTION if coarse else timedelta(0))
 
     @classmethod
     def unreadable(cls, key: str, written: datetime | None) -> Lease:

@@ -46,6 +46,13 @@ logger = logging.getLogger(__name__)
 
 RELISTS: Final = 4
 """Listings of the tombs in a row that may each find a tomb gone before it could be read (:meth:`References.tombs`)."""
+RECORD_LIMIT: Final = 256 * 2**20
+"""The largest lease or tomb read (a tomb of a million artifacts is some 20 MiB): a larger object at a record's key is
+unreadable, judged by the size its listing gives, so no odd object there makes a reader hold it in memory."""
+
+
+def _too_large(key: str, size: int) -> bytes:
+    raise IntegrityError(f"{key} is {size} bytes, more than any record tierstore writes", key=key)
 
 
 class References:
@@ -86,9 +93,9 @@ class References:
         """Every lease in the store, read afresh (they change as they are renewed)."""
         entries = [entry async for entry in self._backend.list(ids.INTENT_PREFIX)]
 
-        async def read(key: str, written: datetime | None) -> Lease | None:
+        async def read(key: str, written: datetime | None, size: int) -> Lease | None:
             try:  # the backend may refuse the read itself (on disk: a FIFO, directory or link at the key)
-                data = await self._backend.get(key)
+                data = await self._backend.get(key) if size <= RECORD_LIMIT else _too_large(key, size)
                 if data is None:
                     return None
                 return Lease.parse(key, data, written, self.codec)
@@ -96,7 +103,7 @@ class References:
                 logger.info("lease %s cannot be read: nothing is deleted until it expires", key)
                 return Lease.unreadable(key, written)
 
-        found = await bounded_gather((read(e.key, e.last_modified) for e in entries), self._concurrency)
+        found = await bounded_gather((read(e.key, e.last_modified, e.size) for e in entries), self._concurrency)
         return [lease for lease in found if lease is not None]
 
     async def tombs(self) -> tuple[list[Tomb], list[str]]:
@@ -116,7 +123,8 @@ class References:
 
     async def _read_tombs(self) -> tuple[list[Tomb], list[str], list[str]]:
         """One listing of the tombs, read: ``(tombs, unreadable keys, keys gone when read)``."""
-        keys = [entry.key async for entry in self._backend.list(ids.TOMB_PREFIX)]
+        sizes = {entry.key: entry.size async for entry in self._backend.list(ids.TOMB_PREFIX)}
+        keys = list(sizes)
         damaged: list[str] = []
         vanished: list[str] = []
 
@@ -124,7 +132,7 @@ class References:
             if key in self._tombs:
                 return self._tombs[key]
             try:  # the backend may refuse the read itself (on disk: a FIFO, directory or link at the key)
-                data = await self._backend.get(key)
+                data = await self._backend.get(key) if sizes[key] <= RECORD_LIMIT else _too_large(key, sizes[key])
                 if data is None:
                     vanished.append(key)
                     return None
