@@ -223,6 +223,17 @@ async def test_set_tier_rewrites_in_place_under_a_generation_precondition(
     assert info.metadata == {"a": "1"}
 
 
+@pytest.mark.xfail(reason=rig.LACKS["conditional_copy"], strict=True)
+def test_the_emulator_refuses_a_rewrite_under_a_stale_generation(raw_bucket: Any) -> None:
+    """What keeps a tier change from undoing a delete on GCS: its rewrite carries the generation it read, and GCS
+    refuses it once the object changed or went (412). The tier-change/delete race runs only where this holds."""
+    raw_bucket.blob("k").upload_from_string(b"one")
+    stale = raw_bucket.get_blob("k")
+    raw_bucket.blob("k").upload_from_string(b"two")
+    with pytest.raises(Exception, match="412|Precondition"):
+        stale.update_storage_class("NEARLINE", if_generation_match=stale.generation)
+
+
 @pytest.mark.xfail(
     reason="fake-gcs-server 1.54 answers the rewrite of update_storage_class() but keeps the old storage class",
     strict=True,
