@@ -7,8 +7,12 @@ import fcntl
 import json
 import multiprocessing
 import os
+import select
+import signal
 import stat
 import struct
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Mapping
@@ -194,6 +198,83 @@ async def test_gc_never_takes_the_temporary_file_of_a_write_in_progress(tmp_path
         assert in_progress.exists()
     assert (await gc(bridge, grace=timedelta(0))).strays_removed == [in_progress.name]
     assert not in_progress.exists()
+
+
+_BIG_WRITER = """
+import asyncio, sys
+from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage, Modality
+
+async def main() -> None:
+    bridge = ArtifactsBridge(backend=FileSystemBackend(sys.argv[1]))
+    for i, _go in enumerate(sys.stdin):  # one big page per line read
+        page = MemoryPage(page_id=f"big{i}", modality=Modality.TEXT, content=str(i % 10) * (8 << 20))
+        print(await bridge.store_page(page), flush=True)
+
+asyncio.run(main())
+"""
+
+
+def _stop_mid_write(writer: subprocess.Popen[str], tmp: Path) -> Path | None:
+    """Let ``writer`` store one page and stop it (SIGSTOP) while its temporary file holds bytes, past its lock;
+    None if the write ended before that."""
+    assert writer.stdin is not None
+    assert writer.stdout is not None
+    writer.stdin.write("go\n")
+    writer.stdin.flush()
+    while True:
+        if any(tmp.iterdir()):
+            os.kill(writer.pid, signal.SIGSTOP)
+            written = [p for p in tmp.iterdir() if p.name.startswith("put-") and p.lstat().st_size > 0]
+            if written:
+                return written[0]
+            os.kill(writer.pid, signal.SIGCONT)
+        elif select.select([writer.stdout], [], [], 0)[0]:
+            assert writer.stdout.readline().startswith("mem_"), "the writer failed"
+            return None
+
+
+def test_gc_never_takes_the_temporary_file_of_tierstores_own_writer_stopped_mid_write(tmp_path: Path) -> None:
+    """tierstore's real writer, in another process, stopped while it writes a big page; ``gc`` with grace 0 runs
+    beside it, the file an hour old. The file stays, and the write ends stored once the writer resumes."""
+    asyncio.run(ArtifactsBridge(backend=FileSystemBackend(tmp_path)).store_page(_page(1)))
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _BIG_WRITER, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(codec.__file__).parents[2])},
+    )
+    assert writer.stdout is not None
+    stored, attempts = [], 0
+    try:
+        while len(stored) < scaled(3):
+            attempts += 1
+            assert attempts < 100, "no write of the writer was ever stopped midway"
+            in_progress = _stop_mid_write(writer, tmp_path / "tmp")
+            if in_progress is None:
+                continue
+            hour_ago = time.time() - 3600
+            os.utime(in_progress, (hour_ago, hour_ago))
+            report = asyncio.run(gc(ArtifactsBridge(backend=FileSystemBackend(tmp_path)), grace=timedelta(0)))
+            assert report.strays_removed == [], "gc took the temporary file of a write in progress"
+            assert in_progress.exists()
+            os.kill(writer.pid, signal.SIGCONT)
+            stored.append(writer.stdout.readline().strip())
+            assert stored[-1].startswith("mem_"), "a write whose temporary file gc saw failed"
+    finally:
+        os.kill(writer.pid, signal.SIGCONT)
+        writer.communicate(timeout=120)
+
+    async def check() -> None:
+        bridge = ArtifactsBridge(backend=FileSystemBackend(tmp_path))
+        for key in stored:
+            page = await bridge.load_page(key)
+            assert page is not None
+            assert len(page.content) == 8 << 20
+
+    asyncio.run(check())
+    assert not list((tmp_path / "tmp").iterdir())
+    record("writes stopped midway beside gc, all stored", len(stored), "filesystem")
 
 
 @pytest.mark.parametrize("found", ["new", "empty", "earlier version"])
