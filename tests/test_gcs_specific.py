@@ -230,7 +230,7 @@ def test_the_emulator_refuses_a_rewrite_under_a_stale_generation(raw_bucket: Any
     raw_bucket.blob("k").upload_from_string(b"one")
     stale = raw_bucket.get_blob("k")
     raw_bucket.blob("k").upload_from_string(b"two")
-    with pytest.raises(Exception, match="412|Precondition"):
+    with pytest.raises(Exception, match=r"412|Precondition"):
         stale.update_storage_class("NEARLINE", if_generation_match=stale.generation)
 
 
