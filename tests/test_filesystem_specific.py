@@ -245,7 +245,8 @@ def test_gc_never_takes_the_temporary_file_of_tierstores_own_writer_stopped_mid_
         env={**os.environ, "PYTHONPATH": str(Path(codec.__file__).parents[2])},
     )
     assert writer.stdout is not None
-    stored, attempts = [], 0
+    stored: list[str] = []
+    attempts = 0
     try:
         while len(stored) < scaled(3):
             attempts += 1
@@ -270,6 +271,7 @@ def test_gc_never_takes_the_temporary_file_of_tierstores_own_writer_stopped_mid_
         for key in stored:
             page = await bridge.load_page(key)
             assert page is not None
+            assert isinstance(page.content, str)
             assert len(page.content) == 8 << 20
 
     asyncio.run(check())
