@@ -61,3 +61,43 @@ def test_the_command_says_what_a_lease_keeps_and_a_dry_run_removes_nothing(
     report = json.loads(results["dry_json"].stdout)
     assert [r["checkpoint"] for r in report["in_progress"]] == [DEAD]
     assert report["dry_run"] is True
+
+
+def test_gc_names_a_manifest_it_cannot_read_and_takes_no_orphan_meanwhile(
+    cli: Cli,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """What an unreadable manifest references is unknown, so gc looks for no orphan; the library's report and the
+    command (plain and JSON) name the manifest and the way on."""
+    import asyncio
+
+    store = tmp_path / "store"
+
+    async def prepare() -> tuple[str, list[str]]:
+        async with ArtifactsBridge(backend=FileSystemBackend(store)) as bridge:
+            checkpoint = await bridge.checkpoint([MemoryPage(page_id="p", modality=Modality.TEXT, content="x")], "c")
+            return checkpoint, sorted(await bridge.list_pages())
+
+    checkpoint, pages = asyncio.run(prepare())
+    (store / "objects" / checkpoint).write_bytes(b"no frame at all")
+
+    async def library() -> None:
+        async with ArtifactsBridge(backend=FileSystemBackend(store)) as bridge:
+            report = await gc(bridge, grace=timedelta(0))
+            assert report.unreadable_manifests == [checkpoint]
+            assert report.orphans_deleted == []
+
+    asyncio.run(library())
+    results = cli.batch(
+        plain=["gc", "--url", str(store), "--grace", "0s"],
+        as_json=["gc", "--url", str(store), "--grace", "0s", "--json"],
+    )
+    assert f"checkpoint manifest {checkpoint} cannot be read" in results["plain"].stdout
+    assert f"tierstore checkpoints delete {checkpoint}" in results["plain"].stdout
+    assert json.loads(results["as_json"].stdout)["unreadable_manifests"] == [checkpoint]
+
+    async def after() -> list[str]:
+        async with ArtifactsBridge(backend=FileSystemBackend(store)) as bridge:
+            return sorted(await bridge.list_pages())
+
+    assert asyncio.run(after()) == pages

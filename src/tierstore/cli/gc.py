@@ -16,7 +16,7 @@ from tierstore.errors import ConfigurationError
 from tierstore.maintenance import GcReport
 
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_SHOWN = ("orphans_deleted", "orphans_kept", "intents_removed", "tombs_pruned", "in_progress")
+_SHOWN = ("orphans_deleted", "orphans_kept", "intents_removed", "tombs_pruned", "in_progress", "unreadable_manifests")
 
 
 def parse_duration(text: str) -> timedelta:
@@ -80,6 +80,11 @@ def _print(report: GcReport, grace: timedelta, *, dry_run: bool) -> None:
                 + (f"{expires:%Y-%m-%d %H:%M:%S} UTC" if expires else "(unknown)")
             )
         print("  a writer that died leaves its lease to expire; `tierstore gc` then collects what it wrote")
+    for key in report.unreadable_manifests:
+        print(
+            f"looked for no orphans: checkpoint manifest {key} cannot be read, so what it references is unknown; "
+            f"`tierstore fsck` names it, and `tierstore checkpoints delete {key}` lets gc go on"
+        )
     print(f"{deleted} {report.intents_removed} stale intent(s) and {report.tombs_pruned} old tomb record(s)")
     labels = {"strays_removed": "strays that would be removed"} if dry_run else {}
     print_report(report, skip=_SHOWN, labels=labels)

@@ -47,8 +47,9 @@ async def gc(
     name records and bound an estimate, nothing more.
 
     ``tomb_retention`` must exceed the longest a checkpoint runs: a running checkpoint checks the tombs written
-    since it began. Raises IntegrityError (after the other clean-up) while a manifest cannot be read, since what it
-    references is unknown. NotAStoreError for a local path that holds no store (nothing is written there).
+    since it began. While a manifest cannot be read, what it references is unknown, so no orphan is deleted; the
+    rest of the clean-up runs and the report names it (``unreadable_manifests``). NotAStoreError for a local path
+    that holds no store (nothing is written there).
     """
     refs = bridge.references("gc")
     require_store(bridge.backend)
@@ -82,6 +83,7 @@ async def gc(
         key=lambda r: r.checkpoint,
     )
     if dry_run:
+        report.unreadable_manifests = (await refs.manifests.listed())[1]
         report.intents_removed, report.tombs_pruned = len(expired), len(old_tombs)
         report.orphans_deleted, report.strays_removed = sorted(old), old_strays
         return report
@@ -93,6 +95,7 @@ async def gc(
     report.orphans_deleted = await refs.sweep(old)
     for key in report.orphans_deleted:
         logger.info("gc: deleted orphan %s", key)
+    report.unreadable_manifests = (await refs.manifests.listed())[1]
     return report
 
 

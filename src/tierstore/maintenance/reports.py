@@ -97,6 +97,9 @@ class GcReport:
     strays_removed: list[str] = field(default_factory=list)
     in_progress: list[Running] = field(default_factory=list)
     """Checkpoints whose live lease keeps what they wrote; a writer that died leaves its lease to expire."""
+    unreadable_manifests: list[str] = field(default_factory=list)
+    """Manifests that could not be read: what they reference is unknown, so no orphan was looked for (fsck names
+    them; deleting such a checkpoint lets gc go on)."""
 
 
 @dataclass
