@@ -189,8 +189,9 @@ class ObjectArtifacts:
         return [key for key in await self.refs.manifests.keys() if ids.is_checkpoint_id(key)]
 
     async def manifest(self, key: str) -> CheckpointManifest | None:
-        """A checkpoint's manifest; None when absent; IntegrityError when it cannot be read."""
-        return await self.refs.manifests.get(key)
+        """A checkpoint's manifest as the store holds it now (read afresh: deleted or damaged since is seen); None
+        when absent; IntegrityError when it cannot be read."""
+        return await self.refs.manifests.get(key, fresh=True)
 
     async def write_manifest(self, manifest: CheckpointManifest) -> str:
         """Write a manifest, create-if-absent (the last step of a checkpoint); returns the checkpoint's id."""

@@ -49,7 +49,7 @@ async def fsck(
     refs = bridge.references("fsck")
     require_store(bridge.backend)
     report = FsckReport()
-    manifests, damaged = await refs.manifests.listed()
+    manifests, damaged = await refs.manifests.listed(fresh=verify)  # verifying: damage since a read is seen too
     report.problems.extend(Problem(key, "corrupt", "checkpoint manifest cannot be read") for key in damaged)
     report.checkpoints = len(manifests) + len(damaged)
     # While a manifest cannot be read, what it names is unknown: any artifact may be one of its, so none is an orphan.

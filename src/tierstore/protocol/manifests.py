@@ -23,7 +23,7 @@ _UNDATED = datetime.min.replace(tzinfo=UTC)
 
 
 class Manifests:
-    """Checkpoint manifests, read once each (a manifest never changes)."""
+    """Checkpoint manifests, read once each (a manifest never changes) unless asked to read afresh."""
 
     def __init__(self, backend: StorageBackend, concurrency: int, codec: Codec = PLAIN) -> None:
         self._backend = backend
@@ -31,18 +31,21 @@ class Manifests:
         self._codec = codec
         self._cache: dict[str, CheckpointManifest] = {}
 
-    async def get(self, key: str) -> CheckpointManifest | None:
+    async def get(self, key: str, *, fresh: bool = False) -> CheckpointManifest | None:
         """The manifest stored under ``key``; None when there is none; IntegrityError naming ``key`` when it cannot
-        be read."""
-        cached = self._cache.get(key)
+        be read. ``fresh``: read from the store even if read before, for whoever must see it as it is now (a
+        restore: deleted since, or damaged; fsck)."""
+        cached = None if fresh else self._cache.get(key)
         if cached is not None:
             return cached
         data = await self._backend.get(key)
         if data is None:
+            self.forget(key)
             return None
         try:
             manifest = self._codec.decode_manifest(data, key)
         except IntegrityError as exc:
+            self.forget(key)
             raise IntegrityError(f"{key}: {exc}", key=key) from exc
         self._cache[key] = manifest
         return manifest
@@ -61,12 +64,15 @@ class Manifests:
         entries.sort(key=lambda entry: (as_utc(entry.last_modified) or _UNDATED, entry.key))
         return [entry.key for entry in entries]
 
-    async def listed(self, keys: Iterable[str] | None = None) -> tuple[dict[str, CheckpointManifest], list[str]]:
-        """The listed manifests (or those of ``keys``), and the keys of those that could not be read."""
+    async def listed(
+        self, keys: Iterable[str] | None = None, *, fresh: bool = False
+    ) -> tuple[dict[str, CheckpointManifest], list[str]]:
+        """The listed manifests (or those of ``keys``), and the keys of those that could not be read (``fresh``: as
+        :meth:`get`)."""
         todo = await self.keys() if keys is None else list(keys)
 
         async def read(key: str) -> CheckpointManifest | None:
-            return await self.get(key)
+            return await self.get(key, fresh=fresh)
 
         results = await bounded_gather((read(k) for k in todo), self._concurrency, settle=True)
         manifests: dict[str, CheckpointManifest] = {}
