@@ -8,7 +8,7 @@ written while every deleter still sees the lease live (:mod:`tierstore.protocol`
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Final
@@ -20,7 +20,11 @@ from tierstore.codec import PLAIN, Codec
 from tierstore.errors import BackendUnavailableError, TierstoreError
 from tierstore.protocol.records import encode_lease, quietly
 
+logger = logging.getLogger(__name__)
+
 _RENEW_ATTEMPTS: Final = 3
+RETRY_FAILED_RENEWAL: Final = 1.0
+"""Seconds before a renewal that failed is tried again (instead of the next ``ttl / 4``)."""
 _STOP_WAIT: Final = 60.0
 """Seconds a lease's end waits for a renewal in flight (one stuck past its own deadline must not hold it up)."""
 
@@ -83,10 +87,18 @@ class LeaseKeeper:
 
     async def _keep_renewing(self) -> None:
         period = self._ttl.total_seconds() / 4
+        wait = period
         while True:
-            await asyncio.sleep(period)
-            with contextlib.suppress(TierstoreError):
+            await asyncio.sleep(wait)
+            try:
                 await self.renew()
+            except TierstoreError as exc:
+                # A full disk, a read-only one, an outage: the lease ages meanwhile, so try again soon, for the
+                # moment the store takes writes again is the moment a gc may judge the lease expired.
+                wait = min(period, RETRY_FAILED_RENEWAL)
+                logger.warning("lease %s could not be renewed (%s): trying again every %gs", self.key, exc, wait)
+            else:
+                wait = period
 
     async def _stop(self) -> None:
         task, self._task = self._task, None
