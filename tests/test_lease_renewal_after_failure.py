@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from datetime import timedelta
 
-from tierstore.backends.base import Buffer
+from tierstore.backends.base import Body
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.enums import StorageTier
 from tierstore.errors import StorageFullError
@@ -28,7 +28,7 @@ class FullFor(InMemoryBackend):
     async def put(
         self,
         key: str,
-        data: Buffer,
+        data: Body,
         *,
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,

@@ -22,6 +22,15 @@ from typing import Final, Protocol, runtime_checkable
 
 from tierstore.errors import InvalidInputError
 
+_BOOTTIME = getattr(time, "CLOCK_BOOTTIME", None)
+
+
+def _elapsed() -> float:
+    """Seconds on a clock that never goes back and, where the system has one (Linux's ``CLOCK_BOOTTIME``), keeps
+    counting while the host is suspended: a writer whose host slept must not think its lease was renewed a moment
+    ago (:mod:`tierstore.protocol.keeper`)."""
+    return time.clock_gettime(_BOOTTIME) if _BOOTTIME is not None else time.monotonic()
+
 
 @runtime_checkable
 class Clock(Protocol):
@@ -43,7 +52,7 @@ class SystemClock:
         return datetime.now(UTC)
 
     def monotonic(self) -> float:
-        return time.monotonic()
+        return _elapsed()
 
     def __repr__(self) -> str:
         return "SystemClock()"
@@ -96,7 +105,7 @@ class SkewedClock:
         return datetime.now(UTC) + self.offset
 
     def monotonic(self) -> float:
-        return time.monotonic()
+        return _elapsed()
 
     def __repr__(self) -> str:
         return f"SkewedClock(offset={self.offset})"

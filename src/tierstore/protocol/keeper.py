@@ -53,6 +53,8 @@ class LeaseKeeper:
         self._task: asyncio.Task[None] | None = None
         self._written_at: float | None = None
         """This process's monotonic time when the last write of the lease that succeeded was sent."""
+        self._longest_gap = 0.0
+        """The longest time between two successful writes of the lease since :meth:`mark`."""
 
     def fresh(self) -> bool:
         """Whether the lease was written less than ``ttl / 2`` ago, by this process's monotonic clock: time enough
@@ -61,9 +63,24 @@ class LeaseKeeper:
             return False
         return self._clock.monotonic() - self._written_at < self._ttl.total_seconds() / 2
 
+    def mark(self) -> None:
+        """Start measuring whether the lease stays held (W1: the renewal the writer's read of the tombs follows)."""
+        self._longest_gap = 0.0
+
+    def held_throughout(self) -> bool:
+        """Whether, since :meth:`mark`, no stretch of ``ttl / 2`` went by without a successful write of the lease,
+        up to now: if one did (the process was paused, or a write was slow), a deleter may have found the lease
+        expired and taken what it names."""
+        if self._written_at is None:
+            return False
+        since_last = self._clock.monotonic() - self._written_at
+        return max(self._longest_gap, since_last) < self._ttl.total_seconds() / 2
+
     async def _write(self, *, if_absent: bool) -> None:
         sent = self._clock.monotonic()
         await self._backend.put(self.key, self._record(), if_absent=if_absent)
+        if self._written_at is not None:
+            self._longest_gap = max(self._longest_gap, sent - self._written_at)
         self._written_at = sent if self._written_at is None else max(self._written_at, sent)
 
     def _record(self) -> bytes:

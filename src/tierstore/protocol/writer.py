@@ -156,6 +156,7 @@ async def write_checkpoint(
             if guard is None or lease is None:
                 break
             await lease.renew()  # W1
+            lease.mark()
             doomed = await guard.references.doomed()  # W2
             fresh = set(written)
             todo = [
@@ -194,6 +195,8 @@ async def write_checkpoint(
         )
         manifest_sent = True
         checkpoint_id = await store.write_manifest(manifest)  # W3
+        if guard is not None and lease is not None and not lease.held_throughout():
+            await _fence(guard, store, manifest, concurrency)
     except BaseException as exc:
         if manifest_sent and not await _manifest_refused(store, checkpoint_id, exc):
             # The manifest may exist, now or once a write still in flight lands: keep every artifact it
@@ -210,6 +213,23 @@ async def write_checkpoint(
     if guard is not None:
         guard.reuse.remember(checkpoint_id)
     return Written(checkpoint_id, len(written), uploaded_bytes)
+
+
+async def _fence(guard: Guard, store: ManifestStore, manifest: CheckpointManifest, concurrency: int) -> None:
+    """Between W1 and the end of W3 the lease went ``ttl / 2`` or more without a write (the writer was paused, or a
+    write was slow): it may have expired meanwhile and a deleter taken what it named before the manifest was listed.
+    Every artifact is shown there again (one head each); if one is not, the manifest is deleted and the checkpoint
+    fails, so it stays listed only for the moment this takes, never for good."""
+    present = await bounded_gather(map(guard.reuse.present, manifest.pages), concurrency)
+    missing = [entry for entry, there in zip(manifest.pages, present, strict=True) if not there]
+    if missing:
+        await store.discard([manifest.checkpoint_id])
+        raise IntegrityError(
+            f"checkpoint {manifest.checkpoint_id}: it ran past its lease (the process was paused, or a write was "
+            f"slow) and artifact {missing[0].artifact_id} of page {missing[0].page_id!r} was taken meanwhile; "
+            "nothing was listed",
+            key=missing[0].artifact_id,
+        )
 
 
 async def _manifest_refused(store: ManifestStore, checkpoint_id: str, error: BaseException) -> bool:

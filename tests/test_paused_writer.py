@@ -1,0 +1,87 @@
+"""A writer paused past its lease just before its manifest lands (SIGSTOP, a long GC pause, a suspended host, one
+very slow request): a ``gc`` on another host meanwhile finds its lease expired and takes its uploads. The manifest
+that lands after is shown to name only what is there, or deleted at once and the checkpoint fails: no checkpoint
+stays listed that cannot restore."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.contract.conftest import text_page
+from tierstore import ArtifactsBridge, FileSystemBackend
+from tierstore.backends.base import Body
+from tierstore.enums import StorageTier
+from tierstore.errors import IntegrityError
+from tierstore.maintenance import fsck, gc
+
+TTL = timedelta(seconds=1)
+
+
+class PausedBeforeManifest(FileSystemBackend):
+    """Blocks its whole event loop (as a stopped process is) before the manifest write, for as long as ``pause``
+    runs."""
+
+    pause: Any = None
+
+    async def put(
+        self,
+        key: str,
+        data: Body,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        tier: StorageTier = StorageTier.L3,
+        if_absent: bool = False,
+    ) -> None:
+        if key.startswith("ckpt_") and self.pause is not None:
+            self.pause()
+        await super().put(key, data, metadata=metadata, tags=tags, tier=tier, if_absent=if_absent)
+
+
+@pytest.mark.parametrize("reused", [False, True], ids=["uploaded", "reused"])
+async def test_a_writer_paused_past_its_lease_never_leaves_a_checkpoint_that_cannot_restore(
+    reused: bool, tmp_path: Path
+) -> None:
+    root = tmp_path / "store"
+    pages = [text_page(f"p{i}") for i in range(3)]
+    if reused:  # artifacts of an earlier checkpoint, since deleted, that the writer proves and reuses
+        earlier = ArtifactsBridge(backend=FileSystemBackend(root))
+        first = await earlier.checkpoint(pages, "first")
+    backend = PausedBeforeManifest(root)
+    writer = ArtifactsBridge(backend=backend, lease_ttl=TTL)
+
+    def collect() -> None:
+        async def run() -> None:
+            other = ArtifactsBridge(backend=FileSystemBackend(root))
+            if reused:
+                await other.delete_checkpoint(first)
+            await gc(other, grace=timedelta(0))
+
+        asyncio.run(run())
+
+    def pause() -> None:
+        time.sleep(TTL.total_seconds() * 2)  # the lease expires in the store's time (the disk's: this host's)
+        collector = threading.Thread(target=collect)
+        collector.start()
+        collector.join()
+
+    backend.pause = pause
+    try:
+        listed = await writer.checkpoint(pages, "paused")
+    except IntegrityError as exc:
+        assert "ran past its lease" in str(exc)
+        listed = None
+    backend.pause = None
+    checker = ArtifactsBridge(backend=FileSystemBackend(root))
+    for checkpoint in await checker.list_checkpoints():
+        assert await checker.restore_checkpoint(checkpoint) == pages
+    assert listed is None or listed in await checker.list_checkpoints()
+    assert (await fsck(checker)).ok
