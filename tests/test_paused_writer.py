@@ -85,3 +85,37 @@ async def test_a_writer_paused_past_its_lease_never_leaves_a_checkpoint_that_can
         assert await checker.restore_checkpoint(checkpoint) == pages
     assert listed is None or listed in await checker.list_checkpoints()
     assert (await fsck(checker)).ok
+
+
+async def test_a_lease_deleted_under_a_running_writer_never_leaves_a_checkpoint_that_cannot_restore(
+    tmp_path: Path,
+) -> None:
+    """The local disk has no conditional delete: a ``gc`` that judged a lease expired can delete it just as its
+    renewal lands, and a sweep then takes the writer's uploads. The writer sees its lease gone after its manifest
+    write, shows its artifacts there again, and fails rather than stay listed."""
+    root = tmp_path / "store"
+    backend = PausedBeforeManifest(root)
+    writer = ArtifactsBridge(backend=backend)  # the default ttl: no pause, only the lease gone
+    pages = [text_page(f"p{i}") for i in range(3)]
+
+    def collect() -> None:
+        async def run() -> None:
+            other = FileSystemBackend(root)
+            async for entry in other.list("intent_"):
+                await other.delete(entry.key)
+            await gc(ArtifactsBridge(backend=other), grace=timedelta(0))
+
+        asyncio.run(run())
+
+    def lose_the_lease() -> None:
+        collector = threading.Thread(target=collect)
+        collector.start()
+        collector.join()
+
+    backend.pause = lose_the_lease
+    with pytest.raises(IntegrityError, match="ran past its lease"):
+        await writer.checkpoint(pages, "lease-lost")
+    backend.pause = None
+    checker = ArtifactsBridge(backend=FileSystemBackend(root))
+    assert await checker.list_checkpoints() == []
+    assert (await fsck(checker)).ok

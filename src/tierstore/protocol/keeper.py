@@ -67,14 +67,20 @@ class LeaseKeeper:
         """Start measuring whether the lease stays held (W1: the renewal the writer's read of the tombs follows)."""
         self._longest_gap = 0.0
 
-    def held_throughout(self) -> bool:
-        """Whether, since :meth:`mark`, no stretch of ``ttl / 2`` went by without a successful write of the lease,
-        up to now: if one did (the process was paused, or a write was slow), a deleter may have found the lease
-        expired and taken what it names."""
+    async def held_throughout(self) -> bool:
+        """Whether, since :meth:`mark`, no stretch of ``ttl / 2`` went by without a successful write of the lease, up
+        to now, and the lease is still there: if a stretch did (the process was paused, or a write was slow), or a
+        deleter removed the lease (``gc`` judging it expired as a renewal landed, on a store without conditional
+        deletes), a deleter may have taken what it names."""
         if self._written_at is None:
             return False
         since_last = self._clock.monotonic() - self._written_at
-        return max(self._longest_gap, since_last) < self._ttl.total_seconds() / 2
+        if max(self._longest_gap, since_last) >= self._ttl.total_seconds() / 2:
+            return False
+        try:
+            return await self._backend.head(self.key) is not None
+        except TierstoreError:
+            return False
 
     async def _write(self, *, if_absent: bool) -> None:
         sent = self._clock.monotonic()

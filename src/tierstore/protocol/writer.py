@@ -195,7 +195,7 @@ async def write_checkpoint(
         )
         manifest_sent = True
         checkpoint_id = await store.write_manifest(manifest)  # W3
-        if guard is not None and lease is not None and not lease.held_throughout():
+        if guard is not None and lease is not None and not await lease.held_throughout():
             await _fence(guard, store, manifest, concurrency)
     except BaseException as exc:
         if manifest_sent and not await _manifest_refused(store, checkpoint_id, exc):
@@ -217,7 +217,7 @@ async def write_checkpoint(
 
 async def _fence(guard: Guard, store: ManifestStore, manifest: CheckpointManifest, concurrency: int) -> None:
     """Between W1 and the end of W3 the lease went ``ttl / 2`` or more without a write (the writer was paused, or a
-    write was slow): it may have expired meanwhile and a deleter taken what it named before the manifest was listed.
+    write was slow), or went: a deleter may have taken what it named before the manifest was listed.
     Every artifact is shown there again (one head each); if one is not, the manifest is deleted and the checkpoint
     fails, so it stays listed only for the moment this takes, never for good."""
     present = await bounded_gather(map(guard.reuse.present, manifest.pages), concurrency)
@@ -225,9 +225,9 @@ async def _fence(guard: Guard, store: ManifestStore, manifest: CheckpointManifes
     if missing:
         await store.discard([manifest.checkpoint_id])
         raise IntegrityError(
-            f"checkpoint {manifest.checkpoint_id}: it ran past its lease (the process was paused, or a write was "
-            f"slow) and artifact {missing[0].artifact_id} of page {missing[0].page_id!r} was taken meanwhile; "
-            "nothing was listed",
+            f"checkpoint {manifest.checkpoint_id}: it ran past its lease (the process was paused, a write was slow, "
+            f"or the lease was deleted) and artifact {missing[0].artifact_id} of page {missing[0].page_id!r} was "
+            "taken meanwhile; nothing was listed",
             key=missing[0].artifact_id,
         )
 
