@@ -239,7 +239,7 @@ def test_relative_paths_spelled_as_such(tmp_path: Path, path: str) -> None:
         ("memory:", "malformed memory://"),
         ("nonsense", "ambiguous storage location"),
         ("pages/store", "ambiguous storage location"),
-        ("http:/x", "unknown storage URL scheme"),
+        ("http:/x", "neither a URL of a known scheme"),
         (f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={SECRET};", "Azure connection string"),
         (f"AccountName=acct;AccountKey={SECRET}", "Azure connection string"),
         (f"BlobEndpoint=https://a.blob.core.windows.net/;SharedAccessSignature=sv=2020&sig={SECRET}", "connection"),

@@ -5,7 +5,9 @@ Contract: whatever looks like a URL of a known scheme must be a well-formed one 
 port; a container where the scheme has one; no empty path segment), a bare path must be unambiguous (absolute,
 ``~/``, ``./`` or ``../``), and a value a provider recognises as belonging in a setting (an Azure connection string)
 is refused with its advice. The schemes, their URL forms and their own parsing come from
-:mod:`tierstore.backends.registry`. No error echoes more of the value than its scheme: it may be a credential.
+:mod:`tierstore.backends.registry`. No error echoes more of the value than its scheme, and a scheme only when it is a
+known one or a short word before ``://`` (``https``): the value may be a credential (a key, a token, a SAS). A
+well-formed URL's container is the backend's to check, and its error names it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from urllib.parse import unquote, urlsplit
 from tierstore.backends import registry
 from tierstore.backends.registry import Location, names, scheme_of
 from tierstore.errors import ConfigurationError
+
+_SHOWN_SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,9}")
+"""A scheme an error may name back (``https``); anything longer or odder is left unsaid: it may start a secret."""
 
 
 def redact_url(url: str) -> str:
@@ -45,7 +50,12 @@ def parse_location(value: str) -> Location:
             raise ConfigurationError(advice)
     head, sep, _rest = value.partition("://")
     if sep:
-        return _parse_url(head.lower(), value)
+        scheme = head.lower()
+        if scheme not in names():
+            # Only what is plainly a scheme is named back: a short word, never a piece of a pasted secret.
+            shown = f" {scheme!r}" if _SHOWN_SCHEME.fullmatch(scheme) else ""
+            raise ConfigurationError(f"unknown storage URL scheme{shown}: use {_schemes()}")
+        return _parse_url(scheme, value)
     lowered = value.lower()
     for name in names():
         if lowered.startswith((f"{name}:", f"{name}//")):
@@ -53,11 +63,14 @@ def parse_location(value: str) -> Location:
                 f"malformed {name}:// URL (it needs '://', as in {_example(name)}); refusing to read it as a path"
             )
     if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", value):
-        raise ConfigurationError(f"unknown storage URL scheme {value.split(':', 1)[0][:20]!r}: use {_schemes()}")
+        raise ConfigurationError(
+            f"the storage location is neither a URL of a known scheme ({_schemes()}) nor a path (absolute, "
+            "./relative or file:///path)"
+        )
     if not value.startswith(("/", "~", "./", "../")) and value not in (".", ".."):
         raise ConfigurationError(
-            f"ambiguous storage location {_clip(value)!r}: write a directory as an absolute path, ./relative or "
-            f"file:///path, or a URL ({_schemes()})"
+            f"ambiguous storage location: write a directory as an absolute path, ./relative or file:///path, or a "
+            f"URL ({_schemes()})"
         )
     return Location("file", "", value)
 
@@ -98,7 +111,3 @@ def _example(scheme: str) -> str:
 
 def _schemes() -> str:
     return ", ".join(f"{name}://" for name in names())
-
-
-def _clip(text: str) -> str:
-    return redact_url(text)[:60] + ("…" if len(text) > 60 else "")
