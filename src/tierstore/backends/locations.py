@@ -50,12 +50,12 @@ def parse_location(value: str) -> Location:
             raise ConfigurationError(advice)
     head, sep, _rest = value.partition("://")
     if sep:
-        scheme = head.lower()
-        if scheme not in names():
+        written = head.lower()
+        if written not in names():
             # Only what is plainly a scheme is named back: a short word, never a piece of a pasted secret.
-            shown = f" {scheme!r}" if _SHOWN_SCHEME.fullmatch(scheme) else ""
+            shown = f" {written!r}" if _SHOWN_SCHEME.fullmatch(written) else ""
             raise ConfigurationError(f"unknown storage URL scheme{shown}: use {_schemes()}")
-        return _parse_url(scheme, value)
+        return _parse_url(written, value)
     lowered = value.lower()
     for name in names():
         if lowered.startswith((f"{name}:", f"{name}//")):
