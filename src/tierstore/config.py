@@ -24,7 +24,7 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +43,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 from tierstore.backends import registry
 from tierstore.backends.locations import parse_location as parse_location, redact_url as redact_url
 from tierstore.backends.registry import Location, scheme_of
+from tierstore.backends.shown import CredentialsHidden
 from tierstore.enums import StorageTier
 from tierstore.errors import ConfigurationError
 
@@ -104,7 +105,7 @@ def parse_storage_classes(value: str) -> dict[StorageTier, str]:
             continue
         tier_name, sep, storage_class = (s.strip() for s in item.partition("="))
         if not sep:
-            raise ConfigurationError(f"storage class entry {tier_name!r} is not TIER=CLASS (e.g. L4=DEEP_ARCHIVE)")
+            raise ConfigurationError("a storage class entry is not TIER=CLASS (e.g. L4=DEEP_ARCHIVE)")
         mapping[_configurable_tier(tier_name)] = storage_class
     return _checked_storage_classes(mapping)
 
@@ -113,7 +114,7 @@ def _configurable_tier(name: Any) -> StorageTier:
     try:
         tier = StorageTier(name.upper() if isinstance(name, str) else name)
     except ValueError:
-        raise ConfigurationError(f"unknown tier {name!r} in the storage class mapping: use L2, L3 or L4") from None
+        raise ConfigurationError("unknown tier in the storage class mapping: use L2, L3 or L4") from None
     if tier not in _CONFIGURABLE_TIERS:
         raise ConfigurationError(f"tier {tier.value} lives in the process and has no storage class: use L2, L3 or L4")
     return tier
@@ -129,7 +130,7 @@ def _checked_storage_classes(mapping: Mapping[Any, Any]) -> dict[StorageTier, st
     return checked
 
 
-class CommonSettings(BaseSettings):
+class CommonSettings(BaseSettings, CredentialsHidden):
     """The settings common to every store; :class:`TierstoreSettings` adds each provider's own."""
 
     model_config = SettingsConfigDict(
@@ -244,11 +245,6 @@ class CommonSettings(BaseSettings):
         if isinstance(value, Mapping):
             return _checked_storage_classes(value)
         return value
-
-    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        for name, value in super().__repr_args__():
-            is_url = name is not None and (name == "url" or name.endswith("_url"))
-            yield name, (redact_url(value) if is_url and isinstance(value, str) else value)
 
     def model_post_init(self, context: Any, /) -> None:
         """Warn about ``TIERSTORE_*`` names that are no setting but close to one, whenever settings are read."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from tierstore.backends.registry import Location, Scheme
+from tierstore.backends.shown import CredentialsHidden
 
 if TYPE_CHECKING:
     from tierstore.backends.azure.backend import AzureBlobBackend
@@ -25,7 +26,7 @@ deletes for good once the service refuses them."""
 _CONNECTION_STRING_PARTS = ("accountname=", "accountkey=", "endpointsprotocol=", "sharedaccesssignature=")
 
 
-class AzureSettings(BaseModel):
+class AzureSettings(CredentialsHidden):
     """The Azure provider's own settings, each read from its ``TIERSTORE_AZURE_*`` variable (see
     TierstoreSettings)."""
 

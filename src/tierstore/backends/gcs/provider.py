@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from tierstore.backends.registry import Location, Scheme
+from tierstore.backends.shown import CredentialsHidden
 
 if TYPE_CHECKING:
     from tierstore.backends.gcs.backend import GCSBackend
     from tierstore.config import TierstoreSettings
 
 
-class GCSSettings(BaseModel):
+class GCSSettings(CredentialsHidden):
     """The GCS provider's own settings, each read from its ``TIERSTORE_GCS_*`` variable (see TierstoreSettings)."""
 
     gcs_project: str | None = Field(

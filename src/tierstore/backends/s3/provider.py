@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from tierstore.backends.registry import Location, Scheme
+from tierstore.backends.shown import CredentialsHidden
 
 if TYPE_CHECKING:
     from tierstore.backends.s3.backend import S3Backend
@@ -23,7 +24,7 @@ ServerSideEncryption = Literal["AES256", "aws:kms"]
 """Server-side encryption asked of every write: S3-managed keys, or KMS."""
 
 
-class S3Settings(BaseModel):
+class S3Settings(CredentialsHidden):
     """The S3 provider's own settings, each read from its ``TIERSTORE_S3_*`` variable (see TierstoreSettings)."""
 
     s3_region: str | None = Field(
