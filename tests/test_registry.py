@@ -1,7 +1,8 @@
 """Adding a provider is its package plus one line of the registry (README, Development): a fifth provider, written
 here as a package of its own and added by that one line, gets its TIERSTORE_* settings (an invalid one failing only
 its own URLs), its URL, its re-exported backend, its URL in the command line's help and its SDK loggers scrubbed,
-with no other file touched. And every built-in provider is listed wherever providers are listed."""
+with no other file touched; one given to ``registry.register`` at run time gets its settings and its loggers
+scrubbed too. And every built-in provider is listed wherever providers are listed."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ print(json.dumps(found))
 """
 
 
-def run_with_a_fifth_provider(tmp_path: Path, **environment: str) -> dict[str, object]:
+def run_with_a_fifth_provider(tmp_path: Path, program: str = PROGRAM, **environment: str) -> dict[str, object]:
     package = tmp_path / "fakeprov"
     package.mkdir(exist_ok=True)
     (package / "__init__.py").write_text("")
@@ -90,7 +91,7 @@ def run_with_a_fifth_provider(tmp_path: Path, **environment: str) -> dict[str, o
     (package / "backend.py").write_text(textwrap.dedent(BACKEND))
     kept = {k: v for k, v in os.environ.items() if not k.startswith("TIERSTORE_")}
     result = subprocess.run(
-        [sys.executable, "-c", PROGRAM],
+        [sys.executable, "-c", program],
         cwd=tmp_path,
         env={**kept, **environment, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{tmp_path}"},
         capture_output=True,
@@ -132,3 +133,42 @@ def test_every_built_in_provider_is_listed_wherever_providers_are() -> None:
             assert name in tierstore.__all__, name
         if scheme.settings is not None:
             assert set(scheme.settings.model_fields) <= set(TierstoreSettings.model_fields), scheme.name
+
+
+AT_RUN_TIME = """
+import io, json, logging, warnings
+from tierstore.backends import registry
+from tierstore.backends.cloud import redact
+from tierstore.config import backend_from_url
+from tierstore.errors import ConfigurationError
+
+warnings.simplefilter("error")  # a 'did you mean' warning about the provider's own variable fails the run
+redact.install()  # as the first cloud backend does, before the provider is registered
+from fakeprov.provider import SCHEME
+
+registry.register(SCHEME)
+found = {}
+try:
+    backend = backend_from_url("fk://pages/agent")
+    found["backend"] = [type(backend).__name__, backend.bucket, backend.prefix, backend.region]
+except ConfigurationError as exc:
+    found["refused"] = str(exc)
+found["memory"] = type(backend_from_url("memory://")).__name__
+lines = io.StringIO()
+logging.getLogger().addHandler(logging.StreamHandler(lines))
+logging.getLogger().setLevel(logging.DEBUG)
+redact.register_secret("S3NT1N3L-fake-token")
+logging.getLogger("fakesdk").debug("connecting with token %s", "S3NT1N3L-fake-token")
+found["log"] = lines.getvalue()
+print(json.dumps(found))
+"""
+
+
+def test_a_provider_registered_at_run_time_gets_its_settings_and_its_loggers_scrubbed(tmp_path: Path) -> None:
+    found = run_with_a_fifth_provider(tmp_path, program=AT_RUN_TIME, TIERSTORE_FK_REGION="north")
+    assert found["backend"] == ["FakeBackend", "pages", "agent", "north"]
+    assert "connecting with token" in str(found["log"])
+    assert "S3NT1N3L" not in str(found["log"])
+    refused = run_with_a_fifth_provider(tmp_path, program=AT_RUN_TIME, TIERSTORE_FK_LEVEL="0")
+    assert "TIERSTORE_FK_LEVEL" in str(refused["refused"])
+    assert refused["memory"] == "InMemoryBackend"

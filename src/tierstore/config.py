@@ -260,8 +260,15 @@ class CommonSettings(BaseSettings, CredentialsHidden):
             raise ConfigurationError(f"invalid settings: {'; '.join(problems)}")
 
     def section(self, model: type[M]) -> M:
-        """A provider's own settings (``S3Settings``), as read here: how a provider reads its settings, typed."""
-        values = {name: getattr(self, name) for name in model.model_fields if name in type(self).model_fields}
+        """A provider's own settings (``S3Settings``), as read here: how a provider reads its settings, typed.
+
+        The settings of a provider registered after :class:`TierstoreSettings` was composed (at import) are no
+        fields of it: they are read from the environment (and ``.env``) now, by the same rules, and an invalid one
+        raises ConfigurationError naming its variable, never its value."""
+        read_here = set(type(self).model_fields)
+        values = {name: getattr(self, name) for name in model.model_fields if name in read_here}
+        if not set(model.model_fields) <= read_here:
+            values |= _read_later(model, exclude=read_here)
         return model.model_validate(values)
 
     def retry_policy(self) -> RetryPolicy:
@@ -313,6 +320,27 @@ if TYPE_CHECKING:
 
 else:
     TierstoreSettings = _with_every_provider()
+
+
+def _read_later(model: type[BaseModel], exclude: set[str]) -> dict[str, Any]:
+    """The fields of ``model`` not in ``exclude``, read from the environment as :class:`CommonSettings` reads."""
+    reader: type[CommonSettings] = create_model(
+        f"{model.__name__}FromEnvironment",
+        __base__=(model, CommonSettings),  # type: ignore[arg-type]
+        __module__=__name__,
+    )
+    token = _quiet.set(True)  # misspelt names were warned about when the settings were read
+    try:
+        read = reader()
+    except ValidationError as exc:
+        problems = [
+            f"TIERSTORE_{'_'.join(str(p) for p in error['loc']).upper()}: {_plain(error['msg'])}"
+            for error in exc.errors(include_input=False, include_url=False)
+        ]
+        raise ConfigurationError(f"invalid settings: {'; '.join(problems)}") from None
+    finally:
+        _quiet.reset(token)
+    return {name: getattr(read, name) for name in model.model_fields if name not in exclude}
 
 
 def load_settings(**overrides: Any) -> TierstoreSettings:
@@ -373,7 +401,7 @@ def misspelt_settings(environ: Mapping[str, str]) -> dict[str, str]:
     """
     import difflib
 
-    known = [name.upper() for name in TierstoreSettings.model_fields]
+    known = [name.upper() for name in _every_setting()]
     found: dict[str, str] = {}
     for name in environ:
         rest = name.upper().removeprefix("TIERSTORE_")
@@ -383,6 +411,14 @@ def misspelt_settings(environ: Mapping[str, str]) -> dict[str, str]:
         if closest:
             found[name] = f"TIERSTORE_{closest[0]}"
     return found
+
+
+def _every_setting() -> set[str]:
+    """Every setting's field name: the common ones and every provider's, registered at run time included."""
+    return {
+        *TierstoreSettings.model_fields,
+        *(name for m in registry.settings_models().values() for name in m.model_fields),
+    }
 
 
 def _canonical_names(environ: Mapping[str, str]) -> dict[str, str]:
@@ -408,7 +444,7 @@ class _CanonicalEnvSource(EnvSettingsSource):
 def case_variant_settings(environ: Mapping[str, str]) -> dict[str, str]:
     """Names in ``environ`` of a setting that another name, differing only in case, sets too and wins over:
     ``{ignored: the name read}`` (``tierstore_url`` beside ``TIERSTORE_URL``)."""
-    known = {f"TIERSTORE_{name.upper()}" for name in TierstoreSettings.model_fields}
+    known = {f"TIERSTORE_{name.upper()}" for name in _every_setting()}
     return {name: read for name, read in _canonical_names(environ).items() if name != read and name.upper() in known}
 
 

@@ -11,7 +11,8 @@ Contract:
 * A declaring module is light: importing it imports neither its SDK nor the shared cloud layer; the backend's own
   modules load when a backend is built or named. A missing extra is found from :attr:`Scheme.sdk` before that,
   and reported as :class:`~tierstore.errors.MissingDependencyError` naming the pip command.
-* :func:`register` adds a third party's scheme (or replaces one) at run time.
+* :func:`register` adds a third party's scheme (or replaces one) at run time: its URLs, its settings (read through
+  ``TierstoreSettings.section`` when its backend is built) and its SDK loggers' scrubbing all hold from then on.
 """
 
 from __future__ import annotations
@@ -87,11 +88,22 @@ BUILT_IN: Final[Mapping[str, str]] = {
 """Every built-in provider: its URL scheme and the module declaring its :class:`Scheme` (``SCHEME``)."""
 
 _registered: dict[str, Scheme] = {}
+_registrations = 0
 
 
 def register(scheme: Scheme) -> None:
-    """Serve URLs of ``scheme.name`` with ``scheme.build`` (a third party's backend, or a replacement)."""
+    """Serve URLs of ``scheme.name`` with ``scheme.build`` (a third party's backend, or a replacement), from now
+    on, whenever it is called: its URLs parse, its ``TIERSTORE_<SCHEME>_*`` settings are read when its backend is
+    built (``section``; no attribute of settings read before), and its SDK loggers are scrubbed from the next
+    record on."""
+    global _registrations
     _registered[scheme.name] = scheme
+    _registrations += 1
+
+
+def registrations() -> int:
+    """How many times :func:`register` was called: what caches of the registry's answers compare."""
+    return _registrations
 
 
 def names() -> list[str]:

@@ -167,11 +167,15 @@ def install() -> None:
         if _installed:
             return
         make = logging.getLogRecordFactory()
-        scrubbed = scrubbed_loggers()
+        from tierstore.backends import registry
+
+        known: list[tuple[int, tuple[str, ...]]] = [(registry.registrations(), scrubbed_loggers())]
 
         def scrubbing(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = make(*args, **kwargs)
-            if record.name.startswith(scrubbed):
+            if known[0][0] != registry.registrations():  # a provider registered since: its loggers too
+                known[0] = (registry.registrations(), scrubbed_loggers())
+            if record.name.startswith(known[0][1]):
                 try:
                     record.msg, record.args = scrub(record.getMessage()), ()
                 except Exception:  # noqa: BLE001 - a message that cannot be formatted is dropped, not leaked
