@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 
-from tierstore import ArtifactsBridge, MemoryPage, Modality, NotSupportedError, StorageTier, TierstoreError
+from tierstore import (
+    ArtifactsBridge,
+    InMemoryBackend,
+    MemoryPage,
+    Modality,
+    NotSupportedError,
+    StorageTier,
+    TierstoreError,
+    maintenance,
+)
 
 
 class DictBackend:
@@ -81,3 +90,27 @@ async def test_a_backend_that_returns_no_id_is_an_error() -> None:
 def test_an_object_that_is_no_backend_is_refused() -> None:
     with pytest.raises(TierstoreError, match="not a storage backend"):
         ArtifactsBridge(backend=object())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("given", [None, "L2", "L3", "L4"])
+@pytest.mark.parametrize("own", [StorageTier.L1, StorageTier.L2, StorageTier.L4])
+async def test_metadata_reports_the_tier_a_page_was_stored_in(given: str | None, own: StorageTier) -> None:
+    page = _page("a").model_copy(update={"storage_tier": own})
+    builtin, custom = ArtifactsBridge(backend=InMemoryBackend()), ArtifactsBridge(backend=DictBackend())
+    expected = (await builtin.get_metadata(await builtin.store_page(page, tier=given))).tier  # type: ignore[union-attr]
+    assert (await custom.get_metadata(await custom.store_page(page, tier=given))).tier == expected  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("call", "run"),
+    [
+        ("migrate", lambda custom: maintenance.migrate(custom, InMemoryBackend())),
+        ("migrate", lambda custom: maintenance.migrate(InMemoryBackend(), custom)),
+        ("doctor", lambda custom: maintenance.doctor(custom)),
+    ],
+)
+async def test_maintenance_on_a_custom_backend_says_it_is_not_supported(call: str, run: Any) -> None:
+    custom = DictBackend()
+    await ArtifactsBridge(backend=custom).store_page(_page("a"))
+    with pytest.raises(NotSupportedError, match=f"^{call} needs a backend implementing"):
+        await run(custom)

@@ -4,6 +4,8 @@ Such a backend chooses its own artifact ids after the write, so frames cannot na
 any text is a possible id. Listing tells pages from checkpoint manifests by reading each object's frame (once per
 id). There are no leases or tombs: nothing here runs maintenance, and checkpoints upload every page. Tier changes,
 restores and maintenance raise NotSupportedError (the bridge says so: it holds no protocol for such a store).
+The five calls give no metadata back, so a page's tier in ``describe`` is the one it was stored in where this
+object stored it, else the one ``store_page`` picks for it without an explicit tier (L3 unless the page says L2-L4).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from tierstore.enums import StorageTier
 from tierstore.errors import IntegrityError, TierstoreError
 from tierstore.models import CheckpointManifest, MemoryPage, PageMetadata
 from tierstore.simple import SimpleBackend
-from tierstore.validate import type_name
+from tierstore.validate import resolve_tier, type_name
 
 
 class CustomArtifacts:
@@ -32,6 +34,7 @@ class CustomArtifacts:
         self.name = str(getattr(backend, "name", type(backend).__name__))
         self.persistent = bool(getattr(backend, "persistent", True))
         self._kinds: dict[str, str | None] = {}
+        self._tiers: dict[str, StorageTier] = {}
 
     def artifact_key(self, value: object) -> str | None:
         """The key of an artifact id given by a caller; None for text that is no artifact id of this store. Raises
@@ -57,6 +60,7 @@ class CustomArtifacts:
         described = _metadata(page, None, encoded.checksum, encoded.size, tier)
         artifact = await self._store(page.page_id, encoded.data, described.model_dump(mode="json"))
         self._kinds[artifact] = "page"
+        self._tiers[artifact] = tier
         return artifact, encoded
 
     async def read(self, key: str) -> Buffer | None:
@@ -73,10 +77,11 @@ class CustomArtifacts:
             page, checksum = self.codec.decode_page(data, None)
         except IntegrityError as exc:
             raise IntegrityError(f"{key}: {exc}", key=key) from exc
-        return _metadata(page, key, checksum, len(data), None)
+        return _metadata(page, key, checksum, len(data), self._tiers.get(key) or resolve_tier(page, None))
 
     async def delete_page(self, key: str) -> int | None:
         """Delete a page; returns its size, or None when there was none."""
+        self._tiers.pop(key, None)
         return 0 if await self.backend.delete(key) else None
 
     async def discard(self, keys: list[str]) -> None:

@@ -27,9 +27,12 @@ from tierstore.errors import (
     ConflictError,
     IntegrityError,
     NotAStoreError,
+    NotSupportedError,
     TierstoreError,
 )
 from tierstore.maintenance.reports import DoctorCheck, DoctorReport
+from tierstore.simple import is_simple_backend
+from tierstore.validate import type_name
 
 _PAYLOAD = b"tierstore doctor"
 _CHECKS = (
@@ -77,9 +80,20 @@ def require_store(backend: object) -> None:
         raise NotAStoreError(missing)
 
 
+def require_storage_backend(backend: object, call: str) -> None:
+    """NotSupportedError naming ``call`` for a backend of the spec's five-call Custom Backend interface, which
+    maintenance cannot run on (it has no listing with sizes, tags, tiers or conditional writes)."""
+    if not isinstance(backend, StorageBackend) and is_simple_backend(backend):
+        raise NotSupportedError(
+            f"{call} needs a backend implementing tierstore's StorageBackend protocol; "
+            f"{type_name(backend)} implements the spec's custom backend interface only"
+        )
+
+
 async def doctor(backend: StorageBackend) -> DoctorReport:
     """Probe ``backend`` with every operation tierstore needs (the module docstring says how); never raises for
-    what a check finds."""
+    what a check finds. NotSupportedError for a custom (five-call) backend."""
+    require_storage_backend(backend, "doctor")
     return await _Probe(backend).run()
 
 

@@ -18,7 +18,7 @@ from tierstore.codec import PLAIN, Codec
 from tierstore.concurrency import Progress, bounded_gather
 from tierstore.enums import StorageTier
 from tierstore.errors import ArchivedPageError, ConflictError, IntegrityError
-from tierstore.maintenance.doctor import require_store
+from tierstore.maintenance.doctor import require_storage_backend, require_store
 from tierstore.maintenance.fsck import listed
 from tierstore.maintenance.reports import MigrateReport, Problem
 
@@ -36,7 +36,9 @@ async def migrate(
     """Copy every page, deletion tomb, block record and complete checkpoint from ``source`` to ``destination``,
     verified; resumable (see the module docstring). Problems are reported, never raised. ``codec`` reads the frames
     to verify them (any codec reads every frame of the format). NotAStoreError when ``source`` is a local path
-    that holds no store (the destination may be a new one)."""
+    that holds no store (the destination may be a new one); NotSupportedError for a custom (five-call) backend."""
+    require_storage_backend(source, "migrate")
+    require_storage_backend(destination, "migrate")
     require_store(source)
     report = MigrateReport()
     present: set[str] = set()
