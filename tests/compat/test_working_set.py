@@ -292,6 +292,25 @@ def test_token_budget(lib: Lib) -> None:
 
 
 @both()
+def test_token_budget_get_and_set_tokens(lib: Lib) -> None:
+    budget = lib.TokenBudget(total_limit=1_000, reserved=200)
+    assert budget.get_tokens(lib.Modality.AUDIO) == 0
+    budget.tokens_by_modality.pop(lib.Modality.VIDEO)
+    assert budget.get_tokens(lib.Modality.VIDEO) == 0  # one never counted
+    budget.set_tokens(lib.Modality.TEXT, 900)  # more than fits: set anyway
+    assert (budget.get_tokens(lib.Modality.TEXT), budget.used, budget.available, budget.utilization) == (
+        900,
+        900,
+        0,
+        1.0,
+    )
+    budget.set_tokens(lib.Modality.TEXT, -5)
+    assert (budget.get_tokens(lib.Modality.TEXT), budget.text_tokens) == (0, 0)
+    budget.set_tokens(lib.Modality.IMAGE, 40)
+    assert (budget.get_tokens(lib.Modality.IMAGE), budget.image_tokens, budget.used) == (40, 40, 40)
+
+
+@both()
 def test_pinned_set(lib: Lib) -> None:
     pins = lib.PinnedSet()
     assert (pins.auto_pin_last_n_turns, pins.auto_pin_system_prompt, pins.auto_pin_claims) == (3, True, True)

@@ -89,6 +89,15 @@ class TokenBudget(BaseModel):
         """Count ``tokens`` fewer of ``modality`` (never below 0)."""
         self.tokens_by_modality[modality] = max(0, self.tokens_by_modality.get(modality, 0) - tokens)
 
+    def get_tokens(self, modality: Modality) -> int:
+        """Tokens of ``modality`` in L0 (0 when none were counted)."""
+        return self.tokens_by_modality.get(modality, 0)
+
+    def set_tokens(self, modality: Modality, tokens: int) -> None:
+        """Count ``tokens`` of ``modality``, whatever was counted before and whether or not they fit (never below
+        0)."""
+        self.tokens_by_modality[modality] = max(0, tokens)
+
 
 class WorkingSetStats(BaseModel):
     """A snapshot of the working set: pages in L0 and L1, tokens, and whether to evict."""
