@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.wrappers import Observed
-from tierstore import ArtifactsBridge, MemoryPage, Modality, ids
+from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage, Modality, ids
 from tierstore.backends.base import StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.clock import SYSTEM_CLOCK, Clock, ManualClock, SkewedClock
-from tierstore.errors import AccessDeniedError, BackendUnavailableError, IntegrityError, InvalidInputError
+from tierstore.errors import (
+    AccessDeniedError,
+    BackendUnavailableError,
+    IntegrityError,
+    InvalidInputError,
+    StorageFullError,
+    TierstoreError,
+)
 from tierstore.maintenance import fsck, gc
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
@@ -212,3 +222,39 @@ async def test_a_checkpoint_writes_its_manifest_only_soon_after_renewing_its_lea
     else:
         assert len(await bridge.restore_checkpoint(await bridge.checkpoint(_pages("p", 2), name="slow"))) == 2
     assert observed.puts["intent"] == 1 + min(slow_rounds + 1, 3)  # the first write, then one renewal a round
+
+
+@pytest.mark.parametrize("refusal", [StorageFullError, AccessDeniedError], ids=["full", "read-only"])
+@pytest.mark.parametrize("where", ["memory", "filesystem"])
+async def test_an_object_dated_in_the_future_ages_nothing_when_the_store_time_cannot_be_probed(
+    tmp_path: Path, where: str, refusal: type[TierstoreError]
+) -> None:
+    """``gc`` on a store that takes no write (full, or a read-only credential) estimates the store's time from what
+    it lists: a tomb dated a day ahead must not make fresh orphans old; once they are old by this host's clock
+    too, they go."""
+    clock = ManualClock(datetime.now(UTC))  # the memory store's clock and its host's; the disk's is the kernel's
+    backend: StorageBackend = InMemoryBackend(clock=clock) if where == "memory" else FileSystemBackend(tmp_path)
+    host: Clock = clock if where == "memory" else SYSTEM_CLOCK
+    orphans = await _crash_a_checkpoint(backend, host)
+    bridge = ArtifactsBridge(backend=backend, clock=host)
+    clock.step(timedelta(days=1))
+    assert await bridge.delete_page(await bridge.store_page(_pages("f", 1)[0]))
+    clock.step(-timedelta(days=1))
+    tombs = [entry.key async for entry in backend.list(ids.TOMB_PREFIX)]
+    assert tombs
+    if where == "filesystem":
+        ahead = time.time() + 86400
+        for key in tombs:
+            os.utime(tmp_path / "objects" / key, (ahead, ahead))
+    refusing = Observed(backend, fail_put=lambda key: key.startswith(ids.TOMB_PREFIX), error=refusal)
+    collector = ArtifactsBridge(backend=refusing, clock=host)
+    report = await gc(collector)
+    assert report.orphans_deleted == [], "an object dated in the future aged fresh orphans past the grace period"
+    assert sorted(o.key for o in report.orphans_kept) == orphans
+    if where == "memory":
+        clock.advance(timedelta(hours=2))
+    else:
+        for key in orphans:
+            earlier = time.time() - 7200
+            os.utime(tmp_path / "objects" / key, (earlier, earlier))
+    assert sorted((await gc(collector, dry_run=True)).orphans_deleted) == orphans  # what a writable store would
