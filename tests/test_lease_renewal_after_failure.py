@@ -4,26 +4,27 @@ quarter of the lease's life: the moment the store takes writes again is when a `
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 from datetime import timedelta
+
+import pytest
 
 from tierstore.backends.base import Body
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.enums import StorageTier
 from tierstore.errors import StorageFullError
+from tierstore.protocol import keeper as keeper_module
 from tierstore.protocol.keeper import RETRY_FAILED_RENEWAL, LeaseKeeper
 
 TTL = timedelta(seconds=20)  # renewals every 5 s
 
 
 class FullFor(InMemoryBackend):
-    """Refuses every write as a full disk does while ``full`` is set, and notes when each lease write was tried."""
+    """Refuses every write as a full disk does while ``full`` is set."""
 
     def __init__(self) -> None:
         super().__init__()
         self.full = False
-        self.tried: list[tuple[float, bool]] = []
 
     async def put(
         self,
@@ -35,26 +36,44 @@ class FullFor(InMemoryBackend):
         tier: StorageTier = StorageTier.L3,
         if_absent: bool = False,
     ) -> None:
-        self.tried.append((time.monotonic(), self.full))
         if self.full:
             raise StorageFullError("no space left on device")
         await super().put(key, data, metadata=metadata, tags=tags, tier=tier, if_absent=if_absent)
 
 
-async def test_a_failed_renewal_is_tried_again_within_a_second_and_lands_once_writes_are_taken() -> None:
+async def test_a_failed_renewal_is_tried_again_within_a_second_and_lands_once_writes_are_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The renewal task's waits, as it asks for them: a quarter of the ttl while renewals land, a second after one
+    failed, a quarter again once one landed."""
     backend = FullFor()
+    waits: list[float] = []
+    outcomes: list[bool] = []
+    turn = asyncio.Event()
+
+    async def pause(seconds: float) -> None:
+        waits.append(seconds)
+        outcomes.append(not backend.full)
+        turn.set()
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(keeper_module, "_pause", pause)
     keeper = LeaseKeeper(backend, "ckpt_20261205T000000000000_00000000", [], TTL)
     await keeper.start()
+
+    async def renewals(count: int) -> None:
+        while len(waits) < count:
+            turn.clear()
+            await turn.wait()
+
+    await renewals(2)  # the first wait, then a renewal that landed
     backend.full = True
-    while not any(full for _, full in backend.tried):  # noqa: ASYNC110 - the first renewal, at a quarter of the ttl, fails
-        await asyncio.sleep(0.05)
-    failed_at = max(at for at, full in backend.tried if full)
+    await renewals(4)  # renewals that failed
     backend.full = False
-    while not any(not full and at > failed_at for at, full in backend.tried):  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
-    landed_at = min(at for at, full in backend.tried if not full and at > failed_at)
+    await renewals(6)
     await keeper.release()
-    # Tried again after RETRY_FAILED_RENEWAL (1 s), not after the next quarter of the ttl (5 s): the bound leaves
-    # room for a loaded machine and still tells the two apart.
-    assert landed_at - failed_at < TTL.total_seconds() / 4 - 1.5, landed_at - failed_at
-    assert TTL.total_seconds() / 4 > RETRY_FAILED_RENEWAL
+    quarter = TTL.total_seconds() / 4
+    assert waits[:2] == [quarter, quarter]
+    assert waits[2:4] == [RETRY_FAILED_RENEWAL, RETRY_FAILED_RENEWAL], waits
+    assert waits[5] == quarter, waits
+    assert quarter > RETRY_FAILED_RENEWAL

@@ -21,6 +21,8 @@ from tierstore.errors import BackendUnavailableError, TierstoreError
 from tierstore.protocol.records import encode_lease, quietly
 
 logger = logging.getLogger(__name__)
+_pause = asyncio.sleep
+"""How the renewal task waits (tests see the waits it asks for)."""
 
 _RENEW_ATTEMPTS: Final = 3
 RETRY_FAILED_RENEWAL: Final = 1.0
@@ -112,7 +114,7 @@ class LeaseKeeper:
         period = self._ttl.total_seconds() / 4
         wait = period
         while True:
-            await asyncio.sleep(wait)
+            await _pause(wait)
             try:
                 await self.renew()
             except TierstoreError as exc:
