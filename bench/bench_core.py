@@ -18,8 +18,9 @@ from itertools import count
 from pathlib import Path
 
 from bench._harness import Case, compare, compare_maintenance, figure, main, populate, store_and_load, text_pages
-from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage
+from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage, Modality
 from tierstore.codec import PLAIN
+from tierstore.validate import as_page
 
 PAGES = int(os.environ.get("TIERSTORE_BENCH_PAGES", "300"))
 SCALE = [int(n) for n in os.environ.get("TIERSTORE_BENCH_SCALE", "1000,10000,100000").split(",")]
@@ -99,6 +100,30 @@ async def _codec() -> None:
             for frame in frames:
                 PLAIN.decode_page(frame, "mem_L3_1")
 
+        blobs = [os.urandom(size) for _ in range(50)]
+
+        async def bytes_page(blobs: list[bytes] = blobs) -> None:
+            for blob in blobs:
+                PLAIN.encode_page(as_page(MemoryPage(page_id="p", modality=Modality.IMAGE, content=blob)), "mem_L3_1")
+
+        async def bytearray_page(blobs: list[bytes] = blobs) -> None:
+            for blob in blobs:  # the snapshot: as_page copies a mutable buffer once
+                page = MemoryPage(page_id="p", modality=Modality.IMAGE, content=bytearray(blob))
+                PLAIN.encode_page(as_page(page), "mem_L3_1")
+
+        async def bytearray_made(blobs: list[bytes] = blobs) -> None:
+            for blob in blobs:  # what making the caller's bytearray costs, to tell it from the snapshot
+                MemoryPage(page_id="p", modality=Modality.IMAGE, content=bytearray(blob))
+
+        await compare(
+            f"validate and encode a page of {size} bytes (50 pages): bytes as they are, a bytearray copied",
+            [
+                Case("bytes content", bytes_page, 50),
+                Case("bytearray content (made, then copied)", bytearray_page, 50),
+                Case("making the bytearray page alone", bytearray_made, 50),
+            ],
+            measure="cpu",
+        )
         await compare(
             f"codec per page of {size} bytes (50 pages)",
             [

@@ -4,6 +4,9 @@
   shape from another library (chuk-ai-session-manager's), validated field by field. pydantic does not validate
   assignments, so a page changed after construction (``page.importance += 0.7``, a plain string assigned to
   ``storage_tier``) is checked here again; the bridge stores the validated copy and never changes the caller's.
+  Content in a mutable buffer (``bytearray``, ``memoryview``) is copied to ``bytes`` here, before the call's first
+  await: what is stored is that snapshot, whatever the caller does to its buffer meanwhile (a released memoryview is
+  refused; a strided or multi-dimensional one is copied in C order). ``bytes`` and ``str`` are kept, not copied.
 * :func:`as_tier` takes a tier as a ``StorageTier``, another library's tier enum of the same values, or the plain
   string in any case (``"L4"``, ``"l4"``).
 * :func:`as_pages`, :func:`as_stored`, :func:`resolve_tier` and :func:`check_restore` check the other arguments of
@@ -44,7 +47,8 @@ def type_name(value: object) -> str:
 
 
 def as_page(value: Any) -> MemoryPage:
-    """A validated copy of ``value`` as a tierstore ``MemoryPage`` (content kept as is, not copied)."""
+    """A validated copy of ``value`` as a tierstore ``MemoryPage`` (content kept as is, but a mutable buffer copied
+    to ``bytes``)."""
     if isinstance(value, MemoryPage) or (isinstance(value, BaseModel) and type(value).__name__ == "MemoryPage"):
         fields = value.__dict__  # read, never changed; content is ``Any``: validated as the very same object
     else:
@@ -58,7 +62,19 @@ def as_page(value: Any) -> MemoryPage:
         more = f" (and {exc.error_count() - _ERRORS_SHOWN} more)" if exc.error_count() > _ERRORS_SHOWN else ""
         raise InvalidInputError(f"page {_short(fields.get('page_id'))} is not valid: {problems}{more}") from None
     ids.check_text_id(page.page_id, "page_id")
+    if isinstance(page.content, bytearray | memoryview):
+        page.content = snapshot(page.content)
     return page
+
+
+def snapshot(content: bytearray | memoryview) -> bytes:
+    """The bytes a mutable buffer holds now (a memoryview's in C order, whatever its shape, strides or format)."""
+    if isinstance(content, bytearray):
+        return bytes(content)
+    try:
+        return content.tobytes()
+    except ValueError:
+        raise InvalidInputError("page content is a released memoryview") from None
 
 
 def as_tier(value: Any, allowed: Collection[StorageTier] = PERSISTENT_TIERS) -> StorageTier:

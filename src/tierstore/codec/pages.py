@@ -2,7 +2,11 @@
 
 Contract: :func:`prepare_page` encodes a validated page once, before it has a key (the costly part of storing it);
 :func:`frame_page` then frames it for any key cheaply. The content is stored raw: ``text`` as UTF-8, ``bytes`` as
-they are (never base64), ``json`` as compact JSON, ``none`` for no content. The page section is pydantic's own JSON
+they are (never base64), ``json`` as compact JSON, ``none`` for no content. Content in a mutable buffer
+(``bytearray``, ``memoryview``) is copied to ``bytes`` first (:func:`tierstore.validate.snapshot`), so the checksum
+and the stored body are of the same bytes whatever the caller does to its buffer; ``bytes`` and ``str`` are never
+copied. JSON content is encoded once; a change to it while it is encoded (in a worker thread, for a big page) that
+breaks the encoding is :class:`InvalidInputError`. The page section is pydantic's own JSON
 of the page without its content, parsed straight back into a ``MemoryPage`` by :func:`decode_page`. Plain JSON as
 written by chuk-ai-session-manager's ``MemoryPage.model_dump_json()`` is read too, by
 :mod:`tierstore.chuk.legacy_json`.
@@ -23,7 +27,7 @@ from tierstore.codec.frame import Buffer, Encoded, Header, decode_frame, frame, 
 from tierstore.codec.speed import TOKENS, sha256
 from tierstore.errors import IntegrityError, InvalidInputError
 from tierstore.models import MemoryPage
-from tierstore.validate import check_json
+from tierstore.validate import check_json, snapshot
 
 VOLATILE_FIELDS: Final = ("last_accessed", "access_count", "dirty", "storage_tier", "artifact_id")
 """Bookkeeping that changes as a page is used, not what the page holds: left out of :attr:`PreparedPage.identity`,
@@ -43,13 +47,13 @@ class PreparedPage(NamedTuple):
     page_id: str
     page_json: bytes
     content_kind: str
-    body: bytes | memoryview
+    body: bytes
     flags: int
     body_sha256: str
     identity: str
 
 
-def _content_parts(content: Any) -> tuple[str, bytes | memoryview]:
+def _content_parts(content: Any) -> tuple[str, bytes]:
     kind = type(content)
     if kind is str:
         return "text", content.encode("utf-8", "surrogatepass")
@@ -62,9 +66,12 @@ def _content_parts(content: Any) -> tuple[str, bytes | memoryview]:
     if isinstance(content, bytes):
         return "bytes", content
     if isinstance(content, bytearray | memoryview):
-        return "bytes", memoryview(content).cast("B")
+        return "bytes", snapshot(content)
     check_json(content, "page content")
-    return "json", json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return "json", json.dumps(content, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    except (RuntimeError, TypeError, ValueError) as exc:  # the caller changed it meanwhile ("changed size during")
+        raise InvalidInputError(f"page content changed while it was encoded: {exc}") from None
 
 
 def prepare_page(page: MemoryPage, compression: Compression, *, identity: bool = False) -> PreparedPage:
