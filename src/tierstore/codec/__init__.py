@@ -12,7 +12,9 @@ the id allocator, maintenance. Nothing else passes encoding options around. The 
 * :mod:`~tierstore.codec.compression`: zstd, optional;
 * :mod:`~tierstore.codec.speed`: hashing and write tokens that keep the event loop cheap; pages above
   :data:`BIG_PAGE` are encoded and decoded in a worker thread (:meth:`Codec.prepare_page_off_loop`,
-  :meth:`Codec.decode_page_off_loop`).
+  :meth:`Codec.decode_page_off_loop`): structured content whose encoding may exceed it, as a bounded look at it
+  says (:mod:`~tierstore.codec.estimate`, no encoding on the loop), and a compressed frame whose body unpacks
+  above it, as zstd's frame header says.
 
 chuk-ai-session-manager's plain JSON pages are read through :mod:`tierstore.chuk.legacy_json`. This package
 imports nothing from ``backends/`` or from the bridge.
@@ -26,6 +28,7 @@ from typing import Any, Final
 
 from tierstore.codec import documents, frame, metadata, pages
 from tierstore.codec.compression import COMPRESSIONS, Compression, check_compression
+from tierstore.codec.estimate import may_exceed, text_size
 from tierstore.codec.frame import HEADER_START, VERSION, Buffer, Encoded, Frame, Header, Kind
 from tierstore.codec.pages import VOLATILE_FIELDS, PreparedPage
 from tierstore.enums import StorageTier
@@ -55,8 +58,16 @@ BIG_PAGE: Final = 1 << 20
 
 
 def is_big(page: MemoryPage) -> bool:
-    """Whether a page is encoded in a worker thread, off the event loop."""
-    return isinstance(page.content, bytes | str) and len(page.content) > BIG_PAGE
+    """Whether a page is encoded in a worker thread, off the event loop: when its content and metadata may take
+    more than :data:`BIG_PAGE` encoded, as a bounded look at them says (:mod:`tierstore.codec.estimate`)."""
+    content = page.content
+    if isinstance(content, str):
+        size = text_size(content)
+    elif isinstance(content, bytes | bytearray | memoryview):
+        size = memoryview(content).nbytes
+    else:
+        return may_exceed((content, page.metadata), BIG_PAGE)
+    return size > BIG_PAGE or (bool(page.metadata) and may_exceed((page.metadata,), BIG_PAGE - size))
 
 
 class Codec:
@@ -105,11 +116,17 @@ class Codec:
         store chose the key after the write), in a worker thread above :data:`BIG_PAGE`; IntegrityError naming
         ``key``."""
         try:
-            if len(data) > BIG_PAGE:
+            if self.is_big_frame(data):
                 return await asyncio.to_thread(pages.decode_page, data, key if bound else None)
             return pages.decode_page(data, key if bound else None)
         except IntegrityError as exc:
             raise IntegrityError(f"{key}: {exc}", key=key) from exc
+
+    def is_big_frame(self, data: Buffer) -> bool:
+        """Whether decoding ``data`` belongs in a worker thread: above :data:`BIG_PAGE` once decompressed (a small
+        zstd frame may unpack to far more; its frame header says how much), or of a size its header does not say."""
+        unpacked = frame.decoded_size(data)
+        return unpacked is None or unpacked > BIG_PAGE
 
     def page_fields(self, header: Header) -> dict[str, Any]:
         """The page fields (all but content) of a verified page header."""

@@ -41,6 +41,19 @@ def compress(compression: Compression, raw: bytes | memoryview) -> tuple[bytes, 
     return (packed, ZSTD_FLAG) if len(packed) < len(raw) else None
 
 
+def decompressed_size(flags: int, body_start: bytes | memoryview) -> int | None:
+    """The raw size of a body whose flags are ``flags``, from the first bytes of the body alone (zstd's frame
+    header holds it); None when they do not say."""
+    if not flags & ZSTD_FLAG:
+        return None
+    zstd = _zstd()
+    try:
+        size: int = zstd.frame_content_size(body_start)
+    except zstd.ZstdError:
+        return None
+    return size if size >= 0 else None
+
+
 def decompress(flags: int, body: memoryview) -> memoryview:
     """The raw body of a frame whose flags are ``flags``."""
     if flags & ZSTD_FLAG:

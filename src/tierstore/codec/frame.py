@@ -36,7 +36,7 @@ from typing import Any, Final, Literal, NamedTuple
 
 from pydantic_core import from_json
 
-from tierstore.codec.compression import ZSTD_FLAG, decompress
+from tierstore.codec.compression import ZSTD_FLAG, decompress, decompressed_size
 from tierstore.codec.speed import TOKENS, sha256
 from tierstore.errors import IntegrityError
 
@@ -52,6 +52,8 @@ KIND_CODES: Final[dict[Kind, int]] = {"page": 1, "manifest": 2, "record": 3}
 _KINDS_BY_CODE: Final = {code: kind for kind, code in KIND_CODES.items()}
 BINDING: Final[dict[Kind, str]] = {"page": "artifact", "manifest": "checkpoint", "record": "key"}
 """The header field that names the key a frame of each kind was written under."""
+_ZSTD_HEADER_MAX: Final = 18
+"""The longest a zstd frame header is: its content size is in there."""
 _PLAIN_KEY: Final = re.compile(r"[A-Za-z0-9._-]+")
 """Keys that need no JSON escaping (every key the bridge chooses)."""
 
@@ -132,6 +134,20 @@ def header_end(data: Buffer) -> int:
     """How many bytes from the start of a frame hold its prefix, digest, header and page section."""
     _kind, _flags, header_len, page_len, _body_len = read_prefix(data)
     return HEADER_START + header_len + page_len
+
+
+def decoded_size(data: Buffer) -> int | None:
+    """How many bytes ``data`` holds once decompressed, from its prefix and the start of its body alone (nothing
+    verified: it only chooses where to decode); None when a compressed body does not say."""
+    try:
+        _kind, flags, header_len, page_len, _body_len = read_prefix(data)
+    except IntegrityError:
+        return len(data)  # not a frame (chuk's JSON, damage): decoded as it is, or refused
+    if not flags & ZSTD_FLAG:
+        return len(data)
+    end = HEADER_START + header_len + page_len
+    raw = decompressed_size(flags, memoryview(data)[end : end + _ZSTD_HEADER_MAX])
+    return None if raw is None else end + raw
 
 
 def read_header(data: Buffer, key: str | None = None) -> Header:
