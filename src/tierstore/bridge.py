@@ -27,6 +27,7 @@ from tierstore import ids
 from tierstore.artifacts import open_artifacts
 from tierstore.backends.base import RestoreSpeed, RestoreStatus, StorageBackend
 from tierstore.backends.memory import InMemoryBackend
+from tierstore.chuk import legacy_json
 from tierstore.chuk.calls import ChukCalls
 from tierstore.clock import SYSTEM_CLOCK, Clock, check_clock
 from tierstore.codec import Buffer, Codec, Compression, Encoded, PreparedPage, is_big
@@ -173,7 +174,15 @@ class ArtifactsBridge(ChukCalls):
     async def get_metadata(self, artifact_id: str) -> PageMetadata | None:
         """What is known of a stored page, without reading its body; None when there is none."""
         key = self._artifacts.artifact_key(artifact_id)
-        return None if key is None else await self._artifacts.describe(key)
+        if key is None:
+            return None
+        try:
+            return await self._artifacts.describe(key)
+        except IntegrityError:
+            data = await self._artifacts.read(key)  # chuk's JSON pages carry no object metadata: read their body
+            if data is None or not legacy_json.looks_like_json(data):
+                raise
+            return legacy_json.describe_json_page(data, key)
 
     async def set_tier(self, artifact_id: str, tier: StorageTier | str) -> None:
         """Move an artifact to another tier in place (storage class and tags follow); its id does not change.

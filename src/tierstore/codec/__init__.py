@@ -26,6 +26,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, Final
 
+from tierstore.chuk import legacy_json
 from tierstore.codec import documents, frame, metadata, pages
 from tierstore.codec.compression import COMPRESSIONS, Compression, check_compression
 from tierstore.codec.estimate import may_exceed, text_size
@@ -121,6 +122,13 @@ class Codec:
             return pages.decode_page(data, key if bound else None)
         except IntegrityError as exc:
             raise IntegrityError(f"{key}: {exc}", key=key) from exc
+
+    def verified_checksum(self, data: Buffer, key: str | None) -> str:
+        """The checksum an object of any kind is verified against: its frame's (:meth:`decode_frame`), or for
+        chuk's plain JSON page, which has none, the SHA-256 of its bytes once they parse as a page."""
+        if legacy_json.looks_like_json(data):
+            return legacy_json.json_page_checksum(data)
+        return frame.decode_frame(data, key).checksum
 
     def is_big_frame(self, data: Buffer) -> bool:
         """Whether decoding ``data`` belongs in a worker thread: above :data:`BIG_PAGE` once decompressed (a small
