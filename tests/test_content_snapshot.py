@@ -124,3 +124,23 @@ async def test_any_other_memoryview_is_stored_as_its_bytes(content: memoryview, 
     assert loaded.content == stored
     restored = await bridge.restore_checkpoint(await bridge.checkpoint([_page(content)], "c"))
     assert restored[0].content == stored
+
+
+@pytest.mark.parametrize("call", ["store_page", "checkpoint"])
+async def test_big_json_resized_at_every_step_while_a_thread_encodes_it_is_stored_whole_or_refused(
+    backend: StorageBackend, call: str
+) -> None:
+    keys = 100_000  # far above the size estimate's budget: encoded in a worker thread while the loop runs
+    content: dict[str, Any] = {f"k{i}": i for i in range(keys)}
+
+    def change(step: int) -> None:
+        content.pop(f"added{step - 1}", None)
+        content[f"added{step}"] = step  # the dict changes size under the thread's iteration
+
+    bridge = ArtifactsBridge(backend=backend)
+    try:
+        got = await _while_changing(_stored(bridge, call, _page(content)), change)
+    except InvalidInputError:
+        return
+    assert all(got[f"k{i}"] == i for i in range(keys))
+    assert len(got) <= keys + 1

@@ -67,10 +67,12 @@ def _content_parts(content: Any) -> tuple[str, bytes]:
         return "bytes", content
     if isinstance(content, bytearray | memoryview):
         return "bytes", snapshot(content)
-    check_json(content, "page content")
     try:
+        check_json(content, "page content")
         return "json", json.dumps(content, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-    except (RuntimeError, TypeError, ValueError) as exc:  # the caller changed it meanwhile ("changed size during")
+    except InvalidInputError:
+        raise
+    except (RuntimeError, TypeError, ValueError) as exc:  # changed meanwhile, from the loop ("changed size during")
         raise InvalidInputError(f"page content changed while it was encoded: {exc}") from None
 
 
