@@ -1,0 +1,72 @@
+"""Sequences the machine once judged wrongly, replayed step by step on the machine itself (no Hypothesis): each
+fails if the model's expectation goes wrong again, on the rigs where the store's behaviour differs.
+
+Contract: each test drives :func:`tests.model.machine.machine_for`'s rules by hand on one rig and holds the store to
+the model after every step, as a Hypothesis run would; a failure is the model's (or the store's) assertion.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.model.machine import Lost, machine_for
+from tests.rigs import load
+from tierstore import StorageTier
+
+ARCHIVE_RIGS = [pytest.param(n, id=n, marks=getattr(load(n), "MARKS", ())) for n in ("memory", "s3_moto", "azure")]
+
+
+@pytest.fixture
+def machine(
+    request: pytest.FixtureRequest, rig_server: Callable[[str], Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    rig: str = request.param
+    server = None if rig == "memory" else rig_server(rig)
+    made: Any = machine_for(rig, server, tmp_path_factory.mktemp("replay"), Counter())()
+    made.begin()
+    made.check(full=True)
+    yield made
+    made.teardown()  # the end of a sequence: everything checked once more, and fsck
+
+
+def _which(machine: Any, page_id: str) -> int:
+    """The ``which`` that picks the artifact ``begin`` stored for ``page_id``."""
+    keys = sorted(machine.world.artifacts)
+    return next(i for i, k in enumerate(keys) if machine.world.artifacts[k].page.page_id == page_id)
+
+
+@pytest.mark.parametrize("machine", ARCHIVE_RIGS, indirect=True)
+def test_a_restored_page_archived_again_is_expected_archived_where_the_store_says_so(machine: Any) -> None:
+    """Azure rehydrates in place: the blob is in L3's access tier for good (docs/azure.md), so a later
+    ``set_tier(L4)`` archives it again; memory and S3 keep the restored copy of a page left in L4."""
+    which = _which(machine, "start1")
+    machine.set_tier(which=which, tier=StorageTier.L4, bridge=0, cancel=None)
+    machine.check(full=True)
+    machine.restore_page(which=0)
+    machine.check(full=True)
+    machine.set_tier(which=which, tier=StorageTier.L4, bridge=0, cancel=None)
+    machine.check(full=True)
+
+
+@pytest.mark.parametrize("machine", ARCHIVE_RIGS, indirect=True)
+def test_a_tier_change_whose_answer_was_lost_leaves_a_restored_copy_unknown(machine: Any) -> None:
+    """A restored page moved out of L4 by a call whose answer was lost, then moved to L4 again: archived anew if the
+    lost move landed, still restored (memory, S3) if it did not. Here it landed."""
+    which = _which(machine, "start1")
+    machine.set_tier(which=which, tier=StorageTier.L4, bridge=0, cancel=None)
+    machine.restore_page(which=0)
+    machine.check(full=True)
+    key = sorted(machine.world.artifacts)[which]
+
+    def landed_but_lost() -> None:
+        machine.run(machine.bridge.set_tier(key, StorageTier.L2))
+        raise Lost("the answer was lost")
+
+    assert machine.judge_set_tier(key, StorageTier.L2, landed_but_lost) == "lost"
+    machine.check(full=True)
+    machine.set_tier(which=which, tier=StorageTier.L4, bridge=0, cancel=None)
+    machine.check(full=True)
