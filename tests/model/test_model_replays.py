@@ -7,8 +7,9 @@ the model after every step, as a Hypothesis run would; a failure is the model's 
 
 from __future__ import annotations
 
+import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,15 +18,19 @@ from tests.model.machine import Lost, machine_for
 from tests.rigs import load
 from tierstore import StorageTier
 
-ARCHIVE_RIGS = [pytest.param(n, id=n, marks=getattr(load(n), "MARKS", ())) for n in ("memory", "s3_moto", "azure")]
+_ONLY = os.environ.get("TIERSTORE_TEST_RIGS")
+ARCHIVE_RIGS = [
+    pytest.param(n, id=n, marks=[*getattr(load(n), "MARKS", ()), *([] if n == "memory" else [pytest.mark.emulator])])
+    for n in ("memory", "s3_moto", "azure")
+    if not _ONLY or n in _ONLY.split(",")
+]
+"""The rigs whose L4 is an archive: memory, and one emulator per cloud that has one."""
 
 
 @pytest.fixture
-def machine(
-    request: pytest.FixtureRequest, rig_server: Callable[[str], Any], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Any]:
+def machine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     rig: str = request.param
-    server = None if rig == "memory" else rig_server(rig)
+    server = None if rig == "memory" else request.getfixturevalue("rig_server")(rig)
     made: Any = machine_for(rig, server, tmp_path_factory.mktemp("replay"), Counter())()
     made.begin()
     made.check(full=True)
