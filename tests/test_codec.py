@@ -202,3 +202,14 @@ def test_lone_surrogates_outside_text_content_are_refused() -> None:
             PLAIN.encode_page(MemoryPage(page_id="a", modality=Modality.TEXT, **fields), "k")
     text = _page("lone \ud800 kept")
     assert PLAIN.decode_page(PLAIN.encode_page(text, "k").data, "k")[0] == text
+
+
+async def test_the_codec_refuses_a_released_memoryview_typed_on_every_path() -> None:
+    view = memoryview(b"abc")
+    view.release()
+    page = MemoryPage(page_id="p", modality=Modality.IMAGE, content=view)
+    with pytest.raises(InvalidInputError, match="released memoryview"):
+        PLAIN.encode_page(page, "mem_L3_1")
+    for compression in ("none", "zstd"):
+        with pytest.raises(InvalidInputError, match="released memoryview"):
+            await Codec(compression).prepare_page_off_loop(page, identity=True)

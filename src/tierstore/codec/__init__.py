@@ -64,8 +64,13 @@ def is_big(page: MemoryPage) -> bool:
     content = page.content
     if isinstance(content, str):
         size = text_size(content)
-    elif isinstance(content, bytes | bytearray | memoryview):
-        size = memoryview(content).nbytes
+    elif isinstance(content, bytes | bytearray):
+        size = len(content)
+    elif isinstance(content, memoryview):
+        try:
+            size = content.nbytes
+        except ValueError:  # released: refused typed when it is encoded
+            return False
     else:
         return may_exceed((content, page.metadata), BIG_PAGE)
     return size > BIG_PAGE or (bool(page.metadata) and may_exceed((page.metadata,), BIG_PAGE - size))

@@ -34,8 +34,6 @@ def may_exceed(values: tuple[Any, ...], limit: int) -> bool:
         value = pending.pop()
         if isinstance(value, str):
             total += _WIDEST_CHAR * len(value) + 3
-        elif isinstance(value, bytes | bytearray | memoryview):
-            total += memoryview(value).nbytes
         elif isinstance(value, dict):
             total += 2 + len(value)
             pending.extend(value.keys())
