@@ -7,11 +7,12 @@ by a spy on them, never by timing the loop.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tierstore import ArtifactsBridge, MemoryPage, Modality
+from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage, Modality
 from tierstore.backends.base import StorageBackend
 from tierstore.codec import BIG_PAGE, compression, pages
 
@@ -86,5 +87,27 @@ async def test_a_small_zstd_frame_that_unpacks_big_is_decoded_off_the_loop(
         assert loaded.content == page.content
     else:
         assert (await bridge.restore_checkpoint(checkpoint))[0].content == page.content
+    assert threads["decompress"]
+    assert threading.get_ident() not in threads["decompress"]
+
+
+async def test_a_reuse_proof_by_whole_read_decodes_a_small_frame_that_unpacks_big_off_the_loop(
+    threads: dict[str, set[int]], tmp_path: Path
+) -> None:
+    """A later checkpoint that cannot prove an artifact by its version token (on disk the inode's change time moved)
+    reads it whole and verifies it: a small zstd frame that unpacks big is decoded in a worker thread there too."""
+    root = tmp_path / "store"
+    page = MemoryPage(page_id="p", modality=Modality.TEXT, content="a" * (4 * BIG_PAGE))
+    first = ArtifactsBridge(backend=FileSystemBackend(root), compression="zstd")
+    manifest = await first.get_checkpoint_manifest(await first.checkpoint([page], "c1"))
+    assert manifest is not None
+    artifact = root / "objects" / manifest.pages[0].artifact_id
+    artifact.chmod(0o400)
+    artifact.chmod(0o600)  # the change time moves: the recorded version token no longer proves it
+    threads["decompress"].clear()
+    later = ArtifactsBridge(backend=FileSystemBackend(root), compression="zstd")
+    second = await later.get_checkpoint_manifest(await later.checkpoint([page], "c2"))
+    assert second is not None
+    assert second.pages[0].artifact_id == manifest.pages[0].artifact_id, "reused after a whole read"
     assert threads["decompress"]
     assert threading.get_ident() not in threads["decompress"]

@@ -124,7 +124,7 @@ class Reuse:
             data = await self._backend.get(key)
             if data is None:
                 return False
-            if len(data) > _VERIFY_IN_THREAD:
+            if len(data) > _VERIFY_IN_THREAD or self._codec.is_big_frame(data):  # a small zstd frame may unpack big
                 frame = await asyncio.to_thread(self._codec.decode_frame, data, key)
             else:
                 frame = self._codec.decode_frame(data, key)
