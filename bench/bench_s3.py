@@ -2,10 +2,10 @@
 sending the same requests; checkpoints; memory for one big page.
 
 Run: ``.venv/bin/python -m bench.bench_s3`` (starts its own moto server through the test rig; ``--localstack``
-runs the round trips on LocalStack instead). Prints ratios and counts; absolute figures on an emulator say little
-about S3 itself. ``TIERSTORE_BENCH_PAGES`` sets the page count of the checkpoint section (default 10000, 0 skips
-it); ``TIERSTORE_BENCH_BIG_MIB`` the size of the big page (256, 0 skips it); ``TIERSTORE_BENCH_SCALE`` the
-store sizes of the maintenance section (``1000,10000``; empty skips it).
+runs the round trips on LocalStack instead; ``--cpu`` runs the client-CPU comparison alone). Prints ratios and
+counts; absolute figures on an emulator say little about S3 itself. ``TIERSTORE_BENCH_PAGES`` sets the page count
+of the checkpoint section (default 10000, 0 skips it); ``TIERSTORE_BENCH_BIG_MIB`` the size of the big page (256,
+0 skips it); ``TIERSTORE_BENCH_SCALE`` the store sizes of the maintenance section (``1000,10000``; empty skips it).
 """
 
 from __future__ import annotations
@@ -364,6 +364,9 @@ async def bench_scale(server: Server) -> None:
 async def bench() -> None:
     rig = "s3_localstack" if "--localstack" in sys.argv else "s3_moto"
     with tempfile.TemporaryDirectory(prefix="bench-s3-") as workdir, load(rig).serve(Path(workdir)) as server:
+        if "--cpu" in sys.argv:  # the client-CPU comparison alone, for repeated runs of it
+            await bench_client_cpu(server)
+            return
         await bench_round_trips(server)
         await bench_client_cpu(server)
         if PAGES and rig == "s3_moto":
