@@ -203,6 +203,35 @@ def test_a_directory_with_files_in_it_at_a_key_is_reported_and_never_deleted(tmp
     assert (root / "objects" / VICTIM / "notes.txt").read_text() == "the user's"
 
 
+def test_deleting_a_checkpoint_keeps_a_directory_with_files_at_one_of_its_artifacts_and_deletes_the_rest(
+    tmp_path: Path,
+) -> None:
+    """The model's soak found delete_checkpoint raising IntegrityError after the checkpoint had gone, when one of
+    its artifacts had become a directory with a user's files in it: the sweep keeps that one (fsck names it) and
+    the call succeeds."""
+    root = tmp_path / "store"
+
+    async def scenario() -> None:
+        bridge = ArtifactsBridge(backend=FileSystemBackend(root))
+        checkpoint = await bridge.checkpoint([_page(0), _page(1)], name="doomed")
+        manifest = await bridge.get_checkpoint_manifest(checkpoint)
+        assert manifest is not None
+        kept, other = (e.artifact_id for e in manifest.pages)
+        (root / "objects" / kept).unlink()
+        (root / "objects" / kept).mkdir()
+        (root / "objects" / kept / "notes.txt").write_text("the user's")
+        assert await bridge.delete_checkpoint(checkpoint) is True
+        assert await bridge.list_checkpoints() == []
+        assert await bridge.list_pages() == [kept]  # listed, as fsck and ls show it
+        assert not (root / "objects" / other).exists()
+        assert (root / "objects" / kept / "notes.txt").read_text() == "the user's"
+        assert kept in {p.key for p in (await fsck(bridge)).problems}
+        assert (await gc(bridge, grace=timedelta(0))).orphans_deleted == []
+        assert (root / "objects" / kept / "notes.txt").read_text() == "the user's"
+
+    asyncio.run(scenario())
+
+
 # -- directories that are not stores, and files that are not tierstore's --------------------------------------
 
 

@@ -134,7 +134,8 @@ class World:
             if key in still or artifact.state == "gone":
                 continue
             if artifact.state == "damaged":
-                artifact.damage = "remove"  # deleted, or still there damaged: either is allowed
+                if artifact.damage != "directory":  # a directory with files in it is kept, never deleted
+                    artifact.damage = "remove"  # deleted, or still there damaged: either is allowed
             elif self.leases_may_live or artifact.state == "uncertain":
                 artifact.state = "uncertain"
             else:

@@ -343,6 +343,14 @@ class References:
         """Delete bookkeeping records (``what`` they are, for the log: tombs past their retention, expired leases);
         returns those deleted. One the backend refuses to delete (on disk, a directory with files in it at the key)
         is kept and logged, and the others still go."""
+        deleted = await self._delete_keeping_refused(keys, what)
+        for key in deleted:
+            logger.info("deleted %s %s", what, key)
+        return deleted
+
+    async def _delete_keeping_refused(self, keys: list[str], what: str) -> list[str]:
+        """Delete ``keys``; one the backend refuses (IntegrityError: on disk, a directory with files in it, which is
+        not tierstore's) is kept and logged. Returns those deleted."""
         if not keys:
             return []
         try:
@@ -356,15 +364,14 @@ class References:
                     logger.info("kept %s %s: %s", what, key, exc)
                 else:
                     deleted.append(key)
-            keys = deleted
-        for key in keys:
-            logger.info("deleted %s %s", what, key)
+            return deleted
         return keys
 
     async def sweep(self, candidates: Mapping[str, str | None]) -> list[str]:
         """Delete those of ``candidates`` (artifact -> the checkpoint it was written for, if any) that no manifest
         and no live lease protects; returns what was deleted. Raises IntegrityError, deleting nothing, while a
-        listed manifest cannot be read: what it references is unknown."""
+        listed manifest cannot be read: what it references is unknown. One the backend refuses to delete (on disk,
+        a directory with files in it at the key) is kept, logged and left out of the result; ``fsck`` names it."""
         if not candidates:
             return []
         pending: str | None = None
@@ -391,16 +398,16 @@ class References:
             )
             if doomed:
                 if pending is None:
-                    await self._backend.delete_many(doomed)
+                    doomed = await self._delete_keeping_refused(doomed, "unreferenced artifact")
                     await quietly(self.write_tomb("deleted", doomed))
                 else:
                     try:
                         await self.write_tomb("deleted", doomed)
                     except StorageFullError:  # the pending tomb fit, this one not: it names them while they go
-                        await self._backend.delete_many(doomed)
+                        doomed = await self._delete_keeping_refused(doomed, "unreferenced artifact")
                         await quietly(self.write_tomb("deleted", doomed))
                         return doomed
-                    await self._backend.delete_many(doomed)
+                    doomed = await self._delete_keeping_refused(doomed, "unreferenced artifact")
             return doomed
         finally:
             if pending is not None:
