@@ -111,15 +111,20 @@ class References:
 
         A tomb listed but gone by the time it is read ended while this ran, and what its deleter wrote before
         ending it (a sweep's deleted tomb, written before its pending one goes) may have been missed by the
-        listing; so the tombs are listed again until none vanished in between, :data:`RELISTS` times at most,
-        after which the vanished ones count as unreadable (everything reused is uploaded anew)."""
+        listing; so the tombs are listed again until none vanished in between, :data:`RELISTS` times at most.
+        Those still vanishing then are left out here (they no longer exist); :meth:`doomed` counts them as
+        unreadable (everything reused is uploaded anew)."""
+        tombs, damaged, _vanished = await self._settled_tombs()
+        return tombs, damaged
+
+    async def _settled_tombs(self) -> tuple[list[Tomb], list[str], list[str]]:
         vanished: list[str] = []
         for _ in range(RELISTS):
             tombs, damaged, vanished = await self._read_tombs()
             if not vanished:
-                return tombs, damaged
+                break
             logger.debug("tombs %s ended while being read: listing the tombs again", vanished)
-        return tombs, damaged + vanished
+        return tombs, damaged, vanished
 
     async def _read_tombs(self) -> tuple[list[Tomb], list[str], list[str]]:
         """One listing of the tombs, read: ``(tombs, unreadable keys, keys gone when read)``."""
@@ -152,9 +157,10 @@ class References:
 
     async def doomed(self) -> Doomed:
         """What the tombs say now (read by a writer after renewing its lease: W2)."""
-        tombs, damaged = await self.tombs()
+        tombs, damaged, vanished = await self._settled_tombs()
         deleted = frozenset().union(*(t.artifacts for t in tombs if t.state == "deleted"))
-        return Doomed(frozenset().union(*(t.artifacts for t in tombs)), everything=bool(damaged), deleted=deleted)
+        everything = bool(damaged or vanished)
+        return Doomed(frozenset().union(*(t.artifacts for t in tombs)), everything=everything, deleted=deleted)
 
     async def protection(self, now: datetime | None = None) -> tuple[set[str], set[str], bool]:
         """What live leases protect: ``(artifacts they reuse, their checkpoints, everything)``. ``now``: a moment
