@@ -451,7 +451,8 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
             except ObjectNotFoundError:
                 assert artifact.state != "present", f"restore_page({key}) of a present page: not found"
                 return
-            if status.state == "restored" and artifact.state == "present":
+            # an uncertain page (its deletion was lost) that restore found is there, restored like a present one
+            if status.state == "restored" and artifact.state in ("present", "uncertain"):
                 if rig.startswith("azure"):
                     # rehydrated in place into L3's access tier for good, which head reports (docs/azure.md): a
                     # set_tier(L4) after it archives the blob again

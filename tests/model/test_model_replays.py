@@ -75,3 +75,21 @@ def test_a_tier_change_whose_answer_was_lost_leaves_a_restored_copy_unknown(mach
     machine.check(full=True)
     machine.set_tier(which=which, tier=StorageTier.L4, bridge=0, cancel=None)
     machine.check(full=True)
+
+
+@pytest.mark.parametrize("machine", ARCHIVE_RIGS, indirect=True)
+def test_an_archived_page_whose_deletion_was_lost_is_restored_like_a_present_one(machine: Any) -> None:
+    """A page in L4 whose deletion was lost (cancelled before it was sent: it is still there) is restored: on Azure
+    it is back in L3's access tier for good, which get_metadata reports; the model kept it in L4 (the soak's
+    ``get_metadata(mem_L3_2) tier L3``)."""
+    which = _which(machine, "start1")
+    machine.set_tier(which=which, tier=StorageTier.L4, bridge=0, cancel=None)
+    machine.check(full=True)
+    machine.delete_page(which=which, bridge=0, cancel=0, faulty=False)
+    key = sorted(machine.world.artifacts)[which]
+    assert machine.world.artifacts[key].state == "uncertain"
+    machine.check(full=True)
+    machine.restore_page(which=0)
+    machine.check(full=True)
+    machine.set_tier(which=which, tier=StorageTier.L4, bridge=0, cancel=None)
+    machine.check(full=True)
