@@ -16,6 +16,8 @@ from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage, Modality
 from tierstore.backends.base import StorageBackend
 from tierstore.codec import BIG_PAGE, compression, pages
 
+pytestmark = pytest.mark.bridge_only  # where the codec runs is the bridge's choice; no backend changes it
+
 BIG_CONTENTS: dict[str, Any] = {
     "structured": {"k": ["v" * 1023] * (BIG_PAGE // 1024 + 8)},
     "many small values": list(range(BIG_PAGE // 200)),

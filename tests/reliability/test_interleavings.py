@@ -232,7 +232,7 @@ async def test_a_checkpoint_and_a_deletion_or_tier_change_interleaved_at_every_p
                 schedules.append(two_phase(first, i, j))
                 schedules.extend(three_phase(first, i, j, k) for k in range(i + 1, calls[first] + 1))
     if where != "memory":
-        schedules = random.Random(other).sample(schedules, min(len(schedules), scaled(150)))
+        schedules = random.Random(other).sample(schedules, min(len(schedules), scaled(40)))
     for schedule in schedules:
         await run(schedule)
     record(f"checkpoint x {other}: schedules of their calls interleaved", len(schedules), where)
