@@ -4,14 +4,12 @@ quarter of the lease's life: the moment the store takes writes again is when a `
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from datetime import timedelta
 
 import pytest
 
-from tierstore.backends.base import Body
+from tests.wrappers import Observed
 from tierstore.backends.memory import InMemoryBackend
-from tierstore.enums import StorageTier
 from tierstore.errors import StorageFullError
 from tierstore.protocol import keeper as keeper_module
 from tierstore.protocol.keeper import RETRY_FAILED_RENEWAL, LeaseKeeper
@@ -19,46 +17,25 @@ from tierstore.protocol.keeper import RETRY_FAILED_RENEWAL, LeaseKeeper
 TTL = timedelta(seconds=20)  # renewals every 5 s
 
 
-class FullFor(InMemoryBackend):
-    """Refuses every write as a full disk does while ``full`` is set."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.full = False
-
-    async def put(
-        self,
-        key: str,
-        data: Body,
-        *,
-        metadata: Mapping[str, str] | None = None,
-        tags: Mapping[str, str] | None = None,
-        tier: StorageTier = StorageTier.L3,
-        if_absent: bool = False,
-    ) -> None:
-        if self.full:
-            raise StorageFullError("no space left on device")
-        await super().put(key, data, metadata=metadata, tags=tags, tier=tier, if_absent=if_absent)
-
-
 async def test_a_failed_renewal_is_tried_again_within_a_second_and_lands_once_writes_are_taken(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The renewal task's waits, as it asks for them: a quarter of the ttl while renewals land, a second after one
     failed, a quarter again once one landed."""
-    backend = FullFor()
+    full = False
+    backend = Observed(InMemoryBackend(), fail_put=lambda key: full, error=StorageFullError)  # a full disk
     waits: list[float] = []
     outcomes: list[bool] = []
     turn = asyncio.Event()
 
     async def pause(seconds: float) -> None:
         waits.append(seconds)
-        outcomes.append(not backend.full)
+        outcomes.append(not full)
         turn.set()
         await asyncio.sleep(0)
 
     monkeypatch.setattr(keeper_module, "_pause", pause)
-    keeper = LeaseKeeper(backend, "ckpt_20261205T000000000000_00000000", [], TTL)
+    keeper = LeaseKeeper(backend, "ckpt_20261205T000000000000_00000000", [], TTL)  # type: ignore[arg-type]  # Observed delegates the rest
     await keeper.start()
 
     async def renewals(count: int) -> None:
@@ -67,9 +44,9 @@ async def test_a_failed_renewal_is_tried_again_within_a_second_and_lands_once_wr
             await turn.wait()
 
     await renewals(2)  # the first wait, then a renewal that landed
-    backend.full = True
+    full = True
     await renewals(4)  # renewals that failed
-    backend.full = False
+    full = False
     await renewals(6)
     await keeper.release()
     quarter = TTL.total_seconds() / 4

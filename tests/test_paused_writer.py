@@ -8,42 +8,31 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.contract.conftest import text_page
+from tests.wrappers import Observed
 from tierstore import ArtifactsBridge, FileSystemBackend
-from tierstore.backends.base import Body
-from tierstore.enums import StorageTier
 from tierstore.errors import IntegrityError
 from tierstore.maintenance import fsck, gc
 
 TTL = timedelta(seconds=1)
 
 
-class PausedBeforeManifest(FileSystemBackend):
-    """Blocks its whole event loop (as a stopped process is) before the manifest write, for as long as ``pause``
-    runs."""
+def _paused_before_manifest(root: Path) -> tuple[Observed, list[Callable[[], None]]]:
+    """A disk store whose whole event loop blocks (as a stopped process is) before a manifest write, for as long as
+    the pause put in the returned list runs."""
+    pauses: list[Callable[[], None]] = []
 
-    pause: Any = None
+    def before(key: str, _metadata: object, _tags: object) -> None:
+        if key.startswith("ckpt_") and pauses:
+            pauses[0]()
 
-    async def put(
-        self,
-        key: str,
-        data: Body,
-        *,
-        metadata: Mapping[str, str] | None = None,
-        tags: Mapping[str, str] | None = None,
-        tier: StorageTier = StorageTier.L3,
-        if_absent: bool = False,
-    ) -> None:
-        if key.startswith("ckpt_") and self.pause is not None:
-            self.pause()
-        await super().put(key, data, metadata=metadata, tags=tags, tier=tier, if_absent=if_absent)
+    return Observed(FileSystemBackend(root), check_put=before), pauses
 
 
 @pytest.mark.parametrize("reused", [False, True], ids=["uploaded", "reused"])
@@ -55,7 +44,7 @@ async def test_a_writer_paused_past_its_lease_never_leaves_a_checkpoint_that_can
     if reused:  # artifacts of an earlier checkpoint, since deleted, that the writer proves and reuses
         earlier = ArtifactsBridge(backend=FileSystemBackend(root))
         first = await earlier.checkpoint(pages, "first")
-    backend = PausedBeforeManifest(root)
+    backend, pauses = _paused_before_manifest(root)
     writer = ArtifactsBridge(backend=backend, lease_ttl=TTL)
 
     def collect() -> None:
@@ -73,13 +62,13 @@ async def test_a_writer_paused_past_its_lease_never_leaves_a_checkpoint_that_can
         collector.start()
         collector.join()
 
-    backend.pause = pause
+    pauses.append(pause)
     try:
         listed = await writer.checkpoint(pages, "paused")
     except IntegrityError as exc:
         assert "ran past its lease" in str(exc)  # noqa: PT017 - either outcome is allowed, the refusal must say why
         listed = None
-    backend.pause = None
+    pauses.clear()
     checker = ArtifactsBridge(backend=FileSystemBackend(root))
     for checkpoint in await checker.list_checkpoints():
         assert await checker.restore_checkpoint(checkpoint) == pages
@@ -94,7 +83,7 @@ async def test_a_lease_deleted_under_a_running_writer_never_leaves_a_checkpoint_
     renewal lands, and a sweep then takes the writer's uploads. The writer sees its lease gone after its manifest
     write, shows its artifacts there again, and fails rather than stay listed."""
     root = tmp_path / "store"
-    backend = PausedBeforeManifest(root)
+    backend, pauses = _paused_before_manifest(root)
     writer = ArtifactsBridge(backend=backend)  # the default ttl: no pause, only the lease gone
     pages = [text_page(f"p{i}") for i in range(3)]
 
@@ -112,10 +101,10 @@ async def test_a_lease_deleted_under_a_running_writer_never_leaves_a_checkpoint_
         collector.start()
         collector.join()
 
-    backend.pause = lose_the_lease
+    pauses.append(lose_the_lease)
     with pytest.raises(IntegrityError, match="ran past its lease"):
         await writer.checkpoint(pages, "lease-lost")
-    backend.pause = None
+    pauses.clear()
     checker = ArtifactsBridge(backend=FileSystemBackend(root))
     assert await checker.list_checkpoints() == []
     assert (await fsck(checker)).ok
