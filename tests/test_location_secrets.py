@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
+from tests.environment import environment
 from tests.soak import scaled
 from tierstore.cli import main
 from tierstore.config import backend_from_url
@@ -76,23 +75,9 @@ def _pieces(core: str) -> list[str]:
     return [core[i : i + 10] for i in range(len(core) - 9)]
 
 
-@contextlib.contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def _cli(*argv: str, **env: str) -> tuple[int, str]:
     out, err = io.StringIO(), io.StringIO()
-    with _environment(**env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with environment(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = main(list(argv))
         except SystemExit as exc:  # argparse's usage errors

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from tests.environment import environment
 from tests.model.clock import ModelClock
 from tests.model.damage import (
     CLOUD_FOREIGN,
@@ -1061,7 +1062,7 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
 
             argv = [*args] if args[0] == "migrate" else [*args, "--url", self.url()]
             out, err = io.StringIO(), io.StringIO()
-            with _environment(self.cli_environment()), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            with environment(self.cli_environment()), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 code = main(argv)
             assert "Traceback" not in err.getvalue(), err.getvalue()
             return code, out.getvalue()
@@ -1344,20 +1345,6 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
 
     StoreMachine.__name__ = StoreMachine.__qualname__ = f"StoreMachine_{rig}"
     return StoreMachine
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _shut_down(loop: asyncio.AbstractEventLoop) -> None:
