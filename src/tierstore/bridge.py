@@ -105,7 +105,10 @@ class ArtifactsBridge(ChukCalls):
         """Store a page as a new artifact and return its id (``mem_{tier}_{n}``), unique to this call."""
         page = as_page(page)
         resolved = resolve_tier(page, tier)
-        prepared = await self.codec.prepare_page_off_loop(page) if is_big(page) else self.codec.prepare_page(page)
+        # Decided here, once: a small page is prepared without a coroutine or thread around it (the hot path).
+        prepared = (
+            await asyncio.to_thread(self.codec.prepare_page, page) if is_big(page) else self.codec.prepare_page(page)
+        )
         async with self._limit.get():
             artifact, encoded = await self._artifacts.create_page(page, prepared, resolved, None)
         self._tally_pages += 1
