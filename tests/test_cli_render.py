@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
 
-from tierstore.cli.render import print_json, print_report, shown
+from tierstore.cli import ls
+from tierstore.cli.render import JsonArray, StreamedTable, human_size, print_json, print_report, shown, to_plain
+from tierstore.enums import Modality, StorageTier
 from tierstore.maintenance import FsckReport, Orphan
+from tierstore.models import PageEntry
 
 
 @dataclass(frozen=True)
@@ -52,3 +56,52 @@ def test_values_typed_by_a_user_are_shown_clipped() -> None:
     long = shown("x" * 5000)
     assert long.endswith("…' (5,000 characters)")
     assert len(long) < 90
+
+
+def test_the_long_listing_takes_its_widths_from_each_columns_values_not_its_cells(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A deliberate format change with the streaming `ls -l`: a column is as wide as its widest possible value,
+    # so rows line up whatever comes after them; only the artifact ids, all listed before the first row, are measured.
+    entries = [PageEntry(artifact_id=a, size_bytes=1, last_modified=None) for a in ("mem_L3_1", "mem_L4_1000")]
+    table = StreamedTable(ls.long_columns(entries))
+    header = capsys.readouterr().out
+    assert header == "ARTIFACT     TIER  MODALITY    SIZE        CREATED              STORAGE CLASS  PAGE\n"
+    widest = {
+        "artifact_id": "mem_L4_1000",
+        "tier": StorageTier.L4,
+        "modality": Modality.STRUCTURED,
+        "size": human_size(1024**3 - 1),
+        "created_at": datetime(2026, 12, 5, 23, 59, 59, tzinfo=UTC),
+        "storage_class": "INTELLIGENT_TIERING",
+        "page_id": "p" * 50,
+    }
+    table.row(widest)
+    assert capsys.readouterr().out == (
+        f"mem_L4_1000  L4    structured  1024.0 MiB  2026-12-05 23:59:59  INTELLIGENT_…  {'p' * 39}…\n"
+    )
+    table.row({"artifact_id": "mem_L3_1", "tier": "L3", "modality": "text", "size": human_size(5), "page_id": "x"})
+    narrowest = "mem_L3_1     L3    text        5 B         -                    -              x\n"
+    assert capsys.readouterr().out == narrowest
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_a_streamed_json_listing_is_the_same_document_as_one_printed_at_once(
+    capsys: pytest.CaptureFixture[str], count: int
+) -> None:
+    items = [
+        {"page_id": f"line\nbreak\u2028{n}", "meta": {"k": [n, None, "é"]}, "when": datetime(2026, 1, 1, tzinfo=UTC)}
+        for n in range(count)
+    ]
+    print_json(items)
+    whole = capsys.readouterr().out
+    streamed = ""
+    with JsonArray() as array:
+        for item in items:
+            array.add(item)
+            out = capsys.readouterr().out
+            assert out.count('"page_id"') == 1  # each item is out as soon as it is added
+            streamed += out
+    streamed += capsys.readouterr().out
+    assert streamed == whole
+    assert json.loads(streamed) == to_plain(items)

@@ -1,16 +1,18 @@
-"""Bounded concurrency: the one helper the bridge, maintenance and the command line run many transfers with.
+"""Bounded concurrency: the helpers the bridge, maintenance and the command line run many transfers with.
 
 Contract: at most ``limit`` awaitables run at once, results come back in input order, and nothing is left running
 when the call returns or raises. On the first failure (or a cancellation of the caller) the awaitables still
 running are cancelled and awaited, and those not yet started are closed, before the error propagates; so a caller
-that cleans up after a failure never races work of its own that is still in flight.
+that cleans up after a failure never races work of its own that is still in flight. :func:`bounded_gather` returns
+every result at once; :func:`bounded_in_order` yields each as soon as it and every one before it are done (a
+listing printed as it comes), with the same guarantees once the consumer stops, whichever way it stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any, Literal, TypeVar, overload
 
 T = TypeVar("T")
@@ -85,6 +87,62 @@ async def bounded_gather(
                 awaitable.close()
         raise
     return results
+
+
+async def bounded_in_order(
+    awaitables: Iterable[Awaitable[T]], limit: int, *, progress: Progress | None = None
+) -> AsyncGenerator[T, None]:
+    """The results of ``awaitables`` in input order, each yielded as soon as it and all before it are done, with at
+    most ``limit`` in flight (done results wait, in memory, for those before them).
+
+    The first failure is raised at the consumer's next step, whatever its position. Iterate it inside
+    ``contextlib.aclosing``: whether the consumer finishes, fails, breaks off or is cancelled, closing it cancels
+    and awaits what is running and closes what never started.
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    todo = list(awaitables)
+    loop = asyncio.get_running_loop()
+    slots: list[asyncio.Future[T]] = [loop.create_future() for _ in todo]
+    failure: asyncio.Future[None] = loop.create_future()
+    started = done = 0
+
+    async def worker() -> None:
+        nonlocal started, done
+        while started < len(todo) and not failure.done():
+            index = started
+            started += 1
+            try:
+                slots[index].set_result(await todo[index])
+            except Exception as exc:  # noqa: BLE001 - handed to the consumer, raised there
+                if not failure.done():
+                    failure.set_exception(exc)
+                return
+            except BaseException:  # a cancellation from inside the awaitable, or ours: the consumer stops too
+                if not failure.done():
+                    failure.cancel()
+                raise
+            done += 1
+            if progress is not None:
+                progress(done, len(todo))
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(limit, len(todo)))]
+    try:
+        for slot in slots:
+            if not slot.done() and not failure.done():
+                await asyncio.wait((slot, failure), return_when=asyncio.FIRST_COMPLETED)
+            if failure.done():
+                failure.result()
+            yield slot.result()
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        for awaitable in todo[started:]:
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()
+        if failure.done() and not failure.cancelled():
+            failure.exception()  # retrieved: it was raised above, or the consumer stopped before it could be
 
 
 async def uncancellable(awaitable: Awaitable[T]) -> T:

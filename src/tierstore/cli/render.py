@@ -4,12 +4,18 @@ Contract:
 
 * ``--json`` output is one JSON document on stdout, built by :func:`to_plain` from models and dataclasses field by
   field, so a field added to a report shows up without a change here.
+* ``--json`` of a listing that streams (:class:`JsonArray`) is written item by item as the items come, the same
+  bytes as that document printed at once; a failure midway leaves it unfinished (no JSON parser accepts it).
 * Tables and report summaries are plain, aligned text, all columns, when stdout is not a terminal (so ``grep``,
   ``awk`` and ``head`` keep working). Long cells are clipped to their column's ``max_width``; ids never are. On a
   terminal a table fits the window: columns are dropped in their stated order (``Column.drop``, lowest first), then
   clippable columns narrow down to their ``min_width``, then a wrapping column wraps; ids are never cut or dropped
   (a window narrower than the ids alone lets the terminal wrap the line).
-* Progress bars are drawn on stderr, only when stderr is a terminal, with the count, the rate and the time left.
+* A table printed as its rows come (:class:`StreamedTable`) cannot measure its cells first: each column is as wide
+  as its ``width`` (the widest value its domain holds, or its header), and its last column takes the room the
+  others leave, up to its ``max_width``. Each row is flushed as it is printed.
+* Progress bars are drawn on stderr, only when stderr is a terminal, with the count, the rate and the time left;
+  rows printed while one is drawn on the same terminal are printed above it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import base64
 import dataclasses
 import json
+import os
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -62,6 +69,8 @@ class Column:
     """On a narrow terminal, a clipped column narrows down to this once the droppable columns are gone."""
     wrap: bool = False
     """A column of free text (a message): on a terminal it takes the width left and wraps, never clipped."""
+    width: int | None = None
+    """How wide a :class:`StreamedTable` makes the column: its widest possible value (at least its header)."""
 
 
 def to_plain(value: Any) -> Any:
@@ -148,6 +157,64 @@ def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column]) ->
     for line in [[c.header for c in columns], *cells]:
         for text in _lines([line[i] for i in shown], [widths[i] for i in shown], [columns[i] for i in shown]):
             print(text)
+
+
+class StreamedTable:
+    """A table printed as its rows come: the header at once, each row as :meth:`row` is called (module contract)."""
+
+    def __init__(self, columns: Sequence[Column]) -> None:
+        self.columns = list(columns)
+        last = self.columns[-1]
+        widths = [max(len(c.header), c.width or 0) for c in self.columns]
+        widths[-1] = max(len(last.header), last.max_width or widths[-1])
+        self.shown = list(range(len(self.columns)))
+        if stdout_is_terminal():
+            window = Console(file=sys.stdout).width
+            widths[-1] = max(len(last.header), min(widths[-1], last.min_width or widths[-1]))
+            self.shown, widths = fit(self.columns, widths, window)
+            if self.shown[-1] == len(self.columns) - 1 and last.max_width is not None:
+                others = sum(widths[i] + _GAP for i in self.shown[:-1])
+                widths[-1] = max(widths[-1], min(last.max_width, window - others))
+        self.widths = widths
+        self._print([c.header for c in self.columns])
+
+    def row(self, row: Mapping[str, Any]) -> None:
+        """One row, printed and flushed."""
+        self._print([clip(cell(row.get(c.field)), c.max_width) for c in self.columns])
+
+    def _print(self, line: Sequence[str]) -> None:
+        shown = self.shown
+        texts = _lines([line[i] for i in shown], [self.widths[i] for i in shown], [self.columns[i] for i in shown])
+        print("\n".join(texts), flush=True)
+
+
+class JsonArray:
+    """A JSON array printed item by item as the items come: the bytes :func:`print_json` prints for the whole list,
+    each item flushed as soon as it is added (the comma that follows it comes with the next). A context manager:
+    the array is closed when the block ends without an error; after one it stays unfinished, so no JSON parser
+    takes what was printed for the whole list."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, item: Any) -> None:
+        """One item, printed and flushed."""
+        # Structural newlines only: json.dumps escapes every newline inside a string (not every line separator).
+        text = "  " + json.dumps(to_plain(item), indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        sys.stdout.write(("[\n" if self.count == 0 else ",\n") + text)
+        sys.stdout.flush()
+        self.count += 1
+
+    def __enter__(self) -> JsonArray:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            print("\n]" if self.count else "[]", flush=True)
+        elif self.count and not issubclass(exc_type, OSError):  # a closed pipe takes no more
+            print(flush=True)  # the error that follows (``--json``: its own document) starts on a line of its own
 
 
 def fit(columns: Sequence[Column], widths: Sequence[int], window: int) -> tuple[list[int], list[int]]:
@@ -297,9 +364,12 @@ class ProgressBar:
     listing, a report, a verdict) is all that stays on screen.
     """
 
-    def __init__(self, label: str, unit: str = "objects") -> None:
+    def __init__(self, label: str, unit: str = "objects", *, rows_below: bool = False) -> None:
+        """``rows_below``: the command prints while the bar is drawn; when stdout is the bar's terminal, what it
+        prints then goes above the bar (through the bar's console), not through it."""
         console = Console(file=sys.stderr)
         self.enabled = _is_terminal(sys.stderr)
+        above = rows_below and self.enabled and _same_terminal(sys.stdout, sys.stderr)
         self._progress = Progress(
             TextColumn(label),
             BarColumn(),
@@ -310,7 +380,7 @@ class ProgressBar:
             TimeRemainingColumn(),
             console=console,
             disable=not self.enabled,
-            redirect_stdout=False,
+            redirect_stdout=above,
             redirect_stderr=False,
             transient=True,
         )
@@ -327,6 +397,13 @@ class ProgressBar:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._progress.stop()
+
+
+def _same_terminal(one: Any, other: Any) -> bool:
+    try:
+        return _is_terminal(one) and os.path.samestat(os.fstat(one.fileno()), os.fstat(other.fileno()))
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _is_terminal(stream: Any) -> bool:
