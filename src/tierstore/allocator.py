@@ -23,6 +23,12 @@ of the tier at all (a backup of pages and tombs put back without them) is read f
 manifests and leases included, once. Numbers therefore have gaps: a process that stores three pages uses 1-3 of
 its block, and the next process starts at the next block (1001).
 
+Scopes (issue 28, ``docs/design/scopes.md``): a bridge bound to a user or session writes its pages under its scope's
+prefix, but its ids come from these same root records, so ids are unique store-wide and one scope's id under another's
+prefix names no object. Its allocator reads the tombs (and, at an evidenced start, the pages and records) of the
+bridge's own scopes (``refs``: one :class:`References` per scope, the root's for an unbound bridge): an id deleted in a
+scope is never issued again into that scope, whichever of its scopes the bridge stores in.
+
 Blocks are process-local: a forked child (``os.fork``, multiprocessing's ``fork``, gunicorn ``--preload``) forgets
 every block, lock and cached number it inherited, at the fork and again wherever it sees another process id, and
 claims blocks of its own, so parent and child never issue the same id.
@@ -34,7 +40,7 @@ import asyncio
 import os
 import socket
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -70,13 +76,17 @@ class IdAllocator:
         backend: StorageBackend,
         *,
         clock: Clock = SYSTEM_CLOCK,
-        refs: References | None = None,
+        refs: References | Sequence[References] | None = None,
         codec: Codec = PLAIN,
     ) -> None:
+        """``backend``: the store, where the block records are; ``refs``: the records of the scopes whose tombs name
+        ids never to issue again (default: the store's root); ``codec``: frames the block records (the root's)."""
         self._backend = backend
         self._clock = clock
         self._codec = codec
-        self._refs = refs if refs is not None else References(backend, concurrency=8, clock=clock, codec=codec)
+        if refs is None:
+            refs = References(backend, concurrency=8, clock=clock, codec=codec)
+        self._scopes: tuple[References, ...] = (refs,) if isinstance(refs, References) else tuple(refs)
         self._forget()
         _ALLOCATORS.add(self)
 
@@ -129,8 +139,11 @@ class IdAllocator:
         if tier not in self._highest_block:
             highest = await self._highest_in_store(tier)
             self._highest_block[tier] = highest if highest >= 0 else await self._highest_evidenced(tier)
-        tombs, _unreadable = await self._refs.tombs()  # at every claim: a record may be lost while this bridge runs
-        named = _highest_block_of(tier, set().union(*(tomb.artifacts for tomb in tombs)))
+        doomed: set[str] = set()
+        for scope in self._scopes:  # at every claim: a record may be lost while this bridge runs
+            tombs, _unreadable = await scope.tombs()
+            doomed.update(*(tomb.artifacts for tomb in tombs))
+        named = _highest_block_of(tier, doomed)
         block = max(self._highest_block[tier], named) + 1
         for lost in range(1, _GIVE_UP_AFTER + 1):
             if block > LAST_BLOCK:
@@ -163,15 +176,17 @@ class IdAllocator:
     async def _highest_evidenced(self, tier: StorageTier) -> int:
         """The highest block of any id of ``tier`` that the store holds or names: pages, the ids in tombs, leases
         and manifests. A record that cannot be read names nothing here (fsck reports it)."""
-        named: set[str] = {entry.key async for entry in self._backend.list(ids.artifact_id(tier, 0)[:-1])}
-        tombs, _damaged = await self._refs.tombs()
-        named.update(*(tomb.artifacts for tomb in tombs))
-        named.update(*(lease.reuse for lease in await self._refs.leases()))
-        try:
-            manifests, _unreadable = await self._refs.manifests.listed()
-        except IntegrityError:
-            manifests = {}
-        named.update(entry.artifact_id for manifest in manifests.values() for entry in manifest.pages)
+        named: set[str] = set()
+        for refs in self._scopes:
+            named.update(entry.key for entry in await refs.listed(ids.artifact_id(tier, 0)[:-1]))
+            tombs, _damaged = await refs.tombs()
+            named.update(*(tomb.artifacts for tomb in tombs))
+            named.update(*(lease.reuse for lease in await refs.leases()))
+            try:
+                manifests, _unreadable = await refs.manifests.listed()
+            except IntegrityError:
+                manifests = {}
+            named.update(entry.artifact_id for manifest in manifests.values() for entry in manifest.pages)
         return _highest_block_of(tier, named)
 
 

@@ -11,6 +11,13 @@ listed checkpoint, so a restarted process uploads only what changed), upload the
 upload again whatever a concurrent deletion has doomed, write the manifest (create-if-absent), release the lease.
 The steps are :mod:`tierstore.protocol.writer`'s; :mod:`tierstore.protocol` argues why their order is safe against
 concurrent ``delete_checkpoint``, ``set_tier`` and ``gc``.
+
+Scopes (issue 28, ``docs/design/scopes.md``): a bridge built with ``user_id`` and/or ``session_id`` is bound to that
+scope for its life. It stores in its session's scope (or its user's, shared by all that user's sessions, when asked),
+finds an artifact id in its session's scope and then its user's, lists both, and keeps its checkpoints in its
+narrowest scope, reusing only that scope's artifacts. Each scope is today's store under a key prefix
+(:func:`tierstore.artifacts.open_places`), so whatever another scope or the root holds is absent here, exactly as
+if it did not exist. An unbound bridge is the root: the store as it always was.
 """
 
 from __future__ import annotations
@@ -21,13 +28,12 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from tierstore import ids
-from tierstore.artifacts import open_artifacts
+from tierstore.artifacts import open_places
 from tierstore.backends.base import RestoreSpeed, RestoreStatus, StorageBackend
 from tierstore.backends.memory import InMemoryBackend
-from tierstore.chuk import legacy_json
 from tierstore.chuk.calls import ChukCalls
 from tierstore.clock import SYSTEM_CLOCK, Clock, check_clock
 from tierstore.codec import Buffer, Codec, Compression, Encoded, PreparedPage, is_big
@@ -45,25 +51,31 @@ from tierstore.protocol import (
     with_state,
     write_checkpoint,
 )
+from tierstore.scopes import check_scope_id
 from tierstore.simple import SimpleBackend
 from tierstore.validate import as_page, as_pages, as_stored, as_tier, check_restore, clip, resolve_tier, type_name
 
 if TYPE_CHECKING:
     from tierstore.config import TierstoreSettings
 
+ScopeChoice = Literal["session", "user"]
+"""Where ``store_page`` puts a page of a bound bridge: its session's scope, or its user's (shared by the user's
+sessions)."""
+
 
 class ArtifactsBridge(ChukCalls):
     """Stores, loads, lists and checkpoints pages on one backend. Safe to share within one event loop.
 
-    ``session_id`` is a label, not a boundary: it is reported by ``get_stats`` and nothing else. Bridges with
-    different session ids on one store list, load and delete the same pages; keep sessions apart with a store (or
-    a prefix) of their own.
+    ``user_id`` and ``session_id`` bind the bridge to a scope for its life (module docstring): it sees its session's
+    pages and its user's shared pages, and nothing of another user's or session's, nor of the unscoped root. Both
+    are checked by :func:`tierstore.scopes.check_scope_id` (InvalidInputError). Neither: the root, as before scopes.
     """
 
     def __init__(
         self,
         backend: StorageBackend | SimpleBackend | None = None,
         *,
+        user_id: str | None = None,
         session_id: str | None = None,
         compression: Compression = "none",
         concurrency: int = 32,
@@ -80,11 +92,22 @@ class ArtifactsBridge(ChukCalls):
         """How this bridge encodes what it stores: built once here, handed to everything that reads or writes frames."""
         self.compression: Compression = self.codec.compression
         self.backend: StorageBackend | SimpleBackend = backend if backend is not None else InMemoryBackend()
-        self.session_id = session_id
-        # Where pages go (tierstore.artifacts), and the checkpoint protocol where the store has one (a rich backend).
-        self._artifacts, self._guard = open_artifacts(
-            self.backend, self.codec, concurrency=concurrency, lease_ttl=lease_ttl, clock=self.clock
+        self._user_id = None if user_id is None else check_scope_id(user_id, "user id")
+        self._session_id = None if session_id is None else check_scope_id(session_id, "session id")
+        self._lease_ttl = lease_ttl
+        # Where pages go and ids are looked up (tierstore.artifacts): the root, or the scopes bound. The narrowest
+        # place holds this bridge's checkpoints, with the protocol where the store has one (a rich backend).
+        self._places = open_places(
+            self.backend,
+            self.codec,
+            self._user_id,
+            self._session_id,
+            concurrency=concurrency,
+            lease_ttl=lease_ttl,
+            clock=self.clock,
         )
+        home = self._places.home
+        self.codec, self._artifacts, self._guard = home.codec, home.artifacts, home.guard
         self.concurrency = concurrency
         self._limit = PerLoop(lambda: asyncio.Semaphore(concurrency))  # a semaphore binds to its loop
         self._tally_pages = 0
@@ -92,7 +115,32 @@ class ArtifactsBridge(ChukCalls):
         self._closers: list[Callable[[], Callable[[], Awaitable[None]] | None]] = []
 
     def __repr__(self) -> str:
-        return f"ArtifactsBridge(backend={self.backend!r})"
+        bound = "" if self._user_id is None else f", user_id={self._user_id!r}"
+        bound += "" if self._session_id is None else f", session_id={self._session_id!r}"
+        return f"ArtifactsBridge(backend={self.backend!r}{bound})"
+
+    @property
+    def user_id(self) -> str | None:
+        """The user this bridge is bound to (None: no user); fixed when it is built."""
+        return self._user_id
+
+    @property
+    def session_id(self) -> str | None:
+        """The session this bridge is bound to (None: no session); fixed when it is built."""
+        return self._session_id
+
+    def scoped(self, *, user_id: str | None = None, session_id: str | None = None) -> ArtifactsBridge:
+        """A new bridge on the same backend with the same settings, bound to ``user_id`` and ``session_id`` (both
+        None: the root). No I/O."""
+        return ArtifactsBridge(
+            self.backend,
+            user_id=user_id,
+            session_id=session_id,
+            compression=self.compression,
+            concurrency=self.concurrency,
+            lease_ttl=self._lease_ttl,
+            clock=self.clock,
+        )
 
     @classmethod
     def from_env(cls, settings: TierstoreSettings | None = None) -> ArtifactsBridge:
@@ -101,8 +149,12 @@ class ArtifactsBridge(ChukCalls):
 
     # -- pages ----------------------------------------------------------------------------------------------
 
-    async def store_page(self, page: MemoryPage, tier: StorageTier | str | None = None) -> str:
-        """Store a page as a new artifact and return its id (``mem_{tier}_{n}``), unique to this call."""
+    async def store_page(
+        self, page: MemoryPage, tier: StorageTier | str | None = None, *, scope: ScopeChoice | None = None
+    ) -> str:
+        """Store a page as a new artifact and return its id (``mem_{tier}_{n}``), unique to this call. ``scope``
+        (a bound bridge): ``"session"`` or ``"user"`` (shared by the user's sessions); default the narrowest bound."""
+        target = self._artifacts if scope is None else self._places.named(scope).artifacts
         page = as_page(page)
         resolved = resolve_tier(page, tier)
         # Decided here, once: a small page is prepared without a coroutine or thread around it (the hot path).
@@ -110,7 +162,7 @@ class ArtifactsBridge(ChukCalls):
             await asyncio.to_thread(self.codec.prepare_page, page) if is_big(page) else self.codec.prepare_page(page)
         )
         async with self._limit.get():
-            artifact, encoded = await self._artifacts.create_page(page, prepared, resolved, None)
+            artifact, encoded = await target.create_page(page, prepared, resolved, None)
         self._tally_pages += 1
         self._tally_bytes += encoded.size
         return artifact
@@ -146,16 +198,12 @@ class ArtifactsBridge(ChukCalls):
     async def load_page(self, artifact_id: str) -> MemoryPage | None:
         """The page stored under ``artifact_id``, verified; None when there is none (or it is no artifact id)."""
         key = self._artifacts.artifact_key(artifact_id)
-        data = None if key is None else await self._artifacts.read(key)
-        if key is None or data is None:
-            return None
-        page, _checksum = await self._decode(data, key)
-        return page
+        return None if key is None else await self._places.load(key)
 
     async def delete_page(self, artifact_id: str) -> bool:
         """Delete a stored page; True if there was one. Checkpoints naming it can no longer be restored."""
         key = self._artifacts.artifact_key(artifact_id)
-        size = None if key is None else await self._artifacts.delete_page(key)
+        size = None if key is None else await self._places.delete_page(key)
         if size is None:
             return False
         self._tally_pages -= 1
@@ -163,42 +211,35 @@ class ArtifactsBridge(ChukCalls):
         return True
 
     async def list_pages(self) -> list[str]:
-        """Every stored page's artifact id (checkpoint manifests and bookkeeping excluded)."""
-        return await self._artifacts.page_keys()
+        """Every stored page's artifact id (checkpoint manifests and bookkeeping excluded); a bound bridge's session
+        pages and its user's shared pages."""
+        return await self._places.page_keys()
 
     async def list_page_entries(self) -> list[PageEntry]:
         """Every stored page's artifact id with its stored size and time, from the store's listing alone: a few
         requests however many pages there are (``get_metadata`` tells more, one request per page)."""
         return [
             PageEntry(artifact_id=e.key, size_bytes=e.size, last_modified=e.last_modified)
-            for e in await self._artifacts.page_entries()
+            for e in await self._places.page_entries()
         ]
 
     async def get_metadata(self, artifact_id: str) -> PageMetadata | None:
         """What is known of a stored page, without reading its body; None when there is none."""
         key = self._artifacts.artifact_key(artifact_id)
-        if key is None:
-            return None
-        try:
-            return await self._artifacts.describe(key)
-        except IntegrityError:
-            data = await self._artifacts.read(key)  # chuk's JSON pages carry no object metadata: read their body
-            if data is None or not legacy_json.looks_like_json(data):
-                raise
-            return legacy_json.describe_json_page(data, key)
+        return None if key is None else await self._places.describe(key)
 
     async def set_tier(self, artifact_id: str, tier: StorageTier | str) -> None:
         """Move an artifact to another tier in place (storage class and tags follow); its id does not change.
         :class:`~tierstore.errors.InUseError` while a checkpoint in progress names it (:mod:`tierstore.protocol`)."""
         checked = as_tier(tier)
-        references = self._needs("set_tier")
-        await references.retier(self._existing_key(artifact_id), checked)
+        references, key = await self._located(artifact_id, "set_tier")
+        await references.retier(key, checked)
 
     async def restore_page(self, artifact_id: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
         """Ask the backend to bring an archived artifact back; load it once the status is ``restored``."""
         check_restore(days, speed)
-        references = self._needs("restore_page")
-        return await references.restore(self._existing_key(artifact_id), days=days, speed=speed)
+        references, key = await self._located(artifact_id, "restore_page")
+        return await references.restore(key, days=days, speed=speed)
 
     def references(self, call: str) -> References:
         """The store's protocol handle (:class:`~tierstore.protocol.references.References`): its records, its
@@ -222,12 +263,24 @@ class ArtifactsBridge(ChukCalls):
             raise ObjectNotFoundError(clip(artifact_id, 100))
         return key
 
+    async def _located(self, artifact_id: str, call: str) -> tuple[References, str]:
+        """The protocol handle of the scope holding ``artifact_id``, and its key; ObjectNotFoundError when none of
+        this bridge's scopes does (a bound bridge looks first, so an absent id writes nothing, not even a tomb)."""
+        references = self._needs(call)
+        key = self._existing_key(artifact_id)
+        if not self._places.scoped:
+            return references, key
+        holder = await self._places.holder(key)
+        if holder is None:
+            raise ObjectNotFoundError(clip(artifact_id, 100))
+        return holder, key
+
     # -- statistics ---------------------------------------------------------------------------------------
 
     def get_stats(self) -> StorageStats:
         """Pages and bytes stored, without I/O: exact where the backend knows them (in memory), else this bridge's
         own tally (``exact=False``; ``await collect_stats()`` counts by listing)."""
-        usage = self._artifacts.usage()
+        usage = self._places.usage()
         pages, size, checkpoints = usage if usage is not None else (self._tally_pages, self._tally_bytes, None)
         return StorageStats(
             backend=self._artifacts.name,
@@ -242,7 +295,7 @@ class ArtifactsBridge(ChukCalls):
     async def collect_stats(self) -> StorageStats:
         """Exact figures, by listing the store."""
         self._needs("collect_stats")
-        sizes = [entry.size for entry in await self._artifacts.page_entries()]
+        sizes = [entry.size for entry in await self._places.page_entries()]
         checkpoints = await self._artifacts.checkpoint_keys()
         return StorageStats(
             backend=self._artifacts.name,

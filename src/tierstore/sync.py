@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tierstore.backends.base import RestoreSpeed, RestoreStatus
-from tierstore.bridge import ArtifactsBridge, bridge_from_env
+from tierstore.bridge import ArtifactsBridge, ScopeChoice, bridge_from_env
 from tierstore.concurrency import Progress
 from tierstore.enums import StorageTier
 from tierstore.errors import InvalidInputError, NotSupportedError
@@ -131,9 +131,11 @@ class SyncBridge:
 
     # -- the bridge's calls ---------------------------------------------------------------------------------------
 
-    def store_page(self, page: MemoryPage, tier: StorageTier | str | None = None) -> str:
+    def store_page(
+        self, page: MemoryPage, tier: StorageTier | str | None = None, *, scope: ScopeChoice | None = None
+    ) -> str:
         """Store a page as a new artifact and return its id (:meth:`ArtifactsBridge.store_page`), blocking."""
-        return self._run(self.bridge.store_page(page, tier))
+        return self._run(self.bridge.store_page(page, tier, scope=scope))
 
     def load_page(self, artifact_id: str) -> MemoryPage | None:
         """The page stored under ``artifact_id``, verified; None if absent (:meth:`ArtifactsBridge.load_page`)."""

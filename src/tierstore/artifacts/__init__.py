@@ -10,6 +10,10 @@
 
 The bridge talks to both through :class:`Artifacts`: each member is one both really do. :func:`open_artifacts`
 chooses the side for a backend, and on a rich one builds the protocol (:class:`~tierstore.protocol.Guard`) with it.
+:func:`open_places` builds the same for each scope a bridge bound to a user or session reads (issue 28): today's
+artifacts and protocol, unchanged, on a view of the store under the scope's prefix
+(:mod:`tierstore.artifacts.scoped`), with frames bound to the whole key (:mod:`tierstore.scope_codec`) and one id
+allocator for all of them (ids are store-wide; its block records stay at the root).
 """
 
 from __future__ import annotations
@@ -17,15 +21,20 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Protocol
 
+from tierstore.allocator import IdAllocator
 from tierstore.artifacts.custom import CustomArtifacts
+from tierstore.artifacts.lookup import Place, Places
 from tierstore.artifacts.objects import ObjectArtifacts
+from tierstore.artifacts.scoped import PrefixedBackend
 from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.clock import Clock
 from tierstore.codec import Buffer, Codec, Encoded, PreparedPage
 from tierstore.enums import StorageTier
-from tierstore.errors import InvalidInputError
+from tierstore.errors import InvalidInputError, NotSupportedError
 from tierstore.models import CheckpointManifest, MemoryPage, PageMetadata
-from tierstore.protocol import Guard, Reuse
+from tierstore.protocol import Guard, References, Reuse
+from tierstore.scope_codec import ScopedCodec
+from tierstore.scopes import scope_prefix
 from tierstore.simple import SimpleBackend, is_simple_backend
 from tierstore.validate import type_name
 
@@ -117,3 +126,55 @@ def open_artifacts(
         f"{type_name(backend)} is not a storage backend: implement store/load/delete/exists/list_pages (the spec's "
         "Custom Backend) or tierstore's StorageBackend protocol"
     )
+
+
+def open_places(
+    backend: StorageBackend | SimpleBackend,
+    codec: Codec,
+    user_id: str | None,
+    session_id: str | None,
+    *,
+    concurrency: int,
+    lease_ttl: timedelta,
+    clock: Clock,
+) -> Places:
+    """The places a bridge bound to ``user_id`` and ``session_id`` (checked ids, or None) reads, narrowest first:
+    the root alone (:func:`open_artifacts`, with ``codec``) when both are None; else the session's scope and then the
+    user's (a session of no user has no shared scope: it would be every such session's), each today's artifacts and
+    protocol on a view of the store under the scope's prefix, with frames bound to the whole key, and one id
+    allocator for them all, whose block records are the root's and which reads the tombs of every scope here.
+    NotSupportedError for a scope on a custom backend, which chooses its own ids (so no prefix); InvalidInputError
+    for an object that is no backend."""
+    if user_id is None and session_id is None:
+        artifacts, guard = open_artifacts(backend, codec, concurrency=concurrency, lease_ttl=lease_ttl, clock=clock)
+        return Places([Place("root", artifacts, codec, guard)])
+    if not isinstance(backend, StorageBackend):
+        if is_simple_backend(backend):
+            raise NotSupportedError(
+                f"a bridge bound to a user or session needs a backend implementing tierstore's StorageBackend "
+                f"protocol; {type_name(backend)} implements the spec's custom backend interface only, which chooses "
+                "its own ids"
+            )
+        raise InvalidInputError(f"{type_name(backend)} is not a storage backend")
+    prefixes = [("user", scope_prefix(user_id))] if user_id is not None else []
+    if session_id is not None:
+        prefixes.insert(0, ("session", scope_prefix(user_id, session_id)))
+    views = [(name, PrefixedBackend(backend, p), ScopedCodec(codec.compression, p)) for name, p in prefixes]
+    refs = [
+        References(view, concurrency=concurrency, lease_ttl=lease_ttl, clock=clock, codec=scoped)
+        for _name, view, scoped in views
+    ]
+    allocator = IdAllocator(backend, clock=clock, refs=refs, codec=Codec(codec.compression))
+    places = []
+    for (name, view, scoped), scope_refs in zip(views, refs, strict=True):
+        objects = ObjectArtifacts(
+            view,
+            scoped,
+            concurrency=concurrency,
+            lease_ttl=lease_ttl,
+            clock=clock,
+            refs=scope_refs,
+            allocator=allocator,
+        )
+        places.append(Place(name, objects, scoped, Guard(scope_refs, Reuse(view, scope_refs.manifests, scoped))))
+    return Places(places)

@@ -24,6 +24,7 @@ from tierstore.enums import StorageTier
 from tierstore.errors import ConflictError, IntegrityError, ObjectNotFoundError
 from tierstore.models import CheckpointManifest, MemoryPage, PageMetadata
 from tierstore.protocol.references import References
+from tierstore.scope_codec import bound_key
 
 _HEADER_PROBE: Final = 64 * 1024
 
@@ -34,15 +35,27 @@ class ObjectArtifacts:
     binds_keys = True
 
     def __init__(
-        self, backend: StorageBackend, codec: Codec, *, concurrency: int, lease_ttl: timedelta, clock: Clock
+        self,
+        backend: StorageBackend,
+        codec: Codec,
+        *,
+        concurrency: int,
+        lease_ttl: timedelta,
+        clock: Clock,
+        refs: References | None = None,
+        allocator: IdAllocator | None = None,
     ) -> None:
+        """``refs`` and ``allocator``: given by a bridge bound to a scope (its records on this view of the store,
+        and the ids it shares with its other scopes); built here on ``backend`` otherwise."""
         self.backend = backend
         self.codec = codec
         self.name = backend.name
         self.persistent = backend.persistent
-        self.refs = References(backend, concurrency=concurrency, lease_ttl=lease_ttl, clock=clock, codec=codec)
+        if refs is None:
+            refs = References(backend, concurrency=concurrency, lease_ttl=lease_ttl, clock=clock, codec=codec)
+        self.refs = refs
         """The protocol's records and deletions on this backend (:mod:`tierstore.protocol`)."""
-        self._allocator = IdAllocator(backend, clock=clock, refs=self.refs, codec=codec)
+        self._allocator = allocator or IdAllocator(backend, clock=clock, refs=self.refs, codec=codec)
 
     # -- ids -------------------------------------------------------------------------------------------------
 
@@ -102,7 +115,7 @@ class ObjectArtifacts:
         if info is None:
             return None
         meta = info.metadata
-        if meta.get("aid") != key:
+        if meta.get("aid") != bound_key(self.codec, key):
             raise IntegrityError(f"{key}: the object's metadata names artifact {meta.get('aid')!r}", key=key)
         if meta.get("size", str(info.size)) != str(info.size):
             raise IntegrityError(f"{key}: the object is {info.size} bytes, but {meta['size']} were written", key=key)
@@ -180,7 +193,7 @@ class ObjectArtifacts:
         """Every page's key with its size and time, from the listing alone (one request per thousand on a cloud; a
         custom backend's listing has neither, so they are 0 and None)."""
         entries = [entry async for entry in self.backend.list(ids.PAGE_PREFIX) if ids.parse_artifact_id(entry.key)]
-        return sorted(entries, key=lambda entry: _artifact_order(entry.key))
+        return sorted(entries, key=lambda entry: artifact_order(entry.key))
 
     # -- checkpoints ---------------------------------------------------------------------------------------
 
@@ -224,6 +237,7 @@ class ObjectArtifacts:
         await self.backend.aclose()
 
 
-def _artifact_order(key: str) -> tuple[str, int]:
+def artifact_order(key: str) -> tuple[str, int]:
+    """Where an artifact id comes in a listing: by tier, then by number (anything else last)."""
     parsed = ids.parse_artifact_id(key)
     return (parsed[0].value, parsed[1]) if parsed else ("~", 0)

@@ -55,8 +55,11 @@ class TierstoreBridge:
 
     def __init__(self, bridge: ArtifactsBridge | None = None, *, session_id: str | None = None) -> None:
         self.bridge = bridge if bridge is not None else bridge_from_env()
+        self._label: str | None = None
+        """chuk's session id on a bridge bound to no session: a label for chuk's stats, isolating nothing (until
+        ``attach`` binds the manager's session, issue 28)."""
         if session_id is not None:
-            self.bridge.session_id = session_id
+            self._relabel(session_id)
         self._lease: AgentLease | None = None
         """Set by attach() on a store with leases: evictions are then owned by the agent's lease."""
         self._known: dict[str, CheckpointEntry] = {}
@@ -69,12 +72,24 @@ class TierstoreBridge:
 
     @property
     def session_id(self) -> str | None:
-        """The session id of the bridge underneath (chuk's ``configure`` sets it)."""
-        return self.bridge.session_id
+        """The session the bridge underneath is bound to; on one bound to none, chuk's label (``configure``)."""
+        return self.bridge.session_id if self.bridge.session_id is not None else self._label
 
     async def configure(self, artifact_store: Any | None = None, session_id: str | None = None) -> None:
-        """chuk's ``configure``, as :meth:`tierstore.chuk.calls.ChukCalls.configure` answers it."""
-        await self.bridge.configure(artifact_store, session_id)
+        """chuk's ``configure``, as :meth:`tierstore.chuk.calls.ChukCalls.configure` answers it on a bridge bound to
+        a session; on one bound to none, ``session_id`` is chuk's label (``None`` clears it), isolating nothing."""
+        await self.bridge.configure(artifact_store, session_id if self.bridge.session_id is not None else None)
+        if self.bridge.session_id is None:
+            self._relabel(session_id)
+
+    def _relabel(self, session_id: str | None) -> None:
+        if self.bridge.session_id is not None:
+            if session_id != self.bridge.session_id:
+                raise InvalidInputError("session_id differs from the session the bridge is bound to")
+            return
+        if session_id is not None and not isinstance(session_id, str):
+            raise InvalidInputError(f"session_id must be a str or None, not {type(session_id).__name__}")
+        self._label = session_id
 
     @property
     def is_persistent(self) -> bool:

@@ -24,7 +24,8 @@ from tierstore.models import CheckpointManifest, MemoryPage
 class _Bridge(Protocol):
     """What :class:`ChukCalls` needs of the class it is mixed into."""
 
-    session_id: str | None
+    @property
+    def session_id(self) -> str | None: ...
 
     @property
     def backend(self) -> object: ...
@@ -40,11 +41,14 @@ class ChukCalls:
     """Mixin: chuk-ai-session-manager's bridge calls for a class that has tierstore's bridge API."""
 
     async def configure(self: _Bridge, artifact_store: Any | None = None, session_id: str | None = None) -> None:
-        """Set the session id, as chuk's ``configure`` does (``None`` clears it); the backend stays as built.
+        """chuk's ``configure``, which checks and changes nothing: tierstore's bridge gets its backend and its scope
+        when it is built (``ArtifactsBridge(backend=..., session_id=...)`` or ``ArtifactsBridge.from_env()``).
 
-        tierstore's bridge gets its backend when it is built (``ArtifactsBridge(backend=...)`` or
-        ``ArtifactsBridge.from_env()``), so there is nothing else to configure; a chuk-artifacts ``ArtifactStore``
-        is refused rather than silently ignored, since pages would not go where its caller expects.
+        A session id other than the one the bridge is bound to is InvalidInputError (chuk's would relabel the
+        bridge; tierstore's session is a boundary, which a running bridge never crosses: build another bridge, or
+        ``bridge.scoped(session_id=...)``); ``None`` or the bound id is accepted. A chuk-artifacts
+        ``ArtifactStore`` is refused rather than silently ignored, since pages would not go where its caller
+        expects.
         """
         if artifact_store is not None:
             raise NotSupportedError(
@@ -53,7 +57,12 @@ class ChukCalls:
             )
         if session_id is not None and not isinstance(session_id, str):
             raise InvalidInputError(f"session_id must be a str or None, not {type(session_id).__name__}")
-        self.session_id = session_id
+        if session_id is not None and session_id != self.session_id:
+            bound = "no session" if self.session_id is None else "another session"
+            raise InvalidInputError(
+                f"this bridge is bound to {bound}; its session is chosen when it is built and never changes: build "
+                "one with ArtifactsBridge(session_id=...) or bridge.scoped(session_id=...)"
+            )
 
     @property
     def is_persistent(self: _Bridge) -> bool:

@@ -77,7 +77,7 @@ def attach(manager: Any, bridge: ArtifactsBridge | None = None) -> TierstoreBrid
     previous, configured = manager._bridge, bool(manager._bridge_configured)
     adapter = TierstoreBridge(bridge)
     if adapter.session_id is None:
-        adapter.bridge.session_id = manager.session_id
+        adapter._label = manager.session_id  # chuk's label, as before scopes: binding it is issue 28's chuk step
     try:
         adapter._lease = AgentLease(adapter.bridge.references("chuk agents"))
     except NotSupportedError:

@@ -21,6 +21,7 @@ from tierstore.errors import ArchivedPageError, IntegrityError
 from tierstore.loops import PerLoop
 from tierstore.models import CheckpointEntry
 from tierstore.protocol.manifests import Manifests
+from tierstore.scope_codec import bound_key
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,8 @@ class Reuse:
             logger.debug("%s refused: gone, archived or of another size", key)
             return None
         tier = info.tier.value if info.tier else info.metadata.get("tier")
-        if tier != entry.tier or info.metadata.get("aid") != key or info.metadata.get("checksum") != entry.checksum:
+        bound = bound_key(self._codec, key)
+        if tier != entry.tier or info.metadata.get("aid") != bound or info.metadata.get("checksum") != entry.checksum:
             logger.debug("%s refused: in tier %s, or another object", key, tier)
             return None
         return info

@@ -1,0 +1,108 @@
+"""A scope's view of a store: every key under the scope's prefix, and every frame bound to the whole key (issue 28).
+
+Decision (``docs/design/scopes.md``): a bound bridge runs today's artifacts and checkpoint protocol unchanged, on a
+:class:`PrefixedBackend` instead of the store itself. Contract of the view:
+
+* Every key the layers above name is the scope's prefix plus that key in the store; ``list(prefix)`` lists only
+  ``scope + prefix`` and yields the keys with the scope's prefix taken off, and ``head`` reports the key so too.
+  So :class:`~tierstore.artifacts.objects.ObjectArtifacts`, :class:`~tierstore.protocol.references.References`,
+  leases, tombs, manifests, reuse and ``gc``'s argument see one prefix as if it were a whole store, and nothing
+  there can name a key outside it. The caller picks prefixes that are never a prefix of another's
+  (:func:`tierstore.scopes.scope_prefix`), and asks only for listings of a kind of key (``mem_``, ``tomb_``...),
+  so a user's view never lists the keys of its sessions, nested under it.
+* Optional members exist only where the store has them: ``delete_if_version`` when the store has it. What belongs to
+  the store as a whole, not to a scope (the local disk's temporary files and foreign names), is not in the view:
+  the root's maintenance reports it once.
+* Frames are bound to the whole key by the scope's codec (:class:`~tierstore.scope_codec.ScopedCodec`), so a copy
+  of one scope's object into another's prefix fails verification.
+
+The backend below knows nothing of users (it sees keys); nothing below the bridge knows of pages' owners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
+
+from tierstore.backends.base import (
+    Body,
+    Capability,
+    ListEntry,
+    ObjectInfo,
+    RestoreSpeed,
+    RestoreStatus,
+    StorageBackend,
+)
+from tierstore.codec import Buffer
+from tierstore.enums import StorageTier
+
+
+class PrefixedBackend:
+    """``backend`` seen from inside one scope's prefix (module contract)."""
+
+    def __init__(self, backend: StorageBackend, prefix: str) -> None:
+        if not prefix:
+            raise ValueError("a scope's prefix is never empty: the root is the store itself")
+        self.inner = backend
+        self.prefix = prefix
+        self.name = backend.name
+        self.persistent = backend.persistent
+        self.capabilities: frozenset[Capability] = backend.capabilities
+        conditional = getattr(backend, "delete_if_version", None)
+        if conditional is not None:
+
+            async def delete_if_version(key: str, version: str) -> bool:
+                result: bool = await conditional(prefix + key, version)
+                return result
+
+            self.delete_if_version = delete_if_version
+
+    def __repr__(self) -> str:
+        return f"PrefixedBackend({self.inner!r}, {self.prefix!r})"
+
+    def _strip(self, key: str) -> str:
+        return key[len(self.prefix) :] if key.startswith(self.prefix) else key
+
+    async def put(
+        self,
+        key: str,
+        data: Body,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        tier: StorageTier = StorageTier.L3,
+        if_absent: bool = False,
+    ) -> None:
+        await self.inner.put(self.prefix + key, data, metadata=metadata, tags=tags, tier=tier, if_absent=if_absent)
+
+    async def get(self, key: str) -> Buffer | None:
+        return await self.inner.get(self.prefix + key)
+
+    async def get_range(self, key: str, start: int, length: int) -> Buffer | None:
+        return await self.inner.get_range(self.prefix + key, start, length)
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        info = await self.inner.head(self.prefix + key)
+        return None if info is None else replace(info, key=self._strip(info.key))
+
+    async def delete(self, key: str) -> bool:
+        return await self.inner.delete(self.prefix + key)
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        await self.inner.delete_many([self.prefix + key for key in keys])
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        async for entry in self.inner.list(self.prefix + prefix):
+            yield replace(entry, key=self._strip(entry.key))
+
+    async def set_tier(self, key: str, tier: StorageTier, *, tags: Mapping[str, str] | None = None) -> None:
+        await self.inner.set_tier(self.prefix + key, tier, tags=tags)
+
+    async def restore(self, key: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
+        return await self.inner.restore(self.prefix + key, days=days, speed=speed)
+
+    def usage(self, prefix: str) -> tuple[int, int] | None:
+        return self.inner.usage(self.prefix + prefix)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
