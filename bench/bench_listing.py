@@ -1,6 +1,6 @@
-"""Listing and finding pages on moto, today: ``tierstore ls -l`` and finding one page id, the "today's scan" side of
-issue 28's comparison (its targets: first row of ``ls -l`` within 1 s, 3,000 pages within 3 s; one page id among
-10,000 found in at most 3 requests).
+"""Listing and finding pages on moto: ``tierstore ls -l`` as it streams now beside the read-everything-first listing
+it replaced, and finding one page id; issue 28's comparison (its targets: first row of ``ls -l`` within 1 s, 3,000
+pages within 3 s; one page id among 10,000 found in at most 3 requests).
 
 Run: ``.venv/bin/python -m bench.bench_listing`` (starts its own moto server on 127.0.0.1 through the test rig).
 ``TIERSTORE_BENCH_LISTING`` sets the store sizes (default ``1000``, a few minutes on a busy 2-core machine); the
@@ -9,13 +9,15 @@ metadata, so its time grows with the store). ``TIERSTORE_BENCH_ROUNDS`` as for e
 
 Per size:
 
-* ``tierstore ls`` and ``tierstore ls -l``, each a subprocess as a user runs it (interpreter start included, default
-  data path), and ``ls -l`` of an empty store (start-up and one listing: the floor under every first row),
-  interleaved and their order rotated from round to round; per run the time from start to its first row on stdout,
-  to its last and to its exit, as median and min-max;
-* finding one page id with today's API (``list_page_entries`` then ``get_metadata`` until the page id matches), the
-  requests counted by operation through a counting proxy: a scan that stops at the match (the page whose artifact
-  lists in the middle, read a window of ``concurrency`` at a time) and the whole scan ``ls --prefix`` does.
+* ``tierstore ls``, ``tierstore ls -l`` (streamed) and ``ls -l`` before it streamed (``bench._ls_before``: the same
+  command line with the old long listing, every page's metadata read and then the table printed), each a subprocess
+  as a user runs it (interpreter start included, default data path), and ``ls -l`` of an empty store (start-up and
+  one listing: the floor under every first row), interleaved and their order rotated from round to round; per run
+  the time from start to its first row on stdout, to its last and to its exit, as median and min-max;
+* finding one page id, the requests counted by operation through a counting proxy: with the API
+  (``list_page_entries`` then ``get_metadata`` until the page id matches), a scan that stops at the match (the page
+  whose artifact lists in the middle, read a window of ``concurrency`` at a time) and the whole scan; and with the
+  command line, ``ls --prefix ID`` (every page read) and ``ls --prefix ID --limit 1`` (reading stops at the match).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ from tierstore.backends.s3 import S3Backend
 
 SIZES = [int(n) for n in os.environ.get("TIERSTORE_BENCH_LISTING", "1000").split(",") if n]
 CONCURRENCY = 32
+ROOT = Path(__file__).resolve().parent.parent
+BEFORE = "bench._ls_before"
+"""The command line with ``ls -l`` as it was before it streamed (reads every page's metadata, then prints)."""
 """The command line's default concurrency, used by the scans here too."""
 
 
@@ -57,16 +62,18 @@ def command_environment(endpoint: str) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "AWS_DEFAULT_REGION": REGION,
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src"),
+        "PYTHONPATH": os.pathsep.join(str(ROOT / part) for part in ("src", "")),  # bench._ls_before too
     }
 
 
 async def timed_command(args: list[str], env: dict[str, str]) -> tuple[float, float, float, int]:
     """Seconds from start to the first row on stdout (the line after the table's header), to the last row, and to
-    the process's exit; and the number of rows. stdout is a pipe, as in ``tierstore ls -l | head -2``."""
+    the process's exit; and the number of rows. stdout is a pipe, as in ``tierstore ls -l | head -2``. ``args``
+    may start with ``-m MODULE`` (default ``-m tierstore``)."""
+    module = ["-m", "tierstore"] if args[0] != "-m" else []
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tierstore", *args, env=env, stdout=asyncio.subprocess.PIPE
+        sys.executable, *module, *args, env=env, stdout=asyncio.subprocess.PIPE
     )
     assert process.stdout is not None
     header = first = last = None
@@ -93,9 +100,10 @@ async def bench_ls(server: Server, bucket: str, pages: int) -> None:
     contenders = {
         "tierstore ls, empty store": ["ls", "-l", "--url", empty],
         "tierstore ls": ["ls", "--url", url],
-        "tierstore ls -l": ["ls", "-l", "--url", url],
+        "ls -l before (read, print)": ["-m", BEFORE, "ls", "-l", "--url", url],
+        "tierstore ls -l (streamed)": ["ls", "-l", "--url", url],
     }
-    expected = {"tierstore ls, empty store": 0, "tierstore ls": pages, "tierstore ls -l": pages}
+    expected = {name: pages for name in contenders} | {"tierstore ls, empty store": 0}
     names = list(contenders)
     for args in contenders.values():  # warm-up: the interpreter's and the SDK's files in the page cache
         await timed_command(args, env)
@@ -107,11 +115,11 @@ async def bench_ls(server: Server, bucket: str, pages: int) -> None:
             for column, value in zip(times[name], (first, last, ended), strict=True):
                 column.append(value)
     print(f"\n## {pages:,} pages on moto, a subprocess per run, stdout a pipe ({ROUNDS} rounds, order rotated)")
-    print(f"{'seconds to':<26} {'first row':>10} {'min-max':>13} {'last row':>10} {'min-max':>13} {'exit':>7}")
+    print(f"{'seconds to':<28} {'first row':>10} {'min-max':>13} {'last row':>10} {'min-max':>13} {'exit':>7}")
     for name in names:
         firsts, lasts, ends = (sorted(column) for column in times[name])
         print(
-            f"{name:<26} {statistics.median(firsts):>10.2f} {firsts[0]:>6.2f}-{firsts[-1]:<6.2f}"
+            f"{name:<28} {statistics.median(firsts):>10.2f} {firsts[0]:>6.2f}-{firsts[-1]:<6.2f}"
             f" {statistics.median(lasts):>10.2f} {lasts[0]:>6.2f}-{lasts[-1]:<6.2f} {statistics.median(ends):>7.2f}"
         )
     for name in names:
@@ -157,7 +165,20 @@ async def bench_find(server: Server, bucket: str, pages: int, target: str, page_
             seconds = time.perf_counter() - started
             assert found == target, (found, target)
             figure(
-                f"Finding one page id among {pages:,} pages on moto, today: {label}",
+                f"Finding one page id among {pages:,} pages on moto, the API: {label}",
+                requests=sum(calls.values()),
+                **dict(sorted(calls.items())),
+                seconds_through_the_counting_proxy=round(seconds, 2),
+            )
+        env = command_environment(proxy.url)
+        for limit, label in (([], "ls --prefix ID"), (["--limit", "1"], "ls --prefix ID --limit 1")):
+            calls.clear()
+            started = time.perf_counter()
+            _, _, _, rows = await timed_command(["ls", "--url", f"s3://{bucket}", "--prefix", page_id, *limit], env)
+            seconds = time.perf_counter() - started
+            assert rows == 1, f"{label} listed {rows} rows"
+            figure(
+                f"Finding one page id among {pages:,} pages on moto, the command line: {label}",
                 requests=sum(calls.values()),
                 **dict(sorted(calls.items())),
                 seconds_through_the_counting_proxy=round(seconds, 2),

@@ -76,11 +76,11 @@ def test_the_long_listing_takes_its_widths_from_each_columns_values_not_its_cell
         "storage_class": "INTELLIGENT_TIERING",
         "page_id": "p" * 50,
     }
-    table.row(widest)
+    table.rows([widest])
     assert capsys.readouterr().out == (
         f"mem_L4_1000  L4    structured  1024.0 MiB  2026-12-05 23:59:59  INTELLIGENT_…  {'p' * 39}…\n"
     )
-    table.row({"artifact_id": "mem_L3_1", "tier": "L3", "modality": "text", "size": human_size(5), "page_id": "x"})
+    table.rows([{"artifact_id": "mem_L3_1", "tier": "L3", "modality": "text", "size": human_size(5), "page_id": "x"}])
     narrowest = "mem_L3_1     L3    text        5 B         -                    -              x\n"
     assert capsys.readouterr().out == narrowest
 
@@ -97,10 +97,10 @@ def test_a_streamed_json_listing_is_the_same_document_as_one_printed_at_once(
     whole = capsys.readouterr().out
     streamed = ""
     with JsonArray() as array:
-        for item in items:
-            array.add(item)
+        for batch in (items[:1], [], items[1:]):
+            array.add(batch)
             out = capsys.readouterr().out
-            assert out.count('"page_id"') == 1  # each item is out as soon as it is added
+            assert out.count('"page_id"') == len(batch)  # out as soon as they are added
             streamed += out
     streamed += capsys.readouterr().out
     assert streamed == whole

@@ -5,7 +5,8 @@ when the call returns or raises. On the first failure (or a cancellation of the 
 running are cancelled and awaited, and those not yet started are closed, before the error propagates; so a caller
 that cleans up after a failure never races work of its own that is still in flight. :func:`bounded_gather` returns
 every result at once; :func:`bounded_in_order` yields each as soon as it and every one before it are done (a
-listing printed as it comes), with the same guarantees once the consumer stops, whichever way it stops.
+listing printed as it comes: those done together come as one batch), with the same guarantees once the consumer
+stops, whichever way it stops.
 """
 
 from __future__ import annotations
@@ -91,9 +92,10 @@ async def bounded_gather(
 
 async def bounded_in_order(
     awaitables: Iterable[Awaitable[T]], limit: int, *, progress: Progress | None = None
-) -> AsyncGenerator[T, None]:
-    """The results of ``awaitables`` in input order, each yielded as soon as it and all before it are done, with at
-    most ``limit`` in flight (done results wait, in memory, for those before them).
+) -> AsyncGenerator[list[T], None]:
+    """The results of ``awaitables`` in input order, each as soon as it and all before it are done, with at most
+    ``limit`` in flight (done results wait, in memory, for those before them): each batch yielded holds every
+    result done, in order, after the previous batch's last (so a burst is printed in one write, not one a result).
 
     The first failure is raised at the consumer's next step, whatever its position. Iterate it inside
     ``contextlib.aclosing``: whether the consumer finishes, fails, breaks off or is cancelled, closing it cancels
@@ -128,12 +130,17 @@ async def bounded_in_order(
 
     workers = [asyncio.ensure_future(worker()) for _ in range(min(limit, len(todo)))]
     try:
-        for slot in slots:
-            if not slot.done() and not failure.done():
-                await asyncio.wait((slot, failure), return_when=asyncio.FIRST_COMPLETED)
+        next_slot = 0
+        while next_slot < len(slots):
+            if not slots[next_slot].done() and not failure.done():
+                await asyncio.wait((slots[next_slot], failure), return_when=asyncio.FIRST_COMPLETED)
             if failure.done():
                 failure.result()
-            yield slot.result()
+            batch = []
+            while next_slot < len(slots) and slots[next_slot].done():
+                batch.append(slots[next_slot].result())
+                next_slot += 1
+            yield batch
     finally:
         for task in workers:
             task.cancel()

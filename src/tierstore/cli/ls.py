@@ -141,15 +141,18 @@ async def _stream_long(
         bar = stack.enter_context(ProgressBar("reading metadata", "pages", rows_below=True))
         described = bounded_in_order((describe(e) for e in entries), inv.settings.concurrency, progress=bar)
         async with contextlib.aclosing(described):
-            async for entry, meta in described:
-                if meta is None or not _matches(meta, args):
-                    continue
-                row = {**meta.model_dump(), "last_modified": entry.last_modified}
+            async for batch in described:
+                found = [
+                    {**meta.model_dump(), "last_modified": entry.last_modified}
+                    for entry, meta in batch
+                    if meta is not None and _matches(meta, args)
+                ]
+                rows = found if limit is None else found[: limit - shown]
                 if isinstance(out, JsonArray):
-                    out.add(row)
+                    out.add(rows)
                 else:
-                    out.row({**row, "size": human_size(row["size_bytes"])})
-                shown += 1
+                    out.rows([{**row, "size": human_size(row["size_bytes"])} for row in rows])
+                shown += len(rows)
                 if shown == limit:
                     break
     if limit is not None and shown == limit:

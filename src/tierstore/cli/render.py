@@ -160,7 +160,7 @@ def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column]) ->
 
 
 class StreamedTable:
-    """A table printed as its rows come: the header at once, each row as :meth:`row` is called (module contract)."""
+    """A table printed as its rows come: the header at once, rows as :meth:`rows` is called (module contract)."""
 
     def __init__(self, columns: Sequence[Column]) -> None:
         self.columns = list(columns)
@@ -178,14 +178,23 @@ class StreamedTable:
         self.widths = widths
         self._print([c.header for c in self.columns])
 
-    def row(self, row: Mapping[str, Any]) -> None:
-        """One row, printed and flushed."""
-        self._print([clip(cell(row.get(c.field)), c.max_width) for c in self.columns])
+    def rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Rows, printed in one write and flushed."""
+        if rows:
+            print(
+                "\n".join(
+                    self._text([clip(cell(row.get(c.field)), c.max_width) for c in self.columns]) for row in rows
+                ),
+                flush=True,
+            )
 
     def _print(self, line: Sequence[str]) -> None:
+        print(self._text(line), flush=True)
+
+    def _text(self, line: Sequence[str]) -> str:
         shown = self.shown
         texts = _lines([line[i] for i in shown], [self.widths[i] for i in shown], [self.columns[i] for i in shown])
-        print("\n".join(texts), flush=True)
+        return "\n".join(texts)
 
 
 class JsonArray:
@@ -197,13 +206,17 @@ class JsonArray:
     def __init__(self) -> None:
         self.count = 0
 
-    def add(self, item: Any) -> None:
-        """One item, printed and flushed."""
-        # Structural newlines only: json.dumps escapes every newline inside a string (not every line separator).
-        text = "  " + json.dumps(to_plain(item), indent=2, ensure_ascii=False).replace("\n", "\n  ")
-        sys.stdout.write(("[\n" if self.count == 0 else ",\n") + text)
-        sys.stdout.flush()
-        self.count += 1
+    def add(self, items: Sequence[Any]) -> None:
+        """Items, printed in one write and flushed."""
+        parts = []
+        for item in items:
+            # Structural newlines only: json.dumps escapes every newline inside a string (not every line separator).
+            text = "  " + json.dumps(to_plain(item), indent=2, ensure_ascii=False).replace("\n", "\n  ")
+            parts.append(("[\n" if self.count == 0 else ",\n") + text)
+            self.count += 1
+        if parts:
+            sys.stdout.write("".join(parts))
+            sys.stdout.flush()
 
     def __enter__(self) -> JsonArray:
         return self
