@@ -81,6 +81,11 @@ if TYPE_CHECKING:
         StorageStats as StorageStats,
         UTCDateTime as UTCDateTime,
     )
+    from tierstore.store import (
+        SessionInfo as SessionInfo,
+        Store as Store,
+        UserInfo as UserInfo,
+    )
     from tierstore.sync import (
         SyncBridge as SyncBridge,
     )
@@ -109,6 +114,7 @@ _EXPORTS = {
     "TierstoreSettings": "tierstore.config",
     "backend_from_url": "tierstore.config",
     "bridge_from_env": "tierstore.bridge",
+    **dict.fromkeys(("Store", "UserInfo", "SessionInfo"), "tierstore.store"),
     "parse_location": "tierstore.config",
     "load_settings": "tierstore.config",
     **dict.fromkeys(("PageTable", "PageTableEntry", "PageTableStats", "Affinity"), "tierstore.chuk.page_table"),

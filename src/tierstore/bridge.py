@@ -435,12 +435,15 @@ class ArtifactsBridge(ChukCalls):
 
 
 def bridge_from_env(settings: TierstoreSettings | None = None) -> ArtifactsBridge:
-    """An ArtifactsBridge on the backend the settings name, with their compression and concurrency. No I/O."""
+    """An ArtifactsBridge on the backend the settings name, bound to their user and session (``TIERSTORE_USER_ID``,
+    ``TIERSTORE_SESSION_ID``), with their compression and concurrency. No I/O."""
     from tierstore.config import backend_from_url, load_settings  # on use: the settings know every cloud's
 
     settings = settings if settings is not None else load_settings()
     return ArtifactsBridge(
         backend=backend_from_url(settings.url, settings),
+        user_id=settings.user_id,
+        session_id=settings.session_id,
         compression=settings.compression,
         concurrency=settings.concurrency,
     )

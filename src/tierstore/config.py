@@ -28,7 +28,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, PrivateAttr, ValidationError, create_model, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, ValidationInfo, create_model, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -43,7 +43,8 @@ from tierstore.backends.locations import parse_location as parse_location, redac
 from tierstore.backends.registry import Location, scheme_of
 from tierstore.backends.shown import CredentialsHidden
 from tierstore.enums import StorageTier
-from tierstore.errors import ConfigurationError
+from tierstore.errors import ConfigurationError, InvalidInputError
+from tierstore.scopes import check_scope_id
 from tierstore.setting_values import (
     checked_storage_classes,
     default_data_dir as default_data_dir,
@@ -122,6 +123,17 @@ class CommonSettings(BaseSettings, CredentialsHidden):
         default="none",
         description="Compression of stored pages (TIERSTORE_COMPRESSION); zstd needs tierstore[zstd]. Default: none.",
     )
+    user_id: str | None = Field(
+        default=None,
+        description="The user a bridge built from the settings is bound to (TIERSTORE_USER_ID): it sees that user's "
+        "shared pages and, with a session, that session's; checked as every user id is. Default: none (the root, "
+        "or a session of no user).",
+    )
+    session_id: str | None = Field(
+        default=None,
+        description="The session a bridge built from the settings is bound to (TIERSTORE_SESSION_ID); checked as "
+        "every session id is. Default: none.",
+    )
     concurrency: int = Field(
         default=32,
         ge=1,
@@ -166,6 +178,16 @@ class CommonSettings(BaseSettings, CredentialsHidden):
     @classmethod
     def _lower_case(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("user_id", "session_id", mode="after")
+    @classmethod
+    def _scope_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check_scope_id(value, "user id" if info.field_name == "user_id" else "session id")
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None  # names the rule broken
 
     @field_validator("retry_deadline", "connect_timeout", "read_timeout", mode="before")
     @classmethod

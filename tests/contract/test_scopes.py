@@ -24,6 +24,7 @@ from tierstore import (
     InvalidInputError,
     ObjectNotFoundError,
     StorageTier,
+    Store,
 )
 from tierstore.backends.base import StorageBackend
 from tierstore.maintenance import fsck, gc
@@ -232,3 +233,17 @@ async def test_hostile_user_and_session_ids_are_refused_before_any_io(backend: S
         await ArtifactsBridge(backend, user_id="alice").store_page(text_page("p"), scope="session")
     with pytest.raises(AttributeError):
         sessionless.session_id = "s2"  # type: ignore[misc]
+
+
+async def test_the_registry_lists_users_and_sessions(backend: StorageBackend) -> None:
+    store = Store(backend)
+    first = store.bridge(user_id="alice", session_id="s1")
+    stored = [await first.store_page(text_page("a")), await first.store_page(text_page("shared"), scope="user")]
+    await store.bridge(user_id="alice", session_id="s2").checkpoint([], name="nothing yet")
+    await store.bridge(user_id="bob", session_id="s1").store_page(text_page("b"))
+    await store.legacy().store_page(text_page("legacy"))
+    sizes = sum(e.size_bytes for e in await first.list_page_entries())
+    assert sorted(await first.list_pages()) == sorted(stored)
+    users = [(u.user_id, u.sessions, u.pages, u.bytes) for u in await store.users()]
+    assert users == [("alice", 2, 2, sizes), ("bob", 1, 1, users[1][3])]
+    assert [(s.session_id, s.pages) for s in await store.sessions("alice")] == [("s1", 1), ("s2", 0)]

@@ -19,13 +19,14 @@ allocator for all of them (ids are store-wide; its block records stay at the roo
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Protocol
 
 from tierstore.allocator import IdAllocator
 from tierstore.artifacts.custom import CustomArtifacts
 from tierstore.artifacts.lookup import Place, Places
 from tierstore.artifacts.objects import ObjectArtifacts
-from tierstore.artifacts.scoped import PrefixedBackend
+from tierstore.artifacts.scoped import PrefixedBackend, ScopedArtifacts
 from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.clock import Clock
 from tierstore.codec import Buffer, Codec, Encoded, PreparedPage
@@ -34,6 +35,7 @@ from tierstore.errors import InvalidInputError, NotSupportedError
 from tierstore.models import CheckpointManifest, MemoryPage, PageMetadata
 from tierstore.protocol import Guard, References, Reuse
 from tierstore.scope_codec import ScopedCodec
+from tierstore.scope_records import register
 from tierstore.scopes import scope_prefix
 from tierstore.simple import SimpleBackend, is_simple_backend
 from tierstore.validate import type_name
@@ -164,12 +166,14 @@ def open_places(
         References(view, concurrency=concurrency, lease_ttl=lease_ttl, clock=clock, codec=scoped)
         for _name, view, scoped in views
     ]
-    allocator = IdAllocator(backend, clock=clock, refs=refs, codec=Codec(codec.compression))
+    plain = Codec(codec.compression)  # the root's: block records and the registry are at the root
+    allocator = IdAllocator(backend, clock=clock, refs=refs, codec=plain)
     places = []
     for (name, view, scoped), scope_refs in zip(views, refs, strict=True):
-        objects = ObjectArtifacts(
+        objects = ScopedArtifacts(
             view,
             scoped,
+            register=partial(register, backend, plain, clock, user_id, session_id if name == "session" else None),
             concurrency=concurrency,
             lease_ttl=lease_ttl,
             clock=clock,

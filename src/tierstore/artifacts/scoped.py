@@ -16,14 +16,20 @@ Decision (``docs/design/scopes.md``): a bound bridge runs today's artifacts and 
 * Frames are bound to the whole key by the scope's codec (:class:`~tierstore.scope_codec.ScopedCodec`), so a copy
   of one scope's object into another's prefix fails verification.
 
+* :class:`ScopedArtifacts` are the artifacts of a scope: :class:`~tierstore.artifacts.objects.ObjectArtifacts` on the
+  view, which register the scope (:mod:`tierstore.scope_records`) before their first page or manifest is written.
+
 The backend below knows nothing of users (it sees keys); nothing below the bridge knows of pages' owners.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
+from tierstore.artifacts.objects import ObjectArtifacts
 from tierstore.backends.base import (
     Body,
     Capability,
@@ -33,8 +39,10 @@ from tierstore.backends.base import (
     RestoreStatus,
     StorageBackend,
 )
-from tierstore.codec import Buffer
+from tierstore.codec import Buffer, Encoded, PreparedPage
 from tierstore.enums import StorageTier
+from tierstore.loops import PerLoop
+from tierstore.models import CheckpointManifest, MemoryPage
 
 
 class PrefixedBackend:
@@ -106,3 +114,34 @@ class PrefixedBackend:
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+class ScopedArtifacts(ObjectArtifacts):
+    """A scope's artifacts (module contract): ``register()`` runs before the first page or manifest this bridge
+    writes there, until it succeeds once (a failure fails that write, and the next write tries again)."""
+
+    def __init__(self, *args: Any, register: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._register = register
+        self._registered = False
+        self._registering = PerLoop(asyncio.Lock)  # a burst of first writes registers once; a lock binds to its loop
+
+    async def _ensure_registered(self) -> None:
+        async with self._registering.get():
+            if not self._registered:
+                await self._register()
+                self._registered = True
+
+    async def create_page(
+        self, page: MemoryPage, prepared: PreparedPage, tier: StorageTier, owner: str | None
+    ) -> tuple[str, Encoded]:
+        """:meth:`ObjectArtifacts.create_page`, once the scope is registered."""
+        if not self._registered:
+            await self._ensure_registered()
+        return await super().create_page(page, prepared, tier, owner)
+
+    async def write_manifest(self, manifest: CheckpointManifest) -> str:
+        """:meth:`ObjectArtifacts.write_manifest`, once the scope is registered."""
+        if not self._registered:
+            await self._ensure_registered()
+        return await super().write_manifest(manifest)

@@ -32,6 +32,7 @@ from tierstore.cli import (
     migrate,
     restore,
     rm,
+    scopes,
     show,
     tier,
 )
@@ -40,7 +41,7 @@ from tierstore.cli.render import print_json, shown
 from tierstore.config import MisspeltSettingWarning, load_settings, redact_url
 from tierstore.errors import ArchivedPageError, ObjectNotFoundError, TierstoreError
 
-COMMANDS = (demo, ls, show, checkpoints, tier, restore, rm, migrate, fsck, gc, doctor)
+COMMANDS = (demo, ls, show, checkpoints, tier, restore, rm, migrate, fsck, gc, doctor, scopes)
 
 _EPILOG = f"""\
 exit codes:

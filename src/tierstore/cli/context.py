@@ -1,7 +1,8 @@
 """What every command gets: the parsed arguments, the settings, and the backend or bridge they name.
 
-Contract: the backend is ``--url``, else ``TIERSTORE_URL``, else the local-disk store in the data directory; ids
-typed by the user are checked here, before any I/O, and echoed clipped, with a pointer to the right command when
+Contract: the backend is ``--url``, else ``TIERSTORE_URL``, else the local-disk store in the data directory; the
+scope is ``--user``/``--session``, else ``TIERSTORE_USER_ID``/``_SESSION_ID``, else the root; ids typed by the
+user are checked here, before any I/O, and echoed clipped, with a pointer to the right command when
 an artifact id is given where a checkpoint id belongs or the other way round.
 """
 
@@ -22,6 +23,7 @@ from tierstore.cli.render import shown
 from tierstore.config import TierstoreSettings, backend_from_url
 from tierstore.errors import InvalidInputError
 from tierstore.maintenance.doctor import require_store
+from tierstore.scopes import check_scope_id
 
 P = TypeVar("P", bound=argparse.ArgumentParser)
 _KEY = re.compile(r"[A-Za-z0-9._-]+")
@@ -65,11 +67,26 @@ class Invocation:
             require_store(backend)
         return backend
 
+    @property
+    def user_id(self) -> str | None:
+        """The user the command is bound to: ``--user``, else ``TIERSTORE_USER_ID``; checked (InvalidInputError)."""
+        user = getattr(self.args, "user", None) or self.settings.user_id
+        return None if user is None else check_scope_id(user, "user id")
+
+    @property
+    def session_id(self) -> str | None:
+        """The session the command is bound to: ``--session``, else ``TIERSTORE_SESSION_ID``; checked."""
+        session = getattr(self.args, "session", None) or self.settings.session_id
+        return None if session is None else check_scope_id(session, "session id")
+
     def bridge(self, backend: StorageBackend | None = None) -> ArtifactsBridge:
-        """A bridge on ``backend`` (else the store the invocation names), with the settings' compression and
-        concurrency."""
+        """A bridge on ``backend`` (else the store the invocation names), bound to the command's user and session
+        (checked before any I/O), with the settings' compression and concurrency."""
+        user_id, session_id = self.user_id, self.session_id
         return ArtifactsBridge(
             backend=backend if backend is not None else self.backend(),
+            user_id=user_id,
+            session_id=session_id,
             compression=self.settings.compression,
             concurrency=self.settings.concurrency,
         )
@@ -136,6 +153,20 @@ def common_options(kind: type[P], *, url: bool = True) -> P:
             default=argparse.SUPPRESS,
             help=f"backend URL: {registry.url_forms()} "
             "(default: $TIERSTORE_URL, else the local-disk store in the data directory)",
+        )
+    if url:
+        common.add_argument(
+            "--user",
+            default=argparse.SUPPRESS,
+            metavar="USER_ID",
+            help="work in this user's scope: its shared pages, and with --session that session's "
+            "(default: $TIERSTORE_USER_ID; neither: the pages written without a scope)",
+        )
+        common.add_argument(
+            "--session",
+            default=argparse.SUPPRESS,
+            metavar="SESSION_ID",
+            help="work in this session's scope (default: $TIERSTORE_SESSION_ID)",
         )
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
     return common

@@ -1,0 +1,178 @@
+"""The store-level handle (issue 28): a whole store, bound to no user, that lists users and sessions and hands out
+bridges bound to any of them.
+
+Contract of :class:`Store`:
+
+* ``users()`` lists the users the registry names (:mod:`tierstore.scope_records`; sessions of no user under the user
+  ``None``), each with its sessions' count and the pages and bytes of all its scopes (shared and sessions');
+  ``sessions(user_id)`` lists a user's sessions with their pages and bytes. Counts come from the store's listings of
+  each user's keys (one listing per user, paginated), never from reading pages. A scope whose registry record is gone
+  (deleted behind tierstore's back) is not listed until its next write registers it again.
+* ``bridge(user_id=, session_id=)`` is a bridge bound to that scope, for reading across scopes explicitly (one bridge
+  a scope: nothing mixes them); ``legacy()`` is the unbound bridge of the root, where pages written before scopes
+  stay. Ids are checked as everywhere (:func:`tierstore.scopes.check_scope_id`, InvalidInputError), before any I/O.
+* Deleting a user or session (erasure) is a later step of issue 28.
+
+No I/O at construction; ``aclose()`` (or ``async with``) releases the backend's clients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from tierstore import ids
+from tierstore.backends.base import StorageBackend
+from tierstore.bridge import ArtifactsBridge
+from tierstore.clock import SYSTEM_CLOCK, Clock
+from tierstore.codec import Codec, Compression
+from tierstore.concurrency import bounded_gather
+from tierstore.errors import NotSupportedError
+from tierstore.protocol import DEFAULT_LEASE_TTL
+from tierstore.scope_records import ScopeRecord, is_user_key, read_records, user_key
+from tierstore.scopes import SEGMENT_LENGTH, check_scope_id, segment
+from tierstore.validate import type_name
+
+if TYPE_CHECKING:
+    from tierstore.config import TierstoreSettings
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """A user of the store: its id (None: the sessions of no user), its sessions, and its pages and bytes in all its
+    scopes; ``created``: when its first page or checkpoint was written (its writer's clock)."""
+
+    user_id: str | None
+    sessions: int
+    pages: int
+    bytes: int
+    created: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A session of a user: its id, its pages and bytes, and when its first page or checkpoint was written."""
+
+    session_id: str
+    user_id: str | None
+    pages: int
+    bytes: int
+    created: datetime | None
+
+
+class Store:
+    """A whole store, bound to no user (module contract)."""
+
+    def __init__(
+        self,
+        backend: StorageBackend,
+        *,
+        compression: Compression = "none",
+        concurrency: int = 32,
+        lease_ttl: timedelta = DEFAULT_LEASE_TTL,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        if not isinstance(backend, StorageBackend):
+            raise NotSupportedError(
+                f"a Store needs a backend implementing tierstore's StorageBackend protocol, not {type_name(backend)}"
+            )
+        self.backend = backend
+        self._root = ArtifactsBridge(
+            backend, compression=compression, concurrency=concurrency, lease_ttl=lease_ttl, clock=clock
+        )
+        self._codec = Codec(compression)
+
+    def __repr__(self) -> str:
+        return f"Store({self.backend!r})"
+
+    @classmethod
+    def from_env(cls, settings: TierstoreSettings | None = None) -> Store:
+        """The store the ``TIERSTORE_*`` environment (or ``settings``) names, with its compression and concurrency
+        for the bridges it hands out (``TIERSTORE_USER_ID`` / ``_SESSION_ID`` bind bridges, not a store). No I/O."""
+        from tierstore.config import backend_from_url, load_settings
+
+        settings = settings if settings is not None else load_settings()
+        backend = backend_from_url(settings.url, settings)
+        if not isinstance(backend, StorageBackend):  # every URL names a built-in backend: for the type checker
+            raise NotSupportedError(f"{type_name(backend)} is not a StorageBackend")
+        return cls(backend, compression=settings.compression, concurrency=settings.concurrency)
+
+    # -- bridges -------------------------------------------------------------------------------------------
+
+    def bridge(self, *, user_id: str | None = None, session_id: str | None = None) -> ArtifactsBridge:
+        """A bridge bound to ``user_id`` and ``session_id`` (both None: the root, as :meth:`legacy`)."""
+        return self._root.scoped(user_id=user_id, session_id=session_id)
+
+    def legacy(self) -> ArtifactsBridge:
+        """The unbound bridge of the root: pages and checkpoints written without a scope."""
+        return self._root
+
+    # -- users and sessions --------------------------------------------------------------------------------
+
+    async def users(self) -> list[UserInfo]:
+        """Every user the registry names, with its sessions' count and the pages and bytes of all its scopes; the
+        sessions of no user as the user None (first). Ordered by id."""
+        records = await read_records(self.backend, self._codec, concurrency=self._root.concurrency)
+        users = [record for record in records if is_user_key(record.key)]
+        sessions = [record for record in records if not is_user_key(record.key)]
+
+        async def describe(user: ScopeRecord) -> UserInfo:
+            pages, size = await self._count(_user_prefix(user.user_id), sessions=None)
+            count = sum(1 for session in sessions if session.key.startswith(user.key + "."))
+            return UserInfo(user.user_id, count, pages, size, user.created)
+
+        found = await bounded_gather((describe(user) for user in users), self._root.concurrency)
+        return sorted(found, key=lambda user: (user.user_id is not None, user.user_id or ""))
+
+    async def sessions(self, user_id: str | None = None) -> list[SessionInfo]:
+        """The sessions of ``user_id`` (None: the sessions of no user) the registry names, each with its pages and
+        bytes, ordered by id."""
+        user = None if user_id is None else check_scope_id(user_id, "user id")
+        records = await read_records(self.backend, self._codec, user_key(user) + ".")
+        counts: dict[str, tuple[int, int]] = {}
+        await self._count(_user_prefix(user), sessions=counts)
+        found = []
+        for record in records:
+            if record.session_id is None or record.user_id != user:
+                continue
+            pages, size = counts.get(segment("session", record.session_id), (0, 0))
+            found.append(SessionInfo(record.session_id, user, pages, size, record.created))
+        return sorted(found, key=lambda session: session.session_id)
+
+    async def _count(self, prefix: str, *, sessions: dict[str, tuple[int, int]] | None) -> tuple[int, int]:
+        """Pages and bytes under a user's prefix, shared and sessions' alike, from one listing; with ``sessions``,
+        also each session's (by its segment)."""
+        pages = size = 0
+        async for entry in self.backend.list(prefix):
+            tail = entry.key[len(prefix) :]
+            session = None
+            if tail.startswith("s-") and tail[2 + SEGMENT_LENGTH : 3 + SEGMENT_LENGTH] == ".":
+                session, tail = tail[2 : 2 + SEGMENT_LENGTH], tail[3 + SEGMENT_LENGTH :]
+            if ids.parse_artifact_id(tail) is None:
+                continue
+            pages, size = pages + 1, size + entry.size
+            if sessions is not None and session is not None:
+                held = sessions.get(session, (0, 0))
+                sessions[session] = (held[0] + 1, held[1] + entry.size)
+        return pages, size
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Release the backend's clients (the store stays usable: a later call opens them again)."""
+        await self._root.aclose()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+def _user_prefix(user_id: str | None) -> str:
+    """The prefix of every key of a user's scopes (``None``: of the sessions of no user)."""
+    return f"u-{segment('user', user_id or '')}."
