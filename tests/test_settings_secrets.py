@@ -24,6 +24,8 @@ NOT_CREDENTIALS = {
     "s3_profile": "the name of a profile in the AWS files, not its keys",
     "s3_kms_key_id": "the id or ARN of a KMS key, which AWS shows in every object's metadata",
     "gcs_project": "a project id",
+    "user_id": "a user's id, which `tierstore users` lists and a bridge's repr shows",
+    "session_id": "a session's id, which `tierstore sessions` lists and a bridge's repr shows",
 }
 
 
