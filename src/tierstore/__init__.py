@@ -68,6 +68,7 @@ if TYPE_CHECKING:
         MissingDependencyError as MissingDependencyError,
         NotSupportedError as NotSupportedError,
         ObjectNotFoundError as ObjectNotFoundError,
+        ScopeErasingError as ScopeErasingError,
         StorageFullError as StorageFullError,
         TierstoreError as TierstoreError,
     )
@@ -131,6 +132,7 @@ _EXPORTS = {
             "IntegrityError",
             "ConflictError",
             "ObjectNotFoundError",
+            "ScopeErasingError",
             "ArchivedPageError",
             "BackendUnavailableError",
             "AccessDeniedError",

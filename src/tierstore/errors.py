@@ -60,6 +60,17 @@ class InUseError(ConflictError):
         self.holder = holder
 
 
+class ScopeErasingError(ConflictError):
+    """A checkpoint refused because its scope is being erased (``delete_user`` / ``delete_session``, or an erasure
+    that crashed and waits to be resumed): nothing of it was listed, and what it uploaded was deleted."""
+
+    def __init__(self, key: str, scope: str) -> None:
+        where = scope or "(root)"
+        TierstoreError.__init__(self, f"checkpoint {key}: its scope {where} is being erased; nothing was listed")
+        self.key = key
+        self.scope = scope
+
+
 class ArchivedPageError(TierstoreError):
     """The object sits in an archive class and must be restored before it can be read. Raised by
     ``restore_checkpoint``, it names the checkpoint and every archived page of it (``archived``: artifact id to page

@@ -6,7 +6,8 @@
 * Stray temporary files of killed writers, expired leases, and tomb records older than ``tomb_retention``. A record
   that cannot be read is deleted by the same rules (a lease that cannot be read expires six hours after its last
   write, protecting everything until then: :mod:`tierstore.protocol`); one the backend refuses to delete (a directory
-  with files in it) is kept and logged.
+  with files in it) is kept and logged. An erasing tomb is never pruned: only its erasure ends it
+  (:mod:`tierstore.protocol.erasure`).
 
 Every age is measured in the store's own time, never this host's: ``gc`` first writes a record and reads the time the
 store gave it (:meth:`~tierstore.protocol.references.References.store_time`), and compares the last-modified times of
@@ -29,6 +30,7 @@ from tierstore.maintenance.doctor import require_store
 from tierstore.maintenance.fsck import fsck
 from tierstore.maintenance.reports import GcReport, Running
 from tierstore.protocol import as_utc
+from tierstore.protocol.records import is_erasing_tomb
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +75,8 @@ async def gc(
     old_strays = [s.name for s in found.strays if _aged(s.last_modified, now, grace)]
     expired_leases = [lease for lease in leases if now is not None and not lease.live(now)]
     expired = [i.key for i in expired_leases]
-    old_tombs = [t.key for t in tombs if _aged(t.last_modified, now, tomb_retention)]
+    # An erasing tomb stays until its erasure (or the call resuming it) ends: it refuses the scope's checkpoints.
+    old_tombs = [t.key for t in tombs if _aged(t.last_modified, now, tomb_retention) and not is_erasing_tomb(t.key)]
     report.in_progress = sorted(
         (
             Running(i.checkpoint, None if i.renewed is None else i.renewed + i.ttl)

@@ -11,6 +11,8 @@ Used by the bridge (checkpoints, ``delete_checkpoint``, ``delete_page``, ``set_t
 * :mod:`.reader` - a checkpoint restored whole and verified, or an error (:func:`read_checkpoint`);
 * :mod:`.references` - the records read from a store, the store's time, and the deleter's side: ``sweep`` (D1-D4),
   ``delete_recorded`` and ``retier`` (M1-M4); :mod:`.manifests` - manifests, read once each.
+* :mod:`.erasure` - a whole scope erased (``delete_user``, ``delete_session``), steps E1-E5 (imported on use: it
+  views the store through :mod:`tierstore.artifacts.scoped`).
 
 Records (frames of kind ``record``, see :mod:`tierstore.codec`):
 
@@ -19,9 +21,10 @@ Records (frames of kind ``record``, see :mod:`tierstore.codec`):
   passes without renewal (the writer crashed), in the store's time, it protects nothing any more. Artifacts
   written for a checkpoint carry its id (object metadata ``ckpt``), so a live lease protects them too, however
   long the checkpoint runs.
-* ``tomb_{time}_{random}_p`` / ``_d`` / ``_m`` - artifacts about to be deleted (pending) / deleted / being moved
-  to another tier. Kept until ``gc`` prunes them after its tomb retention (a ``moving`` one too, once its move was
-  sent: see ``References.retier``).
+* ``tomb_{time}_{random}_p`` / ``_d`` / ``_m`` / ``_e`` - artifacts about to be deleted (pending) / deleted / being
+  moved to another tier / the whole scope being erased (naming nothing). Kept until ``gc`` prunes them after its
+  tomb retention (a ``moving`` one too, once its move was sent: see ``References.retier``), an erasing one until its
+  erasure ends.
 * ``ckpt_{time}_{random}`` - a manifest, written last, create-if-absent: a listed checkpoint is a complete one.
 
 The order that makes this safe. A writer: (W0) writes its lease naming the artifacts it may reuse, proves them (below)
@@ -79,6 +82,17 @@ that finished before the writer's head of the entry (:meth:`.reuse.Reuse.present
 under way wrote a readable tomb first, so W2 names it (the checkpoint then fails, naming the page), or its tomb came
 after W2 and it deletes a page of a listed checkpoint, as ``delete_page`` may; a sweep never takes it, as the lease
 names it. What the writer uploads itself it still uploads anew, as above, since that costs only time.
+
+Erasure (:mod:`.erasure`, argued there) deletes a whole scope and then its own tomb, so unlike every other deletion
+it leaves no tomb for a later W2 to find. It is ordered against writers instead: (E1) an *erasing* tomb first, which
+fails every checkpoint whose W2 sees it (:class:`~tierstore.errors.ScopeErasingError`, nothing listed); (E2) every
+live lease of the scope waited for until it is deleted or expired, so a checkpoint whose W2 came before E1 has
+written its manifest (deleted with the rest in E3) or never will; (E3) everything deleted, manifests first, listing
+until nothing is left, a live lease listed waited for first; (E4) one settle period for stores in flight, and E3
+again; (E5) the tomb, then the registry records. A writer paused so long that its lease expired meanwhile may resume
+after E5 and find no tomb at W2; its lease then went ``ttl / 2`` or more without a write at some point since W0
+(``LeaseKeeper.stalled``), and such a writer shows every artifact its manifest names present after W3 (``_fence``
+of :mod:`.writer`), deleting the manifest and failing when one is gone.
 
 On a full store (:class:`~tierstore.errors.StorageFullError`) a deletion cannot write its tomb first; it then
 deletes first and writes the tomb after, so that deleting still frees space. In that narrow case a checkpoint

@@ -57,6 +57,10 @@ class LeaseKeeper:
         """This process's monotonic time when the last write of the lease that succeeded was sent."""
         self._longest_gap = 0.0
         """The longest time between two successful writes of the lease since :meth:`mark`."""
+        self.stalled = False
+        """Whether two successful writes of the lease were ever ``ttl / 2`` or more apart since it was first written
+        (not only since :meth:`mark`): an erasure (:mod:`tierstore.protocol.erasure`) may then have deleted what
+        the writer uploaded or proved, and ended with its tomb, which no later W2 would see."""
 
     def fresh(self) -> bool:
         """Whether the lease was written less than ``ttl / 2`` ago, by this process's monotonic clock: time enough
@@ -89,6 +93,7 @@ class LeaseKeeper:
         await self._backend.put(self.key, self._record(), if_absent=if_absent)
         if self._written_at is not None:
             self._longest_gap = max(self._longest_gap, sent - self._written_at)
+            self.stalled |= sent - self._written_at >= self._ttl.total_seconds() / 2
         self._written_at = sent if self._written_at is None else max(self._written_at, sent)
 
     def _record(self) -> bytes:

@@ -31,10 +31,12 @@ UNREADABLE_LEASE_TTL: Final = timedelta(hours=6)
 """How long a lease that cannot be read counts as live (from its last write), protecting everything; ``gc`` then
 deletes it as it deletes any expired lease."""
 
-TombState = Literal["pending", "deleted", "moving"]
+TombState = Literal["pending", "deleted", "moving", "erasing"]
 """``pending``: a sweep's candidates, before it knows which it deletes; ``deleted``: deleted or being deleted, whatever
-leases say; ``moving``: a tier change in progress."""
-TOMB_SUFFIX: Final[dict[TombState, str]] = {"pending": "p", "deleted": "d", "moving": "m"}
+leases say; ``moving``: a tier change in progress; ``erasing``: the whole scope is being erased
+(:mod:`tierstore.protocol.erasure`), which dooms everything and fails every checkpoint that sees it."""
+TOMB_SUFFIX: Final[dict[TombState, str]] = {"pending": "p", "deleted": "d", "moving": "m", "erasing": "e"}
+ERASING_SUFFIX: Final = "_" + TOMB_SUFFIX["erasing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +122,17 @@ class Doomed:
     everything: bool = False
     deleted: frozenset[str] = frozenset()
     """Those of ``artifacts`` a deleted tomb names: gone, or about to go whatever leases say."""
+    erasing: bool = False
+    """An erasing tomb is there (read, or listed by its key and unreadable): the scope is being erased, and no
+    checkpoint of it may be listed."""
 
     def __contains__(self, artifact: object) -> bool:
         return self.everything or artifact in self.artifacts
+
+
+def is_erasing_tomb(key: str) -> bool:
+    """Whether ``key`` (in a scope's view) names an erasing tomb, by its name alone."""
+    return key.startswith(ids.TOMB_PREFIX) and key.endswith(ERASING_SUFFIX)
 
 
 def as_utc(when: datetime | None) -> datetime | None:

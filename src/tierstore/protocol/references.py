@@ -39,6 +39,7 @@ from tierstore.protocol.records import (
     TombState,
     as_utc,
     encode_tomb,
+    is_erasing_tomb,
     quietly,
 )
 
@@ -160,7 +161,11 @@ class References:
         tombs, damaged, vanished = await self._settled_tombs()
         deleted = frozenset().union(*(t.artifacts for t in tombs if t.state == "deleted"))
         everything = bool(damaged or vanished)
-        return Doomed(frozenset().union(*(t.artifacts for t in tombs)), everything=everything, deleted=deleted)
+        # An erasing tomb that cannot be read is still one, by its name: damage must not let a checkpoint be listed.
+        erasing = any(t.state == "erasing" for t in tombs) or any(map(is_erasing_tomb, damaged))
+        return Doomed(
+            frozenset().union(*(t.artifacts for t in tombs)), everything=everything, deleted=deleted, erasing=erasing
+        )
 
     async def protection(self, now: datetime | None = None) -> tuple[set[str], set[str], bool]:
         """What live leases protect: ``(artifacts they reuse, their checkpoints, everything)``. ``now``: a moment

@@ -3,10 +3,11 @@
 The steps W0-W4 of :mod:`tierstore.protocol`, in order: (W0) take a lease naming the artifacts to reuse, prove each
 (:class:`~tierstore.protocol.reuse.Reuse`) and upload every page that cannot be proven or has no candidate; (W1) renew
 the lease; (W2) read the tombs and upload anew whatever they name; again from W1 while something was uploaded or the
-lease is no longer fresh; (W3) write the manifest, create-if-absent; (W4) release the lease. A failure before W3
-discards the uploads and releases the lease; one during W3 whose outcome is unknown leaves both to expire, since the
-manifest may still land. On a store without the protocol (a custom backend: no leases, no tombs, no reuse) only the
-uploads and W3 remain. Entries a caller keeps under a lease of its own (``Plan.kept``) are not read, but shown
+lease is no longer fresh (an erasing tomb there fails the checkpoint instead: its scope is being erased,
+:mod:`tierstore.protocol.erasure`); (W3) write the manifest, create-if-absent; (W4) release the lease. A failure
+before W3 discards the uploads and releases the lease; one during W3 whose outcome is unknown leaves both to expire,
+since the manifest may still land. On a store without the protocol (a custom backend: no leases, no tombs, no reuse)
+only the uploads and W3 remain. Entries a caller keeps under a lease of its own (``Plan.kept``) are not read, but shown
 present before W2 (:meth:`~tierstore.protocol.reuse.Reuse.present`, one ``head``), so a deletion that finished
 before, its tomb pruned or not, fails the checkpoint rather than leave it listed without the page.
 """
@@ -21,7 +22,7 @@ from typing import Final, Protocol
 from tierstore.codec import VOLATILE_FIELDS, Encoded, PreparedPage
 from tierstore.concurrency import bounded_gather
 from tierstore.enums import StorageTier
-from tierstore.errors import BackendUnavailableError, IntegrityError, TierstoreError
+from tierstore.errors import BackendUnavailableError, IntegrityError, ScopeErasingError, TierstoreError
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageState
 from tierstore.protocol.records import Doomed, quietly
 from tierstore.protocol.references import References
@@ -158,6 +159,8 @@ async def write_checkpoint(
             await lease.renew()  # W1
             lease.mark()
             doomed = await guard.references.doomed()  # W2
+            if doomed.erasing:  # the scope is being erased (protocol.erasure): nothing of it may be listed
+                raise ScopeErasingError(checkpoint_id, getattr(guard.references.backend, "prefix", ""))
             fresh = set(written)
             todo = [
                 i
@@ -195,7 +198,7 @@ async def write_checkpoint(
         )
         manifest_sent = True
         checkpoint_id = await store.write_manifest(manifest)  # W3
-        if guard is not None and lease is not None and not await lease.held_throughout():
+        if guard is not None and lease is not None and (lease.stalled or not await lease.held_throughout()):
             await _fence(guard, store, manifest, concurrency)
     except BaseException as exc:
         if manifest_sent and not await _manifest_refused(store, checkpoint_id, exc):
@@ -217,7 +220,9 @@ async def write_checkpoint(
 
 async def _fence(guard: Guard, store: ManifestStore, manifest: CheckpointManifest, concurrency: int) -> None:
     """Between W1 and the end of W3 the lease went ``ttl / 2`` or more without a write (the writer was paused, or a
-    write was slow), or went: a deleter may have taken what it named before the manifest was listed.
+    write was slow), or went: a deleter may have taken what it named before the manifest was listed. Or it did so
+    at any time since W0 (``LeaseKeeper.stalled``): an erasure of the scope may have run to its end meanwhile,
+    deleting what the writer uploaded or proved, and its tomb with it (:mod:`tierstore.protocol.erasure`).
     Every artifact is shown there again (one head each); if one is not, the manifest is deleted and the checkpoint
     fails, so it stays listed only for the moment this takes, never for good."""
     present = await bounded_gather(map(guard.reuse.present, manifest.pages), concurrency)

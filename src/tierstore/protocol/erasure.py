@@ -1,0 +1,390 @@
+"""Erasure of a scope (``delete_user``, ``delete_session``; issue 28): every page, version, checkpoint, lease, tomb
+and registry record under a scope's key prefix goes, safely against checkpoints and stores of that scope running at
+the same time. :func:`erase_scope` does it for any prefix; :func:`erase_user` and :func:`erase_session` name the
+prefix and registry records of a user (all their sessions too, nested under its prefix) or of one session.
+
+Everything under a scope's prefix is tierstore's (scoped keys are only ever written by tierstore), so the whole
+prefix is listed and deleted; nothing outside it is ever touched, but the scope's registry records (``scope_{U}``,
+``scope_{U}.{S}`` at the root) at the very end. A user's prefix holds its shared scope and, nested under it, each of
+its sessions' scopes (``u-{U}.s-{S}.``): each is a scope of the protocol of its own (its own leases, tombs,
+manifests), so each gets its own erasing tomb before anything in it is deleted.
+
+The steps, for the prefix and for each scope nested in it as it is first listed:
+
+* (E1) write an *erasing* tomb (``tomb_{time}_{random}_e``, create-if-absent, naming nothing) in the scope.
+  Every checkpoint's W2 (:mod:`tierstore.protocol.writer`) reads the scope's tombs; one that finds an erasing tomb
+  fails with :class:`~tierstore.errors.ScopeErasingError`, deleting what it uploaded and its lease, before any
+  manifest is written. ``gc`` never prunes an erasing tomb: only its erasure ends it.
+* (E2) list the scope's leases and wait until each live one is deleted or expired, in the store's time.
+* (E3) list the whole prefix; a scope listed for the first time gets its erasing tomb (E1) and its leases waited for
+  (E2), and the prefix is listed again; a live lease listed: wait for it (E2), and list again; else delete what was
+  listed but erasing tombs, manifests first (so no checkpoint is ever listed without its pages while it goes), and
+  list again, until a listing finds nothing but erasing tombs.
+* (E4) wait one settle period (the longest a ``store_page`` may take, :func:`settle_period`), and E3 again.
+* (E5) delete the erasing tombs that last listing found, then the scope's registry records, sessions' before the
+  user's: last, so a crash anywhere before leaves the scope named and erasing, and a later call resumes it.
+
+Why no checkpoint of an erased scope is ever listed afterwards, nor any listed half-erased. A checkpoint whose W2
+came after E1 of its scope sees the erasing tomb and fails (listing nothing; it or ``gc`` after it deletes what it
+uploaded, and what is left when E3 lists is deleted there). One whose W2 came before E1 had written its lease (W0)
+before that, so E2 lists it: E2 waits until its lease is deleted (W4, its manifest is then there for E3 to delete, with
+every page it uploaded, all uploaded before W2) or expired (its writer sends W3 only within ``ttl / 2`` of W1, so an
+expired lease writes no manifest any more; a writer paused past that is caught by its own fence,
+``_fence`` in :mod:`.writer`). A checkpoint whose lease lands after E1 either has its lease listed by E3 or E4 (waited
+for, then deleted with its work) or lands after their last listing, and then its W2 sees the tomb and it fails, or
+its W2 comes after E5 and it belongs to the scope's next life, whole: nothing of the next life was listed, so
+nothing of it was deleted. A scope nested in the prefix (a session of the user being erased) that first appears in
+E3 is the same argument started at its own E1, which precedes every deletion in it. Reuse cannot list what E3
+deleted: a checkpoint proving an artifact E3 then deletes has its W2 after E1 (it fails), or its lease was listed
+and waited for before anything was deleted. Deletion goes manifests first, so while an erasure runs a listed
+checkpoint is whole or gone.
+
+Why no page stored before the erasure survives it. ``store_page`` takes no lease (it stays one request: see the
+README). One that ended before the erasure began is listed by E3. One still running when E4's wait begins ends within
+the settle period, or fails, and E4's E3 lists it. One started during the erasure may be ordered after it: a store
+that outlives E4 (a process stopped for longer than the settle period) may land after E5, as a page of the scope's
+next life, whose registry record the bridge's next first write or ``fsck --repair`` re-creates. Object stores have no
+multi-object transaction: this is the guarantee, stated as such in the README.
+
+Waiting. Every wait goes through ``sleep`` (default :func:`asyncio.sleep`) and is measured on ``clock``'s monotonic
+time, so tests pass a hook and wait for nothing. A lease still live after ``patience`` of waiting (a running chuk
+agent's, which lives as long as its agent) ends the call with :class:`~tierstore.errors.InUseError`; so does a scope
+written faster than it can be emptied (more than :data:`ROUNDS` listings in a row find new objects). The scope then
+stays erasing: its checkpoints are refused, and the next call resumes it.
+
+Two erasures of one scope at once each write their own tomb, and each ends (E5) by deleting the erasing tombs of its
+last listing, the other's too: the one finishing first did a whole erasure after the other began, so the other's
+request is fulfilled; before each deletion an erasure checks that its own tomb is still there, and ends when it is
+not (another call finished it). A crashed erasure's tomb is such a tomb: the next call deletes it at its E5.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Final
+
+from tierstore import ids
+from tierstore.backends.base import ListEntry, StorageBackend
+from tierstore.clock import SYSTEM_CLOCK, Clock
+from tierstore.errors import InUseError, InvalidInputError
+from tierstore.protocol.records import DEFAULT_LEASE_TTL, is_erasing_tomb
+from tierstore.protocol.references import References
+from tierstore.scope_codec import ScopedCodec
+from tierstore.scopes import SEGMENT_LENGTH, check_scope_id, scope_prefix, segment
+
+logger = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+"""How an erasure waits ``seconds`` (tests pass a hook that moves a clock instead)."""
+
+LOCAL_SETTLE: Final = timedelta(seconds=10)
+"""The settle period on a store without request deadlines (memory, the local disk): a ``store_page`` there is a few
+system calls, long done after this unless its process is stopped."""
+ROUNDS: Final = 32
+"""Listings in a row of E3 that may each find objects to delete, before an erasure gives up on a scope still being
+written (InUseError; the scope stays erasing)."""
+POLL: Final = timedelta(seconds=1)
+"""How often a live lease is looked at again while an erasure waits for it."""
+REGISTRY_PREFIX: Final = "scope_"
+"""Registry records at the root (``docs/design/scopes.md``): ``scope_{U}`` for a user, ``scope_{U}.{S}`` for a
+session of it."""
+_SESSION_HEAD: Final = "s-"
+
+
+def settle_period(backend: StorageBackend) -> timedelta:
+    """E4's wait: the longest a ``store_page`` may take on ``backend``. On a cloud, its request deadline times its
+    attempts (``CloudOptions.retry``: 30 s x 6 by default): a ``store_page`` makes fewer calls one after the other
+    than that, each ending within one deadline, all its attempts included (a page moved takes a second more per
+    MiB: pass ``settle=`` for stores of pages far over a MiB). Elsewhere :data:`LOCAL_SETTLE`."""
+    retry = getattr(getattr(backend, "options", None), "retry", None)
+    deadline, attempts = getattr(retry, "deadline", None), getattr(retry, "max_attempts", None)
+    if not isinstance(deadline, int | float) or not isinstance(attempts, int):
+        return LOCAL_SETTLE
+    return timedelta(seconds=deadline * attempts)
+
+
+def user_registry_prefix(user_id: str | None) -> str:
+    """The key of a user's registry record, and the prefix of its sessions' (``None``: the sessions of no user)."""
+    return REGISTRY_PREFIX + segment("user", "" if user_id is None else user_id)
+
+
+@dataclass(slots=True)
+class Erased:
+    """What an erasure did: the prefix, the scopes erased in it (their prefixes), objects and registry records
+    deleted, leases it waited for, and whether it found an earlier erasure's tomb (it resumed one)."""
+
+    prefix: str
+    scopes: list[str] = field(default_factory=list)
+    deleted: int = 0
+    records: list[str] = field(default_factory=list)
+    waited_for: int = 0
+    resumed: bool = False
+
+
+class _Gone(Exception):
+    """This erasure's own tomb is gone: another erasure of the scope finished it."""
+
+
+@dataclass(slots=True)
+class _Scope:
+    prefix: str
+    refs: References
+    tomb: str
+    """This erasure's erasing tomb, as a key of the whole store."""
+
+
+class _Erasure:
+    def __init__(
+        self,
+        backend: StorageBackend,
+        prefix: str,
+        registry: str | None,
+        *,
+        settle: timedelta,
+        patience: timedelta,
+        poll: timedelta,
+        lease_ttl: timedelta,
+        clock: Clock,
+        sleep: Sleep,
+        concurrency: int,
+    ) -> None:
+        self.backend = backend
+        self.prefix = prefix
+        self.registry = registry
+        self.settle = settle
+        self.patience = patience
+        self.poll = poll
+        self.lease_ttl = lease_ttl
+        self.clock = clock
+        self.sleep = sleep
+        self.concurrency = concurrency
+        self.scopes: dict[str, _Scope] = {}
+        self.report = Erased(prefix)
+        self.erasing_tombs: list[str] = []
+
+    async def run(self) -> Erased:
+        await self._mark(self.prefix)  # E1
+        for scope in sorted({self._scope_of(e.key) for e in await self._listed()} - {self.prefix}):
+            await self._mark(scope)
+        try:
+            for marked in list(self.scopes.values()):  # E2
+                await self._wait_for_leases(marked)
+            await self._clear()  # E3
+            logger.info("erasure of %s: waiting %s for stores in flight to land", self.prefix, self.settle)
+            await self.sleep(self.settle.total_seconds())  # E4
+            await self._clear()
+        except _Gone:
+            logger.info("erasure of %s: its tomb is gone, another erasure of the scope finished it", self.prefix)
+            return self.report
+        # E5: the tombs (sessions' before the user's), then the registry records, last.
+        tombs = sorted(self.erasing_tombs, key=len, reverse=True)
+        await self.backend.delete_many(tombs)
+        if self.registry is not None:
+            records = sorted((e.key for e in await self._listed(self.registry)), key=len, reverse=True)
+            for key in records:  # one at a time, sessions' first: a crash leaves the user's record, naming it
+                await self.backend.delete(key)
+            self.report.records = records
+        self.report.scopes = sorted(self.scopes)
+        logger.info("erasure of %s: done, %d objects deleted", self.prefix, self.report.deleted)
+        return self.report
+
+    def _scope_of(self, key: str) -> str:
+        """The scope a key under the prefix belongs to: a session's nested under a user's prefix, or the prefix."""
+        tail = key[len(self.prefix) :]
+        end = len(_SESSION_HEAD) + SEGMENT_LENGTH
+        if tail.startswith(_SESSION_HEAD) and tail[end : end + 1] == ".":
+            return self.prefix + tail[: end + 1]
+        return self.prefix
+
+    async def _listed(self, prefix: str | None = None) -> list[ListEntry]:
+        return [entry async for entry in self.backend.list(self.prefix if prefix is None else prefix)]
+
+    async def _mark(self, prefix: str) -> _Scope:
+        """E1 in the scope at ``prefix``: its erasing tomb, before anything in it is deleted."""
+        from tierstore.artifacts.scoped import PrefixedBackend  # on use: tierstore.artifacts imports the protocol
+
+        view = PrefixedBackend(self.backend, prefix)
+        refs = References(
+            view,
+            concurrency=self.concurrency,
+            lease_ttl=self.lease_ttl,
+            clock=self.clock,
+            codec=ScopedCodec("none", prefix),
+        )
+        if any([is_erasing_tomb(entry.key) async for entry in view.list(ids.TOMB_PREFIX)]):
+            self.report.resumed = True
+        scope = _Scope(prefix, refs, prefix + await refs.write_tomb("erasing", []))
+        self.scopes[prefix] = scope
+        logger.info("erasure of %s: erasing tomb %s written", self.prefix, scope.tomb)
+        return scope
+
+    async def _wait_for_leases(self, scope: _Scope) -> bool:
+        """E2 in ``scope``: wait until no lease there is live, in the store's time; whether any was. InUseError
+        after ``patience`` of waiting."""
+        started = self.clock.monotonic()
+        waited: set[str] = set()
+        while True:
+            leases = await scope.refs.leases()
+            if not leases:
+                break
+            now = await scope.refs.store_time()
+            if now is None:
+                now = scope.refs.estimated_store_time((lease.renewed for lease in leases), self.clock)
+            live = [lease for lease in leases if lease.live(now)]
+            if not live:
+                break
+            waited.update(lease.key for lease in live)
+            if self.clock.monotonic() - started >= self.patience.total_seconds():
+                raise InUseError(
+                    scope.prefix + live[0].key,
+                    "a running checkpoint or agent of the scope being erased (the scope stays erasing, refusing "
+                    "checkpoints: erase it again once that has ended)",
+                )
+            logger.info("erasure of %s: waiting for %d live leases in %s", self.prefix, len(live), scope.prefix)
+            await self.sleep(self.poll.total_seconds())
+        self.report.waited_for += len(waited)
+        return bool(waited)
+
+    async def _clear(self) -> None:
+        """E3: delete everything under the prefix but erasing tombs, until a listing finds nothing else."""
+        for _ in range(ROUNDS):
+            entries = await self._listed()
+            self.erasing_tombs = [e.key for e in entries if is_erasing_tomb(e.key[len(self._scope_of(e.key)) :])]
+            rest = [e.key for e in entries if e.key not in set(self.erasing_tombs)]
+            if not rest:
+                return
+            new = sorted({self._scope_of(key) for key in rest} - set(self.scopes))
+            waited = False
+            for prefix in new:
+                await self._wait_for_leases(await self._mark(prefix))
+                waited = True
+            lease_scopes = {
+                self._scope_of(key) for key in rest if key[len(self._scope_of(key)) :].startswith(ids.INTENT_PREFIX)
+            }
+            for prefix in sorted(lease_scopes - set(new)):
+                waited |= await self._wait_for_leases(self.scopes[prefix])
+            if waited:
+                continue  # what those checkpoints did since is in the next listing
+            await self._delete(rest)
+        raise InUseError(self.prefix, "writers still storing into the scope being erased (it stays erasing)")
+
+    async def _delete(self, keys: Iterable[str]) -> None:
+        """Delete ``keys``, manifests first; first checking this erasure's own tombs are still there."""
+        for scope in self.scopes.values():
+            if await self.backend.head(scope.tomb) is None:
+                raise _Gone
+        ordered = sorted(keys, key=lambda key: not key[len(self._scope_of(key)) :].startswith(ids.CHECKPOINT_PREFIX))
+        manifests = [key for key in ordered if key[len(self._scope_of(key)) :].startswith(ids.CHECKPOINT_PREFIX)]
+        if manifests:
+            await self.backend.delete_many(manifests)
+        others = ordered[len(manifests) :]
+        if others:
+            await self.backend.delete_many(others)
+        self.report.deleted += len(ordered)
+
+
+async def erase_scope(
+    backend: StorageBackend,
+    prefix: str,
+    *,
+    registry: str | None = None,
+    settle: timedelta | None = None,
+    lease_ttl: timedelta = DEFAULT_LEASE_TTL,
+    patience: timedelta | None = None,
+    poll: timedelta = POLL,
+    clock: Clock = SYSTEM_CLOCK,
+    sleep: Sleep = asyncio.sleep,
+    concurrency: int = 32,
+) -> Erased:
+    """Erase every object under ``prefix`` (a scope's, :func:`tierstore.scopes.scope_prefix`: never empty) by steps
+    E1-E5 (module docstring), then the registry records under ``registry`` (a root key prefix; None: none).
+
+    ``settle``: E4's wait (default :func:`settle_period` of ``backend``); ``lease_ttl``: the lease lifetime of the
+    scope's bridges, for its records; ``patience``: how long to wait for live leases before InUseError (default
+    twice ``lease_ttl``); ``poll``: between looks at them; ``clock`` and ``sleep``: where waits are measured and how
+    they are made. Resumes an erasure that crashed or was cancelled. InUseError leaves the scope erasing."""
+    if not prefix:
+        raise InvalidInputError("erasure needs a scope's prefix: the root is never erased whole")
+    erasure = _Erasure(
+        backend,
+        prefix,
+        registry,
+        settle=settle_period(backend) if settle is None else settle,
+        patience=2 * lease_ttl if patience is None else patience,
+        poll=poll,
+        lease_ttl=lease_ttl,
+        clock=clock,
+        sleep=sleep,
+        concurrency=concurrency,
+    )
+    return await erasure.run()
+
+
+async def erase_user(
+    backend: StorageBackend,
+    user_id: str | None,
+    *,
+    settle: timedelta | None = None,
+    lease_ttl: timedelta = DEFAULT_LEASE_TTL,
+    patience: timedelta | None = None,
+    poll: timedelta = POLL,
+    clock: Clock = SYSTEM_CLOCK,
+    sleep: Sleep = asyncio.sleep,
+    concurrency: int = 32,
+) -> Erased:
+    """``delete_user``: erase the user's shared scope and every session of it, then their registry records
+    (:func:`erase_scope`). ``user_id`` None: the sessions of no user. InvalidInputError for an invalid id."""
+    user = None if user_id is None else check_scope_id(user_id, "user id")
+    prefix = "u-" + segment("user", "" if user is None else user) + "."
+    return await erase_scope(
+        backend,
+        prefix,
+        registry=user_registry_prefix(user),
+        settle=settle,
+        lease_ttl=lease_ttl,
+        patience=patience,
+        poll=poll,
+        clock=clock,
+        sleep=sleep,
+        concurrency=concurrency,
+    )
+
+
+async def erase_session(
+    backend: StorageBackend,
+    user_id: str | None,
+    session_id: str,
+    *,
+    settle: timedelta | None = None,
+    lease_ttl: timedelta = DEFAULT_LEASE_TTL,
+    patience: timedelta | None = None,
+    poll: timedelta = POLL,
+    clock: Clock = SYSTEM_CLOCK,
+    sleep: Sleep = asyncio.sleep,
+    concurrency: int = 32,
+) -> Erased:
+    """``delete_session``: erase one session's scope of ``user_id`` (None: a session of no user), then its registry
+    record (:func:`erase_scope`); the user's shared scope and other sessions stay. InvalidInputError for an
+    invalid id."""
+    prefix = scope_prefix(user_id, check_scope_id(session_id, "session id"))
+    return await erase_scope(
+        backend,
+        prefix,
+        registry=user_registry_prefix(user_id) + "." + segment("session", session_id),
+        settle=settle,
+        lease_ttl=lease_ttl,
+        patience=patience,
+        poll=poll,
+        clock=clock,
+        sleep=sleep,
+        concurrency=concurrency,
+    )
+
+
+async def erasing(backend: StorageBackend, prefix: str) -> bool:
+    """Whether the scope at ``prefix`` is being erased (or an erasure of it crashed): an erasing tomb is there."""
+    return any([is_erasing_tomb(entry.key[len(prefix) :]) async for entry in backend.list(prefix + ids.TOMB_PREFIX)])

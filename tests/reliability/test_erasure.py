@@ -1,0 +1,236 @@
+"""Erasure of a user or a session (:mod:`tierstore.protocol.erasure`) on every rig: it leaves nothing under the
+scope's prefix and no registry record of it, touches nothing of any other scope, the unscoped root or the id blocks,
+``fsck`` of the erased scope finds nothing, and an erasure stopped at any storage call (cancelled, as a crash would
+leave it) is finished by the next call. While an erasing tomb is there, a checkpoint of the scope fails with
+ScopeErasingError, listing and leaving nothing, and ``gc`` never prunes the tomb.
+
+One store holds two users of two sessions each, each user's shared scope (with a checkpoint of a user-bound bridge),
+the legacy root, and each scope's registry records (``scope_{U}``, ``scope_{U}.{S}``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.conftest import Store
+from tests.contract.conftest import text_page
+from tests.reliability.figures import record
+from tests.reliability.test_interleavings import Journal, Paused
+from tests.soak import scaled
+from tierstore import ArtifactsBridge, ScopeErasingError
+from tierstore.backends.base import StorageBackend
+from tierstore.clock import ManualClock
+from tierstore.codec import Codec
+from tierstore.maintenance import fsck, gc
+from tierstore.protocol.erasure import erase_scope, erase_session, erase_user, erasing, user_registry_prefix
+from tierstore.protocol.records import is_erasing_tomb
+from tierstore.scopes import scope_prefix, segment
+
+USERS = ("alice", "bob")
+SESSIONS = ("s1", "s2")
+
+
+async def no_wait(seconds: float) -> None:
+    """The erasure's sleep hook where nothing needs to expire: waits for nothing."""
+    await asyncio.sleep(0)
+
+
+def registry_keys(user: str, session: str | None = None) -> str:
+    key = user_registry_prefix(user)
+    return key if session is None else f"{key}.{segment('session', session)}"
+
+
+@dataclass
+class Scene:
+    """What one store holds before an erasure: every scope's pages and checkpoints, the root's."""
+
+    checkpoints: dict[tuple[str | None, str | None], str]
+    pages: dict[tuple[str | None, str | None], list[str]]
+
+
+async def build(backend: StorageBackend) -> Scene:
+    """Two users of two sessions each, their shared scopes, the root; a page and a checkpoint in each scope, and
+    each scope's registry records."""
+    scene = Scene({}, {})
+    for user in USERS:
+        await fill_user(backend, scene, user)
+    root = ArtifactsBridge(backend)
+    scene.pages[None, None] = [await root.store_page(text_page("legacy"))]
+    scene.checkpoints[None, None] = await root.checkpoint([text_page("legacy")], name="legacy")
+    return scene
+
+
+async def fill_user(backend: StorageBackend, scene: Scene, user: str) -> None:
+    """A user's registry records, and pages and a checkpoint in its shared scope and each of its sessions."""
+    codec = Codec()
+    await backend.put(registry_keys(user), codec.encode_record(registry_keys(user), {"user": user}).data)
+    for session in [None, *SESSIONS]:
+        bridge = ArtifactsBridge(backend, user_id=user, session_id=session)
+        if session is not None:
+            key = registry_keys(user, session)
+            await backend.put(key, codec.encode_record(key, {"user": user, "session": session}).data)
+        pages = [text_page(f"{user}-{session}-{i}") for i in range(scaled(1))]
+        scene.pages[user, session] = [await bridge.store_page(page) for page in pages]
+        scene.checkpoints[user, session] = await bridge.checkpoint(pages, name=f"{user}-{session}")
+
+
+async def keys(backend: StorageBackend, prefix: str = "") -> set[str]:
+    return {entry.key async for entry in backend.list(prefix)}
+
+
+async def assert_scope_whole(backend: StorageBackend, scene: Scene, user: str | None, session: str | None) -> None:
+    """The scope's pages load and its checkpoint restores, as stored."""
+    bridge = ArtifactsBridge(backend, user_id=user, session_id=session)
+    for artifact in scene.pages[user, session]:
+        assert await bridge.load_page(artifact) is not None, f"{user}/{session} lost {artifact}"
+    assert scene.checkpoints[user, session] in await bridge.list_checkpoints()
+    assert await bridge.restore_checkpoint(scene.checkpoints[user, session])
+
+
+async def assert_scope_empty(backend: StorageBackend, user: str, session: str | None) -> None:
+    """Nothing under the scope's prefix, no registry record, and its bridge and fsck see nothing."""
+    prefix = scope_prefix(user, session)
+    assert await keys(backend, prefix) == set(), f"erasure of {user}/{session} left {await keys(backend, prefix)}"
+    assert await keys(backend, registry_keys(user, session)) == set()
+    bridge = ArtifactsBridge(backend, user_id=user, session_id=session)
+    assert await bridge.list_checkpoints() == []
+    assert await bridge.list_pages() == [] or session is not None  # a session's bridge also lists its user's pages
+    report = await fsck(bridge)
+    assert report.ok
+    assert report.checkpoints == 0
+    assert not report.orphans
+    assert not report.in_progress
+
+
+async def test_erasure_leaves_nothing_of_the_scope_and_touches_nothing_else(store: Store, rig: str) -> None:
+    backend = store.open()
+    try:
+        scene = await build(backend)
+        before = await keys(backend)
+        alice_s1 = scope_prefix("alice", "s1")
+
+        erased = await erase_session(backend, "alice", "s1", sleep=no_wait)
+        assert erased.deleted > 0
+        assert erased.records == [registry_keys("alice", "s1")]
+        await assert_scope_empty(backend, "alice", "s1")
+        outside = {k for k in before if not k.startswith(alice_s1) and k != registry_keys("alice", "s1")}
+        assert await keys(backend) == outside, "erasure of one session touched another scope's objects"
+        for user, session in [(u, s) for u in USERS for s in [None, *SESSIONS]] + [(None, None)]:
+            if (user, session) != ("alice", "s1"):
+                await assert_scope_whole(backend, scene, user, session)
+
+        erased = await erase_user(backend, "alice", sleep=no_wait)
+        assert registry_keys("alice") in erased.records
+        for session in [None, *SESSIONS]:
+            await assert_scope_empty(backend, "alice", session)
+        alice = scope_prefix("alice")
+        outside = {k for k in before if not k.startswith(alice) and not k.startswith(registry_keys("alice"))}
+        assert await keys(backend) == outside, "erasure of a user touched another user's or the root's objects"
+        for session in [None, *SESSIONS]:
+            await assert_scope_whole(backend, scene, "bob", session)
+        await assert_scope_whole(backend, scene, None, None)
+        assert (await fsck(ArtifactsBridge(backend))).ok
+        record("scopes erased leaving nothing of theirs and touching nothing else", 2, rig)
+    finally:
+        await backend.aclose()
+
+
+async def test_a_checkpoint_into_an_erasing_scope_fails_listing_and_leaving_nothing(store: Store, rig: str) -> None:
+    """A crashed erasure's tomb (E1 done, nothing more) refuses the scope's checkpoints until the erasure is resumed;
+    other scopes checkpoint as before; ``gc`` never prunes the tomb; the resumed erasure ends it."""
+    backend = store.open()
+    try:
+        bridge = ArtifactsBridge(backend, user_id="alice", session_id="s1")
+        kept = await bridge.checkpoint([text_page("before")], name="before")
+        view_prefix = scope_prefix("alice", "s1")
+        stopped = Paused(backend, "eraser", Journal())
+        stopped.stop_at = 2  # E1's listing of tombs and its erasing tomb: then the erasure "crashes"
+        task = asyncio.ensure_future(erase_scope(stopped, view_prefix, sleep=no_wait))
+        await stopped.stopped.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await erasing(backend, view_prefix)
+        before = await keys(backend, view_prefix)
+        with pytest.raises(ScopeErasingError):
+            await bridge.checkpoint([text_page("during"), text_page("before")], name="during")
+        assert await keys(backend, view_prefix) == before, "a refused checkpoint left something behind"
+        assert await bridge.list_checkpoints() == [kept]
+        other = ArtifactsBridge(backend, user_id="alice", session_id="s2")
+        assert await other.checkpoint([text_page("elsewhere")], name="elsewhere")
+        await gc(bridge, grace=timedelta(0), tomb_retention=timedelta(0))
+        assert await erasing(backend, view_prefix), "gc pruned an erasing tomb"
+
+        resumed = await erase_session(backend, "alice", "s1", sleep=no_wait)
+        assert resumed.resumed
+        await assert_scope_empty(backend, "alice", "s1")
+        assert await bridge.checkpoint([text_page("after")], name="after"), "the scope's next life checkpoints"
+    finally:
+        await backend.aclose()
+
+
+async def test_an_erasure_stopped_at_any_storage_call_is_finished_by_the_next(store: Store, rig: str) -> None:
+    """An erasure of a user is cancelled before each of its storage calls in turn (every one on memory, a sample
+    elsewhere), then erased again: the second finishes it, leaving nothing of the user, no erasing tomb
+    and no registry record, and nothing else touched."""
+    backend = store.open()
+    try:
+        scene = await build(backend)
+        before = await keys(backend)
+        alice = scope_prefix("alice")
+        outside = {k for k in before if not k.startswith(alice) and not k.startswith(registry_keys("alice"))}
+        journal = Journal()
+        counted = Paused(backend, "eraser", journal)
+        await erase_scope(counted, alice, registry=registry_keys("alice"), sleep=no_wait)  # how many calls it makes
+        calls = counted.calls
+        cuts = list(range(calls))
+        if rig != "memory":  # the same calls through the disk's or a cloud's: a sample
+            cuts = sorted(random.Random(rig).sample(cuts, min(len(cuts), scaled(3 if rig == "filesystem" else 1))))
+        for cut in cuts:
+            await fill_user(backend, scene, "alice")
+            stopped = Paused(backend, "eraser", Journal())
+            stopped.stop_at = cut
+            task = asyncio.ensure_future(erase_user(stopped, "alice", sleep=no_wait))
+            await _stopped_or_done(stopped, task)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await erase_user(backend, "alice", sleep=no_wait)
+            for session in [None, *SESSIONS]:
+                await assert_scope_empty(backend, "alice", session)
+            assert {k for k in await keys(backend) if not k.startswith("alloc_")} == {
+                k for k in outside if not k.startswith("alloc_")
+            }, f"an erasure stopped at call {cut} and resumed touched another scope"
+            for session in [None, *SESSIONS]:
+                await assert_scope_whole(backend, scene, "bob", session)
+        record("erasures stopped at a storage call and finished by the next", len(cuts), rig)
+    finally:
+        await backend.aclose()
+
+
+async def _stopped_or_done(actor: Paused, task: asyncio.Task[Any]) -> None:
+    stopped = asyncio.create_task(actor.stopped.wait())
+    await asyncio.wait({stopped, task}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+
+
+def test_the_settle_period_is_a_store_page_s_longest_time() -> None:
+    """E4 waits the request deadline times its attempts on a cloud (its settings), a fixed time elsewhere."""
+    from tierstore.backends.cloud import CloudOptions, RetryPolicy
+    from tierstore.backends.memory import InMemoryBackend
+    from tierstore.protocol.erasure import LOCAL_SETTLE, settle_period
+
+    class Cloudy(InMemoryBackend):
+        options = CloudOptions(retry=RetryPolicy(max_attempts=4, deadline=12.5))
+
+    assert settle_period(Cloudy()) == timedelta(seconds=50)
+    assert settle_period(InMemoryBackend()) == LOCAL_SETTLE
+    assert settle_period(InMemoryBackend(clock=ManualClock())) == LOCAL_SETTLE
+    assert is_erasing_tomb("tomb_20261205T000000000000Z_abc_e")
+    assert not is_erasing_tomb("tomb_x_d")
