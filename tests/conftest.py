@@ -5,6 +5,10 @@
 * a test marked ``bridge_only`` proves the bridge, which sees nothing but the backend protocol, so it runs on the
   local rigs (``memory``, ``filesystem``) only: every protocol operation it relies on is proven on every rig by
   the tests of the first kind;
+* a test marked ``one_data_path`` proves what a process or the command line does with a cloud store (killed
+  writers, every command), not how its requests travel: it runs on one data path per cloud, the one
+  ``client="auto"`` takes (obstore, when installed), and not again on the SDK rig of the same emulator; both data
+  paths are proven request by request by the tests of the first kind;
 * a rig may run only the tests that carry one of its ``ONLY_MARKED`` markers: the LocalStack rigs, there for what
   moto lacks (an atomic ``If-None-Match: *``, a CopyObject that honours its conditions), run only the tests marked
   ``atomic_create`` (racing creates) or ``conditional_copy`` (a tier change's copy racing a delete);
@@ -51,12 +55,15 @@ LOCAL_RIGS = ("memory", "filesystem")
 def rigs_for(test: pytest.Item, names: list[str]) -> list[str]:
     """The rigs among ``names`` that ``test`` runs on, by the rule in this module's docstring."""
     bridge_only = test.get_closest_marker("bridge_only") is not None
+    one_data_path = test.get_closest_marker("one_data_path") is not None
     chosen = []
     for name in names:
         rig = load(name)
         only_marked: tuple[str, ...] = getattr(rig, "ONLY_MARKED", ())
         lacks: dict[str, str] = getattr(rig, "LACKS", {})
         if bridge_only and name not in LOCAL_RIGS:
+            continue
+        if one_data_path and f"{name}_obstore" in names:  # the SDK twin of a rig that runs the test on obstore
             continue
         if only_marked and not any(test.get_closest_marker(marker) for marker in only_marked):
             continue

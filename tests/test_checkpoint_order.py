@@ -56,6 +56,7 @@ async def test_checkpoints_are_listed_in_the_order_the_store_took_them(store: St
             assert await bridge.list_checkpoints() == made
 
 
+@pytest.mark.one_data_path
 async def test_the_command_line_lists_checkpoints_in_the_stores_order(store: Store, tmp_path: Path) -> None:
     if store.rig == "memory":
         pytest.skip("memory:// lives for one command: there is no store to list from the command line")

@@ -1,7 +1,7 @@
-"""Every command on every rig (``tests/rigs``: memory, local disk, S3 on moto and LocalStack on both data paths,
-GCS, Azure), in plain text and with ``--json``: the first command of a test in a subprocess of its own, the rest
-through the same entry point in one subprocess per step (``Cli.batch``), which spares a second of interpreter and
-SDK start-up a command.
+"""Every command on every rig (``tests/rigs``: memory, local disk, S3 on moto, GCS, Azure; on the data path a
+command takes, obstore's, as ``one_data_path`` in tests/conftest.py says), in plain text and with ``--json``: the
+first command of a test in a subprocess of its own, the rest through the same entry point in one subprocess per step
+(``Cli.batch``), which spares a second of interpreter and SDK start-up a command.
 
 ``memory://`` lives for one command, so on that rig each command meets an empty store; the others also get a store
 with the demo's pages kept in it.
@@ -20,6 +20,8 @@ from tests.conftest import Store
 from tests.test_cli import Cli, ids_of, target
 from tierstore import PageEntry
 from tierstore.cli import exit_codes
+
+pytestmark = pytest.mark.one_data_path
 
 ARCHIVE_RIGS = ("s3_moto", "s3_moto_obstore", "s3_localstack", "s3_localstack_obstore", "azure", "azure_obstore")
 CLOUD_RIGS = ("s3_moto", "s3_moto_obstore", "s3_localstack", "s3_localstack_obstore", "gcs", "azure", "azure_obstore")

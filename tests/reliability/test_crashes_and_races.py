@@ -108,6 +108,7 @@ async def _loop_steps(work: Awaitable[object]) -> int:
     return steps
 
 
+@pytest.mark.one_data_path
 async def test_killed_checkpoints_leave_nothing_listed_and_gc_cleans_up(store: Store, rig: str) -> None:
     backend = store.open()
     bridge = ArtifactsBridge(backend=backend, lease_ttl=CHILD_LEASE_TTL)
