@@ -27,7 +27,8 @@ from tierstore import (
     Store,
 )
 from tierstore.backends.base import StorageBackend
-from tierstore.maintenance import fsck, gc
+from tierstore.backends.memory import InMemoryBackend
+from tierstore.maintenance import fsck, gc, migrate
 from tierstore.models import CheckpointEntry
 from tierstore.scopes import scope_prefix
 
@@ -247,3 +248,25 @@ async def test_the_registry_lists_users_and_sessions(backend: StorageBackend) ->
     users = [(u.user_id, u.sessions, u.pages, u.bytes) for u in await store.users()]
     assert users == [("alice", 2, 2, sizes), ("bob", 1, 1, users[1][3])]
     assert [(s.session_id, s.pages) for s in await store.sessions("alice")] == [("s1", 1), ("s2", 0)]
+
+
+async def test_migrate_carries_every_scope_and_the_registry(backend: StorageBackend) -> None:
+    source = Store(backend)
+    alice = source.bridge(user_id="alice", session_id="s1")
+    kept = await alice.store_page(text_page("kept"))
+    shared = await alice.store_page(text_page("shared"), scope="user")
+    checkpoint = await alice.checkpoint([text_page("in a checkpoint")], name="c")
+    assert await alice.delete_page(await alice.store_page(text_page("deleted")))  # a tomb in the scope
+    legacy = await source.legacy().store_page(text_page("legacy"))
+    destination = InMemoryBackend()
+    report = await migrate(backend, destination)
+    assert (report.problems, report.incomplete_checkpoints, report.checkpoints_copied) == ([], [], 1)
+    copy = Store(destination)
+    assert [(u.user_id, u.sessions, u.pages) for u in await copy.users()] == [("alice", 1, 3)]
+    moved = copy.bridge(user_id="alice", session_id="s1")
+    assert await moved.list_pages() == await alice.list_pages()
+    assert {kept, shared} <= set(await moved.list_pages())
+    assert [p.page_id for p in await moved.restore_checkpoint(checkpoint)] == ["in a checkpoint"]
+    assert await copy.legacy().list_pages() == [legacy]
+    again = await migrate(backend, destination)  # resumable: everything verifies as the source's
+    assert (again.copied, again.problems, again.checkpoints_skipped) == (0, [], 1)

@@ -1,4 +1,4 @@
-"""``migrate``: copy every page and checkpoint between two backends, keeping keys.
+"""``migrate``: copy every page and checkpoint between two backends, keeping keys: the root's and every scope's.
 
 Artifact and checkpoint ids stay valid. Each frame is verified before it is written and the copy is compared
 after. A copy already at the destination is read and verified against the source's frame before it is counted as
@@ -10,9 +10,12 @@ there, so the destination never lists a half-copied checkpoint.
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from dataclasses import dataclass
+from typing import Final, Literal
 
 from tierstore import ids
+from tierstore.artifacts.scoped import PrefixedBackend
 from tierstore.backends.base import StorageBackend
 from tierstore.codec import PLAIN, Codec
 from tierstore.concurrency import Progress, bounded_gather
@@ -21,8 +24,25 @@ from tierstore.errors import ArchivedPageError, ConflictError, IntegrityError
 from tierstore.maintenance.doctor import require_storage_backend, require_store
 from tierstore.maintenance.fsck import listed
 from tierstore.maintenance.reports import MigrateReport, Problem
+from tierstore.scope_codec import ScopedCodec
+from tierstore.scope_records import RECORD_PREFIX
+from tierstore.scopes import SEGMENT_LENGTH
 
 Outcome = Literal["copied", "skipped", "repaired"]
+
+
+@dataclass(frozen=True)
+class _Place:
+    """The root, or one scope: both sides seen from inside its prefix, its codec, and what the source holds there."""
+
+    prefix: str
+    source: StorageBackend
+    destination: StorageBackend
+    codec: Codec
+    """Verifies pages, tombs and records (a scope's binds them to the whole key)."""
+    pages: list[str]
+    records: list[str]
+    checkpoints: list[str]
 
 
 async def migrate(
@@ -34,20 +54,31 @@ async def migrate(
     codec: Codec = PLAIN,
 ) -> MigrateReport:
     """Copy every page, deletion tomb, block record and complete checkpoint from ``source`` to ``destination``,
-    verified; resumable (see the module docstring). Problems are reported, never raised. ``codec`` reads the frames
-    to verify them (any codec reads every frame of the format). NotAStoreError when ``source`` is a local path
-    that holds no store (the destination may be a new one); NotSupportedError for a custom (five-call) backend."""
+    verified; resumable (see the module docstring): the root's, every user's and session's scope's (found by one
+    listing of the scoped keys, issue 28), and the registry of scopes. Problems are reported, never raised, naming
+    whole keys. ``codec`` reads the frames to verify them (any codec reads every frame of the format). NotAStoreError
+    when ``source`` is a local path that holds no store (the destination may be a new one); NotSupportedError for a
+    custom (five-call) backend."""
     require_storage_backend(source, "migrate")
     require_storage_backend(destination, "migrate")
     require_store(source)
     report = MigrateReport()
-    present: set[str] = set()
-    pages = [e.key for e in await listed(source, ids.PAGE_PREFIX)]
-    # Block records and deletion tombs go along, so the destination never issues an id the source used.
-    tombs = [e.key for e in await listed(source, ids.TOMB_PREFIX) if e.key.endswith("_d")]
-    tombs += [e.key for e in await listed(source, ids.ALLOC_PREFIX)]
-    checkpoints = [e.key for e in await listed(source, ids.CHECKPOINT_PREFIX)]
-    total = len(pages) + len(tombs) + len(checkpoints)
+    # Block records and deletion tombs go along, so the destination never issues an id the source used; the registry
+    # of scopes too, so the destination's `tierstore users` lists them.
+    records = [e.key for e in await listed(source, ids.TOMB_PREFIX) if e.key.endswith("_d")]
+    records += [e.key for e in await listed(source, ids.ALLOC_PREFIX)]
+    records += [e.key for e in await listed(source, RECORD_PREFIX)]
+    root = _Place(
+        "",
+        source,
+        destination,
+        codec,
+        [e.key for e in await listed(source, ids.PAGE_PREFIX)],
+        records,
+        [e.key for e in await listed(source, ids.CHECKPOINT_PREFIX)],
+    )
+    places = [root, *(await _scopes(source, destination, codec))]
+    total = sum(len(p.pages) + len(p.records) + len(p.checkpoints) for p in places)
     done = 0
 
     def tick(_done: int, _total: int) -> None:
@@ -56,19 +87,59 @@ async def migrate(
         if progress:
             progress(done, total)
 
-    async def copy(key: str) -> bool | None:
+    for place in places:
+        await _migrate_place(place, report, codec, concurrency, tick)
+    return report
+
+
+async def _scopes(source: StorageBackend, destination: StorageBackend, codec: Codec) -> list[_Place]:
+    """Every scope the source holds keys in, from one listing of the scoped keys."""
+    found: dict[str, tuple[list[str], list[str], list[str]]] = {}
+    for entry in await listed(source, "u-"):
+        match = _SCOPE.match(entry.key)
+        if match is None:
+            continue
+        pages, records, checkpoints = found.setdefault(match.group(0), ([], [], []))
+        tail = entry.key[match.end() :]
+        if tail.startswith(ids.PAGE_PREFIX):
+            pages.append(tail)
+        elif tail.startswith(ids.TOMB_PREFIX) and tail.endswith("_d"):
+            records.append(tail)
+        elif tail.startswith(ids.CHECKPOINT_PREFIX):
+            checkpoints.append(tail)
+    return [
+        _Place(
+            prefix,
+            PrefixedBackend(source, prefix),
+            PrefixedBackend(destination, prefix),
+            ScopedCodec(codec.compression, prefix),
+            *listing,
+        )
+        for prefix, listing in sorted(found.items())
+    ]
+
+
+async def _migrate_place(
+    place: _Place, report: MigrateReport, manifest_codec: Codec, concurrency: int, tick: Progress
+) -> None:
+    """Copy what the source holds in one place: pages and records, then each checkpoint all of whose pages are there
+    (a manifest is bound to its checkpoint id, in a scope too: ``manifest_codec`` verifies it)."""
+    source, destination, prefix = place.source, place.destination, place.prefix
+    present: set[str] = set()
+
+    async def copy(key: str, codec: Codec) -> bool | None:
         """True when copied, False when already there, None when it could not be copied (reported)."""
         try:
             outcome = await _copy_object(source, destination, key, codec)
         except ArchivedPageError:
-            report.archived.append(key)
+            report.archived.append(prefix + key)
             return None
         except (IntegrityError, ConflictError) as exc:
             kind: Literal["corrupt", "conflict"] = "conflict" if isinstance(exc, ConflictError) else "corrupt"
-            report.problems.append(Problem(key, kind, str(exc)))
+            report.problems.append(Problem(prefix + key, kind, str(exc)))
             return None
         if outcome == "repaired":
-            report.repaired.append(key)
+            report.repaired.append(prefix + key)
         if outcome == "skipped":
             report.skipped += 1
         else:
@@ -76,7 +147,7 @@ async def migrate(
         present.add(key)
         return outcome != "skipped"
 
-    await bounded_gather((copy(key) for key in pages + tombs), concurrency, progress=tick)
+    await bounded_gather((copy(key, place.codec) for key in place.pages + place.records), concurrency, progress=tick)
 
     async def copy_checkpoint(key: str) -> None:
         try:
@@ -84,21 +155,23 @@ async def migrate(
             data = await source.get(key)
             if data is None:
                 return
-            manifest = codec.decode_manifest(data, key)
+            manifest = manifest_codec.decode_manifest(data, key)
         except IntegrityError as exc:
-            report.problems.append(Problem(key, "corrupt", str(exc)))
+            report.problems.append(Problem(prefix + key, "corrupt", str(exc)))
             return
         if any(e.artifact_id not in present for e in manifest.pages):
-            report.incomplete_checkpoints.append(key)
+            report.incomplete_checkpoints.append(prefix + key)
             return
-        copied = await copy(key)
+        copied = await copy(key, manifest_codec)
         if copied:
             report.checkpoints_copied += 1
         elif copied is False:
             report.checkpoints_skipped += 1
 
-    await bounded_gather((copy_checkpoint(key) for key in checkpoints), concurrency, progress=tick)
-    return report
+    await bounded_gather((copy_checkpoint(key) for key in place.checkpoints), concurrency, progress=tick)
+
+
+_SCOPE: Final = re.compile(rf"u-[a-z2-7]{{{SEGMENT_LENGTH}}}\.(?:s-[a-z2-7]{{{SEGMENT_LENGTH}}}\.)?")
 
 
 async def _copy_object(source: StorageBackend, destination: StorageBackend, key: str, codec: Codec) -> Outcome:
