@@ -90,3 +90,44 @@ class MoveAt:
         self.calls += 1
         if self.calls == self.at:
             self.outcome = await self.move()
+
+
+class Counted:
+    """Delegates every call to ``inner`` and counts the requests it stands for, by call: one per call, and for a
+    listing one per 1,000 keys listed (every cloud's page size, at most), at least one."""
+
+    REQUESTS = ("put", "get", "get_range", "head", "delete", "delete_many", "set_tier", "restore")
+
+    def __init__(self, inner: StorageBackend) -> None:
+        self.inner = inner
+        self.requests: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if name in self.REQUESTS:
+
+            async def counted(*args: Any, **kwargs: Any) -> Any:
+                self.requests[name] += 1
+                return await attribute(*args, **kwargs)
+
+            return counted
+        return attribute
+
+    def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        async def entries() -> AsyncIterator[ListEntry]:
+            listed = 0
+            self.requests["list"] += 1
+            async for entry in self.inner.list(prefix):
+                listed += 1
+                if listed % 1000 == 1 and listed > 1:
+                    self.requests["list"] += 1
+                yield entry
+
+        return entries()
+
+    def total(self) -> int:
+        """Requests counted since the last :meth:`reset`."""
+        return sum(self.requests.values())
+
+    def reset(self) -> None:
+        self.requests.clear()

@@ -79,6 +79,7 @@ if TYPE_CHECKING:
         PageEntry as PageEntry,
         PageMetadata as PageMetadata,
         PageState as PageState,
+        PageVersion as PageVersion,
         StorageStats as StorageStats,
         UTCDateTime as UTCDateTime,
     )
@@ -104,6 +105,7 @@ _EXPORTS = {
     "PageMetadata": "tierstore.models",
     "PageEntry": "tierstore.models",
     "PageState": "tierstore.models",
+    "PageVersion": "tierstore.models",
     "UTCDateTime": "tierstore.models",
     "CheckpointManifest": "tierstore.models",
     "CheckpointEntry": "tierstore.models",

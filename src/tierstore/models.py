@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -93,6 +93,23 @@ class PageEntry(BaseModel):
     """Bytes the stored object takes (the encoded page)."""
     last_modified: datetime | None = None
     """When the store last wrote it, by the store's clock."""
+
+
+class PageVersion(BaseModel):
+    """One version of a page id in a bound bridge's scope (``list_versions``): which artifact holds it, and when it
+    was stored (the storing host's clock, from its version record); size and tier are the stored page's now."""
+
+    model_config = ConfigDict(frozen=True)
+
+    page_id: str
+    version: int
+    """1 for the first store of the page id in its scope, then one more than the newest remaining version."""
+    artifact_id: str
+    scope: Literal["session", "user"]
+    tier: str
+    created_at: datetime
+    size_bytes: int
+    """Bytes the stored object takes (the encoded page)."""
 
 
 class PageMetadata(BaseModel):

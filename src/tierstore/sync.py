@@ -29,7 +29,15 @@ from tierstore.bridge import ArtifactsBridge, ScopeChoice, bridge_from_env
 from tierstore.concurrency import Progress
 from tierstore.enums import StorageTier
 from tierstore.errors import InvalidInputError, NotSupportedError
-from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageEntry, PageMetadata, StorageStats
+from tierstore.models import (
+    CheckpointEntry,
+    CheckpointManifest,
+    MemoryPage,
+    PageEntry,
+    PageMetadata,
+    PageVersion,
+    StorageStats,
+)
 
 if TYPE_CHECKING:
     from tierstore.config import TierstoreSettings
@@ -145,6 +153,20 @@ class SyncBridge:
         """Delete a page no checkpoint or running agent uses; whether it existed
         (:meth:`ArtifactsBridge.delete_page`)."""
         return self._run(self.bridge.delete_page(artifact_id))
+
+    def list_versions(self, page_id: str, *, scope: ScopeChoice | None = None) -> list[PageVersion]:
+        """A page id's versions, newest first (:meth:`ArtifactsBridge.list_versions`), blocking."""
+        return self._run(self.bridge.list_versions(page_id, scope=scope))
+
+    def load_page_id(
+        self, page_id: str, version: int | None = None, *, scope: ScopeChoice | None = None
+    ) -> MemoryPage | None:
+        """A page id's latest (or given) version, verified (:meth:`ArtifactsBridge.load_page_id`), blocking."""
+        return self._run(self.bridge.load_page_id(page_id, version, scope=scope))
+
+    def delete_page_id(self, page_id: str, *, scope: ScopeChoice | None = None) -> int:
+        """Delete every version of a page id (:meth:`ArtifactsBridge.delete_page_id`), blocking."""
+        return self._run(self.bridge.delete_page_id(page_id, scope=scope))
 
     def list_pages(self) -> list[str]:
         """Every stored page's artifact id (:meth:`ArtifactsBridge.list_pages`)."""

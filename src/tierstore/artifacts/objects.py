@@ -57,6 +57,11 @@ class ObjectArtifacts:
         """The protocol's records and deletions on this backend (:mod:`tierstore.protocol`)."""
         self._allocator = allocator or IdAllocator(backend, clock=clock, refs=self.refs, codec=codec)
 
+    @property
+    def allocator(self) -> IdAllocator:
+        """The ids this store issues (a bound bridge's scopes share one: :mod:`tierstore.versions` claims with it)."""
+        return self._allocator
+
     # -- ids -------------------------------------------------------------------------------------------------
 
     def artifact_key(self, value: object) -> str | None:

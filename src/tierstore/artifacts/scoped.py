@@ -17,7 +17,8 @@ Decision (``docs/design/scopes.md``): a bound bridge runs today's artifacts and 
   of one scope's object into another's prefix fails verification.
 
 * :class:`ScopedArtifacts` are the artifacts of a scope: :class:`~tierstore.artifacts.objects.ObjectArtifacts` on the
-  view, which register the scope (:mod:`tierstore.scope_records`) before their first page or manifest is written.
+  view, which register the scope (:mod:`tierstore.scope_records`) before their first page or manifest is written,
+  and keep versions of the page ids ``store_page`` stores there (:mod:`tierstore.versions`).
 
 The backend below knows nothing of users (it sees keys); nothing below the bridge knows of pages' owners.
 """
@@ -29,6 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import replace
 from typing import Any
 
+from tierstore import versions
 from tierstore.artifacts.objects import ObjectArtifacts
 from tierstore.backends.base import (
     Body,
@@ -135,10 +137,17 @@ class ScopedArtifacts(ObjectArtifacts):
     async def create_page(
         self, page: MemoryPage, prepared: PreparedPage, tier: StorageTier, owner: str | None
     ) -> tuple[str, Encoded]:
-        """:meth:`ObjectArtifacts.create_page`, once the scope is registered."""
+        """:meth:`ObjectArtifacts.create_page`, once the scope is registered; a page of no owner (``store_page``'s)
+        as the next version of its page id (:func:`tierstore.versions.store_version`: its record first)."""
         if not self._registered:
             await self._ensure_registered()
+        if owner is None:
+            return await versions.store_version(self, page, prepared, tier)
         return await super().create_page(page, prepared, tier, owner)
+
+    async def delete_page(self, key: str) -> int | None:
+        """:meth:`ObjectArtifacts.delete_page`, and then the version record of the page (:mod:`tierstore.versions`)."""
+        return await versions.delete_version(self, key)
 
     async def write_manifest(self, manifest: CheckpointManifest) -> str:
         """:meth:`ObjectArtifacts.write_manifest`, once the scope is registered."""

@@ -1,0 +1,393 @@
+"""Versions of a page id in a scope, and its latest version found in at most 3 requests (issue 28).
+
+Decision (``docs/design/scopes.md``, "Versions and lookups"): each ``store_page`` of a bridge bound to a scope is a new
+version of its page id there. Contract:
+
+* **Claim.** A store lists the scope's records ``v.{P}.`` (``P`` = :func:`tierstore.scopes.segment` of the page id),
+  takes *n* = the newest listed + 1, and writes the record ``v.{P}.{9999999999 - n}`` with create-if-absent (another
+  store took *n*: *n* + 1, and so on); the record is a record frame bound to its whole key (scope prefix included)
+  naming the artifact, *n*, the page id, tier, size, created time (the storing host's clock), modality, page type
+  and the checksum of the page's frame, which the frame's write token makes unique to this write. Only then is the
+  page written (create-if-absent, its object metadata carrying ``ver`` = *n*). So a crash leaves a record without a
+  page, never a page no record names, and a store that begins after another has returned lists that one's record:
+  **version numbers follow real time between stores that do not overlap** (overlapping stores of one page id get
+  distinct numbers in no promised order). *n* is one more than the newest *remaining* record: numbers a deletion
+  freed at the top are given again (``delete_page_id`` then a store: version 1).
+* **Latest.** One listing of ``v.{P}.`` (one request per 1,000 versions), then, newest first, one GET of the record
+  and one GET of the page it names: 3 requests when the newest record's page is there. A record is never trusted:
+  a record that is damaged (or copied from another key: its frame names another), whose page is absent (a store in
+  flight or crashed, a deleted version), or whose page is not the one it was written for (another checksum or
+  page id) costs its requests and the next older is tried. A page that is there but damaged is IntegrityError, as
+  ``load_page`` says of it, never an older version in its place.
+* **Scopes.** A bridge bound to a session and a user reads its session's versions of a page id first, then its
+  user's: a page id with a loadable version in the session's scope is loaded from there whatever the user's scope
+  holds (the session's copy shadows the shared one; 4 requests for a page id found in the user's scope only).
+  :meth:`Versions.list` lists in that order too, so the first version listed is the one :meth:`Versions.load` gives.
+* **Deletion.** ``delete_page_id``: every version whose page its record names and still holds (checked by the
+  checksum in the page's object metadata), through the deletion protocol (one tomb naming them all, then the pages),
+  then their records and any damaged record (when a record is damaged, every page of the scope is described to find
+  the versions it may have named). A record whose page is absent is left: it may be a store in flight, whose page
+  would otherwise land unnamed; readers skip it. ``delete_page`` of one artifact: the page, then its record (its
+  metadata's ``ver`` names it).
+* Only the narrowest ``store_page`` path writes versions: pages a checkpoint uploads and ``store_leased`` pages
+  belong to their manifests and leases, and have no version. An unbound bridge (the root) has no version records:
+  these calls refuse there (the bridge says so) rather than scan every page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import unquote
+
+from tierstore import ids
+from tierstore.backends.base import METADATA_BUDGET, Checked, Chunks
+from tierstore.codec import Encoded, PreparedPage
+from tierstore.concurrency import bounded_gather
+from tierstore.enums import StorageTier
+from tierstore.errors import ConflictError, IntegrityError, InvalidInputError
+from tierstore.models import MemoryPage, PageVersion
+from tierstore.scopes import segment
+from tierstore.validate import clip
+
+if TYPE_CHECKING:
+    from tierstore.artifacts.objects import ObjectArtifacts
+
+logger = logging.getLogger(__name__)
+
+VERSIONS_PREFIX: Final = "v."
+LAST_VERSION: Final = 9_999_999_999
+"""The highest version number: the inverted number ``LAST_VERSION - n`` in a key is 10 digits, so the newest lists
+first wherever a store lists in key order."""
+_DIGITS: Final = 10
+_CLAIMS: Final = 10_000
+_VER: Final = "ver"
+
+
+def versions_prefix(page_id: str) -> str:
+    """The prefix of every version record of ``page_id`` in a scope (``v.{P}.``)."""
+    return f"{VERSIONS_PREFIX}{segment('page', page_id)}."
+
+
+def version_key(page_id: str, version: int) -> str:
+    """The key of version record ``version`` of ``page_id`` in a scope."""
+    return f"{versions_prefix(page_id)}{LAST_VERSION - version:0{_DIGITS}d}"
+
+
+def listed_version(key: str, prefix: str) -> int | None:
+    """The version number a listed key under ``prefix`` names; None for any other key."""
+    rest = key[len(prefix) :]
+    if not key.startswith(prefix) or len(rest) != _DIGITS or not rest.isdigit():
+        return None
+    version = LAST_VERSION - int(rest)
+    return version if version >= 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    """A version record as stored: which artifact holds version ``version`` of ``page_id``, and what it held."""
+
+    key: str
+    version: int
+    page_id: str
+    artifact_id: str
+    tier: str
+    size: int
+    created: datetime
+    modality: str
+    page_type: str
+    checksum: str
+
+    def fields(self) -> dict[str, Any]:
+        """The record's content, as its frame holds it."""
+        return {
+            "version": self.version,
+            "page_id": self.page_id,
+            "artifact": self.artifact_id,
+            "tier": self.tier,
+            "size": self.size,
+            "created": self.created.isoformat(),
+            "modality": self.modality,
+            "page_type": self.page_type,
+            "checksum": self.checksum,
+        }
+
+    @classmethod
+    def parse(cls, key: str, record: dict[str, Any], page_id: str) -> VersionRecord:
+        """The record decoded from the frame at ``key``; IntegrityError when it does not say what its key does."""
+        try:
+            parsed = cls(
+                key=key,
+                version=record["version"],
+                page_id=record["page_id"],
+                artifact_id=record["artifact"],
+                tier=StorageTier(record["tier"]).value,
+                size=record["size"],
+                created=datetime.fromisoformat(record["created"]),
+                modality=record["modality"],
+                page_type=record["page_type"],
+                checksum=record["checksum"],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IntegrityError(f"version record {key} is malformed ({exc})", key=key) from exc
+        well_typed = all(isinstance(v, int) and not isinstance(v, bool) for v in (parsed.version, parsed.size))
+        if not well_typed or not all(isinstance(v, str) for v in (parsed.page_id, parsed.artifact_id)):
+            raise IntegrityError(f"version record {key} is malformed", key=key)
+        if parsed.page_id != page_id or key != version_key(page_id, parsed.version):
+            raise IntegrityError(f"version record {key} names another version or page id", key=key)
+        if ids.parse_artifact_id(parsed.artifact_id) is None:
+            raise IntegrityError(f"version record {key} names no artifact", key=key)
+        return parsed
+
+
+class Versions:
+    """The versions of page ids in a bound bridge's scopes, narrowest first (module contract)."""
+
+    def __init__(self, scopes: list[tuple[str, ObjectArtifacts]]) -> None:
+        self._places: dict[str, ObjectArtifacts] = dict(scopes)
+
+    def _chosen(self, scope: str | None) -> list[tuple[str, ObjectArtifacts]]:
+        if scope is None:
+            return list(self._places.items())
+        if scope not in self._places:
+            if scope not in ("session", "user"):
+                raise InvalidInputError(f"scope must be 'session' or 'user', not {clip(repr(scope), 40)}")
+            raise InvalidInputError(f"scope={scope!r}: this bridge is bound to no {scope}")
+        return [(scope, self._places[scope])]
+
+    # -- reading -------------------------------------------------------------------------------------------
+
+    async def load(self, page_id: str, version: int | None, scope: str | None) -> MemoryPage | None:
+        """The latest (or ``version``) of ``page_id`` in the first of the chosen scopes holding a loadable one;
+        None when none does."""
+        for _name, objects in self._chosen(scope):
+            if version is not None:
+                record = await _record(objects, page_id, version_key(page_id, version))
+                page = None if record is None else await _page_of(objects, record)
+                if page is not None:
+                    return page
+                continue
+            for _number, key in await _listed(objects, page_id):
+                record = await _record(objects, page_id, key)
+                page = None if record is None else await _page_of(objects, record)
+                if page is not None:
+                    return page
+        return None
+
+    async def list(self, page_id: str, scope: str | None, concurrency: int) -> list[PageVersion]:
+        """Every version of ``page_id`` whose page is there, the chosen scopes in lookup order, each newest first."""
+        found: list[PageVersion] = []
+        for name, objects in self._chosen(scope):
+            listed = await _listed(objects, page_id)
+
+            async def describe(key: str, objects: ObjectArtifacts = objects, name: str = name) -> PageVersion | None:
+                record = await _record(objects, page_id, key)
+                if record is None:
+                    return None
+                info = await _held(objects, record)
+                if info is None:
+                    return None
+                size, tier = info
+                return PageVersion(
+                    page_id=page_id,
+                    version=record.version,
+                    artifact_id=record.artifact_id,
+                    scope="session" if name == "session" else "user",
+                    tier=tier,
+                    created_at=record.created,
+                    size_bytes=size,
+                )
+
+            described = await bounded_gather((describe(key) for _n, key in listed), concurrency)
+            found.extend(v for v in described if v is not None)
+        return found
+
+    # -- deleting ------------------------------------------------------------------------------------------
+
+    async def delete_id(self, page_id: str, scope: str | None, concurrency: int) -> int:
+        """Delete every version of ``page_id`` in the chosen scopes (module contract); how many pages went."""
+        deleted = 0
+        for _name, objects in self._chosen(scope):
+            listed = await _listed(objects, page_id)
+
+            async def judge(key: str, objects: ObjectArtifacts = objects) -> tuple[str, str | None, bool]:
+                """The record's key, the artifact it names if that still holds its page, whether it is damaged."""
+                data = await objects.backend.get(key)
+                if data is None:
+                    return key, None, False
+                try:
+                    record = VersionRecord.parse(key, objects.codec.decode_record(data, key), page_id)
+                except IntegrityError:
+                    return key, None, True
+                return key, (record.artifact_id if await _held(objects, record) else None), False
+
+            judged = await bounded_gather((judge(key) for _n, key in listed), concurrency)
+            pages = {artifact for _key, artifact, _damaged in judged if artifact is not None}
+            if any(damaged for _key, _artifact, damaged in judged):
+                pages |= await _pages_of(objects, page_id, concurrency)
+            if pages:
+                await objects.refs.delete_recorded(sorted(pages))
+            records = [key for key, artifact, damaged in judged if artifact is not None or damaged]
+            if records:
+                await objects.backend.delete_many(records)
+            deleted += len(pages)
+        return deleted
+
+
+async def _listed(objects: ObjectArtifacts, page_id: str) -> list[tuple[int, str]]:
+    """The version records of ``page_id`` listed in a scope, newest first (one request per 1,000)."""
+    prefix = versions_prefix(page_id)
+    found = [(v, entry.key) async for entry in objects.backend.list(prefix) if (v := listed_version(entry.key, prefix))]
+    return sorted(found, reverse=True)
+
+
+async def _record(objects: ObjectArtifacts, page_id: str, key: str) -> VersionRecord | None:
+    """The record at ``key``; None when absent or damaged (logged: ``fsck`` has no more to say of it)."""
+    data = await objects.backend.get(key)
+    if data is None:
+        return None
+    try:
+        return VersionRecord.parse(key, objects.codec.decode_record(data, key), page_id)
+    except IntegrityError as exc:
+        logger.warning("skipping a damaged version record: %s", exc)
+        return None
+
+
+async def _page_of(objects: ObjectArtifacts, record: VersionRecord) -> MemoryPage | None:
+    """The page ``record`` was written for, verified; None when its artifact is absent or holds another page."""
+    data = await objects.backend.get(record.artifact_id)
+    if data is None:
+        return None
+    page, checksum = await objects.codec.decode_page_off_loop(data, record.artifact_id, bound=True)
+    if checksum != record.checksum or page.page_id != record.page_id:
+        return None
+    return page
+
+
+async def _held(objects: ObjectArtifacts, record: VersionRecord) -> tuple[int, str] | None:
+    """``(size, tier)`` of the page ``record`` was written for, from one head (and a ranged read of the header
+    where the page id did not fit in the metadata); None when its artifact is absent, damaged or holds another page
+    (checksum, page id or version differ)."""
+    try:
+        info = await objects.backend.head(record.artifact_id)
+    except IntegrityError:
+        return None
+    if info is None or info.metadata.get("checksum") != record.checksum:
+        return None
+    if info.metadata.get(_VER, str(record.version)) != str(record.version):
+        return None
+    if await _page_id(objects, record.artifact_id, info.metadata) != record.page_id:
+        return None
+    return info.size, info.tier.value if info.tier else info.metadata.get("tier", record.tier)
+
+
+async def _page_id(objects: ObjectArtifacts, key: str, metadata: Mapping[str, str]) -> str | None:
+    """The page id of the page at ``key``: from its object metadata, else its description (a page id too long for
+    the metadata is in the frame's header); None when it cannot be told."""
+    if "pageid" in metadata:
+        return unquote(metadata["pageid"])
+    try:
+        described = await objects.describe(key)
+    except IntegrityError:
+        return None
+    return None if described is None else described.page_id
+
+
+async def _pages_of(objects: ObjectArtifacts, page_id: str, concurrency: int) -> set[str]:
+    """Every page of the scope whose description names ``page_id`` (one head each: only when a record is damaged)."""
+
+    async def named(key: str) -> str | None:
+        try:
+            described = await objects.describe(key)
+        except IntegrityError:
+            return None
+        return key if described is not None and described.page_id == page_id else None
+
+    keys = await objects.page_keys()
+    return {k for k in await bounded_gather((named(key) for key in keys), concurrency) if k is not None}
+
+
+async def store_version(
+    objects: ObjectArtifacts, page: MemoryPage, prepared: PreparedPage, tier: StorageTier
+) -> tuple[str, Encoded]:
+    """Store ``page`` as the next version of its page id in the scope of ``objects``: record first, page last
+    (module contract). Returns the artifact id and the frame written."""
+    codec, backend = objects.codec, objects.backend
+    tags = Checked(codec.page_tags(page, tier))
+    now = objects.refs.clock.now()
+    next_version = 1 + max((v for v, _key in await _listed(objects, page.page_id)), default=0)
+    written: list[Encoded] = []
+
+    async def write(key: str) -> None:
+        nonlocal next_version
+        encoded = codec.frame_page(prepared, key)
+        version = await _claim(objects, page, key, encoded, tier, now, next_version)
+        next_version = version + 1  # the page's key may be taken (a copy from elsewhere): the next key, version
+        ver = str(version)
+        metadata = codec.object_metadata(page, tier, None, encoded, key, METADATA_BUDGET - len(_VER) - len(ver))
+        metadata[_VER] = ver
+        body = Chunks(encoded.head, encoded.body)
+        await backend.put(key, body, metadata=Checked(metadata), tags=tags, tier=tier, if_absent=True)
+        written.append(encoded)
+
+    key = await objects.allocator.claim(tier, write)
+    return key, written[-1]
+
+
+async def _claim(
+    objects: ObjectArtifacts,
+    page: MemoryPage,
+    key: str,
+    encoded: Encoded,
+    tier: StorageTier,
+    now: datetime,
+    version: int,
+) -> int:
+    """Write the record of the first free version from ``version`` on, naming the page about to be written at
+    ``key``; returns its number."""
+    for _ in range(_CLAIMS):
+        if version > LAST_VERSION:
+            break
+        record = VersionRecord(
+            key=version_key(page.page_id, version),
+            version=version,
+            page_id=page.page_id,
+            artifact_id=key,
+            tier=tier.value,
+            size=encoded.size,
+            created=now,
+            modality=page.modality.value,
+            page_type=page.page_type.value,
+            checksum=encoded.checksum,
+        )
+        data = objects.codec.encode_record(record.key, record.fields()).data
+        try:
+            await objects.backend.put(record.key, data, metadata={"kind": "version"}, if_absent=True)
+        except ConflictError:
+            version += 1
+            continue
+        return version
+    raise ConflictError(f"no free version number for page id {clip(page.page_id, 100)!r}")
+
+
+async def delete_version(objects: ObjectArtifacts, key: str) -> int | None:
+    """Delete the page at ``key`` in the scope of ``objects`` through the deletion protocol, then its version record
+    (named by the page's ``ver``, and only if it names this artifact); its size, or None when there is none."""
+    try:
+        info = await objects.backend.head(key)
+    except IntegrityError:
+        await objects.refs.delete_recorded([key])  # damaged, but there: deleted as ever; its record is left stale
+        return 0
+    if info is None:
+        return None
+    await objects.refs.delete_recorded([key])
+    ver = info.metadata.get(_VER, "")
+    if ver.isdigit() and len(ver) <= _DIGITS:
+        page_id = await _page_id(objects, key, info.metadata)
+        record = None if page_id is None else await _record(objects, page_id, version_key(page_id, int(ver)))
+        if record is not None and record.artifact_id == key:
+            await objects.backend.delete(record.key)
+    return info.size
