@@ -185,6 +185,7 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
             self.manifest_problems: set[str] = set()
             self.children = 0
             self.checks = 0
+            self.store_time_moves = traits.store_time_moves
             self.blocks_lost = False
             """Block records were lost: ids stay unique within a scope, not across scopes (README: Scopes)."""
 
@@ -631,6 +632,9 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
                     artifact.restored = False  # the restored copy expired (or is about to)
             if traits.store_time_moves and self.clock.passed >= self.lease_dead_at:
                 self.world.leases_may_live = False
+
+        def after_waiting(self) -> None:
+            self.advance_clock(timedelta(0))  # the bookkeeping of time that passed inside a call
 
         @rule(wrong_by=st.sampled_from([timedelta(days=-365), timedelta(hours=-2), timedelta(0), timedelta(days=3)]))
         def skew_host_clock(self, wrong_by: timedelta) -> None:

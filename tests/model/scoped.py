@@ -13,12 +13,19 @@ holds each bound bridge to the model:
   (or of the root) loads as ``None`` / restores as ``ObjectNotFoundError`` / deletes as ``False``, like an absent
   one, and such a call changes nothing;
 * a page loads as the page stored under its id; a deleted one never comes back;
-* no id is issued twice within a scope, nor across the store while no block record was lost.
+* no id is issued twice within a scope, nor across the store while no block record was lost;
+* the latest version of a page id is the last one stored: ``load_page_id`` loads the newest present version of the
+  bridge's session (else of its user's shared scope), ``list_versions`` lists exactly the present versions newest
+  first, ``delete_page_id`` deletes them all (relaxed only where a cancelled store of that page id may have landed);
+* an erased scope leaves nothing: after ``erase_user`` / ``erase_session`` (cancelled at any await, then run again)
+  no key is left under its prefix, the registry names it no more, none of its pages loads or is listed, and every
+  other scope and the root are as they were.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from hypothesis import strategies as st
@@ -27,6 +34,9 @@ from hypothesis.stateful import initialize, rule
 from tests.model.world import identity
 from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.errors import ObjectNotFoundError, TierstoreError
+from tierstore.protocol.erasure import erase_session, erase_user
+from tierstore.scopes import scope_prefix, segment
+from tierstore.store import Store
 
 if TYPE_CHECKING:
     from tests.model.world import World
@@ -49,6 +59,8 @@ class ScopedArtifact:
     state: State = "present"
     exact: bool = True
     """A ``store_page`` artifact loads as exactly its page; a checkpoint's as its page's identity."""
+    seq: int = 0
+    """When it was stored, in the sequence's order: a later store of a page id is a later version."""
 
 
 @dataclass
@@ -67,6 +79,10 @@ class ScopedWorld:
     issued: dict[Scope, set[str]] = field(default_factory=dict)
     attempted: list[tuple[Scope, MemoryPage]] = field(default_factory=list)
     attempted_checkpoints: list[tuple[Scope, list[MemoryPage]]] = field(default_factory=list)
+
+
+async def _keys_under(backend: Any, prefix: str) -> list[str]:
+    return [entry.key async for entry in backend.list(prefix)]
 
 
 def narrowest(binding: Scope) -> Scope:
@@ -90,6 +106,7 @@ class ScopedRules:
 
     world: World
     bridges: list[ArtifactsBridge]
+    store_time_moves: bool
     blocks_lost: bool
     run: Any
     attempt: Any
@@ -160,7 +177,7 @@ class ScopedRules:
             self.scoped.attempted.append((scope, page.model_copy(deep=True)))
             return
         self.issue_scoped(key, scope)
-        self.scoped.artifacts[key] = ScopedArtifact(key, page.model_copy(deep=True), scope)
+        self.scoped.artifacts[key] = ScopedArtifact(key, page.model_copy(deep=True), scope, seq=self.scoped_number())
 
     @rule(
         which=st.integers(0, 10**6),
@@ -304,6 +321,116 @@ class ScopedRules:
         assert own, f"{binding} restored checkpoint {checkpoint.key} of scope {checkpoint.scope}"
         assert checkpoint.state != "gone", f"{binding}: deleted checkpoint {checkpoint.key} restored"
         assert [identity(p) for p in restored] == [identity(p) for p in checkpoint.pages], checkpoint.key
+
+    @rule(which=st.integers(0, 9), whole_user=st.booleans(), cancel=st.one_of(st.none(), st.integers(0, 40)))
+    def scoped_erase(self, which: int, whole_user: bool, cancel: int | None) -> None:
+        """Erase a session, or a user with every session of theirs; a cancelled erasure is run again, and resumes."""
+        binding, _ = self.scoped_bridge(which)
+        user, session = binding
+        if session is None:
+            whole_user = True
+        if not self.store_time_moves and self.scoped.attempted_checkpoints:
+            return  # a cancelled checkpoint's lease never lapses in an emulator's time: the erasure would wait it out
+        erased = {s for s in self.every_scope() if s[0] == user and (whole_user or s == binding)}
+        self.note(f"scoped_erase-{'user' if whole_user else 'session'}{'' if cancel is None else '-cancelled'}")
+        backend = self.open_backend(self.spec)
+        waited = [0.0]
+
+        class Slept:  # the erasure's waits let the store's time pass, and nothing else
+            def now(inner) -> Any:
+                return self.clock.host.now()
+
+            def monotonic(inner) -> float:
+                return waited[0]
+
+        async def sleep(seconds: float) -> None:
+            waited[0] += seconds
+            self.clock.advance(timedelta(seconds=seconds))
+
+        def erase() -> Any:
+            if whole_user:
+                return erase_user(backend, user, clock=Slept(), sleep=sleep)
+            assert session is not None
+            return erase_session(backend, user, session, clock=Slept(), sleep=sleep)
+
+        if cancel is not None:
+            try:
+                self.attempt(erase, cancel, False)
+            except Exception as exc:
+                if type(exc).__name__ != "Lost":
+                    raise
+        self.run(erase())
+        for artifact in self.scoped.artifacts.values():
+            if artifact.scope in erased:
+                artifact.state = "gone"
+        for checkpoint in self.scoped.checkpoints.values():
+            if checkpoint.scope in erased:
+                checkpoint.state = "gone"
+        prefix = "u-" + segment("user", user or "") + "." if whole_user else scope_prefix(user, session)
+        left = self.run(_keys_under(backend, prefix))
+        assert not left, f"erasing {binding} ({'user' if whole_user else 'session'}) left {left[:5]}"
+        store = Store(backend)
+        users = {info.user_id for info in self.run(store.users())}
+        if whole_user:
+            assert user not in users, f"the registry still names the erased user {user!r}"
+        else:
+            sessions = {info.session_id for info in self.run(store.sessions(user))}
+            assert session not in sessions, f"the registry still names the erased session {binding}"
+        self.after_waiting()
+
+    @rule(
+        which=st.integers(0, 9),
+        page_id=st.sampled_from(["p", "notes", "name", "mem_L3_1"]),
+        call=st.sampled_from(["latest", "list", "delete"]),
+    )
+    def scoped_versions(self, which: int, page_id: str, call: str) -> None:
+        binding, bridge = self.scoped_bridge(which)
+        order = [binding] + ([own] if (own := shared(binding)) is not None else [])
+        present = {
+            scope: sorted(
+                (
+                    a
+                    for a in self.scoped.artifacts.values()
+                    if a.scope == scope and a.page.page_id == page_id and a.state == "present" and a.exact
+                ),
+                key=lambda a: -a.seq,
+            )
+            for scope in order
+        }
+        unsure = any(s in order and p.page_id == page_id for s, p in self.scoped.attempted) or any(
+            a.scope in order and a.page.page_id == page_id and a.state == "uncertain"
+            for a in self.scoped.artifacts.values()
+        )
+        self.note(f"scoped_versions-{call}{'-unsure' if unsure else ''}")
+        if call == "latest":
+            page = self.run(bridge.load_page_id(page_id))
+            first = next((versions for versions in present.values() if versions), [])
+            if not unsure:
+                expected = first[0].page if first else None
+                assert page == expected, f"{binding}: load_page_id({page_id!r}) is not the last stored: {page}"
+            elif page is not None:
+                assert page.page_id == page_id, f"{binding}: load_page_id({page_id!r}) loaded {page.page_id!r}"
+        elif call == "list":
+            listed = [v.artifact_id for v in self.run(bridge.list_versions(page_id))]
+            expected_ids = [a.key for scope in order for a in present[scope]]
+            if not unsure:
+                assert listed == expected_ids, f"{binding}: list_versions({page_id!r}) {listed} != {expected_ids}"
+            else:
+                assert set(expected_ids) <= set(listed), f"{binding}: list_versions({page_id!r}) lost a version"
+        else:
+            deleted = self.run(bridge.delete_page_id(page_id))
+            if not unsure:
+                count = sum(len(v) for v in present.values())
+                assert deleted == count, f"{binding}: delete_page_id({page_id!r}) deleted {deleted}, not {count}"
+            for artifact in self.scoped.artifacts.values():
+                if artifact.scope in order and artifact.page.page_id == page_id:
+                    artifact.state = "gone"
+
+    def every_scope(self) -> set[Scope]:
+        return {a.scope for a in self.scoped.artifacts.values()} | {c.scope for c in self.scoped.checkpoints.values()}
+
+    def after_waiting(self) -> None:
+        """What the machine does when time passes (its advance_clock rule), after an erasure let some pass."""
 
     # -- the check ------------------------------------------------------------------------------------------
 
