@@ -17,7 +17,8 @@ from tests.soak import scaled
 from tests.wrappers import Counted, Observed
 from tierstore import ArtifactsBridge, BackendUnavailableError, MemoryPage, NotSupportedError, ObjectNotFoundError
 from tierstore.backends.base import StorageBackend
-from tierstore.maintenance import fsck, gc
+from tierstore.backends.memory import InMemoryBackend
+from tierstore.maintenance import fsck, gc, migrate
 from tierstore.scope_codec import ScopedCodec
 from tierstore.scopes import scope_prefix
 from tierstore.versions import VersionRecord, version_key, versions_prefix
@@ -229,3 +230,17 @@ async def test_the_latest_version_is_found_in_at_most_three_requests(backend: St
         measured[what] = counted.total()
     assert measured == {"latest": 3, "a given version": 2, "latest, from the user's scope": 4, "absent": 2}
     assert counted.requests == {"list": 2}  # the absent one: a listing of each scope
+
+
+async def test_migrate_carries_versions(backend: StorageBackend) -> None:
+    bridge = ArtifactsBridge(backend, user_id="alice", session_id="s1")
+    stored = [await bridge.store_page(page("p", f"p{n}")) for n in (1, 2)]
+    shared = await bridge.store_page(page("p", "shared"), scope="user")
+    destination = InMemoryBackend()
+    report = await migrate(backend, destination)
+    assert report.problems == []
+    moved = ArtifactsBridge(destination, user_id="alice", session_id="s1")
+    assert [v.artifact_id for v in await moved.list_versions("p")] == [*reversed(stored), shared]
+    loaded = await moved.load_page_id("p")
+    assert loaded is not None
+    assert loaded.content == "p2"

@@ -27,6 +27,7 @@ from tierstore.maintenance.reports import MigrateReport, Problem
 from tierstore.scope_codec import ScopedCodec
 from tierstore.scope_records import RECORD_PREFIX
 from tierstore.scopes import SEGMENT_LENGTH
+from tierstore.versions import VERSIONS_PREFIX
 
 Outcome = Literal["copied", "skipped", "repaired"]
 
@@ -53,7 +54,8 @@ async def migrate(
     progress: Progress | None = None,
     codec: Codec = PLAIN,
 ) -> MigrateReport:
-    """Copy every page, deletion tomb, block record and complete checkpoint from ``source`` to ``destination``,
+    """Copy every page, deletion tomb, block record, version record and complete checkpoint from ``source`` to
+    ``destination``,
     verified; resumable (see the module docstring): the root's, every user's and session's scope's (found by one
     listing of the scoped keys, issue 28), and the registry of scopes. Problems are reported, never raised, naming
     whole keys. ``codec`` reads the frames to verify them (any codec reads every frame of the format). NotAStoreError
@@ -103,8 +105,8 @@ async def _scopes(source: StorageBackend, destination: StorageBackend, codec: Co
         tail = entry.key[match.end() :]
         if tail.startswith(ids.PAGE_PREFIX):
             pages.append(tail)
-        elif tail.startswith(ids.TOMB_PREFIX) and tail.endswith("_d"):
-            records.append(tail)
+        elif (tail.startswith(ids.TOMB_PREFIX) and tail.endswith("_d")) or tail.startswith(VERSIONS_PREFIX):
+            records.append(tail)  # version records too: without them a copied version is found by no page id
         elif tail.startswith(ids.CHECKPOINT_PREFIX):
             checkpoints.append(tail)
     return [
