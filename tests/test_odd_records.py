@@ -4,7 +4,8 @@ reads records.
 A lease (``intent_``), tomb (``tomb_``), manifest (``ckpt_``) or block record (``alloc_``) may stand in the store
 as something that cannot be read: bytes that are no frame, an empty object, another record's frame, and on the
 local disk a directory, FIFO, socket or symbolic link at its key. Whatever it is, ``checkpoint`` and
-``restore_checkpoint`` work as before (an unreadable tomb only makes a checkpoint upload what it would reuse), ``fsck``
+``restore_checkpoint`` work as before (an unreadable tomb only makes a checkpoint upload what it would reuse),
+``set_tier`` of an absent id is not found (not in use, whatever the record might name), ``fsck``
 names the record by its key, and ``gc`` deletes nothing the record could protect: an unreadable lease protects
 everything until it expires (six hours after its last write, in the store's time), then ``gc`` deletes it as any
 expired lease; an unreadable tomb goes after the tomb retention as any tomb; an unreadable manifest stops ``gc``'s
@@ -36,7 +37,7 @@ from tierstore import (
 from tierstore.backends.base import StorageBackend
 from tierstore.clock import ManualClock
 from tierstore.enums import StorageTier
-from tierstore.errors import IntegrityError
+from tierstore.errors import IntegrityError, ObjectNotFoundError
 from tierstore.maintenance import fsck, gc
 
 RECORDS: dict[str, Callable[[], str]] = {
@@ -150,6 +151,9 @@ def test_an_unreadable_record_never_stops_a_checkpoint_and_protects_what_it_coul
         assert await fresh.restore_checkpoint(first) == pages
         third = await fresh.checkpoint(pages, name="third")  # reuses what the second wrote or reused
         assert await fresh.restore_checkpoint(third) == pages
+
+        with pytest.raises(ObjectNotFoundError):  # what a record cannot protect is absent, not in use
+            await fresh.set_tier("mem_L3_999999", StorageTier.L4)
 
         report = await fsck(fresh)
         assert [p.key for p in report.problems] == [key], report.problems

@@ -296,7 +296,7 @@ class References:
             else:
                 reused, live, everything = set(), set(), False
             owner = None
-            if live:
+            if live or everything:  # an absent key is not found, whatever the leases say
                 found = await self._backend.head(key)
                 if found is None:
                     raise ObjectNotFoundError(key)
