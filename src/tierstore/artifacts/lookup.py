@@ -7,6 +7,11 @@ a place); a listing merges every place's. A place that does not hold an id answe
 another scope or the root holds is, for this bridge, exactly absent. Ids are unique store-wide (one allocator), so
 at most one place holds a given id unless an object was copied behind tierstore's back, and the copy then fails
 its frame's key check where it is read.
+
+One exception, and its guard: once block records are lost (damage), an id deleted in a session may be issued again
+into its user's shared scope by a bridge that cannot see that session. A reference the session kept must not then
+load the user's new page, so an id found in a later place is absent for this bridge when a tomb of an earlier place
+names it (deleted there): one more listing, of the earlier places' tombs, for a page found in the user's scope.
 """
 
 from __future__ import annotations
@@ -64,10 +69,24 @@ class Places:
             raise InvalidInputError(f"scope must be 'session' or 'user', not {clip(repr(scope), 40)}")
         raise InvalidInputError(f"scope={scope!r}: this bridge is bound to no {scope}")
 
+    async def _named_before(self, index: int) -> set[str]:
+        """The ids the tombs of the places narrower than ``self.places[index]`` name (module contract)."""
+        named: set[str] = set()
+        for place in self.places[:index]:
+            if place.references is not None:
+                tombs, _unreadable = await place.references.tombs()
+                named.update(*(tomb.artifacts for tomb in tombs))
+        return named
+
+    async def _deleted_before(self, index: int, key: str) -> bool:
+        return key in await self._named_before(index)
+
     async def load(self, key: str) -> MemoryPage | None:
         """The verified page at ``key`` in the first place holding it; None when none does."""
-        for place in self.places:
+        for index, place in enumerate(self.places):
             data = await place.artifacts.read(key)
+            if data is not None and index and await self._deleted_before(index, key):
+                return None
             if data is not None:
                 bound = place.artifacts.binds_keys
                 page, _checksum = await place.codec.decode_page_off_loop(data, key, bound=bound)
@@ -76,7 +95,9 @@ class Places:
 
     async def delete_page(self, key: str) -> int | None:
         """Delete the page at ``key`` in the first place holding it; its size, or None when none does."""
-        for place in self.places:
+        for index, place in enumerate(self.places):
+            if index and await self._deleted_before(index, key):
+                return None
             size = await place.artifacts.delete_page(key)
             if size is not None:
                 return size
@@ -85,7 +106,7 @@ class Places:
     async def describe(self, key: str) -> PageMetadata | None:
         """The description of the page at ``key`` in the first place holding it (chuk's JSON pages, which carry no
         object metadata, from their body); None when none does."""
-        for place in self.places:
+        for index, place in enumerate(self.places):
             try:
                 described = await place.artifacts.describe(key)
             except IntegrityError:
@@ -94,7 +115,7 @@ class Places:
                     raise
                 return legacy_json.describe_json_page(data, key)
             if described is not None:
-                return described
+                return None if index and await self._deleted_before(index, key) else described
         return None
 
     async def page_entries(self) -> list[ListEntry]:
@@ -103,6 +124,11 @@ class Places:
             return await self.places[0].artifacts.page_entries()
         listed = await asyncio.gather(*(place.artifacts.page_entries() for place in self.places))
         merged = {entry.key: entry for entries in reversed(listed) for entry in entries}
+        wider = [key for key in merged if key not in {entry.key for entry in listed[0]}]
+        if wider:
+            named = await self._named_before(len(self.places) - 1)
+            for key in named.intersection(wider):
+                del merged[key]
         return sorted(merged.values(), key=lambda entry: artifact_order(entry.key))
 
     async def page_keys(self) -> list[str]:
@@ -122,7 +148,7 @@ class Places:
 
     async def holder(self, key: str) -> References | None:
         """The protocol handle of the first place holding ``key`` (one ``head`` a place); None when none does."""
-        for place in self.places:
+        for index, place in enumerate(self.places):
             if place.references is not None and await place.references.head(key) is not None:
-                return place.references
+                return None if index and await self._deleted_before(index, key) else place.references
         return None
