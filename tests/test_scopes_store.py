@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,11 @@ from tierstore import (
     Store,
     load_settings,
 )
+from tierstore.artifacts.scoped import REGISTER_AGAIN_AFTER
 from tierstore.cli.app import main
+from tierstore.clock import ManualClock
 from tierstore.codec import PLAIN
+from tierstore.protocol.erasure import erase_session
 from tierstore.scope_records import session_key, user_key
 
 ALICE = "scope_53edp2jylsnozd6ns4wbwo3gpu"
@@ -206,3 +210,21 @@ async def test_a_burst_of_first_writes_registers_the_scope_once() -> None:
     bridge = ArtifactsBridge(Counting(), user_id="alice", session_id="s1")
     await asyncio.gather(*(bridge.store_page(page(f"p{i}")) for i in range(scaled(20))))
     assert [key for key in written if key.startswith("scope_")] == [ALICE, ALICE_S1]
+
+
+async def test_a_bridge_that_outlives_an_erasure_of_its_scope_registers_it_again() -> None:
+    clock = ManualClock()
+    backend = InMemoryBackend()
+    bridge = ArtifactsBridge(backend, user_id="alice", session_id="s1", clock=clock)
+    await bridge.store_page(page("before"))
+
+    async def no_wait(seconds: float) -> None:
+        clock.advance(seconds)
+
+    await erase_session(backend, "alice", "s1", settle=timedelta(0), clock=clock, sleep=no_wait)
+    assert await scope_keys(backend) == [ALICE]  # the session's record went last; the user's stays
+    clock.advance(REGISTER_AGAIN_AFTER + 1)
+    after = await bridge.store_page(page("after"))  # a page of the scope's next life names it again
+    assert await scope_keys(backend) == [ALICE, ALICE_S1]
+    assert [s.session_id for s in await Store(backend).sessions("alice")] == ["s1"]
+    assert await bridge.list_pages() == [after]

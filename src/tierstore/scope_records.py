@@ -7,10 +7,12 @@ ids (a session of no user belongs to the user ``""``, whose record names no user
 this host's clock: a label, never compared with another host's). Later per-scope state (a wrapped data key, quotas)
 goes in the same record.
 
-Contract: a bridge bound to a scope writes its records before its first page or manifest there, create-if-absent
-(a record already there, whatever its time, is kept: the scope's first write names it), user record first; so every
-scope holding a page or checkpoint has its records, unless they were deleted behind tierstore's back or by an
-erasure a later write outlived (``docs/design/scopes.md``, Erasure). Records are the index of scopes, not their
+Contract: a bridge bound to a scope writes its records before its first page or manifest there, and again before a
+write once a minute has passed (:data:`tierstore.artifacts.scoped.REGISTER_AGAIN_AFTER`), create-if-absent (a record
+already there, whatever its time, is kept: the scope's first write names it), user record first; so every scope
+holding a page or checkpoint has its records, unless they were deleted behind tierstore's back, or by an erasure
+(which deletes them last) that a write outlived: that scope's next life is named again by its bridges' next write
+after that minute (``docs/design/scopes.md``, Erasure). Records are the index of scopes, not their
 content: ``tierstore users`` and ``sessions`` list them and count each scope's pages from the store's listings.
 """
 

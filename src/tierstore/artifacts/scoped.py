@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final
 
 from tierstore import versions
 from tierstore.artifacts.objects import ObjectArtifacts
@@ -41,6 +41,7 @@ from tierstore.backends.base import (
     RestoreStatus,
     StorageBackend,
 )
+from tierstore.clock import Clock
 from tierstore.codec import Buffer, Encoded, PreparedPage
 from tierstore.enums import StorageTier
 from tierstore.loops import PerLoop
@@ -120,26 +121,33 @@ class PrefixedBackend:
 
 class ScopedArtifacts(ObjectArtifacts):
     """A scope's artifacts (module contract): ``register()`` runs before the first page or manifest this bridge
-    writes there, until it succeeds once (a failure fails that write, and the next write tries again)."""
+    writes there, until it succeeds (a failure fails that write, and the next write tries again), and again before
+    a write once :data:`REGISTER_AGAIN_AFTER` has passed since it last did: an erasure of the scope deletes its
+    records last, and a page of the scope's next life must name it again (``docs/design/scopes.md``, Erasure)."""
 
-    def __init__(self, *args: Any, register: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args: Any, register: Callable[[], Awaitable[None]], clock: Clock, **kwargs: Any) -> None:
+        super().__init__(*args, clock=clock, **kwargs)
         self._register = register
-        self._registered = False
+        self._clock = clock
+        self._registered_at: float | None = None
         self._registering = PerLoop(asyncio.Lock)  # a burst of first writes registers once; a lock binds to its loop
+
+    def _due(self) -> bool:
+        done = self._registered_at
+        return done is None or self._clock.monotonic() - done > REGISTER_AGAIN_AFTER
 
     async def _ensure_registered(self) -> None:
         async with self._registering.get():
-            if not self._registered:
+            if self._due():
                 await self._register()
-                self._registered = True
+                self._registered_at = self._clock.monotonic()
 
     async def create_page(
         self, page: MemoryPage, prepared: PreparedPage, tier: StorageTier, owner: str | None
     ) -> tuple[str, Encoded]:
         """:meth:`ObjectArtifacts.create_page`, once the scope is registered; a page of no owner (``store_page``'s)
         as the next version of its page id (:func:`tierstore.versions.store_version`: its record first)."""
-        if not self._registered:
+        if self._due():
             await self._ensure_registered()
         if owner is None:
             return await versions.store_version(self, page, prepared, tier)
@@ -151,6 +159,11 @@ class ScopedArtifacts(ObjectArtifacts):
 
     async def write_manifest(self, manifest: CheckpointManifest) -> str:
         """:meth:`ObjectArtifacts.write_manifest`, once the scope is registered."""
-        if not self._registered:
+        if self._due():
             await self._ensure_registered()
         return await super().write_manifest(manifest)
+
+
+REGISTER_AGAIN_AFTER: Final = 60.0
+"""Seconds (monotonic) after which a bridge's next write in a scope registers it again (one create-if-absent put,
+refused as a conflict while the record is there)."""
