@@ -37,14 +37,14 @@ version of its page id there. Contract:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote
 
 from tierstore import ids
-from tierstore.backends.base import METADATA_BUDGET, Checked, Chunks
+from tierstore.backends.base import METADATA_BUDGET, Checked, Chunks, ListEntry
 from tierstore.codec import Encoded, PreparedPage
 from tierstore.concurrency import bounded_gather
 from tierstore.enums import StorageTier
@@ -55,6 +55,7 @@ from tierstore.validate import clip
 
 if TYPE_CHECKING:
     from tierstore.artifacts.objects import ObjectArtifacts
+    from tierstore.protocol.references import References
 
 logger = logging.getLogger(__name__)
 
@@ -391,3 +392,27 @@ async def delete_version(objects: ObjectArtifacts, key: str) -> int | None:
         if record is not None and record.artifact_id == key:
             await objects.backend.delete(record.key)
     return info.size
+
+
+async def stale_records(
+    refs: References, pages: Collection[str], concurrency: int
+) -> tuple[list[ListEntry], list[str]]:
+    """The version records of the scope of ``refs`` (maintenance's handle on it) that name no page among ``pages``
+    (listed before them: a store in flight shows here too, which is why ``gc`` waits its grace period), and the keys
+    of those that cannot be read. One listing and one read a record; the root holds none."""
+    entries = await refs.listed(VERSIONS_PREFIX)
+
+    async def judge(entry: ListEntry) -> str | None:
+        data = await refs.read(entry.key)
+        if data is None:
+            return None  # deleted meanwhile
+        try:
+            fields = refs.codec.decode_record(data, entry.key)
+            record = VersionRecord.parse(entry.key, fields, str(fields.get("page_id")))  # its key must name it
+        except IntegrityError:
+            return "damaged"
+        return None if record.artifact_id in pages else "stale"
+
+    judged = await bounded_gather((judge(entry) for entry in entries), concurrency)
+    stale = [entry for entry, verdict in zip(entries, judged, strict=True) if verdict == "stale"]
+    return stale, [entry.key for entry, verdict in zip(entries, judged, strict=True) if verdict == "damaged"]

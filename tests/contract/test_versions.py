@@ -1,8 +1,9 @@
 """Capability: core (issue 28). Versions of a page id in a scope, on every rig: each store of a page id by a bound
 bridge is a new version; ``list_versions`` gives them newest first (the session's, then the user's); the latest is the
 last stored (by a store that began after every other had returned); a crashed store (record written, page not) and
-a stale or damaged record are skipped, never a wrong page; ``delete_page_id`` removes every version; another scope
-never sees one; the latest is found in at most 3 requests, counted below the bridge."""
+a stale or damaged record are skipped, never a wrong page (``fsck`` lists a record without its page, ``gc`` deletes it
+past the grace period, an unreadable one is a problem); ``delete_page_id`` removes every version; another scope never
+sees one; the latest is found in at most 3 requests, counted below the bridge; ``migrate`` carries versions."""
 
 from __future__ import annotations
 
@@ -145,6 +146,14 @@ async def test_a_store_that_crashed_after_its_record_is_skipped(backend: Storage
     assert await bridge.load_page_id("p", 2) is None
     after = await bridge.store_page(page("p", "after"))
     assert [(v.version, v.artifact_id) for v in await bridge.list_versions("p")] == [(3, after), (1, first)]
+    # fsck lists the record without its page; gc deletes it once past the grace period (a store may be in flight).
+    report = await fsck(bridge)
+    assert [v.key for v in report.stale_versions] == [version_key("p", 2)]
+    assert report.problems == []
+    assert (await gc(bridge, grace=timedelta(hours=1))).versions_deleted == []
+    assert (await gc(bridge, grace=timedelta(0))).versions_deleted == [version_key("p", 2)]
+    assert len(await raw_keys(backend, SESSION + versions_prefix("p"))) == 2
+    assert (await fsck(bridge)).stale_versions == []
     assert (loaded := await bridge.load_page_id("p")) is not None
     assert loaded.content == "after"
 
@@ -177,6 +186,9 @@ async def test_a_stale_or_damaged_record_never_gives_a_wrong_page(backend: Stora
         assert [v.artifact_id for v in await bridge.list_versions("p")] == older[::-1], what
         assert await bridge.load_page_id("p", 3) is None, what
         await backend.delete(newest)
+    await backend.put(newest, b"not a record")
+    assert [(p.key, p.kind) for p in (await fsck(bridge)).problems] == [(version_key("p", 3), "corrupt")]
+    await backend.delete(newest)
     # A version whose page was deleted behind tierstore's back: its record is stale, the older one is the latest.
     await backend.delete(SESSION + older[1])
     assert (loaded := await bridge.load_page_id("p")) is not None

@@ -6,7 +6,8 @@ checkpoint that no manifest references and whose checkpoint is not running (no l
 Stray temporary files of killed writers are listed too, and what the store holds that tierstore did not write
 (``foreign``; never touched). Archived pages are reported as archived, not as damaged, and each listed checkpoint
 naming one as needing those pages restored first (``archived_checkpoints``, with the command that does it).
-Artifacts written by ``store_page`` are live pages, never orphans. One damaged object never stops the rest.
+Artifacts written by ``store_page`` are live pages, never orphans; a bound bridge's version records naming no page are
+listed (``stale_versions``), unreadable ones are problems. One damaged object never stops the rest.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from tierstore.clock import Clock
 from tierstore.concurrency import Progress, bounded_gather
 from tierstore.errors import ArchivedPageError, IntegrityError
 from tierstore.maintenance.doctor import require_store
-from tierstore.maintenance.reports import ArchivedCheckpoint, FsckReport, Orphan, Problem, Stray
+from tierstore.maintenance.reports import ArchivedCheckpoint, FsckReport, Orphan, Problem, StaleVersion, Stray
 from tierstore.models import CheckpointEntry
+from tierstore.versions import stale_records
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +113,9 @@ async def fsck(
     for artifact, (checkpoint, entry) in expected.items():
         if artifact not in pages:
             report.problems.append(Problem(artifact, "missing", f"page {entry.page_id!r} of {checkpoint}"))
+    stale, damaged_records = await stale_records(refs, pages, concurrency)
+    report.stale_versions = [StaleVersion(e.key, e.last_modified) for e in sorted(stale, key=lambda e: e.key)]
+    report.problems.extend(Problem(key, "corrupt", "version record cannot be read") for key in damaged_records)
     report.strays = sorted((Stray(e.key, e.size, e.last_modified) for e in await refs.strays()), key=lambda s: s.name)
     report.foreign = await refs.foreign()
     report.archived.sort()

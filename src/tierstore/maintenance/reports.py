@@ -50,6 +50,15 @@ class ArchivedCheckpoint:
     """The command that restores them."""
 
 
+@dataclass(frozen=True, slots=True)
+class StaleVersion:
+    """A version record whose page is not there (:mod:`tierstore.versions`): a store that crashed or is still
+    running, or a version deleted before its record. Readers skip it; ``gc`` deletes it past the grace period."""
+
+    key: str
+    last_modified: datetime | None
+
+
 @dataclass
 class FsckReport:
     """What ``fsck`` found; ``ok`` when it found no problem."""
@@ -67,6 +76,8 @@ class FsckReport:
     """What the store holds that tierstore did not write (the local-disk store: paths relative to its root): left
     untouched, never an error."""
     archived_checkpoints: list[ArchivedCheckpoint] = field(default_factory=list)
+    stale_versions: list[StaleVersion] = field(default_factory=list)
+    """Version records of a bound bridge's scope naming no page: not problems (readers skip them)."""
     """Listed checkpoints naming archived pages (found when ``verify`` reads them): each restores once those pages
     are restored; a notice, not a problem."""
 
@@ -100,6 +111,8 @@ class GcReport:
     unreadable_manifests: list[str] = field(default_factory=list)
     """Manifests that could not be read: what they reference is unknown, so no orphan was looked for (fsck names
     them; deleting such a checkpoint lets gc go on)."""
+    versions_deleted: list[str] = field(default_factory=list)
+    """Version records naming no page, older than the grace period (fsck's ``stale_versions``)."""
 
 
 @dataclass
