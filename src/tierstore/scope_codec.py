@@ -4,19 +4,23 @@ Contract: :class:`ScopedCodec` is the bridge's :class:`~tierstore.codec.Codec` f
 (:class:`~tierstore.artifacts.scoped.PrefixedBackend`, whose keys are the scope's prefix plus the key the layers
 above name). Every page frame and record it makes or checks, and a page's object metadata (``aid``), name the whole
 key in the store, so a copy of one scope's object into another's prefix fails verification with IntegrityError.
-Manifests stay bound to their checkpoint id, which is inside the manifest and so not the prefix's to change (a
-manifest copied into another scope names artifacts that scope does not hold, or holds bound to other keys: its
-restore fails). :func:`bound_key` is the key a frame names, for any codec. A module of its own so that the protocol
-(which checks ``aid`` in its reuse proofs) and the artifacts both use it without importing each other.
+A manifest's frame names the whole key too (its body keeps the checkpoint id), so a manifest copied into another
+scope is IntegrityError wherever it is read there (restore, ``get_checkpoint_manifest``, ``fsck``). chuk's plain
+JSON pages carry no key at all; a scope never holds one (only the root has pages written before tierstore), so in a
+scope one is IntegrityError too. :func:`bound_key` is the key a frame names, for any codec. A module of its own so
+that the protocol (which checks ``aid`` in its reuse proofs) and the artifacts both use it without importing each
+other.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tierstore.codec import Buffer, Codec, Compression, Encoded, Frame, Header, PreparedPage, pages as _pages
+from tierstore.chuk import legacy_json
+from tierstore.codec import Buffer, Codec, Compression, Encoded, Frame, Header, PreparedPage, documents, pages as _pages
 from tierstore.enums import StorageTier
-from tierstore.models import MemoryPage
+from tierstore.errors import IntegrityError
+from tierstore.models import CheckpointManifest, MemoryPage
 
 
 class ScopedCodec(Codec):
@@ -47,15 +51,33 @@ class ScopedCodec(Codec):
         return super().encode_page(page, self.prefix + key)
 
     def decode_page(self, data: Buffer, key: str | None) -> tuple[MemoryPage, str | None]:
-        """:meth:`Codec.decode_page` of a frame bound to the whole key."""
+        """:meth:`Codec.decode_page` of a frame bound to the whole key (never chuk's unbound JSON)."""
+        self._framed(data, key)
         return super().decode_page(data, self._bound(key))
 
     async def decode_page_off_loop(self, data: Buffer, key: str, *, bound: bool) -> tuple[MemoryPage, str | None]:
-        """:meth:`Codec.decode_page_off_loop` of a frame bound to the whole key."""
+        """:meth:`Codec.decode_page_off_loop` of a frame bound to the whole key (never chuk's unbound JSON)."""
+        self._framed(data, key)
         return await super().decode_page_off_loop(data, self.prefix + key, bound=bound)
 
+    def _framed(self, data: Buffer, key: str | None) -> None:
+        if legacy_json.looks_like_json(data):
+            where = f"{self.prefix}{key or ''}"
+            raise IntegrityError(
+                f"{where} holds a plain JSON page, bound to no key: a scope holds only frames", key=key
+            )
+
+    def encode_manifest(self, manifest: CheckpointManifest) -> Encoded:
+        """:meth:`Codec.encode_manifest`, its frame bound to the whole key."""
+        return documents.encode_manifest(manifest, self.prefix + manifest.checkpoint_id)
+
+    def decode_manifest(self, data: Buffer, key: str | None) -> CheckpointManifest:
+        """:meth:`Codec.decode_manifest` of a frame bound to the whole key."""
+        return documents.decode_manifest(data, key, self._bound(key))
+
     def verified_checksum(self, data: Buffer, key: str | None) -> str:
-        """:meth:`Codec.verified_checksum` of a frame bound to the whole key."""
+        """:meth:`Codec.verified_checksum` of a frame bound to the whole key (never chuk's unbound JSON)."""
+        self._framed(data, key)
         return super().verified_checksum(data, self._bound(key))
 
     def object_metadata(

@@ -198,6 +198,21 @@ async def test_an_object_copied_into_another_scope_fails_verification(backend: S
         with pytest.raises(IntegrityError):
             await reader.get_metadata(artifact)
         await backend.delete(target + artifact)
+    # a manifest copied across scopes names its whole key too; chuk's plain JSON names none, so no scope reads one
+    checkpoint = await alice.checkpoint([text_page("alice's checkpoint")], name="alice's")
+    manifest = await backend.get(scope_prefix("alice", "s1") + checkpoint)
+    assert manifest is not None
+    await backend.put(scope_prefix("bob", "s1") + checkpoint, bytes(manifest))
+    with pytest.raises(IntegrityError):
+        await bob.get_checkpoint_manifest(checkpoint)
+    with pytest.raises(IntegrityError):
+        await bob.restore_checkpoint(checkpoint)
+    plain = "mem_L3_999999"
+    await backend.put(scope_prefix("alice", "s1") + plain, text_page("chuk's JSON").model_dump_json().encode())
+    with pytest.raises(IntegrityError):
+        await alice.load_page(plain)
+    with pytest.raises(IntegrityError):
+        await alice.get_metadata(plain)
 
 
 async def test_the_roots_maintenance_leaves_scoped_keys_alone(backend: StorageBackend) -> None:

@@ -27,6 +27,7 @@ from tierstore.codec import Codec
 from tierstore.errors import IntegrityError, InvalidInputError
 from tierstore.models import MemoryPage, PageMetadata
 from tierstore.protocol import Guard, References
+from tierstore.scope_codec import ScopedCodec
 from tierstore.validate import clip
 
 if TYPE_CHECKING:
@@ -111,8 +112,8 @@ class Places:
                 described = await place.artifacts.describe(key)
             except IntegrityError:
                 data = await place.artifacts.read(key)
-                if data is None or not legacy_json.looks_like_json(data):
-                    raise
+                if data is None or not legacy_json.looks_like_json(data) or isinstance(place.codec, ScopedCodec):
+                    raise  # a scope holds no plain JSON page (tierstore.scope_codec)
                 return legacy_json.describe_json_page(data, key)
             if described is not None:
                 return None if index and await self._deleted_before(index, key) else described

@@ -16,15 +16,17 @@ from tierstore.errors import IntegrityError
 from tierstore.models import CheckpointManifest
 
 
-def encode_manifest(manifest: CheckpointManifest) -> Encoded:
-    """The frame of ``manifest``, bound to its checkpoint id."""
+def encode_manifest(manifest: CheckpointManifest, bound: str | None = None) -> Encoded:
+    """The frame of ``manifest``, bound to its checkpoint id (``bound``: to that key instead, the whole key in the
+    store of a scope's manifest)."""
     body = manifest.model_dump_json().encode()
-    return frame("manifest", document_header("manifest", manifest.checkpoint_id, body), b"", body, 0)
+    return frame("manifest", document_header("manifest", bound or manifest.checkpoint_id, body), b"", body, 0)
 
 
-def decode_manifest(data: Buffer, key: str | None) -> CheckpointManifest:
-    """The manifest stored under ``key`` (None: wherever it is), verified."""
-    decoded = of_kind(decode_frame(data, key), "manifest")
+def decode_manifest(data: Buffer, key: str | None, bound: str | None = None) -> CheckpointManifest:
+    """The manifest stored under ``key`` (None: wherever it is), verified (``bound``: its frame names that key, the
+    whole key of a scope's manifest, and its checkpoint id is ``key``)."""
+    decoded = of_kind(decode_frame(data, bound or key), "manifest")
     try:
         manifest = CheckpointManifest.model_validate_json(bytes(decoded.body))
     except ValidationError as exc:

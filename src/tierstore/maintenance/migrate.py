@@ -90,7 +90,7 @@ async def migrate(
             progress(done, total)
 
     for place in places:
-        await _migrate_place(place, report, codec, concurrency, tick)
+        await _migrate_place(place, report, concurrency, tick)
     return report
 
 
@@ -121,11 +121,9 @@ async def _scopes(source: StorageBackend, destination: StorageBackend, codec: Co
     ]
 
 
-async def _migrate_place(
-    place: _Place, report: MigrateReport, manifest_codec: Codec, concurrency: int, tick: Progress
-) -> None:
+async def _migrate_place(place: _Place, report: MigrateReport, concurrency: int, tick: Progress) -> None:
     """Copy what the source holds in one place: pages and records, then each checkpoint all of whose pages are there
-    (a manifest is bound to its checkpoint id, in a scope too: ``manifest_codec`` verifies it)."""
+    (each verified by the place's codec: a scope's frames, manifests too, name their whole key)."""
     source, destination, prefix = place.source, place.destination, place.prefix
     present: set[str] = set()
 
@@ -157,14 +155,14 @@ async def _migrate_place(
             data = await source.get(key)
             if data is None:
                 return
-            manifest = manifest_codec.decode_manifest(data, key)
+            manifest = place.codec.decode_manifest(data, key)
         except IntegrityError as exc:
             report.problems.append(Problem(prefix + key, "corrupt", str(exc)))
             return
         if any(e.artifact_id not in present for e in manifest.pages):
             report.incomplete_checkpoints.append(prefix + key)
             return
-        copied = await copy(key, manifest_codec)
+        copied = await copy(key, place.codec)
         if copied:
             report.checkpoints_copied += 1
         elif copied is False:
