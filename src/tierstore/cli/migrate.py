@@ -29,6 +29,7 @@ HINTS = {
     "archived": "not copied: `tierstore restore ID` each, then run migrate again",
     "incomplete_checkpoints": "not copied: some of their pages could not be copied",
     "repaired": "did not verify at the destination: replaced by the source's verified copy",
+    "erasing": "scopes being erased at the source, not copied: finish `tierstore users rm` / `sessions rm` there",
 }
 
 
@@ -56,7 +57,7 @@ async def run(inv: Invocation) -> int:
                 concurrency=inv.settings.concurrency,
                 progress=bar,
             )
-    code = 1 if report.problems or report.archived or report.incomplete_checkpoints else 0
+    code = 1 if report.problems or report.archived or report.incomplete_checkpoints or report.erasing else 0
     if inv.json:
         print_json({"source": source_url, "destination": destination_url, **to_plain(report)})
         return code

@@ -5,7 +5,10 @@ after. A copy already at the destination is read and verified against the source
 there, so an interrupted migration resumes and a re-run finds damage: a copy that does not verify (a flipped bit,
 truncated, unreadable) is replaced by the source's verified one and reported as repaired; one that verifies but
 holds another object is a conflict, reported and left alone. A manifest is copied only once all its artifacts are
-there, so the destination never lists a half-copied checkpoint.
+there, so the destination never lists a half-copied checkpoint. A scope being erased at the source (an erasing
+tomb in it or in its user's scope: ``delete_user`` / ``delete_session`` under way, or one that stopped and waits to
+be resumed) is not copied at all, nor its registry record: an erasure asked for never comes back at the destination.
+The report names it (``erasing``); finish the erasure at the source.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from tierstore.errors import ArchivedPageError, ConflictError, IntegrityError
 from tierstore.maintenance.doctor import require_storage_backend, require_store
 from tierstore.maintenance.fsck import listed
 from tierstore.maintenance.reports import MigrateReport, Problem
+from tierstore.protocol.records import is_erasing_tomb
 from tierstore.scope_codec import ScopedCodec
 from tierstore.scope_records import RECORD_PREFIX
 from tierstore.scopes import SEGMENT_LENGTH
@@ -44,6 +48,16 @@ class _Place:
     pages: list[str]
     records: list[str]
     checkpoints: list[str]
+    erasing: bool = False
+    """An erasing tomb is in the scope (``tierstore.protocol.erasure``)."""
+
+
+def _registry_of_any(key: str, prefixes: list[str]) -> bool:
+    """Is ``key`` the registry record of the scope at one of ``prefixes`` or of a scope nested in one?"""
+    if not key.startswith(RECORD_PREFIX):
+        return False
+    named = "u-" + key[len(RECORD_PREFIX) :].replace(".", ".s-", 1) + "."  # scope_{U}.{S} names u-{U}.s-{S}.
+    return any(named.startswith(prefix) for prefix in prefixes)
 
 
 async def migrate(
@@ -79,7 +93,11 @@ async def migrate(
         records,
         [e.key for e in await listed(source, ids.CHECKPOINT_PREFIX)],
     )
-    places = [root, *(await _scopes(source, destination, codec))]
+    scoped = await _scopes(source, destination, codec)
+    erasing = sorted(place.prefix for place in scoped if place.erasing)
+    report.erasing = erasing
+    places = [root, *(place for place in scoped if not any(place.prefix.startswith(e) for e in erasing))]
+    root.records[:] = [key for key in root.records if not _registry_of_any(key, erasing)]
     total = sum(len(p.pages) + len(p.records) + len(p.checkpoints) for p in places)
     done = 0
 
@@ -97,12 +115,15 @@ async def migrate(
 async def _scopes(source: StorageBackend, destination: StorageBackend, codec: Codec) -> list[_Place]:
     """Every scope the source holds keys in, from one listing of the scoped keys."""
     found: dict[str, tuple[list[str], list[str], list[str]]] = {}
+    erasing: set[str] = set()
     for entry in await listed(source, "u-"):
         match = _SCOPE.match(entry.key)
         if match is None:
             continue
         pages, records, checkpoints = found.setdefault(match.group(0), ([], [], []))
         tail = entry.key[match.end() :]
+        if is_erasing_tomb(tail):
+            erasing.add(match.group(0))
         if tail.startswith(ids.PAGE_PREFIX):
             pages.append(tail)
         elif (tail.startswith(ids.TOMB_PREFIX) and tail.endswith("_d")) or tail.startswith(VERSIONS_PREFIX):
@@ -116,6 +137,7 @@ async def _scopes(source: StorageBackend, destination: StorageBackend, codec: Co
             PrefixedBackend(destination, prefix),
             ScopedCodec(codec.compression, prefix),
             *listing,
+            erasing=prefix in erasing,
         )
         for prefix, listing in sorted(found.items())
     ]

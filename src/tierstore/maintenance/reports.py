@@ -129,6 +129,8 @@ class MigrateReport:
     incomplete_checkpoints: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
     """Copies at the destination that did not verify, replaced by the source's (counted in ``copied`` too)."""
+    erasing: list[str] = field(default_factory=list)
+    """Key prefixes of scopes being erased at the source: nothing of them (nor of scopes nested in them) was copied."""
 
 
 CheckResult = Literal["ok", "denied", "failed", "unavailable", "not tried", "skipped"]

@@ -1,0 +1,53 @@
+"""migrate never carries a scope being erased (issue 28): an erasure asked for at the source, finished or not, never
+comes back at the destination (``src/tierstore/maintenance/migrate.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tierstore import ArtifactsBridge, InMemoryBackend, MemoryPage, Modality, Store
+from tierstore.maintenance import migrate
+from tierstore.scopes import scope_prefix
+
+
+def _page(content: str) -> MemoryPage:
+    return MemoryPage(page_id=content, modality=Modality.TEXT, content=content)
+
+
+@pytest.mark.parametrize("erasing", ["session", "user"])
+def test_a_scope_being_erased_is_not_copied_and_the_report_names_it(erasing: str) -> None:
+    async def scenario() -> None:
+        source = InMemoryBackend()
+        alice = ArtifactsBridge(source, user_id="alice", session_id="s1")
+        await alice.store_page(_page("alice's"))
+        await alice.store_page(_page("alice's shared"), scope="user")
+        await alice.checkpoint([_page("alice's checkpoint")], name="c")
+        bob = ArtifactsBridge(source, user_id="bob", session_id="s1")
+        kept = await bob.store_page(_page("bob's"))
+        # an erasure that stopped after its first step (E1): its erasing tomb is all it wrote
+        stopped = alice if erasing == "session" else Store(source).bridge(user_id="alice")
+        await stopped.references("test").write_tomb("erasing", [])
+
+        destination = InMemoryBackend()
+        report = await migrate(source, destination)
+        prefix = scope_prefix("alice", "s1") if erasing == "session" else scope_prefix("alice")
+        assert report.erasing == [prefix]
+        assert report.problems == []
+        left = [entry.key async for entry in destination.list(prefix)]
+        assert left == [], f"migrate copied {left} of a scope being erased"
+        users = {(u.user_id, u.sessions) for u in await Store(destination).users()}
+        assert ("bob", 1) in users
+        if erasing == "user":
+            assert all(user != "alice" for user, _ in users)
+        else:
+            sessions = [s.session_id for s in await Store(destination).sessions("alice")]
+            assert sessions == []
+            shared = ArtifactsBridge(destination, user_id="alice", session_id="s2")
+            assert [p.page_id for p in [await shared.load_page(k) for k in await shared.list_pages()] if p] == [
+                "alice's shared"
+            ]
+        assert (await ArtifactsBridge(destination, user_id="bob", session_id="s1").load_page(kept)) is not None
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
