@@ -113,3 +113,27 @@ def test_each_rule_refuses_with_a_typed_error_naming_it(value: object, says: str
     assert isinstance(refused.value, ValueError)
     assert str(refused.value).startswith(kind)
     assert says in str(refused.value)
+
+
+class _Disguised(str):
+    """A str subclass whose own methods hide what it holds."""
+
+    def __iter__(self) -> Any:
+        return iter("abc")
+
+    def __contains__(self, _item: object) -> bool:
+        return False
+
+    def __eq__(self, _other: object) -> bool:
+        return False
+
+    __hash__ = str.__hash__
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_str_subclass_is_checked_by_what_it_holds_and_comes_back_a_plain_str(kind: Any) -> None:
+    with pytest.raises(InvalidInputError):
+        check_scope_id(_Disguised("../etc\x00/x"), kind)
+    accepted = check_scope_id(_Disguised("alice"), kind)
+    assert type(accepted) is str
+    assert str.__eq__(accepted, "alice")
