@@ -62,7 +62,10 @@ def check_scope_id(value: Any, kind: ScopeKind) -> str:
     InvalidInputError saying what is wrong. The module docstring gives the rules and why."""
     if not isinstance(value, str):
         raise InvalidInputError(f"{kind} must be a str, not {type(value).__name__}")
-    value = str.__str__(value)  # a subclass's own text, as a plain str: no method of the caller's checks it
+    return _checked(str.__str__(value), kind)  # a subclass's own text, as a plain str: none of its methods checks it
+
+
+def _checked(value: str, kind: ScopeKind) -> str:
     if not value:
         raise InvalidInputError(f"{kind} must not be empty")
     for char in value:
