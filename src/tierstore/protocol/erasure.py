@@ -52,10 +52,13 @@ agent's, which lives as long as its agent) ends the call with :class:`~tierstore
 written faster than it can be emptied (more than :data:`ROUNDS` listings in a row find new objects). The scope then
 stays erasing: its checkpoints are refused, and the next call resumes it.
 
-Two erasures of one scope at once each write their own tomb, and each ends (E5) by deleting the erasing tombs of its
-last listing, the other's too: the one finishing first did a whole erasure after the other began, so the other's
-request is fulfilled; before each deletion an erasure checks that its own tomb is still there, and ends when it is
-not (another call finished it). A crashed erasure's tomb is such a tomb: the next call deletes it at its E5.
+Two erasures at once (of one scope, or of a user and one of its sessions) each write their own tomb in each scope
+they erase, and each ends (E5) by deleting the erasing tombs of its last listing, the other's too. So an erasure never
+takes its own tomb's absence as another's success (a session's erasure is not its user's): before each deletion it
+checks that its tombs are all still there, and writes a scope's again where one is gone (E1), waits for that scope's
+leases (E2) and lists again, so it deletes nothing a checkpoint begun while the scope was unmarked could be writing
+without having waited for it first. Each erasure ends after its own E5, so this re-marking ends too. A crashed
+erasure's tomb is one of these: the next call deletes it at its E5.
 """
 
 from __future__ import annotations
@@ -125,10 +128,6 @@ class Erased:
     resumed: bool = False
 
 
-class _Gone(Exception):
-    """This erasure's own tomb is gone: another erasure of the scope finished it."""
-
-
 @dataclass(slots=True)
 class _Scope:
     prefix: str
@@ -170,16 +169,12 @@ class _Erasure:
         await self._mark(self.prefix)  # E1
         for scope in sorted({self._scope_of(e.key) for e in await self._listed()} - {self.prefix}):
             await self._mark(scope)
-        try:
-            for marked in list(self.scopes.values()):  # E2
-                await self._wait_for_leases(marked)
-            await self._clear()  # E3
-            logger.info("erasure of %s: waiting %s for stores in flight to land", self.prefix, self.settle)
-            await self.sleep(self.settle.total_seconds())  # E4
-            await self._clear()
-        except _Gone:
-            logger.info("erasure of %s: its tomb is gone, another erasure of the scope finished it", self.prefix)
-            return self.report
+        for marked in list(self.scopes.values()):  # E2
+            await self._wait_for_leases(marked)
+        await self._clear()  # E3
+        logger.info("erasure of %s: waiting %s for stores in flight to land", self.prefix, self.settle)
+        await self.sleep(self.settle.total_seconds())  # E4
+        await self._clear()
         # E5: the tombs (sessions' before the user's), then the registry records, last.
         tombs = sorted(self.erasing_tombs, key=len, reverse=True)
         await self.backend.delete_many(tombs)
@@ -267,16 +262,27 @@ class _Erasure:
             }
             for prefix in sorted(lease_scopes - set(new)):
                 waited |= await self._wait_for_leases(self.scopes[prefix])
-            if waited:
+            if waited or await self._marked_again():
                 continue  # what those checkpoints did since is in the next listing
             await self._delete(rest)
         raise InUseError(self.prefix, "writers still storing into the scope being erased (it stays erasing)")
 
-    async def _delete(self, keys: Iterable[str]) -> None:
-        """Delete ``keys``, manifests first; first checking this erasure's own tombs are still there."""
-        for scope in self.scopes.values():
+    async def _marked_again(self) -> bool:
+        """Whether a tomb of this erasure was gone (another erasure's E5 took it), and so written again (E1) and that
+        scope's leases waited for (E2): what was listed before must then be listed again."""
+        again = False
+        for prefix, scope in list(self.scopes.items()):
             if await self.backend.head(scope.tomb) is None:
-                raise _Gone
+                logger.info(
+                    "erasure of %s: its tomb in %s was deleted by another erasure: marked again", self.prefix, prefix
+                )
+                del self.scopes[prefix]
+                await self._wait_for_leases(await self._mark(prefix))
+                again = True
+        return again
+
+    async def _delete(self, keys: Iterable[str]) -> None:
+        """Delete ``keys``, manifests first (this erasure's tombs were just found there, :meth:`_marked_again`)."""
         ordered = sorted(keys, key=lambda key: not key[len(self._scope_of(key)) :].startswith(ids.CHECKPOINT_PREFIX))
         manifests = [key for key in ordered if key[len(self._scope_of(key)) :].startswith(ids.CHECKPOINT_PREFIX)]
         if manifests:
