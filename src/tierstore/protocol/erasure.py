@@ -3,11 +3,12 @@ and registry record under a scope's key prefix goes, safely against checkpoints 
 the same time. :func:`erase_scope` does it for any prefix; :func:`erase_user` and :func:`erase_session` name the
 prefix and registry records of a user (all their sessions too, nested under its prefix) or of one session.
 
-Everything under a scope's prefix is tierstore's (scoped keys are only ever written by tierstore), so the whole
-prefix is listed and deleted; nothing outside it is ever touched, but the scope's registry records (``scope_{U}``,
-``scope_{U}.{S}`` at the root) at the very end. A user's prefix holds its shared scope and, nested under it, each of
-its sessions' scopes (``u-{U}.s-{S}.``): each is a scope of the protocol of its own (its own leases, tombs,
-manifests), so each gets its own erasing tomb before anything in it is deleted.
+The whole prefix is listed, and what tierstore writes in a scope (pages, manifests, leases, tombs, version records)
+is deleted; a key of any other shape (a user's file in the store's directory) or one the store refuses to delete as
+not tierstore's is left and reported (``Erased.foreign``). Nothing outside the prefix is ever touched, but the
+scope's registry records (``scope_{U}``, ``scope_{U}.{S}`` at the root) at the very end. A user's prefix holds its
+shared scope and, nested under it, each of its sessions' scopes (``u-{U}.s-{S}.``): each is a scope of the protocol
+of its own (its own leases, tombs, manifests), so each gets its own erasing tomb before anything in it is deleted.
 
 The steps, for the prefix and for each scope nested in it as it is first listed:
 
@@ -73,11 +74,12 @@ from typing import Final
 from tierstore import ids
 from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.clock import SYSTEM_CLOCK, Clock
-from tierstore.errors import InUseError, InvalidInputError
+from tierstore.errors import IntegrityError, InUseError, InvalidInputError
 from tierstore.protocol.records import DEFAULT_LEASE_TTL, is_erasing_tomb
 from tierstore.protocol.references import References
 from tierstore.scope_codec import ScopedCodec
 from tierstore.scopes import SEGMENT_LENGTH, check_scope_id, scope_prefix, segment
+from tierstore.versions import VERSIONS_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +128,9 @@ class Erased:
     records: list[str] = field(default_factory=list)
     waited_for: int = 0
     resumed: bool = False
+    foreign: list[str] = field(default_factory=list)
+    """Keys under the prefix that tierstore never writes there (a user's file in the store's directory), or that the
+    store refused to delete as not tierstore's (a directory with files in it): left as they were."""
 
 
 @dataclass(slots=True)
@@ -186,6 +191,19 @@ class _Erasure:
         self.report.scopes = sorted(self.scopes)
         logger.info("erasure of %s: done, %d objects deleted", self.prefix, self.report.deleted)
         return self.report
+
+    def _tierstores(self, key: str) -> bool:
+        """Is ``key`` one tierstore writes in a scope (a page, manifest, lease, tomb or version record) and one the
+        store has not refused to delete as another's? Anything else is left, and reported as foreign."""
+        tail = key[len(self._scope_of(key)) :]
+        ours = bool(ids.parse_artifact_id(tail)) or ids.is_checkpoint_id(tail)
+        ours = ours or tail.startswith((ids.INTENT_PREFIX, ids.TOMB_PREFIX, VERSIONS_PREFIX))
+        if not ours or key in self.report.foreign:
+            if key not in self.report.foreign:
+                logger.warning("erasure of %s: %s is not tierstore's, left as it is", self.prefix, key)
+                self.report.foreign.append(key)
+            return False
+        return True
 
     def _scope_of(self, key: str) -> str:
         """The scope a key under the prefix belongs to: a session's nested under a user's prefix, or the prefix."""
@@ -249,7 +267,7 @@ class _Erasure:
         for _ in range(ROUNDS):
             entries = await self._listed()
             self.erasing_tombs = [e.key for e in entries if is_erasing_tomb(e.key[len(self._scope_of(e.key)) :])]
-            rest = [e.key for e in entries if e.key not in set(self.erasing_tombs)]
+            rest = [e.key for e in entries if e.key not in set(self.erasing_tombs) and self._tierstores(e.key)]
             if not rest:
                 return
             new = sorted({self._scope_of(key) for key in rest} - set(self.scopes))
@@ -285,12 +303,24 @@ class _Erasure:
         """Delete ``keys``, manifests first (this erasure's tombs were just found there, :meth:`_marked_again`)."""
         ordered = sorted(keys, key=lambda key: not key[len(self._scope_of(key)) :].startswith(ids.CHECKPOINT_PREFIX))
         manifests = [key for key in ordered if key[len(self._scope_of(key)) :].startswith(ids.CHECKPOINT_PREFIX)]
-        if manifests:
-            await self.backend.delete_many(manifests)
-        others = ordered[len(manifests) :]
-        if others:
-            await self.backend.delete_many(others)
-        self.report.deleted += len(ordered)
+        for batch in (manifests, ordered[len(manifests) :]):
+            if batch:
+                await self._delete_batch(batch)
+
+    async def _delete_batch(self, keys: list[str]) -> None:
+        try:
+            await self.backend.delete_many(keys)
+        except IntegrityError:  # one the store refuses as not tierstore's (on disk, a directory with files in it)
+            for key in keys:
+                try:
+                    await self.backend.delete(key)
+                except IntegrityError:
+                    self.report.foreign.append(key)
+                    logger.warning("erasure of %s: the store refused to delete %s as not tierstore's", self.prefix, key)
+                    continue
+                self.report.deleted += 1
+            return
+        self.report.deleted += len(keys)
 
 
 async def erase_scope(
