@@ -111,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(args: argparse.Namespace) -> int:
     try:
         invocation = Invocation(args, load_settings())
+        _ = invocation.user_id, invocation.session_id  # every command refuses a bad --user/--session before any I/O
         code: int = asyncio.run(args.run(invocation))
     except TierstoreError as exc:
         return _fail(args, exc)

@@ -70,13 +70,15 @@ class Invocation:
     @property
     def user_id(self) -> str | None:
         """The user the command is bound to: ``--user``, else ``TIERSTORE_USER_ID``; checked (InvalidInputError)."""
-        user = getattr(self.args, "user", None) or self.settings.user_id
+        user = getattr(self.args, "user", None)  # given, even empty (refused), it wins over the settings
+        user = self.settings.user_id if user is None else user
         return None if user is None else check_scope_id(user, "user id")
 
     @property
     def session_id(self) -> str | None:
         """The session the command is bound to: ``--session``, else ``TIERSTORE_SESSION_ID``; checked."""
-        session = getattr(self.args, "session", None) or self.settings.session_id
+        session = getattr(self.args, "session", None)
+        session = self.settings.session_id if session is None else session
         return None if session is None else check_scope_id(session, "session id")
 
     def bridge(self, backend: StorageBackend | None = None) -> ArtifactsBridge:

@@ -1,0 +1,51 @@
+"""Every command checks ``--user`` / ``--session`` before any I/O, as ``ArtifactsBridge`` checks its ids (issue 28):
+an empty value is refused, never read as "no scope" (the root) or as "use TIERSTORE_USER_ID", and a command that
+binds no bridge (``users``, ``doctor``) refuses a bad one too."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+
+from tests.environment import environment
+from tierstore.cli import exit_codes
+from tierstore.cli.app import main
+
+COMMANDS = [
+    ["ls"],
+    ["ls", "-l"],
+    ["show", "mem_L3_1"],
+    ["rm", "mem_L3_1"],
+    ["tier", "mem_L3_1", "L4"],
+    ["checkpoints", "list"],
+    ["fsck"],
+    ["gc"],
+    ["doctor"],
+    ["users"],
+    ["sessions"],
+]
+BAD = [("--user", "", "user id must not be empty"), ("--session", "", "session id must not be empty")]
+BAD += [("--user", "a/b", "path separator"), ("--session", "..", "must not be '..'")]
+
+
+def _cli(*argv: str, **env: str) -> tuple[int, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with environment(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue() + err.getvalue()
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_a_bad_or_empty_scope_flag_is_refused_before_any_io(command: list[str], tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    for flag, value, says in BAD:
+        code, text = _cli(*command, "--url", str(store), flag, value, TIERSTORE_USER_ID="alice")
+        assert code == exit_codes.USAGE, (command, flag, value, text)
+        assert says in text, text
+    assert not store.exists(), "a refused command touched the store"
