@@ -4,6 +4,7 @@ binds no bridge (``users``, ``doctor``) refuses a bad one too."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.environment import environment
+from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage, Modality
 from tierstore.cli import exit_codes
 from tierstore.cli.app import main
 
@@ -49,3 +51,18 @@ def test_a_bad_or_empty_scope_flag_is_refused_before_any_io(command: list[str], 
         assert code == exit_codes.USAGE, (command, flag, value, text)
         assert says in text, text
     assert not store.exists(), "a refused command touched the store"
+
+
+def test_rm_as_a_session_refuses_a_shared_page_its_users_checkpoint_uses(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    user = ArtifactsBridge(FileSystemBackend(store), user_id="alice")
+    page = MemoryPage(page_id="prefs", modality=Modality.TEXT, content="kept by the user's checkpoint")
+    checkpoint = asyncio.run(user.checkpoint([page], name="prefs"))
+    manifest = asyncio.run(user.get_checkpoint_manifest(checkpoint))
+    assert manifest is not None
+    shared = manifest.pages[0].artifact_id
+    code, text = _cli("rm", shared, "--url", str(store), "--user", "alice", "--session", "s1")
+    assert code == exit_codes.USAGE, text
+    assert f"used by checkpoint {checkpoint}" in text
+    restored = asyncio.run(ArtifactsBridge(FileSystemBackend(store), user_id="alice").restore_checkpoint(checkpoint))
+    assert [p.content for p in restored] == [page.content]

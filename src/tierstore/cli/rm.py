@@ -2,7 +2,8 @@
 
 Contract: all ids are checked before anything is deleted: a missing one is ``ObjectNotFoundError`` (exit 5), and one
 that a listed checkpoint uses is refused (exit 2) with the checkpoint to delete instead, so ``rm`` never breaks a
-checkpoint it can see; one that a live lease names or wrote (a running chuk agent's page, or a checkpoint's being
+checkpoint it can see (a session's command also sees its user's checkpoints, which may use the shared pages it can
+delete); one that a live lease names or wrote (a running chuk agent's page, or a checkpoint's being
 written) is refused too (exit 2), as deleting it would fail that agent's next fault. A damaged page (its metadata
 cannot be read) is deleted like any other.
 """
@@ -10,15 +11,12 @@ cannot be read) is deleted like any other.
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
 
+from tierstore.bridge import ArtifactsBridge
 from tierstore.cli.context import AddCommand, Invocation, artifact_id
 from tierstore.cli.render import print_json
 from tierstore.concurrency import bounded_gather
 from tierstore.errors import IntegrityError, InvalidInputError, ObjectNotFoundError
-
-if TYPE_CHECKING:
-    from tierstore.bridge import ArtifactsBridge
 
 
 def register(add: AddCommand) -> None:
@@ -35,16 +33,12 @@ async def run(inv: Invocation) -> int:
         for key, there in zip(keys, await bounded_gather(map(partial(_exists, bridge), keys), limit), strict=True):
             if not there:
                 raise ObjectNotFoundError(key)
-        checkpoints = await bridge.list_checkpoints()
-        manifests = await bounded_gather(map(bridge.get_checkpoint_manifest, checkpoints), limit)
-        for checkpoint, manifest in zip(checkpoints, manifests, strict=True):
-            used = sorted({e.artifact_id for e in manifest.pages} & set(keys)) if manifest else []
-            if used:
-                raise InvalidInputError(
-                    f"{', '.join(used)}: used by checkpoint {checkpoint}; "
-                    f"`tierstore checkpoints delete {checkpoint}` deletes it with the artifacts only it uses"
-                )
-        await _refuse_leased(bridge, keys, limit)
+        # A session's bridge also deletes its user's shared pages: the user's checkpoints and leases protect those.
+        shared = inv.user_id is not None and inv.session_id is not None
+        user = ArtifactsBridge(bridge.backend, user_id=inv.user_id) if shared else None
+        for protector in (bridge, user) if user is not None else (bridge,):
+            await _refuse_checkpointed(protector, keys, limit)
+            await _refuse_leased(protector, keys, limit)
         for key in keys:
             await bridge.delete_page(key)
     if inv.json:
@@ -53,6 +47,19 @@ async def run(inv: Invocation) -> int:
         for key in keys:
             print(f"deleted {key}")
     return 0
+
+
+async def _refuse_checkpointed(bridge: ArtifactsBridge, keys: list[str], limit: int) -> None:
+    """InvalidInputError for keys a checkpoint ``bridge`` lists uses, naming the checkpoint to delete instead."""
+    checkpoints = await bridge.list_checkpoints()
+    manifests = await bounded_gather(map(bridge.get_checkpoint_manifest, checkpoints), limit)
+    for checkpoint, manifest in zip(checkpoints, manifests, strict=True):
+        used = sorted({e.artifact_id for e in manifest.pages} & set(keys)) if manifest else []
+        if used:
+            raise InvalidInputError(
+                f"{', '.join(used)}: used by checkpoint {checkpoint}; "
+                f"`tierstore checkpoints delete {checkpoint}` deletes it with the artifacts only it uses"
+            )
 
 
 async def _exists(bridge: ArtifactsBridge, key: str) -> bool:
