@@ -17,8 +17,9 @@ version of its page id there. Contract:
   and one GET of the page it names: 3 requests when the newest record's page is there. A record is never trusted:
   a record that is damaged (or copied from another key: its frame names another), whose page is absent (a store in
   flight or crashed, a deleted version), or whose page is not the one it was written for (another checksum or
-  page id) costs its requests and the next older is tried. A page that is there but damaged is IntegrityError, as
-  ``load_page`` says of it, never an older version in its place.
+  page id) costs its requests and the next older is tried; but a damaged record whose version's page is there (a
+  page of the scope says it is that version, one head a page) is IntegrityError, never the version before it. A
+  page that is there but damaged is IntegrityError, as ``load_page`` says of it, never an older version in its place.
 * **Scopes.** A bridge bound to a session and a user reads its session's versions of a page id first, then its
   user's: a page id with a loadable version in the session's scope is loaded from there whatever the user's scope
   holds (the session's copy shadows the shared one; 4 requests for a page id found in the user's scope only).
@@ -171,8 +172,11 @@ class Versions:
                 if page is not None:
                     return page
                 continue
-            for _number, key in await _listed(objects, page_id):
+            for number, key in await _listed(objects, page_id):
                 record = await _record(objects, page_id, key)
+                if record is None and await _damaged(objects, key) and await _stored(objects, page_id, number):
+                    # Its page is there: the latest is that page, and only its record can say so. Not an older one.
+                    raise IntegrityError(f"version record {key} is damaged (`tierstore fsck --repair`)", key=key)
                 page = None if record is None else await _page_of(objects, record)
                 if page is not None:
                     return page
@@ -255,6 +259,30 @@ async def _record(objects: ObjectArtifacts, page_id: str, key: str) -> VersionRe
     except IntegrityError as exc:
         logger.warning("skipping a damaged version record: %s", exc)
         return None
+
+
+async def _damaged(objects: ObjectArtifacts, key: str) -> bool:
+    """Is there an object at ``key`` (a record that cannot be read, not a store still in flight)?"""
+    try:
+        return await objects.backend.head(key) is not None
+    except IntegrityError:
+        return True
+
+
+async def _stored(objects: ObjectArtifacts, page_id: str, version: int) -> bool:
+    """Does a page of the scope say it is ``version`` of ``page_id`` (its ``ver`` metadata)? One head a page:
+    asked only when that version's record is damaged."""
+
+    async def holds(key: str) -> bool:
+        try:
+            info = await objects.backend.head(key)
+        except IntegrityError:
+            return False
+        if info is None or info.metadata.get(_VER) != str(version):
+            return False
+        return await _page_id(objects, key, info.metadata) == page_id
+
+    return any(await bounded_gather((holds(key) for key in await objects.page_keys()), 32))
 
 
 async def _page_of(objects: ObjectArtifacts, record: VersionRecord) -> MemoryPage | None:
@@ -371,7 +399,11 @@ async def _claim(
             version += 1
             continue
         return version
-    raise ConflictError(f"no free version number for page id {clip(page.page_id, 100)!r}")
+    # Not ConflictError: the allocator would take it for the page's key being taken, and try 10,000 keys.
+    raise IntegrityError(
+        f"no version number of page id {clip(page.page_id, 100)!r} can be claimed after {version - 1}: the records "
+        f"there are not tierstore's (`tierstore fsck` names them; delete_page_id clears them)"
+    )
 
 
 async def delete_version(objects: ObjectArtifacts, key: str) -> int | None:
