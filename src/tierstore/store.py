@@ -11,13 +11,16 @@ Contract of :class:`Store`:
 * ``bridge(user_id=, session_id=)`` is a bridge bound to that scope, for reading across scopes explicitly (one bridge
   a scope: nothing mixes them); ``legacy()`` is the unbound bridge of the root, where pages written before scopes
   stay. Ids are checked as everywhere (:func:`tierstore.scopes.check_scope_id`, InvalidInputError), before any I/O.
-* Deleting a user or session (erasure) is a later step of issue 28.
+* ``delete_user(user_id)`` / ``delete_session(user_id, session_id)`` erase a user (its shared scope and every session)
+  or one session: every page, version, checkpoint, lease, tomb and registry record, safely against checkpoints and
+  stores of that scope running meanwhile (:mod:`tierstore.protocol.erasure` argues how and says what waits).
 
 No I/O at construction; ``aclose()`` (or ``async with``) releases the backend's clients.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -31,6 +34,7 @@ from tierstore.codec import Codec, Compression
 from tierstore.concurrency import bounded_gather
 from tierstore.errors import NotSupportedError
 from tierstore.protocol import DEFAULT_LEASE_TTL
+from tierstore.protocol.erasure import Erased, Sleep, erase_session, erase_user
 from tierstore.scope_records import ScopeRecord, is_user_key, read_records, user_key
 from tierstore.scopes import SEGMENT_LENGTH, check_scope_id, segment
 from tierstore.validate import type_name
@@ -83,6 +87,8 @@ class Store:
             backend, compression=compression, concurrency=concurrency, lease_ttl=lease_ttl, clock=clock
         )
         self._codec = Codec(compression)
+        self._lease_ttl = lease_ttl
+        self._clock = clock
 
     def __repr__(self) -> str:
         return f"Store({self.backend!r})"
@@ -157,6 +163,47 @@ class Store:
                 held = sessions.get(session, (0, 0))
                 sessions[session] = (held[0] + 1, held[1] + entry.size)
         return pages, size
+
+    # -- erasure --------------------------------------------------------------------------------------------
+
+    async def delete_user(
+        self, user_id: str | None, *, settle: timedelta | None = None, sleep: Sleep = asyncio.sleep
+    ) -> Erased:
+        """Erase ``user_id`` (None: every session of no user): its shared scope, every session of it, and their
+        registry records (:func:`tierstore.protocol.erasure.erase_user`). It waits for the scope's running
+        checkpoints and, once, for the settle period (``settle``, default: the backend's request deadline times
+        its attempts); ``sleep`` is how it waits. InUseError when a lease stays live (a running agent): the user
+        stays erasing, refusing checkpoints, and a later call resumes. Resumes one that crashed."""
+        return await erase_user(
+            self.backend,
+            user_id,
+            settle=settle,
+            lease_ttl=self._lease_ttl,
+            clock=self._clock,
+            sleep=sleep,
+            concurrency=self._root.concurrency,
+        )
+
+    async def delete_session(
+        self,
+        user_id: str | None,
+        session_id: str,
+        *,
+        settle: timedelta | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> Erased:
+        """Erase one session of ``user_id`` (None: a session of no user) and its registry record, as
+        :meth:`delete_user` does a user's; the user's shared scope and other sessions stay."""
+        return await erase_session(
+            self.backend,
+            user_id,
+            session_id,
+            settle=settle,
+            lease_ttl=self._lease_ttl,
+            clock=self._clock,
+            sleep=sleep,
+            concurrency=self._root.concurrency,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 

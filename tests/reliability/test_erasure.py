@@ -11,26 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Store
+from tests.conftest import Store as Rig
 from tests.contract.conftest import text_page
 from tests.reliability.figures import record
 from tests.reliability.test_interleavings import Journal, Paused
 from tests.soak import scaled
-from tierstore import ArtifactsBridge, ScopeErasingError
+from tierstore import ArtifactsBridge, FileSystemBackend, ScopeErasingError
 from tierstore.backends.base import StorageBackend
+from tierstore.cli.app import main
 from tierstore.clock import ManualClock
-from tierstore.codec import Codec
 from tierstore.maintenance import fsck, gc
-from tierstore.protocol.erasure import erase_scope, erase_session, erase_user, erasing, user_registry_prefix
+from tierstore.protocol.erasure import erase_scope, erase_session, erase_user, erasing
 from tierstore.protocol.records import is_erasing_tomb
-from tierstore.scopes import scope_prefix, segment
+from tierstore.scope_records import session_key, user_key
+from tierstore.scopes import scope_prefix
+from tierstore.store import Store
 
 USERS = ("alice", "bob")
 SESSIONS = ("s1", "s2")
@@ -42,8 +46,7 @@ async def no_wait(seconds: float) -> None:
 
 
 def registry_keys(user: str, session: str | None = None) -> str:
-    key = user_registry_prefix(user)
-    return key if session is None else f"{key}.{segment('session', session)}"
+    return user_key(user) if session is None else session_key(user, session)
 
 
 @dataclass
@@ -67,14 +70,9 @@ async def build(backend: StorageBackend) -> Scene:
 
 
 async def fill_user(backend: StorageBackend, scene: Scene, user: str) -> None:
-    """A user's registry records, and pages and a checkpoint in its shared scope and each of its sessions."""
-    codec = Codec()
-    await backend.put(registry_keys(user), codec.encode_record(registry_keys(user), {"user": user}).data)
+    """Pages and a checkpoint in a user's shared scope and each of its sessions (whose bridges register them)."""
     for session in [None, *SESSIONS]:
         bridge = ArtifactsBridge(backend, user_id=user, session_id=session)
-        if session is not None:
-            key = registry_keys(user, session)
-            await backend.put(key, codec.encode_record(key, {"user": user, "session": session}).data)
         pages = [text_page(f"{user}-{session}-{i}") for i in range(scaled(1))]
         scene.pages[user, session] = [await bridge.store_page(page) for page in pages]
         scene.checkpoints[user, session] = await bridge.checkpoint(pages, name=f"{user}-{session}")
@@ -108,14 +106,16 @@ async def assert_scope_empty(backend: StorageBackend, user: str, session: str | 
     assert not report.in_progress
 
 
-async def test_erasure_leaves_nothing_of_the_scope_and_touches_nothing_else(store: Store, rig: str) -> None:
+async def test_erasure_leaves_nothing_of_the_scope_and_touches_nothing_else(store: Rig, rig: str) -> None:
     backend = store.open()
     try:
         scene = await build(backend)
         before = await keys(backend)
         alice_s1 = scope_prefix("alice", "s1")
 
-        erased = await erase_session(backend, "alice", "s1", sleep=no_wait)
+        handle = Store(backend)
+        erased = await handle.delete_session("alice", "s1", sleep=no_wait)
+        assert [s.session_id for s in await handle.sessions("alice")] == ["s2"]
         assert erased.deleted > 0
         assert erased.records == [registry_keys("alice", "s1")]
         await assert_scope_empty(backend, "alice", "s1")
@@ -125,7 +125,8 @@ async def test_erasure_leaves_nothing_of_the_scope_and_touches_nothing_else(stor
             if (user, session) != ("alice", "s1"):
                 await assert_scope_whole(backend, scene, user, session)
 
-        erased = await erase_user(backend, "alice", sleep=no_wait)
+        erased = await handle.delete_user("alice", sleep=no_wait)
+        assert [u.user_id for u in await handle.users()] == ["bob"]
         assert registry_keys("alice") in erased.records
         for session in [None, *SESSIONS]:
             await assert_scope_empty(backend, "alice", session)
@@ -141,7 +142,7 @@ async def test_erasure_leaves_nothing_of_the_scope_and_touches_nothing_else(stor
         await backend.aclose()
 
 
-async def test_a_checkpoint_into_an_erasing_scope_fails_listing_and_leaving_nothing(store: Store, rig: str) -> None:
+async def test_a_checkpoint_into_an_erasing_scope_fails_listing_and_leaving_nothing(store: Rig, rig: str) -> None:
     """A crashed erasure's tomb (E1 done, nothing more) refuses the scope's checkpoints until the erasure is resumed;
     other scopes checkpoint as before; ``gc`` never prunes the tomb; the resumed erasure ends it."""
     backend = store.open()
@@ -175,7 +176,7 @@ async def test_a_checkpoint_into_an_erasing_scope_fails_listing_and_leaving_noth
         await backend.aclose()
 
 
-async def test_an_erasure_stopped_at_any_storage_call_is_finished_by_the_next(store: Store, rig: str) -> None:
+async def test_an_erasure_stopped_at_any_storage_call_is_finished_by_the_next(store: Rig, rig: str) -> None:
     """An erasure of a user is cancelled before each of its storage calls in turn (every one on memory, a sample
     elsewhere), then erased again: the second finishes it, leaving nothing of the user, no erasing tomb
     and no registry record, and nothing else touched."""
@@ -234,3 +235,34 @@ def test_the_settle_period_is_a_store_page_s_longest_time() -> None:
     assert settle_period(InMemoryBackend(clock=ManualClock())) == LOCAL_SETTLE
     assert is_erasing_tomb("tomb_20261205T000000000000Z_abc_e")
     assert not is_erasing_tomb("tomb_x_d")
+
+
+def test_the_command_line_erases_a_user_and_a_session(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tierstore sessions rm`` and ``users rm`` erase through the store handle; an id is checked before any I/O;
+    a user with nothing stored is erased, saying so; ``users`` with no action still lists."""
+    monkeypatch.delenv("TIERSTORE_USER_ID", raising=False)
+    monkeypatch.delenv("TIERSTORE_SESSION_ID", raising=False)
+    url = ("--url", str(tmp_path), "--settle", "0")
+    scene = asyncio.run(build(FileSystemBackend(tmp_path)))
+    assert main(["sessions", "rm", "s1", "--user", "alice", *url]) == 0
+    assert "erased session s1 of user alice" in capsys.readouterr().out
+    assert main(["users", "rm", "alice", "--json", *url]) == 0
+    erased = json.loads(capsys.readouterr().out)
+    assert erased["user_id"] == "alice"
+    assert registry_keys("alice") in erased["erased"]["records"]
+    assert main(["users", "rm", "carol", *url]) == 0
+    assert "nothing was stored" in capsys.readouterr().out
+    assert main(["users", "rm", "a/b", *url]) == 2
+    assert "InvalidInputError" in capsys.readouterr().err
+    assert main(["users", "--json", "--url", str(tmp_path)]) == 0
+    assert [u["user_id"] for u in json.loads(capsys.readouterr().out)["users"]] == ["bob"]
+
+    async def check() -> None:
+        backend = FileSystemBackend(tmp_path)
+        for session in [None, *SESSIONS]:
+            await assert_scope_empty(backend, "alice", session)
+            await assert_scope_whole(backend, scene, "bob", session)
+
+    asyncio.run(check())

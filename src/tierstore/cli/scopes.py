@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tierstore.cli import erase
 from tierstore.cli.context import AddCommand, Invocation
 from tierstore.cli.render import Column, human_size, print_json, print_table, to_plain
 from tierstore.store import Store
@@ -31,8 +32,11 @@ _SESSIONS = [
 
 def register(add: AddCommand) -> None:
     """Add ``tierstore users`` and ``tierstore sessions`` to the parser."""
-    add("users", run_users, "list the users the store holds pages for, with their sessions, pages and bytes")
-    add("sessions", run_sessions, "list the sessions of --user (default: of no user), with their pages and bytes")
+    users = add("users", run_users, "list the users the store holds pages for, with their sessions, pages and bytes")
+    sessions = add(
+        "sessions", run_sessions, "list the sessions of --user (default: of no user), with their pages and bytes"
+    )
+    erase.add_actions(users, sessions, run_users, run_sessions)  # rm: erase one (tierstore.cli.erase)
 
 
 async def run_users(inv: Invocation) -> int:

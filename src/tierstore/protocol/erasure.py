@@ -78,6 +78,7 @@ from tierstore.errors import IntegrityError, InUseError, InvalidInputError
 from tierstore.protocol.records import DEFAULT_LEASE_TTL, is_erasing_tomb
 from tierstore.protocol.references import References
 from tierstore.scope_codec import ScopedCodec
+from tierstore.scope_records import session_key, user_key
 from tierstore.scopes import SEGMENT_LENGTH, check_scope_id, scope_prefix, segment
 from tierstore.versions import VERSIONS_PREFIX
 
@@ -94,9 +95,6 @@ ROUNDS: Final = 32
 written (InUseError; the scope stays erasing)."""
 POLL: Final = timedelta(seconds=1)
 """How often a live lease is looked at again while an erasure waits for it."""
-REGISTRY_PREFIX: Final = "scope_"
-"""Registry records at the root (``docs/design/scopes.md``): ``scope_{U}`` for a user, ``scope_{U}.{S}`` for a
-session of it."""
 _SESSION_HEAD: Final = "s-"
 
 
@@ -110,11 +108,6 @@ def settle_period(backend: StorageBackend) -> timedelta:
     if not isinstance(deadline, int | float) or not isinstance(attempts, int):
         return LOCAL_SETTLE
     return timedelta(seconds=deadline * attempts)
-
-
-def user_registry_prefix(user_id: str | None) -> str:
-    """The key of a user's registry record, and the prefix of its sessions' (``None``: the sessions of no user)."""
-    return REGISTRY_PREFIX + segment("user", "" if user_id is None else user_id)
 
 
 @dataclass(slots=True)
@@ -379,7 +372,7 @@ async def erase_user(
     return await erase_scope(
         backend,
         prefix,
-        registry=user_registry_prefix(user),
+        registry=user_key(user),  # and, as a prefix, its sessions' records
         settle=settle,
         lease_ttl=lease_ttl,
         patience=patience,
@@ -410,7 +403,7 @@ async def erase_session(
     return await erase_scope(
         backend,
         prefix,
-        registry=user_registry_prefix(user_id) + "." + segment("session", session_id),
+        registry=session_key(user_id, session_id),
         settle=settle,
         lease_ttl=lease_ttl,
         patience=patience,
