@@ -1,4 +1,4 @@
-"""A checkpoint of a session and the erasure of that session, interleaved at their storage calls
+"""A checkpoint of a session and the erasure of that session, or of its user, interleaved at their storage calls
 (:mod:`tierstore.protocol.erasure` argues why no checkpoint of an erased scope survives, nor any listed half-written).
 
 The checkpoint reuses an artifact of an earlier checkpoint of the session and uploads a new page. For each of its
@@ -21,6 +21,8 @@ import random
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from tests.contract.conftest import text_page
 from tests.reliability.figures import record
 from tests.reliability.test_interleavings import (
@@ -36,7 +38,7 @@ from tierstore import ArtifactsBridge, IntegrityError, ScopeErasingError
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.clock import ManualClock
 from tierstore.maintenance import gc
-from tierstore.protocol.erasure import erase_session
+from tierstore.protocol.erasure import erase_session, erase_user
 from tierstore.protocol.records import is_erasing_tomb
 from tierstore.scopes import scope_prefix
 
@@ -45,7 +47,7 @@ LEASE = timedelta(hours=1)
 SCOPE = scope_prefix("alice", "s1")
 
 
-async def _one_schedule(schedule: Schedule) -> tuple[dict[str, int], str]:
+async def _one_schedule(schedule: Schedule, erased: str) -> tuple[dict[str, int], str]:
     """Runs one schedule and checks what must hold after it; the calls each actor made, and how the writer ended."""
     clock = ManualClock()
     memory = InMemoryBackend(clock=clock)
@@ -67,6 +69,17 @@ async def _one_schedule(schedule: Schedule) -> tuple[dict[str, int], str]:
     def start(name: str) -> Any:
         if name == "writer":
             return writer.checkpoint([p.model_copy() for p in pages], name="c2")
+        if erased == "user":  # the session's scope is nested in the user's: marked as it is first listed
+            return erase_user(
+                eraser_store,
+                "alice",
+                settle=timedelta(seconds=10),
+                lease_ttl=LEASE,
+                patience=timedelta(days=1),
+                poll=timedelta(minutes=10),
+                clock=clock,
+                sleep=advance,
+            )
         return erase_session(
             eraser_store,
             "alice",
@@ -133,8 +146,11 @@ def _is_erasing(key: str) -> bool:
     return key.startswith(SCOPE) and is_erasing_tomb(key[len(SCOPE) :])
 
 
-async def test_a_checkpoint_stopped_at_any_call_while_its_session_is_erased_is_never_listed_half_erased() -> None:
-    calls, _ = await _one_schedule((("writer", None), ("other", None)))
+@pytest.mark.parametrize("erased", ["session", "user"])
+async def test_a_checkpoint_stopped_at_any_call_while_its_session_is_erased_is_never_listed_half_erased(
+    erased: str,
+) -> None:
+    calls, _ = await _one_schedule((("writer", None), ("other", None)), erased)
     schedules: list[Schedule] = [(("writer", i), ("other", None), ("writer", None)) for i in range(calls["writer"])]
     pairs: list[Schedule] = []
     for first in ("writer", "other"):
@@ -146,9 +162,9 @@ async def test_a_checkpoint_stopped_at_any_call_while_its_session_is_erased_is_n
     schedules += random.Random("erasure").sample(pairs, min(len(pairs), scaled(150)))
     endings: dict[str, int] = {}
     for schedule in schedules:
-        _, ended = await _one_schedule(schedule)
+        _, ended = await _one_schedule(schedule, erased)
         endings[ended] = endings.get(ended, 0) + 1
     assert endings.get("refused by the erasing tomb"), endings  # else the schedules proved nothing of E1
     assert endings.get("failed by its fence"), endings  # nor of a writer stopped across a whole erasure
     for ended, count in endings.items():
-        record(f"checkpoint x erasure of its session, checkpoint {ended}", count, "memory")
+        record(f"checkpoint x erasure of its {erased}, checkpoint {ended}", count, "memory")
