@@ -260,7 +260,8 @@ class _Erasure:
         for _ in range(ROUNDS):
             entries = await self._listed()
             self.erasing_tombs = [e.key for e in entries if is_erasing_tomb(e.key[len(self._scope_of(e.key)) :])]
-            rest = [e.key for e in entries if e.key not in set(self.erasing_tombs) and self._tierstores(e.key)]
+            tombs = set(self.erasing_tombs)
+            rest = [e.key for e in entries if e.key not in tombs and self._tierstores(e.key)]
             if not rest:
                 return
             new = sorted({self._scope_of(key) for key in rest} - set(self.scopes))
