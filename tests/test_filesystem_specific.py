@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import multiprocessing
@@ -214,6 +215,19 @@ asyncio.run(main())
 """
 
 
+def _wait_until_stopped(pid: int) -> None:
+    """Until every thread of ``pid`` is stopped (state ``T`` in /proc): SIGSTOP only asks for it."""
+    for _ in range(10_000):
+        states = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a thread that ended meanwhile
+                states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        if all(state in "tT" for state in states):
+            return
+        time.sleep(0.001)
+    raise AssertionError(f"process {pid} never stopped")
+
+
 def _stop_mid_write(writer: subprocess.Popen[str], tmp: Path) -> Path | None:
     """Let ``writer`` store one page and stop it (SIGSTOP) while its temporary file holds bytes, past its lock;
     None if the write ended before that."""
@@ -224,6 +238,7 @@ def _stop_mid_write(writer: subprocess.Popen[str], tmp: Path) -> Path | None:
     while True:
         if any(tmp.iterdir()):
             os.kill(writer.pid, signal.SIGSTOP)
+            _wait_until_stopped(writer.pid)  # a signal is sent at once, taken later: the file could still go
             written = [p for p in tmp.iterdir() if p.name.startswith("put-") and p.lstat().st_size > 0]
             if written:
                 return written[0]
