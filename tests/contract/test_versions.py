@@ -16,7 +16,14 @@ import pytest
 from tests.contract.conftest import text_page
 from tests.soak import scaled
 from tests.wrappers import Counted, Observed
-from tierstore import ArtifactsBridge, BackendUnavailableError, MemoryPage, NotSupportedError, ObjectNotFoundError
+from tierstore import (
+    ArtifactsBridge,
+    BackendUnavailableError,
+    IntegrityError,
+    MemoryPage,
+    NotSupportedError,
+    ObjectNotFoundError,
+)
 from tierstore.backends.base import StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.maintenance import fsck, gc, migrate
@@ -194,6 +201,12 @@ async def test_a_stale_or_damaged_record_never_gives_a_wrong_page(backend: Stora
     assert (loaded := await bridge.load_page_id("p")) is not None
     assert loaded.content == "p1"
     assert [v.artifact_id for v in await bridge.list_versions("p")] == older[:1]
+    # The last record naming a present page gone bad: a load says so; delete_page_id finds the page by its description.
+    await backend.put(SESSION + version_key("p", 1), b"not a record")
+    with pytest.raises(IntegrityError):
+        await bridge.load_page_id("p")
+    assert await bridge.delete_page_id("p") == 1
+    assert await bridge.load_page(older[0]) is None
     assert (await bridge.load_page(stranger)) is not None
 
 
