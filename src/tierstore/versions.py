@@ -176,7 +176,7 @@ class Versions:
                 record = await _record(objects, page_id, key)
                 if record is None and await _damaged(objects, key) and await _stored(objects, page_id, number):
                     # Its page is there: the latest is that page, and only its record can say so. Not an older one.
-                    raise IntegrityError(f"version record {key} is damaged (`tierstore fsck --repair`)", key=key)
+                    raise IntegrityError(f"version record {key} is damaged (`tierstore fsck` names it)", key=key)
                 page = None if record is None else await _page_of(objects, record)
                 if page is not None:
                     return page
