@@ -736,6 +736,7 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
                 self.note("migrate-cli")
                 _code, out = self.cli("migrate", self.url(), self.url(spec), "--json")
                 report = json.loads(out)
+                assert "problems" in report, f"tierstore migrate failed: {out}"
                 problems = {p["key"] for p in report["problems"]}
                 archived = set(report["archived"])
             else:

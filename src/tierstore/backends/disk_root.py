@@ -87,6 +87,8 @@ def inspect(root: Path) -> Kind:
         return "empty"
     if _made_by_an_earlier_version(root, names):
         return "earlier"
+    if os.path.lexists(root / MARK):  # made meanwhile by another writer, whose first pages we just listed
+        return inspect(root)
     raise NotAStoreError(
         f"no tierstore store at {root}: the directory holds files tierstore did not write and no {MARK} mark. "
         "Point TIERSTORE_URL (or --url) at a new or empty directory; to use this one as it is, create an empty "
