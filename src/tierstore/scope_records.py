@@ -22,28 +22,35 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from tierstore.backends.base import StorageBackend
 from tierstore.clock import Clock
 from tierstore.codec import Codec
 from tierstore.concurrency import bounded_gather
 from tierstore.errors import ConflictError, IntegrityError
-from tierstore.scopes import SEGMENT_LENGTH, segment
+from tierstore.scopes import (
+    RECORD_PREFIX,
+    is_user_scope,
+    record_key,
+    scope_of_record,
+    scope_prefix,
+    user_prefix,
+)
 
 logger = logging.getLogger(__name__)
 
-RECORD_PREFIX: Final = "scope_"
+__all__ = ["RECORD_PREFIX", "ScopeRecord", "is_user_key", "read_records", "register", "session_key", "user_key"]
 
 
 def user_key(user_id: str | None) -> str:
     """The key of a user's record (``None``: the user of sessions that have none)."""
-    return f"{RECORD_PREFIX}{segment('user', user_id or '')}"
+    return record_key(user_prefix(user_id))
 
 
 def session_key(user_id: str | None, session_id: str) -> str:
     """The key of a session's record."""
-    return f"{user_key(user_id)}.{segment('session', session_id)}"
+    return record_key(scope_prefix(user_id, session_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +78,9 @@ async def register(
 
 
 def is_user_key(key: str) -> bool:
-    """Whether a key under :data:`RECORD_PREFIX` is a user's record (else a session's, or no record of ours)."""
-    return len(key) == len(RECORD_PREFIX) + SEGMENT_LENGTH
+    """Whether ``key`` is a user's record (else a session's, or no record of ours)."""
+    prefix = scope_of_record(key)
+    return prefix is not None and is_user_scope(prefix)
 
 
 async def read_records(

@@ -1,5 +1,5 @@
 """User and session ids: the one check every part of tierstore applies to them, and the key prefix of a scope (issue
-28; design in ``docs/design/scopes.md``). Not wired into the bridge yet.
+28; design in ``docs/design/scopes.md``), and the one place that says which scope a key belongs to.
 
 Contract of :func:`check_scope_id`: a user id or session id is accepted exactly as given, or refused with
 :class:`~tierstore.errors.InvalidInputError` naming what is wrong, before any I/O. Accepted ids are:
@@ -25,12 +25,21 @@ user belongs to the user ``""``, which no valid id equals); ``""`` (the root, wh
 user and no session. No id ever becomes part of a key: keys are ASCII ``[A-Za-z0-9._-]`` of at most 256 characters,
 and a fixed-width digest fits any id into that and keeps every scope's prefix from being a prefix of another's.
 These strings name stored objects: changing them orphans every scoped store, so tests pin them.
+
+Contract of the key functions, the only code that takes a key apart into its scope (erasure, migrate, fsck, the
+store's counts and the registry all ask them): :func:`user_prefix` is a user's prefix, which holds its shared scope
+and every session of it (``None``: the user of sessions that have none; :func:`scope_prefix` of ``None`` is the
+root); :func:`scope_of` is the narrowest scope prefix a key lies in (``""``: the root); :func:`record_key` is the
+registry record's key of a scope prefix (``scope_{U}``, ``scope_{U}.{S}``) and :func:`scope_of_record` the scope
+prefix a registry key names. A key that only resembles a scope's (a segment of the wrong length or alphabet, a
+trailing newline) belongs to the root and names no record: these functions never raise on any ``str``.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import unicodedata
 from typing import Any, Final, Literal
 
@@ -45,6 +54,13 @@ ScopeKind = Literal["user id", "session id"]
 SegmentKind = Literal["user", "session", "page"]
 SEGMENT_LENGTH: Final = 26
 """Characters of a digest segment: 16 bytes of SHA-256 (128 bits, no collision in any store's lifetime) in base32."""
+
+RECORD_PREFIX: Final = "scope_"
+"""The root prefix of the registry of scopes (:mod:`tierstore.scope_records`)."""
+
+_SEGMENT: Final = rf"[a-z2-7]{{{SEGMENT_LENGTH}}}"
+_SCOPE_HEAD: Final = re.compile(rf"u-({_SEGMENT})\.(?:s-({_SEGMENT})\.)?")
+_RECORD: Final = re.compile(rf"{RECORD_PREFIX}({_SEGMENT})(?:\.({_SEGMENT}))?\Z")
 
 _SEPARATORS: Final = ("/", "\\")
 _DOT_SEGMENTS: Final = frozenset({".", ".."})
@@ -101,8 +117,46 @@ def scope_prefix(user_id: str | None, session_id: str | None = None) -> str:
     checked with :func:`check_scope_id` first."""
     if user_id is None and session_id is None:
         return ""
-    user = "" if user_id is None else check_scope_id(user_id, "user id")
-    prefix = f"u-{segment('user', user)}."
+    prefix = user_prefix(user_id)
     if session_id is None:
         return prefix
     return f"{prefix}s-{segment('session', check_scope_id(session_id, 'session id'))}."
+
+
+def user_prefix(user_id: str | None) -> str:
+    """The prefix of every key of a user's scopes, its shared scope's and its sessions' (``None``: of the sessions
+    of no user, the user ``""``); ``user_id`` is checked with :func:`check_scope_id` first."""
+    user = "" if user_id is None else check_scope_id(user_id, "user id")
+    return f"u-{segment('user', user)}."
+
+
+def scope_of(key: str) -> str:
+    """The narrowest scope prefix ``key`` lies in: a session's (``u-{U}.s-{S}.``), a user's shared one
+    (``u-{U}.``), or ``""`` (the root) for any other key."""
+    match = _SCOPE_HEAD.match(key)
+    return "" if match is None else match.group(0)
+
+
+def record_key(prefix: str) -> str:
+    """The key of the registry record of the scope at ``prefix`` (a user's or a session's prefix, as
+    :func:`scope_of` gives it); ValueError for any other string, the root's included (it has no record)."""
+    match = _SCOPE_HEAD.fullmatch(prefix)
+    if match is None:
+        raise ValueError(f"{prefix!r} is no scope's prefix")
+    user, session = match.groups()
+    return f"{RECORD_PREFIX}{user}" if session is None else f"{RECORD_PREFIX}{user}.{session}"
+
+
+def is_user_scope(prefix: str) -> bool:
+    """Whether ``prefix`` is a user's prefix (not a session's, nor the root, nor any other string)."""
+    match = _SCOPE_HEAD.fullmatch(prefix)
+    return match is not None and match.group(2) is None
+
+
+def scope_of_record(key: str) -> str | None:
+    """The prefix of the scope whose registry record is at ``key``; None when ``key`` is no record's key."""
+    match = _RECORD.match(key)
+    if match is None:
+        return None
+    user, session = match.groups()
+    return f"u-{user}." if session is None else f"u-{user}.s-{session}."

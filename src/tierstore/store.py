@@ -36,7 +36,7 @@ from tierstore.errors import NotSupportedError
 from tierstore.protocol import DEFAULT_LEASE_TTL
 from tierstore.protocol.erasure import Erased, Sleep, erase_session, erase_user
 from tierstore.scope_records import ScopeRecord, is_user_key, read_records, user_key
-from tierstore.scopes import SEGMENT_LENGTH, check_scope_id, segment
+from tierstore.scopes import check_scope_id, scope_of, scope_of_record, user_prefix
 from tierstore.validate import type_name
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ class Store:
         sessions = [record for record in records if not is_user_key(record.key)]
 
         async def describe(user: ScopeRecord) -> UserInfo:
-            pages, size = await self._count(_user_prefix(user.user_id), sessions=None)
+            pages, size = await self._count(user_prefix(user.user_id), sessions=None)
             count = sum(1 for session in sessions if session.key.startswith(user.key + "."))
             return UserInfo(user.user_id, count, pages, size, user.created)
 
@@ -138,30 +138,27 @@ class Store:
         user = None if user_id is None else check_scope_id(user_id, "user id")
         records = await read_records(self.backend, self._codec, user_key(user) + ".")
         counts: dict[str, tuple[int, int]] = {}
-        await self._count(_user_prefix(user), sessions=counts)
+        await self._count(user_prefix(user), sessions=counts)
         found = []
         for record in records:
             if record.session_id is None or record.user_id != user:
                 continue
-            pages, size = counts.get(segment("session", record.session_id), (0, 0))
+            pages, size = counts.get(scope_of_record(record.key) or "", (0, 0))
             found.append(SessionInfo(record.session_id, user, pages, size, record.created))
         return sorted(found, key=lambda session: session.session_id)
 
     async def _count(self, prefix: str, *, sessions: dict[str, tuple[int, int]] | None) -> tuple[int, int]:
         """Pages and bytes under a user's prefix, shared and sessions' alike, from one listing; with ``sessions``,
-        also each session's (by its segment)."""
+        also each session's (by its scope prefix)."""
         pages = size = 0
         async for entry in self.backend.list(prefix):
-            tail = entry.key[len(prefix) :]
-            session = None
-            if tail.startswith("s-") and tail[2 + SEGMENT_LENGTH : 3 + SEGMENT_LENGTH] == ".":
-                session, tail = tail[2 : 2 + SEGMENT_LENGTH], tail[3 + SEGMENT_LENGTH :]
-            if ids.parse_artifact_id(tail) is None:
+            scope = scope_of(entry.key)
+            if ids.parse_artifact_id(entry.key[len(scope) :]) is None:
                 continue
             pages, size = pages + 1, size + entry.size
-            if sessions is not None and session is not None:
-                held = sessions.get(session, (0, 0))
-                sessions[session] = (held[0] + 1, held[1] + entry.size)
+            if sessions is not None and scope != prefix:
+                held = sessions.get(scope, (0, 0))
+                sessions[scope] = (held[0] + 1, held[1] + entry.size)
         return pages, size
 
     # -- erasure --------------------------------------------------------------------------------------------
@@ -218,8 +215,3 @@ class Store:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
-
-
-def _user_prefix(user_id: str | None) -> str:
-    """The prefix of every key of a user's scopes (``None``: of the sessions of no user)."""
-    return f"u-{segment('user', user_id or '')}."

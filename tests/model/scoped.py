@@ -35,7 +35,7 @@ from tests.model.world import identity
 from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.errors import ObjectNotFoundError, TierstoreError
 from tierstore.protocol.erasure import erase_session, erase_user
-from tierstore.scopes import scope_prefix, segment
+from tierstore.scopes import scope_prefix, user_prefix
 from tierstore.store import Store
 
 if TYPE_CHECKING:
@@ -366,7 +366,7 @@ class ScopedRules:
         for checkpoint in self.scoped.checkpoints.values():
             if checkpoint.scope in erased:
                 checkpoint.state = "gone"
-        prefix = "u-" + segment("user", user or "") + "." if whole_user else scope_prefix(user, session)
+        prefix = user_prefix(user) if whole_user else scope_prefix(user, session)
         left = self.run(_keys_under(backend, prefix))
         assert not left, f"erasing {binding} ({'user' if whole_user else 'session'}) left {left[:5]}"
         store = Store(backend)

@@ -13,9 +13,8 @@ The report names it (``erasing``); finish the erasure at the source.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Literal
 
 from tierstore import ids
 from tierstore.artifacts.scoped import PrefixedBackend
@@ -29,8 +28,7 @@ from tierstore.maintenance.fsck import listed
 from tierstore.maintenance.reports import MigrateReport, Problem
 from tierstore.protocol.records import is_erasing_tomb
 from tierstore.scope_codec import ScopedCodec
-from tierstore.scope_records import RECORD_PREFIX
-from tierstore.scopes import SEGMENT_LENGTH
+from tierstore.scopes import RECORD_PREFIX, scope_of, scope_of_record
 from tierstore.versions import VERSIONS_PREFIX
 
 Outcome = Literal["copied", "skipped", "repaired"]
@@ -54,10 +52,8 @@ class _Place:
 
 def _registry_of_any(key: str, prefixes: list[str]) -> bool:
     """Is ``key`` the registry record of the scope at one of ``prefixes`` or of a scope nested in one?"""
-    if not key.startswith(RECORD_PREFIX):
-        return False
-    named = "u-" + key[len(RECORD_PREFIX) :].replace(".", ".s-", 1) + "."  # scope_{U}.{S} names u-{U}.s-{S}.
-    return any(named.startswith(prefix) for prefix in prefixes)
+    named = scope_of_record(key)
+    return named is not None and any(named.startswith(prefix) for prefix in prefixes)
 
 
 async def migrate(
@@ -117,13 +113,13 @@ async def _scopes(source: StorageBackend, destination: StorageBackend, codec: Co
     found: dict[str, tuple[list[str], list[str], list[str]]] = {}
     erasing: set[str] = set()
     for entry in await listed(source, "u-"):
-        match = _SCOPE.match(entry.key)
-        if match is None:
+        scope = scope_of(entry.key)
+        if not scope:
             continue
-        pages, records, checkpoints = found.setdefault(match.group(0), ([], [], []))
-        tail = entry.key[match.end() :]
+        pages, records, checkpoints = found.setdefault(scope, ([], [], []))
+        tail = entry.key[len(scope) :]
         if is_erasing_tomb(tail):
-            erasing.add(match.group(0))
+            erasing.add(scope)
         if tail.startswith(ids.PAGE_PREFIX):
             pages.append(tail)
         elif (tail.startswith(ids.TOMB_PREFIX) and tail.endswith("_d")) or tail.startswith(VERSIONS_PREFIX):
@@ -191,9 +187,6 @@ async def _migrate_place(place: _Place, report: MigrateReport, concurrency: int,
             report.checkpoints_skipped += 1
 
     await bounded_gather((copy_checkpoint(key) for key in place.checkpoints), concurrency, progress=tick)
-
-
-_SCOPE: Final = re.compile(rf"u-[a-z2-7]{{{SEGMENT_LENGTH}}}\.(?:s-[a-z2-7]{{{SEGMENT_LENGTH}}}\.)?")
 
 
 async def _copy_object(source: StorageBackend, destination: StorageBackend, key: str, codec: Codec) -> Outcome:

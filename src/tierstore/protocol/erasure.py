@@ -79,7 +79,7 @@ from tierstore.protocol.records import DEFAULT_LEASE_TTL, is_erasing_tomb
 from tierstore.protocol.references import References
 from tierstore.scope_codec import ScopedCodec
 from tierstore.scope_records import session_key, user_key
-from tierstore.scopes import SEGMENT_LENGTH, check_scope_id, scope_prefix, segment
+from tierstore.scopes import check_scope_id, scope_of, scope_prefix, user_prefix
 from tierstore.versions import VERSIONS_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,6 @@ ROUNDS: Final = 32
 written (InUseError; the scope stays erasing)."""
 POLL: Final = timedelta(seconds=1)
 """How often a live lease is looked at again while an erasure waits for it."""
-_SESSION_HEAD: Final = "s-"
 
 
 def settle_period(backend: StorageBackend) -> timedelta:
@@ -199,12 +198,10 @@ class _Erasure:
         return True
 
     def _scope_of(self, key: str) -> str:
-        """The scope a key under the prefix belongs to: a session's nested under a user's prefix, or the prefix."""
-        tail = key[len(self.prefix) :]
-        end = len(_SESSION_HEAD) + SEGMENT_LENGTH
-        if tail.startswith(_SESSION_HEAD) and tail[end : end + 1] == ".":
-            return self.prefix + tail[: end + 1]
-        return self.prefix
+        """The scope a key under the prefix belongs to: a session's nested under a user's prefix, or the prefix
+        (a key under a session's prefix that only resembles a nested scope's stays the session's)."""
+        scope = scope_of(key)
+        return scope if scope.startswith(self.prefix) else self.prefix
 
     async def _listed(self, prefix: str | None = None) -> list[ListEntry]:
         return [entry async for entry in self.backend.list(self.prefix if prefix is None else prefix)]
@@ -368,12 +365,11 @@ async def erase_user(
 ) -> Erased:
     """``delete_user``: erase the user's shared scope and every session of it, then their registry records
     (:func:`erase_scope`). ``user_id`` None: the sessions of no user. InvalidInputError for an invalid id."""
-    user = None if user_id is None else check_scope_id(user_id, "user id")
-    prefix = "u-" + segment("user", "" if user is None else user) + "."
+    prefix = user_prefix(user_id)
     return await erase_scope(
         backend,
         prefix,
-        registry=user_key(user),  # and, as a prefix, its sessions' records
+        registry=user_key(user_id),  # and, as a prefix, its sessions' records
         settle=settle,
         lease_ttl=lease_ttl,
         patience=patience,
