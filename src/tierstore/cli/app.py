@@ -3,6 +3,11 @@
 Contract: ``main(argv)`` returns an exit code from :mod:`tierstore.cli.exit_codes` and prints a tierstore error as
 ``tierstore: <ErrorClass>: <message>`` on stderr (and as ``{"error", "message", "exit_code"}`` on stdout with
 ``--json``), in the command line's own words: an archived page names ``tierstore restore ID``.
+
+A run imports the module of its command only (``tierstore ls`` loads neither the maintenance commands nor a cloud
+module it does not name; tests/test_ls_startup.py): the command is the first word of the command line that the
+root options leave, and when it names no command (``tierstore --help``, a typo) every command's module is loaded,
+so the parser, its help and its errors are the same as with all of them.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.metadata
+import importlib
 import logging
 import os
 import shlex
@@ -21,27 +26,16 @@ from typing import NoReturn
 
 from tierstore import ids
 from tierstore.backends import registry
-from tierstore.cli import (
-    checkpoints,
-    demo,
-    doctor,
-    exit_codes,
-    fsck,
-    gc,
-    ls,
-    migrate,
-    restore,
-    rm,
-    scopes,
-    show,
-    tier,
-)
+from tierstore.cli import exit_codes
 from tierstore.cli.context import Invocation, Run, common_options
 from tierstore.cli.render import print_json, shown
 from tierstore.config import MisspeltSettingWarning, load_settings, redact_url
 from tierstore.errors import ArchivedPageError, ObjectNotFoundError, TierstoreError
 
-COMMANDS = (demo, ls, show, checkpoints, tier, restore, rm, migrate, fsck, gc, doctor, scopes)
+COMMANDS = ("demo", "ls", "show", "checkpoints", "tier", "restore", "rm", "migrate", "fsck", "gc", "doctor", "scopes")
+"""The modules of :mod:`tierstore.cli` that register commands, in the order of the help."""
+NAMES = {"users": "scopes", "sessions": "scopes"}
+"""The commands a module registers under a name that is not the module's."""
 
 _EPILOG = f"""\
 exit codes:
@@ -56,6 +50,8 @@ Every setting and command: docs/configuration.md.
 
 def version() -> str:
     """tierstore's installed version, or says it is not installed (run from a source tree)."""
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("tierstore")
     except importlib.metadata.PackageNotFoundError:
@@ -74,8 +70,31 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
-def parser() -> argparse.ArgumentParser:
-    """The ``tierstore`` argument parser: every command, each with ``--url`` and ``--json``."""
+class _UsageError(Exception):
+    pass
+
+
+class _Router(argparse.ArgumentParser):
+    """The root's options alone, parsed quietly: finding the command must print nothing."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message)
+
+
+class _Version(argparse.Action):
+    """``--version``, the installed version looked up only when asked (importlib.metadata is slow to import)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        print(f"tierstore {version()}")
+        parser.exit()
+
+
+def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``tierstore`` argument parser, each command with ``--url`` and ``--json``: every command, or when
+    ``argv`` names one, that command (the module's contract)."""
     common, json_only = common_options(_Parser), common_options(_Parser, url=False)
     root = _Parser(
         prog="tierstore",
@@ -84,7 +103,7 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
-    root.add_argument("--version", action="version", version=f"tierstore {version()}")
+    root.add_argument("--version", action=_Version)
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
@@ -95,15 +114,30 @@ def parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=run)
         return sub
 
-    for command in COMMANDS:
-        command.register(add)
+    for module in _modules_for(argv):
+        importlib.import_module(f"tierstore.cli.{module}").register(add)
     return root
+
+
+def _modules_for(argv: Sequence[str] | None) -> tuple[str, ...]:
+    """The command modules ``argv`` needs: its command's, or all (the module's contract)."""
+    if argv is None:
+        return COMMANDS
+    router = common_options(_Router)  # the root's options, so that their values are never taken for the command
+    with contextlib.suppress(_UsageError):  # the full parser will say it
+        _, rest = router.parse_known_args(list(argv))
+        word = next((arg for arg in rest if not arg.startswith("-")), None)
+        if word is not None and "-h" not in rest[: rest.index(word)] and "--help" not in rest[: rest.index(word)]:
+            module = NAMES.get(word, word)
+            if module in COMMANDS:
+                return (module,)
+    return COMMANDS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line on ``argv`` (else ``sys.argv``); its exit code (``exit_codes``)."""
     _Parser.wants_json = "--json" in (sys.argv[1:] if argv is None else argv)
-    args = parser().parse_args(argv)
+    args = parser(sys.argv[1:] if argv is None else argv).parse_args(argv)
     with _warnings_as_lines():
         return _main(args)
 

@@ -13,17 +13,18 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from tierstore import ids
 from tierstore.backends import registry
 from tierstore.backends.base import MAX_KEY_LENGTH, StorageBackend
-from tierstore.bridge import ArtifactsBridge
 from tierstore.cli.render import shown
 from tierstore.config import TierstoreSettings, backend_from_url
 from tierstore.errors import InvalidInputError
-from tierstore.maintenance.doctor import require_store
 from tierstore.scopes import check_scope_id
+
+if TYPE_CHECKING:
+    from tierstore.bridge import ArtifactsBridge
 
 P = TypeVar("P", bound=argparse.ArgumentParser)
 _KEY = re.compile(r"[A-Za-z0-9._-]+")
@@ -62,6 +63,8 @@ class Invocation:
     def backend(self, url: str | None = None, *, existing: bool = True) -> StorageBackend:
         """The backend ``url`` (else ``--url``, else the settings) names; ``existing``: refuse a local path that
         holds no store, rather than treat it as an empty one (only commands that write may create a store)."""
+        from tierstore.maintenance.doctor import require_store  # imported by the commands that open a store only
+
         backend = backend_from_url(url or self.explicit_url or self.settings.url, self.settings)
         if existing:
             require_store(backend)
@@ -84,6 +87,8 @@ class Invocation:
     def bridge(self, backend: StorageBackend | None = None) -> ArtifactsBridge:
         """A bridge on ``backend`` (else the store the invocation names), bound to the command's user and session
         (checked before any I/O), with the settings' compression and concurrency."""
+        from tierstore.bridge import ArtifactsBridge  # imported by the commands that open a store only
+
         user_id, session_id = self.user_id, self.session_id
         return ArtifactsBridge(
             backend=backend if backend is not None else self.backend(),

@@ -24,8 +24,8 @@ import contextlib
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from tierstore.bridge import ArtifactsBridge
 from tierstore.cli.context import AddCommand, Invocation, choice
 from tierstore.cli.exit_codes import INTEGRITY
 from tierstore.cli.render import (
@@ -43,7 +43,10 @@ from tierstore.cli.render import (
 from tierstore.concurrency import bounded_in_order
 from tierstore.enums import Modality, StorageTier
 from tierstore.errors import IntegrityError, InvalidInputError
-from tierstore.models import PageEntry, PageMetadata
+
+if TYPE_CHECKING:
+    from tierstore.bridge import ArtifactsBridge
+    from tierstore.models import PageEntry, PageMetadata
 
 STORED_TIERS = ("L2", "L3", "L4")
 MODALITIES = tuple(m.value for m in Modality)

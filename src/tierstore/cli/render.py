@@ -15,7 +15,8 @@ Contract:
   as its ``width`` (the widest value its domain holds, or its header), and its last column takes the room the
   others leave, up to its ``max_width``. Each row is flushed as it is printed.
 * Progress bars are drawn on stderr, only when stderr is a terminal, with the count, the rate and the time left;
-  rows printed while one is drawn on the same terminal are printed above it.
+  rows printed while one is drawn on the same terminal are printed above it. rich, which draws them and measures
+  the terminal, is imported only then (a command writing to a pipe or a file does without it).
 """
 
 from __future__ import annotations
@@ -33,23 +34,14 @@ from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from tierstore.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, ProgressColumn
 
 ELLIPSIS = "…"
 T = TypeVar("T")
@@ -143,6 +135,13 @@ def stdout_is_terminal() -> bool:
     return _is_terminal(sys.stdout)
 
 
+def terminal_width() -> int:
+    """The width of the terminal stdout is (as rich measures it: ``COLUMNS``, else the terminal's)."""
+    from rich.console import Console
+
+    return Console(file=sys.stdout).width
+
+
 _GAP = 2
 _WRAP_MIN = 20
 
@@ -153,7 +152,7 @@ def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column]) ->
     widths = [max([len(c.header)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
     shown = list(range(len(columns)))
     if stdout_is_terminal():
-        shown, widths = fit(columns, widths, Console(file=sys.stdout).width)
+        shown, widths = fit(columns, widths, terminal_width())
     for line in [[c.header for c in columns], *cells]:
         for text in _lines([line[i] for i in shown], [widths[i] for i in shown], [columns[i] for i in shown]):
             print(text)
@@ -169,7 +168,7 @@ class StreamedTable:
         widths[-1] = max(len(last.header), last.max_width or widths[-1])
         self.shown = list(range(len(self.columns)))
         if stdout_is_terminal():
-            window = Console(file=sys.stdout).width
+            window = terminal_width()
             widths[-1] = max(len(last.header), min(widths[-1], last.min_width or widths[-1]))
             self.shown, widths = fit(self.columns, widths, window)
             if self.shown[-1] == len(self.columns) - 1 and last.max_width is not None:
@@ -351,22 +350,23 @@ def _item_cell(name: str, value: Any) -> Any:
     return human_size(value) if name in ("size", "size_bytes") and isinstance(value, int) else value
 
 
-class _Rate(ProgressColumn):
-    """Items per second: the recent rate while running, the overall rate once finished."""
+def _rate(unit: str) -> ProgressColumn:
+    """A column of items per second: the recent rate while running, the overall rate once finished."""
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
 
-    def __init__(self, unit: str) -> None:
-        super().__init__()
-        self.unit = unit
+    class Rate(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            if task.finished and task.finished_time:
+                speed: float | None = task.completed / task.finished_time
+            else:
+                speed = task.speed
+            if speed is None:
+                return Text(f"? {unit}/s", style="progress.data.speed")
+            figure = f"{speed:,.1f}" if speed < 10 else f"{speed:,.0f}"
+            return Text(f"{figure} {unit}/s", style="progress.data.speed")
 
-    def render(self, task: Task) -> Text:
-        if task.finished and task.finished_time:
-            speed: float | None = task.completed / task.finished_time
-        else:
-            speed = task.speed
-        if speed is None:
-            return Text(f"? {self.unit}/s", style="progress.data.speed")
-        figure = f"{speed:,.1f}" if speed < 10 else f"{speed:,.0f}"
-        return Text(f"{figure} {self.unit}/s", style="progress.data.speed")
+    return Rate()
 
 
 class ProgressBar:
@@ -380,36 +380,42 @@ class ProgressBar:
     def __init__(self, label: str, unit: str = "objects", *, rows_below: bool = False) -> None:
         """``rows_below``: the command prints while the bar is drawn; when stdout is the bar's terminal, what it
         prints then goes above the bar (through the bar's console), not through it."""
-        console = Console(file=sys.stderr)
         self.enabled = _is_terminal(sys.stderr)
-        above = rows_below and self.enabled and _same_terminal(sys.stdout, sys.stderr)
-        self._progress = Progress(
-            TextColumn(label),
-            BarColumn(),
-            MofNCompleteColumn(),
-            _Rate(unit),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-            disable=not self.enabled,
-            redirect_stdout=above,
+        self._progress: Progress | None = None
+        if not self.enabled:
+            return
+        from rich import progress
+        from rich.console import Console
+
+        self._progress = progress.Progress(
+            progress.TextColumn(label),
+            progress.BarColumn(),
+            progress.MofNCompleteColumn(),
+            _rate(unit),
+            progress.TimeElapsedColumn(),
+            progress.TextColumn("ETA"),
+            progress.TimeRemainingColumn(),
+            console=Console(file=sys.stderr),
+            redirect_stdout=rows_below and _same_terminal(sys.stdout, sys.stderr),
             redirect_stderr=False,
             transient=True,
         )
         self._task = self._progress.add_task(label, total=None)
 
     def __call__(self, done: int, total: int) -> None:
-        self._progress.update(self._task, completed=done, total=total)
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done, total=total)
 
     def __enter__(self) -> ProgressBar:
-        self._progress.start()
+        if self._progress is not None:
+            self._progress.start()
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._progress.stop()
+        if self._progress is not None:
+            self._progress.stop()
 
 
 def _same_terminal(one: Any, other: Any) -> bool:
