@@ -12,7 +12,7 @@ import pytest
 
 from tierstore import ArtifactsBridge, FileSystemBackend, InMemoryBackend, MemoryPage, Modality
 from tierstore.backends.base import StorageBackend
-from tierstore.protocol.erasure import erase_session
+from tierstore.protocol.erasure import ErasureOptions, erase_session
 from tierstore.scopes import scope_prefix
 
 
@@ -32,7 +32,7 @@ def test_erasure_leaves_what_tierstore_did_not_write_and_reports_it(where: str, 
             directory.mkdir()
             (directory / "notes.txt").write_text("a user's file")
             foreign.append(prefix + "mem_L3_888888")
-        erased = await asyncio.wait_for(erase_session(backend, "alice", "s1", settle=timedelta(0)), 30)
+        erased = await asyncio.wait_for(erase_session(backend, "alice", "s1", ErasureOptions(settle=timedelta(0))), 30)
         assert sorted(erased.foreign) == sorted(foreign)
         assert sorted([entry.key async for entry in backend.list(prefix)]) == sorted(foreign)
         assert bytes(await backend.get(prefix + "mynotes.txt") or b"") == b"a user's own notes"

@@ -36,7 +36,7 @@ from tierstore.artifacts.scoped import REGISTER_AGAIN_AFTER
 from tierstore.cli.app import main
 from tierstore.clock import ManualClock
 from tierstore.codec import PLAIN
-from tierstore.protocol.erasure import erase_session
+from tierstore.protocol.erasure import ErasureOptions, erase_session
 from tierstore.scope_records import session_key, user_key
 
 ALICE = "scope_53edp2jylsnozd6ns4wbwo3gpu"
@@ -221,7 +221,7 @@ async def test_a_bridge_that_outlives_an_erasure_of_its_scope_registers_it_again
     async def no_wait(seconds: float) -> None:
         clock.advance(seconds)
 
-    await erase_session(backend, "alice", "s1", settle=timedelta(0), clock=clock, sleep=no_wait)
+    await erase_session(backend, "alice", "s1", ErasureOptions(settle=timedelta(0), clock=clock, sleep=no_wait))
     assert await scope_keys(backend) == [ALICE]  # the session's record went last; the user's stays
     clock.advance(REGISTER_AGAIN_AFTER + 1)
     after = await bridge.store_page(page("after"))  # a page of the scope's next life names it again

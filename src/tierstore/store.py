@@ -34,7 +34,7 @@ from tierstore.codec import Codec, Compression
 from tierstore.concurrency import bounded_gather
 from tierstore.errors import NotSupportedError
 from tierstore.protocol import DEFAULT_LEASE_TTL
-from tierstore.protocol.erasure import Erased, Sleep, erase_session, erase_user
+from tierstore.protocol.erasure import Erased, ErasureOptions, Sleep, erase_session, erase_user
 from tierstore.scope_records import ScopeRecord, is_user_key, read_records, user_key
 from tierstore.scopes import check_scope_id, scope_of, scope_of_record, user_prefix
 from tierstore.validate import type_name
@@ -171,15 +171,7 @@ class Store:
         checkpoints and, once, for the settle period (``settle``, default: the backend's request deadline times
         its attempts); ``sleep`` is how it waits. InUseError when a lease stays live (a running agent): the user
         stays erasing, refusing checkpoints, and a later call resumes. Resumes one that crashed."""
-        return await erase_user(
-            self.backend,
-            user_id,
-            settle=settle,
-            lease_ttl=self._lease_ttl,
-            clock=self._clock,
-            sleep=sleep,
-            concurrency=self._root.concurrency,
-        )
+        return await erase_user(self.backend, user_id, self._erasure(settle, sleep))
 
     async def delete_session(
         self,
@@ -191,15 +183,14 @@ class Store:
     ) -> Erased:
         """Erase one session of ``user_id`` (None: a session of no user) and its registry record, as
         :meth:`delete_user` does a user's; the user's shared scope and other sessions stay."""
-        return await erase_session(
-            self.backend,
-            user_id,
-            session_id,
-            settle=settle,
-            lease_ttl=self._lease_ttl,
-            clock=self._clock,
-            sleep=sleep,
-            concurrency=self._root.concurrency,
+        return await erase_session(self.backend, user_id, session_id, self._erasure(settle, sleep))
+
+    def _erasure(self, settle: timedelta | None, sleep: Sleep) -> ErasureOptions:
+        """The erasure's options: the caller's two (keywords, as every other call of the store takes them), and the
+        store's own lease lifetime, clock and concurrency, which are its bridges' (so a caller cannot pass an erasure
+        a lease lifetime shorter than the leases it waits for)."""
+        return ErasureOptions(
+            settle=settle, sleep=sleep, lease_ttl=self._lease_ttl, clock=self._clock, concurrency=self._root.concurrency
         )
 
     # -- lifecycle -----------------------------------------------------------------------------------------

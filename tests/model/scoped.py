@@ -34,7 +34,7 @@ from hypothesis.stateful import initialize, rule
 from tests.model.world import identity
 from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.errors import ObjectNotFoundError, TierstoreError
-from tierstore.protocol.erasure import erase_session, erase_user
+from tierstore.protocol.erasure import ErasureOptions, erase_session, erase_user
 from tierstore.scopes import scope_prefix, user_prefix
 from tierstore.store import Store
 
@@ -349,9 +349,9 @@ class ScopedRules:
 
         def erase() -> Any:
             if whole_user:
-                return erase_user(backend, user, clock=Slept(), sleep=sleep)
+                return erase_user(backend, user, ErasureOptions(clock=Slept(), sleep=sleep))
             assert session is not None
-            return erase_session(backend, user, session, clock=Slept(), sleep=sleep)
+            return erase_session(backend, user, session, ErasureOptions(clock=Slept(), sleep=sleep))
 
         if cancel is not None:
             try:

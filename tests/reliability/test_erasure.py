@@ -29,8 +29,9 @@ from tierstore import ArtifactsBridge, FileSystemBackend, ScopeErasingError
 from tierstore.backends.base import StorageBackend
 from tierstore.cli.app import main
 from tierstore.clock import ManualClock
+from tierstore.errors import InvalidInputError
 from tierstore.maintenance import fsck, gc
-from tierstore.protocol.erasure import erase_scope, erase_session, erase_user, erasing
+from tierstore.protocol.erasure import ErasureOptions, erase_scope, erase_session, erase_user, erasing
 from tierstore.protocol.records import is_erasing_tomb
 from tierstore.scope_records import session_key, user_key
 from tierstore.scopes import scope_prefix
@@ -152,7 +153,7 @@ async def test_a_checkpoint_into_an_erasing_scope_fails_listing_and_leaving_noth
         view_prefix = scope_prefix("alice", "s1")
         stopped = Paused(backend, "eraser", Journal())
         stopped.stop_at = 2  # E1's listing of tombs and its erasing tomb: then the erasure "crashes"
-        task = asyncio.ensure_future(erase_scope(stopped, view_prefix, sleep=no_wait))
+        task = asyncio.ensure_future(erase_scope(stopped, view_prefix, options=ErasureOptions(sleep=no_wait)))
         await stopped.stopped.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -168,7 +169,7 @@ async def test_a_checkpoint_into_an_erasing_scope_fails_listing_and_leaving_noth
         await gc(bridge, grace=timedelta(0), tomb_retention=timedelta(0))
         assert await erasing(backend, view_prefix), "gc pruned an erasing tomb"
 
-        resumed = await erase_session(backend, "alice", "s1", sleep=no_wait)
+        resumed = await erase_session(backend, "alice", "s1", ErasureOptions(sleep=no_wait))
         assert resumed.resumed
         await assert_scope_empty(backend, "alice", "s1")
         assert await bridge.checkpoint([text_page("after")], name="after"), "the scope's next life checkpoints"
@@ -188,7 +189,8 @@ async def test_an_erasure_stopped_at_any_storage_call_is_finished_by_the_next(st
         outside = {k for k in before if not k.startswith(alice) and not k.startswith(registry_keys("alice"))}
         journal = Journal()
         counted = Paused(backend, "eraser", journal)
-        await erase_scope(counted, alice, registry=registry_keys("alice"), sleep=no_wait)  # how many calls it makes
+        options = ErasureOptions(sleep=no_wait)
+        await erase_scope(counted, alice, registry=registry_keys("alice"), options=options)  # how many calls it makes
         calls = counted.calls
         cuts = list(range(calls))
         if rig != "memory":  # the same calls through the disk's or a cloud's: a sample
@@ -197,12 +199,12 @@ async def test_an_erasure_stopped_at_any_storage_call_is_finished_by_the_next(st
             await fill_user(backend, scene, "alice")
             stopped = Paused(backend, "eraser", Journal())
             stopped.stop_at = cut
-            task = asyncio.ensure_future(erase_user(stopped, "alice", sleep=no_wait))
+            task = asyncio.ensure_future(erase_user(stopped, "alice", ErasureOptions(sleep=no_wait)))
             await _stopped_or_done(stopped, task)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            await erase_user(backend, "alice", sleep=no_wait)
+            await erase_user(backend, "alice", ErasureOptions(sleep=no_wait))
             for session in [None, *SESSIONS]:
                 await assert_scope_empty(backend, "alice", session)
             assert {k for k in await keys(backend) if not k.startswith("alloc_")} == {
@@ -266,3 +268,12 @@ def test_the_command_line_erases_a_user_and_a_session(
             await assert_scope_whole(backend, scene, "bob", session)
 
     asyncio.run(check())
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("settle", timedelta(seconds=-1)), ("patience", 5), ("poll", timedelta(-1)), ("concurrency", 0)],
+)
+def test_erasure_options_refuse_what_cannot_be_waited(field: str, value: object) -> None:
+    with pytest.raises(InvalidInputError, match=f"erasure option {field} must be"):
+        ErasureOptions(**{field: value})  # type: ignore[arg-type]

@@ -38,7 +38,7 @@ from tierstore import ArtifactsBridge, IntegrityError, ScopeErasingError
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.clock import ManualClock
 from tierstore.maintenance import gc
-from tierstore.protocol.erasure import erase_session, erase_user
+from tierstore.protocol.erasure import ErasureOptions, erase_session, erase_user
 from tierstore.protocol.records import is_erasing_tomb
 from tierstore.scopes import scope_prefix
 
@@ -69,21 +69,7 @@ async def _one_schedule(schedule: Schedule, erased: str) -> tuple[dict[str, int]
     def start(name: str) -> Any:
         if name == "writer":
             return writer.checkpoint([p.model_copy() for p in pages], name="c2")
-        if erased == "user":  # the session's scope is nested in the user's: marked as it is first listed
-            return erase_user(
-                eraser_store,
-                "alice",
-                settle=timedelta(seconds=10),
-                lease_ttl=LEASE,
-                patience=timedelta(days=1),
-                poll=timedelta(minutes=10),
-                clock=clock,
-                sleep=advance,
-            )
-        return erase_session(
-            eraser_store,
-            "alice",
-            "s1",
+        options = ErasureOptions(
             settle=timedelta(seconds=10),
             lease_ttl=LEASE,
             patience=timedelta(days=1),
@@ -91,6 +77,9 @@ async def _one_schedule(schedule: Schedule, erased: str) -> tuple[dict[str, int]
             clock=clock,
             sleep=advance,
         )
+        if erased == "user":  # the session's scope is nested in the user's: marked as it is first listed
+            return erase_user(eraser_store, "alice", options)
+        return erase_session(eraser_store, "alice", "s1", options)
 
     actors = {"writer": writer_store, "other": eraser_store}
     tasks: dict[str, asyncio.Task[Any]] = {}

@@ -15,7 +15,7 @@ import pytest
 
 from tests.soak import scaled
 from tierstore import ArtifactsBridge, InMemoryBackend, MemoryPage, Modality
-from tierstore.protocol.erasure import erase_session, erase_user
+from tierstore.protocol.erasure import ErasureOptions, erase_session, erase_user
 from tierstore.scope_records import session_key, user_key
 from tierstore.scopes import scope_prefix
 
@@ -67,9 +67,9 @@ async def _keys(backend: InMemoryBackend, prefix: str) -> list[str]:
 def _erase(backend: Any, erasure: Erasure) -> Any:
     kind, session = erasure
     if kind == "user":
-        return erase_user(backend, "alice", settle=NO_WAIT)
+        return erase_user(backend, "alice", ErasureOptions(settle=NO_WAIT))
     assert session is not None
-    return erase_session(backend, "alice", session, settle=NO_WAIT)
+    return erase_session(backend, "alice", session, ErasureOptions(settle=NO_WAIT))
 
 
 @pytest.mark.parametrize(

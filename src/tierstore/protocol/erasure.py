@@ -48,7 +48,8 @@ next life, whose registry record its bridge writes again (a bridge registers its
 stores have no multi-object transaction: this is the guarantee, stated as such in the README.
 
 Waiting. Every wait goes through ``sleep`` (default :func:`asyncio.sleep`) and is measured on ``clock``'s monotonic
-time, so tests pass a hook and wait for nothing. A lease still live after ``patience`` of waiting (a running chuk
+time, so tests pass a hook and wait for nothing; both, and every other knob, are fields of one
+:class:`ErasureOptions`. A lease still live after ``patience`` of waiting (a running chuk
 agent's, which lives as long as its agent) ends the call with :class:`~tierstore.errors.InUseError`; so does a scope
 written faster than it can be emptied (more than :data:`ROUNDS` listings in a row find new objects). The scope then
 stays erasing: its checkpoints are refused, and the next call resumes it.
@@ -314,101 +315,78 @@ class _Erasure:
         self.report.deleted += len(keys)
 
 
+@dataclass(frozen=True, slots=True)
+class ErasureOptions:
+    """How an erasure waits and works, one value for :func:`erase_scope`, :func:`erase_user` and
+    :func:`erase_session` (the defaults suit a store's own bridges with default settings).
+
+    ``settle``: E4's wait (None: :func:`settle_period` of the backend); ``lease_ttl``: the lease lifetime of the
+    scope's bridges, for their records; ``patience``: how long to wait for live leases before InUseError (None: twice
+    ``lease_ttl``); ``poll``: between looks at them; ``clock`` and ``sleep``: where waits are measured and how they
+    are made (tests pass a hook that moves a clock); ``concurrency``: requests at once. InvalidInputError at
+    construction for a negative time or a concurrency under 1."""
+
+    settle: timedelta | None = None
+    lease_ttl: timedelta = DEFAULT_LEASE_TTL
+    patience: timedelta | None = None
+    poll: timedelta = POLL
+    clock: Clock = SYSTEM_CLOCK
+    sleep: Sleep = asyncio.sleep
+    concurrency: int = 32
+
+    def __post_init__(self) -> None:
+        times = {"settle": self.settle, "lease_ttl": self.lease_ttl, "patience": self.patience, "poll": self.poll}
+        for name, value in times.items():
+            if value is not None and (not isinstance(value, timedelta) or value < timedelta(0)):
+                raise InvalidInputError(f"erasure option {name} must be a timedelta of at least 0, not {value!r}")
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or self.concurrency < 1:
+            raise InvalidInputError(
+                f"erasure option concurrency must be an int of at least 1, not {self.concurrency!r}"
+            )
+
+
+DEFAULT_OPTIONS: Final = ErasureOptions()
+
+
 async def erase_scope(
-    backend: StorageBackend,
-    prefix: str,
-    *,
-    registry: str | None = None,
-    settle: timedelta | None = None,
-    lease_ttl: timedelta = DEFAULT_LEASE_TTL,
-    patience: timedelta | None = None,
-    poll: timedelta = POLL,
-    clock: Clock = SYSTEM_CLOCK,
-    sleep: Sleep = asyncio.sleep,
-    concurrency: int = 32,
+    backend: StorageBackend, prefix: str, *, registry: str | None = None, options: ErasureOptions = DEFAULT_OPTIONS
 ) -> Erased:
     """Erase every object under ``prefix`` (a scope's, :func:`tierstore.scopes.scope_prefix`: never empty) by steps
-    E1-E5 (module docstring), then the registry records under ``registry`` (a root key prefix; None: none).
-
-    ``settle``: E4's wait (default :func:`settle_period` of ``backend``); ``lease_ttl``: the lease lifetime of the
-    scope's bridges, for its records; ``patience``: how long to wait for live leases before InUseError (default
-    twice ``lease_ttl``); ``poll``: between looks at them; ``clock`` and ``sleep``: where waits are measured and how
-    they are made. Resumes an erasure that crashed or was cancelled. InUseError leaves the scope erasing."""
+    E1-E5 (module docstring), then the registry records under ``registry`` (a root key prefix; None: none), waiting
+    and working as ``options`` say. Resumes an erasure that crashed or was cancelled. InUseError leaves the scope
+    erasing."""
     if not prefix:
         raise InvalidInputError("erasure needs a scope's prefix: the root is never erased whole")
     erasure = _Erasure(
         backend,
         prefix,
         registry,
-        settle=settle_period(backend) if settle is None else settle,
-        patience=2 * lease_ttl if patience is None else patience,
-        poll=poll,
-        lease_ttl=lease_ttl,
-        clock=clock,
-        sleep=sleep,
-        concurrency=concurrency,
+        settle=settle_period(backend) if options.settle is None else options.settle,
+        patience=2 * options.lease_ttl if options.patience is None else options.patience,
+        poll=options.poll,
+        lease_ttl=options.lease_ttl,
+        clock=options.clock,
+        sleep=options.sleep,
+        concurrency=options.concurrency,
     )
     return await erasure.run()
 
 
-async def erase_user(
-    backend: StorageBackend,
-    user_id: str | None,
-    *,
-    settle: timedelta | None = None,
-    lease_ttl: timedelta = DEFAULT_LEASE_TTL,
-    patience: timedelta | None = None,
-    poll: timedelta = POLL,
-    clock: Clock = SYSTEM_CLOCK,
-    sleep: Sleep = asyncio.sleep,
-    concurrency: int = 32,
-) -> Erased:
+async def erase_user(backend: StorageBackend, user_id: str | None, options: ErasureOptions = DEFAULT_OPTIONS) -> Erased:
     """``delete_user``: erase the user's shared scope and every session of it, then their registry records
     (:func:`erase_scope`). ``user_id`` None: the sessions of no user. InvalidInputError for an invalid id."""
     prefix = user_prefix(user_id)
-    return await erase_scope(
-        backend,
-        prefix,
-        registry=user_key(user_id),  # and, as a prefix, its sessions' records
-        settle=settle,
-        lease_ttl=lease_ttl,
-        patience=patience,
-        poll=poll,
-        clock=clock,
-        sleep=sleep,
-        concurrency=concurrency,
-    )
+    return await erase_scope(backend, prefix, registry=user_key(user_id), options=options)  # its sessions' too
 
 
 async def erase_session(
-    backend: StorageBackend,
-    user_id: str | None,
-    session_id: str,
-    *,
-    settle: timedelta | None = None,
-    lease_ttl: timedelta = DEFAULT_LEASE_TTL,
-    patience: timedelta | None = None,
-    poll: timedelta = POLL,
-    clock: Clock = SYSTEM_CLOCK,
-    sleep: Sleep = asyncio.sleep,
-    concurrency: int = 32,
+    backend: StorageBackend, user_id: str | None, session_id: str, options: ErasureOptions = DEFAULT_OPTIONS
 ) -> Erased:
     """``delete_session``: erase one session's scope of ``user_id`` (None: a session of no user), then its registry
     record (:func:`erase_scope`); the user's shared scope and other sessions stay. InvalidInputError for an
     invalid id."""
     prefix = scope_prefix(user_id, check_scope_id(session_id, "session id"))
-    return await erase_scope(
-        backend,
-        prefix,
-        registry=session_key(user_id, session_id),
-        settle=settle,
-        lease_ttl=lease_ttl,
-        patience=patience,
-        poll=poll,
-        clock=clock,
-        sleep=sleep,
-        concurrency=concurrency,
-    )
+    return await erase_scope(backend, prefix, registry=session_key(user_id, session_id), options=options)
 
 
 async def erasing(backend: StorageBackend, prefix: str) -> bool:
