@@ -1,13 +1,18 @@
 """Backends wrapped to observe or fail calls, so tests can interrupt the bridge at exact points.
 
-They wrap a real backend of the rig under test; every call still reaches it.
+They wrap a real backend of the rig under test; every call still reaches it. :class:`Paused` stops an actor (a
+checkpoint, a deletion, an erasure) before a chosen storage call and :func:`run_schedule` drives two of them through
+a :data:`Schedule` of such stops, writing every call to a :class:`Journal`; :func:`every_schedule` lists the two- and
+three-phase schedules of two actors; :class:`Jittered` delays each call by a random number of event-loop steps.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from tierstore.backends.base import Buffer, ListEntry, StorageBackend
@@ -131,3 +136,162 @@ class Counted:
 
     def reset(self) -> None:
         self.requests.clear()
+
+
+PAUSED_CALLS = ("put", "get", "get_range", "head", "delete", "delete_many", "delete_if_version", "set_tier", "restore")
+"""The storage calls :class:`Paused` counts, stops before and journals (and ``list``)."""
+
+
+@dataclass
+class Journal:
+    """Every storage call both actors made, in the order they were made: ``(actor, method, keys)``."""
+
+    calls: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
+
+    def first_prefixed(self, actor: str, method: str, prefix: str) -> int | None:
+        """Where ``actor`` first called ``method`` on a key starting ``prefix`` (None: never)."""
+        found = self._prefixed(actor, method, prefix)
+        return found[0] if found else None
+
+    def last_prefixed(self, actor: str, method: str, prefix: str) -> int:
+        """Where ``actor`` last called ``method`` on a key starting ``prefix`` (-1: never)."""
+        found = self._prefixed(actor, method, prefix)
+        return found[-1] if found else -1
+
+    def _prefixed(self, actor: str, method: str, prefix: str) -> list[int]:
+        return [
+            at
+            for at, (who, name, keys) in enumerate(self.calls)
+            if who == actor and name == method and any(k.startswith(prefix) for k in keys)
+        ]
+
+
+class Paused:
+    """Delegates to ``inner``; stops before its ``stop_at``-th storage call (counting every call but the lease
+    keeper's timed renewals) until :meth:`release` names the next stop, and writes each call to the journal."""
+
+    def __init__(self, inner: StorageBackend, actor: str, journal: Journal) -> None:
+        self.inner = inner
+        self.actor = actor
+        self.journal = journal
+        self.calls = 0
+        self.stop_at: int | None = None
+        self.stopped = asyncio.Event()
+        self._go = asyncio.Event()
+
+    def release(self, stop_at: int | None) -> None:
+        """Go on, to stop again before call ``stop_at`` (None: to the end)."""
+        self.stop_at = stop_at
+        self.stopped.clear()
+        self._go.set()
+        self._go.clear()  # the waiter is woken already; the next stop waits again
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if name not in PAUSED_CALLS:
+            return attribute
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            keys = args[0] if args and isinstance(args[0], list) else [args[0]] if args else []
+            await self._tick(name, tuple(keys))
+            return await attribute(*args, **kwargs)
+
+        return call
+
+    def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        async def entries() -> AsyncIterator[ListEntry]:
+            await self._tick("list", (prefix,))
+            async for entry in self.inner.list(prefix):
+                yield entry
+
+        return entries()
+
+    async def _tick(self, name: str, keys: tuple[str, ...]) -> None:
+        task = asyncio.current_task()
+        if task is not None and task.get_name().startswith("tierstore-lease"):
+            return
+        while self.stop_at is not None and self.calls >= self.stop_at:
+            self.stopped.set()
+            await self._go.wait()
+        self.calls += 1
+        self.journal.calls.append((self.actor, name, keys))
+
+
+Schedule = tuple[tuple[str, int | None], ...]
+"""Which of two actors (``writer`` and ``other``) goes on next and before which of its calls it stops again (None:
+to its end)."""
+
+
+def two_phase(first: str, i: int, j: int) -> Schedule:
+    """``first`` makes ``i`` calls, the other ``j``, then ``first`` ends, then the other."""
+    second = "other" if first == "writer" else "writer"
+    return ((first, i), (second, j), (first, None), (second, None))
+
+
+def three_phase(first: str, i: int, j: int, k: int) -> Schedule:
+    """``first`` makes ``i`` calls, the other ``j``, ``first`` goes on to ``k``, the other ends, then ``first``."""
+    second = "other" if first == "writer" else "writer"
+    return ((first, i), (second, j), (first, k), (second, None), (first, None))
+
+
+def every_schedule(calls: Mapping[str, int]) -> list[Schedule]:
+    """Every two-phase schedule of ``writer`` and ``other``, each followed by its three-phase ones (one actor stopped
+    inside while the other ends), given how many calls each makes when run alone."""
+    schedules: list[Schedule] = []
+    for first in ("writer", "other"):
+        second = "other" if first == "writer" else "writer"
+        for i in range(calls[first] + 1):
+            for j in range(calls[second] + 1):
+                schedules.append(two_phase(first, i, j))
+                schedules.extend(three_phase(first, i, j, k) for k in range(i + 1, calls[first] + 1))
+    return schedules
+
+
+async def run_schedule(
+    schedule: Schedule, actors: Mapping[str, Paused], start: Callable[[str], Awaitable[Any]]
+) -> dict[str, asyncio.Task[Any]]:
+    """Drive the actors through ``schedule``: each named actor is started (``start(name)``) or released, and awaited
+    until it stops or ends. Returns each actor's task, done unless a later step of the schedule was to end it."""
+    tasks: dict[str, asyncio.Task[Any]] = {}
+    for name, stop in schedule:
+        if name in tasks:
+            actors[name].release(stop)
+        else:
+            actors[name].stop_at = stop
+            tasks[name] = asyncio.ensure_future(start(name))
+        stopped = asyncio.create_task(actors[name].stopped.wait())
+        await asyncio.wait({stopped, tasks[name]}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+    return tasks
+
+
+class Jittered:
+    """Delegates to ``inner``; each call (a listing too) first waits a random number (0-3) of event-loop steps
+    drawn from ``rng``, so concurrent actors interleave differently per seed."""
+
+    def __init__(self, inner: StorageBackend, rng: random.Random) -> None:
+        self.inner = inner
+        self.rng = rng
+
+    async def _jitter(self) -> None:
+        for _ in range(self.rng.randrange(4)):
+            await asyncio.sleep(0)
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if name == "list":
+
+            async def listing(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+                await self._jitter()
+                async for entry in attribute(*args, **kwargs):
+                    yield entry
+
+            return listing
+        if not asyncio.iscoroutinefunction(attribute):
+            return attribute
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            await self._jitter()
+            return await attribute(*args, **kwargs)
+
+        return call

@@ -23,8 +23,8 @@ import pytest
 from tests.conftest import Store as Rig
 from tests.contract.conftest import text_page
 from tests.reliability.figures import record
-from tests.reliability.test_interleavings import Journal, Paused
 from tests.soak import scaled
+from tests.wrappers import Journal, Paused
 from tierstore import ArtifactsBridge, FileSystemBackend, ScopeErasingError
 from tierstore.backends.base import StorageBackend
 from tierstore.cli.app import main

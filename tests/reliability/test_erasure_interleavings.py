@@ -25,15 +25,8 @@ import pytest
 
 from tests.contract.conftest import text_page
 from tests.reliability.figures import record
-from tests.reliability.test_interleavings import (
-    Journal,
-    Paused,
-    Schedule,
-    _until_stopped_or_done,
-    three_phase,
-    two_phase,
-)
 from tests.soak import scaled
+from tests.wrappers import Journal, Paused, Schedule, every_schedule, run_schedule
 from tierstore import ArtifactsBridge, IntegrityError, ScopeErasingError
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.clock import ManualClock
@@ -82,14 +75,7 @@ async def _one_schedule(schedule: Schedule, erased: str) -> tuple[dict[str, int]
         return erase_session(eraser_store, "alice", "s1", options)
 
     actors = {"writer": writer_store, "other": eraser_store}
-    tasks: dict[str, asyncio.Task[Any]] = {}
-    for name, stop in schedule:
-        if name in tasks:
-            actors[name].release(stop)
-        else:
-            actors[name].stop_at = stop
-            tasks[name] = asyncio.ensure_future(start(name))
-        await _until_stopped_or_done(actors[name], tasks[name])
+    tasks = await run_schedule(schedule, actors, start)
     await tasks["other"]  # the erasure always finishes
     try:
         c2: str | None = tasks["writer"].result()
@@ -141,13 +127,7 @@ async def test_a_checkpoint_stopped_at_any_call_while_its_session_is_erased_is_n
 ) -> None:
     calls, _ = await _one_schedule((("writer", None), ("other", None)), erased)
     schedules: list[Schedule] = [(("writer", i), ("other", None), ("writer", None)) for i in range(calls["writer"])]
-    pairs: list[Schedule] = []
-    for first in ("writer", "other"):
-        second = "other" if first == "writer" else "writer"
-        for i in range(calls[first] + 1):
-            for j in range(calls[second] + 1):
-                pairs.append(two_phase(first, i, j))
-                pairs.extend(three_phase(first, i, j, k) for k in range(i + 1, calls[first] + 1))
+    pairs = every_schedule(calls)
     schedules += random.Random("erasure").sample(pairs, min(len(pairs), scaled(150)))
     endings: dict[str, int] = {}
     for schedule in schedules:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from tests.soak import scaled
+from tests.wrappers import Jittered
 from tierstore import ArtifactsBridge, InMemoryBackend, MemoryPage, Modality
 from tierstore.protocol.erasure import ErasureOptions, erase_session, erase_user
 from tierstore.scope_records import session_key, user_key
@@ -23,37 +23,6 @@ SEEDS = scaled(12)
 NO_WAIT = timedelta(0)
 Erasure = tuple[str, str | None]
 """("user", None) or ("session", its id) of the user alice."""
-
-
-class Jittered:
-    """A backend whose calls each wait a random number of event-loop steps first."""
-
-    def __init__(self, inner: InMemoryBackend, rng: random.Random) -> None:
-        self.inner = inner
-        self.rng = rng
-
-    async def _jitter(self) -> None:
-        for _ in range(self.rng.randrange(4)):
-            await asyncio.sleep(0)
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self.inner, name)
-        if name == "list":
-
-            async def listing(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-                await self._jitter()
-                async for entry in attribute(*args, **kwargs):
-                    yield entry
-
-            return listing
-        if not asyncio.iscoroutinefunction(attribute):
-            return attribute
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            await self._jitter()
-            return await attribute(*args, **kwargs)
-
-        return call
 
 
 def _page(content: str) -> MemoryPage:

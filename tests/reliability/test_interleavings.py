@@ -18,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,93 +27,11 @@ import pytest
 from tests.contract.conftest import text_page
 from tests.reliability.figures import record
 from tests.soak import scaled
+from tests.wrappers import Journal, Paused, Schedule, every_schedule, run_schedule
 from tierstore import ArtifactsBridge, FileSystemBackend, StorageTier
-from tierstore.backends.base import ListEntry, StorageBackend
+from tierstore.backends.base import StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.errors import InUseError
-
-CALLS = ("put", "get", "get_range", "head", "delete", "delete_many", "delete_if_version", "set_tier", "restore")
-
-
-@dataclass
-class Journal:
-    """Every storage call both actors made, in the order they were made."""
-
-    calls: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
-
-    def first_prefixed(self, actor: str, method: str, prefix: str) -> int | None:
-        """Where ``actor`` first called ``method`` on a key starting ``prefix`` (None: never)."""
-        found = self._prefixed(actor, method, prefix)
-        return found[0] if found else None
-
-    def last_prefixed(self, actor: str, method: str, prefix: str) -> int:
-        """Where ``actor`` last called ``method`` on a key starting ``prefix`` (-1: never)."""
-        found = self._prefixed(actor, method, prefix)
-        return found[-1] if found else -1
-
-    def _prefixed(self, actor: str, method: str, prefix: str) -> list[int]:
-        return [
-            at
-            for at, (who, name, keys) in enumerate(self.calls)
-            if who == actor and name == method and any(k.startswith(prefix) for k in keys)
-        ]
-
-
-class Paused:
-    """Delegates to ``inner``; stops before its ``stop_at``-th storage call (counting every call but the lease
-    keeper's timed renewals) until :meth:`release` names the next stop, and writes each call to the journal."""
-
-    def __init__(self, inner: StorageBackend, actor: str, journal: Journal) -> None:
-        self.inner = inner
-        self.actor = actor
-        self.journal = journal
-        self.calls = 0
-        self.stop_at: int | None = None
-        self.stopped = asyncio.Event()
-        self._go = asyncio.Event()
-
-    def release(self, stop_at: int | None) -> None:
-        """Go on, to stop again before call ``stop_at`` (None: to the end)."""
-        self.stop_at = stop_at
-        self.stopped.clear()
-        self._go.set()
-        self._go.clear()  # the waiter is woken already; the next stop waits again
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self.inner, name)
-        if name not in CALLS:
-            return attribute
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            keys = args[0] if args and isinstance(args[0], list) else [args[0]] if args else []
-            await self._tick(name, tuple(keys))
-            return await attribute(*args, **kwargs)
-
-        return call
-
-    def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
-        async def entries() -> AsyncIterator[ListEntry]:
-            await self._tick("list", (prefix,))
-            async for entry in self.inner.list(prefix):
-                yield entry
-
-        return entries()
-
-    async def _tick(self, name: str, keys: tuple[str, ...]) -> None:
-        task = asyncio.current_task()
-        if task is not None and task.get_name().startswith("tierstore-lease"):
-            return
-        while self.stop_at is not None and self.calls >= self.stop_at:
-            self.stopped.set()
-            await self._go.wait()
-        self.calls += 1
-        self.journal.calls.append((self.actor, name, keys))
-
-
-async def _until_stopped_or_done(actor: Paused, task: asyncio.Task[Any]) -> None:
-    stopped = asyncio.create_task(actor.stopped.wait())
-    await asyncio.wait({stopped, task}, return_when=asyncio.FIRST_COMPLETED)
-    stopped.cancel()
 
 
 async def _outcome(task: asyncio.Task[Any]) -> Any:
@@ -125,22 +42,6 @@ async def _outcome(task: asyncio.Task[Any]) -> Any:
 
 
 OTHERS = ("set_tier", "delete_page", "delete_checkpoint")
-
-
-Schedule = tuple[tuple[str, int | None], ...]
-"""Which actor goes on next and before which of its calls it stops again (None: to its end)."""
-
-
-def two_phase(first: str, i: int, j: int) -> Schedule:
-    """``first`` makes ``i`` calls, the other ``j``, then ``first`` ends, then the other."""
-    second = "other" if first == "writer" else "writer"
-    return ((first, i), (second, j), (first, None), (second, None))
-
-
-def three_phase(first: str, i: int, j: int, k: int) -> Schedule:
-    """``first`` makes ``i`` calls, the other ``j``, ``first`` goes on to ``k``, the other ends, then ``first``."""
-    second = "other" if first == "writer" else "writer"
-    return ((first, i), (second, j), (first, k), (second, None), (first, None))
 
 
 async def _one_schedule(backend: Callable[[], StorageBackend], other: str, schedule: Schedule) -> dict[str, int]:
@@ -167,14 +68,7 @@ async def _one_schedule(backend: Callable[[], StorageBackend], other: str, sched
         return mover.delete_checkpoint(c1)
 
     actors = {"writer": writer_store, "other": other_store}
-    tasks: dict[str, asyncio.Task[Any]] = {}
-    for name, stop in schedule:
-        if name in tasks:
-            actors[name].release(stop)
-        else:
-            actors[name].stop_at = stop
-            tasks[name] = asyncio.ensure_future(start(name))
-        await _until_stopped_or_done(actors[name], tasks[name])
+    tasks = await run_schedule(schedule, actors, start)
     c2 = tasks["writer"].result()
     outcome = await _outcome(tasks["other"])
 
@@ -224,13 +118,7 @@ async def test_a_checkpoint_and_a_deletion_or_tier_change_interleaved_at_every_p
         return await _one_schedule(lambda: memory if where == "memory" else FileSystemBackend(root), other, schedule)
 
     calls = await run((("writer", None), ("other", None)))
-    schedules: list[Schedule] = []
-    for first in ("writer", "other"):
-        second = "other" if first == "writer" else "writer"
-        for i in range(calls[first] + 1):
-            for j in range(calls[second] + 1):
-                schedules.append(two_phase(first, i, j))
-                schedules.extend(three_phase(first, i, j, k) for k in range(i + 1, calls[first] + 1))
+    schedules = every_schedule(calls)
     if where != "memory":
         schedules = random.Random(other).sample(schedules, min(len(schedules), scaled(40)))
     for schedule in schedules:
