@@ -6,7 +6,8 @@ Keys in a store (every one inside :func:`tierstore.backends.base.check_key`'s al
 * ``ckpt_{UTC time}_{random}`` - a checkpoint manifest (the checkpoint id; sorts by creation time);
 * ``intent_{checkpoint id}`` - the lease of a checkpoint in progress, naming the artifacts it reuses;
 * ``tomb_{UTC time}_{random}_{p|d}`` - artifacts being deleted (p) or deleted (d), kept for a grace period;
-* ``alloc_{tier}_{block}`` - a block of artifact numbers claimed by one bridge (see :mod:`tierstore.allocator`).
+* ``alloc_{tier}_{block}`` - a block of artifact numbers claimed by one bridge (see :mod:`tierstore.allocator`);
+* ``cat_{UTC time}_{random}`` - a catalog snapshot: cached ``head`` answers (see :mod:`tierstore.catalog`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ CHECKPOINT_PREFIX: Final = "ckpt_"
 INTENT_PREFIX: Final = "intent_"
 TOMB_PREFIX: Final = "tomb_"
 ALLOC_PREFIX: Final = "alloc_"
+CATALOG_PREFIX: Final = "cat_"
 MAX_ID_BYTES: Final = 1024
 MAX_ARTIFACT_DIGITS: Final = 18
 """The most digits an artifact id's number has (``mem_L3_`` and 1 to 18 digits, no leading zero)."""
@@ -33,6 +35,7 @@ _ARTIFACT = re.compile(rf"mem_(L[0-4])_([1-9][0-9]{{0,{MAX_ARTIFACT_DIGITS - 1}}
 _CHECKPOINT = re.compile(r"ckpt_[0-9]{8}T[0-9]{12}_[0-9a-f]{8}")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 """Unicode's control characters (category Cc)."""
+_CATALOG = re.compile(r"cat_[0-9]{8}T[0-9]{12}_[0-9a-f]{8}")
 _ALLOC = re.compile(r"alloc_(L[0-4])_(0|[1-9][0-9]{0,14})")
 
 
@@ -92,3 +95,8 @@ def parse_alloc_key(key: str) -> tuple[StorageTier, int] | None:
 def timestamped(prefix: str, now: datetime) -> str:
     """A new name: ``prefix``, ``now`` to the microsecond (so names sort by time), and random hex against ties."""
     return f"{prefix}{now:%Y%m%dT%H%M%S%f}_{secrets.token_hex(4)}"
+
+
+def is_catalog_key(key: str) -> bool:
+    """Whether ``key`` is a catalog snapshot's (``cat_{UTC time}_{random}``, :func:`timestamped`)."""
+    return _CATALOG.fullmatch(key) is not None

@@ -16,7 +16,8 @@ Contract (every adapter keeps to it; the contract suite in ``tests/contract`` ch
   character set shared by S3 and Azure; a backend without tags may fold them into nothing.
 * ``get`` returns ``None`` for a missing key and raises :class:`~tierstore.errors.ArchivedPageError` for an
   object that must be restored first. ``delete`` returns whether the key existed (``delete_many`` does not say).
-* ``list(prefix)`` yields every key under the prefix exactly once, paginating underneath, in no promised order.
+* ``list(prefix)`` yields every key under the prefix exactly once, paginating underneath, in no promised order;
+  each entry's ``version``, where not None, changes whenever anything ``head`` reports may have (:class:`ListEntry`).
 * ``set_tier(key, tier, tags=...)`` moves an object to another tier in place (its storage class follows) and
   merges ``tags`` into its tags; metadata and bytes stay as they are.
 * Optional: ``delete_if_version(key, version) -> bool`` deletes ``key`` only while its :attr:`ObjectInfo.version` is
@@ -210,11 +211,19 @@ class ObjectInfo:
 
 @dataclass(frozen=True, slots=True)
 class ListEntry:
-    """One key ``list`` yields, with its size and, where the store says, when it was last written."""
+    """One key ``list`` yields, with its size and, where the store says, when it was last written, its change token
+    and its storage class."""
 
     key: str
     size: int
     last_modified: datetime | None = None
+    version: str | None = None
+    """A token sure to change whenever anything ``head`` reports of the object may have changed (its bytes, metadata,
+    tier, storage class, archive state), or None where the listing cannot give one that is sure to: equal tokens of
+    one key mean ``head`` would answer as it did when the token was seen. Stricter than :attr:`ObjectInfo.version`
+    (bytes only) and not comparable with it. The catalog trusts its rows by it (:mod:`tierstore.catalog`)."""
+    storage_class: str | None = None
+    """The storage class the listing shows (S3, GCS, Azure and memory list it), else None."""
 
 
 @runtime_checkable

@@ -133,7 +133,8 @@ def list_entry(fd: int | None, name: str) -> ListEntry:
         magic, length, _crc = _HEAD.unpack(prefix)
         if magic == _MAGIC and _HEAD.size + length <= size:
             size -= _HEAD.size + length
-    return ListEntry(name, size, datetime.fromtimestamp(stat.st_mtime, UTC))
+    # The token of ``head``: a tier change rewrites the file (a new inode), so it changes with everything head says.
+    return ListEntry(name, size, datetime.fromtimestamp(stat.st_mtime, UTC), version(stat))
 
 
 def version(stat: os.stat_result) -> str | None:

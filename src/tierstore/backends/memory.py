@@ -157,7 +157,9 @@ class InMemoryBackend(ClosingContext):
         # Snapshot the matching keys first: callers may delete while they iterate.
         matches = [(k, o) for k, o in self._objects.items() if k.startswith(prefix)]
         for key, obj in matches:
-            yield ListEntry(key, len(obj.data), obj.last_modified)
+            # A tier change keeps ``version`` (a write's number) but not the listing's token.
+            token = f"{obj.version}.{obj.tier.value}"
+            yield ListEntry(key, len(obj.data), obj.last_modified, token, obj.tier.value)
 
     async def set_tier(self, key: str, tier: StorageTier, *, tags: Mapping[str, str] | None = None) -> None:
         obj = self._objects.get(check_key(key))

@@ -190,7 +190,7 @@ class _Erasure:
         store has not refused to delete as another's? Anything else is left, and reported as foreign."""
         tail = key[len(self._scope_of(key)) :]
         ours = bool(ids.parse_artifact_id(tail)) or ids.is_checkpoint_id(tail)
-        ours = ours or tail.startswith((ids.INTENT_PREFIX, ids.TOMB_PREFIX, VERSIONS_PREFIX))
+        ours = ours or tail.startswith((ids.INTENT_PREFIX, ids.TOMB_PREFIX, VERSIONS_PREFIX, ids.CATALOG_PREFIX))
         if not ours or key in self.report.foreign:
             if key not in self.report.foreign:
                 logger.warning("erasure of %s: %s is not tierstore's, left as it is", self.prefix, key)

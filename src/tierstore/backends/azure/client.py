@@ -264,8 +264,26 @@ class SdkClient:
             page = await pager.__anext__()
         except StopAsyncIteration:
             return [], None
-        found = [Listed(blob.name, int(blob.size), blob.last_modified) async for blob in page]
+        sure = self._listing_proves_tier()
+        found = [
+            Listed(
+                blob.name,
+                int(blob.size),
+                blob.last_modified,
+                f"{blob.etag}|{tier}" if sure and blob.etag else None,
+                tier,
+            )
+            async for blob in page
+            for tier in (str(getattr(blob.blob_tier, "value", blob.blob_tier) or "") or None,)
+        ]
         return found, pager.continuation_token or None
+
+    def _listing_proves_tier(self) -> bool:
+        """Whether a listed blob's ETag and access tier tell every change ``head`` would see: not when tiers share
+        an access tier or one is Archive, since the tier is then recorded in a tag, and a tier change (Set Blob Tier,
+        Set Blob Tags) keeps the ETag."""
+        classes = list(self.tiers.classes.values())
+        return len(set(classes)) == len(classes) and not self.tiers.has_archive
 
     async def list_after(
         self, prefix: str, after: str | None, token: str | None

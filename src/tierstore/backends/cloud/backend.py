@@ -277,7 +277,7 @@ class CloudBackend(ClosingContext):
             for item in page:
                 key = item.name[len(self.prefix) :]
                 if item.name.startswith(self.prefix) and _KEY.fullmatch(key):
-                    yield ListEntry(key, item.size, item.last_modified)
+                    yield ListEntry(key, item.size, item.last_modified, item.version, item.storage_class)
             if not token:
                 return
 

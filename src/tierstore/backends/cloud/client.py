@@ -42,11 +42,14 @@ class Head:
 
 @dataclass(frozen=True, slots=True)
 class Listed:
-    """One object of a listing: its full name, size and last change."""
+    """One object of a listing: its full name, size and last change, and where the listing proves them its change
+    token and storage class (:class:`~tierstore.backends.base.ListEntry`)."""
 
     name: str
     size: int
     last_modified: datetime | None = None
+    version: str | None = None
+    storage_class: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -255,7 +255,7 @@ class GCSClient:
                 prefix=prefix,
                 page_size=LIST_PAGE_SIZE,
                 page_token=token,
-                fields="items(name,size,updated),nextPageToken",
+                fields="items(name,size,updated,generation,metageneration,storageClass),nextPageToken",
                 timeout=self.timeout,
                 retry=None,
             )
@@ -264,7 +264,7 @@ class GCSClient:
             except Exception as exc:
                 _raise_if_bucket_missing(exc)
                 raise
-            found = [] if page is None else [Listed(b.name, int(b.size or 0), b.updated) for b in page]
+            found = [] if page is None else [listed(b) for b in page]
             next_token: str | None = blobs.next_page_token
             return found, next_token
 
@@ -325,3 +325,11 @@ def _raise_if_bucket_missing(error: Exception) -> None:
 
     if isinstance(error, NotFound):
         raise BucketMissing(error) from error
+
+
+def listed(blob: Any) -> Listed:
+    """One listed blob. Its token is generation and metageneration: a rewrite (new bytes, or a new storage class)
+    makes a new generation, a metadata patch (a tier change within one class) a new metageneration."""
+    generation, metageneration = blob.generation, blob.metageneration
+    token = None if generation is None or metageneration is None else f"{generation}.{metageneration}"
+    return Listed(blob.name, int(blob.size or 0), blob.updated, token, blob.storage_class)

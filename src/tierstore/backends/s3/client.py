@@ -33,7 +33,7 @@ from tierstore.backends.cloud.client import Calls, Head, Listed
 from tierstore.backends.cloud.failure import Failure
 from tierstore.backends.s3 import failures, multipart
 from tierstore.backends.s3.config import S3Config
-from tierstore.backends.s3.wire import TIER_MARKER, crc32, encode_tags, etag_matches, parse_restore
+from tierstore.backends.s3.wire import TIER_MARKER, crc32, encode_tags, etag_matches, listed_token, parse_restore
 from tierstore.enums import StorageTier
 from tierstore.errors import ArchivedPageError
 from tierstore.loops import LoopClients
@@ -254,7 +254,16 @@ class SdkClient:
         elif after is not None:
             params["StartAfter"] = after
         page = await client.list_objects_v2(**params)
-        listed = [Listed(str(o["Key"]), int(o["Size"]), o.get("LastModified")) for o in page.get("Contents", [])]
+        listed = [
+            Listed(
+                str(o["Key"]),
+                int(o["Size"]),
+                o.get("LastModified"),
+                listed_token(o),
+                str(o.get("StorageClass") or "STANDARD"),  # as head says it
+            )
+            for o in page.get("Contents", [])
+        ]
         following = page.get("NextContinuationToken") if page.get("IsTruncated") else None
         return listed, following
 

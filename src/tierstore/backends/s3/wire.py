@@ -73,3 +73,21 @@ def etag_matches(etag: str, data: Chunks, chunk: int) -> bool:
 def crc32(data: Chunks) -> str:
     """The ``x-amz-checksum-crc32`` value S3 keeps for ``data`` when the client sent one (aioboto3 does)."""
     return base64.b64encode(data.crc32().to_bytes(4, "big")).decode("ascii")
+
+
+LISTING_SETTLED: Final = 5.0
+"""Seconds after its last change before a listed object's token is given. S3 keeps the ETag (the bytes' MD5) across
+the in-place copy of a tier change, which moves only ``LastModified``, a time to the second: an object changed
+twice within one second would show one token. Past this, a change can no longer share the listed second (with the
+client's clock within 4 s of S3's)."""
+
+
+def listed_token(item: Mapping[str, Any], now: datetime | None = None) -> str | None:
+    """The change token of one ListObjectsV2 entry (:attr:`tierstore.backends.base.ListEntry.version`): its ETag and
+    last-modified time, or None while that time is too recent (:data:`LISTING_SETTLED`)."""
+    etag, modified = item.get("ETag"), item.get("LastModified")
+    if not etag or not isinstance(modified, datetime):
+        return None
+    if ((now or datetime.now(UTC)) - modified).total_seconds() < LISTING_SETTLED:
+        return None
+    return f"{etag}@{modified.isoformat()}"

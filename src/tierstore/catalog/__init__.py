@@ -1,0 +1,146 @@
+"""The catalog: a cache of ``head`` answers, keyed by what the listing proves (issue 28, ``docs/design/scopes.md``).
+
+It knows nothing of pages: it caches :class:`~tierstore.backends.base.ObjectInfo` by key, for one store or one
+scope's view of it. Contract:
+
+* **Trust.** A row stands for a ``head`` only while the current listing shows its key with the same change token
+  (:attr:`~tierstore.backends.base.ListEntry.version`, never None), size and storage class
+  (:meth:`~tierstore.catalog.snapshot.Row.proven_by`). Anything else is asked of the store. So a stale, damaged,
+  truncated or misplaced snapshot costs requests, never a wrong answer; a listing that gives no token (the obstore
+  data paths, Azure with tiers sharing an access tier, a custom backend) makes every row untrusted: every entry is a
+  ``head``, as without a catalog.
+* **Snapshots.** ``cat_{UTC time}_{random}`` in the store (or scope), each a *full* snapshot: every row its writer
+  knew, none naming another. A reader takes the newest snapshot of the listing that decodes (at most
+  :data:`READ_AT_MOST` tried, newest first; an unreadable one is skipped and logged); rows are never merged across
+  snapshots, so no chain exists to bound. Full, not deltas: one GET whatever the history, and nothing a lost or
+  damaged base could break; a snapshot's bytes grow with the store (about 0.2-0.6 KB a page), its requests do not.
+* **Folding.** :meth:`Catalog.fold` writes a new snapshot (create-if-absent, a new key) of the rows the open snapshot
+  proved and the answers :meth:`Catalog.describe` fetched since, when at least :data:`FOLD_AT` were fetched: so a
+  later reader asks only what changed since (O(changes) to keep). It never raises for a lost race, a refusal or an
+  unavailable store: it logs and says False. ``gc`` deletes the snapshots the newest readable one supersedes, past the
+  grace period (:mod:`tierstore.catalog.upkeep`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Final
+
+from tierstore import ids
+from tierstore.backends.base import ListEntry, ObjectInfo, StorageBackend
+from tierstore.catalog.snapshot import Row, decode_snapshot, encode_snapshot, foldable
+from tierstore.clock import SYSTEM_CLOCK, Clock
+from tierstore.concurrency import bounded_in_order
+from tierstore.errors import ArchivedPageError, IntegrityError, TierstoreError
+
+logger = logging.getLogger(__name__)
+
+READ_AT_MOST: Final = 3
+"""Snapshots a reader tries, newest first, before it goes without one."""
+FOLD_AT: Final = 16
+"""Answers fetched since the snapshot was read before :meth:`Catalog.fold` writes a new one."""
+
+
+def bound_key(backend: StorageBackend, key: str) -> str:
+    """The whole key in the store of ``key`` in ``backend`` (a scope's view adds its prefix): snapshots name it."""
+    from tierstore.artifacts.scoped import PrefixedBackend  # the view imports the bridge's layers; keep them out
+
+    return backend.prefix + key if isinstance(backend, PrefixedBackend) else key
+
+
+def snapshot_keys(listing: Sequence[ListEntry]) -> list[str]:
+    """The catalog snapshots of a listing, newest first."""
+    return sorted((entry.key for entry in listing if ids.is_catalog_key(entry.key)), reverse=True)
+
+
+async def read_snapshot(backend: StorageBackend, key: str) -> dict[str, Row] | None:
+    """The rows of the snapshot at ``key``; None when it is gone; IntegrityError when it is unreadable."""
+    try:
+        data = await backend.get(key)
+    except ArchivedPageError as exc:
+        raise IntegrityError(f"catalog snapshot {key} is archived", key=key) from exc
+    return None if data is None else decode_snapshot(data, bound_key(backend, key))
+
+
+class Catalog:
+    """Cached ``head`` answers of one store or scope (module contract)."""
+
+    def __init__(self, backend: StorageBackend, rows: dict[str, Row], source: str | None, clock: Clock) -> None:
+        self.backend = backend
+        self.source = source
+        """The snapshot the rows came from (None: none was readable)."""
+        self._rows = rows
+        self._learnt: dict[str, Row] = {}
+        self._clock = clock
+
+    @classmethod
+    async def open(
+        cls, backend: StorageBackend, listing: Sequence[ListEntry], *, clock: Clock = SYSTEM_CLOCK
+    ) -> Catalog:
+        """The catalog of ``backend`` from ``listing`` (what ``backend.list("")`` gave, or at least its snapshots
+        and the entries to describe): the newest readable snapshot's rows that ``listing`` still proves."""
+        current = {entry.key: entry for entry in listing}
+        for key in snapshot_keys(listing)[:READ_AT_MOST]:
+            try:
+                rows = await read_snapshot(backend, key)
+            except IntegrityError as exc:
+                logger.warning("catalog snapshot %s is unreadable, skipped (fsck reports it): %s", key, exc)
+                continue
+            except TierstoreError as exc:  # unavailable, refused: go without, as with no snapshot
+                logger.info("catalog snapshot %s could not be read (%s): every entry is asked", key, exc)
+                break
+            if rows is not None:
+                proven = {k: row for k, row in rows.items() if k in current and row.proven_by(current[k])}
+                return cls(backend, proven, key, clock)
+        return cls(backend, {}, None, clock)
+
+    @property
+    def rows(self) -> int:
+        """How many rows are trusted now (the open snapshot's that the listing proved, and those learnt since)."""
+        return len(self._rows) + len(self._learnt)
+
+    def known(self, entry: ListEntry) -> ObjectInfo | None:
+        """The cached answer for ``entry`` when its row is proven by it (no I/O); else None."""
+        row = self._learnt.get(entry.key) or self._rows.get(entry.key)
+        return row.info if row is not None and row.proven_by(entry) else None
+
+    async def _describe_one(self, entry: ListEntry) -> tuple[ListEntry, ObjectInfo | None]:
+        known = self.known(entry)
+        if known is not None:
+            return entry, known
+        info = await self.backend.head(entry.key)
+        row = None if info is None else foldable(entry, info)
+        if row is not None:
+            self._learnt[entry.key] = row
+        return entry, info
+
+    async def describe(
+        self, entries: Sequence[ListEntry], *, concurrency: int = 32
+    ) -> AsyncIterator[tuple[ListEntry, ObjectInfo | None]]:
+        """Each entry with its answer (None: gone), in the given order, each as soon as it and all before it are
+        ready: a proven row at once, else a ``head`` (at most ``concurrency`` in flight)."""
+        batches = bounded_in_order((self._describe_one(entry) for entry in entries), concurrency)
+        try:
+            async for batch in batches:
+                for pair in batch:
+                    yield pair
+        finally:
+            await batches.aclose()
+
+    async def fold(self, *, at_least: int = FOLD_AT) -> bool:
+        """Write a new snapshot when at least ``at_least`` answers were fetched since the open one; True when
+        written. Never raises for a lost race or an unavailable store (logged)."""
+        if len(self._learnt) < at_least:
+            return False
+        rows = {**self._rows, **self._learnt}
+        key = ids.timestamped(ids.CATALOG_PREFIX, self._clock.now())
+        data = encode_snapshot(bound_key(self.backend, key), rows)
+        try:
+            await self.backend.put(key, data, if_absent=True)
+        except TierstoreError as exc:
+            logger.info("catalog snapshot %s not written (%s): the next reader asks again", key, exc)
+            return False
+        self._rows, self._learnt, self.source = rows, {}, key
+        logger.debug("catalog snapshot %s written: %d rows", key, len(rows))
+        return True

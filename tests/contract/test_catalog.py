@@ -1,0 +1,106 @@
+"""Capability: core (issue 28). The catalog on every rig: a listing's change token changes with everything ``head``
+says (bytes, metadata, a tier change in place or across classes), so a catalog row is never trusted past a change;
+a catalog answers exactly what ``head`` answers, from its rows where the listing proves them (no request) and from
+``head`` elsewhere; a fold writes a snapshot a later reader trusts, which then asks only what changed since."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from tests.soak import scaled
+from tests.wrappers import Counted
+from tierstore.backends.base import ListEntry, ObjectInfo, StorageBackend
+from tierstore.catalog import Catalog
+from tierstore.catalog.snapshot import Row
+from tierstore.enums import StorageTier
+
+GIVES_TOKENS = {"memory", "filesystem", "s3_moto", "s3_localstack", "gcs"}
+"""Rigs whose listing proves a token: not the obstore paths (no storage class, no way to see a tier change), nor
+Azure with tiers sharing an access tier (its default: a tier change within Hot moves only a tag)."""
+SETTLE_WITHIN = 15.0
+"""Seconds a fresh object may take before its listing gives a token (S3: 5 s past its second; disk: 2 s)."""
+
+
+async def listing(backend: StorageBackend, prefix: str = "") -> dict[str, ListEntry]:
+    return {entry.key: entry async for entry in backend.list(prefix)}
+
+
+async def settled(backend: StorageBackend, rig: str, prefix: str) -> dict[str, ListEntry]:
+    """The listing once every entry has a token (where the rig gives them): each check is one listing."""
+    deadline = time.monotonic() + SETTLE_WITHIN
+    while True:
+        found = await listing(backend, prefix)
+        if rig not in GIVES_TOKENS or all(entry.version is not None for entry in found.values()):
+            return found
+        assert time.monotonic() < deadline, f"no token within {SETTLE_WITHIN} s: {found}"
+        await asyncio.sleep(0.5)
+
+
+def same_answer(cached: ObjectInfo | None, fresh: ObjectInfo | None) -> None:
+    assert (cached is None) == (fresh is None)
+    if cached is not None and fresh is not None:
+        assert (cached.key, cached.size, dict(cached.metadata)) == (fresh.key, fresh.size, dict(fresh.metadata))
+        assert (cached.tier, cached.storage_class, cached.version) == (fresh.tier, fresh.storage_class, fresh.version)
+        assert cached.last_modified == fresh.last_modified
+
+
+async def test_a_listed_token_changes_with_everything_head_says(backend: StorageBackend, rig: str) -> None:
+    changes: dict[str, Callable[[str], Awaitable[None]]] = {
+        "tok_class": lambda key: backend.set_tier(key, StorageTier.L4),
+        "tok_within": lambda key: backend.set_tier(key, StorageTier.L2),
+        "tok_meta": lambda key: backend.put(key, b"0123456789", metadata={"a": "2"}, tier=StorageTier.L1),
+        "tok_bytes": lambda key: backend.put(key, b"9876543210", metadata={"a": "1"}, tier=StorageTier.L1),
+    }
+    for key in changes:
+        await backend.put(key, b"0123456789", metadata={"a": "1"}, tier=StorageTier.L1)
+    before = await settled(backend, rig, "tok_")
+    assert all((entry.version is not None) == (rig in GIVES_TOKENS) for entry in before.values())
+    rows = {}
+    for key, entry in before.items():
+        info = await backend.head(key)
+        assert info is not None
+        rows[key] = Row(entry.version or "", entry.size, entry.storage_class, info)
+        assert rows[key].proven_by(entry) == (rig in GIVES_TOKENS)
+    for key, change in changes.items():
+        await change(key)
+    after = await settled(backend, rig, "tok_")
+    for key, row in rows.items():
+        assert not row.proven_by(after[key]), f"{key}: the token did not change on {rig}"
+
+
+async def test_a_catalog_answers_as_head_does_and_a_fold_spares_the_next_reader(
+    backend: StorageBackend, rig: str
+) -> None:
+    count = scaled(40)
+    await asyncio.gather(
+        *(
+            backend.put(f"obj_{n}", b"x" * n, metadata={"n": str(n), "v": "a=b%20c&d"}, tier=StorageTier.L2)
+            for n in range(count)
+        )
+    )
+    entries = list((await settled(backend, rig, "obj_")).values())
+    cold = await Catalog.open(backend, entries)
+    assert cold.source is None
+    answers = [pair async for pair in cold.describe(entries)]
+    assert [entry for entry, _info in answers] == entries
+    for entry, info in answers:
+        same_answer(info, await backend.head(entry.key))
+    assert await cold.fold() == (rig in GIVES_TOKENS)
+
+    changed = [entry.key for entry in entries[:3]]
+    await backend.set_tier(changed[0], StorageTier.L4)
+    await backend.put(changed[1], b"y" * 7, metadata={"n": "new"})
+    await backend.delete(changed[2])
+    await settled(backend, rig, "obj_")
+    counted = Counted(backend)
+    warm = await Catalog.open(counted, [entry async for entry in backend.list("")])
+    assert (warm.source is not None) == (rig in GIVES_TOKENS)
+    described = [entry async for entry in backend.list("obj_")]
+    assert [warm.known(entry) for entry in described if entry.key in changed] == [None, None]
+    counted.reset()
+    async for entry, info in warm.describe(described):
+        same_answer(info, await backend.head(entry.key))
+    # Only the two changed ones are asked (the deleted one is not listed); without tokens, every one.
+    assert counted.requests["head"] == (2 if rig in GIVES_TOKENS else len(described))
