@@ -39,10 +39,16 @@ from tierstore.integrations.chuk import TierstoreBridge, attach, checkpoint, res
 from tierstore.maintenance.fsck import fsck
 from tierstore.maintenance.gc import gc
 from tierstore.maintenance.migrate import migrate
+from tierstore.scopes import scope_prefix
 
 ARCHIVING_RIGS = {"memory", "s3_moto", "s3_moto_obstore", "s3_localstack", "s3_localstack_obstore", "azure"}
 ARCHIVING_RIGS |= {"azure_obstore"}
 """Rigs whose L4 is an archive class: reading needs a restore first (GCS's ARCHIVE and the disk read directly)."""
+
+
+def session(store: Store, session_id: str = "s", **settings: Any) -> ArtifactsBridge:
+    """Another bridge onto the agent's session scope, where an attached agent's pages, lease and checkpoints are."""
+    return ArtifactsBridge(store.open(), session_id=session_id, **settings)
 
 
 async def pages(vm: Any, *names: str) -> None:
@@ -78,7 +84,7 @@ async def test_pages_chuks_bridge_stored_before_attach_fault_as_themselves_and_m
 
     checkpoint_id = await checkpoint(vm, "carried over")  # msg_C moves into tierstore's store
     assert await chuks_bridge.delete_page(chuk_ids["msg_C"])  # chuk's copy is no longer needed
-    moved = await ArtifactsBridge(store.open()).load_page(vm.page_table.lookup("msg_C").artifact_id)
+    moved = await session(store, "old_code").load_page(vm.page_table.lookup("msg_C").artifact_id)
     assert moved is not None
     assert (moved.page_id, moved.content) == ("msg_C", "the content of msg_C")
     restarted = MemoryManager(session_id="old_code")
@@ -116,7 +122,7 @@ async def test_archived_pages_are_checkpointed_and_restored_unread(store: Store)
     await restore(restarted, checkpoint_id)
     entry = restarted.page_table.lookup("msg_1")
     assert (entry.tier, entry.artifact_id) == (ChukTier.L4, vm.page_table.lookup("msg_1").artifact_id)
-    meta = await ArtifactsBridge(store.open()).get_metadata(entry.artifact_id)
+    meta = await session(store).get_metadata(entry.artifact_id)
     assert meta is not None
     assert meta.archived is (store.rig in ARCHIVING_RIGS)  # left as it was: not restored from the archive
     assert await content(restarted, "msg_2") == "the content of msg_2"
@@ -141,7 +147,7 @@ async def test_a_running_agent_keeps_its_pages_and_gc_takes_them_once_it_ends(st
     running_bridge = attach(running, ArtifactsBridge(store.open()))
     await restore(running, checkpoint_id)
     assert await running.evict_page("msg_3", ChukTier.L3)  # named by no checkpoint
-    other = ArtifactsBridge(store.open())
+    other = session(store)
     assert await other.delete_checkpoint(checkpoint_id)
     await gc(other, grace=timedelta(0))
     for page_id in ("msg_1", "msg_2", "msg_3"):
@@ -162,7 +168,7 @@ async def test_an_agent_used_after_its_bridge_closed_takes_a_new_lease_naming_it
     await pages(vm, "msg_0", "msg_1", "msg_2")
     assert await vm.evict_page("msg_1", ChukTier.L3)
     await bridge.aclose()
-    other = ArtifactsBridge(store.open())
+    other = session(store)
     assert (await fsck(other, verify=False)).in_progress == []
     assert await vm.evict_page("msg_2", ChukTier.L3)  # used again: a new lease, naming msg_1 again
     assert len((await fsck(other, verify=False)).in_progress) == 1
@@ -176,24 +182,29 @@ async def test_an_agent_used_after_its_bridge_closed_takes_a_new_lease_naming_it
 
 @pytest.mark.bridge_only
 async def test_agents_sharing_a_bridge_end_one_by_one_or_all_with_it(store: Store) -> None:
-    bridge, other = ArtifactsBridge(store.open()), ArtifactsBridge(store.open())
+    bridge = ArtifactsBridge(store.open())
     agents = [MemoryManager(session_id=f"s{i}") for i in range(3)]
-    adapters = [attach(vm, bridge) for vm in agents]
+    adapters = [attach(vm, bridge) for vm in agents]  # each in its own session's scope, ended with the bridge
+    others = [session(store, f"s{i}") for i in range(3)]
+
+    async def running() -> list[int]:
+        return [len((await fsck(other, verify=False)).in_progress) for other in others]
+
     for vm in agents:
         await pages(vm, "msg_0", "msg_1")
         assert await vm.evict_page("msg_1", ChukTier.L3)
-    assert len((await fsck(other, verify=False)).in_progress) == 3
+    assert await running() == [1, 1, 1]
     await adapters[0].aclose()  # that agent alone ends
-    assert len((await fsck(other, verify=False)).in_progress) == 2
+    assert await running() == [0, 1, 1]
     del agents[1], adapters[1]  # dropped without being closed
     gc_module.collect()
     await asyncio.sleep(0)  # its lease is released on this loop
     await asyncio.gather(*(t for t in asyncio.all_tasks() if t.get_name().startswith("tierstore release")))
-    assert len((await fsck(other, verify=False)).in_progress) == 1
+    assert await running() == [0, 0, 1]
     assert agents[-1] is not None  # still attached, and running
     await bridge.aclose()  # every agent attached with it ends
-    assert (await fsck(other, verify=False)).in_progress == []
-    assert len((await gc(other, grace=timedelta(0))).orphans_deleted) == 3
+    assert await running() == [0, 0, 0]
+    assert [len((await gc(other, grace=timedelta(0))).orphans_deleted) for other in others] == [1, 1, 1]
 
 
 @pytest.mark.bridge_only
@@ -209,7 +220,7 @@ def test_a_syncbridge_over_an_agents_bridge_closed_or_dropped_leaves_the_agent_r
     assert dropped.list_checkpoints() == []
     del dropped
     gc_module.collect()  # its finalizer stops its loop
-    other = ArtifactsBridge(store.open())
+    other = session(store)
     assert len(asyncio.run(fsck(other, verify=False)).in_progress) == 1
     assert asyncio.run(gc(other, grace=timedelta(0))).orphans_deleted == []
     asyncio.run(bridge.aclose())
@@ -245,16 +256,16 @@ async def test_rm_refuses_the_pages_of_a_running_agent_until_it_ends(
     attach(vm, bridge)
     await pages(vm, "msg_0", "msg_1", "msg_2")
     assert await vm.evict_page("msg_1", ChukTier.L3)
-    other = ArtifactsBridge(FileSystemBackend(tmp_path / "store"))
+    other = ArtifactsBridge(FileSystemBackend(tmp_path / "store"), session_id="s")  # the agent's scope
     assert await other.delete_checkpoint(await checkpoint(vm, "turn 1"))  # msg_1: named by the lease alone
     assert await vm.evict_page("msg_2", ChukTier.L3)  # msg_2: written under the lease, not named yet
     leased = [vm.page_table.lookup(p).artifact_id for p in ("msg_1", "msg_2")]
     for artifact in leased:
-        assert await asyncio.to_thread(main, ["rm", artifact, "--url", url]) == exit_codes.USAGE
+        assert await asyncio.to_thread(main, ["rm", artifact, "--url", url, "--session", "s"]) == exit_codes.USAGE
         assert f"{artifact}: in use by a running chuk agent" in capsys.readouterr().err
     assert sorted(await other.list_pages()) == sorted(leased)
     await bridge.aclose()  # the agent ends
-    assert await asyncio.to_thread(main, ["rm", *leased, "--url", url]) == 0
+    assert await asyncio.to_thread(main, ["rm", *leased, "--url", url, "--session", "s"]) == 0
     assert await other.list_pages() == []
 
 
@@ -267,20 +278,20 @@ async def test_migrate_copies_a_running_agents_unnamed_pages_as_orphans_that_gc_
     checkpoint_id = await checkpoint(vm, "turn 1")
     assert await vm.evict_page("msg_2", ChukTier.L3)  # no checkpoint names it; the agent's lease protects it
     unnamed = vm.page_table.lookup("msg_2").artifact_id
-    copy = ArtifactsBridge(InMemoryBackend())
+    copy = ArtifactsBridge(InMemoryBackend(), session_id="s")
     assert (await migrate(store.open(), copy.backend)).problems == []  # type: ignore[arg-type]
     found = await fsck(copy)  # pages keep their owner; leases are not copied: no agent runs there
     assert (found.in_progress, [o.key for o in found.orphans]) == ([], [unnamed])
     assert (await gc(copy, grace=timedelta(0))).orphans_deleted == [unnamed]
     restored = {p.page_id for p in await copy.restore_checkpoint(checkpoint_id)}
     assert restored == {"msg_0", "msg_1", "msg_2", STATE}
-    assert unnamed in await ArtifactsBridge(store.open()).list_pages()  # the running agent's store keeps it
+    assert unnamed in await session(store).list_pages()  # the running agent's store keeps it
     await adapter.aclose()
 
 
 @pytest.mark.bridge_only
 async def test_a_checkpoint_without_the_managers_state_restores_referring_to_its_pages(store: Store) -> None:
-    bridge = ArtifactsBridge(store.open())
+    bridge = session(store)  # in the agent's session (a root checkpoint is carried over: test_carry_over.py)
     kept = MemoryPage(page_id="msg_0", modality=Modality.TEXT, content="in context", storage_tier=StorageTier.L0)
     evicted = MemoryPage(page_id="msg_1", modality=Modality.TEXT, content="stored", storage_tier=StorageTier.L3)
     checkpoint_id = await bridge.checkpoint([kept, evicted], name="made by the bridge alone")
@@ -298,7 +309,7 @@ async def test_a_checkpoint_without_the_managers_state_restores_referring_to_its
 async def test_on_a_custom_backend_checkpoints_and_restores_copy_evicted_pages() -> None:
     bridge = ArtifactsBridge(DictBackend())
     vm = MemoryManager(session_id="s")
-    attach(vm, bridge)
+    assert attach(vm, bridge).bridge is bridge  # no scopes on the spec's interface: the agent works at its root
     await pages(vm, "msg_0", "msg_1")
     assert await vm.evict_page("msg_1", ChukTier.L3)
     checkpoint_id = await checkpoint(vm, "custom")
@@ -323,18 +334,18 @@ async def test_tombs_of_deletions_that_ended_or_crashed_neither_copy_nor_stop_an
     checkpoint_id = await checkpoint(first, "turn 1")
     await first_bridge.aclose()
     archived, readable = (first.page_table.lookup(p).artifact_id for p in ("msg_1", "msg_2"))
-    refs = ArtifactsBridge(store.open()).references("test")
+    refs = session(store).references("test")
     leftover = await refs.write_tomb("pending", [archived, readable])  # a deletion killed mid-way, long ago
     lease_ttl = timedelta(seconds=1)
     await asyncio.sleep(1.5)  # that tomb is now older than the lease time of the agents below
-    stored = await ArtifactsBridge(store.open()).list_pages()
+    stored = await session(store).list_pages()
 
     second = MemoryManager(session_id="s")
     attach(second, ArtifactsBridge(store.open(), lease_ttl=lease_ttl))
     await restore(second, checkpoint_id)
     assert [second.page_table.lookup(p).artifact_id for p in ("msg_1", "msg_2")] == [archived, readable]
     assert await checkpoint(second, "turn 2")
-    assert await ArtifactsBridge(store.open()).list_pages() == stored  # nothing copied
+    assert await session(store).list_pages() == stored  # nothing copied
 
     await refs.backend.delete(leftover)  # pruned by gc
     running = await refs.write_tomb("pending", [archived, readable])  # a deletion that may not see the next agent
@@ -378,7 +389,7 @@ async def test_routine_maintenance_beside_a_running_agent_never_fails_it(store: 
     for name in names[1:]:
         assert await vm.evict_page(name, ChukTier.L3)
     latest = await checkpoint(vm, "turn 0")
-    maintenance = ArtifactsBridge(store.open())
+    maintenance = session(store)  # in the agent's scope, where its checkpoints are
     done = asyncio.Event()
 
     async def maintain() -> int:
@@ -424,7 +435,7 @@ def test_an_agent_driven_by_a_new_event_loop_each_call_keeps_its_pages(store: St
     for name in ("msg_1", "msg_2"):
         assert asyncio.run(vm.evict_page(name, ChukTier.L3))  # the lease renews on the loop that wrote it
     checkpoint_id = asyncio.run(checkpoint(vm, "sync code"))  # so a new loop writes a new one
-    other = ArtifactsBridge(store.open())
+    other = session(store)
     assert len(asyncio.run(fsck(other, verify=False)).in_progress) == 1  # each new lease released the last
     asyncio.run(other.delete_checkpoint(checkpoint_id))
     asyncio.run(gc(other, grace=timedelta(0)))
@@ -448,34 +459,34 @@ async def test_an_agent_restoring_the_latest_checkpoint_gets_the_last_one_made_w
         await pages(ahead, "msg_0", "msg_1")
         assert await ahead.evict_page("msg_1", ChukTier.L3)
         first = await checkpoint(ahead, "ahead")
-        await until_the_store_passes(backend, first)
+        await until_the_store_passes(backend, scope_prefix(None, "agent") + first)
     right = MemoryManager(session_id="agent")
     async with ArtifactsBridge(store.open()) as bridge:
-        attach(right, bridge)
-        await restore(right, (await bridge.list_checkpoints())[-1])
+        agent = attach(right, bridge).bridge  # the session's scope, where its checkpoints are
+        await restore(right, (await agent.list_checkpoints())[-1])
         await pages(right, "msg_2")
         second = await checkpoint(right, "right")
     assert second < first  # by the ids, the first is the newer
     restarted = MemoryManager(session_id="agent")
     async with ArtifactsBridge(store.open()) as bridge:
-        attach(restarted, bridge)
-        assert await bridge.list_checkpoints() == [first, second]
-        await restore(restarted, (await bridge.list_checkpoints())[-1])
+        agent = attach(restarted, bridge).bridge
+        assert await agent.list_checkpoints() == [first, second]
+        await restore(restarted, (await agent.list_checkpoints())[-1])
         assert sorted(restarted.page_table.entries) == ["msg_0", "msg_1", "msg_2"]
 
 
 async def _delete_page_and_prune_its_tomb(store: Store, artifact: str) -> None:
-    other = ArtifactsBridge(store.open())
+    other = session(store)
     assert await other.delete_page(artifact)
     assert (await gc(other, grace=timedelta(0), tomb_retention=timedelta(0))).tombs_pruned
 
 
 async def _delete_page(store: Store, artifact: str) -> None:
-    assert await ArtifactsBridge(store.open()).delete_page(artifact)
+    assert await session(store).delete_page(artifact)
 
 
 async def _remove_by_hand(store: Store, artifact: str) -> None:
-    await store.open().delete(artifact)  # no tomb, no protocol: as a person or a lifecycle rule would
+    await store.open().delete(scope_prefix(None, "s") + artifact)  # no tomb, no protocol: as by a person
 
 
 DELETIONS = {
@@ -493,15 +504,15 @@ async def test_drop_missing_keeps_a_page_that_is_there_but_not_as_stored(store: 
     await pages(vm, "msg_0", "msg_1")
     assert await vm.evict_page("msg_1", ChukTier.L3)
     backend = store.open()
-    stranger = await ArtifactsBridge(store.open()).store_page(MemoryPage(page_id="msg_1", modality=Modality.TEXT))
-    data = await backend.get(stranger)
+    stranger = await session(store).store_page(MemoryPage(page_id="msg_1", modality=Modality.TEXT))
+    data = await backend.get(scope_prefix(None, "s") + stranger)
     assert data is not None
-    await backend.put(vm.page_table.lookup("msg_1").artifact_id, data)
+    await backend.put(scope_prefix(None, "s") + vm.page_table.lookup("msg_1").artifact_id, data)
     for drop_missing in (False, True):
         with pytest.raises(IntegrityError, match=r"page 'msg_1' .*is not as it was stored"):
             await checkpoint(vm, "damaged", drop_missing=drop_missing)
     assert "msg_1" in vm.page_table.entries
-    assert await ArtifactsBridge(store.open()).list_checkpoints() == []
+    assert await session(store).list_checkpoints() == []
 
 
 @pytest.mark.parametrize("deletion", DELETIONS)
@@ -525,7 +536,7 @@ async def test_a_page_deleted_under_a_running_agent_is_never_listed_and_the_erro
     for _ in range(2):  # every checkpoint refuses, the same way, while the manager refers to the page
         with pytest.raises(IntegrityError, match=r"page 'msg_2' .*drop_missing=True"):
             await checkpoint(vm, "after")
-    assert await ArtifactsBridge(store.open()).list_checkpoints() == [first]
+    assert await session(store).list_checkpoints() == [first]
     assert "msg_2" in vm.page_table.entries  # left as it was
 
     second = await checkpoint(vm, "without it", drop_missing=True)
@@ -536,6 +547,6 @@ async def test_a_page_deleted_under_a_running_agent_is_never_listed_and_the_erro
     await restore(restarted, second)
     assert sorted(restarted.page_table.entries) == ["msg_0", "msg_1", "msg_3"]
     assert await content(restarted, "msg_3") == "the content of msg_3"
-    meta = await ArtifactsBridge(store.open()).get_metadata(restarted.page_table.lookup("msg_1").artifact_id)
+    meta = await session(store).get_metadata(restarted.page_table.lookup("msg_1").artifact_id)
     assert meta is not None
     assert meta.archived is (store.rig in ARCHIVING_RIGS)  # checkpointed twice and restored, never read

@@ -37,7 +37,9 @@ def pages(lib: Lib, count: int = 3, **fields: Any) -> list[Any]:
 async def test_session_id_comes_from_the_constructor_and_configure_keeps_it(lib: Lib) -> None:
     bridge = new_bridge(lib, "from_constructor")
     assert bridge.session_id == "from_constructor"
-    with pytest.raises(InvalidInputError, match="bound to another session"):
+    with pytest.raises(
+        InvalidInputError, match="'from_configure' is not the session this bridge is bound to, 'from_constructor'"
+    ):
         await bridge.configure(session_id="from_configure")
     await bridge.configure()  # chuk's configure without a session id clears it: tierstore's keeps the binding
     await bridge.configure(session_id="from_constructor")

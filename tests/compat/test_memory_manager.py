@@ -50,8 +50,8 @@ async def test_evicted_pages_go_to_tierstore_and_fault_back_as_chuks_pages(store
     assert "msg_1" not in vm.working_set.get_l0_page_ids()
     assert [p.page_id for p in vm.get_l0_pages()] == ["msg_0", "msg_2", "msg_3", "msg_4"]
 
-    # The page is on the store, as a tierstore artifact, for any other bridge onto it.
-    stored = await ArtifactsBridge(store.open()).load_page("mem_L3_1")
+    # The page is on the store, as a tierstore artifact, for any other bridge onto the manager's session.
+    stored = await ArtifactsBridge(store.open(), session_id="sess_1").load_page("mem_L3_1")
     assert type(stored) is MemoryPage
     assert (stored.page_id, stored.session_id) == ("msg_1", "sess_1")
 
@@ -120,14 +120,17 @@ async def test_a_failed_restore_changes_nothing(store: Store) -> None:
 
 async def test_chuks_configure_bridge_keeps_tierstore_storage(store: Store) -> None:
     vm, bridge = manager(store)
-    await vm.configure_bridge(session_id="renamed")
+    await vm.configure_bridge()  # chuk's call, with the manager's own session: the bridge it is bound to
     assert vm._bridge is bridge
-    assert bridge.session_id == "renamed"
+    assert (bridge.session_id, bridge.bridge.session_id) == ("sess_1", "sess_1")
+    with pytest.raises(InvalidInputError, match="'renamed' is not the session this bridge is bound to, 'sess_1'"):
+        await vm.configure_bridge(session_id="renamed")  # chuk's relabelling: a scope is never changed
+    assert vm._bridge is bridge
     assert bridge.is_persistent is store.open().persistent
     await conversation(vm, 1)
     assert await vm.evict_page("msg_0", ChukTier.L3)
     stats = bridge.get_stats()
-    assert (type(stats).__module__.startswith("chuk_ai_session_manager"), stats.session_id) == (True, "renamed")
+    assert (type(stats).__module__.startswith("chuk_ai_session_manager"), stats.session_id) == (True, "sess_1")
     assert stats.pages_stored == 1
     with pytest.raises(NotSupportedError, match="TIERSTORE_URL"):
         await vm.configure_bridge(artifact_store=object())
@@ -140,8 +143,9 @@ async def test_attach_reads_tierstore_url(tmp_path: Path, monkeypatch: pytest.Mo
     assert bridge.is_persistent
     await conversation(vm, 2)
     assert await vm.evict_page("msg_0", ChukTier.L3)
-    elsewhere = ArtifactsBridge(FileSystemBackend(tmp_path / "store"))
+    elsewhere = ArtifactsBridge(FileSystemBackend(tmp_path / "store"), session_id="from_env")
     assert await elsewhere.list_pages() == [vm.page_table.lookup("msg_0").artifact_id]
+    assert await ArtifactsBridge(FileSystemBackend(tmp_path / "store")).list_pages() == []  # not at the root
 
 
 async def test_misuse_is_refused() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.compat.agent import ENDS, parse, run
+from tests.compat.agent import ENDS, SESSION, parse, run
 from tests.conftest import ROOT
 from tests.rigs import load
 from tests.soak import scaled
@@ -68,16 +68,20 @@ class Agent:
             keys = [entry.key async for entry in backend.list("")]
         finally:
             await backend.aclose()
-        return sorted("ckpt_" if key.startswith("ckpt_") else key for key in keys)
+        return sorted("ckpt_" if key.rpartition(".")[2].startswith("ckpt_") else key for key in keys)
+
+    def session(self, session_id: str = SESSION) -> ArtifactsBridge:
+        """A bridge onto an agent's session scope, where its pages, lease and checkpoints are."""
+        return ArtifactsBridge(self.open(), session_id=session_id)
 
     async def referenced(self) -> set[str]:
-        """Every artifact some listed checkpoint names."""
-        async with ArtifactsBridge(self.open()) as bridge:
+        """Every artifact some listed checkpoint of the agent's session names."""
+        async with self.session() as bridge:
             manifests = [await bridge.get_checkpoint_manifest(c) for c in await bridge.list_checkpoints()]
             return {e.artifact_id for m in manifests if m is not None for e in m.pages}
 
     async def pages(self) -> list[str]:
-        async with ArtifactsBridge(self.open()) as bridge:
+        async with self.session() as bridge:
             return await bridge.list_pages()
 
 
@@ -111,7 +115,7 @@ async def test_restarts_with_nothing_changed_keep_what_the_model_sees_and_store_
         assert "restore_archived(vm, 'msg_2')" in archived["msg_2"]
     else:
         assert restart["restored"]["archived"] == {}
-    assert (await gc(ArtifactsBridge(agent.open()), grace=timedelta(0))).orphans_deleted == []
+    assert (await gc(agent.session(), grace=timedelta(0))).orphans_deleted == []
 
 
 @each_agent_rig
@@ -125,7 +129,7 @@ async def test_what_no_checkpoint_and_no_running_agent_refers_to_is_collected(ag
     # An agent killed after storing a page no checkpoint names (its lease taken for one second).
     agent.run("restart", second["checkpoint"], "--change", "msg_7", "--crash", "--lease-ttl", "1")
     third = await agent.run_here("restart", second["checkpoint"], "--change", "msg_4")
-    bridge = ArtifactsBridge(agent.open())
+    bridge = agent.session()
     for old in (first["checkpoint"], second["checkpoint"]):
         assert await bridge.delete_checkpoint(old)
     await asyncio.sleep(1.5)  # the killed agent's lease, renewed last before it ended, lapses
@@ -145,14 +149,15 @@ async def test_an_agent_that_ended_any_way_but_a_kill_leaves_nothing_running_and
     evicted: dict[str, list[str]] = agent.run("ends")  # one process, an agent ending each way, then exiting
     assert set(evicted) == set(ENDS)
     assert all(len(artifacts) == 2 for artifacts in evicted.values())  # each agent's msg_1 (L3) and msg_2 (L4)
-    bridge = ArtifactsBridge(agent.open())
-    found = await fsck(bridge, verify=False)
-    assert found.in_progress == []
-    orphans = {o.key for o in found.orphans}
-    assert {way: artifacts for way, artifacts in evicted.items() if not orphans.issuperset(artifacts)} == {}
-    report = await gc(bridge, grace=timedelta(0))
-    assert (report.in_progress, sorted(report.orphans_deleted)) == ([], sorted(orphans))
-    assert await bridge.list_pages() == []
+    for way, artifacts in evicted.items():  # each agent in its session's scope (named after its way)
+        bridge = agent.session(way)
+        found = await fsck(bridge, verify=False)
+        assert (way, found.in_progress) == (way, [])
+        orphans = {o.key for o in found.orphans}
+        assert orphans.issuperset(artifacts), way
+        report = await gc(bridge, grace=timedelta(0))
+        assert (report.in_progress, sorted(report.orphans_deleted)) == ([], sorted(orphans))
+        assert await bridge.list_pages() == []
 
 
 @each_agent_rig
@@ -160,7 +165,7 @@ async def test_a_killed_agent_is_running_until_its_lease_expires_and_gc_keeps_it
     agent: Agent,
 ) -> None:
     agent.run("new", "9", "--crash")  # killed before a checkpoint, its lease taken for 10 minutes
-    bridge = ArtifactsBridge(agent.open())
+    bridge = agent.session()
     found = await fsck(bridge, verify=False)
     assert (len(found.in_progress), found.orphans) == (1, [])
     report = await gc(bridge, grace=timedelta(0))

@@ -7,7 +7,8 @@
   defaults (``from tierstore import PageTable`` ..., as the spec imports them from chuk);
 * :mod:`~tierstore.chuk.legacy_json` - the plain-JSON pages chuk stores (:func:`tierstore.codec.pages.decode_page`);
 * :mod:`~tierstore.chuk.bridge`, :mod:`~tierstore.chuk.manager`, :mod:`~tierstore.chuk.lease`,
-  :mod:`~tierstore.chuk.state` - a chuk ``MemoryManager`` on tierstore storage, imported by users from
+  :mod:`~tierstore.chuk.state`, :mod:`~tierstore.chuk.binding` (its session's scope) - a chuk ``MemoryManager`` on
+  tierstore storage, imported by users from
   :mod:`tierstore.integrations.chuk`; :mod:`~tierstore.chuk.bridge` is the one module that imports chuk itself.
 
 This ``__init__`` imports nothing: the bridge and the codec import modules of this package, so importing the package

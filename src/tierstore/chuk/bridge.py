@@ -6,6 +6,7 @@ This is the one module that imports chuk; :mod:`tierstore.chuk.manager` builds o
 
 from __future__ import annotations
 
+import shlex
 from enum import Enum
 from typing import Any, Final
 
@@ -34,6 +35,7 @@ __all__ = [
     "ChukPage",
     "MemoryManager",
     "TierstoreBridge",
+    "artifact_of",
     "qualified",
     "tier_of",
     "to_chuk",
@@ -56,8 +58,8 @@ class TierstoreBridge:
     def __init__(self, bridge: ArtifactsBridge | None = None, *, session_id: str | None = None) -> None:
         self.bridge = bridge if bridge is not None else bridge_from_env()
         self._label: str | None = None
-        """chuk's session id on a bridge bound to no session: a label for chuk's stats, isolating nothing (until
-        ``attach`` binds the manager's session, issue 28)."""
+        """chuk's session id on a bridge bound to no session: a label for chuk's stats, isolating nothing (``attach``
+        binds the manager's session, but on a custom backend, which has no scopes)."""
         if session_id is not None:
             self._relabel(session_id)
         self._lease: AgentLease | None = None
@@ -147,7 +149,7 @@ class TierstoreBridge:
             try:
                 loaded = await self.bridge.load_page(artifact_id)
             except ArchivedPageError as exc:
-                raise _ArchivedPageFault(page_id, exc) from exc
+                raise _ArchivedPageFault(page_id, artifact_id, self.bridge, exc) from exc
             page, where = (None if loaded is None else to_chuk(loaded)), "the store"
         if page is None:
             raise IntegrityError(
@@ -213,15 +215,17 @@ class TierstoreBridge:
 
 
 class _ArchivedPageFault(ArchivedPageError):
-    """A fault on an archived page: says which page and how to bring it back."""
+    """A fault on an archived page: says which page and how to bring it back (``key``: its artifact id)."""
 
-    def __init__(self, page_id: str, cause: ArchivedPageError) -> None:
-        super().__init__(cause.key, pending=cause.pending)
+    def __init__(self, page_id: str, artifact_id: str, bridge: ArtifactsBridge, cause: ArchivedPageError) -> None:
+        super().__init__(artifact_id, pending=cause.pending)
         state = "a restore is in progress" if cause.pending else "no restore has been requested"
+        scope = "" if bridge.user_id is None else f" --user {shlex.quote(bridge.user_id)}"
+        scope += "" if bridge.session_id is None else f" --session {shlex.quote(bridge.session_id)}"
         self.args = (
-            f"page {page_id!r} is archived in artifact {cause.key!r} and cannot be read until it is restored ({state}):"
-            f" `await tierstore.integrations.chuk.restore_archived(vm, {page_id!r})` or `tierstore restore "
-            f"{cause.key}`, then fault it again once the restore completes",
+            f"page {page_id!r} is archived in artifact {artifact_id!r} and cannot be read until it is restored "
+            f"({state}): `await tierstore.integrations.chuk.restore_archived(vm, {page_id!r})` or `tierstore restore "
+            f"{artifact_id}{scope}`, then fault it again once the restore completes",
         )
         self.page_id = page_id
 
@@ -249,6 +253,11 @@ def tier_of(value: Any) -> StorageTier:
         return StorageTier(value.value if isinstance(value, Enum) else value)
     except ValueError:
         raise InvalidInputError(f"{value!r} is not a storage tier (L0-L4)") from None
+
+
+def artifact_of(key: str) -> str:
+    """The artifact id a storage key of any scope holds (a scope's prefix ends in ``.``; artifact ids have none)."""
+    return key.rpartition(".")[2]
 
 
 def qualified(value: object) -> str:

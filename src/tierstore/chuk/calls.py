@@ -58,10 +58,14 @@ class ChukCalls:
         if session_id is not None and not isinstance(session_id, str):
             raise InvalidInputError(f"session_id must be a str or None, not {type(session_id).__name__}")
         if session_id is not None and session_id != self.session_id:
-            bound = "no session" if self.session_id is None else "another session"
+            bound = (
+                f"session_id {session_id!r}: this bridge is bound to no session"
+                if self.session_id is None
+                else f"session_id {session_id!r} is not the session this bridge is bound to, {self.session_id!r}"
+            )
             raise InvalidInputError(
-                f"this bridge is bound to {bound}; its session is chosen when it is built and never changes: build "
-                "one with ArtifactsBridge(session_id=...) or bridge.scoped(session_id=...)"
+                f"{bound}; its session is chosen when it is built and never changes: build one with "
+                "ArtifactsBridge(session_id=...) or bridge.scoped(session_id=...)"
             )
 
     @property

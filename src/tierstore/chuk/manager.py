@@ -25,12 +25,14 @@ from pydantic import ValidationError
 
 from tierstore.backends.base import RestoreSpeed, RestoreStatus
 from tierstore.bridge import ArtifactsBridge
+from tierstore.chuk.binding import bound_bridge, carry_over
 from tierstore.chuk.bridge import (
     EVICTED,
     ChukEntry,
     ChukPage,
     MemoryManager,
     TierstoreBridge,
+    artifact_of,
     qualified,
     tier_of,
     to_chuk,
@@ -60,12 +62,17 @@ _SWEEP_WAITS: Final = (0.1, 0.2, 0.4, 0.8, 1.5, 2.0, 2.0, 2.0, 2.0, 2.0)
 """Pauses while a deletion that may have missed a restoring agent's lease runs (about 13 s in all)."""
 
 
-def attach(manager: Any, bridge: ArtifactsBridge | None = None) -> TierstoreBridge:
+def attach(manager: Any, bridge: ArtifactsBridge | None = None, *, user_id: str | None = None) -> TierstoreBridge:
     """Make ``manager`` (chuk's ``MemoryManager``) store evicted pages through tierstore; returns its new bridge.
 
-    Without ``bridge``, the store is the one ``TIERSTORE_*`` names (``TIERSTORE_URL``; the local-disk store when
-    unset). Pages the manager evicted through its previous bridge stay there and fault from there (checked like
-    any other); the next :func:`checkpoint` or eviction carries them into tierstore's store.
+    The agent works in its manager's session scope: its evicted pages, its lease and its checkpoints live there
+    (:mod:`tierstore.chuk.binding`). The scope is ``manager.session_id`` and the user ``user_id``, else the bridge's,
+    else ``TIERSTORE_USER_ID``; a ``bridge`` bound to no session is replaced by one bound to that scope, on the same
+    backend with the same settings (closing either ends the agent); one bound to another session or user is
+    InvalidInputError. Without ``bridge``, the store is the one ``TIERSTORE_*`` names (``TIERSTORE_URL``; the
+    local-disk store when unset). Pages the manager evicted through its previous bridge stay there and fault from
+    there (checked like any other); the next :func:`checkpoint` or eviction carries them into the session's scope.
+    A checkpoint made before scopes (at the root of the store) is carried over by :func:`restore`.
     """
     if not isinstance(manager, MemoryManager):
         raise InvalidInputError(f"expected chuk's MemoryManager, got {qualified(manager)}")
@@ -74,16 +81,19 @@ def attach(manager: Any, bridge: ArtifactsBridge | None = None) -> TierstoreBrid
             raise NotSupportedError(
                 f"this chuk-ai-session-manager's MemoryManager has no {name}; tierstore supports 0.11's"
             )
+    bound = bound_bridge(bridge, manager.session_id, user_id)
     previous, configured = manager._bridge, bool(manager._bridge_configured)
-    adapter = TierstoreBridge(bridge)
-    if adapter.session_id is None:
-        adapter._label = manager.session_id  # chuk's label, as before scopes: binding it is issue 28's chuk step
+    adapter = TierstoreBridge(bound)
+    if bound.session_id is None:  # a custom backend: no scopes, the session is chuk's label as before them
+        adapter._label = manager.session_id
     try:
-        adapter._lease = AgentLease(adapter.bridge.references("chuk agents"))
+        adapter._lease = AgentLease(bound.references("chuk agents"))
     except NotSupportedError:
         adapter._lease = None  # a custom backend has no leases: checkpoints and restores copy evicted pages
     else:
-        adapter.bridge.on_close(adapter._lease.release)  # closing either bridge ends the agent
+        bound.on_close(adapter._lease.release)  # closing either bridge ends the agent
+        if bridge is not None and bridge is not bound:
+            bridge.on_close(adapter._lease.release)
     if configured and previous is not None:
         for entry in manager.page_table.entries.values():
             if entry.artifact_id and tier_of(entry.tier) in EVICTED:
@@ -203,10 +213,11 @@ async def _checkpoint(manager: Any, adapter: TierstoreBridge, name: str) -> str:
         pages.append(state_page(state, manager.session_id))
         return await adapter.bridge.checkpoint(pages, name=name, stored=stored)
     except IntegrityError as exc:
-        page_id = next((e.page_id for e in evicted if e.artifact_id == exc.key), None)
-        if page_id is None or exc.key is None:
+        artifact = None if exc.key is None else artifact_of(exc.key)
+        page_id = next((e.page_id for e in evicted if e.artifact_id == artifact), None)
+        if page_id is None or artifact is None:
             raise
-        raise _MissingPage(page_id, exc.key, await _gone(adapter, exc.key), exc) from exc
+        raise _MissingPage(page_id, artifact, await _gone(adapter, artifact), exc) from exc
 
 
 async def _gone(adapter: TierstoreBridge, key: str) -> bool:
@@ -228,12 +239,20 @@ async def restore(manager: Any, checkpoint_id: str) -> list[Any]:
     and search hints are those of the checkpoint. Returns chuk's pages: those in memory, read and verified, and the
     evicted ones without their content. Everything is read and checked before the manager changes, so an unknown
     checkpoint (``ObjectNotFoundError``), a damaged one (``IntegrityError``) or a failing store leaves it as it was.
+
+    A checkpoint the session's scope lacks but the root of the store holds for this session (made before scopes)
+    is carried over first: read from the root, verified, and written as a checkpoint of the session's scope, whose
+    artifacts the manager then refers to; the root is only read (:func:`tierstore.chuk.binding.carry_over`).
     """
     adapter = _adapter(manager)
     bridge = adapter.bridge
     manifest = await bridge.get_checkpoint_manifest(checkpoint_id)
-    if manifest is None:
-        raise ObjectNotFoundError(checkpoint_id)
+    if manifest is None:  # made before scopes, at the root: copied into the session's scope (chuk.binding)
+        carried = await carry_over(bridge, checkpoint_id)
+        manifest = None if carried is None else await bridge.get_checkpoint_manifest(carried)
+        if carried is None or manifest is None:
+            raise ObjectNotFoundError(checkpoint_id)
+        checkpoint_id = carried
     if not any(e.page_id == STATE_PAGE_ID for e in manifest.pages):
         return await _restore_pages(manager, adapter, checkpoint_id)
     evicted = [e for e in manifest.pages if e.page_id != STATE_PAGE_ID and _entry_tier(e) in EVICTED]
@@ -399,4 +418,11 @@ def _adapter(manager: Any) -> TierstoreBridge:
     adapter = getattr(manager, "_bridge", None)
     if not isinstance(adapter, TierstoreBridge):
         raise InvalidInputError("this MemoryManager does not store through tierstore: call attach(manager) first")
+    bound = adapter.bridge.session_id
+    if bound is not None and manager.session_id != bound:
+        raise InvalidInputError(
+            f"this MemoryManager's session is {manager.session_id!r} now, and its storage is session {bound!r}'s: "
+            "attach(manager) again to work in the new session (its pages evicted before come along at the next "
+            "checkpoint)"
+        )
     return adapter

@@ -1,0 +1,257 @@
+"""A chuk agent's state from before scopes (a checkpoint at the root of the store) reaches the agent's session scope,
+and nothing at the root changes (``tierstore.chuk.binding``): restored by its id, it is read from the root, verified,
+and written as the session's first checkpoint; a crash at any step of that leaves the root as it was and lists
+nothing half-made in the session; the copy is made again, not twice over, by the next restore."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from chuk_ai_session_manager.memory import MemoryManager
+
+import tierstore.chuk.manager
+from tests.compat.agent import SESSION, new_agent, report
+from tests.conftest import Store
+from tierstore import ArchivedPageError, ArtifactsBridge, InvalidInputError, ObjectNotFoundError
+from tierstore.backends.base import ListEntry, StorageBackend
+from tierstore.integrations.chuk import TierstoreBridge, attach, checkpoint, restore
+from tierstore.maintenance.fsck import fsck
+from tierstore.maintenance.gc import gc
+
+SEEN = ("available", "working_set", "found", "l0", "pinned", "archived", "context")
+"""What the model sees of a restored agent (``tests.compat.agent.report``), less where its pages are stored."""
+
+
+@contextmanager
+def before_scopes() -> Iterator[None]:
+    """``attach`` as the release before scopes did it: the agent works on the bridge as given, at the root."""
+    with patch.object(tierstore.chuk.manager, "bound_bridge", lambda bridge, session, user: bridge):
+        yield
+
+
+async def an_agent_before_scopes(store: Store, session_id: str = SESSION) -> tuple[str, dict[str, Any]]:
+    """An agent of the last release: 9 pages, 6 evicted (3 to L4), checkpointed at the root; its checkpoint id and
+    what the model saw."""
+    vm = MemoryManager(session_id=session_id)
+    with before_scopes():
+        adapter = attach(vm, ArtifactsBridge(store.open()))
+    assert adapter.bridge.session_id is None
+    await new_agent(vm, 9)
+    checkpoint_id = await checkpoint(vm, "before scopes")
+    seen = await report(vm)
+    await adapter.aclose()
+    return checkpoint_id, seen
+
+
+async def snapshot(backend: StorageBackend) -> dict[str, tuple[object, ...]]:
+    """Every object of the store outside every scope (the root, as a release before scopes sees it): its bytes
+    where they can be read (not archived), its size, time and tier."""
+    found: dict[str, tuple[object, ...]] = {}
+    async for entry in backend.list(""):
+        if not entry.key.startswith("u-"):
+            info = await backend.head(entry.key)
+            assert info is not None
+            data = None if info.archived else await backend.get(entry.key)
+            body = None if data is None else bytes(data)
+            found[entry.key] = (body, info.size, info.last_modified, info.tier)
+    return found
+
+
+def root_unchanged(before: dict[str, tuple[object, ...]], after: dict[str, tuple[object, ...]]) -> None:
+    """Nothing the root held changed or went; what is new there is the store's id blocks and the scopes' registry."""
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert [k for k in after if k not in before and not k.startswith(("alloc_", "scope_"))] == []
+
+
+async def restored(store: Store, checkpoint_id: str, **settings: Any) -> tuple[Any, TierstoreBridge]:
+    vm = MemoryManager(session_id=SESSION)
+    adapter = attach(vm, ArtifactsBridge(store.open(), **settings))
+    await restore(vm, checkpoint_id)
+    return vm, adapter
+
+
+async def bring_back_archived(store: Store, checkpoint_id: str) -> None:
+    """What the error says to do at the root (``tierstore checkpoints restore ID``, no --session)."""
+    root = ArtifactsBridge(store.open())
+    manifest = await root.get_checkpoint_manifest(checkpoint_id)
+    assert manifest is not None
+    for entry in manifest.pages:
+        meta = await root.get_metadata(entry.artifact_id)
+        if meta is not None and meta.archived:
+            assert (await root.restore_page(entry.artifact_id)).state in ("restored", "pending")
+
+
+async def test_a_checkpoint_from_before_scopes_is_carried_into_the_session_and_the_root_is_only_read(
+    store: Store,
+) -> None:
+    root_id, before = await an_agent_before_scopes(store)
+    other_id, _ = await an_agent_before_scopes(store, "another_session")
+    original = await snapshot(store.open())
+    session = ArtifactsBridge(store.open(), session_id=SESSION)
+    assert await session.list_checkpoints() == []  # the root's checkpoints are not the session's
+
+    vm = MemoryManager(session_id=SESSION)
+    attach(vm, ArtifactsBridge(store.open()))
+    if any(before["archived"].values()):  # copying needs the bytes: the error says how to bring them back
+        with pytest.raises(
+            ArchivedPageError, match=rf"{root_id} was made before scopes.*tierstore checkpoints restore"
+        ):
+            await restore(vm, root_id)
+        assert (len(vm.page_table), await session.list_checkpoints()) == (0, [])
+        await bring_back_archived(store, root_id)
+        original = await snapshot(store.open())
+    await restore(vm, root_id)
+    after = await report(vm)
+    assert {k: after[k] for k in SEEN if k != "archived"} == {k: before[k] for k in SEEN if k != "archived"}
+    assert after["artifacts"].keys() == before["artifacts"].keys()
+    carried = await session.list_checkpoints()
+    assert len(carried) == 1
+    manifest = await session.get_checkpoint_manifest(carried[0])
+    assert manifest is not None
+    assert manifest.name == "before scopes"
+    assert set(after["artifacts"].values()) <= set(await session.list_pages())  # the session's own copies
+    root_unchanged(original, await snapshot(store.open()))
+
+    pages = await session.list_pages()
+    again, _ = await restored(store, root_id)  # asked for again: a second checkpoint, reusing the copies it proves
+    assert len(await session.list_checkpoints()) == 2
+    uploaded = set(await session.list_pages()) - set(pages)
+    archived = {after["artifacts"][p] for p in after["archived"]}  # cannot be read, so not proven: uploaded again
+    assert len(uploaded) == len(archived)
+    assert (await report(again))["found"] == before["found"]
+    root_unchanged(original, await snapshot(store.open()))
+
+    with pytest.raises(ObjectNotFoundError, match=rf"{other_id} is not in session .*for session 'another_session'"):
+        await restored(store, other_id)
+    with pytest.raises(ObjectNotFoundError):
+        await restored(store, "ckpt_20200101T000000000000_00000000")
+    assert len(await session.list_checkpoints()) == 2
+
+
+@pytest.mark.bridge_only
+async def test_attach_binds_the_managers_session_and_refuses_another(store: Store) -> None:
+    vm = MemoryManager(session_id=SESSION)
+    given = ArtifactsBridge(store.open(), compression="zstd", concurrency=3)
+    adapter = attach(vm, given, user_id="alice")
+    bound = adapter.bridge
+    assert (bound.user_id, bound.session_id, bound.backend) == ("alice", SESSION, given.backend)
+    assert (bound.compression, bound.concurrency) == ("zstd", 3)  # the given bridge's settings
+    assert attach(MemoryManager(session_id=SESSION), bound).bridge is bound  # bound to that scope already
+    with pytest.raises(InvalidInputError, match=f"bound to session {SESSION!r}, and the MemoryManager's session"):
+        attach(MemoryManager(session_id="another"), bound)
+    with pytest.raises(InvalidInputError, match="bound to user 'alice', not to user_id 'bob'"):
+        attach(MemoryManager(session_id=SESSION), bound, user_id="bob")
+    with pytest.raises(InvalidInputError, match="session_id 'a/b' cannot name a tierstore scope"):
+        attach(MemoryManager(session_id="a/b"), given)
+    with pytest.raises(InvalidInputError, match="'other' is not the session this bridge is bound to"):
+        await vm.configure_bridge(session_id="other")
+    vm.update_session_id("rolled_over")  # chuk's segment rollover: the storage stays the old session's
+    with pytest.raises(InvalidInputError, match=r"attach\(manager\) again"):
+        await checkpoint(vm, "after a rollover")
+    assert attach(vm, given).bridge.session_id == "rolled_over"
+    await given.aclose()
+
+
+@pytest.mark.bridge_only
+async def test_attach_takes_the_user_from_the_settings(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIERSTORE_USER_ID", "carol")
+    vm = MemoryManager(session_id=SESSION)
+    assert attach(vm, ArtifactsBridge(store.open())).bridge.user_id == "carol"
+    assert attach(MemoryManager(session_id=SESSION), ArtifactsBridge(store.open()), user_id="dan").bridge.user_id == (
+        "dan"
+    )
+
+
+class Killed(Exception):
+    """The process died: this call and every later one never reach the store."""
+
+
+class DiesAt:
+    """A backend whose process dies at its ``at``-th call once armed (counted across every call, listings too)."""
+
+    CALLS = ("put", "get", "get_range", "head", "delete", "delete_many", "set_tier", "restore")
+
+    def __init__(self, inner: StorageBackend, at: int | None) -> None:
+        self.inner, self.at, self.calls, self.dead = inner, at, 0, False
+
+    def _step(self) -> None:
+        if self.at is None:
+            return
+        self.calls += 1
+        self.dead = self.dead or self.calls >= self.at
+        if self.dead:
+            raise Killed(f"killed at call {self.at}")
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if name not in self.CALLS:
+            return attribute
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            self._step()
+            return await attribute(*args, **kwargs)
+
+        return call
+
+    def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        async def entries() -> AsyncIterator[ListEntry]:
+            self._step()
+            async for entry in self.inner.list(prefix):
+                yield entry
+
+        return entries()
+
+
+async def whole(bridge: ArtifactsBridge, checkpoint_id: str) -> None:
+    """The checkpoint names the 10 pages of the agent's state, each stored as its entry says (archived ones too)."""
+    manifest = await bridge.get_checkpoint_manifest(checkpoint_id)
+    assert manifest is not None
+    assert (manifest.page_count, len(manifest.pages)) == (10, 10)
+    for entry in manifest.pages:
+        meta = await bridge.get_metadata(entry.artifact_id)
+        assert meta is not None
+        assert (meta.page_id, meta.checksum) == (entry.page_id, entry.checksum)
+
+
+@pytest.mark.bridge_only
+async def test_a_carry_over_killed_at_any_call_leaves_the_root_as_it_was_and_lists_nothing_half_made(
+    store: Store,
+) -> None:
+    root_id, before = await an_agent_before_scopes(store)
+    await bring_back_archived(store, root_id)
+    original = await snapshot(store.open())
+    session = ArtifactsBridge(store.open(), session_id=SESSION)
+    at, finished = 1, False
+    while not finished:  # killed before its 1st, 2nd, ... call to the store, until one run ends unkilled
+        dying = DiesAt(store.open(), None)
+        vm = MemoryManager(session_id=SESSION)
+        running = attach(vm, ArtifactsBridge(dying, lease_ttl=timedelta(seconds=1)))
+        dying.at = dying.calls + at
+        try:
+            await restore(vm, root_id)
+            finished, dying.at = True, None  # this run was not killed: it goes on
+        except Killed:
+            pass  # ended with the kill itself: nothing turned it into a result or another error
+        root_unchanged(original, await snapshot(store.open()))
+        for listed in await session.list_checkpoints():  # every listed copy is whole
+            await whole(session, listed)
+        at += 1
+    assert at > 10  # the kills landed at every call of a carry-over: manifest, pages, lease, uploads
+    assert (await report(vm))["found"] == before["found"]
+    await running.aclose()  # the run that ended: its agent ends
+    await asyncio.sleep(1.5)  # the killed runs' leases lapse
+    await gc(session, grace=timedelta(0))
+    found = await fsck(session)
+    assert (found.orphans, found.problems, found.in_progress) == ([], [], [])
+    restarted, adapter = await restored(store, (await session.list_checkpoints())[-1])
+    assert {k: (await report(restarted))[k] for k in ("available", "found", "l0", "pinned")} == {
+        k: before[k] for k in ("available", "found", "l0", "pinned")
+    }
+    await adapter.aclose()
+    root_unchanged(original, await snapshot(store.open()))
