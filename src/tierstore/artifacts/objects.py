@@ -6,6 +6,8 @@
   ``describe`` needs no body read; a page id too long for that budget is read from the frame's header with a
   ranged read instead. ``describe`` refuses an object whose metadata names another artifact or another size.
 * Deletions go through :class:`~tierstore.protocol.references.References`.
+* The pages are listed in slices (:data:`ARTIFACT_SLICES`, :mod:`tierstore.backends.slices`) where the backend
+  says that pays off: every artifact id under exactly one slice, so each page listed once.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from urllib.parse import unquote
 
 from tierstore import ids
 from tierstore.allocator import IdAllocator
+from tierstore.backends import slices
 from tierstore.backends.base import METADATA_BUDGET, Checked, Chunks, ListEntry, StorageBackend
 from tierstore.clock import Clock
 from tierstore.codec import Buffer, Codec, Encoded, PreparedPage
@@ -27,6 +30,8 @@ from tierstore.protocol.references import References
 from tierstore.scope_codec import bound_key
 
 _HEADER_PROBE: Final = 64 * 1024
+ARTIFACT_SLICES: Final = tuple(f"{ids.PAGE_PREFIX}{t.value}_{first}" for t in StorageTier for first in "123456789")
+"""The slices of the page keys for a listing: an artifact id's tier and first digit (never 0)."""
 
 
 class ObjectArtifacts:
@@ -197,7 +202,8 @@ class ObjectArtifacts:
     async def page_entries(self) -> list[ListEntry]:
         """Every page's key with its size and time, from the listing alone (one request per thousand on a cloud; a
         custom backend's listing has neither, so they are 0 and None)."""
-        entries = [entry async for entry in self.backend.list(ids.PAGE_PREFIX) if ids.parse_artifact_id(entry.key)]
+        listed = await slices.list_under(self.backend, ARTIFACT_SLICES)
+        entries = [entry for entry in listed if ids.parse_artifact_id(entry.key)]
         return sorted(entries, key=lambda entry: artifact_order(entry.key))
 
     # -- checkpoints ---------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from typing import Any, Final
 
 from tierstore import versions
 from tierstore.artifacts.objects import ObjectArtifacts
+from tierstore.backends import slices
 from tierstore.backends.base import (
     Body,
     Capability,
@@ -59,6 +60,7 @@ class PrefixedBackend:
         self.name = backend.name
         self.persistent = backend.persistent
         self.capabilities: frozenset[Capability] = backend.capabilities
+        self.sliced_listing = slices.pays_off(backend)
         conditional = getattr(backend, "delete_if_version", None)
         if conditional is not None:
 
