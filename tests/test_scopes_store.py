@@ -193,7 +193,7 @@ def test_the_command_line_binds_with_user_and_session_and_lists_scopes(
     assert (code, [s["session_id"] for s in json.loads(out)["sessions"]]) == (0, ["s1"])
     code, out = run(capsys, "users", *url)
     assert code == 0
-    assert out.splitlines()[0].split() == ["USER", "SESSIONS", "PAGES", "SIZE", "CREATED"]
+    assert out.splitlines()[0].split() == ["USER", "SESSIONS", "PAGES", "SIZE", "CREATED", "STATE"]
     for option in ("--user", "--session"):
         assert main(["ls", option, "a/b", *url]) == 2
         assert "InvalidInputError" in capsys.readouterr().err

@@ -5,7 +5,9 @@ Contract of :class:`Store`:
 
 * ``users()`` lists the users the registry names (:mod:`tierstore.scope_records`; sessions of no user under the user
   ``None``), each with its sessions' count and the pages and bytes of all its scopes (shared and sessions');
-  ``sessions(user_id)`` lists a user's sessions with their pages and bytes. Counts come from the store's listings of
+  ``sessions(user_id)`` lists a user's sessions with their pages and bytes. Each says whether it is being erased
+  (``erasing``: an erasing tomb is in its scope, or its user's; an erasure running, or one that stopped, which the
+  same ``delete_*`` call resumes). Counts come from the store's listings of
   each user's keys (one listing per user, paginated), never from reading pages. A scope whose registry record is gone
   (deleted behind tierstore's back) is not listed until its next write registers it again.
 * ``bridge(user_id=, session_id=)`` is a bridge bound to that scope, for reading across scopes explicitly (one bridge
@@ -21,7 +23,7 @@ No I/O at construction; ``aclose()`` (or ``async with``) releases the backend's 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -35,6 +37,7 @@ from tierstore.concurrency import bounded_gather
 from tierstore.errors import NotSupportedError
 from tierstore.protocol import DEFAULT_LEASE_TTL
 from tierstore.protocol.erasure import Erased, ErasureOptions, Sleep, erase_session, erase_user
+from tierstore.protocol.records import is_erasing_tomb
 from tierstore.scope_records import ScopeRecord, is_user_key, read_records, user_key
 from tierstore.scopes import check_scope_id, scope_of, scope_of_record, user_prefix
 from tierstore.validate import type_name
@@ -53,6 +56,8 @@ class UserInfo:
     pages: int
     bytes: int
     created: datetime | None
+    erasing: bool = False
+    """An erasure of the user was asked for and has not ended (running, or stopped: ``delete_user`` resumes it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +69,17 @@ class SessionInfo:
     pages: int
     bytes: int
     created: datetime | None
+    erasing: bool = False
+    """An erasure of the session or of its user was asked for and has not ended (``delete_session`` or
+    ``delete_user`` resumes it)."""
+
+
+@dataclass(slots=True)
+class _Tally:
+    pages: int = 0
+    bytes: int = 0
+    sessions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    erasing: set[str] = field(default_factory=set)
 
 
 class Store:
@@ -118,48 +134,54 @@ class Store:
     # -- users and sessions --------------------------------------------------------------------------------
 
     async def users(self) -> list[UserInfo]:
-        """Every user the registry names, with its sessions' count and the pages and bytes of all its scopes; the
-        sessions of no user as the user None (first). Ordered by id."""
+        """Every user the registry names, with its sessions' count and the pages and bytes of all its scopes, and
+        whether it is being erased; the sessions of no user as the user None (first). Ordered by id."""
         records = await read_records(self.backend, self._codec, concurrency=self._root.concurrency)
         users = [record for record in records if is_user_key(record.key)]
         sessions = [record for record in records if not is_user_key(record.key)]
 
         async def describe(user: ScopeRecord) -> UserInfo:
-            pages, size = await self._count(user_prefix(user.user_id), sessions=None)
+            prefix = user_prefix(user.user_id)
+            tally = await self._count(prefix)
             count = sum(1 for session in sessions if session.key.startswith(user.key + "."))
-            return UserInfo(user.user_id, count, pages, size, user.created)
+            return UserInfo(user.user_id, count, tally.pages, tally.bytes, user.created, prefix in tally.erasing)
 
         found = await bounded_gather((describe(user) for user in users), self._root.concurrency)
         return sorted(found, key=lambda user: (user.user_id is not None, user.user_id or ""))
 
     async def sessions(self, user_id: str | None = None) -> list[SessionInfo]:
         """The sessions of ``user_id`` (None: the sessions of no user) the registry names, each with its pages and
-        bytes, ordered by id."""
+        bytes and whether it is being erased (itself, or as a session of a user being erased), ordered by id."""
         user = None if user_id is None else check_scope_id(user_id, "user id")
         records = await read_records(self.backend, self._codec, user_key(user) + ".")
-        counts: dict[str, tuple[int, int]] = {}
-        await self._count(user_prefix(user), sessions=counts)
+        prefix = user_prefix(user)
+        tally = await self._count(prefix)
         found = []
         for record in records:
             if record.session_id is None or record.user_id != user:
                 continue
-            pages, size = counts.get(scope_of_record(record.key) or "", (0, 0))
-            found.append(SessionInfo(record.session_id, user, pages, size, record.created))
+            scope = scope_of_record(record.key) or ""
+            pages, size = tally.sessions.get(scope, (0, 0))
+            erasing = bool({scope, prefix} & tally.erasing)
+            found.append(SessionInfo(record.session_id, user, pages, size, record.created, erasing))
         return sorted(found, key=lambda session: session.session_id)
 
-    async def _count(self, prefix: str, *, sessions: dict[str, tuple[int, int]] | None) -> tuple[int, int]:
-        """Pages and bytes under a user's prefix, shared and sessions' alike, from one listing; with ``sessions``,
-        also each session's (by its scope prefix)."""
-        pages = size = 0
+    async def _count(self, prefix: str) -> _Tally:
+        """Pages and bytes under a user's prefix, shared and sessions' alike, each session's (by its scope prefix),
+        and the scopes holding an erasing tomb, from one listing."""
+        tally = _Tally()
         async for entry in self.backend.list(prefix):
             scope = scope_of(entry.key)
-            if ids.parse_artifact_id(entry.key[len(scope) :]) is None:
+            tail = entry.key[len(scope) :]
+            if is_erasing_tomb(tail):
+                tally.erasing.add(scope)
+            if ids.parse_artifact_id(tail) is None:
                 continue
-            pages, size = pages + 1, size + entry.size
-            if sessions is not None and scope != prefix:
-                held = sessions.get(scope, (0, 0))
-                sessions[scope] = (held[0] + 1, held[1] + entry.size)
-        return pages, size
+            tally.pages, tally.bytes = tally.pages + 1, tally.bytes + entry.size
+            if scope != prefix:
+                held = tally.sessions.get(scope, (0, 0))
+                tally.sessions[scope] = (held[0] + 1, held[1] + entry.size)
+        return tally
 
     # -- erasure --------------------------------------------------------------------------------------------
 

@@ -3,7 +3,9 @@
 Contract: ``users`` lists every user the store's registry names (the sessions of no user as ``(none)``), with its
 sessions' count and the pages and bytes of all its scopes; ``sessions`` lists the sessions of ``--user`` (else
 ``TIERSTORE_USER_ID``; neither: the sessions of no user) with their pages and bytes. Counts come from listings,
-never from reading pages (:class:`tierstore.store.Store`).
+never from reading pages (:class:`tierstore.store.Store`). A user or session being erased (an erasure running, or
+one that stopped: ``users rm`` / ``sessions rm`` again resumes it) shows ``erasing`` under STATE, and
+``"erasing": true`` in ``--json``.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ _USERS = [
     Column("pages", "PAGES", drop=2),
     Column("size", "SIZE", drop=1),
     Column("created", "CREATED", drop=4),
+    Column("state", "STATE"),
 ]
 _SESSIONS = [
     Column("session_id", "SESSION", max_width=60, min_width=12),
     Column("pages", "PAGES", drop=2),
     Column("size", "SIZE", drop=1),
     Column("created", "CREATED", drop=3),
+    Column("state", "STATE"),
 ]
 
 
@@ -47,7 +51,12 @@ async def run_users(inv: Invocation) -> int:
         print_json({"users": to_plain(users)})
         return 0
     rows: list[dict[str, Any]] = [
-        {**to_plain(u), "user_id": u.user_id if u.user_id is not None else "(none)", "size": human_size(u.bytes)}
+        {
+            **to_plain(u),
+            "user_id": u.user_id if u.user_id is not None else "(none)",
+            "size": human_size(u.bytes),
+            "state": _state(u.erasing),
+        }
         for u in users
     ]
     print_table(rows, _USERS)
@@ -62,5 +71,10 @@ async def run_sessions(inv: Invocation) -> int:
     if inv.json:
         print_json({"user_id": user_id, "sessions": to_plain(sessions)})
         return 0
-    print_table([{**to_plain(s), "size": human_size(s.bytes)} for s in sessions], _SESSIONS)
+    rows = [{**to_plain(s), "size": human_size(s.bytes), "state": _state(s.erasing)} for s in sessions]
+    print_table(rows, _SESSIONS)
     return 0
+
+
+def _state(erasing: bool) -> str:
+    return "erasing" if erasing else "live"
