@@ -1,7 +1,8 @@
 """``tierstore doctor``: check that the store is reachable and the credentials allow what tierstore needs.
 
 Contract: leads with the cause when the store cannot be used at all (e.g. the bucket does not exist: exit 2); exit 3
-when the backend is unreachable or a permission is missing, 1 when a check fails, 0 when everything works.
+when the backend is unreachable or a permission is missing, 1 when a check fails, 0 when everything works. What the
+bucket keeps that erasure cannot remove is a warning line, which changes no exit code.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ async def run(inv: Invocation) -> int:
         [to_plain(c) for c in report.checks],
         [Column("name", "CHECK"), Column("result", "RESULT"), Column("detail", "DETAIL", wrap=True)],
     )
+    if report.warnings or report.notes:
+        print()
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    for note in report.notes:
+        print(f"note:    {note}")
     print(f"\n{_verdict(report)}")
     return code
 

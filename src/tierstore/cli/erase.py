@@ -7,7 +7,9 @@ through :class:`tierstore.store.Store` (:mod:`tierstore.protocol.erasure`). Ids 
 nothing is left. The command waits for the scope's running checkpoints and then, once, for stores in flight to land
 (``--settle SECONDS``; default: the backend's request deadline times its attempts); a lease that stays live (a running
 agent) ends it with InUseError (exit 8), the scope left erasing, and the same command run again resumes it.
-``users`` and ``sessions`` with no action, or ``list``, list them (:mod:`tierstore.cli.scopes`).
+On a bucket that keeps versions it also says how many it purged, each one the bucket kept (Object Lock), and what
+the bucket keeps beyond any request (soft delete). ``users`` and ``sessions`` with no action, or ``list``, list them
+(:mod:`tierstore.cli.scopes`).
 """
 
 from __future__ import annotations
@@ -84,4 +86,11 @@ def _report(inv: Invocation, erased: Erased, what: str, ids: dict[str, str | Non
         print(f"erased {what}: {erased.deleted} objects and {len(erased.records)} registry records deleted{resumed}")
     else:
         print(f"erased {what}: nothing was stored for it")
+    history = erased.history
+    if history.purged:
+        print(f"  {history.purged} noncurrent versions and delete markers purged from the bucket's history")
+    for line in history.left:
+        print(f"  left in the bucket's history: {line}")
+    for note in history.notes if history.supported else ():
+        print(f"  note: {note}")
     return 0

@@ -7,6 +7,11 @@ store unusable as configured (``ConfigurationError``: the bucket or container do
 refused or fails is recorded and the next one still runs. Nothing is raised for what a check finds. A local
 path that holds no store (:func:`missing_store`) is not probed, since the probe would make one there: the cause
 says so.
+
+On a bucket with the optional history calls (:mod:`tierstore.backends.history`), it then reads what the bucket keeps
+after a delete and purges the scratch keys' versions: ``warnings`` name what erasure cannot remove (Object Lock or a
+retention policy, soft delete) or cannot purge (versions it may not list or delete); ``notes`` what it could not
+tell. Neither changes ``ok``: the store works as configured.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ import secrets
 import shlex
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from tierstore.backends.base import StorageBackend
 from tierstore.backends.filesystem import FileSystemBackend
+from tierstore.backends.history import keeps_history, kept_after_delete
 from tierstore.enums import StorageTier
 from tierstore.errors import (
     AccessDeniedError,
@@ -31,6 +38,7 @@ from tierstore.errors import (
     TierstoreError,
 )
 from tierstore.maintenance.reports import DoctorCheck, DoctorReport
+from tierstore.protocol.history import HistoryPurged, purge_history
 from tierstore.simple import is_simple_backend
 from tierstore.validate import type_name
 
@@ -132,7 +140,28 @@ class _Probe:
         finally:
             with contextlib.suppress(TierstoreError):
                 await self.backend.delete_many(self.created)
+        if not self.stopped and keeps_history(self.backend):
+            await self._history()
         return self.report
+
+    async def _history(self) -> None:
+        """What the bucket keeps after a delete: warnings for what erasure cannot remove; and the history of the
+        scratch keys purged, which proves that erasure may list and delete versions here."""
+        backend: Any = self.backend
+        try:
+            settings = await backend.history_settings()
+            purged = await purge_history(backend, self.stem, lambda key: True, HistoryPurged(settings_read=True))
+        except TierstoreError as exc:
+            self.report.warnings.append(f"could not read what the bucket keeps after a delete: {exc}")
+            return
+        self.report.warnings.extend(kept_after_delete(settings, "the bucket"))
+        if settings.versioning in ("enabled", "suspended"):
+            self.report.notes.append(f"versioning is {settings.versioning}: erasure deletes the versions it leaves")
+        self.report.notes.extend(settings.notes)
+        for note in purged.notes:
+            self.report.warnings.append(f"erasure cannot purge the bucket's history: {note}")
+        if purged.left:
+            self.report.warnings.append(f"erasure cannot delete every version: {purged.left[0]}")
 
     async def _check(self, name: str, what: str, step: Callable[[], Awaitable[None]]) -> None:
         check = DoctorCheck(name, detail=what)

@@ -154,6 +154,11 @@ class DoctorReport:
     checks: list[DoctorCheck] = field(default_factory=list)
     cause: str | None = None
     """Why the store cannot be used at all (e.g. the bucket does not exist), when the probe found that."""
+    warnings: list[str] = field(default_factory=list)
+    """What the bucket keeps that erasure cannot remove (Object Lock, soft delete), or cannot purge (its versions
+    may not be listed or deleted): the store works, but erasing a user leaves that."""
+    notes: list[str] = field(default_factory=list)
+    """What doctor could not tell about the bucket's history (a setting the credentials or the service do not show)."""
 
     @property
     def ok(self) -> bool:

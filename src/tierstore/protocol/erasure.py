@@ -24,6 +24,8 @@ The steps, for the prefix and for each scope nested in it as it is first listed:
 * (E4) wait one settle period (the longest a ``store_page`` may take, :func:`settle_period`), and E3 again.
 * (E5) delete the erasing tombs that last listing found, then the scope's registry records, sessions' before the
   user's: last, so a crash anywhere before leaves the scope named and erasing, and a later call resumes it.
+* On a bucket that keeps versions, their history is purged (:mod:`tierstore.protocol.history`): the prefix's after
+  E4's last deletion, while the scope is still erasing; the tombs' and the registry records' after E5.
 
 Why no checkpoint of an erased scope is ever listed afterwards, nor any listed half-erased. A checkpoint whose W2
 came after E1 of its scope sees the erasing tomb and fails (listing nothing; it or ``gc`` after it deletes what it
@@ -76,6 +78,7 @@ from tierstore import ids
 from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.clock import SYSTEM_CLOCK, Clock
 from tierstore.errors import IntegrityError, InUseError, InvalidInputError
+from tierstore.protocol.history import HistoryPurged, purge_history
 from tierstore.protocol.records import DEFAULT_LEASE_TTL, is_erasing_tomb
 from tierstore.protocol.references import References
 from tierstore.scope_codec import ScopedCodec
@@ -124,6 +127,9 @@ class Erased:
     foreign: list[str] = field(default_factory=list)
     """Keys under the prefix that tierstore never writes there (a user's file in the store's directory), or that the
     store refused to delete as not tierstore's (a directory with files in it): left as they were."""
+    history: HistoryPurged = field(default_factory=HistoryPurged)
+    """The noncurrent versions and delete markers of the scope's keys purged from a versioned bucket, and what was
+    not (:mod:`tierstore.protocol.history`)."""
 
 
 @dataclass(slots=True)
@@ -173,6 +179,7 @@ class _Erasure:
         logger.info("erasure of %s: waiting %s for stores in flight to land", self.prefix, self.settle)
         await self.sleep(self.settle.total_seconds())  # E4
         await self._clear()
+        await purge_history(self.backend, self.prefix, self._tierstores, self.report.history)  # the history, erasing
         # E5: the tombs (sessions' before the user's), then the registry records, last.
         tombs = sorted(self.erasing_tombs, key=len, reverse=True)
         await self.backend.delete_many(tombs)
@@ -181,6 +188,8 @@ class _Erasure:
             for key in records:  # one at a time, sessions' first: a crash leaves the user's record, naming it
                 await self.backend.delete(key)
             self.report.records = records
+            await purge_history(self.backend, self.registry, lambda key: True, self.report.history)
+        await purge_history(self.backend, self.prefix, self._tierstores, self.report.history)  # E5's tombs' history
         self.report.scopes = sorted(self.scopes)
         logger.info("erasure of %s: done, %d objects deleted", self.prefix, self.report.deleted)
         return self.report

@@ -9,7 +9,8 @@ Contract (Azure's part; the rest is :class:`~tierstore.backends.cloud.backend.Cl
   Archive, in any case); L3 must be online, because archived blobs rehydrate to it.
 * The data path: obstore (:mod:`~tierstore.backends.azure.obstore_client`) when ``options.client`` is
   ``"obstore"``, or ``"auto"`` with obstore installed and credentials obstore can use; otherwise the SDK
-  (:mod:`~tierstore.backends.azure.client`), which also serves everything obstore lacks.
+  (:mod:`~tierstore.backends.azure.client`), which also serves everything obstore lacks, blob versions among it
+  (:mod:`~tierstore.backends.azure.history`).
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from typing import Any, Final
 from tierstore.backends.azure.batch import BATCH_LIMIT
 from tierstore.backends.azure.client import TIER_RECORD_TAG, SdkClient
 from tierstore.backends.azure.credentials import AzureAuth
+from tierstore.backends.azure.history import AzureHistory
 from tierstore.backends.azure.obstore_client import ObstoreClient
 from tierstore.backends.azure.provider import BatchDeleteMode
 from tierstore.backends.base import normalise_prefix
 from tierstore.backends.cloud import obstore_calls
 from tierstore.backends.cloud.backend import CloudBackend
 from tierstore.backends.cloud.client import ObjectClient
+from tierstore.backends.cloud.history import CloudHistory
 from tierstore.backends.cloud.options import CloudOptions
 from tierstore.backends.cloud.tiers import TierMap
 from tierstore.enums import StorageTier
@@ -74,7 +77,7 @@ def access_tiers(overrides: Mapping[StorageTier, str] | None) -> TierMap:
     return tiers
 
 
-class AzureBlobBackend(CloudBackend):
+class AzureBlobBackend(CloudHistory, CloudBackend):
     """A container of Azure Blob Storage (see this module for the contract)."""
 
     name = "azure-blob"
@@ -122,6 +125,7 @@ class AzureBlobBackend(CloudBackend):
         )
         normalise_prefix(prefix)  # a bad prefix is refused before a data path is chosen
         super().__init__(container, _data_path(sdk, options), tiers, prefix=prefix, options=options)
+        self.history_client = AzureHistory(sdk)  # on both data paths: obstore lists no versions
 
 
 def _data_path(sdk: SdkClient, options: CloudOptions) -> ObjectClient:

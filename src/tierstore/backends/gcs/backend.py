@@ -10,6 +10,8 @@ Contract (on top of :mod:`tierstore.backends.cloud.backend`):
 * Data path: the SDK in a thread pool (:mod:`.client`). obstore is not used on GCS: its GCS store writes through
   the XML API, which fake-gcs-server, the emulator every test runs against, does not accept for uploads, so that
   path could not be tested; ``options.client="obstore"`` is refused, ``"auto"`` means the SDK.
+* Generations (:mod:`tierstore.backends.history`): listed with ``versions=true`` and deleted by generation
+  (:mod:`tierstore.backends.gcs.history`).
 * Credentials: Application Default Credentials unless ``credentials`` is given; with ``STORAGE_EMULATOR_HOST``
   set the library talks to that emulator anonymously. The constructor does no I/O.
 """
@@ -20,7 +22,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from tierstore.backends.cloud import CloudBackend, CloudOptions, TierMap
+from tierstore.backends.cloud.history import CloudHistory
 from tierstore.backends.gcs.client import CHUNK_MULTIPLE, MAX_MULTIPART_SIZE, GCSClient
+from tierstore.backends.gcs.history import GCSHistory
 from tierstore.backends.gcs.metadata import TAG_PREFIX, TIER_KEY
 from tierstore.enums import StorageTier
 from tierstore.errors import ConfigurationError
@@ -45,7 +49,7 @@ DEFAULT_STORAGE_CLASSES: Final[Mapping[StorageTier, str]] = {
 STORAGE_CLASSES: Final = frozenset({"STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"})
 
 
-class GCSBackend(CloudBackend):
+class GCSBackend(CloudHistory, CloudBackend):
     """A bucket of Google Cloud Storage (see this module for the contract)."""
 
     name = "gcs"
@@ -87,3 +91,4 @@ class GCSBackend(CloudBackend):
             chunk_size=chunk_size,
         )
         super().__init__(bucket, client, tiers, prefix=prefix, options=options)
+        self.history_client = GCSHistory(client)

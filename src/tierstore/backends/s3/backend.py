@@ -14,6 +14,8 @@ Contract, on top of :mod:`tierstore.backends.cloud.backend`:
   the endpoint from ``endpoint_url``, else ``AWS_ENDPOINT_URL``, else AWS.
 * Data path: obstore (``tierstore[fast]``) when ``options.client`` is ``"obstore"``, or ``"auto"`` and obstore is
   installed; else aioboto3. Either reads what the other wrote.
+* Versions (:mod:`tierstore.backends.history`): listed and deleted by version id through aioboto3 on both data
+  paths (:mod:`tierstore.backends.s3.history`).
 * No SDK is imported until the first request.
 """
 
@@ -25,11 +27,13 @@ from typing import Final
 from tierstore.backends.cloud import obstore_calls
 from tierstore.backends.cloud.backend import CloudBackend
 from tierstore.backends.cloud.client import ObjectClient
+from tierstore.backends.cloud.history import CloudHistory
 from tierstore.backends.cloud.options import CloudOptions
 from tierstore.backends.cloud.redact import Secret
 from tierstore.backends.cloud.tiers import TierMap
 from tierstore.backends.s3.client import SdkClient
 from tierstore.backends.s3.config import S3Config
+from tierstore.backends.s3.history import S3History
 from tierstore.backends.s3.obstore_client import ObstoreClient
 from tierstore.backends.s3.provider import AddressingStyle, ServerSideEncryption
 from tierstore.backends.s3.wire import MiB
@@ -60,7 +64,7 @@ STORAGE_CLASSES: Final = frozenset(
 ARCHIVE_CLASSES: Final = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 
 
-class S3Backend(CloudBackend):
+class S3Backend(CloudHistory, CloudBackend):
     """A bucket of Amazon S3 or an S3-compatible store (see :mod:`tierstore.backends.s3` for the contract)."""
 
     name = "s3"
@@ -107,3 +111,4 @@ class S3Backend(CloudBackend):
         sdk = SdkClient(config, tiers.archives)
         client: ObjectClient = ObstoreClient(sdk) if obstore_calls.chosen(options.client) else sdk
         super().__init__(bucket, client, tiers, prefix=prefix, options=options)
+        self.history_client = S3History(sdk)  # on both data paths: obstore lists no versions
