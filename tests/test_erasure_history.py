@@ -24,7 +24,7 @@ from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.backends.base import StorageBackend
 from tierstore.backends.history import StoredVersion
 from tierstore.maintenance import DoctorReport, doctor
-from tierstore.protocol.erasure import Erased, erase_user
+from tierstore.protocol.erasure import Erased, ErasureOptions, erase_user
 from tierstore.scope_records import user_key
 from tierstore.scopes import scope_prefix, user_prefix
 
@@ -128,7 +128,7 @@ def of_alice(name: str) -> bool:
 
 
 async def erase_alice(backend: StorageBackend) -> Erased:
-    return await asyncio.wait_for(erase_user(backend, "alice", settle=timedelta(0)), 120)
+    return await asyncio.wait_for(erase_user(backend, "alice", ErasureOptions(settle=timedelta(0))), 120)
 
 
 # -- the tests ------------------------------------------------------------------------------------------------------
@@ -273,7 +273,9 @@ async def _stop_at_each_history_call(cloud: str, server: Any, spec: dict[str, An
                 await backend.put(key, b"first")
                 await backend.put(key, b"second")
             before = every_version(cloud, server, spec)
-            erasure = erase_user(cast(StorageBackend, StopsAt(backend, stop_at)), user, settle=timedelta(0))
+            erasure = erase_user(
+                cast(StorageBackend, StopsAt(backend, stop_at)), user, ErasureOptions(settle=timedelta(0))
+            )
             try:
                 await asyncio.wait_for(erasure, 60)
             except asyncio.CancelledError:
@@ -284,7 +286,7 @@ async def _stop_at_each_history_call(cloud: str, server: Any, spec: dict[str, An
             after = every_version(cloud, server, spec)
             shown = [v for v, current in after.items() if current and v[0] in keys and v not in markers]
             assert shown == [], f"stopped at history call {stop_at}: {shown} current again"
-            resumed = await erase_user(backend, user, settle=timedelta(0))
+            resumed = await erase_user(backend, user, ErasureOptions(settle=timedelta(0)))
             assert resumed.history.left == []
             after = every_version(cloud, server, spec)
             assert [v for v in after if v[0].startswith((user_prefix(user), user_key(user)))] == []
