@@ -9,11 +9,14 @@ metadata, so its time grows with the store). ``TIERSTORE_BENCH_ROUNDS`` as for e
 
 Per size:
 
-* ``tierstore ls``, ``tierstore ls -l`` (streamed) and ``ls -l`` before it streamed (``bench._ls_before``: the same
-  command line with the old long listing, every page's metadata read and then the table printed), each a subprocess
-  as a user runs it (interpreter start included, default data path), and ``ls -l`` of an empty store (start-up and
-  one listing: the floor under every first row), interleaved and their order rotated from round to round; per run
-  the time from start to its first row on stdout, to its last and to its exit, as median and min-max;
+* the command line, each run a subprocess as a user runs it (interpreter start included), interleaved and their
+  order rotated from round to round; per run the time from start to its first row on stdout, to its last and to its
+  exit, as median and min-max, with the load average seen over the rounds: ``ls -l`` of an empty store (start-up
+  and one listing: the floor under every first row); ``ls`` (the listing alone) on the default data path and on the
+  SDK's, and on the SDK's listed in 45 slices (``bench._ls_sliced``); ``ls -l`` before it streamed
+  (``bench._ls_before``: every page's metadata read, then the table printed); ``ls -l`` now on the default data
+  path (obstore, whose listing proves no catalog row: a ``head`` a page); and on the SDK's, cold (every catalog
+  snapshot deleted before the run: a ``head`` a page, then a snapshot written) and warm (a snapshot there);
 * finding one page id, the requests counted by operation through a counting proxy: with the API
   (``list_page_entries`` then ``get_metadata`` until the page id matches), a scan that stops at the match (the page
   whose artifact lists in the middle, read a window of ``concurrency`` at a time) and the whole scan; and with the
@@ -29,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
@@ -45,6 +49,8 @@ CONCURRENCY = 32
 ROOT = Path(__file__).resolve().parent.parent
 BEFORE = "bench._ls_before"
 """The command line with ``ls -l`` as it was before it streamed (reads every page's metadata, then prints)."""
+SLICED = "bench._ls_sliced"
+"""The command line with a cloud store listed in slices (no built-in backend says that pays off: measured here)."""
 """The command line's default concurrency, used by the scans here too."""
 
 
@@ -54,14 +60,15 @@ def open_backend(server: Server, bucket: str, endpoint: str | None = None) -> S3
     return backend
 
 
-def command_environment(endpoint: str) -> dict[str, str]:
-    """What reaches moto from the command line, the data path left at its default."""
+def command_environment(endpoint: str, client: str = "auto") -> dict[str, str]:
+    """What reaches moto from the command line, through the data path ``client`` (``auto``: the default)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TIERSTORE_", "AWS_"))}
     return env | {
         "TIERSTORE_S3_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "AWS_DEFAULT_REGION": REGION,
+        "TIERSTORE_CLIENT": client,
         "PYTHONPATH": os.pathsep.join(str(ROOT / part) for part in ("src", "")),  # bench._ls_before too
     }
 
@@ -93,28 +100,68 @@ async def timed_command(args: list[str], env: dict[str, str]) -> tuple[float, fl
     return first or header, last or header, ended, lines - 1  # no rows (an empty store): the header is the answer
 
 
+@dataclass(frozen=True)
+class Contender:
+    """One command line timed: its arguments, the data path it takes, the rows it must print, and whether the
+    store's catalog snapshots are deleted before each run (cold) or made sure of (warm)."""
+
+    args: list[str]
+    client: str = "auto"
+    rows: int | None = None
+    catalog: str | None = None
+    """None: left as it is; "cold": every snapshot deleted first; "warm": one there first (an untimed run)."""
+
+
+def delete_snapshots(server: Server, bucket: str) -> int:
+    """Delete the store's catalog snapshots (``cat_…``); how many there were."""
+    listed = server.client.list_objects_v2(Bucket=bucket, Prefix="cat_").get("Contents", [])
+    for item in listed:
+        server.client.delete_object(Bucket=bucket, Key=item["Key"])
+    return len(listed)
+
+
+def snapshots(server: Server, bucket: str) -> int:
+    return len(server.client.list_objects_v2(Bucket=bucket, Prefix="cat_").get("Contents", []))
+
+
 async def bench_ls(server: Server, bucket: str, pages: int) -> None:
-    env = command_environment(server.endpoint)
     url = f"s3://{bucket}"
     empty = f"s3://{server.new_store()['bucket']}"
+    long = ["ls", "-l", "--url", url]
     contenders = {
-        "tierstore ls, empty store": ["ls", "-l", "--url", empty],
-        "tierstore ls": ["ls", "--url", url],
-        "ls -l before (read, print)": ["-m", BEFORE, "ls", "-l", "--url", url],
-        "tierstore ls -l (streamed)": ["ls", "-l", "--url", url],
+        "empty store, ls -l": Contender(["ls", "-l", "--url", empty], rows=0),
+        "ls": Contender(["ls", "--url", url]),
+        "ls, 45 slices (sdk)": Contender(["-m", SLICED, "ls", "--url", url], client="sdk"),
+        "ls (sdk)": Contender(["ls", "--url", url], client="sdk"),
+        "ls -l before": Contender(["-m", BEFORE, *long]),
+        "ls -l (auto: obstore)": Contender(long),
+        "ls -l cold (sdk)": Contender(long, client="sdk", catalog="cold"),
+        "ls -l warm (sdk)": Contender(long, client="sdk", catalog="warm"),
     }
-    expected = {name: pages for name in contenders} | {"tierstore ls, empty store": 0}
     names = list(contenders)
-    for args in contenders.values():  # warm-up: the interpreter's and the SDK's files in the page cache
-        await timed_command(args, env)
+
+    async def run(name: str) -> tuple[float, float, float, int]:
+        contender = contenders[name]
+        if contender.catalog == "cold":
+            delete_snapshots(server, bucket)
+        elif contender.catalog == "warm" and not snapshots(server, bucket):
+            await timed_command(contender.args, command_environment(server.endpoint, contender.client))
+        return await timed_command(contender.args, command_environment(server.endpoint, contender.client))
+
+    for name in names:  # warm-up: the interpreter's and the SDK's files in the page cache
+        await run(name)
     times: dict[str, tuple[list[float], list[float], list[float]]] = {name: ([], [], []) for name in names}
+    loads: list[float] = []
     for round_ in range(ROUNDS):
         for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
-            first, last, ended, rows = await timed_command(contenders[name], env)
-            assert rows == expected[name], f"{name} listed {rows} rows, not {expected[name]}"
+            loads.append(os.getloadavg()[0])
+            first, last, ended, rows = await run(name)
+            expected = pages if contenders[name].rows is None else contenders[name].rows
+            assert rows == expected, f"{name} listed {rows} rows, not {expected}"
             for column, value in zip(times[name], (first, last, ended), strict=True):
                 column.append(value)
-    print(f"\n## {pages:,} pages on moto, a subprocess per run, stdout a pipe ({ROUNDS} rounds, order rotated)")
+    load = f"load {min(loads):.1f}-{max(loads):.1f}"
+    print(f"\n## {pages:,} pages on moto, a subprocess per run, stdout a pipe ({ROUNDS} rounds, order rotated, {load})")
     print(f"{'seconds to':<28} {'first row':>10} {'min-max':>13} {'last row':>10} {'min-max':>13} {'exit':>7}")
     for name in names:
         firsts, lasts, ends = (sorted(column) for column in times[name])
@@ -131,6 +178,7 @@ async def bench_ls(server: Server, bucket: str, pages: int) -> None:
             last_row_median=round(statistics.median(lasts), 3),
             last_row_min_max=[round(lasts[0], 3), round(lasts[-1], 3)],
             exit_median=round(statistics.median(ends), 3),
+            load_1m_min_max=[round(min(loads), 2), round(max(loads), 2)],
         )
 
 
