@@ -40,6 +40,7 @@ from tierstore.codec import Buffer, Codec, Compression, Encoded, PreparedPage, i
 from tierstore.concurrency import Progress, bounded_gather
 from tierstore.enums import StorageTier
 from tierstore.errors import IntegrityError, InvalidInputError, NotSupportedError, ObjectNotFoundError
+from tierstore.find_calls import LookupCalls
 from tierstore.loops import PerLoop
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageEntry, PageMetadata, StorageStats
 from tierstore.protocol import (
@@ -54,7 +55,6 @@ from tierstore.protocol import (
 from tierstore.scopes import check_scope_id
 from tierstore.simple import SimpleBackend
 from tierstore.validate import as_page, as_pages, as_stored, as_tier, check_restore, clip, resolve_tier, type_name
-from tierstore.version_calls import VersionCalls
 
 if TYPE_CHECKING:
     from tierstore.config import TierstoreSettings
@@ -64,7 +64,7 @@ ScopeChoice = Literal["session", "user"]
 sessions)."""
 
 
-class ArtifactsBridge(ChukCalls, VersionCalls):
+class ArtifactsBridge(ChukCalls, LookupCalls):
     """Stores, loads, lists and checkpoints pages on one backend. Safe to share within one event loop.
 
     ``user_id`` and ``session_id`` bind the bridge to a scope for its life (module docstring): it sees its session's

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from tests.soak import scaled
 from tests.wrappers import Counted
+from tierstore import ArtifactsBridge, MemoryPage, Modality, PageType
 from tierstore.backends.base import ListEntry, ObjectInfo, StorageBackend
 from tierstore.catalog import Catalog
 from tierstore.catalog.snapshot import Row
@@ -104,3 +106,68 @@ async def test_a_catalog_answers_as_head_does_and_a_fold_spares_the_next_reader(
         same_answer(info, await backend.head(entry.key))
     # Only the two changed ones are asked (the deleted one is not listed); without tokens, every one.
     assert counted.requests["head"] == (2 if rig in GIVES_TOKENS else len(described))
+
+
+ODD_VALUES = ["é=%20&x", "💾 ünïcödé", "a=b=c", "%", "%25", "", "k=v; y=z", "\u202etxet"]
+
+
+def finds(pages: dict[str, MemoryPage], tiers: dict[str, StorageTier], **query: Any) -> set[str]:
+    """The artifact ids a query must find among ``pages`` (what was stored), by brute force."""
+    wanted: dict[str, str] = query.get("metadata") or {}
+    return {
+        key
+        for key, page in pages.items()
+        if (query.get("modality") is None or page.modality == query["modality"])
+        and (query.get("page_type") is None or page.page_type == query["page_type"])
+        and (query.get("tier") is None or tiers[key] == query["tier"])
+        and all(page.metadata.get(k) == v for k, v in wanted.items())
+    }
+
+
+async def test_find_pages_returns_exactly_the_visible_pages_that_match(backend: StorageBackend, rig: str) -> None:
+    session = ArtifactsBridge(backend, user_id="alice", session_id="s1")
+    other = ArtifactsBridge(backend, user_id="bob", session_id="s1")
+    root = ArtifactsBridge(backend)
+    mine: dict[str, MemoryPage] = {}
+    tiers: dict[str, StorageTier] = {}
+    kinds = [(Modality.TEXT, PageType.TRANSCRIPT), (Modality.IMAGE, PageType.SUMMARY), (Modality.TEXT, PageType.CLAIM)]
+    for n in range(scaled(12)):
+        modality, page_type = kinds[n % 3]
+        meta: dict[str, Any] = {"odd": ODD_VALUES[n % len(ODD_VALUES)], "n": str(n), "num": n}
+        if n == 3:
+            meta["big"] = "ü" * 400  # over the object metadata's budget: matched from the frame's header
+        page = MemoryPage(page_id=f"p{n}", modality=modality, page_type=page_type, content=f"c{n}", metadata=meta)
+        tier = [StorageTier.L2, StorageTier.L3, StorageTier.L4][n % 3]
+        key = await session.store_page(page, tier, scope="user" if n % 2 else "session")
+        mine[key], tiers[key] = page, tier
+        await other.store_page(page, tier)
+        await root.store_page(page, tier)
+    queries: list[dict[str, Any]] = [
+        {},
+        {"modality": Modality.TEXT},
+        {"page_type": PageType.SUMMARY, "tier": StorageTier.L3},
+        {"tier": "L3"},
+        *({"metadata": {"odd": value}} for value in ODD_VALUES),
+        {"metadata": {"odd": ODD_VALUES[1], "n": "1"}},
+        {"metadata": {"big": "ü" * 400}},
+        {"metadata": {"n": "3"}},
+        {"metadata": {"num": "3"}},  # 3 is not "3"
+        {"modality": Modality.TEXT, "metadata": {"absent": ""}},
+    ]
+    for _round in range(2):  # cold, then from the snapshots the first round folded
+        for query in queries:
+            found = await session.find_pages(**query)
+            assert {d.artifact_id for d in found} == finds(mine, tiers, **query), query
+            for described in found:
+                assert described == await session.get_metadata(str(described.artifact_id))
+            assert len(await session.find_pages(**query, limit=1)) == min(1, len(finds(mine, tiers, **query)))
+    moved = sorted(mine)[:2]
+    new_tier = StorageTier.L2 if tiers[moved[0]] != StorageTier.L2 else StorageTier.L3
+    await session.set_tier(moved[0], new_tier)
+    tiers[moved[0]] = new_tier
+    await session.delete_page(moved[1])
+    del mine[moved[1]]
+    for query in queries[:4]:
+        assert {d.artifact_id for d in await session.find_pages(**query)} == finds(mine, tiers, **query), query
+    assert len(await root.find_pages()) == scaled(12)
+    assert not {d.artifact_id for d in await other.find_pages()} & set(mine)

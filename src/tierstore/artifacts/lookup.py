@@ -70,6 +70,10 @@ class Places:
             raise InvalidInputError(f"scope must be 'session' or 'user', not {clip(repr(scope), 40)}")
         raise InvalidInputError(f"scope={scope!r}: this bridge is bound to no {scope}")
 
+    async def named_before(self, index: int) -> set[str]:
+        """The ids deleted in the places narrower than ``self.places[index]``: absent there for this bridge."""
+        return await self._named_before(index)
+
     async def _named_before(self, index: int) -> set[str]:
         """The ids the tombs of the places narrower than ``self.places[index]`` name (module contract)."""
         named: set[str] = set()

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 from tierstore import ids
 from tierstore.allocator import IdAllocator
 from tierstore.backends import slices
-from tierstore.backends.base import METADATA_BUDGET, Checked, Chunks, ListEntry, StorageBackend
+from tierstore.backends.base import METADATA_BUDGET, Checked, Chunks, ListEntry, ObjectInfo, StorageBackend
 from tierstore.clock import Clock
 from tierstore.codec import Buffer, Codec, Encoded, PreparedPage
 from tierstore.enums import StorageTier
@@ -122,8 +122,10 @@ class ObjectArtifacts:
         """The page's description from its object metadata (a ranged read of its header where the page id did not
         fit); IntegrityError for metadata that names another artifact or size."""
         info = await self.backend.head(key)
-        if info is None:
-            return None
+        return None if info is None else await self.described(key, info)
+
+    async def described(self, key: str, info: ObjectInfo) -> PageMetadata:
+        """:meth:`describe` from ``info``, what a ``head`` of ``key`` answered."""
         meta = info.metadata
         if meta.get("aid") != bound_key(self.codec, key):
             raise IntegrityError(f"{key}: the object's metadata names artifact {meta.get('aid')!r}", key=key)
@@ -149,7 +151,7 @@ class ObjectArtifacts:
                     page_type=meta.get("pagetype"),
                     **extra,
                 )
-            fields = await self._header_fields(key)
+            fields = await self.header_fields(key)
             return PageMetadata(
                 page_id=fields["page_id"],
                 modality=fields["modality"],
@@ -161,7 +163,7 @@ class ObjectArtifacts:
         except (KeyError, TypeError, ValueError) as exc:
             raise IntegrityError(f"{key}: the object's description is malformed ({exc})", key=key) from exc
 
-    async def _header_fields(self, key: str) -> dict[str, Any]:
+    async def header_fields(self, key: str) -> dict[str, Any]:
         """The page fields of a stored frame, from a ranged read of its start (the body is not read)."""
         head = await self.backend.get_range(key, 0, _HEADER_PROBE)
         if head is None:

@@ -24,7 +24,7 @@ scope's view of it. Contract:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Final
 
 from tierstore import ids
@@ -117,7 +117,7 @@ class Catalog:
 
     async def describe(
         self, entries: Sequence[ListEntry], *, concurrency: int = 32
-    ) -> AsyncIterator[tuple[ListEntry, ObjectInfo | None]]:
+    ) -> AsyncGenerator[tuple[ListEntry, ObjectInfo | None], None]:
         """Each entry with its answer (None: gone), in the given order, each as soon as it and all before it are
         ready: a proven row at once, else a ``head`` (at most ``concurrency`` in flight)."""
         batches = bounded_in_order((self._describe_one(entry) for entry in entries), concurrency)
