@@ -10,6 +10,10 @@ lease taken for ``--lease-ttl`` seconds).
 * ``restart BASE`` - restores checkpoint BASE, reports, checkpoints again; ``--delete-base`` then deletes BASE;
   ``--fault ID`` faults page ID in at level 0 and evicts it to its tier again; ``--change ID`` faults it, changes
   its content and evicts it again;
+* ``--before-scopes``: the agent is attached as the release before scopes did it, at the root of the store (not in
+  its session's scope); ``restart`` of a root checkpoint without it carries that checkpoint over into the session, and
+  one that fails for a reason a race with another process explains (the checkpoint or a page of it deleted
+  meanwhile) prints ``{"error": <its class>}`` instead;
 * ``ends`` - one ``new 3`` agent (pages ``<way>_msg_<i>``, no checkpoint) for each way an agent can end (``ENDS``),
   one after another, each ending so; the last, ``exit``, is left attached as the process exits normally.
 """
@@ -22,13 +26,17 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 from typing import Any
+from unittest.mock import patch
 
 from chuk_ai_session_manager.memory import MemoryManager, StorageTier as ChukTier
 
+import tierstore.chuk.manager
 from tests.rigs import load
-from tierstore import ArchivedPageError, ArtifactsBridge, SyncBridge
+from tierstore import ArchivedPageError, ArtifactsBridge, IntegrityError, ObjectNotFoundError, SyncBridge
 from tierstore.integrations.chuk import attach, checkpoint, restore
 
 SESSION = "agent_session"
@@ -36,6 +44,13 @@ ENDS = ("aclose", "bridge_aclose", "with", "bridge_with", "exit")
 """How an agent can end but by a kill: ``aclose()`` of the bridge ``attach`` returned or of the one it was given,
 ``async with`` either, or the process exiting without closing anything (a ``SyncBridge`` over its bridge, used and
 closed first, does not end it)."""
+
+
+@contextmanager
+def before_scopes() -> Iterator[None]:
+    """``attach`` as the release before scopes did it: the agent works on the bridge as given, at the root."""
+    with patch.object(tierstore.chuk.manager, "bound_bridge", lambda bridge, session, user: bridge):
+        yield
 
 
 def hint(i: int) -> str:
@@ -116,12 +131,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         return await end_each_way(args)
     vm = MemoryManager(session_id=SESSION)
     backend = load(args.rig).open_backend(json.loads(args.spec))
-    adapter = attach(vm, ArtifactsBridge(backend, lease_ttl=timedelta(seconds=args.lease_ttl)))
+    with before_scopes() if args.before_scopes else nullcontext():
+        adapter = attach(vm, ArtifactsBridge(backend, lease_ttl=timedelta(seconds=args.lease_ttl)))
     out: dict[str, Any] = {}
     if args.action == "new":
         await new_agent(vm, int(args.arg or 9))
     else:
-        await restore(vm, args.arg)
+        try:
+            await restore(vm, args.arg)
+        except (IntegrityError, ObjectNotFoundError) as exc:
+            if args.before_scopes:
+                raise
+            await adapter.aclose()
+            return {"error": type(exc).__name__}
         out["restored"] = await report(vm)
         for page_id in args.fault:
             await fault_and_evict(vm, page_id, change=False)
@@ -145,6 +167,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("arg", nargs="?", default="")
     parser.add_argument("--delete-base", action="store_true")
     parser.add_argument("--crash", action="store_true")
+    parser.add_argument("--before-scopes", action="store_true")
     parser.add_argument("--lease-ttl", type=float, default=600.0)
     parser.add_argument("--fault", action="append", default=[])
     parser.add_argument("--change", action="append", default=[])

@@ -6,33 +6,31 @@ nothing half-made in the session; the copy is made again, not twice over, by the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+import json
+import os
+import random
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
-from unittest.mock import patch
 
 import pytest
 from chuk_ai_session_manager.memory import MemoryManager
 
-import tierstore.chuk.manager
-from tests.compat.agent import SESSION, new_agent, report
-from tests.conftest import Store
+from tests.compat.agent import SESSION, before_scopes, new_agent, report
+from tests.compat.test_restarts import Agent, each_agent_rig
+from tests.conftest import ROOT, Store
+from tests.soak import scaled
 from tierstore import ArchivedPageError, ArtifactsBridge, InvalidInputError, ObjectNotFoundError
 from tierstore.backends.base import ListEntry, StorageBackend
+from tierstore.chuk.state import STATE_PAGE_ID
 from tierstore.integrations.chuk import TierstoreBridge, attach, checkpoint, restore
 from tierstore.maintenance.fsck import fsck
 from tierstore.maintenance.gc import gc
 
 SEEN = ("available", "working_set", "found", "l0", "pinned", "archived", "context")
 """What the model sees of a restored agent (``tests.compat.agent.report``), less where its pages are stored."""
-
-
-@contextmanager
-def before_scopes() -> Iterator[None]:
-    """``attach`` as the release before scopes did it: the agent works on the bridge as given, at the root."""
-    with patch.object(tierstore.chuk.manager, "bound_bridge", lambda bridge, session, user: bridge):
-        yield
 
 
 async def an_agent_before_scopes(store: Store, session_id: str = SESSION) -> tuple[str, dict[str, Any]]:
@@ -76,9 +74,9 @@ async def restored(store: Store, checkpoint_id: str, **settings: Any) -> tuple[A
     return vm, adapter
 
 
-async def bring_back_archived(store: Store, checkpoint_id: str) -> None:
+async def bring_back_archived(opened: Callable[[], StorageBackend], checkpoint_id: str) -> None:
     """What the error says to do at the root (``tierstore checkpoints restore ID``, no --session)."""
-    root = ArtifactsBridge(store.open())
+    root = ArtifactsBridge(opened())
     manifest = await root.get_checkpoint_manifest(checkpoint_id)
     assert manifest is not None
     for entry in manifest.pages:
@@ -87,6 +85,7 @@ async def bring_back_archived(store: Store, checkpoint_id: str) -> None:
             assert (await root.restore_page(entry.artifact_id)).state in ("restored", "pending")
 
 
+@pytest.mark.bridge_only  # above the backend protocol; S3's archive: the agents' race below, on moto
 async def test_a_checkpoint_from_before_scopes_is_carried_into_the_session_and_the_root_is_only_read(
     store: Store,
 ) -> None:
@@ -104,7 +103,7 @@ async def test_a_checkpoint_from_before_scopes_is_carried_into_the_session_and_t
         ):
             await restore(vm, root_id)
         assert (len(vm.page_table), await session.list_checkpoints()) == (0, [])
-        await bring_back_archived(store, root_id)
+        await bring_back_archived(store.open, root_id)
         original = await snapshot(store.open())
     await restore(vm, root_id)
     after = await report(vm)
@@ -224,7 +223,7 @@ async def test_a_carry_over_killed_at_any_call_leaves_the_root_as_it_was_and_lis
     store: Store,
 ) -> None:
     root_id, before = await an_agent_before_scopes(store)
-    await bring_back_archived(store, root_id)
+    await bring_back_archived(store.open, root_id)
     original = await snapshot(store.open())
     session = ArtifactsBridge(store.open(), session_id=SESSION)
     at, finished = 1, False
@@ -255,3 +254,90 @@ async def test_a_carry_over_killed_at_any_call_leaves_the_root_as_it_was_and_lis
     }
     await adapter.aclose()
     root_unchanged(original, await snapshot(store.open()))
+
+
+@pytest.fixture
+def agent(fresh_store: Callable[[str], dict[str, Any]], agent_rig: str) -> Agent:
+    return Agent(agent_rig, fresh_store(agent_rig))
+
+
+def start(agent: Agent, *args: str) -> subprocess.Popen[str]:
+    """An agent process (``tests.compat.agent``) started now, beside whatever else runs."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.compat.agent", agent.rig, json.dumps(agent.spec), *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def ended(process: subprocess.Popen[str]) -> dict[str, Any]:
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def seen(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: report[k] for k in SEEN if k != "archived"}
+
+
+@each_agent_rig
+async def test_old_and_new_agents_of_one_session_at_once_lose_nothing_and_list_only_whole_checkpoints(
+    agent: Agent,
+) -> None:
+    """Each round, on one store at once: two new processes carry the root checkpoint over into the session, and an
+    old one (before scopes) restores it at the root, changes a page, checkpoints there and deletes it. A new process
+    either carries it over whole or fails typed (the checkpoint, or its changed page, deleted under it); the root
+    loses only what the old one deleted; every checkpoint listed in the session is whole, and its pages are all
+    that the session keeps."""
+    with before_scopes():
+        first = await agent.run_here("new", "9", "--before-scopes")
+    base, carried, failed, rng = first["checkpoint"], 0, [], random.Random(28)
+    session = agent.session()
+    for _ in range(scaled(1)):
+        await bring_back_archived(agent.open, base)
+        manifest = await ArtifactsBridge(agent.open()).get_checkpoint_manifest(base)
+        assert manifest is not None
+        changed = {"msg_1", STATE_PAGE_ID}  # the old one changes msg_1, so the page table, in its state page
+        deletable = {base, *(e.artifact_id for e in manifest.pages if e.page_id in changed)}
+        original = await snapshot(agent.open())
+        old_flags = ("--before-scopes", "--delete-base", "--change", "msg_1")
+        runs = [start(agent, "restart", base, *old_flags)]
+        for late in (0.0, rng.uniform(0, 1.0)):  # as the old one gets on: some carry over before its deletion, some not
+            await asyncio.sleep(late)
+            runs.append(start(agent, "restart", base))
+        old, *new = [ended(run) for run in runs]
+        assert seen(old["restored"]) == seen(first["before"])
+        for result in new:
+            if "error" in result:
+                failed.append(result["error"])
+            else:
+                carried += 1
+                assert seen(result["restored"]) == seen(first["before"])
+        after = await snapshot(agent.open())
+        gone = {k for k in original if k not in after}
+        assert gone <= deletable  # the old one's deletion of its base: the manifest, and what only it named
+        assert {k: after[k] for k in original if k not in gone} == {k: original[k] for k in original if k not in gone}
+        base = old["checkpoint"]
+    assert set(failed) <= {"IntegrityError", "ObjectNotFoundError"}
+    listed = await session.list_checkpoints()
+    assert len(listed) == 2 * carried  # each carried over, then checkpointed its own run
+    for checkpoint_id in listed:
+        await whole(session, checkpoint_id)
+    await gc(session, grace=timedelta(0))  # what the failed ones uploaded
+    found = await fsck(session)
+    assert (found.orphans, found.problems, found.in_progress) == ([], [], [])
+    referenced = set()
+    for checkpoint_id in listed:
+        manifest = await session.get_checkpoint_manifest(checkpoint_id)
+        assert manifest is not None
+        referenced |= {e.artifact_id for e in manifest.pages}
+    assert set(await session.list_pages()) == referenced
+    await bring_back_archived(agent.open, base)
+    last = await agent.run_here("restart", base)  # the old one's latest, carried over by a new process
+    assert seen(last["restored"]) == seen(first["before"])
+    with before_scopes():  # and still the old one's, at the root
+        assert seen((await agent.run_here("restart", base, "--before-scopes"))["restored"]) == seen(first["before"])
