@@ -17,7 +17,9 @@ from datetime import timedelta
 from typing import Any, cast
 
 import pytest
+from aiohttp import web
 
+from tests.faults import FaultProxy, Refusal
 from tests.reliability.figures import record
 from tests.rigs import load
 from tierstore import ArtifactsBridge, MemoryPage, Modality
@@ -100,7 +102,9 @@ def every_version(rig: str, server: Any, spec: dict[str, Any]) -> dict[Version, 
         service = BlobServiceClient.from_connection_string(spec["connection_string"])
         with service:
             for blob in service.get_container_client(spec["container"]).list_blobs(include=["versions"]):
-                found[(blob.name, str(blob.version_id))] = blob.version_id is None or bool(blob.is_current_version)
+                found[(blob.name, str(blob.version_id or ""))] = blob.version_id is None or bool(
+                    blob.is_current_version
+                )
     return found
 
 
@@ -360,3 +364,66 @@ def test_doctor_warns_of_soft_delete(cloud: str, rig_server: RigServer) -> None:
         return
     report = doctor_of(cloud, spec)
     assert any("soft-deletes for 7 days" in warning for warning in report.warnings), report.warnings
+
+
+# -- the history calls themselves -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cloud", clouds({}, ("s3_moto", "s3_moto_obstore", "gcs", "azure", "azure_obstore")))
+def test_history_lists_every_version_the_bucket_keeps_under_the_prefix(cloud: str, rig_server: RigServer) -> None:
+    """``history`` (on both data paths: obstore hands it to the SDK) lists exactly what the emulator keeps under the
+    store's prefix and the one asked for, current entries flagged, names outside the store's alphabet skipped."""
+    server = rig_server(cloud)
+    spec = versioned_store(cloud, server)
+
+    async def scenario() -> list[StoredVersion]:
+        backend: Any = load(cloud).open_backend(spec, prefix="tenant")
+        try:
+            for key in ("a.1", "a.2", "b.1"):
+                await backend.put(key, b"first")
+                await backend.put(key, b"second")
+            await backend.delete("a.2")
+            return [version async for version in backend.history("a.")]
+        finally:
+            await backend.aclose()
+
+    listed = asyncio.run(scenario())
+    kept = {v: current for v, current in every_version(cloud, server, spec).items() if v[0].startswith("tenant/a.")}
+    assert {("tenant/" + v.key, v.version_id): v.current for v in listed} == kept
+    assert len(listed) == len(kept)  # each once
+    if cloud.startswith("s3"):
+        assert sorted((v.key, v.current, v.marker) for v in listed if v.current) == [
+            ("a.1", True, False),
+            ("a.2", True, True),
+        ]
+
+
+@pytest.mark.parametrize("cloud", clouds({}, ("s3_moto",)))
+def test_an_erasure_whose_credentials_may_not_list_versions_ends_and_says_what_it_left(
+    cloud: str, rig_server: RigServer
+) -> None:
+    """No ``s3:ListBucketVersions`` nor ``s3:GetBucketVersioning`` (the proxy answers 403 AccessDenied): the erasure
+    deletes every current object as on any bucket, ends, and its report says the history was not purged."""
+    server = rig_server(cloud)
+    spec = versioned_store(cloud, server)
+
+    def decide(request: web.Request) -> Refusal | None:
+        query = request.query
+        return "forbidden" if request.method == "GET" and ("versions" in query or "versioning" in query) else None
+
+    async def scenario() -> tuple[Erased, list[str]]:
+        async with FaultProxy(server.endpoint, decide=decide) as proxy:
+            backend = load(cloud).open_backend({**spec, "endpoint": proxy.url})
+            try:
+                await populate(backend)
+                erased = await erase_alice(backend)
+                return erased, [entry.key async for entry in backend.list(user_prefix("alice"))]
+            finally:
+                await backend.aclose()
+
+    erased, listed = asyncio.run(scenario())
+    assert listed == []
+    assert erased.history.purged == 0
+    assert any("s3:GetBucketVersioning" in note for note in erased.history.notes), erased.history.notes
+    assert any("could not be listed" in note for note in erased.history.notes), erased.history.notes
+    assert [v for v, current in every_version(cloud, server, spec).items() if of_alice(v[0]) and not current]

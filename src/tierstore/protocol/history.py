@@ -71,9 +71,9 @@ async def purge_history(backend: Any, prefix: str, keep: Callable[[str], bool], 
         try:
             listed = [v async for v in backend.history(prefix) if keep(v.key)]
         except (AccessDeniedError, NotSupportedError) as exc:
-            report.notes.append(
-                f"the history under {prefix!r} was not purged: its versions could not be listed ({exc})"
-            )
+            note = f"the history under {prefix!r} was not purged: its versions could not be listed ({exc})"
+            if note not in report.notes:  # E5's purge meets the same refusal
+                report.notes.append(note)
             return report
         stale = [v for v in listed if not v.current or v.marker]
         todo = [v for v in stale if (v.key, v.version_id) not in refused]
