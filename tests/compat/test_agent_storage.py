@@ -291,7 +291,7 @@ async def test_migrate_copies_a_running_agents_unnamed_pages_as_orphans_that_gc_
 
 @pytest.mark.bridge_only
 async def test_a_checkpoint_without_the_managers_state_restores_referring_to_its_pages(store: Store) -> None:
-    bridge = session(store)  # in the agent's session (a root checkpoint is carried over: test_carry_over.py)
+    bridge = session(store)  # in the agent's session (a root checkpoint is carried over: test_agent_sessions.py)
     kept = MemoryPage(page_id="msg_0", modality=Modality.TEXT, content="in context", storage_tier=StorageTier.L0)
     evicted = MemoryPage(page_id="msg_1", modality=Modality.TEXT, content="stored", storage_tier=StorageTier.L3)
     checkpoint_id = await bridge.checkpoint([kept, evicted], name="made by the bridge alone")

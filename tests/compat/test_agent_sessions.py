@@ -1,7 +1,9 @@
-"""A chuk agent's state from before scopes (a checkpoint at the root of the store) reaches the agent's session scope,
-and nothing at the root changes (``tierstore.chuk.binding``): restored by its id, it is read from the root, verified,
-and written as the session's first checkpoint; a crash at any step of that leaves the root as it was and lists
-nothing half-made in the session; the copy is made again, not twice over, by the next restore."""
+"""A chuk agent works in its ``MemoryManager``'s session scope (``tierstore.chuk.binding``): ``attach`` binds it there
+and refuses another session; an erasure of the session waits for the running agent. Its state from before scopes (a
+checkpoint at the root of the store) reaches the session, and nothing at the root changes: restored by its id, it is
+read from the root, verified, and written as the session's first checkpoint; a kill at any step of that leaves the
+root as it was and lists nothing half-made in the session; old and new processes at once on one session lose nothing.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +27,11 @@ from tests.soak import scaled
 from tierstore import ArchivedPageError, ArtifactsBridge, InvalidInputError, ObjectNotFoundError
 from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.chuk.state import STATE_PAGE_ID
+from tierstore.errors import InUseError, ScopeErasingError
 from tierstore.integrations.chuk import TierstoreBridge, attach, checkpoint, restore
 from tierstore.maintenance.fsck import fsck
 from tierstore.maintenance.gc import gc
+from tierstore.protocol.erasure import ErasureOptions, erase_session
 
 SEEN = ("available", "working_set", "found", "l0", "pinned", "archived", "context")
 """What the model sees of a restored agent (``tests.compat.agent.report``), less where its pages are stored."""
@@ -341,3 +345,32 @@ async def test_old_and_new_agents_of_one_session_at_once_lose_nothing_and_list_o
     assert seen(last["restored"]) == seen(first["before"])
     with before_scopes():  # and still the old one's, at the root
         assert seen((await agent.run_here("restart", base, "--before-scopes"))["restored"]) == seen(first["before"])
+
+
+@pytest.mark.bridge_only
+async def test_erasing_a_running_agents_session_waits_for_it_and_ends_once_it_has(store: Store) -> None:
+    """The agent's lease lives in its session's scope, as long as the agent: an erasure of that session waits for
+    it, then refuses (InUseError) and leaves the session erasing, deleting nothing the agent relies on; the agent's
+    checkpoints are refused meanwhile (ScopeErasingError, nothing listed); once it has ended, the erasure resumes
+    and leaves nothing of the session."""
+    vm = MemoryManager(session_id=SESSION)
+    adapter = attach(vm, ArtifactsBridge(store.open()))
+    await new_agent(vm, 6)
+    first = await checkpoint(vm, "before the erasure")
+    quick = ErasureOptions(settle=timedelta(0), patience=timedelta(seconds=1), poll=timedelta(seconds=0.1))
+    with pytest.raises(InUseError):
+        await erase_session(store.open(), None, SESSION, quick)
+    with pytest.raises(ScopeErasingError):
+        await checkpoint(vm, "during the erasure")
+    vm.new_turn()
+    result = await vm.handle_fault("msg_1", target_level=0)  # an evicted page: still there
+    assert result.success, result.error
+    session = ArtifactsBridge(store.open(), session_id=SESSION)
+    assert await session.list_checkpoints() == [first]
+    await adapter.aclose()  # the agent ends
+    assert (await erase_session(store.open(), None, SESSION, quick)).resumed
+    assert (await session.list_checkpoints(), await session.list_pages()) == ([], [])
+    found = await fsck(session)
+    assert (found.checkpoints, found.orphans, found.in_progress, found.problems) == (0, [], [], [])
+    with pytest.raises(ObjectNotFoundError):  # not at the root either: nothing to carry over
+        await restored(store, first)
