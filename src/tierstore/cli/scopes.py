@@ -5,7 +5,8 @@ sessions' count and the pages and bytes of all its scopes; ``sessions`` lists th
 ``TIERSTORE_USER_ID``; neither: the sessions of no user) with their pages and bytes. Counts come from listings,
 never from reading pages (:class:`tierstore.store.Store`). A user or session being erased (an erasure running, or
 one that stopped: ``users rm`` / ``sessions rm`` again resumes it) shows ``erasing`` under STATE, and
-``"erasing": true`` in ``--json``.
+``"erasing": true`` in ``--json``. Ids are printed escaped in the tables (:mod:`tierstore.cli.escape`: a bidi override
+in an id cannot reorder its row) and raw in ``--json``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from tierstore.cli import erase
 from tierstore.cli.context import AddCommand, Invocation
+from tierstore.cli.escape import escaped
 from tierstore.cli.render import Column, human_size, print_json, print_table, to_plain
 from tierstore.store import Store
 
@@ -53,7 +55,7 @@ async def run_users(inv: Invocation) -> int:
     rows: list[dict[str, Any]] = [
         {
             **to_plain(u),
-            "user_id": u.user_id if u.user_id is not None else "(none)",
+            "user_id": escaped(u.user_id) if u.user_id is not None else "(none)",
             "size": human_size(u.bytes),
             "state": _state(u.erasing),
         }
@@ -71,7 +73,10 @@ async def run_sessions(inv: Invocation) -> int:
     if inv.json:
         print_json({"user_id": user_id, "sessions": to_plain(sessions)})
         return 0
-    rows = [{**to_plain(s), "size": human_size(s.bytes), "state": _state(s.erasing)} for s in sessions]
+    rows = [
+        {**to_plain(s), "session_id": escaped(s.session_id), "size": human_size(s.bytes), "state": _state(s.erasing)}
+        for s in sessions
+    ]
     print_table(rows, _SESSIONS)
     return 0
 
