@@ -1,30 +1,35 @@
 """``tierstore ls``: the stored pages, one a row.
 
 Contract: without options, one listing of the store (a few requests however many pages it holds): artifact id,
-stored size and time. ``--long`` (implied by a filter) reads every page's metadata as well (one request a page,
-concurrently, bounded by the concurrency setting, with a progress bar on a terminal): tier, modality, created
-time, storage class and page id. It streams: the header follows the listing, and each row is printed as soon as
-its page's metadata and every row's before it have come, in the listing's order (``ls -l | head`` shows its first
-rows after the listing and a request, and stops the reading when it exits). So the columns are as wide as their
-values can be, not as the widest value listed: tier 4, modality 10, size 10, created 19 characters, storage class
-13 (longer classes clipped), the artifact id as the longest listed; page ids clipped at 40 (on a terminal, the
-room left). ``--json`` gives the same fields, streamed too: the same JSON document, item by item. A page whose
+stored size and time. ``--long`` (implied by a filter) describes every page as well: tier, modality, created
+time, storage class and page id, from the store's catalog where its listing proves a row (no request), else one
+request a page, concurrently, bounded by the concurrency setting, with a progress bar on a terminal; at the end
+the catalog keeps what was read (a new snapshot), so the next ``ls -l`` asks only for pages changed since
+(:mod:`tierstore.cli.ls_pages`). It streams: the header follows the listing, and each row is printed as soon as
+its page's description and every row's before it have come, in the listing's order (``ls -l | head`` shows its
+first rows after the listing and a request, and stops the reading when it exits). So the columns are as wide as
+their values can be, not as the widest value listed: tier 4, modality 10, size 10, created 19 characters, storage
+class 13 (longer classes clipped), the artifact id as the longest listed; page ids clipped at 40 (on a terminal,
+the room left). ``--json`` gives the same fields, streamed too: the same JSON document, item by item. A page whose
 metadata cannot be read (damaged) stops nothing: the others are listed, it is named on stderr at the end, and the
 exit code is 4 (integrity error). Any other error stops the listing where it is: the rows printed stay (``--json``:
 an unfinished document, then the error's), the error follows as for every command.
 
-With a filter, ``--limit N`` stops reading at the N-th page that matches: without an index, every page's metadata
-is the only place its page id, tier and modality are found, so a filter without a limit reads every page's.
+Filters: ``--tier``, ``--modality``, ``--page-type`` and ``--prefix`` (of the page id) are matched on each page's
+description as ``--long`` reads it; ``--meta KEY=VALUE`` (repeatable: all must hold) on the page's own metadata,
+answered by :meth:`~tierstore.bridge.ArtifactsBridge.find_pages` with the other filters (each match described
+afresh; printed once all are found). With a filter, ``--limit N`` stops reading at the N-th page that matches.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tierstore.cli.context import AddCommand, Invocation, choice
 from tierstore.cli.exit_codes import INTEGRITY
@@ -40,16 +45,17 @@ from tierstore.cli.render import (
     print_json,
     print_table,
 )
-from tierstore.concurrency import bounded_in_order
-from tierstore.enums import Modality, StorageTier
+from tierstore.enums import Modality, PageType, StorageTier
 from tierstore.errors import IntegrityError, InvalidInputError
 
 if TYPE_CHECKING:
     from tierstore.bridge import ArtifactsBridge
+    from tierstore.cli.ls_pages import PageListing
     from tierstore.models import PageEntry, PageMetadata
 
 STORED_TIERS = ("L2", "L3", "L4")
 MODALITIES = tuple(m.value for m in Modality)
+PAGE_TYPES = tuple(t.value for t in PageType)
 PAGE_ID_WIDTH = 40
 SIZE_WIDTH = len("1023.9 MiB")
 """The widest size :func:`human_size` gives below 1,000 TiB."""
@@ -83,8 +89,26 @@ def register(add: AddCommand) -> None:
         help="only pages in this tier (pages are stored in L2-L4)",
     )
     ls.add_argument("--modality", type=choice(MODALITIES), choices=MODALITIES, help="only pages of this modality")
+    ls.add_argument(
+        "--page-type", type=choice(PAGE_TYPES), choices=PAGE_TYPES, help="only pages of this type (default: transcript)"
+    )
+    ls.add_argument(
+        "--meta",
+        action="append",
+        type=_key_value,
+        metavar="KEY=VALUE",
+        help="only pages whose own metadata holds KEY with exactly VALUE (repeatable: all must hold)",
+    )
     ls.add_argument("--prefix", help="only pages whose page id starts with this")
     limit_option(ls, "pages")
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` split at its first ``=`` (the value may hold more); the key must not be empty."""
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {text!r}")
+    return key, value
 
 
 def _matches(meta: PageMetadata, args: argparse.Namespace) -> bool:
@@ -92,49 +116,52 @@ def _matches(meta: PageMetadata, args: argparse.Namespace) -> bool:
         return False
     if args.modality and meta.modality != args.modality:
         return False
+    if args.page_type and (meta.page_type or PageType.TRANSCRIPT.value) != args.page_type:
+        return False
     return not args.prefix or meta.page_id.startswith(args.prefix)
 
 
 async def run(inv: Invocation) -> int:
     """``tierstore ls``: the stored pages, one a row (see the module's contract); exit 4 when one could not be read."""
     args = inv.args
-    filtered = bool(args.tier or args.modality or args.prefix)
+    filtered = bool(args.tier or args.modality or args.page_type or args.prefix or args.meta)
     limit: int | None = getattr(args, "limit", None)
+    if filtered and limit is not None and limit < 0:
+        raise InvalidInputError(f"--limit must be 0 or more, not {limit}")
     async with inv.bridge() as bridge:
-        entries = await bridge.list_page_entries()
-        if not filtered:  # the limit applies before the metadata is read: one request a page shown
-            entries = limited(entries, limit, len(entries), "pages")
-        elif limit is not None and limit < 0:
-            raise InvalidInputError(f"--limit must be 0 or more, not {limit}")
+        if args.meta:
+            return await _found(inv, bridge, limit)
         if not (args.long or filtered):
+            entries = await bridge.list_page_entries()
+            entries = limited(entries, limit, len(entries), "pages")  # before any description: one request a page
             # The JSON fields are named as in ``ls -l --json`` and Python's PageEntry/PageMetadata: one set of names.
             if inv.json:
                 print_json(entries)
             else:
                 print_table([{**e.model_dump(), "size": human_size(e.size_bytes)} for e in entries], _SHORT)
             return 0
-        damaged = await _stream_long(inv, bridge, entries, limit if filtered else None)
+        from tierstore.cli.ls_pages import PageListing
+
+        listing = await PageListing.of(bridge)
+        if not filtered:
+            listing.entries = limited(listing.entries, limit, len(listing.entries), "pages")
+        damaged = await _stream_long(inv, listing, limit if filtered else None)
+        await listing.fold()
     for line in sorted(damaged):
         print(f"tierstore: damaged, not listed: {line}", file=sys.stderr)
     return INTEGRITY if damaged else 0
 
 
-async def _stream_long(
-    inv: Invocation, bridge: ArtifactsBridge, entries: list[PageEntry], limit: int | None
-) -> list[str]:
-    """Print the long listing of ``entries`` row by row as their metadata comes (module contract); the pages that
-    could not be read (damaged)."""
+async def _stream_long(inv: Invocation, listing: PageListing, limit: int | None) -> list[str]:
+    """Print the long listing row by row as the descriptions come (module contract); the pages that could not be
+    read (damaged)."""
     args = inv.args
     damaged: list[str] = []
 
-    async def describe(entry: PageEntry) -> tuple[PageEntry, PageMetadata | None]:
-        try:
-            return entry, await bridge.get_metadata(entry.artifact_id)
-        except IntegrityError as exc:
-            damaged.append(f"{entry.artifact_id}: {exc}")
-            return entry, None
+    def note(entry: PageEntry, exc: IntegrityError) -> None:
+        damaged.append(f"{entry.artifact_id}: {exc}")
 
-    out: JsonArray | StreamedTable = JsonArray() if inv.json else StreamedTable(long_columns(entries))
+    out = JsonArray() if inv.json else StreamedTable(long_columns(listing.entries))
     shown = 0
     with contextlib.ExitStack() as stack:
         if isinstance(out, JsonArray):
@@ -142,7 +169,7 @@ async def _stream_long(
         if limit == 0:
             return damaged
         bar = stack.enter_context(ProgressBar("reading metadata", "pages", rows_below=True))
-        described = bounded_in_order((describe(e) for e in entries), inv.settings.concurrency, progress=bar)
+        described = listing.describe(inv.settings.concurrency, damaged=note, progress=bar)
         async with contextlib.aclosing(described):
             async for batch in described:
                 found = [
@@ -151,19 +178,55 @@ async def _stream_long(
                     if meta is not None and _matches(meta, args)
                 ]
                 rows = found if limit is None else found[: limit - shown]
-                if isinstance(out, JsonArray):
-                    out.add(rows)
-                else:
-                    out.rows([{**row, "size": human_size(row["size_bytes"])} for row in rows])
+                _print(out, rows)
                 shown += len(rows)
                 if shown == limit:
                     break
+    _said_limit(limit, shown)
+    return damaged
+
+
+async def _found(inv: Invocation, bridge: ArtifactsBridge, limit: int | None) -> int:
+    """``ls --meta KEY=VALUE ...``: the pages :meth:`~ArtifactsBridge.find_pages` finds, then ``--prefix``."""
+    args = inv.args
+    found, entries = await asyncio.gather(
+        bridge.find_pages(
+            modality=args.modality,
+            tier=args.tier,
+            page_type=args.page_type,
+            metadata=dict(args.meta),
+            limit=None if args.prefix else limit,
+        ),
+        bridge.list_page_entries(),
+    )
+    stored = {e.artifact_id: e.last_modified for e in entries}
+    rows = [
+        {**meta.model_dump(), "last_modified": stored.get(meta.artifact_id or "")}
+        for meta in found
+        if _matches(meta, args)
+    ][:limit]
+    out = JsonArray() if inv.json else StreamedTable(long_columns(entries))
+    with contextlib.ExitStack() as stack:
+        if isinstance(out, JsonArray):
+            stack.enter_context(out)
+        _print(out, rows)
+    _said_limit(limit, len(rows))
+    return 0
+
+
+def _print(out: JsonArray | StreamedTable, rows: list[dict[str, Any]]) -> None:
+    if isinstance(out, JsonArray):
+        out.add(rows)
+    else:
+        out.rows([{**row, "size": human_size(row["size_bytes"])} for row in rows])
+
+
+def _said_limit(limit: int | None, shown: int) -> None:
     if limit is not None and shown == limit:
         print(
             f"tierstore: showing the first {limit} matching pages, reading no further (--limit {limit})",
             file=sys.stderr,
         )
-    return damaged
 
 
 def long_columns(entries: list[PageEntry]) -> list[Column]:
