@@ -49,7 +49,12 @@ def clouds(xfails: dict[str, str], names: tuple[str, ...] = ("s3_moto", "s3_moto
     """The emulator rigs a test runs on (those TIERSTORE_TEST_RIGS names, when set), each gap a strict xfail."""
     return [
         pytest.param(
-            name, id=name, marks=[pytest.mark.xfail(reason=xfails[name], strict=True)] if name in xfails else []
+            name,
+            id=name,
+            marks=[
+                *getattr(load(name), "MARKS", ()),
+                *([pytest.mark.xfail(reason=xfails[name], strict=True)] if name in xfails else []),
+            ],
         )
         for name in names
         if not _ONLY or name in _ONLY.split(",")
@@ -187,7 +192,7 @@ def test_erasure_leaves_no_version_of_the_scope_and_touches_no_other(cloud: str,
     assert erased.history.left == []
 
 
-@pytest.mark.parametrize("cloud", clouds({}, ("s3_moto",)))
+@pytest.mark.parametrize("cloud", clouds({}, ("s3_moto", "s3_localstack")))
 def test_object_lock_keeps_its_versions_and_no_page_comes_back(cloud: str, rig_server: RigServer) -> None:
     """On a bucket with Object Lock (a default retention, governance mode), the locked versions stay: the erasure
     deletes what it may, reports each version kept with S3's words, and keeps the delete marker that hides each
