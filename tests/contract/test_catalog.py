@@ -10,6 +10,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
+
 from tests.soak import scaled
 from tests.wrappers import Counted
 from tierstore import ArtifactsBridge, MemoryPage, Modality, PageType
@@ -124,6 +126,7 @@ def finds(pages: dict[str, MemoryPage], tiers: dict[str, StorageTier], **query: 
     }
 
 
+@pytest.mark.one_data_path
 async def test_find_pages_returns_exactly_the_visible_pages_that_match(backend: StorageBackend, rig: str) -> None:
     session = ArtifactsBridge(backend, user_id="alice", session_id="s1")
     other = ArtifactsBridge(backend, user_id="bob", session_id="s1")

@@ -66,7 +66,9 @@ async def read_snapshot(backend: StorageBackend, key: str) -> dict[str, Row] | N
 class Catalog:
     """Cached ``head`` answers of one store or scope (module contract)."""
 
-    def __init__(self, backend: StorageBackend, rows: dict[str, Row], source: str | None, clock: Clock) -> None:
+    def __init__(
+        self, backend: StorageBackend, rows: dict[str, Row], source: str | None, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.backend = backend
         self.source = source
         """The snapshot the rows came from (None: none was readable)."""

@@ -3,8 +3,9 @@
 * Orphans (see :mod:`tierstore.maintenance.fsck`) go through :meth:`tierstore.protocol.references.References.sweep`,
   the same protocol as ``delete_checkpoint``: a checkpoint that is still running (its lease is live, however long it
   has run) or that reuses an artifact keeps it.
-* Stray temporary files of killed writers, expired leases, tomb records older than ``tomb_retention``, and version
-  records naming no page (:mod:`tierstore.versions`) older than the grace period. A record
+* Stray temporary files of killed writers, expired leases, tomb records older than ``tomb_retention``, version
+  records naming no page (:mod:`tierstore.versions`) and catalog snapshots another supersedes or that cannot be read
+  (:mod:`tierstore.catalog.upkeep`) older than the grace period. A record
   that cannot be read is deleted by the same rules (a lease that cannot be read expires six hours after its last
   write, protecting everything until then: :mod:`tierstore.protocol`); one the backend refuses to delete (a directory
   with files in it) is kept and logged. An erasing tomb is never pruned: only its erasure ends it
@@ -25,6 +26,7 @@ from itertools import chain
 
 from tierstore import ids
 from tierstore.bridge import ArtifactsBridge
+from tierstore.catalog.upkeep import collectable, survey
 from tierstore.clock import Clock
 from tierstore.concurrency import Progress
 from tierstore.maintenance.doctor import require_store
@@ -76,6 +78,7 @@ async def gc(
     report.orphans_kept = [o for o in found.orphans if o.key not in old]
     old_strays = [s.name for s in found.strays if _aged(s.last_modified, now, grace)]
     old_versions = [v.key for v in found.stale_versions if _aged(v.last_modified, now, grace)]
+    old_snapshots = collectable(await survey(refs.backend), now, grace)
     expired_leases = [lease for lease in leases if now is not None and not lease.live(now)]
     expired = [i.key for i in expired_leases]
     # An erasing tomb stays until its erasure (or the call resuming it) ends: it refuses the scope's checkpoints.
@@ -92,7 +95,7 @@ async def gc(
         report.unreadable_manifests = (await refs.manifests.listed())[1]
         report.intents_removed, report.tombs_pruned = len(expired), len(old_tombs)
         report.orphans_deleted, report.strays_removed = sorted(old), old_strays
-        report.versions_deleted = old_versions
+        report.versions_deleted, report.snapshots_deleted = old_versions, old_snapshots
         return report
     report.strays_removed = await refs.delete_strays(old_strays)
     for name in report.strays_removed:
@@ -100,6 +103,7 @@ async def gc(
     report.intents_removed = len(await refs.end_expired(expired_leases, now))
     report.tombs_pruned = len(await refs.prune(old_tombs, "tomb past its retention"))
     report.versions_deleted = await refs.prune(old_versions, "version record without its page")
+    report.snapshots_deleted = await refs.prune(old_snapshots, "catalog snapshot superseded or unreadable")
     report.orphans_deleted = await refs.sweep(old)
     for key in report.orphans_deleted:
         logger.info("gc: deleted orphan %s", key)

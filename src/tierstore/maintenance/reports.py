@@ -113,6 +113,8 @@ class GcReport:
     them; deleting such a checkpoint lets gc go on)."""
     versions_deleted: list[str] = field(default_factory=list)
     """Version records naming no page, older than the grace period (fsck's ``stale_versions``)."""
+    snapshots_deleted: list[str] = field(default_factory=list)
+    """Catalog snapshots a newer readable one supersedes, or unreadable, older than the grace period."""
 
 
 @dataclass
