@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from tierstore import ids
 from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.bridge import ArtifactsBridge
-from tierstore.catalog.upkeep import damaged_snapshots
 from tierstore.clock import Clock
 from tierstore.concurrency import Progress, bounded_gather
 from tierstore.errors import ArchivedPageError, IntegrityError
@@ -119,9 +118,8 @@ async def fsck(
     report.problems.extend(Problem(key, "corrupt", "version record cannot be read") for key in damaged_records)
     report.strays = sorted((Stray(e.key, e.size, e.last_modified) for e in await refs.strays()), key=lambda s: s.name)
     report.foreign = await refs.foreign()
-    report.problems.extend(
-        Problem(k, "corrupt", "catalog snapshot cannot be read") for k in await damaged_snapshots(refs.backend)
-    )
+    snapshots = await refs.catalog_snapshots()
+    report.problems.extend(Problem(e.key, "corrupt", "catalog snapshot cannot be read") for e in snapshots.damaged)
     report.archived.sort()
     archived = set(report.archived)
     for checkpoint, manifest in sorted(manifests.items()):

@@ -26,7 +26,7 @@ from itertools import chain
 
 from tierstore import ids
 from tierstore.bridge import ArtifactsBridge
-from tierstore.catalog.upkeep import collectable, survey
+from tierstore.catalog.upkeep import collectable
 from tierstore.clock import Clock
 from tierstore.concurrency import Progress
 from tierstore.maintenance.doctor import require_store
@@ -78,7 +78,7 @@ async def gc(
     report.orphans_kept = [o for o in found.orphans if o.key not in old]
     old_strays = [s.name for s in found.strays if _aged(s.last_modified, now, grace)]
     old_versions = [v.key for v in found.stale_versions if _aged(v.last_modified, now, grace)]
-    old_snapshots = collectable(await survey(refs.backend), now, grace)
+    old_snapshots = collectable(await refs.catalog_snapshots(), now, grace)
     expired_leases = [lease for lease in leases if now is not None and not lease.live(now)]
     expired = [i.key for i in expired_leases]
     # An erasing tomb stays until its erasure (or the call resuming it) ends: it refuses the scope's checkpoints.

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from tierstore import ids
 from tierstore.backends.base import ListEntry, ObjectInfo, RestoreSpeed, RestoreStatus, StorageBackend
@@ -42,6 +42,9 @@ from tierstore.protocol.records import (
     is_erasing_tomb,
     quietly,
 )
+
+if TYPE_CHECKING:
+    from tierstore.catalog.upkeep import Survey
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +225,12 @@ class References:
         """Delete those of these temporary files that no write still holds; returns the names deleted."""
         delete = getattr(self._backend, "delete_strays", None)
         return [] if delete is None or not names else list(await delete(names))
+
+    async def catalog_snapshots(self) -> Survey:
+        """The catalog snapshots here: the current one, those it supersedes, the unreadable ones (``gc``, ``fsck``)."""
+        from tierstore.catalog.upkeep import survey  # the catalog reads through the bridge's layers: not at import
+
+        return await survey(self._backend)
 
     async def foreign(self) -> list[str]:
         """What the store holds that tierstore did not write (on the local disk), never touched; none elsewhere."""
