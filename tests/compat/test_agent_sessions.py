@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -83,10 +84,14 @@ async def bring_back_archived(opened: Callable[[], StorageBackend], checkpoint_i
     root = ArtifactsBridge(opened())
     manifest = await root.get_checkpoint_manifest(checkpoint_id)
     assert manifest is not None
-    for entry in manifest.pages:
-        meta = await root.get_metadata(entry.artifact_id)
+    await bring_back_archived_pages(root, [e.artifact_id for e in manifest.pages])
+
+
+async def bring_back_archived_pages(bridge: ArtifactsBridge, artifacts: list[str]) -> None:
+    for artifact in artifacts:
+        meta = await bridge.get_metadata(artifact)
         if meta is not None and meta.archived:
-            assert (await root.restore_page(entry.artifact_id)).state in ("restored", "pending")
+            assert (await bridge.restore_page(artifact)).state in ("restored", "pending")
 
 
 @pytest.mark.bridge_only  # above the backend protocol; S3's archive: the agents' race below, on moto
@@ -154,10 +159,17 @@ async def test_attach_binds_the_managers_session_and_refuses_another(store: Stor
         attach(MemoryManager(session_id="a/b"), given)
     with pytest.raises(InvalidInputError, match="'other' is not the session this bridge is bound to"):
         await vm.configure_bridge(session_id="other")
+    await new_agent(vm, 3)  # msg_1 evicted to L3, msg_2 to L4, in the first session
     vm.update_session_id("rolled_over")  # chuk's segment rollover: the storage stays the old session's
     with pytest.raises(InvalidInputError, match=r"attach\(manager\) again"):
         await checkpoint(vm, "after a rollover")
-    assert attach(vm, given).bridge.session_id == "rolled_over"
+    await bring_back_archived_pages(bound, [vm.page_table.lookup(p).artifact_id for p in ("msg_1", "msg_2")])
+    rolled = attach(vm, given, user_id="alice").bridge
+    assert (rolled.user_id, rolled.session_id) == ("alice", "rolled_over")
+    rolled_over = await checkpoint(vm, "after a rollover")  # the pages evicted before come along into the new one
+    assert len(await rolled.list_pages()) == 4  # msg_0 to msg_2 and the manager's state, stored anew there
+    await whole(rolled, rolled_over, 4)
+    await adapter.aclose()
     await given.aclose()
 
 
@@ -169,6 +181,20 @@ async def test_attach_takes_the_user_from_the_settings(store: Store, monkeypatch
     assert attach(MemoryManager(session_id=SESSION), ArtifactsBridge(store.open()), user_id="dan").bridge.user_id == (
         "dan"
     )
+
+
+async def test_attach_without_a_bridge_takes_the_settings_scope(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIERSTORE_URL", (tmp_path / "store").as_uri())
+    monkeypatch.setenv("TIERSTORE_USER_ID", "carol")
+    bound = attach(MemoryManager(session_id=SESSION)).bridge
+    assert (bound.user_id, bound.session_id) == ("carol", SESSION)
+    monkeypatch.setenv("TIERSTORE_SESSION_ID", SESSION)  # the manager's: the settings' bridge as it is
+    assert attach(MemoryManager(session_id=SESSION)).bridge.session_id == SESSION
+    monkeypatch.setenv("TIERSTORE_SESSION_ID", "another")
+    with pytest.raises(InvalidInputError, match="bound to session 'another'"):
+        attach(MemoryManager(session_id=SESSION))
 
 
 class Killed(Exception):
@@ -211,11 +237,12 @@ class DiesAt:
         return entries()
 
 
-async def whole(bridge: ArtifactsBridge, checkpoint_id: str) -> None:
-    """The checkpoint names the 10 pages of the agent's state, each stored as its entry says (archived ones too)."""
+async def whole(bridge: ArtifactsBridge, checkpoint_id: str, pages: int = 10) -> None:
+    """The checkpoint names ``pages`` pages (the agent's and its state), each stored as its entry says (archived ones
+    too)."""
     manifest = await bridge.get_checkpoint_manifest(checkpoint_id)
     assert manifest is not None
-    assert (manifest.page_count, len(manifest.pages)) == (10, 10)
+    assert (manifest.page_count, len(manifest.pages)) == (pages, pages)
     for entry in manifest.pages:
         meta = await bridge.get_metadata(entry.artifact_id)
         assert meta is not None
