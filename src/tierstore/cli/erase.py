@@ -79,9 +79,10 @@ async def remove_session(inv: Invocation) -> int:
 
 
 def _report(inv: Invocation, erased: Erased, what: str, ids: dict[str, str | None]) -> int:
-    if inv.json:
+    if inv.json:  # the history is in the document: nothing else goes to stdout
         print_json({**ids, "erased": to_plain(erased)})
-    elif erased.deleted or erased.records:
+        return 0
+    if erased.deleted or erased.records:
         resumed = " (an earlier erasure resumed)" if erased.resumed else ""
         print(f"erased {what}: {erased.deleted} objects and {len(erased.records)} registry records deleted{resumed}")
     else:
