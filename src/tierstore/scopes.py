@@ -153,6 +153,14 @@ def is_user_scope(prefix: str) -> bool:
     return match is not None and match.group(2) is None
 
 
+def user_prefix_of(prefix: str) -> str:
+    """The user's prefix a scope prefix lies in (itself for a user's); ValueError for no scope's prefix."""
+    match = _SCOPE_HEAD.fullmatch(prefix)
+    if match is None:
+        raise ValueError(f"{prefix!r} is no scope's prefix")
+    return f"u-{match.group(1)}."
+
+
 def scope_of_record(key: str) -> str | None:
     """The prefix of the scope whose registry record is at ``key``; None when ``key`` is no record's key."""
     match = _RECORD.match(key)

@@ -7,7 +7,9 @@ Stray temporary files of killed writers are listed too, and what the store holds
 (``foreign``; never touched). Archived pages are reported as archived, not as damaged, and each listed checkpoint
 naming one as needing those pages restored first (``archived_checkpoints``, with the command that does it).
 Artifacts written by ``store_page`` are live pages, never orphans; a bound bridge's version records naming no page are
-listed (``stale_versions``), unreadable ones are problems. One damaged object never stops the rest.
+listed (``stale_versions``), unreadable ones are problems. A registry record (``scope_...``) that cannot be read or
+names another scope is a problem; a scope holding keys without its registry records is listed (``unregistered``:
+``tierstore users`` does not show it until its next write registers it). One damaged object never stops the rest.
 """
 
 from __future__ import annotations
@@ -19,11 +21,22 @@ from tierstore import ids
 from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.bridge import ArtifactsBridge
 from tierstore.clock import Clock
+from tierstore.codec import Codec
 from tierstore.concurrency import Progress, bounded_gather
-from tierstore.errors import ArchivedPageError, IntegrityError
+from tierstore.errors import ArchivedPageError, IntegrityError, InvalidInputError
 from tierstore.maintenance.doctor import require_store
 from tierstore.maintenance.reports import ArchivedCheckpoint, FsckReport, Orphan, Problem, StaleVersion, Stray
 from tierstore.models import CheckpointEntry
+from tierstore.scope_records import session_key, user_key
+from tierstore.scopes import (
+    RECORD_PREFIX,
+    record_key,
+    scope_of,
+    scope_of_record,
+    scope_prefix,
+    user_prefix,
+    user_prefix_of,
+)
 from tierstore.versions import stale_records
 
 logger = logging.getLogger(__name__)
@@ -116,6 +129,8 @@ async def fsck(
     stale, damaged_records = await stale_records(refs, pages, concurrency)
     report.stale_versions = [StaleVersion(e.key, e.last_modified) for e in sorted(stale, key=lambda e: e.key)]
     report.problems.extend(Problem(key, "corrupt", "version record cannot be read") for key in damaged_records)
+    registry_problems, report.unregistered = await _registry(bridge, concurrency)
+    report.problems.extend(registry_problems)
     report.strays = sorted((Stray(e.key, e.size, e.last_modified) for e in await refs.strays()), key=lambda s: s.name)
     report.foreign = await refs.foreign()
     snapshots = await refs.catalog_snapshots()
@@ -135,6 +150,57 @@ async def fsck(
     for orphan in report.orphans:
         logger.info("fsck: %s is an orphan of %s", orphan.key, orphan.checkpoint)
     return report
+
+
+async def _registry(bridge: ArtifactsBridge, concurrency: int) -> tuple[list[Problem], list[str]]:
+    """The registry records that cannot be read or name another scope than their key (problems), and the scopes that
+    hold keys but lack their records (``unregistered``): every scope's for the root, the bridge's own when bound."""
+    backend = bridge.backend
+    if not isinstance(backend, StorageBackend):
+        return [], []
+    if bridge.user_id is None and bridge.session_id is None:
+        keys = [entry.key for entry in await listed(backend, RECORD_PREFIX)]
+        scopes = {scope_of(entry.key) for entry in await listed(backend, "u-")} - {""}
+    else:
+        own = scope_prefix(bridge.user_id, bridge.session_id)
+        scopes = {own} if await _holds_keys(backend, own) else set()
+        shared = user_prefix(bridge.user_id)
+        if bridge.user_id is not None and own != shared and await _holds_keys(backend, shared):
+            scopes.add(shared)
+        records = sorted({record_key(own), record_key(user_prefix_of(own))})
+        keys = [key for key in records if await backend.head(key) is not None]
+    codec = Codec("none")
+
+    async def check(key: str) -> Problem | None:
+        if scope_of_record(key) is None:
+            return Problem(key, "corrupt", "a name under the registry's prefix that is no scope's record")
+        try:
+            data = await backend.get(key)
+            if data is None:
+                return None
+            record = codec.decode_record(data, key)
+            user, session = record.get("user"), record.get("session")
+            named = user_key(user) if session is None else session_key(user, session)
+        except (IntegrityError, InvalidInputError, TypeError, AttributeError):
+            return Problem(key, "corrupt", _UNREADABLE_RECORD)
+        return None if named == key else Problem(key, "corrupt", "registry record names another scope than its key")
+
+    problems = [p for p in await bounded_gather((check(key) for key in keys), concurrency) if p is not None]
+    held = {scope_of_record(key) for key in keys}
+    # A session's scope needs its user's record too (``tierstore users`` lists users, then their sessions).
+    needed = scopes | {user_prefix_of(scope) for scope in scopes}
+    return problems, sorted(scope for scope in needed if scope not in held)
+
+
+async def _holds_keys(backend: StorageBackend, prefix: str) -> bool:
+    async for _entry in backend.list(prefix):
+        return True
+    return False
+
+
+_UNREADABLE_RECORD = (
+    "registry record cannot be read: `tierstore fsck --repair` deletes it, and the scope's next write registers it"
+)
 
 
 def older_than(when: datetime | None, cutoff: datetime) -> bool:
