@@ -19,7 +19,7 @@ from typing import Any, cast
 import pytest
 from aiohttp import web
 
-from tests.faults import FaultProxy, Refusal
+from tests.faults import Answer, FaultProxy, Refusal
 from tests.reliability.figures import record
 from tests.rigs import load
 from tierstore import ArtifactsBridge, MemoryPage, Modality
@@ -118,16 +118,14 @@ def text(page_id: str, content: str) -> MemoryPage:
 
 
 async def populate(backend: StorageBackend) -> None:
-    """Two users (two sessions of alice, one of bob, each with a shared page), and the root: pages, a page id
-    stored twice, a deleted page, a checkpoint (its lease deleted: history on a versioned bucket)."""
+    """Two users (two sessions of alice, one of bob) and the root, each with a page id stored twice and a checkpoint
+    (its lease deleted: history on a versioned bucket); alice also with a shared page."""
     for user, session in (("alice", "s1"), ("alice", "s2"), ("bob", "s1"), (None, None)):
         bridge = ArtifactsBridge(backend, user_id=user, session_id=session)
         await bridge.store_page(text("p", f"{user} {session} first"))
         await bridge.store_page(text("p", f"{user} {session} second"))
-        gone = await bridge.store_page(text("gone", "deleted at once"))
-        await bridge.delete_page(gone)
-        if user is not None:
-            await bridge.store_page(text("shared", f"{user}'s"), scope="user")
+        if user == "alice" and session == "s1":
+            await bridge.store_page(text("shared", "alice's"), scope="user")
         await bridge.checkpoint([text("c", f"{user} {session} checkpointed")], name="c")
         await bridge.aclose()
 
@@ -420,7 +418,8 @@ def test_an_erasure_whose_credentials_may_not_list_versions_ends_and_says_what_i
         async with FaultProxy(server.endpoint, decide=decide) as proxy:
             backend = load(cloud).open_backend({**spec, "endpoint": proxy.url})
             try:
-                await populate(backend)
+                alice = ArtifactsBridge(backend, user_id="alice", session_id="s1")
+                await alice.checkpoint([text("c", "alice's")], name="c")  # its lease deleted: a version kept
                 erased = await erase_alice(backend)
                 return erased, [entry.key async for entry in backend.list(user_prefix("alice"))]
             finally:
@@ -432,3 +431,40 @@ def test_an_erasure_whose_credentials_may_not_list_versions_ends_and_says_what_i
     assert any("s3:GetBucketVersioning" in note for note in erased.history.notes), erased.history.notes
     assert any("could not be listed" in note for note in erased.history.notes), erased.history.notes
     assert [v for v, current in every_version(cloud, server, spec).items() if of_alice(v[0]) and not current]
+
+
+@pytest.mark.parametrize("cloud", clouds({}, ("s3_moto",)))
+def test_an_s3_compatible_store_without_versions_is_erased_and_says_so(cloud: str, rig_server: RigServer) -> None:
+    """A store that answers 501 NotImplemented to every request about versions (as some S3-compatible stores do)
+    is erased at once, with no retry of those requests, and the report says its history was not purged."""
+    server = rig_server(cloud)
+    spec = server.new_store()
+    asked: list[str] = []
+
+    def decide(request: web.Request) -> Answer | None:
+        about_versions = {"versions", "versioning", "object-lock"} & set(request.query)
+        if request.method == "GET" and about_versions:
+            asked.extend(sorted(about_versions))
+            return Answer(501, "NotImplemented", "A header you provided implies functionality that is not implemented")
+        return None
+
+    async def scenario() -> tuple[Erased, list[str], DoctorReport]:
+        async with FaultProxy(server.endpoint, decide=decide) as proxy:
+            backend = load(cloud).open_backend({**spec, "endpoint": proxy.url})
+            try:
+                alice = ArtifactsBridge(backend, user_id="alice", session_id="s1")
+                await alice.store_page(text("p", "alice's"))
+                erased = await erase_alice(backend)
+                listed = [entry.key async for entry in backend.list(user_prefix("alice"))]
+                return erased, listed, await doctor(backend)
+            finally:
+                await backend.aclose()
+
+    erased, listed, report = asyncio.run(scenario())
+    assert listed == []
+    assert any("does not implement ListObjectVersions" in note for note in erased.history.notes), erased.history.notes
+    assert any("does not implement GetBucketVersioning" in note for note in erased.history.notes)
+    assert sorted(set(asked)) == ["object-lock", "versioning", "versions"]
+    assert len(asked) == 1 + 1 + 3 + 1 + 1 + 1  # the erasure: settings, 3 listings; doctor: settings, 1 listing
+    assert report.ok, report
+    assert any("does not implement" in warning for warning in report.warnings), report.warnings

@@ -150,14 +150,18 @@ class _Probe:
         backend: Any = self.backend
         try:
             settings = await backend.history_settings()
-            purged = await purge_history(backend, self.stem, lambda key: True, HistoryPurged(settings_read=True))
         except TierstoreError as exc:
             self.report.warnings.append(f"could not read what the bucket keeps after a delete: {exc}")
+        else:
+            self.report.warnings.extend(kept_after_delete(settings, "the bucket"))
+            if settings.versioning in ("enabled", "suspended"):
+                self.report.notes.append(f"versioning is {settings.versioning}: erasure deletes the versions it leaves")
+            self.report.notes.extend(settings.notes)
+        try:
+            purged = await purge_history(backend, self.stem, lambda key: True, HistoryPurged(settings_read=True))
+        except TierstoreError as exc:
+            self.report.warnings.append(f"erasure could not purge the history of doctor's keys: {exc}")
             return
-        self.report.warnings.extend(kept_after_delete(settings, "the bucket"))
-        if settings.versioning in ("enabled", "suspended"):
-            self.report.notes.append(f"versioning is {settings.versioning}: erasure deletes the versions it leaves")
-        self.report.notes.extend(settings.notes)
         for note in purged.notes:
             self.report.warnings.append(f"erasure cannot purge the bucket's history: {note}")
         if purged.left:

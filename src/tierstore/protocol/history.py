@@ -15,8 +15,9 @@ Contract of :func:`purge_history` (on a backend with the optional history calls,
   requests (cancelled, crashed), nor when Object Lock refuses a version: that version and its marker are left, and
   reported with S3's words.
 * What the bucket keeps that no request removes (soft delete's retention), and what the credentials may not read or
-  list, is said in ``notes``; a listing of versions refused (no ``s3:ListBucketVersions``) leaves the history
-  unpurged and says so, it does not fail the erasure. Transient failures raise, as any call's: the erasure stops,
+  list, is said in ``notes``; a listing of versions refused (no ``s3:ListBucketVersions``), or one the store does
+  not implement (an S3-compatible store without versions), leaves the history unpurged and says so: it does not
+  fail the erasure. Transient failures raise, as any call's: the erasure stops,
   and the same call again resumes it, since nothing but the listing decides what to delete.
 * A backend without the calls (memory, the local disk: they keep no versions) purges nothing and says so.
 """
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from tierstore.backends.history import StoredVersion, keeps_history, kept_after_delete
-from tierstore.errors import AccessDeniedError, NotSupportedError
+from tierstore.errors import AccessDeniedError, InvalidInputError, NotSupportedError
 
 logger = logging.getLogger(__name__)
 
@@ -62,15 +63,19 @@ async def purge_history(backend: Any, prefix: str, keep: Callable[[str], bool], 
         return report
     if not report.settings_read:
         report.settings_read = True
-        settings = await backend.history_settings()
-        report.notes.extend(list(settings.notes) + kept_after_delete(settings, "the bucket"))
+        try:
+            settings = await backend.history_settings()
+        except (AccessDeniedError, NotSupportedError, InvalidInputError) as exc:
+            report.notes.append(f"what the bucket keeps after a delete could not be read ({exc})")
+        else:
+            report.notes.extend(list(settings.notes) + kept_after_delete(settings, "the bucket"))
     sent: set[tuple[str, str]] = set()
     refused: dict[tuple[str, str], str] = {}
     stale: list[StoredVersion] = []
     for round_ in range(ROUNDS + 1):
         try:
             listed = [v async for v in backend.history(prefix) if keep(v.key)]
-        except (AccessDeniedError, NotSupportedError) as exc:
+        except (AccessDeniedError, NotSupportedError, InvalidInputError) as exc:
             note = f"the history under {prefix!r} was not purged: its versions could not be listed ({exc})"
             if note not in report.notes:  # E5's purge meets the same refusal
                 report.notes.append(note)

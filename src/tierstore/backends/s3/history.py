@@ -9,6 +9,8 @@ Contract:
 * ``delete_versions``: one ``DeleteObjects`` request naming each key with its ``VersionId`` (quiet: only errors
   answer); each error is classified from its code; its message is kept (S3's words for Object Lock, a legal hold).
   An error naming no version id (moto's) counts for every version of its key in the request.
+* A store that answers 501 ``NotImplemented`` (an S3-compatible store without versions) to a listing of versions
+  gives NotSupportedError, never retried; to ``GetBucketVersioning``, a note; to Object Lock, no lock.
 * ``settings``: ``GetBucketVersioning`` (no status: never versioned, ``off``) and ``GetObjectLockConfiguration``
   (``ObjectLockConfigurationNotFoundError``: no lock); a request the credentials may not send gives None and a note.
 """
@@ -22,8 +24,10 @@ from tierstore.backends.cloud.failure import Failure
 from tierstore.backends.history import HistorySettings, StoredVersion, Versioning
 from tierstore.backends.s3 import failures
 from tierstore.backends.s3.client import SdkClient
+from tierstore.errors import NotSupportedError
 
 _NO_LOCK: Final = "ObjectLockConfigurationNotFoundError"
+_UNIMPLEMENTED: Final = "NotImplemented"
 _VERSIONING: Final[dict[str, Versioning]] = {"Enabled": "enabled", "Suspended": "suspended"}
 
 
@@ -40,7 +44,11 @@ class S3History:
         params: dict[str, Any] = {"Bucket": self.sdk.config.bucket, "Prefix": prefix}
         if isinstance(token, tuple):
             params["KeyMarker"], params["VersionIdMarker"] = token
-        page = await client.list_object_versions(**params)
+        try:
+            page = await client.list_object_versions(**params)
+        except Exception as exc:
+            _refuse_if_unimplemented(exc, "ListObjectVersions")
+            raise
         found = [
             StoredVersion(str(v["Key"]), str(v["VersionId"]), bool(v.get("IsLatest")), False, int(v.get("Size", 0)))
             for v in page.get("Versions", [])
@@ -84,15 +92,19 @@ class S3History:
             answer = await client.get_bucket_versioning(Bucket=bucket)
             versioning = _VERSIONING.get(str(answer.get("Status", "")), "off")
         except Exception as exc:
-            if failures.classify(exc).kind != "denied":
+            failure = failures.classify(exc)
+            if failure.code == _UNIMPLEMENTED or failure.status == 501:
+                notes.append("this S3-compatible store does not implement GetBucketVersioning")
+            elif failure.kind == "denied":
+                notes.append("the credentials may not read the bucket's versioning (s3:GetBucketVersioning)")
+            else:
                 raise
-            notes.append("the credentials may not read the bucket's versioning (s3:GetBucketVersioning)")
         try:
             answer = await client.get_object_lock_configuration(Bucket=bucket)
             locked = answer.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
         except Exception as exc:
             failure = failures.classify(exc)
-            if failure.code == _NO_LOCK:
+            if failure.code in (_NO_LOCK, _UNIMPLEMENTED) or failure.status == 501:  # no lock, or a store without any
                 locked = False
             elif failure.kind == "denied":
                 notes.append(
@@ -101,3 +113,11 @@ class S3History:
             else:
                 raise
         return HistorySettings(versioning=versioning, locked=locked, soft_delete_days=0.0, notes=tuple(notes))
+
+
+def _refuse_if_unimplemented(error: Exception, request: str) -> None:
+    """NotSupportedError for an S3-compatible store that does not implement ``request`` (501 NotImplemented): not a
+    failure worth retrying, and one the purge reports rather than fails on."""
+    failure = failures.classify(error)
+    if failure.status == 501 or failure.code == _UNIMPLEMENTED:
+        raise NotSupportedError(f"this S3-compatible store does not implement {request}") from error
