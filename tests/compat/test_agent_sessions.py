@@ -122,24 +122,32 @@ async def test_a_checkpoint_from_before_scopes_is_carried_into_the_session_and_t
     assert len(carried) == 1
     manifest = await session.get_checkpoint_manifest(carried[0])
     assert manifest is not None
-    assert manifest.name == "before scopes"
+    assert manifest.name == f"before scopes (carried over from {root_id})"
     assert set(after["artifacts"].values()) <= set(await session.list_pages())  # the session's own copies
     root_unchanged(original, await snapshot(store.open()))
 
     pages = await session.list_pages()
-    again, _ = await restored(store, root_id)  # asked for again: a second checkpoint, reusing the copies it proves
-    assert len(await session.list_checkpoints()) == 2
-    uploaded = set(await session.list_pages()) - set(pages)
-    archived = {after["artifacts"][p] for p in after["archived"]}  # cannot be read, so not proven: uploaded again
-    assert len(uploaded) == len(archived)
-    assert (await report(again))["found"] == before["found"]
+    again, _ = await restored(store, root_id)  # asked for again: the session's copy, nothing copied
+    assert (await session.list_checkpoints(), await session.list_pages()) == (carried, pages)
+    assert (await report(again))["artifacts"] == after["artifacts"]
     root_unchanged(original, await snapshot(store.open()))
+
+    assert await session.delete_checkpoint(carried[0])  # the copy deleted from the session: carried over anew
+    await gc(session, grace=timedelta(0))
+    anew, _ = await restored(store, root_id)
+    assert seen(await report(anew)) == seen(before)
+    assert len(recarried := await session.list_checkpoints()) == 1
+    await bring_back_archived(store.open, root_id)
+    assert await ArtifactsBridge(store.open()).delete_checkpoint(root_id)  # an old process deletes it at the root
+    last, _ = await restored(store, root_id)  # the session's copy still answers
+    assert seen(await report(last)) == seen(before)
+    assert await session.list_checkpoints() == recarried
 
     with pytest.raises(ObjectNotFoundError, match=rf"{other_id} is not in session .*for session 'another_session'"):
         await restored(store, other_id)
     with pytest.raises(ObjectNotFoundError):
         await restored(store, "ckpt_20200101T000000000000_00000000")
-    assert len(await session.list_checkpoints()) == 2
+    assert await session.list_checkpoints() == recarried
 
 
 @pytest.mark.bridge_only
@@ -355,7 +363,8 @@ async def test_old_and_new_agents_of_one_session_at_once_lose_nothing_and_list_o
         base = old["checkpoint"]
     assert set(failed) <= {"IntegrityError", "ObjectNotFoundError"}
     listed = await session.list_checkpoints()
-    assert len(listed) == 2 * carried  # each carried over, then checkpointed its own run
+    copies = len(listed) - carried  # each carried over (or found a copy listed already), then checkpointed its run
+    assert min(carried, 1) <= copies <= carried
     for checkpoint_id in listed:
         await whole(session, checkpoint_id)
     await gc(session, grace=timedelta(0))  # what the failed ones uploaded

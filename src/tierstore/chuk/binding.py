@@ -13,27 +13,36 @@ Contract:
   ``NotSupportedError``.
 * :func:`carry_over` brings a checkpoint that the root (the store before scopes) holds for this session into the
   session's scope, once it is asked for by id and the session's scope lacks it: every page is read from the root
-  and verified, then written as a new checkpoint of the session's scope, under the same name. The root is only
-  read: nothing tierstore did not write in this scope is deleted or rewritten, and an old process still working at
-  the root goes on undisturbed. A checkpoint whose pages name another session is not this session's: it is absent
-  here (``ObjectNotFoundError``, saying where it is).
+  and verified, then written as a new checkpoint of the session's scope, named ``<its name> (carried over from
+  <id>)``. Asked for again, that copy is the answer (also once the root's is deleted); one deleted from the session
+  is made again. The root is only read: nothing tierstore did not write in this scope is deleted or rewritten, and
+  an old process still working at the root goes on undisturbed. A checkpoint whose pages name another session is
+  not this session's: it is absent here (``ObjectNotFoundError``, saying where it is).
 
 Why a copy, and not a reference to the root's artifacts: a checkpoint names artifacts of its own scope only (each
 scope's records speak of their own prefix, which is what makes ``gc`` and erasure safe per prefix), and an old
 process may delete the root's checkpoint, and its ``gc`` the artifacts, at any moment. Why it is safe at every step:
 the copy is an ordinary checkpoint (:mod:`tierstore.protocol.writer`), listed only once whole; a crash or kill before
 its manifest leaves orphans under an expired lease, which ``gc`` of the session's scope collects, and the next
-restore carries over again; two processes carrying the same checkpoint over at once each list a whole copy (the
-later one reuses what the first uploaded once it is listed). A root checkpoint deleted while it is read fails the
-carry-over typed (``IntegrityError`` or ``ObjectNotFoundError``), listing nothing; an archived page of it is
-``ArchivedPageError`` naming how to bring it back at the root, since a copy needs its bytes.
+restore carries over again; two processes carrying the same checkpoint over at once may each list a whole copy
+(the later one reuses what the first uploaded once it is listed; the newer copy is then the answer). A root
+checkpoint deleted while it is read fails the carry-over typed (``IntegrityError`` or ``ObjectNotFoundError``),
+listing nothing; an archived page of it is ``ArchivedPageError`` naming how to bring it back at the root, since a
+copy needs its bytes.
 """
 
 from __future__ import annotations
 
+from tierstore import ids
 from tierstore.bridge import ArtifactsBridge, bridge_from_env
 from tierstore.chuk.state import STATE_PAGE_ID
-from tierstore.errors import ArchivedPageError, InvalidInputError, NotSupportedError, ObjectNotFoundError
+from tierstore.errors import (
+    ArchivedPageError,
+    IntegrityError,
+    InvalidInputError,
+    NotSupportedError,
+    ObjectNotFoundError,
+)
 from tierstore.models import MemoryPage
 from tierstore.scopes import check_scope_id
 
@@ -84,6 +93,9 @@ async def carry_over(bridge: ArtifactsBridge, checkpoint_id: str) -> str | None:
     session = bridge.session_id
     if session is None:
         return None
+    copied = await _copy_of(bridge, checkpoint_id)
+    if copied is not None:
+        return copied
     root = bridge.scoped()  # shares the backend and its clients: nothing of its own to close
     try:
         manifest = await root.get_checkpoint_manifest(checkpoint_id)
@@ -93,7 +105,7 @@ async def carry_over(bridge: ArtifactsBridge, checkpoint_id: str) -> str | None:
             _check_session(await root.restore_checkpoint(checkpoint_id, only=[STATE_PAGE_ID]), session, checkpoint_id)
         pages = await root.restore_checkpoint(checkpoint_id)
         _check_session(pages, session, checkpoint_id)
-        return await bridge.checkpoint(pages, name=manifest.name)
+        return await bridge.checkpoint(pages, name=carried_name(manifest.name, checkpoint_id))
     except ArchivedPageError as exc:
         exc.args = (
             f"checkpoint {checkpoint_id} was made before scopes, at the root of the store, and is carried over into "
@@ -101,6 +113,28 @@ async def carry_over(bridge: ArtifactsBridge, checkpoint_id: str) -> str | None:
             "--user or --session); then restore again",
         )
         raise
+
+
+def carried_name(name: str, checkpoint_id: str) -> str:
+    """The name of the session's copy of the root's checkpoint ``checkpoint_id`` named ``name``: the name, then
+    ``(carried over from <id>)``, which finds the copy again (the mark alone when both exceed a name's limit)."""
+    mark = f"carried over from {checkpoint_id}"
+    named = f"{name} ({mark})"
+    return named if len(named.encode()) <= ids.MAX_ID_BYTES else mark
+
+
+async def _copy_of(bridge: ArtifactsBridge, checkpoint_id: str) -> str | None:
+    """The newest checkpoint of the session that is a copy of the root's ``checkpoint_id``: one listing, and one
+    manifest read a checkpoint of the session, newest first, until it is found."""
+    mark = f"carried over from {checkpoint_id}"
+    for listed in reversed(await bridge.list_checkpoints()):
+        try:
+            manifest = await bridge.get_checkpoint_manifest(listed)
+        except IntegrityError:
+            continue  # damaged: fsck names it; not a copy to rely on
+        if manifest is not None and (manifest.name == mark or manifest.name.endswith(f" ({mark})")):
+            return listed
+    return None
 
 
 def _check_session(pages: list[MemoryPage], session: str, checkpoint_id: str) -> None:
