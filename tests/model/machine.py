@@ -48,6 +48,7 @@ from tests.model.damage import (
     object_path,
     snapshot,
 )
+from tests.model.lookups import LookupRules
 from tests.model.scoped import ScopedRules
 from tests.model.world import Artifact, Checkpoint, World, identity
 from tests.rigs import load
@@ -160,7 +161,7 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
     module = load(rig)
     fired = RULES_FIRED.setdefault(rig, Counter())
 
-    class StoreMachine(ScopedRules, RuleBasedStateMachine):
+    class StoreMachine(ScopedRules, LookupRules, RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
             examples_seen[rig] += 1
