@@ -7,7 +7,8 @@ path's listing gives no change token: there every page is a ``head``, as cold). 
 side through a counting proxy: *cold* (the scope's snapshots deleted first: every page a ``head``, then a fold),
 *warm* (the snapshot that call folded), and *after 100 more stores* (100 pages stored just before, none of them in the
 snapshot; measured 6 s later, once S3's listing proves them: within 5 s of a change a page has no token and is a
-``head`` each time, never folded). Each figure is the median (min-max) of the rounds; requests are counted by S3 operation.
+``head`` each time, never folded). Each figure is the median (min-max) of the rounds; requests are counted by S3
+operation.
 """
 
 from __future__ import annotations
