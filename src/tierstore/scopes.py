@@ -55,6 +55,8 @@ SegmentKind = Literal["user", "session", "page"]
 SEGMENT_LENGTH: Final = 26
 """Characters of a digest segment: 16 bytes of SHA-256 (128 bits, no collision in any store's lifetime) in base32."""
 
+SCOPED_PREFIX: Final = "u-"
+"""What every key of every scope starts with: one listing of it finds every scope the store holds keys in."""
 RECORD_PREFIX: Final = "scope_"
 """The root prefix of the registry of scopes (:mod:`tierstore.scope_records`)."""
 

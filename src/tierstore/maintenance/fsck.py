@@ -30,6 +30,7 @@ from tierstore.models import CheckpointEntry
 from tierstore.scope_records import session_key, user_key
 from tierstore.scopes import (
     RECORD_PREFIX,
+    SCOPED_PREFIX,
     record_key,
     scope_of,
     scope_of_record,
@@ -160,7 +161,7 @@ async def _registry(bridge: ArtifactsBridge, concurrency: int) -> tuple[list[Pro
         return [], []
     if bridge.user_id is None and bridge.session_id is None:
         keys = [entry.key for entry in await listed(backend, RECORD_PREFIX)]
-        scopes = {scope_of(entry.key) for entry in await listed(backend, "u-")} - {""}
+        scopes = {scope_of(entry.key) for entry in await listed(backend, SCOPED_PREFIX)} - {""}
     else:
         own = scope_prefix(bridge.user_id, bridge.session_id)
         scopes = {own} if await _holds_keys(backend, own) else set()

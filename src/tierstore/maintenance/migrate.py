@@ -28,7 +28,7 @@ from tierstore.maintenance.fsck import listed
 from tierstore.maintenance.reports import MigrateReport, Problem
 from tierstore.protocol.records import is_erasing_tomb
 from tierstore.scope_codec import ScopedCodec
-from tierstore.scopes import RECORD_PREFIX, scope_of, scope_of_record
+from tierstore.scopes import RECORD_PREFIX, SCOPED_PREFIX, scope_of, scope_of_record
 from tierstore.versions import VERSIONS_PREFIX
 
 Outcome = Literal["copied", "skipped", "repaired"]
@@ -112,7 +112,7 @@ async def _scopes(source: StorageBackend, destination: StorageBackend, codec: Co
     """Every scope the source holds keys in, from one listing of the scoped keys."""
     found: dict[str, tuple[list[str], list[str], list[str]]] = {}
     erasing: set[str] = set()
-    for entry in await listed(source, "u-"):
+    for entry in await listed(source, SCOPED_PREFIX):
         scope = scope_of(entry.key)
         if not scope:
             continue

@@ -55,7 +55,15 @@ from tierstore.maintenance.reports import Problem
 from tierstore.protocol.records import as_utc, is_erasing_tomb
 from tierstore.protocol.references import References
 from tierstore.scope_codec import ScopedCodec
-from tierstore.scopes import RECORD_PREFIX, scope_of, scope_of_record, scope_prefix, user_prefix
+from tierstore.scopes import (
+    RECORD_PREFIX,
+    SCOPED_PREFIX,
+    scope_of,
+    scope_of_record,
+    scope_prefix,
+    user_prefix,
+    user_prefix_of,
+)
 from tierstore.versions import VERSIONS_PREFIX, VersionRecord, version_key
 
 logger = logging.getLogger(__name__)
@@ -88,7 +96,7 @@ async def repair(
     if not isinstance(backend, StorageBackend):
         return report
     if bridge.user_id is None and bridge.session_id is None:
-        scopes = sorted({scope_of(e.key) async for e in backend.list("u-")} - {""})
+        scopes = sorted({scope_of(e.key) async for e in backend.list(SCOPED_PREFIX)} - {""})
         await _repair_registry(backend, report, concurrency)
     else:
         scopes = [scope_prefix(bridge.user_id, bridge.session_id)]
@@ -106,8 +114,7 @@ async def repair(
 
 async def _erasing(backend: StorageBackend, prefix: str) -> bool:
     """Whether the scope at ``prefix``, or its user's, holds an erasing tomb (one listing each)."""
-    user = prefix[: prefix.index(".") + 1]
-    for scope in {prefix, user}:
+    for scope in {prefix, user_prefix_of(prefix)}:
         async for entry in backend.list(scope + ids.TOMB_PREFIX):
             if is_erasing_tomb(entry.key[len(scope) :]):
                 return True
