@@ -19,12 +19,14 @@ from typing import Any, cast
 import pytest
 from aiohttp import web
 
+from tests.emulators_s3 import ACCESS_KEY, REGION, SECRET_KEY
 from tests.faults import Answer, FaultProxy, Refusal
 from tests.reliability.figures import record
 from tests.rigs import load
 from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.backends.base import StorageBackend
 from tierstore.backends.history import StoredVersion
+from tierstore.cli.app import main
 from tierstore.maintenance import DoctorReport, doctor
 from tierstore.protocol.erasure import Erased, ErasureOptions, erase_user
 from tierstore.scope_records import user_key
@@ -468,3 +470,33 @@ def test_an_s3_compatible_store_without_versions_is_erased_and_says_so(cloud: st
     assert len(asked) == 1 + 1 + 3 + 1 + 1 + 1  # the erasure: settings, 3 listings; doctor: settings, 1 listing
     assert report.ok, report
     assert any("does not implement" in warning for warning in report.warnings), report.warnings
+
+
+@pytest.mark.parametrize("cloud", clouds({}, ("s3_moto",)))
+def test_users_rm_says_what_it_purged_from_the_history(
+    cloud: str, rig_server: RigServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = rig_server(cloud)
+    spec = versioned_store(cloud, server)
+    for name, value in {
+        "TIERSTORE_CLIENT": "sdk",
+        "TIERSTORE_S3_ENDPOINT_URL": spec["endpoint"],
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    async def scene() -> None:
+        backend = load(cloud).open_backend(spec)
+        try:
+            await ArtifactsBridge(backend, user_id="alice", session_id="s1").checkpoint([text("c", "x")], name="c")
+        finally:
+            await backend.aclose()
+
+    asyncio.run(scene())
+    assert main(["users", "rm", "alice", "--url", f"s3://{spec['bucket']}", "--settle", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "noncurrent versions and delete markers purged from the bucket's history" in out, out
+    assert [v for v in every_version(cloud, server, spec) if of_alice(v[0])] == []
