@@ -20,7 +20,8 @@ Per size:
 * finding one page id, the requests counted by operation through a counting proxy: with the API
   (``list_page_entries`` then ``get_metadata`` until the page id matches), a scan that stops at the match (the page
   whose artifact lists in the middle, read a window of ``concurrency`` at a time) and the whole scan; and with the
-  command line, ``ls --prefix ID`` (every page read) and ``ls --prefix ID --limit 1`` (reading stops at the match).
+  command line, ``ls --prefix ID`` (every page read) and ``ls --prefix ID --limit 1`` (reading stops at the match) on
+  the default data path, and ``ls --prefix ID`` on the SDK's with a catalog snapshot there (no page read).
 """
 
 from __future__ import annotations
@@ -218,11 +219,18 @@ async def bench_find(server: Server, bucket: str, pages: int, target: str, page_
                 **dict(sorted(calls.items())),
                 seconds_through_the_counting_proxy=round(seconds, 2),
             )
-        env = command_environment(proxy.url)
-        for limit, label in (([], "ls --prefix ID"), (["--limit", "1"], "ls --prefix ID --limit 1")):
+        runs = [
+            ("auto", [], "ls --prefix ID"),
+            ("auto", ["--limit", "1"], "ls --prefix ID --limit 1"),
+            ("sdk", [], "ls --prefix ID, SDK path, a catalog snapshot there"),
+        ]
+        for client, limit, label in runs:
+            if client == "sdk" and not snapshots(server, bucket):
+                await timed_command(["ls", "-l", "--url", f"s3://{bucket}"], command_environment(proxy.url, client))
             calls.clear()
             started = time.perf_counter()
-            _, _, _, rows = await timed_command(["ls", "--url", f"s3://{bucket}", "--prefix", page_id, *limit], env)
+            args = ["ls", "--url", f"s3://{bucket}", "--prefix", page_id, *limit]
+            _, _, _, rows = await timed_command(args, command_environment(proxy.url, client))
             seconds = time.perf_counter() - started
             assert rows == 1, f"{label} listed {rows} rows"
             figure(
