@@ -12,6 +12,7 @@ import pytest
 
 from tests.soak import scaled
 from tests.wrappers import Counted, Observed
+from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.artifacts.scoped import PrefixedBackend
 from tierstore.backends.base import ListEntry, ObjectInfo, StorageBackend
 from tierstore.backends.memory import InMemoryBackend
@@ -214,3 +215,30 @@ async def test_a_fold_after_few_heads_writes_nothing() -> None:
     async for _pair in catalog.describe(entries):
         pass
     assert not await catalog.fold()
+
+
+async def test_find_pages_warm_asks_only_for_its_matches_and_what_changed() -> None:
+    """Cold: a head a page, then a fold; warm: one snapshot read and a head per match (each described afresh); after
+    more stores: a head for each new page too, and a new fold."""
+    counted = Counted(InMemoryBackend())
+    bridge = ArtifactsBridge(counted, user_id="alice", session_id="s1")
+
+    async def store(first: int, count: int) -> None:
+        for n in range(first, first + count):
+            topic = "needle" if n % 10 == 3 else f"t{n}"
+            await bridge.store_page(MemoryPage(page_id=f"p{n}", modality=Modality.TEXT, metadata={"topic": topic}))
+
+    async def find() -> int:
+        counted.reset()
+        return len(await bridge.find_pages(metadata={"topic": "needle"}))
+
+    pages = max(2 * FOLD_AT, scaled(40))
+    await store(0, pages)
+    assert await find() == pages // 10
+    assert (counted.requests["head"], counted.requests["put"]) == (pages, 1)
+    assert await find() == pages // 10
+    assert (counted.requests["head"], counted.requests["get"], counted.requests["put"]) == (pages // 10, 1, 0)
+    await store(pages, FOLD_AT + 4)
+    found = await find()
+    assert found == len([n for n in range(pages + FOLD_AT + 4) if n % 10 == 3])
+    assert (counted.requests["head"], counted.requests["put"]) == (FOLD_AT + 4 + pages // 10, 1)
