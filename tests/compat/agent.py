@@ -14,6 +14,8 @@ lease taken for ``--lease-ttl`` seconds).
   its session's scope); ``restart`` of a root checkpoint without it carries that checkpoint over into the session, and
   one that fails for a reason a race with another process explains (the checkpoint or a page of it deleted
   meanwhile) prints ``{"error": <its class>}`` instead;
+* ``--die-at N``: the process kills itself (SIGKILL) as it makes its N-th call to the store, counted from the
+  restore on (nothing it does after that call's start reaches the store);
 * ``ends`` - one ``new 3`` agent (pages ``<way>_msg_<i>``, no checkpoint) for each way an agent can end (``ENDS``),
   one after another, each ending so; the last, ``exit``, is left attached as the process exits normally.
 """
@@ -51,6 +53,35 @@ def before_scopes() -> Iterator[None]:
     """``attach`` as the release before scopes did it: the agent works on the bridge as given, at the root."""
     with patch.object(tierstore.chuk.manager, "bound_bridge", lambda bridge, session, user: bridge):
         yield
+
+
+class DiesAt:
+    """A backend whose process dies (SIGKILL) at its N-th call once armed: what a kill at that step leaves."""
+
+    CALLS = ("put", "get", "get_range", "head", "delete", "delete_many", "set_tier", "restore", "list")
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.left = inner, -1
+
+    def arm(self, calls: int) -> None:
+        self.left = calls
+
+    def _step(self) -> None:
+        if self.left > 0:
+            self.left -= 1
+            if self.left == 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if name not in self.CALLS:
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._step()
+            return attribute(*args, **kwargs)
+
+        return call
 
 
 def hint(i: int) -> str:
@@ -131,12 +162,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         return await end_each_way(args)
     vm = MemoryManager(session_id=SESSION)
     backend = load(args.rig).open_backend(json.loads(args.spec))
+    if args.die_at:
+        backend = DiesAt(backend)
     with before_scopes() if args.before_scopes else nullcontext():
         adapter = attach(vm, ArtifactsBridge(backend, lease_ttl=timedelta(seconds=args.lease_ttl)))
     out: dict[str, Any] = {}
     if args.action == "new":
         await new_agent(vm, int(args.arg or 9))
     else:
+        if isinstance(backend, DiesAt):
+            backend.arm(args.die_at)
         try:
             await restore(vm, args.arg)
         except (IntegrityError, ObjectNotFoundError) as exc:
@@ -168,6 +203,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--delete-base", action="store_true")
     parser.add_argument("--crash", action="store_true")
     parser.add_argument("--before-scopes", action="store_true")
+    parser.add_argument("--die-at", type=int, default=0)
     parser.add_argument("--lease-ttl", type=float, default=600.0)
     parser.add_argument("--fault", action="append", default=[])
     parser.add_argument("--change", action="append", default=[])

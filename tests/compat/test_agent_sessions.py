@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -22,7 +23,7 @@ import pytest
 from chuk_ai_session_manager.memory import MemoryManager
 
 from tests.compat.agent import SESSION, before_scopes, new_agent, report
-from tests.compat.test_restarts import Agent, each_agent_rig
+from tests.compat.test_restarts import AGENT_RIGS, Agent, each_agent_rig
 from tests.conftest import ROOT, Store
 from tests.soak import scaled
 from tierstore import ArchivedPageError, ArtifactsBridge, InvalidInputError, ObjectNotFoundError
@@ -410,3 +411,32 @@ async def test_erasing_a_running_agents_session_waits_for_it_and_ends_once_it_ha
     assert (found.checkpoints, found.orphans, found.in_progress, found.problems) == (0, [], [], [])
     with pytest.raises(ObjectNotFoundError):  # not at the root either: nothing to carry over
         await restored(store, first)
+
+
+@pytest.mark.parametrize("agent_rig", [r for r in AGENT_RIGS if r == "filesystem"])  # where a kill leaves most
+async def test_carry_overs_killed_by_sigkill_leave_the_root_as_it_was_and_list_nothing_half_made(agent: Agent) -> None:
+    """Processes carrying the root checkpoint over, each killed (SIGKILL: no clean-up, no exit hook, its lease left
+    to expire) as it makes a call to the store chosen at random among the carry-over's; then one that is not."""
+    with before_scopes():
+        first = await agent.run_here("new", "9", "--before-scopes")
+    base = first["checkpoint"]
+    await bring_back_archived(agent.open, base)
+    original = await snapshot(agent.open())
+    session = agent.session()
+    mid_restore = 0
+    for at in sorted(random.Random(6).sample(range(1, 56), scaled(3))):  # a carry-over makes about 60 calls
+        killed = start(agent, "restart", base, "--die-at", str(at), "--crash", "--lease-ttl", "1")
+        out, _ = killed.communicate(timeout=300)
+        assert killed.returncode == -signal.SIGKILL
+        mid_restore += out == ""  # else its restore had ended (a copy listed already makes it short): killed after
+        root_unchanged(original, await snapshot(agent.open()))
+        for listed in await session.list_checkpoints():
+            await whole(session, listed)
+    assert mid_restore >= 1
+    await asyncio.sleep(1.5)  # the killed processes' leases lapse
+    await gc(session, grace=timedelta(0))
+    found = await fsck(session)
+    assert (found.orphans, found.strays, found.problems, found.in_progress) == ([], [], [], [])
+    last = await agent.run_here("restart", base)
+    assert seen(last["restored"]) == seen(first["before"])
+    root_unchanged(original, await snapshot(agent.open()))
