@@ -62,7 +62,8 @@ async def test_fsck_reports_damaged_registry_and_version_records(backend: Storag
     await backend.put(SESSION + version_key("p", 2), b"not a version record")
 
     root = await fsck(ArtifactsBridge(backend))
-    assert {p.key for p in root.problems} == {session_key("alice", "s1"), user_key("alice"), "scope_junk"}
+    damaged = {session_key("alice", "s1"), user_key("alice"), "scope_junk", SESSION + version_key("p", 2)}
+    assert {p.key for p in root.problems} == damaged
     scoped = await fsck(bridge)
     assert {p.key for p in scoped.problems} == {session_key("alice", "s1"), user_key("alice"), version_key("p", 2)}
     assert not scoped.ok

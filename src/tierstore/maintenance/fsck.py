@@ -7,9 +7,10 @@ Stray temporary files of killed writers are listed too, and what the store holds
 (``foreign``; never touched). Archived pages are reported as archived, not as damaged, and each listed checkpoint
 naming one as needing those pages restored first (``archived_checkpoints``, with the command that does it).
 Artifacts written by ``store_page`` are live pages, never orphans; a bound bridge's version records naming no page are
-listed (``stale_versions``), unreadable ones are problems. A registry record (``scope_...``) that cannot be read or
-names another scope is a problem; a scope holding keys without its registry records is listed (``unregistered``:
-``tierstore users`` does not show it until its next write registers it). One damaged object never stops the rest.
+listed (``stale_versions``), unreadable ones are problems (the root's fsck reads every scope's for that). A registry
+record (``scope_...``) that cannot be read or names another scope is a problem; a scope holding keys without its
+registry records is listed (``unregistered``: ``tierstore users`` does not show it until its next write registers
+it). One damaged object never stops the rest.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 from datetime import UTC, datetime
 
 from tierstore import ids
+from tierstore.artifacts.scoped import PrefixedBackend
 from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.bridge import ArtifactsBridge
 from tierstore.clock import Clock
@@ -27,6 +29,8 @@ from tierstore.errors import ArchivedPageError, IntegrityError, InvalidInputErro
 from tierstore.maintenance.doctor import require_store
 from tierstore.maintenance.reports import ArchivedCheckpoint, FsckReport, Orphan, Problem, StaleVersion, Stray
 from tierstore.models import CheckpointEntry
+from tierstore.protocol.references import References
+from tierstore.scope_codec import ScopedCodec
 from tierstore.scope_records import session_key, user_key
 from tierstore.scopes import (
     RECORD_PREFIX,
@@ -132,6 +136,7 @@ async def fsck(
     report.problems.extend(Problem(key, "corrupt", "version record cannot be read") for key in damaged_records)
     registry_problems, report.unregistered = await _registry(bridge, concurrency)
     report.problems.extend(registry_problems)
+    report.problems.extend(await _scopes_damaged_versions(bridge, concurrency))
     report.strays = sorted((Stray(e.key, e.size, e.last_modified) for e in await refs.strays()), key=lambda s: s.name)
     report.foreign = await refs.foreign()
     snapshots = await refs.catalog_snapshots()
@@ -191,6 +196,22 @@ async def _registry(bridge: ArtifactsBridge, concurrency: int) -> tuple[list[Pro
     # A session's scope needs its user's record too (``tierstore users`` lists users, then their sessions).
     needed = scopes | {user_prefix_of(scope) for scope in scopes}
     return problems, sorted(scope for scope in needed if scope not in held)
+
+
+async def _scopes_damaged_versions(bridge: ArtifactsBridge, concurrency: int) -> list[Problem]:
+    """For the root: the version records of every scope that cannot be read (whole keys); a bound bridge's own are
+    checked with its scope's pages above."""
+    backend = bridge.backend
+    if bridge.user_id is not None or bridge.session_id is not None or not isinstance(backend, StorageBackend):
+        return []
+    problems: list[Problem] = []
+    for prefix in sorted({scope_of(entry.key) for entry in await listed(backend, SCOPED_PREFIX)} - {""}):
+        view = PrefixedBackend(backend, prefix)
+        refs = References(view, concurrency=concurrency, codec=ScopedCodec("none", prefix))
+        pages = {entry.key for entry in await refs.listed(ids.PAGE_PREFIX)}
+        _stale, damaged = await stale_records(refs, pages, concurrency)
+        problems.extend(Problem(prefix + key, "corrupt", "version record cannot be read") for key in damaged)
+    return problems
 
 
 async def _holds_keys(backend: StorageBackend, prefix: str) -> bool:
