@@ -24,6 +24,12 @@ Contract (every adapter keeps to it; the contract suite in ``tests/contract`` ch
   ``version``, in one conditional request (False when it is not: changed, or gone). Memory and the clouds have it
   (S3 ``If-Match``, GCS ``ifGenerationMatch``, Azure ``If-Match``); the local disk has no atomic conditional
   unlink, so it does not. ``gc`` deletes expired leases with it (:mod:`tierstore.protocol.references`).
+* Optional: ``history(prefix)``, ``delete_versions(versions)`` and ``history_settings()`` list and delete the
+  noncurrent versions, delete markers and generations a bucket keeps, and say what it keeps after a delete
+  (:mod:`tierstore.backends.history`). The clouds have them (S3 ``ListObjectVersions`` and ``DeleteObjects`` by
+  version id, GCS ``versions=true`` and delete by generation, Azure ``include=versions`` and delete by version id),
+  on both data paths through the SDK; memory and the local disk keep no versions, so they do not. Erasure purges a
+  scope's history with them (:mod:`tierstore.protocol.history`).
 * Errors are translated into :mod:`tierstore.errors`; transient failures are retried inside the adapter with a
   bound, then surface as :class:`~tierstore.errors.BackendUnavailableError`.
 * Constructors do no I/O; the first call connects. ``aclose`` releases clients; the backend is an async context
