@@ -25,6 +25,13 @@ from tierstore.catalog import FOLD_AT
 from tierstore.cli import app, exit_codes
 from tierstore.cli.context import Invocation
 from tierstore.cli.render import to_plain
+from tierstore.errors import (
+    AccessDeniedError,
+    BackendUnavailableError,
+    ConflictError,
+    StorageFullError,
+    TierstoreError,
+)
 
 pytestmark = pytest.mark.bridge_only  # the catalog's trust in each rig's listing is proven by its own contract tests
 
@@ -210,3 +217,43 @@ def test_a_meta_filter_needs_a_key_and_an_equals_sign(
         ls(store, monkeypatch, "--meta", bad)
     assert exited.value.code == exit_codes.USAGE
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+class RefusingWrites(CountingHeads):
+    """``inner``, every write refused with ``error``: a read-only store, a full one, one that went away."""
+
+    def __init__(self, inner: StorageBackend, error: TierstoreError) -> None:
+        super().__init__(inner)
+        self.error = error
+
+    async def put(self, *args: Any, **kwargs: Any) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        AccessDeniedError("read-only credentials"),
+        StorageFullError("no space left"),
+        BackendUnavailableError("gone away"),
+        ConflictError("another wrote it"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_a_store_that_refuses_the_snapshot_is_listed_all_the_same(
+    store: Store, monkeypatch: pytest.MonkeyPatch, error: TierstoreError, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``ls`` reads: a store it may not write to (or cannot, now) is listed in full, exit 0, each time asking every
+    page, and nothing is said about the catalog it could not keep."""
+    artifacts = asyncio.run(store_pages(store.open(), [page(n) for n in range(PAGES)]))
+    monkeypatch.setattr(
+        Invocation, "backend", lambda self, url=None, existing=True: RefusingWrites(store.open(), error)
+    )
+    for _ in range(2):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = app.main(["ls", "--url", "memory://", "-l", "--json"])
+        assert code == 0
+        assert [row["artifact_id"] for row in as_rows(out.getvalue())] == sorted(artifacts, key=artifact_order)
+    assert snapshots(store) == []
+    assert "catalog" not in capsys.readouterr().err
