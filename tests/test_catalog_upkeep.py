@@ -6,7 +6,10 @@ session deletes its snapshots; ``migrate`` copies none (the tokens they hold are
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +18,7 @@ from tests.wrappers import Counted
 from tierstore import ArtifactsBridge, MemoryPage, Modality, Store
 from tierstore.artifacts.scoped import PrefixedBackend
 from tierstore.backends.base import StorageBackend
+from tierstore.backends.filesystem import FileSystemBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.catalog import FOLD_AT, Catalog, snapshot_keys
 from tierstore.catalog.upkeep import rebuild_catalog, survey
@@ -97,3 +101,41 @@ async def test_erasure_deletes_snapshots_and_migrate_copies_none(backend: Storag
     report = await Store(backend).delete_session("alice", "s1", settle=timedelta(0))
     assert report.foreign == []
     assert [entry.key async for entry in backend.list(prefix)] == []
+
+
+FIND = """
+import asyncio, sys
+from tierstore import ArtifactsBridge
+from tierstore.backends.filesystem import FileSystemBackend
+
+async def main() -> None:
+    bridge = ArtifactsBridge(FileSystemBackend(sys.argv[1]), user_id="alice", session_id="s1")
+    print(len(await bridge.find_pages(modality="text")))
+
+asyncio.run(main())
+"""
+
+
+async def test_processes_finding_and_folding_at_once_leave_usable_snapshots(tmp_path: Path) -> None:
+    backend = FileSystemBackend(str(tmp_path))
+    bridge = ArtifactsBridge(backend, user_id="alice", session_id="s1")
+    await filled(bridge, backend)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", FIND, str(tmp_path), env=env, stdout=asyncio.subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    outputs = [await child.communicate() for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0]
+    assert [out.strip() for out, _err in outputs] == [str(PAGES).encode()] * 3
+    assert 1 <= len(await snapshots(backend, scope_prefix("alice", "s1"))) <= 3
+    counted = Counted(backend)
+    reader = ArtifactsBridge(counted, user_id="alice", session_id="s1")
+    assert len(await reader.find_pages(modality="text")) == PAGES
+    assert counted.requests["head"] == PAGES  # every match described afresh, nothing else asked
+    assert (await fsck(ArtifactsBridge(backend, user_id="alice", session_id="s1"))).problems == []
+    scope = PrefixedBackend(backend, scope_prefix("alice", "s1"))
+    listed = [entry async for entry in scope.list("")]
+    assert (await Catalog.open(scope, listed)).rows == PAGES  # the newest snapshot proves every page
