@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tierstore import ids
-from tierstore.artifacts.lookup import Place, Places
+from tierstore.artifacts.lookup import Place, Places, place_clock, wider_backends
 from tierstore.artifacts.objects import ObjectArtifacts, artifact_order
 from tierstore.backends.base import ListEntry, ObjectInfo
 from tierstore.catalog import Catalog
@@ -166,7 +166,9 @@ async def find_pages(places: Places, query: Query, limit: int | None, concurrenc
             backend = artifacts.backend
             listing = [entry async for entry in backend.list(ids.PAGE_PREFIX) if ids.parse_artifact_id(entry.key)]
             snapshots = [entry async for entry in backend.list(ids.CATALOG_PREFIX)]
-            catalog = await Catalog.open(backend, [*listing, *snapshots])
+            catalog = await Catalog.open(
+                backend, [*listing, *snapshots], clock=place_clock(place), watch=wider_backends(places, index)
+            )
             entries = sorted(listing, key=lambda entry: artifact_order(entry.key))
         hidden = await places.named_before(index) if index else set()
         entries = [entry for entry in entries if entry.key not in seen and entry.key not in hidden]

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tierstore.artifacts.objects import artifact_order
-from tierstore.backends.base import ListEntry
+from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.chuk import legacy_json
+from tierstore.clock import SYSTEM_CLOCK, Clock
 from tierstore.codec import Codec
 from tierstore.errors import IntegrityError, InvalidInputError
 from tierstore.models import MemoryPage, PageMetadata
@@ -49,6 +50,17 @@ class Place:
     def references(self) -> References | None:
         """The place's protocol handle (None on a custom backend)."""
         return None if self.guard is None else self.guard.references
+
+
+def place_clock(place: Place) -> Clock:
+    """The clock of a place's protocol (the bridge's), or the system's on a custom backend."""
+    return SYSTEM_CLOCK if place.references is None else place.references.clock
+
+
+def wider_backends(places: Places, index: int) -> list[StorageBackend]:
+    """The stores of the places wider than ``places.places[index]`` (a session's: its user's), whose erasing tombs
+    a fold in that place must watch (:mod:`tierstore.catalog`)."""
+    return [place.references.backend for place in places.places[index + 1 :] if place.references is not None]
 
 
 class Places:

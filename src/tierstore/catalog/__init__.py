@@ -19,11 +19,22 @@ scope's view of it. Contract:
   later reader asks only what changed since (O(changes) to keep). It never raises for a lost race, a refusal or an
   unavailable store: it logs and says False. ``gc`` deletes the snapshots the newest readable one supersedes, past the
   grace period (:mod:`tierstore.catalog.upkeep`).
+* **Folding against an erasure** (:mod:`tierstore.protocol.erasure`). A snapshot holds its pages' ids and metadata,
+  so one landing in an erased scope would bring them back. A fold is therefore as safe as a ``store_page``: it notes
+  the monotonic time, lists the erasing tombs of its scope and of the scopes it was told to watch (a session's
+  catalog watches its user's: a session's listing does not show its user's tombs), then the pages; it writes nothing
+  when an erasing tomb is listed, keeps only the rows that listing still proves (so a fold after an erasure ended
+  writes none of the erased pages), and issues its one put only while less than the settle period S minus one
+  request deadline D has passed since the time noted. Why that suffices: a fold whose tomb listing came after E1
+  sees the tomb; one whose listing began before E1 issues its put before that moment + S - D, and a call ends
+  within D, so the put lands before E1 + S, before E4's last listing (which follows E1 by at least S), and E4
+  deletes it. A put that left after the window is not sent (logged).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncGenerator, Sequence
 from typing import Final
 
@@ -33,6 +44,7 @@ from tierstore.catalog.snapshot import Row, decode_snapshot, encode_snapshot, fo
 from tierstore.clock import SYSTEM_CLOCK, Clock
 from tierstore.concurrency import bounded_in_order
 from tierstore.errors import ArchivedPageError, IntegrityError, TierstoreError
+from tierstore.protocol.records import is_erasing_tomb
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +59,19 @@ def bound_key(backend: StorageBackend, key: str) -> str:
     from tierstore.artifacts.scoped import PrefixedBackend  # the view imports the bridge's layers; keep them out
 
     return backend.prefix + key if isinstance(backend, PrefixedBackend) else key
+
+
+def fold_window(backend: StorageBackend) -> float:
+    """Seconds after its evidence was gathered that a fold may still issue its put: the erasure's settle period of
+    ``backend`` minus one request deadline (module contract)."""
+    from tierstore.protocol.erasure import settle_period  # erasure imports the scopes' layers; keep them out
+
+    store = backend
+    while isinstance(getattr(store, "inner", None), StorageBackend):  # a scope's view: the store's own options
+        store = store.inner  # type: ignore[attr-defined]
+    retry = getattr(getattr(store, "options", None), "retry", None)
+    deadline = getattr(retry, "deadline", None)
+    return settle_period(store).total_seconds() - (deadline if isinstance(deadline, int | float) else 0.0)
 
 
 def snapshot_keys(listing: Sequence[ListEntry]) -> list[str]:
@@ -67,9 +92,16 @@ class Catalog:
     """Cached ``head`` answers of one store or scope (module contract)."""
 
     def __init__(
-        self, backend: StorageBackend, rows: dict[str, Row], source: str | None, clock: Clock = SYSTEM_CLOCK
+        self,
+        backend: StorageBackend,
+        rows: dict[str, Row],
+        source: str | None,
+        clock: Clock = SYSTEM_CLOCK,
+        watch: Sequence[StorageBackend] = (),
     ) -> None:
         self.backend = backend
+        self.watch = tuple(watch)
+        """Wider scopes whose erasing tombs forbid a fold here too (a session's catalog watches its user's)."""
         self.source = source
         """The snapshot the rows came from (None: none was readable)."""
         self._rows = rows
@@ -78,10 +110,16 @@ class Catalog:
 
     @classmethod
     async def open(
-        cls, backend: StorageBackend, listing: Sequence[ListEntry], *, clock: Clock = SYSTEM_CLOCK
+        cls,
+        backend: StorageBackend,
+        listing: Sequence[ListEntry],
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        watch: Sequence[StorageBackend] = (),
     ) -> Catalog:
         """The catalog of ``backend`` from ``listing`` (what ``backend.list("")`` gave, or at least its snapshots
-        and the entries to describe): the newest readable snapshot's rows that ``listing`` still proves."""
+        and the entries to describe): the newest readable snapshot's rows that ``listing`` still proves. ``watch``:
+        the wider scopes whose erasing tombs forbid a fold (module contract)."""
         current = {entry.key: entry for entry in listing}
         for key in snapshot_keys(listing)[:READ_AT_MOST]:
             try:
@@ -94,8 +132,8 @@ class Catalog:
                 break
             if rows is not None:
                 proven = {k: row for k, row in rows.items() if k in current and row.proven_by(current[k])}
-                return cls(backend, proven, key, clock)
-        return cls(backend, {}, None, clock)
+                return cls(backend, proven, key, clock, watch)
+        return cls(backend, {}, None, clock, watch)
 
     @property
     def rows(self) -> int:
@@ -131,14 +169,32 @@ class Catalog:
             await batches.aclose()
 
     async def fold(self, *, at_least: int = FOLD_AT) -> bool:
-        """Write a new snapshot when at least ``at_least`` answers were fetched since the open one; True when
-        written. Never raises for a lost race or an unavailable store (logged)."""
+        """Write a new snapshot when at least ``at_least`` answers were fetched since the open one, no erasing tomb
+        is listed and the put can still be issued in time (module contract); True when written. Never raises for a
+        lost race or an unavailable store (logged)."""
         if len(self._learnt) < at_least:
             return False
-        rows = {**self._rows, **self._learnt}
+        started = self._clock.monotonic()
+        try:
+            for backend in (self.backend, *self.watch):
+                erasing = [entry.key async for entry in backend.list(ids.TOMB_PREFIX) if is_erasing_tomb(entry.key)]
+                if erasing:
+                    logger.info("catalog not folded: %s is being erased (%s)", bound_key(backend, ""), erasing[0])
+                    return False
+            held = {**self._rows, **self._learnt}
+            listed = {entry.key: entry async for entry in self.backend.list(os.path.commonprefix(list(held)))}
+        except TierstoreError as exc:
+            logger.info("catalog not folded (%s): the next reader asks again", exc)
+            return False
+        rows = {k: row for k, row in held.items() if k in listed and row.proven_by(listed[k])}
+        if not rows:
+            return False
         key = ids.timestamped(ids.CATALOG_PREFIX, self._clock.now())
         data = encode_snapshot(bound_key(self.backend, key), rows)
-        try:
+        if self._clock.monotonic() - started >= fold_window(self.backend):
+            logger.info("catalog snapshot %s not written: its evidence is older than an erasure's settle period", key)
+            return False
+        try:  # no await between the window's check and the put's issue
             await self.backend.put(key, data, if_absent=True)
         except TierstoreError as exc:
             logger.info("catalog snapshot %s not written (%s): the next reader asks again", key, exc)

@@ -29,7 +29,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
 from tierstore import ids
-from tierstore.artifacts.lookup import Place
+from tierstore.artifacts.lookup import Place, Places, place_clock, wider_backends
 from tierstore.artifacts.objects import ObjectArtifacts, artifact_order
 from tierstore.backends.base import ListEntry
 from tierstore.bridge import ArtifactsBridge
@@ -48,7 +48,8 @@ class _Listed:
     catalog: Catalog | None
 
 
-async def _list_place(place: Place) -> _Listed:
+async def _list_place(places: Places, index: int) -> _Listed:
+    place = places.places[index]
     artifacts = place.artifacts
     if not isinstance(artifacts, ObjectArtifacts):  # a custom backend: no catalog
         return _Listed(place, await artifacts.page_entries(), None)
@@ -58,7 +59,10 @@ async def _list_place(place: Place) -> _Listed:
         return [entry async for entry in backend.list(ids.CATALOG_PREFIX)]
 
     pages, found = await asyncio.gather(artifacts.page_entries(), snapshots())
-    return _Listed(place, pages, await Catalog.open(backend, [*pages, *found]))
+    catalog = await Catalog.open(
+        backend, [*pages, *found], clock=place_clock(place), watch=wider_backends(places, index)
+    )
+    return _Listed(place, pages, catalog)
 
 
 class PageListing:
@@ -78,7 +82,7 @@ class PageListing:
     async def of(cls, bridge: ArtifactsBridge) -> PageListing:
         """List the bridge's places and open their catalogs (module contract)."""
         places = bridge._places
-        listed = list(await asyncio.gather(*(_list_place(place) for place in places.places)))
+        listed = list(await asyncio.gather(*(_list_place(places, index) for index in range(len(places.places)))))
         held: dict[str, tuple[_Listed, ListEntry]] = {}
         for one in reversed(listed):  # the narrowest place's last: it wins
             held.update((entry.key, (one, entry)) for entry in one.pages)
