@@ -34,8 +34,7 @@ scope's view of it. Contract:
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from typing import Final
 
 from tierstore import ids
@@ -72,6 +71,18 @@ def fold_window(backend: StorageBackend) -> float:
     retry = getattr(getattr(store, "options", None), "retry", None)
     deadline = getattr(retry, "deadline", None)
     return settle_period(store).total_seconds() - (deadline if isinstance(deadline, int | float) else 0.0)
+
+
+def _shared_prefix(keys: Iterable[str]) -> str:
+    """The longest string every key starts with (characters, not path parts: what one listing covers)."""
+    ordered = sorted(keys)
+    if not ordered:
+        return ""
+    first, last = ordered[0], ordered[-1]
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    return first[:n]
 
 
 def snapshot_keys(listing: Sequence[ListEntry]) -> list[str]:
@@ -182,7 +193,7 @@ class Catalog:
                     logger.info("catalog not folded: %s is being erased (%s)", bound_key(backend, ""), erasing[0])
                     return False
             held = {**self._rows, **self._learnt}
-            listed = {entry.key: entry async for entry in self.backend.list(os.path.commonprefix(list(held)))}
+            listed = {entry.key: entry async for entry in self.backend.list(_shared_prefix(held))}
         except TierstoreError as exc:
             logger.info("catalog not folded (%s): the next reader asks again", exc)
             return False
