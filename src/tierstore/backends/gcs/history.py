@@ -84,7 +84,8 @@ class GCSHistory:
         gcs = self.client
 
         def read() -> HistorySettings:
-            bucket = gcs._open()
+            gcs._open()
+            bucket = gcs._client.bucket(gcs.bucket_name)  # a handle of its own: the shared one's fields stay
             try:
                 bucket.reload(timeout=gcs.timeout, retry=None)
             except Exception as exc:
