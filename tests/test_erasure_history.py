@@ -28,8 +28,8 @@ from tierstore.backends.base import StorageBackend
 from tierstore.backends.history import StoredVersion
 from tierstore.cli.app import main
 from tierstore.maintenance import DoctorReport, doctor
-from tierstore.protocol.erasure import Erased, ErasureOptions, erase_user
-from tierstore.scope_records import user_key
+from tierstore.protocol.erasure import Erased, ErasureOptions, erase_user, erasing
+from tierstore.scope_records import session_key, user_key
 from tierstore.scopes import scope_prefix, user_prefix
 
 RigServer = Callable[[str], Any]
@@ -132,8 +132,18 @@ async def populate(backend: StorageBackend) -> None:
         await bridge.aclose()
 
 
+FOREIGN = (
+    scope_prefix("alice", "s1") + "tomb_stone.txt",
+    scope_prefix("alice", "s1") + "cat_pictures.zip",
+    user_key("alice") + "-notes",
+    user_key("alice") + ".backup",
+    session_key("alice", "s1") + ".bak",
+)
+"""A user's own files beside alice's keys, each written twice: erasure leaves every version of them."""
+
+
 def of_alice(name: str) -> bool:
-    return name.startswith((user_prefix("alice"), user_key("alice")))
+    return name.startswith((user_prefix("alice"), user_key("alice"))) and name not in FOREIGN
 
 
 async def erase_alice(backend: StorageBackend) -> Erased:
@@ -179,7 +189,13 @@ def test_erasure_leaves_no_version_of_the_scope_and_touches_no_other(cloud: str,
         finally:
             await backend.aclose()
 
-    asyncio.run(scenario(populate))
+    async def populate_with_foreign(backend: StorageBackend) -> None:
+        await populate(backend)
+        for key in FOREIGN:
+            await backend.put(key, b"first")
+            await backend.put(key, b"second")
+
+    asyncio.run(scenario(populate_with_foreign))
     before = every_version(cloud, server, spec)
     kept_of_alice = [v for v, current in before.items() if of_alice(v[0]) and not current]
     assert kept_of_alice, "the bucket keeps no history of alice's keys: nothing would prove the purge"
@@ -187,7 +203,8 @@ def test_erasure_leaves_no_version_of_the_scope_and_touches_no_other(cloud: str,
     after = every_version(cloud, server, spec)
     assert [v for v in after if of_alice(v[0])] == []
     others = {v: current for v, current in before.items() if not of_alice(v[0])}
-    assert {v: after.get(v) for v in others} == others  # every version of bob's and the root's, as it was
+    assert {v: after.get(v) for v in others} == others  # every version of bob's, the root's, the foreign, as it was
+    assert sorted(erased.foreign) == sorted(FOREIGN)
     assert erased.history.purged >= len(kept_of_alice)
     assert erased.history.left == []
 
@@ -262,9 +279,10 @@ class StopsAt:
 
 @pytest.mark.parametrize("cloud", clouds({}, ("s3_moto",)))
 def test_an_erasure_stopped_at_any_call_of_its_purge_is_finished_by_the_next(cloud: str, rig_server: RigServer) -> None:
-    """Stopped at each history call in turn (one user of one bucket each time): no page of the user is current
-    meanwhile (a marker deleted before the versions it hides would bring one back), the next erasure leaves no
-    version of it, and no version of the users before it is touched."""
+    """Stopped at each history call in turn (one user of one bucket each time): while anything of the user is left
+    (its registry record's versions too), its erasing tomb is there (the same call resumes it); no page of the user
+    is current meanwhile (a marker deleted before the versions it hides would bring one back), the next erasure
+    leaves no version of it, and no version of the users before it is touched."""
     server = rig_server(cloud)
     spec = versioned_store(cloud, server)
     stops = asyncio.run(_stop_at_each_history_call(cloud, server, spec))
@@ -278,7 +296,7 @@ async def _stop_at_each_history_call(cloud: str, server: Any, spec: dict[str, An
         for stop_at in itertools.count(1):
             user = f"user{stop_at}"
             keys = [scope_prefix(user, "s1") + "mem_L3_1", user_prefix(user) + "mem_L3_2"]
-            for key in keys:
+            for key in [*keys, user_key(user)]:
                 await backend.put(key, b"first")
                 await backend.put(key, b"second")
             before = every_version(cloud, server, spec)
@@ -295,6 +313,10 @@ async def _stop_at_each_history_call(cloud: str, server: Any, spec: dict[str, An
             after = every_version(cloud, server, spec)
             shown = [v for v, current in after.items() if current and v[0] in keys and v not in markers]
             assert shown == [], f"stopped at history call {stop_at}: {shown} current again"
+            left = [v for v in after if v[0].startswith((user_prefix(user), user_key(user)))]
+            assert not left or await erasing(backend, user_prefix(user)), (
+                f"stopped at history call {stop_at}: the user is no longer erasing, yet {left} are left"
+            )
             resumed = await erase_user(backend, user, ErasureOptions(settle=timedelta(0)))
             assert resumed.history.left == []
             after = every_version(cloud, server, spec)

@@ -60,11 +60,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-VERSIONS_PREFIX: Final = "v."
+VERSIONS_PREFIX: Final = ids.VERSION_RECORD_PREFIX
 LAST_VERSION: Final = 9_999_999_999
 """The highest version number: the inverted number ``LAST_VERSION - n`` in a key is 10 digits, so the newest lists
 first wherever a store lists in key order."""
-_DIGITS: Final = 10
+_DIGITS: Final = ids.VERSION_DIGITS
 _CLAIMS: Final = 10_000
 _VER: Final = "ver"
 
@@ -432,7 +432,7 @@ async def stale_records(
     """The version records of the scope of ``refs`` (maintenance's handle on it) that name no page among ``pages``
     (listed before them: a store in flight shows here too, which is why ``gc`` waits its grace period), and the keys
     of those that cannot be read. One listing and one read a record; the root holds none."""
-    entries = await refs.listed(VERSIONS_PREFIX)
+    entries = [e for e in await refs.listed(VERSIONS_PREFIX) if ids.is_version_record_key(e.key)]
 
     async def judge(entry: ListEntry) -> str | None:
         data = await refs.read(entry.key)

@@ -179,8 +179,9 @@ async def test_a_checkpoint_into_an_erasing_scope_fails_listing_and_leaving_noth
 
 async def test_an_erasure_stopped_at_any_storage_call_is_finished_by_the_next(store: Rig, rig: str) -> None:
     """An erasure of a user is cancelled before each of its storage calls in turn (every one on memory, a sample
-    elsewhere), then erased again: the second finishes it, leaving nothing of the user, no erasing tomb
-    and no registry record, and nothing else touched."""
+    elsewhere): until it ends, the user is erasing whenever anything of it is left (the erasing tomb goes last), and
+    once its record is gone ``fsck`` reports the erasure unfinished; then erased again: the second finishes it,
+    leaving nothing of the user, no erasing tomb and no registry record, and nothing else touched."""
     backend = store.open()
     try:
         scene = await build(backend)
@@ -195,8 +196,10 @@ async def test_an_erasure_stopped_at_any_storage_call_is_finished_by_the_next(st
         cuts = list(range(calls))
         if rig != "memory":  # the same calls through the disk's or a cloud's: a sample
             cuts = sorted(random.Random(rig).sample(cuts, min(len(cuts), scaled(3 if rig == "filesystem" else 1))))
+        unfinished = 0
         for cut in cuts:
             await fill_user(backend, scene, "alice")
+            present = {k for k in await keys(backend) if k.startswith(alice) or k.startswith(registry_keys("alice"))}
             stopped = Paused(backend, "eraser", Journal())
             stopped.stop_at = cut
             task = asyncio.ensure_future(erase_user(stopped, "alice", ErasureOptions(sleep=no_wait)))
@@ -204,6 +207,13 @@ async def test_an_erasure_stopped_at_any_storage_call_is_finished_by_the_next(st
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            left = {k for k in await keys(backend) if k.startswith(alice) or k.startswith(registry_keys("alice"))}
+            touched = left != present
+            assert not left or not touched or await erasing(backend, alice), f"stopped at {cut}: {left} left"
+            if await erasing(backend, alice) and registry_keys("alice") not in left:  # users no longer lists it
+                found = await fsck(ArtifactsBridge(backend))
+                assert {p.kind for p in found.problems if p.key.startswith(alice)} == {"unfinished"}
+                unfinished += 1
             await erase_user(backend, "alice", ErasureOptions(sleep=no_wait))
             for session in [None, *SESSIONS]:
                 await assert_scope_empty(backend, "alice", session)
@@ -213,6 +223,7 @@ async def test_an_erasure_stopped_at_any_storage_call_is_finished_by_the_next(st
             for session in [None, *SESSIONS]:
                 await assert_scope_whole(backend, scene, "bob", session)
         record("erasures stopped at a storage call and finished by the next", len(cuts), rig)
+        assert unfinished or rig != "memory", "no cut fell between the registry record's deletion and the tomb's"
     finally:
         await backend.aclose()
 
@@ -235,7 +246,8 @@ def test_the_settle_period_is_a_store_page_s_longest_time() -> None:
     assert settle_period(Cloudy()) == timedelta(seconds=50)
     assert settle_period(InMemoryBackend()) == LOCAL_SETTLE
     assert settle_period(InMemoryBackend(clock=ManualClock())) == LOCAL_SETTLE
-    assert is_erasing_tomb("tomb_20261205T000000000000Z_abc_e")
+    assert is_erasing_tomb("tomb_20261205T000000000000_0123abcd_e")
+    assert not is_erasing_tomb("tomb_stone_e")
     assert not is_erasing_tomb("tomb_x_d")
 
 

@@ -10,7 +10,8 @@ Artifacts written by ``store_page`` are live pages, never orphans; a bound bridg
 listed (``stale_versions``), unreadable ones are problems (the root's fsck reads every scope's for that). A registry
 record (``scope_...``) that cannot be read or names another scope is a problem; a scope holding keys without its
 registry records is listed (``unregistered``: ``tierstore users`` does not show it until its next write registers
-it). One damaged object never stops the rest.
+it), and one whose erasing tomb is there without its record is a problem (``unfinished``: an erasure stopped in its
+last step, which the same ``rm`` ends). One damaged object never stops the rest.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tierstore.errors import ArchivedPageError, IntegrityError, InvalidInputErro
 from tierstore.maintenance.doctor import require_store
 from tierstore.maintenance.reports import ArchivedCheckpoint, FsckReport, Orphan, Problem, StaleVersion, Stray
 from tierstore.models import CheckpointEntry
+from tierstore.protocol.records import is_erasing_tomb
 from tierstore.protocol.references import References
 from tierstore.scope_codec import ScopedCodec
 from tierstore.scope_records import session_key, user_key
@@ -166,8 +168,11 @@ async def _registry(bridge: ArtifactsBridge, concurrency: int) -> tuple[list[Pro
         return [], []
     if bridge.user_id is None and bridge.session_id is None:
         keys = [entry.key for entry in await listed(backend, RECORD_PREFIX)]
-        scopes = {scope_of(entry.key) for entry in await listed(backend, SCOPED_PREFIX)} - {""}
+        scoped = await listed(backend, SCOPED_PREFIX)
+        scopes = {scope_of(entry.key) for entry in scoped} - {""}
+        erasing = [e.key for e in scoped if is_erasing_tomb(e.key[len(scope_of(e.key)) :])]
     else:
+        erasing = []
         own = scope_prefix(bridge.user_id, bridge.session_id)
         scopes = {own} if await _holds_keys(backend, own) else set()
         shared = user_prefix(bridge.user_id)
@@ -193,6 +198,7 @@ async def _registry(bridge: ArtifactsBridge, concurrency: int) -> tuple[list[Pro
 
     problems = [p for p in await bounded_gather((check(key) for key in keys), concurrency) if p is not None]
     held = {scope_of_record(key) for key in keys}
+    problems.extend(Problem(key, "unfinished", _UNFINISHED) for key in erasing if scope_of(key) not in held)
     # A session's scope needs its user's record too (``tierstore users`` lists users, then their sessions).
     needed = scopes | {user_prefix_of(scope) for scope in scopes}
     return problems, sorted(scope for scope in needed if scope not in held)
@@ -220,6 +226,10 @@ async def _holds_keys(backend: StorageBackend, prefix: str) -> bool:
     return False
 
 
+_UNFINISHED = (
+    "an erasure stopped after deleting its scope's registry record (`tierstore users` no longer lists it): run the "
+    "same `tierstore users rm` / `sessions rm` again to end it"
+)
 _UNREADABLE_RECORD = (
     "registry record cannot be read: `tierstore fsck --repair` deletes it, and the scope's next write registers it"
 )

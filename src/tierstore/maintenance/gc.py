@@ -62,7 +62,7 @@ async def gc(
     now = None if dry_run else await refs.store_time()
     found = await fsck(bridge, verify=False, progress=progress, clock=clock, store_time=now)
     leases = await refs.leases()
-    tombs = await refs.listed(ids.TOMB_PREFIX)
+    tombs = [t for t in await refs.listed(ids.TOMB_PREFIX) if ids.is_tomb_key(t.key)]
     if now is None:
         now = refs.estimated_store_time(
             chain(

@@ -158,7 +158,7 @@ async def _repair_versions(
     view = PrefixedBackend(backend, prefix)
     codec = ScopedCodec("none", prefix)
     refs = References(view, concurrency=concurrency, clock=bridge.clock, codec=codec)
-    records = {e.key: e for e in await refs.listed(VERSIONS_PREFIX)}
+    records = {e.key: e for e in await refs.listed(VERSIONS_PREFIX) if ids.is_version_record_key(e.key)}
     pages = {e.key: e for e in await refs.listed(ids.PAGE_PREFIX) if ids.parse_artifact_id(e.key) is not None}
     claimed: set[str] = set()
 

@@ -10,11 +10,12 @@ from typing import Literal
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """Something wrong with one stored object: damaged (``corrupt``), named but absent (``missing``), or another
-    object where a copy was to go (``conflict``)."""
+    """Something wrong with one stored object: damaged (``corrupt``), named but absent (``missing``), another
+    object where a copy was to go (``conflict``), or the erasing tomb of an erasure that stopped after deleting its
+    scope's registry record (``unfinished``: ``tierstore users`` no longer lists it; the same ``rm`` ends it)."""
 
     key: str
-    kind: Literal["corrupt", "missing", "conflict"]
+    kind: Literal["corrupt", "missing", "conflict", "unfinished"]
     detail: str
 
 

@@ -4,8 +4,9 @@ the same time. :func:`erase_scope` does it for any prefix; :func:`erase_user` an
 prefix and registry records of a user (all their sessions too, nested under its prefix) or of one session.
 
 The whole prefix is listed, and what tierstore writes in a scope (pages, manifests, leases, tombs, version records)
-is deleted; a key of any other shape (a user's file in the store's directory) or one the store refuses to delete as
-not tierstore's is left and reported (``Erased.foreign``). Nothing outside the prefix is ever touched, but the
+is deleted, each recognised by the whole shape of its name (:func:`tierstore.ids.kind_of`); a key of any other shape
+(a user's file in the store's directory, ``tomb_stone.txt`` too) or one the store refuses to delete as not
+tierstore's is left and reported (``Erased.foreign``). Nothing outside the prefix is ever touched, but the
 scope's registry records (``scope_{U}``, ``scope_{U}.{S}`` at the root) at the very end. A user's prefix holds its
 shared scope and, nested under it, each of its sessions' scopes (``u-{U}.s-{S}.``): each is a scope of the protocol
 of its own (its own leases, tombs, manifests), so each gets its own erasing tomb before anything in it is deleted.
@@ -22,10 +23,15 @@ The steps, for the prefix and for each scope nested in it as it is first listed:
   listed but erasing tombs, manifests first (so no checkpoint is ever listed without its pages while it goes), and
   list again, until a listing finds nothing but erasing tombs.
 * (E4) wait one settle period (the longest a ``store_page`` may take, :func:`settle_period`), and E3 again.
-* (E5) delete the erasing tombs that last listing found, then the scope's registry records, sessions' before the
-  user's: last, so a crash anywhere before leaves the scope named and erasing, and a later call resumes it.
-* On a bucket that keeps versions, their history is purged (:mod:`tierstore.protocol.history`): the prefix's after
-  E4's last deletion, while the scope is still erasing; the tombs' and the registry records' after E5.
+* On a bucket that keeps versions, the prefix's history is purged (:mod:`tierstore.protocol.history`) after E4's
+  last deletion, while the scope is still erasing.
+* (E5) delete the scope's registry records, sessions' before the user's, and purge their history; then, last, the
+  erasing tombs that last listing found, sessions' before the user's, each with its versions (deleted by version
+  id: no delete marker is left). Every step before the last tomb goes leaves it there: a crash anywhere leaves the
+  scope erasing (refusing checkpoints), ``tierstore users`` shows it erasing while its record is there, ``fsck``
+  reports it as an erasure to run again once the record is gone, and the same call resumes it. Only keys that are
+  exactly the records of the scope and of the scopes nested in it (:func:`~tierstore.scopes.scope_of_record`) are
+  deleted or purged at the root: another root key beginning like one (``scope_{U}-notes``) is foreign.
 
 Why no checkpoint of an erased scope is ever listed afterwards, nor any listed half-erased. A checkpoint whose W2
 came after E1 of its scope sees the erasing tomb and fails (listing nothing; it or ``gc`` after it deletes what it
@@ -78,13 +84,12 @@ from tierstore import ids
 from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.clock import SYSTEM_CLOCK, Clock
 from tierstore.errors import IntegrityError, InUseError, InvalidInputError
-from tierstore.protocol.history import HistoryPurged, purge_history
+from tierstore.protocol.history import HistoryPurged, delete_leaving_no_history, purge_history
 from tierstore.protocol.records import DEFAULT_LEASE_TTL, is_erasing_tomb
 from tierstore.protocol.references import References
 from tierstore.scope_codec import ScopedCodec
 from tierstore.scope_records import session_key, user_key
-from tierstore.scopes import check_scope_id, scope_of, scope_prefix, user_prefix
-from tierstore.versions import VERSIONS_PREFIX
+from tierstore.scopes import check_scope_id, scope_of, scope_of_record, scope_prefix, user_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -180,32 +185,42 @@ class _Erasure:
         await self.sleep(self.settle.total_seconds())  # E4
         await self._clear()
         await purge_history(self.backend, self.prefix, self._tierstores, self.report.history)  # the history, erasing
-        # E5: the tombs (sessions' before the user's), then the registry records, last.
-        tombs = sorted(self.erasing_tombs, key=len, reverse=True)
-        await self.backend.delete_many(tombs)
+        # E5: the registry records and their history, then the erasing tombs (sessions' before the user's), last.
         if self.registry is not None:
-            records = sorted((e.key for e in await self._listed(self.registry)), key=len, reverse=True)
+            listed = [entry.key for entry in await self._listed(self.registry)]
+            for key in listed:
+                if not self._own_record(key):
+                    self._foreign(key)
+            records = sorted(filter(self._own_record, listed), key=len, reverse=True)
             for key in records:  # one at a time, sessions' first: a crash leaves the user's record, naming it
                 await self.backend.delete(key)
             self.report.records = records
-            await purge_history(self.backend, self.registry, lambda key: True, self.report.history)
-        await purge_history(self.backend, self.prefix, self._tierstores, self.report.history)  # E5's tombs' history
+            await purge_history(self.backend, self.registry, self._own_record, self.report.history)
+        tombs = sorted(self.erasing_tombs, key=len, reverse=True)
+        await delete_leaving_no_history(self.backend, self.prefix, tombs, self.report.history)
         self.report.scopes = sorted(self.scopes)
         logger.info("erasure of %s: done, %d objects deleted", self.prefix, self.report.deleted)
         return self.report
 
     def _tierstores(self, key: str) -> bool:
-        """Is ``key`` one tierstore writes in a scope (a page, manifest, lease, tomb or version record) and one the
-        store has not refused to delete as another's? Anything else is left, and reported as foreign."""
-        tail = key[len(self._scope_of(key)) :]
-        ours = bool(ids.parse_artifact_id(tail)) or ids.is_checkpoint_id(tail)
-        ours = ours or tail.startswith((ids.INTENT_PREFIX, ids.TOMB_PREFIX, VERSIONS_PREFIX, ids.CATALOG_PREFIX))
-        if not ours or key in self.report.foreign:
-            if key not in self.report.foreign:
-                logger.warning("erasure of %s: %s is not tierstore's, left as it is", self.prefix, key)
-                self.report.foreign.append(key)
+        """Is ``key`` one tierstore writes in a scope (a page, manifest, lease, tomb, version record or catalog
+        snapshot, by its whole shape: :func:`tierstore.ids.kind_of`) and one the store has not refused to delete as
+        another's? Anything else is left, and reported as foreign."""
+        if ids.kind_of(key[len(self._scope_of(key)) :]) is None or key in self.report.foreign:
+            self._foreign(key)
             return False
         return True
+
+    def _own_record(self, key: str) -> bool:
+        """Is ``key`` exactly the registry record of the erased scope or of a scope nested in it (a session of the
+        erased user)? A root key that merely starts like one (``scope_{U}-notes``) is another's."""
+        scope = scope_of_record(key)
+        return scope is not None and scope.startswith(self.prefix)
+
+    def _foreign(self, key: str) -> None:
+        if key not in self.report.foreign:
+            logger.warning("erasure of %s: %s is not tierstore's, left as it is", self.prefix, key)
+            self.report.foreign.append(key)
 
     def _scope_of(self, key: str) -> str:
         """The scope a key under the prefix belongs to: a session's nested under a user's prefix, or the prefix
@@ -276,9 +291,7 @@ class _Erasure:
             for prefix in new:
                 await self._wait_for_leases(await self._mark(prefix))
                 waited = True
-            lease_scopes = {
-                self._scope_of(key) for key in rest if key[len(self._scope_of(key)) :].startswith(ids.INTENT_PREFIX)
-            }
+            lease_scopes = {self._scope_of(key) for key in rest if ids.is_lease_key(key[len(self._scope_of(key)) :])}
             for prefix in sorted(lease_scopes - set(new)):
                 waited |= await self._wait_for_leases(self.scopes[prefix])
             if waited or await self._marked_again():
@@ -302,8 +315,8 @@ class _Erasure:
 
     async def _delete(self, keys: Iterable[str]) -> None:
         """Delete ``keys``, manifests first (this erasure's tombs were just found there, :meth:`_marked_again`)."""
-        ordered = sorted(keys, key=lambda key: not key[len(self._scope_of(key)) :].startswith(ids.CHECKPOINT_PREFIX))
-        manifests = [key for key in ordered if key[len(self._scope_of(key)) :].startswith(ids.CHECKPOINT_PREFIX)]
+        ordered = sorted(keys, key=lambda key: not ids.is_checkpoint_id(key[len(self._scope_of(key)) :]))
+        manifests = [key for key in ordered if ids.is_checkpoint_id(key[len(self._scope_of(key)) :])]
         for batch in (manifests, ordered[len(manifests) :]):
             if batch:
                 await self._delete_batch(batch)

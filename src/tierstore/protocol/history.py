@@ -1,8 +1,8 @@
 """Purging what a bucket keeps of a prefix's deleted and overwritten objects (issue 28, erasure): every noncurrent
 version, delete marker and noncurrent generation of the keys under a prefix, so that an erased scope leaves no
 version behind on a versioned bucket. :mod:`tierstore.protocol.erasure` calls :func:`purge_history` once its last
-deletion is done (E4), while the scope is still marked erasing, and again after E5 for the tombs and registry
-records E5 deleted.
+deletion is done (E4), and for the registry records E5 deleted, while the scope is still marked erasing; its erasing
+tombs go last by :func:`delete_leaving_no_history`, each with its versions.
 
 Contract of :func:`purge_history` (on a backend with the optional history calls, :mod:`tierstore.backends.history`):
 
@@ -121,3 +121,34 @@ async def _send(
     found = await backend.delete_versions(versions)
     sent.update((v.key, v.version_id) for v in versions)
     return [(r.version, r.reason) for r in found]
+
+
+async def delete_leaving_no_history(backend: Any, prefix: str, keys: list[str], report: HistoryPurged) -> None:
+    """Delete ``keys`` (all under ``prefix``) one at a time, in their order, each with every version its bucket
+    keeps, so that no moment shows one deleted but its history still kept (erasure's last step: its erasing tombs,
+    whose presence is what tells that it has not ended). On a bucket that keeps versions (listed once, under
+    ``prefix``), each key's older versions are deleted by id, then its current one, which writes no delete marker; a
+    key the bucket then still shows (a version refused, or a store that keeps its current version) gets a plain
+    delete, and its history is purged after it."""
+    versions: list[StoredVersion] = []
+    if keeps_history(backend):
+        wanted = set(keys)
+        try:
+            versions = [v async for v in backend.history(prefix) if v.key in wanted]
+        except (AccessDeniedError, NotSupportedError, InvalidInputError):
+            versions = []  # the purge's note already says the history could not be listed
+    for key in keys:
+        of_key = [v for v in versions if v.key == key]
+        older = [v for v in of_key if not v.current]
+        refused = await _send(backend, older, set())
+        report.purged += len(older) - len(refused)
+        if not refused:  # else an older version left would be current once the current one went: a plain delete
+            refused = await _send(backend, [v for v in of_key if v.current], set())
+        for version, why in refused:
+            line = f"{key} {version.version_id}: {why}"
+            if line not in report.left:
+                report.left.append(line)
+        if not of_key or await backend.head(key) is not None:
+            await backend.delete(key)
+            if of_key:
+                await purge_history(backend, key, key.__eq__, report)

@@ -132,7 +132,7 @@ class Doomed:
 
 def is_erasing_tomb(key: str) -> bool:
     """Whether ``key`` (in a scope's view) names an erasing tomb, by its name alone."""
-    return key.startswith(ids.TOMB_PREFIX) and key.endswith(ERASING_SUFFIX)
+    return ids.is_tomb_key(key) and key.endswith(ERASING_SUFFIX)
 
 
 def as_utc(when: datetime | None) -> datetime | None:

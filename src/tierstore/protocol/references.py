@@ -95,7 +95,7 @@ class References:
 
     async def leases(self) -> list[Lease]:
         """Every lease in the store, read afresh (they change as they are renewed)."""
-        entries = [entry async for entry in self._backend.list(ids.INTENT_PREFIX)]
+        entries = [entry async for entry in self._backend.list(ids.INTENT_PREFIX) if ids.is_lease_key(entry.key)]
 
         async def read(key: str, written: datetime | None, size: int) -> Lease | None:
             try:  # the backend may refuse the read itself (on disk: a FIFO, directory or link at the key)
@@ -132,7 +132,8 @@ class References:
 
     async def _read_tombs(self) -> tuple[list[Tomb], list[str], list[str]]:
         """One listing of the tombs, read: ``(tombs, unreadable keys, keys gone when read)``."""
-        sizes = {entry.key: entry.size async for entry in self._backend.list(ids.TOMB_PREFIX)}
+        listing = self._backend.list(ids.TOMB_PREFIX)
+        sizes = {entry.key: entry.size async for entry in listing if ids.is_tomb_key(entry.key)}
         keys = list(sizes)
         damaged: list[str] = []
         vanished: list[str] = []
