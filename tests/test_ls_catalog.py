@@ -180,6 +180,8 @@ def test_a_scope_lists_its_sessions_and_its_users_pages_through_their_catalogs(
         ["--meta", "team=green"],
         ["--meta", "team=red", "--prefix", "page_1", "--limit", "2"],
         ["--page-type", "claim", "--limit", "1"],
+        ["--meta", "team=red", "--limit", "0"],
+        ["--tier", "L2", "--limit", "0"],
     ],
     ids=" ".join,
 )

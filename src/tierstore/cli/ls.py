@@ -222,7 +222,7 @@ def _print(out: JsonArray | StreamedTable, rows: list[dict[str, Any]]) -> None:
 
 
 def _said_limit(limit: int | None, shown: int) -> None:
-    if limit is not None and shown == limit:
+    if limit and shown == limit:  # --limit 0 asked for nothing: nothing to say
         print(
             f"tierstore: showing the first {limit} matching pages, reading no further (--limit {limit})",
             file=sys.stderr,
