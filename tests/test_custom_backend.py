@@ -114,3 +114,14 @@ async def test_maintenance_on_a_custom_backend_says_it_is_not_supported(call: st
     await ArtifactsBridge(backend=custom).store_page(_page("a"))
     with pytest.raises(NotSupportedError, match=f"^{call} needs a backend implementing"):
         await run(custom)
+
+
+async def test_find_pages_on_a_custom_backend_describes_and_reads_each_page() -> None:
+    bridge = ArtifactsBridge(backend=DictBackend())
+    wanted = MemoryPage(page_id="b", modality=Modality.TEXT, content="x", metadata={"k": "é=%20"})
+    await bridge.store_page(MemoryPage(page_id="a", modality=Modality.TEXT, content="x", metadata={"k": "other"}))
+    key = await bridge.store_page(wanted)
+    await bridge.store_page(MemoryPage(page_id="c", modality=Modality.IMAGE, content=b"x", metadata={"k": "é=%20"}))
+    found = await bridge.find_pages(modality="text", metadata={"k": "é=%20"})
+    assert [d.artifact_id for d in found] == [key]
+    assert len(await bridge.find_pages(modality=Modality.TEXT)) == 2

@@ -12,7 +12,8 @@ Decision (``docs/design/scopes.md``, "Versions and lookups"). Contract of :func:
 * **Answers** are never from the index alone: each candidate that matches is described afresh (one ``head``, the
   description ``get_metadata`` gives, its object metadata bound to its key and scope), matched again, and returned
   only if it still matches. Metadata the page's object metadata could not hold (over the budget) is read from its
-  frame's header (one ranged read); a chuk JSON page at the root from its body.
+  frame's header (one ranged read); a chuk JSON page at the root from its body. A custom backend (the spec's five
+  calls) has no listing tokens nor object metadata: each page is described, and read for a metadata filter.
 * A metadata filter matches a page whose own ``metadata`` holds each key with exactly that value (a ``str``; any
   Unicode, ``%`` and ``=`` included). An archived page whose metadata did not fit its object metadata cannot be
   matched on metadata before it is restored: it is left out of such a search (logged). Results come in each place's
@@ -194,8 +195,13 @@ async def _search(
             if limit is not None and len(found) >= limit:
                 return
             described = await places.describe(entry.key)
-            if described is not None and query.described(described) and not query.metadata:
-                found.append(described)
+            if described is None or not query.described(described):
+                continue
+            if query.metadata:  # the page itself: a custom backend keeps no object metadata
+                page = await places.load(entry.key)
+                if page is None or not query.holds(page.metadata):
+                    continue
+            found.append(described)
         return
     backend = catalog.backend
     cached = {entry.key for entry in entries if catalog.known(entry) is not None}
