@@ -160,6 +160,10 @@ async def test_attach_binds_the_managers_session_and_refuses_another(store: Stor
     assert (bound.user_id, bound.session_id, bound.backend) == ("alice", SESSION, given.backend)
     assert (bound.compression, bound.concurrency) == ("zstd", 3)  # the given bridge's settings
     assert attach(MemoryManager(session_id=SESSION), bound).bridge is bound  # bound to that scope already
+    users = ArtifactsBridge(store.open(), user_id="alice")  # a user's bridge: bound to the manager's session of it
+    assert (attach(MemoryManager(session_id="s2"), users).bridge.user_id, users.session_id) == ("alice", None)
+    with pytest.raises(InvalidInputError, match="bound to user 'alice', not to user_id 'bob'"):
+        attach(MemoryManager(session_id="s2"), users, user_id="bob")
     with pytest.raises(InvalidInputError, match=f"bound to session {SESSION!r}, and the MemoryManager's session"):
         attach(MemoryManager(session_id="another"), bound)
     with pytest.raises(InvalidInputError, match="bound to user 'alice', not to user_id 'bob'"):

@@ -28,6 +28,7 @@ from tierstore import (
     InvalidInputError,
     MemoryPage,
     Modality,
+    NotSupportedError,
     StorageTier,
     SyncBridge,
 )
@@ -310,6 +311,8 @@ async def test_on_a_custom_backend_checkpoints_and_restores_copy_evicted_pages()
     bridge = ArtifactsBridge(DictBackend())
     vm = MemoryManager(session_id="s")
     assert attach(vm, bridge).bridge is bridge  # no scopes on the spec's interface: the agent works at its root
+    with pytest.raises(NotSupportedError, match="bound to a user or session"):  # a user asked for cannot be had
+        attach(MemoryManager(session_id="s"), bridge, user_id="alice")
     await pages(vm, "msg_0", "msg_1")
     assert await vm.evict_page("msg_1", ChukTier.L3)
     checkpoint_id = await checkpoint(vm, "custom")
