@@ -21,6 +21,7 @@ from tierstore.artifacts.scoped import PrefixedBackend
 from tierstore.backends.base import StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.cli.app import main
+from tierstore.errors import IntegrityError
 from tierstore.maintenance import fsck
 from tierstore.maintenance.repair import repair
 from tierstore.protocol.references import References
@@ -109,6 +110,54 @@ async def test_repair_leaves_a_number_another_store_holds_and_says_so(backend: S
     await backend.put(SESSION + version_key("p", 1), codec.encode_record(version_key("p", 1), fields).data)
     report = await repair(bridge, grace=timedelta(hours=1))
     assert [p.key for p in report.unrepairable] == [SESSION + stored[0]]
+
+
+@pytest.mark.parametrize(
+    "lost", ["the newest record, then the number taken again", "two records, a lower number taken"]
+)
+async def test_repair_never_makes_an_older_page_the_latest(backend: StorageBackend, lost: str) -> None:
+    """Records lost behind tierstore's back let a later store take a number an older page still claims (the same
+    one, or a lower one than the older page's): which page the empty or damaged slot is is then not provable, or the
+    older page's number is above the newer's. Repair rebuilds none of those records and reports the pages; the
+    latest stays the newest write (or a typed error), never an older one."""
+    bridge, stored = await _three_versions(backend)
+    if lost.startswith("the newest"):
+        await backend.delete(SESSION + version_key("p", 3))
+        newest = await bridge.store_page(text_page("p", "newest"))  # takes number 3 again
+        await backend.put(SESSION + version_key("p", 3), b"its record damaged")
+        doubted = {stored[2], newest}
+    else:
+        await backend.delete(SESSION + version_key("p", 3))
+        await backend.delete(SESSION + version_key("p", 2))
+        await _store_time_passes(backend, SESSION + stored[2])  # the store's times order the two (S3: in seconds)
+        newest = await bridge.store_page(text_page("p", "newest"))  # takes number 2, below the older page's 3
+        doubted = {stored[2]}
+    pages = await _pages(backend)
+    report = await repair(bridge, grace=timedelta(hours=1))
+    assert {p.key for p in report.unrepairable} >= {SESSION + key for key in doubted}
+    assert SESSION + version_key("p", 3) not in report.versions_written
+    assert await _pages(backend) == pages
+    try:
+        latest = await bridge.load_page_id("p")
+    except IntegrityError:
+        return  # the damaged slot still says so
+    assert latest is not None
+    assert latest.content == "newest", f"{latest} is an older write made the latest"
+    assert newest in {v.artifact_id for v in await bridge.list_versions("p")}
+
+
+async def _store_time_passes(backend: StorageBackend, key: str) -> None:
+    """Wait until the store dates a new object after ``key`` (a store's times may be whole seconds)."""
+    before = await backend.head(key)
+    assert before is not None
+    assert before.last_modified is not None
+    while True:
+        await backend.put("probe", b"")
+        probe = await backend.head("probe")
+        await backend.delete("probe")
+        if probe is not None and probe.last_modified is not None and probe.last_modified > before.last_modified:
+            return
+        await asyncio.sleep(0.1)
 
 
 async def test_repair_deletes_an_unreadable_registry_record_and_the_next_write_registers_again(

@@ -8,7 +8,10 @@ What it does, scope by scope (a bound bridge's scopes, or every scope the store 
   frame's; tier and time from its head): the damaged record is deleted, then the new one written create-if-absent,
   exactly as ``store_page`` writes it. A slot holding a sound record naming another artifact is left (the number
   went to another store) and reported (``unrepairable``): a repair never claims a new number for an old page, which
-  would make it the latest.
+  would make it the latest. Nor does it rebuild a number that records lost behind its back let a later store take
+  again: when several pages claim one number (which one holds it is not provable), or a page of the same id with a
+  lower number was written after it by the store's times (an older write would become the latest), none is rebuilt
+  and each is reported. Two writes within the store's time resolution (a second on S3) are taken in number order.
 * **Stale version records** (naming no page) older than the grace period, and version records that cannot be read
   and that no page claims, older than it too, are deleted, as ``gc`` deletes the stale ones.
 * **Registry records** (``scope_...`` at the root) that cannot be read are deleted, so that the scope's next write
@@ -42,7 +45,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tierstore import ids
 from tierstore.artifacts.scoped import PrefixedBackend
@@ -161,8 +164,9 @@ async def _repair_versions(
     records = {e.key: e for e in await refs.listed(VERSIONS_PREFIX) if ids.is_version_record_key(e.key)}
     pages = {e.key: e for e in await refs.listed(ids.PAGE_PREFIX) if ids.parse_artifact_id(e.key) is not None}
     claimed: set[str] = set()
+    claims: list[_Claim] = []
 
-    async def claim(key: str) -> None:
+    async def read_claim(key: str) -> None:
         info = await _head(view, key)
         ver = None if info is None else info.metadata.get(_VER, "")
         if info is None or ver is None or not ver.isdigit() or len(ver) > 10 or int(ver) < 1:
@@ -178,14 +182,6 @@ async def _repair_versions(
             return
         slot = version_key(page.page_id, int(ver))
         claimed.add(slot)
-        state = await _slot(view, codec, slot, page.page_id)
-        if state == key:
-            return
-        if state not in ("empty", "damaged"):
-            report.unrepairable.append(
-                Problem(prefix + key, "conflict", f"its version {ver} is {state}'s: found by artifact id only")
-            )
-            return
         record = VersionRecord(
             key=slot,
             version=int(ver),
@@ -198,6 +194,22 @@ async def _repair_versions(
             page_type=page.page_type.value,
             checksum=checksum,
         )
+        claims.append(_Claim(key, record, as_utc(info.last_modified)))
+
+    async def rebuild(claim: _Claim) -> None:
+        key, record, slot, ver = claim.key, claim.record, claim.record.key, claim.record.version
+        state = await _slot(view, codec, slot, record.page_id)
+        if state == key:
+            return
+        if state not in ("empty", "damaged"):
+            report.unrepairable.append(
+                Problem(prefix + key, "conflict", f"its version {ver} is {state}'s: found by artifact id only")
+            )
+            return
+        doubt = _doubt(claim, claims)
+        if doubt is not None:
+            report.unrepairable.append(Problem(prefix + key, "conflict", doubt))
+            return
         if await _erasing(backend, prefix):
             return
         if state == "damaged":
@@ -208,7 +220,7 @@ async def _repair_versions(
                 slot, codec.encode_record(slot, record.fields()).data, metadata={"kind": "version"}, if_absent=True
             )
         except ConflictError:
-            taken = await _slot(view, codec, slot, page.page_id)
+            taken = await _slot(view, codec, slot, record.page_id)
             if taken != key:
                 report.unrepairable.append(
                     Problem(prefix + key, "conflict", f"its version {ver} went to {taken} meanwhile")
@@ -217,7 +229,8 @@ async def _repair_versions(
         report.versions_written.append(prefix + slot)
         logger.info("fsck --repair: wrote version record %s for %s", prefix + slot, prefix + key)
 
-    await bounded_gather((claim(key) for key in pages), concurrency)
+    await bounded_gather((read_claim(key) for key in pages), concurrency)
+    await bounded_gather((rebuild(claim) for claim in claims), concurrency)
     # The store's time as gc reads it (a record written and deleted again, not past an erasing look); else estimated
     # from what was listed, which can only keep more.
     now = None if await _erasing(backend, prefix) else await refs.store_time()
@@ -241,6 +254,36 @@ async def _repair_versions(
     if old and not await _erasing(backend, prefix):
         deleted = await refs.prune(old, "version record without its page")
         report.records_deleted.extend(prefix + key for key in deleted)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """A page whose metadata says it is version ``record.version`` of its page id, and the record it would get."""
+
+    key: str
+    record: VersionRecord
+    written: datetime | None
+
+
+def _doubt(claim: _Claim, claims: list[_Claim]) -> str | None:
+    """Why the record of ``claim`` may not be written again (None: it may). Another page claiming the same number
+    (its record was lost and a later store took the number again): which one holds it is not provable, so neither
+    gets it. A page of the same id with a lower number written after this one (numbers taken again after records
+    were lost): the record would make the older write the latest."""
+    same = [c for c in claims if c.record.page_id == claim.record.page_id and c.key != claim.key]
+    rivals = sorted(c.key for c in same if c.record.version == claim.record.version)
+    if rivals:
+        return f"version {claim.record.version} is claimed by {', '.join(rivals)} too: none is rebuilt"
+    if claim.written is None:
+        return None
+    later = sorted(
+        c.key
+        for c in same
+        if c.record.version < claim.record.version and (c.written is None or c.written > claim.written)
+    )
+    if later:
+        return f"its version {claim.record.version} is above {', '.join(later)}, written after it: not rebuilt"
+    return None
 
 
 async def _head(view: PrefixedBackend, key: str) -> ObjectInfo | None:
