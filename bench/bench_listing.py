@@ -14,9 +14,10 @@ Per size:
   exit, as median and min-max, with the load average seen over the rounds: ``ls -l`` of an empty store (start-up
   and one listing: the floor under every first row); ``ls`` (the listing alone) on the default data path and on the
   SDK's, and on the SDK's listed in 45 slices (``bench._ls_sliced``); ``ls -l`` before it streamed
-  (``bench._ls_before``: every page's metadata read, then the table printed); ``ls -l`` now on the default data
-  path (obstore, whose listing proves no catalog row: a ``head`` a page); and on the SDK's, cold (every catalog
-  snapshot deleted before the run: a ``head`` a page, then a snapshot written) and warm (a snapshot there);
+  (``bench._ls_before``: every page's metadata read, then the table printed); ``ls`` and ``ls -l`` (a snapshot
+  there) on the default data path listing through obstore as it did until 2026-12-06 (``bench._ls_obstore_listing``:
+  no change token, so no catalog row proven) and as it does now (through the SDK); and on the SDK's, cold (every
+  catalog snapshot deleted before the run: a ``head`` a page, then a snapshot written) and warm (a snapshot there);
 * finding one page id, the requests counted by operation through a counting proxy: with the API
   (``list_page_entries`` then ``get_metadata`` until the page id matches), a scan that stops at the match (the page
   whose artifact lists in the middle, read a window of ``concurrency`` at a time) and the whole scan; and with the
@@ -50,6 +51,8 @@ CONCURRENCY = 32
 ROOT = Path(__file__).resolve().parent.parent
 BEFORE = "bench._ls_before"
 """The command line with ``ls -l`` as it was before it streamed (reads every page's metadata, then prints)."""
+OBSTORE_LISTING = "bench._ls_obstore_listing"
+"""The command line with S3's obstore path listing through obstore, as before 2026-12-06 (no token: no row proven)."""
 SLICED = "bench._ls_sliced"
 """The command line with a cloud store listed in slices (no built-in backend says that pays off: measured here)."""
 """The command line's default concurrency, used by the scans here too."""
@@ -135,7 +138,9 @@ async def bench_ls(server: Server, bucket: str, pages: int) -> None:
         "ls, 45 slices (sdk)": Contender(["-m", SLICED, "ls", "--url", url], client="sdk"),
         "ls (sdk)": Contender(["ls", "--url", url], client="sdk"),
         "ls -l before": Contender(["-m", BEFORE, *long]),
-        "ls -l (auto: obstore)": Contender(long),
+        "ls, obstore listing": Contender(["-m", OBSTORE_LISTING, "ls", "--url", url]),
+        "ls -l warm, obstore listing": Contender(["-m", OBSTORE_LISTING, *long], catalog="warm"),
+        "ls -l warm (auto)": Contender(long, catalog="warm"),
         "ls -l cold (sdk)": Contender(long, client="sdk", catalog="cold"),
         "ls -l warm (sdk)": Contender(long, client="sdk", catalog="warm"),
     }

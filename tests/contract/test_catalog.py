@@ -20,9 +20,9 @@ from tierstore.catalog import Catalog
 from tierstore.catalog.snapshot import Row
 from tierstore.enums import StorageTier
 
-GIVES_TOKENS = {"memory", "filesystem", "s3_moto", "s3_localstack", "gcs"}
-"""Rigs whose listing proves a token: not the obstore paths (no storage class, no way to see a tier change), nor
-Azure with tiers sharing an access tier (its default: a tier change within Hot moves only a tag)."""
+GIVES_TOKENS = {"memory", "filesystem", "s3_moto", "s3_moto_obstore", "s3_localstack", "s3_localstack_obstore", "gcs"}
+"""Rigs whose listing proves a token (S3 lists through the SDK on both paths): not Azure's obstore path (no access
+tier), nor Azure with tiers sharing an access tier (its default: a tier change within Hot moves only a tag)."""
 SETTLE_WITHIN = 15.0
 """Seconds a fresh object may take before its listing gives a token (S3: 5 s past its second; disk: 2 s)."""
 

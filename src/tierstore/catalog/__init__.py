@@ -6,8 +6,8 @@ scope's view of it. Contract:
 * **Trust.** A row stands for a ``head`` only while the current listing shows its key with the same change token
   (:attr:`~tierstore.backends.base.ListEntry.version`, never None), size and storage class
   (:meth:`~tierstore.catalog.snapshot.Row.proven_by`). Anything else is asked of the store. So a stale, damaged,
-  truncated or misplaced snapshot costs requests, never a wrong answer; a listing that gives no token (the obstore
-  data paths, Azure with tiers sharing an access tier, a custom backend) makes every row untrusted: every entry is a
+  truncated or misplaced snapshot costs requests, never a wrong answer; a listing that gives no token (Azure's obstore
+  data path, Azure with tiers sharing an access tier, a custom backend) makes every row untrusted: every entry is a
   ``head``, as without a catalog.
 * **Snapshots.** ``cat_{UTC time}_{random}`` in the store (or scope), each a *full* snapshot: every row its writer
   knew, none naming another. A reader takes the newest snapshot of the listing that decodes (at most

@@ -17,8 +17,8 @@ Contract:
   ``ls -l`` asks only for what changed since.
 
 A catalog row is trusted only while the listing shows its key with the same change token, size and storage class, so
-a stale, damaged or forged snapshot costs requests, never a wrong row; a data path whose listing proves no row (the
-obstore paths) makes every entry a ``head``, as without a catalog.
+a stale, damaged or forged snapshot costs requests, never a wrong row; a data path whose listing proves no row (Azure's
+obstore path) makes every entry a ``head``, as without a catalog.
 """
 
 from __future__ import annotations

@@ -40,6 +40,8 @@ from tierstore.loops import LoopClients
 
 _RESTORE_TIERS = {"bulk": "Bulk", "standard": "Standard", "expedited": "Expedited"}
 SET_CLASS_RACES: Final = 3
+LIST_PAGE: Final = 1_000
+"""Keys a ListObjectsV2 page asks for (S3's most)."""
 """Copies of one set_class that may find the object changed since it was read (412) before the call gives up."""
 
 
@@ -248,7 +250,7 @@ class SdkClient:
         """A page of :meth:`list_page` of the names after ``after`` (``StartAfter``): the obstore path's listing
         continues here (:func:`tierstore.backends.cloud.obstore_calls.list_page`)."""
         client = await self.sdk()
-        params: dict[str, Any] = {"Bucket": self.config.bucket, "Prefix": prefix}
+        params: dict[str, Any] = {"Bucket": self.config.bucket, "Prefix": prefix, "MaxKeys": LIST_PAGE}
         if token:
             params["ContinuationToken"] = token
         elif after is not None:

@@ -1,5 +1,5 @@
-"""The obstore data path of S3 (``tierstore[fast]``): put, create-if-absent, get, ranged get, list and delete
-through obstore's Rust client; everything else through the aioboto3 client it wraps.
+"""The obstore data path of S3 (``tierstore[fast]``): put, create-if-absent, get, ranged get and delete through
+obstore's Rust client; everything else through the aioboto3 client it wraps.
 
 Contract: the same requests and the same stored objects as :class:`~tierstore.backends.s3.client.SdkClient`, so
 an object written by either path reads the same on the other:
@@ -10,8 +10,9 @@ an object written by either path reads the same on the other:
 * what obstore cannot do goes to the SDK client: ``head`` (obstore 0.12 returns neither ``x-amz-storage-class``
   nor ``x-amz-restore``), bodies above the multipart threshold (obstore sends no ``If-None-Match`` on a multipart
   upload, and the SDK's part size keeps multipart ETags comparable), ``set_class``, ``restore``,
-  ``delete_batch`` (per-key errors), and ``holds`` once the ETag does not match (under SSE-KMS the ETag is no
-  MD5, and obstore exposes neither the encryption nor the CRC32 checksum);
+  ``delete_batch`` (per-key errors), ``list`` (obstore's listing gives no storage class nor the response's time,
+  so no entry would carry the change token a catalog row is proven by), and ``holds`` once the ETag does not
+  match (under SSE-KMS the ETag is no MD5, and obstore exposes neither the encryption nor the CRC32 checksum);
 * obstore makes one attempt per call (``max_retries=0``): the shared retry loop decides; timeouts and pool size
   come from the shared options. The one exception mirrors the SDK path's transport: an overwriting put whose
   connection dropped before the answer is sent once more at once, as aiohttp does under aiobotocore;
@@ -43,7 +44,6 @@ from tierstore.loops import PerLoop
 
 logger = logging.getLogger(__name__)
 
-LIST_PAGE: Final = 1_000
 REFRESH_BEFORE: Final = timedelta(minutes=5)
 """Fetch refreshable credentials again this long before they expire."""
 
@@ -205,7 +205,9 @@ class ObstoreClient:
         return await self.sdk.holds(name, data)  # SSE-KMS ETags are no MD5: the SDK sees the encryption and CRC32
 
     async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
-        return await obstore_calls.list_page(self._obstore, await self.store(), prefix, token, LIST_PAGE, sdk=self.sdk)
+        # Through the SDK: obstore's listing drops the storage class and the response's time, without which no
+        # entry carries a change token and the catalog trusts no row (every `ls -l` row would be a HEAD).
+        return await self.sdk.list_page(prefix, token)
 
     async def delete(self, name: str) -> None:
         store = await self.store()
