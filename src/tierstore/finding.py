@@ -16,7 +16,9 @@ Decision (``docs/design/scopes.md``, "Versions and lookups"). Contract of :func:
   calls) has no listing tokens nor object metadata: each page is described, and read for a metadata filter.
 * A metadata filter matches a page whose own ``metadata`` holds each key with exactly that value (a ``str``; any
   Unicode, ``%`` and ``=`` included). An archived page whose metadata did not fit its object metadata cannot be
-  matched on metadata before it is restored: it is left out of such a search (logged). Results come in each place's
+  matched on metadata before it is restored: it is left out of such a search (logged). An object whose metadata
+  names another key or size (a page copied from another scope, or damaged) is not a page of this place: it is left
+  out (logged as a warning; ``fsck`` reports it), never an error stopping the search. Results come in each place's
   artifact order, the session's first; ``limit`` stops at that many. After the heads, each place's catalog folds what
   it learnt (:meth:`~tierstore.catalog.Catalog.fold`): the next call asks only for what changed since.
 """
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +44,9 @@ from tierstore.models import PageMetadata
 from tierstore.validate import clip
 
 logger = logging.getLogger(__name__)
+
+Damaged = Callable[[str, IntegrityError], None]
+"""Told of each page left out as not of its place: its key and why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +66,10 @@ class Query:
         page_type: PageType | str | None,
         metadata: Mapping[str, str] | None,
     ) -> Query:
-        """A checked query: known enum values, a metadata mapping of str to str (InvalidInputError otherwise)."""
+        """A checked query: known enum values, a metadata mapping of str to str (InvalidInputError otherwise, before
+        any I/O)."""
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise InvalidInputError(f"metadata to match must be a mapping of str to str, not {type(metadata).__name__}")
         pairs = tuple((metadata or {}).items())
         if not all(isinstance(key, str) and isinstance(value, str) for key, value in pairs):
             raise InvalidInputError("metadata to match must map str keys to str values")
@@ -129,7 +137,9 @@ async def _own_metadata(place: Place, key: str, info: ObjectInfo) -> Mapping[str
     return found if isinstance(found, dict) else {}
 
 
-async def _judged(place: Place, places: Places, key: str, info: ObjectInfo | None, query: Query) -> PageMetadata | None:
+async def _judged(
+    place: Place, places: Places, key: str, info: ObjectInfo | None, query: Query, damaged: Damaged | None
+) -> PageMetadata | None:
     """The page's description from ``info`` (a fresh ``head``) if it matches; None when gone or not matching."""
     artifacts = place.artifacts
     if info is None or not isinstance(artifacts, ObjectArtifacts):
@@ -137,9 +147,15 @@ async def _judged(place: Place, places: Places, key: str, info: ObjectInfo | Non
     try:
         description = await artifacts.described(key, info)
     except IntegrityError:
-        if "modality" in info.metadata:
-            raise  # a description that names another artifact or size: damage, as get_metadata says
-        legacy = await places.describe(key)  # a chuk JSON page (root only), described from its body
+        try:
+            if "modality" in info.metadata:
+                raise  # a description naming another artifact or size
+            legacy = await places.describe(key)  # a chuk JSON page (root only), described from its body
+        except IntegrityError as why:  # not a page of this place: copied from elsewhere, or damaged (fsck says)
+            logger.warning("not a page of this place, left out (fsck reports it): %s", why)
+            if damaged is not None:
+                damaged(key, why)
+            return None
         if legacy is None or query.metadata:
             return None
         description = legacy
@@ -152,8 +168,11 @@ async def _judged(place: Place, places: Places, key: str, info: ObjectInfo | Non
     return description
 
 
-async def find_pages(places: Places, query: Query, limit: int | None, concurrency: int) -> list[PageMetadata]:
-    """The pages of ``places`` that match ``query`` (module contract)."""
+async def find_pages(
+    places: Places, query: Query, limit: int | None, concurrency: int, damaged: Damaged | None = None
+) -> list[PageMetadata]:
+    """The pages of ``places`` that match ``query`` (module contract); each page left out as not of its place is
+    also handed to ``damaged`` (``tierstore ls`` names them and exits 4)."""
     found: list[PageMetadata] = []
     seen: set[str] = set()
     for index, place in enumerate(places.places):
@@ -174,7 +193,7 @@ async def find_pages(places: Places, query: Query, limit: int | None, concurrenc
         hidden = await places.named_before(index) if index else set()
         entries = [entry for entry in entries if entry.key not in seen and entry.key not in hidden]
         seen.update(entry.key for entry in entries)
-        await _search(place, places, query, entries, catalog, found, limit, concurrency)
+        await _search(place, places, query, entries, catalog, found, limit, concurrency, damaged)
         if catalog is not None:
             await catalog.fold()
     return found
@@ -189,6 +208,7 @@ async def _search(
     found: list[PageMetadata],
     limit: int | None,
     concurrency: int,
+    damaged: Damaged | None,
 ) -> None:
     if catalog is None:  # a custom backend: its pages' descriptions, one by one
         for entry in entries:
@@ -215,7 +235,7 @@ async def _search(
 
     async def judge(key: str, info: ObjectInfo | None) -> PageMetadata | None:
         fresh = info if info is not None else await backend.head(key)
-        return await _judged(place, places, key, fresh, query)
+        return await _judged(place, places, key, fresh, query, damaged)
 
     judged = bounded_in_order((judge(key, info) for key, info in candidates), concurrency)
     async with contextlib.aclosing(judged):

@@ -28,6 +28,7 @@ from tierstore.errors import ConflictError, IntegrityError, ObjectNotFoundError
 from tierstore.models import CheckpointManifest, MemoryPage, PageMetadata
 from tierstore.protocol.references import References
 from tierstore.scope_codec import bound_key
+from tierstore.validate import clip
 
 _HEADER_PROBE: Final = 64 * 1024
 ARTIFACT_SLICES: Final = tuple(f"{ids.PAGE_PREFIX}{t.value}_{first}" for t in StorageTier for first in "123456789")
@@ -127,8 +128,13 @@ class ObjectArtifacts:
     async def described(self, key: str, info: ObjectInfo) -> PageMetadata:
         """:meth:`describe` from ``info``, what a ``head`` of ``key`` answered."""
         meta = info.metadata
-        if meta.get("aid") != bound_key(self.codec, key):
-            raise IntegrityError(f"{key}: the object's metadata names artifact {meta.get('aid')!r}", key=key)
+        bound = bound_key(self.codec, key)
+        if meta.get("aid") != bound:
+            named = "no artifact" if meta.get("aid") is None else f"artifact {clip(repr(meta['aid']), 80)}"
+            raise IntegrityError(
+                f"{bound}: its object metadata names {named}, not this key (copied from elsewhere, or damaged)",
+                key=key,
+            )
         if meta.get("size", str(info.size)) != str(info.size):
             raise IntegrityError(f"{key}: the object is {info.size} bytes, but {meta['size']} were written", key=key)
         extra: dict[str, Any] = {

@@ -188,14 +188,18 @@ async def _stream_long(inv: Invocation, listing: PageListing, limit: int | None)
 
 async def _found(inv: Invocation, bridge: ArtifactsBridge, limit: int | None) -> int:
     """``ls --meta KEY=VALUE ...``: the pages :meth:`~ArtifactsBridge.find_pages` finds, then ``--prefix``."""
+    from tierstore.finding import Query, find_pages
+
     args = inv.args
+    damaged: list[str] = []
+    query = Query.of(args.modality, args.tier, args.page_type, dict(args.meta))
     found, entries = await asyncio.gather(
-        bridge.find_pages(
-            modality=args.modality,
-            tier=args.tier,
-            page_type=args.page_type,
-            metadata=dict(args.meta),
-            limit=None if args.prefix else limit,
+        find_pages(
+            bridge._places,
+            query,
+            None if args.prefix else limit,
+            bridge.concurrency,
+            lambda key, exc: damaged.append(f"{key}: {exc}"),
         ),
         bridge.list_page_entries(),
     )
@@ -211,7 +215,9 @@ async def _found(inv: Invocation, bridge: ArtifactsBridge, limit: int | None) ->
             stack.enter_context(out)
         _print(out, rows)
     _said_limit(limit, len(rows))
-    return 0
+    for line in sorted(damaged):
+        print(f"tierstore: damaged, not listed: {line}", file=sys.stderr)
+    return INTEGRITY if damaged else 0
 
 
 def _print(out: JsonArray | StreamedTable, rows: list[dict[str, Any]]) -> None:
