@@ -69,8 +69,9 @@ async def _planted(backend: StorageBackend, plant: str) -> list[str]:
     target = kept[0] if plant == "truncated in place" else "mem_L3_999999"
     await PLANTS[plant](backend, ALICE + source, BOB + target)
     good = sorted(set(kept) - {target})
-    for query in ({}, {"modality": "text"}, {"metadata": {"k": "v"}}):
-        found = await bob.find_pages(**query)  # type: ignore[arg-type]
+    queries: list[dict[str, Any]] = [{}, {"modality": "text"}, {"metadata": {"k": "v"}}]
+    for query in queries:
+        found = await bob.find_pages(**query)
         assert sorted(m.artifact_id or "" for m in found) == good, f"{plant}, {query}"
     return good
 
