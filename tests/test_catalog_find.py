@@ -9,6 +9,7 @@ damaged page), as ``ls -l`` does. Every argument of the wrong type is InvalidInp
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.backends.base import StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.cli import exit_codes
+from tierstore.cli.escape import escaped
 from tierstore.errors import InvalidInputError
 from tierstore.scopes import scope_prefix
 
@@ -110,3 +112,28 @@ async def test_every_argument_of_a_wrong_type_is_invalid_input_before_any_reques
     with pytest.raises(InvalidInputError):
         await bridge.find_pages(**arguments)
     assert counted.total() == 0
+
+
+HOSTILE = ["\u202etxt.exe", "zero\u200bwidth", "isolate\u2066d", "bom\ufeff"]
+"""Page ids that would reorder, hide or forge what a terminal shows."""
+
+
+@pytest.mark.parametrize("form", [["-l"], ["--meta", "k=v"], ["--modality", "text"], ["--page-type", "transcript"]])
+def test_ls_tables_escape_page_ids_and_json_keeps_them(
+    store: Store, form: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def stored() -> None:
+        bridge = ArtifactsBridge(store.open())
+        for page_id in HOSTILE:
+            await bridge.store_page(
+                MemoryPage(page_id=page_id, modality=Modality.TEXT, content="c", metadata={"k": "v"})
+            )
+
+    asyncio.run(stored())
+    code, table, _ = ls(store, monkeypatch, *form)
+    assert code == 0
+    for page_id in HOSTILE:
+        assert escaped(page_id) in table
+        assert not any(char in table for char in "\u202e\u200b\u2066\ufeff")
+    code, raw, _ = ls(store, monkeypatch, *form, "--json")
+    assert sorted(row["page_id"] for row in json.loads(raw)) == sorted(HOSTILE)

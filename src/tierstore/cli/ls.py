@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tierstore.cli.context import AddCommand, Invocation, choice
+from tierstore.cli.escape import escaped
 from tierstore.cli.exit_codes import INTEGRITY
 from tierstore.cli.render import (
     Column,
@@ -138,7 +139,8 @@ async def run(inv: Invocation) -> int:
             if inv.json:
                 print_json(entries)
             else:
-                print_table([{**e.model_dump(), "size": human_size(e.size_bytes)} for e in entries], _SHORT)
+                rows = [{**e.model_dump(), "size": human_size(e.size_bytes)} for e in entries]
+                print_table([{**row, "artifact_id": escaped(row["artifact_id"])} for row in rows], _SHORT)
             return 0
         from tierstore.cli.ls_pages import PageListing
 
@@ -224,7 +226,13 @@ def _print(out: JsonArray | StreamedTable, rows: list[dict[str, Any]]) -> None:
     if isinstance(out, JsonArray):
         out.add(rows)
     else:
-        out.rows([{**row, "size": human_size(row["size_bytes"])} for row in rows])
+        out.rows([_shown(row) for row in rows])
+
+
+def _shown(row: dict[str, Any]) -> dict[str, Any]:
+    """A long row as the table shows it: its size readable, its ids escaped (:mod:`tierstore.cli.escape`)."""
+    ids = {name: escaped(row[name]) for name in ("artifact_id", "page_id") if isinstance(row.get(name), str)}
+    return {**row, **ids, "size": human_size(row["size_bytes"])}
 
 
 def _said_limit(limit: int | None, shown: int) -> None:
