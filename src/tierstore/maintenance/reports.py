@@ -77,13 +77,13 @@ class FsckReport:
     """What the store holds that tierstore did not write (the local-disk store: paths relative to its root): left
     untouched, never an error."""
     archived_checkpoints: list[ArchivedCheckpoint] = field(default_factory=list)
+    """Listed checkpoints naming archived pages (found when ``verify`` reads them): each restores once those pages
+    are restored; a notice, not a problem."""
     stale_versions: list[StaleVersion] = field(default_factory=list)
     """Version records of a bound bridge's scope naming no page: not problems (readers skip them)."""
     unregistered: list[str] = field(default_factory=list)
     """Prefixes of scopes holding keys whose registry record is absent: not listed by ``tierstore users`` until
     their next write registers them (an erasure that a write outlived leaves this); not problems."""
-    """Listed checkpoints naming archived pages (found when ``verify`` reads them): each restores once those pages
-    are restored; a notice, not a problem."""
 
     @property
     def ok(self) -> bool:
