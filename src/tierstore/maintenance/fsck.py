@@ -17,6 +17,7 @@ last step, which the same ``rm`` ends). One damaged object never stops the rest.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from tierstore import ids
@@ -44,7 +45,7 @@ from tierstore.scopes import (
     user_prefix,
     user_prefix_of,
 )
-from tierstore.versions import stale_records
+from tierstore.versions import stale_records, unrecorded_pages
 
 logger = logging.getLogger(__name__)
 
@@ -133,12 +134,15 @@ async def fsck(
     for artifact, (checkpoint, entry) in expected.items():
         if artifact not in pages:
             report.problems.append(Problem(artifact, "missing", f"page {entry.page_id!r} of {checkpoint}"))
-    stale, damaged_records = await stale_records(refs, pages, concurrency)
+    record_names: dict[str, str] = {}
+    stale, damaged_records = await stale_records(refs, pages, concurrency, record_names)
     report.stale_versions = [StaleVersion(e.key, e.last_modified) for e in sorted(stale, key=lambda e: e.key)]
     report.problems.extend(Problem(key, "corrupt", "version record cannot be read") for key in damaged_records)
+    if verify and (bridge.user_id is not None or bridge.session_id is not None):
+        report.problems.extend(await _unrecorded(refs, "", pages, record_names, damaged_records, concurrency))
     registry_problems, report.unregistered = await _registry(bridge, concurrency)
     report.problems.extend(registry_problems)
-    report.problems.extend(await _scopes_damaged_versions(bridge, concurrency))
+    report.problems.extend(await _scopes_damaged_versions(bridge, concurrency, verify=verify))
     report.strays = sorted((Stray(e.key, e.size, e.last_modified) for e in await refs.strays()), key=lambda s: s.name)
     report.foreign = await refs.foreign()
     snapshots = await refs.catalog_snapshots()
@@ -204,9 +208,9 @@ async def _registry(bridge: ArtifactsBridge, concurrency: int) -> tuple[list[Pro
     return problems, sorted(scope for scope in needed if scope not in held)
 
 
-async def _scopes_damaged_versions(bridge: ArtifactsBridge, concurrency: int) -> list[Problem]:
-    """For the root: the version records of every scope that cannot be read (whole keys); a bound bridge's own are
-    checked with its scope's pages above."""
+async def _scopes_damaged_versions(bridge: ArtifactsBridge, concurrency: int, *, verify: bool) -> list[Problem]:
+    """For the root: the version records of every scope that cannot be read (whole keys), and, verifying, the pages
+    no record names at their number; a bound bridge's own are checked with its scope's pages above."""
     backend = bridge.backend
     if bridge.user_id is not None or bridge.session_id is not None or not isinstance(backend, StorageBackend):
         return []
@@ -215,9 +219,36 @@ async def _scopes_damaged_versions(bridge: ArtifactsBridge, concurrency: int) ->
         view = PrefixedBackend(backend, prefix)
         refs = References(view, concurrency=concurrency, codec=ScopedCodec("none", prefix))
         pages = {entry.key for entry in await refs.listed(ids.PAGE_PREFIX)}
-        _stale, damaged = await stale_records(refs, pages, concurrency)
+        named: dict[str, str] = {}
+        _stale, damaged = await stale_records(refs, pages, concurrency, named)
         problems.extend(Problem(prefix + key, "corrupt", "version record cannot be read") for key in damaged)
+        if verify:
+            problems.extend(await _unrecorded(refs, prefix, pages, named, damaged, concurrency))
     return problems
+
+
+async def _unrecorded(
+    refs: References,
+    prefix: str,
+    pages: Collection[str],
+    named: dict[str, str],
+    damaged: list[str],
+    concurrency: int,
+) -> list[Problem]:
+    """The pages of a scope no version record names at their own number (one head a page): ``load_page_id`` does not
+    find them, and may give an older version in their place."""
+    found = await unrecorded_pages(
+        refs, [key for key in pages if ids.parse_artifact_id(key)], named, damaged, concurrency
+    )
+    return [
+        Problem(
+            prefix + key,
+            "missing",
+            f"version {version} of page {page_id!r} has no version record naming it: load_page_id does not find it"
+            " (it may give an older version); `tierstore fsck --repair` writes the record again",
+        )
+        for key, page_id, version in found
+    ]
 
 
 async def _holds_keys(backend: StorageBackend, prefix: str) -> bool:
