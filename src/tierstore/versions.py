@@ -62,8 +62,7 @@ logger = logging.getLogger(__name__)
 
 VERSIONS_PREFIX: Final = ids.VERSION_RECORD_PREFIX
 LAST_VERSION: Final = 9_999_999_999
-"""The highest version number: the inverted number ``LAST_VERSION - n`` in a key is 10 digits, so the newest lists
-first wherever a store lists in key order."""
+"""The highest version number: ``LAST_VERSION - n`` in a key is 10 digits, so the newest lists first in key order."""
 _DIGITS: Final = ids.VERSION_DIGITS
 _CLAIMS: Final = 10_000
 _VER: Final = "ver"
@@ -431,8 +430,7 @@ async def stale_records(
 ) -> tuple[list[ListEntry], list[str]]:
     """The version records of the scope of ``refs`` (maintenance's handle on it) that name no page among ``pages``
     (listed before them: a store in flight shows here too, which is why ``gc`` waits its grace period), and the keys
-    of those that cannot be read. One listing and one read a record; the root holds none. ``named``, when given, is
-    filled with the artifact each readable record names, by record key."""
+    of those that cannot be read (``named`` gets what each other names). One listing and one read a record."""
     entries = [e for e in await refs.listed(VERSIONS_PREFIX) if ids.is_version_record_key(e.key)]
 
     async def judge(entry: ListEntry) -> str | None:
@@ -444,37 +442,9 @@ async def stale_records(
             record = VersionRecord.parse(entry.key, fields, str(fields.get("page_id")))  # its key must name it
         except IntegrityError:
             return "damaged"
-        if named is not None:
-            named[entry.key] = record.artifact_id
+        (named if named is not None else {})[entry.key] = record.artifact_id
         return None if record.artifact_id in pages else "stale"
 
     judged = await bounded_gather((judge(entry) for entry in entries), concurrency)
     stale = [entry for entry, verdict in zip(entries, judged, strict=True) if verdict == "stale"]
     return stale, [entry.key for entry, verdict in zip(entries, judged, strict=True) if verdict == "damaged"]
-
-
-async def unrecorded_pages(
-    refs: References, pages: Collection[str], named: Mapping[str, str], damaged: Collection[str], concurrency: int
-) -> list[tuple[str, str, int]]:
-    """The pages among ``pages`` whose metadata says they are version *n* of a page id while no record names them
-    there (``named``: what each readable record names, :func:`stale_records`; slots in ``damaged`` are reported as
-    such already): ``(artifact, page id, n)`` each. ``load_page_id`` does not find such a page (its record was lost
-    behind tierstore's back; a store writes the record before its page, so none is in flight). One head a page."""
-
-    async def judge(key: str) -> tuple[str, str, int] | None:
-        try:
-            info = await refs.head(key)
-        except IntegrityError:
-            return None  # fsck reports the page itself
-        if info is None:
-            return None
-        ver, page_id = info.metadata.get(_VER, ""), info.metadata.get("pageid")
-        if page_id is None or not ver.isdigit() or len(ver) > _DIGITS or int(ver) < 1:
-            return None
-        slot = version_key(unquote(page_id), int(ver))
-        if slot in damaged or named.get(slot) == key:
-            return None
-        return key, unquote(page_id), int(ver)
-
-    found = await bounded_gather((judge(key) for key in pages), concurrency)
-    return sorted(entry for entry in found if entry is not None)

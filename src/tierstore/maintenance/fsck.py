@@ -17,8 +17,9 @@ last step, which the same ``rm`` ends). One damaged object never stops the rest.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
 from tierstore import ids
 from tierstore.artifacts.scoped import PrefixedBackend
@@ -45,7 +46,7 @@ from tierstore.scopes import (
     user_prefix,
     user_prefix_of,
 )
-from tierstore.versions import stale_records, unrecorded_pages
+from tierstore.versions import stale_records, version_key
 
 logger = logging.getLogger(__name__)
 
@@ -269,3 +270,30 @@ _UNREADABLE_RECORD = (
 def older_than(when: datetime | None, cutoff: datetime) -> bool:
     """``when`` is known and before ``cutoff``."""
     return when is not None and when.astimezone(UTC) < cutoff
+
+
+async def unrecorded_pages(
+    refs: References, pages: Collection[str], named: Mapping[str, str], damaged: Collection[str], concurrency: int
+) -> list[tuple[str, str, int]]:
+    """The pages among ``pages`` whose metadata says they are version *n* of a page id while no record names them
+    there (``named``: what each readable record names, :func:`stale_records`; slots in ``damaged`` are reported as
+    such already): ``(artifact, page id, n)`` each. ``load_page_id`` does not find such a page (its record was lost
+    behind tierstore's back; a store writes the record before its page, so none is in flight). One head a page."""
+
+    async def judge(key: str) -> tuple[str, str, int] | None:
+        try:
+            info = await refs.head(key)
+        except IntegrityError:
+            return None  # fsck reports the page itself
+        if info is None:
+            return None
+        ver, page_id = info.metadata.get("ver", ""), info.metadata.get("pageid")
+        if page_id is None or not ver.isdigit() or len(ver) > ids.VERSION_DIGITS or int(ver) < 1:
+            return None
+        slot = version_key(unquote(page_id), int(ver))
+        if slot in damaged or named.get(slot) == key:
+            return None
+        return key, unquote(page_id), int(ver)
+
+    found = await bounded_gather((judge(key) for key in pages), concurrency)
+    return sorted(entry for entry in found if entry is not None)
