@@ -33,7 +33,15 @@ from tierstore.backends.cloud.client import Calls, Head, Listed
 from tierstore.backends.cloud.failure import Failure
 from tierstore.backends.s3 import failures, multipart
 from tierstore.backends.s3.config import S3Config
-from tierstore.backends.s3.wire import TIER_MARKER, crc32, encode_tags, etag_matches, listed_token, parse_restore
+from tierstore.backends.s3.wire import (
+    TIER_MARKER,
+    crc32,
+    encode_tags,
+    etag_matches,
+    listed_token,
+    parse_restore,
+    response_time,
+)
 from tierstore.enums import StorageTier
 from tierstore.errors import ArchivedPageError
 from tierstore.loops import LoopClients
@@ -256,12 +264,13 @@ class SdkClient:
         elif after is not None:
             params["StartAfter"] = after
         page = await client.list_objects_v2(**params)
+        now = response_time(page)  # the store's time, from this very response: no client clock in a token
         listed = [
             Listed(
                 str(o["Key"]),
                 int(o["Size"]),
                 o.get("LastModified"),
-                listed_token(o),
+                listed_token(o, now),
                 str(o.get("StorageClass") or "STANDARD"),  # as head says it
             )
             for o in page.get("Contents", [])

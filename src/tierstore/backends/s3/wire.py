@@ -78,16 +78,33 @@ def crc32(data: Chunks) -> str:
 LISTING_SETTLED: Final = 5.0
 """Seconds after its last change before a listed object's token is given. S3 keeps the ETag (the bytes' MD5) across
 the in-place copy of a tier change, which moves only ``LastModified``, a time to the second: an object changed
-twice within one second would show one token. Past this, a change can no longer share the listed second (with the
-client's clock within 4 s of S3's)."""
+twice within one second would show one token. Past this, a change can no longer share the listed second. Measured
+in the store's own time: the ``Date`` of the very listing response (:func:`response_time`), never the client's clock
+(a client ahead of S3 would trust a token two changes in one second share)."""
 
 
-def listed_token(item: Mapping[str, Any], now: datetime | None = None) -> str | None:
-    """The change token of one ListObjectsV2 entry (:attr:`tierstore.backends.base.ListEntry.version`): its ETag and
-    last-modified time, or None while that time is too recent (:data:`LISTING_SETTLED`)."""
-    etag, modified = item.get("ETag"), item.get("LastModified")
-    if not etag or not isinstance(modified, datetime):
+def response_time(response: Mapping[str, Any]) -> datetime | None:
+    """The store's time of an SDK response: its ``Date`` header; None when it has none that parses."""
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    date = headers.get("date") if isinstance(headers, Mapping) else None
+    if not isinstance(date, str):
         return None
-    if ((now or datetime.now(UTC)) - modified).total_seconds() < LISTING_SETTLED:
+    try:
+        when = parsedate_to_datetime(date)
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def listed_token(item: Mapping[str, Any], now: datetime | None) -> str | None:
+    """The change token of one ListObjectsV2 entry (:attr:`tierstore.backends.base.ListEntry.version`): its ETag and
+    last-modified time, or None while that time is less than :data:`LISTING_SETTLED` before ``now``, the listing
+    response's own time (:func:`response_time`); None too without that time (no token rather than a guess)."""
+    etag, modified = item.get("ETag"), item.get("LastModified")
+    if not etag or not isinstance(modified, datetime) or now is None:
+        return None
+    if modified.tzinfo is None:
+        modified = modified.replace(tzinfo=UTC)
+    if (now - modified).total_seconds() < LISTING_SETTLED:
         return None
     return f"{etag}@{modified.isoformat()}"
