@@ -87,8 +87,9 @@ async def read_records(
     backend: StorageBackend, codec: Codec, prefix: str = RECORD_PREFIX, *, concurrency: int = 32
 ) -> list[ScopeRecord]:
     """Every record under ``prefix`` (the whole registry, or ``user_key(...) + "."`` for a user's sessions), read.
-    One that cannot be read is left out and logged (``fsck`` is where damage is reported)."""
-    keys = [entry.key async for entry in backend.list(prefix)]
+    One that cannot be read is left out and logged (``fsck`` is where damage is reported); a key that is no record's
+    (a user's ``scope_notes``) is not one, and is left out silently."""
+    keys = [entry.key async for entry in backend.list(prefix) if scope_of_record(entry.key) is not None]
 
     async def read(key: str) -> ScopeRecord | None:
         try:

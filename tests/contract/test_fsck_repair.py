@@ -63,8 +63,9 @@ async def test_fsck_reports_damaged_registry_and_version_records(backend: Storag
     await backend.put(SESSION + version_key("p", 2), b"not a version record")
 
     root = await fsck(ArtifactsBridge(backend))
-    damaged = {session_key("alice", "s1"), user_key("alice"), "scope_junk", SESSION + version_key("p", 2)}
+    damaged = {session_key("alice", "s1"), user_key("alice"), SESSION + version_key("p", 2)}
     assert {p.key for p in root.problems} == damaged
+    assert "scope_junk" in root.foreign  # no record's name: a user's own file
     scoped = await fsck(bridge)
     assert {p.key for p in scoped.problems} == {session_key("alice", "s1"), user_key("alice"), version_key("p", 2)}
     assert not scoped.ok
@@ -180,6 +181,27 @@ async def test_fsck_reports_a_page_no_version_record_names_and_repair_writes_it(
     assert latest.content == "v3"
     assert (await fsck(bridge)).problems == []
     assert (await fsck(ArtifactsBridge(backend))).problems == []
+
+
+async def test_names_under_the_registry_prefix_that_are_no_record_are_foreign(
+    backend: StorageBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user's own root files named ``scope_...`` (no record's shape, :func:`tierstore.ids.kind_of`'s sibling
+    ``scope_of_record``) are foreign: no fsck problem, untouched by repair, no warning from users/sessions."""
+    await _three_versions(backend)
+    names = ["scope_mine.txt", "scope_", "scope_notes", user_key("alice") + ".bak", session_key("alice", "s1") + "x"]
+    for name in names:
+        await backend.put(name, b"a user's own bytes")
+    found = await fsck(ArtifactsBridge(backend))
+    assert found.problems == []
+    assert set(names) <= set(found.foreign)
+    await repair(ArtifactsBridge(backend), grace=timedelta(0))
+    assert [name for name in names if await backend.get(name) is None] == []
+    with caplog.at_level("WARNING"):
+        store = Store(backend)
+        assert [u.user_id for u in await store.users()] == ["alice"]
+        assert [s.session_id for s in await store.sessions("alice")] == ["s1"]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
 
 
 async def test_repair_deletes_an_unreadable_registry_record_and_the_next_write_registers_again(

@@ -8,10 +8,11 @@ Stray temporary files of killed writers are listed too, and what the store holds
 naming one as needing those pages restored first (``archived_checkpoints``, with the command that does it).
 Artifacts written by ``store_page`` are live pages, never orphans; a bound bridge's version records naming no page are
 listed (``stale_versions``), unreadable ones are problems (the root's fsck reads every scope's for that). A registry
-record (``scope_...``) that cannot be read or names another scope is a problem; a scope holding keys without its
-registry records is listed (``unregistered``: ``tierstore users`` does not show it until its next write registers
-it), and one whose erasing tomb is there without its record is a problem (``unfinished``: an erasure stopped in its
-last step, which the same ``rm`` ends). One damaged object never stops the rest.
+record (``scope_...``) that cannot be read or names another scope is a problem (another name there is foreign); a
+scope holding keys without its registry records is listed (``unregistered``: ``tierstore users`` does not show it
+until its next write registers it), and one whose erasing tomb is there without its record is a problem
+(``unfinished``: an erasure stopped in its last step, which the same ``rm`` ends). One damaged object never stops
+the rest.
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ async def fsck(
     report.problems.extend(registry_problems)
     report.problems.extend(await _scopes_damaged_versions(bridge, concurrency, verify=verify))
     report.strays = sorted((Stray(e.key, e.size, e.last_modified) for e in await refs.strays()), key=lambda s: s.name)
-    report.foreign = await refs.foreign()
+    report.foreign = sorted({*await refs.foreign(), *await _foreign_registry_names(bridge)})
     snapshots = await refs.catalog_snapshots()
     report.problems.extend(Problem(e.key, "corrupt", "catalog snapshot cannot be read") for e in snapshots.damaged)
     report.archived.sort()
@@ -172,7 +173,7 @@ async def _registry(bridge: ArtifactsBridge, concurrency: int) -> tuple[list[Pro
     if not isinstance(backend, StorageBackend):
         return [], []
     if bridge.user_id is None and bridge.session_id is None:
-        keys = [entry.key for entry in await listed(backend, RECORD_PREFIX)]
+        keys = [entry.key for entry in await listed(backend, RECORD_PREFIX) if scope_of_record(entry.key) is not None]
         scoped = await listed(backend, SCOPED_PREFIX)
         scopes = {scope_of(entry.key) for entry in scoped} - {""}
         erasing = [e.key for e in scoped if is_erasing_tomb(e.key[len(scope_of(e.key)) :])]
@@ -188,8 +189,6 @@ async def _registry(bridge: ArtifactsBridge, concurrency: int) -> tuple[list[Pro
     codec = Codec("none")
 
     async def check(key: str) -> Problem | None:
-        if scope_of_record(key) is None:
-            return Problem(key, "corrupt", "a name under the registry's prefix that is no scope's record")
         try:
             data = await backend.get(key)
             if data is None:
@@ -297,3 +296,12 @@ async def unrecorded_pages(
 
     found = await bounded_gather((judge(key) for key in pages), concurrency)
     return sorted(entry for entry in found if entry is not None)
+
+
+async def _foreign_registry_names(bridge: ArtifactsBridge) -> list[str]:
+    """For the root: keys under the registry's prefix that are no scope's record (``scope_mine.txt``,
+    ``scope_{U}.bak``): a user's own files, foreign, never touched nor a problem."""
+    backend = bridge.backend
+    if bridge.user_id is not None or bridge.session_id is not None or not isinstance(backend, StorageBackend):
+        return []
+    return [entry.key for entry in await listed(backend, RECORD_PREFIX) if scope_of_record(entry.key) is None]
