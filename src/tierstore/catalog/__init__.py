@@ -10,7 +10,9 @@ scope's view of it. Contract:
   data path, Azure with tiers sharing an access tier, a custom backend) makes every row untrusted: every entry is a
   ``head``, as without a catalog.
 * **Snapshots.** ``cat_{UTC time}_{random}`` in the store (or scope), each a *full* snapshot: every row its writer
-  knew, none naming another. A reader takes the newest snapshot of the listing that decodes (at most
+  knew, none naming another. Newest means by the store's time (the listing's last-modified), the name only breaking
+  ties (:func:`newest_first`): a writer's clock names, never orders. A reader takes the newest snapshot of the
+  listing that decodes (at most
   :data:`READ_AT_MOST` tried, newest first; an unreadable one is skipped and logged); rows are never merged across
   snapshots, so no chain exists to bound. Full, not deltas: one GET whatever the history, and nothing a lost or
   damaged base could break; a snapshot's bytes grow with the store (about 0.2-0.6 KB a page), its requests do not.
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Final
 
 from tierstore import ids
@@ -43,12 +46,13 @@ from tierstore.catalog.snapshot import Row, decode_snapshot, encode_snapshot, fo
 from tierstore.clock import SYSTEM_CLOCK, Clock
 from tierstore.concurrency import bounded_in_order
 from tierstore.errors import ArchivedPageError, IntegrityError, TierstoreError
-from tierstore.protocol.records import is_erasing_tomb
+from tierstore.protocol.records import as_utc, is_erasing_tomb
 
 logger = logging.getLogger(__name__)
 
 READ_AT_MOST: Final = 3
 """Snapshots a reader tries, newest first, before it goes without one."""
+_NEVER: Final = datetime.min.replace(tzinfo=UTC)
 FOLD_AT: Final = 16
 """Answers fetched since the snapshot was read before :meth:`Catalog.fold` writes a new one."""
 
@@ -85,9 +89,17 @@ def _shared_prefix(keys: Iterable[str]) -> str:
     return first[:n]
 
 
+def newest_first(entries: Iterable[ListEntry]) -> list[ListEntry]:
+    """Catalog snapshots' entries, newest first by the store's time (their listed last-modified; none: oldest), the
+    name (the writer's wall clock, which may be wrong) only breaking ties: a host whose clock runs ahead cannot make
+    its snapshot the newest for good."""
+    snapshots = [entry for entry in entries if ids.is_catalog_key(entry.key)]
+    return sorted(snapshots, key=lambda entry: (as_utc(entry.last_modified) or _NEVER, entry.key), reverse=True)
+
+
 def snapshot_keys(listing: Sequence[ListEntry]) -> list[str]:
-    """The catalog snapshots of a listing, newest first."""
-    return sorted((entry.key for entry in listing if ids.is_catalog_key(entry.key)), reverse=True)
+    """The catalog snapshots of a listing, newest first (:func:`newest_first`)."""
+    return [entry.key for entry in newest_first(listing)]
 
 
 async def read_snapshot(backend: StorageBackend, key: str) -> dict[str, Row] | None:

@@ -2,10 +2,11 @@
 
 Contract, for one store or one scope's view of it (a :class:`~tierstore.artifacts.scoped.PrefixedBackend`):
 
-* :func:`survey` reads the snapshots newest first until one decodes: that one is *current*; every older one is
-  *superseded* (a reader never reads past a current one it can decode, and a full snapshot holds all a reader
-  needs); every one that does not decode is *damaged* (readers skip it; ``fsck`` reports it). Snapshots are
-  rebuildable caches: deleting one costs a later reader heads, never an answer.
+* :func:`survey` reads the snapshots newest first (the store's time: :func:`~tierstore.catalog.newest_first`)
+  until one decodes: that one is *current*; every older one is *superseded* (a reader never reads past a current one
+  it can decode, and a full snapshot holds all a reader needs); every one that does not decode is *damaged* (readers
+  skip it; ``fsck`` reports it). Snapshots are rebuildable caches: deleting one costs a later reader heads, never an
+  answer.
 * :func:`collectable` is what ``gc`` deletes: superseded and damaged snapshots older than the grace period, never the
   current one (a reader may be reading it; a snapshot written meanwhile is newer, and younger than the grace period).
 * :func:`rebuild_catalog` describes every page afresh (one ``head`` each) and writes a new snapshot of them: what
@@ -19,7 +20,7 @@ from datetime import datetime, timedelta
 
 from tierstore import ids
 from tierstore.backends.base import ListEntry, StorageBackend
-from tierstore.catalog import Catalog, read_snapshot
+from tierstore.catalog import Catalog, newest_first, read_snapshot
 from tierstore.errors import IntegrityError
 from tierstore.protocol.records import as_utc
 
@@ -36,8 +37,7 @@ class Survey:
 async def survey(backend: StorageBackend) -> Survey:
     """Read the snapshots newest first until one decodes (module contract)."""
     found = Survey()
-    listed = [entry async for entry in backend.list(ids.CATALOG_PREFIX) if ids.is_catalog_key(entry.key)]
-    listed.sort(key=lambda entry: entry.key, reverse=True)
+    listed = newest_first([entry async for entry in backend.list(ids.CATALOG_PREFIX)])
     for entry in listed:
         if found.current is not None:
             found.superseded.append(entry)
