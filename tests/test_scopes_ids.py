@@ -19,7 +19,27 @@ hostile = (
     st.text(st.characters(codec=None, exclude_categories=()), max_size=60)
     | st.text(st.characters(codec="utf-8"), min_size=30, max_size=140)
     | st.builds(lambda s: unicodedata.normalize("NFD", s), st.text(max_size=20))
-    | st.sampled_from(["", ".", "..", "../x", "a/b", "a\\b", "\x00", "\r\n", "\u2028", "\ud800", "\u0378", "x" * 129])
+    | st.sampled_from(
+        [
+            " ",
+            "\u00a0",
+            "\u3000",
+            " a",
+            "a ",
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "a\\b",
+            "\x00",
+            "\r\n",
+            "\u2028",
+            "\ud800",
+            "\u0378",
+            "x" * 129,
+        ]
+    )
 )
 
 
@@ -39,6 +59,8 @@ def breaks(value: str) -> str | None:
         return "path separator"
     if value in {".", ".."}:
         return "relative path segment"
+    if value != value.strip():
+        return "whitespace"
     return None
 
 
@@ -71,7 +93,7 @@ def test_every_text_is_accepted_unchanged_or_refused_for_the_rule_it_breaks(valu
         "caf\u00e9",
         "\u5f20\u4f1f",
         "\U0001f469\u200d\U0001f4bb",
-        " padded ",
+        "alice smith",
         "x" * MAX_SCOPE_ID_BYTES,
         "\u20ac" * (MAX_SCOPE_ID_BYTES // 3),
     ],
@@ -104,6 +126,11 @@ def test_usual_ids_are_accepted_as_given(value: str) -> None:
         ("a\u2029b", "the paragraph separator U+2029"),
         ("a\ud800", "the surrogate U+D800"),
         ("a\u0378", "the unassigned code point U+0378"),
+        (" ", "whitespace (U+0020)"),
+        ("\u00a0", "whitespace (U+00A0)"),
+        ("\u3000\u3000", "whitespace (U+3000)"),
+        (" alice", "must not begin or end with whitespace"),
+        ("alice\u00a0", "must not begin or end with whitespace"),
     ],
 )
 @pytest.mark.parametrize("kind", KINDS)

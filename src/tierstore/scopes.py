@@ -12,6 +12,8 @@ Contract of :func:`check_scope_id`: a user id or session id is accepted exactly 
 * free of code points whose normal form a later Unicode version may change or that break a line of text: control
   characters (Cc), surrogates (Cs), unassigned code points (Cn; in the Unicode version of the running Python, so an
   older Python refuses what a newer one may accept, never the reverse), line and paragraph separators (Zl, Zp);
+* not beginning or ending with whitespace (``str.isspace``: spaces, U+00A0, U+3000...), so none is only spaces:
+  such an id prints as a blank row and two ids differing by a trailing space look like one;
 * no path separator (``/``, ``\\``) and not ``.`` or ``..``: tierstore's keys hold a digest of the id, never the
   id itself, but adapters for other frameworks and any export to directories must be able to use it as one path
   segment, as those frameworks' own session stores do.
@@ -103,6 +105,10 @@ def _checked(value: str, kind: ScopeKind) -> str:
         raise InvalidInputError(f"{kind} contains the path separator {separator!r}")
     if value in _DOT_SEGMENTS:
         raise InvalidInputError(f"{kind} must not be {value!r}: it is a relative path segment")
+    if value != value.strip():
+        raise InvalidInputError(
+            f"{kind} must not begin or end with whitespace (U+{ord(value[0] if value[0].isspace() else value[-1]):04X})"
+        )
     return value
 
 
