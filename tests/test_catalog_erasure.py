@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.contract.conftest import text_page
-from tests.wrappers import PAUSED_CALLS, Journal, Paused, two_phase
+from tests.wrappers import PAUSED_CALLS, Journal, Paused, run_schedule, two_phase
 from tierstore.backends.base import ListEntry
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.bridge import ArtifactsBridge
@@ -80,16 +80,7 @@ async def _run(first: str, i: int, j: int, erased: str) -> tuple[int, int, list[
         return erase_session(eraser_store, "alice", "s1", options)
 
     actors = {"writer": reader_store, "other": eraser_store}
-    tasks: dict[str, asyncio.Task[Any]] = {}
-    for name, stop in two_phase(first, i, j):
-        if name in tasks:
-            actors[name].release(stop)
-        else:
-            actors[name].stop_at = stop
-            tasks[name] = asyncio.ensure_future(start(name))
-        stopped = asyncio.create_task(actors[name].stopped.wait())
-        await asyncio.wait({stopped, tasks[name]}, return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
+    tasks = await run_schedule(two_phase(first, i, j), actors, start)
     assert await tasks["writer"] == []
     await tasks["other"]
     left = [entry.key async for entry in memory.list(SCOPE)]
