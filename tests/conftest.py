@@ -12,8 +12,8 @@
 * a rig may run only the tests that carry one of its ``ONLY_MARKED`` markers: the LocalStack rigs, there for what
   moto lacks (an atomic ``If-None-Match: *``, a CopyObject that honours its conditions), run only the tests marked
   ``atomic_create`` (racing creates) or ``conditional_copy`` (a tier change's copy racing a delete);
-* a rig runs no test carrying a marker it ``LACKS`` (the moto rigs: ``conditional_copy``), whose reason names the
-  gap; such a test runs where the emulator has what it needs (LocalStack).
+* a rig runs no test carrying a marker it ``LACKS`` (the moto rigs: ``conditional_copy``, ``atomic_create``), whose
+  reason names the gap; such a test runs where the emulator has what it needs (LocalStack).
 
 Every test on an emulator rig, and every test that starts an emulator itself (``rig_server``), is marked
 ``emulator``; what ``SLOW`` names is marked ``slow``. ``-m "not emulator and not slow"`` is the developer's quick
