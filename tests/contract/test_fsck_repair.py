@@ -20,6 +20,7 @@ from tierstore import ArtifactsBridge, FileSystemBackend
 from tierstore.artifacts.scoped import PrefixedBackend
 from tierstore.backends.base import StorageBackend
 from tierstore.backends.memory import InMemoryBackend
+from tierstore.catalog import Catalog
 from tierstore.cli.app import main
 from tierstore.errors import IntegrityError
 from tierstore.maintenance import fsck
@@ -284,3 +285,30 @@ def test_the_command_line_repairs_and_says_what_it_did(
     assert out["ok"] is True
     assert main(["fsck", "--repair", *url]) == 0
     assert "repaired:" in capsys.readouterr().out
+
+
+async def test_repair_completes_each_scopes_catalog_and_the_roots_and_a_second_repair_writes_none() -> None:
+    memory = InMemoryBackend()  # its listing proves a row at once (a cloud's once settled: test_catalog.py)
+    await _three_versions(memory)
+    root_page = await ArtifactsBridge(memory).store_page(text_page("q", "at the root"))
+    damaged = "cat_00000000T000000000000Z_damaged"
+    await memory.put(damaged, b"not a snapshot")
+    await memory.put(SESSION + damaged, b"not a snapshot")
+    pages = await _pages(memory)
+
+    report = await repair(ArtifactsBridge(memory), grace=timedelta(0))
+
+    written = sorted(report.catalogs_written)  # the session's and the root's: no other scope holds a page
+    assert len(written) == 2, written
+    assert "." not in written[0]
+    assert written[1].startswith(SESSION)
+    for view in (PrefixedBackend(memory, SESSION), memory):
+        listing = [entry async for entry in view.list("")]
+        catalog = await Catalog.open(view, listing)
+        assert catalog.source not in (None, damaged)
+        described = [entry for entry in listing if "mem_" in entry.key and entry.key.count(".") == 0]
+        assert described
+        assert all(catalog.known(entry) is not None for entry in described)
+    assert root_page in pages
+    assert await _pages(memory) == pages  # no page touched
+    assert (await repair(ArtifactsBridge(memory), grace=timedelta(0))).catalogs_written == []

@@ -9,8 +9,10 @@ Contract, for one store or one scope's view of it (a :class:`~tierstore.artifact
   answer.
 * :func:`collectable` is what ``gc`` deletes: superseded and damaged snapshots older than the grace period, never the
   current one (a reader may be reading it; a snapshot written meanwhile is newer, and younger than the grace period).
-* :func:`rebuild_catalog` describes every page afresh (one ``head`` each) and writes a new snapshot of them: what
-  ``fsck --repair`` does for the catalog (or anyone, any time: it is create-if-absent under a new key).
+* :func:`rebuild_catalog` describes every page afresh (one ``head`` each) and writes a new snapshot of them (anyone,
+  any time: it is create-if-absent under a new key). :func:`complete_catalog` is what ``fsck --repair`` does: it
+  describes only the pages the current snapshot does not prove (a damaged one is skipped, as readers skip it) and
+  writes a snapshot only when there were some, so a second repair writes nothing.
 """
 
 from __future__ import annotations
@@ -78,3 +80,15 @@ async def rebuild_catalog(backend: StorageBackend, *, concurrency: int = 32) -> 
     async for _pair in catalog.describe(pages, concurrency=concurrency):
         pass
     return catalog.source if await catalog.fold(at_least=1) else None
+
+
+async def complete_catalog(backend: StorageBackend, *, concurrency: int = 32) -> str | None:
+    """Describe the pages of ``backend`` that its current snapshot does not prove and write a snapshot with them; its
+    key, or None when every page was proven already or none could be written (module contract)."""
+    pages = [entry async for entry in backend.list(ids.PAGE_PREFIX) if ids.parse_artifact_id(entry.key)]
+    snapshots = [entry async for entry in backend.list(ids.CATALOG_PREFIX)]
+    catalog = await Catalog.open(backend, [*pages, *snapshots])
+    unproven = [entry for entry in pages if catalog.known(entry) is None]
+    async for _pair in catalog.describe(unproven, concurrency=concurrency):
+        pass
+    return catalog.source if unproven and await catalog.fold(at_least=1) else None

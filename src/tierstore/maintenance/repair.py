@@ -19,7 +19,10 @@ What it does, scope by scope (a bound bridge's scopes, or every scope the store 
   forever). A missing record cannot be written here: the ids are in clear only in the record itself (pages do not
   carry them; ``docs/design/scopes.md`` says so), so ``fsck`` reports the scope (``unregistered``) and its next
   write registers it.
-* **Catalog snapshots**: rebuilt by the catalog's own repair, once it offers one (see :func:`repair`).
+* **Catalog snapshots** (``cat_...``): each repaired scope's catalog, and the root's for an unbound bridge, is
+  completed by :func:`tierstore.catalog.upkeep.complete_catalog` (the pages its current snapshot does not prove
+  described afresh, one new snapshot when there were any: the catalog's own rules, so never in a scope being erased
+  and never a row its listing does not prove); the snapshots it supersedes are ``gc``'s past the grace period.
 
 Why it is safe beside a running store. Pages are never written, moved or deleted; every write is a record, and a
 version record is written create-if-absent at the page's own number only. A live ``store_page`` of the same page id
@@ -51,6 +54,8 @@ from tierstore import ids
 from tierstore.artifacts.scoped import PrefixedBackend
 from tierstore.backends.base import ListEntry, ObjectInfo, StorageBackend
 from tierstore.bridge import ArtifactsBridge
+from tierstore.catalog import bound_key
+from tierstore.catalog.upkeep import complete_catalog
 from tierstore.codec import Codec
 from tierstore.concurrency import bounded_gather
 from tierstore.errors import ConflictError, IntegrityError
@@ -87,6 +92,8 @@ class RepairReport:
     """Pages whose version number another store's record holds: found by artifact id only."""
     erasing: list[str] = field(default_factory=list)
     """Scopes being erased: nothing was written there."""
+    catalogs_written: list[str] = field(default_factory=list)
+    """Catalog snapshots written afresh (whole keys): none where the listing proves no row or the store refused."""
 
 
 async def repair(
@@ -110,9 +117,16 @@ async def repair(
             report.erasing.append(prefix)
             continue
         await _repair_versions(backend, prefix, report, grace, concurrency, bridge)
-    # Catalog snapshots (`cat_...` in each scope): the catalog helper's `rebuild_catalog(backend)` goes here, once
-    # tierstore.catalog offers it; until then a catalog folds what it lacks from the records on its next read.
+        await _complete_catalog(PrefixedBackend(backend, prefix), report, concurrency)
+    if bridge.user_id is None and bridge.session_id is None:
+        await _complete_catalog(backend, report, concurrency)
     return report
+
+
+async def _complete_catalog(backend: StorageBackend, report: RepairReport, concurrency: int) -> None:
+    written = await complete_catalog(backend, concurrency=concurrency)
+    if written is not None:
+        report.catalogs_written.append(bound_key(backend, written))
 
 
 async def _erasing(backend: StorageBackend, prefix: str) -> bool:
