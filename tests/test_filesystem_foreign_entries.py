@@ -127,6 +127,14 @@ def _cli(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+async def _finds_all_but(bridge: ArtifactsBridge, healthy: list[str], victim: str) -> None:
+    """Every search finds every healthy page it matches and leaves the odd entry out, stopped by nothing."""
+    for query in ({}, {"tier": "L3"}, {"modality": "text"}, {"metadata": {"k": "v"}}):
+        found = {meta.artifact_id for meta in await bridge.find_pages(**query)}
+        assert victim not in found, query
+        assert found >= (set() if "metadata" in query else set(healthy)), query
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_call_and_command_reports_skips_or_deletes_an_odd_entry_at_a_key(tmp_path: Path, kind: str) -> None:
     root, outside = tmp_path / "store", tmp_path / "outside"
@@ -158,6 +166,7 @@ def test_every_call_and_command_reports_skips_or_deletes_an_odd_entry_at_a_key(t
             loaded = await bridge.load_page(key)
             assert loaded is not None
             assert loaded.content == _page(i).content
+        await _finds_all_but(bridge, healthy, victim)
         report = await fsck(bridge)
         assert [p.key for p in report.problems] == [victim]
         assert report.verified >= HEALTHY
@@ -175,11 +184,15 @@ def test_every_call_and_command_reports_skips_or_deletes_an_odd_entry_at_a_key(t
         assert code == exit_codes.INTEGRITY
         assert all(key in out for key in healthy)
         assert victim in err
+        for search in (["--meta", "k=v"], ["--tier", "L3"]):
+            code, out, err = _cli("ls", *search, "--url", url)
+            assert (code, victim in err) == (exit_codes.INTEGRITY, True), search
         assert _cli("show", victim, "--url", url)[0] == exit_codes.INTEGRITY
-        code, out, err = _cli("fsck", "--url", url)
-        assert code == exit_codes.PROBLEMS
-        assert victim in out
-        assert "Traceback" not in err
+        for check in (["fsck"], ["fsck", "--repair"]):
+            code, out, err = _cli(*check, "--url", url)
+            assert code == exit_codes.PROBLEMS
+            assert victim in out
+            assert "Traceback" not in err
         assert _cli("gc", "--grace", "0s", "--url", url)[0] == 0
         assert _cli("rm", victim, "--url", url) == (0, f"deleted {victim}\n", "")
     assert not os.path.lexists(path)
@@ -482,6 +495,7 @@ def _check_unreadable(root: Path, healthy: list[str], victim: str) -> None:
         for call in (bridge.load_page, bridge.get_metadata, lambda key: bridge.set_tier(key, "L4")):
             with pytest.raises(IntegrityError, match="cannot be read"):
                 await call(victim)
+        await _finds_all_but(bridge, healthy, victim)
         report = await fsck(bridge)
         assert [p.key for p in report.problems] == [victim]
         await gc(bridge, grace=timedelta(0))

@@ -58,3 +58,32 @@ async def test_a_json_document_that_is_no_page_is_an_integrity_error(backend: St
         await ArtifactsBridge(backend=backend).get_metadata(KEY)
     report = await migrate(backend, InMemoryBackend())
     assert [(p.key, p.kind) for p in report.problems] == [(KEY, "corrupt")]
+
+
+FOUND_BY: list[dict[str, object]] = [
+    {"metadata": {"topic": "x"}},
+    {"metadata": {"topic": "x", "lang": "fr"}},
+    {"metadata": {"topic": "y"}},
+    {"metadata": {"absent": ""}},
+    {"modality": "text", "metadata": {"topic": "x"}},
+    {"modality": "structured", "metadata": {"topic": "x"}},
+    {"page_type": "claim", "metadata": {"lang": "fr"}},
+    {"tier": "L3", "metadata": {"lang": "fr"}},
+    {"tier": "L2", "metadata": {"lang": "fr"}},
+]
+
+
+@pytest.mark.parametrize("kind", list(PAGES))
+async def test_a_chuk_json_page_is_found_by_its_own_metadata_from_its_body(backend: StorageBackend, kind: str) -> None:
+    """finding.py: a chuk JSON page at the root is described, and matched on its own metadata, from its body (round
+    6a: a metadata query never found one)."""
+    original = PAGES[kind].model_copy(update={"metadata": {"topic": "x", "lang": "fr"}})
+    await _put(backend, original.model_dump_json().encode())
+    bridge = ArtifactsBridge(backend=backend)
+    for query in FOUND_BY:
+        wanted = all(original.metadata.get(k) == v for k, v in query["metadata"].items())  # type: ignore[attr-defined]
+        wanted = wanted and query.get("modality", original.modality.value) == original.modality.value
+        wanted = wanted and query.get("page_type", original.page_type.value) == original.page_type.value
+        wanted = wanted and query.get("tier", "L3") == "L3"
+        found = [meta.artifact_id for meta in await bridge.find_pages(**query)]  # type: ignore[arg-type]
+        assert found == ([KEY] if wanted else []), query

@@ -137,28 +137,25 @@ async def _own_metadata(place: Place, key: str, info: ObjectInfo) -> Mapping[str
     return found if isinstance(found, dict) else {}
 
 
-async def _judged(
-    place: Place, places: Places, key: str, info: ObjectInfo | None, query: Query, damaged: Damaged | None
-) -> PageMetadata | None:
-    """The page's description from ``info`` (a fresh ``head``) if it matches; None when gone or not matching."""
+async def _judged(place: Place, places: Places, key: str, info: ObjectInfo | None, query: Query) -> PageMetadata | None:
+    """The page's description from ``info`` (a fresh ``head``) if it matches; None when gone or not matching;
+    IntegrityError when the object is not a page of this place (copied from elsewhere, or damaged)."""
     artifacts = place.artifacts
     if info is None or not isinstance(artifacts, ObjectArtifacts):
         return None
     try:
         description = await artifacts.described(key, info)
     except IntegrityError:
-        try:
-            if "modality" in info.metadata:
-                raise  # a description naming another artifact or size
-            legacy = await places.describe(key)  # a chuk JSON page (root only), described from its body
-        except IntegrityError as why:  # not a page of this place: copied from elsewhere, or damaged (fsck says)
-            logger.warning("not a page of this place, left out (fsck reports it): %s", why)
-            if damaged is not None:
-                damaged(key, why)
+        if "modality" in info.metadata:
+            raise  # a description naming another artifact or size
+        legacy = await places.describe(key)  # a chuk JSON page (root only), described from its body
+        if legacy is None or not query.described(legacy):
             return None
-        if legacy is None or query.metadata:
-            return None
-        description = legacy
+        if query.metadata:  # its own metadata is in its body too
+            page = await places.load(key)
+            if page is None or page.page_id != legacy.page_id or not query.holds(page.metadata):
+                return None
+        return legacy
     if not query.described(description):
         return None
     if query.metadata:
@@ -210,23 +207,34 @@ async def _search(
     concurrency: int,
     damaged: Damaged | None,
 ) -> None:
+
+    def left_out(key: str, why: IntegrityError) -> None:
+        logger.warning("not a page of this place, left out (fsck reports it): %s", why)
+        if damaged is not None:
+            damaged(key, why)
+
     if catalog is None:  # a custom backend: its pages' descriptions, one by one
         for entry in entries:
             if limit is not None and len(found) >= limit:
                 return
-            described = await places.describe(entry.key)
-            if described is None or not query.described(described):
-                continue
-            if query.metadata:  # the page itself: a custom backend keeps no object metadata
-                page = await places.load(entry.key)
-                if page is None or not query.holds(page.metadata):
+            try:
+                described = await places.describe(entry.key)
+                if described is None or not query.described(described):
                     continue
+                if query.metadata:  # the page itself: a custom backend keeps no object metadata
+                    page = await places.load(entry.key)
+                    if page is None or not query.holds(page.metadata):
+                        continue
+            except IntegrityError as why:
+                left_out(entry.key, why)
+                continue
             found.append(described)
         return
     backend = catalog.backend
+
     cached = {entry.key for entry in entries if catalog.known(entry) is not None}
     candidates: list[tuple[str, ObjectInfo | None]] = []
-    answers = catalog.describe(entries, concurrency=concurrency)
+    answers = catalog.describe(entries, concurrency=concurrency, damaged=lambda entry, why: left_out(entry.key, why))
     async with contextlib.aclosing(answers):
         async for entry, info in answers:
             if info is not None and _row_may_match(query, info):
@@ -234,8 +242,12 @@ async def _search(
                 candidates.append((entry.key, None if entry.key in cached else info))
 
     async def judge(key: str, info: ObjectInfo | None) -> PageMetadata | None:
-        fresh = info if info is not None else await backend.head(key)
-        return await _judged(place, places, key, fresh, query, damaged)
+        try:
+            fresh = info if info is not None else await backend.head(key)
+            return await _judged(place, places, key, fresh, query)
+        except IntegrityError as why:  # damaged anywhere: its head, its frame's header, its body
+            left_out(key, why)
+            return None
 
     judged = bounded_in_order((judge(key, info) for key, info in candidates), concurrency)
     async with contextlib.aclosing(judged):

@@ -9,6 +9,9 @@ scope's view of it. Contract:
   truncated or misplaced snapshot costs requests, never a wrong answer; a listing that gives no token (Azure's obstore
   data path, Azure with tiers sharing an access tier, a custom backend) makes every row untrusted: every entry is a
   ``head``, as without a catalog.
+* **Damage.** A ``head`` that raises IntegrityError (the disk store's damaged file header) is one entry's answer,
+  not the whole description's: :meth:`Catalog.describe` hands it to the caller's ``damaged`` and goes on (the
+  entry is given as None and never becomes a row); only a caller that gives no ``damaged`` sees it raised.
 * **Snapshots.** ``cat_{UTC time}_{random}`` in the store (or scope), each a *full* snapshot: every row its writer
   knew, none naming another. Newest means by the store's time (the listing's last-modified), the name only breaking
   ties (:func:`newest_first`): a writer's clock names, never orders. A reader takes the newest snapshot of the
@@ -36,7 +39,7 @@ scope's view of it. Contract:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
@@ -53,6 +56,8 @@ logger = logging.getLogger(__name__)
 READ_AT_MOST: Final = 3
 """Snapshots a reader tries, newest first, before it goes without one."""
 _NEVER: Final = datetime.min.replace(tzinfo=UTC)
+Damaged = Callable[[ListEntry, IntegrityError], None]
+"""Told of each entry whose ``head`` raised IntegrityError (a damaged object), and why."""
 FOLD_AT: Final = 16
 """Answers fetched since the snapshot was read before :meth:`Catalog.fold` writes a new one."""
 
@@ -168,22 +173,30 @@ class Catalog:
         row = self._learnt.get(entry.key) or self._rows.get(entry.key)
         return row.info if row is not None and row.proven_by(entry) else None
 
-    async def _describe_one(self, entry: ListEntry) -> tuple[ListEntry, ObjectInfo | None]:
+    async def _describe_one(self, entry: ListEntry, damaged: Damaged | None) -> tuple[ListEntry, ObjectInfo | None]:
         known = self.known(entry)
         if known is not None:
             return entry, known
-        info = await self.backend.head(entry.key)
+        try:
+            info = await self.backend.head(entry.key)
+        except IntegrityError as exc:  # a damaged object (the disk store's header): one entry, not the whole answer
+            if damaged is None:
+                raise
+            damaged(entry, exc)
+            return entry, None
         row = None if info is None else foldable(entry, info)
         if row is not None:
             self._learnt[entry.key] = row
         return entry, info
 
     async def describe(
-        self, entries: Sequence[ListEntry], *, concurrency: int = 32
+        self, entries: Sequence[ListEntry], *, concurrency: int = 32, damaged: Damaged | None = None
     ) -> AsyncGenerator[tuple[ListEntry, ObjectInfo | None], None]:
         """Each entry with its answer (None: gone), in the given order, each as soon as it and all before it are
-        ready: a proven row at once, else a ``head`` (at most ``concurrency`` in flight)."""
-        batches = bounded_in_order((self._describe_one(entry) for entry in entries), concurrency)
+        ready: a proven row at once, else a ``head`` (at most ``concurrency`` in flight). A ``head`` that raises
+        IntegrityError (a damaged object) is handed to ``damaged`` with its entry, which is then given as None and
+        never becomes a row; without ``damaged`` it is raised (a caller describing one entry reports it itself)."""
+        batches = bounded_in_order((self._describe_one(entry, damaged) for entry in entries), concurrency)
         try:
             async for batch in batches:
                 for pair in batch:

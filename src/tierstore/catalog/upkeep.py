@@ -12,11 +12,13 @@ Contract, for one store or one scope's view of it (a :class:`~tierstore.artifact
 * :func:`rebuild_catalog` describes every page afresh (one ``head`` each) and writes a new snapshot of them (anyone,
   any time: it is create-if-absent under a new key). :func:`complete_catalog` is what ``fsck --repair`` does: it
   describes only the pages the current snapshot does not prove (a damaged one is skipped, as readers skip it) and
-  writes a snapshot only when there were some, so a second repair writes nothing.
+  writes a snapshot only when there were some, so a second repair writes nothing. In both, a page whose ``head``
+  says it is damaged (the disk store's header) gets no row and stops nothing (logged; ``fsck`` reports it).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -25,6 +27,13 @@ from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.catalog import Catalog, newest_first, read_snapshot
 from tierstore.errors import IntegrityError
 from tierstore.protocol.records import as_utc
+
+logger = logging.getLogger(__name__)
+
+
+def _left_out(entry: ListEntry, why: IntegrityError) -> None:
+    """A page whose ``head`` says it is damaged: no row, nothing stopped (``fsck`` reports it)."""
+    logger.warning("%s left out of the catalog, damaged (fsck reports it): %s", entry.key, why)
 
 
 @dataclass
@@ -77,7 +86,7 @@ async def rebuild_catalog(backend: StorageBackend, *, concurrency: int = 32) -> 
     written (a listing without tokens, an unavailable or read-only store: logged by the fold)."""
     pages = [entry async for entry in backend.list(ids.PAGE_PREFIX) if ids.parse_artifact_id(entry.key)]
     catalog = Catalog(backend, {}, None)
-    async for _pair in catalog.describe(pages, concurrency=concurrency):
+    async for _pair in catalog.describe(pages, concurrency=concurrency, damaged=_left_out):
         pass
     return catalog.source if await catalog.fold(at_least=1) else None
 
@@ -89,6 +98,6 @@ async def complete_catalog(backend: StorageBackend, *, concurrency: int = 32) ->
     snapshots = [entry async for entry in backend.list(ids.CATALOG_PREFIX)]
     catalog = await Catalog.open(backend, [*pages, *snapshots])
     unproven = [entry for entry in pages if catalog.known(entry) is None]
-    async for _pair in catalog.describe(unproven, concurrency=concurrency):
+    async for _pair in catalog.describe(unproven, concurrency=concurrency, damaged=_left_out):
         pass
     return catalog.source if unproven and await catalog.fold(at_least=1) else None

@@ -1,0 +1,127 @@
+"""Damage anywhere in one page stops no ``find_pages`` on any rig (round 6a, break 1): the page's frame flipped in
+its prefix, its header or its body, or cut short, under its own object metadata, whether its own metadata sits in
+its object metadata or only in its frame (read by a ranged GET of the header). Every query finds every sound page
+that matches; the damaged one is left out, or found with the very description it had before the damage (its object
+metadata, which the damage did not touch, still describes it). The local disk's own damage (its file header, which
+makes ``head`` raise) is attacked with every odd entry in ``tests/test_filesystem_foreign_entries.py``; a ``head``
+that raises is handed to the caller's ``damaged`` by the catalog here, on every rig.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.conftest import Store
+from tierstore import ArtifactsBridge, MemoryPage, Modality
+from tierstore.backends.base import ListEntry, ObjectInfo, StorageBackend
+from tierstore.backends.memory import InMemoryBackend
+from tierstore.catalog import Catalog
+from tierstore.codec.frame import HEADER_START
+from tierstore.enums import StorageTier
+from tierstore.errors import IntegrityError
+from tierstore.models import PageMetadata
+from tierstore.scopes import scope_prefix
+
+
+def _flipped(at: Callable[[int], int]) -> Callable[[bytes], bytes]:
+    def damage(data: bytes) -> bytes:
+        spoilt = bytearray(data)
+        spoilt[at(len(data))] ^= 0x10
+        return bytes(spoilt)
+
+    return damage
+
+
+DAMAGES: dict[str, Callable[[bytes], bytes]] = {
+    "a bit flipped in its frame's prefix": _flipped(lambda size: 9),
+    "a bit flipped in its frame's header": _flipped(lambda size: HEADER_START + 3),
+    "a bit flipped in its body": _flipped(lambda size: size - 2),
+    "cut short": lambda data: data[: len(data) // 2],
+}
+VICTIMS: dict[str, dict[str, str]] = {
+    "own metadata in its object metadata": {"k": "v"},
+    "own metadata only in its frame": {"k": "v", "big": "x" * 3000},
+}
+QUERIES: list[dict[str, Any]] = [
+    {},
+    {"modality": "text"},
+    {"tier": "L3"},
+    {"page_type": "transcript"},
+    {"metadata": {"k": "v"}},
+    {"metadata": {"k": "v", "big": "x" * 3000}},
+]
+SOUND = 3
+
+
+def _page(page_id: str, metadata: dict[str, str]) -> MemoryPage:
+    return MemoryPage(page_id=page_id, modality=Modality.TEXT, content=f"content of {page_id}", metadata=metadata)
+
+
+async def _damaged_place(backend: StorageBackend, bound: bool, damage: str, victim: str) -> None:
+    scope = {"user_id": "u", "session_id": "s"} if bound else {}
+    bridge = ArtifactsBridge(backend, **scope)  # type: ignore[arg-type]
+    sound = {await bridge.store_page(_page(f"sound {n}", VICTIMS[victim])): f"sound {n}" for n in range(SOUND)}
+    spoilt = await bridge.store_page(_page("victim", VICTIMS[victim]))
+    before = await bridge.get_metadata(spoilt)
+    key = (scope_prefix("u", "s") if bound else "") + spoilt
+    data, info = await backend.get(key), await backend.head(key)
+    assert data is not None
+    assert info is not None
+    await backend.put(key, DAMAGES[damage](bytes(data)), metadata=dict(info.metadata), tier=info.tier or StorageTier.L3)
+    for query in QUERIES:
+        found = {meta.artifact_id: meta for meta in await bridge.find_pages(**query)}
+        wanted = {aid for aid in sound if "big" in VICTIMS[victim] or "big" not in query.get("metadata", {})}
+        assert set(found) - {spoilt} == wanted, (query, sorted(str(aid) for aid in found))
+        if spoilt in found:  # found from what the damage did not touch: exactly as before
+            assert _same(found[spoilt], before), query
+
+
+def _same(found: PageMetadata, before: PageMetadata | None) -> bool:
+    assert before is not None
+    return found.model_dump() == before.model_dump()
+
+
+@pytest.mark.parametrize("victim", VICTIMS)
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_damage_anywhere_in_one_page_stops_no_find_pages(store: Store, damage: str, victim: str) -> None:
+    backend = store.open()
+    for bound in (False, True):
+        asyncio.run(_damaged_place(backend, bound, damage, victim))
+
+
+class _HeadRaises:
+    """A store whose ``head`` of one key raises IntegrityError, as the disk store's does for a damaged header."""
+
+    def __init__(self, inner: StorageBackend, damaged: str) -> None:
+        self.inner, self.damaged = inner, damaged
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        if key == self.damaged:
+            raise IntegrityError(f"object file {key!r} has a damaged header", key=key)
+        return await self.inner.head(key)
+
+
+def test_a_head_that_raises_is_handed_to_damaged_and_stops_no_description() -> None:
+    async def run() -> None:
+        backend = InMemoryBackend()
+        for n in range(5):
+            await backend.put(f"obj_{n}", b"x" * (n + 1), metadata={"n": str(n)})
+        entries = [entry async for entry in backend.list("obj_")]
+        raising: Any = _HeadRaises(backend, "obj_2")
+        told: list[tuple[ListEntry, IntegrityError]] = []
+        catalog = Catalog(raising, {}, None)
+        answers = [pair async for pair in catalog.describe(entries, damaged=lambda e, why: told.append((e, why)))]
+        assert [(entry.key, info is None) for entry, info in answers] == [(f"obj_{n}", n == 2) for n in range(5)]
+        assert [entry.key for entry, _ in told] == ["obj_2"]
+        with pytest.raises(IntegrityError):  # without ``damaged``, the caller reports it itself
+            async for _pair in Catalog(raising, {}, None).describe(entries):
+                pass
+
+    asyncio.run(run())
