@@ -8,7 +8,8 @@ version of its page id there. Contract:
   store took *n*: *n* + 1, and so on); the record is a record frame bound to its whole key (scope prefix included)
   naming the artifact, *n*, the page id, tier, size, created time (the storing host's clock), modality, page type
   and the checksum of the page's frame, which the frame's write token makes unique to this write. Only then is the
-  page written (create-if-absent, its object metadata carrying ``ver`` = *n*). So a crash leaves a record without a
+  page written (create-if-absent, its object metadata carrying ``ver`` = *n* and ``stored``, the record's created
+  time, which ``set_tier`` leaves: ``fsck --repair`` orders pages by it). So a crash leaves a record without a
   page, never a page no record names, and a store that begins after another has returned lists that one's record:
   **version numbers follow real time between stores that do not overlap** (overlapping stores of one page id get
   distinct numbers in no promised order). *n* is one more than the newest *remaining* record: numbers a deletion
@@ -40,7 +41,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote
 
@@ -66,6 +67,25 @@ LAST_VERSION: Final = 9_999_999_999
 _DIGITS: Final = ids.VERSION_DIGITS
 _CLAIMS: Final = 10_000
 _VER: Final = "ver"
+STORED: Final = "stored"
+"""Object metadata of a versioned page: the storing host's time of its store (its record's ``created``). Unlike the
+page's last-modified time, which ``set_tier`` moves (a disk rewrite, an S3 or GCS copy in place), it stays what it
+was: ``fsck --repair`` orders pages whose records were lost by it (:mod:`tierstore.maintenance.repair`)."""
+
+
+def stored_stamp(when: datetime) -> str:
+    """The value of :data:`STORED` for a store at ``when``: UTC, to the microsecond, ASCII."""
+    return when.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def read_stored_stamp(value: str | None) -> datetime | None:
+    """What :func:`stored_stamp` wrote; None for anything else (a page stored before pages carried it)."""
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def versions_prefix(page_id: str) -> str:
@@ -354,9 +374,11 @@ async def store_version(
         encoded = codec.frame_page(prepared, key)
         version = await _claim(objects, page, key, encoded, tier, now, next_version)
         next_version = version + 1  # the page's key may be taken (a copy from elsewhere): the next key, version
-        ver = str(version)
-        metadata = codec.object_metadata(page, tier, None, encoded, key, METADATA_BUDGET - len(_VER) - len(ver))
+        ver, stamp = str(version), stored_stamp(now)
+        extra = len(_VER) + len(ver) + len(STORED) + len(stamp)
+        metadata = codec.object_metadata(page, tier, None, encoded, key, METADATA_BUDGET - extra)
         metadata[_VER] = ver
+        metadata[STORED] = stamp
         body = Chunks(encoded.head, encoded.body)
         await backend.put(key, body, metadata=Checked(metadata), tags=tags, tier=tier, if_absent=True)
         written.append(encoded)

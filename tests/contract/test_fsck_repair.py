@@ -16,13 +16,13 @@ from tests.contract.conftest import text_page
 from tests.reliability.figures import record
 from tests.soak import scaled
 from tests.wrappers import Jittered
-from tierstore import ArtifactsBridge, FileSystemBackend
+from tierstore import ArtifactsBridge, FileSystemBackend, StorageTier
 from tierstore.artifacts.scoped import PrefixedBackend
 from tierstore.backends.base import StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.catalog import Catalog
 from tierstore.cli.app import main
-from tierstore.errors import IntegrityError
+from tierstore.errors import ArchivedPageError, IntegrityError
 from tierstore.maintenance import fsck
 from tierstore.maintenance.repair import repair
 from tierstore.protocol.references import References
@@ -146,6 +146,91 @@ async def test_repair_never_makes_an_older_page_the_latest(backend: StorageBacke
     assert latest is not None
     assert latest.content == "newest", f"{latest} is an older write made the latest"
     assert newest in {v.artifact_id for v in await bridge.list_versions("p")}
+
+
+@pytest.mark.parametrize("retiered", ["the older page", "the newer page", "both", "neither"])
+async def test_repair_orders_by_the_stored_time_a_tier_change_leaves(backend: StorageBackend, retiered: str) -> None:
+    """``set_tier`` moves a page's last-modified time (a disk rewrite, a copy in place), so the repair orders pages
+    whose records were lost by the time each page's store stamped into its metadata. Records of v2 and v3 lost, a
+    later store takes number 2 again, then pages are retiered: v3 (older than the later store, number above it) is
+    never rebuilt, whichever page moved; the latest stays the later store. Without the reuse, the same tier changes
+    let the repair write both records, newest last."""
+    bridge, stored = await _three_versions(backend)
+    await backend.delete(SESSION + version_key("p", 3))
+    await backend.delete(SESSION + version_key("p", 2))
+    await _store_time_passes(backend, SESSION + stored[2])
+    newest = await bridge.store_page(text_page("p", "newest"))  # number 2, below the older page's 3
+    moved = {"the older page": [stored[2]], "the newer page": [newest], "both": [stored[2], newest]}.get(retiered, [])
+    await _store_time_passes(backend, SESSION + newest)
+    for key in moved:
+        await bridge.set_tier(key, StorageTier.L2)
+    report = await repair(bridge, grace=timedelta(hours=1))
+    assert SESSION + stored[2] in {p.key for p in report.unrepairable}
+    assert SESSION + version_key("p", 3) not in report.versions_written
+    latest = await bridge.load_page_id("p")
+    assert latest is not None
+    assert latest.content == "newest", f"{latest} is an older write made the latest ({report})"
+
+    first = [await bridge.store_page(text_page("q", f"q{n}")) for n in (1, 2, 3)]
+    for n in (2, 3):
+        await backend.delete(SESSION + version_key("q", n))
+    if moved:  # the lower numbers now carry the later last-modified times
+        await _store_time_passes(backend, SESSION + first[2])
+        for key in first[:2]:
+            await bridge.set_tier(key, StorageTier.L2)
+    report = await repair(bridge, grace=timedelta(hours=1))
+    assert sorted(report.versions_written) == sorted(SESSION + version_key("q", n) for n in (2, 3)), report
+    latest = await bridge.load_page_id("q")
+    assert latest is not None
+    assert latest.content == "q3"
+
+
+@pytest.mark.parametrize("damage", ["a byte of its body flipped", "cut short", "its bytes replaced"])
+async def test_repair_keeps_a_damaged_record_a_damaged_page_may_claim(backend: StorageBackend, damage: str) -> None:
+    """The newest version's record and its page both damaged: ``load_page_id`` is IntegrityError. The page cannot
+    be read, but its metadata says it is that version, so the repair keeps the record (reports the page) instead of
+    deleting it as claimed by no page: the latest stays IntegrityError, never the version before it."""
+    bridge, stored = await _three_versions(backend)
+    key = SESSION + stored[2]
+    info, data = await backend.head(key), await backend.get(key)
+    assert info is not None
+    assert data is not None
+    body = {
+        "a byte of its body flipped": bytes(data[:-3]) + bytes([data[-3] ^ 0xFF]) + bytes(data[-2:]),
+        "cut short": bytes(data[: len(data) // 2]),
+        "its bytes replaced": b"not a frame",
+    }[damage]
+    await backend.delete(key)
+    await backend.put(key, body, metadata=info.metadata)  # its metadata as it was: version 3 of "p"
+    await backend.put(SESSION + version_key("p", 3), b"its record damaged")
+    with pytest.raises(IntegrityError):
+        await bridge.load_page_id("p")
+    report = await repair(bridge, grace=timedelta(0))
+    assert SESSION + version_key("p", 3) not in report.records_deleted
+    assert key in {p.key for p in report.unrepairable}
+    with pytest.raises(IntegrityError):
+        await bridge.load_page_id("p")
+
+
+async def test_repair_reports_an_archived_page_and_repairs_the_rest(backend: StorageBackend) -> None:
+    """An archived (L4) versioned page cannot be read before a restore: where the store archives, the repair
+    reports it (restore, then repair again) instead of failing, and still writes the other records; elsewhere L4 is
+    readable and its record is written like any other."""
+    bridge, stored = await _three_versions(backend)
+    other = await bridge.store_page(text_page("q", "beside it"))
+    await bridge.set_tier(stored[0], StorageTier.L4)
+    for slot in (version_key("p", 1), version_key("q", 1)):
+        await backend.delete(SESSION + slot)
+    try:
+        await backend.get(SESSION + stored[0])
+        archived = False
+    except ArchivedPageError:
+        archived = True
+    report = await repair(bridge, grace=timedelta(0))
+    assert SESSION + version_key("q", 1) in report.versions_written
+    assert (SESSION + version_key("p", 1) in report.versions_written) is not archived
+    assert ({p.key for p in report.unrepairable} == {SESSION + stored[0]}) is archived
+    assert [v.artifact_id for v in await bridge.list_versions("q")] == [other]
 
 
 async def _store_time_passes(backend: StorageBackend, key: str) -> None:

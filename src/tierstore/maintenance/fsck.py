@@ -245,7 +245,8 @@ async def _unrecorded(
             prefix + key,
             "missing",
             f"version {version} of page {page_id!r} has no version record naming it: load_page_id does not find it"
-            " (it may give an older version); `tierstore fsck --repair` writes the record again",
+            " (it may give an older version); `tierstore fsck --repair` writes the record again where that cannot"
+            " make an older write the latest (else it says why)",
         )
         for key, page_id, version in found
     ]

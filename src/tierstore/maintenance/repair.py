@@ -8,10 +8,19 @@ What it does, scope by scope (a bound bridge's scopes, or every scope the store 
   frame's; tier and time from its head): the damaged record is deleted, then the new one written create-if-absent,
   exactly as ``store_page`` writes it. A slot holding a sound record naming another artifact is left (the number
   went to another store) and reported (``unrepairable``): a repair never claims a new number for an old page, which
-  would make it the latest. Nor does it rebuild a number that records lost behind its back let a later store take
-  again: when several pages claim one number (which one holds it is not provable), or a page of the same id with a
-  lower number was written after it by the store's times (an older write would become the latest), none is rebuilt
-  and each is reported. Two writes within the store's time resolution (a second on S3) are taken in number order.
+  would make it the latest. Nor does it rebuild a record that could make an older write the latest when records
+  lost behind its back let a later store take a number again (:func:`_plan`): several pages claiming one number
+  (which holds it is not provable); an order of numbers the pages' ``stored`` times disagree with, or cannot show
+  (a page stored before pages carried it, beside another page of its id) — ``stored`` is the storing host's time
+  of the store, in the page's metadata, which ``set_tier`` leaves, unlike the page's last-modified time (a disk
+  rewrite, an S3 or GCS copy in place move it); a lower number whose record the store dates after this page's
+  last change; a higher number of the id left without a record. Each such page is reported (``unrepairable``).
+  (Hosts' clocks: two stores' ``stored`` times are ordered right unless the host of the older one ran ahead of the
+  newer one's by more than the time between them, and the store's own dates cannot tell; a clock-skewed fleet
+  whose records are also lost can still make the repair misorder, never make it invent a number.)
+* **Pages it cannot read.** An archived page (its body needs a restore) is reported, not read: restore it, then
+  repair again. A damaged page whose metadata says it is version *n* keeps slot *n*'s record (reported); one whose
+  page id cannot be told keeps every unreadable record of its number (any number, when its metadata cannot be read).
 * **Stale version records** (naming no page) older than the grace period, and version records that cannot be read
   and that no page claims, older than it too, are deleted, as ``gc`` deletes the stale ones.
 * **Registry records** (``scope_...`` at the root) that cannot be read are deleted, so that the scope's next write
@@ -45,20 +54,20 @@ look lists it in E3 or after E4's wait and deletes it, as it does a ``store_page
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import unquote
 
 from tierstore import ids
 from tierstore.artifacts.scoped import PrefixedBackend
-from tierstore.backends.base import ListEntry, ObjectInfo, StorageBackend
+from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.bridge import ArtifactsBridge
 from tierstore.catalog import bound_key
 from tierstore.catalog.upkeep import complete_catalog
 from tierstore.codec import Codec
 from tierstore.concurrency import bounded_gather
-from tierstore.errors import ConflictError, IntegrityError
+from tierstore.errors import ArchivedPageError, ConflictError, IntegrityError
 from tierstore.maintenance.reports import Problem
 from tierstore.protocol.records import as_utc, is_erasing_tomb
 from tierstore.protocol.references import References
@@ -72,7 +81,14 @@ from tierstore.scopes import (
     user_prefix,
     user_prefix_of,
 )
-from tierstore.versions import VERSIONS_PREFIX, VersionRecord, version_key
+from tierstore.versions import (
+    LAST_VERSION,
+    STORED,
+    VERSIONS_PREFIX,
+    VersionRecord,
+    read_stored_stamp,
+    version_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -177,54 +193,72 @@ async def _repair_versions(
     refs = References(view, concurrency=concurrency, clock=bridge.clock, codec=codec)
     records = {e.key: e for e in await refs.listed(VERSIONS_PREFIX) if ids.is_version_record_key(e.key)}
     pages = {e.key: e for e in await refs.listed(ids.PAGE_PREFIX) if ids.parse_artifact_id(e.key) is not None}
-    claimed: set[str] = set()
     claims: list[_Claim] = []
+    unread: list[int] = []  # version numbers of pages whose page id cannot be told (damaged head or frame)
 
     async def read_claim(key: str) -> None:
-        info = await _head(view, key)
+        try:
+            info = await view.head(key)
+        except IntegrityError:
+            unread.append(0)  # any number: no unreadable record of this scope is deleted
+            return
         ver = None if info is None else info.metadata.get(_VER, "")
         if info is None or ver is None or not ver.isdigit() or len(ver) > 10 or int(ver) < 1:
             return
+        named = info.metadata.get("pageid")
+        stamp, written = read_stored_stamp(info.metadata.get(STORED)), as_utc(info.last_modified)
         try:
             data = await view.get(key)
-            if data is None:
-                return
-            page, checksum = codec.decode_page(data, key)
+        except ArchivedPageError:
+            data, why = None, "archived: `tierstore restore ID` (with the scope's --user/--session), then repair again"
         except IntegrityError:
-            return  # a damaged page names nothing: fsck reports it
+            data, why = None, "damaged: its record slot is kept (`tierstore fsck` names the page)"
+        else:
+            if data is None:
+                return  # deleted meanwhile
+            why = ""
+        decoded = None
+        if data is not None:
+            try:
+                decoded = codec.decode_page(data, key)
+            except IntegrityError:
+                why = "damaged: its record slot is kept (`tierstore fsck` names the page)"
+        if decoded is None or data is None:
+            if named is None:
+                unread.append(int(ver))
+            claims.append(_Claim(key, None if named is None else unquote(named), int(ver), stamp, written, None, why))
+            return
+        page, checksum = decoded
         if checksum is None:
             return
-        slot = version_key(page.page_id, int(ver))
-        claimed.add(slot)
         record = VersionRecord(
-            key=slot,
+            key=version_key(page.page_id, int(ver)),
             version=int(ver),
             page_id=page.page_id,
             artifact_id=key,
             tier=(info.tier.value if info.tier else info.metadata.get("tier", "L3")),
             size=len(data),
-            created=info.last_modified or bridge.clock.now(),
+            created=stamp or info.last_modified or bridge.clock.now(),
             modality=page.modality.value,
             page_type=page.page_type.value,
             checksum=checksum,
         )
-        claims.append(_Claim(key, record, as_utc(info.last_modified)))
+        claims.append(_Claim(key, page.page_id, int(ver), stamp, written, record, ""))
 
-    async def rebuild(claim: _Claim) -> None:
-        key, record, slot, ver = claim.key, claim.record, claim.record.key, claim.record.version
+    async def slot_of(claim: _Claim) -> str:
+        return "unknown" if claim.page_id is None else await _slot(view, codec, claim.slot, claim.page_id)
+
+    async def rebuild(claim: _Claim, record: VersionRecord) -> None:
+        key, slot, ver = claim.key, claim.slot, claim.version
+        if await _erasing(backend, prefix):
+            return
         state = await _slot(view, codec, slot, record.page_id)
         if state == key:
             return
         if state not in ("empty", "damaged"):
             report.unrepairable.append(
-                Problem(prefix + key, "conflict", f"its version {ver} is {state}'s: found by artifact id only")
+                Problem(prefix + key, "conflict", f"its version {ver} went to {state} meanwhile")
             )
-            return
-        doubt = _doubt(claim, claims)
-        if doubt is not None:
-            report.unrepairable.append(Problem(prefix + key, "conflict", doubt))
-            return
-        if await _erasing(backend, prefix):
             return
         if state == "damaged":
             await view.delete(slot)
@@ -244,7 +278,15 @@ async def _repair_versions(
         logger.info("fsck --repair: wrote version record %s for %s", prefix + slot, prefix + key)
 
     await bounded_gather((read_claim(key) for key in pages), concurrency)
-    await bounded_gather((rebuild(claim) for claim in claims), concurrency)
+    states = dict(zip((c.key for c in claims), await bounded_gather(map(slot_of, claims), concurrency), strict=True))
+    claimed = {c.slot for c in claims if c.page_id is not None}
+    plan = _plan(claims, states, {k: as_utc(e.last_modified) for k, e in records.items()})
+    for claim, doubt in plan:
+        if doubt is not None:
+            report.unrepairable.append(Problem(prefix + claim.key, "conflict", doubt))
+    await bounded_gather(
+        (rebuild(c, c.record) for c, doubt in plan if doubt is None and c.record is not None), concurrency
+    )
     # The store's time as gc reads it (a record written and deleted again, not past an erasing look); else estimated
     # from what was listed, which can only keep more.
     now = None if await _erasing(backend, prefix) else await refs.store_time()
@@ -262,6 +304,8 @@ async def _repair_versions(
         state = await _slot(view, codec, entry.key, None)
         if state == "empty" or state in pages:
             return None  # deleted meanwhile, or names a page that is there
+        if state == "damaged" and unread and (0 in unread or _number(entry.key) in unread):
+            return None  # a page whose page id cannot be told may be this slot's: kept, that page reported
         return entry.key  # unreadable and claimed by no page, or naming no page: past the grace period
 
     old = [k for k in await bounded_gather((stale(e) for e in records.values()), concurrency) if k is not None]
@@ -272,38 +316,86 @@ async def _repair_versions(
 
 @dataclass(frozen=True, slots=True)
 class _Claim:
-    """A page whose metadata says it is version ``record.version`` of its page id, and the record it would get."""
+    """A page whose metadata says it is version ``version`` of its page id, and the record it would get (None when
+    its body cannot be read: archived or damaged, ``why``)."""
 
     key: str
-    record: VersionRecord
+    page_id: str | None
+    """None: the page is damaged and its metadata does not name its page id."""
+    version: int
+    stamp: datetime | None
+    """The storing host's time of its store (metadata ``stored``): ``set_tier`` does not move it."""
     written: datetime | None
+    """Its last-modified time: at or after its store (``set_tier`` moves it later), so only an upper bound."""
+    record: VersionRecord | None
+    why: str
+
+    @property
+    def slot(self) -> str:
+        return version_key(self.page_id or "", self.version)
 
 
-def _doubt(claim: _Claim, claims: list[_Claim]) -> str | None:
-    """Why the record of ``claim`` may not be written again (None: it may). Another page claiming the same number
-    (its record was lost and a later store took the number again): which one holds it is not provable, so neither
-    gets it. A page of the same id with a lower number written after this one (numbers taken again after records
-    were lost): the record would make the older write the latest."""
-    same = [c for c in claims if c.record.page_id == claim.record.page_id and c.key != claim.key]
-    rivals = sorted(c.key for c in same if c.record.version == claim.record.version)
+def _plan(
+    claims: list[_Claim], states: dict[str, str], recorded: dict[str, datetime | None]
+) -> list[tuple[_Claim, str | None]]:
+    """Each page whose record slot is empty or damaged, and why its record may not be written (None: it may).
+
+    A record is written again only where that cannot change the latest version to an older write. Against every
+    other page of the page id: not the same number (which of two holds it is not provable), and an order of numbers
+    that the pages' stored times (``stored``, a time ``set_tier`` leaves) agree with, strictly; a page without one
+    (stored before pages carried it) proves no order, so none is rebuilt beside another page of its id. And the
+    store's own time must not contradict it: a page with a lower number whose record the store dates after this
+    page's last change was claimed after this page was written. Then, highest number first, no page of the id with a
+    higher number may be left without a record (damaged, archived, doubted): this one would become the latest."""
+    plan: list[tuple[_Claim, str | None]] = []
+    visible: set[str] = {c.key for c in claims if states.get(c.key) not in ("empty", "damaged", "unknown")}
+    for claim in sorted(claims, key=lambda c: -c.version):
+        state = states.get(claim.key)
+        if state == claim.key:
+            continue
+        if state not in ("empty", "damaged"):
+            if state != "unknown":
+                plan.append((claim, f"its version {claim.version} is {state}'s: found by artifact id only"))
+            else:
+                plan.append((claim, claim.why))
+            continue
+        if claim.record is None:
+            plan.append((claim, claim.why))
+            continue
+        same = [c for c in claims if c.key != claim.key and c.page_id in (claim.page_id, None)]
+        doubt = _doubt(claim, same, states, recorded)
+        if doubt is None:
+            hidden = sorted(c.key for c in same if c.version > claim.version and c.key not in visible)
+            if hidden:
+                doubt = f"{', '.join(hidden)}, of a higher number, gets no record: this one would become the latest"
+        if doubt is None:
+            visible.add(claim.key)
+        plan.append((claim, doubt))
+    return plan
+
+
+def _doubt(
+    claim: _Claim, same: list[_Claim], states: dict[str, str], recorded: dict[str, datetime | None]
+) -> str | None:
+    """Why the order of ``claim`` against the other pages of its id is not provable (:func:`_plan`)."""
+    rivals = sorted(c.key for c in same if c.version == claim.version)
     if rivals:
-        return f"version {claim.record.version} is claimed by {', '.join(rivals)} too: none is rebuilt"
-    if claim.written is None:
-        return None
-    later = sorted(
-        c.key
-        for c in same
-        if c.record.version < claim.record.version and (c.written is None or c.written > claim.written)
-    )
-    if later:
-        return f"its version {claim.record.version} is above {', '.join(later)}, written after it: not rebuilt"
+        return f"version {claim.version} is claimed by {', '.join(rivals)} too: none is rebuilt"
+    for other in sorted(same, key=lambda c: c.key):
+        lower = other.version < claim.version
+        if claim.stamp is None or other.stamp is None:
+            return f"its order against {other.key} is not provable (a page stored before pages carried their time)"
+        if other.stamp == claim.stamp or (other.stamp < claim.stamp) != lower:
+            return f"its version {claim.version} disagrees with the stored times of {other.key}: not rebuilt"
+        record_time = recorded.get(other.slot) if states.get(other.key) == other.key else None
+        if lower and record_time is not None and claim.written is not None and record_time > claim.written:
+            return f"its version {claim.version} is above {other.key}, whose record was written after it"
     return None
 
 
-async def _head(view: PrefixedBackend, key: str) -> ObjectInfo | None:
-    with contextlib.suppress(IntegrityError):
-        return await view.head(key)
-    return None
+def _number(slot: str) -> int:
+    """The version number a record key ``v.{P}.{inverted}`` names."""
+    return LAST_VERSION - int(slot.rsplit(".", 1)[1])
 
 
 async def _slot(view: PrefixedBackend, codec: Codec, slot: str, page_id: str | None) -> str:
