@@ -40,9 +40,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from datetime import datetime
+from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote
 
 from tierstore import ids
@@ -52,8 +51,20 @@ from tierstore.concurrency import bounded_gather
 from tierstore.enums import StorageTier
 from tierstore.errors import ConflictError, IntegrityError, InvalidInputError
 from tierstore.models import MemoryPage, PageVersion
-from tierstore.scopes import segment
 from tierstore.validate import clip
+from tierstore.version_records import (
+    DIGITS,
+    LAST_VERSION as LAST_VERSION,
+    STORED as STORED,
+    VER,
+    VERSIONS_PREFIX as VERSIONS_PREFIX,
+    VersionRecord as VersionRecord,
+    listed_version as listed_version,
+    read_stored_stamp as read_stored_stamp,
+    stored_stamp as stored_stamp,
+    version_key as version_key,
+    versions_prefix as versions_prefix,
+)
 
 if TYPE_CHECKING:
     from tierstore.artifacts.objects import ObjectArtifacts
@@ -61,107 +72,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-VERSIONS_PREFIX: Final = ids.VERSION_RECORD_PREFIX
-LAST_VERSION: Final = 9_999_999_999
-"""The highest version number: ``LAST_VERSION - n`` in a key is 10 digits, so the newest lists first in key order."""
-_DIGITS: Final = ids.VERSION_DIGITS
+_DIGITS: Final = DIGITS
 _CLAIMS: Final = 10_000
-_VER: Final = "ver"
-STORED: Final = "stored"
-"""Object metadata of a versioned page: the storing host's time of its store (its record's ``created``). Unlike the
-page's last-modified time, which ``set_tier`` moves (a disk rewrite, an S3 or GCS copy in place), it stays what it
-was: ``fsck --repair`` orders pages whose records were lost by it (:mod:`tierstore.maintenance.repair`)."""
-
-
-def stored_stamp(when: datetime) -> str:
-    """The value of :data:`STORED` for a store at ``when``: UTC, to the microsecond, ASCII."""
-    return when.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-
-
-def read_stored_stamp(value: str | None) -> datetime | None:
-    """What :func:`stored_stamp` wrote; None for anything else (a page stored before pages carried it)."""
-    if value is None:
-        return None
-    try:
-        return datetime.strptime(value, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def versions_prefix(page_id: str) -> str:
-    """The prefix of every version record of ``page_id`` in a scope (``v.{P}.``)."""
-    return f"{VERSIONS_PREFIX}{segment('page', page_id)}."
-
-
-def version_key(page_id: str, version: int) -> str:
-    """The key of version record ``version`` of ``page_id`` in a scope."""
-    return f"{versions_prefix(page_id)}{LAST_VERSION - version:0{_DIGITS}d}"
-
-
-def listed_version(key: str, prefix: str) -> int | None:
-    """The version number a listed key under ``prefix`` names; None for any other key."""
-    rest = key[len(prefix) :]
-    if not key.startswith(prefix) or len(rest) != _DIGITS or not rest.isdigit():
-        return None
-    version = LAST_VERSION - int(rest)
-    return version if version >= 1 else None
-
-
-@dataclass(frozen=True, slots=True)
-class VersionRecord:
-    """A version record as stored: which artifact holds version ``version`` of ``page_id``, and what it held."""
-
-    key: str
-    version: int
-    page_id: str
-    artifact_id: str
-    tier: str
-    size: int
-    created: datetime
-    modality: str
-    page_type: str
-    checksum: str
-
-    def fields(self) -> dict[str, Any]:
-        """The record's content, as its frame holds it."""
-        return {
-            "version": self.version,
-            "page_id": self.page_id,
-            "artifact": self.artifact_id,
-            "tier": self.tier,
-            "size": self.size,
-            "created": self.created.isoformat(),
-            "modality": self.modality,
-            "page_type": self.page_type,
-            "checksum": self.checksum,
-        }
-
-    @classmethod
-    def parse(cls, key: str, record: dict[str, Any], page_id: str) -> VersionRecord:
-        """The record decoded from the frame at ``key``; IntegrityError when it does not say what its key does."""
-        try:
-            parsed = cls(
-                key=key,
-                version=record["version"],
-                page_id=record["page_id"],
-                artifact_id=record["artifact"],
-                tier=StorageTier(record["tier"]).value,
-                size=record["size"],
-                created=datetime.fromisoformat(record["created"]),
-                modality=record["modality"],
-                page_type=record["page_type"],
-                checksum=record["checksum"],
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise IntegrityError(f"version record {key} is malformed ({exc})", key=key) from exc
-        well_typed = all(isinstance(v, int) and not isinstance(v, bool) for v in (parsed.version, parsed.size))
-        if not well_typed or not all(isinstance(v, str) for v in (parsed.page_id, parsed.artifact_id)):
-            raise IntegrityError(f"version record {key} is malformed", key=key)
-        if parsed.page_id != page_id or key != version_key(page_id, parsed.version):
-            raise IntegrityError(f"version record {key} names another version or page id", key=key)
-        if ids.parse_artifact_id(parsed.artifact_id) is None:
-            raise IntegrityError(f"version record {key} names no artifact", key=key)
-        return parsed
+_VER: Final = VER
 
 
 class Versions:
