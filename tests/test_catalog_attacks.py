@@ -17,7 +17,7 @@ from tierstore.artifacts.scoped import PrefixedBackend
 from tierstore.backends.base import ListEntry, ObjectInfo, StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.catalog import FOLD_AT, Catalog, snapshot_keys
-from tierstore.catalog.snapshot import Row, encode_snapshot
+from tierstore.catalog.snapshot import Row, encode_snapshot, foldable
 from tierstore.codec.frame import HEADER_START
 from tierstore.enums import StorageTier
 from tierstore.errors import BackendUnavailableError
@@ -242,3 +242,13 @@ async def test_find_pages_warm_asks_only_for_its_matches_and_what_changed() -> N
     found = await find()
     assert found == len([n for n in range(pages + FOLD_AT + 4) if n % 10 == 3])
     assert (counted.requests["head"], counted.requests["put"]) == (FOLD_AT + 4 + pages // 10, 1)
+
+
+@pytest.mark.parametrize("listed_class", ["L2", "L4", "STANDARD"])
+def test_an_answer_of_another_storage_class_than_listed_is_never_a_row(listed_class: str) -> None:
+    """Round 6a, break 3: an object moved between a reader's listing and its ``head`` is answered in its new class;
+    that answer paired with the listed token would be proven by the same token coming back (a move undone)."""
+    answer = ObjectInfo(key="k", size=3, metadata={}, tier=StorageTier.L3, storage_class="L3", version="1")
+    assert foldable(ListEntry("k", 3, None, "t", listed_class), answer) is None
+    assert foldable(ListEntry("k", 3, None, "t", "L3"), answer) == Row("t", 3, "L3", answer)
+    assert foldable(ListEntry("k", 3, None, "t", None), answer) == Row("t", 3, None, answer)  # no class listed

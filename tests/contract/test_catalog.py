@@ -56,6 +56,7 @@ async def test_a_listed_token_changes_with_everything_head_says(backend: Storage
         "tok_within": lambda key: backend.set_tier(key, StorageTier.L2),
         "tok_meta": lambda key: backend.put(key, b"0123456789", metadata={"a": "2"}, tier=StorageTier.L1),
         "tok_bytes": lambda key: backend.put(key, b"9876543210", metadata={"a": "1"}, tier=StorageTier.L1),
+        "tok_back": lambda key: _there_and_back(backend, key),  # the same answer again: still a new token
     }
     for key in changes:
         await backend.put(key, b"0123456789", metadata={"a": "1"}, tier=StorageTier.L1)
@@ -72,6 +73,64 @@ async def test_a_listed_token_changes_with_everything_head_says(backend: Storage
     after = await settled(backend, rig, "tok_")
     for key, row in rows.items():
         assert not row.proven_by(after[key]), f"{key}: the token did not change on {rig}"
+
+
+async def _there_and_back(backend: StorageBackend, key: str) -> None:
+    await backend.set_tier(key, StorageTier.L2)
+    await backend.set_tier(key, StorageTier.L1)
+
+
+class _ChangedAtHead:
+    """Delegates to ``inner``; the first ``head`` of a key in ``changes`` runs its change first and its undoing
+    after (another process, between a reader's listing and its ``head``, and after it)."""
+
+    def __init__(self, inner: StorageBackend, changes: dict[str, tuple[Callable[[], Awaitable[None]], ...]]) -> None:
+        self.inner, self.changes = inner, dict(changes)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        change, *undo = self.changes.pop(key, (None,))
+        if change is not None:
+            await change()
+        info = await self.inner.head(key)
+        for step in undo:
+            await step()
+        return info
+
+
+async def test_a_change_between_the_listing_and_the_head_is_never_a_row_a_later_listing_proves(
+    backend: StorageBackend, rig: str
+) -> None:
+    """Round 6a, break 3: a tier change (within a class, across memory's), a metadata rewrite of the same bytes or a
+    change of tags between a reader's listing and its ``head``, undone after or not: what the reader folds is never
+    trusted for an answer ``head`` does not give now."""
+
+    def tier(key: str, to: StorageTier, **tags: str) -> Callable[[], Awaitable[None]]:
+        return lambda: backend.set_tier(key, to, tags=tags or None)
+
+    def meta(key: str, value: str) -> Callable[[], Awaitable[None]]:
+        return lambda: backend.put(key, b"0123456789", metadata={"a": value}, tier=StorageTier.L1)
+
+    changes: dict[str, tuple[Callable[[], Awaitable[None]], ...]] = {
+        "mid_tier_back": (tier("mid_tier_back", StorageTier.L2), tier("mid_tier_back", StorageTier.L1)),
+        "mid_tier": (tier("mid_tier", StorageTier.L2),),
+        "mid_meta_back": (meta("mid_meta_back", "2"), meta("mid_meta_back", "1")),
+        "mid_meta": (meta("mid_meta", "2"),),
+        "mid_tags": (tier("mid_tags", StorageTier.L1, t="x"),),
+    }
+    for key in [*changes, "mid_still"]:
+        await backend.put(key, b"0123456789", metadata={"a": "1"}, tier=StorageTier.L1)
+    entries = list((await settled(backend, rig, "mid_")).values())
+    reader = Catalog(_ChangedAtHead(backend, changes), {}, None)
+    async for entry, info in reader.describe(entries):
+        assert info is not None, entry.key
+    await reader.fold(at_least=1)
+    now = list((await listing(backend, "mid_")).values())  # what a reader lists at once: no wait for tokens
+    later = await Catalog.open(backend, [*now, *[e async for e in backend.list("cat_")]])
+    for entry in now:
+        same_answer(later.known(entry) or await backend.head(entry.key), await backend.head(entry.key))
 
 
 async def test_a_catalog_answers_as_head_does_and_a_fold_spares_the_next_reader(

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 
 _WRITES: itertools.count[int] = itertools.count(1)
+_CHANGES: itertools.count[int] = itertools.count(1)
 
 
 @dataclass(slots=True)
@@ -48,6 +49,9 @@ class _Object:
     restored_until: datetime | None = None
     version: int = field(default_factory=lambda: next(_WRITES))
     """Which write made the object (a tier change keeps it): :attr:`ObjectInfo.version`."""
+    change: int = field(default_factory=lambda: next(_CHANGES))
+    """Which change made the object as it is (every write, tier change and restore takes a new one): the listing's
+    token, so a token never comes back, as on every cloud (a tier change moved back reads as a change)."""
 
 
 def from_url(location: Location, settings: TierstoreSettings) -> InMemoryBackend:
@@ -158,7 +162,7 @@ class InMemoryBackend(ClosingContext):
         matches = [(k, o) for k, o in self._objects.items() if k.startswith(prefix)]
         for key, obj in matches:
             # A tier change keeps ``version`` (a write's number) but not the listing's token.
-            token = f"{obj.version}.{obj.tier.value}"
+            token = f"{obj.version}.{obj.change}"
             yield ListEntry(key, len(obj.data), obj.last_modified, token, obj.tier.value)
 
     async def set_tier(self, key: str, tier: StorageTier, *, tags: Mapping[str, str] | None = None) -> None:
@@ -169,7 +173,7 @@ class InMemoryBackend(ClosingContext):
         tier = StorageTier(tier)
         # Setting the tier an object already has changes nothing, so a restored copy stays readable.
         restored = obj.restored_until if tier == obj.tier else None
-        self._objects[key] = replace(obj, tier=tier, tags=merged, restored_until=restored)
+        self._objects[key] = replace(obj, tier=tier, tags=merged, restored_until=restored, change=next(_CHANGES))
 
     async def restore(self, key: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
         obj = self._objects.get(check_key(key))
@@ -178,6 +182,7 @@ class InMemoryBackend(ClosingContext):
         if obj.tier not in self._archive_tiers:
             return RestoreStatus("not-archived")
         obj.restored_until = self.clock.now() + timedelta(days=days)
+        obj.change = next(_CHANGES)
         return RestoreStatus("restored", obj.restored_until)
 
     def usage(self, prefix: str) -> tuple[int, int] | None:

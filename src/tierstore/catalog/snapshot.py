@@ -8,6 +8,9 @@ Contract:
   row stand for a ``head``.
 * Only an answer that stays true while the token does is a row (:func:`foldable`): an object's archive and restore
   state moves with time and restores, not with its token, so such an object is never a row (it is asked each time).
+  Only an answer consistent with the listed entry is a row: one whose size or storage class differs from the
+  listing's was given after a change the listing did not show (a tier change, a rewrite between the listing and the
+  ``head``), so pairing it with the listed token would let a token that comes back prove a wrong answer.
 * A snapshot is a record frame (:mod:`tierstore.codec.documents`) bound to its whole key: a JSON object
   ``{"catalog": 1, "rows": {key: [token, size, class, metadata, tier, head class, modified, head version]}}``.
   :func:`decode_snapshot` checks every field's type and every key's shape; a damaged, truncated, misplaced or
@@ -51,8 +54,12 @@ class Row:
 
 def foldable(entry: ListEntry, info: ObjectInfo) -> Row | None:
     """The row of ``head``'s answer ``info`` to the listed ``entry``, or None when it may not be cached: the listing
-    gave no token, the two disagree on the size, or the answer has an archive or restore state."""
+    gave no token, the answer disagrees with what the listing showed (its size, its storage class where the listing
+    gives one: the object changed between the two, and the answer is not what the token stands for), or the answer
+    has an archive or restore state."""
     if entry.version is None or info.size != entry.size or info.archived or info.restore is not None:
+        return None
+    if entry.storage_class is not None and info.storage_class != entry.storage_class:
         return None
     return Row(entry.version, entry.size, entry.storage_class, info)
 
