@@ -27,8 +27,11 @@ version of its page id there. Contract:
   :meth:`Versions.list` lists in that order too, so the first version listed is the one :meth:`Versions.load` gives.
 * **Deletion.** ``delete_page_id``: every version whose page its record names and still holds (checked by the
   checksum in the page's object metadata), through the deletion protocol (one tomb naming them all, then the pages),
-  then their records and any damaged record (when a record is damaged, every page of the scope is described to find
-  the versions it may have named). A record whose page is absent is left: it may be a store in flight, whose page
+  then their records and any damaged record; and every page of the scope whose metadata says it is a version of
+  that page id, whatever the records say (one listing of the pages, the scope's catalog, a head of each page it
+  does not prove): a version whose record was lost, or that a killed repair had not written again yet, is found
+  only so, and ``fsck --repair`` would otherwise give it back its record and the deleted page id. A record
+  whose page is absent is left: it may be a store in flight, whose page
   would otherwise land unnamed; readers skip it. ``delete_page`` of one artifact: the page, then its record (its
   metadata's ``ver`` names it).
 * Only the narrowest ``store_page`` path writes versions: pages a checkpoint uploads and ``store_leased`` pages
@@ -163,8 +166,10 @@ class Versions:
 
             judged = await bounded_gather((judge(key) for _n, key in listed), concurrency)
             pages = {artifact for _key, artifact, _damaged in judged if artifact is not None}
-            if any(damaged for _key, _artifact, damaged in judged):
-                pages |= await _pages_of(objects, page_id, concurrency)
+            # A version whose record is lost (behind tierstore's back, or a repair killed between deleting a
+            # damaged record and writing it again) is found only by its page: every page is looked at, or
+            # ``fsck --repair`` would give it its record back and the deleted page id would load again.
+            pages |= await _versions_of(objects, page_id, concurrency)
             if pages:
                 await objects.refs.delete_recorded(sorted(pages))
             records = [key for key, artifact, damaged in judged if artifact is not None or damaged]
@@ -257,18 +262,30 @@ async def _page_id(objects: ObjectArtifacts, key: str, metadata: Mapping[str, st
     return None if described is None else described.page_id
 
 
-async def _pages_of(objects: ObjectArtifacts, page_id: str, concurrency: int) -> set[str]:
-    """Every page of the scope whose description names ``page_id`` (one head each: only when a record is damaged)."""
+async def _versions_of(objects: ObjectArtifacts, page_id: str, concurrency: int) -> set[str]:
+    """Every page of the scope whose metadata says it is a version (``ver``) of ``page_id``: one listing of the
+    pages, the scope's catalog (:mod:`tierstore.catalog`), and a head of each page it does not prove (a damaged
+    one is skipped: its page id cannot be told)."""
+    from tierstore.catalog import Catalog  # on use: the catalog module is not needed to store or load
 
-    async def named(key: str) -> str | None:
+    entries = await objects.page_entries()
+    snapshots = [entry async for entry in objects.backend.list(ids.CATALOG_PREFIX)]
+    catalog = await Catalog.open(objects.backend, [*entries, *snapshots], clock=objects.refs.clock)
+    found: set[str] = set()
+
+    def damaged(entry: ListEntry, exc: IntegrityError) -> None:
+        logger.warning("delete_page_id: %s cannot be read, left (`tierstore fsck` names it): %s", entry.key, exc)
+
+    async for entry, info in catalog.describe(entries, concurrency=concurrency, damaged=damaged):
+        if info is None or not info.metadata.get(_VER, "").isdigit():
+            continue
         try:
-            described = await objects.describe(key)
+            named = await _page_id(objects, entry.key, info.metadata)
         except IntegrityError:
-            return None
-        return key if described is not None and described.page_id == page_id else None
-
-    keys = await objects.page_keys()
-    return {k for k in await bounded_gather((named(key) for key in keys), concurrency) if k is not None}
+            continue
+        if named == page_id:
+            found.add(entry.key)
+    return found
 
 
 async def store_version(

@@ -15,14 +15,14 @@ import pytest
 from tests.contract.conftest import text_page
 from tests.reliability.figures import record
 from tests.soak import scaled
-from tests.wrappers import Jittered
+from tests.wrappers import Jittered, Observed
 from tierstore import ArtifactsBridge, FileSystemBackend, StorageTier
 from tierstore.artifacts.scoped import PrefixedBackend
 from tierstore.backends.base import StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.catalog import Catalog
 from tierstore.cli.app import main
-from tierstore.errors import ArchivedPageError, IntegrityError
+from tierstore.errors import ArchivedPageError, BackendUnavailableError, IntegrityError
 from tierstore.maintenance import fsck
 from tierstore.maintenance.repair import repair
 from tierstore.protocol.references import References
@@ -231,6 +231,32 @@ async def test_repair_reports_an_archived_page_and_repairs_the_rest(backend: Sto
     assert (SESSION + version_key("p", 1) in report.versions_written) is not archived
     assert ({p.key for p in report.unrepairable} == {SESSION + stored[0]}) is archived
     assert [v.artifact_id for v in await bridge.list_versions("q")] == [other]
+
+
+@pytest.mark.parametrize("how", ["lost", "damaged, a repair failing after its delete"])
+@pytest.mark.parametrize("which", [1, 2, 3])
+async def test_a_deleted_page_id_never_comes_back(backend: StorageBackend, which: int, how: str) -> None:
+    """A version whose record is gone (deleted behind tierstore's back, or a repair stopped between deleting a
+    damaged record and writing it again) is still deleted by ``delete_page_id``: no later repair finds a page of
+    that page id to give a record back, so the deleted page id never loads again."""
+    bridge, stored = await _three_versions(backend)
+    slot = SESSION + version_key("p", which)
+    if how == "lost":
+        await backend.delete(slot)
+    else:
+        await backend.put(slot, b"its record damaged")
+        failing = ArtifactsBridge(
+            Observed(backend, fail_put=lambda key: key.startswith(SESSION + "v.")), user_id="alice", session_id="s1"
+        )
+        with pytest.raises(BackendUnavailableError):
+            await repair(failing, grace=timedelta(0))
+        assert await backend.get(slot) is None  # deleted, not written again
+    assert await bridge.delete_page_id("p") == 3
+    report = await repair(bridge, grace=timedelta(0))
+    assert report.versions_written == []
+    assert await bridge.load_page_id("p") is None
+    assert await bridge.list_versions("p") == []
+    assert [key for key in stored if await bridge.load_page(key) is not None] == []
 
 
 async def _store_time_passes(backend: StorageBackend, key: str) -> None:
