@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from tests import schedule
 from tests.rigs import RIGS, load
 from tierstore.backends.base import StorageBackend
 
@@ -88,9 +89,11 @@ def _marks(rig: str) -> list[pytest.MarkDecorator]:
     return marks if rig in LOCAL_RIGS else [*marks, pytest.mark.emulator]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Apply each rig's declared emulator differences (``XFAILS = {test_function_name: precise reason}``), and mark
-    ``emulator`` what starts an emulator without a rig parameter."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Apply each rig's declared emulator differences (``XFAILS = {test_function_name: precise reason}``), mark
+    ``emulator`` what starts an emulator without a rig parameter, and order and group the tests for xdist's workers
+    (tests/schedule.py)."""
+    schedule.arrange(config, items)
     for item in items:
         if item.nodeid.startswith(SLOW):
             item.add_marker(pytest.mark.slow)
@@ -129,6 +132,8 @@ class _FiguresFromWorkers:
 def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_FiguresFromWorkers(), "tierstore-figures-from-workers")
+        if not hasattr(config, "workerinput"):
+            config.pluginmanager.register(schedule.Scheduling(), "tierstore-scheduling")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
