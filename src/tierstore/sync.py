@@ -1,6 +1,8 @@
 """SyncBridge: the bridge's calls for sync code, over the same :class:`~tierstore.bridge.ArtifactsBridge`.
 
-Contract: every call of the async bridge, same name, same arguments, same results and errors, blocking until done.
+Contract: every call of the async bridge, same name, same arguments, same results and errors, blocking until done
+(its properties too; ``scoped`` gives a SyncBridge). Not mirrored, being async code's own: ``aclose`` (``close`` is
+this class's), ``on_close`` (it registers an awaitable) and ``references`` (an async protocol handle).
 The calls run on an event loop of the SyncBridge's own, in a daemon thread it starts on first use, so a SyncBridge
 works from any thread, also from inside a running event loop (where it blocks that loop while it waits). ``close()``
 (or leaving ``with``) closes the bridge's clients of that loop and stops the thread; the bridge itself stays usable
@@ -19,7 +21,7 @@ import asyncio
 import os
 import threading
 import weakref
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Mapping
 from concurrent.futures import CancelledError, Future
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tierstore.backends.base import RestoreSpeed, RestoreStatus
 from tierstore.bridge import ArtifactsBridge, ScopeChoice, bridge_from_env
 from tierstore.concurrency import Progress
-from tierstore.enums import StorageTier
+from tierstore.enums import Modality, PageType, StorageTier
 from tierstore.errors import InvalidInputError, NotSupportedError
 from tierstore.models import (
     CheckpointEntry,
@@ -139,6 +141,45 @@ class SyncBridge:
 
     # -- the bridge's calls ---------------------------------------------------------------------------------------
 
+    @property
+    def user_id(self) -> str | None:
+        """The user the bridge is bound to (None: no user) (:attr:`ArtifactsBridge.user_id`)."""
+        return self.bridge.user_id
+
+    @property
+    def session_id(self) -> str | None:
+        """The session the bridge is bound to (None: no session) (:attr:`ArtifactsBridge.session_id`)."""
+        return self.bridge.session_id
+
+    @property
+    def is_persistent(self) -> bool:
+        """Whether stored pages outlive the process (:attr:`ArtifactsBridge.is_persistent`)."""
+        return self.bridge.is_persistent
+
+    def scoped(self, *, user_id: str | None = None, session_id: str | None = None) -> SyncBridge:
+        """A new SyncBridge over ``bridge.scoped(...)``: the same backend and settings, bound to ``user_id`` and
+        ``session_id`` (:meth:`ArtifactsBridge.scoped`). No I/O."""
+        return SyncBridge(self.bridge.scoped(user_id=user_id, session_id=session_id))
+
+    def configure(self, artifact_store: Any | None = None, session_id: str | None = None) -> None:
+        """chuk's ``configure``, which checks and changes nothing (:meth:`ArtifactsBridge.configure`), blocking."""
+        self._run(self.bridge.configure(artifact_store, session_id))
+
+    def find_pages(
+        self,
+        *,
+        modality: Modality | str | None = None,
+        tier: StorageTier | str | None = None,
+        page_type: PageType | str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        limit: int | None = None,
+    ) -> list[PageMetadata]:
+        """The descriptions of the pages this bridge sees that match, each from a ``head`` of its page now
+        (:meth:`ArtifactsBridge.find_pages`), blocking."""
+        return self._run(
+            self.bridge.find_pages(modality=modality, tier=tier, page_type=page_type, metadata=metadata, limit=limit)
+        )
+
     def store_page(
         self, page: MemoryPage, tier: StorageTier | str | None = None, *, scope: ScopeChoice | None = None
     ) -> str:
@@ -230,6 +271,15 @@ class SyncBridge:
         """Delete a checkpoint and the artifacts only it uses; whether it existed
         (:meth:`ArtifactsBridge.delete_checkpoint`)."""
         return self._run(self.bridge.delete_checkpoint(checkpoint_id))
+
+    def store_checkpoint(self, pages: list[MemoryPage], checkpoint_name: str) -> str:
+        """chuk's name for :meth:`checkpoint` (:meth:`ArtifactsBridge.store_checkpoint`), blocking."""
+        return self._run(self.bridge.store_checkpoint(pages, checkpoint_name))
+
+    def load_checkpoint(self, checkpoint_id: str) -> list[MemoryPage]:
+        """Every page of the checkpoint, verified; ``[]`` when there is none (:meth:`ArtifactsBridge.load_checkpoint`),
+        blocking."""
+        return self._run(self.bridge.load_checkpoint(checkpoint_id))
 
 
 def _settle(outcome: Future[T], task: asyncio.Task[T]) -> None:
