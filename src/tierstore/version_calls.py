@@ -65,5 +65,13 @@ class VersionCalls:
                 f"{call} needs a bridge bound to a user or session (ArtifactsBridge(user_id=..., session_id=...)): "
                 "versions are kept per scope, and an unbound bridge's pages (the store's root) have no version records"
             )
-        scopes = [(place.name, place.artifacts) for place in self._places.places]
-        return Versions([(name, artifacts) for name, artifacts in scopes if isinstance(artifacts, ObjectArtifacts)])
+        places = self._places
+        index = {place.name: n for n, place in enumerate(places.places)}
+        scopes = [(place.name, place.artifacts) for place in places.places]
+
+        async def hidden(name: str) -> set[str]:  # the tombs of the narrower scopes, as load_page reads them
+            return await places.named_before(index[name]) if index.get(name) else set()
+
+        return Versions(
+            [(name, artifacts) for name, artifacts in scopes if isinstance(artifacts, ObjectArtifacts)], hidden
+        )

@@ -42,7 +42,7 @@ version of its page id there. Contract:
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote
@@ -83,8 +83,26 @@ _VER: Final = VER
 class Versions:
     """The versions of page ids in a bound bridge's scopes, narrowest first (module contract)."""
 
-    def __init__(self, scopes: list[tuple[str, ObjectArtifacts]]) -> None:
+    def __init__(
+        self, scopes: list[tuple[str, ObjectArtifacts]], hidden: Callable[[str], Awaitable[set[str]]] | None = None
+    ) -> None:
         self._places: dict[str, ObjectArtifacts] = dict(scopes)
+        self._hidden = hidden
+        """The artifact ids absent from a scope for this bridge: a wider scope's id that a narrower scope's tomb
+        names (an id deleted in the session and issued again in its user's scope), as ``load_page`` hides it."""
+
+    def _hider(self) -> Callable[[str, str], Awaitable[bool]]:
+        """Whether an artifact id is hidden in a scope, the tombs read at most once per scope for one call."""
+        known: dict[str, set[str]] = {}
+
+        async def hides(name: str, artifact: str) -> bool:
+            if self._hidden is None:
+                return False
+            if name not in known:
+                known[name] = await self._hidden(name)
+            return artifact in known[name]
+
+        return hides
 
     def _chosen(self, scope: str | None) -> list[tuple[str, ObjectArtifacts]]:
         if scope is None:
@@ -100,9 +118,12 @@ class Versions:
     async def load(self, page_id: str, version: int | None, scope: str | None) -> MemoryPage | None:
         """The latest (or ``version``) of ``page_id`` in the first of the chosen scopes holding a loadable one;
         None when none does."""
-        for _name, objects in self._chosen(scope):
+        hides = self._hider()
+        for name, objects in self._chosen(scope):
             if version is not None:
                 record = await _record(objects, page_id, version_key(page_id, version))
+                if record is not None and await hides(name, record.artifact_id):
+                    record = None
                 page = None if record is None else await _page_of(objects, record)
                 if page is not None:
                     return page
@@ -112,6 +133,8 @@ class Versions:
                 if record is None and await _damaged(objects, key) and await _stored(objects, page_id, number):
                     # Its page is there: the latest is that page, and only its record can say so. Not an older one.
                     raise IntegrityError(f"version record {key} is damaged (`tierstore fsck` names it)", key=key)
+                if record is not None and await hides(name, record.artifact_id):
+                    continue  # absent for this bridge, as load_page says of it
                 page = None if record is None else await _page_of(objects, record)
                 if page is not None:
                     return page
@@ -120,12 +143,15 @@ class Versions:
     async def list(self, page_id: str, scope: str | None, concurrency: int) -> list[PageVersion]:
         """Every version of ``page_id`` whose page is there, the chosen scopes in lookup order, each newest first."""
         found: list[PageVersion] = []
+        hides = self._hider()
         for name, objects in self._chosen(scope):
             listed = await _listed(objects, page_id)
+            if listed:
+                await hides(name, "")  # the tombs read once, before the concurrent descriptions
 
             async def describe(key: str, objects: ObjectArtifacts = objects, name: str = name) -> PageVersion | None:
                 record = await _record(objects, page_id, key)
-                if record is None:
+                if record is None or await hides(name, record.artifact_id):
                     return None
                 info = await _held(objects, record)
                 if info is None:
@@ -150,7 +176,8 @@ class Versions:
     async def delete_id(self, page_id: str, scope: str | None, concurrency: int) -> int:
         """Delete every version of ``page_id`` in the chosen scopes (module contract); how many pages went."""
         deleted = 0
-        for _name, objects in self._chosen(scope):
+        hides = self._hider()
+        for name, objects in self._chosen(scope):
             listed = await _listed(objects, page_id)
 
             async def judge(key: str, objects: ObjectArtifacts = objects) -> tuple[str, str | None, bool]:
@@ -170,9 +197,11 @@ class Versions:
             # damaged record and writing it again) is found only by its page: every page is looked at, or
             # ``fsck --repair`` would give it its record back and the deleted page id would load again.
             pages |= await _versions_of(objects, page_id, concurrency)
+            hidden = {artifact for artifact in pages if await hides(name, artifact)}  # absent, as for delete_page
+            pages -= hidden
             if pages:
                 await objects.refs.delete_recorded(sorted(pages))
-            records = [key for key, artifact, damaged in judged if artifact is not None or damaged]
+            records = [key for key, artifact, damaged in judged if artifact not in hidden and (artifact or damaged)]
             if records:
                 await objects.backend.delete_many(records)
             deleted += len(pages)
