@@ -23,7 +23,9 @@ version of its page id there. Contract:
   page that is there but damaged is IntegrityError, as ``load_page`` says of it, never an older version in its place.
 * **Scopes.** A bridge bound to a session and a user reads its session's versions of a page id first, then its
   user's: a page id with a loadable version in the session's scope is loaded from there whatever the user's scope
-  holds (the session's copy shadows the shared one; 4 requests for a page id found in the user's scope only).
+  holds (the session's copy shadows the shared one; 5 requests for a page id found in the user's scope only: the
+  session's tombs are listed too, which hide an artifact id the session deleted and that was issued again in the
+  user's scope, as ``load_page`` hides it).
   :meth:`Versions.list` lists in that order too, so the first version listed is the one :meth:`Versions.load` gives.
 * **Deletion.** ``delete_page_id``: every version whose page its record names and still holds (checked by the
   checksum in the page's object metadata), through the deletion protocol (one tomb naming them all, then the pages),
