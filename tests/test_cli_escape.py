@@ -18,6 +18,8 @@ from tests.soak import scaled
 from tierstore import ArtifactsBridge, FileSystemBackend
 from tierstore.cli.app import main
 from tierstore.cli.escape import escaped
+from tierstore.errors import InvalidInputError
+from tierstore.scopes import check_scope_id
 
 _UNSAFE = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
 _ESCAPE = re.compile(r"\\(\\|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
@@ -79,3 +81,57 @@ def test_users_and_sessions_print_hostile_ids_escaped_in_tables_raw_in_json(
     assert "\u2066" not in table
     assert main(["sessions", "--user", user, "--json", *url]) == 0
     assert [s["session_id"] for s in json.loads(capsys.readouterr().out)["sessions"]] == [session]
+
+
+HOSTILE = {"U+202E": "\u202e", "U+200B": "\u200b", "newline": "\n", "ESC": "\x1b"}
+
+
+@pytest.mark.parametrize("char", HOSTILE.values(), ids=HOSTILE.keys())
+def test_every_command_that_prints_a_page_id_checkpoint_name_or_scope_id_prints_it_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, char: str
+) -> None:
+    """Round 6a: ``show``, ``checkpoints`` (list, show, verify, delete) and ``users rm`` / ``sessions rm`` printed
+    hostile ids raw. Ids and names refuse control characters (a newline, ESC: InvalidInputError), so those take
+    U+202E then, and the check stands that such a character never reaches the output."""
+    for name in ("TIERSTORE_USER_ID", "TIERSTORE_SESSION_ID"):
+        monkeypatch.delenv(name, raising=False)
+    allowed = char if unicodedata.category(char) == "Cf" else "\u202e"
+    page_id, checkpoint_name = f"evil{allowed}id", f"name{allowed}x"
+    user, session = f"u{allowed}1", f"s{allowed}1"
+
+    async def fill() -> tuple[str, str]:
+        async with ArtifactsBridge(FileSystemBackend(tmp_path)) as bridge:
+            if allowed != char:
+                with pytest.raises(InvalidInputError):
+                    await bridge.store_page(text_page(f"evil{char}id", "a page"))
+                with pytest.raises(InvalidInputError):
+                    await bridge.checkpoint([text_page("q", "a page")], name=f"name{char}x")
+                with pytest.raises(InvalidInputError):
+                    check_scope_id(f"u{char}", "user id")
+            stored = await bridge.store_page(text_page(page_id, "a page"))
+            checkpoint = await bridge.checkpoint([text_page(page_id, "a page")], name=checkpoint_name)
+        async with ArtifactsBridge(FileSystemBackend(tmp_path), user_id=user, session_id=session) as bridge:
+            await bridge.store_page(text_page("p", "a page"))
+        return stored, checkpoint
+
+    stored, checkpoint = asyncio.run(fill())
+    url = ["--url", str(tmp_path)]
+    commands: list[tuple[list[str], list[str]]] = [
+        (["show", stored], [page_id]),
+        (["show", stored, "--content"], [page_id]),
+        (["checkpoints"], [checkpoint_name]),
+        (["checkpoints", "show", checkpoint], [checkpoint_name, page_id]),
+        (["checkpoints", "verify", checkpoint, "--pages"], [checkpoint_name, page_id]),
+        (["checkpoints", "delete", checkpoint], [checkpoint_name]),
+        (["sessions", "rm", session, "--user", user, "--settle", "0"], [session, user]),
+        (["users", "rm", user, "--settle", "0"], [user]),
+    ]
+    for argv, printed in commands:
+        assert main([*argv, *url]) == 0, argv
+        out, err = capsys.readouterr()
+        for text in printed:
+            assert escaped(text) in out, (argv, text, out)
+            assert text not in out + err, (argv, text)
+        assert allowed not in out + err, argv
+        if char != "\n":
+            assert char not in out + err, argv

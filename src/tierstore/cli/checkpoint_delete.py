@@ -16,6 +16,7 @@ from datetime import datetime
 
 from tierstore.bridge import ArtifactsBridge
 from tierstore.cli.context import Invocation
+from tierstore.cli.escape import escaped
 from tierstore.cli.render import print_json
 from tierstore.concurrency import bounded_gather
 from tierstore.errors import IntegrityError, ObjectNotFoundError
@@ -116,12 +117,12 @@ async def _what_became_of(
 
 
 def _ids(keys: list[str]) -> str:
-    shown = ", ".join(keys[:SHOWN_IDS])
+    shown = ", ".join(escaped(key) for key in keys[:SHOWN_IDS])
     return shown if len(keys) <= SHOWN_IDS else f"{shown}, … ({len(keys)} in all; --json lists them)"
 
 
 def _say(deletion: Deletion, manifest_read: bool) -> None:
-    named = f" ({deletion.name})" if deletion.name else ""
+    named = f" ({escaped(deletion.name)})" if deletion.name else ""
     print(f"deleted checkpoint {deletion.checkpoint_id}{named}")
     if not manifest_read:
         print("its manifest could not be read, so its artifacts are left to `tierstore gc`, which collects them")

@@ -15,6 +15,7 @@ from typing import Any
 from tierstore.bridge import ArtifactsBridge
 from tierstore.cli import checkpoint_delete
 from tierstore.cli.context import AddCommand, Invocation, checkpoint_id, common_options
+from tierstore.cli.escape import escaped
 from tierstore.cli.render import (
     Column,
     ProgressBar,
@@ -91,7 +92,7 @@ def register(add: AddCommand) -> None:
 def _row(checkpoint: str, manifest: CheckpointManifest) -> dict[str, Any]:
     return {
         "checkpoint_id": checkpoint,
-        "name": manifest.name,
+        "name": escaped(manifest.name),
         "created_at": manifest.created_at,
         "pages": manifest.page_count,
         "size": human_size(sum(e.size_bytes for e in manifest.pages)),
@@ -99,7 +100,7 @@ def _row(checkpoint: str, manifest: CheckpointManifest) -> dict[str, Any]:
 
 
 def _entries(manifest: CheckpointManifest) -> list[dict[str, Any]]:
-    return [{**e.model_dump(), "size": human_size(e.size_bytes)} for e in manifest.pages]
+    return [{**e.model_dump(), "page_id": escaped(e.page_id), "size": human_size(e.size_bytes)} for e in manifest.pages]
 
 
 async def list_checkpoints(inv: Invocation) -> int:
@@ -158,7 +159,8 @@ async def verify(inv: Invocation) -> int:
     if inv.args.pages:
         print_table(_entries(manifest), _ENTRY_COLUMNS)
         print()
-    print(f"checkpoint {checkpoint} ({manifest.name}): all {len(pages)} pages load and match their checksums")
+    name = escaped(manifest.name)
+    print(f"checkpoint {checkpoint} ({name}): all {len(pages)} pages load and match their checksums")
     return 0
 
 

@@ -18,6 +18,7 @@ import argparse
 from datetime import timedelta
 
 from tierstore.cli.context import Invocation, Run, common_options
+from tierstore.cli.escape import escaped
 from tierstore.cli.render import print_json, to_plain
 from tierstore.errors import InvalidInputError
 from tierstore.protocol.erasure import Erased
@@ -65,7 +66,7 @@ async def remove_user(inv: Invocation) -> int:
     settle = _settle(inv)
     async with Store(inv.backend(), concurrency=inv.settings.concurrency) as store:
         erased = await store.delete_user(user_id, settle=settle)
-    return _report(inv, erased, f"user {user_id}", {"user_id": user_id})
+    return _report(inv, erased, f"user {escaped(user_id)}", {"user_id": user_id})
 
 
 async def remove_session(inv: Invocation) -> int:
@@ -74,8 +75,8 @@ async def remove_session(inv: Invocation) -> int:
     settle = _settle(inv)
     async with Store(inv.backend(), concurrency=inv.settings.concurrency) as store:
         erased = await store.delete_session(user_id, session_id, settle=settle)
-    whose = "" if user_id is None else f" of user {user_id}"
-    return _report(inv, erased, f"session {session_id}{whose}", {"user_id": user_id, "session_id": session_id})
+    whose = "" if user_id is None else f" of user {escaped(user_id)}"
+    return _report(inv, erased, f"session {escaped(session_id)}{whose}", {"user_id": user_id, "session_id": session_id})
 
 
 def _report(inv: Invocation, erased: Erased, what: str, ids: dict[str, str | None]) -> int:

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from tierstore.cli.context import AddCommand, Invocation, artifact_id
+from tierstore.cli.escape import escaped
 from tierstore.cli.render import print_fields, print_json, to_plain
 from tierstore.errors import ObjectNotFoundError
 from tierstore.models import MemoryPage
@@ -57,7 +58,8 @@ async def run(inv: Invocation) -> int:
             shown["page"] = page.model_dump(mode="python")
         print_json(shown)
         return 0
-    print_fields({k: v for k, v in meta.model_dump().items() if v is not None})
+    # Every text field escaped (the page id above all): a terminal must show what is stored, not what it says.
+    print_fields({k: escaped(v) if isinstance(v, str) else v for k, v in meta.model_dump().items() if v is not None})
     if page is not None:
         print("\ncontent:")
         print(_describe_content(page, key))
