@@ -1,10 +1,11 @@
-"""Damage anywhere in one page stops no ``find_pages`` on any rig (round 6a, break 1): the page's frame flipped in
-its prefix, its header or its body, or cut short, under its own object metadata, whether its own metadata sits in
-its object metadata or only in its frame (read by a ranged GET of the header). Every query finds every sound page
-that matches; the damaged one is left out, or found with the very description it had before the damage (its object
-metadata, which the damage did not touch, still describes it). The local disk's own damage (its file header, which
-makes ``head`` raise) is attacked with every odd entry in ``tests/test_filesystem_foreign_entries.py``; a ``head``
-that raises is handed to the caller's ``damaged`` by the catalog here, on every rig.
+"""Damage anywhere in a page stops no ``find_pages`` on any rig (round 6a, break 1): a page's frame flipped in its
+prefix, its header or its body, or cut short (one page each, beside sound ones), under its own object metadata,
+whether its own metadata sits in its object metadata or only in its frame (read by a ranged GET of the header).
+Every query finds every sound page that matches; a damaged one is left out, or found with the very description it
+had before the damage (its object metadata, which the damage did not touch, still describes it). The local disk's
+own damage (its file header, which makes ``head`` raise) is attacked with every odd entry in
+``tests/test_filesystem_foreign_entries.py`` and under ``fsck --repair`` here; a ``head`` that raises is handed to
+the caller's ``damaged`` by the catalog, on every rig.
 """
 
 from __future__ import annotations
@@ -66,23 +67,26 @@ def _page(page_id: str, metadata: dict[str, str]) -> MemoryPage:
     return MemoryPage(page_id=page_id, modality=Modality.TEXT, content=f"content of {page_id}", metadata=metadata)
 
 
-async def _damaged_place(backend: StorageBackend, bound: bool, damage: str, victim: str) -> None:
+async def _damaged_place(backend: StorageBackend, bound: bool, victim: str) -> None:
+    """Sound pages and one page spoilt by each damage, in one place; every query checked."""
     scope = {"user_id": "u", "session_id": "s"} if bound else {}
     bridge = ArtifactsBridge(backend, **scope)  # type: ignore[arg-type]
-    sound = {await bridge.store_page(_page(f"sound {n}", VICTIMS[victim])): f"sound {n}" for n in range(SOUND)}
-    spoilt = await bridge.store_page(_page("victim", VICTIMS[victim]))
-    before = await bridge.get_metadata(spoilt)
-    key = (scope_prefix("u", "s") if bound else "") + spoilt
-    data, info = await backend.get(key), await backend.head(key)
-    assert data is not None
-    assert info is not None
-    await backend.put(key, DAMAGES[damage](bytes(data)), metadata=dict(info.metadata), tier=info.tier or StorageTier.L3)
+    sound = {await bridge.store_page(_page(f"sound {n}", VICTIMS[victim])) for n in range(SOUND)}
+    before: dict[str, PageMetadata | None] = {}
+    for damage in DAMAGES.values():
+        spoilt = await bridge.store_page(_page("victim", VICTIMS[victim]))
+        before[spoilt] = await bridge.get_metadata(spoilt)
+        key = (scope_prefix("u", "s") if bound else "") + spoilt
+        data, info = await backend.get(key), await backend.head(key)
+        assert data is not None
+        assert info is not None
+        await backend.put(key, damage(bytes(data)), metadata=dict(info.metadata), tier=info.tier or StorageTier.L3)
     for query in QUERIES:
-        found = {meta.artifact_id: meta for meta in await bridge.find_pages(**query)}
+        found = {meta.artifact_id or "": meta for meta in await bridge.find_pages(**query)}
         wanted = {aid for aid in sound if "big" in VICTIMS[victim] or "big" not in query.get("metadata", {})}
-        assert set(found) - {spoilt} == wanted, (query, sorted(str(aid) for aid in found))
-        if spoilt in found:  # found from what the damage did not touch: exactly as before
-            assert _same(found[spoilt], before), query
+        assert set(found) - set(before) == wanted, (query, sorted(found))
+        for spoilt in sorted(set(found) & set(before)):  # found from what the damage did not touch: exactly as before
+            assert _same(found[spoilt], before[spoilt]), (query, spoilt)
 
 
 def _same(found: PageMetadata, before: PageMetadata | None) -> bool:
@@ -91,11 +95,10 @@ def _same(found: PageMetadata, before: PageMetadata | None) -> bool:
 
 
 @pytest.mark.parametrize("victim", VICTIMS)
-@pytest.mark.parametrize("damage", DAMAGES)
-def test_damage_anywhere_in_one_page_stops_no_find_pages(store: Store, damage: str, victim: str) -> None:
+def test_damage_anywhere_in_a_page_stops_no_find_pages(store: Store, victim: str) -> None:
     backend = store.open()
     for bound in (False, True):
-        asyncio.run(_damaged_place(backend, bound, damage, victim))
+        asyncio.run(_damaged_place(backend, bound, victim))
 
 
 class _HeadRaises:
