@@ -30,6 +30,9 @@ Contract (every adapter keeps to it; the contract suite in ``tests/contract`` ch
   version id, GCS ``versions=true`` and delete by generation, Azure ``include=versions`` and delete by version id),
   on both data paths through the SDK; memory and the local disk keep no versions, so they do not. Erasure purges a
   scope's history with them (:mod:`tierstore.protocol.history`).
+* Optional: ``discard_unfinished(prefix) -> int`` discards what killed writers left of writes of keys under
+  ``prefix`` that is no object: the local disk's temporary files no write holds, S3's unfinished multipart uploads
+  (aborted). Erasure calls it after E4. GCS and Azure have none to discard (README: erasure).
 * Errors are translated into :mod:`tierstore.errors`; transient failures are retried inside the adapter with a
   bound, then surface as :class:`~tierstore.errors.BackendUnavailableError`.
 * Constructors do no I/O; the first call connects. ``aclose`` releases clients; the backend is an async context

@@ -57,6 +57,11 @@ def is_temporary_name(name: str) -> bool:
     return _TEMPORARY.fullmatch(name) is not None
 
 
+def temporary_key(name: str) -> str | None:
+    """The key a temporary file of :func:`temporary_name` was written for; None for any other name."""
+    return name[len("put-") : -len("-000000000000")] if is_temporary_name(name) else None
+
+
 def shown(name: str) -> str:
     """A name as ASCII text that prints anywhere: spaces kept, control characters and undecodable bytes escaped."""
     return repr(os.fsencode(name))[2:-1]

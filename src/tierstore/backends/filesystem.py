@@ -91,6 +91,7 @@ from tierstore.errors import (
     BackendUnavailableError,
     ConfigurationError,
     ConflictError,
+    InvalidInputError,
     NotAStoreError,
     ObjectNotFoundError,
     StorageFullError,
@@ -349,6 +350,15 @@ class FileSystemBackend(ClosingContext):
             return []
         with directory(self._tmp) as (fd, _names):
             return [n for n in names if disk_root.is_temporary_name(n) and unlink_unless_locked(n, fd)]
+
+    async def discard_unfinished(self, prefix: str) -> int:
+        """Delete the temporary files of writes of keys under ``prefix`` that no write holds (those of writers
+        that were killed: they hold the bytes of their key), by the exact shape of tierstore's temporary names;
+        how many. A write still running keeps its file (locked) and lands, or fails, as ever."""
+        if not isinstance(prefix, str) or not prefix:
+            raise InvalidInputError(f"discard_unfinished needs a key prefix, not {prefix!r}")
+        names = [e.key for e in await self.strays() if (disk_root.temporary_key(e.key) or "").startswith(prefix)]
+        return len(await self.delete_strays(names)) if names else 0
 
     async def foreign(self) -> builtins.list[str]:
         """What the store holds that tierstore did not write (paths relative to the root, ASCII-escaped): never

@@ -23,6 +23,8 @@ The steps, for the prefix and for each scope nested in it as it is first listed:
   listed but erasing tombs, manifests first (so no checkpoint is ever listed without its pages while it goes), and
   list again, until a listing finds nothing but erasing tombs.
 * (E4) wait one settle period (the longest a ``store_page`` may take, :func:`settle_period`), and E3 again.
+* After E4, what killed writers left of writes under the prefix that is no object is discarded where the backend
+  can (``discard_unfinished``): the local disk's temporary files no write holds, S3's unfinished multipart uploads.
 * On a bucket that keeps versions, the prefix's history is purged (:mod:`tierstore.protocol.history`) after E4's
   last deletion, while the scope is still erasing.
 * (E5) delete the scope's registry records, sessions' before the user's, and purge their history; then, last, the
@@ -83,7 +85,7 @@ from typing import Final
 from tierstore import ids
 from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.clock import SYSTEM_CLOCK, Clock
-from tierstore.errors import IntegrityError, InUseError, InvalidInputError
+from tierstore.errors import AccessDeniedError, IntegrityError, InUseError, InvalidInputError, NotSupportedError
 from tierstore.protocol.history import HistoryPurged, delete_leaving_no_history, purge_history
 from tierstore.protocol.records import DEFAULT_LEASE_TTL, is_erasing_tomb
 from tierstore.protocol.references import References
@@ -132,6 +134,11 @@ class Erased:
     foreign: list[str] = field(default_factory=list)
     """Keys under the prefix that tierstore never writes there (a user's file in the store's directory), or that the
     store refused to delete as not tierstore's (a directory with files in it): left as they were."""
+    unfinished: int = 0
+    """Unfinished writes of the scope's keys discarded after E4: killed writers' temporary files on the local disk,
+    unfinished multipart uploads on S3 (GCS and Azure: README, erasure)."""
+    unfinished_left: str = ""
+    """Why unfinished writes could not be looked for or discarded (the credentials may not), else empty."""
     history: HistoryPurged = field(default_factory=HistoryPurged)
     """The noncurrent versions and delete markers of the scope's keys purged from a versioned bucket, and what was
     not (:mod:`tierstore.protocol.history`)."""
@@ -184,6 +191,7 @@ class _Erasure:
         logger.info("erasure of %s: waiting %s for stores in flight to land", self.prefix, self.settle)
         await self.sleep(self.settle.total_seconds())  # E4
         await self._clear()
+        await self._discard_unfinished()
         await purge_history(self.backend, self.prefix, self._tierstores, self.report.history)  # the history, erasing
         # E5: the registry records and their history, then the erasing tombs (sessions' before the user's), last.
         if self.registry is not None:
@@ -312,6 +320,18 @@ class _Erasure:
                 await self._wait_for_leases(await self._mark(prefix))
                 again = True
         return again
+
+    async def _discard_unfinished(self) -> None:
+        """What killed writers left of writes under the prefix that is no object (the local disk's temporary files,
+        S3's unfinished multipart uploads): gone too, where the backend can (``discard_unfinished``)."""
+        discard = getattr(self.backend, "discard_unfinished", None)
+        if not callable(discard):
+            return
+        try:
+            self.report.unfinished = int(await discard(self.prefix))
+        except (AccessDeniedError, NotSupportedError) as exc:  # what no request may remove ends no erasure
+            self.report.unfinished_left = str(exc)
+            logger.warning("erasure of %s: unfinished writes left: %s", self.prefix, exc)
 
     async def _delete(self, keys: Iterable[str]) -> None:
         """Delete ``keys``, manifests first (this erasure's tombs were just found there, :meth:`_marked_again`)."""

@@ -21,7 +21,7 @@ Contract, on top of :mod:`tierstore.backends.cloud.backend`:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
 from tierstore.backends.cloud import obstore_calls
@@ -38,6 +38,7 @@ from tierstore.backends.s3.obstore_client import ObstoreClient
 from tierstore.backends.s3.provider import AddressingStyle, ServerSideEncryption
 from tierstore.backends.s3.wire import MiB
 from tierstore.enums import StorageTier
+from tierstore.errors import ObjectNotFoundError
 
 __all__ = ["ARCHIVE_CLASSES", "DEFAULT_STORAGE_CLASSES", "STORAGE_CLASSES", "S3Backend"]
 
@@ -112,3 +113,32 @@ class S3Backend(CloudHistory, CloudBackend):
         client: ObjectClient = ObstoreClient(sdk) if obstore_calls.chosen(options.client) else sdk
         super().__init__(bucket, client, tiers, prefix=prefix, options=options)
         self.history_client = S3History(sdk)  # on both data paths: obstore lists no versions
+        self._sdk = sdk
+
+    async def discard_unfinished(self, prefix: str) -> int:
+        """Abort every unfinished multipart upload of a key under ``prefix`` (a writer killed mid-upload leaves its
+        parts, which hold its bytes, until an abort or the bucket's lifecycle rule); how many. Through aioboto3 on
+        both data paths. An upload still running is aborted too: its completion then fails."""
+        name = self.prefix + prefix
+        aborted = 0
+        marker: tuple[str, str] | None = None
+        while True:
+            page, marker = await self._run(
+                f"list unfinished uploads under {prefix!r}", None, self._uploads_fetcher(name, marker)
+            )
+            for key, upload_id in page:
+                try:
+                    await self._run(f"abort upload of {key!r}", None, self._upload_aborter(key, upload_id))
+                except ObjectNotFoundError:
+                    continue  # ended meanwhile
+                aborted += 1
+            if marker is None:
+                return aborted
+
+    def _uploads_fetcher(
+        self, name: str, marker: tuple[str, str] | None
+    ) -> Callable[[], Awaitable[tuple[list[tuple[str, str]], tuple[str, str] | None]]]:
+        return lambda: self._sdk.uploads_page(name, marker)
+
+    def _upload_aborter(self, name: str, upload_id: str) -> Callable[[], Awaitable[None]]:
+        return lambda: self._sdk.abort_upload(name, upload_id)

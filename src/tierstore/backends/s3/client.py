@@ -300,6 +300,27 @@ class SdkClient:
         errors = answer.get("Errors") or []
         return [(str(e.get("Key", "")), failures.from_answer(None, str(e.get("Code") or ""))) for e in errors]
 
+    async def uploads_page(
+        self, prefix: str, marker: tuple[str, str] | None
+    ) -> tuple[list[tuple[str, str]], tuple[str, str] | None]:
+        """One ``ListMultipartUploads`` page under ``prefix``: ``(name, upload id)`` each, and the next page's
+        markers (None: done)."""
+        client = await self.sdk()
+        params: dict[str, Any] = {"Bucket": self.config.bucket, "Prefix": prefix}
+        if marker is not None:
+            params["KeyMarker"], params["UploadIdMarker"] = marker
+        page = await client.list_multipart_uploads(**params)
+        found = [(str(u["Key"]), str(u["UploadId"])) for u in page.get("Uploads") or []]
+        following = None
+        if page.get("IsTruncated"):
+            following = (str(page.get("NextKeyMarker", "")), str(page.get("NextUploadIdMarker", "")))
+        return found, following
+
+    async def abort_upload(self, name: str, upload_id: str) -> None:
+        """``AbortMultipartUpload``: its parts go (NoSuchUpload: not-found)."""
+        client = await self.sdk()
+        await client.abort_multipart_upload(Bucket=self.config.bucket, Key=name, UploadId=upload_id)
+
     async def tags(self, name: str) -> dict[str, str]:
         """The object's tags, as ``get_object_tagging`` returns them."""
         client = await self.sdk()
