@@ -57,9 +57,10 @@ def is_temporary_name(name: str) -> bool:
     return _TEMPORARY.fullmatch(name) is not None
 
 
-def temporary_key(name: str) -> str | None:
-    """The key a temporary file of :func:`temporary_name` was written for; None for any other name."""
-    return name[len("put-") : -len("-000000000000")] if is_temporary_name(name) else None
+def temporary_under(name: str, prefix: str) -> bool:
+    """Whether ``name`` is a temporary file of :func:`temporary_name` for a key under ``prefix`` (never empty: a
+    scope's; a write still running keeps its file locked, which the deleting call checks)."""
+    return bool(prefix) and is_temporary_name(name) and name[len("put-") : -len("-000000000000")].startswith(prefix)
 
 
 def shown(name: str) -> str:

@@ -15,8 +15,8 @@ Contract: the full protocol of :mod:`tierstore.backends.base`, with these local 
   (each waits for one that began after its own rename), which keeps the guarantee and costs one fsync per batch;
   the whole write, that wait included, is one trip to a worker thread.
   A reader sees the old object or the new one, never a mix; a writer killed mid-write leaves a temporary file,
-  which :meth:`strays` reports and :meth:`delete_strays` removes (``fsck`` and ``gc`` do both). A write holds a
-  lock on its temporary file until it is done, so ``delete_strays`` never takes one still being written.
+  which :meth:`strays` reports and :meth:`delete_strays` removes (``fsck``, ``gc``; erasure: a scope's, through
+  :meth:`discard_unfinished`). A write locks its temporary file until done: none is taken while being written.
 * ``set_tier`` never re-creates an object it did not create: it swaps its rewritten copy with the object in one
   step (``renameat2(RENAME_EXCHANGE)``, which fails if the object is gone), so a delete that lands before the
   swap makes it ObjectNotFoundError and one that lands after deletes the new copy. Deleting wins.
@@ -91,7 +91,6 @@ from tierstore.errors import (
     BackendUnavailableError,
     ConfigurationError,
     ConflictError,
-    InvalidInputError,
     NotAStoreError,
     ObjectNotFoundError,
     StorageFullError,
@@ -340,9 +339,8 @@ class FileSystemBackend(ClosingContext):
             ]
 
     async def delete_strays(self, names: Sequence[str]) -> builtins.list[str]:
-        """Delete those of these temporary files that no write holds (a running write keeps its file locked);
-        returns the names deleted. A name that is not one of tierstore's temporary files, or anything but a
-        regular file, is left alone."""
+        """Delete those of these temporary files no write holds (a running write keeps its file locked); the names
+        deleted. A name not of tierstore's temporary files, or anything but a regular file, is left alone."""
         return await self._run(self._delete_strays, list(names))
 
     def _delete_strays(self, names: builtins.list[str]) -> builtins.list[str]:
@@ -352,12 +350,8 @@ class FileSystemBackend(ClosingContext):
             return [n for n in names if disk_root.is_temporary_name(n) and unlink_unless_locked(n, fd)]
 
     async def discard_unfinished(self, prefix: str) -> int:
-        """Delete the temporary files of writes of keys under ``prefix`` that no write holds (those of writers
-        that were killed: they hold the bytes of their key), by the exact shape of tierstore's temporary names;
-        how many. A write still running keeps its file (locked) and lands, or fails, as ever."""
-        if not isinstance(prefix, str) or not prefix:
-            raise InvalidInputError(f"discard_unfinished needs a key prefix, not {prefix!r}")
-        names = [e.key for e in await self.strays() if (disk_root.temporary_key(e.key) or "").startswith(prefix)]
+        """Delete killed writers' temporary files of keys under ``prefix`` (:func:`.disk_root.temporary_under`)."""
+        names = [e.key for e in await self.strays() if disk_root.temporary_under(e.key, prefix)]
         return len(await self.delete_strays(names)) if names else 0
 
     async def foreign(self) -> builtins.list[str]:
