@@ -192,40 +192,51 @@ def test_demo_keep_says_where_and_how_to_remove_it(cli: Cli, tmp_path: Path) -> 
     assert "Kept 15 pages and checkpoint ckpt_" in kept
     assert f"in the local-disk store at {store}." in kept
     assert "look at them:  tierstore ls\n" in kept
-    assert len(cli.json("ls")) == 15
+    r = cli.batch(ls=["ls", "--json"], again=["demo", "--keep", "--json"], ls_again=["ls", "--json"])
+    assert len(json.loads(r["ls"].stdout)) == 15
 
-    again = cli.json("demo", "--keep")  # safe twice: new artifacts, nothing overwritten
+    again = json.loads(r["again"].stdout)  # safe twice: new artifacts, nothing overwritten
     assert again["kept"] is True
     assert again["artifacts"] == [f"mem_L3_{n}" for n in range(1001, 1016)]  # the next block of numbers
-    assert len(cli.json("ls")) == 30
-    for command in again["remove"]:
-        assert command.startswith("tierstore ")
-        cli(*command.removeprefix("tierstore ").split())
-    assert ids_of(cli.json("ls")) == [f"mem_L3_{n}" for n in range(1, 16)]
+    assert len(json.loads(r["ls_again"].stdout)) == 30
+    assert all(command.startswith("tierstore ") for command in again["remove"])
+    r = cli.batch(None, **_commands(again["remove"]), ls=["ls", "--json"])
+    assert ids_of(json.loads(r["ls"].stdout)) == [f"mem_L3_{n}" for n in range(1, 16)]
 
     removal = kept.split("remove them:   ")[1].strip().split(" && ")
-    for command in removal:
-        cli(*command.removeprefix("tierstore ").split())
-    assert cli.json("ls") == []
-    assert cli.json("checkpoints") == []
+    r = cli.batch(None, **_commands(removal), ls=["ls", "--json"], checkpoints=["checkpoints", "--json"])
+    assert json.loads(r["ls"].stdout) == []
+    assert json.loads(r["checkpoints"].stdout) == []
+
+
+def _commands(lines: list[str]) -> dict[str, list[str]]:
+    """Commands as the command line prints them (``tierstore rm ...``), for ``Cli.batch``."""
+    return {f"command{i}": line.removeprefix("tierstore ").split() for i, line in enumerate(lines)}
 
 
 def test_demo_on_a_named_store_leaves_it_as_it_found_it(cli: Cli, file_url: str, tmp_path: Path) -> None:
     cli("demo", "--keep", "--url", file_url)
-    before = ids_of(cli.json("ls", "--url", file_url))
-    checkpoints = cli.json("checkpoints", "--url", file_url)
-    said = cli("demo", "--url", file_url).stdout
+    root = tmp_path / "root dir"
+    r = cli.batch(
+        ls=["ls", "--url", file_url, "--json"],
+        checkpoints=["checkpoints", "--url", file_url, "--json"],
+        demo=["demo", "--url", file_url],
+        ls_after=["ls", "--url", file_url, "--json"],
+        checkpoints_after=["checkpoints", "--url", file_url, "--json"],
+        root=["demo", "--root", str(root), "--keep", "--json"],
+        root_ls=["ls", "--url", str(root), "--json"],
+    )
+    said = r["demo"].stdout
     assert "Evicted msg_000 -> mem_L3_1001" in said  # a second bridge on the store: the next block of numbers
     assert "Removed its 15 pages and its checkpoint again" in said
-    assert ids_of(cli.json("ls", "--url", file_url)) == before
-    assert cli.json("checkpoints", "--url", file_url) == checkpoints
+    assert ids_of(json.loads(r["ls_after"].stdout)) == ids_of(json.loads(r["ls"].stdout))
+    assert json.loads(r["checkpoints_after"].stdout) == json.loads(r["checkpoints"].stdout)
     assert not [k for k in objects(file_url) if k.startswith("intent_")]
 
-    root = tmp_path / "root dir"
-    kept = cli.json("demo", "--root", str(root), "--keep")
+    kept = json.loads(r["root"].stdout)
     assert kept["store"] == f"the local-disk store at {root}"
     assert kept["remove"][1].endswith(f"--url '{root}'")
-    assert len(cli.json("ls", "--url", str(root))) == 15
+    assert len(json.loads(r["root_ls"].stdout)) == 15
 
 
 def test_demo_refuses_two_stores(cli: Cli, tmp_path: Path) -> None:
@@ -380,8 +391,7 @@ def test_url_from_the_environment_and_from_a_dotenv_file(cli: Cli, file_url: str
 
 
 def test_show_content_raw_and_empty(cli: Cli, file_url: str) -> None:
-    cli("demo", "--keep", "--url", file_url)
-    assert cli("show", "mem_L3_2", "--url", file_url, "--raw").stdout == "Message 1 content..."
+    assert "Kept 15 pages" in cli("demo", "--keep", "--url", file_url).stdout
     script = (
         "import asyncio, sys\n"
         "from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage, Modality\n"
@@ -400,69 +410,93 @@ def test_show_content_raw_and_empty(cli: Cli, file_url: str) -> None:
         check=True,
     ).stdout.split()
     empty, binary, structured = stored
-    assert cli("show", empty, "--raw", "--url", file_url).stdout == ""
-    assert cli("show", empty, "--content", "--url", file_url).stdout.endswith("content:\n(none)\n")
-    raw = subprocess.run(
+    r = cli.batch(
+        text=["show", "mem_L3_2", "--url", file_url, "--raw"],
+        empty_raw=["show", empty, "--raw", "--url", file_url],
+        empty=["show", empty, "--content", "--url", file_url],
+        binary=["show", binary, "--content", "--url", file_url],
+        structured=["show", structured, "--raw", "--url", file_url],
+        long=["ls", "--long", "--url", file_url],
+        prefix=["ls", "--url", file_url, "--prefix", "ppp", "--json"],
+    )
+    assert r["text"].stdout == "Message 1 content..."
+    assert r["empty_raw"].stdout == ""
+    assert r["empty"].stdout.endswith("content:\n(none)\n")
+    raw = subprocess.run(  # a real process: the bytes on stdout, as a shell redirection gets them
         [sys.executable, "-m", "tierstore", "show", binary, "--raw", "--url", file_url],
         env=cli.environment({}),
         capture_output=True,
         check=True,
     )
     assert raw.stdout == b"\x00\xff"
-    assert "2 bytes of binary content" in cli("show", binary, "--content", "--url", file_url).stdout
-    assert json.loads(cli("show", structured, "--raw", "--url", file_url).stdout) == {"k": [1, "v"]}
+    assert "2 bytes of binary content" in r["binary"].stdout
+    assert json.loads(r["structured"].stdout) == {"k": [1, "v"]}
 
-    table = cli("ls", "--long", "--url", file_url).stdout.splitlines()
+    table = r["long"].stdout.splitlines()
     long_rows = [line for line in table if line.startswith((empty + " ", binary + " "))]
     assert len(long_rows) == 2
     assert all(line.endswith("p" * 39 + "…") for line in long_rows)
     assert all(len(line) < 150 for line in table)
-    assert {e["page_id"] for e in cli.json("ls", "--url", file_url, "--prefix", "ppp")} == {"p" * 300}
+    assert {e["page_id"] for e in json.loads(r["prefix"].stdout)} == {"p" * 300}
 
 
 def test_fsck_finds_damage_and_verify_refuses_it(cli: Cli, file_url: str) -> None:
-    cli("demo", "--keep", "--url", file_url)
-    checkpoint_id = the_checkpoint(cli, file_url)
+    checkpoint_id = cli.json("demo", "--keep", "--url", file_url)["checkpoint_id"]
+    assert the_checkpoint(cli, file_url) == checkpoint_id
     victim = cli.json("checkpoints", "show", checkpoint_id, "--url", file_url)["pages"][0]["artifact_id"]
     path = Path(file_url.removeprefix("file://")) / "objects" / victim
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
 
-    human = cli("fsck", "--url", file_url, expect=1).stdout
-    assert "problems found" in human
-    assert victim in human
-    report = cli.json("fsck", "--url", file_url, expect=1)
+    r = cli.batch(
+        {"human": 1, "report": 1, "show": 4},
+        human=["fsck", "--url", file_url],
+        report=["fsck", "--url", file_url, "--json"],
+        no_verify_json=["fsck", "--url", file_url, "--no-verify", "--json"],
+        no_verify=["fsck", "--url", file_url, "--no-verify"],
+        restore=["checkpoints", "restore", checkpoint_id, "--url", file_url],
+        show=["show", victim, "--url", file_url, "--content"],
+    )
+    assert "problems found" in r["human"].stdout
+    assert victim in r["human"].stdout
+    report = json.loads(r["report"].stdout)
     assert report["ok"] is False
     assert [(p["key"], p["kind"]) for p in report["problems"]] == [(victim, "corrupt")]
-    assert cli.json("fsck", "--url", file_url, "--no-verify")["ok"] is True
-    assert "skipped (--no-verify)" in cli("fsck", "--url", file_url, "--no-verify").stdout
+    assert json.loads(r["no_verify_json"].stdout)["ok"] is True
+    assert "skipped (--no-verify)" in r["no_verify"].stdout
+    assert "all 10 pages of" in r["restore"].stdout  # none archived
 
     failed = cli("checkpoints", "verify", checkpoint_id, "--url", file_url, expect=4)
     assert "IntegrityError" in failed.stderr
-    assert "all 10 pages of" in cli("checkpoints", "restore", checkpoint_id, "--url", file_url).stdout  # none archived
-    cli("show", victim, "--url", file_url, "--content", expect=4)
 
 
 def test_gc_says_what_it_kept_and_how_to_collect_it(cli: Cli, file_url: str) -> None:
-    cli("demo", "--keep", "--url", file_url)
-    checkpoint_id = the_checkpoint(cli, file_url)
+    checkpoint_id = cli.json("demo", "--keep", "--url", file_url)["checkpoint_id"]
     written_for_it = [
         p["artifact_id"] for p in cli.json("checkpoints", "show", checkpoint_id, "--url", file_url)["pages"]
     ]
     # A crash between the pages and the manifest leaves exactly this: artifacts no manifest references.
     (Path(file_url.removeprefix("file://")) / "objects" / checkpoint_id).unlink()
 
-    report = cli.json("fsck", "--url", file_url)
+    started = datetime.now(UTC)
+    r = cli.batch(
+        report=["fsck", "--url", file_url, "--json"],
+        fsck=["fsck", "--url", file_url],
+        kept=["gc", "--url", file_url, "--json"],
+        said=["gc", "--url", file_url],
+        dry=["gc", "--url", file_url, "--grace", "0s", "--dry-run", "--json"],
+        ls=["ls", "--url", file_url, "--json"],
+    )
+    report = json.loads(r["report"].stdout)
     assert report["ok"] is True
     assert sorted(o["key"] for o in report["orphans"]) == sorted(written_for_it)
-    assert "`tierstore gc` removes them" in cli("fsck", "--url", file_url).stdout
+    assert "`tierstore gc` removes them" in r["fsck"].stdout
 
-    started = datetime.now(UTC)
-    kept = cli.json("gc", "--url", file_url)
+    kept = json.loads(r["kept"].stdout)
     assert kept["orphans_deleted"] == []
     assert sorted(o["key"] for o in kept["orphans_kept"]) == sorted(written_for_it)
-    said = cli("gc", "--url", file_url).stdout
+    said = r["said"].stdout
     assert "deleted 0 orphan(s) older than 1h" in said
     assert re.search(
         r"kept 10 orphan\(s\) \([\d.]+ KiB\) younger than 1h: a checkpoint may still be writing them", said
@@ -471,13 +505,14 @@ def test_gc_says_what_it_kept_and_how_to_collect_it(cli: Cli, file_url: str) -> 
     due = datetime.strptime(said.split("collects them from ")[1][:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
     assert started + timedelta(minutes=50) < due < started + timedelta(minutes=70)
 
-    dry = cli.json("gc", "--url", file_url, "--grace", "0s", "--dry-run")
+    dry = json.loads(r["dry"].stdout)
     assert sorted(dry["orphans_deleted"]) == sorted(written_for_it)
     assert dry["orphans_kept"] == []
-    assert len(cli.json("ls", "--url", file_url)) == 15
+    assert len(json.loads(r["ls"].stdout)) == 15
     assert "deleted 10 orphan(s) older than 0s" in cli("gc", "--url", file_url, "--grace", "0").stdout
-    assert ids_of(cli.json("ls", "--url", file_url)) == [f"mem_L3_{n}" for n in range(1, 6)]
-    assert cli.json("fsck", "--url", file_url)["orphans"] == []
+    r = cli.batch(ls=["ls", "--url", file_url, "--json"], fsck=["fsck", "--url", file_url, "--json"])
+    assert ids_of(json.loads(r["ls"].stdout)) == [f"mem_L3_{n}" for n in range(1, 6)]
+    assert json.loads(r["fsck"].stdout)["orphans"] == []
 
 
 def test_migrate_again_says_what_was_already_there(cli: Cli, file_url: str, tmp_path: Path) -> None:
@@ -505,11 +540,18 @@ def test_rm_deletes_pages_but_never_a_checkpoints(cli: Cli, file_url: str) -> No
     refused = cli.run("rm", "mem_L3_1", checkpointed, "--url", file_url)
     assert refused.returncode == 2
     assert f"{checkpointed}: used by checkpoint {kept['checkpoint_id']}" in refused.stderr
-    assert len(cli.json("ls", "--url", file_url)) == 15  # nothing deleted
-    assert cli("rm", "mem_L3_1", "mem_L3_2", "--url", file_url).stdout == "deleted mem_L3_1\ndeleted mem_L3_2\n"
-    assert cli.json("rm", "mem_L3_3", "--url", file_url) == {"deleted": ["mem_L3_3"]}
-    assert "mem_L3_1" not in ids_of(cli.json("ls", "--url", file_url))
-    assert cli.json("checkpoints", "verify", kept["checkpoint_id"], "--url", file_url)["verified"] == 10
+    r = cli.batch(
+        ls=["ls", "--url", file_url, "--json"],
+        rm=["rm", "mem_L3_1", "mem_L3_2", "--url", file_url],
+        rm_json=["rm", "mem_L3_3", "--url", file_url, "--json"],
+        ls_after=["ls", "--url", file_url, "--json"],
+        verify=["checkpoints", "verify", kept["checkpoint_id"], "--url", file_url, "--json"],
+    )
+    assert len(json.loads(r["ls"].stdout)) == 15  # nothing deleted
+    assert r["rm"].stdout == "deleted mem_L3_1\ndeleted mem_L3_2\n"
+    assert json.loads(r["rm_json"].stdout) == {"deleted": ["mem_L3_3"]}
+    assert "mem_L3_1" not in ids_of(json.loads(r["ls_after"].stdout))
+    assert json.loads(r["verify"].stdout)["verified"] == 10
 
 
 def test_doctor_on_a_healthy_store_leaves_nothing(cli: Cli, file_url: str) -> None:
