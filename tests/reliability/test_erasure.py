@@ -177,6 +177,40 @@ async def test_a_checkpoint_into_an_erasing_scope_fails_listing_and_leaving_noth
         await backend.aclose()
 
 
+@pytest.mark.parametrize("stop_at", [3, 4, 5])
+async def test_a_sessions_checkpoint_fails_while_its_users_erasure_stopped_before_marking_it(
+    store: Rig, rig: str, stop_at: int
+) -> None:
+    """A user's erasure crashed after its own erasing tomb, before (or while) it marks the user's sessions (E1 of
+    the user, the listing, E1 of the session): a checkpoint of a session of that user is refused all the same
+    (``ScopeErasingError``, nothing listed nor left), as the README promises while an erasing tomb is there; another
+    user's session checkpoints; the resumed erasure leaves nothing."""
+    backend = store.open()
+    try:
+        bridge = ArtifactsBridge(backend, user_id="alice", session_id="s1")
+        kept = await bridge.checkpoint([text_page("before")], name="before")
+        stopped = Paused(backend, "eraser", Journal())
+        stopped.stop_at = stop_at
+        task = asyncio.ensure_future(erase_user(stopped, "alice", ErasureOptions(sleep=no_wait)))
+        await stopped.stopped.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        prefix = scope_prefix("alice", "s1")
+        before = await keys(backend, prefix)
+        with pytest.raises(ScopeErasingError):
+            await bridge.checkpoint([text_page("during"), text_page("before")], name="during")
+        assert await keys(backend, prefix) == before, "a refused checkpoint left something behind"
+        assert await bridge.list_checkpoints() == [kept]
+        assert await ArtifactsBridge(backend, user_id="bob", session_id="s1").checkpoint(
+            [text_page("bob's")], name="bob"
+        )
+        await erase_user(backend, "alice", ErasureOptions(sleep=no_wait))
+        await assert_scope_empty(backend, "alice", "s1")
+    finally:
+        await backend.aclose()
+
+
 async def test_an_erasure_stopped_at_any_storage_call_is_finished_by_the_next(store: Rig, rig: str) -> None:
     """An erasure of a user is cancelled before each of its storage calls in turn (every one on memory, a sample
     elsewhere): until it ends, the user is erasing whenever anything of it is left (the erasing tomb goes last), and

@@ -14,7 +14,8 @@ of its own (its own leases, tombs, manifests), so each gets its own erasing tomb
 The steps, for the prefix and for each scope nested in it as it is first listed:
 
 * (E1) write an *erasing* tomb (``tomb_{time}_{random}_e``, create-if-absent, naming nothing) in the scope.
-  Every checkpoint's W2 (:mod:`tierstore.protocol.writer`) reads the scope's tombs; one that finds an erasing tomb
+  Every checkpoint's W2 (:mod:`tierstore.protocol.writer`) reads the scope's tombs, and a session's checkpoint lists
+  its user's too (a user's erasure may stop between its own E1 and the session's); one that finds an erasing tomb
   fails with :class:`~tierstore.errors.ScopeErasingError`, deleting what it uploaded and its lease, before any
   manifest is written. ``gc`` never prunes an erasing tomb: only its erasure ends it.
 * (E2) list the scope's leases and wait until each live one is deleted or expired, in the store's time.

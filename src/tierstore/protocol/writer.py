@@ -23,10 +23,12 @@ from tierstore.codec import VOLATILE_FIELDS, Encoded, PreparedPage
 from tierstore.concurrency import bounded_gather
 from tierstore.enums import StorageTier
 from tierstore.errors import BackendUnavailableError, IntegrityError, ScopeErasingError, TierstoreError
+from tierstore.ids import TOMB_PREFIX
 from tierstore.models import CheckpointEntry, CheckpointManifest, MemoryPage, PageState
-from tierstore.protocol.records import Doomed, quietly
+from tierstore.protocol.records import Doomed, is_erasing_tomb, quietly
 from tierstore.protocol.references import References
 from tierstore.protocol.reuse import Reuse
+from tierstore.scopes import user_prefix_of
 
 REUPLOAD_ROUNDS: Final = 3
 """Rounds of W1-W2 before a checkpoint whose artifacts keep being deleted, or whose lease cannot be renewed in
@@ -159,8 +161,9 @@ async def write_checkpoint(
             await lease.renew()  # W1
             lease.mark()
             doomed = await guard.references.doomed()  # W2
-            if doomed.erasing:  # the scope is being erased (protocol.erasure): nothing of it may be listed
-                raise ScopeErasingError(checkpoint_id, getattr(guard.references.backend, "prefix", ""))
+            erased = "" if doomed.erasing else await _erasing_user(guard.references.backend)
+            if doomed.erasing or erased:  # the scope, or its user, is being erased: nothing of it may be listed
+                raise ScopeErasingError(checkpoint_id, erased or getattr(guard.references.backend, "prefix", ""))
             fresh = set(written)
             todo = [
                 i
@@ -246,3 +249,23 @@ async def _manifest_refused(store: ManifestStore, checkpoint_id: str, error: Bas
         return await store.manifest(checkpoint_id) is None
     except Exception:  # noqa: BLE001 - any doubt keeps the artifacts
         return False
+
+
+async def _erasing_user(backend: object) -> str:
+    """The prefix of the user whose session's scope ``backend`` is, when an erasing tomb is in the user's scope
+    (its erasure's E1, before it marks each session); else empty. One listing, for a session's checkpoint only:
+    a user's erasure may be stopped after its own tomb, before the session's, and must refuse it all the same."""
+    inner, prefix = getattr(backend, "inner", None), getattr(backend, "prefix", None)
+    if inner is None or not isinstance(prefix, str):
+        return ""
+    try:
+        user = user_prefix_of(prefix)
+    except ValueError:
+        return ""
+    if user == prefix:
+        return ""
+    async for entry in inner.list(user + TOMB_PREFIX):
+        if is_erasing_tomb(entry.key[len(user) :]):
+            return user
+    return ""
+
