@@ -268,4 +268,3 @@ async def _erasing_user(backend: object) -> str:
         if is_erasing_tomb(entry.key[len(user) :]):
             return user
     return ""
-
