@@ -8,7 +8,7 @@
   Steps are counted, never timed (a storage call of the writer; in memory, a step of the event loop): a delay on
   the wall clock, drawn from one timed checkpoint, lands after the checkpoint whenever the machine is less busy
   than when it was timed.
-* Two processes store 200 pages each into one store (``atomic_create``: on LocalStack too): no id is issued twice
+* Two processes store 100 pages each into one store (``atomic_create``: on LocalStack too): no id is issued twice
   and no object is overwritten. Then the same with byte-identical pages (a fifth as many): every call still gets
   an id of its own, and deleting one process's artifacts leaves every one of the other's.
 * Two processes checkpoint, restore and delete checkpoints concurrently (8 rounds each): every listed checkpoint
@@ -40,8 +40,9 @@ LOCAL_CRASHES = scaled(12, override="TIERSTORE_CRASHES")
 CLOUD_CRASHES = scaled(4, override="TIERSTORE_CRASHES")
 """Kills per cloud rig: a cloud object is written whole or not at all, so a kill there leaves the states it leaves
 anywhere (pages written, a lease, no manifest); what varies is the moment, asserted to be mid-checkpoint."""
-RACE_PAGES = scaled(200, override="TIERSTORE_RACE_PAGES")
-"""Per process. The processes' block claims race when they start; more pages check more ids, not more races."""
+RACE_PAGES = scaled(100, override="TIERSTORE_RACE_PAGES")
+"""Per process. The processes' block claims race when they start (each claims one block of 1,000 numbers, the two
+claims at once; a second claim each would take 1,000 pages a process); more pages check more ids, not more races."""
 CHURN_ROUNDS = scaled(8, override="TIERSTORE_CHURN_ROUNDS")
 """Per process: 16 checkpoint/delete rounds interleaved per rig, on LocalStack too."""
 CHECKPOINT_PAGES = 80
