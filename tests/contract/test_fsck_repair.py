@@ -9,6 +9,7 @@ import asyncio
 import random
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,9 +23,11 @@ from tierstore.backends.base import StorageBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.catalog import Catalog
 from tierstore.cli.app import main
+from tierstore.clock import ManualClock
 from tierstore.errors import ArchivedPageError, BackendUnavailableError, IntegrityError
 from tierstore.maintenance import fsck
 from tierstore.maintenance.repair import repair
+from tierstore.protocol.erasure import ErasureOptions, erase_session
 from tierstore.protocol.references import References
 from tierstore.scope_codec import ScopedCodec
 from tierstore.scope_records import session_key, user_key
@@ -257,6 +260,92 @@ async def test_a_deleted_page_id_never_comes_back(backend: StorageBackend, which
     assert await bridge.load_page_id("p") is None
     assert await bridge.list_versions("p") == []
     assert [key for key in stored if await bridge.load_page(key) is not None] == []
+
+
+class _Stalled:
+    """``inner``, whose repair process stalls for an hour at its read of a version record slot (``at="get"``: after
+    the look for an erasing tomb, before any write) or at its delete of a damaged one (before the put)."""
+
+    def __init__(self, inner: StorageBackend, clock: ManualClock, at: str) -> None:
+        self.inner, self.clock, self.at, self.armed = inner, clock, at, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def _stall(self, call: str, key: str) -> None:
+        if self.armed and call == self.at and key.startswith(SESSION + "v."):
+            self.clock.advance(timedelta(hours=1))
+
+    async def get(self, key: str) -> Any:
+        self._stall("get", key)
+        return await self.inner.get(key)
+
+    async def delete(self, key: str) -> None:
+        self._stall("delete", key)
+        await self.inner.delete(key)
+
+
+@pytest.mark.parametrize(("slot", "at"), [("empty", "get"), ("damaged", "get"), ("damaged", "delete")])
+async def test_a_repair_stalled_after_its_erasure_look_writes_nothing(
+    backend: StorageBackend, slot: str, at: str
+) -> None:
+    """A repair stalled between its look for an erasing tomb and a write for longer than a catalog fold may wait
+    (``fold_window``: an erasure begun meanwhile may have ended) issues no write there and says so (``late``); the
+    next repair writes the record."""
+    bridge, _stored = await _three_versions(backend)
+    key = SESSION + version_key("p", 3)
+    if slot == "empty":
+        await backend.delete(key)
+    else:
+        await backend.put(key, b"its record damaged")
+    clock = ManualClock()
+    stalled = _Stalled(backend, clock, at)
+    stalling = ArtifactsBridge(stalled, user_id="alice", session_id="s1", clock=clock)
+    stalled.armed = True
+    report = await repair(stalling, grace=timedelta(hours=2))
+    assert report.late == [key]
+    assert report.versions_written == []
+    assert (await backend.get(key) is None) == (slot == "empty" or at == "delete")
+    report = await repair(bridge, grace=timedelta(hours=2))
+    assert report.versions_written == [key]
+    latest = await bridge.load_page_id("p")
+    assert latest is not None
+    assert latest.content == "v3"
+
+
+class _HeldPut:
+    """``inner``, whose repair process stops inside its put of a version record until ``go`` is set."""
+
+    def __init__(self, inner: StorageBackend) -> None:
+        self.inner, self.putting, self.go = inner, asyncio.Event(), asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def put(self, key: str, data: Any, **kwargs: Any) -> None:
+        if key.startswith(SESSION + "v."):
+            self.putting.set()
+            await self.go.wait()
+        await self.inner.put(key, data, **kwargs)
+
+
+async def test_a_repair_stopped_inside_its_put_leaves_nothing_in_a_scope_erased_meanwhile(
+    backend: StorageBackend,
+) -> None:
+    """The repair's put is issued in time and then held (its process stopped inside the request) while the whole
+    erasure of the session runs; when it lands, the repair finds the record's page gone and deletes the record again:
+    the erased scope holds nothing."""
+    await _three_versions(backend)
+    await backend.delete(SESSION + version_key("p", 3))
+    held = _HeldPut(backend)
+    task = asyncio.ensure_future(repair(ArtifactsBridge(held, user_id="alice", session_id="s1")))
+    await held.putting.wait()
+    await erase_session(backend, "alice", "s1", ErasureOptions(settle=timedelta(0)))
+    held.go.set()
+    report = await task
+    assert report.versions_written == []
+    assert report.late == [SESSION + version_key("p", 3)]
+    assert [entry.key async for entry in backend.list(SESSION)] == []
 
 
 async def _store_time_passes(backend: StorageBackend, key: str) -> None:

@@ -45,11 +45,18 @@ deleting a damaged record is filled by whichever create comes first, and either 
 Deleting a stale record past the grace period is ``gc``'s argument: a store in flight writes its page within the
 grace period of its record.
 
-Why it never writes into a scope being erased. Before each write the scope (and its user's) is listed for an erasing
-tomb; one there, the scope is skipped (``erasing``). A write that follows a look finding none is one request, ending
-within the settle period (:func:`tierstore.protocol.erasure.settle_period`); so an erasure whose E1 came after the
-look lists it in E3 or after E4's wait and deletes it, as it does a ``store_page`` in flight
-(:mod:`tierstore.protocol.erasure`), and a registry record it deletes only at E5, after that wait.
+Why it never writes into a scope being erased. Before each record's writes the scope (and its user's) is listed for
+an erasing tomb; one there, the scope is skipped (``erasing``). Each write is issued only while that look is younger
+than :func:`tierstore.catalog.fold_window` (the erasure's settle period minus one request deadline), the fence of a
+catalog fold; a repair stalled longer between its look and a write writes nothing there (``late``). A write so issued
+is one request, ending within a deadline; so an erasure whose E1 came after the look lists it in E3 or after E4's
+wait and deletes it, as it does a ``store_page`` in flight (:mod:`tierstore.protocol.erasure`). As for a
+``store_page``, a process stopped *during* that one request for longer than the settle period (no deadline ends a
+request to the local disk) could land it after the erasure; so the repair looks for the record's page once its put
+has returned, and a page gone meanwhile (erased, or deleted) has its record deleted again (``late``): a record
+outlives its erased scope only if the repair process also dies in between (then it names no page there, and
+holds the page id's digest, not the id). Deleting needs no fence (it can only remove); a registry record is deleted
+only at E5, after E4's wait.
 """
 
 from __future__ import annotations
@@ -63,7 +70,7 @@ from tierstore import ids
 from tierstore.artifacts.scoped import PrefixedBackend
 from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.bridge import ArtifactsBridge
-from tierstore.catalog import bound_key
+from tierstore.catalog import bound_key, fold_window
 from tierstore.catalog.upkeep import complete_catalog
 from tierstore.codec import Codec
 from tierstore.concurrency import bounded_gather
@@ -108,6 +115,10 @@ class RepairReport:
     """Pages whose version number another store's record holds: found by artifact id only."""
     erasing: list[str] = field(default_factory=list)
     """Scopes being erased: nothing was written there."""
+    late: list[str] = field(default_factory=list)
+    """Version records not written because the look for an erasing tomb before them was older than a catalog fold
+    may use (:func:`tierstore.catalog.fold_window`: the process stalled), or deleted again because their page was
+    gone once the put returned (erased or deleted meanwhile); the next repair writes those whose page is there."""
     catalogs_written: list[str] = field(default_factory=list)
     """Catalog snapshots written afresh (whole keys): none where the listing proves no row or the store refused."""
 
@@ -250,8 +261,17 @@ async def _repair_versions(
 
     async def rebuild(claim: _Claim, record: VersionRecord) -> None:
         key, slot, ver = claim.key, claim.slot, claim.version
+        looked = bridge.clock.monotonic()
         if await _erasing(backend, prefix):
             return
+
+        def late() -> bool:  # the fence of a catalog fold: no write issued after its look may outlive an erasure
+            if bridge.clock.monotonic() - looked < fold_window(backend):
+                return False
+            report.late.append(prefix + slot)
+            logger.info("fsck --repair: %s not written: its look for an erasure is too old", prefix + slot)
+            return True
+
         state = await _slot(view, codec, slot, record.page_id)
         if state == key:
             return
@@ -261,9 +281,13 @@ async def _repair_versions(
             )
             return
         if state == "damaged":
+            if late():
+                return
             await view.delete(slot)
             report.records_deleted.append(prefix + slot)
-        try:
+        if late():
+            return
+        try:  # no await between the fence and the put's issue
             await view.put(
                 slot, codec.encode_record(slot, record.fields()).data, metadata={"kind": "version"}, if_absent=True
             )
@@ -273,6 +297,10 @@ async def _repair_versions(
                 report.unrepairable.append(
                     Problem(prefix + key, "conflict", f"its version {ver} went to {taken} meanwhile")
                 )
+            return
+        if not await _still_there(view, key):  # gone while the put was in flight (erased, deleted): so is the record
+            await view.delete(slot)
+            report.late.append(prefix + slot)
             return
         report.versions_written.append(prefix + slot)
         logger.info("fsck --repair: wrote version record %s for %s", prefix + slot, prefix + key)
@@ -396,6 +424,14 @@ def _doubt(
 def _number(slot: str) -> int:
     """The version number a record key ``v.{P}.{inverted}`` names."""
     return LAST_VERSION - int(slot.rsplit(".", 1)[1])
+
+
+async def _still_there(view: PrefixedBackend, key: str) -> bool:
+    """Is the page at ``key`` still stored (a damaged one is)?"""
+    try:
+        return await view.head(key) is not None
+    except IntegrityError:
+        return True
 
 
 async def _slot(view: PrefixedBackend, codec: Codec, slot: str, page_id: str | None) -> str:
