@@ -280,9 +280,9 @@ class _Stalled:
         self._stall("get", key)
         return await self.inner.get(key)
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str) -> bool:
         self._stall("delete", key)
-        await self.inner.delete(key)
+        return await self.inner.delete(key)
 
 
 @pytest.mark.parametrize(("slot", "at"), [("empty", "get"), ("damaged", "get"), ("damaged", "delete")])
