@@ -17,6 +17,7 @@ from typing import Any
 
 from tierstore import ArtifactsBridge, FileSystemBackend, MemoryPage, Modality
 from tierstore.maintenance import fsck, gc
+from tierstore.protocol.erasure import ErasureOptions, erase_session
 
 
 def _page(i: int, size: int = 8192) -> MemoryPage:
@@ -47,11 +48,16 @@ async def full(directory: Path) -> dict[str, Any]:
     bridge = ArtifactsBridge(backend=FileSystemBackend(directory / "store"))
     stored = [await bridge.store_page(_page(i)) for i in range(10)]
     checkpoint = await bridge.checkpoint([_page(i) for i in range(20, 25)], name="before")
+    disk = FileSystemBackend(directory / "store")
+    session = ArtifactsBridge(backend=disk, user_id="alice", session_id="s1")
+    await session.store_page(_page(50))
+    now = ErasureOptions(settle=timedelta(0))
     _fill(directory)
     result = {
         "store_page": await _outcome(bridge.store_page(_page(99))),
         "checkpoint": await _outcome(bridge.checkpoint([_page(i) for i in range(30, 40)], name="full")),
         "checkpoints_listed": len(await bridge.list_checkpoints()),
+        "erase_session": await _outcome(erase_session(disk, "alice", "s1", now)),  # E1 is a write
         "delete_page": await _outcome(bridge.delete_page(stored[0])),
         "deleted_page_loads": await _outcome(bridge.load_page(stored[0])),
         "delete_checkpoint": await _outcome(bridge.delete_checkpoint(checkpoint)),
@@ -60,6 +66,8 @@ async def full(directory: Path) -> dict[str, Any]:
     (directory / "filler").unlink()
     result["fsck_ok_after"] = (await fsck(bridge)).ok
     result["store_page_after"] = await _outcome(bridge.store_page(_page(100)))
+    result["erase_session_after"] = await _outcome(erase_session(disk, "alice", "s1", now))
+    result["session_pages_after"] = len(await session.list_pages())
     return result
 
 

@@ -36,6 +36,9 @@ def test_a_full_disk_refuses_writes_by_type_and_still_deletes(tmp_path: Path) ->
     assert result["gc"].startswith("ok: ")
     assert result["fsck_ok_after"] is True
     assert result["store_page_after"].startswith("ok: 'mem_L3_")
+    assert result["erase_session"].startswith("StorageFullError")  # its erasing tomb is a write: nothing done
+    assert result["erase_session_after"].startswith("ok: Erased(")
+    assert result["session_pages_after"] == 0
 
 
 def test_a_read_only_disk_refuses_writes_by_type_and_still_reads(tmp_path: Path) -> None:

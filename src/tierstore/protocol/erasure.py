@@ -51,7 +51,7 @@ deleted: a checkpoint proving an artifact E3 then deletes has its W2 after E1 (i
 and waited for before anything was deleted. Deletion goes manifests first, so while an erasure runs a listed
 checkpoint is whole or gone.
 
-Why no page stored before the erasure survives it. ``store_page`` takes no lease (it stays one request: see the
+Why no page stored before the erasure survives it. ``store_page`` takes no lease and reads no tomb (see the
 README). One that ended before the erasure began is listed by E3. One still running when E4's wait begins ends within
 the settle period, or fails, and E4's E3 lists it. One started during the erasure may be ordered after it: a store
 that outlives E4 (a process stopped for longer than the settle period) may land after E5, as a page of the scope's
