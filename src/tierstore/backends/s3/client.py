@@ -15,7 +15,7 @@ Contract, on top of :mod:`tierstore.backends.cloud.client`:
   under SSE-KMS without a CRC32 (an object obstore wrote) it cannot tell, and the backend reads the object.
 * botocore's own retries are off; connect/read timeouts and the pool size come from the shared options. The
   client is created on first use in each event loop (no I/O before) and closed with that loop or by ``aclose``
-  (:mod:`tierstore.loops`).
+  (:mod:`tierstore.loops`). Its session parses botocore's service models through the process's one loader, once.
 """
 
 from __future__ import annotations
@@ -74,6 +74,23 @@ async def _close(opened: _Opened) -> None:
         await opened.stack.aclose()
 
 
+_LOADERS: dict[str | None, Any] = {}
+"""botocore's data loaders by data path (``AWS_DATA_PATH``), one per process: a loader keeps every service model it
+parsed, and a session makes a loader of its own, so each new client parsed S3's models again (some 100 ms of CPU, every
+backend, every command)."""
+
+
+def _botocore_session() -> Any:
+    """A new aiobotocore session (its own credentials, region, profile) reading service models through the process's
+    loader for its data path: what it parses once, every later client reuses (the models are only read)."""
+    core = require("aiobotocore.session", extra="s3", package="aioboto3").AioSession()
+    data_path = core.get_config_variable("data_path")
+    if data_path not in _LOADERS:
+        _LOADERS[data_path] = require("botocore.loaders", extra="s3", package="aioboto3").create_loader(data_path)
+    core.register_component("data_loader", _LOADERS[data_path])
+    return core
+
+
 class SdkClient:
     """S3's requests through aiobotocore, one attempt each, for CloudBackend; the obstore path uses it too."""
 
@@ -104,6 +121,7 @@ class SdkClient:
             s3={"addressing_style": c.addressing_style} if c.addressing_style else None,
         )
         session = aioboto3.Session(
+            botocore_session=_botocore_session(),
             aws_access_key_id=c.access_key_id,
             aws_secret_access_key=c.secret_access_key.reveal() if c.secret_access_key else None,
             aws_session_token=c.session_token.reveal() if c.session_token else None,
