@@ -262,6 +262,27 @@ async def test_a_deleted_page_id_never_comes_back(backend: StorageBackend, which
     assert [key for key in stored if await bridge.load_page(key) is not None] == []
 
 
+async def test_an_archived_scoped_page_is_named_by_the_id_and_scope_restore_takes(backend: StorageBackend) -> None:
+    """Where the store archives, reading a scope's archived page is ArchivedPageError naming its artifact id (not
+    the whole key in the store, which ``tierstore restore`` refuses), and the command line's hint names the scope's
+    flags; the id restores it."""
+    import argparse
+
+    from tierstore.cli.app import message
+
+    bridge, stored = await _three_versions(backend)
+    await bridge.set_tier(stored[0], StorageTier.L4)
+    if "archive" not in backend.capabilities:
+        assert await bridge.load_page(stored[0]) is not None  # L4 is readable here: nothing to restore
+        return
+    with pytest.raises(ArchivedPageError) as raised:
+        await bridge.load_page(stored[0])
+    assert raised.value.key == stored[0]
+    hint = message(raised.value, argparse.Namespace(url="memory://", user="alice", session="s1"))
+    assert f"`tierstore restore {stored[0]} --url memory:// --user alice --session s1`" in hint
+    await bridge.restore_page(raised.value.key)
+
+
 class _Stalled:
     """``inner``, whose repair process stalls for an hour at its read of a version record slot (``at="get"``: after
     the look for an erasing tomb, before any write) or at its delete of a damaged one (before the put)."""

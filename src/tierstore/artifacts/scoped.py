@@ -45,6 +45,7 @@ from tierstore.backends.base import (
 from tierstore.clock import Clock
 from tierstore.codec import Buffer, Encoded, PreparedPage
 from tierstore.enums import StorageTier
+from tierstore.errors import ArchivedPageError
 from tierstore.loops import PerLoop
 from tierstore.models import CheckpointManifest, MemoryPage
 
@@ -89,10 +90,22 @@ class PrefixedBackend:
         await self.inner.put(self.prefix + key, data, metadata=metadata, tags=tags, tier=tier, if_absent=if_absent)
 
     async def get(self, key: str) -> Buffer | None:
-        return await self.inner.get(self.prefix + key)
+        try:
+            return await self.inner.get(self.prefix + key)
+        except ArchivedPageError as exc:
+            raise self._archived(exc) from None
 
     async def get_range(self, key: str, start: int, length: int) -> Buffer | None:
-        return await self.inner.get_range(self.prefix + key, start, length)
+        try:
+            return await self.inner.get_range(self.prefix + key, start, length)
+        except ArchivedPageError as exc:
+            raise self._archived(exc) from None
+
+    def _archived(self, exc: ArchivedPageError) -> ArchivedPageError:
+        """The error naming the key as the view's callers know it (an artifact id, the id `restore` takes)."""
+        if exc.checkpoint is not None or not exc.key.startswith(self.prefix):
+            return exc
+        return ArchivedPageError(self._strip(exc.key), pending=exc.pending)
 
     async def head(self, key: str) -> ObjectInfo | None:
         info = await self.inner.head(self.prefix + key)

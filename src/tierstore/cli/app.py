@@ -164,6 +164,9 @@ def message(exc: TierstoreError, args: argparse.Namespace | None = None) -> str:
     if isinstance(exc, ArchivedPageError):
         url = getattr(args, "url", None)
         where = f" --url {shlex.quote(redact_url(url))}" if url else ""
+        for flag in ("user", "session"):  # a scope's artifact is restored in that scope
+            if isinstance(getattr(args, flag, None), str):
+                where += f" --{flag} {shlex.quote(getattr(args, flag))}"
         if exc.pending:
             then = f"a restore is in progress: `tierstore restore {exc.key}{where}` shows how far it is"
         else:
