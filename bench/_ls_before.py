@@ -29,7 +29,7 @@ async def read_all_then_print(inv: Invocation) -> int:
                 (bridge.get_metadata(e.artifact_id) for e in entries), inv.settings.concurrency, progress=bar
             )
     rows = [{**m.model_dump(), "last_modified": stored.get(m.artifact_id or "")} for m in found if m is not None]
-    print_table([{**row, "size": human_size(row["size_bytes"])} for row in rows], ls.long_columns(entries))
+    print_table([{**row, "size": human_size(row["size_bytes"])} for row in rows], ls.LONG_COLUMNS)
     return 0
 
 

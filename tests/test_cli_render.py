@@ -14,7 +14,6 @@ from tierstore.cli import ls
 from tierstore.cli.render import JsonArray, StreamedTable, human_size, print_json, print_report, shown, to_plain
 from tierstore.enums import Modality, StorageTier
 from tierstore.maintenance import FsckReport, Orphan
-from tierstore.models import PageEntry
 
 
 @dataclass(frozen=True)
@@ -61,14 +60,13 @@ def test_values_typed_by_a_user_are_shown_clipped() -> None:
 def test_the_long_listing_takes_its_widths_from_each_columns_values_not_its_cells(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # A deliberate format change with the streaming `ls -l`: a column is as wide as its widest possible value,
-    # so rows line up whatever comes after them; only the artifact ids, all listed before the first row, are measured.
-    entries = [PageEntry(artifact_id=a, size_bytes=1, last_modified=None) for a in ("mem_L3_1", "mem_L4_1000")]
-    table = StreamedTable(ls.long_columns(entries))
+    # The streaming `ls -l` prints its header before any page is listed: every column is as wide as its widest
+    # possible value, the artifact id as wide as one below a billion pages; a longer one pushes its own row only.
+    table = StreamedTable(ls.LONG_COLUMNS)
     header = capsys.readouterr().out
-    assert header == "ARTIFACT     TIER  MODALITY    SIZE        CREATED              STORAGE CLASS  PAGE\n"
+    assert header == "ARTIFACT         TIER  MODALITY    SIZE        CREATED              STORAGE CLASS  PAGE\n"
     widest = {
-        "artifact_id": "mem_L4_1000",
+        "artifact_id": "mem_L4_99999999",
         "tier": StorageTier.L4,
         "modality": Modality.STRUCTURED,
         "size": human_size(1024**3 - 1),
@@ -78,11 +76,13 @@ def test_the_long_listing_takes_its_widths_from_each_columns_values_not_its_cell
     }
     table.rows([widest])
     assert capsys.readouterr().out == (
-        f"mem_L4_1000  L4    structured  1024.0 MiB  2026-12-05 23:59:59  INTELLIGENT_…  {'p' * 39}…\n"
+        f"mem_L4_99999999  L4    structured  1024.0 MiB  2026-12-05 23:59:59  INTELLIGENT_…  {'p' * 39}…\n"
     )
     table.rows([{"artifact_id": "mem_L3_1", "tier": "L3", "modality": "text", "size": human_size(5), "page_id": "x"}])
-    narrowest = "mem_L3_1     L3    text        5 B         -                    -              x\n"
+    narrowest = "mem_L3_1         L3    text        5 B         -                    -              x\n"
     assert capsys.readouterr().out == narrowest
+    table.rows([{"artifact_id": "mem_L3_100000000", "tier": "L3", "modality": "text", "size": "5 B", "page_id": "x"}])
+    assert capsys.readouterr().out.startswith("mem_L3_100000000  L3    text")
 
 
 @pytest.mark.parametrize("count", [0, 1, 3])

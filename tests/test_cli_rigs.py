@@ -133,7 +133,8 @@ def test_every_command_on_a_store_with_pages(store: Store, cli: Cli, tmp_path: P
     table = r["ls"].stdout.splitlines()
     assert len(table) == 16
     assert table[1].split()[0] == "mem_L3_1"
-    assert [e["artifact_id"] for e in json.loads(r["ls_short_json"].stdout)] == [f"mem_L3_{n}" for n in range(1, 16)]
+    numbered = [f"mem_L3_{n}" for n in range(1, 16)]
+    assert [e["artifact_id"] for e in json.loads(r["ls_short_json"].stdout)] == sorted(numbered)  # key order
     short = json.loads(r["ls_short_json"].stdout)
     assert all(e["size_bytes"] > 0 and e["last_modified"] for e in short)
     # One set of names: the short listing's fields are Python's PageEntry's, and the long listing has them too.
@@ -143,8 +144,7 @@ def test_every_command_on_a_store_with_pages(store: Store, cli: Cli, tmp_path: P
     assert len(long_table) == 16
     assert long_table[1].split()[:3] == ["mem_L3_1", "L3", "text"]
     listing = json.loads(r["ls_json"].stdout)
-    artifacts = ids_of(listing)
-    assert artifacts == [f"mem_L3_{n}" for n in range(1, 16)]
+    assert ids_of(listing) == sorted(numbered)
     assert all(entry["storage_class"] for entry in listing)
 
     assert "Message 0 content..." in r["show"].stdout
@@ -155,7 +155,7 @@ def test_every_command_on_a_store_with_pages(store: Store, cli: Cli, tmp_path: P
     assert checkpoint in r["checkpoints"].stdout
     assert [c["checkpoint_id"] for c in json.loads(r["checkpoints_json"].stdout)] == [checkpoint]
     assert "session_snapshot" in r["manifest"].stdout
-    assert [p["artifact_id"] for p in json.loads(r["manifest_json"].stdout)["pages"]] == artifacts[5:]
+    assert [p["artifact_id"] for p in json.loads(r["manifest_json"].stdout)["pages"]] == numbered[5:]
     assert "all 10 pages load and match their checksums" in r["verify"].stdout
     assert json.loads(r["verify_json"].stdout)["verified"] == 10
 
@@ -176,7 +176,7 @@ def test_every_command_on_a_store_with_pages(store: Store, cli: Cli, tmp_path: P
 
     r = cli.batch(
         {"rm_refused": 2, "delete_again_json": 5},
-        rm_refused=["rm", artifacts[5], "--url", url],
+        rm_refused=["rm", numbered[5], "--url", url],
         rm=["rm", "mem_L3_2", "--url", url],
         rm_json=["rm", "mem_L3_3", "--url", url, "--json"],
         delete=["checkpoints", "delete", checkpoint, "--url", url],

@@ -108,7 +108,7 @@ def run_ls(
 def test_the_first_rows_are_printed_before_the_other_pages_metadata_comes(
     store: Store, monkeypatch: pytest.MonkeyPatch, output: str
 ) -> None:
-    artifacts = fill(store, PAGES)
+    artifacts = sorted(fill(store, PAGES))  # key order: mem_L3_10 before mem_L3_2
     code, stdout, held = run_ls(store, monkeypatch, "-l", *(["--json"] if output == "json" else []))
     assert code == 0
     assert held.seen_while_held[0] == FIRST  # printed while every other page's metadata was still held back
@@ -122,18 +122,21 @@ def test_the_first_rows_are_printed_before_the_other_pages_metadata_comes(
 
 
 def test_a_filter_with_a_limit_stops_reading_at_the_last_match(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    fill(store, PAGES)
-    code, stdout, held = run_ls(store, monkeypatch, "--prefix", "page_1", "--limit", "1", "--json", first=2)
+    artifacts = fill(store, PAGES)
+    page_of = {artifact: f"page_{n}" for n, artifact in enumerate(artifacts)}
+    listed = sorted(artifacts)
+    match = next(i for i, artifact in enumerate(listed) if page_of[artifact].startswith("page_1"))
+    code, stdout, held = run_ls(store, monkeypatch, "--prefix", "page_1", "--limit", "1", "--json", first=match + 1)
     assert code == 0
-    assert [row["page_id"] for row in json.loads(stdout)] == ["page_1"]
-    assert held.heads <= 2 + 4  # page_1 is the second listed: at most a window (4) of reads begin after it
+    assert [row["page_id"] for row in json.loads(stdout)] == [page_of[listed[match]]]
+    assert held.heads <= match + 1 + 4  # at most a window (4) of reads begin after the first match
 
 
 @pytest.mark.parametrize("output", ["table", "json"])
 def test_an_error_midway_keeps_the_rows_printed_and_ends_as_errors_do(
     store: Store, monkeypatch: pytest.MonkeyPatch, output: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    artifacts = fill(store, PAGES)
+    artifacts = sorted(fill(store, PAGES))
     as_json = ["--json"] if output == "json" else []
     code, stdout, held = run_ls(store, monkeypatch, "-l", *as_json, fail=True)
     assert code == exit_codes.of_error(BackendUnavailableError("x"))

@@ -6,14 +6,16 @@ running are cancelled and awaited, and those not yet started are closed, before 
 that cleans up after a failure never races work of its own that is still in flight. :func:`bounded_gather` returns
 every result at once; :func:`bounded_in_order` yields each as soon as it and every one before it are done (a
 listing printed as it comes: those done together come as one batch), with the same guarantees once the consumer
-stops, whichever way it stops.
+stops, whichever way it stops. :func:`in_chunks` reads an async iterator ahead in a task of its own and hands
+what has come as lists (a listing's pages as they arrive), with the same guarantee: closing it stops the reading.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Literal, TypeVar, overload
 
 T = TypeVar("T")
@@ -172,3 +174,49 @@ async def uncancellable(awaitable: Awaitable[T]) -> T:
         if not future.cancelled():
             future.exception()  # retrieved, so it is not reported as never retrieved
         raise
+
+
+async def in_chunks(source: AsyncIterator[T], *, ahead: int) -> AsyncGenerator[list[T], None]:
+    """The items of ``source`` in order, as lists: each holds every item that came since the last (at least one),
+    read by a task of its own while the consumer works, at most ``ahead`` items waiting. The source's error is
+    raised after the items before it. Iterate it inside ``contextlib.aclosing``: closing it cancels the reading and
+    awaits it."""
+    if ahead < 1:
+        raise ValueError("ahead must be at least 1")
+    waiting: list[T] = []
+    arrived = asyncio.Event()
+    room = asyncio.Event()
+    room.set()
+
+    async def read() -> None:
+        try:
+            async for item in source:
+                waiting.append(item)
+                arrived.set()
+                if len(waiting) >= ahead:
+                    room.clear()
+                    await room.wait()
+        finally:
+            close = getattr(source, "aclose", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+            arrived.set()  # last, with no await after it: the consumer it wakes sees this task done
+
+    reader = asyncio.ensure_future(read())
+    try:
+        while True:
+            if waiting:
+                chunk = waiting[:]
+                waiting.clear()
+                room.set()
+                yield chunk
+            elif reader.done():
+                reader.result()  # the source's error, if it failed
+                return
+            else:  # nothing waiting and still reading: cleared only now, so no arrival is missed
+                arrived.clear()
+                await arrived.wait()
+    finally:
+        reader.cancel()
+        await asyncio.wait([reader])

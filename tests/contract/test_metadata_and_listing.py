@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from tests.contract.conftest import text_page
-from tierstore import ArtifactsBridge, Modality, StorageTier
+from tierstore import ArtifactsBridge, Modality, StorageTier, ids
+from tierstore.backends import slices
 from tierstore.backends.base import StorageBackend
 
 
@@ -36,7 +37,7 @@ async def test_metadata_of_a_page_id_too_long_for_object_metadata(bridge: Artifa
     assert metadata.modality == "text"
 
 
-async def test_listing_beyond_one_thousand_artifacts(bridge: ArtifactsBridge) -> None:
+async def test_listing_beyond_one_thousand_artifacts(bridge: ArtifactsBridge, backend: StorageBackend) -> None:
     semaphore = asyncio.Semaphore(32)
 
     async def store(i: int) -> str:
@@ -49,6 +50,11 @@ async def test_listing_beyond_one_thousand_artifacts(bridge: ArtifactsBridge) ->
     assert sorted(listed) == sorted(stored)
     stats = await bridge.collect_stats()
     assert stats.pages_stored == 1100
+    # `ls -l` streams a cloud's listing page by page on its promise to list in key order (tierstore.cli.ls_pages).
+    assert slices.lists_in_order(backend) == (backend.name not in ("in-memory", "filesystem"))
+    if slices.lists_in_order(backend):
+        keys = [entry.key async for entry in backend.list(ids.PAGE_PREFIX)]
+        assert keys == sorted(stored)
 
 
 @pytest.mark.bridge_only

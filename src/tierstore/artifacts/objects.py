@@ -7,12 +7,14 @@
   ranged read instead. ``describe`` refuses an object whose metadata names another artifact or another size.
 * Deletions go through :class:`~tierstore.protocol.references.References`.
 * The pages are listed in slices (:data:`ARTIFACT_SLICES`, :mod:`tierstore.backends.slices`) where the backend
-  says that pays off: every artifact id under exactly one slice, so each page listed once.
+  says that pays off: every artifact id under exactly one slice, so each page listed once. ``page_chunks`` gives
+  them in key order as the listing comes where the backend lists in order, else sorted once the listing is whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from datetime import datetime, timedelta
 from typing import Any, Final
 from urllib.parse import unquote
@@ -23,6 +25,7 @@ from tierstore.backends import slices
 from tierstore.backends.base import METADATA_BUDGET, Checked, Chunks, ListEntry, ObjectInfo, StorageBackend
 from tierstore.clock import Clock
 from tierstore.codec import Buffer, Codec, Encoded, PreparedPage
+from tierstore.concurrency import in_chunks
 from tierstore.enums import StorageTier
 from tierstore.errors import ConflictError, IntegrityError, ObjectNotFoundError
 from tierstore.models import CheckpointManifest, MemoryPage, PageMetadata
@@ -33,6 +36,8 @@ from tierstore.validate import clip
 _HEADER_PROBE: Final = 64 * 1024
 ARTIFACT_SLICES: Final = tuple(f"{ids.PAGE_PREFIX}{t.value}_{first}" for t in StorageTier for first in "123456789")
 """The slices of the page keys for a listing: an artifact id's tier and first digit (never 0)."""
+_READ_AHEAD: Final = 2000
+"""Listed entries waiting at most for a reader of ``page_chunks``: two pages of a cloud's listing."""
 
 
 class ObjectArtifacts:
@@ -213,6 +218,23 @@ class ObjectArtifacts:
         listed = await slices.list_under(self.backend, ARTIFACT_SLICES)
         entries = [entry for entry in listed if ids.parse_artifact_id(entry.key)]
         return sorted(entries, key=lambda entry: artifact_order(entry.key))
+
+    async def page_chunks(self) -> AsyncGenerator[list[ListEntry], None]:
+        """The entries ``page_entries`` gives, in key order instead, in chunks: each as its listing page comes where
+        the backend lists in order (read a page or two ahead while the caller works), else one chunk once the
+        listing is whole (module contract)."""
+        if slices.pays_off(self.backend) or not slices.lists_in_order(self.backend):
+            yield sorted(await self.page_entries(), key=lambda entry: entry.key)
+            return
+        chunks = in_chunks(self._listed_pages(), ahead=_READ_AHEAD)
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                yield chunk
+
+    async def _listed_pages(self) -> AsyncIterator[ListEntry]:
+        async for entry in self.backend.list(slices.common_prefix(ARTIFACT_SLICES)):
+            if entry.key.startswith(ARTIFACT_SLICES) and ids.parse_artifact_id(entry.key):
+                yield entry
 
     # -- checkpoints ---------------------------------------------------------------------------------------
 

@@ -62,6 +62,7 @@ class PrefixedBackend:
         self.persistent = backend.persistent
         self.capabilities: frozenset[Capability] = backend.capabilities
         self.sliced_listing = slices.pays_off(backend)
+        self.ordered_listing = slices.lists_in_order(backend)  # one prefix on every key: the order is kept
         conditional = getattr(backend, "delete_if_version", None)
         if conditional is not None:
 

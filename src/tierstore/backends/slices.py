@@ -13,6 +13,8 @@ Contract:
 * Which slices, and whether slicing pays, is the caller's choice (the backend knows no key's meaning): where the
   backend does not list by a prefix in one round trip per page (:func:`pays_off`), one listing of the slices'
   common prefix, keeping the keys under a slice, gives the same keys with one scan.
+* :func:`lists_in_order`: whether the backend says its ``list`` yields keys in ascending order page after page, so
+  a reader can use the first page before the last has come (``tierstore ls -l`` streams from it).
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ from tierstore.backends.base import ListEntry, StorageBackend
 SLICED_LISTING = "sliced_listing"
 """The attribute by which a backend says that a listing by prefix costs it a round trip a page, the prefix chosen
 by the server, so that slices listed at once end sooner than one listing (:func:`pays_off`)."""
+
+
+ORDERED_LISTING = "ordered_listing"
+"""The attribute by which a backend says that ``list`` yields keys in ascending order, as Python compares strings
+(code point order): S3, GCS and Azure list names in UTF-8 byte order, which is the same order."""
+
+
+def lists_in_order(backend: StorageBackend) -> bool:
+    """Whether ``backend`` says it lists keys in ascending order (:data:`ORDERED_LISTING`)."""
+    return getattr(backend, ORDERED_LISTING, False) is True
 
 
 def pays_off(backend: StorageBackend) -> bool:

@@ -148,8 +148,24 @@ class Catalog:
         """The catalog of ``backend`` from ``listing`` (what ``backend.list("")`` gave, or at least its snapshots
         and the entries to describe): the newest readable snapshot's rows that ``listing`` still proves. ``watch``:
         the wider scopes whose erasing tombs forbid a fold (module contract)."""
+        catalog = await cls.read(backend, listing, clock=clock, watch=watch)
         current = {entry.key: entry for entry in listing}
-        for key in snapshot_keys(listing)[:READ_AT_MOST]:
+        catalog._rows = {k: row for k, row in catalog._rows.items() if k in current and row.proven_by(current[k])}
+        return catalog
+
+    @classmethod
+    async def read(
+        cls,
+        backend: StorageBackend,
+        snapshots: Sequence[ListEntry],
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        watch: Sequence[StorageBackend] = (),
+    ) -> Catalog:
+        """The catalog of ``backend`` from the newest readable of ``snapshots`` (a listing of them), every row kept
+        until an entry is described: :meth:`known` proves each against the entry it is asked for, so a reader can
+        open the catalog before (or while) it lists the pages."""
+        for key in snapshot_keys(snapshots)[:READ_AT_MOST]:
             try:
                 rows = await read_snapshot(backend, key)
             except IntegrityError as exc:
@@ -159,13 +175,13 @@ class Catalog:
                 logger.info("catalog snapshot %s could not be read (%s): every entry is asked", key, exc)
                 break
             if rows is not None:
-                proven = {k: row for k, row in rows.items() if k in current and row.proven_by(current[k])}
-                return cls(backend, proven, key, clock, watch)
+                return cls(backend, rows, key, clock, watch)
         return cls(backend, {}, None, clock, watch)
 
     @property
     def rows(self) -> int:
-        """How many rows are trusted now (the open snapshot's that the listing proved, and those learnt since)."""
+        """How many rows are held (the open snapshot's that its listing proved, or all of them when :meth:`read`,
+        and those learnt since)."""
         return len(self._rows) + len(self._learnt)
 
     def known(self, entry: ListEntry) -> ObjectInfo | None:

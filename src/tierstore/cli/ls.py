@@ -1,24 +1,26 @@
-"""``tierstore ls``: the stored pages, one a row.
+"""``tierstore ls``: the stored pages, one a row, in key order (the artifact id as a string, ``mem_L3_10`` before
+``mem_L3_2``: the order every cloud lists in, so rows can come as the listing does).
 
-Contract: without options, one listing of the store (a few requests however many pages it holds): artifact id,
-stored size and time. ``--long`` (implied by a filter) describes every page as well: tier, modality, created
-time, storage class and page id, from the store's catalog where its listing proves a row (no request), else one
-request a page, concurrently, bounded by the concurrency setting, with a progress bar on a terminal; at the end
-the catalog keeps what was read (a new snapshot), so the next ``ls -l`` asks only for pages changed since
-(:mod:`tierstore.cli.ls_pages`). It streams: the header follows the listing, and each row is printed as soon as
-its page's description and every row's before it have come, in the listing's order (``ls -l | head`` shows its
-first rows after the listing and a request, and stops the reading when it exits). So the columns are as wide as
-their values can be, not as the widest value listed: tier 4, modality 10, size 10, created 19 characters, storage
-class 13 (longer classes clipped), the artifact id as the longest listed; page ids clipped at 40 (on a terminal,
-the room left). ``--json`` gives the same fields, streamed too: the same JSON document, item by item. A page whose
-metadata cannot be read (damaged) stops nothing: the others are listed, it is named on stderr at the end, and the
-exit code is 4 (integrity error). Any other error stops the listing where it is: the rows printed stay (``--json``:
-an unfinished document, then the error's), the error follows as for every command.
+Contract: without options, one listing of the store (a few requests however many pages it holds): artifact id, stored
+size and time. ``--long`` (implied by a filter) describes every page as well: tier, modality, created time, storage
+class and page id, from the store's catalog where its listing proves a row (no request), else one request a page,
+concurrently, bounded by the concurrency setting, with a progress bar on a terminal; at the end the catalog keeps what
+was read (a new snapshot), so the next ``ls -l`` asks only for pages changed since (:mod:`tierstore.cli.ls_pages`). It
+streams: the header comes at once, and each row is printed as soon as its page has been listed and described, and every
+row's before it; on a cloud the listing is read page by page, so ``ls -l | head`` shows its first rows after the first
+listing page, and stops the reading when it exits. So the columns are as wide as their values can be, not as the widest
+value listed: the artifact id 15 (a longer one, past 100 million pages a tier, pushes its row's other cells right), tier
+4, modality 10, size 10, created 19 characters, storage class 13 (longer classes clipped); page ids clipped at 40 (on a
+terminal, the room left). ``--json`` gives the same fields, streamed too: the same JSON document, item by item. A page
+whose metadata cannot be read (damaged) stops nothing: the others are listed, it is named on stderr at the end, and the
+exit code is 4 (integrity error). Any other error stops the listing where it is: the rows printed stay (``--json``: an
+unfinished document, then the error's), the error follows as for every command.
 
 Filters: ``--tier``, ``--modality``, ``--page-type`` and ``--prefix`` (of the page id) are matched on each page's
 description as ``--long`` reads it; ``--meta KEY=VALUE`` (repeatable: all must hold) on the page's own metadata,
 answered by :meth:`~tierstore.bridge.ArtifactsBridge.find_pages` with the other filters (each match described
-afresh; printed once all are found). With a filter, ``--limit N`` stops reading at the N-th page that matches.
+afresh; printed once all are found). ``--limit N`` stops at the N-th row (with ``--long`` or a filter: reading
+stops there too).
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ import contextlib
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
+from tierstore import ids
 from tierstore.cli.context import AddCommand, Invocation, choice
 from tierstore.cli.escape import escaped
 from tierstore.cli.exit_codes import INTEGRITY
@@ -59,6 +62,9 @@ MODALITIES = tuple(m.value for m in Modality)
 PAGE_TYPES = tuple(t.value for t in PageType)
 PAGE_ID_WIDTH = 40
 SIZE_WIDTH = len("1023.9 MiB")
+ARTIFACT_WIDTH = len(ids.artifact_id(StorageTier.L3, 10**8 - 1))
+"""The widest artifact id below 100 million pages a tier: the long table's first column, fixed before any page is
+listed (so the table fits 80 columns with its CREATED column)."""
 """The widest size :func:`human_size` gives below 1,000 TiB."""
 
 # On a narrow terminal, columns go in the order of ``drop``; the artifact id never does, and is never cut. The long
@@ -127,13 +133,13 @@ async def run(inv: Invocation) -> int:
     args = inv.args
     filtered = bool(args.tier or args.modality or args.page_type or args.prefix or args.meta)
     limit: int | None = getattr(args, "limit", None)
-    if filtered and limit is not None and limit < 0:
+    if limit is not None and limit < 0:
         raise InvalidInputError(f"--limit must be 0 or more, not {limit}")
     async with inv.bridge() as bridge:
         if args.meta:
             return await _found(inv, bridge, limit)
         if not (args.long or filtered):
-            entries = await bridge.list_page_entries()
+            entries = sorted(await bridge.list_page_entries(), key=lambda entry: entry.artifact_id)
             entries = limited(entries, limit, len(entries), "pages")  # before any description: one request a page
             # The JSON fields are named as in ``ls -l --json`` and Python's PageEntry/PageMetadata: one set of names.
             if inv.json:
@@ -144,17 +150,15 @@ async def run(inv: Invocation) -> int:
             return 0
         from tierstore.cli.ls_pages import PageListing
 
-        listing = await PageListing.of(bridge)
-        if not filtered:
-            listing.entries = limited(listing.entries, limit, len(listing.entries), "pages")
-        damaged = await _stream_long(inv, listing, limit if filtered else None)
-        await listing.fold()
+        async with PageListing(bridge) as listing:
+            damaged = await _stream_long(inv, listing, limit, filtered)
+            await listing.fold()
     for line in sorted(damaged):
         print(f"tierstore: damaged, not listed: {line}", file=sys.stderr)
     return INTEGRITY if damaged else 0
 
 
-async def _stream_long(inv: Invocation, listing: PageListing, limit: int | None) -> list[str]:
+async def _stream_long(inv: Invocation, listing: PageListing, limit: int | None, filtered: bool) -> list[str]:
     """Print the long listing row by row as the descriptions come (module contract); the pages that could not be
     read (damaged)."""
     args = inv.args
@@ -163,7 +167,7 @@ async def _stream_long(inv: Invocation, listing: PageListing, limit: int | None)
     def note(entry: PageEntry, exc: IntegrityError) -> None:
         damaged.append(f"{entry.artifact_id}: {exc}")
 
-    out = JsonArray() if inv.json else StreamedTable(long_columns(listing.entries))
+    out = JsonArray() if inv.json else StreamedTable(LONG_COLUMNS)
     shown = 0
     with contextlib.ExitStack() as stack:
         if isinstance(out, JsonArray):
@@ -184,7 +188,7 @@ async def _stream_long(inv: Invocation, listing: PageListing, limit: int | None)
                 shown += len(rows)
                 if shown == limit:
                     break
-    _said_limit(limit, shown)
+    _said_limit(limit, shown, filtered)
     return damaged
 
 
@@ -208,15 +212,15 @@ async def _found(inv: Invocation, bridge: ArtifactsBridge, limit: int | None) ->
     stored = {e.artifact_id: e.last_modified for e in entries}
     rows = [
         {**meta.model_dump(), "last_modified": stored.get(meta.artifact_id or "")}
-        for meta in found
+        for meta in sorted(found, key=lambda meta: meta.artifact_id or "")
         if _matches(meta, args)
     ][:limit]
-    out = JsonArray() if inv.json else StreamedTable(long_columns(entries))
+    out = JsonArray() if inv.json else StreamedTable(LONG_COLUMNS)
     with contextlib.ExitStack() as stack:
         if isinstance(out, JsonArray):
             stack.enter_context(out)
         _print(out, rows)
-    _said_limit(limit, len(rows))
+    _said_limit(limit, len(rows), True)
     for line in sorted(damaged):
         print(f"tierstore: damaged, not listed: {line}", file=sys.stderr)
     return INTEGRITY if damaged else 0
@@ -235,15 +239,11 @@ def _shown(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, **ids, "size": human_size(row["size_bytes"])}
 
 
-def _said_limit(limit: int | None, shown: int) -> None:
+def _said_limit(limit: int | None, shown: int, filtered: bool) -> None:
     if limit and shown == limit:  # --limit 0 asked for nothing: nothing to say
-        print(
-            f"tierstore: showing the first {limit} matching pages, reading no further (--limit {limit})",
-            file=sys.stderr,
-        )
+        pages = "matching pages" if filtered else "pages"
+        print(f"tierstore: showing the first {limit} {pages}, reading no further (--limit {limit})", file=sys.stderr)
 
 
-def long_columns(entries: list[PageEntry]) -> list[Column]:
-    """The long table's columns, each as wide as its values can be (module contract)."""
-    ids = max((len(e.artifact_id) for e in entries), default=0)
-    return [replace(c, width=ids) if c.field == "artifact_id" else c for c in _LONG]
+LONG_COLUMNS: Final = tuple(replace(c, width=ARTIFACT_WIDTH) if c.field == "artifact_id" else c for c in _LONG)
+"""The long table's columns, each as wide as its values can be (module contract)."""

@@ -1,17 +1,23 @@
-"""The pages ``tierstore ls`` lists, and their descriptions from each place's catalog (issue 28, "Fast listings").
+"""The pages ``tierstore ls -l`` lists, in key order as the store lists them, each described from its place's catalog
+(issue 28, "Fast listings").
 
 Contract:
 
-* :meth:`PageListing.of` lists each place a bridge reads (a bound bridge: its session's scope, then its user's; an
-  unbound one: the root) once, its pages and its catalog snapshots (:mod:`tierstore.catalog`), the places at once,
-  and opens each place's catalog (a GET of its newest snapshot). Its ``entries`` are the pages
-  ``list_page_entries`` gives, in the same order: a key two places hold is the narrowest's; a page of a wider place
-  that a tomb of a narrower one names is left out.
-* :meth:`PageListing.describe` gives each entry with its description as ``get_metadata`` gives it, in order: from
-  the catalog's row where the listing proves it (no request), else from a ``head`` (one request, the answer kept by
-  the catalog); a page whose object metadata holds no description (a chuk JSON page at the root) and a custom
-  backend's page through the bridge's ``get_metadata``. None: the page went away since the listing.
-  IntegrityError for a damaged page, as ``get_metadata``.
+* ``async with PageListing(bridge) as listing`` starts, for each place the bridge reads (a bound bridge: its
+  session's scope, then its user's; an unbound one: the root), the opening of its catalog (a listing of its
+  snapshots and a GET of the newest, :meth:`~tierstore.catalog.Catalog.read`) and, for each wider place, the reading
+  of the narrower places' tombs, all at once; leaving the block cancels and awaits whatever still runs.
+* :meth:`PageListing.describe` gives the pages ``list_page_entries`` gives (a key two places hold is the
+  narrowest's; a page of a wider place that a tomb of a narrower one names is left out), but in key order, as a
+  string (``mem_L3_10`` before ``mem_L3_2``: the order every cloud lists in), each with its description as
+  ``get_metadata`` gives it, in batches as they are ready. Where a place's backend lists in order
+  (:func:`~tierstore.backends.slices.lists_in_order`: S3, GCS, Azure) its pages come page by page of its listing:
+  a key is given once every place has listed past it, so the first batch needs the first listing page of each
+  place, not the last. Elsewhere a place's listing is whole, then sorted.
+* A description comes from the catalog's row where the listing proves it (no request), else from a ``head`` (one
+  request, the answer kept by the catalog); a page whose object metadata holds no description (a chuk JSON page at
+  the root) and a custom backend's page through the bridge's ``get_metadata``. None: the page went away since the
+  listing. IntegrityError for a damaged page, as ``get_metadata``: handed to ``damaged``, the page given as None.
 * :meth:`PageListing.fold` has each catalog write a new snapshot when it learnt enough
   (:meth:`~tierstore.catalog.Catalog.fold`; never raises for a lost race or an unavailable store), so the next
   ``ls -l`` asks only for what changed since.
@@ -25,12 +31,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
+from types import TracebackType
 
 from tierstore import ids
 from tierstore.artifacts.lookup import Place, Places, place_clock, wider_backends
-from tierstore.artifacts.objects import ObjectArtifacts, artifact_order
+from tierstore.artifacts.objects import ObjectArtifacts
 from tierstore.backends.base import ListEntry
 from tierstore.bridge import ArtifactsBridge
 from tierstore.catalog import Catalog
@@ -38,79 +45,114 @@ from tierstore.concurrency import bounded_in_order
 from tierstore.errors import IntegrityError
 from tierstore.models import PageEntry, PageMetadata
 
-
-@dataclass(frozen=True)
-class _Listed:
-    """One place's listing: its pages and, on a store of objects, its catalog."""
-
-    place: Place
-    pages: list[ListEntry]
-    catalog: Catalog | None
+Listed = tuple[int, ListEntry]
+"""A listed page: the index of the place holding it (narrowest 0) and its listing entry."""
 
 
-async def _list_place(places: Places, index: int) -> _Listed:
+async def _open_catalog(places: Places, index: int) -> Catalog | None:
     place = places.places[index]
     artifacts = place.artifacts
     if not isinstance(artifacts, ObjectArtifacts):  # a custom backend: no catalog
-        return _Listed(place, await artifacts.page_entries(), None)
-    backend = artifacts.backend
+        return None
+    snapshots = [entry async for entry in artifacts.backend.list(ids.CATALOG_PREFIX)]
+    clock, watch = place_clock(place), wider_backends(places, index)
+    return await Catalog.read(artifacts.backend, snapshots, clock=clock, watch=watch)
 
-    async def snapshots() -> list[ListEntry]:
-        return [entry async for entry in backend.list(ids.CATALOG_PREFIX)]
 
-    pages, found = await asyncio.gather(artifacts.page_entries(), snapshots())
-    catalog = await Catalog.open(
-        backend, [*pages, *found], clock=place_clock(place), watch=wider_backends(places, index)
-    )
-    return _Listed(place, pages, catalog)
+async def _chunks(place: Place) -> AsyncGenerator[list[ListEntry], None]:
+    """A place's pages in key order, in chunks (module contract)."""
+    artifacts = place.artifacts
+    if not isinstance(artifacts, ObjectArtifacts):
+        yield sorted(await artifacts.page_entries(), key=lambda entry: entry.key)
+        return
+    chunks = artifacts.page_chunks()
+    async with contextlib.aclosing(chunks):
+        async for chunk in chunks:
+            yield chunk
+
+
+async def _next_chunk(chunks: AsyncGenerator[list[ListEntry], None]) -> list[ListEntry] | None:
+    return await anext(chunks, None)
 
 
 class PageListing:
-    """The pages a bridge lists, each with the place that holds it (module contract)."""
+    """The pages a bridge lists, in key order, each with the place that holds it (module contract)."""
 
-    def __init__(self, bridge: ArtifactsBridge, listed: list[_Listed], held: dict[str, tuple[_Listed, ListEntry]]):
+    def __init__(self, bridge: ArtifactsBridge) -> None:
         self.bridge = bridge
-        self._listed = listed
-        self._held = held
-        self.entries = [
-            PageEntry(artifact_id=entry.key, size_bytes=entry.size, last_modified=entry.last_modified)
-            for _, entry in held.values()
-        ]
-        """The pages, in the order ``list_page_entries`` gives them."""
+        self._places = bridge._places
+        self._catalogs: list[asyncio.Task[Catalog | None]] = []
+        self._hidden: list[asyncio.Task[set[str]]] = []
 
-    @classmethod
-    async def of(cls, bridge: ArtifactsBridge) -> PageListing:
-        """List the bridge's places and open their catalogs (module contract)."""
-        places = bridge._places
-        listed = list(await asyncio.gather(*(_list_place(places, index) for index in range(len(places.places)))))
-        held: dict[str, tuple[_Listed, ListEntry]] = {}
-        for one in reversed(listed):  # the narrowest place's last: it wins
-            held.update((entry.key, (one, entry)) for entry in one.pages)
-        if len(listed) > 1:
-            narrowest = {entry.key for entry in listed[0].pages}
-            wider = [key for key in held if key not in narrowest]
-            if wider:
-                for key in (await places.named_before(len(listed) - 1)).intersection(wider):
-                    del held[key]
-        ordered = dict(sorted(held.items(), key=lambda item: artifact_order(item[0])))
-        return cls(bridge, listed, ordered)
+    async def __aenter__(self) -> PageListing:
+        count = len(self._places.places)
+        self._catalogs = [asyncio.ensure_future(_open_catalog(self._places, i)) for i in range(count)]
+        self._hidden = [asyncio.ensure_future(self._places.named_before(i)) for i in range(1, count)]
+        return self
 
-    @property
-    def catalogs(self) -> list[Catalog]:
-        """The places' catalogs (a custom backend's place has none)."""
-        return [one.catalog for one in self._listed if one.catalog is not None]
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        tasks = [*self._catalogs, *self._hidden]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        for task in tasks:  # an error no row waited for: the listing's own error, if any, is the one raised
+            if not task.cancelled():
+                task.exception()
 
-    async def _describe(self, page: PageEntry) -> PageMetadata | None:
-        one, entry = self._held[page.artifact_id]
-        artifacts = one.place.artifacts
-        if one.catalog is None or not isinstance(artifacts, ObjectArtifacts):
-            return await self.bridge.get_metadata(page.artifact_id)
-        answers = [info async for _, info in one.catalog.describe([entry], concurrency=1)]  # read to its end
+    async def _listed(self) -> AsyncGenerator[list[Listed], None]:
+        """Every place's pages merged in key order, the narrowest place's where two hold a key (module contract)."""
+        async with contextlib.AsyncExitStack() as stack:
+            streams = [await stack.enter_async_context(contextlib.aclosing(_chunks(p))) for p in self._places.places]
+            waiting: list[deque[ListEntry]] = [deque() for _ in streams]
+            listing = [True for _ in streams]
+            while any(listing) or any(waiting):
+                empty = [i for i, more in enumerate(listing) if more and not waiting[i]]
+                for i, chunk in zip(
+                    empty, await asyncio.gather(*(_next_chunk(streams[i]) for i in empty)), strict=True
+                ):
+                    if chunk is None:
+                        listing[i] = False
+                    else:
+                        waiting[i].extend(chunk)
+                # Every key up to the least last-listed key of the places still listing has come from all of them.
+                ends = [waiting[i][-1].key for i, more in enumerate(listing) if more and waiting[i]]
+                if len(ends) < sum(listing):
+                    continue  # a place still listing gave an empty chunk: ask it again
+                upto = min(ends, default=None)
+                ready: list[Listed] = []
+                for i, queue in enumerate(waiting):
+                    while queue and (upto is None or queue[0].key <= upto):
+                        ready.append((i, queue.popleft()))
+                if ready:
+                    yield await self._kept(ready)
+
+    async def _kept(self, ready: list[Listed]) -> list[Listed]:
+        """``ready`` in key order, each key once (the narrowest place's), a wider place's page named by a tomb of a
+        narrower one left out."""
+        ready.sort(key=lambda listed: (listed[1].key, listed[0]))
+        kept: list[Listed] = []
+        for index, entry in ready:
+            if kept and kept[-1][1].key == entry.key:
+                continue
+            if index and entry.key in await self._hidden[index - 1]:
+                continue
+            kept.append((index, entry))
+        return kept
+
+    async def _describe(self, index: int, entry: ListEntry) -> PageMetadata | None:
+        artifacts = self._places.places[index].artifacts
+        catalog = await self._catalogs[index]
+        if catalog is None or not isinstance(artifacts, ObjectArtifacts):
+            return await self.bridge.get_metadata(entry.key)
+        answers = [info async for _, info in catalog.describe([entry], concurrency=1)]  # read to its end
         info = answers[0] if answers else None
         if info is None:
             return None
         if "modality" not in info.metadata:  # no description in its object metadata: a chuk JSON page
-            return await self.bridge.get_metadata(page.artifact_id)
+            return await self.bridge.get_metadata(entry.key)
         return await artifacts.described(entry.key, info)
 
     async def describe(
@@ -120,21 +162,35 @@ class PageListing:
         damaged: Callable[[PageEntry, IntegrityError], None],
         progress: Callable[[int, int], None] | None = None,
     ) -> AsyncGenerator[list[tuple[PageEntry, PageMetadata | None]], None]:
-        """Batches of entries with their descriptions, in order, each as soon as it and all before it are known;
-        at most ``concurrency`` requests in flight. A damaged page is handed to ``damaged`` and given as None."""
+        """Batches of pages with their descriptions, in key order, each as soon as it and all before it are known;
+        at most ``concurrency`` requests in flight; ``progress(done, listed so far)``. A damaged page is handed to
+        ``damaged`` and given as None (module contract)."""
 
-        async def one(page: PageEntry) -> tuple[PageEntry, PageMetadata | None]:
+        async def one(index: int, entry: ListEntry) -> tuple[PageEntry, PageMetadata | None]:
+            page = PageEntry(artifact_id=entry.key, size_bytes=entry.size, last_modified=entry.last_modified)
             try:
-                return page, await self._describe(page)
+                return page, await self._describe(index, entry)
             except IntegrityError as exc:
                 damaged(page, exc)
                 return page, None
 
-        batches = bounded_in_order((one(page) for page in self.entries), concurrency, progress=progress)
-        async with contextlib.aclosing(batches):
-            async for batch in batches:
-                yield batch
+        listed = described = 0
+
+        def counted(done: int, _total: int) -> None:
+            if progress is not None:
+                progress(described + done, listed)
+
+        chunks = self._listed()
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                listed += len(chunk)
+                batches = bounded_in_order((one(i, entry) for i, entry in chunk), concurrency, progress=counted)
+                async with contextlib.aclosing(batches):
+                    async for batch in batches:
+                        yield batch
+                described += len(chunk)
 
     async def fold(self) -> None:
         """Each catalog writes a new snapshot if it learnt enough (module contract)."""
-        await asyncio.gather(*(catalog.fold() for catalog in self.catalogs))
+        catalogs = [catalog for catalog in await asyncio.gather(*self._catalogs) if catalog is not None]
+        await asyncio.gather(*(catalog.fold() for catalog in catalogs))

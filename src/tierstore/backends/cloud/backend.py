@@ -74,6 +74,7 @@ class CloudBackend(ClosingContext):
 
     name: str
     persistent = True
+    ordered_listing = True  # each cloud's listing API pages names in UTF-8 byte order (slices.ORDERED_LISTING)
     container_word = "bucket"
 
     def __init__(self, container: str, client: ObjectClient, tiers: TierMap, *, prefix: str, options: CloudOptions):
