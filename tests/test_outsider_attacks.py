@@ -13,9 +13,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.soak import scaled
 from tierstore import ArtifactsBridge, InMemoryBackend, MemoryPage, Modality, StorageTier, SyncBridge
 from tierstore.backends.base import Body
 from tierstore.config import backend_from_url
@@ -254,6 +256,47 @@ def test_a_sync_bridge_call_interrupted_has_ended_when_the_interrupt_reaches_the
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         _interrupt_a_sync_store(backend, interrupt)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _Announcing(ArtifactsBridge):
+    """An ArtifactsBridge that says when a store's call is made, before the SyncBridge schedules it."""
+
+    made = threading.Event()
+
+    def store_page(self, *args: Any, **kwargs: Any) -> Any:
+        self.made.set()
+        return super().store_page(*args, **kwargs)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.0002, 0.001, 0.005])
+def test_a_sync_bridge_call_interrupted_at_any_moment_never_runs_on_after_the_caller_has_the_interrupt(
+    delay: float,
+) -> None:
+    # The interrupt may come at any bytecode of the call: before it is scheduled on the loop, before it starts, while
+    # it runs. Whichever: when the caller has the KeyboardInterrupt, the call either never ran or has ended.
+    main = threading.get_ident()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        for _ in range(scaled(5)):
+            backend = _SlowToStopPut()
+            bridge = _Announcing(backend=backend)
+            _Announcing.made.clear()
+
+            def interrupt() -> None:
+                _Announcing.made.wait()
+                time.sleep(delay)
+                signal.pthread_kill(main, signal.SIGINT)
+
+            with SyncBridge(bridge) as sync_bridge:
+                sync_bridge.list_pages()  # its loop started: an interrupt of that start is another matter
+                interrupter = threading.Thread(target=interrupt)
+                interrupter.start()
+                with pytest.raises(KeyboardInterrupt):
+                    sync_bridge.store_page(MemoryPage(page_id="p", modality=Modality.TEXT, content="x"))
+                assert backend.stopped or not backend.started.is_set()
+                interrupter.join()
     finally:
         signal.signal(signal.SIGINT, previous)
 

@@ -114,13 +114,15 @@ class SyncBridge:
             _settle(outcome, task)
             ended.set()
 
-        loop.call_soon_threadsafe(start)
-        try:
+        try:  # an interrupt may come at any bytecode here, also before the call is scheduled or waited for
+            loop.call_soon_threadsafe(start)
             return outcome.result()
         except BaseException:
-            outcome.cancel()
-            loop.call_soon_threadsafe(lambda: [task.cancel() for task in tasks])
-            ended.wait()  # as asyncio.run does: the cancelled call has ended before the caller goes on
+            if outcome.cancel():  # it never runs (``start`` will see that, if it was scheduled at all)
+                call.close()
+            else:  # it started (or ended): cancel it, and wait as asyncio.run does
+                loop.call_soon_threadsafe(lambda: [task.cancel() for task in tasks])
+                ended.wait()  # the cancelled call has ended before the caller goes on
             raise
 
     def close(self) -> None:
