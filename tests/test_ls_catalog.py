@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Store
-from tierstore import ArtifactsBridge, MemoryPage, Modality, PageType, StorageTier
+from tierstore import ArtifactsBridge, MemoryPage, Modality, PageType, StorageTier, ids
 from tierstore.backends import disk_format
 from tierstore.backends.base import ListEntry, ObjectInfo, StorageBackend
 from tierstore.catalog import FOLD_AT
@@ -32,6 +32,7 @@ from tierstore.errors import (
     StorageFullError,
     TierstoreError,
 )
+from tierstore.scopes import scope_prefix
 
 pytestmark = pytest.mark.bridge_only  # the catalog's trust in each rig's listing is proven by its own contract tests
 
@@ -187,6 +188,44 @@ def test_a_scope_lists_its_sessions_and_its_users_pages_through_their_catalogs(
     assert as_rows(first) == expected
     code, second, heads = ls(store, monkeypatch, "-l", "--json", *SCOPE, ordered=ordered)
     assert (code, heads, second) == (0, 0, first)
+
+
+class OneListingFails(InOrderByThrees):
+    """Lists in order by threes, but the listing of one place's pages (under ``failing``) fails while every other
+    place's listing of its pages is still waiting for its first page."""
+
+    failing = ""
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        if prefix == self.failing:
+            await asyncio.sleep(0)
+            raise BackendUnavailableError("injected: the listing broke off")
+        if prefix.endswith(ids.PAGE_PREFIX + "L"):
+            await asyncio.Event().wait()  # until cancelled
+        async for entry in super().list(prefix):
+            yield entry
+
+
+@pytest.mark.parametrize("place", ["user", "session"])
+@pytest.mark.parametrize("output", [[], ["--json"]])
+def test_a_listing_failing_in_one_place_while_another_lists_ends_as_errors_do(
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    place: str,
+    output: list[str],
+) -> None:
+    asyncio.run(store_pages(store.open(), [page(n) for n in range(PAGES)], user_id="u"))
+    asyncio.run(store_pages(store.open(), [page(100 + n) for n in range(PAGES)], user_id="u", session_id="s"))
+    scope = scope_prefix("u", "s" if place == "session" else None)
+    monkeypatch.setattr(OneListingFails, "failing", scope + "mem_L")
+    monkeypatch.setattr(Invocation, "backend", lambda self, url=None, existing=True: OneListingFails(store.open()))
+    code = app.main(["ls", "--url", "memory://", "-l", *output, *SCOPE])
+    err = capsys.readouterr().err
+    assert code == exit_codes.of_error(BackendUnavailableError("x"))
+    assert "BackendUnavailableError: injected: the listing broke off" in err
+    assert "Traceback" not in err
+    assert "RuntimeError" not in err
 
 
 @pytest.mark.parametrize(

@@ -71,8 +71,20 @@ async def _chunks(place: Place) -> AsyncGenerator[list[ListEntry], None]:
             yield chunk
 
 
-async def _next_chunk(chunks: AsyncGenerator[list[ListEntry], None]) -> list[ListEntry] | None:
-    return await anext(chunks, None)
+async def _next_chunks(streams: list[AsyncGenerator[list[ListEntry], None]]) -> list[list[ListEntry] | None]:
+    """The next chunk of each stream (None: it ended), asked at once. When one fails, the others are cancelled and
+    awaited before its error is raised: a stream is never closed while a request of it still runs."""
+    asked = [asyncio.ensure_future(anext(stream, None)) for stream in streams]
+    try:
+        return list(await asyncio.gather(*asked))
+    except BaseException:
+        for request in asked:
+            request.cancel()
+        await asyncio.wait(asked)
+        for request in asked:  # a second failure is not left unretrieved: the first one is raised
+            if not request.cancelled():
+                request.exception()
+        raise
 
 
 class PageListing:
@@ -110,9 +122,8 @@ class PageListing:
             listing = [True for _ in streams]
             while any(listing) or any(waiting):
                 empty = [i for i, more in enumerate(listing) if more and not waiting[i]]
-                for i, chunk in zip(
-                    empty, await asyncio.gather(*(_next_chunk(streams[i]) for i in empty)), strict=True
-                ):
+                fetched = await _next_chunks([streams[i] for i in empty]) if empty else []
+                for i, chunk in zip(empty, fetched, strict=True):
                     if chunk is None:
                         listing[i] = False
                     else:
