@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from tierstore import ids
+from tierstore.backends import slices
 from tierstore.backends.base import ListEntry, ObjectInfo, StorageBackend
 from tierstore.catalog.snapshot import Row, decode_snapshot, encode_snapshot, foldable
 from tierstore.clock import SYSTEM_CLOCK, Clock
@@ -80,18 +81,6 @@ def fold_window(backend: StorageBackend) -> float:
     retry = getattr(getattr(store, "options", None), "retry", None)
     deadline = getattr(retry, "deadline", None)
     return settle_period(store).total_seconds() - (deadline if isinstance(deadline, int | float) else 0.0)
-
-
-def _shared_prefix(keys: Iterable[str]) -> str:
-    """The longest string every key starts with (characters, not path parts: what one listing covers)."""
-    ordered = sorted(keys)
-    if not ordered:
-        return ""
-    first, last = ordered[0], ordered[-1]
-    n = 0
-    while n < min(len(first), len(last)) and first[n] == last[n]:
-        n += 1
-    return first[:n]
 
 
 def newest_first(entries: Iterable[ListEntry]) -> list[ListEntry]:
@@ -234,7 +223,7 @@ class Catalog:
                     logger.info("catalog not folded: %s is being erased (%s)", bound_key(backend, ""), erasing[0])
                     return False
             held = {**self._rows, **self._learnt}
-            listed = {entry.key: entry async for entry in self.backend.list(_shared_prefix(held))}
+            listed = {entry.key: entry async for entry in self.backend.list(slices.common_prefix(list(held)))}
         except TierstoreError as exc:
             logger.info("catalog not folded (%s): the next reader asks again", exc)
             return False
