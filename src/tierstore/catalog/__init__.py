@@ -178,21 +178,26 @@ class Catalog:
         row = self._learnt.get(entry.key) or self._rows.get(entry.key)
         return row.info if row is not None and row.proven_by(entry) else None
 
-    async def _describe_one(self, entry: ListEntry, damaged: Damaged | None) -> tuple[ListEntry, ObjectInfo | None]:
+    async def answer(self, entry: ListEntry) -> ObjectInfo | None:
+        """``entry``'s answer (None: gone): its proven row at once, else a ``head``, kept as a row when foldable.
+        IntegrityError when the ``head`` says the object is damaged."""
         known = self.known(entry)
         if known is not None:
-            return entry, known
+            return known
+        info = await self.backend.head(entry.key)
+        row = None if info is None else foldable(entry, info)
+        if row is not None:
+            self._learnt[entry.key] = row
+        return info
+
+    async def _describe_one(self, entry: ListEntry, damaged: Damaged | None) -> tuple[ListEntry, ObjectInfo | None]:
         try:
-            info = await self.backend.head(entry.key)
+            return entry, await self.answer(entry)
         except IntegrityError as exc:  # a damaged object (the disk store's header): one entry, not the whole answer
             if damaged is None:
                 raise
             damaged(entry, exc)
             return entry, None
-        row = None if info is None else foldable(entry, info)
-        if row is not None:
-            self._learnt[entry.key] = row
-        return entry, info
 
     async def describe(
         self, entries: Sequence[ListEntry], *, concurrency: int = 32, damaged: Damaged | None = None

@@ -158,8 +158,7 @@ class PageListing:
         catalog = await self._catalogs[index]
         if catalog is None or not isinstance(artifacts, ObjectArtifacts):
             return await self.bridge.get_metadata(entry.key)
-        answers = [info async for _, info in catalog.describe([entry], concurrency=1)]  # read to its end
-        info = answers[0] if answers else None
+        info = await catalog.answer(entry)
         if info is None:
             return None
         if "modality" not in info.metadata:  # no description in its object metadata: a chuk JSON page
