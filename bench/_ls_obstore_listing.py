@@ -11,13 +11,16 @@ import sys
 from collections.abc import Sequence
 
 from tierstore.backends.cloud import obstore_calls
-from tierstore.backends.cloud.client import Listed
+from tierstore.backends.cloud.client import Listed, page_size
 from tierstore.backends.s3.obstore_client import ObstoreClient
 from tierstore.cli import app
 
 
-async def _through_obstore(self: ObstoreClient, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
-    return await obstore_calls.list_page(self._obstore, await self.store(), prefix, token, 1_000, sdk=self.sdk)
+async def _through_obstore(
+    self: ObstoreClient, prefix: str, token: str | None, limit: int | None = None
+) -> tuple[Sequence[Listed], str | None]:
+    size = page_size(limit, 1_000)
+    return await obstore_calls.list_page(self._obstore, await self.store(), prefix, token, size, sdk=self.sdk)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from tierstore.backends.base import Buffer, Chunks, RestoreSpeed, RestoreStatus
 from tierstore.backends.cloud import CloudOptions, Failure, RetryPolicy, TierMap
 from tierstore.backends.cloud.backend import CloudBackend
-from tierstore.backends.cloud.client import Calls, Head, Listed
+from tierstore.backends.cloud.client import Calls, Head, Listed, page_size
 from tierstore.enums import StorageTier
 
 HOT, COLD = "HOT", "COLD"
@@ -140,12 +140,14 @@ class ScriptedClient:
         self._after(lost)
         return stored.data == bytes(data) if self.digests else None
 
-    async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
+    async def list_page(
+        self, prefix: str, token: str | None, limit: int | None = None
+    ) -> tuple[Sequence[Listed], str | None]:
         lost = self._request("list", prefix)
         names = sorted(n for n in self.objects if n.startswith(prefix))
-        start = int(token or 0)
-        page = [Listed(n, len(self.objects[n].data), self.objects[n].modified) for n in names[start:][: self.page_size]]
-        following = start + self.page_size
+        start, size = int(token or 0), page_size(limit, self.page_size)
+        page = [Listed(n, len(self.objects[n].data), self.objects[n].modified) for n in names[start:][:size]]
+        following = start + size
         self._after(lost)
         return page, str(following) if following < len(names) else None
 

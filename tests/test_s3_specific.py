@@ -26,6 +26,7 @@ from aiohttp import web
 from tests.emulators_s3 import ACCESS_KEY, REGION, SECRET_KEY, free_port, s3_operation
 from tests.faults import Answer, Fault, FaultProxy
 from tests.rigs import load, s3_localstack
+from tierstore.backends import slices
 from tierstore.backends.cloud import CloudOptions, RetryPolicy
 from tierstore.backends.s3 import S3Backend
 from tierstore.enums import StorageTier
@@ -112,6 +113,8 @@ class Recorder:
 
     def __init__(self, upstream: str) -> None:
         self.seen: Counter[str] = Counter()
+        self.queries: list[tuple[str, dict[str, str]]] = []
+        """Each request's operation and query string, in order."""
         self.rules: list[tuple[str, Callable[[int], Fault | Answer | None]]] = []
         self.proxy = FaultProxy(upstream, decide=self._decide)
 
@@ -122,6 +125,7 @@ class Recorder:
     def _decide(self, request: web.Request) -> Fault | Answer | None:
         operation = s3_operation(request.method, request.path, request.query, request.headers)
         self.seen[operation] += 1
+        self.queries.append((operation, dict(request.query)))
         for name, rule in self.rules:
             if name == operation:
                 return rule(self.seen[operation])
@@ -647,15 +651,27 @@ async def test_delete_many_batches_by_a_thousand(spec: dict[str, Any], recorder:
     assert (recorder.seen["DeleteObjects"], recorder.seen["DeleteObject"]) == (2, 0)
 
 
-async def test_listing_pages_past_a_thousand_with_the_prefix_applied(spec: dict[str, Any], s3: Any) -> None:
+async def test_listing_pages_past_a_thousand_with_the_prefix_applied(
+    spec: dict[str, Any], s3: Any, recorder: Recorder
+) -> None:
     for i in range(1_005):
         s3.put_object(Bucket=spec["bucket"], Key=f"team/mem_L3_{i}", Body=b"")
     for name in ("team/mem_", "team/mem_L3", "team/mem_L3_1/x", "team/mem~", "team/ckpt_1", "mem_L3_9", "team2/mem_1"):
         s3.put_object(Bucket=spec["bucket"], Key=name, Body=b"")
-    async with open_moto(spec, prefix="/team/") as backend:
+
+    def page_sizes() -> list[str | None]:
+        asked = [query.get("max-keys") for operation, query in recorder.queries if operation == "ListObjectsV2"]
+        recorder.queries.clear()
+        return asked
+
+    async with open_moto(through(spec, recorder), prefix="/team/") as backend:
         assert backend.prefix == "team/"
         keys = [entry.key async for entry in backend.list("mem_")]
         assert sorted(keys) == sorted(["mem_", "mem_L3", *(f"mem_L3_{i}" for i in range(1_005))])
+        assert page_sizes() == ["1000", "1000"]
+        # A streamed listing (`ls -l`) asks for a small page first, then whole ones: the same keys, in key order.
+        assert [entry.key async for entry in slices.list_streamed(backend, "mem_")] == sorted(keys)
+        assert page_sizes() == [str(slices.FIRST_PAGE), "1000"]
         assert sorted([e.key async for e in backend.list("mem_L3_100")]) == [
             "mem_L3_100",
             *(f"mem_L3_100{i}" for i in range(5)),

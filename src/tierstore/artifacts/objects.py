@@ -232,7 +232,7 @@ class ObjectArtifacts:
                 yield chunk
 
     async def _listed_pages(self) -> AsyncIterator[ListEntry]:
-        async for entry in self.backend.list(slices.common_prefix(ARTIFACT_SLICES)):
+        async for entry in slices.list_streamed(self.backend, slices.common_prefix(ARTIFACT_SLICES)):
             if entry.key.startswith(ARTIFACT_SLICES) and ids.parse_artifact_id(entry.key):
                 yield entry
 

@@ -118,8 +118,14 @@ class PrefixedBackend:
     async def delete_many(self, keys: Sequence[str]) -> None:
         await self.inner.delete_many([self.prefix + key for key in keys])
 
-    async def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
-        async for entry in self.inner.list(self.prefix + prefix):
+    def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        return self._stripped(self.inner.list(self.prefix + prefix))
+
+    def list_streamed(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        return self._stripped(slices.list_streamed(self.inner, self.prefix + prefix))
+
+    async def _stripped(self, listing: AsyncIterator[ListEntry]) -> AsyncIterator[ListEntry]:
+        async for entry in listing:
             yield replace(entry, key=self._strip(entry.key))
 
     async def set_tier(self, key: str, tier: StorageTier, *, tags: Mapping[str, str] | None = None) -> None:

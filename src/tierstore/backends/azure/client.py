@@ -35,7 +35,7 @@ from tierstore.backends.azure.failures import classify
 from tierstore.backends.azure.provider import BatchDeleteMode
 from tierstore.backends.base import MAX_TAGS, Buffer, Chunks, RestoreSpeed, RestoreStatus
 from tierstore.backends.cloud import redact
-from tierstore.backends.cloud.client import Calls, Head, Listed
+from tierstore.backends.cloud.client import Calls, Head, Listed, page_size
 from tierstore.backends.cloud.failure import Failure
 from tierstore.backends.cloud.options import CloudOptions
 from tierstore.backends.cloud.tiers import TierMap
@@ -256,9 +256,11 @@ class SdkClient:
             return None
         return int(props.size) == len(data) and bytes(stored) == md5(data)
 
-    async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
+    async def list_page(
+        self, prefix: str, token: str | None, limit: int | None = None
+    ) -> tuple[Sequence[Listed], str | None]:
         blobs = await self._blobs()
-        pages = blobs.list_blobs(name_starts_with=prefix, results_per_page=self.list_page_size)
+        pages = blobs.list_blobs(name_starts_with=prefix, results_per_page=page_size(limit, self.list_page_size))
         pager = pages.by_page(continuation_token=token)
         try:
             page = await pager.__anext__()

@@ -34,7 +34,7 @@ from tierstore.backends.azure.credentials import ObstoreAccess
 from tierstore.backends.azure.failures import classify
 from tierstore.backends.base import Buffer, Chunks, RestoreSpeed
 from tierstore.backends.cloud import obstore_calls, redact
-from tierstore.backends.cloud.client import Calls, Head, Listed
+from tierstore.backends.cloud.client import Calls, Head, Listed, page_size
 from tierstore.backends.cloud.failure import Failure
 from tierstore.enums import StorageTier
 from tierstore.errors import ConfigurationError
@@ -136,10 +136,11 @@ class ObstoreClient:
     async def get(self, name: str, start: int, length: int | None) -> Buffer:
         return await obstore_calls.get(self._obstore, self._azure_store(), name, start, length)
 
-    async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
-        return await obstore_calls.list_page(
-            self._obstore, self._azure_store(), prefix, token, self.sdk.list_page_size, sdk=self.sdk
-        )
+    async def list_page(
+        self, prefix: str, token: str | None, limit: int | None = None
+    ) -> tuple[Sequence[Listed], str | None]:
+        size = page_size(limit, self.sdk.list_page_size)
+        return await obstore_calls.list_page(self._obstore, self._azure_store(), prefix, token, size, sdk=self.sdk)
 
     # -- the SDK's part -------------------------------------------------------------------------------------
 

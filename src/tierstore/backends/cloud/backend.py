@@ -28,6 +28,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Final, TypeVar
 
+from tierstore.backends import slices
 from tierstore.backends.base import (
     Body,
     Capability,
@@ -269,12 +270,22 @@ class CloudBackend(ClosingContext):
             version=found.version,
         )
 
-    async def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+    def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        return self._list(prefix, None)
+
+    def list_streamed(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        """``list``, its first page small (:data:`tierstore.backends.slices.STREAMED_LISTING`)."""
+        return self._list(prefix, slices.FIRST_PAGE)
+
+    async def _list(self, prefix: str, first_page: int | None) -> AsyncIterator[ListEntry]:
         if not isinstance(prefix, str) or not _LIST_PREFIX.fullmatch(prefix):
             raise InvalidInputError(f"invalid list prefix {prefix!r}")
         token: str | None = None
+        limit = first_page
         while True:
-            page, token = await self._run("list objects", None, self._page_fetcher(self.prefix + prefix, token))
+            fetch = self._page_fetcher(self.prefix + prefix, token, limit)
+            page, token = await self._run("list objects", None, fetch)
+            limit = None
             for item in page:
                 key = item.name[len(self.prefix) :]
                 if item.name.startswith(self.prefix) and _KEY.fullmatch(key):
@@ -283,9 +294,9 @@ class CloudBackend(ClosingContext):
                 return
 
     def _page_fetcher(
-        self, prefix: str, token: str | None
+        self, prefix: str, token: str | None, limit: int | None
     ) -> Callable[[], Awaitable[tuple[Sequence[Listed], str | None]]]:
-        return lambda: self.client.list_page(prefix, token)
+        return lambda: self.client.list_page(prefix, token, limit)
 
     def usage(self, prefix: str) -> tuple[int, int] | None:
         return None

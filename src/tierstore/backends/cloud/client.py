@@ -23,6 +23,11 @@ from tierstore.enums import StorageTier
 T = TypeVar("T")
 
 
+def page_size(limit: int | None, most: int) -> int:
+    """How many names a listing page asks for: ``limit`` (:meth:`ObjectClient.list_page`), at most ``most``."""
+    return most if limit is None else max(1, min(limit, most))
+
+
 @dataclass(frozen=True, slots=True)
 class Head:
     """What a client's ``head`` reads of one object."""
@@ -134,8 +139,11 @@ class ObjectClient(Protocol):
         None when it cannot tell that way (the backend then compares the bytes)."""
         ...
 
-    async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
-        """One page of the names starting with ``prefix`` after ``token``, and the next page's token (None: done)."""
+    async def list_page(
+        self, prefix: str, token: str | None, limit: int | None = None
+    ) -> tuple[Sequence[Listed], str | None]:
+        """One page of the names starting with ``prefix`` after ``token``, and the next page's token (None: done);
+        at most ``limit`` names (None: as many as the service's page holds)."""
         ...
 
     async def delete(self, name: str) -> None:

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 from tierstore.backends._optional import require
 from tierstore.backends.base import Buffer, Chunks, RestoreSpeed
-from tierstore.backends.cloud.client import Calls, Head, Listed
+from tierstore.backends.cloud.client import Calls, Head, Listed, page_size
 from tierstore.backends.cloud.failure import Failure
 from tierstore.backends.cloud.options import CloudOptions
 from tierstore.backends.gcs.calls import Job, pool_classes
@@ -247,13 +247,15 @@ class GCSClient:
             version=None if blob.generation is None else str(blob.generation),
         )
 
-    async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
+    async def list_page(
+        self, prefix: str, token: str | None, limit: int | None = None
+    ) -> tuple[Sequence[Listed], str | None]:
         def fetch() -> tuple[list[Listed], str | None]:
             bucket = self._open()
             blobs = self._client.list_blobs(
                 bucket,
                 prefix=prefix,
-                page_size=LIST_PAGE_SIZE,
+                page_size=page_size(limit, LIST_PAGE_SIZE),
                 page_token=token,
                 fields="items(name,size,updated,generation,metageneration,storageClass),nextPageToken",
                 timeout=self.timeout,

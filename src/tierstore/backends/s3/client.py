@@ -29,7 +29,7 @@ from typing import Any, Final
 from tierstore.backends._optional import require
 from tierstore.backends.base import Buffer, Chunks, RestoreSpeed
 from tierstore.backends.cloud import redact
-from tierstore.backends.cloud.client import Calls, Head, Listed
+from tierstore.backends.cloud.client import Calls, Head, Listed, page_size
 from tierstore.backends.cloud.failure import Failure
 from tierstore.backends.s3 import failures, multipart
 from tierstore.backends.s3.config import S3Config
@@ -267,16 +267,19 @@ class SdkClient:
         # Under SSE-KMS (asked for, or the bucket's default) the ETag is no MD5: without a CRC32, read to tell.
         return None if str(answer.get("ServerSideEncryption", "")).startswith("aws:kms") else False
 
-    async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
-        return await self.list_after(prefix, None, token)
+    async def list_page(
+        self, prefix: str, token: str | None, limit: int | None = None
+    ) -> tuple[Sequence[Listed], str | None]:
+        return await self.list_after(prefix, None, token, limit)
 
     async def list_after(
-        self, prefix: str, after: str | None, token: str | None
+        self, prefix: str, after: str | None, token: str | None, limit: int | None = None
     ) -> tuple[Sequence[Listed], str | None]:
         """A page of :meth:`list_page` of the names after ``after`` (``StartAfter``): the obstore path's listing
         continues here (:func:`tierstore.backends.cloud.obstore_calls.list_page`)."""
         client = await self.sdk()
-        params: dict[str, Any] = {"Bucket": self.config.bucket, "Prefix": prefix, "MaxKeys": LIST_PAGE}
+        size = page_size(limit, LIST_PAGE)
+        params: dict[str, Any] = {"Bucket": self.config.bucket, "Prefix": prefix, "MaxKeys": size}
         if token:
             params["ContinuationToken"] = token
         elif after is not None:

@@ -204,10 +204,12 @@ class ObstoreClient:
             return True
         return await self.sdk.holds(name, data)  # SSE-KMS ETags are no MD5: the SDK sees the encryption and CRC32
 
-    async def list_page(self, prefix: str, token: str | None) -> tuple[Sequence[Listed], str | None]:
+    async def list_page(
+        self, prefix: str, token: str | None, limit: int | None = None
+    ) -> tuple[Sequence[Listed], str | None]:
         # Through the SDK: obstore's listing drops the storage class and the response's time, without which no
         # entry carries a change token and the catalog trusts no row (every `ls -l` row would be a HEAD).
-        return await self.sdk.list_page(prefix, token)
+        return await self.sdk.list_page(prefix, token, limit)
 
     async def delete(self, name: str) -> None:
         store = await self.store()
