@@ -122,6 +122,7 @@ class PrefixedBackend:
         return self._stripped(self.inner.list(self.prefix + prefix))
 
     def list_streamed(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        """``list`` through the store's streamed listing, where it has one (:func:`slices.list_streamed`)."""
         return self._stripped(slices.list_streamed(self.inner, self.prefix + prefix))
 
     async def _stripped(self, listing: AsyncIterator[ListEntry]) -> AsyncIterator[ListEntry]:
