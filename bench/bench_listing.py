@@ -16,7 +16,8 @@ Per size:
   SDK's, and on the SDK's listed in 45 slices (``bench._ls_sliced``); ``ls -l`` before it streamed
   (``bench._ls_before``: every page's metadata read, then the table printed); ``ls`` and ``ls -l`` (a snapshot
   there) on the default data path listing through obstore as it did until 2026-12-06 (``bench._ls_obstore_listing``:
-  no change token, so no catalog row proven) and as it does now (through the SDK); and on the SDK's, cold (every
+  no change token, so no catalog row proven) and as it does now (through the SDK), its first LIST page 100 keys,
+  and with whole pages from the first as before 2026-12-06 (``bench._ls_whole_pages``); and on the SDK's, cold (every
   catalog snapshot deleted before the run: a ``head`` a page, then a snapshot written) and warm (a snapshot there);
 * finding one page id, the requests counted by operation through a counting proxy: with the API
   (``list_page_entries`` then ``get_metadata`` until the page id matches), a scan that stops at the match (the page
@@ -48,6 +49,7 @@ from tierstore.backends.s3 import S3Backend
 
 SIZES = [int(n) for n in os.environ.get("TIERSTORE_BENCH_LISTING", "1000").split(",") if n]
 CONCURRENCY = 32
+"""The command line's default concurrency, used by the scans here too."""
 ROOT = Path(__file__).resolve().parent.parent
 BEFORE = "bench._ls_before"
 """The command line with ``ls -l`` as it was before it streamed (reads every page's metadata, then prints)."""
@@ -55,7 +57,8 @@ OBSTORE_LISTING = "bench._ls_obstore_listing"
 """The command line with S3's obstore path listing through obstore, as before 2026-12-06 (no token: no row proven)."""
 SLICED = "bench._ls_sliced"
 """The command line with a cloud store listed in slices (no built-in backend says that pays off: measured here)."""
-"""The command line's default concurrency, used by the scans here too."""
+WHOLE_PAGES = "bench._ls_whole_pages"
+"""The command line with ``ls -l`` streaming from a first LIST page of 1,000 keys, as before 2026-12-06."""
 
 
 def open_backend(server: Server, bucket: str, endpoint: str | None = None) -> S3Backend:
@@ -141,6 +144,7 @@ async def bench_ls(server: Server, bucket: str, pages: int) -> None:
         "ls, obstore listing": Contender(["-m", OBSTORE_LISTING, "ls", "--url", url]),
         "ls -l warm, obstore listing": Contender(["-m", OBSTORE_LISTING, *long], catalog="warm"),
         "ls -l warm (auto)": Contender(long, catalog="warm"),
+        "ls -l warm, whole pages": Contender(["-m", WHOLE_PAGES, *long], catalog="warm"),
         "ls -l cold (sdk)": Contender(long, client="sdk", catalog="cold"),
         "ls -l warm (sdk)": Contender(long, client="sdk", catalog="warm"),
     }
