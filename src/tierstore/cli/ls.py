@@ -8,13 +8,14 @@ concurrently, bounded by the concurrency setting, with a progress bar on a termi
 was read (a new snapshot), so the next ``ls -l`` asks only for pages changed since (:mod:`tierstore.cli.ls_pages`). It
 streams: the header comes at once, and each row is printed as soon as its page has been listed and described, and every
 row's before it; on a cloud the listing is read page by page, so ``ls -l | head`` shows its first rows after the first
-listing page, and stops the reading when it exits. So the columns are as wide as their values can be, not as the widest
-value listed: the artifact id 15 (a longer one, past 100 million pages a tier, pushes its row's other cells right), tier
-4, modality 10, size 10, created 19 characters, storage class 13 (longer classes clipped); page ids clipped at 40 (on a
-terminal, the room left). ``--json`` gives the same fields, streamed too: the same JSON document, item by item. A page
-whose metadata cannot be read (damaged) stops nothing: the others are listed, it is named on stderr at the end, and the
-exit code is 4 (integrity error). Any other error stops the listing where it is: the rows printed stay (``--json``: an
-unfinished document, then the error's), the error follows as for every command.
+listing page (a small one, :data:`~tierstore.backends.slices.FIRST_PAGE` keys), and stops the reading when it exits. So
+the columns are as wide as their values can be, not as the widest value listed: the artifact id 15 (a longer one, past
+100 million pages a tier, pushes its row's other cells right), tier 4, modality 10, size 10, created 19 characters,
+storage class 13 (longer classes clipped); page ids clipped at 40 (on a terminal, the room left). ``--json`` gives the
+same fields, streamed too: the same JSON document, item by item. A page whose metadata cannot be read (damaged) stops
+nothing: the others are listed, it is named on stderr at the end, and the exit code is 4 (integrity error). Any other
+error stops the listing where it is: the rows printed stay (``--json``: an unfinished document, then the error's), the
+error follows as for every command.
 
 Filters: ``--tier``, ``--modality``, ``--page-type`` and ``--prefix`` (of the page id) are matched on each page's
 description as ``--long`` reads it; ``--meta KEY=VALUE`` (repeatable: all must hold) on the page's own metadata,
