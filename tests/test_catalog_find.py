@@ -79,11 +79,17 @@ async def _planted(backend: StorageBackend, plant: str) -> list[str]:
 
 
 @pytest.mark.parametrize("plant", PLANTS)
-def test_an_object_not_of_this_scope_is_left_out(store: Store, plant: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_object_not_of_this_scope_is_left_out(
+    store: Store, plant: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     good = asyncio.run(_planted(store.open(), plant))
+    capsys.readouterr()
     code, out, _ = ls(store, monkeypatch, "--json", "--user", "bob", "--session", "s1", "--meta", "k=v")
     assert code == exit_codes.INTEGRITY
     assert out.count('"artifact_id"') == len(good)
+    said = capsys.readouterr().err.splitlines()
+    assert len(said) == 1, said  # named once, by ls: not also by find_pages' warning
+    assert said[0].startswith("tierstore: damaged, not listed: ")
 
 
 BAD: list[dict[str, Any]] = [

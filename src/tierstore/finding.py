@@ -15,12 +15,13 @@ Decision (``docs/design/scopes.md``, "Versions and lookups"). Contract of :func:
   frame's header (one ranged read); a chuk JSON page at the root from its body. A custom backend (the spec's five
   calls) has no listing tokens nor object metadata: each page is described, and read for a metadata filter.
 * A metadata filter matches a page whose own ``metadata`` holds each key with exactly that value (a ``str``; any
-  Unicode, ``%`` and ``=`` included). An archived page whose metadata did not fit its object metadata cannot be
-  matched on metadata before it is restored: it is left out of such a search (logged). An object whose metadata
-  names another key or size (a page copied from another scope, or damaged) is not a page of this place: it is left
-  out (logged as a warning; ``fsck`` reports it), never an error stopping the search. Results come in each place's
-  artifact order, the session's first; ``limit`` stops at that many. After the heads, each place's catalog folds what
-  it learnt (:meth:`~tierstore.catalog.Catalog.fold`): the next call asks only for what changed since.
+  Unicode, ``%`` and ``=`` included). An archived page whose metadata did not fit its object metadata cannot be matched
+  on metadata before it is restored: it is left out of such a search (logged). An object whose metadata names another
+  key or size (a page copied from another scope, or damaged) is not a page of this place: it is left out (handed to the
+  caller's ``damaged`` when it gives one, else logged as a warning; ``fsck`` reports it), never an error stopping the
+  search. Results come in each place's artifact order, the session's first; ``limit`` stops at that many. After the
+  heads, each place's catalog folds what it learnt (:meth:`~tierstore.catalog.Catalog.fold`): the next call asks only
+  for what changed since.
 """
 
 from __future__ import annotations
@@ -209,8 +210,9 @@ async def _search(
 ) -> None:
 
     def left_out(key: str, why: IntegrityError) -> None:
-        logger.warning("not a page of this place, left out (fsck reports it): %s", why)
-        if damaged is not None:
+        if damaged is None:
+            logger.warning("not a page of this place, left out (fsck reports it): %s", why)
+        else:  # the caller names it (`tierstore ls` on stderr, once)
             damaged(key, why)
 
     if catalog is None:  # a custom backend: its pages' descriptions, one by one
