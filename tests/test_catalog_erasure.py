@@ -4,13 +4,15 @@ erasure of its session (or of its user) interleaved at every step of each, on th
 is left after the erasure: no snapshot holding the erased pages' ids and metadata.
 
 Each actor stops just *after* one of its storage calls landed (:class:`_PausedAfter`), so an order may have the
-reader's answers all in hand, or its snapshot's put landed, while the erasure runs.
+reader's answers all in hand, or its snapshot's put landed, while the erasure runs. And a snapshot whose put lands
+only after a whole erasure (its process stopped past the settle period, or an eraser that settles for less than the
+reader assumes) is deleted by the fold's own fence.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +26,7 @@ from tierstore.bridge import ArtifactsBridge
 from tierstore.catalog import FOLD_AT
 from tierstore.clock import ManualClock
 from tierstore.protocol.erasure import ErasureOptions, erase_session, erase_user
-from tierstore.scopes import scope_prefix
+from tierstore.scopes import scope_prefix, user_prefix
 
 SCOPE = scope_prefix("alice", "s1")
 
@@ -109,3 +111,36 @@ async def test_no_snapshot_of_an_erased_scope_survives_its_erasure(erased: str) 
     for first, i, j in orders:
         _, _, left = await _run(first, i, j, erased)
         assert left == [], f"left under the erased session after {two_phase(first, i, j)}: {left}"
+
+
+class _LateSnapshots(InMemoryBackend):
+    """The in-memory store on which the next catalog snapshot's put lands only after ``before_put`` has run."""
+
+    before_put: Callable[[], Awaitable[object]] | None = None
+
+    async def put(self, key: str, data: Any, **options: Any) -> Any:
+        hook, self.before_put = self.before_put, None
+        if hook is not None and "cat_" in key:
+            await hook()
+        return await super().put(key, data, **options)
+
+
+@pytest.mark.parametrize("erased", ["session", "user"])
+async def test_a_snapshot_landing_after_a_whole_erasure_is_deleted_by_its_fold(erased: str) -> None:
+    memory = _LateSnapshots()
+    writer = ArtifactsBridge(memory, user_id="alice", session_id="s1")
+    for n in range(FOLD_AT):
+        await writer.store_page(text_page(f"secret{n}", "c", metadata={"ssn": f"{n:04d}"}))
+    options = ErasureOptions(settle=timedelta(0))  # the erasure ends before the reader's put lands
+
+    async def erase() -> object:
+        return await (
+            erase_user(memory, "alice", options) if erased == "user" else erase_session(memory, "alice", "s1", options)
+        )
+
+    memory.before_put = erase
+    reader = ArtifactsBridge(memory, user_id="alice", session_id="s1")
+    assert await reader.find_pages(modality="image") == []
+    assert memory.before_put is None, "the reader folded"
+    prefix = user_prefix("alice") if erased == "user" else SCOPE
+    assert [entry.key async for entry in memory.list(prefix)] == []

@@ -33,7 +33,11 @@ scope's view of it. Contract:
   request deadline D has passed since the time noted. Why that suffices: a fold whose tomb listing came after E1
   sees the tomb; one whose listing began before E1 issues its put before that moment + S - D, and a call ends
   within D, so the put lands before E1 + S, before E4's last listing (which follows E1 by at least S), and E4
-  deletes it. A put that left after the window is not sent (logged).
+  deletes it. A put that left after the window is not sent (logged). A put that lands later still (its process
+  stopped between the window's check and the put, or an eraser that settles for less than this reader's settle
+  period) is caught by the fold's fence: after its put, the fold lists the erasing tombs and the pages again and
+  deletes its snapshot unless no tomb is listed and every row is still proven: an erasure that deleted any of its
+  pages before the put landed is seen, and one that had not yet deleted them lists the snapshot and deletes it.
 """
 
 from __future__ import annotations
@@ -214,6 +218,35 @@ class Catalog:
         finally:
             await batches.aclose()
 
+    async def _erasing(self) -> bool:
+        """Whether an erasing tomb is listed in this scope or a watched one (logged)."""
+        for backend in (self.backend, *self.watch):
+            erasing = [entry.key async for entry in backend.list(ids.TOMB_PREFIX) if is_erasing_tomb(entry.key)]
+            if erasing:
+                logger.info("catalog not folded: %s is being erased (%s)", bound_key(backend, ""), erasing[0])
+                return True
+        return False
+
+    async def _proven(self, rows: dict[str, Row]) -> dict[str, Row]:
+        """The rows of ``rows`` a listing made now proves."""
+        listed = {entry.key: entry async for entry in self.backend.list(slices.common_prefix(list(rows)))}
+        return {k: row for k, row in rows.items() if k in listed and row.proven_by(listed[k])}
+
+    async def _still_true(self, key: str, rows: dict[str, Row]) -> bool:
+        """The fold's fence, after its put has landed: the snapshot at ``key`` stays only while no erasing tomb is
+        listed and a listing still proves every row; else it is deleted (module contract: a writer stopped past the
+        window, or an eraser settling for less than this reader assumes, cannot leave an erased scope's rows)."""
+        try:
+            if not await self._erasing() and len(await self._proven(rows)) == len(rows):
+                return True
+            await self.backend.delete(key)
+            logger.info("catalog snapshot %s deleted: its rows changed while it was written", key)
+        except TierstoreError as exc:
+            logger.warning(
+                "catalog snapshot %s not checked after its write (%s): gc or the next fold replaces it", key, exc
+            )
+        return False
+
     async def fold(self, *, at_least: int = FOLD_AT) -> bool:
         """Write a new snapshot when at least ``at_least`` answers were fetched since the open one, no erasing tomb
         is listed and the put can still be issued in time (module contract); True when written. Never raises for a
@@ -222,17 +255,13 @@ class Catalog:
             return False
         started = self._clock.monotonic()
         try:
-            for backend in (self.backend, *self.watch):
-                erasing = [entry.key async for entry in backend.list(ids.TOMB_PREFIX) if is_erasing_tomb(entry.key)]
-                if erasing:
-                    logger.info("catalog not folded: %s is being erased (%s)", bound_key(backend, ""), erasing[0])
-                    return False
+            if await self._erasing():
+                return False
             held = {**self._rows, **self._learnt}
-            listed = {entry.key: entry async for entry in self.backend.list(slices.common_prefix(list(held)))}
+            rows = await self._proven(held)
         except TierstoreError as exc:
             logger.info("catalog not folded (%s): the next reader asks again", exc)
             return False
-        rows = {k: row for k, row in held.items() if k in listed and row.proven_by(listed[k])}
         if not rows:
             return False
         key = ids.timestamped(ids.CATALOG_PREFIX, self._clock.now())
@@ -244,6 +273,8 @@ class Catalog:
             await self.backend.put(key, data, if_absent=True)
         except TierstoreError as exc:
             logger.info("catalog snapshot %s not written (%s): the next reader asks again", key, exc)
+            return False
+        if not await self._still_true(key, rows):
             return False
         self._rows, self._learnt, self.source = rows, {}, key
         logger.debug("catalog snapshot %s written: %d rows", key, len(rows))
