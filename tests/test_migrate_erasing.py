@@ -1,14 +1,17 @@
-"""migrate never carries a scope being erased (issue 28): an erasure asked for at the source, finished or not, never
-comes back at the destination (``src/tierstore/maintenance/migrate.py``)."""
+"""migrate never carries a scope being erased (issue 28): an erasure asked for at the source, finished or not, before
+or while migrate runs, never comes back at the destination (``src/tierstore/maintenance/migrate.py``)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import pytest
 
 from tierstore import ArtifactsBridge, InMemoryBackend, MemoryPage, Modality, Store
 from tierstore.maintenance import migrate
+from tierstore.protocol.erasure import ErasureOptions, erase_session, erase_user
 from tierstore.scopes import scope_prefix
 
 
@@ -49,5 +52,54 @@ def test_a_scope_being_erased_is_not_copied_and_the_report_names_it(erasing: str
                 "alice's shared"
             ]
         assert (await ArtifactsBridge(destination, user_id="bob", session_id="s1").load_page(kept)) is not None
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+class _ErasedMidway(InMemoryBackend):
+    """The in-memory store on which the first read of a key under ``prefix`` first runs ``erase`` (an erasure asked
+    for while migrate copies)."""
+
+    prefix = "-"
+    erase: Callable[[], Awaitable[object]] | None = None
+
+    async def get(self, key: str) -> bytes | None:
+        if key.startswith(self.prefix) and self.erase is not None:
+            erase, self.erase = self.erase, None
+            await erase()
+        return await super().get(key)
+
+
+@pytest.mark.parametrize("erasing", ["session", "user"])
+def test_a_scope_erased_while_migrate_copies_it_is_erased_at_the_destination_too(erasing: str) -> None:
+    async def scenario() -> None:
+        source = _ErasedMidway()
+        alice = ArtifactsBridge(source, user_id="alice", session_id="s1")
+        for n in range(6):
+            await alice.store_page(_page(f"alice's {n}"))
+            await alice.store_page(_page(f"alice's shared {n}"), scope="user")
+        kept = await ArtifactsBridge(source, user_id="bob", session_id="s1").store_page(_page("bob's"))
+        options = ErasureOptions(settle=timedelta(0))
+        source.prefix = scope_prefix("alice", "s1")
+        if erasing == "user":
+            source.erase = lambda: erase_user(source, "alice", options)
+        else:
+            source.erase = lambda: erase_session(source, "alice", "s1", options)
+        prefix = scope_prefix("alice", "s1") if erasing == "session" else scope_prefix("alice")
+
+        destination = InMemoryBackend()
+        for run in ("first", "again"):
+            report = await migrate(source, destination)
+            assert source.erase is None, "the erasure ran during the first migration"
+            assert report.erasing == ([prefix] if run == "first" else []), run
+            assert report.problems == [], run
+            left = [entry.key async for entry in destination.list(prefix)]
+            assert left == [], f"{run}: the destination holds {left} of an erased scope"
+            users = {u.user_id for u in await Store(destination).users()}
+            assert users == ({"bob"} if erasing == "user" else {"alice", "bob"}), run
+            if erasing == "session":
+                assert [s.session_id for s in await Store(destination).sessions("alice")] == [], run
+        bob = ArtifactsBridge(destination, user_id="bob", session_id="s1")
+        assert await bob.load_page(kept) is not None
 
     asyncio.run(asyncio.wait_for(scenario(), 30))

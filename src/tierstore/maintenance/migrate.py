@@ -8,12 +8,17 @@ holds another object is a conflict, reported and left alone. A manifest is copie
 there, so the destination never lists a half-copied checkpoint. A scope being erased at the source (an erasing
 tomb in it or in its user's scope: ``delete_user`` / ``delete_session`` under way, or one that stopped and waits to
 be resumed) is not copied at all, nor its registry record: an erasure asked for never comes back at the destination.
-The report names it (``erasing``); finish the erasure at the source.
+Nor does one asked for while the migration runs: at the end the source's scopes are listed again, and every scope
+erasing there then, or erased since the start (its registry record and every key gone), is erased at the destination
+(:func:`~tierstore.protocol.erasure.erase_scope`, no settle wait: nothing else writes there), what an earlier,
+interrupted run copied of it too, and the copy's problems in it are dropped (its objects vanished as they were
+erased). The report names them all (``erasing``); finish the erasure at the source.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 from tierstore import ids
@@ -26,12 +31,15 @@ from tierstore.errors import ArchivedPageError, ConflictError, IntegrityError
 from tierstore.maintenance.doctor import require_storage_backend, require_store
 from tierstore.maintenance.fsck import listed
 from tierstore.maintenance.reports import MigrateReport, Problem
+from tierstore.protocol.erasure import ErasureOptions, erase_scope
 from tierstore.protocol.records import is_erasing_tomb
 from tierstore.scope_codec import ScopedCodec
 from tierstore.scopes import RECORD_PREFIX, SCOPED_PREFIX, scope_of, scope_of_record
 from tierstore.versions import VERSIONS_PREFIX
 
 Outcome = Literal["copied", "skipped", "repaired"]
+_AT_ONCE = ErasureOptions(settle=timedelta(0))
+"""How migrate erases a scope at the destination: no settle wait, since no bridge writes there during a migration."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,8 @@ class _Place:
     checkpoints: list[str]
     erasing: bool = False
     """An erasing tomb is in the scope (``tierstore.protocol.erasure``)."""
+    recorded: bool = False
+    """The source's registry names the scope."""
 
 
 def _registry_of_any(key: str, prefixes: list[str]) -> bool:
@@ -89,7 +99,7 @@ async def migrate(
         records,
         [e.key for e in await listed(source, ids.CHECKPOINT_PREFIX)],
     )
-    scoped = await _scopes(source, destination, codec)
+    scoped = await _scopes(source, destination, codec, {scope_of_record(key) for key in records})
     erasing = sorted(place.prefix for place in scoped if place.erasing)
     report.erasing = erasing
     places = [root, *(place for place in scoped if not any(place.prefix.startswith(e) for e in erasing))]
@@ -105,11 +115,51 @@ async def migrate(
 
     for place in places:
         await _migrate_place(place, report, concurrency, tick)
+    held, erasing_now = await _held_scopes(source)
+    registered = {scope_of_record(key) for key in await _record_keys(source)}
+    erased = [p.prefix for p in scoped if p.prefix not in held and p.prefix not in registered and p.recorded]
+    report.erasing = _outermost([*erasing, *erasing_now, *erased])
+    await _erase_at(destination, report.erasing)
+    report.problems[:] = [p for p in report.problems if not any(p.key.startswith(e) for e in report.erasing)]
     return report
 
 
-async def _scopes(source: StorageBackend, destination: StorageBackend, codec: Codec) -> list[_Place]:
-    """Every scope the source holds keys in, from one listing of the scoped keys."""
+def _outermost(prefixes: list[str]) -> list[str]:
+    """``prefixes`` less those nested in another of them (a session's in its user's), sorted, each once."""
+    unique = sorted(set(prefixes))
+    return [p for p in unique if not any(p != q and p.startswith(q) for q in unique)]
+
+
+async def _record_keys(store: StorageBackend) -> list[str]:
+    return [e.key for e in await listed(store, RECORD_PREFIX)]
+
+
+async def _held_scopes(source: StorageBackend) -> tuple[set[str], list[str]]:
+    """The scopes the source holds keys in now, and those of them being erased (an erasing tomb in them)."""
+    held: set[str] = set()
+    erasing: list[str] = []
+    for entry in await listed(source, SCOPED_PREFIX):
+        scope = scope_of(entry.key)
+        if scope:
+            held.add(scope)
+            if is_erasing_tomb(entry.key[len(scope) :]):
+                erasing.append(scope)
+    return held, erasing
+
+
+async def _erase_at(destination: StorageBackend, prefixes: list[str]) -> None:
+    """Erase each scope at ``prefixes`` at the destination, with its registry records (module docstring)."""
+    records = await _record_keys(destination)
+    for prefix in prefixes:
+        registry = next((key for key in records if scope_of_record(key) == prefix), None)
+        await erase_scope(destination, prefix, registry=registry, options=_AT_ONCE)
+
+
+async def _scopes(
+    source: StorageBackend, destination: StorageBackend, codec: Codec, registered: set[str | None]
+) -> list[_Place]:
+    """Every scope the source holds keys in, from one listing of the scoped keys; ``registered``: the scopes the
+    source's registry names."""
     found: dict[str, tuple[list[str], list[str], list[str]]] = {}
     erasing: set[str] = set()
     for entry in await listed(source, SCOPED_PREFIX):
@@ -134,6 +184,7 @@ async def _scopes(source: StorageBackend, destination: StorageBackend, codec: Co
             ScopedCodec(codec.compression, prefix),
             *listing,
             erasing=prefix in erasing,
+            recorded=prefix in registered,
         )
         for prefix, listing in sorted(found.items())
     ]

@@ -136,7 +136,8 @@ class MigrateReport:
     repaired: list[str] = field(default_factory=list)
     """Copies at the destination that did not verify, replaced by the source's (counted in ``copied`` too)."""
     erasing: list[str] = field(default_factory=list)
-    """Key prefixes of scopes being erased at the source: nothing of them (nor of scopes nested in them) was copied."""
+    """Key prefixes of scopes being erased at the source (or erased there while migrate ran): nothing of them (nor of
+    scopes nested in them) is left at the destination."""
 
 
 CheckResult = Literal["ok", "denied", "failed", "unavailable", "not tried", "skipped"]
