@@ -241,6 +241,7 @@ def test_a_listing_failing_in_one_place_while_another_lists_ends_as_errors_do(
         ["--meta", "odd=key=a=b", "--tier", "L2"],
         ["--meta", "team=green"],
         ["--meta", "team=red", "--prefix", "page_1", "--limit", "2"],
+        ["--meta", "team=red", "--limit", "3"],  # the first rows in key order (mem_L3_11 before mem_L3_3)
         ["--page-type", "claim", "--limit", "1"],
         ["--meta", "team=red", "--limit", "0"],
         ["--tier", "L2", "--limit", "0"],

@@ -21,7 +21,7 @@ Filters: ``--tier``, ``--modality``, ``--page-type`` and ``--prefix`` (of the pa
 description as ``--long`` reads it; ``--meta KEY=VALUE`` (repeatable: all must hold) on the page's own metadata,
 answered by :meth:`~tierstore.bridge.ArtifactsBridge.find_pages` with the other filters (each match described
 afresh; printed once all are found). ``--limit N`` stops at the N-th row (with ``--long`` or a filter: reading
-stops there too).
+stops there too, but for ``--meta``, whose rows come once every match is found).
 """
 
 from __future__ import annotations
@@ -201,10 +201,10 @@ async def _found(inv: Invocation, bridge: ArtifactsBridge, limit: int | None) ->
     damaged: list[str] = []
     query = Query.of(args.modality, args.tier, args.page_type, dict(args.meta))
     found, entries = await asyncio.gather(
-        find_pages(
+        find_pages(  # every match: the rows are in key order, find_pages' limit stops in its own order
             bridge._places,
             query,
-            None if args.prefix else limit,
+            None,
             bridge.concurrency,
             lambda key, exc: damaged.append(f"{key}: {exc}"),
         ),
