@@ -36,6 +36,9 @@ def test_an_escaped_id_shows_nothing_that_moves_a_row_and_undoes_exactly(text: s
     assert not [c for c in shown if unicodedata.category(c) in _UNSAFE]
     assert not [c for c in shown if unicodedata.category(c) == "Zs" and c != " "]
     assert _unescaped(shown) == text  # so two different ids never print alike
+    composed = unicodedata.normalize("NFC", text)
+    if composed != text:  # nor do they as a terminal draws them, which composes what it can
+        assert unicodedata.normalize("NFC", shown) != unicodedata.normalize("NFC", escaped(composed))
 
 
 @pytest.mark.parametrize(
@@ -51,6 +54,9 @@ def test_an_escaped_id_shows_nothing_that_moves_a_row_and_undoes_exactly(text: s
         ("Zo\u00eb \u6771\u4eac", "Zo\u00eb \u6771\u4eac"),
         ("\U0001f469\u200d\U0001f4bb", "\U0001f469\\u200d\U0001f4bb"),
         ("\U000e0001tag", "\\U000e0001tag"),
+        ("caf\u00e9", "caf\u00e9"),
+        ("cafe\u0301", "cafe\\u0301"),  # not composed: drawn as the id above unless escaped
+        ("\u212b \u6771", "\\u212b \\u6771"),  # the Angstrom sign, not NFC
     ],
 )
 def test_what_is_escaped_and_what_is_not(text: str, shown: str) -> None:
