@@ -8,7 +8,7 @@ Decision (``docs/design/scopes.md``, "Versions and lookups"). Contract of :func:
 * **Candidates** come from the catalog (:mod:`tierstore.catalog`): per place, one listing of its pages and one of
   its snapshots, the newest snapshot's rows that the listing proves, and a ``head`` of every other page. A page
   whose cached or fetched description does not match is left out; so a row must be proven by the listing to rule a
-  page out, and a stale, damaged or forged snapshot only costs heads.
+  page out, and a stale, damaged or copied snapshot only costs heads.
 * **Answers** are never from the index alone: each candidate that matches is described afresh (one ``head``, the
   description ``get_metadata`` gives, its object metadata bound to its key and scope), matched again, and returned
   only if it still matches. Metadata the page's object metadata could not hold (over the budget) is read from its

@@ -22,9 +22,10 @@ Contract:
   (:meth:`~tierstore.catalog.Catalog.fold`; never raises for a lost race or an unavailable store), so the next
   ``ls -l`` asks only for what changed since.
 
-A catalog row is trusted only while the listing shows its key with the same change token, size and storage class, so
-a stale, damaged or forged snapshot costs requests, never a wrong row; a data path whose listing proves no row (Azure's
-obstore path) makes every entry a ``head``, as without a catalog.
+A catalog row is trusted only while the listing shows its key with the same change token, size and storage class, so a
+stale, damaged or copied snapshot costs requests, never a wrong row (one forged by a writer of the store is trusted:
+README); a data path whose listing proves no row (Azure's obstore path) makes every entry a ``head``, as without a
+catalog.
 """
 
 from __future__ import annotations
