@@ -25,6 +25,7 @@ from tierstore.backends.memory import InMemoryBackend
 from tierstore.bridge import ArtifactsBridge
 from tierstore.catalog import FOLD_AT
 from tierstore.clock import ManualClock
+from tierstore.errors import BackendUnavailableError
 from tierstore.protocol.erasure import ErasureOptions, erase_session, erase_user
 from tierstore.scopes import scope_prefix, user_prefix
 
@@ -114,20 +115,37 @@ async def test_no_snapshot_of_an_erased_scope_survives_its_erasure(erased: str) 
 
 
 class _LateSnapshots(InMemoryBackend):
-    """The in-memory store on which the next catalog snapshot's put lands only after ``before_put`` has run."""
+    """The in-memory store on which the next catalog snapshot's put lands only after ``before_put`` has run; then,
+    with ``fault``, the put's answer is lost, or the fold's next listing (its fence's) fails."""
 
     before_put: Callable[[], Awaitable[object]] | None = None
+    fault = "none"
+    landed = False
 
-    async def put(self, key: str, data: Any, **options: Any) -> Any:
+    async def put(self, key: str, data: Any, **options: Any) -> None:
         hook, self.before_put = self.before_put, None
-        if hook is not None and "cat_" in key:
-            await hook()
-        return await super().put(key, data, **options)
+        if hook is None or "cat_" not in key:
+            await super().put(key, data, **options)
+            return
+        await hook()
+        await super().put(key, data, **options)
+        self.landed = True
+        if self.fault == "the put's answer lost":
+            raise BackendUnavailableError("injected: the put landed, its answer was lost")
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        if self.landed and self.fault == "the fence cannot list":
+            self.landed = False
+            raise BackendUnavailableError("injected: the fence's listing failed")
+        async for entry in super().list(prefix):
+            yield entry
 
 
+@pytest.mark.parametrize("fault", ["none", "the put's answer lost", "the fence cannot list"])
 @pytest.mark.parametrize("erased", ["session", "user"])
-async def test_a_snapshot_landing_after_a_whole_erasure_is_deleted_by_its_fold(erased: str) -> None:
+async def test_a_snapshot_landing_after_a_whole_erasure_is_deleted_by_its_fold(erased: str, fault: str) -> None:
     memory = _LateSnapshots()
+    memory.fault = fault
     writer = ArtifactsBridge(memory, user_id="alice", session_id="s1")
     for n in range(FOLD_AT):
         await writer.store_page(text_page(f"secret{n}", "c", metadata={"ssn": f"{n:04d}"}))

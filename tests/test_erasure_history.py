@@ -26,9 +26,11 @@ from tests.rigs import load
 from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.backends.base import StorageBackend
 from tierstore.backends.history import StoredVersion
+from tierstore.backends.s3 import wire
+from tierstore.catalog import FOLD_AT
 from tierstore.cli.app import main
 from tierstore.maintenance import DoctorReport, doctor
-from tierstore.protocol.erasure import Erased, ErasureOptions, erase_user, erasing
+from tierstore.protocol.erasure import Erased, ErasureOptions, erase_session, erase_user, erasing
 from tierstore.scope_records import session_key, user_key
 from tierstore.scopes import scope_prefix, user_prefix
 
@@ -522,3 +524,36 @@ def test_users_rm_says_what_it_purged_from_the_history(
     out = capsys.readouterr().out
     assert "noncurrent versions and delete markers purged from the bucket's history" in out, out
     assert [v for v in every_version(cloud, server, spec) if of_alice(v[0])] == []
+
+
+@pytest.mark.parametrize("cloud", clouds({}, ("s3_moto",)))
+def test_a_snapshot_landing_after_the_erasure_is_withdrawn_with_its_history(
+    cloud: str, rig_server: RigServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catalog fold whose put lands after a whole erasure of its session (an eraser settling for less than the
+    reader assumes) withdraws its snapshot by its fence: on a bucket that keeps versions, no version of it stays."""
+    monkeypatch.setattr(wire, "LISTING_SETTLED", 0.0)  # listing tokens at once: the reader has rows to fold
+    server = rig_server(cloud)
+    spec = versioned_store(cloud, server)
+    session = scope_prefix("alice", "s1")
+
+    async def scenario() -> None:
+        async with load(cloud).open_backend(spec) as backend:
+            writer = ArtifactsBridge(backend, user_id="alice", session_id="s1")
+            for n in range(FOLD_AT):
+                await writer.store_page(text(f"secret{n}", f"card {n}"))
+            put = backend.put
+
+            async def late(key: str, data: Any, **options: Any) -> None:
+                if "cat_" in key:
+                    backend.put = put
+                    await erase_session(backend, "alice", "s1", ErasureOptions(settle=timedelta(0)))
+                await put(key, data, **options)
+
+            backend.put = late
+            reader = ArtifactsBridge(backend, user_id="alice", session_id="s1")
+            assert await reader.find_pages(modality="image") == []
+            assert backend.put is put, "the reader folded"
+
+    asyncio.run(scenario())
+    assert [v for v in every_version(cloud, server, spec) if v[0].startswith(session)] == []

@@ -38,6 +38,9 @@ scope's view of it. Contract:
   period) is caught by the fold's fence: after its put, the fold lists the erasing tombs and the pages again and
   deletes its snapshot unless no tomb is listed and every row is still proven: an erasure that deleted any of its
   pages before the put landed is seen, and one that had not yet deleted them lists the snapshot and deletes it.
+  A put that failed (it may have landed, its answer lost) and a fence that cannot list are treated alike: the
+  snapshot is withdrawn, with every version a bucket keeps of it. Only a store that refuses that delete too, or a
+  process killed between its put and its fence, can leave one (README).
 """
 
 from __future__ import annotations
@@ -74,14 +77,19 @@ def bound_key(backend: StorageBackend, key: str) -> str:
     return backend.prefix + key if isinstance(backend, PrefixedBackend) else key
 
 
+def whole_store(backend: StorageBackend) -> StorageBackend:
+    """The store a scope's view (or views of views) opens onto; ``backend`` itself when it is no view."""
+    while isinstance(getattr(backend, "inner", None), StorageBackend):
+        backend = backend.inner  # type: ignore[attr-defined]
+    return backend
+
+
 def fold_window(backend: StorageBackend) -> float:
     """Seconds after its evidence was gathered that a fold may still issue its put: the erasure's settle period of
     ``backend`` minus one request deadline (module contract)."""
     from tierstore.protocol.erasure import settle_period  # erasure imports the scopes' layers; keep them out
 
-    store = backend
-    while isinstance(getattr(store, "inner", None), StorageBackend):  # a scope's view: the store's own options
-        store = store.inner  # type: ignore[attr-defined]
+    store = whole_store(backend)
     retry = getattr(getattr(store, "options", None), "retry", None)
     deadline = getattr(retry, "deadline", None)
     return settle_period(store).total_seconds() - (deadline if isinstance(deadline, int | float) else 0.0)
@@ -239,13 +247,22 @@ class Catalog:
         try:
             if not await self._erasing() and len(await self._proven(rows)) == len(rows):
                 return True
-            await self.backend.delete(key)
-            logger.info("catalog snapshot %s deleted: its rows changed while it was written", key)
+            logger.info("catalog snapshot %s withdrawn: its rows changed while it was written", key)
         except TierstoreError as exc:
-            logger.warning(
-                "catalog snapshot %s not checked after its write (%s): gc or the next fold replaces it", key, exc
-            )
+            logger.info("catalog snapshot %s withdrawn: it could not be checked after its write (%s)", key, exc)
+        await self._withdraw(key)
         return False
+
+    async def _withdraw(self, key: str) -> None:
+        """Delete the snapshot at ``key`` of this fold, with every version a bucket keeps of it; nothing when it is
+        not there. A store that refuses even that leaves it (logged: erasing the scope again removes it)."""
+        from tierstore.protocol.history import HistoryPurged, delete_leaving_no_history  # erasure's layers
+
+        whole = bound_key(self.backend, key)
+        try:
+            await delete_leaving_no_history(whole_store(self.backend), whole, [whole], HistoryPurged())
+        except TierstoreError as exc:
+            logger.warning("catalog snapshot %s may be left (%s): erasing its scope again removes it", whole, exc)
 
     async def fold(self, *, at_least: int = FOLD_AT) -> bool:
         """Write a new snapshot when at least ``at_least`` answers were fetched since the open one, no erasing tomb
@@ -273,6 +290,7 @@ class Catalog:
             await self.backend.put(key, data, if_absent=True)
         except TierstoreError as exc:
             logger.info("catalog snapshot %s not written (%s): the next reader asks again", key, exc)
+            await self._withdraw(key)  # the put may have landed and its answer been lost
             return False
         if not await self._still_true(key, rows):
             return False
