@@ -70,34 +70,50 @@ class _ErasedMidway(InMemoryBackend):
         return await super().get(key)
 
 
-@pytest.mark.parametrize("erasing", ["session", "user"])
+@pytest.mark.parametrize(
+    "erasing", ["session", "user", "session, then used again", "user, then used again", "user with no shared page"]
+)
 def test_a_scope_erased_while_migrate_copies_it_is_erased_at_the_destination_too(erasing: str) -> None:
     async def scenario() -> None:
         source = _ErasedMidway()
         alice = ArtifactsBridge(source, user_id="alice", session_id="s1")
         for n in range(6):
             await alice.store_page(_page(f"alice's {n}"))
-            await alice.store_page(_page(f"alice's shared {n}"), scope="user")
+            if erasing != "user with no shared page":
+                await alice.store_page(_page(f"alice's shared {n}"), scope="user")
         kept = await ArtifactsBridge(source, user_id="bob", session_id="s1").store_page(_page("bob's"))
         options = ErasureOptions(settle=timedelta(0))
-        source.prefix = scope_prefix("alice", "s1")
-        if erasing == "user":
-            source.erase = lambda: erase_user(source, "alice", options)
-        else:
-            source.erase = lambda: erase_session(source, "alice", "s1", options)
-        prefix = scope_prefix("alice", "s1") if erasing == "session" else scope_prefix("alice")
+        whole_user = erasing.startswith("user")
 
+        async def erase() -> None:
+            await (
+                erase_user(source, "alice", options) if whole_user else erase_session(source, "alice", "s1", options)
+            )
+            if erasing.endswith("used again"):  # the scope's next life, before migrate looks again
+                await ArtifactsBridge(source, user_id="alice", session_id="s1").store_page(_page("next life"))
+
+        source.prefix, source.erase = scope_prefix("alice", "s1"), erase
+        prefix = scope_prefix("alice") if whole_user else scope_prefix("alice", "s1")
         destination = InMemoryBackend()
         for run in ("first", "again"):
             report = await migrate(source, destination)
             assert source.erase is None, "the erasure ran during the first migration"
-            assert report.erasing == ([prefix] if run == "first" else []), run
-            assert report.problems == [], run
+            assert report.problems == [], (run, report.problems)
+            if erasing.endswith("used again"):
+                at = ArtifactsBridge(destination, user_id="alice", session_id="s1")
+                contents = [p.content for p in [await at.load_page(key) for key in await at.list_pages()] if p]
+                old = {f"alice's {n}" for n in range(6)} | (
+                    {f"alice's shared {n}" for n in range(6)} if whole_user else set()
+                )
+                assert old.isdisjoint(contents), f"{run}: {contents}"
+                continue
+            named = scope_prefix("alice", "s1") if erasing == "user with no shared page" else prefix  # its one scope
+            assert report.erasing == ([named] if run == "first" else []), run
             left = [entry.key async for entry in destination.list(prefix)]
             assert left == [], f"{run}: the destination holds {left} of an erased scope"
             users = {u.user_id for u in await Store(destination).users()}
-            assert users == ({"bob"} if erasing == "user" else {"alice", "bob"}), run
-            if erasing == "session":
+            assert users == ({"bob"} if whole_user else {"alice", "bob"}), run
+            if not whole_user:
                 assert [s.session_id for s in await Store(destination).sessions("alice")] == [], run
         bob = ArtifactsBridge(destination, user_id="bob", session_id="s1")
         assert await bob.load_page(kept) is not None

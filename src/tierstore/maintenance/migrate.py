@@ -12,7 +12,11 @@ Nor does one asked for while the migration runs: at the end the source's scopes 
 erasing there then, or erased since the start (its registry record and every key gone), is erased at the destination
 (:func:`~tierstore.protocol.erasure.erase_scope`, no settle wait: nothing else writes there), what an earlier,
 interrupted run copied of it too, and the copy's problems in it are dropped (its objects vanished as they were
-erased). The report names them all (``erasing``); finish the erasure at the source.
+erased). The report names them all (``erasing``); finish the erasure at the source. More generally, what this run
+copied that the source no longer holds at its end (deleted or erased there meanwhile, a scope used again after its
+erasure, a registry record of an erased user) is deleted at the destination (``withdrawn``). What the source lost
+*between* runs is not: migrate copies, it does not mirror deletions (erase a scope at the destination with ``users
+rm`` / ``sessions rm --url DST``).
 """
 
 from __future__ import annotations
@@ -113,15 +117,45 @@ async def migrate(
         if progress:
             progress(done, total)
 
-    for place in places:
-        await _migrate_place(place, report, concurrency, tick)
-    held, erasing_now = await _held_scopes(source)
-    registered = {scope_of_record(key) for key in await _record_keys(source)}
-    erased = [p.prefix for p in scoped if p.prefix not in held and p.prefix not in registered and p.recorded]
+    copied = [await _migrate_place(place, report, concurrency, tick) for place in places]
+    now = await _source_keys(source)
+    erasing_now = [scope for scope, keys in now.items() if scope and any(map(is_erasing_tomb, keys))]
+    registered = {scope_of_record(key) for key in now.get("", set())}
+    erased = [p.prefix for p in scoped if p.prefix not in now and p.prefix not in registered and p.recorded]
     report.erasing = _outermost([*erasing, *erasing_now, *erased])
     await _erase_at(destination, report.erasing)
     report.problems[:] = [p for p in report.problems if not any(p.key.startswith(e) for e in report.erasing)]
+    for place, present in zip(places, copied, strict=True):
+        if not any(place.prefix.startswith(e) for e in report.erasing):
+            await _withdraw_gone(place, present, now.get(place.prefix, set()), report)
     return report
+
+
+async def _withdraw_gone(place: _Place, present: set[str], now: set[str], report: MigrateReport) -> None:
+    """Delete at the destination what this run copied (or found there) of ``place`` that the source no longer holds
+    (``now``: its keys there at the end): deleted or erased there while migrate ran (a scope erased and used again
+    meanwhile, a registry record of an erased user); manifests first, so no checkpoint is listed without its pages. A
+    copy problem of a key the source no longer holds (it vanished as it was deleted) is dropped."""
+    gone = sorted(present - now, key=lambda key: not key.startswith(ids.CHECKPOINT_PREFIX))
+    for key in gone:
+        await place.destination.delete(key)
+    report.withdrawn.extend(place.prefix + key for key in gone)
+    mine = [p for p in report.problems if (scope_of(p.key) or "") == place.prefix]
+    vanished = {p.key for p in mine if p.key[len(place.prefix) :] not in now}
+    report.problems[:] = [p for p in report.problems if p.key not in vanished]
+
+
+async def _source_keys(source: StorageBackend) -> dict[str, set[str]]:
+    """Every key the source holds that migrate copies, by place: the root's (``""``) and each scope's (its prefix
+    stripped), from one listing of the scoped keys and one of each root kind."""
+    now: dict[str, set[str]] = {"": set()}
+    for kind in (ids.PAGE_PREFIX, ids.CHECKPOINT_PREFIX, ids.TOMB_PREFIX, ids.ALLOC_PREFIX, RECORD_PREFIX):
+        now[""].update(entry.key for entry in await listed(source, kind))
+    for entry in await listed(source, SCOPED_PREFIX):
+        scope = scope_of(entry.key)
+        if scope:
+            now.setdefault(scope, set()).add(entry.key[len(scope) :])
+    return now
 
 
 def _outermost(prefixes: list[str]) -> list[str]:
@@ -130,26 +164,9 @@ def _outermost(prefixes: list[str]) -> list[str]:
     return [p for p in unique if not any(p != q and p.startswith(q) for q in unique)]
 
 
-async def _record_keys(store: StorageBackend) -> list[str]:
-    return [e.key for e in await listed(store, RECORD_PREFIX)]
-
-
-async def _held_scopes(source: StorageBackend) -> tuple[set[str], list[str]]:
-    """The scopes the source holds keys in now, and those of them being erased (an erasing tomb in them)."""
-    held: set[str] = set()
-    erasing: list[str] = []
-    for entry in await listed(source, SCOPED_PREFIX):
-        scope = scope_of(entry.key)
-        if scope:
-            held.add(scope)
-            if is_erasing_tomb(entry.key[len(scope) :]):
-                erasing.append(scope)
-    return held, erasing
-
-
 async def _erase_at(destination: StorageBackend, prefixes: list[str]) -> None:
     """Erase each scope at ``prefixes`` at the destination, with its registry records (module docstring)."""
-    records = await _record_keys(destination)
+    records = [entry.key for entry in await listed(destination, RECORD_PREFIX)]
     for prefix in prefixes:
         registry = next((key for key in records if scope_of_record(key) == prefix), None)
         await erase_scope(destination, prefix, registry=registry, options=_AT_ONCE)
@@ -190,16 +207,24 @@ async def _scopes(
     ]
 
 
-async def _migrate_place(place: _Place, report: MigrateReport, concurrency: int, tick: Progress) -> None:
+async def _migrate_place(place: _Place, report: MigrateReport, concurrency: int, tick: Progress) -> set[str]:
     """Copy what the source holds in one place: pages and records, then each checkpoint all of whose pages are there
-    (each verified by the place's codec: a scope's frames, manifests too, name their whole key)."""
+    (each verified by the place's codec: a scope's frames, manifests too, name their whole key); the keys the
+    destination now holds as the source's."""
     source, destination, prefix = place.source, place.destination, place.prefix
     present: set[str] = set()
 
     async def copy(key: str, codec: Codec) -> bool | None:
         """True when copied, False when already there, None when it could not be copied (reported)."""
         try:
-            outcome = await _copy_object(source, destination, key, codec)
+            try:
+                outcome = await _copy_object(source, destination, key, codec)
+            except ConflictError:
+                if not key.startswith(RECORD_PREFIX):
+                    raise
+                # A registry record the source wrote again (its scope erased and used again): the source's is the one.
+                await destination.delete(key)
+                outcome = await _copy_object(source, destination, key, codec)
         except ArchivedPageError:
             report.archived.append(prefix + key)
             return None
@@ -238,6 +263,7 @@ async def _migrate_place(place: _Place, report: MigrateReport, concurrency: int,
             report.checkpoints_skipped += 1
 
     await bounded_gather((copy_checkpoint(key) for key in place.checkpoints), concurrency, progress=tick)
+    return present
 
 
 async def _copy_object(source: StorageBackend, destination: StorageBackend, key: str, codec: Codec) -> Outcome:
