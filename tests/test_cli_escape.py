@@ -56,6 +56,9 @@ def test_an_escaped_id_shows_nothing_that_moves_a_row_and_undoes_exactly(text: s
         ("\U000e0001tag", "\\U000e0001tag"),
         ("caf\u00e9", "caf\u00e9"),
         ("cafe\u0301", "cafe\\u0301"),  # not composed: drawn as the id above unless escaped
+        ("al\u034f", "al\\u034f"),  # drawn as "al"
+        ("a\ufe0fb", "a\\ufe0fb"),
+        ("a\u2800b \u3164", "a\\u2800b \\u3164"),  # drawn as blanks
         ("\u212b \u6771", "\\u212b \\u6771"),  # the Angstrom sign, not NFC
     ],
 )
