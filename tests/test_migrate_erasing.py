@@ -4,15 +4,16 @@ or while migrate runs, never comes back at the destination (``src/tierstore/main
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import pytest
 
 from tierstore import ArtifactsBridge, InMemoryBackend, MemoryPage, Modality, Store
+from tierstore.backends.base import ListEntry
 from tierstore.maintenance import migrate
 from tierstore.protocol.erasure import ErasureOptions, erase_session, erase_user
-from tierstore.scopes import scope_prefix
+from tierstore.scopes import RECORD_PREFIX, scope_prefix
 
 
 def _page(content: str) -> MemoryPage:
@@ -57,25 +58,42 @@ def test_a_scope_being_erased_is_not_copied_and_the_report_names_it(erasing: str
 
 
 class _ErasedMidway(InMemoryBackend):
-    """The in-memory store on which the first read of a key under ``prefix`` first runs ``erase`` (an erasure asked
-    for while migrate copies)."""
+    """The in-memory store on which ``erase`` runs (an erasure asked for while migrate runs) at the first read of a key
+    under ``prefix`` (``when``: "copying"), or once that has happened, at the next listing of the registry records
+    (``when``: "looking last": after migrate's last listing of the scoped keys, before its last of the records)."""
 
     prefix = "-"
+    when = "copying"
     erase: Callable[[], Awaitable[object]] | None = None
+    copying = False
 
     async def get(self, key: str) -> bytes | None:
-        if key.startswith(self.prefix) and self.erase is not None:
-            erase, self.erase = self.erase, None
-            await erase()
+        if key.startswith(self.prefix):
+            self.copying = True
+            if self.when == "copying":
+                await self._erase()
         return await super().get(key)
 
+    async def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        if prefix == RECORD_PREFIX and self.copying and self.when == "looking last":
+            await self._erase()
+        async for entry in super().list(prefix):
+            yield entry
 
+    async def _erase(self) -> None:
+        erase, self.erase = self.erase, None
+        if erase is not None:
+            await erase()
+
+
+@pytest.mark.parametrize("when", ["copying", "looking last"])
 @pytest.mark.parametrize(
     "erasing", ["session", "user", "session, then used again", "user, then used again", "user with no shared page"]
 )
-def test_a_scope_erased_while_migrate_copies_it_is_erased_at_the_destination_too(erasing: str) -> None:
+def test_a_scope_erased_while_migrate_copies_it_is_erased_at_the_destination_too(erasing: str, when: str) -> None:
     async def scenario() -> None:
         source = _ErasedMidway()
+        source.when = when
         alice = ArtifactsBridge(source, user_id="alice", session_id="s1")
         for n in range(6):
             await alice.store_page(_page(f"alice's {n}"))
@@ -107,8 +125,7 @@ def test_a_scope_erased_while_migrate_copies_it_is_erased_at_the_destination_too
                 )
                 assert old.isdisjoint(contents), f"{run}: {contents}"
                 continue
-            named = scope_prefix("alice", "s1") if erasing == "user with no shared page" else prefix  # its one scope
-            assert report.erasing == ([named] if run == "first" else []), run
+            assert report.erasing == ([prefix] if run == "first" else []), run
             left = [entry.key async for entry in destination.list(prefix)]
             assert left == [], f"{run}: the destination holds {left} of an erased scope"
             users = {u.user_id for u in await Store(destination).users()}

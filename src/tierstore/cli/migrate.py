@@ -29,7 +29,6 @@ HINTS = {
     "archived": "not copied: `tierstore restore ID` each, then run migrate again",
     "incomplete_checkpoints": "not copied: some of their pages could not be copied",
     "repaired": "did not verify at the destination: replaced by the source's verified copy",
-    "withdrawn": "deleted at the source while migrate ran: deleted at the destination too",
     "erasing": "scopes being erased at the source: not copied, or erased at the destination again; finish `tierstore "
     "users rm` / `sessions rm` at the source",
 }

@@ -8,15 +8,16 @@ holds another object is a conflict, reported and left alone. A manifest is copie
 there, so the destination never lists a half-copied checkpoint. A scope being erased at the source (an erasing
 tomb in it or in its user's scope: ``delete_user`` / ``delete_session`` under way, or one that stopped and waits to
 be resumed) is not copied at all, nor its registry record: an erasure asked for never comes back at the destination.
-Nor does one asked for while the migration runs: at the end the source's scopes are listed again, and every scope
-erasing there then, or erased since the start (its registry record and every key gone), is erased at the destination
+Nor does one asked for while the migration runs. At its end migrate lists the source's scoped keys again, then its
+registry records; every scope erasing there then (an erasing tomb listed), erased since the start (its registry
+record, listed at the start, gone) or erased and used again (its record written anew) is erased at the destination
 (:func:`~tierstore.protocol.erasure.erase_scope`, no settle wait: nothing else writes there), what an earlier,
 interrupted run copied of it too, and the copy's problems in it are dropped (its objects vanished as they were
-erased). The report names them all (``erasing``); finish the erasure at the source. More generally, what this run
-copied that the source no longer holds at its end (deleted or erased there meanwhile, a scope used again after its
-erasure, a registry record of an erased user) is deleted at the destination (``withdrawn``). What the source lost
-*between* runs is not: migrate copies, it does not mirror deletions (erase a scope at the destination with ``users
-rm`` / ``sessions rm --url DST``).
+erased). The scoped keys are listed before the records, and an erasure deletes a scope's record only after all its
+keys: an erasure that this last look misses began after the look passed the scope, and is ordered after the
+migration. The report names them all (``erasing``); finish the erasure at the source. Deletions are not mirrored:
+what the source deletes otherwise, or erases between runs, stays at the destination (erase a scope there with
+``users rm`` / ``sessions rm --url DST``).
 """
 
 from __future__ import annotations
@@ -60,8 +61,6 @@ class _Place:
     checkpoints: list[str]
     erasing: bool = False
     """An erasing tomb is in the scope (``tierstore.protocol.erasure``)."""
-    recorded: bool = False
-    """The source's registry names the scope."""
 
 
 def _registry_of_any(key: str, prefixes: list[str]) -> bool:
@@ -103,7 +102,8 @@ async def migrate(
         records,
         [e.key for e in await listed(source, ids.CHECKPOINT_PREFIX)],
     )
-    scoped = await _scopes(source, destination, codec, {scope_of_record(key) for key in records})
+    recorded = await _records(source)
+    scoped = await _scopes(source, destination, codec)
     erasing = sorted(place.prefix for place in scoped if place.erasing)
     report.erasing = erasing
     places = [root, *(place for place in scoped if not any(place.prefix.startswith(e) for e in erasing))]
@@ -117,45 +117,40 @@ async def migrate(
         if progress:
             progress(done, total)
 
-    copied = [await _migrate_place(place, report, concurrency, tick) for place in places]
-    now = await _source_keys(source)
-    erasing_now = [scope for scope, keys in now.items() if scope and any(map(is_erasing_tomb, keys))]
-    registered = {scope_of_record(key) for key in now.get("", set())}
-    erased = [p.prefix for p in scoped if p.prefix not in now and p.prefix not in registered and p.recorded]
-    report.erasing = _outermost([*erasing, *erasing_now, *erased])
+    for place in places:
+        await _migrate_place(place, report, concurrency, tick)
+    now = await _source_now(source)
+    changed = [scope for scope, entry in recorded.items() if scope and now.records.get(scope) != entry]  # gone, new
+    report.erasing = _outermost([*erasing, *now.erasing, *changed])
     await _erase_at(destination, report.erasing)
     report.problems[:] = [p for p in report.problems if not any(p.key.startswith(e) for e in report.erasing)]
-    for place, present in zip(places, copied, strict=True):
-        if not any(place.prefix.startswith(e) for e in report.erasing):
-            await _withdraw_gone(place, present, now.get(place.prefix, set()), report)
     return report
 
 
-async def _withdraw_gone(place: _Place, present: set[str], now: set[str], report: MigrateReport) -> None:
-    """Delete at the destination what this run copied (or found there) of ``place`` that the source no longer holds
-    (``now``: its keys there at the end): deleted or erased there while migrate ran (a scope erased and used again
-    meanwhile, a registry record of an erased user); manifests first, so no checkpoint is listed without its pages. A
-    copy problem of a key the source no longer holds (it vanished as it was deleted) is dropped."""
-    gone = sorted(present - now, key=lambda key: not key.startswith(ids.CHECKPOINT_PREFIX))
-    for key in gone:
-        await place.destination.delete(key)
-    report.withdrawn.extend(place.prefix + key for key in gone)
-    mine = [p for p in report.problems if (scope_of(p.key) or "") == place.prefix]
-    vanished = {p.key for p in mine if p.key[len(place.prefix) :] not in now}
-    report.problems[:] = [p for p in report.problems if p.key not in vanished]
+@dataclass(frozen=True)
+class _SourceNow:
+    """The source at migrate's end: the scopes with an erasing tomb, and each registry record's listing entry by the
+    scope it names."""
+
+    erasing: list[str]
+    records: dict[str | None, tuple[int, object, str | None]]
 
 
-async def _source_keys(source: StorageBackend) -> dict[str, set[str]]:
-    """Every key the source holds that migrate copies, by place: the root's (``""``) and each scope's (its prefix
-    stripped), from one listing of the scoped keys and one of each root kind."""
-    now: dict[str, set[str]] = {"": set()}
-    for kind in (ids.PAGE_PREFIX, ids.CHECKPOINT_PREFIX, ids.TOMB_PREFIX, ids.ALLOC_PREFIX, RECORD_PREFIX):
-        now[""].update(entry.key for entry in await listed(source, kind))
-    for entry in await listed(source, SCOPED_PREFIX):
-        scope = scope_of(entry.key)
-        if scope:
-            now.setdefault(scope, set()).add(entry.key[len(scope) :])
-    return now
+async def _source_now(source: StorageBackend) -> _SourceNow:
+    """The scoped keys listed, then the registry records (module docstring: the order matters)."""
+    erasing = sorted({scope for e in await listed(source, SCOPED_PREFIX) if (scope := _erasing_scope(e.key))})
+    return _SourceNow(erasing, await _records(source))
+
+
+def _erasing_scope(key: str) -> str | None:
+    scope = scope_of(key)
+    return scope if scope and is_erasing_tomb(key[len(scope) :]) else None
+
+
+async def _records(source: StorageBackend) -> dict[str | None, tuple[int, object, str | None]]:
+    """Each registry record's size, last-modified time and change token, by the scope it names: a record written
+    anew (its scope erased and used again) differs."""
+    return {scope_of_record(e.key): (e.size, e.last_modified, e.version) for e in await listed(source, RECORD_PREFIX)}
 
 
 def _outermost(prefixes: list[str]) -> list[str]:
@@ -172,11 +167,8 @@ async def _erase_at(destination: StorageBackend, prefixes: list[str]) -> None:
         await erase_scope(destination, prefix, registry=registry, options=_AT_ONCE)
 
 
-async def _scopes(
-    source: StorageBackend, destination: StorageBackend, codec: Codec, registered: set[str | None]
-) -> list[_Place]:
-    """Every scope the source holds keys in, from one listing of the scoped keys; ``registered``: the scopes the
-    source's registry names."""
+async def _scopes(source: StorageBackend, destination: StorageBackend, codec: Codec) -> list[_Place]:
+    """Every scope the source holds keys in, from one listing of the scoped keys."""
     found: dict[str, tuple[list[str], list[str], list[str]]] = {}
     erasing: set[str] = set()
     for entry in await listed(source, SCOPED_PREFIX):
@@ -201,16 +193,14 @@ async def _scopes(
             ScopedCodec(codec.compression, prefix),
             *listing,
             erasing=prefix in erasing,
-            recorded=prefix in registered,
         )
         for prefix, listing in sorted(found.items())
     ]
 
 
-async def _migrate_place(place: _Place, report: MigrateReport, concurrency: int, tick: Progress) -> set[str]:
+async def _migrate_place(place: _Place, report: MigrateReport, concurrency: int, tick: Progress) -> None:
     """Copy what the source holds in one place: pages and records, then each checkpoint all of whose pages are there
-    (each verified by the place's codec: a scope's frames, manifests too, name their whole key); the keys the
-    destination now holds as the source's."""
+    (each verified by the place's codec: a scope's frames, manifests too, name their whole key)."""
     source, destination, prefix = place.source, place.destination, place.prefix
     present: set[str] = set()
 
@@ -263,7 +253,6 @@ async def _migrate_place(place: _Place, report: MigrateReport, concurrency: int,
             report.checkpoints_skipped += 1
 
     await bounded_gather((copy_checkpoint(key) for key in place.checkpoints), concurrency, progress=tick)
-    return present
 
 
 async def _copy_object(source: StorageBackend, destination: StorageBackend, key: str, codec: Codec) -> Outcome:

@@ -138,9 +138,6 @@ class MigrateReport:
     erasing: list[str] = field(default_factory=list)
     """Key prefixes of scopes being erased at the source (or erased there while migrate ran): nothing of them (nor of
     scopes nested in them) is left at the destination."""
-    withdrawn: list[str] = field(default_factory=list)
-    """Keys this run copied that the source no longer held at its end (deleted or erased there meanwhile): deleted
-    at the destination too."""
 
 
 CheckResult = Literal["ok", "denied", "failed", "unavailable", "not tried", "skipped"]
