@@ -133,15 +133,21 @@ class _LateSnapshots(InMemoryBackend):
         if self.fault == "the put's answer lost":
             raise BackendUnavailableError("injected: the put landed, its answer was lost")
 
+    async def delete(self, key: str) -> bool:
+        if self.fault == "a withdrawal fails once" and "cat_" in key:
+            self.fault = "none"
+            raise BackendUnavailableError("injected: the withdrawal failed")
+        return await super().delete(key)
+
     async def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
-        if self.landed and self.fault == "the fence cannot list":
+        if self.landed and self.fault in ("the fence cannot list", "a withdrawal fails once"):
             self.landed = False
             raise BackendUnavailableError("injected: the fence's listing failed")
         async for entry in super().list(prefix):
             yield entry
 
 
-@pytest.mark.parametrize("fault", ["none", "the put's answer lost", "the fence cannot list"])
+@pytest.mark.parametrize("fault", ["none", "the put's answer lost", "the fence cannot list", "a withdrawal fails once"])
 @pytest.mark.parametrize("erased", ["session", "user"])
 async def test_a_snapshot_landing_after_a_whole_erasure_is_deleted_by_its_fold(erased: str, fault: str) -> None:
     memory = _LateSnapshots()

@@ -45,6 +45,7 @@ scope's view of it. Contract:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -261,8 +262,14 @@ class Catalog:
         whole = bound_key(self.backend, key)
         try:
             await delete_leaving_no_history(whole_store(self.backend), whole, [whole], HistoryPurged())
+            return
         except TierstoreError as exc:
-            logger.warning("catalog snapshot %s may be left (%s): erasing its scope again removes it", whole, exc)
+            why = exc
+        with contextlib.suppress(TierstoreError):
+            await self.backend.delete(key)  # the object itself at least, when its history could not be listed
+        logger.warning(
+            "catalog snapshot %s, or its history, may be left (%s): erasing its scope again removes it", whole, why
+        )
 
     async def fold(self, *, at_least: int = FOLD_AT) -> bool:
         """Write a new snapshot when at least ``at_least`` answers were fetched since the open one, no erasing tomb
