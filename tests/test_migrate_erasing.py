@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -134,5 +135,33 @@ def test_a_scope_erased_while_migrate_copies_it_is_erased_at_the_destination_too
                 assert [s.session_id for s in await Store(destination).sessions("alice")] == [], run
         bob = ArtifactsBridge(destination, user_id="bob", session_id="s1")
         assert await bob.load_page(kept) is not None
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+class _TokensLater(InMemoryBackend):
+    """The in-memory store listing its objects without a change token until a first read, as S3 lists an object
+    written in the last seconds (``tierstore.backends.s3.wire.LISTING_SETTLED``)."""
+
+    read = False
+
+    async def get(self, key: str) -> bytes | None:
+        self.read = True
+        return await super().get(key)
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        async for entry in super().list(prefix):
+            yield entry if self.read else replace(entry, version=None)
+
+
+def test_a_registry_record_whose_change_token_appears_meanwhile_is_no_erasure() -> None:
+    async def scenario() -> None:
+        source = _TokensLater()
+        alice = ArtifactsBridge(source, user_id="alice", session_id="s1")
+        stored = await alice.store_page(_page("alice's"))
+        destination = InMemoryBackend()
+        report = await migrate(source, destination)
+        assert report.erasing == []
+        assert await ArtifactsBridge(destination, user_id="alice", session_id="s1").load_page(stored) is not None
 
     asyncio.run(asyncio.wait_for(scenario(), 30))

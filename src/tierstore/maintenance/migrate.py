@@ -28,7 +28,7 @@ from typing import Literal
 
 from tierstore import ids
 from tierstore.artifacts.scoped import PrefixedBackend
-from tierstore.backends.base import StorageBackend
+from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.codec import PLAIN, Codec
 from tierstore.concurrency import Progress, bounded_gather
 from tierstore.enums import StorageTier
@@ -120,7 +120,7 @@ async def migrate(
     for place in places:
         await _migrate_place(place, report, concurrency, tick)
     now = await _source_now(source)
-    changed = [scope for scope, entry in recorded.items() if scope and now.records.get(scope) != entry]  # gone, new
+    changed = [scope for scope, entry in recorded.items() if scope and _written_anew(entry, now.records.get(scope))]
     report.erasing = _outermost([*erasing, *now.erasing, *changed])
     await _erase_at(destination, report.erasing)
     report.problems[:] = [p for p in report.problems if not any(p.key.startswith(e) for e in report.erasing)]
@@ -133,7 +133,7 @@ class _SourceNow:
     scope it names."""
 
     erasing: list[str]
-    records: dict[str | None, tuple[int, object, str | None]]
+    records: dict[str | None, ListEntry]
 
 
 async def _source_now(source: StorageBackend) -> _SourceNow:
@@ -147,10 +147,21 @@ def _erasing_scope(key: str) -> str | None:
     return scope if scope and is_erasing_tomb(key[len(scope) :]) else None
 
 
-async def _records(source: StorageBackend) -> dict[str | None, tuple[int, object, str | None]]:
-    """Each registry record's size, last-modified time and change token, by the scope it names: a record written
-    anew (its scope erased and used again) differs."""
-    return {scope_of_record(e.key): (e.size, e.last_modified, e.version) for e in await listed(source, RECORD_PREFIX)}
+async def _records(source: StorageBackend) -> dict[str | None, ListEntry]:
+    """Each registry record's listing entry, by the scope it names."""
+    return {scope_of_record(entry.key): entry for entry in await listed(source, RECORD_PREFIX)}
+
+
+def _written_anew(before: ListEntry, after: ListEntry | None) -> bool:
+    """Whether a registry record listed at the start is gone, or was written again (its scope erased and used again:
+    a bridge writes a scope's record only when it is absent). The change token counts only when both listings give
+    one: S3 gives none for an object written in the last seconds, which is no change."""
+    if after is None:
+        return True
+    tokens = before.version is not None and after.version is not None
+    return (before.size, before.last_modified) != (after.size, after.last_modified) or (
+        tokens and before.version != after.version
+    )
 
 
 def _outermost(prefixes: list[str]) -> list[str]:
