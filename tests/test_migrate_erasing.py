@@ -14,7 +14,8 @@ from tierstore import ArtifactsBridge, InMemoryBackend, MemoryPage, Modality, St
 from tierstore.backends.base import ListEntry
 from tierstore.maintenance import migrate
 from tierstore.protocol.erasure import ErasureOptions, erase_session, erase_user
-from tierstore.scopes import RECORD_PREFIX, scope_prefix
+from tierstore.scope_records import session_key
+from tierstore.scopes import RECORD_PREFIX, SCOPED_PREFIX, scope_prefix
 
 
 def _page(content: str) -> MemoryPage:
@@ -61,7 +62,8 @@ def test_a_scope_being_erased_is_not_copied_and_the_report_names_it(erasing: str
 class _ErasedMidway(InMemoryBackend):
     """The in-memory store on which ``erase`` runs (an erasure asked for while migrate runs) at the first read of a key
     under ``prefix`` (``when``: "copying"), or once that has happened, at the next listing of the registry records
-    (``when``: "looking last": after migrate's last listing of the scoped keys, before its last of the records)."""
+    (``when``: "looking last": after migrate's last listing of the scoped keys, before its last of the records), or
+    in the middle of that last listing of the scoped keys (``when``: "inside the last listing")."""
 
     prefix = "-"
     when = "copying"
@@ -78,7 +80,10 @@ class _ErasedMidway(InMemoryBackend):
     async def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
         if prefix == RECORD_PREFIX and self.copying and self.when == "looking last":
             await self._erase()
-        async for entry in super().list(prefix):
+        listed = [entry async for entry in super().list(prefix)]
+        if prefix == SCOPED_PREFIX and self.copying and self.when == "inside the last listing":
+            await self._erase()  # the listing has shown every key of the scope, and will show no erasing tomb
+        for entry in listed:
             yield entry
 
     async def _erase(self) -> None:
@@ -87,7 +92,7 @@ class _ErasedMidway(InMemoryBackend):
             await erase()
 
 
-@pytest.mark.parametrize("when", ["copying", "looking last"])
+@pytest.mark.parametrize("when", ["copying", "inside the last listing", "looking last"])
 @pytest.mark.parametrize(
     "erasing", ["session", "user", "session, then used again", "user, then used again", "user with no shared page"]
 )
@@ -159,6 +164,27 @@ def test_a_registry_record_whose_change_token_appears_meanwhile_is_no_erasure() 
         source = _TokensLater()
         alice = ArtifactsBridge(source, user_id="alice", session_id="s1")
         stored = await alice.store_page(_page("alice's"))
+        destination = InMemoryBackend()
+        report = await migrate(source, destination)
+        assert report.erasing == []
+        assert await ArtifactsBridge(destination, user_id="alice", session_id="s1").load_page(stored) is not None
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_a_registry_record_deleted_by_a_repair_meanwhile_is_no_erasure() -> None:
+    """``fsck --repair`` deletes an unreadable registry record of a live scope: the scope's keys stay, so migrate
+    erases nothing at the destination."""
+
+    async def scenario() -> None:
+        source = _ErasedMidway()
+        alice = ArtifactsBridge(source, user_id="alice", session_id="s1")
+        stored = await alice.store_page(_page("alice's"))
+
+        async def repair() -> None:
+            await source.delete(session_key("alice", "s1"))
+
+        source.prefix, source.erase = scope_prefix("alice", "s1"), repair
         destination = InMemoryBackend()
         report = await migrate(source, destination)
         assert report.erasing == []

@@ -8,16 +8,18 @@ holds another object is a conflict, reported and left alone. A manifest is copie
 there, so the destination never lists a half-copied checkpoint. A scope being erased at the source (an erasing
 tomb in it or in its user's scope: ``delete_user`` / ``delete_session`` under way, or one that stopped and waits to
 be resumed) is not copied at all, nor its registry record: an erasure asked for never comes back at the destination.
-Nor does one asked for while the migration runs. At its end migrate lists the source's scoped keys again, then its
-registry records; every scope erasing there then (an erasing tomb listed), erased since the start (its registry
-record, listed at the start, gone) or erased and used again (its record written anew) is erased at the destination
-(:func:`~tierstore.protocol.erasure.erase_scope`, no settle wait: nothing else writes there), what an earlier,
-interrupted run copied of it too, and the copy's problems in it are dropped (its objects vanished as they were
-erased). The scoped keys are listed before the records, and an erasure deletes a scope's record only after all its
-keys: an erasure that this last look misses began after the look passed the scope, and is ordered after the
-migration. The report names them all (``erasing``); finish the erasure at the source. Deletions are not mirrored:
-what the source deletes otherwise, or erases between runs, stays at the destination (erase a scope there with
-``users rm`` / ``sessions rm --url DST``).
+Nor does one asked for while the migration runs. At its end migrate lists the source's scoped keys, then its registry
+records; every scope erasing there then (an erasing tomb listed), or erased since the start, is erased at the
+destination (:func:`~tierstore.protocol.erasure.erase_scope`, no settle wait: nothing else writes there), what an
+earlier, interrupted run copied of it too, and the copy's problems in it are dropped (its objects vanished as they
+were erased). Erased since the start: none of the keys listed in it at the start is left (an erasure deletes them
+all; nothing else does, since tombs and version records stay; a scope used again after its erasure has other keys);
+or its registry record, listed at the start, is gone or written anew and a listing of the scope after that finds none
+of those keys (an erasure that ended while the first listing was inside the scope: it deletes the keys before the
+record, and a bridge writes the record of the scope's next life before its first key). An
+erasure that begins after these listings is ordered after the migration. The report names them all (``erasing``);
+finish the erasure at the source. Deletions are not mirrored: what the source deletes otherwise, or erases between
+runs, stays at the destination (erase a scope there with ``users rm`` / ``sessions rm --url DST``).
 """
 
 from __future__ import annotations
@@ -90,9 +92,11 @@ async def migrate(
     report = MigrateReport()
     # Block records and deletion tombs go along, so the destination never issues an id the source used; the registry
     # of scopes too, so the destination's `tierstore users` lists them.
+    scoped = await _scopes(source, destination, codec)  # before the registry: a scope copied has its record listed
     records = [e.key for e in await listed(source, ids.TOMB_PREFIX) if e.key.endswith("_d")]
     records += [e.key for e in await listed(source, ids.ALLOC_PREFIX)]
-    records += [e.key for e in await listed(source, RECORD_PREFIX)]
+    recorded = await _records(source)
+    records += [entry.key for entry in recorded.values()]
     root = _Place(
         "",
         source,
@@ -102,8 +106,6 @@ async def migrate(
         records,
         [e.key for e in await listed(source, ids.CHECKPOINT_PREFIX)],
     )
-    recorded = await _records(source)
-    scoped = await _scopes(source, destination, codec)
     erasing = sorted(place.prefix for place in scoped if place.erasing)
     report.erasing = erasing
     places = [root, *(place for place in scoped if not any(place.prefix.startswith(e) for e in erasing))]
@@ -119,49 +121,46 @@ async def migrate(
 
     for place in places:
         await _migrate_place(place, report, concurrency, tick)
-    now = await _source_now(source)
-    changed = [scope for scope, entry in recorded.items() if scope and _written_anew(entry, now.records.get(scope))]
-    report.erasing = _outermost([*erasing, *now.erasing, *changed])
+    report.erasing = _outermost([*erasing, *await _erased_meanwhile(source, scoped, recorded)])
     await _erase_at(destination, report.erasing)
     report.problems[:] = [p for p in report.problems if not any(p.key.startswith(e) for e in report.erasing)]
     return report
 
 
-@dataclass(frozen=True)
-class _SourceNow:
-    """The source at migrate's end: the scopes with an erasing tomb, and each registry record's listing entry by the
-    scope it names."""
+async def _erased_meanwhile(
+    source: StorageBackend, scoped: list[_Place], recorded: dict[str | None, ListEntry]
+) -> list[str]:
+    """The scopes erasing at the source now, or erased since migrate listed them (module docstring): an erasing tomb
+    listed; none of the keys listed in a scope at the start left; or its registry record gone or written anew (its
+    scope erased and used again) and, listed after that, none of those keys (an erasure deletes a scope's keys before
+    its record; ``fsck --repair`` deletes only an unreadable record, and a listing may give a change token later)."""
+    at_start = {p.prefix: {*p.pages, *p.records, *p.checkpoints} for p in scoped}
+    now = await _scoped_keys(source, SCOPED_PREFIX)
+    erasing = [scope for scope, keys in now.items() if any(map(is_erasing_tomb, keys))]
+    emptied = [scope for scope, keys in at_start.items() if keys and keys.isdisjoint(now.get(scope, set()))]
+    records = await _records(source)
+    changed = [scope for scope, entry in recorded.items() if scope and records.get(scope) != entry]  # gone or anew
+    for scope in (scope for scope in changed if scope not in emptied):
+        if not at_start.get(scope):  # a scope of nothing but its record: erased when that is gone
+            erasing += [scope] if scope not in records else []
+        elif at_start[scope].isdisjoint((await _scoped_keys(source, scope)).get(scope, set())):
+            erasing.append(scope)
+    return [*erasing, *emptied]
 
-    erasing: list[str]
-    records: dict[str | None, ListEntry]
 
-
-async def _source_now(source: StorageBackend) -> _SourceNow:
-    """The scoped keys listed, then the registry records (module docstring: the order matters)."""
-    erasing = sorted({scope for e in await listed(source, SCOPED_PREFIX) if (scope := _erasing_scope(e.key))})
-    return _SourceNow(erasing, await _records(source))
-
-
-def _erasing_scope(key: str) -> str | None:
-    scope = scope_of(key)
-    return scope if scope and is_erasing_tomb(key[len(scope) :]) else None
+async def _scoped_keys(source: StorageBackend, prefix: str) -> dict[str, set[str]]:
+    """The keys under ``prefix`` by the scope holding them, that scope's prefix stripped."""
+    found: dict[str, set[str]] = {}
+    for entry in await listed(source, prefix):
+        scope = scope_of(entry.key)
+        if scope:
+            found.setdefault(scope, set()).add(entry.key[len(scope) :])
+    return found
 
 
 async def _records(source: StorageBackend) -> dict[str | None, ListEntry]:
     """Each registry record's listing entry, by the scope it names."""
     return {scope_of_record(entry.key): entry for entry in await listed(source, RECORD_PREFIX)}
-
-
-def _written_anew(before: ListEntry, after: ListEntry | None) -> bool:
-    """Whether a registry record listed at the start is gone, or was written again (its scope erased and used again:
-    a bridge writes a scope's record only when it is absent). The change token counts only when both listings give
-    one: S3 gives none for an object written in the last seconds, which is no change."""
-    if after is None:
-        return True
-    tokens = before.version is not None and after.version is not None
-    return (before.size, before.last_modified) != (after.size, after.last_modified) or (
-        tokens and before.version != after.version
-    )
 
 
 def _outermost(prefixes: list[str]) -> list[str]:
