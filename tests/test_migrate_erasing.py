@@ -114,7 +114,8 @@ def test_a_scope_erased_while_migrate_copies_it_is_erased_at_the_destination_too
                 erase_user(source, "alice", options) if whole_user else erase_session(source, "alice", "s1", options)
             )
             if erasing.endswith("used again"):  # the scope's next life, before migrate looks again
-                await ArtifactsBridge(source, user_id="alice", session_id="s1").store_page(_page("next life"))
+                again = MemoryPage(page_id="alice's 0", modality=Modality.TEXT, content="next life")  # an old id
+                await ArtifactsBridge(source, user_id="alice", session_id="s1").store_page(again)
 
         source.prefix, source.erase = scope_prefix("alice", "s1"), erase
         prefix = scope_prefix("alice") if whole_user else scope_prefix("alice", "s1")
@@ -189,5 +190,29 @@ def test_a_registry_record_deleted_by_a_repair_meanwhile_is_no_erasure() -> None
         report = await migrate(source, destination)
         assert report.erasing == []
         assert await ArtifactsBridge(destination, user_id="alice", session_id="s1").load_page(stored) is not None
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_pages_deleted_meanwhile_are_no_erasure() -> None:
+    """Every page of a session deleted while migrate runs (no erasure: its record stays): nothing is erased at the
+    destination, the user's other scopes least of all."""
+
+    async def scenario() -> None:
+        source = _ErasedMidway()
+        alice = ArtifactsBridge(source, user_id="alice", session_id="s1")
+        stored = [await alice.store_page(_page(f"alice's {n}")) for n in range(3)]
+        shared = await alice.store_page(_page("alice's shared"), scope="user")
+
+        async def delete_all() -> None:
+            for key in [*stored, shared]:
+                assert await alice.delete_page(key)
+
+        source.prefix, source.erase = scope_prefix("alice", "s1"), delete_all
+        destination = InMemoryBackend()
+        report = await migrate(source, destination)
+        assert report.erasing == []
+        assert {u.user_id for u in await Store(destination).users()} == {"alice"}
+        assert [s.session_id for s in await Store(destination).sessions("alice")] == ["s1"]
 
     asyncio.run(asyncio.wait_for(scenario(), 30))

@@ -12,11 +12,11 @@ Nor does one asked for while the migration runs. At its end migrate lists the so
 records; every scope erasing there then (an erasing tomb listed), or erased since the start, is erased at the
 destination (:func:`~tierstore.protocol.erasure.erase_scope`, no settle wait: nothing else writes there), what an
 earlier, interrupted run copied of it too, and the copy's problems in it are dropped (its objects vanished as they
-were erased). Erased since the start: none of the keys listed in it at the start is left (an erasure deletes them
-all; nothing else does, since tombs and version records stay; a scope used again after its erasure has other keys);
-or its registry record, listed at the start, is gone or written anew and a listing of the scope after that finds none
-of those keys (an erasure that ended while the first listing was inside the scope: it deletes the keys before the
-record, and a bridge writes the record of the scope's next life before its first key). An
+were erased). Erased since the start: its registry record, listed at the start, is gone or written anew (a bridge
+writes it once; only an erasure deletes it, but for ``fsck --repair`` of an unreadable one), and none of the pages and
+manifests listed in it at the start is left (an erasure deletes them all before the record; their ids are never used
+again), in the last listing or, when some were there, in a listing of the scope after the records' (an erasure that
+ended while the last listing was inside the scope). An
 erasure that begins after these listings is ordered after the migration. The report names them all (``erasing``);
 finish the erasure at the source. Deletions are not mirrored: what the source deletes otherwise, or erases between
 runs, stays at the destination (erase a scope there with ``users rm`` / ``sessions rm --url DST``).
@@ -131,21 +131,37 @@ async def _erased_meanwhile(
     source: StorageBackend, scoped: list[_Place], recorded: dict[str | None, ListEntry]
 ) -> list[str]:
     """The scopes erasing at the source now, or erased since migrate listed them (module docstring): an erasing tomb
-    listed; none of the keys listed in a scope at the start left; or its registry record gone or written anew (its
-    scope erased and used again) and, listed after that, none of those keys (an erasure deletes a scope's keys before
-    its record; ``fsck --repair`` deletes only an unreadable record, and a listing may give a change token later)."""
-    at_start = {p.prefix: {*p.pages, *p.records, *p.checkpoints} for p in scoped}
+    listed; or its registry record gone or written anew (none at the start counts too) and none of the pages and
+    manifests listed in it at the start left, in the listing before the records' or, if some were, in one after it.
+    A bridge writes a scope's record once and an erasure deletes every key of the scope before the record; `rm` and
+    gc never touch a record, and ``fsck --repair`` deletes only an unreadable one, leaving the pages."""
     now = await _scoped_keys(source, SCOPED_PREFIX)
-    erasing = [scope for scope, keys in now.items() if any(map(is_erasing_tomb, keys))]
-    emptied = [scope for scope, keys in at_start.items() if keys and keys.isdisjoint(now.get(scope, set()))]
+    erased = [scope for scope, keys in now.items() if any(map(is_erasing_tomb, keys))]
     records = await _records(source)
-    changed = [scope for scope, entry in recorded.items() if scope and records.get(scope) != entry]  # gone or anew
-    for scope in (scope for scope in changed if scope not in emptied):
-        if not at_start.get(scope):  # a scope of nothing but its record: erased when that is gone
-            erasing += [scope] if scope not in records else []
-        elif at_start[scope].isdisjoint((await _scoped_keys(source, scope)).get(scope, set())):
-            erasing.append(scope)
-    return [*erasing, *emptied]
+    for place in scoped:
+        before, after = recorded.get(place.prefix), records.get(place.prefix)
+        if place.prefix in erased or _same_record(before, after):
+            continue  # its record as it was: neither erased nor used again (`rm` and gc never touch it)
+        keys = {*place.pages, *place.checkpoints}  # ids no later write reuses (a version record's key repeats)
+        left = now.get(place.prefix, set())
+        if not keys.isdisjoint(left):  # the erasure may have ended while that listing was inside the scope
+            left = (await _scoped_keys(source, place.prefix)).get(place.prefix, set())
+        if keys.isdisjoint(left):
+            erased.append(place.prefix)
+    holding = {place.prefix for place in scoped}
+    erased += [scope for scope in recorded if scope and scope not in holding and scope not in records]  # a record alone
+    return erased
+
+
+def _same_record(before: ListEntry | None, after: ListEntry | None) -> bool:
+    """Whether a registry record listed at the start is still the one there: same size and last-modified time, and
+    the same change token where both listings give one (S3 and the disk give none for an object a few seconds old)."""
+    if before is None or after is None:
+        return False
+    tokens = before.version is not None and after.version is not None
+    return (before.size, before.last_modified) == (after.size, after.last_modified) and (
+        not tokens or before.version == after.version
+    )
 
 
 async def _scoped_keys(source: StorageBackend, prefix: str) -> dict[str, set[str]]:
