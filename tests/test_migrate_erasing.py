@@ -216,3 +216,25 @@ def test_pages_deleted_meanwhile_are_no_erasure() -> None:
         assert [s.session_id for s in await Store(destination).sessions("alice")] == ["s1"]
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_a_scope_without_a_record_emptied_meanwhile_is_no_erasure() -> None:
+    """A session whose record is missing (written before scopes were registered, or repaired away) and whose pages
+    are all deleted while migrate runs: with no record to watch, only an erasing tomb would count, and there is none."""
+
+    async def scenario() -> None:
+        source = _ErasedMidway()
+        alice = ArtifactsBridge(source, user_id="alice", session_id="s1")
+        stored = [await alice.store_page(_page(f"alice's {n}")) for n in range(3)]
+        await source.delete(session_key("alice", "s1"))
+
+        async def delete_all() -> None:
+            for key in stored:
+                assert await alice.delete_page(key)
+
+        source.prefix, source.erase = scope_prefix("alice", "s1"), delete_all
+        destination = InMemoryBackend()
+        report = await migrate(source, destination)
+        assert report.erasing == []
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))

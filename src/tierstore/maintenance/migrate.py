@@ -16,7 +16,8 @@ were erased). Erased since the start: its registry record, listed at the start, 
 writes it once; only an erasure deletes it, but for ``fsck --repair`` of an unreadable one), and none of the pages and
 manifests listed in it at the start is left (an erasure deletes them all before the record; their ids are never used
 again), in the last listing or, when some were there, in a listing of the scope after the records' (an erasure that
-ended while the last listing was inside the scope). An
+ended while the last listing was inside the scope). A scope without a registry record at the start (one written
+before scopes were registered, or whose unreadable record a repair deleted) counts only by an erasing tomb listed. An
 erasure that begins after these listings is ordered after the migration. The report names them all (``erasing``);
 finish the erasure at the source. Deletions are not mirrored: what the source deletes otherwise, or erases between
 runs, stays at the destination (erase a scope there with ``users rm`` / ``sessions rm --url DST``).
@@ -131,7 +132,7 @@ async def _erased_meanwhile(
     source: StorageBackend, scoped: list[_Place], recorded: dict[str | None, ListEntry]
 ) -> list[str]:
     """The scopes erasing at the source now, or erased since migrate listed them (module docstring): an erasing tomb
-    listed; or its registry record gone or written anew (none at the start counts too) and none of the pages and
+    listed; or its registry record, listed at the start, gone or written anew and none of the pages and
     manifests listed in it at the start left, in the listing before the records' or, if some were, in one after it.
     A bridge writes a scope's record once and an erasure deletes every key of the scope before the record; `rm` and
     gc never touch a record, and ``fsck --repair`` deletes only an unreadable one, leaving the pages."""
@@ -140,8 +141,8 @@ async def _erased_meanwhile(
     records = await _records(source)
     for place in scoped:
         before, after = recorded.get(place.prefix), records.get(place.prefix)
-        if place.prefix in erased or _same_record(before, after):
-            continue  # its record as it was: neither erased nor used again (`rm` and gc never touch it)
+        if place.prefix in erased or before is None or _same_record(before, after):
+            continue  # no record to watch, or it is as it was: neither erased nor used again (`rm`, gc never touch it)
         keys = {*place.pages, *place.checkpoints}  # ids no later write reuses (a version record's key repeats)
         left = now.get(place.prefix, set())
         if not keys.isdisjoint(left):  # the erasure may have ended while that listing was inside the scope
