@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Coroutine, Iterable, Mapping
 from concurrent.futures import CancelledError, Future
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from tierstore.backends.base import RestoreSpeed, RestoreStatus
 from tierstore.bridge import ArtifactsBridge, ScopeChoice, bridge_from_env
@@ -45,6 +45,21 @@ if TYPE_CHECKING:
     from tierstore.config import TierstoreSettings
 
 T = TypeVar("T")
+
+
+def _result(outcome: Future[T]) -> T:
+    """``outcome.result()``, waited for in slices of :data:`_WAIT_SLICE`: a Ctrl-C whose signal lands between Python's
+    check for signals and the start of a wait wakes nothing, and a call that runs until interrupted would then wait
+    for ever; between slices Python looks again."""
+    while True:
+        try:
+            return outcome.result(timeout=_WAIT_SLICE)
+        except TimeoutError:
+            if outcome.done():  # the call's own TimeoutError
+                raise
+
+
+_WAIT_SLICE: Final = 0.25
 
 
 class SyncBridge:
@@ -116,7 +131,7 @@ class SyncBridge:
 
         try:  # an interrupt may come at any bytecode here, also before the call is scheduled or waited for
             loop.call_soon_threadsafe(start)
-            return outcome.result()
+            return _result(outcome)
         except BaseException:
             if outcome.cancel():  # it never runs (``start`` will see that, if it was scheduled at all)
                 call.close()
