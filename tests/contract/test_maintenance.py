@@ -12,6 +12,20 @@ from tests.wrappers import Observed
 from tierstore import AccessDeniedError, ArtifactsBridge, BackendUnavailableError, InMemoryBackend, StorageTier
 from tierstore.backends.base import StorageBackend
 from tierstore.maintenance import fsck, gc, migrate
+from tierstore.scopes import scope_prefix
+
+LOOKALIKES = (
+    "mem_notes.txt",
+    "ckpt_plan.json",
+    "tomb_stone.txt",
+    "tomb_20260101T000000000000_0123abcd_x",
+    "alloc_ation.csv",
+    "scope_backup.bak",
+    "v.mine",
+    "intent_letter.doc",
+    "cat_pictures.zip",
+)
+"""A user's own object names that merely start like a kind of key tierstore writes."""
 
 
 async def _crashed_checkpoint(backend: StorageBackend) -> None:
@@ -81,4 +95,26 @@ async def test_migrate_copies_everything_verified_and_resumes(store: Store) -> N
     assert len(await copy.restore_checkpoint(checkpoint)) == 2
     again = await migrate(source, destination)
     assert (again.copied, again.skipped) == (0, 6)
+    await source.aclose()
+
+
+@pytest.mark.bridge_only
+async def test_migrate_neither_copies_nor_reports_a_users_own_objects(store: Store) -> None:
+    """tierstore touches only what it wrote: objects that merely start like its keys, at the root and in a scope, are
+    left where they are, not copied and not reported as damaged pages."""
+    source = store.open()
+    bridge = ArtifactsBridge(backend=source, user_id="alice", session_id="s1")
+    await bridge.store_page(text_page("p"))
+    await bridge.checkpoint([text_page("a")], name="c")
+    foreign = [prefix + name for prefix in ("", scope_prefix("alice", "s1")) for name in LOOKALIKES]
+    for key in foreign:
+        await source.put(key, b"the user's own")
+    destination = InMemoryBackend()
+    report = await migrate(source, destination)
+    assert (report.problems, report.checkpoints_copied) == ([], 1)
+    copied = [entry.key async for entry in destination.list("")]
+    assert set(copied).isdisjoint(foreign)
+    assert await ArtifactsBridge(backend=destination, user_id="alice", session_id="s1").list_pages()
+    for key in foreign:
+        assert await source.get(key) == b"the user's own"
     await source.aclose()

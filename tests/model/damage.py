@@ -26,7 +26,7 @@ DISK_FOREIGN: Final = (
     "tmp-directory",  # ROOT/tmp/photos/cat.txt
     "tmp-symlink",  # ROOT/tmp/elsewhere -> a directory outside the root
 )
-CLOUD_FOREIGN: Final = ("notes.txt", "backup.tar", "put-x-0123456789ab")
+CLOUD_FOREIGN: Final = ("notes.txt", "backup.tar", "put-x-0123456789ab", "mem_notes.txt", "tomb_stone.txt")
 
 
 def object_path(root: Path, key: str) -> Path:

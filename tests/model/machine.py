@@ -747,6 +747,7 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
             self.judge_migrate(destination, problems, archived)
 
         def judge_migrate(self, destination: StorageBackend, problems: set[str], archived: set[str]) -> None:
+            assert problems.isdisjoint(self.foreign_keys), f"migrate reports the user's own {sorted(problems)}"
             copy = ArtifactsBridge(backend=destination, clock=self.clock.host)
             listed = set(self.run(copy.list_pages()))
             for key, artifact in self.world.artifacts.items():

@@ -40,14 +40,21 @@ from tierstore.maintenance.doctor import require_storage_backend, require_store
 from tierstore.maintenance.fsck import listed
 from tierstore.maintenance.reports import MigrateReport, Problem
 from tierstore.protocol.erasure import ErasureOptions, erase_scope
-from tierstore.protocol.records import is_erasing_tomb
+from tierstore.protocol.records import DELETED_SUFFIX, is_erasing_tomb
 from tierstore.scope_codec import ScopedCodec
 from tierstore.scopes import RECORD_PREFIX, SCOPED_PREFIX, scope_of, scope_of_record
-from tierstore.versions import VERSIONS_PREFIX
 
 Outcome = Literal["copied", "skipped", "repaired"]
 _AT_ONCE = ErasureOptions(settle=timedelta(0))
 """How migrate erases a scope at the destination: no settle wait, since no bridge writes there during a migration."""
+
+
+_COPIED_AS: dict[ids.KeyKind, Literal["page", "record", "manifest"]] = {
+    "page": "page",
+    "manifest": "manifest",
+    "tomb": "record",  # a deleted tomb: the destination must never issue its ids again
+    "version record": "record",  # without it a copied version is found by no page id
+}
 
 
 @dataclass(frozen=True)
@@ -94,18 +101,18 @@ async def migrate(
     # Block records and deletion tombs go along, so the destination never issues an id the source used; the registry
     # of scopes too, so the destination's `tierstore users` lists them.
     scoped = await _scopes(source, destination, codec)  # before the registry: a scope copied has its record listed
-    records = [e.key for e in await listed(source, ids.TOMB_PREFIX) if e.key.endswith("_d")]
-    records += [e.key for e in await listed(source, ids.ALLOC_PREFIX)]
+    records = [e.key for e in await listed(source, ids.TOMB_PREFIX) if _role(e.key) == "record"]
+    records += [e.key for e in await listed(source, ids.ALLOC_PREFIX) if ids.parse_alloc_key(e.key)]
     recorded = await _records(source)
-    records += [entry.key for entry in recorded.values()]
+    records += [entry.key for scope, entry in recorded.items() if scope is not None]
     root = _Place(
         "",
         source,
         destination,
         codec,
-        [e.key for e in await listed(source, ids.PAGE_PREFIX)],
+        [e.key for e in await listed(source, ids.PAGE_PREFIX) if _role(e.key) == "page"],
         records,
-        [e.key for e in await listed(source, ids.CHECKPOINT_PREFIX)],
+        [e.key for e in await listed(source, ids.CHECKPOINT_PREFIX) if _role(e.key) == "manifest"],
     )
     erasing = sorted(place.prefix for place in scoped if place.erasing)
     report.erasing = erasing
@@ -206,11 +213,12 @@ async def _scopes(source: StorageBackend, destination: StorageBackend, codec: Co
         tail = entry.key[len(scope) :]
         if is_erasing_tomb(tail):
             erasing.add(scope)
-        if tail.startswith(ids.PAGE_PREFIX):
+        role = _role(tail)
+        if role == "page":
             pages.append(tail)
-        elif (tail.startswith(ids.TOMB_PREFIX) and tail.endswith("_d")) or tail.startswith(VERSIONS_PREFIX):
-            records.append(tail)  # version records too: without them a copied version is found by no page id
-        elif tail.startswith(ids.CHECKPOINT_PREFIX):
+        elif role == "record":
+            records.append(tail)
+        elif role == "manifest":
             checkpoints.append(tail)
     return [
         _Place(
@@ -223,6 +231,16 @@ async def _scopes(source: StorageBackend, destination: StorageBackend, codec: Co
         )
         for prefix, listing in sorted(found.items())
     ]
+
+
+def _role(key: str) -> Literal["page", "record", "manifest"] | None:
+    """What migrate copies ``key`` (in its place's view) as, by the whole shape of its name (:func:`ids.kind_of`);
+    None for what it leaves: a lease, a pending, moving or erasing tomb (a process's work under way), a catalog
+    snapshot (rebuilt where it is read), and a user's own file that merely starts like one (``mem_notes.txt``)."""
+    kind = ids.kind_of(key)
+    if kind == "tomb" and not key.endswith(DELETED_SUFFIX):
+        return None
+    return _COPIED_AS.get(kind) if kind else None
 
 
 async def _migrate_place(place: _Place, report: MigrateReport, concurrency: int, tick: Progress) -> None:

@@ -37,6 +37,7 @@ leases say; ``moving``: a tier change in progress; ``erasing``: the whole scope 
 (:mod:`tierstore.protocol.erasure`), which dooms everything and fails every checkpoint that sees it."""
 TOMB_SUFFIX: Final[dict[TombState, str]] = {"pending": "p", "deleted": "d", "moving": "m", "erasing": "e"}
 ERASING_SUFFIX: Final = "_" + TOMB_SUFFIX["erasing"]
+DELETED_SUFFIX: Final = "_" + TOMB_SUFFIX["deleted"]
 
 
 @dataclass(frozen=True, slots=True)
