@@ -118,3 +118,24 @@ async def test_migrate_neither_copies_nor_reports_a_users_own_objects(store: Sto
     for key in foreign:
         assert await source.get(key) == b"the user's own"
     await source.aclose()
+
+
+@pytest.mark.bridge_only
+async def test_fsck_and_gc_take_a_users_own_objects_for_foreign_not_for_damage(
+    bridge: ArtifactsBridge, backend: StorageBackend
+) -> None:
+    """An object that merely starts like a page, manifest or block record is foreign to fsck, no problem; gc neither
+    deletes it nor stops collecting orphans for it (an unreadable manifest would protect every page)."""
+    checkpoint = await bridge.checkpoint([text_page("a")], name="c")
+    await _crashed_checkpoint(backend)
+    for key in LOOKALIKES:
+        await backend.put(key, b"the user's own")
+    found = await fsck(bridge)
+    assert (found.problems, len(found.orphans)) == ([], 3)
+    assert "mem_notes.txt" in found.foreign
+    assert await bridge.list_checkpoints() == [checkpoint]
+    collected = await gc(bridge, grace=timedelta(0))
+    assert (collected.unreadable_manifests, len(collected.orphans_deleted)) == ([], 3)
+    for key in LOOKALIKES:
+        assert await backend.get(key) == b"the user's own"
+    assert len(await bridge.restore_checkpoint(checkpoint)) == 1

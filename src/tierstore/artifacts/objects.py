@@ -240,7 +240,7 @@ class ObjectArtifacts:
 
     async def checkpoint_keys(self) -> list[str]:
         """Every listed checkpoint's key, oldest first."""
-        return [key for key in await self.refs.manifests.keys() if ids.is_checkpoint_id(key)]
+        return await self.refs.manifests.keys()
 
     async def manifest(self, key: str) -> CheckpointManifest | None:
         """A checkpoint's manifest as the store holds it now (read afresh: deleted or damaged since is seen); None

@@ -84,7 +84,9 @@ async def fsck(
     }
     # Leases are read after the pages are listed, so a checkpoint that wrote a listed page before its lease was
     # read counts as running (the order tierstore.protocol relies on).
-    pages = {entry.key: entry for entry in await refs.listed(ids.PAGE_PREFIX)}
+    listed_pages = await refs.listed(ids.PAGE_PREFIX)
+    pages = {entry.key: entry for entry in listed_pages if ids.parse_artifact_id(entry.key) is not None}
+    lookalikes = [entry.key for entry in listed_pages if entry.key not in pages]  # a user's own mem_notes.txt
     if store_time is None:
         store_time = refs.estimated_store_time((entry.last_modified for entry in pages.values()), clock)
     leases = await refs.leases()
@@ -105,9 +107,6 @@ async def fsck(
     report.pages = len(pages)
 
     async def check(key: str) -> None:
-        if ids.parse_artifact_id(key) is None:
-            report.problems.append(Problem(key, "corrupt", "a name under the page prefix that is no artifact id"))
-            return
         try:
             await _check_page(key)
         except ArchivedPageError:
@@ -146,7 +145,7 @@ async def fsck(
     report.problems.extend(registry_problems)
     report.problems.extend(await _scopes_damaged_versions(bridge, concurrency, verify=verify))
     report.strays = sorted((Stray(e.key, e.size, e.last_modified) for e in await refs.strays()), key=lambda s: s.name)
-    report.foreign = sorted({*await refs.foreign(), *await _foreign_registry_names(bridge)})
+    report.foreign = sorted({*await refs.foreign(), *await _foreign_registry_names(bridge), *lookalikes})
     snapshots = await refs.catalog_snapshots()
     report.problems.extend(Problem(e.key, "corrupt", "catalog snapshot cannot be read") for e in snapshots.damaged)
     report.archived.sort()

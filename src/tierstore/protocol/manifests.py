@@ -59,8 +59,11 @@ class Manifests:
         self._cache.pop(key, None)
 
     async def keys(self) -> list[str]:
-        """Ids of the listed checkpoints, oldest first by the store's time (see the module docstring)."""
-        entries = [entry async for entry in self._backend.list(ids.CHECKPOINT_PREFIX)]
+        """Ids of the listed checkpoints, oldest first by the store's time (see the module docstring); a key that
+        merely starts like one (a user's own ``ckpt_plan.json``) is none."""
+        entries = [
+            entry async for entry in self._backend.list(ids.CHECKPOINT_PREFIX) if ids.is_checkpoint_id(entry.key)
+        ]
         entries.sort(key=lambda entry: (as_utc(entry.last_modified) or _UNDATED, entry.key))
         return [entry.key for entry in entries]
 

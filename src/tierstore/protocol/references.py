@@ -187,8 +187,8 @@ class References:
 
     async def unreadable_blocks(self) -> list[str]:
         """Keys of ``alloc_`` block records that cannot be read (only their names are ever used: fsck reports
-        them)."""
-        keys = [entry.key async for entry in self._backend.list(ids.ALLOC_PREFIX)]
+        them); a user's own ``alloc_ation.csv`` is none."""
+        keys = [entry.key async for entry in self._backend.list(ids.ALLOC_PREFIX) if ids.parse_alloc_key(entry.key)]
 
         async def unreadable(key: str) -> bool:
             try:

@@ -53,7 +53,7 @@ class Reuse:
 
     async def candidates(self) -> Mapping[str, CheckpointEntry]:
         """Page id -> the newest entry of a listed manifest that a new checkpoint may reuse."""
-        listed = [key for key in await self._manifests.keys() if ids.is_checkpoint_id(key)]
+        listed = await self._manifests.keys()
         chosen = set(listed[-REUSE_FROM_NEWEST:]) | (self._own & set(listed))
         oldest_first = [key for key in listed if key in chosen]
         manifests, _damaged = await self._manifests.listed(oldest_first)
