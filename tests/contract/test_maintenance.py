@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -10,9 +12,9 @@ from tests.conftest import Store
 from tests.contract.conftest import text_page
 from tests.wrappers import Observed
 from tierstore import AccessDeniedError, ArtifactsBridge, BackendUnavailableError, InMemoryBackend, StorageTier
-from tierstore.backends.base import StorageBackend
+from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.maintenance import fsck, gc, migrate
-from tierstore.scopes import scope_prefix
+from tierstore.scopes import RECORD_PREFIX, SCOPED_PREFIX, scope_prefix
 
 LOOKALIKES = (
     "mem_notes.txt",
@@ -139,3 +141,23 @@ async def test_fsck_and_gc_take_a_users_own_objects_for_foreign_not_for_damage(
     for key in LOOKALIKES:
         assert await backend.get(key) == b"the user's own"
     assert len(await bridge.restore_checkpoint(checkpoint)) == 1
+
+
+class _ListingsCounted(Observed):
+    """Counts the listings made, by prefix."""
+
+    def __init__(self, inner: StorageBackend) -> None:
+        super().__init__(inner)
+        self.listed: Counter[str] = Counter()
+
+    def list(self, prefix: str = "") -> AsyncIterator[ListEntry]:
+        self.listed[prefix] += 1
+        return self.inner.list(prefix)
+
+
+@pytest.mark.bridge_only
+async def test_fsck_of_the_root_lists_the_registry_and_every_scoped_key_once(backend: StorageBackend) -> None:
+    await ArtifactsBridge(backend=backend, user_id="alice", session_id="s1").store_page(text_page("p"))
+    counted = _ListingsCounted(backend)
+    assert (await fsck(ArtifactsBridge(backend=counted))).ok
+    assert (counted.listed[RECORD_PREFIX], counted.listed[SCOPED_PREFIX]) == (1, 1)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
@@ -141,11 +142,12 @@ async def fsck(
     report.problems.extend(Problem(key, "corrupt", "version record cannot be read") for key in damaged_records)
     if verify and (bridge.user_id is not None or bridge.session_id is not None):
         report.problems.extend(await _unrecorded(refs, "", pages, record_names, damaged_records, concurrency))
-    registry_problems, report.unregistered = await _registry(bridge, concurrency)
+    root = await _root_listings(bridge)
+    registry_problems, report.unregistered = await _registry(bridge, root, concurrency)
     report.problems.extend(registry_problems)
-    report.problems.extend(await _scopes_damaged_versions(bridge, concurrency, verify=verify))
+    report.problems.extend(await _scopes_damaged_versions(root, concurrency, verify=verify))
     report.strays = sorted((Stray(e.key, e.size, e.last_modified) for e in await refs.strays()), key=lambda s: s.name)
-    report.foreign = sorted({*await refs.foreign(), *await _foreign_registry_names(bridge), *lookalikes})
+    report.foreign = sorted({*await refs.foreign(), *_foreign_registry_names(root), *lookalikes})
     snapshots = await refs.catalog_snapshots()
     report.problems.extend(Problem(e.key, "corrupt", "catalog snapshot cannot be read") for e in snapshots.damaged)
     report.archived.sort()
@@ -165,17 +167,35 @@ async def fsck(
     return report
 
 
-async def _registry(bridge: ArtifactsBridge, concurrency: int) -> tuple[list[Problem], list[str]]:
+@dataclass(frozen=True)
+class _RootListings:
+    """The root's fsck lists the registry records, then every scoped key, once each for all its checks of scopes."""
+
+    backend: StorageBackend
+    records: list[ListEntry]
+    scoped: list[ListEntry]
+
+
+async def _root_listings(bridge: ArtifactsBridge) -> _RootListings | None:
+    """None for a bound bridge, or a custom (five-call) backend, which hold no scopes of others."""
+    backend = bridge.backend
+    if bridge.user_id is not None or bridge.session_id is not None or not isinstance(backend, StorageBackend):
+        return None
+    return _RootListings(backend, await listed(backend, RECORD_PREFIX), await listed(backend, SCOPED_PREFIX))
+
+
+async def _registry(
+    bridge: ArtifactsBridge, root: _RootListings | None, concurrency: int
+) -> tuple[list[Problem], list[str]]:
     """The registry records that cannot be read or name another scope than their key (problems), and the scopes that
     hold keys but lack their records (``unregistered``): every scope's for the root, the bridge's own when bound."""
     backend = bridge.backend
     if not isinstance(backend, StorageBackend):
         return [], []
-    if bridge.user_id is None and bridge.session_id is None:
-        keys = [entry.key for entry in await listed(backend, RECORD_PREFIX) if scope_of_record(entry.key) is not None]
-        scoped = await listed(backend, SCOPED_PREFIX)
-        scopes = {scope_of(entry.key) for entry in scoped} - {""}
-        erasing = [e.key for e in scoped if is_erasing_tomb(e.key[len(scope_of(e.key)) :])]
+    if root is not None:
+        keys = [entry.key for entry in root.records if scope_of_record(entry.key) is not None]
+        scopes = {scope_of(entry.key) for entry in root.scoped} - {""}
+        erasing = [e.key for e in root.scoped if is_erasing_tomb(e.key[len(scope_of(e.key)) :])]
     else:
         erasing = []
         own = scope_prefix(bridge.user_id, bridge.session_id)
@@ -207,14 +227,14 @@ async def _registry(bridge: ArtifactsBridge, concurrency: int) -> tuple[list[Pro
     return problems, sorted(scope for scope in needed if scope not in held)
 
 
-async def _scopes_damaged_versions(bridge: ArtifactsBridge, concurrency: int, *, verify: bool) -> list[Problem]:
+async def _scopes_damaged_versions(root: _RootListings | None, concurrency: int, *, verify: bool) -> list[Problem]:
     """For the root: the version records of every scope that cannot be read (whole keys), and, verifying, the pages
     no record names at their number; a bound bridge's own are checked with its scope's pages above."""
-    backend = bridge.backend
-    if bridge.user_id is not None or bridge.session_id is not None or not isinstance(backend, StorageBackend):
+    if root is None:
         return []
+    backend = root.backend
     problems: list[Problem] = []
-    for prefix in sorted({scope_of(entry.key) for entry in await listed(backend, SCOPED_PREFIX)} - {""}):
+    for prefix in sorted({scope_of(entry.key) for entry in root.scoped} - {""}):
         view = PrefixedBackend(backend, prefix)
         refs = References(view, concurrency=concurrency, codec=ScopedCodec("none", prefix))
         pages = {entry.key for entry in await refs.listed(ids.PAGE_PREFIX)}
@@ -298,10 +318,7 @@ async def unrecorded_pages(
     return sorted(entry for entry in found if entry is not None)
 
 
-async def _foreign_registry_names(bridge: ArtifactsBridge) -> list[str]:
+def _foreign_registry_names(root: _RootListings | None) -> list[str]:
     """For the root: keys under the registry's prefix that are no scope's record (``scope_mine.txt``,
     ``scope_{U}.bak``): a user's own files, foreign, never touched nor a problem."""
-    backend = bridge.backend
-    if bridge.user_id is not None or bridge.session_id is not None or not isinstance(backend, StorageBackend):
-        return []
-    return [entry.key for entry in await listed(backend, RECORD_PREFIX) if scope_of_record(entry.key) is None]
+    return [] if root is None else [entry.key for entry in root.records if scope_of_record(entry.key) is None]
