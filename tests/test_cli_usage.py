@@ -45,3 +45,23 @@ def test_migrate_takes_no_url_and_no_store_twice(cli: Cli, tmp_path: Path) -> No
     for name in ("same", "linked"):
         assert "SRC and DST are the same store" in results[name].stderr, name
     assert not (tmp_path / "copy").exists()
+
+
+def test_every_duration_option_refuses_a_bad_duration_as_a_usage_error(cli: Cli, tmp_path: Path) -> None:  # noqa: F811
+    """``gc --grace``, ``fsck --grace`` and ``rm --settle`` read durations by one rule; past its bound (a hundred years)
+    or not a number, each is a usage error before any I/O, in JSON when asked (``--settle inf`` was a traceback)."""
+    url = ["--url", str(tmp_path / "store"), "--json"]
+    commands = {
+        f"{name}-{text}": [*command, text, *url]
+        for text in ("inf", "1e300", "9" * 400, "36501d")
+        for name, command in {
+            "gc": ["gc", "--grace"],
+            "fsck": ["fsck", "--repair", "--grace"],
+            "users": ["users", "rm", "alice", "--settle"],
+            "sessions": ["sessions", "rm", "s1", "--user", "alice", "--settle"],
+        }.items()
+    }
+    results = cli.batch(dict.fromkeys(commands, exit_codes.USAGE), **commands)
+    for name, result in results.items():
+        assert "invalid duration" in json.loads(result.stdout)["message"], name
+    assert not (tmp_path / "store").exists()

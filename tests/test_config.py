@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import warnings
@@ -17,7 +18,7 @@ from tierstore.backends.gcs import GCSBackend
 from tierstore.backends.memory import InMemoryBackend
 from tierstore.backends.s3 import S3Backend
 from tierstore.bridge import ArtifactsBridge, bridge_from_env
-from tierstore.cli import gc as gc_command
+from tierstore.cli import durations as cli_durations
 from tierstore.config import (
     MisspeltSettingWarning,
     TierstoreSettings,
@@ -498,8 +499,17 @@ def test_a_bad_duration_names_the_variable_without_echoing_it(monkeypatch: pytes
 
 
 def test_the_command_line_and_the_settings_read_durations_alike() -> None:
-    for text in ("90", "30s", "250ms", "15m", "1h", "2d", "1w"):
-        assert gc_command.parse_duration(text) == parse_duration(text)
+    for text in ("90", "30s", "250ms", "15m", "1h", "2d", "1w", "36500d"):
+        assert cli_durations.parse_duration(text) == parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["36501d", "5300w", "9" * 30, "9" * 400, "1e300", "inf", "nan", "-1"])
+def test_a_duration_past_a_hundred_years_or_no_number_is_refused(text: str) -> None:
+    """Beyond the bound, a time minus the duration overflows (gc's cut-off, a wait's deadline): refused up front."""
+    with pytest.raises(ConfigurationError):
+        parse_duration(text)
+    with pytest.raises(argparse.ArgumentTypeError, match="invalid duration"):
+        cli_durations.parse_duration(text)
 
 
 @pytest.mark.parametrize(

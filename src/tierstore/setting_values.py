@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from tierstore.enums import StorageTier
 from tierstore.errors import ConfigurationError
@@ -20,6 +20,8 @@ from tierstore.errors import ConfigurationError
 _CONFIGURABLE_TIERS = (StorageTier.L2, StorageTier.L3, StorageTier.L4)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?")
 _UNIT_SECONDS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+LONGEST_DURATION: Final = timedelta(days=36_500)
+"""A hundred years: the longest duration a setting or option takes."""
 
 
 def parse_duration(text: str) -> timedelta:
@@ -29,7 +31,10 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.fullmatch(text.strip().lower()) if isinstance(text, str) else None
     if not match:
         raise ConfigurationError("not a duration: use seconds or a number with a unit, e.g. 250ms, 10s, 5m, 1h, 2d")
-    return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
+    seconds = float(match[1]) * _UNIT_SECONDS[match[2]]
+    if not seconds <= LONGEST_DURATION.total_seconds():  # beyond it, a time minus the duration would overflow
+        raise ConfigurationError(f"a duration is at most {LONGEST_DURATION.days} days")
+    return timedelta(seconds=seconds)
 
 
 def local_directory(value: str | os.PathLike[str], variable: str) -> Path:

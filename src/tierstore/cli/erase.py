@@ -2,25 +2,24 @@
 
 Contract: ``users rm`` erases the user named (its shared pages, every session of it, their checkpoints, versions,
 records) and ``sessions rm`` one session of ``--user`` (else ``TIERSTORE_USER_ID``; neither: a session of no user),
-through :class:`tierstore.store.Store` (:mod:`tierstore.protocol.erasure`). Ids are checked before any I/O
-(InvalidInputError, exit 2). Erasing what holds nothing succeeds and says so, as a request to erase is met when
-nothing is left. The command waits for the scope's running checkpoints and then, once, for stores in flight to land
-(``--settle SECONDS``; default: the backend's request deadline times its attempts); a lease that stays live (a running
-agent) ends it with InUseError (exit 8), the scope left erasing, and the same command run again resumes it.
-On a bucket that keeps versions it also says how many it purged, each one the bucket kept (Object Lock), and what
-the bucket keeps beyond any request (soft delete). ``users`` and ``sessions`` with no action, or ``list``, list them
-(:mod:`tierstore.cli.scopes`).
+through :class:`tierstore.store.Store` (:mod:`tierstore.protocol.erasure`). Ids and ``--settle`` are checked before
+any I/O (exit 2). Erasing what holds nothing succeeds and says so, as a request to erase is met when nothing is left.
+The command waits for the scope's running checkpoints and then, once, for stores in flight to land (``--settle``, a
+duration by the settings' rule; default: the backend's request deadline times its attempts); a lease that stays
+live (a running agent) ends it with InUseError (exit 8), the scope left erasing, and the same command run again
+resumes it. On a bucket that keeps versions it also says how many it purged, each one the bucket kept (Object
+Lock), and what the bucket keeps beyond any request (soft delete). ``users`` and ``sessions`` with no action, or
+``list``, list them (:mod:`tierstore.cli.scopes`).
 """
 
 from __future__ import annotations
 
 import argparse
-from datetime import timedelta
 
 from tierstore.cli.context import Invocation, Run, common_options
+from tierstore.cli.durations import parse_duration
 from tierstore.cli.escape import escaped
 from tierstore.cli.render import print_json, to_plain
-from tierstore.errors import InvalidInputError
 from tierstore.protocol.erasure import Erased
 from tierstore.scopes import check_scope_id
 from tierstore.store import Store
@@ -43,27 +42,19 @@ def add_actions(
         rm.add_argument("id", metavar=f"{what.upper()}_ID", help=f"the {what} id")
         rm.add_argument(
             "--settle",
-            type=float,
+            type=parse_duration,
             default=None,
-            metavar="SECONDS",
-            help="how long to wait for stores in flight to land (default: the request deadline times its attempts)",
+            metavar="DURATION",
+            help="how long to wait for stores in flight to land, e.g. 90, 30s, 5m (default: the request deadline "
+            "times its attempts)",
         )
         rm.set_defaults(run=remove)
-
-
-def _settle(inv: Invocation) -> timedelta | None:
-    seconds = inv.args.settle
-    if seconds is None:
-        return None
-    if not seconds >= 0:
-        raise InvalidInputError(f"--settle must be seconds of at least 0, not {seconds!r}")
-    return timedelta(seconds=seconds)
 
 
 async def remove_user(inv: Invocation) -> int:
     """``tierstore users rm USER_ID``."""
     user_id = check_scope_id(inv.args.id, "user id")
-    settle = _settle(inv)
+    settle = inv.args.settle
     async with Store(inv.backend(), concurrency=inv.settings.concurrency) as store:
         erased = await store.delete_user(user_id, settle=settle)
     return _report(inv, erased, f"user {escaped(user_id)}", {"user_id": user_id})
@@ -72,7 +63,7 @@ async def remove_user(inv: Invocation) -> int:
 async def remove_session(inv: Invocation) -> int:
     """``tierstore sessions rm SESSION_ID``."""
     user_id, session_id = inv.user_id, check_scope_id(inv.args.id, "session id")
-    settle = _settle(inv)
+    settle = inv.args.settle
     async with Store(inv.backend(), concurrency=inv.settings.concurrency) as store:
         erased = await store.delete_session(user_id, session_id, settle=settle)
     whose = "" if user_id is None else f" of user {escaped(user_id)}"

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from tierstore import maintenance
 from tierstore.cli.context import AddCommand, Invocation
-from tierstore.cli.gc import parse_duration
+from tierstore.cli.durations import parse_duration
 from tierstore.cli.render import ProgressBar, print_json, print_report, to_plain
 
 HINTS = {

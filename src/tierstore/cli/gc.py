@@ -6,25 +6,16 @@ still be writing them), with when a plain ``gc`` will collect them and how to co
 
 from __future__ import annotations
 
-import argparse
 from datetime import timedelta
 
-from tierstore import config, maintenance
+from tierstore import maintenance
 from tierstore.cli.context import AddCommand, Invocation
+from tierstore.cli.durations import parse_duration
 from tierstore.cli.render import ProgressBar, human_size, print_json, print_report, to_plain
-from tierstore.errors import ConfigurationError
 from tierstore.maintenance import GcReport
 
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SHOWN = ("orphans_deleted", "orphans_kept", "intents_removed", "tombs_pruned", "in_progress", "unreadable_manifests")
-
-
-def parse_duration(text: str) -> timedelta:
-    """``90``, ``30s``, ``15m``, ``1h``, ``2d``, ``1w``: the rule every duration setting follows too."""
-    try:
-        return config.parse_duration(text)
-    except ConfigurationError:
-        raise argparse.ArgumentTypeError(f"invalid duration {text[:40]!r}: use e.g. 30s, 15m, 1h, 2d") from None
 
 
 def format_duration(duration: timedelta) -> str:
