@@ -29,6 +29,28 @@ async def test_set_tier_moves_an_artifact(bridge: ArtifactsBridge, backend: Stor
         await bridge.set_tier(artifact, StorageTier.L0)
 
 
+async def test_every_refusal_of_an_archived_page_of_a_scope_names_its_artifact_id(backend: StorageBackend) -> None:
+    """The id an ArchivedPageError names is the one ``restore_page`` takes, whichever call refused: never the
+    scope's whole key (S3's refusal to change an archived object's class named it)."""
+    bridge = ArtifactsBridge(backend=backend, user_id="alice", session_id="s1")
+    moved, artifact = [await bridge.store_page(text_page(n, storage_tier=StorageTier.L4)) for n in ("moved", "cold")]
+    refusals = 0
+    for call, named in (
+        (lambda: bridge.set_tier(moved, StorageTier.L3), moved),  # S3 refuses: it copies an object to move it
+        (lambda: bridge.load_page(artifact), artifact),
+        (lambda: bridge.load_page_id("cold"), artifact),
+    ):
+        try:
+            await call()
+        except ArchivedPageError as refused:
+            refusals += 1
+            assert refused.key == named
+            assert f"restore_page({named!r})" in str(refused)
+    assert refusals >= (2 if "archive" in backend.capabilities else 0)
+    if refusals:
+        assert (await bridge.restore_page(artifact)).state in {"pending", "restored"}
+
+
 async def test_archive_tier_needs_a_restore(bridge: ArtifactsBridge, backend: StorageBackend) -> None:
     page = text_page("cold", storage_tier=StorageTier.L4)
     artifact = await bridge.store_page(page)

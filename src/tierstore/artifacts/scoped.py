@@ -130,7 +130,10 @@ class PrefixedBackend:
             yield replace(entry, key=self._strip(entry.key))
 
     async def set_tier(self, key: str, tier: StorageTier, *, tags: Mapping[str, str] | None = None) -> None:
-        await self.inner.set_tier(self.prefix + key, tier, tags=tags)
+        try:
+            await self.inner.set_tier(self.prefix + key, tier, tags=tags)
+        except ArchivedPageError as exc:  # S3 copies an archived object only once it is restored
+            raise self._archived(exc) from None
 
     async def restore(self, key: str, *, days: int = 1, speed: RestoreSpeed = "standard") -> RestoreStatus:
         return await self.inner.restore(self.prefix + key, days=days, speed=speed)
