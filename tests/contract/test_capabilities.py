@@ -6,6 +6,8 @@ restored before reading. A backend without ``archive`` reads every tier directly
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 import pytest
 
 from tests.contract.conftest import text_page
@@ -34,16 +36,17 @@ async def test_every_refusal_of_an_archived_page_of_a_scope_names_its_artifact_i
     scope's whole key (S3's refusal to change an archived object's class named it)."""
     bridge = ArtifactsBridge(backend=backend, user_id="alice", session_id="s1")
     moved, artifact = [await bridge.store_page(text_page(n, storage_tier=StorageTier.L4)) for n in ("moved", "cold")]
+    calls: list[tuple[Awaitable[object], str]] = [
+        (bridge.set_tier(moved, StorageTier.L3), moved),  # S3 refuses: it copies an object to move it
+        (bridge.load_page(artifact), artifact),
+        (bridge.load_page_id("cold"), artifact),
+    ]
     refusals: list[tuple[str, ArchivedPageError]] = []
-    for call, named in (
-        (lambda: bridge.set_tier(moved, StorageTier.L3), moved),  # S3 refuses: it copies an object to move it
-        (lambda: bridge.load_page(artifact), artifact),
-        (lambda: bridge.load_page_id("cold"), artifact),
-    ):
+    for call, named in calls:
         try:
-            await call()
-        except ArchivedPageError as refused:
-            refusals.append((named, refused))
+            await call
+        except ArchivedPageError as exc:
+            refusals.append((named, exc))
     for named, refused in refusals:
         assert refused.key == named
         assert f"restore_page({named!r})" in str(refused)
