@@ -19,8 +19,10 @@ version of its page id there. Contract:
   a record that is damaged (or copied from another key: its frame names another), whose page is absent (a store in
   flight or crashed, a deleted version), or whose page is not the one it was written for (another checksum or
   page id) costs its requests and the next older is tried; but a damaged record whose version's page is there (a
-  page of the scope says it is that version, one head a page) is IntegrityError, never the version before it. A
-  page that is there but damaged is IntegrityError, as ``load_page`` says of it, never an older version in its place.
+  page of the scope says it is that version, one head a page) is IntegrityError, never the version before it; so on
+  every path: a given ``version`` (not another scope's version of that number, nor None) and :meth:`Versions.list`
+  (not a list without it). A page that is there but damaged is IntegrityError, as ``load_page`` says of it, never an
+  older version in its place.
 * **Scopes.** A bridge bound to a session and a user reads its session's versions of a page id first, then its
   user's: a page id with a loadable version in the session's scope is loaded from there whatever the user's scope
   holds (the session's copy shadows the shared one; 5 requests for a page id found in the user's scope only: the
@@ -43,6 +45,7 @@ version of its page id there. Contract:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import datetime
@@ -119,11 +122,13 @@ class Versions:
 
     async def load(self, page_id: str, version: int | None, scope: str | None) -> MemoryPage | None:
         """The latest (or ``version``) of ``page_id`` in the first of the chosen scopes holding a loadable one;
-        None when none does."""
+        None when none does. IntegrityError when that version's record is damaged and its page is there."""
         hides = self._hider()
         for name, objects in self._chosen(scope):
+            held = _Held(objects, page_id, name, hides)
             if version is not None:
-                record = await _record(objects, page_id, version_key(page_id, version))
+                key = version_key(page_id, version)
+                record = await held.record(key, version)
                 if record is not None and await hides(name, record.artifact_id):
                     record = None
                 page = None if record is None else await _page_of(objects, record)
@@ -131,10 +136,7 @@ class Versions:
                     return page
                 continue
             for number, key in await _listed(objects, page_id):
-                record = await _record(objects, page_id, key)
-                if record is None and await _damaged(objects, key) and await _stored(objects, page_id, number):
-                    # Its page is there: the latest is that page, and only its record can say so. Not an older one.
-                    raise IntegrityError(f"version record {key} is damaged (`tierstore fsck` names it)", key=key)
+                record = await held.record(key, number)
                 if record is not None and await hides(name, record.artifact_id):
                     continue  # absent for this bridge, as load_page says of it
                 page = None if record is None else await _page_of(objects, record)
@@ -143,16 +145,20 @@ class Versions:
         return None
 
     async def list(self, page_id: str, scope: str | None, concurrency: int) -> list[PageVersion]:
-        """Every version of ``page_id`` whose page is there, the chosen scopes in lookup order, each newest first."""
+        """Every version of ``page_id`` whose page is there, the chosen scopes in lookup order, each newest first;
+        IntegrityError when a version's record is damaged and its page is there (as :meth:`load` says)."""
         found: list[PageVersion] = []
         hides = self._hider()
         for name, objects in self._chosen(scope):
             listed = await _listed(objects, page_id)
             if listed:
                 await hides(name, "")  # the tombs read once, before the concurrent descriptions
+            held = _Held(objects, page_id, name, hides)
 
-            async def describe(key: str, objects: ObjectArtifacts = objects, name: str = name) -> PageVersion | None:
-                record = await _record(objects, page_id, key)
+            async def describe(
+                number: int, key: str, objects: ObjectArtifacts = objects, name: str = name, held: _Held = held
+            ) -> PageVersion | None:
+                record = await held.record(key, number)
                 if record is None or await hides(name, record.artifact_id):
                     return None
                 info = await _held(objects, record)
@@ -169,7 +175,7 @@ class Versions:
                     size_bytes=size,
                 )
 
-            described = await bounded_gather((describe(key) for _n, key in listed), concurrency)
+            described = await bounded_gather((describe(n, key) for n, key in listed), concurrency)
             found.extend(v for v in described if v is not None)
         return found
 
@@ -229,28 +235,57 @@ async def _record(objects: ObjectArtifacts, page_id: str, key: str) -> VersionRe
         return None
 
 
+class _Held:
+    """The version records of one page id in one scope as one call reads them: a damaged record whose version's
+    page is there is IntegrityError, whichever path reads it (the latest, an explicit version, the list)."""
+
+    def __init__(
+        self, objects: ObjectArtifacts, page_id: str, name: str, hides: Callable[[str, str], Awaitable[bool]]
+    ) -> None:
+        self._objects, self._page_id, self._name, self._hides = objects, page_id, name, hides
+        self._versions: set[int] | None = None
+        self._looking = asyncio.Lock()
+
+    async def record(self, key: str, number: int) -> VersionRecord | None:
+        """The record at ``key`` (version ``number``); None when absent, or damaged with no page of the scope (not
+        hidden from this bridge) saying it is that version: a store in flight or crashed, a deleted version."""
+        record = await _record(self._objects, self._page_id, key)
+        if record is None and await _damaged(self._objects, key) and number in await self._stored():
+            # Its page is there: that version is that page, and only its record can say so. Not another one.
+            raise IntegrityError(f"version record {key} is damaged (`tierstore fsck` names it)", key=key)
+        return record
+
+    async def _stored(self) -> set[int]:
+        async with self._looking:  # one look at the pages, however many records of the call are damaged
+            if self._versions is None:
+                self._versions = await self._look()
+            return self._versions
+
+    async def _look(self) -> set[int]:
+        """The versions of the page id that pages of the scope say they are (their ``ver``), one head a page."""
+        objects, page_id = self._objects, self._page_id
+
+        async def version_of(key: str) -> int | None:
+            try:
+                info = await objects.backend.head(key)
+            except IntegrityError:
+                return None
+            ver = None if info is None else info.metadata.get(_VER, "")
+            if info is None or ver is None or not ver.isdigit() or len(ver) > _DIGITS:
+                return None
+            if await _page_id(objects, key, info.metadata) != page_id or await self._hides(self._name, key):
+                return None
+            return int(ver)
+
+        return {v for v in await bounded_gather(map(version_of, await objects.page_keys()), 32) if v is not None}
+
+
 async def _damaged(objects: ObjectArtifacts, key: str) -> bool:
     """Is there an object at ``key`` (a record that cannot be read, not a store still in flight)?"""
     try:
         return await objects.backend.head(key) is not None
     except IntegrityError:
         return True
-
-
-async def _stored(objects: ObjectArtifacts, page_id: str, version: int) -> bool:
-    """Does a page of the scope say it is ``version`` of ``page_id`` (its ``ver`` metadata)? One head a page:
-    asked only when that version's record is damaged."""
-
-    async def holds(key: str) -> bool:
-        try:
-            info = await objects.backend.head(key)
-        except IntegrityError:
-            return False
-        if info is None or info.metadata.get(_VER) != str(version):
-            return False
-        return await _page_id(objects, key, info.metadata) == page_id
-
-    return any(await bounded_gather((holds(key) for key in await objects.page_keys()), 32))
 
 
 async def _page_of(objects: ObjectArtifacts, record: VersionRecord) -> MemoryPage | None:
