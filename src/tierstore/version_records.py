@@ -77,9 +77,12 @@ class VersionRecord:
     modality: str
     page_type: str
     checksum: str
+    rebuilt: bool = False
+    """Written again by ``fsck --repair`` from its page, not by its store: the time the store dates it is the
+    repair's, which says nothing of when its number was claimed (:mod:`tierstore.maintenance.repair`)."""
 
     def fields(self) -> dict[str, Any]:
-        """The record's content, as its frame holds it."""
+        """The record's content, as its frame holds it (``rebuilt`` only when true: a store's record is as ever)."""
         return {
             "version": self.version,
             "page_id": self.page_id,
@@ -90,7 +93,7 @@ class VersionRecord:
             "modality": self.modality,
             "page_type": self.page_type,
             "checksum": self.checksum,
-        }
+        } | ({"rebuilt": True} if self.rebuilt else {})
 
     @classmethod
     def parse(cls, key: str, record: dict[str, Any], page_id: str) -> VersionRecord:
@@ -107,10 +110,12 @@ class VersionRecord:
                 modality=record["modality"],
                 page_type=record["page_type"],
                 checksum=record["checksum"],
+                rebuilt=record.get("rebuilt", False),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise IntegrityError(f"version record {key} is malformed ({exc})", key=key) from exc
         well_typed = all(isinstance(v, int) and not isinstance(v, bool) for v in (parsed.version, parsed.size))
+        well_typed = well_typed and isinstance(parsed.rebuilt, bool)
         if not well_typed or not all(isinstance(v, str) for v in (parsed.page_id, parsed.artifact_id)):
             raise IntegrityError(f"version record {key} is malformed", key=key)
         if parsed.page_id != page_id or key != version_key(page_id, parsed.version):

@@ -4,20 +4,24 @@ What it does, scope by scope (a bound bridge's scopes, or every scope the store 
 
 * **Version records.** A page whose object metadata says it is version *n* (``ver``, written by ``store_page``) whose
   record slot ``v.{P}.{9999999999-n}`` is empty or holds a record that cannot be read gets its record again, built
-  from the page itself (read whole and verified, so page id, checksum, modality, page type and size are the
-  frame's; tier and time from its head): the damaged record is deleted, then the new one written create-if-absent,
-  exactly as ``store_page`` writes it. A slot holding a sound record naming another artifact is left (the number
-  went to another store) and reported (``unrepairable``): a repair never claims a new number for an old page, which
-  would make it the latest. Nor does it rebuild a record that could make an older write the latest when records
-  lost behind its back let a later store take a number again (:func:`_plan`): several pages claiming one number
-  (which holds it is not provable); an order of numbers the pages' ``stored`` times disagree with, or cannot show
-  (a page stored before pages carried it, beside another page of its id) — ``stored`` is the storing host's time
-  of the store, in the page's metadata, which ``set_tier`` leaves, unlike the page's last-modified time (a disk
-  rewrite, an S3 or GCS copy in place move it); a lower number whose record the store dates after this page's
-  last change; a higher number of the id left without a record. Each such page is reported (``unrepairable``).
+  from the page itself (read whole and verified, so page id, checksum, modality, page type and size are the frame's;
+  tier and time from its head), as ``store_page`` writes it but marked ``rebuilt``: into an empty slot
+  create-if-absent, over a damaged record in place (never deleted first: while the slot is empty a reader would take
+  the version before for the latest; while the damaged record stands it says IntegrityError). A slot holding a sound
+  record naming another artifact is left (the number went to another store) and reported (``unrepairable``): a repair
+  never claims a new number for an old page, which would make it the latest. Nor does it rebuild a record that could
+  make an older write the latest when records lost behind its back let a later store take a number again
+  (:func:`_plan`): several pages claiming one number (which holds it is not provable); an order of numbers the pages'
+  ``stored`` times disagree with, or cannot show (a page stored before pages carried it, beside another page of its
+  id) — ``stored`` is the storing host's time of the store, in the page's metadata, which ``set_tier`` leaves, unlike
+  the page's last-modified time (a disk rewrite, an S3 or GCS copy in place move it); a lower number whose record the
+  store dates after this page's last change (a record a repair wrote dates no claim and is not counted: marked
+  ``rebuilt``, or, as older repairs wrote it, dated after its own page's last change, which a store's record, written
+  before its page, never is); a higher number of the id left without a record. Each such page is reported
+  (``unrepairable``).
   (Hosts' clocks: two stores' ``stored`` times are ordered right unless the host of the older one ran ahead of the
-  newer one's by more than the time between them, and the store's own dates cannot tell; a clock-skewed fleet
-  whose records are also lost can still make the repair misorder, never make it invent a number.)
+  newer one's by more than the time between them, and the store's own dates cannot tell; a clock-skewed fleet whose
+  records are also lost can still make the repair misorder, never make it invent a number.)
 * **Pages it cannot read.** An archived page (its body needs a restore) is reported, not read: restore it, then
   repair again. A damaged page whose metadata says it is version *n* keeps slot *n*'s record (reported); one whose
   page id cannot be told keeps every unreadable record of its number (any number, when its metadata cannot be read).
@@ -39,9 +43,13 @@ claims *n* = newest listed + 1 by create-if-absent, then writes its page. If it 
 first, the repair's create fails and the repair reports the old page (the live store's record names the live page,
 which is the newest: nothing hides it). If the repair's create comes first, the live store's create fails and it
 takes the next number, as against any other store: its page is still the newest version, since the repaired number
-is lower or the one it then skips. A repaired record is the very record its page's store wrote (same artifact,
-checksum, page id), so a reader that follows it gets that page, verified, or skips it; a slot the repair freed by
-deleting a damaged record is filled by whichever create comes first, and either names a page that is really there.
+is lower or the one it then skips. A repaired record names what its page's store wrote (same artifact,
+checksum, page id), so a reader that follows it gets that page, verified, or skips it. A damaged record is replaced
+by a plain put: no store writes over it (a store's create fails on any object there), and another repair writes the
+same record of the same page. Only ``delete_page_id`` empties a damaged slot a page claims, and it deletes the pages
+before their records: so if the page is still there once the put returned, the slot was never emptied before the
+put, and no store's claim was replaced. If the page is gone, the repair deletes its record again (``late``): had a
+store claimed the emptied slot in between, that store's page waits for the next repair for its record.
 Deleting a stale record past the grace period is ``gc``'s argument: a store in flight writes its page within the
 grace period of its record.
 
@@ -253,11 +261,12 @@ async def _repair_versions(
             modality=page.modality.value,
             page_type=page.page_type.value,
             checksum=checksum,
+            rebuilt=True,
         )
         claims.append(_Claim(key, page.page_id, int(ver), stamp, written, record, ""))
 
-    async def slot_of(claim: _Claim) -> str:
-        return "unknown" if claim.page_id is None else await _slot(view, codec, claim.slot, claim.page_id)
+    async def slot_of(claim: _Claim) -> tuple[str, bool]:
+        return ("unknown", False) if claim.page_id is None else await _read_slot(view, codec, claim.slot, claim.page_id)
 
     async def rebuild(claim: _Claim, record: VersionRecord) -> None:
         key, slot, ver = claim.key, claim.slot, claim.version
@@ -280,17 +289,14 @@ async def _repair_versions(
                 Problem(prefix + key, "conflict", f"its version {ver} went to {state} meanwhile")
             )
             return
-        if state == "damaged":
-            if late():
-                return
-            await view.delete(slot)
-            report.records_deleted.append(prefix + slot)
         if late():
             return
+        data = codec.encode_record(slot, record.fields()).data
         try:  # no await between the fence and the put's issue
-            await view.put(
-                slot, codec.encode_record(slot, record.fields()).data, metadata={"kind": "version"}, if_absent=True
-            )
+            # A damaged record is replaced in place, never deleted first: while it stands a reader is told the
+            # version is damaged (IntegrityError), and an empty slot would let it take the version before for the
+            # latest. A store never claims a slot holding an object, so only a sound record can replace it.
+            await view.put(slot, data, metadata={"kind": "version"}, if_absent=state == "empty")
         except ConflictError:
             taken = await _slot(view, codec, slot, record.page_id)
             if taken != key:
@@ -298,17 +304,26 @@ async def _repair_versions(
                     Problem(prefix + key, "conflict", f"its version {ver} went to {taken} meanwhile")
                 )
             return
-        if not await _still_there(view, key):  # gone while the put was in flight (erased, deleted): so is the record
-            await view.delete(slot)
+        if not await _still_there(view, key, record.checksum):
+            # Gone while the put was in flight (erased, deleted): so is the record. Over a damaged record, the slot
+            # may have been emptied by a delete_page_id (which deletes the pages before their records) and claimed
+            # by a store since: the record deleted again is then that store's, which the next repair writes again.
+            if await _slot(view, codec, slot, record.page_id) == key:
+                await view.delete(slot)
             report.late.append(prefix + slot)
             return
         report.versions_written.append(prefix + slot)
         logger.info("fsck --repair: wrote version record %s for %s", prefix + slot, prefix + key)
 
     await bounded_gather((read_claim(key) for key in pages), concurrency)
-    states = dict(zip((c.key for c in claims), await bounded_gather(map(slot_of, claims), concurrency), strict=True))
+    read = dict(zip((c.key for c in claims), await bounded_gather(map(slot_of, claims), concurrency), strict=True))
+    states = {key: state for key, (state, _rebuilt) in read.items()}
     claimed = {c.slot for c in claims if c.page_id is not None}
-    plan = _plan(claims, states, {k: as_utc(e.last_modified) for k, e in records.items()})
+    # When the store wrote each record: a claim's time, unless a repair wrote the record again (its time is then
+    # the repair's, and tells nothing of when the number was claimed).
+    rebuilt = {c.slot for c in claims if read[c.key][1]}
+    recorded = {k: as_utc(e.last_modified) for k, e in records.items() if k not in rebuilt}
+    plan = _plan(claims, states, recorded)
     for claim, doubt in plan:
         if doubt is not None:
             report.unrepairable.append(Problem(prefix + claim.key, "conflict", doubt))
@@ -416,6 +431,8 @@ def _doubt(
         if other.stamp == claim.stamp or (other.stamp < claim.stamp) != lower:
             return f"its version {claim.version} disagrees with the stored times of {other.key}: not rebuilt"
         record_time = recorded.get(other.slot) if states.get(other.key) == other.key else None
+        if record_time is not None and other.written is not None and record_time > other.written:
+            record_time = None  # written after its own page: not the claim its store made before the page (a repair's)
         if lower and record_time is not None and claim.written is not None and record_time > claim.written:
             return f"its version {claim.version} is above {other.key}, whose record was written after it"
     return None
@@ -426,22 +443,29 @@ def _number(slot: str) -> int:
     return LAST_VERSION - int(slot.rsplit(".", 1)[1])
 
 
-async def _still_there(view: PrefixedBackend, key: str) -> bool:
-    """Is the page at ``key`` still stored (a damaged one is)?"""
+async def _still_there(view: PrefixedBackend, key: str, checksum: str) -> bool:
+    """Is the page at ``key`` still the one of checksum ``checksum`` (a damaged one counts as there)?"""
     try:
-        return await view.head(key) is not None
+        info = await view.head(key)
     except IntegrityError:
         return True
+    return info is not None and info.metadata.get("checksum", checksum) == checksum
 
 
 async def _slot(view: PrefixedBackend, codec: Codec, slot: str, page_id: str | None) -> str:
     """What the version record slot ``slot`` holds: ``empty``, ``damaged``, or the artifact its record names."""
+    return (await _read_slot(view, codec, slot, page_id))[0]
+
+
+async def _read_slot(view: PrefixedBackend, codec: Codec, slot: str, page_id: str | None) -> tuple[str, bool]:
+    """:func:`_slot`, and whether the record there is one a repair wrote (:attr:`VersionRecord.rebuilt`)."""
     try:
         data = await view.get(slot)
         if data is None:
-            return "empty"
+            return "empty", False
         fields = codec.decode_record(data, slot)
         named = page_id if page_id is not None else str(fields.get("page_id"))
-        return VersionRecord.parse(slot, fields, named).artifact_id
+        record = VersionRecord.parse(slot, fields, named)
+        return record.artifact_id, record.rebuilt
     except IntegrityError:
-        return "damaged"
+        return "damaged", False
