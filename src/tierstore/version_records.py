@@ -8,14 +8,20 @@ record holds, and :meth:`VersionRecord.parse` refuses (IntegrityError) one that 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from tierstore import ids
+from tierstore.backends.base import ListEntry
+from tierstore.concurrency import bounded_gather
 from tierstore.enums import StorageTier
 from tierstore.errors import IntegrityError
 from tierstore.scopes import segment
+
+if TYPE_CHECKING:
+    from tierstore.protocol.references import References
 
 VERSIONS_PREFIX: Final = ids.VERSION_RECORD_PREFIX
 LAST_VERSION: Final = 9_999_999_999
@@ -123,3 +129,28 @@ class VersionRecord:
         if ids.parse_artifact_id(parsed.artifact_id) is None:
             raise IntegrityError(f"version record {key} names no artifact", key=key)
         return parsed
+
+
+async def stale_records(
+    refs: References, pages: Collection[str], concurrency: int, named: dict[str, str] | None = None
+) -> tuple[list[ListEntry], list[str]]:
+    """The version records of the scope of ``refs`` (maintenance's handle on it) that name no page among ``pages``
+    (listed before them: a store in flight shows here too, which is why ``gc`` waits its grace period), and the keys
+    of those that cannot be read (``named`` gets what each other names). One listing and one read a record."""
+    entries = [e for e in await refs.listed(VERSIONS_PREFIX) if ids.is_version_record_key(e.key)]
+
+    async def judge(entry: ListEntry) -> str | None:
+        data = await refs.read(entry.key)
+        if data is None:
+            return None  # deleted meanwhile
+        try:
+            fields = refs.codec.decode_record(data, entry.key)
+            record = VersionRecord.parse(entry.key, fields, str(fields.get("page_id")))  # its key must name it
+        except IntegrityError:
+            return "damaged"
+        (named if named is not None else {})[entry.key] = record.artifact_id
+        return None if record.artifact_id in pages else "stale"
+
+    judged = await bounded_gather((judge(entry) for entry in entries), concurrency)
+    stale = [entry for entry, verdict in zip(entries, judged, strict=True) if verdict == "stale"]
+    return stale, [entry.key for entry, verdict in zip(entries, judged, strict=True) if verdict == "damaged"]

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote
@@ -69,6 +69,7 @@ from tierstore.version_records import (
     VersionRecord as VersionRecord,
     listed_version as listed_version,
     read_stored_stamp as read_stored_stamp,
+    stale_records as stale_records,
     stored_stamp as stored_stamp,
     version_key as version_key,
     versions_prefix as versions_prefix,
@@ -76,7 +77,6 @@ from tierstore.version_records import (
 
 if TYPE_CHECKING:
     from tierstore.artifacts.objects import ObjectArtifacts
-    from tierstore.protocol.references import References
 
 logger = logging.getLogger(__name__)
 
@@ -441,28 +441,3 @@ async def delete_version(objects: ObjectArtifacts, key: str) -> int | None:
         if record is not None and record.artifact_id == key:
             await objects.backend.delete(record.key)
     return info.size
-
-
-async def stale_records(
-    refs: References, pages: Collection[str], concurrency: int, named: dict[str, str] | None = None
-) -> tuple[list[ListEntry], list[str]]:
-    """The version records of the scope of ``refs`` (maintenance's handle on it) that name no page among ``pages``
-    (listed before them: a store in flight shows here too, which is why ``gc`` waits its grace period), and the keys
-    of those that cannot be read (``named`` gets what each other names). One listing and one read a record."""
-    entries = [e for e in await refs.listed(VERSIONS_PREFIX) if ids.is_version_record_key(e.key)]
-
-    async def judge(entry: ListEntry) -> str | None:
-        data = await refs.read(entry.key)
-        if data is None:
-            return None  # deleted meanwhile
-        try:
-            fields = refs.codec.decode_record(data, entry.key)
-            record = VersionRecord.parse(entry.key, fields, str(fields.get("page_id")))  # its key must name it
-        except IntegrityError:
-            return "damaged"
-        (named if named is not None else {})[entry.key] = record.artifact_id
-        return None if record.artifact_id in pages else "stale"
-
-    judged = await bounded_gather((judge(entry) for entry in entries), concurrency)
-    stale = [entry for entry, verdict in zip(entries, judged, strict=True) if verdict == "stale"]
-    return stale, [entry.key for entry, verdict in zip(entries, judged, strict=True) if verdict == "damaged"]

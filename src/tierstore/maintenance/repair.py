@@ -11,14 +11,14 @@ What it does, scope by scope (a bound bridge's scopes, or every scope the store 
   record naming another artifact is left (the number went to another store) and reported (``unrepairable``): a repair
   never claims a new number for an old page, which would make it the latest. Nor does it rebuild a record that could
   make an older write the latest when records lost behind its back let a later store take a number again
-  (:func:`_plan`): several pages claiming one number (which holds it is not provable); an order of numbers the pages'
-  ``stored`` times disagree with, or cannot show (a page stored before pages carried it, beside another page of its
-  id) — ``stored`` is the storing host's time of the store, in the page's metadata, which ``set_tier`` leaves, unlike
-  the page's last-modified time (a disk rewrite, an S3 or GCS copy in place move it); a lower number whose record the
-  store dates after this page's last change (a record a repair wrote dates no claim and is not counted: marked
-  ``rebuilt``, or, as older repairs wrote it, dated after its own page's last change, which a store's record, written
-  before its page, never is); a higher number of the id left without a record. Each such page is reported
-  (``unrepairable``).
+  (:func:`tierstore.maintenance.repair_order.plan`): several pages claiming one number (which holds it is not
+  provable); an order of numbers the pages' ``stored`` times disagree with, or cannot show (a page stored before pages
+  carried it, beside another page of its id) — ``stored`` is the storing host's time of the store, in the page's
+  metadata, which ``set_tier`` leaves, unlike the page's last-modified time (a disk rewrite, an S3 or GCS copy in
+  place move it); a lower number whose record the store dates after this page's last change (a record a repair wrote
+  dates no claim and is not counted: marked ``rebuilt``, or, as older repairs wrote it, dated after its own page's
+  last change, which a store's record, written before its page, never is); a higher number of the id left without a
+  record. Each such page is reported (``unrepairable``).
   (Hosts' clocks: two stores' ``stored`` times are ordered right unless the host of the older one ran ahead of the
   newer one's by more than the time between them, and the store's own dates cannot tell; a clock-skewed fleet whose
   records are also lost can still make the repair misorder, never make it invent a number.)
@@ -71,7 +71,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import unquote
 
 from tierstore import ids
@@ -83,6 +83,8 @@ from tierstore.catalog.upkeep import complete_catalog
 from tierstore.codec import Codec
 from tierstore.concurrency import bounded_gather
 from tierstore.errors import ArchivedPageError, ConflictError, IntegrityError
+from tierstore.maintenance import repair_order as order
+from tierstore.maintenance.repair_order import Claim
 from tierstore.maintenance.reports import Problem
 from tierstore.protocol.records import as_utc, is_erasing_tomb
 from tierstore.protocol.references import References
@@ -212,7 +214,7 @@ async def _repair_versions(
     refs = References(view, concurrency=concurrency, clock=bridge.clock, codec=codec)
     records = {e.key: e for e in await refs.listed(VERSIONS_PREFIX) if ids.is_version_record_key(e.key)}
     pages = {e.key: e for e in await refs.listed(ids.PAGE_PREFIX) if ids.parse_artifact_id(e.key) is not None}
-    claims: list[_Claim] = []
+    claims: list[Claim] = []
     unread: list[int] = []  # version numbers of pages whose page id cannot be told (damaged head or frame)
 
     async def read_claim(key: str) -> None:
@@ -245,7 +247,7 @@ async def _repair_versions(
         if decoded is None or data is None:
             if named is None:
                 unread.append(int(ver))
-            claims.append(_Claim(key, None if named is None else unquote(named), int(ver), stamp, written, None, why))
+            claims.append(Claim(key, None if named is None else unquote(named), int(ver), stamp, written, None, why))
             return
         page, checksum = decoded
         if checksum is None:
@@ -263,12 +265,12 @@ async def _repair_versions(
             checksum=checksum,
             rebuilt=True,
         )
-        claims.append(_Claim(key, page.page_id, int(ver), stamp, written, record, ""))
+        claims.append(Claim(key, page.page_id, int(ver), stamp, written, record, ""))
 
-    async def slot_of(claim: _Claim) -> tuple[str, bool]:
+    async def slot_of(claim: Claim) -> tuple[str, bool]:
         return ("unknown", False) if claim.page_id is None else await _read_slot(view, codec, claim.slot, claim.page_id)
 
-    async def rebuild(claim: _Claim, record: VersionRecord) -> None:
+    async def rebuild(claim: Claim, record: VersionRecord) -> None:
         key, slot, ver = claim.key, claim.slot, claim.version
         looked = bridge.clock.monotonic()
         if await _erasing(backend, prefix):
@@ -323,7 +325,7 @@ async def _repair_versions(
     # the repair's, and tells nothing of when the number was claimed).
     rebuilt = {c.slot for c in claims if read[c.key][1]}
     recorded = {k: as_utc(e.last_modified) for k, e in records.items() if k not in rebuilt}
-    plan = _plan(claims, states, recorded)
+    plan = order.plan(claims, states, recorded)
     for claim, doubt in plan:
         if doubt is not None:
             report.unrepairable.append(Problem(prefix + claim.key, "conflict", doubt))
@@ -355,87 +357,6 @@ async def _repair_versions(
     if old and not await _erasing(backend, prefix):
         deleted = await refs.prune(old, "version record without its page")
         report.records_deleted.extend(prefix + key for key in deleted)
-
-
-@dataclass(frozen=True, slots=True)
-class _Claim:
-    """A page whose metadata says it is version ``version`` of its page id, and the record it would get (None when
-    its body cannot be read: archived or damaged, ``why``)."""
-
-    key: str
-    page_id: str | None
-    """None: the page is damaged and its metadata does not name its page id."""
-    version: int
-    stamp: datetime | None
-    """The storing host's time of its store (metadata ``stored``): ``set_tier`` does not move it."""
-    written: datetime | None
-    """Its last-modified time: at or after its store (``set_tier`` moves it later), so only an upper bound."""
-    record: VersionRecord | None
-    why: str
-
-    @property
-    def slot(self) -> str:
-        return version_key(self.page_id or "", self.version)
-
-
-def _plan(
-    claims: list[_Claim], states: dict[str, str], recorded: dict[str, datetime | None]
-) -> list[tuple[_Claim, str | None]]:
-    """Each page whose record slot is empty or damaged, and why its record may not be written (None: it may).
-
-    A record is written again only where that cannot change the latest version to an older write. Against every
-    other page of the page id: not the same number (which of two holds it is not provable), and an order of numbers
-    that the pages' stored times (``stored``, a time ``set_tier`` leaves) agree with, strictly; a page without one
-    (stored before pages carried it) proves no order, so none is rebuilt beside another page of its id. And the
-    store's own time must not contradict it: a page with a lower number whose record the store dates after this
-    page's last change was claimed after this page was written. Then, highest number first, no page of the id with a
-    higher number may be left without a record (damaged, archived, doubted): this one would become the latest."""
-    plan: list[tuple[_Claim, str | None]] = []
-    visible: set[str] = {c.key for c in claims if states.get(c.key) not in ("empty", "damaged", "unknown")}
-    for claim in sorted(claims, key=lambda c: -c.version):
-        state = states.get(claim.key)
-        if state == claim.key:
-            continue
-        if state not in ("empty", "damaged"):
-            if state != "unknown":
-                plan.append((claim, f"its version {claim.version} is {state}'s: found by artifact id only"))
-            else:
-                plan.append((claim, claim.why))
-            continue
-        if claim.record is None:
-            plan.append((claim, claim.why))
-            continue
-        same = [c for c in claims if c.key != claim.key and c.page_id in (claim.page_id, None)]
-        doubt = _doubt(claim, same, states, recorded)
-        if doubt is None:
-            hidden = sorted(c.key for c in same if c.version > claim.version and c.key not in visible)
-            if hidden:
-                doubt = f"{', '.join(hidden)}, of a higher number, gets no record: this one would become the latest"
-        if doubt is None:
-            visible.add(claim.key)
-        plan.append((claim, doubt))
-    return plan
-
-
-def _doubt(
-    claim: _Claim, same: list[_Claim], states: dict[str, str], recorded: dict[str, datetime | None]
-) -> str | None:
-    """Why the order of ``claim`` against the other pages of its id is not provable (:func:`_plan`)."""
-    rivals = sorted(c.key for c in same if c.version == claim.version)
-    if rivals:
-        return f"version {claim.version} is claimed by {', '.join(rivals)} too: none is rebuilt"
-    for other in sorted(same, key=lambda c: c.key):
-        lower = other.version < claim.version
-        if claim.stamp is None or other.stamp is None:
-            return f"its order against {other.key} is not provable (a page stored before pages carried their time)"
-        if other.stamp == claim.stamp or (other.stamp < claim.stamp) != lower:
-            return f"its version {claim.version} disagrees with the stored times of {other.key}: not rebuilt"
-        record_time = recorded.get(other.slot) if states.get(other.key) == other.key else None
-        if record_time is not None and other.written is not None and record_time > other.written:
-            record_time = None  # written after its own page: not the claim its store made before the page (a repair's)
-        if lower and record_time is not None and claim.written is not None and record_time > claim.written:
-            return f"its version {claim.version} is above {other.key}, whose record was written after it"
-    return None
 
 
 def _number(slot: str) -> int:
