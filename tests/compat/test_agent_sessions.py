@@ -26,7 +26,7 @@ from tests.compat.agent import SESSION, before_scopes, new_agent, report
 from tests.compat.test_restarts import AGENT_RIGS, Agent, each_agent_rig
 from tests.conftest import ROOT, Store
 from tests.soak import scaled
-from tierstore import ArchivedPageError, ArtifactsBridge, InvalidInputError, ObjectNotFoundError
+from tierstore import ArchivedPageError, ArtifactsBridge, InvalidInputError, MemoryPage, Modality, ObjectNotFoundError
 from tierstore.backends.base import ListEntry, StorageBackend
 from tierstore.chuk.state import STATE_PAGE_ID
 from tierstore.errors import InUseError, ScopeErasingError
@@ -93,6 +93,24 @@ async def bring_back_archived_pages(bridge: ArtifactsBridge, artifacts: list[str
         meta = await bridge.get_metadata(artifact)
         if meta is not None and meta.archived:
             assert (await bridge.restore_page(artifact)).state in ("restored", "pending")
+
+
+@pytest.mark.bridge_only
+async def test_a_checkpoint_merely_named_like_a_copy_is_never_restored_for_the_roots(store: Store) -> None:
+    """Names are free text: a checkpoint of the session named as a copy of the root's, holding the same page ids
+    with other content, is not that copy while the root's is there."""
+    root_id, before = await an_agent_before_scopes(store)
+    await bring_back_archived(store.open, root_id)
+    manifest = await ArtifactsBridge(store.open()).get_checkpoint_manifest(root_id)
+    assert manifest is not None
+    session = ArtifactsBridge(store.open(), session_id=SESSION)
+    others = [MemoryPage(page_id=e.page_id, modality=Modality.TEXT, content="another") for e in manifest.pages]
+    for name in (f"carried over from {root_id}", f"mine (carried over from {root_id})"):
+        await session.checkpoint(others, name)
+    vm, _ = await restored(store, root_id)
+    assert seen(await report(vm)) == seen(before)
+    again, _ = await restored(store, root_id)  # now the copy answers: nothing copied again
+    assert (seen(await report(again)), len(await session.list_checkpoints())) == (seen(before), 3)
 
 
 @pytest.mark.bridge_only  # above the backend protocol; S3's archive: the agents' race below, on moto

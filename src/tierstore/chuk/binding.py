@@ -43,7 +43,7 @@ from tierstore.errors import (
     NotSupportedError,
     ObjectNotFoundError,
 )
-from tierstore.models import MemoryPage
+from tierstore.models import CheckpointManifest, MemoryPage
 from tierstore.scopes import check_scope_id
 
 
@@ -93,14 +93,18 @@ async def carry_over(bridge: ArtifactsBridge, checkpoint_id: str) -> str | None:
     session = bridge.session_id
     if session is None:
         return None
-    copied = await _copy_of(bridge, checkpoint_id)
-    if copied is not None:
-        return copied
     root = bridge.scoped()  # shares the backend and its clients: nothing of its own to close
     try:
         manifest = await root.get_checkpoint_manifest(checkpoint_id)
-        if manifest is None:
-            return None
+    except IntegrityError:
+        # damaged at the root: a copy made before answers, if there is one
+        if (copied := await _copy_of(bridge, checkpoint_id, None)) is None:
+            raise
+        return copied
+    copied = await _copy_of(bridge, checkpoint_id, manifest)
+    if copied is not None or manifest is None:
+        return copied
+    try:
         if any(e.page_id == STATE_PAGE_ID for e in manifest.pages):  # the agent's state names its session: read first
             _check_session(await root.restore_checkpoint(checkpoint_id, only=[STATE_PAGE_ID]), session, checkpoint_id)
         pages = await root.restore_checkpoint(checkpoint_id)
@@ -123,18 +127,31 @@ def carried_name(name: str, checkpoint_id: str) -> str:
     return named if len(named.encode()) <= ids.MAX_ID_BYTES else mark
 
 
-async def _copy_of(bridge: ArtifactsBridge, checkpoint_id: str) -> str | None:
-    """The newest checkpoint of the session that is a copy of the root's ``checkpoint_id``: one listing, and one
-    manifest read a checkpoint of the session, newest first, until it is found."""
+async def _copy_of(bridge: ArtifactsBridge, checkpoint_id: str, original: CheckpointManifest | None) -> str | None:
+    """The newest checkpoint of the session that is a copy of the root's ``checkpoint_id``, whose manifest is
+    ``original`` (None: deleted or damaged there): one listing, and one manifest read a checkpoint of the session,
+    newest first, until it is found. A name is free text, so a checkpoint named like a copy is one only when it
+    holds the original's pages, each page id with its identity, in order; with the original gone, the name is all
+    there is to go by (README, chuk: what it cannot promise)."""
     mark = f"carried over from {checkpoint_id}"
     for listed in reversed(await bridge.list_checkpoints()):
         try:
             manifest = await bridge.get_checkpoint_manifest(listed)
         except IntegrityError:
             continue  # damaged: fsck names it; not a copy to rely on
-        if manifest is not None and (manifest.name == mark or manifest.name.endswith(f" ({mark})")):
+        if manifest is None or not (manifest.name == mark or manifest.name.endswith(f" ({mark})")):
+            continue
+        if original is None or _holds_the_same_pages(manifest, original):
             return listed
     return None
+
+
+def _holds_the_same_pages(copy: CheckpointManifest, original: CheckpointManifest) -> bool:
+    """Whether ``copy`` names the pages ``original`` does, by page id and identity, in order; never when the original
+    records no identity of a page (a manifest chuk wrote): then a copy is made anew, and reuses the last one's
+    artifacts."""
+    wanted = [(entry.page_id, entry.identity) for entry in original.pages]
+    return all(identity for _, identity in wanted) and [(e.page_id, e.identity) for e in copy.pages] == wanted
 
 
 def _check_session(pages: list[MemoryPage], session: str, checkpoint_id: str) -> None:
