@@ -191,6 +191,7 @@ class ArtifactsBridge(ChukCalls, LookupCalls):
         prepared = await self.codec.prepare_page_off_loop(page, identity=True)
         if reuse is not None and reuse.identity == prepared.identity and reuse.tier == resolved.value:
             return with_state(reuse, page)
+        await self._artifacts.ensure_registered()  # a bound scope's records, before its page (artifacts.scoped)
         artifact, encoded = await self._create(page, prepared, resolved, owner=owner)
         self._tally_pages += 1
         self._tally_bytes += encoded.size

@@ -6,7 +6,8 @@ running are cancelled and awaited, and those not yet started are closed, before 
 that cleans up after a failure never races work of its own that is still in flight. :func:`bounded_gather` returns
 every result at once; :func:`bounded_in_order` yields each as soon as it and every one before it are done (a
 listing printed as it comes: those done together come as one batch), with the same guarantees once the consumer
-stops, whichever way it stops. :func:`in_chunks` reads an async iterator ahead in a task of its own and hands
+stops, whichever way it stops. :func:`alongside` awaits one awaitable while another runs, with the same guarantees.
+:func:`in_chunks` reads an async iterator ahead in a task of its own and hands
 what has come as lists (a listing's pages as they arrive), with the same guarantee: closing it stops the reading.
 """
 
@@ -16,7 +17,7 @@ import asyncio
 import contextlib
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, cast, overload
 
 T = TypeVar("T")
 
@@ -90,6 +91,13 @@ async def bounded_gather(
                 awaitable.close()
         raise
     return results
+
+
+async def alongside(main: Awaitable[T], other: Awaitable[object]) -> T:
+    """``main``'s result, ``other`` awaited at the same time: both are done before it returns; on a failure of either
+    the other is cancelled and awaited before the error propagates (:func:`bounded_gather`)."""
+    results: list[object] = await bounded_gather([main, other], 2)
+    return cast("T", results[0])
 
 
 async def bounded_in_order(

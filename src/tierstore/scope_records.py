@@ -7,19 +7,22 @@ ids (a session of no user belongs to the user ``""``, whose record names no user
 this host's clock: a label, never compared with another host's). Later per-scope state (a wrapped data key, quotas)
 goes in the same record.
 
-Contract: a bridge bound to a scope writes its records before its first page or manifest there, and again before a
-write once a minute has passed (:data:`tierstore.artifacts.scoped.REGISTER_AGAIN_AFTER`), create-if-absent (a record
-already there, whatever its time, is kept: the scope's first write names it), user record first; so every scope
-holding a page or checkpoint has its records, unless they were deleted behind tierstore's back, or by an erasure
-(which deletes them last) that a write outlived: that scope's next life is named again by its bridges' next write
-after that minute (``docs/design/scopes.md``, Erasure). Records are the index of scopes, not their
-content: ``tierstore users`` and ``sessions`` list them and count each scope's pages from the store's listings.
+Contract (:class:`Registration`, which a bridge bound to a scope holds): the scope's records are looked at (one
+HEAD each, at once: the user's, and the session's for a session's scope) by every write that can leave a page or a
+checkpoint there, and those not there are written, create-if-absent (a record already there, whatever its time, is
+kept: the scope's first write names it), user's first, before that write's page or manifest. No look is remembered
+from one write to the next: an erasure, or ``fsck --repair`` deleting a damaged record, may have deleted the records
+since, and the scope's next write must name it again (issue 28, round 13a). Where each write looks, and why that
+never brings an erased scope's record back while its erasure runs: :mod:`tierstore.artifacts.scoped`. Records are the
+index of scopes, not their content: ``tierstore users`` and ``sessions`` list them and count each scope's pages from
+the store's listings.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,7 +43,16 @@ from tierstore.scopes import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RECORD_PREFIX", "ScopeRecord", "is_user_key", "read_records", "register", "session_key", "user_key"]
+__all__ = [
+    "RECORD_PREFIX",
+    "Registration",
+    "ScopeRecord",
+    "is_user_key",
+    "read_records",
+    "register",
+    "session_key",
+    "user_key",
+]
 
 
 def user_key(user_id: str | None) -> str:
@@ -65,16 +77,50 @@ class ScopeRecord:
 
 
 async def register(
-    backend: StorageBackend, codec: Codec, clock: Clock, user_id: str | None, session_id: str | None
+    backend: StorageBackend,
+    codec: Codec,
+    clock: Clock,
+    user_id: str | None,
+    session_id: str | None,
+    keys: Collection[str] | None = None,
 ) -> None:
-    """Write the records of the scope of ``user_id`` and ``session_id`` that are not there yet (user's first)."""
+    """Write the records of the scope of ``user_id`` and ``session_id`` that are not there yet (user's first);
+    ``keys``: only those of its records (None: all)."""
     now = clock.now().isoformat()
     records: list[tuple[str, dict[str, Any]]] = [(user_key(user_id), {"user": user_id, "created": now})]
     if session_id is not None:
         records.append((session_key(user_id, session_id), {"user": user_id, "session": session_id, "created": now}))
     for key, record in records:
+        if keys is not None and key not in keys:
+            continue
         with contextlib.suppress(ConflictError):  # there already: the scope's first write named it
             await backend.put(key, codec.encode_record(key, record).data, metadata={"kind": "scope"}, if_absent=True)
+
+
+class Registration:
+    """The registry records of one scope (a user's, or a session's with its user's), as the bridge bound to it looks
+    at them and writes them (module contract). ``backend`` is the whole store (records are at its root)."""
+
+    def __init__(
+        self, backend: StorageBackend, codec: Codec, clock: Clock, user_id: str | None, session_id: str | None
+    ) -> None:
+        self._backend = backend
+        self._codec = codec
+        self._clock = clock
+        self.user_id = user_id
+        self.session_id = session_id
+        user = user_key(user_id)
+        self.keys: tuple[str, ...] = (user,) if session_id is None else (user, session_key(user_id, session_id))
+        """The scope's records, the user's first."""
+
+    async def missing(self) -> list[str]:
+        """The scope's records not there now (one HEAD each, at once), user's first."""
+        found = await bounded_gather((self._backend.head(key) for key in self.keys), len(self.keys))
+        return [key for key, info in zip(self.keys, found, strict=True) if info is None]
+
+    async def write(self, keys: Collection[str]) -> None:
+        """Write ``keys`` of the scope's records, create-if-absent, user's first (:func:`register`)."""
+        await register(self._backend, self._codec, self._clock, self.user_id, self.session_id, keys)
 
 
 def is_user_key(key: str) -> bool:

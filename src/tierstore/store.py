@@ -9,7 +9,8 @@ Contract of :class:`Store`:
   (``erasing``: an erasing tomb is in its scope, or its user's; an erasure running, or one that stopped, which the
   same ``delete_*`` call resumes). Counts come from the store's listings of
   each user's keys (one listing per user, paginated), never from reading pages. A scope whose registry record is gone
-  (deleted behind tierstore's back) is not listed until its next write registers it again.
+  (an erasure, a repair, or behind tierstore's back) is not listed until its next write registers it again
+  (:mod:`tierstore.artifacts.scoped`: every write looks).
 * ``bridge(user_id=, session_id=)`` is a bridge bound to that scope, for reading across scopes explicitly (one bridge
   a scope: nothing mixes them); ``legacy()`` is the unbound bridge of the root, where pages written before scopes
   stay. Ids are checked as everywhere (:func:`tierstore.scopes.check_scope_id`, InvalidInputError), before any I/O.

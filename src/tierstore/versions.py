@@ -55,7 +55,7 @@ from urllib.parse import unquote
 from tierstore import ids
 from tierstore.backends.base import METADATA_BUDGET, Checked, Chunks, ListEntry
 from tierstore.codec import Encoded, PreparedPage
-from tierstore.concurrency import bounded_gather
+from tierstore.concurrency import alongside, bounded_gather
 from tierstore.enums import StorageTier
 from tierstore.errors import ConflictError, IntegrityError, InvalidInputError
 from tierstore.models import MemoryPage, PageVersion
@@ -355,14 +355,21 @@ async def _versions_of(objects: ObjectArtifacts, page_id: str, concurrency: int)
 
 
 async def store_version(
-    objects: ObjectArtifacts, page: MemoryPage, prepared: PreparedPage, tier: StorageTier
+    objects: ObjectArtifacts,
+    page: MemoryPage,
+    prepared: PreparedPage,
+    tier: StorageTier,
+    before: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[str, Encoded]:
     """Store ``page`` as the next version of its page id in the scope of ``objects``: record first, page last
-    (module contract). Returns the artifact id and the frame written."""
+    (module contract). ``before``: awaited alongside the listing, done before anything is written (the scope's
+    registration, :mod:`tierstore.artifacts.scoped`). Returns the artifact id and the frame written."""
     codec, backend = objects.codec, objects.backend
     tags = Checked(codec.page_tags(page, tier))
     now = objects.refs.clock.now()
-    next_version = 1 + max((v for v, _key in await _listed(objects, page.page_id)), default=0)
+    listing = _listed(objects, page.page_id)
+    listed = await (listing if before is None else alongside(listing, before()))
+    next_version = 1 + max((v for v, _key in listed), default=0)
     written: list[Encoded] = []
 
     async def write(key: str) -> None:

@@ -19,7 +19,6 @@ allocator for all of them (ids are store-wide; its block records stay at the roo
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import partial
 from typing import Protocol
 
 from tierstore.allocator import IdAllocator
@@ -35,7 +34,7 @@ from tierstore.errors import InvalidInputError, NotSupportedError
 from tierstore.models import CheckpointManifest, MemoryPage, PageMetadata
 from tierstore.protocol import Guard, References, Reuse
 from tierstore.scope_codec import ScopedCodec
-from tierstore.scope_records import register
+from tierstore.scope_records import Registration
 from tierstore.scopes import scope_prefix
 from tierstore.simple import SimpleBackend, is_simple_backend
 from tierstore.validate import type_name
@@ -62,6 +61,11 @@ class Artifacts(Protocol):
         self, page: MemoryPage, prepared: PreparedPage, tier: StorageTier, owner: str | None
     ) -> tuple[str, Encoded]:
         """Store a prepared page as a new artifact (``owner``: the checkpoint it is written for); its key and frame."""
+        ...
+
+    async def ensure_registered(self) -> None:
+        """Have the store's registry name these artifacts' scope, before a page written outside ``store_page`` and
+        a checkpoint (:mod:`tierstore.artifacts.scoped`; elsewhere there is no registry: nothing to do)."""
         ...
 
     async def read(self, key: str) -> Buffer | None:
@@ -173,7 +177,7 @@ def open_places(
         objects = ScopedArtifacts(
             view,
             scoped,
-            register=partial(register, backend, plain, clock, user_id, session_id if name == "session" else None),
+            registration=Registration(backend, plain, clock, user_id, session_id if name == "session" else None),
             concurrency=concurrency,
             lease_ttl=lease_ttl,
             clock=clock,

@@ -63,6 +63,9 @@ class CustomArtifacts:
         self._tiers[artifact] = tier
         return artifact, encoded
 
+    async def ensure_registered(self) -> None:
+        """A custom backend has no scopes, so no registry: nothing to do."""
+
     async def read(self, key: str) -> Buffer | None:
         """The stored bytes of an artifact, unverified; None when there is none."""
         data = await self.backend.load(key)

@@ -120,6 +120,9 @@ class ObjectArtifacts:
         key = await self._allocator.claim(tier, write)
         return key, written[-1]
 
+    async def ensure_registered(self) -> None:
+        """The root has no registry of scopes: nothing to do (a scope's artifacts have one)."""
+
     async def read(self, key: str) -> Buffer | None:
         """The stored bytes of an artifact, unverified; None when there is none."""
         return await self.backend.get(key)

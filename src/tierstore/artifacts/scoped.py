@@ -17,8 +17,34 @@ Decision (``docs/design/scopes.md``): a bound bridge runs today's artifacts and 
   of one scope's object into another's prefix fails verification.
 
 * :class:`ScopedArtifacts` are the artifacts of a scope: :class:`~tierstore.artifacts.objects.ObjectArtifacts` on the
-  view, which register the scope (:mod:`tierstore.scope_records`) before their first page or manifest is written,
-  and keep versions of the page ids ``store_page`` stores there (:mod:`tierstore.versions`).
+  view, which keep versions of the page ids ``store_page`` stores there (:mod:`tierstore.versions`) and register
+  the scope (:mod:`tierstore.scope_records`), as follows.
+
+Registration (decided for issue 28, round 13a: a bridge that registered once a minute left a user erased meanwhile,
+or whose damaged record ``fsck --repair`` had deleted, holding pages that ``tierstore users`` did not list). Every
+write that can leave a page or a checkpoint in the scope looks at its records, remembering nothing from an earlier
+write, and writes those not there before its page or manifest: ``store_page`` alongside its listing of the page id's
+versions (so no request more in line: 1 HEAD more for a user's scope, 2 for a session's: the 3 requests of a store
+become 4 or 5), ``store_leased`` before its page, a checkpoint after its fence (W2: the tombs read, no erasing one
+among them) and before its manifest (W3). A checkpoint's uploads do not look: a checkpoint that fails leaves no
+record it wrote. So once such a write has returned, its scope is registered, unless a later erasure deleted it
+(with what the write left) or something deleted the records behind tierstore's back. What is not covered: a
+``store_page`` or ``store_leased`` that looked before an erasure of the scope deleted its records and whose page
+landed after that erasure's last listing (a write in flight across the very end of an erasure) leaves a page of the
+scope's next life that ``tierstore users`` does not list until the scope's next write; ``fsck`` lists it
+(``unregistered``).
+
+Why a registration never brings an erased scope's record back (``protocol/erasure.py``: E3/E4 list and delete
+everything in the prefix, E5 then deletes the records, then the erasing tombs). A ``store_page`` or ``store_leased``
+writes its records only before its page, one after the other: a record that lands after E5 deleted the records is
+followed by a page landing after E4's last listing, which the erasure does not delete: the record names a page of
+the scope's next life (were that page's put to fail, the record stays, listed with no pages: a write ordered after
+the erasure, like a first write that fails after registering). A checkpoint writes its records after its W2 found
+no erasing tomb, its lease live since W0 (else its fence after W3 runs): an erasure that had begun by then would
+have shown its tomb (the tomb goes last), so any erasure began later and E2 waits for the checkpoint's lease, which
+goes only after its manifest: E5 deletes the records it wrote; an erasure that had ended left no record for it to
+bring back, only the next life it names. A checkpoint's uploads write none: one that fails at W2 on an erasing tomb
+leaves no record behind.
 
 The backend below knows nothing of users (it sees keys); nothing below the bridge knows of pages' owners.
 """
@@ -26,9 +52,9 @@ The backend below knows nothing of users (it sees keys); nothing below the bridg
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Final
+from typing import Any
 
 from tierstore import versions
 from tierstore.artifacts.objects import ObjectArtifacts
@@ -42,12 +68,12 @@ from tierstore.backends.base import (
     RestoreStatus,
     StorageBackend,
 )
-from tierstore.clock import Clock
 from tierstore.codec import Buffer, Encoded, PreparedPage
 from tierstore.enums import StorageTier
 from tierstore.errors import ArchivedPageError
 from tierstore.loops import PerLoop
 from tierstore.models import CheckpointManifest, MemoryPage
+from tierstore.scope_records import Registration
 
 
 class PrefixedBackend:
@@ -146,37 +172,38 @@ class PrefixedBackend:
 
 
 class ScopedArtifacts(ObjectArtifacts):
-    """A scope's artifacts (module contract): ``register()`` runs before the first page or manifest this bridge
-    writes there, until it succeeds (a failure fails that write, and the next write tries again), and again before
-    a write once :data:`REGISTER_AGAIN_AFTER` has passed since it last did: an erasure of the scope deletes its
-    records last, and a page of the scope's next life must name it again (``docs/design/scopes.md``, Erasure)."""
+    """A scope's artifacts (module contract): each ``store_page`` and manifest, and each ``store_leased`` page
+    (:meth:`ensure_registered`), is written once the scope's records are there; a failure to look or to register
+    fails that write, and the next write looks again."""
 
-    def __init__(self, *args: Any, register: Callable[[], Awaitable[None]], clock: Clock, **kwargs: Any) -> None:
-        super().__init__(*args, clock=clock, **kwargs)
-        self._register = register
-        self._clock = clock
-        self._registered_at: float | None = None
-        self._registering = PerLoop(asyncio.Lock)  # a burst of first writes registers once; a lock binds to its loop
+    def __init__(self, *args: Any, registration: Registration, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._registration = registration
+        self._written = 0
+        """How many times this bridge wrote the scope's records: a write whose look found one absent writes them
+        only if no other write of this bridge did since that look began (a burst of first writes registers once)."""
+        self._registering = PerLoop(asyncio.Lock)  # a lock binds to its loop
 
-    def _due(self) -> bool:
-        done = self._registered_at
-        return done is None or self._clock.monotonic() - done > REGISTER_AGAIN_AFTER
-
-    async def _ensure_registered(self) -> None:
+    async def ensure_registered(self) -> None:
+        """Look at the scope's records now and write those not there (module contract)."""
+        seen = self._written
+        if not await self._registration.missing():
+            return
         async with self._registering.get():
-            if self._due():
-                await self._register()
-                self._registered_at = self._clock.monotonic()
+            if self._written == seen:
+                # All of them, not only those found missing: the looks are not one moment, and an erasure ending
+                # between them leaves a record seen a moment before gone (one still there refuses the put: kept).
+                await self._registration.write(self._registration.keys)
+                self._written += 1
 
     async def create_page(
         self, page: MemoryPage, prepared: PreparedPage, tier: StorageTier, owner: str | None
     ) -> tuple[str, Encoded]:
-        """:meth:`ObjectArtifacts.create_page`, once the scope is registered; a page of no owner (``store_page``'s)
-        as the next version of its page id (:func:`tierstore.versions.store_version`: its record first)."""
-        if self._due():
-            await self._ensure_registered()
+        """:meth:`ObjectArtifacts.create_page`; a page of no owner (``store_page``'s) as the next version of its page
+        id (:func:`tierstore.versions.store_version`: its record first), once the scope's records are there (looked
+        at alongside the listing of its versions). A checkpoint's upload does not look (module contract)."""
         if owner is None:
-            return await versions.store_version(self, page, prepared, tier)
+            return await versions.store_version(self, page, prepared, tier, self.ensure_registered)
         return await super().create_page(page, prepared, tier, owner)
 
     async def delete_page(self, key: str) -> int | None:
@@ -184,12 +211,6 @@ class ScopedArtifacts(ObjectArtifacts):
         return await versions.delete_version(self, key)
 
     async def write_manifest(self, manifest: CheckpointManifest) -> str:
-        """:meth:`ObjectArtifacts.write_manifest`, once the scope is registered."""
-        if self._due():
-            await self._ensure_registered()
+        """:meth:`ObjectArtifacts.write_manifest` (W3, after the fence), once the scope's records are there."""
+        await self.ensure_registered()
         return await super().write_manifest(manifest)
-
-
-REGISTER_AGAIN_AFTER: Final = 60.0
-"""Seconds (monotonic) after which a bridge's next write in a scope registers it again (one create-if-absent put,
-refused as a conflict while the record is there)."""

@@ -55,7 +55,7 @@ Why no page stored before the erasure survives it. ``store_page`` takes no lease
 README). One that ended before the erasure began is listed by E3. One still running when E4's wait begins ends within
 the settle period, or fails, and E4's E3 lists it. One started during the erasure may be ordered after it: a store
 that outlives E4 (a process stopped for longer than the settle period) may land after E5, as a page of the scope's
-next life, whose registry record its bridge writes again (a bridge registers its scope again once a minute). Object
+next life, whose registry record that store writes again (every write looks: :mod:`tierstore.artifacts.scoped`). Object
 stores have no multi-object transaction: this is the guarantee, stated as such in the README.
 
 Waiting. Every wait goes through ``sleep`` (default :func:`asyncio.sleep`) and is measured on ``clock``'s monotonic
