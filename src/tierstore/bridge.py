@@ -182,8 +182,7 @@ class ArtifactsBridge(ChukCalls, LookupCalls):
         The artifact carries ``owner``, so sweeps (``gc``) keep it while that lease is live, and take it once the
         lease has lapsed and no manifest or other lease names it. Returns the entry a manifest would hold for it
         (pass it to ``checkpoint(stored=...)``). ``reuse``: an artifact the caller still protects that held this
-        page; when the page's content, description and tier still equal it, it is returned and nothing is written.
-        """
+        page; when the page's content, description and tier still equal it, it is returned and nothing is written."""
         page = as_page(page)
         if not isinstance(owner, str) or not ids.is_checkpoint_id(owner):
             raise InvalidInputError(f"owner must be the checkpoint id of a lease, not {owner!r}")
