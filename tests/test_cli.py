@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
 import os
 import re
 import subprocess
@@ -207,6 +208,20 @@ def test_demo_keep_says_where_and_how_to_remove_it(cli: Cli, tmp_path: Path) -> 
     r = cli.batch(None, **_commands(removal), ls=["ls", "--json"], checkpoints=["checkpoints", "--json"])
     assert json.loads(r["ls"].stdout) == []
     assert json.loads(r["checkpoints"].stdout) == []
+
+
+def test_demo_keep_in_a_scope_prints_commands_that_reach_that_scope(cli: Cli, tmp_path: Path) -> None:
+    url = str(tmp_path / "store")
+    scope = ["--user", "al ice", "--session", "s1"]
+    kept = json.loads(cli("demo", "--keep", "--url", url, "--json", *scope).stdout)
+    text = cli("demo", "--keep", "--url", url, *scope).stdout
+    look = text.split("look at them:  ")[1].splitlines()[0]
+    removal = [*kept["remove"], *text.split("remove them:   ")[1].strip().split(" && ")]
+    listed = cli.batch(ls=shlex.split(look)[1:], root=["ls", "--url", url, "--json"])
+    assert (len(listed["ls"].stdout.splitlines()), json.loads(listed["root"].stdout)) == (1 + 30, [])
+    steps = {f"command{i}": shlex.split(line)[1:] for i, line in enumerate(removal)}
+    after = cli.batch(None, **steps, ls=["ls", "--url", url, "--json", *scope])
+    assert json.loads(after["ls"].stdout) == []
 
 
 def _commands(lines: list[str]) -> dict[str, list[str]]:

@@ -77,7 +77,8 @@ async def run(inv: Invocation) -> int:
             kept = inv.args.keep and place.backend.persistent
             if not kept and place.backend.persistent and not place.temporary:
                 await remove_demo(bridge, result)
-    removal = _removal(result, place.option) if kept else []
+    follow_up = place.option + _scope_options(inv)
+    removal = _removal(result, follow_up) if kept else []
     if inv.json:
         print_json(
             {
@@ -94,7 +95,7 @@ async def run(inv: Invocation) -> int:
     print()
     if kept:
         print(f"Kept {len(result.artifacts)} pages and checkpoint {result.checkpoint_id} in {where}.")
-        print(f"  look at them:  tierstore ls{place.option}")
+        print(f"  look at them:  tierstore ls{follow_up}")
         print(f"  remove them:   {' && '.join(removal)}")
     elif not place.backend.persistent:
         print("The in-memory store ends with this command: nothing is kept.")
@@ -107,6 +108,14 @@ async def run(inv: Invocation) -> int:
             "deletion stay until `tierstore gc` prunes them after 7 days); --keep keeps them."
         )
     return 0
+
+
+def _scope_options(inv: Invocation) -> str:
+    """The scope the demo ran in, for the follow-up commands (a setting may not be there when they run)."""
+    user, session = inv.user_id, inv.session_id
+    return (f" --user {shlex.quote(user)}" if user is not None else "") + (
+        f" --session {shlex.quote(session)}" if session is not None else ""
+    )
 
 
 def _removal(result: DemoResult, option: str) -> list[str]:
