@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import base64
 import json
-import shlex
 import os
 import re
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
