@@ -19,7 +19,9 @@ holds each bound bridge to the model:
   first, ``delete_page_id`` deletes them all (relaxed only where a cancelled store of that page id may have landed);
 * an erased scope leaves nothing: after ``erase_user`` / ``erase_session`` (cancelled at any await, then run again)
   no key is left under its prefix, the registry names it no more, none of its pages loads or is listed, and every
-  other scope and the root are as they were.
+  other scope and the root are as they were;
+* every scope holding pages after a store is listed by ``users()`` / ``sessions()``: checked after each store into a
+  scope of a user erased earlier in the sequence (its bridge, opened before, stores the scope's next life).
 """
 
 from __future__ import annotations
@@ -178,6 +180,18 @@ class ScopedRules:
             return
         self.issue_scoped(key, scope)
         self.scoped.artifacts[key] = ScopedArtifact(key, page.model_copy(deep=True), scope, seq=self.scoped_number())
+        if scope[0] in self.__dict__.get("_erased_users", ()):  # a next life, by a bridge opened before its erasure
+            self.note("scoped_store-next-life")
+            self.check_registered(scope)
+
+    def check_registered(self, scope: Scope) -> None:
+        """A scope holding a page a store put there (and returned) is listed by ``users()`` / ``sessions()``."""
+        store = Store(self.open_backend(self.spec))
+        user, session = scope
+        assert user in {info.user_id for info in self.run(store.users())}, f"users() does not list {scope}"
+        if session is not None:
+            sessions = {info.session_id for info in self.run(store.sessions(user))}
+            assert session in sessions, f"sessions() does not list {scope}, which holds a page"
 
     @rule(
         which=st.integers(0, 10**6),
@@ -360,6 +374,7 @@ class ScopedRules:
                 if type(exc).__name__ != "Lost":
                     raise
         self.run(erase())
+        self.__dict__.setdefault("_erased_users", set()).add(user)
         for artifact in self.scoped.artifacts.values():
             if artifact.scope in erased:
                 artifact.state = "gone"

@@ -9,8 +9,10 @@ so sees a stopped process's pause), so a lease of the stopped writer expires wit
 
 Whatever the schedule, once both ended: the erasure finished; the checkpoint failed (ScopeErasingError, or
 IntegrityError from its fence) or is listed whole, and then it read the tombs (W2) after the erasure deleted its
-tomb (E5): it belongs to the scope's next life; nothing stored before the erasure is left; after ``gc`` nothing of
-the session remains but that listed checkpoint and its pages; another user's page is untouched. Memory only: the
+tomb (E5): it belongs to the scope's next life, and the scope's registry records are there; nothing stored before
+the erasure is left; after ``gc`` nothing of the session remains but that listed checkpoint and its pages, and no
+registry record of the erased scope is left unless that checkpoint is (or the checkpoint failed on its fence,
+stopped past its lease across the whole erasure: README, Erasure); another user's page is untouched. Memory only: the
 protocol sees nothing but backend calls, and the erasure's own tests run it on every rig.
 """
 
@@ -33,6 +35,7 @@ from tierstore.clock import ManualClock
 from tierstore.maintenance import gc
 from tierstore.protocol.erasure import ErasureOptions, erase_session, erase_user
 from tierstore.protocol.records import is_erasing_tomb
+from tierstore.scope_records import session_key, user_key
 from tierstore.scopes import scope_prefix
 
 LEASE = timedelta(hours=1)
@@ -113,6 +116,12 @@ async def _one_schedule(schedule: Schedule, erased: str) -> tuple[dict[str, int]
         assert manifest is not None
         expected = {SCOPE + c2, *(SCOPE + e.artifact_id for e in manifest.pages)}
     assert left == expected, f"after gc the erased session holds {left - expected} ({schedule})"
+    registry = {entry.key async for entry in memory.list("scope_")}
+    records = {session_key("alice", "s1"), *([user_key("alice")] if erased == "user" else [])}
+    if c2 in listed:  # the next life is listed by users() / sessions() (artifacts.scoped: a checkpoint looks)
+        assert records <= registry, f"{records - registry} not written again ({schedule})"
+    elif ended != "failed by its fence":  # stopped past its lease across the whole erasure: README, Erasure
+        assert not records & registry, f"{records & registry} left, naming no page ({schedule})"
     await writer.aclose()
     return {name: actor.calls for name, actor in actors.items()}, ended
 
