@@ -100,7 +100,8 @@ BAD: list[dict[str, Any]] = [
     {"metadata": {1: "v"}},
     {"metadata": {"k": None}},
     {"tier": ["L3"]},
-    {"tier": "l3"},
+    {"tier": "L1"},  # lives in the process: no page is stored there
+    {"tier": "L9"},
     {"modality": 3},
     {"modality": {"text": 1}},
     {"page_type": object()},

@@ -42,7 +42,7 @@ from tierstore.concurrency import bounded_in_order
 from tierstore.enums import Modality, PageType, StorageTier
 from tierstore.errors import ArchivedPageError, IntegrityError, InvalidInputError
 from tierstore.models import PageMetadata
-from tierstore.validate import clip
+from tierstore.validate import as_tier, clip
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class Query:
             raise InvalidInputError("metadata to match must map str keys to str values")
         return cls(
             None if modality is None else _value(Modality, modality, "modality"),
-            None if tier is None else _value(StorageTier, tier, "tier"),
+            None if tier is None else as_tier(tier).value,  # any case, as store_page and ls --tier take it
             None if page_type is None else _value(PageType, page_type, "page_type"),
             pairs,
         )
@@ -94,7 +94,7 @@ class Query:
         return all(values.get(key) == value for key, value in self.metadata)
 
 
-def _value(kind: type[Modality] | type[StorageTier] | type[PageType], value: object, what: str) -> str:
+def _value(kind: type[Modality] | type[PageType], value: object, what: str) -> str:
     try:
         return str(kind(value).value)
     except ValueError:

@@ -191,7 +191,7 @@ def finds(pages: dict[str, MemoryPage], tiers: dict[str, StorageTier], **query: 
         for key, page in pages.items()
         if (query.get("modality") is None or page.modality == query["modality"])
         and (query.get("page_type") is None or page.page_type == query["page_type"])
-        and (query.get("tier") is None or tiers[key] == query["tier"])
+        and (query.get("tier") is None or tiers[key] == getattr(query["tier"], "value", query["tier"]).strip().upper())
         and all(page.metadata.get(k) == v for k, v in wanted.items())
     }
 
@@ -220,6 +220,7 @@ async def test_find_pages_returns_exactly_the_visible_pages_that_match(backend: 
         {"modality": Modality.TEXT},
         {"page_type": PageType.SUMMARY, "tier": StorageTier.L3},
         {"tier": "L3"},
+        {"tier": " l4"},  # any case, as store_page and ls --tier take it
         *({"metadata": {"odd": value}} for value in ODD_VALUES),
         {"metadata": {"odd": ODD_VALUES[1], "n": "1"}},
         {"metadata": {"big": "ü" * 400}},
