@@ -138,7 +138,18 @@ class Counted:
         self.requests.clear()
 
 
-PAUSED_CALLS = ("put", "get", "get_range", "head", "delete", "delete_many", "delete_if_version", "set_tier", "restore")
+PAUSED_CALLS = (
+    "put",
+    "get",
+    "get_range",
+    "head",
+    "delete",
+    "delete_many",
+    "delete_if_version",
+    "delete_if_judged",
+    "set_tier",
+    "restore",
+)
 """The storage calls :class:`Paused` counts, stops before and journals (and ``list``)."""
 
 

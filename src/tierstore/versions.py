@@ -37,7 +37,8 @@ version of its page id there. Contract:
   only so, and ``fsck --repair`` would otherwise give it back its record and the deleted page id. A record
   whose page is absent is left: it may be a store in flight, whose page
   would otherwise land unnamed; readers skip it. ``delete_page`` of one artifact: the page, then its record (its
-  metadata's ``ver`` names it).
+  metadata's ``ver`` names it). A record is deleted only while it is the one judged (it names the artifact deleted:
+  :mod:`tierstore.record_deletes`), never a later store's record at a number freed meanwhile.
 * Only the narrowest ``store_page`` path writes versions: pages a checkpoint uploads and ``store_leased`` pages
   belong to their manifests and leases, and have no version. An unbound bridge (the root) has no version records:
   these calls refuse there (the bridge says so) rather than scan every page.
@@ -59,6 +60,7 @@ from tierstore.concurrency import alongside, bounded_gather
 from tierstore.enums import StorageTier
 from tierstore.errors import ConflictError, IntegrityError, InvalidInputError
 from tierstore.models import MemoryPage, PageVersion
+from tierstore.record_deletes import delete_named
 from tierstore.validate import clip
 from tierstore.version_records import (
     DIGITS,
@@ -209,9 +211,8 @@ class Versions:
             pages -= hidden
             if pages:
                 await objects.refs.delete_recorded(sorted(pages))
-            records = [key for key, artifact, damaged in judged if artifact not in hidden and (artifact or damaged)]
-            if records:
-                await objects.backend.delete_many(records)
+            records = [(k, a) for k, a, damaged in judged if a not in hidden and (a or damaged)]
+            await delete_named(objects.backend, objects.codec, page_id, records, concurrency)  # only as judged
             deleted += len(pages)
         return deleted
 
@@ -444,7 +445,6 @@ async def delete_version(objects: ObjectArtifacts, key: str) -> int | None:
     ver = info.metadata.get(_VER, "")
     if ver.isdigit() and len(ver) <= _DIGITS:
         page_id = await _page_id(objects, key, info.metadata)
-        record = None if page_id is None else await _record(objects, page_id, version_key(page_id, int(ver)))
-        if record is not None and record.artifact_id == key:
-            await objects.backend.delete(record.key)
+        if page_id is not None:  # only while it names this artifact, not a later store's record at its number
+            await delete_named(objects.backend, objects.codec, page_id, [(version_key(page_id, int(ver)), key)], 1)
     return info.size

@@ -83,7 +83,7 @@ async def test_repair_rewrites_version_records_from_their_pages_and_touches_no_p
     await backend.delete(SESSION + stale)
     pages = await _pages(backend)
 
-    report = await repair(bridge, grace=timedelta(0))
+    report = await repair(bridge, grace=timedelta(0), settle=timedelta(0))
     assert sorted(report.versions_written) == sorted([SESSION + version_key("p", 3), SESSION + version_key("p", 2)])
     assert SESSION + version_key("gone", 1) in report.records_deleted
     assert report.unrepairable == []

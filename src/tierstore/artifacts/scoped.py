@@ -10,7 +10,8 @@ Decision (``docs/design/scopes.md``): a bound bridge runs today's artifacts and 
   there can name a key outside it. The caller picks prefixes that are never a prefix of another's
   (:func:`tierstore.scopes.scope_prefix`), and asks only for listings of a kind of key (``mem_``, ``tomb_``...),
   so a user's view never lists the keys of its sessions, nested under it.
-* Optional members exist only where the store has them: ``delete_if_version`` when the store has it. What belongs to
+* Optional members exist only where the store has them: ``delete_if_version`` and ``delete_if_judged`` when the
+  store has them. What belongs to
   the store as a whole, not to a scope (the local disk's temporary files and foreign names), is not in the view:
   the root's maintenance reports it once.
 * Frames are bound to the whole key by the scope's codec (:class:`~tierstore.scope_codec.ScopedCodec`), so a copy
@@ -52,8 +53,9 @@ The backend below knows nothing of users (it sees keys); nothing below the bridg
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from tierstore import versions
@@ -97,6 +99,14 @@ class PrefixedBackend:
                 return result
 
             self.delete_if_version = delete_if_version
+        judged = getattr(backend, "delete_if_judged", None)
+        if judged is not None:
+
+            async def delete_if_judged(key: str, judge: Callable[[Buffer | None, datetime | None], bool]) -> bool:
+                result: bool = await judged(prefix + key, judge)
+                return result
+
+            self.delete_if_judged = delete_if_judged
 
     def __repr__(self) -> str:
         return f"PrefixedBackend({self.inner!r}, {self.prefix!r})"

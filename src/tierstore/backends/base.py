@@ -24,6 +24,9 @@ Contract (every adapter keeps to it; the contract suite in ``tests/contract`` ch
   ``version``, in one conditional request (False when it is not: changed, or gone). Memory and the clouds have it
   (S3 ``If-Match``, GCS ``ifGenerationMatch``, Azure ``If-Match``); the local disk has no atomic conditional
   unlink, so it does not. ``gc`` deletes expired leases with it (:mod:`tierstore.protocol.references`).
+* Optional: ``delete_if_judged(key, judge) -> bool`` deletes ``key`` only while ``judge(bytes or None, last
+  modified)`` accepts what is there, read and deleted in one step among such deletes: the local disk has it, under a
+  lock (:mod:`tierstore.record_deletes` deletes version records with it, or with ``delete_if_version``).
 * Optional: ``history(prefix)``, ``delete_versions(versions)`` and ``history_settings()`` list and delete the
   noncurrent versions, delete markers and generations a bucket keeps, and say what it keeps after a delete
   (:mod:`tierstore.backends.history`). The clouds have them (S3 ``ListObjectVersions`` and ``DeleteObjects`` by

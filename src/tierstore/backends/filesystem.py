@@ -91,6 +91,7 @@ from tierstore.errors import (
     BackendUnavailableError,
     ConfigurationError,
     ConflictError,
+    IntegrityError,
     NotAStoreError,
     ObjectNotFoundError,
     StorageFullError,
@@ -385,6 +386,36 @@ class FileSystemBackend(ClosingContext):
     def _delete(self, name: str) -> bool:
         try:
             with held(self._objects) as objects:
+                return unlink(name, objects)
+        except FileNotFoundError:
+            return False
+
+    async def delete_if_judged(
+        self, key: str, judge: Callable[[bytes | bytearray | None, datetime | None], bool]
+    ) -> bool:
+        """Delete ``key`` only while ``judge`` accepts what is there (its bytes, None when it cannot be read, and
+        its last-modified time): read, judged and unlinked under an exclusive lock on ``objects`` that every such
+        delete takes, so no other one removes it in between and no create-if-absent lands on its name
+        (:mod:`tierstore.record_deletes`). False when it is absent or judged to stay."""
+        return await self._run(self._delete_if_judged, self._path(key), judge)
+
+    def _delete_if_judged(self, name: str, judge: Callable[[bytes | bytearray | None, datetime | None], bool]) -> bool:
+        try:
+            with held(self._objects) as objects:
+                fcntl.flock(objects, fcntl.LOCK_EX)  # released when the descriptor closes
+                try:
+                    stat = os.stat(name, dir_fd=objects, follow_symlinks=False)
+                except FileNotFoundError:
+                    return False
+                try:
+                    data = self._read(name, 0, None)
+                except IntegrityError:
+                    data = None
+                else:
+                    if data is None:
+                        return False
+                if not judge(data, datetime.fromtimestamp(stat.st_mtime, UTC)):
+                    return False
                 return unlink(name, objects)
         except FileNotFoundError:
             return False

@@ -5,7 +5,9 @@
   has run) or that reuses an artifact keeps it.
 * Stray temporary files of killed writers, expired leases, tomb records older than ``tomb_retention``, version
   records naming no page (:mod:`tierstore.versions`) and catalog snapshots another supersedes or that cannot be read
-  (:mod:`tierstore.catalog.upkeep`) older than the grace period. A record
+  (:mod:`tierstore.catalog.upkeep`) older than the grace period. A version record is deleted only while it is the
+  record judged stale, and never before the store's settle period, whatever the grace
+  (:mod:`tierstore.record_deletes`: a store in flight, or one that took its number since, keeps it). A record
   that cannot be read is deleted by the same rules (a lease that cannot be read expires six hours after its last
   write, protecting everything until then: :mod:`tierstore.protocol`); one the backend refuses to delete (a directory
   with files in it) is kept and logged. An erasing tomb is never pruned: only its erasure ends it
@@ -25,6 +27,7 @@ from datetime import datetime, timedelta
 from itertools import chain
 
 from tierstore import ids
+from tierstore.backends.base import StorageBackend
 from tierstore.bridge import ArtifactsBridge
 from tierstore.catalog.upkeep import collectable
 from tierstore.clock import Clock
@@ -34,6 +37,7 @@ from tierstore.maintenance.fsck import fsck
 from tierstore.maintenance.reports import GcReport, Running
 from tierstore.protocol import as_utc
 from tierstore.protocol.records import is_erasing_tomb
+from tierstore.record_deletes import stale_grace
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +50,12 @@ async def gc(
     dry_run: bool = False,
     progress: Progress | None = None,
     clock: Clock | None = None,
+    settle: timedelta | None = None,
 ) -> GcReport:
     """Delete orphans and strays older than ``grace``, expired leases, and tombs older than ``tomb_retention``,
     all in the store's time (see the module docstring). ``clock``: this host's clocks (default: the bridge's), which
-    name records and bound an estimate, nothing more.
+    name records and bound an estimate, nothing more. ``settle``: the longest a ``store_page`` may take (default:
+    the store's settle period); a stale version record younger than it is kept whatever ``grace`` is.
 
     ``tomb_retention`` must exceed the longest a checkpoint runs: a running checkpoint checks the tombs written
     since it began. While a manifest cannot be read, what it references is unknown, so no orphan is deleted; the
@@ -77,7 +83,10 @@ async def gc(
     old = {o.key: o.checkpoint for o in found.orphans if _aged(o.last_modified, now, grace)}
     report.orphans_kept = [o for o in found.orphans if o.key not in old]
     old_strays = [s.name for s in found.strays if _aged(s.last_modified, now, grace)]
-    old_versions = [v.key for v in found.stale_versions if _aged(v.last_modified, now, grace)]
+    # Never younger than the settle period, whatever the grace: a store in flight shows as a stale record too.
+    backend = bridge.backend
+    version_grace = stale_grace(backend, grace, settle) if isinstance(backend, StorageBackend) else grace
+    old_versions = [v.key for v in found.stale_versions if _aged(v.last_modified, now, version_grace)]
     old_snapshots = collectable(await refs.catalog_snapshots(), now, grace)
     expired_leases = [lease for lease in leases if now is not None and not lease.live(now)]
     expired = [i.key for i in expired_leases]
@@ -102,7 +111,8 @@ async def gc(
         logger.info("gc: deleted stray temporary file %s", name)
     report.intents_removed = len(await refs.end_expired(expired_leases, now))
     report.tombs_pruned = len(await refs.prune(old_tombs, "tomb past its retention"))
-    report.versions_deleted = await refs.prune(old_versions, "version record without its page")
+    if now is not None:  # else none is old
+        report.versions_deleted = await refs.prune_stale_versions(old_versions, now - version_grace)
     report.snapshots_deleted = await refs.prune(old_snapshots, "catalog snapshot superseded or unreadable")
     report.orphans_deleted = await refs.sweep(old)
     for key in report.orphans_deleted:

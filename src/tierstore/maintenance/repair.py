@@ -88,6 +88,7 @@ from tierstore.maintenance.repair_order import Claim
 from tierstore.maintenance.reports import Problem
 from tierstore.protocol.records import as_utc, is_erasing_tomb
 from tierstore.protocol.references import References
+from tierstore.record_deletes import stale_grace
 from tierstore.scope_codec import ScopedCodec
 from tierstore.scopes import (
     RECORD_PREFIX,
@@ -134,14 +135,20 @@ class RepairReport:
 
 
 async def repair(
-    bridge: ArtifactsBridge, *, grace: timedelta = timedelta(hours=1), concurrency: int = 32
+    bridge: ArtifactsBridge,
+    *,
+    grace: timedelta = timedelta(hours=1),
+    concurrency: int = 32,
+    settle: timedelta | None = None,
 ) -> RepairReport:
     """Repair the registry and version records of ``bridge``'s scopes (every scope, for an unbound bridge) from
-    the store itself (module contract); writes no page."""
+    the store itself (module contract); writes no page. A stale record younger than ``settle`` (the longest a
+    ``store_page`` may take; default the store's settle period) is kept whatever ``grace`` is: a store in flight."""
     backend = bridge.backend
     report = RepairReport()
     if not isinstance(backend, StorageBackend):
         return report
+    grace = stale_grace(backend, grace, settle)
     if bridge.user_id is None and bridge.session_id is None:
         scopes = sorted({scope_of(e.key) async for e in backend.list(SCOPED_PREFIX)} - {""})
         await _repair_registry(backend, report, concurrency)
@@ -212,6 +219,9 @@ async def _repair_versions(
     view = PrefixedBackend(backend, prefix)
     codec = ScopedCodec("none", prefix)
     refs = References(view, concurrency=concurrency, clock=bridge.clock, codec=codec)
+    # The store's time as gc reads it (a record written and deleted again), before the records are listed: one
+    # written at a listed key since then is younger than the cutoff, and kept (tierstore.record_deletes).
+    now = None if await _erasing(backend, prefix) else await refs.store_time()
     records = {e.key: e for e in await refs.listed(VERSIONS_PREFIX) if ids.is_version_record_key(e.key)}
     pages = {e.key: e for e in await refs.listed(ids.PAGE_PREFIX) if ids.parse_artifact_id(e.key) is not None}
     claims: list[Claim] = []
@@ -332,9 +342,7 @@ async def _repair_versions(
     await bounded_gather(
         (rebuild(c, c.record) for c, doubt in plan if doubt is None and c.record is not None), concurrency
     )
-    # The store's time as gc reads it (a record written and deleted again, not past an erasing look); else estimated
-    # from what was listed, which can only keep more.
-    now = None if await _erasing(backend, prefix) else await refs.store_time()
+    # Else estimated from what was listed, which can only keep more.
     if now is None:
         times = [*(e.last_modified for e in records.values()), *(e.last_modified for e in pages.values())]
         now = refs.estimated_store_time(times, bridge.clock)
@@ -355,7 +363,7 @@ async def _repair_versions(
 
     old = [k for k in await bounded_gather((stale(e) for e in records.values()), concurrency) if k is not None]
     if old and not await _erasing(backend, prefix):
-        deleted = await refs.prune(old, "version record without its page")
+        deleted = await refs.prune_stale_versions(old, cutoff)  # only as judged: a later store may take the number
         report.records_deleted.extend(prefix + key for key in deleted)
 
 

@@ -42,6 +42,7 @@ from tierstore.protocol.records import (
     is_erasing_tomb,
     quietly,
 )
+from tierstore.record_deletes import delete_stale
 
 if TYPE_CHECKING:
     from tierstore.catalog.upkeep import Survey
@@ -368,6 +369,12 @@ class References:
         for key in deleted:
             logger.info("deleted %s %s", what, key)
         return deleted
+
+    async def prune_stale_versions(self, keys: list[str], cutoff: datetime) -> list[str]:
+        """Delete the stale version records at ``keys``, each only while the record there was written before
+        ``cutoff`` (:mod:`tierstore.record_deletes`: a store that took its number since keeps it); returns those
+        deleted."""
+        return await delete_stale(self._backend, keys, cutoff, self._concurrency)
 
     async def _delete_keeping_refused(self, keys: list[str], what: str) -> list[str]:
         """Delete ``keys``; one the backend refuses (IntegrityError: on disk, a directory with files in it, which is
