@@ -54,7 +54,7 @@ from io import BufferedReader
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from tierstore.backends import disk_format, disk_root, worker_threads
+from tierstore.backends import disk_format, disk_judged, disk_root, worker_threads
 from tierstore.backends.base import (
     Body,
     Capability,
@@ -91,7 +91,6 @@ from tierstore.errors import (
     BackendUnavailableError,
     ConfigurationError,
     ConflictError,
-    IntegrityError,
     NotAStoreError,
     ObjectNotFoundError,
     StorageFullError,
@@ -111,7 +110,7 @@ def from_url(location: Location, settings: TierstoreSettings) -> FileSystemBacke
     return FileSystemBackend(location.path)
 
 
-class FileSystemBackend(ClosingContext):
+class FileSystemBackend(ClosingContext, disk_judged.JudgedDeletes):
     """The local-disk store rooted at ``root``: the full backend protocol, with the local guarantees of this
     module's docstring."""
 
@@ -386,36 +385,6 @@ class FileSystemBackend(ClosingContext):
     def _delete(self, name: str) -> bool:
         try:
             with held(self._objects) as objects:
-                return unlink(name, objects)
-        except FileNotFoundError:
-            return False
-
-    async def delete_if_judged(
-        self, key: str, judge: Callable[[bytes | bytearray | None, datetime | None], bool]
-    ) -> bool:
-        """Delete ``key`` only while ``judge`` accepts what is there (its bytes, None when it cannot be read, and
-        its last-modified time): read, judged and unlinked under an exclusive lock on ``objects`` that every such
-        delete takes, so no other one removes it in between and no create-if-absent lands on its name
-        (:mod:`tierstore.record_deletes`). False when it is absent or judged to stay."""
-        return await self._run(self._delete_if_judged, self._path(key), judge)
-
-    def _delete_if_judged(self, name: str, judge: Callable[[bytes | bytearray | None, datetime | None], bool]) -> bool:
-        try:
-            with held(self._objects) as objects:
-                fcntl.flock(objects, fcntl.LOCK_EX)  # released when the descriptor closes
-                try:
-                    stat = os.stat(name, dir_fd=objects, follow_symlinks=False)
-                except FileNotFoundError:
-                    return False
-                try:
-                    data = self._read(name, 0, None)
-                except IntegrityError:
-                    data = None
-                else:
-                    if data is None:
-                        return False
-                if not judge(data, datetime.fromtimestamp(stat.st_mtime, UTC)):
-                    return False
                 return unlink(name, objects)
         except FileNotFoundError:
             return False
