@@ -32,7 +32,8 @@ class VersionCalls:
         """The versions of ``page_id`` whose pages are stored: the session's newest first, then the user's newest
         first (``scope``: one of them only), so the first listed is the one :meth:`load_page_id` loads. A version
         whose store crashed or is still running (its record written, its page not yet) is not listed. One listing,
-        then one read of its record and one head of its page per version. NotSupportedError on an unbound bridge."""
+        then one read of its record and one head of its page per version. NotSupportedError on an unbound bridge;
+        IntegrityError when a version's record is damaged and its page is there (as :meth:`load_page_id` says)."""
         return await self._versions("list_versions", page_id).list(page_id, scope, self.concurrency)
 
     async def load_page_id(
@@ -46,7 +47,8 @@ class VersionCalls:
         a store that returned before another began has the lower number. Usually 3 requests (a listing, the record,
         the page); a stale or damaged version record only costs more, never returns another page: the page read
         must be the one its record was written for (page id, scope, checksum of that very write). NotSupportedError
-        on an unbound bridge; IntegrityError when the version's page is damaged."""
+        on an unbound bridge; IntegrityError when the version's page is damaged, or its record while its page is there
+        (never the version before it, nor another scope's: ``fsck --repair`` writes the record again)."""
         versions = self._versions("load_page_id", page_id)
         if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
             raise InvalidInputError(f"version must be an int of at least 1, not {clip(repr(version), 40)}")

@@ -49,6 +49,7 @@ from tests.model.damage import (
     snapshot,
 )
 from tests.model.lookups import LookupRules
+from tests.model.repairs import RepairRules
 from tests.model.scoped import ScopedRules
 from tests.model.world import Artifact, Checkpoint, World, identity
 from tests.rigs import load
@@ -161,7 +162,7 @@ def machine_for(rig: str, server: Any, workdir: Path, examples_seen: Counter[str
     module = load(rig)
     fired = RULES_FIRED.setdefault(rig, Counter())
 
-    class StoreMachine(ScopedRules, LookupRules, RuleBasedStateMachine):
+    class StoreMachine(ScopedRules, LookupRules, RepairRules, RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
             examples_seen[rig] += 1
