@@ -295,6 +295,21 @@ def test_prefix_setting_applies_when_the_url_has_no_path() -> None:
     assert backend.prefix == "explicit/"
 
 
+@pytest.mark.parametrize("scheme", ["s3", "gs", "az"])
+def test_a_prefix_of_more_path_segments_than_azure_takes_is_refused_on_every_cloud(
+    scheme: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An object name has at most 254 segments on Azure (its emulator does not check): the prefix's and the key's."""
+    monkeypatch.setenv(
+        "AZURE_STORAGE_CONNECTION_STRING", "AccountName=a;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:9/a;"
+    )
+    settings = TierstoreSettings()
+    most = "/".join(["s"] * 253)
+    assert backend_from_url(f"{scheme}://bucket/{most}", settings).prefix == most + "/"  # type: ignore[attr-defined]
+    with pytest.raises(ConfigurationError, match="254 path segments, at most 253"):
+        backend_from_url(f"{scheme}://bucket/{most}/s", settings)
+
+
 def test_gcs_url() -> None:
     settings = TierstoreSettings(read_timeout=7, retry_deadline=3, storage_classes={StorageTier.L4: "COLDLINE"})
     backend = backend_from_url("gs://pages_bucket/p", settings)

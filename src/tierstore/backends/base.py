@@ -182,6 +182,9 @@ METADATA_BUDGET = 1800
 MAX_TAGS = 10
 MAX_PREFIX_LENGTH = 1024 - MAX_KEY_LENGTH - 1
 """Characters of a prefix: with ``/`` and the longest key, an object name stays within the clouds' 1,024."""
+MAX_PREFIX_SEGMENTS = 253
+"""``/``-separated segments of a prefix: with the key's, an object name has at most Azure's 254 (Azurite does not
+check; the limit is applied on every cloud, so a prefix works on each)."""
 RESERVED_METADATA_KEYS: Final = frozenset(
     {"contenttype", "contentencoding", "cachecontrol", "contentdisposition", "contentlanguage", "storageclass"}
 )
@@ -327,6 +330,10 @@ def normalise_prefix(prefix: str) -> str:
         raise ConfigurationError(f"invalid prefix {prefix!r}: an empty, '.' or '..' path segment")
     if len(prefix) > MAX_PREFIX_LENGTH:
         raise ConfigurationError(f"invalid prefix: {len(prefix)} characters, at most {MAX_PREFIX_LENGTH}")
+    if prefix.count("/") + 1 > MAX_PREFIX_SEGMENTS:
+        raise ConfigurationError(
+            f"invalid prefix: {prefix.count('/') + 1} path segments, at most {MAX_PREFIX_SEGMENTS}"
+        )
     return f"{prefix}/" if prefix else ""
 
 
