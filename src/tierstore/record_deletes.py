@@ -28,7 +28,16 @@ Whatever is at the key when the delete lands and was written before the cutoff w
 is still there: it is the record listed and judged. A record a store wrote at that key since (the judged one deleted
 meanwhile by another gc run or a ``delete_page``) is younger: kept. ``delete_page`` deletes the record only while it
 names the artifact it deleted, ``delete_page_id`` only while it names one of the artifacts it deleted (or cannot be
-read, as judged): a later store's record names its own artifact.
+read, as judged), and ``fsck --repair`` a record it wrote for a page gone meanwhile only while it names that
+page: a later store's record names its own artifact (ids are never issued twice: :mod:`tierstore.allocator`).
+
+Why it holds against everything else that touches records: a store only creates (create-if-absent), so its record
+goes only through a deleter whose judge accepts it; gc and repair accept only records older than their cutoff, and
+``delete_page`` and ``delete_page_id`` only records naming what they deleted. Two deleters judging one record both
+delete on their condition: one deletes it, the other finds it gone or another record there, and deletes nothing.
+What deletes records without judging them is an erasure (the whole scope) and, on the local disk, a put that
+overwrites (``fsck --repair`` replacing a damaged record in place) landing inside the locked step: the conditional
+delete of the clouds catches that one, the disk's lock does not (it would need every write to take it).
 
 Stale records and in-flight stores (:func:`stale_grace`): a record naming no page is also the mark of a store in
 flight, between its record and its page. Whatever the grace period asked for (``gc --grace 0s``), a stale record is

@@ -88,7 +88,7 @@ from tierstore.maintenance.repair_order import Claim
 from tierstore.maintenance.reports import Problem
 from tierstore.protocol.records import as_utc, is_erasing_tomb
 from tierstore.protocol.references import References
-from tierstore.record_deletes import stale_grace
+from tierstore.record_deletes import delete_named, stale_grace
 from tierstore.scope_codec import ScopedCodec
 from tierstore.scopes import (
     RECORD_PREFIX,
@@ -317,11 +317,10 @@ async def _repair_versions(
                 )
             return
         if not await _still_there(view, key, record.checksum):
-            # Gone while the put was in flight (erased, deleted): so is the record. Over a damaged record, the slot
-            # may have been emptied by a delete_page_id (which deletes the pages before their records) and claimed
-            # by a store since: the record deleted again is then that store's, which the next repair writes again.
-            if await _slot(view, codec, slot, record.page_id) == key:
-                await view.delete(slot)
+            # Gone while the put was in flight (erased, deleted): so is the record, deleted only while it names that
+            # page (tierstore.record_deletes): never a store's record at that number since (the slot emptied by a
+            # delete_page_id, which deletes the pages before their records, or by a gc, and claimed again).
+            await delete_named(view, codec, record.page_id, [(slot, key)], 1)
             report.late.append(prefix + slot)
             return
         report.versions_written.append(prefix + slot)
