@@ -217,3 +217,43 @@ async def test_a_record_a_repair_wrote_is_never_taken_for_a_later_store(
     assert _content(await bridge.load_page_id("p")) == f"{scope}-v2"
     assert [v.version for v in await bridge.list_versions("p", scope=scope)] == [2, 1]
     assert (await fsck(bridge)).problems == []
+
+
+class _HeldPut:
+    """``inner``, whose repair process stops inside its put of a version record until ``go`` is set."""
+
+    def __init__(self, inner: StorageBackend) -> None:
+        self.inner, self.putting, self.go = inner, asyncio.Event(), asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def put(self, key: str, data: Any, **kwargs: Any) -> None:
+        if ".v." in key:
+            self.putting.set()
+            await self.go.wait()
+        await self.inner.put(key, data, **kwargs)
+
+
+async def test_a_repair_whose_put_lands_after_delete_page_id_and_a_new_store_gives_the_store_its_record_back(
+    backend: StorageBackend,
+) -> None:
+    """The one race the in-place replacement leaves (``src/tierstore/maintenance/repair.py``): the repair's put over
+    a damaged record is in flight while ``delete_page_id`` deletes the page and the record, and a store claims the
+    freed number, whose record the put then replaces. The repair finds its page gone, deletes its record again
+    (``late``) and looks at the scope once more: the store's page gets its record back, the latest is that store."""
+    bridge = await _stored(backend, "session", 1)
+    slot = PREFIX["session"] + version_key("p", 1)
+    await _damage(backend, slot)
+    held = _HeldPut(backend)
+    repairing = asyncio.ensure_future(repair(ArtifactsBridge(held, user_id="alice", session_id="s1")))
+    await held.putting.wait()
+    assert await bridge.delete_page_id("p") == 1
+    newest = await bridge.store_page(text_page("p", "newest"))
+    assert await backend.get(slot) is not None  # the store took number 1 again
+    held.go.set()
+    report = await repairing
+    assert report.late == [slot]
+    assert report.versions_written == [slot]  # the second look: the store's page, its record again
+    assert [v.artifact_id for v in await bridge.list_versions("p")] == [newest]
+    assert _content(await bridge.load_page_id("p")) == "newest"

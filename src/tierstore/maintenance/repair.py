@@ -37,21 +37,21 @@ What it does, scope by scope (a bound bridge's scopes, or every scope the store 
   described afresh, one new snapshot when there were any: the catalog's own rules, so never in a scope being erased
   and never a row its listing does not prove); the snapshots it supersedes are ``gc``'s past the grace period.
 
-Why it is safe beside a running store. Pages are never written, moved or deleted; every write is a record, and a
-version record is written create-if-absent at the page's own number only. A live ``store_page`` of the same page id
-claims *n* = newest listed + 1 by create-if-absent, then writes its page. If it claims the slot the repair wanted
-first, the repair's create fails and the repair reports the old page (the live store's record names the live page,
-which is the newest: nothing hides it). If the repair's create comes first, the live store's create fails and it
-takes the next number, as against any other store: its page is still the newest version, since the repaired number
-is lower or the one it then skips. A repaired record names what its page's store wrote (same artifact,
-checksum, page id), so a reader that follows it gets that page, verified, or skips it. A damaged record is replaced
-by a plain put: no store writes over it (a store's create fails on any object there), and another repair writes the
-same record of the same page. Only ``delete_page_id`` empties a damaged slot a page claims, and it deletes the pages
-before their records: so if the page is still there once the put returned, the slot was never emptied before the
-put, and no store's claim was replaced. If the page is gone, the repair deletes its record again (``late``): had a
-store claimed the emptied slot in between, that store's page waits for the next repair for its record.
-Deleting a stale record past the grace period is ``gc``'s argument: a store in flight writes its page within the
-grace period of its record.
+Why it is safe beside a running store. Pages are never written, moved or deleted; every write is a record, and a version
+record is written create-if-absent at the page's own number only. A live ``store_page`` of the same page id claims *n* =
+newest listed + 1 by create-if-absent, then writes its page. If it claims the slot the repair wanted first, the repair's
+create fails and the repair reports the old page (the live store's record names the live page, which is the newest:
+nothing hides it). If the repair's create comes first, the live store's create fails and it takes the next number, as
+against any other store: its page is still the newest version, since the repaired number is lower or the one it then
+skips. A repaired record names what its page's store wrote (same artifact, checksum, page id), so a reader that follows
+it gets that page, verified, or skips it. A damaged record is replaced by a plain put: no store writes over it (a
+store's create fails on any object there), and another repair writes the same record of the same page. Only
+``delete_page_id`` empties a damaged slot a page claims, and it deletes the pages before their records: so if the page
+is still there once the put returned, the slot was never emptied before the put, and no store's claim was replaced. If
+the page is gone, the repair deletes its record again while it names that page (``late``) and looks at the scope once
+more: had a store claimed the emptied slot in between, its page gets its record back then, or, still in flight, from the
+next repair. Deleting a stale record past the grace period is ``gc``'s argument: a store in flight writes its page
+within the grace period of its record.
 
 Why it never writes into a scope being erased. Before each record's writes the scope (and its user's) is listed for
 an erasing tomb; one there, the scope is skipped (``erasing``). Each write is issued only while that look is younger
@@ -215,8 +215,10 @@ async def _repair_versions(
     grace: timedelta,
     concurrency: int,
     bridge: ArtifactsBridge,
+    again: bool = True,
 ) -> None:
     view = PrefixedBackend(backend, prefix)
+    replaced: list[str] = []  # damaged records replaced, then found naming a page gone: a store's claim may have been
     codec = ScopedCodec("none", prefix)
     refs = References(view, concurrency=concurrency, clock=bridge.clock, codec=codec)
     # The store's time as gc reads it (a record written and deleted again), before the records are listed: one
@@ -319,9 +321,12 @@ async def _repair_versions(
         if not await _still_there(view, key, record.checksum):
             # Gone while the put was in flight (erased, deleted): so is the record, deleted only while it names that
             # page (tierstore.record_deletes): never a store's record at that number since (the slot emptied by a
-            # delete_page_id, which deletes the pages before their records, or by a gc, and claimed again).
+            # delete_page_id, which deletes the pages before their records, or by a gc, and claimed again). Over a
+            # damaged record, the put may have replaced such a store's record: the scope is looked at once more, below.
             await delete_named(view, codec, record.page_id, [(slot, key)], 1)
             report.late.append(prefix + slot)
+            if state == "damaged":
+                replaced.append(slot)
             return
         report.versions_written.append(prefix + slot)
         logger.info("fsck --repair: wrote version record %s for %s", prefix + slot, prefix + key)
@@ -341,6 +346,9 @@ async def _repair_versions(
     await bounded_gather(
         (rebuild(c, c.record) for c, doubt in plan if doubt is None and c.record is not None), concurrency
     )
+    if replaced and again:  # the store whose claim was replaced: its record again now, if its page has landed
+        await _repair_versions(backend, prefix, report, grace, concurrency, bridge, again=False)
+        return
     # Else estimated from what was listed, which can only keep more.
     if now is None:
         times = [*(e.last_modified for e in records.values()), *(e.last_modified for e in pages.values())]
