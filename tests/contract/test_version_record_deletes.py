@@ -2,10 +2,11 @@
 is the last one stored).
 
 Every deleter of version records (``gc``, ``fsck --repair``, ``delete_page``, ``delete_page_id``) is stopped before
-each of its calls on the scope's version records and just after each; there, another deleter removes the record it is
-judging (as a second ``gc`` run would) and a new store of the page id takes the number so freed, its record at that
-very key. Then the deleter goes on. The new store's version must stay the latest, and listed. And a store stopped
-between its record and its page keeps its record through ``gc --grace 0s`` and ``fsck --repair --grace 0s``.
+each of its calls on the scope's version records (on a cloud, ``delete_page`` before each call on the record but its
+listings); there, another deleter removes the record it is judging (as a second ``gc`` run would) and a new store of
+the page id takes the number so freed, its record at that very key. Then the deleter goes on. The new store's
+version must stay the latest, and listed. And a store stopped between its record and its page keeps its record
+through ``gc --grace 0s`` and ``fsck --repair --grace 0s``.
 """
 
 from __future__ import annotations
@@ -51,10 +52,10 @@ async def _prepare(plain: StorageBackend, deleter: str, user: str) -> str:
 
 async def _one_stop(
     store: Store, plain: StorageBackend, deleter: str, user: str, second: str, stop: int | None, grace: timedelta
-) -> list[int]:
+) -> tuple[list[int], list[tuple[str, str, tuple[str, ...]]]]:
     """``deleter`` in scope ``user``, stopped before its call ``stop`` while the record it judges goes and a new
     store takes its number; then the new store's version must be the latest. Returns the indices of the deleter's
-    calls on version records."""
+    calls on version records, and its calls."""
     scope = scope_prefix(user, "s1")
     journal = Journal()
     paused = Paused(store.open(), "other", journal)
@@ -92,25 +93,38 @@ async def _one_stop(
         assert latest.content == "v3, the newest", f"an older version loads as the latest ({where})"
         assert newest in [v.artifact_id for v in await bridge.list_versions("p")], f"unlisted ({where})"
     await paused.aclose()
-    return [at for at, call in enumerate(journal.calls) if _on_records(scope)(call)]
+    return [at for at, call in enumerate(journal.calls) if _on_records(scope)(call)], journal.calls
 
 
+async def _every_stop(store: Store, deleter: str) -> None:
+    plain = store.open()
+    second = await _prepare(plain, deleter, "alone")
+    # Alone, to learn its calls: a grace below zero judges the record old whatever the store's clock resolution.
+    on_records, calls = await _one_stop(store, plain, deleter, "alone", second, None, timedelta(seconds=-5))
+    assert on_records, f"{deleter} never touched a version record"
+    judged = version_key("p", 2)
+    if store.rig not in LOCAL_RIGS:  # the windows after its judgment of the record taken only (every one locally)
+        on_records = [at for at in on_records if calls[at][1] != "list" and calls[at][2][0].endswith(judged)]
+    stops = sorted(set(on_records))
+    made = [await _prepare(plain, deleter, f"u{n}") for n in range(len(stops))]
+    for n, stop in enumerate(stops):
+        await _one_stop(store, plain, deleter, f"u{n}", made[n], stop, NOW)
+    await plain.aclose()
+
+
+@pytest.mark.bridge_only  # each store's side, the conditional delete, is proven on every rig below
 @pytest.mark.parametrize("deleter", DELETERS)
 async def test_a_record_deletion_never_takes_a_later_stores_record_at_a_freed_number(
     store: Store, deleter: str
 ) -> None:
-    plain = store.open()
-    second = await _prepare(plain, deleter, "alone")
-    # Alone, to learn its calls: a grace below zero judges the record old whatever the store's clock resolution.
-    on_records = await _one_stop(store, plain, deleter, "alone", second, None, timedelta(seconds=-5))
-    assert on_records, f"{deleter} never touched a version record"
-    stops = sorted({at for call in on_records for at in (call, call + 1)})
-    made = [await _prepare(plain, deleter, f"u{n}") for n in range(len(stops))]
-    if deleter in ("gc", "repair") and store.rig not in LOCAL_RIGS:
-        await asyncio.sleep(1.1)  # the crashed store's record older than gc's time to the second (S3, Azure)
-    for n, stop in enumerate(stops):
-        await _one_stop(store, plain, deleter, f"u{n}", made[n], stop, NOW)
-    await plain.aclose()
+    await _every_stop(store, deleter)
+
+
+@pytest.mark.one_data_path  # both data paths' conditional deletes: tests/contract/test_gc_leases.py, every rig
+async def test_a_record_deleted_as_judged_on_this_store_is_the_one_read(store: Store) -> None:
+    """Every deleter deletes through one call (:func:`tierstore.record_deletes.delete_as_judged`): on each store,
+    ``delete_page`` stopped between its read of the record and its conditional delete."""
+    await _every_stop(store, "delete_page")
 
 
 async def _stopped_store(
@@ -129,6 +143,7 @@ async def _stopped_store(
     return writing, task
 
 
+@pytest.mark.bridge_only  # the floor is the bridge's (its length on each store: settle_period)
 @pytest.mark.parametrize("deleter", ["gc", "repair"])
 async def test_a_store_between_its_record_and_its_page_keeps_its_record_through_grace_0(
     store: Store, deleter: str
