@@ -116,7 +116,8 @@ class GcReport:
     """Manifests that could not be read: what they reference is unknown, so no orphan was looked for (fsck names
     them; deleting such a checkpoint lets gc go on)."""
     versions_deleted: list[str] = field(default_factory=list)
-    """Version records naming no page, older than the grace period (fsck's ``stale_versions``)."""
+    """Version records naming no page, older than the grace period and the store's settle period (fsck's
+    ``stale_versions``), each deleted only while still the record judged (:mod:`tierstore.record_deletes`)."""
     snapshots_deleted: list[str] = field(default_factory=list)
     """Catalog snapshots a newer readable one supersedes, or unreadable, older than the grace period."""
 
