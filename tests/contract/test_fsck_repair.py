@@ -82,6 +82,8 @@ async def test_repair_rewrites_version_records_from_their_pages_and_touches_no_p
     stale = await bridge.store_page(text_page("gone", "its page deleted behind tierstore's back"))
     await backend.delete(SESSION + stale)
     pages = await _pages(backend)
+    if backend.name not in ("in-memory", "filesystem"):
+        await asyncio.sleep(1.1)  # the stale record written before the repair's time, to the second (S3, Azure)
 
     report = await repair(bridge, grace=timedelta(0), settle=timedelta(0))
     assert sorted(report.versions_written) == sorted([SESSION + version_key("p", 3), SESSION + version_key("p", 2)])

@@ -160,6 +160,8 @@ async def test_a_store_that_crashed_after_its_record_is_skipped(backend: Storage
     assert (await gc(bridge, grace=timedelta(hours=1))).versions_deleted == []
     # Whatever the grace, a record younger than the longest a store takes is kept: it may be a store in flight.
     assert (await gc(bridge, grace=timedelta(0), settle=timedelta(hours=1))).versions_deleted == []
+    if backend.name not in ("in-memory", "filesystem"):
+        await asyncio.sleep(1.1)  # the stale record written before gc's time, to the second (S3, Azure)
     assert (await gc(bridge, grace=timedelta(0), settle=timedelta(0))).versions_deleted == [version_key("p", 2)]
     assert len(await raw_keys(backend, SESSION + versions_prefix("p"))) == 2
     assert (await fsck(bridge)).stale_versions == []
