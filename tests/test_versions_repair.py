@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import pytest
 
-from tests.contract.conftest import text_page
+from tests.contract.conftest import store_time_passes, text_page
 from tierstore import ArtifactsBridge, IntegrityError
 from tierstore.backends.base import StorageBackend
 from tierstore.maintenance import fsck
@@ -170,20 +170,6 @@ async def test_a_damaged_session_record_is_an_error_on_every_path_never_the_user
     assert _content(loaded) == (f"user-v{damaged}" if users else None)  # the session holds none now
 
 
-async def _time_passes(backend: StorageBackend, key: str) -> None:
-    """Wait until the store dates a new object after ``key``."""
-    before = await backend.head(key)
-    assert before is not None
-    assert before.last_modified is not None
-    while True:
-        await backend.put("probe", b"")
-        probe = await backend.head("probe")
-        await backend.delete("probe")
-        if probe is not None and probe.last_modified is not None and probe.last_modified > before.last_modified:
-            return
-        await asyncio.sleep(0.01)
-
-
 @pytest.mark.parametrize("written_by", ["this repair", "an older repair (no mark)"])
 @pytest.mark.parametrize("first", ["lost", "damaged"])
 @pytest.mark.parametrize("scope", ["session", "user"])
@@ -197,7 +183,7 @@ async def test_a_record_a_repair_wrote_is_never_taken_for_a_later_store(
     prefix = PREFIX[scope]
     first_slot, second_slot = prefix + version_key("p", 1), prefix + version_key("p", 2)
     pages = sorted([e.key async for e in backend.list(prefix + "mem_")])
-    await _time_passes(backend, pages[-1])
+    await store_time_passes(backend, pages[-1])
     if first == "lost":
         await backend.delete(first_slot)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -28,3 +29,17 @@ async def assert_gone(bridge: ArtifactsBridge, keys: list[str], tier: StorageTie
         assert await bridge.get_metadata(key) is None
         with pytest.raises(ObjectNotFoundError):
             await bridge.set_tier(key, tier)
+
+
+async def store_time_passes(backend: StorageBackend, key: str) -> None:
+    """Wait until the store dates a new object after ``key`` (a store's times may be whole seconds)."""
+    before = await backend.head(key)
+    assert before is not None
+    assert before.last_modified is not None
+    while True:
+        await backend.put("probe", b"")
+        probe = await backend.head("probe")
+        await backend.delete("probe")
+        if probe is not None and probe.last_modified is not None and probe.last_modified > before.last_modified:
+            return
+        await asyncio.sleep(0.1)

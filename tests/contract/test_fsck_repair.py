@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.contract.conftest import text_page
+from tests.contract.conftest import store_time_passes, text_page
 from tests.reliability.figures import record
 from tests.soak import scaled
 from tests.wrappers import Jittered, Observed
@@ -136,7 +136,7 @@ async def test_repair_never_makes_an_older_page_the_latest(backend: StorageBacke
     else:
         await backend.delete(SESSION + version_key("p", 3))
         await backend.delete(SESSION + version_key("p", 2))
-        await _store_time_passes(backend, SESSION + stored[2])  # the store's times order the two (S3: in seconds)
+        await store_time_passes(backend, SESSION + stored[2])  # the store's times order the two (S3: in seconds)
         newest = await bridge.store_page(text_page("p", "newest"))  # takes number 2, below the older page's 3
         doubted = {stored[2]}
     pages = await _pages(backend)
@@ -163,10 +163,10 @@ async def test_repair_orders_by_the_stored_time_a_tier_change_leaves(backend: St
     bridge, stored = await _three_versions(backend)
     await backend.delete(SESSION + version_key("p", 3))
     await backend.delete(SESSION + version_key("p", 2))
-    await _store_time_passes(backend, SESSION + stored[2])
+    await store_time_passes(backend, SESSION + stored[2])
     newest = await bridge.store_page(text_page("p", "newest"))  # number 2, below the older page's 3
     moved = {"the older page": [stored[2]], "the newer page": [newest], "both": [stored[2], newest]}.get(retiered, [])
-    await _store_time_passes(backend, SESSION + newest)
+    await store_time_passes(backend, SESSION + newest)
     for key in moved:
         await bridge.set_tier(key, StorageTier.L2)
     report = await repair(bridge, grace=timedelta(hours=1))
@@ -180,7 +180,7 @@ async def test_repair_orders_by_the_stored_time_a_tier_change_leaves(backend: St
     for n in (2, 3):
         await backend.delete(SESSION + version_key("q", n))
     if moved:  # the lower numbers now carry the later last-modified times
-        await _store_time_passes(backend, SESSION + first[2])
+        await store_time_passes(backend, SESSION + first[2])
         for key in first[:2]:
             await bridge.set_tier(key, StorageTier.L2)
     report = await repair(bridge, grace=timedelta(hours=1))
@@ -365,20 +365,6 @@ async def test_a_repair_stopped_inside_its_put_leaves_nothing_in_a_scope_erased_
     assert report.versions_written == []
     assert report.late == [SESSION + version_key("p", 3)]
     assert [entry.key async for entry in backend.list(SESSION)] == []
-
-
-async def _store_time_passes(backend: StorageBackend, key: str) -> None:
-    """Wait until the store dates a new object after ``key`` (a store's times may be whole seconds)."""
-    before = await backend.head(key)
-    assert before is not None
-    assert before.last_modified is not None
-    while True:
-        await backend.put("probe", b"")
-        probe = await backend.head("probe")
-        await backend.delete("probe")
-        if probe is not None and probe.last_modified is not None and probe.last_modified > before.last_modified:
-            return
-        await asyncio.sleep(0.1)
 
 
 @pytest.mark.parametrize("lost", [1, 2, 3])

@@ -48,22 +48,9 @@ class RepairRules:
     def scoped_record_repair(self, which: int, page_id: str, pick: int, lose: bool, cancel: int | None) -> None:
         binding, bridge = self.scoped_bridge(which)
         order = [binding] + ([own] if (own := shared(binding)) is not None else [])
-        if any(s in order and p.page_id == page_id for s, p in self.scoped.attempted) or any(
-            a.scope in order and a.page.page_id == page_id and a.state == "uncertain"
-            for a in self.scoped.artifacts.values()
-        ):
-            return  # a cancelled store of this page id may have landed: the model cannot say which is the latest
-        present = {
-            scope: sorted(
-                (
-                    a
-                    for a in self.scoped.artifacts.values()
-                    if a.scope == scope and a.page.page_id == page_id and a.state == "present" and a.exact
-                ),
-                key=lambda a: -a.seq,
-            )
-            for scope in order
-        }
+        if self.scoped.unsure(order, page_id):
+            return
+        present = self.scoped.versions(order, page_id)
         scopes = [scope for scope in order if present[scope]]
         if not scopes:
             return

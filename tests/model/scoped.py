@@ -82,6 +82,27 @@ class ScopedWorld:
     attempted: list[tuple[Scope, MemoryPage]] = field(default_factory=list)
     attempted_checkpoints: list[tuple[Scope, list[MemoryPage]]] = field(default_factory=list)
 
+    def versions(self, order: list[Scope], page_id: str) -> dict[Scope, list[ScopedArtifact]]:
+        """The versions of ``page_id`` each scope of ``order`` surely holds, newest first."""
+        return {
+            scope: sorted(
+                (
+                    a
+                    for a in self.artifacts.values()
+                    if a.scope == scope and a.page.page_id == page_id and a.state == "present" and a.exact
+                ),
+                key=lambda a: -a.seq,
+            )
+            for scope in order
+        }
+
+    def unsure(self, order: list[Scope], page_id: str) -> bool:
+        """Whether a cancelled store of ``page_id`` in ``order``'s scopes may have landed: which is the latest, the
+        model cannot say."""
+        return any(s in order and p.page_id == page_id for s, p in self.attempted) or any(
+            a.scope in order and a.page.page_id == page_id and a.state == "uncertain" for a in self.artifacts.values()
+        )
+
 
 async def _keys_under(backend: Any, prefix: str) -> list[str]:
     return [entry.key async for entry in backend.list(prefix)]
@@ -401,21 +422,8 @@ class ScopedRules:
     def scoped_versions(self, which: int, page_id: str, call: str) -> None:
         binding, bridge = self.scoped_bridge(which)
         order = [binding] + ([own] if (own := shared(binding)) is not None else [])
-        present = {
-            scope: sorted(
-                (
-                    a
-                    for a in self.scoped.artifacts.values()
-                    if a.scope == scope and a.page.page_id == page_id and a.state == "present" and a.exact
-                ),
-                key=lambda a: -a.seq,
-            )
-            for scope in order
-        }
-        unsure = any(s in order and p.page_id == page_id for s, p in self.scoped.attempted) or any(
-            a.scope in order and a.page.page_id == page_id and a.state == "uncertain"
-            for a in self.scoped.artifacts.values()
-        )
+        present = self.scoped.versions(order, page_id)
+        unsure = self.scoped.unsure(order, page_id)
         self.note(f"scoped_versions-{call}{'-unsure' if unsure else ''}")
         if call == "latest":
             page = self.run(bridge.load_page_id(page_id))
