@@ -12,6 +12,7 @@ from typing import Any, Literal
 import pytest
 
 from tests.contract.conftest import store_time_passes, text_page
+from tests.wrappers import HeldVersionPuts
 from tierstore import ArtifactsBridge, IntegrityError
 from tierstore.backends.base import StorageBackend
 from tierstore.maintenance import fsck
@@ -205,22 +206,6 @@ async def test_a_record_a_repair_wrote_is_never_taken_for_a_later_store(
     assert (await fsck(bridge)).problems == []
 
 
-class _HeldPut:
-    """``inner``, whose repair process stops inside its put of a version record until ``go`` is set."""
-
-    def __init__(self, inner: StorageBackend) -> None:
-        self.inner, self.putting, self.go = inner, asyncio.Event(), asyncio.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def put(self, key: str, data: Any, **kwargs: Any) -> None:
-        if ".v." in key:
-            self.putting.set()
-            await self.go.wait()
-        await self.inner.put(key, data, **kwargs)
-
-
 async def test_a_repair_whose_put_lands_after_delete_page_id_and_a_new_store_gives_the_store_its_record_back(
     backend: StorageBackend,
 ) -> None:
@@ -231,7 +216,7 @@ async def test_a_repair_whose_put_lands_after_delete_page_id_and_a_new_store_giv
     bridge = await _stored(backend, "session", 1)
     slot = PREFIX["session"] + version_key("p", 1)
     await _damage(backend, slot)
-    held = _HeldPut(backend)
+    held = HeldVersionPuts(backend)
     repairing = asyncio.ensure_future(repair(ArtifactsBridge(held, user_id="alice", session_id="s1")))
     await held.putting.wait()
     assert await bridge.delete_page_id("p") == 1

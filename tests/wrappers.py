@@ -3,7 +3,8 @@
 They wrap a real backend of the rig under test; every call still reaches it. :class:`Paused` stops an actor (a
 checkpoint, a deletion, an erasure) before a chosen storage call and :func:`run_schedule` drives two of them through
 a :data:`Schedule` of such stops, writing every call to a :class:`Journal`; :func:`every_schedule` lists the two- and
-three-phase schedules of two actors; :class:`Jittered` delays each call by a random number of event-loop steps.
+three-phase schedules of two actors; :class:`Jittered` delays each call by a random number of event-loop steps;
+:class:`HeldVersionPuts` holds a put of a version record in flight.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tierstore import ids
 from tierstore.backends.base import Buffer, ListEntry, StorageBackend
 from tierstore.enums import StorageTier
 from tierstore.errors import BackendUnavailableError, TierstoreError
+from tierstore.scopes import scope_of
 
 
 class Observed:
@@ -306,3 +309,20 @@ class Jittered:
             return await attribute(*args, **kwargs)
 
         return call
+
+
+class HeldVersionPuts:
+    """``inner``, whose process stops inside each put of a version record (any scope's) until ``go`` is set;
+    ``putting`` is set once one is held."""
+
+    def __init__(self, inner: StorageBackend) -> None:
+        self.inner, self.putting, self.go = inner, asyncio.Event(), asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def put(self, key: str, data: Any, **kwargs: Any) -> None:
+        if ids.is_version_record_key(key[len(scope_of(key)) :]):
+            self.putting.set()
+            await self.go.wait()
+        await self.inner.put(key, data, **kwargs)

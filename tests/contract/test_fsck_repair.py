@@ -16,7 +16,7 @@ import pytest
 from tests.contract.conftest import store_time_passes, text_page
 from tests.reliability.figures import record
 from tests.soak import scaled
-from tests.wrappers import Jittered, Observed
+from tests.wrappers import HeldVersionPuts, Jittered, Observed
 from tierstore import ArtifactsBridge, FileSystemBackend, StorageTier
 from tierstore.artifacts.scoped import PrefixedBackend
 from tierstore.backends.base import StorageBackend
@@ -332,22 +332,6 @@ async def test_a_repair_stalled_after_its_erasure_look_writes_nothing(
     assert latest.content == "v3"
 
 
-class _HeldPut:
-    """``inner``, whose repair process stops inside its put of a version record until ``go`` is set."""
-
-    def __init__(self, inner: StorageBackend) -> None:
-        self.inner, self.putting, self.go = inner, asyncio.Event(), asyncio.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def put(self, key: str, data: Any, **kwargs: Any) -> None:
-        if key.startswith(SESSION + "v."):
-            self.putting.set()
-            await self.go.wait()
-        await self.inner.put(key, data, **kwargs)
-
-
 async def test_a_repair_stopped_inside_its_put_leaves_nothing_in_a_scope_erased_meanwhile(
     backend: StorageBackend,
 ) -> None:
@@ -356,7 +340,7 @@ async def test_a_repair_stopped_inside_its_put_leaves_nothing_in_a_scope_erased_
     the erased scope holds nothing."""
     await _three_versions(backend)
     await backend.delete(SESSION + version_key("p", 3))
-    held = _HeldPut(backend)
+    held = HeldVersionPuts(backend)
     task = asyncio.ensure_future(repair(ArtifactsBridge(held, user_id="alice", session_id="s1")))
     await held.putting.wait()
     await erase_session(backend, "alice", "s1", ErasureOptions(settle=timedelta(0)))

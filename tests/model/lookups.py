@@ -19,7 +19,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
-from tests.model.scoped import BINDINGS, ScopedWorld, sees
+from tests.model.scoped import BINDINGS, HoldsScopedWorld, sees
 from tierstore import ArtifactsBridge, MemoryPage, Modality
 from tierstore.backends import slices
 from tierstore.catalog.upkeep import rebuild_catalog
@@ -33,17 +33,12 @@ def matches(page: MemoryPage, modality: Modality | None, metadata: dict[str, str
     )
 
 
-class LookupRules:
+class LookupRules(HoldsScopedWorld):
     """Rules for ``find_pages`` and catalog folds (module contract); mixed into the model's state machine."""
 
     run: Any
     note: Any
     scoped_bridge: Any
-
-    @property
-    def scoped(self) -> ScopedWorld:
-        world: ScopedWorld = self.__dict__.setdefault("_scoped_world", ScopedWorld())
-        return world
 
     @rule(which=st.integers(0, 9))
     def scoped_fold(self, which: int) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
-from tests.model.scoped import ScopedArtifact, ScopedWorld, shared
+from tests.model.scoped import HoldsScopedWorld, ScopedArtifact, shared
 from tierstore import ArtifactsBridge, MemoryPage
 from tierstore.errors import IntegrityError
 from tierstore.maintenance.repair import repair
@@ -25,18 +25,13 @@ from tierstore.scopes import scope_prefix
 from tierstore.versions import version_key
 
 
-class RepairRules:
+class RepairRules(HoldsScopedWorld):
     """The repair rule (module contract); mixed into the model's state machine."""
 
     run: Any
     attempt: Any
     note: Any
     scoped_bridge: Any
-
-    @property
-    def scoped(self) -> ScopedWorld:
-        world: ScopedWorld = self.__dict__.setdefault("_scoped_world", ScopedWorld())
-        return world
 
     @rule(
         which=st.integers(0, 9),

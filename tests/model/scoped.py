@@ -124,7 +124,16 @@ def sees(binding: Scope | None, scope: Scope) -> bool:
     return binding is not None and (scope == binding or scope == shared(binding))
 
 
-class ScopedRules:
+class HoldsScopedWorld:
+    """Each rule mixin's view of the machine's one world of scoped pages, made on first use."""
+
+    @property
+    def scoped(self) -> ScopedWorld:
+        world: ScopedWorld = self.__dict__.setdefault("_scoped_world", ScopedWorld())
+        return world
+
+
+class ScopedRules(HoldsScopedWorld):
     """Rules and checks for scoped pages (module contract); mixed into the model's state machine."""
 
     world: World
@@ -147,11 +156,6 @@ class ScopedRules:
                 backend=self.open_backend(self.spec), clock=self.clock.host, user_id=user, session_id=session
             )
         return binding, bridges[binding]
-
-    @property
-    def scoped(self) -> ScopedWorld:
-        world: ScopedWorld = self.__dict__.setdefault("_scoped_world", ScopedWorld())
-        return world
 
     def scoped_number(self) -> int:
         """A number no earlier scoped call of this sequence used: contents that are unique, so each page found in a
