@@ -57,6 +57,9 @@ _COPIED_AS: dict[ids.KeyKind, Literal["page", "record", "manifest"]] = {
 }
 
 
+_ROLES: tuple[Literal["page", "record", "manifest"], ...] = ("page", "record", "manifest")
+
+
 @dataclass(frozen=True)
 class _Place:
     """The root, or one scope: both sides seen from inside its prefix, its codec, and what the source holds there."""
@@ -151,9 +154,9 @@ async def _erased_meanwhile(
         if place.prefix in erased or before is None or _same_record(before, after):
             continue  # no record to watch, or it is as it was: neither erased nor used again (`rm`, gc never touch it)
         keys = {*place.pages, *place.checkpoints}  # ids no later write reuses (a version record's key repeats)
-        left = now.get(place.prefix, set())
+        left = now.get(place.prefix, [])
         if not keys.isdisjoint(left):  # the erasure may have ended while that listing was inside the scope
-            left = (await _scoped_keys(source, place.prefix)).get(place.prefix, set())
+            left = (await _scoped_keys(source, place.prefix)).get(place.prefix, [])
         if keys.isdisjoint(left):
             erased.append(place.prefix)
     holding = {place.prefix for place in scoped}
@@ -172,13 +175,14 @@ def _same_record(before: ListEntry | None, after: ListEntry | None) -> bool:
     )
 
 
-async def _scoped_keys(source: StorageBackend, prefix: str) -> dict[str, set[str]]:
-    """The keys under ``prefix`` by the scope holding them, that scope's prefix stripped."""
-    found: dict[str, set[str]] = {}
+async def _scoped_keys(source: StorageBackend, prefix: str) -> dict[str, list[str]]:
+    """The keys under ``prefix`` by the scope holding them, that scope's prefix stripped, in the listing's order
+    (the order pages are copied in)."""
+    found: dict[str, list[str]] = {}
     for entry in await listed(source, prefix):
         scope = scope_of(entry.key)
         if scope:
-            found.setdefault(scope, set()).add(entry.key[len(scope) :])
+            found.setdefault(scope, []).append(entry.key[len(scope) :])
     return found
 
 
@@ -203,34 +207,23 @@ async def _erase_at(destination: StorageBackend, prefixes: list[str]) -> None:
 
 async def _scopes(source: StorageBackend, destination: StorageBackend, codec: Codec) -> list[_Place]:
     """Every scope the source holds keys in, from one listing of the scoped keys."""
-    found: dict[str, tuple[list[str], list[str], list[str]]] = {}
-    erasing: set[str] = set()
-    for entry in await listed(source, SCOPED_PREFIX):
-        scope = scope_of(entry.key)
-        if not scope:
-            continue
-        pages, records, checkpoints = found.setdefault(scope, ([], [], []))
-        tail = entry.key[len(scope) :]
-        if is_erasing_tomb(tail):
-            erasing.add(scope)
-        role = _role(tail)
-        if role == "page":
-            pages.append(tail)
-        elif role == "record":
-            records.append(tail)
-        elif role == "manifest":
-            checkpoints.append(tail)
-    return [
-        _Place(
-            prefix,
-            PrefixedBackend(source, prefix),
-            PrefixedBackend(destination, prefix),
-            ScopedCodec(codec.compression, prefix),
-            *listing,
-            erasing=prefix in erasing,
+    places: list[_Place] = []
+    for prefix, tails in sorted((await _scoped_keys(source, SCOPED_PREFIX)).items()):
+        roles = [(_role(tail), tail) for tail in tails]
+        pages, records, manifests = ([tail for role, tail in roles if role == wanted] for wanted in _ROLES)
+        places.append(
+            _Place(
+                prefix,
+                PrefixedBackend(source, prefix),
+                PrefixedBackend(destination, prefix),
+                ScopedCodec(codec.compression, prefix),
+                pages,
+                records,
+                manifests,
+                erasing=any(map(is_erasing_tomb, tails)),
+            )
         )
-        for prefix, listing in sorted(found.items())
-    ]
+    return places
 
 
 def _role(key: str) -> Literal["page", "record", "manifest"] | None:
