@@ -127,10 +127,10 @@ class Versions:
         None when none does. IntegrityError when that version's record is damaged and its page is there."""
         hides = self._hider()
         for name, objects in self._chosen(scope):
-            held = _Held(objects, page_id, name, hides)
+            reader = _RecordReader(objects, page_id, name, hides)
             if version is not None:
                 key = version_key(page_id, version)
-                record = await held.record(key, version)
+                record = await reader.record(key, version)
                 if record is not None and await hides(name, record.artifact_id):
                     record = None
                 page = None if record is None else await _page_of(objects, record)
@@ -138,7 +138,7 @@ class Versions:
                     return page
                 continue
             for number, key in await _listed(objects, page_id):
-                record = await held.record(key, number)
+                record = await reader.record(key, number)
                 if record is not None and await hides(name, record.artifact_id):
                     continue  # absent for this bridge, as load_page says of it
                 page = None if record is None else await _page_of(objects, record)
@@ -155,12 +155,16 @@ class Versions:
             listed = await _listed(objects, page_id)
             if listed:
                 await hides(name, "")  # the tombs read once, before the concurrent descriptions
-            held = _Held(objects, page_id, name, hides)
+            reader = _RecordReader(objects, page_id, name, hides)
 
             async def describe(
-                number: int, key: str, objects: ObjectArtifacts = objects, name: str = name, held: _Held = held
+                number: int,
+                key: str,
+                objects: ObjectArtifacts = objects,
+                name: str = name,
+                reader: _RecordReader = reader,
             ) -> PageVersion | None:
-                record = await held.record(key, number)
+                record = await reader.record(key, number)
                 if record is None or await hides(name, record.artifact_id):
                     return None
                 info = await _held(objects, record)
@@ -236,7 +240,7 @@ async def _record(objects: ObjectArtifacts, page_id: str, key: str) -> VersionRe
         return None
 
 
-class _Held:
+class _RecordReader:
     """The version records of one page id in one scope as one call reads them: a damaged record whose version's
     page is there is IntegrityError, whichever path reads it (the latest, an explicit version, the list)."""
 
