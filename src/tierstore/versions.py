@@ -127,7 +127,7 @@ class Versions:
         None when none does. IntegrityError when that version's record is damaged and its page is there."""
         hides = self._hider()
         for name, objects in self._chosen(scope):
-            reader = _RecordReader(objects, page_id, name, hides)
+            reader = _Reader(objects, page_id, name, hides)
             if version is not None:
                 key = version_key(page_id, version)
                 record = await reader.record(key, version)
@@ -155,14 +155,10 @@ class Versions:
             listed = await _listed(objects, page_id)
             if listed:
                 await hides(name, "")  # the tombs read once, before the concurrent descriptions
-            reader = _RecordReader(objects, page_id, name, hides)
+            reader = _Reader(objects, page_id, name, hides)
 
             async def describe(
-                number: int,
-                key: str,
-                objects: ObjectArtifacts = objects,
-                name: str = name,
-                reader: _RecordReader = reader,
+                number: int, key: str, objects: ObjectArtifacts = objects, name: str = name, reader: _Reader = reader
             ) -> PageVersion | None:
                 record = await reader.record(key, number)
                 if record is None or await hides(name, record.artifact_id):
@@ -240,7 +236,7 @@ async def _record(objects: ObjectArtifacts, page_id: str, key: str) -> VersionRe
         return None
 
 
-class _RecordReader:
+class _Reader:
     """The version records of one page id in one scope as one call reads them: a damaged record whose version's
     page is there is IntegrityError, whichever path reads it (the latest, an explicit version, the list)."""
 
