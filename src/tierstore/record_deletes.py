@@ -8,8 +8,8 @@ load its older version as the latest, and list without the newest.
 
 Contract: :func:`delete_as_judged` deletes the object at a key only while the object there is one its caller's
 ``judge`` accepts, and every deletion of a version record by gc, repair, ``delete_page`` and ``delete_page_id`` goes
-through it. It reads the object (``head``, then ``get``), asks ``judge``, and deletes on a condition that the object
-is still the one read:
+through it. It reads the object (``head``, then ``get`` unless the judge looks at the time alone), asks
+``judge``, and deletes on a condition that the object is still the one read:
 
 * the local disk (``delete_if_judged``): read, judged and unlinked in one step under an exclusive lock on the store's
   ``objects`` directory, which every such delete takes. A create-if-absent cannot land on a name that exists, and no
@@ -52,12 +52,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from tierstore.backends.base import StorageBackend
 from tierstore.codec import Buffer, Codec
 from tierstore.concurrency import bounded_gather
 from tierstore.errors import IntegrityError, NotSupportedError
+from tierstore.protocol.records import as_utc
 from tierstore.version_records import VersionRecord
 
 logger = logging.getLogger(__name__)
@@ -66,9 +67,10 @@ Judge = Callable[[Buffer | None, datetime | None], bool]
 """Whether to delete the object read: its bytes (None: there, but it cannot be read) and its last-modified time."""
 
 
-async def delete_as_judged(backend: StorageBackend, key: str, judge: Judge) -> bool:
+async def delete_as_judged(backend: StorageBackend, key: str, judge: Judge, *, by_bytes: bool = True) -> bool:
     """Delete the object at ``key`` only while ``judge`` accepts the object there (module contract); whether it
-    was deleted."""
+    was deleted. ``by_bytes=False``: ``judge`` looks at the time alone, so a store with a conditional delete is not
+    asked for the bytes (the delete's condition on the ``head``'s token stands for them)."""
     on_disk = getattr(backend, "delete_if_judged", None)
     if on_disk is not None:
         try:
@@ -85,13 +87,15 @@ async def delete_as_judged(backend: StorageBackend, key: str, judge: Judge) -> b
         if info is None:
             return False
         token, written = info.version, info.last_modified
-    try:
-        data = await backend.get(key)
-    except IntegrityError:
-        data = None
-    else:
-        if data is None:
-            return False
+    data: Buffer | None = None
+    if by_bytes:
+        try:
+            data = await backend.get(key)
+        except IntegrityError:
+            pass  # judged as unreadable
+        else:
+            if data is None:
+                return False
     if not judge(data, written):
         return False
     conditional = getattr(backend, "delete_if_version", None)
@@ -137,10 +141,9 @@ def written_by(cutoff: datetime) -> Judge:
     """The judge of a stale record: written before ``cutoff`` (module contract)."""
 
     def judge(_data: Buffer | None, written: datetime | None) -> bool:
-        if written is None:
-            return False
+        stamp = as_utc(written)
         # Strictly before: a store's time and a record's may share a tick (a second, on S3).
-        return (written if written.tzinfo else written.replace(tzinfo=UTC)) < cutoff
+        return stamp is not None and stamp < cutoff
 
     return judge
 
@@ -149,7 +152,7 @@ async def delete_stale(backend: StorageBackend, keys: Sequence[str], cutoff: dat
     """Delete the stale version records at ``keys`` while the record there was written before ``cutoff``; those
     deleted."""
     judge = written_by(cutoff)
-    done = await bounded_gather((delete_as_judged(backend, key, judge) for key in keys), concurrency)
+    done = await bounded_gather((delete_as_judged(backend, key, judge, by_bytes=False) for key in keys), concurrency)
     deleted = [key for key, gone in zip(keys, done, strict=True) if gone]
     for key in deleted:
         logger.info("deleted version record without its page %s", key)
