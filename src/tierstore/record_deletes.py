@@ -58,7 +58,6 @@ from tierstore.backends.base import StorageBackend
 from tierstore.codec import Buffer, Codec
 from tierstore.concurrency import bounded_gather
 from tierstore.errors import IntegrityError, NotSupportedError
-from tierstore.protocol.records import as_utc
 from tierstore.version_records import VersionRecord
 
 logger = logging.getLogger(__name__)
@@ -141,9 +140,10 @@ def written_by(cutoff: datetime) -> Judge:
     """The judge of a stale record: written before ``cutoff`` (module contract)."""
 
     def judge(_data: Buffer | None, written: datetime | None) -> bool:
-        stamp = as_utc(written)
+        if written is None:
+            return False
         # Strictly before: a store's time and a record's may share a tick (a second, on S3).
-        return stamp is not None and stamp < cutoff
+        return (written if written.tzinfo else written.replace(tzinfo=UTC)) < cutoff
 
     return judge
 
