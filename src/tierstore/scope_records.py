@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -77,22 +76,14 @@ class ScopeRecord:
 
 
 async def register(
-    backend: StorageBackend,
-    codec: Codec,
-    clock: Clock,
-    user_id: str | None,
-    session_id: str | None,
-    keys: Collection[str] | None = None,
+    backend: StorageBackend, codec: Codec, clock: Clock, user_id: str | None, session_id: str | None
 ) -> None:
-    """Write the records of the scope of ``user_id`` and ``session_id`` that are not there yet (user's first);
-    ``keys``: only those of its records (None: all)."""
+    """Write the records of the scope of ``user_id`` and ``session_id`` that are not there yet (user's first)."""
     now = clock.now().isoformat()
     records: list[tuple[str, dict[str, Any]]] = [(user_key(user_id), {"user": user_id, "created": now})]
     if session_id is not None:
         records.append((session_key(user_id, session_id), {"user": user_id, "session": session_id, "created": now}))
     for key, record in records:
-        if keys is not None and key not in keys:
-            continue
         with contextlib.suppress(ConflictError):  # there already: the scope's first write named it
             await backend.put(key, codec.encode_record(key, record).data, metadata={"kind": "scope"}, if_absent=True)
 
@@ -118,9 +109,9 @@ class Registration:
         found = await bounded_gather((self._backend.head(key) for key in self.keys), len(self.keys))
         return [key for key, info in zip(self.keys, found, strict=True) if info is None]
 
-    async def write(self, keys: Collection[str]) -> None:
-        """Write ``keys`` of the scope's records, create-if-absent, user's first (:func:`register`)."""
-        await register(self._backend, self._codec, self._clock, self.user_id, self.session_id, keys)
+    async def write(self) -> None:
+        """Write the scope's records, create-if-absent, user's first (:func:`register`)."""
+        await register(self._backend, self._codec, self._clock, self.user_id, self.session_id)
 
 
 def is_user_key(key: str) -> bool:

@@ -203,7 +203,7 @@ class ScopedArtifacts(ObjectArtifacts):
             if self._written == seen:
                 # All of them, not only those found missing: the looks are not one moment, and an erasure ending
                 # between them leaves a record seen a moment before gone (one still there refuses the put: kept).
-                await self._registration.write(self._registration.keys)
+                await self._registration.write()
                 self._written += 1
 
     async def create_page(
